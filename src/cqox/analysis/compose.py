@@ -1,0 +1,288 @@
+"""``cqox.estimate`` and ``cqox.analyze``: from a table and roles to estimates."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cqox.analysis.analysis import Analysis, quality_assessment
+from cqox.analysis.consensus import consensus
+from cqox.core.context import Context, ProgressCallback
+from cqox.core.design import designs_for
+from cqox.core.estimate import Estimate
+from cqox.core.roles import Roles
+from cqox.data.domain import detect_domain
+from cqox.data.infer import infer_roles
+from cqox.data.io import read_table
+from cqox.data.prepare import CausalData, check_table
+from cqox.errors import (
+    CqoxError,
+    CqoxWarning,
+    DesignError,
+    ParameterError,
+    RoleError,
+    column_not_found,
+)
+from cqox.estimators import registry
+from cqox.estimators.base import Estimator
+from cqox.gates.thresholds import DEFAULT_THRESHOLDS
+from cqox.sensitivity.evalue import evalue_continuous, evalue_from_rr
+
+DataLike = pd.DataFrame | str | Path
+
+
+def _load(data: DataLike) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return check_table(data)
+    if isinstance(data, str | Path):
+        return check_table(read_table(data).frame)
+    raise TypeError(f"data must be a DataFrame or a file path; got {type(data).__name__}")
+
+
+def _check_columns(df: pd.DataFrame, roles: Roles) -> None:
+    columns = [str(c) for c in df.columns]
+    for role, value in roles.given().items():
+        if role == "cutoff" or (role == "covariates" and isinstance(value, str)):
+            continue
+        for col in value if isinstance(value, list) else [value]:
+            if col not in columns:
+                raise column_not_found(role, col, columns)
+
+
+def _check_thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in (thresholds or {}).items():
+        if k not in DEFAULT_THRESHOLDS:
+            raise ParameterError(
+                f"unknown gate threshold '{k}' (thresholds: {', '.join(DEFAULT_THRESHOLDS)})",
+                details={"parameter": k},
+            )
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"gate threshold '{k}' must be a number; got {v!r}", details={"parameter": k}
+            ) from None
+    return out
+
+
+def estimate(
+    estimator: str,
+    data: DataLike,
+    *,
+    outcome: str | None = None,
+    treatment: str | None = None,
+    covariates: Sequence[str] | str | None = None,
+    seed: int | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    roles: Mapping[str, Any] | Roles | None = None,
+    **params: Any,
+) -> Estimate:
+    """Run one registered estimator and return its :class:`Estimate`.
+
+    Roles other than outcome/treatment/covariates go in ``roles`` (a mapping such as
+    ``{"unit": "id", "time": "year"}``); every other keyword is an estimator parameter.
+
+    Example
+    -------
+    >>> import cqox
+    >>> df, truth = cqox.simulate.confounded_binary(n=1000, seed=3)
+    >>> est = cqox.estimate("ipw", df, outcome="y", treatment="t",
+    ...                     covariates=["x1", "x2", "x3"], trim=0.01)
+    >>> est.estimand
+    'ATE'
+    """
+    cls = registry.get(estimator)
+    df = _load(data)
+    base = roles if isinstance(roles, Roles) else Roles.from_mapping(dict(roles or {}))
+    r = base.merge(Roles.from_mapping(outcome=outcome, treatment=treatment, covariates=covariates))
+    _check_columns(df, r)
+    ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds))
+    return cls(**params).fit(df, r, ctx)
+
+
+def analyze(
+    data: DataLike,
+    *,
+    outcome: str | None = None,
+    treatment: str | None = None,
+    covariates: Sequence[str] | str | None = None,
+    roles: Mapping[str, Any] | Roles | None = None,
+    estimators: Sequence[str] | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    infer: bool = True,
+    seed: int | None = 0,
+    truth: Mapping[str, float] | None = None,
+    progress: ProgressCallback | None = None,
+) -> Analysis:
+    """Analyse a table: infer roles, find designs, run every applicable estimator.
+
+    Parameters
+    ----------
+    data : DataFrame or path
+        The table (CSV/TSV, Parquet, Excel, JSON/NDJSON when a path).
+    outcome, treatment, covariates : optional
+        Roles; covariates as a list of columns or a formula string.
+    roles : mapping, optional
+        Any other roles (``unit``, ``time``, ``cohort``, ``instrument``, ``running``,
+        ``cutoff``, ...).  Explicit roles always win over inferred ones.
+    estimators : list of str, optional
+        Registry names to run (default: every estimator for the designs found).
+    params : mapping, optional
+        Parameters per estimator, e.g. ``{"ipw": {"trim": 0.01}}``.  An ``estimand``
+        parameter runs that estimand only.
+    thresholds : mapping, optional
+        Gate threshold overrides by name.
+    infer : bool
+        Infer roles that are not given.
+    seed : int
+        Seed of every random step.
+    truth : mapping, optional
+        Known true values by estimand (simulated data), shown beside the estimates.
+    progress : callable, optional
+        ``progress(step, fraction)``.
+    """
+    start = time.perf_counter()
+    df = _load(data)
+    given = roles if isinstance(roles, Roles) else Roles.from_mapping(dict(roles or {}))
+    given = given.merge(
+        Roles.from_mapping(outcome=outcome, treatment=treatment, covariates=covariates)
+    )
+    _check_columns(df, given)
+    r = infer_roles(df, given) if infer else given
+    designs = designs_for(r)
+    params = {k: dict(v) for k, v in (params or {}).items()}
+    ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds), progress=progress)
+
+    classes = _choose(estimators, designs, r, params)
+    runs: list[tuple[type[Estimator], dict[str, Any]]] = []
+    for cls in classes:
+        p = dict(params.get(cls.name, {}))
+        if "estimand" in p or not cls.default_estimands:
+            runs.append((cls, p))
+        else:
+            runs.extend((cls, {**p, "estimand": e}) for e in cls.default_estimands)
+
+    prepared: dict[Any, CausalData] = {}
+    estimates: list[Estimate] = []
+    failures: list[dict[str, Any]] = []
+    for i, (cls, p) in enumerate(runs):
+        ctx.report(f"{cls.name} {p.get('estimand', '')}".strip(), i / max(1, len(runs)))
+        est = cls(**p)
+        key = (cls.prepare, cls.requires, cls.binary_treatment)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CqoxWarning)
+                if key not in prepared:
+                    prepared[key] = est.prepare(df, r, est.resolved_params())
+            estimates.append(est.fit(df, r, ctx, data=prepared[key]))
+        except (ParameterError, RoleError) as exc:
+            if estimators is not None:
+                raise
+            failures.append(
+                {"estimator": cls.name, "error": type(exc).__name__, "message": str(exc)}
+            )
+        except CqoxError as exc:
+            failures.append(
+                {"estimator": cls.name, "error": type(exc).__name__, "message": str(exc)}
+            )
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
+            failures.append(
+                {
+                    "estimator": cls.name,
+                    "error": type(exc).__name__,
+                    "message": f"{cls.name} failed: {exc}",
+                }
+            )
+    ctx.report("done", 1.0)
+    if not estimates and failures and estimators is not None:
+        raise DesignError(
+            f"no estimator could run: {failures[0]['message']}", details={"failures": failures}
+        )
+
+    first = next(iter(prepared.values()), None)
+    analysis = Analysis(
+        profile=_profile(df),
+        roles=r,
+        designs=designs,
+        estimates=estimates,
+        failures=failures,
+        consensus=consensus(estimates),
+        sensitivity=_sensitivity(estimates, first),
+        quality=quality_assessment(estimates, []),
+        domain=detect_domain([str(c) for c in df.columns]).to_dict(),
+        truth={str(k): float(v) for k, v in (truth or {}).items()},
+        warnings=list(dict.fromkeys(w for e in estimates for w in e.warnings)),
+        seed=seed,
+        figure_data=_figure_data(ctx, first),
+    )
+    analysis.elapsed_s = time.perf_counter() - start
+    return analysis
+
+
+def _choose(
+    names: Sequence[str] | None,
+    designs: list[Any],
+    roles: Roles,
+    params: Mapping[str, Any],
+) -> list[type[Estimator]]:
+    known = registry.all_estimators()
+    for name in params:
+        if name not in known:
+            registry.get(name)  # raises with a "did you mean"
+    if names is not None:
+        return [registry.get(n) for n in names]
+    return [
+        cls
+        for cls in known.values()
+        if any(d in designs for d in cls.designs)
+        and all(getattr(roles, req) is not None for req in cls.requires)
+    ]
+
+
+def _profile(df: pd.DataFrame) -> dict[str, Any]:
+    from cqox.data.profile import profile
+
+    return profile(df)
+
+
+def _sensitivity(estimates: list[Estimate], data: CausalData | None) -> dict[str, Any]:
+    """E-values for every effect estimate on a 0/1 or continuous outcome."""
+    if data is None or data.y is None or len(data.y) < 2:
+        return {}
+    y = data.y
+    binary = set(np.unique(y)) <= {0.0, 1.0}
+    out: dict[str, Any] = {}
+    for e in estimates:
+        if not (np.isfinite(e.estimate) and np.isfinite(e.ci[0])):
+            continue
+        key = f"{e.estimator}:{e.estimand}"
+        mu0 = e.diagnostics.get("mu0")
+        if binary and isinstance(mu0, float) and mu0 > 0 and mu0 + e.estimate > 0:
+            # risk ratio with the control risk held fixed for the interval (approximation)
+            lo, hi = (mu0 + e.ci[0]) / mu0, (mu0 + e.ci[1]) / mu0
+            val = evalue_from_rr((mu0 + e.estimate) / mu0, max(lo, 1e-12), max(hi, 1e-12))
+        else:
+            val = evalue_continuous(e.estimate, e.ci, float(np.std(y, ddof=1)))
+        out[key] = {"evalue": val.to_dict()}
+    return out
+
+
+def _figure_data(ctx: Context, data: CausalData | None) -> dict[str, Any]:
+    for key, fit in ctx.cache.items():
+        if (
+            isinstance(key, tuple)
+            and key[0] == "propensity"
+            and data is not None
+            and data.t is not None
+            and len(fit.p_hat) == data.n
+        ):
+            return {"propensity": {"e": fit.p_hat, "t": data.t}}
+    return {}

@@ -1,0 +1,68 @@
+"""Designs: identification strategies, and which ones a set of roles supports."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from cqox.core.roles import Roles
+
+
+class Design(StrEnum):
+    """An identification strategy."""
+
+    BACKDOOR = "backdoor"
+    IV = "iv"
+    RD = "rd"
+    DID = "did"
+    STAGGERED_DID = "staggered_did"
+    SYNTHETIC_CONTROL = "synthetic_control"
+    ITS = "its"
+    PANEL_MATCHING = "panel_matching"
+    MEDIATION = "mediation"
+    DOSE_RESPONSE = "dose_response"
+    NETWORK = "network"
+    SPATIAL = "spatial"
+    TRANSPORTABILITY = "transportability"
+    PROXIMAL = "proximal"
+    OFF_POLICY = "off_policy"
+
+
+def designs_for(roles: Roles) -> list[Design]:
+    """The designs whose required roles are all present.
+
+    This is a check of roles only; whether the data fit the design (binary
+    treatment, enough pre-periods, ...) is checked by each estimator.
+    """
+    out: list[Design] = []
+    has = roles.given()
+    if "outcome" in has and "treatment" in has:
+        out.append(Design.BACKDOOR)
+    if "outcome" in has and "treatment" in has and "instrument" in has:
+        out.append(Design.IV)
+    if "outcome" in has and "running" in has and "cutoff" in has:
+        out.append(Design.RD)
+    panel = "outcome" in has and "unit" in has and "time" in has
+    if panel and ("treatment" in has or "cohort" in has):
+        out.append(Design.DID)
+    if panel and "cohort" in has:
+        out.append(Design.STAGGERED_DID)
+    if panel and "treatment" in has:
+        out.extend([Design.SYNTHETIC_CONTROL, Design.PANEL_MATCHING])
+    if "outcome" in has and "time" in has and "treatment" in has and "unit" not in has:
+        out.append(Design.ITS)
+    if "outcome" in has and "treatment" in has and "mediator" in has:
+        out.append(Design.MEDIATION)
+    if "outcome" in has and "dose" in has:
+        out.append(Design.DOSE_RESPONSE)
+    if "outcome" in has and "treatment" in has and "sample" in has:
+        out.append(Design.TRANSPORTABILITY)
+    if (
+        "outcome" in has
+        and "treatment" in has
+        and "treatment_proxy" in has
+        and "outcome_proxy" in has
+    ):
+        out.append(Design.PROXIMAL)
+    if "action" in has and "reward" in has:
+        out.append(Design.OFF_POLICY)
+    return out

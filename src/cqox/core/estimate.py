@@ -1,0 +1,185 @@
+"""The result of one estimator: :class:`Estimate`."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cqox.core.gate import Gate
+from cqox.core.jsonable import to_jsonable
+
+
+def normal_inference(
+    estimate: float, se: float, level: float = 0.95
+) -> tuple[tuple[float, float], float]:
+    """Wald confidence interval and two-sided p-value under asymptotic normality.
+
+    ``ci = estimate ± z_{1-α/2}·se`` and ``p = 2·(1 − Φ(|estimate / se|))``.
+    """
+    if not (se > 0 and math.isfinite(se)):
+        return (math.nan, math.nan), math.nan
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    p = float(2 * stats.norm.sf(abs(estimate / se)))
+    return (estimate - z * se, estimate + z * se), p
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One estimator's answer for one estimand.
+
+    Attributes
+    ----------
+    estimator : str
+        Registry name of the estimator (``ipw``, ``regression_adjustment``, ...).
+    estimand : str
+        What is estimated: ``ATE``, ``ATT``, ``ATC``, ``LATE``, ``ATT(g,t)``, ...
+    estimate, se : float
+        Point estimate and its standard error.
+    ci : tuple of float
+        ``(low, high)`` confidence interval at ``ci_level``.
+    p_value : float
+        Two-sided p-value for the null of no effect.
+    n, n_treated, n_control : int
+        Rows used (after listwise deletion and trimming) and by arm (``None`` where
+        arms do not apply).
+    counts : dict
+        Further counts (rows dropped for missing values, trimmed, matched, ...).
+    diagnostics : dict
+        Numbers that describe the fit (propensity range, R², ESS, ...).
+    gates : list of Gate
+        Checks of assumptions and estimation quality.
+    tables : dict of DataFrame
+        Extra tables (weights, group-time effects, CATE predictions, ...).
+    params : dict
+        The parameters as used, defaults filled in.
+    elapsed_s : float
+        Wall time of the estimation.
+    warnings : list of str
+        Everything the user should know about that did not stop the estimation.
+    method : str
+        A one-line description of the method and its inference.
+    influence : ndarray or None
+        Per-observation influence function (shape ``(n,)``), scaled so that
+        ``se = sqrt(sum(influence**2)) / n``; kept for clustering and bootstraps, not
+        serialised.
+    """
+
+    estimator: str
+    estimand: str
+    estimate: float
+    se: float
+    ci: tuple[float, float]
+    p_value: float
+    ci_level: float = 0.95
+    n: int = 0
+    n_treated: int | None = None
+    n_control: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    gates: list[Gate] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    method: str = ""
+    influence: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_se(
+        cls,
+        estimator: str,
+        estimand: str,
+        estimate: float,
+        se: float,
+        level: float = 0.95,
+        **kwargs: Any,
+    ) -> Estimate:
+        """Build an estimate with a Wald interval and p-value from its standard error."""
+        ci, p = normal_inference(float(estimate), float(se), level)
+        return cls(estimator, estimand, float(estimate), float(se), ci, p, level, **kwargs)
+
+    def with_updates(self, **changes: Any) -> Estimate:
+        """A copy with some fields replaced (estimates are immutable)."""
+        return replace(self, **changes)
+
+    @property
+    def status(self) -> str:
+        """Worst gate status: ``fail`` > ``warn`` > ``pass``."""
+        statuses = {g.status for g in self.gates}
+        for s in ("fail", "warn"):
+            if s in statuses:
+                return s
+        return "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (the ``estimates`` entries of the Analysis JSON)."""
+        return {
+            "estimator": self.estimator,
+            "estimand": self.estimand,
+            "estimate": to_jsonable(self.estimate),
+            "se": to_jsonable(self.se),
+            "ci": [to_jsonable(self.ci[0]), to_jsonable(self.ci[1])],
+            "ci_level": self.ci_level,
+            "p_value": to_jsonable(self.p_value),
+            "n": self.n,
+            "n_treated": self.n_treated,
+            "n_control": self.n_control,
+            "counts": to_jsonable(self.counts),
+            "diagnostics": to_jsonable(self.diagnostics),
+            "gates": [g.to_dict() for g in self.gates],
+            "tables": {k: to_jsonable(v) for k, v in self.tables.items()},
+            "params": to_jsonable(self.params),
+            "elapsed_s": round(self.elapsed_s, 6),
+            "warnings": list(self.warnings),
+            "method": self.method,
+            "status": self.status,
+        }
+
+    def summary(self) -> str:
+        """A readable text table of the estimate, its inference and its gates."""
+        pct = f"{self.ci_level:.0%}"
+        lines = [
+            f"{self.estimator} — {self.estimand}" + (f"  ({self.method})" if self.method else ""),
+            "",
+            f"  {'estimate':<12}{self.estimate:>14.6g}",
+            f"  {'std. error':<12}{self.se:>14.6g}",
+            f"  {pct + ' CI':<12}{'[' + f'{self.ci[0]:.6g}, {self.ci[1]:.6g}' + ']':>30}",
+            f"  {'p-value':<12}{self.p_value:>14.4g}",
+            f"  {'n':<12}{self.n:>14d}",
+        ]
+        if self.n_treated is not None and self.n_control is not None:
+            lines.append(f"  {'treated':<12}{self.n_treated:>14d}")
+            lines.append(f"  {'control':<12}{self.n_control:>14d}")
+        if self.gates:
+            lines += ["", "  gates:"]
+            for g in self.gates:
+                lines.append(f"    [{g.status:^14}] {g.name}: {g.message}")
+        if self.warnings:
+            lines += ["", "  warnings:"] + [f"    - {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("estimate", f"{self.estimate:.6g}"),
+            ("std. error", f"{self.se:.6g}"),
+            (f"{self.ci_level:.0%} CI", f"[{self.ci[0]:.6g}, {self.ci[1]:.6g}]"),
+            ("p-value", f"{self.p_value:.4g}"),
+            ("n", str(self.n)),
+        ]
+        body = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        gates = "".join(
+            f"<li><b>{html.escape(g.status)}</b> {html.escape(g.name)}: "
+            f"{html.escape(g.message)}</li>"
+            for g in self.gates
+        )
+        title = html.escape(f"{self.estimator} — {self.estimand}")
+        return f"<div><h4>{title}</h4><table>{body}</table><ul>{gates}</ul></div>"

@@ -1,0 +1,151 @@
+"""Estimator parameters declared as data and checked at fit time.
+
+Each estimator declares its parameters as :class:`Param` objects.  Constructors store
+keyword arguments verbatim; :func:`resolve_params` fills in defaults and checks every
+value against its rule with one message template::
+
+    The 'trim' parameter of ipw must be a float in [0, 0.5). Got 0.7 instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cqox.errors import ParameterError, closest
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its name, default, rule and a short description.
+
+    ``kind`` is one of ``"float"``, ``"int"``, ``"bool"``, ``"choice"``, ``"str"``,
+    ``"any"``.  ``low``/``high`` bound numbers (``closed`` says which ends are
+    included: ``"both"``, ``"left"``, ``"right"``, ``"neither"``); ``choices`` lists
+    allowed values; ``nullable`` allows ``None``.  ``check`` is an extra predicate
+    with ``rule`` as its description.
+    """
+
+    name: str
+    default: Any
+    kind: str
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"
+    choices: Sequence[Any] | None = None
+    nullable: bool = False
+    check: Callable[[Any], bool] | None = None
+    rule: str | None = None
+
+    def describe(self) -> str:
+        """The rule in words, for error messages and ``cqox estimators``."""
+        if self.rule:
+            text = self.rule
+        elif self.kind == "choice" and self.choices is not None:
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        elif self.kind in ("float", "int") and (self.low is not None or self.high is not None):
+            left = "[" if self.closed in ("both", "left") else "("
+            right = "]" if self.closed in ("both", "right") else ")"
+            lo = "-inf" if self.low is None else f"{self.low:g}"
+            hi = "inf" if self.high is None else f"{self.high:g}"
+            text = f"{'an int' if self.kind == 'int' else 'a float'} in {left}{lo}, {hi}{right}"
+        else:
+            text = {"float": "a float", "int": "an int", "bool": "a bool", "str": "a string"}.get(
+                self.kind, "a value"
+            )
+        return text + (" or None" if self.nullable else "")
+
+    def coerce(self, value: Any, owner: str) -> Any:
+        """Check ``value`` (coercing CLI strings) and return it, or raise ParameterError."""
+        if value is None:
+            if self.nullable:
+                return None
+            self._fail(value, owner)
+        if isinstance(value, str) and self.kind in ("float", "int", "bool"):
+            value = _parse_text(value, self.kind)
+        if isinstance(value, str) and self.nullable and value.lower() in ("none", "null"):
+            return None
+        if self.kind == "float":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self._fail(value, owner)
+            value = float(value)
+            if not math.isfinite(value) or not self._in_range(value):
+                self._fail(value, owner)
+        elif self.kind == "int":
+            if isinstance(value, bool) or not (
+                isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+            ):
+                self._fail(value, owner)
+            value = int(value)
+            if not self._in_range(value):
+                self._fail(value, owner)
+        elif self.kind == "bool":
+            if not isinstance(value, bool):
+                self._fail(value, owner)
+        elif self.kind == "choice":
+            assert self.choices is not None
+            matches = [
+                c
+                for c in self.choices
+                if c == value
+                or (isinstance(c, str) and isinstance(value, str) and c.lower() == value.lower())
+            ]
+            if not matches:
+                self._fail(value, owner)
+            value = matches[0]
+        elif self.kind == "str" and not isinstance(value, str):
+            self._fail(value, owner)
+        if self.check is not None and not self.check(value):
+            self._fail(value, owner)
+        return value
+
+    def _in_range(self, value: float) -> bool:
+        lo_ok = self.low is None or (
+            value >= self.low if self.closed in ("both", "left") else value > self.low
+        )
+        hi_ok = self.high is None or (
+            value <= self.high if self.closed in ("both", "right") else value < self.high
+        )
+        return lo_ok and hi_ok
+
+    def _fail(self, value: Any, owner: str) -> None:
+        raise ParameterError(
+            f"The '{self.name}' parameter of {owner} must be {self.describe()}. "
+            f"Got {value!r} instead.",
+            details={"parameter": self.name, "estimator": owner, "value": repr(value)},
+        )
+
+
+def _parse_text(text: str, kind: str) -> Any:
+    """Parse a CLI string (``--set ipw.trim=0.05``) into the parameter's type."""
+    t = text.strip()
+    if kind == "bool":
+        low = t.lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        return text
+    try:
+        return int(t) if kind == "int" and t.lstrip("+-").isdigit() else float(t)
+    except ValueError:
+        return text
+
+
+def resolve_params(specs: Sequence[Param], given: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    """Fill defaults and validate ``given`` against ``specs``; unknown names are errors."""
+    by_name = {p.name: p for p in specs}
+    for key in given:
+        if key not in by_name:
+            hint = closest(key, list(by_name))
+            known = ", ".join(by_name) or "none"
+            raise ParameterError(
+                f"{owner} has no parameter '{key}'"
+                + (f"; did you mean '{hint}'?" if hint else "")
+                + f" (parameters: {known})",
+                details={"parameter": key, "estimator": owner},
+            )
+    return {p.name: p.coerce(given[p.name], owner) if p.name in given else p.default for p in specs}

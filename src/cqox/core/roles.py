@@ -1,0 +1,217 @@
+"""Roles: which column plays which part in the causal question.
+
+Role names are the same everywhere: Python keywords, CLI flags, JSON keys and HTTP
+fields.  Roles may be given explicitly or inferred from the table (see
+:mod:`cqox.data.infer`); each inferred role carries a confidence and a reason, and an
+explicit role always wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+#: Roles that name a single column.
+COLUMN_ROLES: tuple[str, ...] = (
+    "outcome",
+    "treatment",
+    "unit",
+    "time",
+    "cohort",
+    "running",
+    "mediator",
+    "dose",
+    "cluster",
+    "weight",
+    "sample",
+    "treatment_proxy",
+    "outcome_proxy",
+    "action",
+    "logging_propensity",
+    "reward",
+)
+#: Roles that name one column or several.
+LIST_ROLES: tuple[str, ...] = ("covariates", "instrument")
+#: Roles that are values, not columns.
+VALUE_ROLES: tuple[str, ...] = ("cutoff",)
+ALL_ROLES: tuple[str, ...] = COLUMN_ROLES + LIST_ROLES + VALUE_ROLES
+
+#: Aliases accepted in mappings (earlier API documentation used these keys).
+ROLE_ALIASES: dict[str, str] = {"y": "outcome", "unit_id": "unit", "d": "treatment"}
+
+
+@dataclass(frozen=True)
+class RoleGuess:
+    """An inferred role: the column, a confidence in [0, 1], and a one-line reason."""
+
+    role: str
+    column: str
+    confidence: float
+    reason: str
+    source: str = "inferred"  # "inferred" or "explicit"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return {
+            "role": self.role,
+            "column": self.column,
+            "confidence": round(float(self.confidence), 3),
+            "reason": self.reason,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The column mapping of an analysis.
+
+    ``covariates`` is a list of column names or a Wilkinson formula string such as
+    ``"age + I(age**2) + C(education)"``; ``instrument`` is one column or a list.
+    ``cutoff`` is the threshold of the running variable (regression discontinuity).
+    ``guesses`` records how each role was chosen (explicit or inferred).
+    """
+
+    outcome: str | None = None
+    treatment: str | None = None
+    covariates: tuple[str, ...] | str | None = None
+    unit: str | None = None
+    time: str | None = None
+    cohort: str | None = None
+    instrument: tuple[str, ...] | None = None
+    running: str | None = None
+    cutoff: float | None = None
+    mediator: str | None = None
+    dose: str | None = None
+    cluster: str | None = None
+    weight: str | None = None
+    sample: str | None = None
+    treatment_proxy: str | None = None
+    outcome_proxy: str | None = None
+    action: str | None = None
+    logging_propensity: str | None = None
+    reward: str | None = None
+    guesses: tuple[RoleGuess, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_mapping(cls, mapping: dict[str, Any] | None = None, **roles: Any) -> Roles:
+        """Build roles from a mapping and/or keywords, accepting the documented aliases.
+
+        Unknown keys raise :class:`cqox.errors.RoleError` naming the key.
+        """
+        from cqox.errors import RoleError, closest
+
+        merged: dict[str, Any] = {}
+        for key, value in {**(mapping or {}), **roles}.items():
+            name = ROLE_ALIASES.get(key, key)
+            if name not in ALL_ROLES:
+                hint = closest(key, ALL_ROLES)
+                raise RoleError(
+                    f"unknown role '{key}'"
+                    + (f"; did you mean '{hint}'?" if hint else "")
+                    + f" (roles: {', '.join(ALL_ROLES)})",
+                    details={"role": key},
+                )
+            if value is None or (isinstance(value, str | list | tuple) and len(value) == 0):
+                continue
+            merged[name] = value
+        if "covariates" in merged:
+            merged["covariates"] = normalise_covariates(merged["covariates"])
+        if "instrument" in merged:
+            inst = merged["instrument"]
+            merged["instrument"] = (inst,) if isinstance(inst, str) else tuple(inst)
+        if "cutoff" in merged:
+            try:
+                merged["cutoff"] = float(merged["cutoff"])
+            except (TypeError, ValueError):
+                raise RoleError(
+                    f"role 'cutoff' must be a number; got {merged['cutoff']!r}",
+                    details={"role": "cutoff"},
+                ) from None
+        for name in COLUMN_ROLES:
+            if name in merged and not isinstance(merged[name], str):
+                raise RoleError(
+                    f"role '{name}' must name one column; got {merged[name]!r}",
+                    details={"role": name},
+                )
+        return cls(**merged)
+
+    def given(self) -> dict[str, Any]:
+        """The roles that are set, as a dictionary (``guesses`` excluded)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "guesses":
+                continue
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def columns(self) -> list[str]:
+        """Every column named by a role, except formula covariates (see the formula)."""
+        cols: list[str] = []
+        for name in COLUMN_ROLES:
+            value = getattr(self, name)
+            if value is not None:
+                cols.append(value)
+        if self.instrument:
+            cols.extend(self.instrument)
+        if isinstance(self.covariates, tuple):
+            cols.extend(self.covariates)
+        return list(dict.fromkeys(cols))
+
+    @property
+    def covariate_formula(self) -> str | None:
+        """The covariate formula, when covariates were given as one."""
+        return self.covariates if isinstance(self.covariates, str) else None
+
+    def merge(self, other: Roles) -> Roles:
+        """Roles of ``self`` filled in with those of ``other`` where ``self`` has none."""
+        changes = {
+            f.name: getattr(other, f.name)
+            for f in fields(self)
+            if f.name != "guesses"
+            and getattr(self, f.name) is None
+            and getattr(other, f.name) is not None
+        }
+        return replace(self, **changes, guesses=self.guesses + other.guesses)
+
+    def with_roles(self, **changes: Any) -> Roles:
+        """A copy with some roles replaced."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary: the roles, plus how each was chosen."""
+        out = self.given()
+        out["inferred"] = [g.to_dict() for g in self.guesses]
+        return out
+
+
+def normalise_covariates(value: Any) -> tuple[str, ...] | str:
+    """Covariates as a tuple of column names, or a formula string.
+
+    A string with formula syntax (``+ * : ( ~``) stays a formula; a comma-separated
+    string is split into names; a list is kept as names.
+    """
+    from cqox.errors import RoleError
+
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("~"):
+            text = text[1:].strip()
+        if any(ch in text for ch in "+*:()~^"):
+            return text
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if isinstance(value, list | tuple):
+        names = []
+        for v in value:
+            if not isinstance(v, str):
+                raise RoleError(
+                    f"role 'covariates': each covariate must be a column name; got {v!r}",
+                    details={"role": "covariates"},
+                )
+            names.append(v)
+        return tuple(names)
+    raise RoleError(
+        f"role 'covariates' must be a list of columns or a formula; got {value!r}",
+        details={"role": "covariates"},
+    )

@@ -1,0 +1,372 @@
+"""From a table and roles to the arrays an estimator needs: :class:`CausalData`.
+
+Checks every role against the table and says exactly what is wrong; removes rows with
+missing values in the columns in use (listwise deletion, always reported with
+counts); drops covariates that are entirely missing, constant or linearly dependent
+on others (with a warning naming each one); never mutates the caller's table.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cqox.core.roles import Roles
+from cqox.data.formula import (
+    DesignMatrix,
+    design_from_columns,
+    design_from_formula,
+    formula_variables,
+)
+from cqox.errors import CqoxWarning, DataError, NoDataError, RoleError, column_not_found
+
+#: Two-level text values read as "treated" (case-insensitive).
+TREATED_LABELS = frozenset({"1", "true", "yes", "y", "t", "treated", "treatment", "treat"})
+CONTROL_LABELS = frozenset({"0", "false", "no", "n", "f", "control", "untreated", "none"})
+
+
+@dataclass(frozen=True)
+class CausalData:
+    """Validated, complete-case data for one estimator.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        The rows in use (complete in every used column), index reset; a copy.
+    roles : Roles
+        The roles, with covariates as given (list or formula).
+    y : ndarray, shape (n,) or None
+        Outcome as float64.
+    t : ndarray, shape (n,) or None
+        Treatment as float64 (0/1 when binary).
+    X : ndarray, shape (n, p)
+        Covariate design matrix without intercept (``p`` may be 0).
+    covariate_names : list of str
+        Names of the columns of ``X``.
+    row_index : ndarray, shape (n,)
+        Positions of the rows in use in the caller's table.
+    n_input : int
+        Rows in the caller's table.
+    dropped : dict of str to str
+        Covariates dropped, with the reason.
+    warnings : list of str
+        What the preparation changed (rows removed, covariates dropped, ...).
+    """
+
+    frame: pd.DataFrame
+    roles: Roles
+    y: np.ndarray | None
+    t: np.ndarray | None
+    X: np.ndarray
+    covariate_names: list[str]
+    row_index: np.ndarray
+    n_input: int
+    dropped: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        """Rows in use."""
+        return len(self.frame)
+
+    @property
+    def n_missing_dropped(self) -> int:
+        """Rows removed because a used column was missing."""
+        return self.n_input - self.n
+
+    def column(self, role: str) -> np.ndarray:
+        """The values of a single-column role as a NumPy array."""
+        name = getattr(self.roles, role)
+        if name is None:
+            raise RoleError(
+                f"role '{role}' is required here but was not given", details={"role": role}
+            )
+        return self.frame[name].to_numpy()
+
+    def counts(self) -> dict[str, int]:
+        """Row counts for an Estimate."""
+        out = {"n_input": self.n_input, "n_dropped_missing": self.n_missing_dropped}
+        if self.t is not None:
+            out["n_treated"] = int((self.t == 1).sum())
+            out["n_control"] = int((self.t == 0).sum())
+        return out
+
+    def cache_key(self) -> tuple[Any, ...]:
+        """A key identifying these rows and covariates (for shared nuisance fits)."""
+        return (id(self.frame), self.n, tuple(self.covariate_names))
+
+
+def check_table(df: object) -> pd.DataFrame:
+    """Check that ``df`` is a usable table: a DataFrame, columns unique, at least one row."""
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame; got {type(df).__name__}")
+    if df.shape[1] == 0:
+        raise NoDataError("the table has no columns")
+    if len(df) == 0:
+        raise NoDataError("the table has no rows")
+    cols = [str(c) for c in df.columns]
+    dupes = sorted({c for c in cols if cols.count(c) > 1})
+    if dupes:
+        raise DataError(
+            f"duplicate column names: {', '.join(repr(d) for d in dupes)}; "
+            "rename them so each role names one column",
+            details={"columns": dupes},
+        )
+    return df
+
+
+def prepare(
+    df: pd.DataFrame,
+    roles: Roles,
+    *,
+    require: Sequence[str] = ("outcome", "treatment"),
+    binary_treatment: bool = True,
+    numeric_outcome: bool = True,
+    extra_columns: Sequence[str] = (),
+    min_per_arm: int = 2,
+) -> CausalData:
+    """Validate ``roles`` against ``df`` and build :class:`CausalData`.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The caller's table (never modified).
+    roles : Roles
+        Column mapping.
+    require : sequence of str
+        Roles that must be present.
+    binary_treatment : bool
+        Whether the treatment must have exactly two values (coded to 0/1).
+    numeric_outcome : bool
+        Whether the outcome must be numeric.
+    extra_columns : sequence of str
+        Further columns to keep complete (e.g. exact-matching columns).
+    min_per_arm : int
+        Minimum rows per treatment arm after deletion (binary treatment only).
+    """
+    df = check_table(df)
+    columns = [str(c) for c in df.columns]
+    df = df.set_axis(columns, axis=1)
+    for role in require:
+        if getattr(roles, role) is None:
+            raise RoleError(
+                f"role '{role}' is required but was not given "
+                f"(columns: {', '.join(columns[:12])}{', …' if len(columns) > 12 else ''})",
+                details={"role": role},
+            )
+    for role, col in _role_columns(roles):
+        if col not in columns:
+            raise column_not_found(role, col, columns)
+    for col in extra_columns:
+        if col not in columns:
+            raise column_not_found("parameter", col, columns)
+
+    notes: list[str] = []
+    dropped: dict[str, str] = {}
+    formula = roles.covariate_formula
+    if formula is not None:
+        cov_cols = formula_variables(formula, columns)
+    else:
+        cov_cols = list(roles.covariates or ())
+    overlapping = {roles.outcome, roles.treatment} & set(cov_cols) - {None}
+    if overlapping:
+        name = sorted(c for c in overlapping if c is not None)[0]
+        raise RoleError(
+            f"role 'covariates': column '{name}' is also the outcome or the treatment; "
+            "remove it from the covariates",
+            details={"role": "covariates", "column": name},
+        )
+    if formula is None:
+        for col in list(cov_cols):
+            if df[col].isna().all():
+                dropped[col] = "all values missing"
+                cov_cols.remove(col)
+
+    used = [c for _, c in _role_columns(roles) if c not in (roles.covariates or ())]
+    used = list(dict.fromkeys(used + cov_cols + list(extra_columns)))
+    sub = df[used]
+    complete = sub.notna().all(axis=1).to_numpy()
+    n_input = len(df)
+    n_missing = int(n_input - complete.sum())
+    if n_missing:
+        per_col = sub.isna().sum()
+        worst = ", ".join(f"{c} ({int(k)})" for c, k in per_col[per_col > 0].items())
+        notes.append(
+            f"removed {n_missing} of {n_input} rows with missing values (listwise deletion; "
+            f"missing per column: {worst})"
+        )
+    frame = sub.loc[complete].reset_index(drop=True).copy()
+    row_index = np.flatnonzero(complete)
+    if len(frame) == 0:
+        raise NoDataError(
+            f"no rows left after removing missing values in {', '.join(used)} "
+            f"({n_input} rows, none complete)",
+            details={"columns": used},
+        )
+
+    y = _outcome(frame, roles.outcome) if roles.outcome and numeric_outcome else None
+    t = None
+    if roles.treatment is not None:
+        t = (
+            _binary_treatment(frame, roles.treatment, min_per_arm)
+            if binary_treatment
+            else _numeric(frame, roles.treatment, "treatment")
+        )
+
+    design = (
+        design_from_formula(formula, frame)
+        if formula is not None
+        else design_from_columns(cov_cols, frame)
+    )
+    design, more = _drop_degenerate(design, formula is None)
+    dropped.update(more)
+    for name, why in dropped.items():
+        notes.append(f"dropped covariate '{name}': {why}")
+    for note in notes:
+        warnings.warn(note, CqoxWarning, stacklevel=3)
+    return CausalData(
+        frame=frame,
+        roles=roles,
+        y=y,
+        t=t,
+        X=design.X,
+        covariate_names=design.names,
+        row_index=row_index,
+        n_input=n_input,
+        dropped=dropped,
+        warnings=notes,
+    )
+
+
+def _role_columns(roles: Roles) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for role, value in roles.given().items():
+        if role in ("cutoff",) or (role == "covariates" and isinstance(value, str)):
+            continue
+        if isinstance(value, list):
+            out.extend((role, v) for v in value)
+        else:
+            out.append((role, value))
+    return out
+
+
+def _numeric(frame: pd.DataFrame, col: str, role: str) -> np.ndarray:
+    s = frame[col]
+    if pd.api.types.is_bool_dtype(s):
+        return s.to_numpy(dtype=np.float64)
+    if not pd.api.types.is_numeric_dtype(s):
+        bad = next((v for v in s if not _is_number(v)), s.iloc[0])
+        raise RoleError(
+            f"role '{role}': column '{col}' must be numeric; got dtype {s.dtype} "
+            f"with values like {bad!r}",
+            details={"role": role, "column": col, "value": repr(bad)},
+        )
+    values = s.to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise RoleError(
+            f"role '{role}': column '{col}' has infinite values",
+            details={"role": role, "column": col},
+        )
+    return values
+
+
+def _outcome(frame: pd.DataFrame, col: str) -> np.ndarray:
+    y = _numeric(frame, col, "outcome")
+    if np.ptp(y) == 0:
+        raise RoleError(
+            f"role 'outcome': column '{col}' is constant ({y[0]:g}); there is no effect to "
+            "estimate",
+            details={"role": "outcome", "column": col},
+        )
+    return y
+
+
+def _binary_treatment(frame: pd.DataFrame, col: str, min_per_arm: int) -> np.ndarray:
+    s = frame[col]
+    values = pd.unique(s)
+    if len(values) == 1:
+        raise RoleError(
+            f"role 'treatment': column '{col}' is constant ({values[0]!r}); a treatment "
+            "needs treated and control rows",
+            details={"role": "treatment", "column": col},
+        )
+    if len(values) != 2:
+        shown = ", ".join(repr(v) for v in sorted(values, key=str)[:6])
+        raise RoleError(
+            f"role 'treatment': column '{col}' must be binary (two values) for this "
+            f"estimator; got {len(values)} distinct values "
+            f"({shown}{', …' if len(values) > 6 else ''})",
+            details={"role": "treatment", "column": col},
+        )
+    if pd.api.types.is_bool_dtype(s):
+        t = s.to_numpy(dtype=np.float64)
+    elif pd.api.types.is_numeric_dtype(s):
+        v = sorted(float(x) for x in values)
+        if v != [0.0, 1.0]:
+            raise RoleError(
+                f"role 'treatment': column '{col}' has values {v[0]:g} and {v[1]:g}; "
+                "code it 0 (control) / 1 (treated)",
+                details={"role": "treatment", "column": col},
+            )
+        t = s.to_numpy(dtype=np.float64)
+    else:
+        labels = {str(v).strip().lower(): v for v in values}
+        treated = [k for k in labels if k in TREATED_LABELS]
+        control = [k for k in labels if k in CONTROL_LABELS]
+        if len(treated) != 1 or len(control) != 1:
+            raise RoleError(
+                f"role 'treatment': cannot tell which of {sorted(map(str, values))} is "
+                f"treated in column '{col}'; code it 0/1 or use labels such as "
+                "'treated'/'control'",
+                details={"role": "treatment", "column": col},
+            )
+        t = (s.astype(str).str.strip().str.lower() == treated[0]).to_numpy(dtype=np.float64)
+    n1 = int(t.sum())
+    n0 = len(t) - n1
+    if min(n1, n0) < min_per_arm:
+        raise NoDataError(
+            f"role 'treatment': column '{col}' has {n1} treated and {n0} control rows; "
+            f"at least {min_per_arm} of each are needed",
+            details={"role": "treatment", "column": col},
+        )
+    return t
+
+
+def _is_number(v: object) -> bool:
+    try:
+        float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatrix, dict[str, str]]:
+    """Drop constant columns and columns linearly dependent on earlier ones."""
+    X, names = design.X, list(design.names)
+    dropped: dict[str, str] = {}
+    if X.shape[1] == 0:
+        return design, dropped
+    keep = [j for j in range(X.shape[1]) if np.ptp(X[:, j]) > 0]
+    for j in range(X.shape[1]):
+        if j not in keep:
+            dropped[names[j]] = f"constant ({X[0, j]:g}) in the rows in use"
+    X, names = X[:, keep], [names[j] for j in keep]
+    if X.shape[1] > 1:
+        # Pivot-free Gram–Schmidt in column order keeps the earlier column of a
+        # collinear pair, matching how R and statsmodels report aliased terms.
+        Z = np.column_stack([np.ones(len(X)), (X - X.mean(0)) / X.std(0)])
+        r = np.linalg.qr(Z, mode="r")
+        diag = np.abs(np.diag(r))
+        tol = max(Z.shape) * np.finfo(float).eps * diag.max() * 1e3
+        independent = [j for j in range(1, Z.shape[1]) if diag[j] > tol]
+        for j in range(1, Z.shape[1]):
+            if j not in independent:
+                dropped[names[j - 1]] = "linearly dependent on other covariates"
+        idx = [j - 1 for j in independent]
+        X, names = X[:, idx], [names[j] for j in idx]
+    return DesignMatrix(np.ascontiguousarray(X), names), dropped

@@ -1,0 +1,1 @@
+"""Estimator families; each module registers its estimators on import."""

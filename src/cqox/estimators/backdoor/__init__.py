@@ -1,0 +1,1 @@
+"""Selection on observables (backdoor adjustment)."""

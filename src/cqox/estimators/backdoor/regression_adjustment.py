@@ -1,0 +1,142 @@
+"""Regression adjustment (outcome regression with treatment–covariate interactions).
+
+Fits ``E[Y | T=a, X] = x'β_a`` separately in each arm (equivalent to one regression
+with all treatment–covariate interactions) and averages the predicted difference:
+
+- ATE: ``τ = (1/n) Σ_i x_i'(β̂₁ − β̂₀)``
+- ATT: the same average over the treated; ATC: over the controls.
+
+Inference: the influence function of the stacked estimating equations (both arms'
+normal equations and the covariate mean), i.e. the M-estimation sandwich that Stata's
+``teffects ra`` reports (Wooldridge 2010, *Econometric Analysis of Cross Section and
+Panel Data*, §21.3; Imbens & Wooldridge 2009, doi:10.1257/jel.47.1.5):
+``ψ_i = x_i'(β̂₁−β̂₀) − τ + x̄_S'(ψ^{β₁}_i − ψ^{β₀}_i)`` with
+``ψ^{β_a}_i = 1{T_i=a}(Z'Z/n)⁻¹ x_i ε_i`` and for ATT/ATC the first term multiplied by
+``1{i∈S}/P(S)``.  Robust to heteroskedasticity.
+
+Example
+-------
+>>> import cqox
+>>> df, truth = cqox.simulate.confounded_binary(n=2000, seed=1)
+>>> est = cqox.estimate("regression_adjustment", df, outcome="y", treatment="t",
+...                     covariates=["x1", "x2", "x3"])
+>>> abs(est.estimate - truth["ATE"]) < 4 * est.se
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cqox.core.context import Context
+from cqox.core.design import Design
+from cqox.core.estimate import Estimate
+from cqox.data.prepare import CausalData
+from cqox.errors import EstimationError
+from cqox.estimators.base import Estimator
+from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.registry import register
+from cqox.nuisance.ols import fit_ols, with_intercept
+
+
+@dataclass(frozen=True)
+class RAResult:
+    """Regression-adjustment estimate.
+
+    Attributes
+    ----------
+    tau, se : float
+    psi : ndarray, shape (n,)
+        Influence function of ``tau``.
+    mu1, mu0 : float
+        Average predicted potential outcomes over the target population.
+    beta1, beta0 : ndarray, shape (p + 1,)
+        Arm-specific coefficients (intercept first).
+    r2_1, r2_0 : float
+        R² of each arm's regression.
+    """
+
+    tau: float
+    se: float
+    psi: np.ndarray
+    mu1: float
+    mu0: float
+    beta1: np.ndarray
+    beta0: np.ndarray
+    r2_1: float
+    r2_0: float
+
+
+def regression_adjustment(
+    y: np.ndarray, t: np.ndarray, X: np.ndarray, estimand: str = "ATE"
+) -> RAResult:
+    """Regression-adjustment effect with its influence function."""
+    n = len(y)
+    Z = with_intercept(X)
+    arms = {}
+    for a in (1, 0):
+        idx = t == a
+        if idx.sum() <= Z.shape[1]:
+            raise EstimationError(
+                f"the {'treated' if a else 'control'} arm has {int(idx.sum())} rows for "
+                f"{Z.shape[1]} regression coefficients; use fewer covariates",
+                details={"arm": a, "rows": int(idx.sum()), "coefficients": Z.shape[1]},
+            )
+        fit = fit_ols(Z[idx], y[idx])
+        # influence of β_a over all n rows: n (Z_a'Z_a)⁻¹ z_i ε_i for rows in arm a
+        inf = np.zeros((n, Z.shape[1]))
+        inf[idx] = (Z[idx] * fit.resid[:, None]) @ np.linalg.pinv(Z[idx].T @ Z[idx] / n)
+        r2 = 1 - float(np.sum(fit.resid**2) / np.sum((y[idx] - y[idx].mean()) ** 2))
+        arms[a] = (fit.coef, inf, r2)
+    (b1, inf1, r2_1), (b0, inf0, r2_0) = arms[1], arms[0]
+    diff = Z @ (b1 - b0)
+    s = np.ones(n, dtype=bool) if estimand == "ATE" else (t == (1 if estimand == "ATT" else 0))
+    p_s = s.mean()
+    tau = float(diff[s].mean())
+    zbar = Z[s].mean(axis=0)
+    psi = s * (diff - tau) / p_s + (inf1 - inf0) @ zbar
+    se = float(np.sqrt(np.sum(psi**2)) / n)
+    mu1 = float((Z[s] @ b1).mean())
+    mu0 = float((Z[s] @ b0).mean())
+    return RAResult(tau, se, psi, mu1, mu0, b1, b0, r2_1, r2_0)
+
+
+@register
+class RegressionAdjustment(Estimator):
+    """Outcome regression with treatment–covariate interactions."""
+
+    name = "regression_adjustment"
+    family = "regression_adjustment"
+    designs = (Design.BACKDOOR,)
+    estimands = ("ATE", "ATT", "ATC")
+    default_estimands = ("ATE", "ATT")
+    summary_line = "Outcome regression by arm (full interactions), robust M-estimation SE"
+    parameters = (estimand_param(("ATE", "ATT", "ATC"), "ATE"), CI_LEVEL)
+
+    def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
+        assert data.y is not None and data.t is not None
+        res = regression_adjustment(data.y, data.t, data.X, params["estimand"])
+        names = ["(intercept)", *data.covariate_names]
+        return Estimate.from_se(
+            self.name,
+            params["estimand"],
+            res.tau,
+            res.se,
+            params["ci_level"],
+            n=data.n,
+            n_treated=int(data.t.sum()),
+            n_control=int(data.n - data.t.sum()),
+            diagnostics={
+                "mu1": res.mu1,
+                "mu0": res.mu0,
+                "r2_treated": res.r2_1,
+                "r2_control": res.r2_0,
+                "coef_treated": dict(zip(names, res.beta1.tolist(), strict=True)),
+                "coef_control": dict(zip(names, res.beta0.tolist(), strict=True)),
+            },
+            influence=res.psi,
+            method="OLS by arm with full interactions, robust influence-function SE",
+        )

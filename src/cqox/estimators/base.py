@@ -1,0 +1,116 @@
+"""The estimator contract.
+
+An estimator is a class registered under a snake_case name.  It declares, as data:
+its family, the designs it serves, the roles it needs, its estimands and its
+parameters.  Its constructor stores keyword parameters verbatim (so they round-trip);
+:meth:`Estimator.fit` validates them, prepares the data and returns one
+:class:`~cqox.core.estimate.Estimate`.  The numbers come from plain array functions
+in the estimator's module: methods orchestrate, functions compute.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from cqox.core.context import Context
+from cqox.core.design import Design
+from cqox.core.estimate import Estimate
+from cqox.core.params import Param, resolve_params
+from cqox.core.roles import Roles
+from cqox.data.prepare import CausalData, prepare
+from cqox.errors import CqoxWarning, ParameterError
+
+
+class Estimator(ABC):
+    """Base class of every registered estimator.
+
+    Subclasses set the class attributes and implement :meth:`_fit`.
+    """
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    designs: ClassVar[tuple[Design, ...]]
+    estimands: ClassVar[tuple[str, ...]]
+    requires: ClassVar[tuple[str, ...]] = ("outcome", "treatment")
+    optional_roles: ClassVar[tuple[str, ...]] = ("covariates",)
+    binary_treatment: ClassVar[bool] = True
+    parameters: ClassVar[tuple[Param, ...]] = ()
+    summary_line: ClassVar[str] = ""
+    #: Estimands run by default in ``cqox.analyze`` (a subset of ``estimands``).
+    default_estimands: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters as given to the constructor."""
+        return dict(self.params)
+
+    def resolved_params(self) -> dict[str, Any]:
+        """Parameters with defaults filled in and every value checked."""
+        params = resolve_params(self.parameters, self.params, self.name)
+        if "estimand" in params and params["estimand"] not in self.estimands:
+            raise ParameterError(
+                f"The 'estimand' parameter of {self.name} must be one of "
+                f"{', '.join(self.estimands)}. Got {params['estimand']!r} instead.",
+                details={"parameter": "estimand", "estimator": self.name},
+            )
+        return params
+
+    def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
+        """Validate roles and build the complete-case data this estimator needs."""
+        return prepare(df, roles, require=self.requires, binary_treatment=self.binary_treatment)
+
+    def fit(
+        self,
+        df: pd.DataFrame,
+        roles: Roles,
+        context: Context | None = None,
+        data: CausalData | None = None,
+    ) -> Estimate:
+        """Estimate on ``df`` with ``roles``; ``data`` reuses an earlier preparation."""
+        ctx = context or Context()
+        params = self.resolved_params()
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CqoxWarning)
+            if data is None:
+                data = self.prepare(df, roles, params)
+            est = self._fit(data, params, ctx)
+        notes = list(
+            dict.fromkeys(
+                [str(w.message) for w in caught if issubclass(w.category, CqoxWarning)]
+                + data.warnings
+                + est.warnings
+            )
+        )
+        counts = {**data.counts(), **est.counts}
+        return est.with_updates(
+            params=params, elapsed_s=time.perf_counter() - start, warnings=notes, counts=counts
+        )
+
+    @abstractmethod
+    def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
+        """Compute the estimate from prepared data (implemented by each estimator)."""
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """Registry entry: name, family, designs, estimands, roles and parameters."""
+        return {
+            "name": cls.name,
+            "family": cls.family,
+            "designs": [d.value for d in cls.designs],
+            "estimands": list(cls.estimands),
+            "requires": list(cls.requires),
+            "optional_roles": list(cls.optional_roles),
+            "summary": cls.summary_line,
+            "parameters": [
+                {"name": p.name, "default": p.default, "rule": p.describe(), "doc": p.doc}
+                for p in cls.parameters
+            ],
+        }

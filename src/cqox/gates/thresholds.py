@@ -1,0 +1,41 @@
+"""Default gate thresholds, documented in one place and overridable by name.
+
+Override in Python with ``cqox.analyze(..., thresholds={"ess_ratio": 0.5})`` or on the
+command line with ``--set gates.ess_ratio=0.5``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A gate threshold: its default value and what it bounds."""
+
+    value: float
+    doc: str
+
+
+DEFAULT_THRESHOLDS: dict[str, Threshold] = {
+    "ess_ratio": Threshold(
+        0.70, "effective sample size (Kish) of the weighted sample / rows; warn below"
+    ),
+    "max_weight_ratio": Threshold(20.0, "largest weight / mean weight within an arm; warn above"),
+    "common_support": Threshold(
+        0.90, "share of rows inside the propensity common-support interval; warn below"
+    ),
+    "propensity_extreme": Threshold(
+        0.01, "propensities closer than this to 0 or 1 count as extreme"
+    ),
+    "smd": Threshold(0.10, "absolute standardised mean difference per covariate; warn above"),
+    "variance_ratio_low": Threshold(0.5, "covariate variance ratio treated/control; warn below"),
+    "variance_ratio_high": Threshold(2.0, "covariate variance ratio treated/control; warn above"),
+    "matched_share": Threshold(0.80, "share of treated rows matched; warn below"),
+    "vif": Threshold(10.0, "variance inflation factor of a covariate; warn above"),
+}
+
+
+def known(name: str) -> bool:
+    """Whether ``name`` is a gate threshold."""
+    return name in DEFAULT_THRESHOLDS

@@ -1,0 +1,83 @@
+"""Gates on weights and propensity overlap.
+
+- ``effective_sample_size``: Kish's ESS ``(Σw)² / Σw²`` per arm, summed, over rows
+  (Kish 1965); warn below ``ess_ratio`` (default 0.70).
+- ``max_weight_ratio``: the largest weight over the mean weight in its arm; warn above
+  ``max_weight_ratio`` (default 20).
+- ``common_support``: share of rows whose propensity lies in
+  ``[max(min e|T=1, min e|T=0), min(max e|T=1, max e|T=0)]``; warn below
+  ``common_support`` (default 0.90), fail below half of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cqox.core.context import Context
+from cqox.core.gate import Gate, threshold_gate
+
+
+def kish_ess(w: np.ndarray) -> float:
+    """Kish's effective sample size ``(Σw)² / Σw²``."""
+    s2 = float(np.sum(w * w))
+    return float(np.sum(w)) ** 2 / s2 if s2 > 0 else 0.0
+
+
+def ess_gate(w: np.ndarray, t: np.ndarray, ctx: Context) -> Gate:
+    """Effective sample size of weights ``w`` (per arm, summed) relative to rows."""
+    ess1, ess0 = kish_ess(w[t == 1]), kish_ess(w[t == 0])
+    ratio = (ess1 + ess0) / len(w)
+    limit = ctx.threshold("ess_ratio")
+    return threshold_gate(
+        "effective_sample_size",
+        ratio,
+        limit,
+        higher_is_better=True,
+        label="ESS / n",
+        fail_threshold=limit / 3,
+        details={"ess_treated": ess1, "ess_control": ess0, "n": len(w)},
+    )
+
+
+def max_weight_gate(w: np.ndarray, t: np.ndarray, ctx: Context) -> Gate:
+    """Largest weight relative to the mean weight of its arm."""
+    ratios = [float(w[t == a].max() / w[t == a].mean()) for a in (1, 0)]
+    worst = max(ratios)
+    return threshold_gate(
+        "max_weight_ratio",
+        worst,
+        ctx.threshold("max_weight_ratio"),
+        higher_is_better=False,
+        label="max weight / mean weight",
+        details={"treated": ratios[0], "control": ratios[1]},
+    )
+
+
+def common_support(e: np.ndarray, t: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Common-support interval of the propensity and the mask of rows inside it."""
+    low = max(float(e[t == 1].min()), float(e[t == 0].min()))
+    high = min(float(e[t == 1].max()), float(e[t == 0].max()))
+    return low, high, (e >= low) & (e <= high)
+
+
+def common_support_gate(e: np.ndarray, t: np.ndarray, ctx: Context) -> Gate:
+    """Share of rows inside the propensity common support."""
+    low, high, inside = common_support(e, t)
+    limit = ctx.threshold("common_support")
+    extreme = ctx.threshold("propensity_extreme")
+    return threshold_gate(
+        "common_support",
+        float(inside.mean()),
+        limit,
+        higher_is_better=True,
+        label="share in common support",
+        fail_threshold=limit / 2,
+        details={
+            "interval": [low, high],
+            "outside_treated": int((~inside & (t == 1)).sum()),
+            "outside_control": int((~inside & (t == 0)).sum()),
+            "share_extreme": float(np.mean((e < extreme) | (e > 1 - extreme))),
+            "e_min": float(e.min()),
+            "e_max": float(e.max()),
+        },
+    )
