@@ -16,6 +16,26 @@ from typing import Any
 from cqox._version import __version__
 from cqox.errors import CqoxError, ParameterError
 
+#: Further subcommands, each a module with ``add_parser(subparsers)`` and ``run(args) -> int``
+#: (e.g. the service's ``serve`` and ``users``). Modules that are absent are skipped, so the
+#: engine's CLI works without the service installed.
+EXTRA_COMMANDS: tuple[str, ...] = ("cqox.cli.serve", "cqox.cli.users")
+
+
+def _extra_commands() -> dict[str, Any]:
+    import importlib
+
+    found: dict[str, Any] = {}
+    for name in EXTRA_COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        found[name.rsplit(".", 1)[1]] = module
+    return found
+
 
 def _parse_set(items: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """``EST.PARAM=VALUE`` items into per-estimator params and gate thresholds."""
@@ -122,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--p", type=int, default=5)
     s.add_argument("--effect", type=float, default=2.0)
     s.add_argument("--seed", type=int, default=0)
+    for module in _extra_commands().values():
+        module.add_parser(sub)
     return parser
 
 
@@ -139,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _estimators()
         if args.command == "simulate":
             return _simulate(args)
+        extra = _extra_commands()
+        if args.command in extra:
+            return int(extra[args.command].run(args))
     except CqoxError as exc:
         print(f"cqox: error: {exc}", file=sys.stderr)
         return 2
