@@ -33,6 +33,15 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "variance_ratio_high": Threshold(2.0, "covariate variance ratio treated/control; warn above"),
     "matched_share": Threshold(0.80, "share of treated rows matched; warn below"),
     "vif": Threshold(10.0, "variance inflation factor of a covariate; warn above"),
+    "twfe_negative_weight_share": Threshold(
+        0.0, "share of treated (g,t) cells with a negative TWFE weight (dCDH 2020); warn above"
+    ),
+    "bacon_forbidden_weight": Threshold(
+        0.10, "TWFE weight on 2x2 comparisons with already-treated controls; warn above"
+    ),
+    "pretrend_p_value": Threshold(
+        0.05, "p-value of the joint pre-treatment (placebo) ATT(g,t) Wald test; warn below"
+    ),
 }
 
 
