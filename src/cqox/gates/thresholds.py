@@ -42,6 +42,22 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "pretrend_p_value": Threshold(
         0.05, "p-value of the joint pre-treatment (placebo) ATT(g,t) Wald test; warn below"
     ),
+    "iv_weak_f": Threshold(
+        10.0, "effective first-stage F (Montiel Olea-Pflueger; rule of thumb 10); warn below"
+    ),
+    "iv_overid_p": Threshold(0.05, "p-value of the Sargan / Hansen J over-identification test"),
+    "rd_density_p": Threshold(
+        0.05, "p-value of the RD density (manipulation) test at the cutoff; warn below"
+    ),
+    "rd_covariate_p": Threshold(
+        0.05, "RD covariate continuity: smallest robust p-value x number of covariates; warn below"
+    ),
+    "rd_placebo_p": Threshold(
+        0.05, "RD placebo cutoffs: smallest robust p-value x number of placebos; warn below"
+    ),
+    "rd_donut_shift": Threshold(
+        2.0, "RD donut hole: largest |donut estimate - estimate| / SE; warn above"
+    ),
 }
 
 
