@@ -1,19 +1,49 @@
-"""Role inference: which column is the outcome, the treatment, the unit, the time.
+"""Role inference: which column is the outcome, the treatment, the unit, the time, ...
 
-Each guess comes from the column's name (a synonym list per role) and its data
-(binary, unique per row, time-like, a panel).  A guess carries a confidence in [0, 1]
-and a one-line reason.  Explicit roles always win; inference only fills gaps.
+Each guess combines the column's **name** (a synonym list per role, matched on the
+lower-cased name with ``.``, ``-`` and spaces read as ``_``) and its **data**: binary
+0/1 columns for a treatment, integer years or dates for time, a column that together
+with time identifies the rows for the unit of a panel, a time-invariant column of
+adoption periods for the cohort.  A guess carries a confidence in [0, 1] and a
+one-line reason.  Explicit roles always win; inference only fills gaps, and never
+reuses a column that already plays a role.
+
+Columns that look like oracle or counterfactual values of simulated benchmarks
+(``y_cfactual``, ``mu0``, ``mu1``, ``y0``, ``y1``, ``ite``, ...) are never chosen as the
+outcome nor used as covariates.  Covariates are the remaining usable columns, minus
+identifiers, recodings of the treatment or the outcome (``mbsmoke`` beside
+``mbsmoke_``), columns that determine the treatment, and monotone transformations or
+thresholds of the outcome (``wage`` beside ``lwage``, ``lbweight`` beside ``bweight``);
+each exclusion is named in the covariates' reason.
+
+The RD **cutoff** is a value, not a column, and is never guessed from the data
+distribution; the only cutoff inferred is ``0`` for a running variable whose name says
+it is a margin or is centred (``margin``, ``vote_margin``, ``centered``) and whose
+values lie on both sides of 0 — the usual coding of close elections and of running
+variables already centred at their threshold.
+
+Example
+-------
+>>> import pandas as pd
+>>> from cqox.data.infer import infer_roles
+>>> df = pd.DataFrame({"treated": [0, 1, 0, 1], "outcome": [1.0, 2.5, 0.5, 3.0],
+...                    "age": [30, 40, 35, 50]})
+>>> r = infer_roles(df)
+>>> r.treatment, r.outcome, r.covariates
+('treated', 'outcome', ('age',))
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from cqox.core.roles import RoleGuess, Roles
 
-#: Name patterns per role (matched against the lower-cased column name, whole word).
+#: Name synonyms per role: exact matches score 1.0 (first tuple) or 0.8 (second tuple).
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "outcome": (
         "y",
@@ -26,17 +56,26 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "result",
         "re78",
         "bweight",
+        "lwage",
+        "log_wage",
+        "lemp",
         "earnings",
         "sales",
         "revenue",
         "conversion",
-        "score_outcome",
+        "converted",
+        "vote",
+        "voteshare",
+        "vote_share",
+        "l_homicide",
+        "gdpcap",
+        "gdp",
+        "cong_mesg",
     ),
     "treatment": (
         "t",
         "d",
         "w",
-        "z_treat",
         "treat",
         "treated",
         "treatment",
@@ -44,10 +83,16 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "tr",
         "intervention",
         "exposure",
+        "exposed",
         "assigned",
-        "policy",
+        "assignment",
         "program",
+        "participation",
+        "participant",
+        "mbsmoke",
         "mbsmoke_",
+        "smoker",
+        "any",
     ),
     "unit": (
         "id",
@@ -55,48 +100,90 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "unit_id",
         "entity",
         "firm",
+        "firm_id",
         "state",
         "sid",
         "county",
+        "countyreal",
         "country",
         "region",
         "regionno",
         "person",
+        "person_id",
         "individual",
         "customer_id",
         "user_id",
         "patient_id",
-        "countyreal",
         "code",
+        "fips",
     ),
-    "time": ("time", "year", "period", "date", "month", "week", "quarter", "t_period", "wave"),
+    "time": (
+        "time",
+        "year",
+        "period",
+        "date",
+        "month",
+        "week",
+        "quarter",
+        "t_period",
+        "wave",
+        "day",
+    ),
     "cohort": (
         "cohort",
         "first_treated",
         "first_treat",
+        "first_treatment",
         "g",
+        "gname",
         "group_first_treated",
         "treat_year",
+        "treatment_year",
         "adoption_year",
-        "gname",
+        "adopt_year",
     ),
-    "instrument": ("z", "instrument", "iv", "nearc4", "lottery", "draft", "encouragement"),
+    "instrument": (
+        "z",
+        "instrument",
+        "iv",
+        "nearc4",
+        "lottery",
+        "draft",
+        "draft_lottery",
+        "encouragement",
+        "offer",
+        "offered",
+    ),
     "running": (
         "running",
-        "score",
         "running_variable",
         "forcing",
+        "forcing_variable",
         "margin",
-        "distance",
+        "vote_margin",
         "agecell",
         "x_rd",
     ),
     "mediator": ("mediator", "m", "med"),
-    "dose": ("dose", "dosage", "intensity", "amount"),
-    "cluster": ("cluster", "school", "village", "cluster_id"),
-    "weight": ("weight", "weights", "wt", "popwt", "sampling_weight", "pweight"),
+    "dose": ("dose", "dosage", "intensity"),
+    "cluster": ("cluster", "cluster_id", "school", "school_id", "village", "villnum"),
+    "weight": ("weight", "weights", "wt", "popwt", "sampling_weight", "pweight", "sw"),
 }
-
+#: Weaker name hints: a whole-word part of the name (``log_earnings``) or these words.
+WEAK_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "outcome": ("wage", "income", "employment", "emp", "mortality", "death", "score_post"),
+    "treatment": ("smoke", "smoking", "training", "campaign", "coupon", "policy", "reform"),
+    "instrument": ("near", "distance_to"),
+    "running": ("score", "running", "distance", "centered", "centred"),
+    "unit": ("id", "code", "no", "num", "key"),
+    "time": ("yr", "t"),
+}
+#: Names of oracle / counterfactual columns in simulated benchmarks (never an outcome or
+#: covariate): potential outcomes, their expectations, individual effects, fitted values.
+ORACLE_NAME = re.compile(
+    r"^(y_?cf|y_?cfactual|cfactual|counterfactual|y_?counterfactual|mu_?[01]|y_?[01]"
+    r"|y0_?hat|y1_?hat|ite|tau|true_?(effect|ite|cate|tau)|cate_?true|.*_fitted|.*fitted)$"
+)
 #: Roles that inference fills (the rest need the user's say).
 INFERRED_ROLES = (
     "outcome",
@@ -106,148 +193,430 @@ INFERRED_ROLES = (
     "cohort",
     "instrument",
     "running",
+    "cutoff",
     "mediator",
     "dose",
     "cluster",
     "weight",
+    "covariates",
 )
+#: Minimum score for a guess to be used.
+MIN_SCORE = 0.5
+#: Share of rows on each side of 0 for a margin-type running variable to get cutoff 0.
+MIN_SIDE_SHARE = 0.05
+#: |Spearman correlation| above which a column is a monotone transformation of another.
+MONOTONE_RHO = 0.9999
 
 
-def _name_score(name: str, role: str) -> float:
-    low = name.lower().strip()
+@dataclass(frozen=True)
+class Candidate:
+    """A candidate column for a role, with its score and reason."""
+
+    role: str
+    column: str
+    score: float
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dictionary."""
+        return {
+            "role": self.role,
+            "column": self.column,
+            "confidence": round(min(self.score, 0.99), 3),
+            "reason": self.reason,
+        }
+
+
+def normalise_name(name: str) -> str:
+    """Lower-case, with ``.``, ``-`` and whitespace read as ``_``."""
+    return re.sub(r"[.\-\s]+", "_", str(name).strip().lower())
+
+
+def name_score(name: str, role: str) -> float:
+    """1.0 for an exact synonym, 0.8 for a synonym as a whole word, 0.6 for a weak hint."""
+    low = normalise_name(name)
     syns = SYNONYMS.get(role, ())
     if low in syns:
         return 1.0
-    parts = set(re.split(r"[_\W]+", low))
-    if any(s in parts for s in syns if len(s) > 2):
-        return 0.7
+    parts = [p for p in re.split(r"_+", low) if p]
+    if any(s in parts for s in syns if len(s) > 3):
+        return 0.8
+    weak = WEAK_SYNONYMS.get(role, ())
+    if low in weak or any(w in parts for w in weak if len(w) > 2):
+        return 0.6
+    if any(len(w) > 3 and w in low for w in weak):
+        return 0.55
     return 0.0
 
 
-def _is_binary(s: pd.Series) -> bool:
+def is_oracle(name: str) -> bool:
+    """Whether a column name looks like an oracle/counterfactual value of a benchmark."""
+    return bool(ORACLE_NAME.match(normalise_name(name)))
+
+
+def is_binary(s: pd.Series) -> bool:
+    """Two distinct values that read as 0/1, booleans, or treated/control labels."""
     values = s.dropna().unique()
     if len(values) != 2:
         return False
     if pd.api.types.is_bool_dtype(s):
         return True
     if pd.api.types.is_numeric_dtype(s):
-        return set(float(v) for v in values) == {0.0, 1.0}
+        return {float(v) for v in values} == {0.0, 1.0}
     labels = {str(v).strip().lower() for v in values}
     from cqox.data.prepare import CONTROL_LABELS, TREATED_LABELS
 
     return bool(labels & TREATED_LABELS) and bool(labels & CONTROL_LABELS)
 
 
-def _time_like(s: pd.Series) -> bool:
+def _integer_valued(s: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        return False
+    if pd.api.types.is_integer_dtype(s):
+        return True
+    v = s.dropna().to_numpy(dtype=np.float64)
+    return bool(len(v) and np.all(np.isfinite(v)) and np.all(v == np.round(v)))
+
+
+def is_time_like(s: pd.Series) -> bool:
+    """Dates, or integer-valued years between 1800 and 2200."""
     if pd.api.types.is_datetime64_any_dtype(s):
         return True
-    if pd.api.types.is_integer_dtype(s) and len(s.dropna()):
+    if _integer_valued(s):
         v = s.dropna()
-        return bool(v.nunique() <= max(200, len(v) // 2) and ((v >= 1900) & (v <= 2100)).all())
+        return bool(len(v) and ((v >= 1800) & (v <= 2200)).all() and v.nunique() > 1)
     return False
 
 
-def infer_roles(df: pd.DataFrame, given: Roles | None = None) -> Roles:
-    """Infer roles the table can fill; roles in ``given`` are kept and win.
+def _is_id_like(s: pd.Series, n: int) -> bool:
+    """Unique per row and integer-valued or text: an identifier, not a measurement."""
+    if n < 2 or s.nunique(dropna=True) != n:
+        return False
+    return _integer_valued(s) or not pd.api.types.is_numeric_dtype(s)
 
-    Returns roles with ``guesses`` recording every chosen role (explicit ones with
-    confidence 1 and source ``explicit``).
-    """
-    given = given or Roles()
-    explicit = given.given()
-    taken = set(given.columns())
-    guesses: list[RoleGuess] = [
-        RoleGuess(
-            role,
-            ", ".join(v) if isinstance(v, list) else str(v),
-            1.0,
-            "given explicitly",
-            "explicit",
+
+def _numeric(s: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+class _Inference:
+    """Working state of one inference: the table, roles chosen and columns taken."""
+
+    def __init__(self, df: pd.DataFrame, given: Roles) -> None:
+        self.df = df
+        self.cols = [str(c) for c in df.columns]
+        self.n = len(df)
+        self.explicit = given.given()
+        self.taken: set[str] = set(given.columns())
+        self.chosen: dict[str, str] = {}
+        self.guesses: list[RoleGuess] = [
+            RoleGuess(
+                role,
+                ", ".join(map(str, v)) if isinstance(v, list) else str(v),
+                1.0,
+                "given explicitly",
+                "explicit",
+            )
+            for role, v in self.explicit.items()
+        ]
+        self._binary = {c: is_binary(df[c]) for c in self.cols}
+
+    def role(self, name: str) -> str | None:
+        value = self.explicit.get(name, self.chosen.get(name))
+        return value if isinstance(value, str) else None
+
+    def pick(self, role: str, candidates: list[Candidate]) -> Candidate | None:
+        if role in self.explicit:
+            return None
+        usable = [c for c in candidates if c.column not in self.taken and c.score >= MIN_SCORE]
+        if not usable:
+            return None
+        best = max(usable, key=lambda c: c.score)
+        self.chosen[role] = best.column
+        self.taken.add(best.column)
+        self.guesses.append(
+            RoleGuess(role, best.column, round(min(best.score, 0.99), 2), best.reason)
         )
-        for role, v in explicit.items()
-        if role != "cutoff"
-    ]
-    chosen: dict[str, str] = {}
-    cols = [str(c) for c in df.columns]
-    n = len(df)
+        return best
 
-    def pick(role: str, candidates: list[tuple[float, str, str]]) -> None:
-        if role in explicit or not candidates:
-            return
-        candidates.sort(key=lambda c: -c[0])
-        score, col, reason = candidates[0]
-        if score < 0.5 or col in taken:
-            return
-        chosen[role] = col
-        taken.add(col)
-        guesses.append(RoleGuess(role, col, round(min(score, 0.99), 2), reason))
-
-    def scored(
-        role: str, extra: dict[str, tuple[float, str]] | None = None
-    ) -> list[tuple[float, str, str]]:
+    def named(self, role: str, columns: list[str] | None = None) -> list[Candidate]:
         out = []
-        for c in cols:
-            if c in taken:
-                continue
-            s = _name_score(c, role)
-            reason = f"name '{c}' is a usual {role} name" if s else ""
-            if extra and c in extra:
-                bonus, why = extra[c]
-                s = s + bonus if s else (bonus if bonus >= 0.5 else 0.0)
-                reason = f"{reason}; {why}" if reason else why
+        for c in columns if columns is not None else self.cols:
+            s = name_score(c, role)
             if s > 0:
-                out.append((s, c, reason))
+                how = "a usual" if s >= 1.0 else "like a"
+                out.append(Candidate(role, c, s, f"name '{c}' is {how} {role} name"))
         return out
 
-    # treatment: binary columns named like a treatment; else a lone binary column
-    binary = {c: (0.25, "binary 0/1") for c in cols if _is_binary(df[c])}
-    pick(
-        "treatment",
-        [(min(s, 0.98), c, r) for s, c, r in scored("treatment", binary) if c in binary],
-    )
-    # unit and time: a panel if (unit, time) identify rows
-    time_cols = {c: (0.3, "integer years / dates") for c in cols if _time_like(df[c])}
-    pick("time", scored("time", time_cols))
-    unit_extra: dict[str, tuple[float, str]] = {}
-    t_col = explicit.get("time") or chosen.get("time")
-    for c in cols:
-        s = df[c]
-        if c == t_col or pd.api.types.is_float_dtype(s):
-            continue
-        if t_col is not None and s.nunique() < n and not df.duplicated([c, t_col]).any():
-            unit_extra[c] = (0.3, f"('{c}', '{t_col}') identifies rows: a panel")
-        elif s.nunique() == n and n > 1:
-            unit_extra[c] = (0.1, "unique per row")
-    pick("unit", scored("unit", unit_extra))
-    numeric = [c for c in cols if pd.api.types.is_numeric_dtype(df[c]) and c not in taken]
-    for role in ("cohort", "instrument", "running", "mediator", "dose", "cluster", "weight"):
-        pick(role, [c for c in scored(role) if c[1] in numeric])
-    # outcome: a name match, else the numeric non-binary column with the most distinct values
-    out_cands = [c for c in scored("outcome") if c[1] in numeric]
-    if not out_cands and "outcome" not in explicit:
-        rest = [c for c in numeric if c not in taken and not _is_binary(df[c])]
-        if rest and ("treatment" in explicit or "treatment" in chosen):
-            best = max(rest, key=lambda c: df[c].nunique())
-            out_cands = [(0.5, best, "numeric with the most distinct values")]
-    pick("outcome", out_cands)
+    # --- roles -------------------------------------------------------------------
+    def treatment(self) -> None:
+        binary = [c for c in self.cols if self._binary[c] and not is_oracle(c)]
+        cands = []
+        for cand in self.named("treatment", binary):
+            cands.append(
+                Candidate("treatment", cand.column, min(cand.score, 0.98), cand.reason + "; binary")
+            )
+        self.pick("treatment", cands)
 
-    roles_map = {**chosen, **explicit}
-    if "instrument" in chosen:
-        roles_map["instrument"] = [chosen["instrument"]]
-    if "covariates" not in explicit:
-        cov = [c for c in cols if c not in taken and _usable_covariate(df[c], n)]
-        if cov and roles_map.get("treatment"):
-            roles_map["covariates"] = cov
-            guesses.append(
+    def time(self) -> None:
+        cands = []
+        for c in self.cols:
+            s = name_score(c, "time")
+            like = is_time_like(self.df[c])
+            if like and s:
+                cands.append(Candidate("time", c, min(s + 0.2, 0.99), f"name '{c}'; years/dates"))
+            elif s >= 0.8 and _integer_valued(self.df[c]) and self.df[c].nunique() > 1:
+                cands.append(Candidate("time", c, s * 0.8, f"name '{c}'; integer periods"))
+            elif like:
+                cands.append(Candidate("time", c, 0.45, f"'{c}' holds years/dates"))
+        self.pick("time", cands)
+
+    def unit(self) -> None:
+        t_col = self.role("time")
+        cands = []
+        for c in self.cols:
+            if c in self.taken or c == t_col:
+                continue
+            s = self.df[c]
+            name = name_score(c, "unit")
+            if pd.api.types.is_float_dtype(s) and not _integer_valued(s):
+                continue
+            nunique = s.nunique(dropna=True)
+            if (
+                t_col is not None
+                and 1 < nunique < self.n
+                and not self.df.duplicated([c, t_col]).any()
+            ):
+                why = f"('{c}', '{t_col}') identifies the rows: a panel"
+                score = name + 0.3 if name else 0.45
+                cands.append(Candidate("unit", c, score, f"name '{c}'; {why}" if name else why))
+                continue
+            if nunique == self.n and self.n > 1 and name:
+                cands.append(Candidate("unit", c, name, f"name '{c}'; unique per row"))
+        self.pick("unit", cands)
+
+    def cohort(self) -> str | None:
+        """Cohort (first treated period); returns a note on an ever-treated dummy."""
+        u, t = self.role("unit"), self.role("time")
+        cands = []
+        for c in self.cols:
+            if c in self.taken or not _numeric(self.df[c]) or self._binary[c]:
+                continue
+            name = name_score(c, "cohort")
+            if not name:
+                continue
+            reason = f"name '{c}' is a usual cohort name"
+            if u is not None and t is not None and self._constant_within(c, u):
+                times = set(pd.unique(self.df[t].dropna()))
+                vals = set(pd.unique(self.df[c].dropna())) - {0, np.inf}
+                if vals <= times or vals <= {float(x) for x in times}:
+                    reason += f"; constant within '{u}', values are '{t}' periods (0 = never)"
+                    name += 0.1
+            cands.append(Candidate("cohort", c, name, reason))
+        best = self.pick("cohort", cands)
+        if best is None or "treatment" in self.explicit:
+            return None
+        treat = self.chosen.get("treatment")
+        if treat is not None and u is not None and self._constant_within(treat, u):
+            # an ever-treated dummy is not the period treatment of a staggered design
+            del self.chosen["treatment"]
+            self.taken.discard(treat)
+            self.guesses = [g for g in self.guesses if g.role != "treatment"]
+            return (
+                f"'{treat}' is constant within '{u}' (ever treated), so it is not used as "
+                f"the treatment of the staggered design given by '{best.column}'"
+            )
+        return None
+
+    def simple(self, role: str, numeric: bool = True) -> None:
+        cols = [
+            c
+            for c in self.cols
+            if c not in self.taken and (not numeric or _numeric(self.df[c])) and not is_oracle(c)
+        ]
+        if role in ("dose", "running"):
+            cols = [c for c in cols if not self._binary[c] and self.df[c].nunique() > 2]
+        if role == "cluster":
+            cols = [
+                c
+                for c in cols
+                if (_integer_valued(self.df[c]) or not pd.api.types.is_numeric_dtype(self.df[c]))
+                and 1 < self.df[c].nunique() < self.n
+            ]
+        if role == "weight":
+            cols = [
+                c
+                for c in cols
+                if _numeric(self.df[c]) and (self.df[c].dropna() >= 0).all() and not self._binary[c]
+            ]
+        self.pick(role, self.named(role, cols))
+
+    def cutoff(self) -> None:
+        running = self.role("running")
+        if running is None or "cutoff" in self.explicit:
+            return
+        low = normalise_name(running)
+        if not any(w in low for w in ("margin", "centered", "centred")):
+            return
+        v = self.df[running].dropna().to_numpy(dtype=np.float64)
+        if len(v) == 0:
+            return
+        below, above = float(np.mean(v < 0)), float(np.mean(v > 0))
+        if min(below, above) >= MIN_SIDE_SHARE:
+            self.chosen["cutoff"] = "0"
+            self.guesses.append(
                 RoleGuess(
-                    "covariates",
-                    ", ".join(cov),
-                    0.6,
-                    "remaining usable columns (numeric, binary or few-level categorical)",
+                    "cutoff",
+                    "0",
+                    0.8,
+                    f"'{running}' is a margin centred at 0 ({below:.0%} below, {above:.0%} "
+                    "above); the cutoff is 0",
                 )
             )
-    roles = Roles.from_mapping(roles_map)
-    return roles.with_roles(guesses=tuple(guesses))
+
+    def outcome(self, by_name_only: bool) -> None:
+        if "outcome" in self.explicit or "outcome" in self.chosen:
+            return
+        cols = [
+            c
+            for c in self.cols
+            if c not in self.taken and _numeric(self.df[c]) and not is_oracle(c)
+        ]
+        cands = self.named("outcome", cols)
+        u = self.role("unit")
+        if cands:
+            ranked = []
+            for cand in cands:
+                score = cand.score
+                if u is not None and self._constant_within(cand.column, u):
+                    score -= 0.3  # an outcome of a panel varies over time
+                ranked.append(Candidate("outcome", cand.column, score, cand.reason))
+            if self.pick("outcome", ranked) is not None or by_name_only:
+                return
+        if by_name_only or (self.role("treatment") is None and self.role("cohort") is None):
+            return
+        rest = [
+            c
+            for c in cols
+            if not self._binary[c]
+            and not _is_id_like(self.df[c], self.n)
+            and not is_time_like(self.df[c])
+            and self.df[c].nunique() > 2
+            and (u is None or not self._constant_within(c, u))
+        ]
+        if rest:
+            best = max(rest, key=lambda c: self.df[c].nunique())
+            why = (
+                "numeric, varies within units, with the most distinct values"
+                if u
+                else ("numeric with the most distinct values")
+            )
+            self.pick("outcome", [Candidate("outcome", best, 0.5, why + " (low confidence)")])
+
+    def covariates(self) -> None:
+        if "covariates" in self.explicit or self.role("treatment") is None:
+            return
+        t_col = self.role("treatment")
+        y_col = self.role("outcome")
+        excluded: dict[str, str] = {}
+        keep: list[str] = []
+        seen_codes: dict[bytes, str] = {}
+        if t_col is not None:
+            seen_codes[_codes_key(self.df[t_col])] = t_col
+        y = self.df[y_col] if y_col is not None and _numeric(self.df[y_col]) else None
+        for c in self.cols:
+            if c in self.taken:
+                continue
+            s = self.df[c]
+            if is_oracle(c):
+                excluded[c] = "a counterfactual/oracle column"
+                continue
+            if not _usable_covariate(s, self.n):
+                continue
+            nunique = s.nunique(dropna=True)
+            if nunique <= 50:
+                key = _codes_key(s)
+                if key in seen_codes:
+                    other = seen_codes[key]
+                    excluded[c] = (
+                        "a recoding of the treatment"
+                        if other == t_col
+                        else f"a recoding of '{other}'"
+                    )
+                    continue
+                seen_codes[key] = c
+                if (
+                    t_col is not None
+                    and nunique <= min(20, self.n // 5)
+                    and _determines(s, self.df[t_col])
+                ):
+                    excluded[c] = "it determines the treatment"
+                    continue
+            if y is not None and _function_of_outcome(s, y, self._binary[c]):
+                excluded[c] = "a transformation or threshold of the outcome"
+                continue
+            keep.append(c)
+        if not keep:
+            return
+        self.chosen["covariates"] = ",".join(keep)
+        reason = "remaining usable columns (numeric, binary or few-level categorical)"
+        if excluded:
+            by_why: dict[str, list[str]] = {}
+            for col, why in excluded.items():
+                by_why.setdefault(why, []).append(col)
+            reason += "; excluded " + "; ".join(
+                f"{', '.join(cols)} ({why})" for why, cols in by_why.items()
+            )
+        self.guesses.append(RoleGuess("covariates", ", ".join(keep), 0.6, reason))
+        self._covariates = keep
+
+    def _constant_within(self, col: str, unit: str) -> bool:
+        sub = self.df[[unit, col]].dropna()
+        if sub.empty:
+            return False
+        return bool((sub.groupby(unit, sort=False)[col].nunique() <= 1).all())
+
+    def result(self) -> Roles:
+        roles_map: dict[str, object] = {
+            k: v for k, v in self.chosen.items() if k not in ("covariates", "cutoff")
+        }
+        if "instrument" in self.chosen:
+            roles_map["instrument"] = [self.chosen["instrument"]]
+        if "cutoff" in self.chosen:
+            roles_map["cutoff"] = float(self.chosen["cutoff"])
+        if "covariates" in self.chosen:
+            roles_map["covariates"] = list(getattr(self, "_covariates", []))
+        roles_map.update(self.explicit)
+        return Roles.from_mapping(roles_map).with_roles(guesses=tuple(self.guesses))
+
+
+def _codes_key(s: pd.Series) -> bytes:
+    """Level codes in order of first appearance: equal for 1:1 recodings of a column."""
+    codes, _ = pd.factorize(s, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64).tobytes()
+
+
+def _determines(s: pd.Series, t: pd.Series) -> bool:
+    """Whether every level of ``s`` has a single treatment value (``t`` is a function of ``s``)."""
+    sub = pd.DataFrame({"s": s.to_numpy(), "t": t.to_numpy()}).dropna()
+    if sub.empty or sub["s"].nunique() < 2:
+        return False
+    return bool((sub.groupby("s", sort=False)["t"].nunique() <= 1).all())
+
+
+def _function_of_outcome(s: pd.Series, y: pd.Series, binary: bool) -> bool:
+    """A monotone transformation of the outcome, or a 0/1 threshold of it."""
+    frame = pd.DataFrame({"s": s.to_numpy(), "y": y.to_numpy()}).dropna()
+    if len(frame) < 3 or frame["y"].nunique() < 3:
+        return False
+    if binary:
+        codes = pd.factorize(frame["s"])[0]
+        ya, yb = frame["y"].to_numpy()[codes == 0], frame["y"].to_numpy()[codes == 1]
+        return bool(len(ya) and len(yb) and (ya.max() < yb.min() or yb.max() < ya.min()))
+    if not _numeric(s) or frame["s"].nunique() < 3:
+        return False
+    rho = frame["s"].rank().corr(frame["y"].rank())
+    return bool(np.isfinite(rho) and abs(rho) >= MONOTONE_RHO)
 
 
 def _usable_covariate(s: pd.Series, n: int) -> bool:
@@ -255,13 +624,101 @@ def _usable_covariate(s: pd.Series, n: int) -> bool:
         return False
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
         # a numeric id (unique integers) is not a covariate
-        return not (pd.api.types.is_integer_dtype(s) and s.nunique() == n and n > 20)
+        return not (_is_id_like(s, n) and n > 20)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return False
     return bool(s.nunique() <= min(20, max(2, n // 10)))
 
 
+def infer_roles(df: pd.DataFrame, given: Roles | None = None) -> Roles:
+    """Infer the roles the table can fill; roles in ``given`` are kept and always win.
+
+    Returns roles whose ``guesses`` record every role (explicit ones with confidence 1
+    and source ``explicit``), with a confidence and a one-line reason for each inferred
+    one.  See the module docstring for the rules.
+    """
+    state = _Inference(df, given or Roles())
+    state.treatment()
+    state.outcome(by_name_only=True)
+    state.time()
+    state.unit()
+    note = state.cohort()
+    if note is not None:
+        state.guesses = [
+            g
+            if g.role != "cohort"
+            else RoleGuess(g.role, g.column, g.confidence, f"{g.reason}; {note}")
+            for g in state.guesses
+        ]
+    state.simple("instrument")
+    state.simple("running")
+    state.cutoff()
+    for role in ("dose", "mediator", "cluster", "weight"):
+        state.simple(role)
+    state.outcome(by_name_only=False)
+    state.covariates()
+    return state.result()
+
+
+def candidate_roles(df: pd.DataFrame, per_role: int = 3) -> dict[str, list[dict[str, object]]]:
+    """For each role, the best-scoring columns by name and data (not mutually exclusive).
+
+    Used by the profile to show alternatives beside the chosen roles.
+    """
+    state = _Inference(df, Roles())
+    out: dict[str, list[dict[str, object]]] = {}
+    for role in (
+        "outcome",
+        "treatment",
+        "unit",
+        "time",
+        "cohort",
+        "instrument",
+        "running",
+        "mediator",
+        "dose",
+        "cluster",
+        "weight",
+    ):
+        cands = []
+        for cand in state.named(role):
+            s = df[cand.column]
+            if role == "treatment" and not state._binary[cand.column]:
+                continue
+            if role == "outcome" and (is_oracle(cand.column) or not _numeric(s)):
+                continue
+            if role == "time" and is_time_like(s):
+                cand = Candidate(
+                    role, cand.column, min(cand.score + 0.2, 0.99), cand.reason + "; years/dates"
+                )
+            cands.append(cand)
+        if role == "time":
+            named = {c.column for c in cands}
+            cands += [
+                Candidate("time", c, 0.45, f"'{c}' holds years/dates")
+                for c in state.cols
+                if c not in named and is_time_like(df[c])
+            ]
+        cands.sort(key=lambda c: -c.score)
+        if cands:
+            out[role] = [c.to_dict() for c in cands[:per_role]]
+    return out
+
+
 def missing_share(df: pd.DataFrame) -> dict[str, float]:
-    """Share of missing values per column."""
+    """Share of missing values per column (columns with any missing only)."""
     return {str(c): float(v) for c, v in df.isna().mean().items() if v > 0}
 
 
-__all__ = ["INFERRED_ROLES", "SYNONYMS", "infer_roles", "missing_share"]
+__all__ = [
+    "INFERRED_ROLES",
+    "SYNONYMS",
+    "Candidate",
+    "candidate_roles",
+    "infer_roles",
+    "is_binary",
+    "is_oracle",
+    "is_time_like",
+    "missing_share",
+    "name_score",
+]

@@ -1,4 +1,13 @@
-"""A profile of a table: size, types, missingness, statistics and candidate roles."""
+"""A profile of a table: size, types, missingness, statistics and candidate roles.
+
+Example
+-------
+>>> import pandas as pd
+>>> from cqox.data.profile import profile
+>>> p = profile(pd.DataFrame({"treated": [0, 1, 1], "y": [1.0, None, 3.0]}))
+>>> p["rows"], p["columns"], p["missing_cells"]
+(3, 2, 1)
+"""
 
 from __future__ import annotations
 
@@ -7,10 +16,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cqox.data.infer import candidate_roles
+
+#: Column kinds reported by :func:`column_kind`.
+KINDS = ("binary", "numeric", "datetime", "categorical", "text", "empty")
+
 
 def column_kind(s: pd.Series) -> str:
-    """``binary``, ``numeric``, ``datetime``, ``categorical`` or ``text``."""
+    """``binary``, ``numeric``, ``datetime``, ``categorical``, ``text`` or ``empty``."""
     nunique = s.nunique(dropna=True)
+    if nunique == 0:
+        return "empty"
     if pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s) and nunique == 2):
         return "binary"
     if pd.api.types.is_numeric_dtype(s):
@@ -22,44 +38,61 @@ def column_kind(s: pd.Series) -> str:
     return "text"
 
 
-def profile(df: pd.DataFrame, max_levels: int = 10) -> dict[str, Any]:
-    """Rows, columns, dtypes, missingness and per-column statistics.
+def _numeric_stats(s: pd.Series) -> dict[str, float]:
+    v = s.dropna().to_numpy(dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return {}
+    q = np.quantile(v, [0.25, 0.5, 0.75])
+    return {
+        "mean": float(v.mean()),
+        "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+        "min": float(v.min()),
+        "q25": float(q[0]),
+        "median": float(q[1]),
+        "q75": float(q[2]),
+        "max": float(v.max()),
+    }
 
-    Numeric columns get mean, sd, min, quartiles, max; others their most frequent
-    levels (at most ``max_levels``).
+
+def profile(df: pd.DataFrame, max_levels: int = 10, roles: bool = True) -> dict[str, Any]:
+    """Rows, columns, dtypes, missingness, per-column statistics and candidate roles.
+
+    Numeric columns get mean, sd, min, quartiles and max; others their most frequent
+    levels (at most ``max_levels``).  ``candidate_roles`` lists, per role, the columns
+    that could fill it with a confidence and a reason (see :mod:`cqox.data.infer`).
     """
     cols: list[dict[str, Any]] = []
     for name in df.columns:
         s = df[name]
+        missing = int(s.isna().sum())
         entry: dict[str, Any] = {
             "name": str(name),
             "dtype": str(s.dtype),
             "kind": column_kind(s),
-            "missing": int(s.isna().sum()),
-            "missing_share": float(s.isna().mean()) if len(s) else 0.0,
+            "missing": missing,
+            "missing_share": missing / len(s) if len(s) else 0.0,
             "unique": int(s.nunique(dropna=True)),
         }
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            v = s.dropna().to_numpy(dtype=np.float64)
-            if len(v):
-                q = np.quantile(v, [0.25, 0.5, 0.75])
-                entry.update(
-                    mean=float(v.mean()),
-                    sd=float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                    min=float(v.min()),
-                    q25=float(q[0]),
-                    median=float(q[1]),
-                    q75=float(q[2]),
-                    max=float(v.max()),
-                )
+            entry.update(_numeric_stats(s))
         else:
-            top = s.astype(str)[s.notna()].value_counts().head(max_levels)
+            top = s[s.notna()].astype(str).value_counts().head(max_levels)
             entry["top"] = {str(k): int(c) for k, c in top.items()}
         cols.append(entry)
-    return {
+    kinds: dict[str, int] = {}
+    for entry in cols:
+        kinds[entry["kind"]] = kinds.get(entry["kind"], 0) + 1
+    out: dict[str, Any] = {
         "rows": len(df),
         "columns": len(df.columns),
         "complete_rows": int(df.notna().all(axis=1).sum()),
+        "missing_cells": int(df.isna().sum().sum()),
+        "dtypes": {str(c): str(df[c].dtype) for c in df.columns},
+        "kinds": kinds,
         "memory_bytes": int(df.memory_usage(deep=True).sum()),
         "column_profiles": cols,
     }
+    if roles:
+        out["candidate_roles"] = candidate_roles(df) if len(df) else {}
+    return out
