@@ -1,0 +1,263 @@
+"""Canonical two-group, two-period difference-in-differences (``did_2x2``).
+
+Estimand: the ATT in the post period(s),
+``τ = (E[Y|G=1,post] − E[Y|G=1,pre]) − (E[Y|G=0,post] − E[Y|G=0,pre])``,
+identified under parallel trends and no anticipation (Card & Krueger 1994,
+doi:10.3386/w4509; Angrist & Pischke 2009, ch. 5).
+
+Estimator: the interaction coefficient of the pooled regression::
+
+    y_it = β0 + β1·G_i + β2·Post_t + τ·G_i·Post_t + X_it'γ + ε_it
+
+(weighted least squares with the ``weight`` role), which without covariates is the
+difference of the four (weighted) cell means.  Standard errors are cluster-robust
+(CR1, clustered by unit unless a ``cluster`` role is given) with the usual
+small-sample factor ``G/(G−1)·(N−1)/(N−K)`` (Stata's and statsmodels' default).
+
+Pre and post: with two periods the later one is "post".  With more periods they
+are collapsed to pre/post by ``Post_t = 1{t ≥ post_period}``; ``post_period``
+defaults to the first period in which any unit is treated when the ``treatment``
+role marks treated periods (0/1 treated-in-this-period), and must be given when it
+marks the treated group (0/1 constant within unit).  With a ``cohort`` role the
+single adoption period is ``post_period``.  Staggered adoption is refused (use
+``did_twfe`` or ``did_cs``).
+
+Example
+-------
+>>> import cqox
+>>> from cqox.simulate.panel import two_period_panel
+>>> df, truth = two_period_panel(n_units=400, effect=1.0, seed=2)
+>>> est = cqox.estimate("did_2x2", df, outcome="y", treatment="d",
+...                     roles={"unit": "unit", "time": "time"})
+>>> abs(est.estimate - truth["ATT"]) < 4 * est.se
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cqox.core.context import Context
+from cqox.core.design import Design
+from cqox.core.estimate import Estimate
+from cqox.core.params import Param
+from cqox.core.roles import Roles
+from cqox.data.prepare import CausalData
+from cqox.errors import DesignError, EstimationError, ParameterError, RoleError
+from cqox.estimators.base import Estimator
+from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.did.panel import Panel, build_panel, cluster_sums, prepare_panel
+from cqox.estimators.registry import register
+
+
+@dataclass(frozen=True)
+class DiD2x2Result:
+    """The 2x2 regression.
+
+    Attributes
+    ----------
+    tau : float
+        Interaction coefficient (the DiD).
+    se : float
+        CR1 cluster-robust standard error of ``tau``.
+    coef : ndarray, shape (4 + p,)
+        ``β0, β1 (group), β2 (post), τ`` then covariates.
+    vcov : ndarray, shape (4 + p, 4 + p)
+    means : DataFrame
+        Weighted outcome means by group (rows) and period (columns ``pre``, ``post``).
+    n_clusters : int
+    """
+
+    tau: float
+    se: float
+    coef: np.ndarray
+    vcov: np.ndarray
+    means: pd.DataFrame
+    n_clusters: int
+
+
+def did_2x2_regression(
+    y: np.ndarray,
+    group: np.ndarray,
+    post: np.ndarray,
+    X: np.ndarray,
+    cluster: np.ndarray,
+    w: np.ndarray | None = None,
+) -> DiD2x2Result:
+    """Pooled (weighted) OLS of ``y`` on ``[1, G, Post, G·Post, X]`` with CR1 SEs."""
+    n = len(y)
+    Z = np.column_stack([np.ones(n), group, post, group * post, X])
+    ww = np.ones(n) if w is None else w
+    sw = np.sqrt(ww)
+    Zw = Z * sw[:, None]
+    ZtZ = Zw.T @ Zw
+    k = Z.shape[1]
+    if np.linalg.matrix_rank(ZtZ) < k:
+        raise EstimationError(
+            "the 2x2 regression is singular: a group × period cell is empty or a "
+            "covariate is collinear with the group or period",
+            details={"k": k},
+        )
+    bread = np.linalg.inv(ZtZ)
+    coef = bread @ (Zw.T @ (y * sw))
+    resid = y - Z @ coef
+    n_clusters = int(cluster.max()) + 1
+    S = cluster_sums(Z * (ww * resid)[:, None], cluster, n_clusters)
+    adj = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
+    vcov = adj * bread @ (S.T @ S) @ bread
+    cells = {}
+    for g in (0, 1):
+        for p, label in ((0, "pre"), (1, "post")):
+            m = (group == g) & (post == p)
+            cells[(g, label)] = float(np.sum(ww[m] * y[m]) / np.sum(ww[m]))
+    means = pd.DataFrame(
+        {
+            "pre": [cells[(0, "pre")], cells[(1, "pre")]],
+            "post": [cells[(0, "post")], cells[(1, "post")]],
+        },
+        index=pd.Index(["control", "treated"], name="group"),
+    )
+    return DiD2x2Result(float(coef[3]), float(np.sqrt(vcov[3, 3])), coef, vcov, means, n_clusters)
+
+
+def _first_in_unit(values: np.ndarray, panel: Panel) -> np.ndarray:
+    out = np.zeros(panel.n_units)
+    out[panel.unit[::-1]] = values[::-1]
+    return out
+
+
+def group_and_post(
+    panel: Panel, post_period: float | None, column: str
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The treated-group and post-period indicators (per row) and the post period."""
+    times = panel.times
+    if panel.d is not None:
+        d = panel.d
+        if not set(np.unique(d)) <= {0.0, 1.0}:
+            raise RoleError(
+                f"role 'treatment': column '{column}' must be 0/1 for did_2x2",
+                details={"role": "treatment", "column": column},
+            )
+        first = _first_in_unit(d, panel)
+        varies = bool(np.any(d != first[panel.unit]))
+        if varies:
+            ever = np.zeros(panel.n_units)
+            np.maximum.at(ever, panel.unit, d)
+            group = ever[panel.unit]
+            start = float(panel.times[panel.time[d == 1]].min())
+            p = start if post_period is None else post_period
+            post = (times[panel.time] >= p).astype(np.float64)
+            if np.any(d != group * post):
+                adopt = np.unique(panel.times[panel.time[d == 1]])
+                raise DesignError(
+                    f"role 'treatment': column '{column}' is not a two-group two-period "
+                    f"pattern (treated periods start at {start:g}; treated rows must be "
+                    f"exactly the treated group's periods ≥ {p:g}; treated periods seen: "
+                    f"{', '.join(f'{a:g}' for a in adopt[:6])}); for staggered adoption use "
+                    "did_twfe or did_cs",
+                    details={"role": "treatment", "column": column},
+                )
+            return group, post, p
+        group = d
+    else:
+        assert panel.cohort is not None
+        adopt = np.unique(panel.cohort[(panel.cohort > 0) & (panel.cohort <= times[-1])])
+        if len(adopt) != 1:
+            raise DesignError(
+                f"role 'cohort': {len(adopt)} adoption periods "
+                f"({', '.join(f'{a:g}' for a in adopt[:6])}); did_2x2 needs exactly one "
+                "(use did_cs for staggered adoption)",
+                details={"role": "cohort"},
+            )
+        group = (panel.cohort[panel.unit] == adopt[0]).astype(np.float64)
+        if post_period is None:
+            post_period = float(adopt[0])
+    if post_period is None:
+        if panel.n_times != 2:
+            raise ParameterError(
+                f"The 'post_period' parameter of did_2x2 must be given when the treatment "
+                f"marks the treated group and there are {panel.n_times} periods "
+                f"({times[0]:g} … {times[-1]:g}): periods ≥ post_period are 'post'. Got None "
+                "instead.",
+                details={"parameter": "post_period", "estimator": "did_2x2"},
+            )
+        post_period = float(times[1])
+    post = (times[panel.time] >= post_period).astype(np.float64)
+    if post.min() == post.max():
+        raise ParameterError(
+            f"The 'post_period' parameter of did_2x2 must split the periods "
+            f"({times[0]:g} … {times[-1]:g}) into pre and post. Got {post_period!r} instead.",
+            details={"parameter": "post_period", "estimator": "did_2x2"},
+        )
+    return group, post, float(post_period)
+
+
+@register
+class DiD2x2(Estimator):
+    """Canonical two-group, two-period DiD with cluster-robust SEs."""
+
+    name = "did_2x2"
+    family = "did"
+    designs = (Design.DID,)
+    estimands = ("ATT",)
+    requires = ("outcome", "unit", "time")
+    optional_roles = ("treatment", "cohort", "covariates", "weight", "cluster")
+    binary_treatment = False
+    summary_line = "Two-group two-period DiD (pooled interaction regression), CR1 cluster SE"
+    parameters = (
+        Param(
+            "post_period",
+            None,
+            "float",
+            "first 'post' period when there are more than two periods",
+            nullable=True,
+        ),
+        CI_LEVEL,
+    )
+
+    def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
+        """Validate the panel roles (treatment or cohort) and drop incomplete rows."""
+        return prepare_panel(df, roles, require_treatment=False)
+
+    def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
+        panel = build_panel(data)
+        group, post, p = group_and_post(
+            panel, params["post_period"], data.roles.treatment or data.roles.cohort or ""
+        )
+        for g, label in ((1, "treated"), (0, "control")):
+            for q, when in ((0, "pre"), (1, "post")):
+                if not np.any((group == g) & (post == q)):
+                    raise DesignError(
+                        f"did_2x2: no {label} rows in the {when} period (post_period = {p:g})",
+                        details={"parameter": "post_period"},
+                    )
+        res = did_2x2_regression(panel.y, group, post, panel.X, panel.cluster, panel.weight)
+        return Estimate.from_se(
+            self.name,
+            "ATT",
+            res.tau,
+            res.se,
+            params["ci_level"],
+            n=panel.n,
+            n_treated=int(group.sum()),
+            n_control=int(panel.n - group.sum()),
+            counts={"n_units": panel.n_units, "n_clusters": res.n_clusters},
+            diagnostics={
+                "post_period": p,
+                "n_periods": panel.n_times,
+                "cell_means": res.means.reset_index().to_dict(orient="list"),
+                "coef": dict(
+                    zip(
+                        ["(intercept)", "group", "post", "group:post", *panel.covariate_names],
+                        res.coef.tolist(),
+                        strict=True,
+                    )
+                ),
+            },
+            tables={"cell_means": res.means.reset_index()},
+            method="pooled interaction regression y ~ G + Post + G:Post, CR1 cluster-robust SE",
+        )
