@@ -706,6 +706,8 @@ def _table(
     level: float,
 ) -> pd.DataFrame:
     z = float(stats.norm.ppf(0.5 + level / 2))
+    # a zero SE marks a component fixed by construction (the universal base period)
+    se = np.where(se > 0, se, np.nan)
     out = pd.DataFrame(labels)
     out["att"] = att
     out["se"] = se
