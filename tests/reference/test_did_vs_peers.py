@@ -150,16 +150,20 @@ def test_did_cs_estimate_is_the_chosen_aggregation(mpdta: pd.DataFrame) -> None:
 
 
 def test_did_cs_bootstrap_se_within_monte_carlo_noise_of_csdid(mpdta: pd.DataFrame) -> None:
-    np.random.seed(12345)  # csdid draws from the global NumPy state
-    _, agg = run_csdid(
-        mpdta,
-        xformla=None,
-        method="dr",
-        control="nevertreated",
-        base="varying",
-        anticipation=0,
-        bstrap=True,
-    )
+    state = np.random.get_state()  # noqa: NPY002 (csdid draws from the global state)
+    np.random.seed(12345)  # noqa: NPY002
+    try:
+        _, agg = run_csdid(
+            mpdta,
+            xformla=None,
+            method="dr",
+            control="nevertreated",
+            base="varying",
+            anticipation=0,
+            bstrap=True,
+        )
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
     analytic = cqox.estimate("did_cs", mpdta, outcome="lemp", roles=CS_ROLES, n_boot=0)
     boot = cqox.estimate(
         "did_cs",
