@@ -1,5 +1,6 @@
 """Seeded data generators with a known truth, named after what they simulate."""
 
 from cqox.simulate.backdoor import confounded_binary
+from cqox.simulate.iv import iv_binary_late, iv_linear
 
-__all__ = ["confounded_binary"]
+__all__ = ["confounded_binary", "iv_binary_late", "iv_linear"]

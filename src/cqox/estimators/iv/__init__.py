@@ -1,0 +1,1 @@
+"""Instrumental variables: k-class estimators (2SLS, LIML, Fuller) and their diagnostics."""

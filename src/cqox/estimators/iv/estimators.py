@@ -1,0 +1,416 @@
+"""Registered IV estimators: ``iv_2sls`` and ``iv_liml``.
+
+Roles: ``outcome`` y, ``treatment`` d (endogenous; further endogenous regressors in the
+``endogenous`` parameter), ``instrument`` (one or more excluded instruments),
+``covariates`` (exogenous regressors), ``cluster``, ``weight``.
+
+Estimand.  The coefficient on the treatment in ``y = α + d·β + W'γ + ε``.  With a binary
+treatment it is reported as ``LATE``: with a binary instrument and no covariates 2SLS is
+the Wald estimator ``(E[y|z=1] − E[y|z=0]) / (E[d|z=1] − E[d|z=0])``, the average
+effect on compliers under independence, exclusion, monotonicity and relevance
+(Imbens & Angrist 1994, doi:10.2307/2951620); with several instruments or covariates
+it is a weighted average of such effects.  With a multi-valued or continuous treatment
+it is reported as ``ACR``, the average causal response (a weighted average of unit
+effects of a one-unit increase; Angrist & Imbens 1995, doi:10.1080/01621459.1995.10476535),
+which is the structural coefficient when effects are constant.
+
+Inference: ``cov_type`` ``robust`` (HC0, linearmodels' default), ``unadjusted`` or
+``clustered`` (``auto``: clustered when a ``cluster`` role is given, else robust);
+``debiased=True`` applies the ``n/(n−k)`` (and ``G/(G−1)``) factors and ``t(n−k)``
+intervals.  The interval of the Estimate is the Wald interval; the Anderson–Rubin set,
+valid with weak instruments, is in the ``anderson_rubin`` gate and the diagnostics.
+
+Example
+-------
+>>> import cqox
+>>> df, truth = cqox.simulate.iv_linear(n=2000, seed=1)
+>>> est = cqox.estimate("iv_2sls", df, outcome="y", treatment="d",
+...                     covariates=["x1", "x2"], roles={"instrument": ["z1", "z2"]})
+>>> abs(est.estimate - truth["effect"]) < 4 * est.se
+True
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cqox.core.context import Context
+from cqox.core.design import Design
+from cqox.core.estimate import Estimate, normal_inference
+from cqox.core.gate import Gate, threshold_gate
+from cqox.core.params import Param
+from cqox.core.roles import Roles
+from cqox.data.prepare import CausalData, prepare
+from cqox.errors import RoleError
+from cqox.estimators.base import Estimator
+from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.iv.diagnostics import (
+    ARSet,
+    EndogeneityTests,
+    FirstStage,
+    TestStat,
+    anderson_rubin_set,
+    endogeneity_tests,
+    first_stages,
+    overid_tests,
+)
+from cqox.estimators.iv.kclass import IVArrays, KClassResult, iv_arrays, kclass
+from cqox.estimators.registry import register
+
+
+def _is_names(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+
+
+ENDOGENOUS = Param(
+    "endogenous",
+    (),
+    "any",
+    "further endogenous regressors (columns), instrumented with the treatment",
+    check=_is_names,
+    rule="a column name or a list of column names",
+)
+COV_TYPE = Param(
+    "cov_type",
+    "auto",
+    "choice",
+    "covariance: robust (HC0), unadjusted, clustered; auto = clustered if a cluster "
+    "role is given, else robust",
+    choices=("auto", "robust", "unadjusted", "clustered"),
+)
+DEBIASED = Param(
+    "debiased", False, "bool", "small-sample factors n/(n−k), G/(G−1) and t(n−k) intervals"
+)
+FULLER = Param(
+    "fuller",
+    0.0,
+    "float",
+    "Fuller's alpha (κ = κ_LIML − α/(n − L)); 1 gives a nearly unbiased estimator",
+    low=0.0,
+)
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return list(value or ())
+
+
+def _numeric_columns(frame: pd.DataFrame, cols: list[str], role: str) -> np.ndarray:
+    out = []
+    for c in cols:
+        s = frame[c]
+        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+            raise RoleError(
+                f"role '{role}': column '{c}' must be numeric; got dtype {s.dtype}",
+                details={"role": role, "column": c},
+            )
+        v = s.to_numpy(dtype=np.float64)
+        if np.ptp(v) == 0:
+            raise RoleError(
+                f"role '{role}': column '{c}' is constant ({v[0]:g}) in the rows in use",
+                details={"role": role, "column": c},
+            )
+        out.append(v)
+    return np.column_stack(out) if out else np.empty((len(frame), 0))
+
+
+class _IVBase(Estimator):
+    """Shared preparation, diagnostics and reporting of the k-class estimators."""
+
+    family = "iv"
+    designs = (Design.IV,)
+    estimands = ("LATE", "ACR")
+    requires = ("outcome", "treatment", "instrument")
+    optional_roles = ("covariates", "cluster", "weight")
+    binary_treatment = False
+
+    def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
+        """Complete cases in every role and every ``endogenous`` column."""
+        endog = _names(params.get("endogenous"))
+        inst = list(roles.instrument or ())
+        taken = {roles.outcome, roles.treatment, *endog}
+        covs = set(roles.covariates) if isinstance(roles.covariates, tuple) else set()
+        for col in inst:
+            if col in taken or col in covs:
+                raise RoleError(
+                    f"role 'instrument': column '{col}' is also the outcome, the treatment, "
+                    "an endogenous regressor or a covariate; an instrument must be excluded "
+                    "from the outcome equation",
+                    details={"role": "instrument", "column": col},
+                )
+        for col in endog:
+            if col in covs or col in (roles.outcome, roles.treatment):
+                raise RoleError(
+                    f"parameter 'endogenous': column '{col}' is also the outcome, the "
+                    "treatment or a covariate",
+                    details={"parameter": "endogenous", "column": col},
+                )
+        return prepare(
+            df, roles, require=self.requires, binary_treatment=False, extra_columns=endog
+        )
+
+    @abstractmethod
+    def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
+        """``(κ, fuller)``: ``κ = None`` asks for LIML's κ."""
+
+    def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
+        assert data.y is not None and data.t is not None
+        roles = data.roles
+        endog = _names(params["endogenous"])
+        d_names = [str(roles.treatment), *endog]
+        D = np.column_stack([data.t, _numeric_columns(data.frame, endog, "endogenous")])
+        Zx = _numeric_columns(data.frame, list(roles.instrument or ()), "instrument")
+        W = np.column_stack([np.ones(data.n), data.X])
+        w_names = ["(intercept)", *data.covariate_names]
+        weight = data.column("weight").astype(np.float64) if roles.weight else None
+        clusters = data.column("cluster") if roles.cluster else None
+        cov_type = params["cov_type"]
+        if cov_type == "auto":
+            cov_type = "clustered" if clusters is not None else "robust"
+        if cov_type == "clustered" and clusters is None:
+            raise RoleError(
+                "cov_type 'clustered' needs the 'cluster' role (a column of cluster ids)",
+                details={"role": "cluster"},
+            )
+        a = iv_arrays(data.y, W, D, Zx, weight, clusters)
+        debiased = bool(params["debiased"])
+        kappa, fuller = self._kappa(params)
+        res = kclass(a, kappa, fuller=fuller, cov_type=cov_type, debiased=debiased)
+        tsls = res if kappa == 1.0 else kclass(a, 1.0, cov_type=cov_type, debiased=debiased)
+        j = W.shape[1]  # index of the treatment among [W, D]
+        level = params["ci_level"]
+        beta, se = float(res.params[j]), float(res.se[j])
+        ci, p = _inference(beta, se, level, res.df_resid if debiased else None)
+
+        fs = first_stages(a, d_names, cov_type, debiased)
+        ar = anderson_rubin_set(a, cov_type, debiased, level, beta, se) if D.shape[1] == 1 else None
+        sargan, hansen = overid_tests(a, res.resid, tsls.resid, cov_type)
+        endo = endogeneity_tests(a, res.resid, cov_type, debiased)
+        binary = bool(np.all((data.t == 0) | (data.t == 1)))
+        gates = [
+            _weak_gate(fs, ctx),
+            _ar_gate(ar, D.shape[1]),
+            _overid_gate(sargan if cov_type == "unadjusted" else hansen, a, ctx),
+            _endogeneity_gate(endo, cov_type),
+        ]
+        diagnostics: dict[str, Any] = {
+            "cov_type": cov_type,
+            "debiased": debiased,
+            "kappa": res.kappa,
+            "first_stage": {
+                f.name: {
+                    "f": f.f.to_dict(),
+                    "effective_f": f.effective_f,
+                    "partial_r2": f.partial_r2,
+                    "coef": dict(zip(roles.instrument or (), f.pi.tolist(), strict=True)),
+                    "se": dict(zip(roles.instrument or (), f.se.tolist(), strict=True)),
+                }
+                for f in fs
+            },
+            "anderson_rubin": None if ar is None else ar.to_dict(),
+            "sargan": None if sargan is None else sargan.to_dict(),
+            "hansen_j": None if hansen is None else hansen.to_dict(),
+            "durbin": endo.durbin.to_dict(),
+            "wu_hausman": endo.wu_hausman.to_dict(),
+            "wooldridge_regression": endo.wooldridge.to_dict(),
+        }
+        if not np.isnan(res.liml_kappa):
+            diagnostics["liml_kappa"] = res.liml_kappa
+        if res.n_clusters is not None:
+            diagnostics["n_clusters"] = res.n_clusters
+        wald = _wald_ratio(a, binary, D.shape[1])
+        if wald is not None:
+            diagnostics["wald"] = wald
+        names = w_names + d_names
+        coef_table = _coef_table(names, res, debiased)
+        return Estimate(
+            self.name,
+            "LATE" if binary else "ACR",
+            beta,
+            se,
+            ci,
+            p,
+            level,
+            n=data.n,
+            n_treated=int(data.t.sum()) if binary else None,
+            n_control=int(data.n - data.t.sum()) if binary else None,
+            diagnostics=diagnostics,
+            gates=gates,
+            tables={"coefficients": coef_table},
+            method=self._method(cov_type, debiased, res),
+        )
+
+    @abstractmethod
+    def _method(self, cov_type: str, debiased: bool, res: KClassResult) -> str:
+        """One line describing the estimator and its inference."""
+
+
+def _inference(
+    beta: float, se: float, level: float, df: int | None
+) -> tuple[tuple[float, float], float]:
+    if df is None:
+        return normal_inference(beta, se, level)
+    q = float(stats.t.ppf(0.5 + level / 2, df))
+    p = float(2 * stats.t.sf(abs(beta / se), df))
+    return (beta - q * se, beta + q * se), p
+
+
+def _coef_table(names: list[str], res: KClassResult, debiased: bool) -> pd.DataFrame:
+    z = res.params / res.se
+    p = 2 * stats.t.sf(np.abs(z), res.df_resid) if debiased else 2 * stats.norm.sf(np.abs(z))
+    return pd.DataFrame({"term": names, "coef": res.params, "se": res.se, "stat": z, "p_value": p})
+
+
+def _wald_ratio(a: IVArrays, binary_d: bool, kd: int) -> dict[str, float] | None:
+    """Reduced form, first stage and their ratio for one binary instrument."""
+    if kd != 1 or a.Zx.shape[1] != 1 or not binary_d:
+        return None
+    z = a.Zx[:, 0] / a.sqrt_w
+    if not np.all((z == 0) | (z == 1)):
+        return None
+    w = a.sqrt_w**2
+    y, d = a.y / a.sqrt_w, a.D[:, 0] / a.sqrt_w
+    z1 = z == 1
+
+    def mean(v: np.ndarray, m: np.ndarray) -> float:
+        return float(np.sum(w[m] * v[m]) / np.sum(w[m]))
+
+    rf = mean(y, z1) - mean(y, ~z1)
+    first = mean(d, z1) - mean(d, ~z1)
+    return {
+        "reduced_form": rf,
+        "first_stage": first,
+        "ratio": rf / first if first != 0 else float("nan"),
+        "complier_share": first,
+    }
+
+
+def _weak_gate(fs: list[FirstStage], ctx: Context) -> Gate:
+    limit = ctx.threshold("iv_weak_f")
+    if len(fs) == 1:
+        f = fs[0]
+        return threshold_gate(
+            "weak_instrument",
+            f.effective_f,
+            limit,
+            higher_is_better=True,
+            label="effective first-stage F (Montiel Olea-Pflueger)",
+            details={
+                "first_stage_f": f.f.statistic,
+                "first_stage_p": f.f.p_value,
+                "partial_r2": f.partial_r2,
+            },
+        )
+    worst = min(fs, key=lambda f: f.f.statistic)
+    gate = threshold_gate(
+        "weak_instrument",
+        worst.f.statistic,
+        limit,
+        higher_is_better=True,
+        label=f"smallest first-stage F ({worst.name})",
+        details={f.name: f.f.statistic for f in fs},
+    )
+    return Gate(
+        gate.name,
+        gate.value,
+        gate.threshold,
+        gate.status,
+        gate.message + "; with several endogenous regressors per-regressor F statistics can miss "
+        "weak identification",
+        gate.details,
+    )
+
+
+def _ar_gate(ar: ARSet | None, kd: int) -> Gate:
+    if ar is None:
+        return Gate.not_applicable(
+            "anderson_rubin",
+            f"the model has {kd} endogenous regressors; the AR set is computed for one",
+        )
+    p0 = ar.test_zero.p_value
+    text = f"{ar.level:.0%} Anderson-Rubin set {ar.describe()} (AR p-value of no effect {p0:.3g})"
+    details = ar.to_dict()
+    if ar.kind == "bounded":
+        return Gate("anderson_rubin", p0, None, "pass", text, details)
+    why = {
+        "unbounded": "unbounded: the instruments are too weak to bound the effect",
+        "whole_line": "the whole line: the data are uninformative about the effect",
+        "disjoint": "disjoint",
+        "empty": "empty: the over-identifying restrictions look violated",
+    }[ar.kind]
+    return Gate("anderson_rubin", p0, None, "warn", f"{text}; the set is {why}", details)
+
+
+def _overid_gate(test: TestStat | None, a: IVArrays, ctx: Context) -> Gate:
+    if test is None:
+        return Gate.not_applicable(
+            "overidentification",
+            f"the model is just identified ({a.Zx.shape[1]} instrument(s) for "
+            f"{a.D.shape[1]} endogenous regressor(s)); there is nothing to test",
+        )
+    limit = ctx.threshold("iv_overid_p")
+    gate = threshold_gate(
+        "overidentification",
+        test.p_value,
+        limit,
+        higher_is_better=True,
+        label=f"{test.name} p-value",
+        details=test.to_dict(),
+    )
+    return gate
+
+
+def _endogeneity_gate(endo: EndogeneityTests, cov_type: str) -> Gate:
+    test = endo.wu_hausman if cov_type == "unadjusted" else endo.wooldridge
+    if test.p_value < 0.05:
+        msg = (
+            f"{test.name} test rejects exogeneity of the treatment (p = {test.p_value:.3g}): "
+            "IV is warranted"
+        )
+    else:
+        msg = (
+            f"{test.name} test does not reject exogeneity (p = {test.p_value:.3g}): OLS "
+            "would be consistent and more precise if the treatment is exogenous"
+        )
+    return Gate("endogeneity", test.p_value, None, "pass", msg, test.to_dict())
+
+
+@register
+class IV2SLS(_IVBase):
+    """Two-stage least squares."""
+
+    name = "iv_2sls"
+    summary_line = "Two-stage least squares (robust/clustered SE, weak-IV and AR gates)"
+    parameters = (ENDOGENOUS, COV_TYPE, DEBIASED, CI_LEVEL)
+
+    def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
+        return 1.0, 0.0
+
+    def _method(self, cov_type: str, debiased: bool, res: KClassResult) -> str:
+        return f"2SLS, {cov_type} SE" + (" (small-sample adjusted)" if debiased else "")
+
+
+@register
+class IVLIML(_IVBase):
+    """Limited-information maximum likelihood (with Fuller's option)."""
+
+    name = "iv_liml"
+    summary_line = "LIML / Fuller k-class IV (robust/clustered SE, weak-IV and AR gates)"
+    parameters = (ENDOGENOUS, COV_TYPE, DEBIASED, FULLER, CI_LEVEL)
+
+    def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
+        return None, float(params["fuller"])
+
+    def _method(self, cov_type: str, debiased: bool, res: KClassResult) -> str:
+        label = "Fuller" if res.kappa != res.liml_kappa else "LIML"
+        return f"{label} (κ = {res.kappa:.5g}), {cov_type} SE" + (
+            " (small-sample adjusted)" if debiased else ""
+        )

@@ -1,0 +1,277 @@
+"""k-class instrumental-variable estimators (2SLS, LIML, Fuller) and their covariances.
+
+Model: ``y = X β + ε`` with regressors ``X = [W, D]`` — exogenous ``W`` (intercept and
+covariates) and endogenous ``D`` — and instruments ``Z = [W, Z_x]`` (the exogenous
+regressors plus the excluded instruments ``Z_x``).  With ``P_Z`` the projection on
+``Z`` and ``M_Z = I − P_Z``, the k-class estimator is
+
+    β̂(κ) = [X'(I − κ M_Z) X]⁻¹ X'(I − κ M_Z) y
+
+(Theil 1958; Nagar 1959): ``κ = 1`` is two-stage least squares, ``κ = κ_LIML`` (the
+smallest root of ``det(Ē'M_W Ē − κ Ē'M_Z Ē) = 0`` with ``Ē = [y, D]``; Anderson &
+Rubin 1949, doi:10.1214/aoms/1177730090) is limited-information maximum likelihood,
+and ``κ = κ_LIML − α/(n − L)`` (``L`` columns of ``Z``) is Fuller's (1977,
+doi:10.2307/1913786) modification.
+
+Covariances follow the conventions of ``linearmodels`` (Sheppard), so that the numbers
+can be compared digit for digit.  With ``V = (1−κ)X'X/n + κ X'P_Z X/n``, ``X̂ = P_Z X``
+and residuals ``e = y − Xβ̂``:
+
+- ``unadjusted``: ``Σ = s² V⁻¹ / n`` with ``s² = e'e/n``;
+- ``robust``: ``Σ = V⁻¹ S V⁻¹ / n`` with ``S = Σᵢ x̂ᵢx̂ᵢ' eᵢ² / n`` (HC0 — linearmodels'
+  default);
+- ``clustered``: ``S = Σ_g (Σ_{i∈g} x̂ᵢeᵢ)(Σ_{i∈g} x̂ᵢeᵢ)' / n``.
+
+``debiased=True`` scales ``S`` (or ``s²``) by ``n/(n−k)`` (HC1 for ``robust``) and, for
+``clustered``, by ``G/(G−1)·(n−1)/(n−k)`` (Stata's small-sample factor); inference then
+uses ``t(n−k)`` instead of the normal.  Weights ``w`` (rescaled to mean one) enter as
+``√w`` multiplying every row of ``y``, ``X`` and ``Z``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+from cqox.errors import EstimationError
+
+COV_TYPES: tuple[str, ...] = ("unadjusted", "robust", "clustered")
+
+
+@dataclass(frozen=True)
+class IVArrays:
+    """The arrays of an IV model, already multiplied by ``√w``.
+
+    Attributes
+    ----------
+    y : ndarray, shape (n,)
+        Outcome.
+    W : ndarray, shape (n, k_w)
+        Exogenous regressors (intercept first).
+    D : ndarray, shape (n, k_d)
+        Endogenous regressors (the treatment first).
+    Zx : ndarray, shape (n, q)
+        Excluded instruments.
+    clusters : ndarray of int, shape (n,), or None
+        Cluster codes ``0..G−1``.
+    sqrt_w : ndarray, shape (n,)
+        Square roots of the normalised weights (ones when unweighted).
+    """
+
+    y: np.ndarray
+    W: np.ndarray
+    D: np.ndarray
+    Zx: np.ndarray
+    clusters: np.ndarray | None
+    sqrt_w: np.ndarray
+
+    @property
+    def X(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """Regressors ``[W, D]``, shape (n, k_w + k_d)."""
+        return np.column_stack([self.W, self.D])
+
+    @property
+    def Z(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """Instruments ``[W, Z_x]``, shape (n, k_w + q)."""
+        return np.column_stack([self.W, self.Zx])
+
+    @property
+    def n(self) -> int:
+        """Rows."""
+        return int(self.y.shape[0])
+
+
+def iv_arrays(
+    y: np.ndarray,
+    W: np.ndarray,
+    D: np.ndarray,
+    Zx: np.ndarray,
+    weight: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+) -> IVArrays:
+    """Scale the data by ``√w`` (weights normalised to mean one) and check the order condition."""
+    n = len(y)
+    if Zx.shape[1] < D.shape[1]:
+        raise EstimationError(
+            f"the model is under-identified: {Zx.shape[1]} excluded instrument(s) for "
+            f"{D.shape[1]} endogenous regressor(s); add instruments or drop endogenous "
+            "regressors",
+            details={"instruments": Zx.shape[1], "endogenous": D.shape[1]},
+        )
+    if weight is None:
+        sw = np.ones(n)
+    else:
+        if np.any(weight <= 0) or not np.all(np.isfinite(weight)):
+            raise EstimationError("role 'weight': weights must be positive and finite")
+        sw = np.sqrt(weight / weight.mean())
+    codes = None if clusters is None else np.unique(clusters, return_inverse=True)[1]
+    return IVArrays(
+        y * sw, W * sw[:, None], D * sw[:, None], Zx * sw[:, None], codes, np.asarray(sw)
+    )
+
+
+@dataclass(frozen=True)
+class KClassResult:
+    """A k-class fit.
+
+    Attributes
+    ----------
+    params : ndarray, shape (k,)
+        Coefficients on ``[W, D]``.
+    cov : ndarray, shape (k, k)
+        Their covariance.
+    se : ndarray, shape (k,)
+    resid : ndarray, shape (n,)
+        Weighted residuals ``√w (y − Xβ̂)``.
+    kappa : float
+        The κ used (1 for 2SLS).
+    liml_kappa : float
+        κ of LIML (NaN when not computed).
+    df_resid : int
+        ``n − k``.
+    n_clusters : int or None
+    """
+
+    params: np.ndarray
+    cov: np.ndarray
+    se: np.ndarray
+    resid: np.ndarray
+    kappa: float
+    liml_kappa: float
+    df_resid: int
+    n_clusters: int | None
+
+
+def project(Q: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``P A`` for the orthonormal basis ``Q`` of a column space."""
+    return Q @ (Q.T @ A)
+
+
+def orth(A: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the column space of ``A`` (thin QR)."""
+    Q, _ = np.linalg.qr(A)
+    return Q
+
+
+def cluster_sums(scores: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per-cluster sums of score rows, shape (G, k)."""
+    G = int(codes.max()) + 1
+    return np.column_stack(
+        [np.bincount(codes, weights=scores[:, j], minlength=G) for j in range(scores.shape[1])]
+    )
+
+
+def score_covariance(
+    scores: np.ndarray, codes: np.ndarray | None, cov_type: str, debiased: bool, k: int
+) -> np.ndarray:
+    """``S``: the covariance of the score rows (divided by ``n``) with its small-sample factor."""
+    n = scores.shape[0]
+    if cov_type == "clustered":
+        if codes is None:
+            raise EstimationError("cov_type 'clustered' needs the 'cluster' role")
+        sums = cluster_sums(scores, codes)
+        G = sums.shape[0]
+        if G < 2:
+            raise EstimationError("a clustered covariance needs at least two clusters")
+        S = sums.T @ sums / n
+        if debiased:
+            S = S * (G / (G - 1)) * ((n - 1) / (n - k))
+        return S
+    S = scores.T @ scores / n
+    return S * (n / (n - k)) if debiased else S
+
+
+def liml_kappa(a: IVArrays, QZ: np.ndarray | None = None) -> float:
+    """κ of LIML: the smallest eigenvalue of ``(Ē'M_Z Ē)⁻¹ Ē'M_W Ē``, ``Ē = [y, D]``."""
+    E = np.column_stack([a.y, a.D])
+    QZ = orth(a.Z) if QZ is None else QZ
+    if a.n - QZ.shape[1] < E.shape[1]:
+        raise EstimationError(
+            f"LIML needs at least {QZ.shape[1] + E.shape[1]} rows; got {a.n}",
+            details={"rows": a.n},
+        )
+    ez = E - project(QZ, E)
+    ew = E - project(orth(a.W), E) if a.W.shape[1] else E
+    A = ez.T @ ez
+    if np.linalg.cond(A) > 1e14:
+        raise EstimationError(
+            "LIML's κ is not defined: the residuals of the outcome and the endogenous "
+            "regressors on the instruments are linearly dependent"
+        )
+    return float(linalg.eigh(ew.T @ ew, A, eigvals_only=True).min())
+
+
+def kclass(
+    a: IVArrays,
+    kappa: float | None = 1.0,
+    *,
+    fuller: float = 0.0,
+    cov_type: str = "robust",
+    debiased: bool = False,
+) -> KClassResult:
+    """Fit the k-class estimator with ``κ`` (``None``: LIML's κ, less ``fuller/(n−L)``).
+
+    Returns coefficients on ``[W, D]`` and their covariance of type ``cov_type``.
+    """
+    X, Z = a.X, a.Z
+    n, k = X.shape
+    QZ = orth(Z)
+    if np.linalg.matrix_rank(Z) < Z.shape[1]:
+        raise EstimationError(
+            "the instruments and exogenous regressors are linearly dependent; drop the "
+            "redundant instrument(s)"
+        )
+    liml_k = float("nan")
+    if kappa is None:
+        liml_k = liml_kappa(a, QZ)
+        kappa = liml_k - fuller / (n - Z.shape[1])
+    PX = project(QZ, X)
+    Py = project(QZ, a.y)
+    XtX = X.T @ X
+    XtPX = X.T @ PX
+    V = ((1 - kappa) * XtX + kappa * XtPX) / n
+    rhs = ((1 - kappa) * (X.T @ a.y) + kappa * (X.T @ Py)) / n
+    try:
+        params = np.linalg.solve(V, rhs)
+        Vinv = np.linalg.inv(V)
+    except np.linalg.LinAlgError:
+        raise EstimationError(
+            "the IV normal equations are singular: the instruments do not move the "
+            "endogenous regressors (or regressors are collinear)"
+        ) from None
+    e = a.y - X @ params
+    cov = _kclass_cov(PX, e, Vinv, a.clusters, cov_type, debiased, k)
+    nc = None if a.clusters is None else int(a.clusters.max()) + 1
+    return KClassResult(params, cov, np.sqrt(np.diag(cov)), e, float(kappa), liml_k, n - k, nc)
+
+
+def _kclass_cov(
+    PX: np.ndarray,
+    e: np.ndarray,
+    Vinv: np.ndarray,
+    codes: np.ndarray | None,
+    cov_type: str,
+    debiased: bool,
+    k: int,
+) -> np.ndarray:
+    n = len(e)
+    if cov_type == "unadjusted":
+        s2 = float(e @ e) / n * (n / (n - k) if debiased else 1.0)
+        cov = s2 * Vinv / n
+    else:
+        S = score_covariance(PX * e[:, None], codes, cov_type, debiased, k)
+        cov = Vinv @ S @ Vinv / n
+    return (cov + cov.T) / 2
+
+
+def ols_cov(
+    X: np.ndarray, y: np.ndarray, codes: np.ndarray | None, cov_type: str, debiased: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OLS coefficients, their covariance (same conventions) and residuals."""
+    n, k = X.shape
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    e = y - X @ coef
+    Vinv = np.linalg.inv(X.T @ X / n)
+    return coef, _kclass_cov(X, e, Vinv, codes, cov_type, debiased, k), e
