@@ -504,19 +504,13 @@ class BootstrapResult:
     crit: float
 
 
-def multiplier_bootstrap(
-    inf: np.ndarray,
-    cluster: np.ndarray | None,
-    n_boot: int,
-    rng: np.random.Generator,
-    alpha: float,
-) -> BootstrapResult:
-    """Rademacher multiplier bootstrap of ``θ* − θ = Σ_c V_c S_c / n``.
+def bootstrap_draws(
+    inf: np.ndarray, cluster: np.ndarray | None, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Rademacher multiplier draws ``θ* − θ = Σ_c V_c S_c / n``, shape (n_boot, K).
 
     Vectorised: the (draws × clusters) Rademacher matrix is multiplied with the
-    (clusters × K) influence sums in blocks.  SE = IQR(θ*) / (z_.75 − z_.25); the
-    uniform critical value is the ``1 − alpha`` quantile of
-    ``max_k |θ*_k − θ_k| / SE_k`` (Callaway & Sant'Anna 2021, Algorithm 1).
+    (clusters × K) influence sums, in blocks that bound the memory.
     """
     n = inf.shape[0]
     S = influence_sums(inf if inf.ndim == 2 else inf[:, None], cluster)
@@ -525,16 +519,48 @@ def multiplier_bootstrap(
     block = max(1, BOOT_BLOCK // max(m, 1))
     for start in range(0, n_boot, block):
         b = min(block, n_boot - start)
-        V = rng.integers(0, 2, size=(b, m), dtype=np.int8) * 2 - 1
+        V = (rng.integers(0, 2, size=(b, m), dtype=np.int8) * 2 - 1).astype(np.float64)
         draws[start : start + b] = (V @ S) / n
+    return draws
+
+
+#: (z_.75 − z_.25): the interquartile range of a standard normal.
+IQR_NORMAL = float(stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+
+
+def bootstrap_se(draws: np.ndarray) -> np.ndarray:
+    """Bootstrap SEs ``IQR(θ*) / (z_.75 − z_.25)`` per column (NaN when degenerate)."""
     q75, q25 = np.quantile(draws, [0.75, 0.25], axis=0)
-    se = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
-    ok = np.isfinite(se) & (se > 0)
-    se = np.where(ok, se, np.nan)
+    se = (q75 - q25) / IQR_NORMAL
+    return np.where(np.isfinite(se) & (se > 0), se, np.nan)
+
+
+def summarise_draws(
+    draws: np.ndarray, alpha: float, se: np.ndarray | None = None
+) -> BootstrapResult:
+    """Bootstrap SEs and the uniform critical value of a block of draws (B, K).
+
+    The uniform critical value is the ``1 − alpha`` quantile of
+    ``max_k |θ*_k − θ_k| / SE_k`` over the non-degenerate columns (Callaway &
+    Sant'Anna 2021, Algorithm 1).  ``se`` reuses SEs already computed from ``draws``.
+    """
+    se = bootstrap_se(draws) if se is None else se
+    ok = np.isfinite(se)
     if not ok.any():
         return BootstrapResult(se, float("nan"))
     tmax = np.max(np.abs(draws[:, ok] / se[ok]), axis=1)
     return BootstrapResult(se, float(np.quantile(tmax, 1 - alpha)))
+
+
+def multiplier_bootstrap(
+    inf: np.ndarray,
+    cluster: np.ndarray | None,
+    n_boot: int,
+    rng: np.random.Generator,
+    alpha: float,
+) -> BootstrapResult:
+    """Multiplier bootstrap of the estimates with unit influence functions ``inf``."""
+    return summarise_draws(bootstrap_draws(inf, cluster, n_boot, rng), alpha)
 
 
 @dataclass(frozen=True)
@@ -703,21 +729,27 @@ def _table(
     att: np.ndarray,
     se: np.ndarray,
     boot: BootstrapResult | None,
-    level: float,
+    z: float,
 ) -> pd.DataFrame:
-    z = float(stats.norm.ppf(0.5 + level / 2))
     # a zero SE marks a component fixed by construction (the universal base period)
     se = np.where(se > 0, se, np.nan)
-    out = pd.DataFrame(labels)
-    out["att"] = att
-    out["se"] = se
-    out["ci_low"] = att - z * se
-    out["ci_high"] = att + z * se
-    if boot is not None and np.isfinite(boot.crit):
-        out["band_se"] = boot.se
-        out["band_low"] = att - boot.crit * boot.se
-        out["band_high"] = att + boot.crit * boot.se
-        out.attrs["critical_value"] = boot.crit
+    cols: dict[str, np.ndarray] = {
+        **labels,
+        "att": att,
+        "se": se,
+        "ci_low": att - z * se,
+        "ci_high": att + z * se,
+    }
+    crit = boot.crit if boot is not None else float("nan")
+    if boot is not None and np.isfinite(crit):
+        cols |= {
+            "band_se": boot.se,
+            "band_low": att - crit * boot.se,
+            "band_high": att + crit * boot.se,
+        }
+    out = pd.DataFrame(cols)
+    if np.isfinite(crit):
+        out.attrs["critical_value"] = crit
     return out
 
 
@@ -817,41 +849,52 @@ class DiDCallawaySantAnna(Estimator):
             )
         level = params["ci_level"]
         alpha = 1 - level
+        z = float(stats.norm.ppf(0.5 + level / 2))
         rng = ctx.rng(41)
         B = params["n_boot"]
         aggs = {k: aggregate(res, wp, glist, k) for k in AGGREGATIONS}
 
-        def boot(inf: np.ndarray) -> BootstrapResult | None:
-            return multiplier_bootstrap(inf, wp.cluster, B, rng, alpha) if B > 0 else None
+        # one set of multipliers for every estimate: each block's SEs and band come from
+        # the same draws, and the draws are made once
+        blocks: dict[str, np.ndarray] = {"att_gt": res.inf}
+        for k, agg in aggs.items():
+            blocks[f"{k}_overall"] = agg.overall_inf[:, None]
+            if k != "simple":
+                blocks[k] = agg.inf
+        boots: dict[str, BootstrapResult | None] = dict.fromkeys(blocks)
+        if B > 0:
+            draws = bootstrap_draws(np.hstack(list(blocks.values())), wp.cluster, B, rng)
+            se_all = bootstrap_se(draws)
+            start = 0
+            for key, block in blocks.items():
+                cols = slice(start, start + block.shape[1])
+                boots[key] = summarise_draws(draws[:, cols], alpha, se_all[cols])
+                start += block.shape[1]
 
-        def pick_se(inf: np.ndarray, b: BootstrapResult | None) -> np.ndarray:
+        def pick_se(key: str) -> np.ndarray:
+            b = boots[key]
             if params["se_method"] == "bootstrap" and b is not None:
                 return b.se
-            return analytic_se(inf, wp.cluster)
+            return analytic_se(blocks[key], wp.cluster)
 
-        b_gt = boot(res.inf)
-        se_gt = pick_se(res.inf, b_gt)
-        se_gt = np.where(res.reference, np.nan, se_gt)
+        se_gt = np.where(res.reference, np.nan, pick_se("att_gt"))
         tables = {
             "att_gt": _table(
                 {"group": res.group, "time": res.time, "base_period": res.base},
                 res.att,
                 se_gt,
-                b_gt,
-                level,
+                boots["att_gt"],
+                z,
             ).assign(post=res.post, n_treated=res.n_treated, n_control=res.n_control)
         }
         names = {"group": "group", "dynamic": "event_study", "calendar": "calendar"}
         label_col = {"group": "group", "dynamic": "event_time", "calendar": "time"}
         overall: dict[str, tuple[float, float]] = {}
         for k, agg in aggs.items():
-            b_over = boot(agg.overall_inf)
-            se_over = float(pick_se(agg.overall_inf[:, None], b_over)[0])
-            overall[k] = (agg.overall, se_over)
+            overall[k] = (agg.overall, float(pick_se(f"{k}_overall")[0]))
             if k in names:
-                b_k = boot(agg.inf)
                 tables[names[k]] = _table(
-                    {label_col[k]: agg.labels}, agg.att, pick_se(agg.inf, b_k), b_k, level
+                    {label_col[k]: agg.labels}, agg.att, pick_se(k), boots[k], z
                 )
         tables["aggregations"] = pd.DataFrame(
             {
@@ -887,7 +930,7 @@ class DiDCallawaySantAnna(Estimator):
             "pretrend_statistic": None if pre is None else pre.statistic,
             "pretrend_df": None if pre is None else pre.df,
             "pretrend_p_value": None if pre is None else pre.p_value,
-            "uniform_critical_value": None if b_gt is None else b_gt.crit,
+            "uniform_critical_value": None if boots["att_gt"] is None else boots["att_gt"].crit,
         }
         if wp.cluster is not None:
             diagnostics["n_clusters"] = int(wp.cluster.max()) + 1
@@ -923,9 +966,12 @@ __all__ = [
     "aggregate",
     "analytic_se",
     "att_gt",
+    "bootstrap_draws",
+    "bootstrap_se",
     "cell_att",
     "multiplier_bootstrap",
     "pretrend_wald",
     "select_cohorts",
+    "summarise_draws",
     "wide_panel",
 ]
