@@ -1,0 +1,135 @@
+"""K-fold cross-fitting: out-of-fold nuisance predictions with per-fold diagnostics.
+
+Each row's nuisance prediction comes from a learner fitted on the other ``K − 1``
+folds (Chernozhukov et al. 2018, doi:10.1111/ectj.12097, Definition 3.1), so the
+orthogonal score is evaluated at predictions that are independent of the row's own
+noise.  Folds are drawn from a seeded generator; with a binary treatment they are
+stratified by arm so that every training fold contains both arms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cqox.errors import EstimationError
+from cqox.nuisance.learners import make_learner, predict_fitted
+
+#: Probabilities are bounded away from 0 and 1 by this much when computing log-loss.
+_LOGLOSS_EPS = 1e-15
+
+
+def fold_ids(
+    n: int, n_folds: int, rng: np.random.Generator, strata: np.ndarray | None = None
+) -> np.ndarray:
+    """Random fold assignment, shape (n,), values ``0 … n_folds−1``.
+
+    Rows are shuffled (within each stratum, if given) and dealt to folds in turn, so
+    fold sizes differ by at most one per stratum.
+    """
+    folds = np.empty(n, dtype=np.int64)
+    groups = [np.arange(n)] if strata is None else [np.flatnonzero(strata == s) for s in (0, 1)]
+    offset = 0
+    for idx in groups:
+        perm = rng.permutation(idx)
+        folds[perm] = (np.arange(len(perm)) + offset) % n_folds
+        offset += len(perm)
+    return folds
+
+
+def folds_to_splits(folds: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(train_idx, test_idx), …]`` per fold (DoubleML's ``set_sample_splitting`` form)."""
+    ks = np.unique(folds)
+    return [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in ks]
+
+
+@dataclass(frozen=True)
+class CrossFitPrediction:
+    """Out-of-fold predictions of one nuisance function.
+
+    Attributes
+    ----------
+    pred : ndarray, shape (n,)
+        Prediction for every row from the learner not trained on its fold.
+    fold_metric : ndarray, shape (K,)
+        Per-fold held-out error: RMSE (regression) or log-loss (classification), on
+        the test rows that belong to the training population (``train_mask``).
+    metric : str
+        ``"rmse"`` or ``"log_loss"``.
+    """
+
+    pred: np.ndarray
+    fold_metric: np.ndarray
+    metric: str
+
+
+def crossfit_predict(
+    learner: Any,
+    X: np.ndarray,
+    target: np.ndarray,
+    folds: np.ndarray,
+    task: str,
+    seed: int,
+    train_mask: np.ndarray | None = None,
+    role: str = "learner",
+) -> CrossFitPrediction:
+    """Cross-fitted predictions of ``E[target | X]`` (or ``P(target = 1 | X)``).
+
+    Parameters
+    ----------
+    learner : str or estimator
+        Learner name or scikit-learn estimator (cloned for every fold).
+    X : ndarray, shape (n, p)
+    target : ndarray, shape (n,)
+    folds : ndarray, shape (n,)
+        Fold of each row.
+    task : {"regression", "classification"}
+    seed : int
+        Seed of the learners (fold ``k`` uses ``seed + k``).
+    train_mask : ndarray of bool, shape (n,), optional
+        Fit only on training rows where this is true (e.g. one treatment arm for
+        ``E[Y | T=a, X]``); predictions are made for every test row.
+    role : str
+        Parameter name of the learner, for error messages.
+    """
+    n = len(target)
+    pred = np.empty(n)
+    ks = np.unique(folds)
+    metric = np.empty(len(ks))
+    for j, k in enumerate(ks):
+        test = folds == k
+        train = ~test if train_mask is None else (~test & train_mask)
+        if train.sum() < 2:
+            raise EstimationError(
+                f"cross-fitting fold {k}: only {int(train.sum())} training rows for the "
+                f"{role} model; use fewer folds",
+                details={"fold": int(k), "parameter": role},
+            )
+        if task == "classification" and len(np.unique(target[train])) < 2:
+            raise EstimationError(
+                f"cross-fitting fold {k}: the training rows of the {role} model contain "
+                "one treatment arm only; use fewer folds",
+                details={"fold": int(k), "parameter": role},
+            )
+        model = make_learner(learner, task, seed + int(k), role)
+        model.fit(X[train], target[train])
+        pred[test] = predict_fitted(model, X[test], task)
+        if not np.all(np.isfinite(pred[test])):
+            raise EstimationError(
+                f"the {role} learner returned non-finite predictions in fold {k}",
+                details={"fold": int(k), "parameter": role},
+            )
+        held = test if train_mask is None else (test & train_mask)
+        metric[j] = _metric(target[held], pred[held], task)
+    return CrossFitPrediction(pred, metric, "log_loss" if task == "classification" else "rmse")
+
+
+def _metric(y: np.ndarray, p: np.ndarray, task: str) -> float:
+    if len(y) == 0:
+        return float("nan")
+    if task == "classification":
+        q = np.clip(p, _LOGLOSS_EPS, 1 - _LOGLOSS_EPS)
+        return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
+    return float(np.sqrt(np.mean((y - p) ** 2)))
