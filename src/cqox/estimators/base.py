@@ -10,12 +10,14 @@ in the estimator's module: methods orchestrate, functions compute.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from cqox.core.context import Context
 from cqox.core.design import Design
@@ -77,7 +79,8 @@ class Estimator(ABC):
         ctx = context or Context()
         params = self.resolved_params()
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
+        limits = threadpool_limits(ctx.n_threads) if ctx.n_threads else contextlib.nullcontext()
+        with limits, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CqoxWarning)
             if data is None:
                 data = self.prepare(df, roles, params)
