@@ -1,0 +1,98 @@
+"""Timing and scoring: warm-up, median of repeats, error against the known truth."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: What a case returns: at least ``estimate``; optionally ``se``, ``ci`` and ``tau_hat``.
+Result = dict[str, Any]
+
+
+@dataclass
+class Case:
+    """One library's run of one method on one design."""
+
+    method: str
+    library: str
+    design: str
+    estimand: str
+    run: Callable[[], Result]
+    repeats: int = 3
+    note: str = ""
+
+
+@dataclass
+class Outcome:
+    """Measured result of a case."""
+
+    method: str
+    library: str
+    design: str
+    estimand: str
+    median_s: float | None = None
+    times_s: list[float] = field(default_factory=list)
+    estimate: float | None = None
+    se: float | None = None
+    ci: list[float] | None = None
+    truth: float | None = None
+    abs_error: float | None = None
+    covers: bool | None = None
+    pehe: float | None = None
+    error: str | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+
+def _finite(x: Any) -> float | None:
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def measure(
+    case: Case, truth: float | None, tau: np.ndarray | None = None, repeats: int | None = None
+) -> Outcome:
+    """Warm up once, then time ``repeats`` runs; score the last result against ``truth``."""
+    out = Outcome(case.method, case.library, case.design, case.estimand, note=case.note)
+    try:
+        result = case.run()  # warm-up (JIT compilation, imports, caches)
+        times = []
+        for _ in range(repeats if repeats is not None else case.repeats):
+            start = time.perf_counter()
+            result = case.run()
+            times.append(time.perf_counter() - start)
+    except Exception as exc:  # a peer's failure is a finding, not a crash of the suite
+        out.error = f"{type(exc).__name__}: {exc}"[:300]
+        out.note = (out.note + " " + traceback.format_exc(limit=1).splitlines()[-1]).strip()
+        return out
+    out.times_s = [round(t, 6) for t in times]
+    out.median_s = statistics.median(times)
+    out.estimate = _finite(result.get("estimate"))
+    out.se = _finite(result.get("se"))
+    ci = result.get("ci")
+    if ci is not None and len(ci) == 2:
+        out.ci = [float(ci[0]), float(ci[1])]
+    elif out.se is not None and out.estimate is not None:
+        out.ci = [out.estimate - 1.959964 * out.se, out.estimate + 1.959964 * out.se]
+    out.truth = truth
+    if truth is not None and out.estimate is not None:
+        out.abs_error = abs(out.estimate - truth)
+        if out.ci is not None:
+            out.covers = bool(out.ci[0] <= truth <= out.ci[1])
+    tau_hat = result.get("tau_hat")
+    if tau is not None and tau_hat is not None:
+        out.pehe = float(np.sqrt(np.mean((np.asarray(tau_hat) - tau) ** 2)))
+    return out
