@@ -52,3 +52,23 @@ format: install
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+
+## make bench: CQOx against its peers (pinned, in the `bench` extra), scaling curve and
+## Monte-Carlo accuracy; writes docs/benchmarks.md, docs/scaling.md, docs/accuracy.md.
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	rm -f $(VENV)/.bench-installed-*
+	touch $(BENCH_STAMP)
+
+.PHONY: bench bench-quick
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.scaling
+	$(BIN)/python -m benchmarks.accuracy
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run --quick
+	$(BIN)/python -m benchmarks.scaling --quick
+	$(BIN)/python -m benchmarks.accuracy --quick
