@@ -30,8 +30,9 @@ def staggered_panel(
         y_it = α_i + λ_t + covariate_trend·x_i·t + τ_gt·1{t ≥ g} + ε_it
         τ_gt = effect + dynamic·(t − g) + cohort_effect·(g − g_min)
 
-    Units with larger ``x`` adopt earlier when ``covariate_trend ≠ 0`` (so that
-    parallel trends hold only conditionally on ``x``).  ``dynamic`` or
+    When ``covariate_trend ≠ 0`` adoption is selected on ``x``: units with larger
+    ``x`` adopt earlier and those with the smallest are never treated (equal cohort
+    sizes), so parallel trends hold only conditionally on ``x``.  ``dynamic`` or
     ``cohort_effect`` ≠ 0 make the effect heterogeneous (the TWFE coefficient is
     then biased; Callaway–Sant'Anna is not).
 
@@ -49,17 +50,18 @@ def staggered_panel(
     cohort_values = np.asarray(sorted(cohorts), dtype=np.int64)
     t = np.arange(1, n_periods + 1)
     x = rng.standard_normal(n_units)
-    never = rng.random(n_units) < never_share
     if covariate_trend != 0.0:
-        # larger x → earlier cohort: rank units by x plus noise
+        # selection on x: rank units by x plus noise; the top (1 − never_share) adopt,
+        # larger x earlier, the rest are never treated
         score = x + rng.standard_normal(n_units)
         order = np.argsort(-score)
-        g = np.empty(n_units, dtype=np.int64)
+        n_treated = round((1 - never_share) * n_units)
         k = len(cohort_values)
-        g[order] = cohort_values[np.minimum(np.arange(n_units) * k // n_units, k - 1)]
+        g = np.zeros(n_units, dtype=np.int64)
+        g[order[:n_treated]] = cohort_values[np.arange(n_treated) * k // max(n_treated, 1)]
     else:
-        g = rng.choice(cohort_values, size=n_units)
-    g = np.where(never, 0, g)
+        never = rng.random(n_units) < never_share
+        g = np.where(never, 0, rng.choice(cohort_values, size=n_units))
     alpha = unit_sd * rng.standard_normal(n_units) + 0.5 * x
     lam = 0.3 * t + 0.5 * np.sin(t)
     gmin = float(cohort_values.min())
