@@ -1,0 +1,49 @@
+"""``cqox serve``: run the HTTP service and dashboard (uvicorn, one process + workers)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``serve`` to the ``cqox`` command."""
+    from cqox.server.settings import settings_help
+
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="run the HTTP service and web dashboard",
+        description="Run the CQOx HTTP service (API at /api, OpenAPI docs at /docs, dashboard "
+        "at /). Configuration comes from environment variables:",
+        epilog="settings (environment variables):\n" + settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the service; returns when it stops."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from cqox.server.main import create_app
+    from cqox.server.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"cqox: error: invalid configuration: {first['msg']}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    print(
+        f"CQOx service on http://{args.host}:{args.port}/  (API docs: /docs; data: "
+        f"{settings.data_dir.resolve()})",
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0

@@ -1,0 +1,433 @@
+"""The job runner: a queue, a pool of worker processes, and the job table.
+
+Each worker slot is a thread in the service that owns one worker process
+(:mod:`cqox.server.worker`).  The thread takes a job id from the queue, marks the job
+running, hands the payload to its process and relays progress to the database until
+the process answers, the time limit passes (the process is killed and replaced: the
+job fails with a message) or the job is cancelled (likewise, status ``cancelled``).
+At start-up, jobs left ``queued`` or ``running`` by a previous process are marked
+failed: their worker died with it.
+
+The runner is the seam for other executors (a Dask cluster): it needs only
+``submit``, ``cancel``, ``wait`` and ``queue_depth``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cqox.server.db import transaction
+from cqox.server.models import AnalysisRecord, Job, utcnow
+from cqox.server.settings import Settings
+
+log = logging.getLogger("cqox.server.jobs")
+
+ACTIVE = ("queued", "running")
+FINISHED = ("succeeded", "failed", "cancelled")
+#: Seconds between two progress writes of one job to the database.
+PROGRESS_WRITE_S = 0.25
+#: How long a new worker process may take to import the engine and warm up.
+WORKER_START_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Outcome:
+    """How a job ended, as the runner saw it."""
+
+    status: str
+    analysis_id: str | None = None
+    error: dict[str, Any] | None = None
+
+
+def _spawn_context() -> Any:
+    return mp.get_context("spawn")
+
+
+class _Worker:
+    """One worker process and the parent end of its pipe."""
+
+    def __init__(self, warm_up: bool = True) -> None:
+        ctx = _spawn_context()
+        self.conn, child = ctx.Pipe(duplex=True)
+        from cqox.server.worker import worker_main
+
+        saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        # one BLAS/OpenMP thread per worker: N workers on N cores, no oversubscription
+        os.environ["OMP_NUM_THREADS"] = "1"
+        os.environ["MKL_NUM_THREADS"] = "1"
+        try:
+            self.process = ctx.Process(target=worker_main, args=(child, warm_up), daemon=True)
+            self.process.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        child.close()
+        self.ready = False
+
+    def wait_ready(self, timeout: float) -> bool:
+        if self.ready:
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.is_alive():
+            if self.conn.poll(0.1):
+                try:
+                    msg = self.conn.recv()
+                except (EOFError, OSError):
+                    return False
+                if msg and msg[0] == "ready":
+                    self.ready = True
+                    return True
+        return False
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.kill()
+
+
+class JobRunner:
+    """Queue and worker pool for analysis jobs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        factory: sessionmaker[Session],
+        payload_for: Callable[[Job], dict[str, Any]],
+        on_finished: Callable[[Job, dict[str, Any] | None], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.payload_for = payload_for
+        self.on_finished = on_finished
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.events: dict[str, threading.Event] = {}
+        self.cancelled: set[str] = set()
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+        self.workers: list[_Worker | None] = []
+        self.stopping = threading.Event()
+        self.started = False
+
+    # -- life cycle ---------------------------------------------------------------------
+    def recover(self) -> int:
+        """Mark jobs a previous process left queued or running as failed."""
+        with transaction(self.factory) as s:
+            result = s.execute(
+                update(Job)
+                .where(Job.status.in_(ACTIVE))
+                .values(
+                    status="failed",
+                    finished_at=utcnow(),
+                    step="interrupted",
+                    error={
+                        "code": "INTERNAL_ERROR",
+                        "message": "interrupted: the service stopped while this job was "
+                        "queued or running; run the analysis again",
+                        "details": {},
+                    },
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def start(self) -> None:
+        """Start the worker processes and their slot threads."""
+        if self.started:
+            return
+        self.started = True
+        self.workers = [None] * self.settings.workers
+        for i in range(self.settings.workers):
+            t = threading.Thread(target=self._slot, args=(i,), name=f"cqox-job-{i}", daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def shutdown(self) -> None:
+        """Stop the slot threads and worker processes."""
+        self.stopping.set()
+        for _ in self.threads:
+            self.queue.put(None)
+        for t in self.threads:
+            t.join(timeout=5)
+        for w in self.workers:
+            if w is not None:
+                w.stop()
+        self.workers = []
+        self.threads = []
+
+    # -- public API ---------------------------------------------------------------------
+    def submit(self, job_id: str) -> threading.Event:
+        """Queue a job (its row exists with status ``queued``); the event is set at its end."""
+        with self.lock:
+            event = self.events.setdefault(job_id, threading.Event())
+        self.queue.put(job_id)
+        return event
+
+    def cancel(self, job_id: str) -> None:
+        """Ask for a job to stop (a running job's worker is killed)."""
+        with self.lock:
+            self.cancelled.add(job_id)
+
+    def queue_depth(self) -> int:
+        """Jobs waiting for a worker."""
+        return self.queue.qsize()
+
+    def workers_alive(self) -> bool:
+        """True when every slot thread runs (a dead worker process is replaced on demand)."""
+        return self.started and all(t.is_alive() for t in self.threads)
+
+    # -- slot ---------------------------------------------------------------------------
+    def _worker(self, i: int) -> _Worker:
+        if self.stopping.is_set():
+            raise RuntimeError("the job runner is stopping")
+        w = self.workers[i]
+        if w is None or not w.alive():
+            if w is not None:
+                w.kill()
+            w = _Worker(self.settings.worker_warm_up)
+            self.workers[i] = w
+        if not w.wait_ready(WORKER_START_TIMEOUT_S):
+            w.kill()
+            if i < len(self.workers):
+                self.workers[i] = None
+            raise RuntimeError("the worker process did not start")
+        return w
+
+    def _slot(self, i: int) -> None:
+        try:
+            self._worker(i)
+        except Exception:
+            if not self.stopping.is_set():
+                log.exception("worker %d failed to start", i)
+        while not self.stopping.is_set():
+            job_id = self.queue.get()
+            if job_id is None:
+                return
+            try:
+                self._run(i, job_id)
+            except Exception:
+                log.exception("job %s: runner error", job_id)
+                self._finish(
+                    job_id,
+                    Outcome(
+                        "failed",
+                        error={
+                            "code": "INTERNAL_ERROR",
+                            "message": "the job runner failed",
+                            "details": {},
+                        },
+                    ),
+                    None,
+                )
+
+    def _claim(self, job_id: str) -> Job | None:
+        with transaction(self.factory) as s:
+            job = s.get(Job, job_id)
+            if job is None or job.status != "queued":
+                return None
+            if job_id in self.cancelled:
+                return None
+            job.status = "running"
+            job.started_at = utcnow()
+            job.step = "starting"
+            s.flush()
+            s.expunge(job)
+            return job
+
+    def _run(self, i: int, job_id: str) -> None:
+        job = self._claim(job_id)
+        if job is None:
+            self._signal(job_id)
+            return
+        try:
+            payload = self.payload_for(job)
+        except Exception as exc:
+            code = str(getattr(exc, "code", "INTERNAL_ERROR"))
+            message = str(getattr(exc, "message", exc))
+            self._finish(job_id, Outcome("failed", error=_err(code, message)), None)
+            return
+        worker = self._worker(i)
+        worker.conn.send(("run", payload))
+        deadline = time.monotonic() + job.time_limit_s
+        last_write = 0.0
+        while True:
+            if job_id in self.cancelled:
+                worker.kill()
+                self.workers[i] = None
+                self._finish(
+                    job_id,
+                    Outcome("cancelled", error=_err("CANCELLED", "cancelled by the user")),
+                    None,
+                )
+                return
+            if time.monotonic() > deadline:
+                worker.kill()
+                self.workers[i] = None
+                self._finish(
+                    job_id,
+                    Outcome(
+                        "failed",
+                        error=_err(
+                            "TIME_LIMIT",
+                            f"the job exceeded its time limit of {job.time_limit_s:g} s",
+                        ),
+                    ),
+                    None,
+                )
+                return
+            if self.stopping.is_set():
+                worker.kill()
+                self.workers[i] = None
+                return
+            msg: tuple[Any, ...] | None
+            try:
+                has = worker.conn.poll(0.02)
+                msg = tuple(worker.conn.recv()) if has else None
+            except (EOFError, OSError):
+                msg = ("died",)
+            if msg is None:
+                if not worker.alive():
+                    msg = ("died",)
+                else:
+                    continue
+            kind = str(msg[0])
+            body = msg
+            if kind == "progress":
+                now = time.monotonic()
+                if now - last_write >= PROGRESS_WRITE_S:
+                    last_write = now
+                    self._progress(job_id, str(body[1]), float(body[2]))
+            elif kind == "done":
+                self._finish(
+                    job_id, Outcome("succeeded", analysis_id=payload["analysis_id"]), body[1]
+                )
+                return
+            elif kind == "error":
+                self._finish(
+                    job_id, Outcome("failed", error=_err(str(body[1]), str(body[2]), body[3])), None
+                )
+                return
+            elif kind == "died":
+                worker.kill()
+                self.workers[i] = None
+                self._finish(
+                    job_id,
+                    Outcome(
+                        "failed",
+                        error=_err("INTERNAL_ERROR", "the worker process died during the job"),
+                    ),
+                    None,
+                )
+                return
+
+    def _progress(self, job_id: str, step: str, fraction: float) -> None:
+        with transaction(self.factory) as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "running")
+                .values(step=step[:250], progress=max(0.0, min(1.0, fraction)))
+            )
+
+    def _finish(self, job_id: str, outcome: Outcome, result: dict[str, Any] | None) -> None:
+        job: Job | None = None
+        with transaction(self.factory) as s:
+            job = s.get(Job, job_id)
+            if job is not None and job.status in ACTIVE:
+                if outcome.status == "succeeded" and result is not None:
+                    s.add(
+                        AnalysisRecord(
+                            id=outcome.analysis_id,
+                            owner_id=job.owner_id,
+                            dataset_id=job.dataset_id,
+                            job_id=job.id,
+                            kind=job.kind,
+                            result=result,
+                            elapsed_s=float(result.get("elapsed_s") or 0.0),
+                        )
+                    )
+                    job.analysis_id = outcome.analysis_id
+                    gates = (job.request or {}).get("quality_gates") or {}
+                    verdict = (result.get("quality") or {}).get("verdict")
+                    if gates.get("enforce") and verdict == "fail":
+                        flagged = (result.get("quality") or {}).get("flagged_gates", [])
+                        outcome = Outcome(
+                            "failed",
+                            analysis_id=outcome.analysis_id,
+                            error=_err(
+                                "QUALITY_GATE_FAILED",
+                                "quality gates failed and enforcement was requested: "
+                                + ", ".join(flagged),
+                                {"analysis_id": outcome.analysis_id, "flagged_gates": flagged},
+                            ),
+                        )
+                job.status = outcome.status
+                job.error = outcome.error
+                job.finished_at = utcnow()
+                job.progress = 1.0 if outcome.status == "succeeded" else job.progress
+                job.step = "done" if outcome.status == "succeeded" else outcome.status
+                s.flush()
+                s.expunge(job)
+            else:
+                job = None
+        if job is not None and self.on_finished is not None:
+            try:
+                self.on_finished(job, result)
+            except Exception:
+                log.exception("job %s: on_finished hook failed", job_id)
+        self._signal(job_id)
+
+    def _signal(self, job_id: str) -> None:
+        with self.lock:
+            event = self.events.pop(job_id, None)
+            self.cancelled.discard(job_id)
+        if event is not None:
+            event.set()
+
+
+def _err(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": dict(details or {})}
+
+
+def mark_cancelled_if_queued(factory: sessionmaker[Session], job_id: str) -> bool:
+    """Cancel a job that no worker has taken yet; True when it was queued."""
+    with transaction(factory) as s:
+        result = s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued")
+            .values(
+                status="cancelled",
+                step="cancelled",
+                finished_at=utcnow(),
+                error=_err("CANCELLED", "cancelled by the user before it started"),
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+
+def active_jobs(session: Session) -> int:
+    """Jobs queued or running."""
+    return len(session.scalars(select(Job.id).where(Job.status.in_(ACTIVE))).all())

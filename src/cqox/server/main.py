@@ -1,0 +1,113 @@
+"""Assemble the CQOx service: ``create_app(settings)`` builds everything, import builds nothing.
+
+Run it with ``cqox serve`` or ``uvicorn --factory cqox.server.main:create_app``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import func, select
+
+from cqox._version import __version__
+from cqox.server.db import make_engine, migrate, session_factory, transaction
+from cqox.server.deps import Services
+from cqox.server.jobs import JobRunner
+from cqox.server.metrics import Metrics
+from cqox.server.middleware import install_middleware
+from cqox.server.models import Dataset, Job
+from cqox.server.problems import NotFoundError, install_handlers
+from cqox.server.routers import analyses, auth, datasets, jobs, system, users
+from cqox.server.settings import Settings
+from cqox.server.storage import analyses_dir, clean_temporaries, dataset_path, datasets_dir
+
+log = logging.getLogger("cqox.server")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service for ``settings`` (default: from the ``CQOX_*`` environment)."""
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    datasets_dir(settings.data_dir).mkdir(exist_ok=True)
+    analyses_dir(settings.data_dir).mkdir(exist_ok=True)
+    engine = make_engine(settings.sqlalchemy_url)
+    factory = session_factory(engine)
+    metrics = Metrics()
+
+    runner = JobRunner(settings, factory, _payload_builder(settings, factory), None)
+
+    def on_finished(job: Job, result: dict[str, Any] | None) -> None:
+        metrics.observe_result(job.kind, job.status, result)
+
+    runner.on_finished = on_finished
+
+    def count_datasets() -> int:
+        with transaction(factory) as s:
+            return int(s.scalar(select(func.count()).select_from(Dataset)) or 0)
+
+    metrics.bind(runner.queue_depth, count_datasets)
+    services = Services(engine=engine, factory=factory, runner=runner, metrics=metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrate(engine)
+        clean_temporaries(settings.data_dir)
+        interrupted = runner.recover()
+        if interrupted:
+            log.warning("marked %d interrupted job(s) failed", interrupted)
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.shutdown()
+            engine.dispose()
+
+    app = FastAPI(
+        title="CQOx",
+        version=__version__,
+        description="Causal inference as a service: upload a table, map roles, get every "
+        "applicable estimate with gates, sensitivity, consensus, figures and a report.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    install_middleware(app, settings)
+    install_handlers(app)
+    for module in (auth, users, datasets, analyses, jobs, system):
+        app.include_router(module.router)
+    return app
+
+
+def _payload_builder(settings: Settings, factory: Any) -> Any:
+    from cqox.server.models import new_id
+    from cqox.server.routers.analyses import artifact_path
+
+    def payload_for(job: Job) -> dict[str, Any]:
+        with transaction(factory) as s:
+            dataset = s.get(Dataset, job.dataset_id) if job.dataset_id else None
+            if dataset is None:
+                raise NotFoundError("the job's dataset was deleted before the job ran")
+            path = dataset_path(settings.data_dir, dataset.file)
+        analysis_id = new_id()
+        return {
+            **job.request,
+            "kind": job.kind,
+            "dataset_path": str(path),
+            "analysis_id": analysis_id,
+            "artifact_path": str(artifact_path(settings, analysis_id)),
+        }
+
+    return payload_for

@@ -1,0 +1,122 @@
+"""Request middleware: request id, body-size guard, rate limits, metrics.
+
+Every response carries ``X-Request-ID`` (the caller's, when it sends a sane one).
+Rate limits apply to ``/api`` routes, per client IP and per user (the ``sub`` of a
+validly signed token, or the API key's hash), with 429 and ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from cqox.server.problems import error_response
+from cqox.server.ratelimit import RateLimiter
+from cqox.server.security import API_KEY_PREFIX, hash_api_key, unverified_subject
+from cqox.server.settings import Settings
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: Largest JSON body accepted on routes other than the upload.
+MAX_JSON_BODY = 1024 * 1024
+#: Room for the multipart envelope around an uploaded file.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def route_template(request: Request) -> str:
+    """The matched route's template (``/api/datasets/{dataset_id}``), bounding label values."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Add the middleware to ``app``."""
+    ip_limiter = RateLimiter(settings.rate_limit_ip_per_minute)
+    user_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.limiters = (ip_limiter, user_limiter)
+
+    @app.middleware("http")
+    async def _request(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        given = request.headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request.state.request_id = request_id
+        start = time.perf_counter()
+        metrics = app.state.services.metrics
+        response = _guard(request, settings, ip_limiter, user_limiter)
+        if response is None:
+            try:
+                response = await call_next(request)
+            except Exception:
+                route = route_template(request)
+                metrics.requests.labels(request.method, route, "500").inc()
+                metrics.errors.labels(request.method, route, "INTERNAL_ERROR").inc()
+                raise
+        route = route_template(request)
+        response.headers["X-Request-ID"] = request_id
+        elapsed = time.perf_counter() - start
+        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.latency.labels(request.method, route).observe(elapsed)
+        if response.status_code >= 400:
+            code = response.headers.get("X-Error-Code", str(response.status_code))
+            metrics.errors.labels(request.method, route, code).inc()
+        return response
+
+
+def _guard(
+    request: Request,
+    settings: Settings,
+    ip_limiter: RateLimiter,
+    user_limiter: RateLimiter,
+) -> Response | None:
+    path = request.url.path
+    if not path.startswith("/api"):
+        return None
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            n = int(length)
+        except ValueError:
+            return error_response(request, "INVALID_REQUEST", "invalid Content-Length header")
+        upload = path.rstrip("/") == "/api/upload"
+        limit = settings.max_upload_bytes + MULTIPART_OVERHEAD if upload else MAX_JSON_BODY
+        if n > limit:
+            return error_response(
+                request,
+                "PAYLOAD_TOO_LARGE",
+                f"request body of {n} bytes exceeds the limit of {limit} bytes"
+                + (" (CQOX_MAX_UPLOAD_MB)" if upload else ""),
+                {"limit_bytes": limit},
+            )
+    ip = request.client.host if request.client else "unknown"
+    wait = ip_limiter.check(f"ip:{ip}")
+    if not wait:
+        user = _user_key(request, settings)
+        if user is not None:
+            wait = user_limiter.check(user)
+    if wait:
+        return error_response(
+            request,
+            "RATE_LIMIT_EXCEEDED",
+            f"rate limit exceeded; retry in {wait} s",
+            {"retry_after_s": wait},
+            {"Retry-After": str(wait)},
+        )
+    return None
+
+
+def _user_key(request: Request, settings: Settings) -> str | None:
+    key = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    if key or token.startswith(API_KEY_PREFIX):
+        return "key:" + hash_api_key(key or token)[:32]
+    if token:
+        sub = unverified_subject(settings, token)
+        return f"user:{sub}" if sub else None
+    return None

@@ -1,0 +1,320 @@
+"""Analyses: run them (inline within a short wait, else as a job), list, read, figures, report."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from cqox.core.design import Design
+from cqox.core.roles import LIST_ROLES, VALUE_ROLES, Roles
+from cqox.errors import ParameterError, column_not_found
+from cqox.estimators import registry
+from cqox.gates.thresholds import DEFAULT_THRESHOLDS
+from cqox.server import bounds
+from cqox.server.access import analysis_detail, analysis_summary, job_detail, owned, visible
+from cqox.server.db import transaction
+from cqox.server.deps import Analyst, DbSession, Deleter, ServicesDep, SettingsDep, Viewer
+from cqox.server.figures import FIGURES, available, load_analysis, plotly_figure, png_figure
+from cqox.server.figures import report_html as render_report
+from cqox.server.models import AnalysisRecord, Dataset, Job, User
+from cqox.server.problems import InvalidRequestError, NotFoundError, error_response
+from cqox.server.schemas import AnalyzeRequest, AteRequest, SensitivityRequest
+from cqox.server.settings import Settings
+from cqox.server.storage import analyses_dir, atomic_write, check_id, check_mapping_value
+
+router = APIRouter(prefix="/api", tags=["analyses"])
+
+#: How often a waiting request checks whether its job has finished.
+POLL_S = 0.01
+
+
+def artifact_path(settings: Settings, analysis_id: str, suffix: str = ".pkl") -> Path:
+    """Path of an analysis's stored file (pickled Analysis, cached report)."""
+    return analyses_dir(settings.data_dir) / f"{check_id(analysis_id, 'analysis_id')}{suffix}"
+
+
+def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
+    """Check the mapping, estimators, parameters and thresholds before queuing a job."""
+    for role, value in body.mapping.items():
+        check_mapping_value(role, value)
+    roles = Roles.from_mapping(dict(body.mapping))  # unknown roles → INVALID_MAPPING
+    columns = [str(c["name"]) for c in dataset.columns]
+    for role, value in roles.given().items():
+        if role in VALUE_ROLES or (role == "covariates" and isinstance(value, str)):
+            continue
+        for col in value if role in LIST_ROLES and isinstance(value, list) else [value]:
+            if col not in columns:
+                raise column_not_found(role, str(col), columns)
+    for name in [*(body.estimators or []), *body.options.params]:
+        registry.get(name)  # unknown → INVALID_PARAMETER with a "did you mean"
+    gates = body.gates()
+    for name in gates.thresholds:
+        if name not in DEFAULT_THRESHOLDS:
+            raise ParameterError(
+                f"unknown gate threshold '{name}' (thresholds: {', '.join(DEFAULT_THRESHOLDS)})",
+                details={"parameter": name},
+            )
+    return {
+        "mapping": roles.given(),
+        "estimators": body.estimators,
+        "params": body.options.params,
+        "thresholds": gates.thresholds,
+        "quality_gates": gates.model_dump(),
+        "seed": body.options.seed,
+        "infer": body.options.infer,
+    }
+
+
+def _create_job(
+    services: Any,
+    settings: Settings,
+    user: User,
+    kind: str,
+    body: AnalyzeRequest,
+    extra: dict[str, Any],
+) -> str:
+    check_id(body.dataset_id, "dataset_id")
+    with transaction(services.factory) as s:
+        dataset = owned(s, Dataset, body.dataset_id, user)
+        request = {**_validate(body, dataset), **extra, "dataset_id": dataset.id}
+        limit = min(
+            body.options.time_limit_s or settings.job_time_limit_s, settings.job_time_limit_s
+        )
+        job = Job(
+            owner_id=user.id,
+            dataset_id=dataset.id,
+            kind=kind,
+            status="queued",
+            progress=0.0,
+            step="queued",
+            request=request,
+            time_limit_s=limit,
+        )
+        s.add(job)
+        s.flush()
+        return job.id
+
+
+async def run_analysis(
+    request: Request,
+    services: Any,
+    settings: Settings,
+    user: User,
+    kind: str,
+    body: AnalyzeRequest,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """Queue the job, wait up to ``wait_s`` and answer inline (200) or with 202 + job id."""
+    job_id = await run_in_threadpool(
+        _create_job, services, settings, user, kind, body, dict(extra or {})
+    )
+    event = services.runner.submit(job_id)
+    wait = settings.inline_wait_s if body.options.wait_s is None else body.options.wait_s
+    deadline = time.monotonic() + wait
+    while not event.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(POLL_S)
+
+    def read() -> tuple[Job, AnalysisRecord | None]:
+        with transaction(services.factory) as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            analysis = s.get(AnalysisRecord, job.analysis_id) if job.analysis_id else None
+            return job, analysis
+
+    job, analysis = await run_in_threadpool(read)
+    if job.status == "succeeded":
+        return JSONResponse(job_detail(job, analysis), status_code=200)
+    if job.status in ("failed", "cancelled"):
+        err = job.error or {"code": "INTERNAL_ERROR", "message": "the job failed"}
+        details = {**(err.get("details") or {}), "job_id": job.id}
+        return error_response(request, str(err.get("code")), str(err.get("message")), details)
+    return JSONResponse(
+        job_detail(job), status_code=202, headers={"Location": f"/api/jobs/{job.id}"}
+    )
+
+
+@router.post(
+    "/analyze/comprehensive",
+    responses={202: {"description": "still running: poll /api/jobs/{job_id}"}},
+)
+async def analyze_comprehensive(
+    request: Request,
+    body: AnalyzeRequest,
+    user: Analyst,
+    services: ServicesDep,
+    settings: SettingsDep,
+) -> Response:
+    """Every applicable estimator, gates, sensitivity, consensus and figures."""
+    return await run_analysis(request, services, settings, user, "comprehensive", body)
+
+
+@router.post("/analyze/ate", responses={202: {"description": "still running"}})
+async def analyze_ate(
+    request: Request,
+    body: AteRequest,
+    user: Analyst,
+    services: ServicesDep,
+    settings: SettingsDep,
+) -> Response:
+    """One estimator of an average effect (default: the first of aipw, ipw registered)."""
+    name = body.estimator
+    if name is None:
+        known = registry.all_estimators()
+        name = next((n for n in ("aipw", "ipw", "regression_adjustment") if n in known), None)
+        if name is None:
+            raise InvalidRequestError("no average-effect estimator is registered")
+    registry.get(name)
+    params = {k: dict(v) for k, v in body.options.params.items()}
+    params.setdefault(name, {})["estimand"] = body.estimand
+    body = body.model_copy(update={"options": body.options.model_copy(update={"params": params})})
+    return await run_analysis(request, services, settings, user, "ate", body, {"estimator": name})
+
+
+@router.post("/analyze/did", responses={202: {"description": "still running"}})
+async def analyze_did(
+    request: Request,
+    body: AnalyzeRequest,
+    user: Analyst,
+    services: ServicesDep,
+    settings: SettingsDep,
+) -> Response:
+    """Difference-in-differences estimators (needs outcome, unit, time and treatment/cohort)."""
+    return await run_analysis(request, services, settings, user, "did", body)
+
+
+@router.post("/analyze/design/{design}", responses={202: {"description": "still running"}})
+async def analyze_design(
+    design: str,
+    request: Request,
+    body: AnalyzeRequest,
+    user: Analyst,
+    services: ServicesDep,
+    settings: SettingsDep,
+) -> Response:
+    """The estimators of one design (backdoor, iv, rd, did, …): a route for every design."""
+    values = [d.value for d in Design]
+    if design not in values:
+        raise NotFoundError(f"unknown design {design[:40]!r} (designs: {', '.join(values)})")
+    return await run_analysis(request, services, settings, user, "design", body, {"design": design})
+
+
+@router.post("/analyze/sensitivity")
+def analyze_sensitivity(body: SensitivityRequest, user: Analyst) -> dict[str, Any]:
+    """E-value and Rosenbaum bounds from an estimate and its confidence interval."""
+    if not body.ci[0] <= body.estimate <= body.ci[1]:
+        raise ParameterError(
+            f"the estimate {body.estimate} lies outside its interval [{body.ci[0]}, {body.ci[1]}]",
+            details={"parameter": "ci"},
+        )
+    return {
+        "evalue": bounds.evalue(body.estimate, body.ci, body.scale, body.sd_outcome),
+        "rosenbaum": bounds.rosenbaum(
+            body.estimate, body.ci, body.ci_level, body.n_pairs, body.gammas, body.alpha
+        ),
+    }
+
+
+@router.get("/analyses")
+def list_analyses(
+    user: Viewer,
+    session: DbSession,
+    dataset_id: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """The analyses the user may see, newest first."""
+    q = visible(AnalysisRecord, user)
+    if dataset_id is not None:
+        q = q.where(AnalysisRecord.dataset_id == check_id(dataset_id))
+    rows = session.scalars(q.limit(limit)).all()
+    return {"analyses": [analysis_summary(a) for a in rows]}
+
+
+@router.get("/analyses/{analysis_id}")
+def get_analysis(analysis_id: str, user: Viewer, session: DbSession) -> dict[str, Any]:
+    """An analysis: roles, designs, estimates, consensus, sensitivity, gates."""
+    return analysis_detail(owned(session, AnalysisRecord, analysis_id, user))
+
+
+@router.delete("/analyses/{analysis_id}")
+def delete_analysis(
+    analysis_id: str, user: Deleter, session: DbSession, settings: SettingsDep
+) -> dict[str, Any]:
+    """Delete an analysis and its stored files."""
+    row = owned(session, AnalysisRecord, analysis_id, user)
+    session.delete(row)
+    session.commit()
+    for suffix in (".pkl", ".html"):
+        artifact_path(settings, analysis_id, suffix).unlink(missing_ok=True)
+    return {"deleted": analysis_id}
+
+
+@router.get("/analyses/{analysis_id}/figures")
+def list_figures(
+    analysis_id: str, user: Viewer, session: DbSession, settings: SettingsDep
+) -> dict[str, Any]:
+    """The figures of an analysis, with their URLs (Plotly JSON and PNG)."""
+    owned(session, AnalysisRecord, analysis_id, user)
+    an = load_analysis(artifact_path(settings, analysis_id))
+    base = f"/api/analyses/{analysis_id}/figures"
+    return {
+        "figures": [
+            {
+                "name": n,
+                "description": FIGURES[n],
+                "json": f"{base}/{n}?format=json",
+                "png": f"{base}/{n}?format=png",
+            }
+            for n in available(an)
+        ]
+    }
+
+
+@router.get(
+    "/analyses/{analysis_id}/figures/{name}",
+    responses={200: {"content": {"application/json": {}, "image/png": {}}}},
+)
+def get_figure(
+    analysis_id: str,
+    name: str,
+    user: Viewer,
+    session: DbSession,
+    settings: SettingsDep,
+    format: str = Query(default="json", pattern="^(json|png)$"),
+) -> Response:
+    """A figure as Plotly JSON (``format=json``, default) or PNG (``format=png``)."""
+    owned(session, AnalysisRecord, analysis_id, user)
+    session.close()
+    if name.endswith(".png"):
+        name, format = name[:-4], "png"
+    elif name.endswith(".json"):
+        name, format = name[:-5], "json"
+    if name not in FIGURES:
+        raise NotFoundError(
+            f"figure {name[:40]!r} not found (figures: {', '.join(FIGURES)})",
+            details={"figure": name[:40]},
+        )
+    an = load_analysis(artifact_path(settings, analysis_id))
+    if format == "png":
+        return Response(png_figure(an, name), media_type="image/png")
+    return JSONResponse(plotly_figure(an, name))
+
+
+@router.get("/analyses/{analysis_id}/report", response_class=HTMLResponse)
+def get_report(
+    analysis_id: str, user: Viewer, session: DbSession, settings: SettingsDep
+) -> HTMLResponse:
+    """The self-contained HTML report of the analysis."""
+    owned(session, AnalysisRecord, analysis_id, user)
+    session.close()
+    cached = artifact_path(settings, analysis_id, ".html")
+    if cached.exists():
+        return HTMLResponse(cached.read_text(encoding="utf-8"))
+    page = render_report(load_analysis(artifact_path(settings, analysis_id)))
+    atomic_write(cached, page.encode("utf-8"))
+    return HTMLResponse(page)

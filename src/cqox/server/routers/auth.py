@@ -1,0 +1,120 @@
+"""Authentication: login, refresh, logout, the current user, API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from cqox.server.access import iso
+from cqox.server.deps import CurrentUser, DbSession, SettingsDep
+from cqox.server.models import ApiKey, User, utcnow
+from cqox.server.problems import NotFoundError, UnauthorizedError
+from cqox.server.schemas import (
+    ApiKeyCreate,
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    TokenResponse,
+)
+from cqox.server.security import (
+    authenticate,
+    decode_token,
+    is_revoked,
+    issue_tokens,
+    new_api_key,
+    revoke,
+)
+from cqox.server.storage import check_id
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+@router.post("/login", response_model=TokenResponse)
+def login(body: LoginRequest, session: DbSession, settings: SettingsDep) -> dict[str, Any]:
+    """Exchange user name and password for an access token (1 h) and a refresh token."""
+    user = authenticate(session, body.username, body.password)
+    if user is None:
+        raise UnauthorizedError("wrong user name or password")
+    return issue_tokens(settings, user)
+
+
+@router.post("/refresh", response_model=TokenResponse)
+def refresh(body: RefreshRequest, session: DbSession, settings: SettingsDep) -> dict[str, Any]:
+    """New tokens for a valid refresh token (which is revoked: each is good once)."""
+    claims = decode_token(settings, body.refresh_token, "refresh")
+    if is_revoked(session, claims.jti):
+        raise UnauthorizedError("refresh token revoked")
+    user = session.get(User, claims.sub)
+    if user is None:
+        raise UnauthorizedError("the token's user no longer exists")
+    revoke(session, claims)
+    return issue_tokens(settings, user)
+
+
+@router.post("/logout", status_code=200)
+def logout(
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    body: LogoutRequest | None = None,
+) -> dict[str, Any]:
+    """Revoke the access token used (and the refresh token, when given)."""
+    claims = getattr(request.state, "token_claims", None)
+    if claims is not None:
+        revoke(session, claims)
+    if body is not None and body.refresh_token:
+        revoke(session, decode_token(settings, body.refresh_token, "refresh"))
+    return {"revoked": True}
+
+
+@router.get("/me")
+def me(user: CurrentUser) -> dict[str, Any]:
+    """The current user."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "created_at": iso(user.created_at),
+    }
+
+
+def _key_out(k: ApiKey) -> dict[str, Any]:
+    return {
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "created_at": iso(k.created_at),
+        "revoked_at": iso(k.revoked_at),
+        "last_used_at": iso(k.last_used_at),
+    }
+
+
+@router.post("/api-keys", status_code=201)
+def create_api_key(body: ApiKeyCreate, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    """Create an API key (send it as ``X-API-Key``); the key is shown only in this answer."""
+    row, key = new_api_key(session, user, body.name)
+    return {**_key_out(row), "key": key}
+
+
+@router.get("/api-keys")
+def list_api_keys(user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    """The current user's API keys (never the keys themselves)."""
+    rows = session.scalars(
+        select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at)
+    ).all()
+    return {"api_keys": [_key_out(k) for k in rows]}
+
+
+@router.delete("/api-keys/{key_id}")
+def revoke_api_key(key_id: str, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    """Revoke one of the current user's API keys."""
+    check_id(key_id, "key_id")
+    row = session.get(ApiKey, key_id)
+    if row is None or row.user_id != user.id:
+        raise NotFoundError(f"API key {key_id!r} not found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return _key_out(row)

@@ -1,0 +1,207 @@
+"""Fixtures of the API tests: one running app per database backend.
+
+Every test that takes ``api`` runs on SQLite and — when ``CQOX_TEST_POSTGRES_URL`` is
+set (``.ci/run`` sets it after starting PostgreSQL on loopback) — on PostgreSQL, in a
+fresh schema dropped at the end.  One app (with one worker process) per backend is
+shared by the session, because starting a worker costs seconds.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+import cqox
+from cqox.server import Settings, create_app
+from cqox.server.db import transaction
+from cqox.server.security import create_user
+
+SECRET = "test-secret-" + "x" * 40
+PASSWORD = "correct horse battery"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL URL of the test server, if one is configured."""
+    return os.environ.get("CQOX_TEST_POSTGRES_URL") or None
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` with libpq's ``search_path`` option set to ``schema``."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema_factory() -> Iterator[Any]:
+    """Create fresh PostgreSQL schemas; drop them at the end of the session."""
+    import psycopg
+
+    url = postgres_url()
+    created: list[str] = []
+
+    def make() -> str:
+        assert url is not None
+        schema = "cqox_test_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        created.append(schema)
+        return with_schema(url, schema)
+
+    yield make
+    if url and created:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for schema in created:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def database_url(backend: str, pg_schema_factory: Any) -> str | None:
+    """The database URL of a backend (None: SQLite in the data folder)."""
+    if backend == "sqlite":
+        return None
+    if postgres_url() is None:
+        pytest.skip("PostgreSQL pass: set CQOX_TEST_POSTGRES_URL (.ci/run does)")
+    url: str = pg_schema_factory()
+    return url
+
+
+def make_settings(data_dir: Path, db_url: str | None, **overrides: Any) -> Settings:
+    """Settings for a test app: fast workers, no rate limits unless asked."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": db_url,
+        "secret_key": SECRET,
+        "env": "test",
+        "workers": 1,
+        "worker_warm_up": False,
+        "inline_wait_s": 60.0,
+        "rate_limit_per_minute": 0,
+        "rate_limit_ip_per_minute": 0,
+        "max_upload_mb": 2.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Api:
+    """A running app, its client and helpers to make users and data."""
+
+    app: FastAPI
+    client: TestClient
+    settings: Settings
+    backend: str
+    users: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def user(self, role: str = "analyst", name: str | None = None) -> dict[str, str]:
+        """Headers of a fresh user with ``role`` (Bearer access token)."""
+        name = name or f"{role}_{secrets.token_hex(4)}"
+        with transaction(self.app.state.services.factory) as s:
+            create_user(s, name, role, PASSWORD)
+        r = self.client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def headers(self, role: str) -> dict[str, str]:
+        """Headers of the session's shared user with ``role``."""
+        if role not in self.users:
+            self.users[role] = self.user(role)
+        return self.users[role]
+
+    def upload(
+        self,
+        headers: dict[str, str],
+        df: pd.DataFrame | None = None,
+        name: str = "data.csv",
+        raw: bytes | None = None,
+    ) -> Any:
+        """Upload a table (CSV by default); returns the response."""
+        if raw is None:
+            frame = df if df is not None else small_frame()
+            raw = frame.to_csv(index=False).encode()
+        return self.client.post("/api/upload", files={"file": (name, raw)}, headers=headers)
+
+    def dataset(self, headers: dict[str, str], df: pd.DataFrame | None = None) -> str:
+        """Upload and return the dataset id."""
+        r = self.upload(headers, df)
+        assert r.status_code == 201, r.text
+        return str(r.json()["dataset_id"])
+
+    def stored_files(self) -> list[str]:
+        """Names of the dataset files on disk."""
+        folder = self.settings.data_dir / "datasets"
+        return sorted(p.name for p in folder.iterdir())
+
+
+def small_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A small confounded data set (y, t, x1..x3) with a known effect of 2."""
+    df, _ = cqox.simulate.confounded_binary(n=n, p=3, seed=seed)
+    return df
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """CSV bytes of a frame."""
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    return buf.getvalue().encode()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2 at its lowest cost in tests (the production cost is a deliberate ~0.5 s)."""
+    from argon2 import PasswordHasher
+
+    from cqox.server import security
+
+    saved = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    security._hasher = saved
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def api(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_schema_factory: Any,
+) -> Iterator[Api]:
+    """The app on one backend (session-wide)."""
+    backend = str(request.param)
+    url = database_url(backend, pg_schema_factory)
+    settings = make_settings(tmp_path_factory.mktemp(f"cqox-{backend}"), url)
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(app, client, settings, backend)
+
+
+@pytest.fixture(scope="session")
+def sqlite_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """A second SQLite app for tests that need only one backend (fuzzing)."""
+    settings = make_settings(tmp_path_factory.mktemp("cqox-fuzz"), None)
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(app, client, settings, "sqlite")
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """Assert the error shape, status and code; return the error object."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    err = body["error"]
+    assert set(err) == {"code", "message", "details", "request_id"}, err
+    assert err["code"] == code, err
+    assert isinstance(err["message"], str) and err["message"]
+    assert err["request_id"] == response.headers["X-Request-ID"]
+    return dict(err)
