@@ -20,6 +20,10 @@ from cqox.errors import EstimationError
 #: covariates), which is far tighter than statistical precision.
 TOLERANCE = 1e-10
 MAX_ITER = 100
+#: A coefficient above this per standard deviation of its covariate moves the linear
+#: index by more than 30 over one SD: treatment is then (quasi-)deterministic in that
+#: covariate, the sign of separation (a finite MLE is never near it in practice).
+MAX_COEF = 30.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,9 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
 
     Newton–Raphson (logit: observed = expected information; probit: Fisher scoring,
     then the observed Hessian at the solution for the sandwich) with step halving.
-    Raises :class:`EstimationError` on (quasi-)complete separation.
+    Raises :class:`EstimationError` on (quasi-)complete separation, recognised by
+    coefficients that diverge (never by small fitted probabilities alone, which a
+    finite MLE can produce for units far from the other arm).
     """
     if link not in ("logit", "probit"):
         raise ValueError(f"link must be 'logit' or 'probit'; got {link!r}")
@@ -131,12 +137,27 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
 
     eta = Z @ beta
     p, f = _probs(eta, link)
-    if np.min(p) < 1e-10 or np.max(p) > 1 - 1e-10 or np.max(np.abs(beta[1:])) > 30:
+    # Under (quasi-)complete separation the MLE does not exist: the log-likelihood keeps
+    # rising as the coefficients run off to infinity, so Newton never settles and the
+    # coefficients (per standard deviation of their covariate) grow without bound.
+    # Tiny fitted probabilities on their own are no sign of separation: a finite MLE
+    # can give units far from the other arm probabilities of 1e-20 (e.g. high earners
+    # among the PSID-1 controls of the LaLonde data), and those rows weigh next to
+    # nothing in every IPW weight that involves them.
+    max_coef = float(np.max(np.abs(beta[1:]), initial=0.0))
+    if not converged or not np.isfinite(max_coef) or max_coef > MAX_COEF:
         raise EstimationError(
-            "the propensity model separates treated from control units (fitted "
-            "probabilities of 0 or 1): some covariate values occur in one arm only. "
+            "the propensity model separates treated from control units (its "
+            "coefficients diverge: largest |coefficient| per SD of its covariate "
+            f"{max_coef:.3g}, Newton {'converged' if converged else 'not converged'} "
+            f"after {it} iterations): some covariate values occur in one arm only. "
             "Remove or coarsen the covariate that predicts treatment perfectly, or trim",
-            details={"min_p": float(np.min(p)), "max_p": float(np.max(p))},
+            details={
+                "min_p": float(np.min(p)),
+                "max_p": float(np.max(p)),
+                "max_abs_coef_per_sd": max_coef,
+                "converged": converged,
+            },
         )
     if link == "logit":
         score = Z * (t - p)[:, None]

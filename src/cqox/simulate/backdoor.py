@@ -31,8 +31,9 @@ def confounded_binary(
     df : DataFrame
         Columns ``y``, ``t``, ``x1`` … ``xp``.
     truth : dict
-        ``ATE`` (= ``effect``, the population value), ``SATE`` and ``SATT`` (sample
-        averages of τ(x_i)), ``ATT`` (population value by numerical integration).
+        ``ATE`` (= ``effect``, the population value); ``ATT`` and ``ATC`` (population
+        values, by numerical integration); ``SATE``, ``SATT`` and ``SATC`` (sample
+        averages of τ(x_i) over all rows, the treated and the controls).
     """
     if p < 3:
         raise ValueError(f"p must be at least 3; got {p}")
@@ -52,10 +53,14 @@ def confounded_binary(
     e_nodes = special.expit(s * nodes)
     mean_de = float(np.sum(weights * e_nodes * (1 - e_nodes)) / np.sqrt(2 * np.pi))
     att = effect + heterogeneity * 0.8 * confounding * mean_de / 0.5
+    # ATC: E[x1 (1 − e(η))] = −E[x1 e(η)] (E[x1] = 0) and E[1 − e(η)] = 1/2.
+    atc = effect - heterogeneity * 0.8 * confounding * mean_de / 0.5
     truth = {
         "ATE": float(effect),
         "ATT": att,
+        "ATC": atc,
         "SATE": float(tau.mean()),
         "SATT": float(tau[t == 1].mean()),
+        "SATC": float(tau[t == 0].mean()),
     }
     return df, truth

@@ -72,13 +72,30 @@ class IPWResult:
     w: np.ndarray
 
 
+def _on(rows: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` on ``rows`` and 0 elsewhere.
+
+    Only the rows of one arm enter each weight, and the other arm's propensities may
+    be 0 or 1 in floating point (a probit index below −38 underflows), where the
+    textbook form ``t / e`` would give ``0 / 0 = nan``.
+    """
+    out = np.zeros(len(rows))
+    np.divide(num, den, out=out, where=rows)
+    return out
+
+
 def ipw_weights(t: np.ndarray, e: np.ndarray, estimand: str) -> np.ndarray:
-    """Unnormalised IPW weights for ``estimand`` (ATE, ATT or ATC)."""
+    """Unnormalised IPW weights for ``estimand`` (ATE, ATT or ATC).
+
+    ATE: ``T/e + (1−T)/(1−e)``; ATT: ``T + (1−T)·e/(1−e)``; ATC: ``T·(1−e)/e + (1−T)``.
+    """
+    treated = t == 1
+    one = np.ones(len(t))
     if estimand == "ATE":
-        return t / e + (1 - t) / (1 - e)
+        return _on(treated, one, e) + _on(~treated, one, 1 - e)
     if estimand == "ATT":
-        return t + (1 - t) * e / (1 - e)
-    return t * (1 - e) / e + (1 - t)
+        return treated + _on(~treated, e, 1 - e)
+    return _on(treated, 1 - e, e) + ~treated
 
 
 def ipw_effect(
@@ -100,19 +117,24 @@ def ipw_effect(
     de = fit.dp_deta if de is None else de
     n = len(y)
     # weight of each arm and its derivative with respect to the linear index η
+    treated = t == 1
+    control = ~treated
+    one = np.ones(n)
+    # d(1/e)/dη = −e'/e², written (−e'/e)/e so that it does not underflow.
     if estimand == "ATE":
-        w1, w0 = t / e, (1 - t) / (1 - e)
-        dw1, dw0 = -t * de / e**2, (1 - t) * de / (1 - e) ** 2
+        w1, w0 = _on(treated, one, e), _on(control, one, 1 - e)
+        dw1 = _on(treated, _on(treated, -de, e), e)
+        dw0 = _on(control, _on(control, de, 1 - e), 1 - e)
     elif estimand == "ATT":
-        w1, w0 = t.copy(), (1 - t) * e / (1 - e)
-        dw1, dw0 = np.zeros(n), (1 - t) * de / (1 - e) ** 2
+        w1, w0 = treated.astype(np.float64), _on(control, e, 1 - e)
+        dw1, dw0 = np.zeros(n), _on(control, _on(control, de, 1 - e), 1 - e)
     else:  # ATC
-        w1, w0 = t * (1 - e) / e, 1 - t
-        dw1, dw0 = -t * de / e**2, np.zeros(n)
+        w1, w0 = _on(treated, 1 - e, e), control.astype(np.float64)
+        dw1, dw0 = _on(treated, _on(treated, -de, e), e), np.zeros(n)
     beta_inf = fit.beta_influence()  # (n, k): H⁻¹ s_i
     # Horvitz–Thompson divides by the population size N = Σ g: n for the ATE, the
     # (estimated) arm size for the ATT/ATC.  Hájek divides by the sum of the weights.
-    g = np.ones(n) if estimand == "ATE" else (t if estimand == "ATT" else 1 - t)
+    g = np.ones(n) if estimand == "ATE" else (treated if estimand == "ATT" else control) * one
 
     def arm_mean(w: np.ndarray, dw: np.ndarray) -> tuple[float, np.ndarray]:
         # Solve Σ (w y − μ·d) = 0 with d = w (Hájek) or d = g (HT); ψ = A⁻¹[m + D_β H⁻¹ s].
