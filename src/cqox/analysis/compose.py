@@ -24,6 +24,7 @@ from cqox.data.prepare import CausalData, check_table
 from cqox.errors import (
     CqoxError,
     CqoxWarning,
+    DataError,
     DesignError,
     ParameterError,
     RoleError,
@@ -173,6 +174,7 @@ def analyze(
     prepared: dict[Any, CausalData] = {}
     estimates: list[Estimate] = []
     failures: list[dict[str, Any]] = []
+    input_errors: list[CqoxError] = []
     for i, (cls, p) in enumerate(runs):
         ctx.report(f"{cls.name} {p.get('estimand', '')}".strip(), i / max(1, len(runs)))
         est = cls(**p)
@@ -186,10 +188,13 @@ def analyze(
         except (ParameterError, RoleError) as exc:
             if estimators is not None:
                 raise
+            input_errors.append(exc)
             failures.append(
                 {"estimator": cls.name, "error": type(exc).__name__, "message": str(exc)}
             )
         except CqoxError as exc:
+            if isinstance(exc, DataError):
+                input_errors.append(exc)
             failures.append(
                 {"estimator": cls.name, "error": type(exc).__name__, "message": str(exc)}
             )
@@ -202,6 +207,9 @@ def analyze(
                 }
             )
     ctx.report("done", 1.0)
+    if not estimates and input_errors and len(input_errors) == len(failures):
+        # nothing ran, and only because of the input: say what is wrong with it
+        raise input_errors[0]
     if not estimates and failures and estimators is not None:
         raise DesignError(
             f"no estimator could run: {failures[0]['message']}", details={"failures": failures}
@@ -234,15 +242,18 @@ def _choose(
     params: Mapping[str, Any],
 ) -> list[type[Estimator]]:
     known = registry.all_estimators()
-    for name in params:
+    for name, given in params.items():
         if name not in known:
             registry.get(name)  # raises with a "did you mean"
+        # a parameter the user set is checked even when its estimator does not apply here
+        known[name](**dict(given)).resolved_params()
     if names is not None:
         return [registry.get(n) for n in names]
     return [
         cls
         for cls in known.values()
-        if any(d in designs for d in cls.designs)
+        if cls.run_by_default
+        and any(d in designs for d in cls.designs)
         and all(getattr(roles, req) is not None for req in cls.requires)
     ]
 

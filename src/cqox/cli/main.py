@@ -1,25 +1,51 @@
 """The ``cqox`` command line: a thin shell around the engine.
 
-Bad input exits with status 2 and one line on standard error that names the column,
-value or parameter at fault.
+Commands: ``analyze``, ``estimators``, ``simulate`` (plus those of :data:`EXTRA_COMMANDS`),
+and ``--version``.
+
+Exit status: 0 on success; 2 on bad input (unreadable file, unknown column, bad
+parameter, bad flag), with exactly one line on standard error that starts with
+``cqox: error:`` and names the column, value or parameter at fault; 1 on an internal
+error (also one line; set ``CQOX_DEBUG=1`` for the traceback); 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cqox._version import __version__
-from cqox.errors import CqoxError, ParameterError
+from cqox.errors import CqoxError, DesignError, ParameterError
 
 #: Further subcommands, each a module with ``add_parser(subparsers)`` and ``run(args) -> int``
 #: (e.g. the service's ``serve`` and ``users``). Modules that are absent are skipped, so the
 #: engine's CLI works without the service installed.
 EXTRA_COMMANDS: tuple[str, ...] = ("cqox.cli.serve", "cqox.cli.users")
+
+#: Exit status for bad input (as argparse uses for bad flags).
+EXIT_BAD_INPUT = 2
+#: Exit status for an unexpected internal error.
+EXIT_INTERNAL = 1
+#: Roles given by a flag of their own name on ``cqox analyze``.
+ROLE_FLAGS = (
+    "outcome",
+    "treatment",
+    "unit",
+    "time",
+    "cohort",
+    "running",
+    "mediator",
+    "dose",
+    "cluster",
+    "weight",
+    "sample",
+)
 
 
 def _extra_commands() -> dict[str, Any]:
@@ -37,18 +63,42 @@ def _extra_commands() -> dict[str, Any]:
     return found
 
 
+def one_line(message: object) -> str:
+    """A message on one line (newlines and runs of spaces collapsed)."""
+    return " ".join(str(message).split())
+
+
+def fail(message: object, status: int = EXIT_BAD_INPUT) -> int:
+    """Print ``cqox: error: MESSAGE`` on one line of standard error; return ``status``."""
+    print(f"cqox: error: {one_line(message)}", file=sys.stderr)
+    return status
+
+
+class _ArgumentError(Exception):
+    """A bad command line (raised instead of argparse's print-usage-and-exit)."""
+
+
+class CliParser(argparse.ArgumentParser):
+    """An argument parser whose errors become one ``cqox: error:`` line (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise instead of printing the usage and exiting (``main`` prints one line)."""
+        raise _ArgumentError(f"{message} (see '{self.prog} --help')")
+
+
 def _parse_set(items: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """``EST.PARAM=VALUE`` items into per-estimator params and gate thresholds."""
     params: dict[str, dict[str, Any]] = {}
     thresholds: dict[str, float] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        est, dot, name = key.partition(".")
-        if not sep or not dot or not est or not name:
+        est, dot, name = key.strip().partition(".")
+        if not sep or not dot or not est or not name or not value.strip():
             raise ParameterError(
                 f"--set expects ESTIMATOR.PARAM=VALUE (e.g. ipw.trim=0.01); got {item!r}",
                 details={"value": item},
             )
+        value = value.strip()
         if est == "gates":
             try:
                 thresholds[name] = float(value)
@@ -68,11 +118,22 @@ def _parse_truth(text: str | None) -> dict[str, float]:
         return {}
     path = Path(text)
     if path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(k): float(v) for k, v in data.items()}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return {str(k): float(v) for k, v in data.items()}
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ParameterError(
+                f"--truth: '{path}' is not a JSON object of numbers ({exc})",
+                details={"value": str(path)},
+            ) from None
     out: dict[str, float] = {}
     for part in text.split(","):
         k, sep, v = part.partition("=")
+        if not sep or not k.strip():
+            raise ParameterError(
+                f"--truth expects ESTIMAND=VALUE or a JSON file; got {part!r}",
+                details={"value": part},
+            )
         try:
             out[k.strip()] = float(v)
         except ValueError:
@@ -80,33 +141,24 @@ def _parse_truth(text: str | None) -> dict[str, float]:
                 f"--truth expects ESTIMAND=VALUE or a JSON file; got {part!r}",
                 details={"value": part},
             ) from None
-        if not sep:
-            raise ParameterError(f"--truth expects ESTIMAND=VALUE; got {part!r}")
     return out
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (shared with the docs and tests)."""
-    parser = argparse.ArgumentParser(
-        prog="cqox", description="CQOx: causal inference from a table, end to end."
-    )
+    parser = CliParser(prog="cqox", description="CQOx: causal inference from a table, end to end.")
     parser.add_argument("--version", action="version", version=f"cqox {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    a = sub.add_parser("analyze", help="run every applicable estimator on a data file")
-    a.add_argument("data", help="CSV/TSV, Parquet, Excel or JSON file")
-    for role in (
-        "outcome",
-        "treatment",
-        "unit",
-        "time",
-        "cohort",
-        "running",
-        "mediator",
-        "dose",
-        "cluster",
-        "weight",
-    ):
+    a = sub.add_parser(
+        "analyze",
+        help="run every applicable estimator on a data file",
+        description="Infer the roles that are not given, find the designs they support, "
+        "run every applicable estimator, and print a summary (optionally JSON and an "
+        "HTML report).",
+    )
+    a.add_argument("data", help="CSV/TSV, Parquet, Excel, JSON or NDJSON file")
+    for role in ROLE_FLAGS:
         a.add_argument(f"--{role}", metavar="C", help=f"column of the {role} role")
     a.add_argument(
         "--covariates",
@@ -127,13 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="estimator parameter (or gates.NAME=THRESHOLD); repeatable",
     )
     a.add_argument("--no-infer", action="store_true", help="do not infer missing roles")
-    a.add_argument("--json", metavar="OUT.json", help="write the Analysis as JSON")
+    a.add_argument("--json", metavar="OUT.json", help="write the Analysis as JSON ('-': stdout)")
     a.add_argument("--report", metavar="OUT.html", help="write the HTML report")
     a.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     a.add_argument("--truth", metavar="FILE|EST=V", help="known true values (simulated data)")
     a.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
-    sub.add_parser("estimators", help="list the registered estimators")
+    e = sub.add_parser("estimators", help="list the registered estimators")
+    e.add_argument(
+        "--json", action="store_true", help="print the registry (with parameters) as JSON"
+    )
 
     s = sub.add_parser("simulate", help="write a simulated data set with a known effect")
     s.add_argument("--out", required=True, metavar="OUT.csv")
@@ -148,33 +203,50 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``cqox`` command."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point of the ``cqox`` command; returns the exit status."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except _ArgumentError as exc:
+        return fail(exc)
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0)
     if args.command is None:
         parser.print_help()
         return 0
     try:
-        if args.command == "analyze":
-            return _analyze(args)
-        if args.command == "estimators":
-            return _estimators()
-        if args.command == "simulate":
-            return _simulate(args)
-        extra = _extra_commands()
-        if args.command in extra:
-            return int(extra[args.command].run(args))
+        with warnings.catch_warnings():
+            # warnings are reported in the summary and the report, never as stray lines
+            warnings.simplefilter("ignore")
+            return _run(args)
     except CqoxError as exc:
-        print(f"cqox: error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"cqox: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
+    except (OSError, json.JSONDecodeError, UnicodeError) as exc:
+        return fail(exc)
     except KeyboardInterrupt:
         print("cqox: interrupted", file=sys.stderr)
         return 130
-    parser.error(f"unknown command {args.command!r}")
-    return 2
+    except Exception as exc:
+        if os.environ.get("CQOX_DEBUG"):
+            raise
+        return fail(
+            f"internal error: {type(exc).__name__}: {exc} (set CQOX_DEBUG=1 for the traceback "
+            "and please report it)",
+            EXIT_INTERNAL,
+        )
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "analyze":
+        return _analyze(args)
+    if args.command == "estimators":
+        return _estimators(args.json)
+    if args.command == "simulate":
+        return _simulate(args)
+    extra = _extra_commands()
+    if args.command in extra:
+        return int(extra[args.command].run(args))
+    return fail(f"unknown command {args.command!r}")
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -184,26 +256,20 @@ def _analyze(args: argparse.Namespace) -> int:
     params, thresholds = _parse_set(args.settings)
     roles: dict[str, Any] = {
         k: getattr(args, k)
-        for k in (
-            "unit",
-            "time",
-            "cohort",
-            "running",
-            "mediator",
-            "dose",
-            "cluster",
-            "weight",
-            "cutoff",
-        )
-        if getattr(args, k) is not None
+        for k in (*ROLE_FLAGS, "cutoff")
+        if k not in ("outcome", "treatment") and getattr(args, k) is not None
     }
     if args.instrument:
         roles["instrument"] = [c.strip() for c in args.instrument.split(",") if c.strip()]
     estimators = (
         [e.strip() for e in args.estimators.split(",") if e.strip()] if args.estimators else None
     )
-    display = Display(quiet=args.quiet)
+    truth = _parse_truth(args.truth)
+    to_stdout = args.json == "-"
+    display = Display(quiet=args.quiet or to_stdout)
     with display.progress() as progress:
+        if progress is not None:
+            progress("reading the data and inferring roles", 0.0)
         an = analyze(
             args.data,
             outcome=args.outcome,
@@ -215,28 +281,66 @@ def _analyze(args: argparse.Namespace) -> int:
             thresholds=thresholds,
             infer=not args.no_infer,
             seed=args.seed,
-            truth=_parse_truth(args.truth),
+            truth=truth,
             progress=progress,
         )
-    if args.json:
+        if not an.estimates:
+            raise _nothing_ran(an)
+        if args.report:
+            if progress is not None:
+                progress("writing the report", 1.0)
+            an.report(args.report)
+    if to_stdout:
+        sys.stdout.write(an.to_json() + "\n")
+    elif args.json:
         an.to_json(args.json)
-    if args.report:
-        an.report(args.report)
-    display.analysis(an, json_path=args.json, report_path=args.report)
+    display.analysis(an, json_path=None if to_stdout else args.json, report_path=args.report)
     return 0
 
 
-def _estimators() -> int:
+def _nothing_ran(an: Any) -> CqoxError:
+    """The error for an analysis where no estimate could be made, saying what is missing."""
+    from cqox.errors import list_columns
+
+    given = an.roles.given()
+    columns = [c["name"] for c in an.profile.get("column_profiles", [])]
+    if an.failures:
+        first = an.failures[0]
+        return DesignError(f"no estimator could run: {first['estimator']}: {first['message']}")
+    if not an.designs:
+        missing = [r for r in ("outcome", "treatment") if r not in given]
+        need = " and ".join(f"--{r}" for r in missing) or "the roles of a design"
+        return DesignError(
+            f"no design found: cannot tell the {' or the '.join(missing) or 'design roles'} "
+            f"from the table; pass {need} (columns: {list_columns(columns)})",
+            details={"missing": missing},
+        )
+    designs = ", ".join(d.value for d in an.designs)
+    return DesignError(
+        f"no registered estimator applies to the design(s) {designs} with roles "
+        f"{', '.join(k for k in given if k != 'covariates')}",
+        details={"designs": designs},
+    )
+
+
+def _estimators(as_json: bool = False) -> int:
     from cqox.cli.display import Display
+    from cqox.core.jsonable import to_jsonable
     from cqox.estimators.registry import list_estimators
 
-    Display().estimators(list_estimators())
+    entries = list_estimators()
+    if as_json:
+        sys.stdout.write(json.dumps(to_jsonable(entries), indent=2) + "\n")
+    else:
+        Display().estimators(entries)
     return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
     from cqox.simulate import confounded_binary
 
+    if args.n < 10:
+        raise ParameterError(f"--n must be at least 10; got {args.n}", details={"value": args.n})
     df, truth = confounded_binary(n=args.n, p=args.p, effect=args.effect, seed=args.seed)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)

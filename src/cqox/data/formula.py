@@ -17,6 +17,12 @@ import pandas as pd
 from cqox.errors import FormulaError, column_not_found
 
 _PY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
+
+
+def _clean(exc: Exception) -> str:
+    """The formulaic message on one line, without terminal colours or its context markers."""
+    return " ".join(_ANSI.sub("", str(exc)).split())
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ def formula_variables(formula: str, columns: list[str]) -> list[str]:
         required = sorted(parsed.required_variables)
     except Exception as exc:  # formulaic raises several types for bad syntax
         raise FormulaError(
-            f"role 'covariates': cannot parse formula {formula!r}: {exc}",
+            f"role 'covariates': cannot parse formula {formula!r}: {_clean(exc)}",
             details={"role": "covariates", "formula": formula},
         ) from None
     names = [str(v) for v in required]
@@ -88,7 +94,7 @@ def design_from_formula(formula: str, frame: pd.DataFrame) -> DesignMatrix:
         mm = model_matrix("1 + " + formula, frame, na_action="raise")
     except Exception as exc:
         raise FormulaError(
-            f"role 'covariates': cannot evaluate formula {formula!r}: {exc}",
+            f"role 'covariates': cannot evaluate formula {formula!r}: {_clean(exc)}",
             details={"role": "covariates", "formula": formula},
         ) from None
     mm_frame = pd.DataFrame(mm)

@@ -186,6 +186,14 @@ def prepare(
             if df[col].isna().all():
                 dropped[col] = "all values missing"
                 cov_cols.remove(col)
+    else:
+        empty = [col for col in cov_cols if df[col].isna().all()]
+        if empty:
+            raise RoleError(
+                f"role 'covariates': column '{empty[0]}' in the formula has no values (all "
+                "missing); remove it from the formula",
+                details={"role": "covariates", "column": empty[0]},
+            )
 
     used = [c for _, c in _role_columns(roles) if c not in (roles.covariates or ())]
     used = list(dict.fromkeys(used + cov_cols + list(extra_columns)))
@@ -208,6 +216,13 @@ def prepare(
             f"({n_input} rows, none complete)",
             details={"columns": used},
         )
+
+    if formula is None:
+        for col in list(cov_cols):
+            if frame[col].nunique(dropna=True) <= 1:
+                # a one-level text column would otherwise expand to no indicator at all
+                dropped[col] = f"constant ({_show(frame[col].iloc[0])}) in the rows in use"
+                cov_cols.remove(col)
 
     y = _outcome(frame, roles.outcome) if roles.outcome and numeric_outcome else None
     t = None
@@ -291,12 +306,12 @@ def _binary_treatment(frame: pd.DataFrame, col: str, min_per_arm: int) -> np.nda
     values = pd.unique(s)
     if len(values) == 1:
         raise RoleError(
-            f"role 'treatment': column '{col}' is constant ({values[0]!r}); a treatment "
+            f"role 'treatment': column '{col}' is constant ({_show(values[0])}); a treatment "
             "needs treated and control rows",
             details={"role": "treatment", "column": col},
         )
     if len(values) != 2:
-        shown = ", ".join(repr(v) for v in sorted(values, key=str)[:6])
+        shown = ", ".join(_show(v) for v in sorted(values, key=str)[:6])
         raise RoleError(
             f"role 'treatment': column '{col}' must be binary (two values) for this "
             f"estimator; got {len(values)} distinct values "
@@ -335,6 +350,15 @@ def _binary_treatment(frame: pd.DataFrame, col: str, min_per_arm: int) -> np.nda
             details={"role": "treatment", "column": col},
         )
     return t
+
+
+def _show(v: object) -> str:
+    """A value for a message: numbers with ``:g``, anything else quoted."""
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, int | float | np.integer | np.floating):
+        return f"{float(v):g}"
+    return repr(str(v))
 
 
 def _is_number(v: object) -> bool:
