@@ -1,9 +1,17 @@
-"""The HTML report: one self-contained file (figures inlined, no network needed)."""
+"""The HTML report: one self-contained file (figures inlined as PNG, no network needed).
+
+Sections: summary, roles (with how each was chosen), estimates (with CI and gates),
+consensus, figures (estimator comparison and propensity overlap), quality gates,
+sensitivity, the data profile, and notes (estimators not run, warnings).  Every
+value from the data is HTML-escaped; nothing is fetched from the network (no
+scripts, fonts, styles or images by URL).
+"""
 
 from __future__ import annotations
 
 import base64
 import html
+import math
 from typing import Any
 
 from cqox._version import __version__
@@ -21,6 +29,7 @@ th{background:#f5f5f5}td.l,th.l{text-align:left}
 .pass{color:#2a7d2a;font-weight:600}.warn{color:#b36b00;font-weight:600}
 .fail{color:#c0392b;font-weight:600}.not_applicable{color:#888}
 .muted{color:#666;font-size:.9em}img{max-width:100%}
+nav a{margin-right:.8em}code{background:#f5f5f5;padding:0 .2em}
 """
 
 
@@ -28,8 +37,8 @@ def _e(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _num(x: float | None, digits: int = 4) -> str:
-    if x is None:
+def _num(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "—"
     try:
         return f"{x:.{digits}g}"
@@ -44,61 +53,78 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def estimates_table(an: Analysis) -> str:
-    """The estimates as an HTML table."""
+    """The estimates as an HTML table: estimate, SE, CI (level), p-value, n and gates."""
     head = (
         "<tr><th class=l>estimator</th><th class=l>estimand</th><th>estimate</th>"
-        "<th>SE</th><th>CI</th><th>p-value</th><th>n</th><th class=l>gates</th></tr>"
+        "<th>SE</th><th>CI</th><th>p-value</th><th>n</th><th class=l>gates</th>"
+        "<th class=l>flagged</th></tr>"
     )
     rows = []
     for e in an.estimates:
         truth = an.truth.get(e.estimand)
         covers = ""
-        if truth is not None:
+        if truth is not None and math.isfinite(e.ci[0]) and math.isfinite(e.ci[1]):
             covers = " ✓" if e.ci[0] <= truth <= e.ci[1] else " ✗"
+        level = "" if abs(e.ci_level - 0.95) < 1e-9 else f" ({e.ci_level:.0%})"
+        flagged = ", ".join(g.name for g in e.gates if g.status in ("warn", "fail"))
         rows.append(
             f"<tr><td class=l>{_e(e.estimator)}</td><td class=l>{_e(e.estimand)}</td>"
             f"<td>{_num(e.estimate)}</td><td>{_num(e.se)}</td>"
-            f"<td>[{_num(e.ci[0])}, {_num(e.ci[1])}]{covers}</td><td>{_num(e.p_value, 3)}</td>"
-            f"<td>{e.n}</td><td class='l {e.status}'>{_e(e.status)}</td></tr>"
+            f"<td>[{_num(e.ci[0])}, {_num(e.ci[1])}]{covers}{_e(level)}</td>"
+            f"<td>{_num(e.p_value, 3)}</td><td>{e.n}</td>"
+            f"<td class='l {_e(e.status)}'>{_e(e.status)}</td><td class=l>{_e(flagged)}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def render_report(an: Analysis) -> str:
-    """Render the whole report as one HTML string."""
-    parts: list[str] = [
-        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
-        "<meta name=viewport content='width=device-width, initial-scale=1'>",
-        f"<title>CQOx report</title><style>{CSS}</style></head><body>",
-        "<h1>CQOx analysis report</h1>",
-        f"<p class=muted>cqox {__version__} · {an.profile.get('rows', '?')} rows × "
-        f"{an.profile.get('columns', '?')} columns · seed {an.seed} · "
-        f"{an.elapsed_s:.2f} s</p>",
+#: Columns shown in the data-profile table (the rest are counted).
+MAX_PROFILE_COLUMNS = 60
+#: Sections of the report, in order (id, title).
+SECTIONS = (
+    ("roles", "Roles"),
+    ("estimates", "Estimates"),
+    ("figures", "Figures"),
+    ("gates", "Quality gates"),
+    ("sensitivity", "Sensitivity"),
+    ("data", "Data"),
+    ("notes", "Notes"),
+)
+
+
+def _roles_section(an: Analysis) -> list[str]:
+    parts = [
+        "<h2 id=roles>Roles</h2><table><tr><th class=l>role</th><th class=l>column</th>"
+        "<th class=l>source</th><th>confidence</th><th class=l>how</th></tr>"
     ]
-    # roles
-    parts.append(
-        "<h2>Roles</h2><table><tr><th class=l>role</th><th class=l>column</th>"
-        "<th>confidence</th><th class=l>how</th></tr>"
-    )
     for guess in an.roles.guesses:
         parts.append(
             f"<tr><td class=l>{_e(guess.role)}</td><td class=l>{_e(guess.column)}</td>"
-            f"<td>{guess.confidence:.2f}</td><td class=l>{_e(guess.reason)}</td></tr>"
+            f"<td class=l>{_e(guess.source)}</td><td>{guess.confidence:.2f}</td>"
+            f"<td class=l>{_e(guess.reason)}</td></tr>"
         )
     parts.append("</table>")
+    domain = an.domain or {}
+    evidence = ", ".join(map(str, domain.get("evidence", [])))
     parts.append(
-        f"<p>Designs supported: <b>{_e(', '.join(d.value for d in an.designs) or 'none')}"
-        f"</b>. Domain: {_e(an.domain.get('domain', 'unknown'))}.</p>"
+        f"<p>Designs supported: <b>{_e(', '.join(d.value for d in an.designs) or 'none')}</b>. "
+        f"Domain: {_e(domain.get('domain', 'unknown'))}"
+        + (f" (score {_num(domain.get('score'), 2)}; words: {_e(evidence)})" if evidence else "")
+        + " — a label only; it never changes an estimate.</p>"
     )
-    # estimates
-    parts.append("<h2>Estimates</h2>")
+    return parts
+
+
+def _estimates_section(an: Analysis) -> list[str]:
+    parts = ["<h2 id=estimates>Estimates</h2>"]
     if an.truth:
         parts.append(
             "<p>Known truth (simulated data): "
             + ", ".join(f"{_e(k)} = {_num(v)}" for k, v in an.truth.items())
-            + " — ✓ marks intervals that "
-            "cover it.</p>"
+            + " — ✓ marks intervals that cover it.</p>"
         )
+    if not an.estimates:
+        parts.append("<p>No estimate could be made (see the notes).</p>")
+        return parts
     parts.append(estimates_table(an))
     if an.consensus:
         parts.append(
@@ -107,60 +133,159 @@ def render_report(an: Analysis) -> str:
             "<th>truth</th></tr>"
         )
         for k, c in an.consensus.items():
+            agreement = c.get("agreement")
             parts.append(
-                f"<tr><td class=l>{_e(k)}</td><td>{_num(c['estimate'])}</td>"
-                f"<td>{_num(c['min'])} … {_num(c['max'])}</td>"
-                f"<td>{c['n_estimators']}</td><td>{c['agreement']:.0%}</td>"
+                f"<tr><td class=l>{_e(k)}</td><td>{_num(c.get('estimate'))}</td>"
+                f"<td>{_num(c.get('min'))} … {_num(c.get('max'))}</td>"
+                f"<td>{_e(c.get('n_estimators', ''))}</td>"
+                f"<td>{f'{agreement:.0%}' if isinstance(agreement, float) else '—'}</td>"
                 f"<td>{_num(an.truth.get(k))}</td></tr>"
             )
-        parts.append("</table>")
+        parts.append(
+            "</table><p class=muted>The consensus is the median over estimators of the same "
+            "estimand; estimates of different estimands are never pooled.</p>"
+        )
+    methods = {e.estimator: e.method for e in an.estimates if e.method}
+    if methods:
+        parts.append("<h3>Methods</h3><ul>")
+        parts += [f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in methods.items()]
+        parts.append("</ul>")
+    return parts
+
+
+def _figures_section(an: Analysis) -> list[str]:
+    parts = ["<h2 id=figures>Figures</h2>"]
     if an.estimates:
+        parts.append("<h3>Estimator comparison</h3>")
         parts.append(_img(forest_png(an.estimates, an.consensus, an.truth), "forest plot"))
     prop = an.figure_data.get("propensity")
     if prop is not None:
-        parts.append("<h2>Propensity overlap</h2>")
+        parts.append("<h3>Propensity overlap</h3>")
         parts.append(_img(overlap_png(prop["e"], prop["t"]), "propensity overlap"))
-    # gates
-    parts.append("<h2>Quality gates</h2>")
+        parts.append(
+            "<p class=muted>Estimated propensity scores by arm; little overlap (mass near 0 "
+            "or 1 in one arm only) means the comparison leans on extrapolation.</p>"
+        )
+    if len(parts) == 1:
+        parts.append("<p>No figure for this analysis.</p>")
+    return parts
+
+
+def _gates_section(an: Analysis) -> list[str]:
     q = an.quality
-    parts.append(
-        f"<p>Verdict: <span class='{_e(q.get('verdict', ''))}'>{_e(q.get('verdict'))}"
-        f"</span> — {_e(q.get('counts'))}</p><table><tr><th class=l>estimate</th>"
-        "<th class=l>gate</th><th>value</th><th>threshold</th><th class=l>status</th>"
-        "<th class=l>message</th></tr>"
-    )
-    for e in an.estimates:
-        for g in e.gates:
-            parts.append(
-                f"<tr><td class=l>{_e(e.estimator)} {_e(e.estimand)}</td>"
-                f"<td class=l>{_e(g.name)}</td><td>{_num(g.value)}</td>"
-                f"<td>{_num(g.threshold)}</td><td class='l {g.status}'>{_e(g.status)}"
-                f"</td><td class=l>{_e(g.message)}</td></tr>"
-            )
+    parts = [
+        "<h2 id=gates>Quality gates</h2>",
+        f"<p>Verdict: <span class='{_e(q.get('verdict', ''))}'>{_e(q.get('verdict', '—'))}"
+        f"</span> — {_e(_counts_text(q.get('counts', {})))}</p><table><tr>"
+        "<th class=l>estimate</th><th class=l>gate</th><th>value</th><th>threshold</th>"
+        "<th class=l>status</th><th class=l>message</th></tr>",
+    ]
+    gates = [(None, g) for g in an.gates] + [(e, g) for e in an.estimates for g in e.gates]
+    for e, g in gates:
+        owner = "data" if e is None else f"{e.estimator} {e.estimand}"
+        parts.append(
+            f"<tr><td class=l>{_e(owner)}</td><td class=l>{_e(g.name)}</td>"
+            f"<td>{_num(g.value)}</td><td>{_num(g.threshold)}</td>"
+            f"<td class='l {_e(g.status)}'>{_e(g.status)}</td><td class=l>{_e(g.message)}</td>"
+            "</tr>"
+        )
     parts.append("</table>")
-    if an.sensitivity:
+    return parts
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()) or "no gates"
+
+
+def _sensitivity_section(an: Analysis) -> list[str]:
+    if not an.sensitivity:
+        return []
+    parts = [
+        "<h2 id=sensitivity>Sensitivity (E-values)</h2><table><tr><th class=l>estimate</th>"
+        "<th>E-value (point)</th><th>E-value (CI)</th></tr>"
+    ]
+    for k, s in an.sensitivity.items():
+        ev = s.get("evalue", {}) if isinstance(s, dict) else {}
         parts.append(
-            "<h2>Sensitivity (E-values)</h2><table><tr><th class=l>estimate</th>"
-            "<th>E-value (point)</th><th>E-value (CI)</th></tr>"
+            f"<tr><td class=l>{_e(k)}</td><td>{_num(ev.get('evalue'), 3)}</td>"
+            f"<td>{_num(ev.get('evalue_ci'), 3)}</td></tr>"
         )
-        for k, s in an.sensitivity.items():
-            ev = s.get("evalue", {})
-            parts.append(
-                f"<tr><td class=l>{_e(k)}</td><td>{_num(ev.get('evalue'), 3)}</td>"
-                f"<td>{_num(ev.get('evalue_ci'), 3)}</td></tr>"
-            )
+    parts.append(
+        "</table><p class=muted>E-value: the risk-ratio association an unmeasured"
+        " confounder would need with both treatment and outcome to explain the "
+        "estimate away (VanderWeele &amp; Ding 2017, doi:10.7326/M16-2607).</p>"
+    )
+    return parts
+
+
+def _data_section(an: Analysis) -> list[str]:
+    p = an.profile or {}
+    cols = p.get("column_profiles", [])
+    parts = [
+        "<h2 id=data>Data</h2>",
+        f"<p>{_e(p.get('rows', '?'))} rows × {_e(p.get('columns', '?'))} columns; "
+        f"{_e(p.get('complete_rows', '?'))} complete rows; "
+        f"{_e(p.get('missing_cells', '?'))} missing cells.</p>",
+    ]
+    if not cols:
+        return parts
+    parts.append(
+        "<table><tr><th class=l>column</th><th class=l>kind</th><th>missing</th>"
+        "<th>unique</th><th>mean</th><th>sd</th><th>min</th><th>max</th>"
+        "<th class=l>most frequent</th></tr>"
+    )
+    for c in cols[:MAX_PROFILE_COLUMNS]:
+        top = c.get("top") or {}
+        levels = ", ".join(f"{k} ({v})" for k, v in list(top.items())[:3])
         parts.append(
-            "</table><p class=muted>E-value: the risk-ratio association an unmeasured"
-            " confounder would need with both treatment and outcome to explain the "
-            "estimate away (VanderWeele &amp; Ding 2017).</p>"
+            f"<tr><td class=l>{_e(c.get('name'))}</td><td class=l>{_e(c.get('kind'))}</td>"
+            f"<td>{_e(c.get('missing'))}</td><td>{_e(c.get('unique'))}</td>"
+            f"<td>{_num(c.get('mean'))}</td><td>{_num(c.get('sd'))}</td>"
+            f"<td>{_num(c.get('min'))}</td><td>{_num(c.get('max'))}</td>"
+            f"<td class=l>{_e(levels)}</td></tr>"
         )
-    if an.failures or an.warnings:
-        parts.append("<h2>Notes</h2><ul>")
-        parts += [
-            f"<li>not run: <b>{_e(f['estimator'])}</b> — {_e(f['message'])}</li>"
-            for f in an.failures
-        ]
-        parts += [f"<li>{_e(w)}</li>" for w in an.warnings]
-        parts.append("</ul>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    parts.append("</table>")
+    if len(cols) > MAX_PROFILE_COLUMNS:
+        parts.append(f"<p class=muted>… and {len(cols) - MAX_PROFILE_COLUMNS} more columns.</p>")
+    return parts
+
+
+def _notes_section(an: Analysis) -> list[str]:
+    if not (an.failures or an.warnings):
+        return []
+    parts = ["<h2 id=notes>Notes</h2><ul>"]
+    parts += [
+        f"<li>not run: <b>{_e(f.get('estimator'))}</b> — {_e(f.get('message'))}</li>"
+        for f in an.failures
+    ]
+    parts += [f"<li>{_e(w)}</li>" for w in an.warnings]
+    parts.append("</ul>")
+    return parts
+
+
+def render_report(an: Analysis) -> str:
+    """Render the whole report as one self-contained HTML string."""
+    body: list[str] = []
+    for section in (
+        _roles_section,
+        _estimates_section,
+        _figures_section,
+        _gates_section,
+        _sensitivity_section,
+        _data_section,
+        _notes_section,
+    ):
+        body += section(an)
+    present = [(i, t) for i, t in SECTIONS if f"<h2 id={i}>" in "".join(body)]
+    nav = " ".join(f"<a href='#{i}'>{_e(t)}</a>" for i, t in present)
+    head = [
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
+        "<meta name=viewport content='width=device-width, initial-scale=1'>",
+        f"<title>CQOx report</title><style>{CSS}</style></head><body>",
+        "<h1>CQOx analysis report</h1>",
+        f"<p class=muted>cqox {_e(__version__)} · {_e(an.profile.get('rows', '?'))} rows × "
+        f"{_e(an.profile.get('columns', '?'))} columns · seed {_e(an.seed)} · "
+        f"{an.elapsed_s:.2f} s · {len(an.estimates)} estimates</p>",
+        f"<nav>{nav}</nav>",
+    ]
+    return "\n".join([*head, *body, "</body></html>"])
