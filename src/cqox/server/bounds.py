@@ -1,9 +1,11 @@
 """Sensitivity analysis from a reported estimate and confidence interval.
 
 - E-value (VanderWeele & Ding 2017, doi:10.7326/M16-2607) through
-  :mod:`cqox.sensitivity.evalue`: for a risk ratio directly, for a mean difference via
-  the standardised difference ``d = effect / sd(Y)``.
-- Rosenbaum bounds (Rosenbaum 2002, *Observational Studies*, 2nd ed., ch. 4,
+  :mod:`cqox.sensitivity.evalue`: risk, odds and hazard ratios, standardised mean
+  differences, and mean differences via ``d = effect / sd(Y)``.
+- With matched-pair differences: the engine's Wilcoxon signed-rank Rosenbaum bounds
+  (:func:`cqox.sensitivity.rosenbaum.rosenbaum_bounds`).
+- Without them, Rosenbaum bounds (Rosenbaum 2002, *Observational Studies*, 2nd ed., ch. 4,
   doi:10.1007/978-1-4757-3692-2) for the sign test of ``n`` matched pairs, recovered
   from the summary: the standard error is ``se = (high − low) / (2 z_{1−α/2})``, the
   deviate ``z = |estimate| / se``, and the number of pairs favouring the effect is
@@ -22,9 +24,13 @@ from typing import Any
 from scipy import stats
 
 from cqox.errors import ParameterError
-from cqox.sensitivity.evalue import evalue_continuous, evalue_from_rr
+from cqox.sensitivity import evalue as evalue_of
+from cqox.sensitivity import evalue_continuous, rosenbaum_bounds
 
 DEFAULT_GAMMAS = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0)
+
+
+_MEASURE = {"risk_ratio": "RR", "odds_ratio": "OR", "hazard_ratio": "HR", "smd": "SMD"}
 
 
 def evalue(
@@ -32,22 +38,51 @@ def evalue(
     ci: tuple[float, float],
     scale: str,
     sd_outcome: float | None,
+    rare: bool = True,
 ) -> dict[str, Any]:
     """The E-value of an estimate and of its CI limit nearest the null."""
-    if scale == "risk_ratio":
-        if estimate <= 0 or ci[0] <= 0:
+    if scale in _MEASURE:
+        if scale != "smd" and (estimate <= 0 or ci[0] <= 0):
             raise ParameterError(
-                f"risk ratios must be positive; got estimate {estimate} and ci [{ci[0]}, {ci[1]}]",
+                f"a {scale.replace('_', ' ')} must be positive; got estimate "
+                f"{estimate} and ci [{ci[0]}, {ci[1]}]",
                 details={"parameter": "estimate"},
             )
-        return evalue_from_rr(estimate, ci[0], ci[1]).to_dict()
+        try:
+            return evalue_of(estimate, ci[0], ci[1], measure=_MEASURE[scale], rare=rare).to_dict()
+        except (ValueError, OverflowError) as exc:
+            raise ParameterError(f"E-value: {exc}", details={"parameter": "estimate"}) from None
     if sd_outcome is None:
         raise ParameterError(
             "the E-value of a mean difference needs 'sd_outcome' (standard deviation of "
             "the outcome); or give scale='risk_ratio'",
             details={"parameter": "sd_outcome"},
         )
-    return evalue_continuous(estimate, ci, sd_outcome).to_dict()
+    try:
+        return evalue_continuous(estimate, ci, sd_outcome).to_dict()
+    except (ValueError, OverflowError) as exc:
+        raise ParameterError(f"E-value: {exc}", details={"parameter": "sd_outcome"}) from None
+
+
+def rosenbaum_pairs(
+    differences: list[float], gammas: list[float] | None, alpha: float
+) -> dict[str, Any]:
+    """Exact-data Rosenbaum bounds (Wilcoxon signed rank) from matched-pair differences."""
+    import numpy as np
+
+    from cqox.sensitivity.rosenbaum import DEFAULT_GAMMAS as GRID
+
+    d = np.asarray(differences, dtype=float)
+    if not np.all(np.isfinite(d)):
+        raise ParameterError("pair_differences must be finite numbers")
+    if np.count_nonzero(d) < 2:
+        raise ParameterError("pair_differences needs at least two non-zero differences")
+    if np.median(d) < 0:  # the bounds test a positive effect; flip a negative one
+        d = -d
+    grid = sorted(set(gammas or GRID) | {1.0})
+    out = rosenbaum_bounds(d, gammas=grid, alpha=alpha).to_dict()
+    out["applicable"] = True
+    return out
 
 
 def _upper_p(t: float, n: int, gamma: float) -> float:

@@ -292,7 +292,7 @@ class JobRunner:
                     Outcome(
                         "failed",
                         error=_err(
-                            "TIME_LIMIT",
+                            "TIME_LIMIT_EXCEEDED",
                             f"the job exceeded its time limit of {job.time_limit_s:g} s",
                         ),
                     ),
@@ -372,7 +372,8 @@ class JobRunner:
                     job.analysis_id = outcome.analysis_id
                     gates = (job.request or {}).get("quality_gates") or {}
                     verdict = (result.get("quality") or {}).get("verdict")
-                    if gates.get("enforce") and verdict == "fail":
+                    refused = ("fail", "warn") if gates.get("fail_on") == "warn" else ("fail",)
+                    if gates.get("enforce") and verdict in refused:
                         flagged = (result.get("quality") or {}).get("flagged_gates", [])
                         outcome = Outcome(
                             "failed",

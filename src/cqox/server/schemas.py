@@ -72,6 +72,9 @@ class QualityGates(Strict):
     """Gate options: threshold overrides and whether failing gates fail the request."""
 
     enforce: bool = False
+    fail_on: Literal["fail", "warn"] = Field(
+        default="fail", description="with enforce: refuse results with a failing (or warning) gate"
+    )
     thresholds: dict[str, float] = Field(default_factory=dict)
 
 
@@ -128,13 +131,21 @@ class SensitivityRequest(Strict):
     estimate: float = Field(allow_inf_nan=False)
     ci: tuple[float, float]
     ci_level: float = Field(default=0.95, gt=0, lt=1)
-    scale: Literal["difference", "risk_ratio"] = Field(
+    scale: Literal["difference", "risk_ratio", "odds_ratio", "hazard_ratio", "smd"] = Field(
         default="difference",
-        description="'difference' (mean difference; needs sd_outcome) or 'risk_ratio'",
+        description="'difference' (mean difference; needs sd_outcome), 'risk_ratio', "
+        "'odds_ratio', 'hazard_ratio' or 'smd' (standardised mean difference)",
     )
+    rare: bool = Field(default=True, description="rare outcome (< 15%), for odds/hazard ratios")
     sd_outcome: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     n_pairs: int | None = Field(
         default=None, ge=2, le=10**9, description="matched pairs (for Rosenbaum bounds)"
+    )
+    pair_differences: list[float] | None = Field(
+        default=None,
+        max_length=100_000,
+        description="matched-pair outcome differences (treated − control): exact Wilcoxon "
+        "signed-rank Rosenbaum bounds instead of the summary approximation",
     )
     gammas: list[float] | None = Field(default=None, max_length=100)
     alpha: float = Field(default=0.05, gt=0, lt=0.5)

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from cqox.core.design import Design
+from cqox.core.jsonable import to_jsonable
 from cqox.core.roles import LIST_ROLES, VALUE_ROLES, Roles
 from cqox.errors import ParameterError, column_not_found
 from cqox.estimators import registry
@@ -212,11 +213,15 @@ def analyze_sensitivity(body: SensitivityRequest, user: Analyst) -> dict[str, An
             f"the estimate {body.estimate} lies outside its interval [{body.ci[0]}, {body.ci[1]}]",
             details={"parameter": "ci"},
         )
-    return {
-        "evalue": bounds.evalue(body.estimate, body.ci, body.scale, body.sd_outcome),
-        "rosenbaum": bounds.rosenbaum(
+    if body.pair_differences is not None:
+        rosenbaum = bounds.rosenbaum_pairs(body.pair_differences, body.gammas, body.alpha)
+    else:
+        rosenbaum = bounds.rosenbaum(
             body.estimate, body.ci, body.ci_level, body.n_pairs, body.gammas, body.alpha
-        ),
+        )
+    return {
+        "evalue": bounds.evalue(body.estimate, body.ci, body.scale, body.sd_outcome, body.rare),
+        "rosenbaum": to_jsonable(rosenbaum),
     }
 
 
