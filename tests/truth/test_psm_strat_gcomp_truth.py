@@ -8,6 +8,7 @@ ATC = 2·ATE − ATT since P(T=1) = 1/2 by symmetry).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import cqox
@@ -65,3 +66,107 @@ def test_psm_att_coverage_bounded() -> None:
     cover, bias, sd = _psm_coverage(200, 2000, "ATT", 30_000)
     assert 0.905 <= cover <= 0.995
     assert abs(bias) < 0.25 * sd
+
+
+@pytest.mark.parametrize("estimand", ["ATE", "ATT"])
+def test_stratification_removes_most_confounding_bias(estimand: str) -> None:
+    # Cochran (1968): five strata remove about 90% of the bias; twenty remove nearly all.
+    df, truth = _truth(20_000, 12)
+    naive = df.y[df.t == 1].mean() - df.y[df.t == 0].mean() - truth[estimand]
+    five = cqox.estimate(
+        "stratification",
+        df,
+        outcome="y",
+        treatment="t",
+        covariates=COVARIATES,
+        estimand=estimand,
+    )
+    assert abs(five.estimate - truth[estimand]) < 0.2 * abs(naive)
+    twenty = cqox.estimate(
+        "stratification",
+        df,
+        outcome="y",
+        treatment="t",
+        covariates=COVARIATES,
+        estimand=estimand,
+        n_strata=20,
+    )
+    assert abs(twenty.estimate - truth[estimand]) <= Z_QUICK * twenty.se
+
+
+@pytest.mark.parametrize("estimand", ["ATE", "ATT", "ATC"])
+def test_g_computation_within_three_se(estimand: str) -> None:
+    df, truth = _truth(3000, 13)
+    est = cqox.estimate(
+        "g_computation",
+        df,
+        outcome="y",
+        treatment="t",
+        covariates=COVARIATES,
+        estimand=estimand,
+        seed=1,
+    )
+    assert abs(est.estimate - truth[estimand]) <= Z_QUICK * est.se
+
+
+def test_g_computation_logistic_recovers_risk_difference() -> None:
+    rng = np.random.default_rng(14)
+    n = 20_000
+    x = rng.standard_normal((n, 2))
+    t = (rng.random(n) < 1 / (1 + np.exp(-x[:, 0]))).astype(int)
+
+    def risk(a: int) -> np.ndarray:
+        return 1 / (1 + np.exp(-(-0.5 + x[:, 0] - 0.5 * x[:, 1] + 0.7 * a)))
+
+    y = (rng.random(n) < risk(1) * t + risk(0) * (1 - t)).astype(int)
+    df = pd.DataFrame({"y": y, "t": t, "a": x[:, 0], "b": x[:, 1]})
+    est = cqox.estimate(
+        "g_computation",
+        df,
+        outcome="y",
+        treatment="t",
+        covariates=["a", "b"],
+        seed=2,
+        interactions=False,
+    )
+    # the sample-average risk difference (known given x) is the target
+    truth = float(np.mean(risk(1) - risk(0)))
+    assert est.diagnostics["outcome_model"] == "logistic"
+    assert abs(est.estimate - truth) <= Z_QUICK * est.se
+    assert est.diagnostics["risk_ratio"] == pytest.approx(
+        est.diagnostics["mu1"] / est.diagnostics["mu0"]
+    )
+
+
+def _coverage(name: str, reps: int, n: int, estimand: str, seed0: int, **params) -> tuple:
+    hits, errors = 0, []
+    for r in range(reps):
+        df, truth = _truth(n, seed0 + r)
+        est = cqox.estimate(
+            name,
+            df,
+            outcome="y",
+            treatment="t",
+            covariates=COVARIATES,
+            estimand=estimand,
+            seed=r,
+            **params,
+        )
+        hits += est.ci[0] <= truth[estimand] <= est.ci[1]
+        errors.append(est.estimate - truth[estimand])
+    return hits / reps, float(np.mean(errors)), float(np.std(errors))
+
+
+@pytest.mark.slow
+def test_stratification_ate_coverage_with_many_strata() -> None:
+    # with 20 strata the residual bias is small next to the SE, so coverage is the check
+    cover, _, _ = _coverage("stratification", 1000, 3000, "ATE", 40_000, n_strata=20)
+    assert 0.93 <= cover <= 0.97
+
+
+@pytest.mark.slow
+def test_g_computation_bootstrap_coverage() -> None:
+    cover, bias, sd = _coverage("g_computation", 500, 2000, "ATE", 50_000)
+    # 500 replications: MC SE ≈ 1 point; the bootstrap SE itself has ~5% noise
+    assert 0.92 <= cover <= 0.975
+    assert abs(bias) < 0.1 * sd
