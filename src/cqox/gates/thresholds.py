@@ -56,7 +56,7 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         0.05, "RD placebo cutoffs: smallest robust p-value x number of placebos; warn below"
     ),
     "rd_donut_shift": Threshold(
-        2.0, "RD donut hole: largest |donut estimate - estimate| / SE; warn above"
+        2.5, "RD donut hole: largest |bias-corrected shift| / donut robust SE; warn above"
     ),
 }
 

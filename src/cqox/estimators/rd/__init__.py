@@ -1,0 +1,1 @@
+"""Regression discontinuity: local-polynomial estimation with robust bias-corrected inference."""
