@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import cqox
