@@ -14,8 +14,9 @@ import pandas as pd
 from cqox.analysis.analysis import Analysis, quality_assessment
 from cqox.analysis.consensus import consensus
 from cqox.core.context import Context, ProgressCallback
-from cqox.core.design import designs_for
+from cqox.core.design import Design, designs_for
 from cqox.core.estimate import Estimate
+from cqox.core.gate import Gate
 from cqox.core.roles import Roles
 from cqox.data.domain import detect_domain
 from cqox.data.infer import infer_roles
@@ -32,8 +33,12 @@ from cqox.errors import (
 )
 from cqox.estimators import registry
 from cqox.estimators.base import Estimator
+from cqox.gates.balance import data_gates
 from cqox.gates.thresholds import DEFAULT_THRESHOLDS
+from cqox.nuisance.propensity import propensity
 from cqox.sensitivity.evalue import evalue_continuous, evalue_from_rr
+from cqox.sensitivity.ovb import ovb_sensitivity
+from cqox.sensitivity.rosenbaum import rosenbaum_bounds
 
 DataLike = pd.DataFrame | str | Path
 
@@ -216,6 +221,7 @@ def analyze(
         )
 
     first = next(iter(prepared.values()), None)
+    data_level_gates = _data_gates(ctx, first, designs)
     analysis = Analysis(
         profile=_profile(df),
         roles=r,
@@ -223,8 +229,9 @@ def analyze(
         estimates=estimates,
         failures=failures,
         consensus=consensus(estimates),
-        sensitivity=_sensitivity(estimates, first),
-        quality=quality_assessment(estimates, []),
+        sensitivity=_sensitivity(estimates, first, ctx),
+        gates=data_level_gates,
+        quality=quality_assessment(estimates, data_level_gates),
         domain=detect_domain([str(c) for c in df.columns]).to_dict(),
         truth={str(k): float(v) for k, v in (truth or {}).items()},
         warnings=list(dict.fromkeys(w for e in estimates for w in e.warnings)),
@@ -264,8 +271,41 @@ def _profile(df: pd.DataFrame) -> dict[str, Any]:
     return profile(df)
 
 
-def _sensitivity(estimates: list[Estimate], data: CausalData | None) -> dict[str, Any]:
-    """E-values for every effect estimate on a 0/1 or continuous outcome."""
+def _backdoor_propensity(
+    ctx: Context, data: CausalData | None, designs: Sequence[Any] = (Design.BACKDOOR,)
+) -> np.ndarray | None:
+    """The shared propensity of a backdoor analysis with covariates (fitted if needed)."""
+    if (
+        data is None
+        or data.t is None
+        or data.X.shape[1] == 0
+        or Design.BACKDOOR not in designs
+        or not set(np.unique(data.t)) <= {0.0, 1.0}
+    ):
+        return None
+    try:
+        return propensity(data, ctx).p_hat
+    except (CqoxError, ValueError, np.linalg.LinAlgError):
+        return None
+
+
+def _data_gates(ctx: Context, data: CausalData | None, designs: Sequence[Any]) -> list[Gate]:
+    """Data-level balance, VIF, overlap and weight gates of a backdoor analysis."""
+    e = _backdoor_propensity(ctx, data, designs)
+    if e is None or data is None or data.t is None:
+        return []
+    return data_gates(data.X, data.t, data.covariate_names, ctx, e)
+
+
+def _sensitivity(
+    estimates: list[Estimate], data: CausalData | None, ctx: Context | None = None
+) -> dict[str, Any]:
+    """E-values for every effect estimate on a 0/1 or continuous outcome.
+
+    With a binary treatment and covariates, also the Cinelli–Hazlett OVB robustness
+    values of the regression estimate (under ``regression_adjustment`` keys) and
+    Rosenbaum bounds for the matched pairs (under ``psm:ATT``).
+    """
     if data is None or data.y is None or len(data.y) < 2:
         return {}
     y = data.y
@@ -283,6 +323,31 @@ def _sensitivity(estimates: list[Estimate], data: CausalData | None) -> dict[str
         else:
             val = evalue_continuous(e.estimate, e.ci, float(np.std(y, ddof=1)))
         out[key] = {"evalue": val.to_dict()}
+    ra_keys = [k for k in out if k.startswith("regression_adjustment:")]
+    wanted = bool(ra_keys) or "psm:ATT" in out
+    e_hat = None if ctx is None or not wanted else _backdoor_propensity(ctx, data)
+    if e_hat is not None and data.t is not None:
+        t = data.t
+        if ra_keys:
+            try:
+                ovb: dict[str, Any] = ovb_sensitivity(
+                    y, t, data.X, data.covariate_names, max_benchmarks=3
+                ).to_dict()
+            except (CqoxError, ValueError, np.linalg.LinAlgError) as exc:
+                ovb = {"applicable": False, "reason": str(exc)}
+            for key in ra_keys:
+                out[key]["ovb"] = ovb
+        psm_att = [e for e in estimates if e.estimator == "psm" and e.estimand == "ATT"]
+        if psm_att and "psm:ATT" in out:
+            # imported here: the matching kernels load Numba, which `import cqox` avoids
+            from cqox.estimators.backdoor.psm import matched_pair_differences
+
+            d = matched_pair_differences(y, t, e_hat)
+            sign = 1.0 if psm_att[0].estimate >= 0 else -1.0  # bounds test the sign found
+            try:
+                out["psm:ATT"]["rosenbaum"] = rosenbaum_bounds(sign * d).to_dict()
+            except ValueError as exc:
+                out["psm:ATT"]["rosenbaum"] = {"applicable": False, "reason": str(exc)}
     return out
 
 

@@ -136,10 +136,12 @@ def ovb_sensitivity(
     k: Sequence[float] = (1.0, 2.0, 3.0),
     q: float = 1.0,
     alpha: float = 0.05,
+    max_benchmarks: int | None = None,
 ) -> OVBResult:
     """OVB sensitivity of the OLS treatment coefficient in ``y ~ 1 + d + X``.
 
-    ``benchmarks`` (default: every covariate) are the observed covariates against which
+    ``benchmarks`` (default: every covariate, or the ``max_benchmarks`` most strongly
+    associated with the treatment) are the observed covariates against which
     confounders ``k`` times as strong (``k_D = k_Y = k``) are bounded.
     """
     n, p = X.shape
@@ -156,7 +158,9 @@ def ovb_sensitivity(
         cd, sd, dof_d = _ols_t(np.column_stack([np.ones(n), X]), d)
         r2d = {names[j]: partial_r2(cd[1 + j] / sd[1 + j], dof_d) for j in range(p)}
         t_crit = float(stats.t.ppf(1 - alpha / 2, dof - 1))
-        for b in benchmarks if benchmarks is not None else names:
+        if benchmarks is None:
+            benchmarks = sorted(names, key=lambda c: -r2d[c])[:max_benchmarks]
+        for b in benchmarks:
             if b not in r2y:
                 raise EstimationError(
                     f"benchmark covariate '{b}' is not among the covariates ({', '.join(names)})",

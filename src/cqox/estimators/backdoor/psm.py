@@ -559,6 +559,18 @@ def estimated_score_adjustment(
     return float(c @ np.linalg.solve(H, c) - d @ np.linalg.solve(H, d)) / n
 
 
+def matched_pair_differences(y: np.ndarray, t: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Treated-minus-matched-control outcome of each treated row (1:1 on logit ``e``).
+
+    Ties are averaged into one control outcome, so each treated row gives one pair
+    difference (the input of :func:`cqox.sensitivity.rosenbaum_bounds`).
+    """
+    s = special.logit(np.clip(e, 1e-12, 1 - 1e-12))
+    q, r = np.flatnonzero(t == 1), np.flatnonzero(t == 0)
+    m = match_scores(s[q], s[r], 1)
+    return y[q] - segment_sums(y[r][m.idx], m.ptr) / np.maximum(m.sizes, 1)
+
+
 def _exact_param(value: Any) -> bool:
     if value is None:
         return True
