@@ -32,7 +32,8 @@ COVERAGE_BAND = (0.93, 0.97)
 #: Bounded studies: R replications; the band is 0.95 ± 3 Monte-Carlo SDs,
 #: sqrt(0.95·0.05/R), e.g. ±0.038 for R = 300.
 R_BOUNDED = 300
-R_BOUNDED_BAND = 250  # event-study bands need a bootstrap per draw
+R_BOUNDED_BAND = 200  # event-study bands need a bootstrap per draw
+R_BOUNDED_CS = 250  # each draw fits did_cs and did_twfe
 
 
 def bounded_band(r: int) -> tuple[float, float]:
@@ -80,8 +81,10 @@ def draw_twfe_homogeneous(seed: int) -> tuple[float, float, float]:
 
 
 def heterogeneous(seed: int) -> tuple[object, dict[str, object]]:
+    # 600 units: at 300 the influence-function SE (identical to csdid's) is still
+    # ~6 % below the sampling SD (93 % coverage); at 600 the ratio is 0.99
     return staggered_panel(
-        n_units=300, n_periods=6, cohorts=(3, 5), never_share=0.3, dynamic=0.3, seed=seed
+        n_units=600, n_periods=6, cohorts=(3, 5), never_share=0.3, dynamic=0.3, seed=seed
     )
 
 
@@ -210,7 +213,7 @@ def test_did_cs_coverage_heterogeneous_where_twfe_is_biased() -> None:
 
 @pytest.mark.ci_bounded
 def test_did_cs_coverage_heterogeneous_where_twfe_is_biased_bounded() -> None:
-    cs_vs_twfe(R_BOUNDED, bounded_band(R_BOUNDED))
+    cs_vs_twfe(R_BOUNDED_CS, bounded_band(R_BOUNDED_CS))
 
 
 @pytest.mark.slow

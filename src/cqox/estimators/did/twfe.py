@@ -240,11 +240,14 @@ class BaconResult:
         ``Σ weight · estimate`` (equals the TWFE coefficient).
     forbidden_weight : float
         Total weight of comparisons that use already-treated units as controls.
+    by_type : dict of str to float
+        Total weight of each type of comparison.
     """
 
     table: pd.DataFrame
     beta: float
     forbidden_weight: float
+    by_type: dict[str, float]
 
 
 def _wide(values: np.ndarray, panel: Panel) -> np.ndarray:
@@ -318,12 +321,13 @@ def bacon_decomposition(
             units = np.concatenate([gk, gl])
             add("earlier_vs_later", float(k), float(ll), units, np.flatnonzero(times < ll))
             add("later_vs_earlier", float(ll), float(k), units, np.flatnonzero(times >= k))
+    est = np.array([r["estimate"] for r in rows])
+    wts = np.array([r["weight"] for r in rows])
+    kinds = [r["type"] for r in rows]
+    by_type = {k: float(wts[[x == k for x in kinds]].sum()) for k in dict.fromkeys(kinds)}
+    forbidden = by_type.get("later_vs_earlier", 0.0) + by_type.get("treated_vs_always", 0.0)
     table = pd.DataFrame(rows, columns=["type", "treated", "control", "estimate", "weight"])
-    beta = float((table["estimate"] * table["weight"]).sum())
-    forbidden = float(
-        table.loc[table["type"].isin(["later_vs_earlier", "treated_vs_always"]), "weight"].sum()
-    )
-    return BaconResult(table, beta, forbidden)
+    return BaconResult(table, float(est @ wts), forbidden, by_type)
 
 
 @dataclass(frozen=True)
@@ -362,14 +366,17 @@ def negative_weights(panel: Panel, d_tilde: np.ndarray, w: np.ndarray) -> Negati
         if panel.cohort is not None
         else np.asarray(panel.unit, dtype=np.float64)
     )
-    frame = pd.DataFrame(
+    cohorts, c_code = np.unique(cohort_row[treated], return_inverse=True)
+    key = c_code.ravel() * panel.n_times + panel.time[treated]
+    cells, inverse = np.unique(key, return_inverse=True)
+    weight = np.bincount(inverse.ravel(), weights=contrib[treated] / total, minlength=len(cells))
+    table = pd.DataFrame(
         {
-            "cohort": cohort_row[treated],
-            "time": panel.times[panel.time[treated]],
-            "weight": contrib[treated] / total,
+            "cohort": cohorts[cells // panel.n_times],
+            "time": panel.times[cells % panel.n_times],
+            "weight": weight,
         }
     )
-    table = pd.DataFrame(frame.groupby(["cohort", "time"], as_index=False)["weight"].sum())
     neg = table["weight"] < 0
     return NegativeWeights(table, float(neg.mean()), float(table.loc[neg, "weight"].sum()))
 
@@ -520,9 +527,7 @@ class DiDTWFE(Estimator):
             ctx.threshold("bacon_forbidden_weight"),
             higher_is_better=False,
             label="TWFE weight on comparisons with already-treated controls",
-            details={
-                "by_type": bac.table.groupby("type")["weight"].sum().to_dict(),
-            },
+            details={"by_type": bac.by_type},
         )
 
 
