@@ -61,6 +61,11 @@ LIGHTGBM_PATIENCE = 20
 LIGHTGBM_MIN_ROWS_FOR_EARLY_STOPPING = 200
 
 
+#: Inverse ridge penalty of the logit fallback under separation (weak: it only keeps
+#: the coefficients finite).
+SEPARATION_RIDGE_C = 100.0
+
+
 class OLSLearner:
     """Least squares with an intercept (``fit``/``predict``), via QR-based ``lstsq``."""
 
@@ -79,8 +84,24 @@ class LogitLearner:
     """Unpenalised logit by Newton–Raphson (:func:`cqox.nuisance.glm.fit_binary`)."""
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LogitLearner:
-        """Maximum-likelihood logit of ``y`` (0/1) on ``X`` plus an intercept."""
-        self.coef_ = fit_binary(X, y, "logit").coef
+        """Maximum-likelihood logit of ``y`` (0/1) on ``X`` plus an intercept.
+
+        A training fold can be (quasi-)separated where the full sample is not (a
+        rare binary covariate); the MLE then does not exist and the fit falls back to
+        a logit with a weak ridge penalty (:data:`SEPARATION_RIDGE_C` on standardised
+        covariates), whose predictions stay finite.
+        """
+        try:
+            self.coef_ = fit_binary(X, y, "logit").coef
+        except EstimationError:
+            from sklearn.linear_model import LogisticRegression
+
+            mean, scale = X.mean(axis=0), X.std(axis=0)
+            scale[scale == 0] = 1.0
+            model = LogisticRegression(C=SEPARATION_RIDGE_C, max_iter=5000)
+            model.fit((X - mean) / scale, y)
+            coef = model.coef_[0] / scale
+            self.coef_ = np.concatenate([[model.intercept_[0] - coef @ mean], coef])
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -1,0 +1,367 @@
+"""Double/debiased machine learning (DML): partially linear and interactive models.
+
+Chernozhukov, Chetverikov, Demirer, Duflo, Hansen, Newey & Robins (2018),
+"Double/debiased machine learning for treatment and structural parameters",
+*The Econometrics Journal* 21(1):C1–C68, doi:10.1111/ectj.12097.
+
+**Partially linear regression (``dml_plr``)**, §4.1:
+``Y = θ D + g(X) + ζ``, ``D = m(X) + V``, ``E[ζ | D, X] = 0``, ``E[V | X] = 0``.
+With ``ℓ(X) = E[Y | X]`` and ``m(X) = E[D | X]`` learned by cross-fitting, the
+partialling-out (Robinson 1988) score is
+``ψ = (Y − ℓ̂ − θ(D − m̂))(D − m̂)``, i.e. ``ψ_a = −(D − m̂)²``,
+``ψ_b = (Y − ℓ̂)(D − m̂)``.  θ is the effect of D under a constant effect; with a
+binary D and heterogeneous effects it is the average of CATEs weighted by the
+conditional treatment variance ``m(X)(1 − m(X))``.  D may be binary or continuous.
+
+**Interactive regression (``dml_irm``)**, §5.1: binary D,
+``Y = g(D, X) + U``, ``D = m(X) + V``, with ``g₀(X) = E[Y | D=0, X]``,
+``g₁(X) = E[Y | D=1, X]``, ``m(X) = P(D=1 | X)``; the doubly robust scores for the
+ATE and the ATT (DoubleML's "ATTE") are those of :func:`cqox.estimators.backdoor.aipw.dr_score`.
+Propensities are truncated to ``[trimming_threshold, 1 − trimming_threshold]``
+(DoubleML's ``trimming_threshold``, default 0.01).
+
+Cross-fitting: K folds (default 5); each nuisance is predicted for a fold by a
+learner fitted on the other folds (:mod:`cqox.nuisance.crossfit`).  θ̂ and its SE
+come from the pooled score (DML2) through
+:func:`cqox.inference.score.solve_linear_score`.  ``n_rep`` repeated sample splits are
+aggregated by the median (:func:`cqox.inference.score.aggregate_repetitions`).
+
+Assumptions: unconfoundedness given X, overlap, and nuisance learners whose errors
+shrink fast enough (product of RMSEs ``o(n^{-1/2})``).
+
+Learners: ``learner`` sets all nuisances (names in :mod:`cqox.nuisance.learners`:
+``linear`` — OLS/logit —, ``lasso``, ``random_forest``, ``lightgbm``, or any
+scikit-learn estimator, always cloned); ``outcome_learner`` and
+``propensity_learner``/``treatment_learner`` override one side.  The default is
+``lightgbm`` with the fast early-stopped settings of
+:data:`cqox.nuisance.learners.LIGHTGBM_DEFAULTS`.
+
+Example
+-------
+>>> import cqox
+>>> from cqox.simulate.dml import make_plr_CCDDHNR2018
+>>> df, truth = make_plr_CCDDHNR2018(n=500, seed=1)
+>>> est = cqox.estimate("dml_plr", df, outcome="y", treatment="d",
+...                     covariates=[f"x{j}" for j in range(1, 21)], learner="linear")
+>>> abs(est.estimate - truth["theta"]) < 4 * est.se
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cqox.core.context import Context
+from cqox.core.design import Design
+from cqox.core.estimate import Estimate
+from cqox.core.params import Param
+from cqox.core.roles import Roles
+from cqox.data.prepare import CausalData, prepare
+from cqox.errors import EstimationError
+from cqox.estimators.backdoor.aipw import dr_score
+from cqox.estimators.base import Estimator
+from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.registry import register
+from cqox.gates.weights import common_support_gate
+from cqox.inference.score import aggregate_repetitions, solve_linear_score
+from cqox.nuisance.crossfit import crossfit_predict, fold_ids
+
+#: Seed stream of the sample splits and learners (repetition ``r`` uses stream + r).
+_DML_STREAM = 1000
+_SEED_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class DMLResult:
+    """A DML estimate over ``n_rep`` sample splits.
+
+    Attributes
+    ----------
+    theta, se : float
+        Median-aggregated estimate and standard error.
+    thetas, ses : ndarray, shape (n_rep,)
+        Estimate and SE of each sample split.
+    influence : ndarray, shape (n,)
+        ``−ψ/J`` of the split whose estimate is closest to the median.
+    diagnostics : dict
+        Per-fold nuisance errors (RMSE, log-loss) of every split, mean errors, and
+        propensity range (IRM).
+    e_hat : ndarray or None, shape (n,)
+        Cross-fitted propensity of the first split (IRM, and PLR with binary D).
+    """
+
+    theta: float
+    se: float
+    thetas: np.ndarray
+    ses: np.ndarray
+    influence: np.ndarray
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    e_hat: np.ndarray | None = None
+
+
+def _seeds(folds_list: list[np.ndarray], seed: int) -> list[int]:
+    return [(seed + 7919 * r) % _SEED_MAX for r in range(len(folds_list))]
+
+
+def _aggregate(
+    thetas: list[float],
+    ses: list[float],
+    influences: list[np.ndarray],
+    diagnostics: dict[str, Any],
+    e_hat: np.ndarray | None,
+) -> DMLResult:
+    th, sd = np.asarray(thetas), np.asarray(ses)
+    theta, se = aggregate_repetitions(th, sd)
+    pick = int(np.argmin(np.abs(th - theta)))
+    return DMLResult(theta, se, th, sd, influences[pick], diagnostics, e_hat)
+
+
+def dml_plr(
+    y: np.ndarray,
+    d: np.ndarray,
+    X: np.ndarray,
+    folds_list: list[np.ndarray],
+    ml_l: Any = "lightgbm",
+    ml_m: Any = "lightgbm",
+    seed: int = 0,
+) -> DMLResult:
+    """Partially linear model, partialling-out score, cross-fitted on each fold set.
+
+    ``folds_list`` holds one fold assignment (shape (n,)) per sample split.  ``ml_m``
+    is used as a classifier when ``d`` is 0/1, as a regressor otherwise.
+    """
+    binary = bool(np.all((d == 0) | (d == 1)))
+    m_task = "classification" if binary else "regression"
+    thetas, ses, infs = [], [], []
+    diag: dict[str, Any] = {"fold_rmse_l": [], "fold_rmse_m": []}
+    e_first: np.ndarray | None = None
+    for folds, s in zip(folds_list, _seeds(folds_list, seed), strict=True):
+        l_hat = crossfit_predict(ml_l, X, y, folds, "regression", s, role="outcome_learner")
+        m_hat = crossfit_predict(ml_m, X, d, folds, m_task, s + 1, role="treatment_learner")
+        if e_first is None and binary:
+            e_first = m_hat.pred
+        v = d - m_hat.pred
+        score = solve_linear_score(-(v**2), (y - l_hat.pred) * v)
+        thetas.append(score.theta)
+        ses.append(score.se)
+        infs.append(score.influence)
+        diag["fold_rmse_l"].append(l_hat.fold_metric.tolist())
+        # RMSE of the treatment model on its own scale (also for a binary D)
+        diag["fold_rmse_m"].append(
+            [float(np.sqrt(np.mean(v[folds == k] ** 2))) for k in np.unique(folds)]
+        )
+        if binary:
+            diag.setdefault("fold_logloss_m", []).append(m_hat.fold_metric.tolist())
+    diag["rmse_l"] = float(np.mean(diag["fold_rmse_l"]))
+    diag["rmse_m"] = float(np.mean(diag["fold_rmse_m"]))
+    return _aggregate(thetas, ses, infs, diag, e_first)
+
+
+def dml_irm(
+    y: np.ndarray,
+    d: np.ndarray,
+    X: np.ndarray,
+    folds_list: list[np.ndarray],
+    estimand: str = "ATE",
+    ml_g: Any = "lightgbm",
+    ml_m: Any = "lightgbm",
+    trimming_threshold: float = 0.01,
+    seed: int = 0,
+) -> DMLResult:
+    """Interactive regression model (ATE or ATT score), cross-fitted on each fold set."""
+    thetas, ses, infs = [], [], []
+    diag: dict[str, Any] = {"fold_rmse_g0": [], "fold_rmse_g1": [], "fold_logloss_m": []}
+    e_first: np.ndarray | None = None
+    n_trimmed = 0
+    for folds, s in zip(folds_list, _seeds(folds_list, seed), strict=True):
+        g0 = crossfit_predict(ml_g, X, y, folds, "regression", s, d == 0, role="outcome_learner")
+        g1 = crossfit_predict(ml_g, X, y, folds, "regression", s, d == 1, role="outcome_learner")
+        m = crossfit_predict(ml_m, X, d, folds, "classification", s + 1, role="propensity_learner")
+        c = trimming_threshold
+        e = np.clip(m.pred, c, 1 - c) if c > 0 else m.pred
+        if np.any((e <= 0) | (e >= 1)):
+            raise EstimationError(
+                "cross-fitted propensities of exactly 0 or 1; set 'trimming_threshold' > 0",
+                details={"parameter": "trimming_threshold"},
+            )
+        if e_first is None:
+            e_first = e
+            n_trimmed = int(np.sum(e != m.pred))
+        psi_a, psi_b = dr_score(y, d, g0.pred, g1.pred, e, estimand)
+        score = solve_linear_score(psi_a, psi_b)
+        thetas.append(score.theta)
+        ses.append(score.se)
+        infs.append(score.influence)
+        diag["fold_rmse_g0"].append(g0.fold_metric.tolist())
+        diag["fold_rmse_g1"].append(g1.fold_metric.tolist())
+        diag["fold_logloss_m"].append(m.fold_metric.tolist())
+    diag["rmse_g0"] = float(np.mean(diag["fold_rmse_g0"]))
+    diag["rmse_g1"] = float(np.mean(diag["fold_rmse_g1"]))
+    diag["logloss_m"] = float(np.mean(diag["fold_logloss_m"]))
+    diag["n_propensity_trimmed"] = n_trimmed
+    return _aggregate(thetas, ses, infs, diag, e_first)
+
+
+def _learner_param(name: str, default: Any, doc: str) -> Param:
+    return Param(
+        name,
+        default,
+        "any",
+        doc,
+        nullable=default is None,
+        check=lambda v: isinstance(v, str) or hasattr(v, "fit"),
+        rule="one of 'linear', 'logistic', 'lasso', 'random_forest', 'lightgbm', "
+        "or a scikit-learn estimator",
+    )
+
+
+_COMMON_PARAMS = (
+    _learner_param("learner", "lightgbm", "learner of every nuisance (name or estimator)"),
+    _learner_param("outcome_learner", None, "learner of the outcome model(s); default: learner"),
+    Param("n_folds", 5, "int", "cross-fitting folds", low=2, high=100),
+    Param("n_rep", 1, "int", "repeated sample splits (median aggregation)", low=1, high=1000),
+)
+
+
+def _folds(
+    n: int, params: dict[str, Any], ctx: Context, strata: np.ndarray | None
+) -> tuple[list[np.ndarray], int]:
+    rng = ctx.rng(_DML_STREAM)
+    folds_list = [fold_ids(n, params["n_folds"], rng, strata) for _ in range(params["n_rep"])]
+    return folds_list, int(rng.integers(_SEED_MAX))
+
+
+def _name(spec: Any) -> str:
+    return spec if isinstance(spec, str) else type(spec).__name__
+
+
+@register
+class DMLPLR(Estimator):
+    """Double ML, partially linear regression (partialling-out score)."""
+
+    name = "dml_plr"
+    family = "dml"
+    designs = (Design.BACKDOOR,)
+    estimands = ("ATE",)
+    default_estimands = ("ATE",)
+    binary_treatment = False
+    summary_line = "Double ML, partially linear model (partialling out), cross-fitted, score SE"
+    parameters = (
+        *_COMMON_PARAMS,
+        _learner_param(
+            "treatment_learner",
+            None,
+            "learner of E[D | X] (classifier if D is 0/1); default: learner",
+        ),
+        CI_LEVEL,
+    )
+
+    def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
+        """A two-valued treatment is coded 0/1; any other numeric treatment is kept."""
+        col = roles.treatment
+        binary = col is not None and col in df.columns and df[col].dropna().nunique() == 2
+        return prepare(df, roles, require=self.requires, binary_treatment=binary)
+
+    def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
+        assert data.y is not None and data.t is not None
+        d = data.t
+        binary = bool(np.all((d == 0) | (d == 1)))
+        folds_list, seed = _folds(data.n, params, ctx, d if binary else None)
+        ml_l = params["outcome_learner"] or params["learner"]
+        ml_m = params["treatment_learner"] or params["learner"]
+        res = dml_plr(data.y, d, data.X, folds_list, ml_l, ml_m, seed)
+        gates = [common_support_gate(res.e_hat, d, ctx)] if res.e_hat is not None else []
+        return Estimate.from_se(
+            self.name,
+            "ATE",
+            res.theta,
+            res.se,
+            params["ci_level"],
+            n=data.n,
+            n_treated=int(d.sum()) if binary else None,
+            n_control=int(data.n - d.sum()) if binary else None,
+            diagnostics={
+                **res.diagnostics,
+                "thetas": res.thetas.tolist(),
+                "ses": res.ses.tolist(),
+                "treatment": "binary" if binary else "continuous",
+            },
+            gates=gates,
+            influence=res.influence,
+            method=f"DML partially linear (partialling out), {params['n_folds']}-fold "
+            f"cross-fitting × {params['n_rep']}, outcome {_name(ml_l)}, treatment "
+            f"{_name(ml_m)}; score SE",
+        )
+
+
+@register
+class DMLIRM(Estimator):
+    """Double ML, interactive regression model (doubly robust ATE/ATT score)."""
+
+    name = "dml_irm"
+    family = "dml"
+    designs = (Design.BACKDOOR,)
+    estimands = ("ATE", "ATT")
+    default_estimands = ("ATE", "ATT")
+    summary_line = "Double ML, interactive model (doubly robust ATE/ATT score), cross-fitted"
+    parameters = (
+        estimand_param(("ATE", "ATT"), "ATE"),
+        *_COMMON_PARAMS,
+        _learner_param("propensity_learner", None, "learner of P(T=1 | X); default: learner"),
+        Param(
+            "trimming_threshold",
+            0.01,
+            "float",
+            "truncate propensities into [threshold, 1 − threshold]",
+            low=0.0,
+            high=0.5,
+            closed="left",
+        ),
+        CI_LEVEL,
+    )
+
+    def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
+        assert data.y is not None and data.t is not None
+        t = data.t
+        folds_list, seed = _folds(data.n, params, ctx, t)
+        ml_g = params["outcome_learner"] or params["learner"]
+        ml_m = params["propensity_learner"] or params["learner"]
+        res = dml_irm(
+            data.y,
+            t,
+            data.X,
+            folds_list,
+            params["estimand"],
+            ml_g,
+            ml_m,
+            params["trimming_threshold"],
+            seed,
+        )
+        assert res.e_hat is not None
+        return Estimate.from_se(
+            self.name,
+            params["estimand"],
+            res.theta,
+            res.se,
+            params["ci_level"],
+            n=data.n,
+            n_treated=int(t.sum()),
+            n_control=int(data.n - t.sum()),
+            counts={"n_propensity_trimmed": res.diagnostics["n_propensity_trimmed"]},
+            diagnostics={
+                **res.diagnostics,
+                "thetas": res.thetas.tolist(),
+                "ses": res.ses.tolist(),
+                "propensity_min": float(res.e_hat.min()),
+                "propensity_max": float(res.e_hat.max()),
+            },
+            gates=[common_support_gate(res.e_hat, t, ctx)],
+            influence=res.influence,
+            method=f"DML interactive model ({params['estimand']} score), "
+            f"{params['n_folds']}-fold cross-fitting × {params['n_rep']}, outcome "
+            f"{_name(ml_g)}, propensity {_name(ml_m)}; score SE",
+        )
