@@ -45,6 +45,9 @@ class Estimator(ABC):
     summary_line: ClassVar[str] = ""
     #: Estimands run by default in ``cqox.analyze`` (a subset of ``estimands``).
     default_estimands: ClassVar[tuple[str, ...]] = ()
+    #: Whether ``cqox.analyze`` runs it when no estimator list is given (False for
+    #: costly wrappers such as ``bootstrap``, which run only when named).
+    run_by_default: ClassVar[bool] = True
 
     def __init__(self, **params: Any) -> None:
         self.params = params
