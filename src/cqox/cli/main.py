@@ -310,6 +310,8 @@ def _nothing_ran(an: Any) -> CqoxError:
     if not an.designs:
         missing = [r for r in ("outcome", "treatment") if r not in given]
         need = " and ".join(f"--{r}" for r in missing) or "the roles of a design"
+        if "running" in given and "cutoff" not in given:
+            need += f" (or --cutoff for a regression discontinuity on '{given['running']}')"
         return DesignError(
             f"no design found: cannot tell the {' or the '.join(missing) or 'design roles'} "
             f"from the table; pass {need} (columns: {list_columns(columns)})",

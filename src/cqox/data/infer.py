@@ -288,9 +288,11 @@ def is_time_like(s: pd.Series) -> bool:
     return False
 
 
-def _is_id_like(s: pd.Series, n: int) -> bool:
+def _is_id_like(s: pd.Series, n: int, nunique: int | None = None) -> bool:
     """Unique per row and integer-valued or text: an identifier, not a measurement."""
-    if n < 2 or s.nunique(dropna=True) != n:
+    if nunique is None:
+        nunique = int(s.nunique(dropna=True))
+    if n < 2 or nunique != n:
         return False
     return _integer_valued(s) or not pd.api.types.is_numeric_dtype(s)
 
@@ -302,7 +304,9 @@ def _numeric(s: pd.Series) -> bool:
 class _Inference:
     """Working state of one inference: the table, roles chosen and columns taken."""
 
-    def __init__(self, df: pd.DataFrame, given: Roles) -> None:
+    def __init__(
+        self, df: pd.DataFrame, given: Roles, nunique: dict[str, int] | None = None
+    ) -> None:
         self.df = df
         self.cols = [str(c) for c in df.columns]
         self.n = len(df)
@@ -319,7 +323,8 @@ class _Inference:
             )
             for role, v in self.explicit.items()
         ]
-        self._binary = {c: is_binary(df[c]) for c in self.cols}
+        self.nunique = nunique or {c: int(df[c].nunique(dropna=True)) for c in self.cols}
+        self._binary = {c: self.nunique[c] == 2 and is_binary(df[c]) for c in self.cols}
 
     def role(self, name: str) -> str | None:
         value = self.explicit.get(name, self.chosen.get(name))
@@ -365,7 +370,7 @@ class _Inference:
             like = is_time_like(self.df[c])
             if like and s:
                 cands.append(Candidate("time", c, min(s + 0.2, 0.99), f"name '{c}'; years/dates"))
-            elif s >= 0.8 and _integer_valued(self.df[c]) and self.df[c].nunique() > 1:
+            elif s >= 0.8 and _integer_valued(self.df[c]) and self.nunique[c] > 1:
                 cands.append(Candidate("time", c, s * 0.8, f"name '{c}'; integer periods"))
             elif like:
                 cands.append(Candidate("time", c, 0.45, f"'{c}' holds years/dates"))
@@ -381,10 +386,10 @@ class _Inference:
             name = name_score(c, "unit")
             if pd.api.types.is_float_dtype(s) and not _integer_valued(s):
                 continue
-            nunique = s.nunique(dropna=True)
+            nunique = self.nunique[c]
             if (
                 t_col is not None
-                and 1 < nunique < self.n
+                and 2 < nunique <= self.n // 2
                 and not self.df.duplicated([c, t_col]).any()
             ):
                 why = f"('{c}', '{t_col}') identifies the rows: a panel"
@@ -435,13 +440,13 @@ class _Inference:
             if c not in self.taken and (not numeric or _numeric(self.df[c])) and not is_oracle(c)
         ]
         if role in ("dose", "running"):
-            cols = [c for c in cols if not self._binary[c] and self.df[c].nunique() > 2]
+            cols = [c for c in cols if not self._binary[c] and self.nunique[c] > 2]
         if role == "cluster":
             cols = [
                 c
                 for c in cols
                 if (_integer_valued(self.df[c]) or not pd.api.types.is_numeric_dtype(self.df[c]))
-                and 1 < self.df[c].nunique() < self.n
+                and 1 < self.nunique[c] < self.n
             ]
         if role == "weight":
             cols = [
@@ -499,13 +504,13 @@ class _Inference:
             c
             for c in cols
             if not self._binary[c]
-            and not _is_id_like(self.df[c], self.n)
+            and not _is_id_like(self.df[c], self.n, self.nunique[c])
+            and self.nunique[c] > 2
             and not is_time_like(self.df[c])
-            and self.df[c].nunique() > 2
             and (u is None or not self._constant_within(c, u))
         ]
         if rest:
-            best = max(rest, key=lambda c: self.df[c].nunique())
+            best = max(rest, key=lambda c: self.nunique[c])
             why = (
                 "numeric, varies within units, with the most distinct values"
                 if u
@@ -531,9 +536,9 @@ class _Inference:
             if is_oracle(c):
                 excluded[c] = "a counterfactual/oracle column"
                 continue
-            if not _usable_covariate(s, self.n):
+            nunique = self.nunique[c]
+            if not _usable_covariate(s, self.n, nunique):
                 continue
-            nunique = s.nunique(dropna=True)
             if nunique <= 50:
                 key = _codes_key(s)
                 if key in seen_codes:
@@ -597,37 +602,68 @@ def _codes_key(s: pd.Series) -> bytes:
 
 
 def _determines(s: pd.Series, t: pd.Series) -> bool:
-    """Whether every level of ``s`` has a single treatment value (``t`` is a function of ``s``)."""
-    sub = pd.DataFrame({"s": s.to_numpy(), "t": t.to_numpy()}).dropna()
-    if sub.empty or sub["s"].nunique() < 2:
+    """Whether every level of ``s`` has a single treatment value (``t`` is a function of ``s``).
+
+    ``t`` is binary here; per level of ``s``, the count of treated rows is 0 or all.
+    """
+    sc = pd.factorize(s)[0]
+    tc = pd.factorize(t)[0]
+    ok = (sc >= 0) & (tc >= 0)
+    if not ok.any():
         return False
-    return bool((sub.groupby("s", sort=False)["t"].nunique() <= 1).all())
+    sc, tc = sc[ok], tc[ok]
+    if sc.max() < 1:
+        return False
+    count = np.bincount(sc)
+    treated = np.bincount(sc, weights=tc.astype(np.float64))
+    present = count > 0
+    return bool(np.all((treated[present] == 0) | (treated[present] == count[present])))
 
 
 def _function_of_outcome(s: pd.Series, y: pd.Series, binary: bool) -> bool:
-    """A monotone transformation of the outcome, or a 0/1 threshold of it."""
-    frame = pd.DataFrame({"s": s.to_numpy(), "y": y.to_numpy()}).dropna()
-    if len(frame) < 3 or frame["y"].nunique() < 3:
+    """A monotone transformation of the outcome, or a 0/1 threshold of it.
+
+    Exact check: sorted by the outcome (ties broken by ``s``), ``s`` never decreases
+    (or never increases).  A random subsample is checked first, so the common case
+    (no relation) costs O(k) instead of a sort of the whole column.
+    """
+    if not _numeric(s) and not binary:
         return False
-    if binary:
-        codes = pd.factorize(frame["s"])[0]
-        ya, yb = frame["y"].to_numpy()[codes == 0], frame["y"].to_numpy()[codes == 1]
-        return bool(len(ya) and len(yb) and (ya.max() < yb.min() or yb.max() < ya.min()))
-    if not _numeric(s) or frame["s"].nunique() < 3:
+    sv = pd.Series(pd.factorize(s)[0], index=s.index).where(s.notna()) if binary else s
+    a = np.asarray(sv, dtype=np.float64)
+    b = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if len(a) < 3:
         return False
-    rho = frame["s"].rank().corr(frame["y"].rank())
-    return bool(np.isfinite(rho) and abs(rho) >= MONOTONE_RHO)
+    rng = np.random.default_rng(0)
+    if len(a) > 2000:
+        idx = rng.choice(len(a), 2000, replace=False)
+        if not _monotone(a[idx], b[idx]):
+            return False
+    return _monotone(a, b)
 
 
-def _usable_covariate(s: pd.Series, n: int) -> bool:
-    if s.isna().all() or s.nunique(dropna=True) <= 1:
+def _monotone(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` is a non-decreasing or non-increasing function of ``b`` (and varies)."""
+    if np.ptp(a) == 0:
+        return False
+    up = np.diff(a[np.lexsort((a, b))])
+    if np.all(up >= 0):
+        return True
+    down = np.diff(a[np.lexsort((-a, b))])
+    return bool(np.all(down <= 0))
+
+
+def _usable_covariate(s: pd.Series, n: int, nunique: int) -> bool:
+    if nunique <= 1:
         return False
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
         # a numeric id (unique integers) is not a covariate
-        return not (_is_id_like(s, n) and n > 20)
+        return not (_is_id_like(s, n, nunique) and n > 20)
     if pd.api.types.is_datetime64_any_dtype(s):
         return False
-    return bool(s.nunique() <= min(20, max(2, n // 10)))
+    return bool(nunique <= min(20, max(2, n // 10)))
 
 
 def infer_roles(df: pd.DataFrame, given: Roles | None = None) -> Roles:
@@ -660,12 +696,15 @@ def infer_roles(df: pd.DataFrame, given: Roles | None = None) -> Roles:
     return state.result()
 
 
-def candidate_roles(df: pd.DataFrame, per_role: int = 3) -> dict[str, list[dict[str, object]]]:
+def candidate_roles(
+    df: pd.DataFrame, per_role: int = 3, nunique: dict[str, int] | None = None
+) -> dict[str, list[dict[str, object]]]:
     """For each role, the best-scoring columns by name and data (not mutually exclusive).
 
-    Used by the profile to show alternatives beside the chosen roles.
+    Used by the profile to show alternatives beside the chosen roles; ``nunique``
+    (distinct values per column) saves recounting when the caller has it.
     """
-    state = _Inference(df, Roles())
+    state = _Inference(df, Roles(), nunique)
     out: dict[str, list[dict[str, object]]] = {}
     for role in (
         "outcome",

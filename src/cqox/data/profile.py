@@ -22,9 +22,10 @@ from cqox.data.infer import candidate_roles
 KINDS = ("binary", "numeric", "datetime", "categorical", "text", "empty")
 
 
-def column_kind(s: pd.Series) -> str:
+def column_kind(s: pd.Series, nunique: int | None = None) -> str:
     """``binary``, ``numeric``, ``datetime``, ``categorical``, ``text`` or ``empty``."""
-    nunique = s.nunique(dropna=True)
+    if nunique is None:
+        nunique = int(s.nunique(dropna=True))
     if nunique == 0:
         return "empty"
     if pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s) and nunique == 2):
@@ -63,16 +64,18 @@ def profile(df: pd.DataFrame, max_levels: int = 10, roles: bool = True) -> dict[
     that could fill it with a confidence and a reason (see :mod:`cqox.data.infer`).
     """
     cols: list[dict[str, Any]] = []
+    distinct: dict[str, int] = {}
     for name in df.columns:
         s = df[name]
         missing = int(s.isna().sum())
+        nunique = distinct[str(name)] = int(s.nunique(dropna=True))
         entry: dict[str, Any] = {
             "name": str(name),
             "dtype": str(s.dtype),
-            "kind": column_kind(s),
+            "kind": column_kind(s, nunique),
             "missing": missing,
             "missing_share": missing / len(s) if len(s) else 0.0,
-            "unique": int(s.nunique(dropna=True)),
+            "unique": nunique,
         }
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             entry.update(_numeric_stats(s))
@@ -90,9 +93,9 @@ def profile(df: pd.DataFrame, max_levels: int = 10, roles: bool = True) -> dict[
         "missing_cells": int(df.isna().sum().sum()),
         "dtypes": {str(c): str(df[c].dtype) for c in df.columns},
         "kinds": kinds,
-        "memory_bytes": int(df.memory_usage(deep=True).sum()),
+        "memory_bytes": int(df.memory_usage(deep=False).sum()),
         "column_profiles": cols,
     }
     if roles:
-        out["candidate_roles"] = candidate_roles(df) if len(df) else {}
+        out["candidate_roles"] = candidate_roles(df, nunique=distinct) if len(df) else {}
     return out
