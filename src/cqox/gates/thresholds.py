@@ -58,6 +58,14 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "rd_donut_shift": Threshold(
         2.5, "RD donut hole: largest |bias-corrected shift| / donut robust SE; warn above"
     ),
+    "synth_pre_rmspe": Threshold(
+        0.25,
+        "synthetic control: pre-period RMSPE / SD of the treated pre-period outcome; warn above",
+    ),
+    "synth_pre_rmspe_fail": Threshold(
+        0.50,
+        "synthetic control: pre-period RMSPE / SD of the treated pre-period outcome; fail above",
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""Synthetic control: ADH weights, penalised weights, placebo inference."""

@@ -1,0 +1,521 @@
+"""The registered ``synth`` estimator: synthetic control with placebo inference.
+
+Estimand: the ATT of the single treated unit, the mean post-period gap
+
+    τ̂ = (1/|T_eff|) Σ_{t ∈ T_eff} (Y1_t − Σ_j w*_j Y_jt),
+
+with ``w*`` the Abadie–Diamond–Hainmueller weights (nested ``V``; or ``V`` given; or
+penalised with ``λ`` as in Abadie & L'Hour 2021).  See
+:mod:`cqox.estimators.synth.fit` for the optimisation.
+
+Assumptions: the treated unit's untreated outcome is tracked by a convex combination
+of donors (e.g. a linear factor model with the treated unit's loadings in the donors'
+hull), no anticipation before ``treatment_time``, no spill-overs to donors, and a good
+pre-period fit (checked by a gate).
+
+Interface (roles ``outcome``, ``unit``, ``time``; optionally ``treatment``):
+
+- the treated unit and first treated period come from ``treated_unit`` and
+  ``treatment_time`` or, when those are not given, from the 0/1 ``treatment`` role
+  (1 for the treated unit in its treated periods);
+- predictors are ``predictors`` aggregated with ``predictors_op`` over
+  ``predictor_window`` (default: every pre-treatment period) plus
+  ``special_predictors`` — ``(column, periods[, op])`` triples as R Synth's
+  ``special.predictors``.  Periods are lists or strings ``"1960:1969"`` /
+  ``"1961:1969:2"`` (inclusive).  Without either, the ``covariates`` role over the
+  pre-period plus the pre-period mean outcome are used; without covariates, the
+  outcome in every pre-treatment period;
+- ``V`` minimises the outcome MSPE over ``optimization_window`` (default: every
+  pre-treatment period), or is ``custom_v`` (one weight per predictor), or equal;
+- the ATT averages the gap over ``effect_window`` (default: every post period).
+
+Inference (Abadie, Diamond & Hainmueller 2010, doi:10.1198/jasa.2009.ap08746): every
+donor is refitted as if treated (in-space placebos; donors = the other donors, same
+specification).  ``p_value`` is the permutation p-value of the post/pre RMSPE ratio.
+There is no sampling-based standard error for one treated unit: ``se`` is the standard
+deviation of the placebo ATTs, and ``ci`` inverts the placebo distribution
+(Conley & Taber 2011, doi:10.1162/REST_a_00049): ``[τ̂ − q_{1−α/2}, τ̂ − q_{α/2}]``.
+With few donors the interval is coarse (its ends are the extreme placebos), which a
+gate reports.
+
+Example
+-------
+>>> import cqox
+>>> from cqox.simulate.synth import synth_factor_model
+>>> df, truth = synth_factor_model(n_donors=12, n_pre=15, n_post=5, seed=1)
+>>> est = cqox.estimate("synth", df, outcome="y", roles={"unit": "unit", "time": "time",
+...                     "treatment": "treated"}, leave_one_out=False)
+>>> est.estimand
+'ATT'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cqox.core.context import Context
+from cqox.core.design import Design
+from cqox.core.estimate import Estimate
+from cqox.core.gate import Gate, threshold_gate
+from cqox.core.params import Param
+from cqox.core.roles import Roles
+from cqox.data.prepare import CausalData, check_table
+from cqox.errors import ParameterError, RoleError, column_not_found
+from cqox.estimators.base import Estimator
+from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.registry import register
+from cqox.estimators.synth.fit import UnitRun, placebo_inference, run_unit
+from cqox.estimators.synth.panel import (
+    AGGREGATIONS,
+    Predictor,
+    SynthPanel,
+    build_panel,
+    build_predictors,
+    find_treated,
+    parse_times,
+)
+
+
+def _is_list(v: Any) -> bool:
+    return v is None or isinstance(v, list | tuple | range | str)
+
+
+@register
+class Synth(Estimator):
+    """Synthetic control (Abadie, Diamond & Hainmueller 2010; Abadie & L'Hour 2021)."""
+
+    name = "synth"
+    family = "synthetic_control"
+    designs = (Design.SYNTHETIC_CONTROL,)
+    estimands = ("ATT",)
+    default_estimands = ("ATT",)
+    requires = ("outcome", "unit", "time")
+    optional_roles = ("treatment", "covariates")
+    binary_treatment = False
+    summary_line = (
+        "Synthetic control (ADH nested V or penalised), in-space placebo permutation inference"
+    )
+    parameters = (
+        estimand_param(("ATT",), "ATT"),
+        Param(
+            "treated_unit",
+            None,
+            "any",
+            "the treated unit (a value of the unit column)",
+            nullable=True,
+        ),
+        Param("treatment_time", None, "any", "first treated period", nullable=True),
+        Param(
+            "donors",
+            None,
+            "any",
+            "donor units (default: every other unit)",
+            nullable=True,
+            check=_is_list,
+            rule="a list of units",
+        ),
+        Param(
+            "predictors",
+            None,
+            "any",
+            "predictor columns aggregated over predictor_window",
+            nullable=True,
+            check=_is_list,
+            rule="a list of columns",
+        ),
+        Param(
+            "predictors_op",
+            "mean",
+            "choice",
+            "aggregation of the predictors",
+            choices=tuple(AGGREGATIONS),
+        ),
+        Param(
+            "predictor_window",
+            None,
+            "any",
+            "periods of the predictors (list or 'a:b'); default every pre-treatment period",
+            nullable=True,
+        ),
+        Param(
+            "special_predictors",
+            None,
+            "any",
+            "(column, periods[, op]) predictors with their own periods",
+            nullable=True,
+            check=_is_list,
+            rule="a list of (column, periods[, op])",
+        ),
+        Param(
+            "optimization_window",
+            None,
+            "any",
+            "periods whose outcome MSPE chooses V; default every pre-treatment period",
+            nullable=True,
+        ),
+        Param(
+            "effect_window",
+            None,
+            "any",
+            "periods averaged into the ATT; default every post-treatment period",
+            nullable=True,
+        ),
+        Param(
+            "v_method",
+            "nested",
+            "choice",
+            "predictor weights: nested MSPE minimisation or equal",
+            choices=("nested", "equal"),
+        ),
+        Param(
+            "custom_v",
+            None,
+            "any",
+            "predictor weights to use as given (one per predictor)",
+            nullable=True,
+            check=_is_list,
+            rule="a list of non-negative numbers",
+        ),
+        Param("penalty", 0.0, "float", "Abadie–L'Hour penalty λ (0: ADH)", low=0.0),
+        Param("placebo", True, "bool", "in-space placebo inference (refit every donor)"),
+        Param(
+            "placebo_mspe_cutoff",
+            None,
+            "float",
+            "drop placebos whose pre-MSPE exceeds this multiple of the treated unit's",
+            low=0.0,
+            closed="neither",
+            nullable=True,
+        ),
+        Param("leave_one_out", True, "bool", "refit without each donor with positive weight"),
+        CI_LEVEL,
+    )
+
+    def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
+        """Check the roles; keep the panel (predictors may be missing in some periods)."""
+        df = check_table(df)
+        columns = [str(c) for c in df.columns]
+        df = df.set_axis(columns, axis=1)
+        for role in self.requires:
+            if getattr(roles, role) is None:
+                raise RoleError(
+                    f"role '{role}' is required by synth (outcome, unit and time of a "
+                    "panel) but was not given",
+                    details={"role": role},
+                )
+        if isinstance(roles.covariates, str):
+            raise RoleError(
+                "role 'covariates': synth takes predictor columns, not a formula; give a "
+                "list of columns or use 'predictors'",
+                details={"role": "covariates"},
+            )
+        used = [roles.outcome, roles.unit, roles.time, roles.treatment, *(roles.covariates or ())]
+        for p in params.get("predictors") or ():
+            used.append(p)
+        for item in params.get("special_predictors") or ():
+            if isinstance(item, list | tuple) and item:
+                used.append(item[0])
+            elif isinstance(item, dict):
+                used.append(item.get("column"))
+        cols = list(dict.fromkeys(str(c) for c in used if c is not None))
+        for c in cols:
+            if c not in columns:
+                raise column_not_found(
+                    "predictor" if c not in roles.columns() else "role", c, columns
+                )
+        frame = df[cols].copy()
+        assert roles.outcome is not None
+        y = pd.to_numeric(frame[roles.outcome], errors="coerce").to_numpy(dtype=np.float64)
+        if np.isnan(y).sum() > frame[roles.outcome].isna().sum():
+            raise RoleError(
+                f"role 'outcome': column '{roles.outcome}' must be numeric",
+                details={"role": "outcome", "column": roles.outcome},
+            )
+        return CausalData(
+            frame=frame,
+            roles=roles,
+            y=y,
+            t=None,
+            X=np.empty((len(frame), 0)),
+            covariate_names=[],
+            row_index=np.arange(len(frame)),
+            n_input=len(df),
+        )
+
+    def _panel(self, data: CausalData, params: dict[str, Any]) -> tuple[SynthPanel, list[str]]:
+        r = data.roles
+        assert r.outcome is not None and r.unit is not None and r.time is not None
+        notes: list[str] = []
+        treated, t0 = find_treated(
+            data.frame,
+            r.unit,
+            r.time,
+            r.treatment,
+            params["treated_unit"],
+            params["treatment_time"],
+        )
+        times = np.sort(data.frame[r.time].drop_duplicates().to_numpy())
+        pre_times = tuple(times[times < t0].tolist())
+        window = (
+            parse_times(params["predictor_window"], "predictor_window")
+            if params["predictor_window"] is not None
+            else pre_times
+        )
+        preds = build_predictors(
+            params["predictors"], params["predictors_op"], window, params["special_predictors"]
+        )
+        if not preds:
+            covs = list(r.covariates or ())
+            if covs:
+                preds = build_predictors(covs, params["predictors_op"], window, None)
+                preds.append(Predictor(r.outcome, pre_times, "mean"))
+            else:
+                preds = [Predictor(r.outcome, (t,), "mean") for t in pre_times]
+        panel = build_panel(
+            data.frame, r.outcome, r.unit, r.time, treated, t0, preds, params["donors"]
+        )
+        for u, why in panel.dropped_donors.items():
+            notes.append(f"donor {u!r} left out: {why}")
+        return panel, notes
+
+    def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
+        panel, notes = self._panel(data, params)
+        k = len(panel.predictors)
+        v: np.ndarray | None = None
+        if params["custom_v"] is not None:
+            v = np.asarray(params["custom_v"], dtype=float)
+            if v.shape != (k,) or np.any(v < 0) or v.sum() <= 0:
+                raise ParameterError(
+                    f"The 'custom_v' parameter of synth must have {k} non-negative weights "
+                    f"(one per predictor: {', '.join(p.label for p in panel.predictors)}). "
+                    f"Got {list(params['custom_v'])!r} instead.",
+                    details={"parameter": "custom_v", "estimator": self.name},
+                )
+        elif params["v_method"] == "equal":
+            v = np.full(k, 1.0 / k)
+        pre = panel.pre
+        opt = (
+            panel.rows(parse_times(params["optimization_window"], "optimization_window"))
+            if params["optimization_window"] is not None
+            else pre
+        )
+        eff = (
+            panel.rows(parse_times(params["effect_window"], "effect_window"))
+            if params["effect_window"] is not None
+            else ~pre
+        )
+        for name, mask in (("optimization_window", opt), ("effect_window", eff)):
+            if not mask.any():
+                raise ParameterError(
+                    f"The '{name}' parameter of synth selects no period of the panel "
+                    f"(periods {panel.times[0]!r}–{panel.times[-1]!r}).",
+                    details={"parameter": name, "estimator": self.name},
+                )
+        if (opt & ~pre).any():
+            notes.append(
+                "optimization_window includes post-treatment periods; V then uses outcomes "
+                "that the treatment may have affected"
+            )
+        if (eff & pre).any():
+            notes.append("effect_window includes pre-treatment periods")
+        N = len(panel.units)
+        donors = np.arange(1, N)
+        lam = params["penalty"]
+        main = run_unit(panel.X, panel.Y, 0, donors, opt, pre, eff, v, lam)
+
+        placebos: list[UnitRun] = []
+        if params["placebo"]:
+            for j in donors:
+                ctx.report("synth placebo", j / N)
+                others = donors[donors != j]
+                placebos.append(run_unit(panel.X, panel.Y, int(j), others, opt, pre, eff, v, lam))
+        loo: list[tuple[Any, UnitRun]] = []
+        if params["leave_one_out"]:
+            for j in donors[main.fit.w > 1e-6]:
+                if len(donors) <= 2:
+                    break
+                loo.append(
+                    (
+                        panel.units[j],
+                        run_unit(panel.X, panel.Y, 0, donors[donors != j], opt, pre, eff, v, lam),
+                    )
+                )
+        return self._estimate(panel, params, ctx, main, placebos, loo, opt, eff, notes)
+
+    def _estimate(
+        self,
+        panel: SynthPanel,
+        params: dict[str, Any],
+        ctx: Context,
+        main: UnitRun,
+        placebos: list[UnitRun],
+        loo: list[tuple[Any, UnitRun]],
+        opt: np.ndarray,
+        eff: np.ndarray,
+        notes: list[str],
+    ) -> Estimate:
+        level = params["ci_level"]
+        units = panel.units
+        pre = panel.pre
+        Y1 = panel.Y[:, 0]
+        synthetic = Y1 - main.gap
+        tables: dict[str, pd.DataFrame] = {
+            "path": pd.DataFrame(
+                {
+                    "time": panel.times,
+                    "treated": Y1,
+                    "synthetic": synthetic,
+                    "gap": main.gap,
+                    "post": ~pre,
+                    "effect_window": eff,
+                }
+            ),
+            "weights": pd.DataFrame({"unit": units[1:], "weight": main.fit.w})
+            .sort_values("weight", ascending=False, kind="stable")
+            .reset_index(drop=True),
+            "predictors": pd.DataFrame(
+                {
+                    "predictor": [p.label for p in panel.predictors],
+                    "v": main.fit.v,
+                    "treated": panel.X[:, 0],
+                    "synthetic": panel.X[:, 1:] @ main.fit.w,
+                    "donor_mean": panel.X[:, 1:].mean(axis=1),
+                }
+            ),
+        }
+        diagnostics: dict[str, Any] = {
+            "treated_unit": units[0],
+            "treatment_time": panel.treatment_time,
+            "n_donors": len(units) - 1,
+            "n_predictors": len(panel.predictors),
+            "pre_rmspe": main.pre_rmspe,
+            "post_rmspe": main.post_rmspe,
+            "rmspe_ratio": main.ratio,
+            "loss_v": main.fit.loss_v,
+            "loss_w": main.fit.loss_w,
+            "v": dict(zip([p.label for p in panel.predictors], main.fit.v.tolist(), strict=True)),
+            "penalty": params["penalty"],
+            "n_qp_solves": main.fit.n_evaluations,
+        }
+        gates: list[Gate] = []
+        sd_pre = float(np.std(Y1[pre], ddof=1)) if pre.sum() > 1 else float("nan")
+        rel = main.pre_rmspe / sd_pre if sd_pre > 0 else float("inf")
+        gates.append(
+            threshold_gate(
+                "synth_pre_fit",
+                rel,
+                ctx.threshold("synth_pre_rmspe"),
+                higher_is_better=False,
+                label="pre-period RMSPE / SD of the treated pre-period outcome",
+                fail_threshold=ctx.threshold("synth_pre_rmspe_fail"),
+                details={"pre_rmspe": main.pre_rmspe, "outcome_sd_pre": sd_pre},
+            )
+        )
+        est_se, ci, p = float("nan"), (float("nan"), float("nan")), float("nan")
+        if placebos:
+            summ = placebo_inference(main, placebos, level, params["placebo_mspe_cutoff"])
+            est_se, ci, p = summ.se, summ.ci, summ.p_ratio
+            m = int(summ.kept.sum())
+            diagnostics.update(
+                {
+                    "p_value_ratio": summ.p_ratio,
+                    "p_value_att": summ.p_att,
+                    "n_placebos": len(placebos),
+                    "n_placebos_kept": m,
+                    "placebo_att_sd": summ.se,
+                }
+            )
+            tables["placebos"] = pd.DataFrame(
+                {
+                    "unit": units[1:],
+                    "pre_rmspe": [r.pre_rmspe for r in placebos],
+                    "post_rmspe": [r.post_rmspe for r in placebos],
+                    "ratio": [r.ratio for r in placebos],
+                    "att": [r.att for r in placebos],
+                    "kept": summ.kept,
+                }
+            )
+            tables["placebo_gaps"] = pd.DataFrame(
+                {
+                    "time": panel.times,
+                    **{str(u): r.gap for u, r in zip(units[1:], placebos, strict=True)},
+                }
+            )
+            alpha = 1 - level
+            resolution = 1 / (1 + m)
+            gates.append(
+                Gate(
+                    "synth_placebo_resolution",
+                    resolution,
+                    alpha,
+                    "pass" if resolution <= alpha else "warn",
+                    f"smallest attainable permutation p-value 1/(1+{m}) = {resolution:.3g}"
+                    + (" (ok" if resolution <= alpha else " (check")
+                    + f": threshold ≤ {alpha:.3g}); the placebo interval's ends are "
+                    + ("placebo quantiles" if resolution <= alpha else "the extreme placebos"),
+                )
+            )
+        else:
+            gates.append(
+                Gate.not_applicable(
+                    "synth_placebo_resolution", "placebo inference was switched off"
+                )
+            )
+            notes.append("placebo=False: no p-value, standard error or interval")
+        if loo:
+            atts = np.array([r.att for _, r in loo])
+            same = float(np.mean(np.sign(atts) == np.sign(main.att)))
+            tables["leave_one_out"] = pd.DataFrame(
+                {
+                    "dropped": [u for u, _ in loo],
+                    "att": atts,
+                    "pre_rmspe": [r.pre_rmspe for _, r in loo],
+                }
+            )
+            tables["leave_one_out_gaps"] = pd.DataFrame(
+                {"time": panel.times, **{str(u): r.gap for u, r in loo}}
+            )
+            diagnostics.update({"loo_att_min": float(atts.min()), "loo_att_max": float(atts.max())})
+            gates.append(
+                Gate(
+                    "synth_leave_one_out",
+                    same,
+                    1.0,
+                    "pass" if same == 1.0 else "warn",
+                    f"ATT keeps its sign in {same:.0%} of leave-one-donor-out refits "
+                    f"(range {atts.min():.4g} to {atts.max():.4g})",
+                )
+            )
+        n = int(panel.Y.size)
+        method = (
+            ("penalised (λ = {:g}) ".format(params["penalty"]) if params["penalty"] > 0 else "")
+            + "synthetic control, "
+            + ("custom V" if params["custom_v"] is not None else f"{params['v_method']} V")
+            + "; p-value: in-space placebo permutation of the post/pre RMSPE ratio; se: SD of "
+            "placebo ATTs; CI: placebo-quantile (Conley–Taber) interval"
+        )
+        return Estimate(
+            self.name,
+            "ATT",
+            main.att,
+            est_se,
+            ci,
+            p,
+            level,
+            n=n,
+            n_treated=1,
+            n_control=len(units) - 1,
+            counts={
+                "n_units": len(units),
+                "n_periods": len(panel.times),
+                "n_pre_periods": int(pre.sum()),
+            },
+            diagnostics=diagnostics,
+            gates=gates,
+            tables=tables,
+            warnings=notes,
+            method=method,
+        )

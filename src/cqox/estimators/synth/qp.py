@@ -1,0 +1,232 @@
+"""Exact quadratic programs on the probability simplex.
+
+The synthetic-control weights solve, for a fixed predictor weighting ``V``,
+
+    min_w  ½ wᵀ P w + qᵀ w    subject to  w ≥ 0,  1ᵀ w = 1,
+
+with ``P = X0ᵀ V X0`` and ``q = −X0ᵀ V X1`` (plus ``λ/2·‖X1 − X0_j‖²_V`` per donor
+for the penalised estimator of Abadie & L'Hour 2021, doi:10.1080/01621459.2021.1971535).
+:func:`simplex_qp` solves it with a primal active-set method (Nocedal & Wright 2006,
+*Numerical Optimization*, Algorithm 16.3): each step solves the equality-constrained
+problem on the current free set exactly (one small KKT system), so the answer is exact
+up to floating point and the number of steps is small (the optimum usually has few
+donors).  The loop is compiled with Numba: the nested synthetic-control optimisation
+calls it thousands of times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+#: Relative ridge added to ``P`` so that the KKT systems stay non-singular when there
+#: are fewer predictors than donors (``P`` is then only semi-definite); 1e-11 of the
+#: mean diagonal moves the optimum by far less than any reported digit.
+RIDGE = 1e-11
+#: Multiplier tolerance (relative to the gradient scale) for optimality.
+KKT_TOL = 1e-10
+#: A step shorter than this (weights live in [0, 1]) counts as no step: below it the
+#: objective changes by less than rounding, and chasing it only walks along the flat
+#: directions of a semi-definite ``P`` (treated unit inside the donors' convex hull).
+STEP_TOL = 1e-10
+#: Stop when the duality gap (an upper bound on the distance to the optimal objective)
+#: is below this fraction of the mean diagonal of ``P``.  When ``P`` is nearly singular
+#: (treated unit close to the donors' hull in the weighted predictor space) the
+#: active set can otherwise crawl through many faces whose objectives differ by less
+#: than rounding.
+GAP_TOL = 1e-10
+#: Predictor weights below e^-18 ≈ 1.5e-8 of the largest are floored there: smaller ones
+#: change no weight visibly but make ``P`` so ill-conditioned that active-set steps
+#: stall.
+LOG_V_FLOOR = 18.0
+
+
+@dataclass(frozen=True)
+class SimplexQPResult:
+    """Solution of a simplex-constrained QP.
+
+    Attributes
+    ----------
+    w : ndarray, shape (J,)
+        The optimal weights (non-negative, summing to one).
+    objective : float
+        ``½ wᵀ P w + qᵀ w`` at ``w``.
+    iterations : int
+        Active-set steps taken.
+    """
+
+    w: np.ndarray
+    objective: float
+    iterations: int
+
+
+@numba.njit(cache=True)
+def _active_set(
+    P: np.ndarray, q: np.ndarray, w: np.ndarray, max_iter: int
+) -> tuple[np.ndarray, int]:  # pragma: no cover - compiled
+    J = q.shape[0]
+    scale = 0.0
+    for i in range(J):
+        scale += P[i, i]
+    scale = scale / J if scale > 0 else 1.0
+    Pr = P.copy()
+    for i in range(J):
+        Pr[i, i] += RIDGE * scale
+    free = w > 0
+    g = Pr @ w + q
+    gscale = 1e-300
+    for i in range(J):
+        gscale = max(gscale, abs(g[i]), abs(Pr[i, i]))
+    it = 0
+    while it < max_iter:
+        it += 1
+        g = Pr @ w + q
+        # Frank–Wolfe duality gap gᵀw − min_i g_i bounds f(w) − f* from above
+        if g @ w - g.min() <= GAP_TOL * scale:
+            break
+        F = np.flatnonzero(free)
+        k = F.shape[0]
+        K = np.zeros((k + 1, k + 1))
+        rhs = np.zeros(k + 1)
+        for a in range(k):
+            for b in range(k):
+                K[a, b] = Pr[F[a], F[b]]
+            K[a, k] = 1.0
+            K[k, a] = 1.0
+            rhs[a] = -g[F[a]]
+        sol = np.linalg.solve(K, rhs)
+        pmax = 0.0
+        for a in range(k):
+            pmax = max(pmax, abs(sol[a]))
+        if pmax <= STEP_TOL:
+            nu = 0.0
+            for a in range(k):
+                nu += g[F[a]]
+            nu /= k
+            best = 0.0
+            arg = -1
+            for i in range(J):
+                if not free[i]:
+                    lam = g[i] - nu
+                    if lam < best:
+                        best = lam
+                        arg = i
+            if arg < 0 or best >= -KKT_TOL * gscale:
+                break
+            free[arg] = True
+            continue
+        alpha = 1.0
+        block = -1
+        for a in range(k):
+            if sol[a] < 0:
+                r = -w[F[a]] / sol[a]
+                if r < alpha:
+                    alpha = r
+                    block = F[a]
+        for a in range(k):
+            w[F[a]] += alpha * sol[a]
+        if block >= 0:
+            w[block] = 0.0
+            free[block] = False
+        total = 0.0
+        for i in range(J):
+            if not free[i] or w[i] < 0:
+                w[i] = 0.0
+            total += w[i]
+        for i in range(J):
+            w[i] /= total
+    return w, it
+
+
+def simplex_qp(
+    P: np.ndarray, q: np.ndarray, w0: np.ndarray | None = None, max_iter: int = 500
+) -> SimplexQPResult:
+    """Minimise ``½ wᵀPw + qᵀw`` over the simplex with a primal active-set method.
+
+    Parameters
+    ----------
+    P : ndarray, shape (J, J)
+        Symmetric positive semi-definite matrix.
+    q : ndarray, shape (J,)
+        Linear term.
+    w0 : ndarray, shape (J,), optional
+        Feasible warm start (e.g. the previous solution in a nested optimisation);
+        by default the best single-donor vertex.
+    max_iter : int
+        Cap on active-set steps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = simplex_qp(np.eye(2), np.array([-1.0, 0.0]))
+    >>> np.round(r.w, 6).tolist()
+    [1.0, 0.0]
+    """
+    P = np.ascontiguousarray(P, dtype=np.float64)
+    q = np.ascontiguousarray(q, dtype=np.float64)
+    J = len(q)
+    if w0 is None:
+        w = np.zeros(J)
+        w[int(np.argmin(0.5 * np.diag(P) + q))] = 1.0
+    else:
+        w = np.clip(np.asarray(w0, dtype=np.float64), 0.0, None)
+        w = w / w.sum()
+    w, it = _active_set(P, q, w.copy(), max_iter)
+    return SimplexQPResult(w, float(0.5 * w @ P @ w + q @ w), int(it))
+
+
+@numba.njit(cache=True)
+def _start_vertex(P: np.ndarray, q: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    J = q.shape[0]
+    best = np.inf
+    arg = 0
+    for j in range(J):
+        f = 0.5 * P[j, j] + q[j]
+        if f < best:
+            best = f
+            arg = j
+    w = np.zeros(J)
+    w[arg] = 1.0
+    return w
+
+
+@numba.njit(cache=True)
+def nested_loss(
+    theta: np.ndarray,
+    X0s: np.ndarray,
+    X1s: np.ndarray,
+    Z0: np.ndarray,
+    Z1: np.ndarray,
+    penalty: float,
+    max_iter: int,
+) -> tuple[float, np.ndarray]:  # pragma: no cover - compiled
+    """Outcome MSPE of the weights for ``V = softmax(theta)``, and those weights.
+
+    The whole outer-loss evaluation in one compiled call: ``V`` from ``theta``, the QP
+    data ``P = X0sᵀVX0s`` and ``q`` (with the Abadie–L'Hour term when ``penalty > 0``),
+    the active-set solve from the best vertex, and ``mean((Z1 − Z0 w)²)``.
+    """
+    k, J = X0s.shape
+    m = theta.max()
+    v = np.exp(np.maximum(theta - m, -LOG_V_FLOOR))
+    v = v / v.sum()
+    P = np.zeros((J, J))
+    q = np.zeros(J)
+    for a in range(k):
+        va = v[a]
+        for i in range(J):
+            xi = X0s[a, i] * va
+            q[i] -= xi * X1s[a]
+            if penalty > 0:
+                d = X0s[a, i] - X1s[a]
+                q[i] += 0.5 * penalty * va * d * d
+            for j in range(i, J):
+                P[i, j] += xi * X0s[a, j]
+    for i in range(J):
+        for j in range(i):
+            P[i, j] = P[j, i]
+    w, _ = _active_set(P, q, _start_vertex(P, q), max_iter)
+    r = Z1 - Z0 @ w
+    return float(r @ r) / r.shape[0], w
