@@ -112,8 +112,8 @@ def first_stages(a: IVArrays, names: list[str], cov_type: str, debiased: bool) -
     Z = a.Z
     n, L = Z.shape
     q = a.Zx.shape[1]
-    QW = orth(a.W)
-    Zt = a.Zx - project(QW, a.Zx)
+    QW = a.QW
+    Zt = a.Zt
     ZtZ = Zt.T @ Zt
     out = []
     for j, name in enumerate(names):
@@ -191,8 +191,8 @@ class _ARParts:
         self.q = a.Zx.shape[1]
         self.n, self.L = n, L
         self.cov_type = cov_type
-        QW = orth(a.W)
-        Zt = a.Zx - project(QW, a.Zx)
+        QW = a.QW
+        Zt = a.Zt
         yt = a.y - project(QW, a.y)
         dt = a.D[:, 0] - project(QW, a.D[:, 0])
         QZt = orth(Zt)
@@ -309,7 +309,7 @@ def _solve_quadratic(A: float, B: float, C: float) -> list[tuple[float, float]]:
 
 
 def _grid_set(
-    stat: Any, stat_many: Any, c: float, center: float, scale: float, points: int = 2001
+    stat: Any, stat_many: Any, c: float, center: float, scale: float, points: int = 801
 ) -> list[tuple[float, float]]:
     """``{β : stat(β) ≤ c}`` on a wide grid, with crossings refined by Brent's method."""
     scale = scale if np.isfinite(scale) and scale > 0 else max(abs(center), 1.0)
@@ -347,7 +347,7 @@ def overid_tests(
         return None, None
     null = "the over-identifying restrictions hold (the instruments are valid)"
     e = resid
-    u = e - project(orth(Z), e)
+    u = e - project(a.QZ, e)
     sargan = chi2_stat("Sargan", n * (1 - float(u @ u) / float(e @ e)), df, null)
     kind = "clustered" if cov_type == "clustered" else "robust"
     S = score_covariance(Z * resid_2sls[:, None], a.clusters, kind, False, X.shape[1])
@@ -376,20 +376,21 @@ def endogeneity_tests(
 
     ``resid`` are the residuals of the fitted IV model (2SLS or LIML), as in linearmodels.
     """
-    X, Z = a.X, a.Z
+    X = a.X
     n = a.n
     kw, kd = a.W.shape[1], a.D.shape[1]
     null = "the endogenous regressors are exogenous (OLS is consistent)"
-    b0, *_ = np.linalg.lstsq(X, a.y, rcond=None)
+    b0 = np.linalg.solve(X.T @ X, X.T @ a.y)
     e0 = a.y - X @ b0
-    e1 = project(orth(np.column_stack([Z, a.D])), e0)
-    e2 = project(orth(Z), resid)
-    delta = float(e1 @ e1 - e2 @ e2)
+    V = a.D - project(a.QZ, a.D)
+    # P_[Z, D] = P_Z + P_{M_Z D}: two orthogonal pieces, no new factorisation of [Z, D]
+    ss1 = float(np.sum((a.QZ.T @ e0) ** 2) + np.sum((orth(V).T @ e0) ** 2))
+    ss2 = float(np.sum((a.QZ.T @ resid) ** 2))
+    delta = ss1 - ss2
     ss0 = float(e0 @ e0)
     durbin = chi2_stat("Durbin", delta / (ss0 / n), kd, null)
     df_denom = n - kw - kd - kd
     wh = f_stat("Wu-Hausman", (delta / kd) / ((ss0 - delta) / df_denom), kd, df_denom, null)
-    V = a.D - project(orth(Z), a.D)
     coef, cov, _ = ols_cov(np.column_stack([X, V]), a.y, a.clusters, cov_type, debiased)
     g = coef[-kd:]
     wald = float(g @ np.linalg.solve(cov[-kd:, -kd:], g))

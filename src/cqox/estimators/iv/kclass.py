@@ -31,6 +31,7 @@ uses ``t(n−k)`` instead of the normal.  Weights ``w`` (rescaled to mean one) e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import linalg
@@ -67,15 +68,37 @@ class IVArrays:
     clusters: np.ndarray | None
     sqrt_w: np.ndarray
 
-    @property
+    @cached_property
     def X(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
         """Regressors ``[W, D]``, shape (n, k_w + k_d)."""
         return np.column_stack([self.W, self.D])
 
-    @property
+    @cached_property
     def Z(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
         """Instruments ``[W, Z_x]``, shape (n, k_w + q)."""
         return np.column_stack([self.W, self.Zx])
+
+    @cached_property
+    def QZ(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """Orthonormal basis of the columns of ``Z`` (computed once, shared by every test)."""
+        Q, R = np.linalg.qr(self.Z)
+        d = np.abs(np.diag(R))
+        if d.min() <= max(self.Z.shape) * np.finfo(float).eps * d.max():
+            raise EstimationError(
+                "the instruments and exogenous regressors are linearly dependent; drop the "
+                "redundant instrument(s)"
+            )
+        return Q
+
+    @cached_property
+    def QW(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """Orthonormal basis of the columns of ``W``."""
+        return orth(self.W)
+
+    @cached_property
+    def Zt(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """Excluded instruments net of the exogenous regressors, ``M_W Z_x``."""
+        return self.Zx - project(self.QW, self.Zx)
 
     @property
     def n(self) -> int:
@@ -186,14 +209,14 @@ def score_covariance(
 def liml_kappa(a: IVArrays, QZ: np.ndarray | None = None) -> float:
     """κ of LIML: the smallest eigenvalue of ``(Ē'M_Z Ē)⁻¹ Ē'M_W Ē``, ``Ē = [y, D]``."""
     E = np.column_stack([a.y, a.D])
-    QZ = orth(a.Z) if QZ is None else QZ
+    QZ = a.QZ if QZ is None else QZ
     if a.n - QZ.shape[1] < E.shape[1]:
         raise EstimationError(
             f"LIML needs at least {QZ.shape[1] + E.shape[1]} rows; got {a.n}",
             details={"rows": a.n},
         )
     ez = E - project(QZ, E)
-    ew = E - project(orth(a.W), E) if a.W.shape[1] else E
+    ew = E - project(a.QW, E) if a.W.shape[1] else E
     A = ez.T @ ez
     if np.linalg.cond(A) > 1e14:
         raise EstimationError(
@@ -217,12 +240,7 @@ def kclass(
     """
     X, Z = a.X, a.Z
     n, k = X.shape
-    QZ = orth(Z)
-    if np.linalg.matrix_rank(Z) < Z.shape[1]:
-        raise EstimationError(
-            "the instruments and exogenous regressors are linearly dependent; drop the "
-            "redundant instrument(s)"
-        )
+    QZ = a.QZ
     liml_k = float("nan")
     if kappa is None:
         liml_k = liml_kappa(a, QZ)
@@ -271,7 +289,7 @@ def ols_cov(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """OLS coefficients, their covariance (same conventions) and residuals."""
     n, k = X.shape
-    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-    e = y - X @ coef
     Vinv = np.linalg.inv(X.T @ X / n)
+    coef = Vinv @ (X.T @ y / n)
+    e = y - X @ coef
     return coef, _kclass_cov(X, e, Vinv, codes, cov_type, debiased, k), e
