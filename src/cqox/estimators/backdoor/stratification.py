@@ -59,7 +59,12 @@ from cqox.errors import NoDataError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.registry import register
-from cqox.gates.balance import balance_table, smd_gate, variance_ratio_gate
+from cqox.gates.balance import (
+    balance_table,
+    smd_gate,
+    trim_to_common_support,
+    variance_ratio_gate,
+)
 from cqox.gates.weights import common_support_gate
 from cqox.nuisance.propensity import propensity
 
@@ -93,9 +98,15 @@ class StratificationResult:
     n_dropped: int
 
 
-def stratify(e: np.ndarray, n_strata: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratum of each row (0..S−1) from the quantiles of ``e``, and the edges."""
-    edges = np.quantile(e, np.linspace(0, 1, n_strata + 1))
+def stratify(
+    e: np.ndarray, n_strata: int, cut: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratum of each row (0..S−1) from the quantiles of ``e`` (over ``cut`` rows), edges.
+
+    The outer edges are the range of ``e`` over all rows.
+    """
+    edges = np.quantile(e if cut is None else e[cut], np.linspace(0, 1, n_strata + 1))
+    edges[0], edges[-1] = min(edges[0], float(e.min())), max(edges[-1], float(e.max()))
     stratum = np.searchsorted(edges[1:-1], e, side="right")
     return stratum.astype(np.int64), edges
 
@@ -189,6 +200,15 @@ class Stratification(Estimator):
     parameters = (
         estimand_param(("ATE", "ATT", "ATC"), "ATE"),
         Param("n_strata", 5, "int", "number of propensity-quantile strata", low=1),
+        Param(
+            "cut_on",
+            "all",
+            "choice",
+            "rows whose propensity quantiles define the strata (all rows, or the treated "
+            "as in Dehejia & Wahba 1999)",
+            choices=("all", "treated"),
+        ),
+        Param("trim", False, "bool", "drop rows outside the propensity common support first"),
         Param("link", "logit", "choice", "propensity model link", choices=("logit", "probit")),
         CI_LEVEL,
     )
@@ -198,13 +218,29 @@ class Stratification(Estimator):
         y, t, X = data.y, data.t, data.X
         fit = propensity(data, ctx, params["link"])
         e = fit.p_hat
-        stratum, edges = stratify(e, params["n_strata"])
+        notes: list[str] = []
+        counts: dict[str, int] = {}
+        keep = np.ones(len(y), bool)
+        if params["trim"]:
+            tr = trim_to_common_support(e, t)
+            keep = tr.keep
+            counts.update(tr.counts())
+            if counts["n_trimmed"]:
+                notes.append(
+                    f"trimmed {counts['n_trimmed']} rows outside the propensity common support "
+                    f"[{tr.low:.4g}, {tr.high:.4g}] ({tr.n_dropped_treated} treated, "
+                    f"{tr.n_dropped_control} control); the estimand is the effect in the "
+                    "trimmed population"
+                )
+        y, t, X, ek, score = y[keep], t[keep], X[keep], e[keep], fit.score[keep]
+        stratum, edges = stratify(
+            ek, params["n_strata"], t == 1 if params["cut_on"] == "treated" else None
+        )
         res = stratified_effect(y, t, stratum, edges, params["estimand"])
         se, psi = res.se, res.psi
         if params["estimand"] == "ATE":
-            psi = project_out_score(res.psi, fit.score)
+            psi = project_out_score(res.psi, score)
             se = float(np.sqrt(np.sum(psi**2)) / len(y))
-        notes: list[str] = []
         dropped = res.table[~res.table["used"]]
         if len(dropped):
             notes.append(
@@ -214,7 +250,7 @@ class Stratification(Estimator):
             )
         table = balance_table(X, t, data.covariate_names, res.weights)
         gates = [
-            common_support_gate(e, t, ctx),
+            common_support_gate(ek, t, ctx),
             smd_gate(table, ctx, after=True),
             variance_ratio_gate(table, ctx, after=True),
         ]
@@ -225,8 +261,8 @@ class Stratification(Estimator):
             se,
             params["ci_level"],
             n=data.n,
-            n_treated=int(t.sum()),
-            n_control=int(data.n - t.sum()),
+            n_treated=int(data.t.sum()),
+            n_control=int(data.n - data.t.sum()),
             counts={
                 "n_strata_used": int(res.table["used"].sum()),
                 "n_dropped_strata_rows": res.n_dropped,
