@@ -132,10 +132,14 @@ def dml_plr(
     """Partially linear model, partialling-out score, cross-fitted on each fold set.
 
     ``folds_list`` holds one fold assignment (shape (n,)) per sample split.  ``ml_m``
-    is used as a classifier when ``d`` is 0/1, as a regressor otherwise.
+    is used as a classifier when ``d`` is 0/1 (and ``ml_m`` is a name or has
+    ``predict_proba``), as a regressor otherwise.
     """
     binary = bool(np.all((d == 0) | (d == 1)))
-    m_task = "classification" if binary else "regression"
+    # a 0/1 treatment is learned by a classifier, unless the learner given is a
+    # regressor (then E[D | X] is a linear-probability-style regression, as DoubleML)
+    classifier = isinstance(ml_m, str) or hasattr(ml_m, "predict_proba")
+    m_task = "classification" if binary and classifier else "regression"
     thetas, ses, infs = [], [], []
     diag: dict[str, Any] = {"fold_rmse_l": [], "fold_rmse_m": []}
     e_first: np.ndarray | None = None
@@ -154,7 +158,7 @@ def dml_plr(
         diag["fold_rmse_m"].append(
             [float(np.sqrt(np.mean(v[folds == k] ** 2))) for k in np.unique(folds)]
         )
-        if binary:
+        if m_task == "classification":
             diag.setdefault("fold_logloss_m", []).append(m_hat.fold_metric.tolist())
     diag["rmse_l"] = float(np.mean(diag["fold_rmse_l"]))
     diag["rmse_m"] = float(np.mean(diag["fold_rmse_m"]))

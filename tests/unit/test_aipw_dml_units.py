@@ -1,0 +1,136 @@
+"""AIPW and DML details: parameters, trimming, learners, folds, diagnostics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression
+
+import cqox
+from cqox.inference.score import aggregate_repetitions, solve_linear_score
+from cqox.nuisance.crossfit import crossfit_predict, fold_ids
+from cqox.nuisance.learners import LogitLearner, make_learner
+
+COV = ["x1", "x2", "x3"]
+
+
+@pytest.fixture(scope="module")
+def df():
+    return cqox.simulate.confounded_binary(n=800, seed=21)[0]
+
+
+def test_aipw_trim_reports_counts_and_changes_the_sample(df) -> None:
+    full = cqox.estimate("aipw", df, outcome="y", treatment="t", covariates=COV)
+    trimmed = cqox.estimate("aipw", df, outcome="y", treatment="t", covariates=COV, trim=0.1)
+    assert trimmed.counts["n_trimmed"] > 0
+    assert trimmed.n == full.n - trimmed.counts["n_trimmed"]
+    assert any("trimmed" in w for w in trimmed.warnings)
+
+
+def test_aipw_clip_bounds_the_propensity(df) -> None:
+    est = cqox.estimate("aipw", df, outcome="y", treatment="t", covariates=COV, clip=0.2)
+    assert est.diagnostics["propensity_min"] >= 0.2
+    assert est.diagnostics["propensity_max"] <= 0.8
+    assert est.counts["n_clipped"] > 0
+
+
+def test_aipw_probit_and_separate_model_covariates(df) -> None:
+    est = cqox.estimate(
+        "aipw",
+        df,
+        outcome="y",
+        treatment="t",
+        covariates=COV,
+        link="probit",
+        propensity_covariates="x1 + x2 + I(x3**2)",
+        outcome_covariates=["x1", "x2"],
+    )
+    assert est.diagnostics["propensity_covariates"] == ["x1", "x2", "I(x3 ** 2)"]
+    assert est.diagnostics["outcome_covariates"] == ["x1", "x2"]
+    assert "probit" in est.method
+
+
+def test_aipw_unknown_model_column_is_named(df) -> None:
+    with pytest.raises(cqox.RoleError, match="'x9'"):
+        cqox.estimate(
+            "aipw", df, outcome="y", treatment="t", covariates=COV, outcome_covariates="x1 + x9"
+        )
+
+
+def test_aipw_ate_equals_mu1_minus_mu0(df) -> None:
+    for estimand in ("ATE", "ATT", "ATC"):
+        est = cqox.estimate(
+            "aipw", df, outcome="y", treatment="t", covariates=COV, estimand=estimand
+        )
+        assert est.estimate == pytest.approx(est.diagnostics["mu1"] - est.diagnostics["mu0"])
+
+
+def test_unknown_learner_name_is_rejected_with_the_choices(df) -> None:
+    with pytest.raises(cqox.ParameterError, match="lightgbm"):
+        cqox.estimate("dml_irm", df, outcome="y", treatment="t", covariates=COV, learner="xgb")
+    with pytest.raises(cqox.ParameterError, match="classifier"):
+        make_learner("logistic", "regression", 0)
+
+
+def test_user_learner_is_cloned_not_fitted(df) -> None:
+    lr = LinearRegression()
+    cqox.estimate("dml_plr", df, outcome="y", treatment="t", covariates=COV, learner=lr)
+    assert not hasattr(lr, "coef_")
+
+
+def test_dml_diagnostics_have_one_error_per_fold(df) -> None:
+    est = cqox.estimate(
+        "dml_irm", df, outcome="y", treatment="t", covariates=COV, learner="linear", n_folds=4
+    )
+    assert len(est.diagnostics["fold_rmse_g0"][0]) == 4
+    assert len(est.diagnostics["fold_logloss_m"][0]) == 4
+    assert est.influence is not None and len(est.influence) == est.n
+    assert est.se == pytest.approx(np.sqrt(np.sum(est.influence**2)) / est.n)
+
+
+def test_lightgbm_learner_is_deterministic(df) -> None:
+    kw = {"outcome": "y", "treatment": "t", "covariates": COV, "n_folds": 2}
+    a = cqox.estimate("dml_plr", df, seed=3, **kw)
+    b = cqox.estimate("dml_plr", df, seed=3, **kw)
+    c = cqox.estimate("dml_plr", df, seed=4, **kw)
+    assert a.estimate == b.estimate and a.se == b.se
+    assert a.estimate != c.estimate
+
+
+def test_folds_are_balanced_and_stratified() -> None:
+    t = np.r_[np.ones(103), np.zeros(397)]
+    folds = fold_ids(500, 5, np.random.default_rng(0), strata=t)
+    sizes = np.bincount(folds)
+    assert sizes.max() - sizes.min() <= 1
+    treated = np.bincount(folds[t == 1])
+    assert treated.max() - treated.min() <= 1
+
+
+def test_crossfit_predictions_are_out_of_fold() -> None:
+    # a learner that memorises its training targets cannot predict its own fold
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 2))
+    y = rng.standard_normal(200)
+    folds = fold_ids(200, 5, rng)
+    pred = crossfit_predict(LinearRegression(), X, y, folds, "regression", 0)
+    for k in range(5):
+        train = folds != k
+        fit = LinearRegression().fit(X[train], y[train])
+        assert np.allclose(pred.pred[folds == k], fit.predict(X[folds == k]))
+
+
+def test_logit_learner_survives_separation_in_a_fold() -> None:
+    X = np.r_[np.zeros(50), np.ones(50)].reshape(-1, 1)
+    t = np.r_[np.zeros(50), np.ones(50)]
+    p = LogitLearner().fit(X, t).predict_proba(X)[:, 1]
+    assert np.all(np.isfinite(p)) and p[0] < 0.1 < 0.9 < p[-1]
+
+
+def test_linear_score_and_median_rule() -> None:
+    rng = np.random.default_rng(2)
+    psi_b = rng.standard_normal(1000) + 2.0
+    res = solve_linear_score(-np.ones(1000), psi_b)
+    assert res.theta == pytest.approx(psi_b.mean())
+    assert res.se == pytest.approx(psi_b.std() / np.sqrt(1000))
+    theta, se = aggregate_repetitions(np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.1, 0.1]))
+    assert theta == 2.0 and se == pytest.approx(0.1)
