@@ -134,3 +134,21 @@ def test_linear_score_and_median_rule() -> None:
     assert res.se == pytest.approx(psi_b.std() / np.sqrt(1000))
     theta, se = aggregate_repetitions(np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.1, 0.1]))
     assert theta == 2.0 and se == pytest.approx(0.1)
+
+
+def test_aipw_reuses_the_propensity_fit_of_ipw_in_an_analysis(
+    df, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cqox.nuisance.propensity as propensity_module
+
+    calls: list[int] = []
+    original = propensity_module.fit_binary
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(propensity_module, "fit_binary", counting)
+    an = cqox.analyze(df, outcome="y", treatment="t", covariates=COV, estimators=["ipw", "aipw"])
+    assert {e.estimator for e in an.estimates} == {"ipw", "aipw"}
+    assert len(calls) == 1

@@ -48,6 +48,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,7 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles, normalise_covariates
 from cqox.data.formula import formula_variables
 from cqox.data.prepare import CausalData, prepare
-from cqox.errors import EstimationError, NoDataError
+from cqox.errors import CqoxWarning, EstimationError, NoDataError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.registry import register
@@ -357,20 +358,38 @@ class AIPW(Estimator):
         CI_LEVEL,
     )
 
-    def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
-        """Complete cases over the covariates role and both sub-models' columns."""
+    def fit(
+        self,
+        df: pd.DataFrame,
+        roles: Roles,
+        context: Context | None = None,
+        data: CausalData | None = None,
+    ) -> Estimate:
+        """Estimate; the data are re-prepared only when a sub-model needs more columns.
+
+        ``prepare`` is the shared one, so within ``cqox.analyze`` AIPW uses the same
+        prepared rows (and so the same cached propensity fit) as IPW and matching
+        unless ``propensity_covariates``/``outcome_covariates`` name columns outside
+        the covariates role; then the complete cases are taken over those columns too.
+        """
+        params = self.resolved_params()
         columns = [str(c) for c in df.columns]
         extra: list[str] = []
         for key in ("propensity_covariates", "outcome_covariates"):
             if params.get(key) is not None:
                 extra += _spec_columns(params[key], columns)
-        return prepare(
-            df,
-            roles,
-            require=self.requires,
-            binary_treatment=True,
-            extra_columns=list(dict.fromkeys(extra)),
-        )
+        if extra and (data is None or not set(extra) <= set(data.frame.columns)):
+            with warnings.catch_warnings():
+                # the notes travel in data.warnings into the Estimate
+                warnings.simplefilter("ignore", CqoxWarning)
+                data = prepare(
+                    df,
+                    roles,
+                    require=self.requires,
+                    binary_treatment=True,
+                    extra_columns=list(dict.fromkeys(extra)),
+                )
+        return super().fit(df, roles, context, data)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         assert data.y is not None and data.t is not None
