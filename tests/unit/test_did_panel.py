@@ -96,9 +96,24 @@ def test_did_2x2_group_indicator_with_many_periods_needs_post_period(
         cqox.estimate("did_2x2", df, outcome="y", treatment="group", roles=PANEL)
 
 
-def test_did_twfe_requires_treatment(panel: pd.DataFrame) -> None:
-    with pytest.raises(RoleError, match="role 'treatment' is required"):
-        cqox.estimate("did_twfe", panel, outcome="y", roles=STAGGERED)
+def test_did_twfe_builds_the_treatment_from_the_cohort(panel: pd.DataFrame) -> None:
+    by_d = cqox.estimate("did_twfe", panel, outcome="y", treatment="d", roles=PANEL)
+    by_cohort = cqox.estimate("did_twfe", panel, outcome="y", roles=STAGGERED)
+    df = panel.assign(ever=(panel["cohort"] > 0).astype(int))
+    by_group = cqox.estimate("did_twfe", df, outcome="y", treatment="ever", roles=STAGGERED)
+    assert by_cohort.estimate == pytest.approx(by_d.estimate, rel=IDENTITY_TOL)
+    assert by_group.estimate == pytest.approx(by_d.estimate, rel=IDENTITY_TOL)
+    with pytest.raises(DesignError, match="constant within each unit"):
+        cqox.estimate("did_twfe", df, outcome="y", treatment="ever", roles=PANEL)
+
+
+def test_did_2x2_group_indicator_with_staggered_cohorts_is_refused(panel: pd.DataFrame) -> None:
+    df = panel.assign(ever=(panel["cohort"] > 0).astype(int))
+    with pytest.raises(DesignError, match="did_twfe or did_cs"):
+        cqox.estimate("did_2x2", df, outcome="y", treatment="ever", roles=STAGGERED)
+    one = df[df["cohort"] != 5]
+    est = cqox.estimate("did_2x2", one, outcome="y", treatment="ever", roles=STAGGERED)
+    assert est.diagnostics["post_period"] == 3.0
 
 
 def test_demeaning_equals_dummy_regression_on_unbalanced_weighted_panel(

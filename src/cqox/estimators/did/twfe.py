@@ -46,7 +46,7 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate, threshold_gate
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
-from cqox.errors import EstimationError
+from cqox.errors import DesignError, EstimationError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL
 from cqox.estimators.did.panel import (
@@ -381,6 +381,33 @@ def negative_weights(panel: Panel, d_tilde: np.ndarray, w: np.ndarray) -> Negati
     return NegativeWeights(table, float(neg.mean()), float(table.loc[neg, "weight"].sum()))
 
 
+def treatment_in_period(panel: Panel, roles: Roles) -> tuple[Panel, str]:
+    """The panel with ``d`` = treated in the period, and a note when it was derived.
+
+    A treatment that varies within units is used as given.  Without one (or with a
+    treated-group indicator that is constant within units), ``d_it = 1{t ≥ g_i}`` is
+    built from the ``cohort`` role.
+    """
+    d = panel.d
+    if d is not None:
+        first = np.zeros(panel.n_units)
+        first[panel.unit[::-1]] = d[::-1]
+        if np.any(d != first[panel.unit]) or roles.cohort is None:
+            if not np.any(d != first[panel.unit]):
+                raise DesignError(
+                    f"role 'treatment': column '{roles.treatment}' is constant within each "
+                    "unit (a treated-group indicator), so the unit effects absorb it; give a "
+                    "treated-in-this-period indicator or the 'cohort' role",
+                    details={"role": "treatment", "column": str(roles.treatment)},
+                )
+            return panel, ""
+    assert panel.cohort is not None
+    g = panel.cohort[panel.unit]
+    built = ((g > 0) & (panel.times[panel.time] >= g)).astype(np.float64)
+    note = f"treatment built from cohort '{roles.cohort}': treated in periods ≥ the cohort"
+    return replace(panel, d=built), note
+
+
 @register
 class DiDTWFE(Estimator):
     """Two-way fixed-effects DiD with absorbed effects, CR1 SEs and staggered diagnostics."""
@@ -389,8 +416,8 @@ class DiDTWFE(Estimator):
     family = "did"
     designs = (Design.DID, Design.STAGGERED_DID)
     estimands = ("ATT",)
-    requires = ("outcome", "treatment", "unit", "time")
-    optional_roles = ("covariates", "weight", "cluster", "cohort")
+    requires = ("outcome", "unit", "time")
+    optional_roles = ("treatment", "cohort", "covariates", "weight", "cluster")
     binary_treatment = False
     summary_line = (
         "Two-way fixed effects (absorbed), CR1 cluster SE; Goodman-Bacon decomposition "
@@ -399,15 +426,15 @@ class DiDTWFE(Estimator):
     parameters = (CI_LEVEL,)
 
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
-        """Validate the panel roles (treatment required) and drop incomplete rows."""
-        return prepare_panel(df, roles, require_treatment=True)
+        """Validate the panel roles (treatment or cohort) and drop incomplete rows."""
+        return prepare_panel(df, roles, require_treatment=False)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
-        panel = build_panel(data)
+        panel, derived = treatment_in_period(build_panel(data), data.roles)
         assert panel.d is not None
         D = np.column_stack([panel.d, panel.X]) if panel.X.shape[1] else panel.d[:, None]
         res = twfe_fit(panel.y, D, panel.unit, panel.time, panel.cluster, panel.weight)
-        notes: list[str] = []
+        notes: list[str] = [derived] if derived else []
         w = np.ones(panel.n) if panel.weight is None else panel.weight
         gates: list[Gate] = []
         tables: dict[str, pd.DataFrame] = {}

@@ -131,9 +131,13 @@ def _first_in_unit(values: np.ndarray, panel: Panel) -> np.ndarray:
 
 
 def group_and_post(
-    panel: Panel, post_period: float | None, column: str
+    panel: Panel, post_period: float | None, column: str, cohort_role: bool = False
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """The treated-group and post-period indicators (per row) and the post period."""
+    """The treated-group and post-period indicators (per row) and the post period.
+
+    ``cohort_role``: the panel's cohort comes from a ``cohort`` role (it then gives
+    the post period of a treated-group indicator, and must be a single one).
+    """
     times = panel.times
     if panel.d is not None:
         d = panel.d
@@ -163,6 +167,18 @@ def group_and_post(
                 )
             return group, post, p
         group = d
+        if cohort_role:
+            assert panel.cohort is not None
+            adopt = np.unique(panel.cohort[(panel.cohort > 0) & (panel.cohort <= times[-1])])
+            if len(adopt) > 1:
+                raise DesignError(
+                    f"role 'cohort': {len(adopt)} adoption periods "
+                    f"({', '.join(f'{a:g}' for a in adopt[:6])}); did_2x2 needs exactly one "
+                    "(use did_twfe or did_cs for staggered adoption)",
+                    details={"role": "cohort"},
+                )
+            if post_period is None and len(adopt) == 1:
+                post_period = float(adopt[0])
     else:
         assert panel.cohort is not None
         adopt = np.unique(panel.cohort[(panel.cohort > 0) & (panel.cohort <= times[-1])])
@@ -226,7 +242,10 @@ class DiD2x2(Estimator):
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         panel = build_panel(data)
         group, post, p = group_and_post(
-            panel, params["post_period"], data.roles.treatment or data.roles.cohort or ""
+            panel,
+            params["post_period"],
+            data.roles.treatment or data.roles.cohort or "",
+            cohort_role=data.roles.cohort is not None,
         )
         for g, label in ((1, "treated"), (0, "control")):
             for q, when in ((0, "pre"), (1, "post")):
