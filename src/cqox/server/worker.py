@@ -92,6 +92,7 @@ def worker_main(conn: Connection, warm_up: bool = True) -> None:
     from cqox.errors import CqoxError
 
     threadpool_limits(1)
+    _exit_with_parent()
     if warm_up:
         _warm_up()
     else:
@@ -117,6 +118,23 @@ def worker_main(conn: Connection, warm_up: bool = True) -> None:
             )
         else:
             conn.send(("done", result))
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the service process dies (even by SIGKILL): no orphans."""
+    import multiprocessing
+    import os
+    import threading
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(0)
+
+    threading.Thread(target=watch, name="cqox-parent-watch", daemon=True).start()
 
 
 class _Progress:
