@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,74 +18,8 @@ import httpx
 import pytest
 
 import cqox
-from tests.api.conftest import BACKENDS, PASSWORD, SECRET, database_url, small_frame
-
-#: How long a service may take to start (imports, migrations, a worker process).
-START_TIMEOUT_S = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(data_dir: Path, db_url: str | None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CQOX_") or k == "CQOX_TEST_POSTGRES_URL"
-    }
-    env.update(
-        CQOX_DATA_DIR=str(data_dir),
-        CQOX_SECRET_KEY=SECRET,
-        CQOX_WORKERS="1",
-        CQOX_WORKER_WARM_UP="false",
-        CQOX_RATE_LIMIT_PER_MINUTE="0",
-        CQOX_RATE_LIMIT_IP_PER_MINUTE="0",
-        OMP_NUM_THREADS="1",
-    )
-    if db_url:
-        env["CQOX_DATABASE_URL"] = db_url
-    return env
-
-
-class Server:
-    """A ``cqox serve`` subprocess."""
-
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cqox.cli.main", "serve", "--port", str(port)],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("the service did not become ready:\n" + log.read_text())
-
-    def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.log.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
+from tests.api.conftest import BACKENDS, PASSWORD, database_url, small_frame
+from tests.api.service_process import Server, create_user_cli, free_port, service_env
 
 
 @pytest.fixture(params=BACKENDS)
@@ -102,27 +31,9 @@ def backend_url(request: pytest.FixtureRequest, pg_schema_factory: Any) -> Itera
 def test_sigkill_loses_nothing_and_marks_the_interrupted_job_failed(
     tmp_path: Path, backend_url: str | None
 ) -> None:
-    env = _env(tmp_path / "data", backend_url)
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cqox.cli.main",
-            "users",
-            "create",
-            "ops",
-            "--role",
-            "analyst",
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
-    port = _free_port()
+    env = service_env(tmp_path / "data", backend_url)
+    create_user_cli(env, "ops", "analyst", PASSWORD)
+    port = free_port()
     server = Server(env, port, tmp_path / "server.log")
     try:
         c = httpx.Client(base_url=server.url, timeout=120)
