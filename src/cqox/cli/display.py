@@ -56,6 +56,14 @@ def fmt_ci(ci: tuple[float, float] | list[float]) -> str:
     return f"[{fmt_num(ci[0])}, {fmt_num(ci[1])}]"
 
 
+def unique_failures(failures: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(estimator, message) of the estimators that did not run, each once.
+
+    An estimator run once per estimand fails once per estimand for the same reason.
+    """
+    return list(dict.fromkeys((str(f.get("estimator")), str(f.get("message"))) for f in failures))
+
+
 def _status(status: str) -> str:
     style = STATUS_STYLE.get(status, "")
     return f"[{style}]{status}[/{style}]" if style else status
@@ -118,8 +126,8 @@ class Display:
         self.out.print(self.estimates_table(an))
         if an.consensus:
             self.out.print(self.consensus_table(an))
-        for f in an.failures:
-            self.out.print(f"[yellow]not run[/yellow] {f['estimator']}: {f['message']}")
+        for name, message in unique_failures(an.failures):
+            self.out.print(f"[yellow]not run[/yellow] {name}: {message}", markup=True)
         notes = list(an.warnings)
         for w in notes[:MAX_NOTES]:
             self.out.print(f"[dim]note:[/dim] {w}")

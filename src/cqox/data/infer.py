@@ -204,8 +204,9 @@ INFERRED_ROLES = (
 MIN_SCORE = 0.5
 #: Share of rows on each side of 0 for a margin-type running variable to get cutoff 0.
 MIN_SIDE_SHARE = 0.05
-#: |Spearman correlation| above which a column is a monotone transformation of another.
-MONOTONE_RHO = 0.9999
+#: Share of missing values above which a column is not proposed as a covariate (listwise
+#: deletion would discard too many rows); give it explicitly to use it anyway.
+MAX_COVARIATE_MISSING = 0.2
 
 
 @dataclass(frozen=True)
@@ -539,7 +540,14 @@ class _Inference:
             nunique = self.nunique[c]
             if not _usable_covariate(s, self.n, nunique):
                 continue
-            if nunique <= 50:
+            missing = float(s.isna().mean())
+            if missing > MAX_COVARIATE_MISSING:
+                excluded[c] = f"more than {MAX_COVARIATE_MISSING:.0%} missing"
+                continue
+            categorical = self._binary[c] or not _numeric(s)
+            if categorical and nunique <= 50:
+                # 1:1 recodings of a category (text beside 0/1); a numeric transformation
+                # such as a square is a real covariate and stays
                 key = _codes_key(s)
                 if key in seen_codes:
                     other = seen_codes[key]
@@ -552,6 +560,7 @@ class _Inference:
                 seen_codes[key] = c
                 if (
                     t_col is not None
+                    and self._binary[t_col]
                     and nunique <= min(20, self.n // 5)
                     and _determines(s, self.df[t_col])
                 ):
@@ -561,6 +570,10 @@ class _Inference:
                 excluded[c] = "a transformation or threshold of the outcome"
                 continue
             keep.append(c)
+        if t_col is not None:
+            for c in _dependent_columns(self.df, t_col, keep):
+                excluded[c] = "linearly dependent on the treatment and earlier covariates"
+                keep.remove(c)
         if not keep:
             return
         self.chosen["covariates"] = ",".join(keep)
@@ -593,6 +606,38 @@ class _Inference:
             roles_map["covariates"] = list(getattr(self, "_covariates", []))
         roles_map.update(self.explicit)
         return Roles.from_mapping(roles_map).with_roles(guesses=tuple(self.guesses))
+
+
+def _dependent_columns(df: pd.DataFrame, t_col: str, columns: list[str]) -> list[str]:
+    """Numeric columns that are exact linear combinations of the treatment and earlier ones.
+
+    On the rows complete in all of them, a pivot-free QR of ``[1, t, X]`` (columns
+    standardised) marks column ``j`` dependent when ``|R_jj|`` is negligible, so of a
+    dependent set the later column goes (``exper = age − educ − 6`` beside ``educ`` and
+    ``age``; the last of a full set of region dummies).
+    """
+    numeric = [c for c in columns if _numeric(df[c])]
+    t = df[t_col]
+    if not numeric or not (_numeric(t) or is_binary(t)):
+        return []
+    t_values = (
+        pd.Series(pd.factorize(t)[0], index=t.index).where(t.notna()) if not _numeric(t) else t
+    )
+    block = pd.concat([t_values.rename("__t__"), df[numeric]], axis=1).dropna()
+    if len(block) <= len(numeric) + 2:
+        return []
+    Z = block.to_numpy(dtype=np.float64)
+    sd = Z.std(axis=0)
+    keep_cols = sd > 0
+    Z = (Z[:, keep_cols] - Z[:, keep_cols].mean(axis=0)) / sd[keep_cols]
+    names = [n for n, k in zip(["__t__", *numeric], keep_cols, strict=True) if k]
+    Z = np.column_stack([np.ones(len(Z)), Z])
+    r = np.linalg.qr(Z, mode="r")
+    diag = np.abs(np.diag(r))
+    tol = max(Z.shape) * np.finfo(float).eps * diag.max() * 1e3
+    return [
+        names[j - 1] for j in range(1, Z.shape[1]) if diag[j] <= tol and names[j - 1] != "__t__"
+    ]
 
 
 def _codes_key(s: pd.Series) -> bytes:

@@ -8,6 +8,7 @@ never through ``pyplot``: no global state, so rendering is safe from several thr
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -148,7 +149,7 @@ def forest_png(
         if lo - 0.25 * span <= 0 <= hi + 0.25 * span:
             # the zero line only when it is near the estimates: never squash the intervals
             ax.axvline(0, color="black", lw=0.5, alpha=0.4)
-    for y0, (a, b) in zip(ys[1:], zip(rows, rows[1:], strict=False), strict=False):
+    for y0, (a, b) in zip(ys[1:], itertools.pairwise(rows), strict=False):
         if a.estimand != b.estimand:
             ax.axhline(y0 + 0.5, color="#cccccc", lw=0.8)
     ax.set_yticks(ys)

@@ -254,10 +254,8 @@ def _notes_section(an: Analysis) -> list[str]:
     if not (an.failures or an.warnings):
         return []
     parts = ["<h2 id=notes>Notes</h2><ul>"]
-    parts += [
-        f"<li>not run: <b>{_e(f.get('estimator'))}</b> — {_e(f.get('message'))}</li>"
-        for f in an.failures
-    ]
+    failures = dict.fromkeys((str(f.get("estimator")), str(f.get("message"))) for f in an.failures)
+    parts += [f"<li>not run: <b>{_e(name)}</b> — {_e(message)}</li>" for name, message in failures]
     parts += [f"<li>{_e(w)}</li>" for w in an.warnings]
     parts.append("</ul>")
     return parts

@@ -202,3 +202,20 @@ def test_candidate_roles_lists_alternatives() -> None:
     assert cands["instrument"][0]["column"] == "nearc4"
     assert {c["column"] for c in cands["outcome"]} >= {"lwage"}
     assert all(0 < c["confidence"] < 1 for cs in cands.values() for c in cs)
+
+
+def test_card_covariates_skip_dependent_missing_and_outcome_derived_columns() -> None:
+    r = infer_roles(read("card1995.csv"), Roles(treatment="educ"))
+    assert isinstance(r.covariates, tuple)
+    cov = set(r.covariates)
+    assert {"exper", "wage", "IQ", "fatheduc", "reg669"}.isdisjoint(cov)
+    assert {"age", "expersq", "black", "reg661"} <= cov  # a square is a covariate, not a copy
+    reason = guess(r, "covariates")[2]
+    assert "exper (linearly dependent" in reason or "exper" in reason.split("linearly")[0]
+    assert "more than 20% missing" in reason
+
+
+def test_squared_terms_are_kept() -> None:
+    r = infer_roles(read("cattaneo2.csv"))
+    assert isinstance(r.covariates, tuple)
+    assert "mage2" in r.covariates
