@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
+from cqox.estimators.backdoor._matching_kernels import brute_neighbours, kd_neighbours
 from cqox.estimators.backdoor.psm import match_scores, match_within
 
 #: An O(n²) search over 2·10⁵ × 2·10⁵ pairs takes minutes; O(n log n) takes well under a
@@ -55,3 +57,18 @@ def test_matching_scales_to_large_samples() -> None:
     elapsed = time.perf_counter() - start
     assert len(m.ptr) == n + 1 and len(w.ptr) == n + 1
     assert elapsed < LARGE_N_SECONDS
+
+
+@pytest.mark.parametrize("exclude_self", [False, True])
+@pytest.mark.parametrize("caliper", [np.inf, 1.05])  # off the 0.1 grid of distances
+def test_brute_force_search_equals_kd_tree(exclude_self: bool, caliper: float) -> None:
+    rng = np.random.default_rng(1)
+    Zr = np.round(rng.standard_normal((400, 4)), 1)  # rounding creates ties
+    Zq = Zr if exclude_self else np.round(rng.standard_normal((150, 4)), 1)
+    kd = kd_neighbours(Zq, Zr, 2, caliper, exclude_self)
+    brute = brute_neighbours(Zq, Zr, 2, caliper, exclude_self, block=64)
+    assert np.array_equal(kd[0], brute[0])
+    for i in range(len(Zq)):
+        a = np.sort(kd[1][kd[0][i] : kd[0][i + 1]])
+        b = np.sort(brute[1][brute[0][i] : brute[0][i + 1]])
+        assert np.array_equal(a, b)

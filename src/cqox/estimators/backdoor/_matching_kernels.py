@@ -8,9 +8,13 @@ two-pointer expansion: ``O(log n + M + ties)`` per query, never a scan of all un
 "next available" pointers kept in two union–find forests (path halving), so removal
 and search stay near-constant amortised time.
 
-For a multivariate (Mahalanobis) distance :func:`kd_neighbours` whitens the covariates
-and queries a :class:`scipy.spatial.cKDTree`, adding ties by a ball query for the few
-rows that have them.
+For a multivariate (Mahalanobis) distance :func:`kd_neighbours` works on whitened
+covariates: in low dimension (``p ≤ KD_MAX_DIM``) it queries a
+:class:`scipy.spatial.cKDTree` (``O(n log n)``), adding ties by a ball query for the
+few rows that have them.  In higher dimension a KD-tree degrades to a slow brute-force
+search (no exact nearest-neighbour method is sub-quadratic there), so a blocked
+brute-force search by matrix products is used instead: ``O(n_q·n_r·p)`` time but
+``O(block·n_r)`` memory and BLAS speed.
 
 Matched sets are returned in compressed-row form: ``ptr`` (shape ``(q + 1,)``) and
 ``idx`` (reference positions), the matches of query ``i`` being
@@ -27,6 +31,12 @@ from scipy.spatial import cKDTree
 #: Identical covariate rows give bit-identical scores; this only absorbs rounding in
 #: the last few bits, and is far below any meaningful difference in propensity.
 TIE_RTOL = 1e-10
+#: Largest dimension for which the KD-tree is used for Mahalanobis matching.
+KD_MAX_DIM = 12
+#: Query rows per block of the brute-force search (bounds memory to block × n_r).
+BRUTE_BLOCK = 512
+#: Relative tolerance of squared distances from ``|q|² + |r|² − 2q·r`` (cancellation).
+BRUTE_TIE_RTOL = 1e-9
 
 
 @njit(cache=True, nogil=True)
@@ -212,6 +222,8 @@ def kd_neighbours(
     With ``exclude_self`` the query rows are the reference rows and each row's own
     position is skipped.  Returns compressed-row ``(ptr, idx)``.
     """
+    if Zq.shape[1] > KD_MAX_DIM:
+        return brute_neighbours(Zq, Zr, m, caliper, exclude_self)
     n_q, n_r = Zq.shape[0], Zr.shape[0]
     k = min(m + 1 + int(exclude_self), n_r)
     if n_q == 0 or n_r - int(exclude_self) <= 0:
@@ -260,3 +272,39 @@ def kd_neighbours(
     ptr = np.zeros(n_q + 1, np.int64)
     np.cumsum(counts, out=ptr[1:])
     return ptr, idx.astype(np.int64)
+
+
+def brute_neighbours(
+    Zq: np.ndarray,
+    Zr: np.ndarray,
+    m: int,
+    caliper: float,
+    exclude_self: bool = False,
+    block: int = BRUTE_BLOCK,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blocked brute-force version of :func:`kd_neighbours` (same output, with ties)."""
+    n_q, n_r = Zq.shape[0], Zr.shape[0]
+    avail = n_r - int(exclude_self)
+    if n_q == 0 or avail <= 0:
+        return np.zeros(n_q + 1, np.int64), np.empty(0, np.int64)
+    m_eff = min(m, avail)
+    rn = np.einsum("ij,ij->i", Zr, Zr)
+    qn = np.einsum("ij,ij->i", Zq, Zq)
+    cal2 = caliper * caliper if np.isfinite(caliper) else np.inf
+    counts = np.empty(n_q, np.int64)
+    chunks: list[np.ndarray] = []
+    for start in range(0, n_q, block):
+        stop = min(start + block, n_q)
+        d2 = qn[start:stop, None] + rn[None, :] - 2.0 * (Zq[start:stop] @ Zr.T)
+        np.maximum(d2, 0.0, out=d2)
+        if exclude_self:
+            rows = np.arange(stop - start)
+            d2[rows, start + rows] = np.inf
+        d_m = np.partition(d2, m_eff - 1, axis=1)[:, m_eff - 1]
+        tol = BRUTE_TIE_RTOL * (qn[start:stop] + rn.max() + 1.0)
+        keep = (d2 <= (d_m + tol)[:, None]) & (d2 <= cal2)
+        counts[start:stop] = keep.sum(axis=1)
+        chunks.append(np.nonzero(keep)[1])
+    ptr = np.zeros(n_q + 1, np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr, np.concatenate(chunks).astype(np.int64)
