@@ -53,6 +53,12 @@ def test_treatment_switching_off_is_not_staggered_adoption(panel: pd.DataFrame) 
         cqox.estimate("did_cs", df, outcome="y", treatment="d", roles=PANEL)
 
 
+def test_did_cs_refuses_a_treated_group_indicator_without_cohort(panel: pd.DataFrame) -> None:
+    df = panel.assign(ever=(panel["cohort"] > 0).astype(int))
+    with pytest.raises(DesignError, match="give the 'cohort' role"):
+        cqox.estimate("did_cs", df, outcome="y", treatment="ever", roles=PANEL)
+
+
 def test_missing_cohort_means_never_treated(panel: pd.DataFrame) -> None:
     as_zero = cqox.estimate("did_cs", panel, outcome="y", roles=STAGGERED, n_boot=0)
     df = panel.assign(cohort=panel["cohort"].replace(0, np.nan))

@@ -822,6 +822,16 @@ class DiDCallawaySantAnna(Estimator):
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         notes: list[str] = []
         panel = build_panel(data, need_cohort=True)
+        if data.roles.cohort is None and panel.d is not None:
+            first = np.zeros(panel.n_units)
+            first[panel.unit[::-1]] = panel.d[::-1]
+            if np.all(panel.d == first[panel.unit]):
+                raise DesignError(
+                    f"role 'treatment': column '{data.roles.treatment}' is constant within "
+                    "each unit (a treated-group indicator), so it does not say when units "
+                    "were first treated; give the 'cohort' role (first treated period)",
+                    details={"role": "treatment", "column": str(data.roles.treatment)},
+                )
         if panel.cohort is not None and data.roles.cohort is None:
             notes.append(
                 f"cohort derived from treatment '{data.roles.treatment}' (first treated period)"
