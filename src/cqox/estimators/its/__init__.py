@@ -1,0 +1,1 @@
+"""Interrupted time series: segmented regression with Newey–West HAC inference."""
