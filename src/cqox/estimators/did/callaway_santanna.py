@@ -951,9 +951,14 @@ class DiDCallawaySantAnna(Estimator):
             se,
             level,
             n=wp.n * len(wp.times),
-            n_treated=n_treated_units,
-            n_control=int(wp.n - n_treated_units),
-            counts={"n_units": wp.n, "n_cells": len(res.att)},
+            # rows, like n: units of the treated cohorts and of the comparison units
+            n_treated=n_treated_units * len(wp.times),
+            n_control=int(wp.n - n_treated_units) * len(wp.times),
+            counts={
+                "n_units": wp.n,
+                "n_treated_units": n_treated_units,
+                "n_cells": len(res.att),
+            },
             diagnostics=diagnostics,
             gates=[gate],
             tables=tables,
