@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from rich.console import Console
 
@@ -336,3 +337,38 @@ def test_installed_command_runs_end_to_end(demo_csv: Path, tmp_path: Path) -> No
     data = json.loads(out_json.read_text(encoding="utf-8"))
     assert {e["estimator"] for e in data["estimates"]} == {"ipw", "regression_adjustment"}
     assert "regression_adjustment" in proc.stdout
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".parquet", ".jsonl", ".tsv"])
+def test_analyze_reads_other_formats_with_non_ascii_names(
+    suffix: str, demo_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    df = pd.read_csv(demo_csv).rename(columns={"y": "結果", "t": "処置", "x1": "年齢"})
+    path = tmp_path / f"data{suffix}"
+    if suffix == ".xlsx":
+        df.to_excel(path, index=False)
+    elif suffix == ".parquet":
+        df.to_parquet(path)
+    elif suffix == ".jsonl":
+        path.write_text(
+            df.to_json(orient="records", lines=True, force_ascii=False), encoding="utf-8"
+        )
+    else:
+        path.write_text(df.to_csv(index=False, sep="\t"), encoding="utf-8")
+    status, out, err = run(
+        capsys,
+        "analyze",
+        str(path),
+        "--outcome",
+        "結果",
+        "--treatment",
+        "処置",
+        "--estimators",
+        "ipw",
+        "--json",
+        "-",
+    )
+    assert status == 0, err
+    data = json.loads(out)
+    assert data["roles"]["outcome"] == "結果"
+    assert "年齢" in data["roles"]["covariates"]
