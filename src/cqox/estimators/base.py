@@ -11,13 +11,14 @@ in the estimator's module: methods orchestrate, functions compute.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 import warnings
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from cqox.core.context import Context
 from cqox.core.design import Design
@@ -26,6 +27,23 @@ from cqox.core.params import Param, resolve_params
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import CqoxWarning, ParameterError
+
+_CONTROLLER: tuple[int, ThreadpoolController] | None = None
+
+
+def thread_limits(n_threads: int | None) -> contextlib.AbstractContextManager[Any]:
+    """Limit BLAS/OpenMP threads to ``n_threads`` for the duration of a fit.
+
+    Inspecting the loaded thread pools costs milliseconds, so the controller is built
+    once and rebuilt only when new modules (possibly new native libraries) were imported.
+    """
+    global _CONTROLLER
+    if not n_threads:
+        return contextlib.nullcontext()
+    loaded = len(sys.modules)
+    if _CONTROLLER is None or _CONTROLLER[0] != loaded:
+        _CONTROLLER = (loaded, ThreadpoolController())
+    return _CONTROLLER[1].limit(limits=n_threads)
 
 
 class Estimator(ABC):
@@ -82,7 +100,7 @@ class Estimator(ABC):
         ctx = context or Context()
         params = self.resolved_params()
         start = time.perf_counter()
-        limits = threadpool_limits(ctx.n_threads) if ctx.n_threads else contextlib.nullcontext()
+        limits = thread_limits(ctx.n_threads)
         with limits, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CqoxWarning)
             if data is None:
