@@ -101,15 +101,23 @@ def sharp_rd(n: int = 10_000, seed: int = 0) -> Design:
     )
 
 
-def staggered_panel(n_units: int = 2000, n_periods: int = 8, seed: int = 0) -> Design:
+def staggered_panel(
+    n_units: int = 2000,
+    n_periods: int = 8,
+    seed: int = 0,
+    cohorts: tuple[int, ...] = (4, 6),
+    name: str = "staggered_panel",
+) -> Design:
     """Staggered adoption with dynamic, cohort-specific effects and a never-treated group.
 
     Cohorts first treated in periods 4, 6 (and never), effect ``0.5 + 0.2·(t − g)`` for
     ``t ≥ g``; unit and time effects; parallel trends hold.  Truth: the overall (group-
-    aggregated) ATT of Callaway & Sant'Anna, and the simple weighted ATT.
+    aggregated) ATT of Callaway & Sant'Anna, and the simple weighted ATT.  With one
+    cohort (``cohorts=(4,)``) it is a two-group panel whose pre/post ATT is the simple ATT.
     """
     rng = np.random.default_rng(seed)
-    cohort = rng.choice([4, 6, 0], size=n_units, p=[0.3, 0.3, 0.4])
+    share = 0.6 / len(cohorts)
+    cohort = rng.choice([*cohorts, 0], size=n_units, p=[share] * len(cohorts) + [0.4])
     alpha = rng.standard_normal(n_units)
     times = np.arange(1, n_periods + 1)
     unit = np.repeat(np.arange(n_units), n_periods)
@@ -121,16 +129,58 @@ def staggered_panel(n_units: int = 2000, n_periods: int = 8, seed: int = 0) -> D
     df = pd.DataFrame({"unit": unit, "time": time, "cohort": g, "d": treated.astype(int), "y": y})
     # group aggregation: mean over groups (weighted by group size) of each group's mean
     # post-treatment effect
-    group_effects = {c: float(np.mean(0.5 + 0.2 * (times[times >= c] - c))) for c in (4, 6)}
-    sizes = {c: int((cohort == c).sum()) for c in (4, 6)}
-    overall = sum(group_effects[c] * sizes[c] for c in (4, 6)) / sum(sizes.values())
+    group_effects = {c: float(np.mean(0.5 + 0.2 * (times[times >= c] - c))) for c in cohorts}
+    sizes = {c: int((cohort == c).sum()) for c in cohorts}
+    overall = sum(group_effects[c] * sizes[c] for c in cohorts) / sum(sizes.values())
     simple = float(effect[treated].mean())
     return Design(
-        "staggered_panel",
+        name,
         df,
         {"outcome": "y", "unit": "unit", "time": "time", "cohort": "cohort", "treatment": "d"},
         {"ATT": overall, "ATT_simple": simple},
-        notes=f"{n_units} units × {n_periods} periods, cohorts 4/6/never",
+        notes=f"{n_units} units × {n_periods} periods, cohorts "
+        + "/".join(str(c) for c in cohorts)
+        + "/never",
+        extra={"post_period": min(cohorts)},
+    )
+
+
+def two_group_panel(n_units: int = 2000, n_periods: int = 8, seed: int = 0) -> Design:
+    """One adoption cohort (period 4) and never-treated units: the 2x2 DiD design.
+
+    Collapsed to pre (t < 4) and post (t ≥ 4), the DiD estimand is the mean effect over
+    the treated unit-periods, ``mean(0.5 + 0.2·(t − 4))`` for t = 4…8, i.e. 0.9.
+    """
+    d = staggered_panel(n_units, n_periods, seed, cohorts=(4,), name="two_group_panel")
+    roles = {k: v for k, v in d.roles.items() if k != "cohort"}
+    return Design(
+        d.name, d.frame, roles, {"ATT": d.truth["ATT_simple"]}, notes=d.notes, extra=d.extra
+    )
+
+
+def its_series(n_pre: int = 120, n_post: int = 80, seed: int = 0) -> Design:
+    """Interrupted time series: ``y = 10 + 0.05 s + 2·D + 0.03 (s − T0) D + u``, AR(1) ``u``.
+
+    ``s = 0 … n−1`` with the interruption at ``T0 = n_pre``; ``u_s = 0.5 u_{s−1} + e_s``.
+    Truth: level change 2, slope change 0.03.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_pre + n_post
+    e = rng.standard_normal(n)
+    u = np.empty(n)
+    u[0] = e[0] / np.sqrt(1 - 0.25)
+    for i in range(1, n):
+        u[i] = 0.5 * u[i - 1] + e[i]
+    s = np.arange(n, dtype=float)
+    D = (s >= n_pre).astype(float)
+    y = 10 + 0.05 * s + 2.0 * D + 0.03 * (s - n_pre) * D + u
+    return Design(
+        "its_series",
+        pd.DataFrame({"t": np.arange(n), "y": y, "d": D.astype(int)}),
+        {"outcome": "y", "time": "t"},
+        {"level_change": 2.0, "slope_change": 0.03},
+        notes=f"{n} periods ({n_pre} pre), AR(1) errors, level change 2, slope change 0.03",
+        extra={"interruption": n_pre},
     )
 
 

@@ -48,6 +48,8 @@ class Outcome:
     pehe: float | None = None
     error: str | None = None
     note: str = ""
+    warmup_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -62,15 +64,41 @@ def _finite(x: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+#: A first run longer than this counts as one of the timed repeats: one-off costs
+#: (JIT compilation, lazy imports, caches) are a small share of it, and a separate
+#: warm-up would double the suite's run time for little change in the median.
+WARMUP_AS_REPEAT_S = 3.0
+
+
 def measure(
-    case: Case, truth: float | None, tau: np.ndarray | None = None, repeats: int | None = None
+    case: Case,
+    truth: float | None,
+    tau: np.ndarray | None = None,
+    repeats: int | None = None,
+    single_run_s: float | None = None,
+    few_runs_s: float | None = None,
 ) -> Outcome:
-    """Warm up once, then time ``repeats`` runs; score the last result against ``truth``."""
+    """Warm up once, then time ``repeats`` runs; score the last result against ``truth``.
+
+    A first (warm-up) run longer than :data:`WARMUP_AS_REPEAT_S` is kept as a timed
+    repeat.  Quick mode bounds the work: a first run longer than ``single_run_s`` is
+    the only run; one longer than ``few_runs_s`` is followed by one timed run only.
+    """
     out = Outcome(case.method, case.library, case.design, case.estimand, note=case.note)
     try:
+        start = time.perf_counter()
         result = case.run()  # warm-up (JIT compilation, imports, caches)
+        first = time.perf_counter() - start
+        wanted = repeats if repeats is not None else case.repeats
         times = []
-        for _ in range(repeats if repeats is not None else case.repeats):
+        if single_run_s is not None and first > single_run_s:
+            times.append(first)
+            wanted = 1
+        elif first > WARMUP_AS_REPEAT_S:
+            times.append(first)
+        if few_runs_s is not None and first > few_runs_s:
+            wanted = 1
+        while len(times) < wanted:
             start = time.perf_counter()
             result = case.run()
             times.append(time.perf_counter() - start)
@@ -80,6 +108,7 @@ def measure(
         return out
     out.times_s = [round(t, 6) for t in times]
     out.median_s = statistics.median(times)
+    out.warmup_s = round(first, 6)
     out.estimate = _finite(result.get("estimate"))
     out.se = _finite(result.get("se"))
     ci = result.get("ci")
@@ -92,6 +121,7 @@ def measure(
         out.abs_error = abs(out.estimate - truth)
         if out.ci is not None:
             out.covers = bool(out.ci[0] <= truth <= out.ci[1])
+    out.extra = dict(result.get("extra", {}))
     tau_hat = result.get("tau_hat")
     if tau is not None and tau_hat is not None:
         out.pehe = float(np.sqrt(np.mean((np.asarray(tau_hat) - tau) ** 2)))

@@ -1,0 +1,67 @@
+"""The benchmark suite's building blocks still run: designs, a CQOx case, the harness.
+
+A smoke test, so that the benchmark code cannot rot silently between `make bench`
+runs; the benchmark numbers themselves live in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from benchmarks import cases, datagen
+from benchmarks.harness import Case, measure
+
+#: Each design at a small size: (generator, keyword arguments).
+SMALL_DESIGNS = [
+    (datagen.cross_section, {"n": 300, "p": 5}),
+    (datagen.iv, {"n": 300}),
+    (datagen.sharp_rd, {"n": 300}),
+    (datagen.staggered_panel, {"n_units": 60, "n_periods": 8}),
+    (datagen.two_group_panel, {"n_units": 60, "n_periods": 8}),
+    (datagen.its_series, {"n_pre": 40, "n_post": 30}),
+    (datagen.synth_panel, {"n_donors": 8, "n_periods": 12, "t0": 8}),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs"), SMALL_DESIGNS, ids=lambda v: getattr(v, "__name__", "")
+)
+def test_design_has_table_roles_and_finite_truth(
+    make: Callable[..., datagen.Design], kwargs: dict[str, int]
+) -> None:
+    d = make(seed=1, **kwargs)
+    assert len(d.frame) > 0
+    assert d.roles["outcome"] in d.frame.columns
+    assert d.truth and all(np.isfinite(v) for v in d.truth.values())
+
+
+def test_design_is_reproducible_from_its_seed() -> None:
+    a = datagen.cross_section(n=200, p=5, seed=4)
+    b = datagen.cross_section(n=200, p=5, seed=4)
+    assert a.frame.equals(b.frame)
+    assert a.tau is not None and len(a.tau) == 200
+
+
+def test_harness_times_and_scores_a_cqox_case() -> None:
+    d = datagen.cross_section(n=400, p=5, seed=2)
+    case = Case("ipw", "cqox", d.name, "ATE", cases._cqox("ipw", d, "ATE"), repeats=2)
+    out = measure(case, d.truth["ATE"], d.tau)
+    assert out.error is None
+    assert len(out.times_s) == 2 and out.median_s is not None and out.median_s > 0
+    assert out.abs_error is not None and out.ci is not None and out.covers is not None
+
+
+def test_harness_records_a_failing_case_instead_of_raising() -> None:
+    def boom() -> dict[str, float]:
+        raise ValueError("peer broke")
+
+    out = measure(Case("x", "peer", "d", "ATE", boom), truth=1.0)
+    assert out.median_s is None and out.error is not None and "peer broke" in out.error
+
+
+def test_case_builders_only_name_the_design_they_were_given() -> None:
+    d = datagen.sharp_rd(n=300, seed=1)
+    built = cases.rd_cases(d, quick=True)
+    assert built and {c.design for c in built} == {d.name}
