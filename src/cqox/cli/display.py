@@ -138,7 +138,13 @@ class Display:
         self.out.print(
             f"[bold]Quality[/bold]: {_status(str(q.get('verdict', '?')))} "
             f"({counts.get('pass', 0)} pass, {counts.get('warn', 0)} warn, "
-            f"{counts.get('fail', 0)} fail)   time {an.elapsed_s:.2f} s"
+            f"{counts.get('fail', 0)} fail)"
+            + (
+                f"; flagged: {', '.join(map(str, flagged))}"
+                if (flagged := q.get("flagged_gates"))
+                else ""
+            )
+            + f"   time {an.elapsed_s:.2f} s"
         )
         if json_path:
             self.out.print(f"JSON:   {json_path}")

@@ -168,6 +168,19 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "dose": ("dose", "dosage", "intensity"),
     "cluster": ("cluster", "cluster_id", "school", "school_id", "village", "villnum"),
     "weight": ("weight", "weights", "wt", "popwt", "sampling_weight", "pweight", "sw"),
+    "sample": ("sample", "in_trial", "is_target", "source_sample", "trial_member"),
+    "treatment_proxy": ("treatment_proxy", "z_proxy", "negative_control_exposure"),
+    "outcome_proxy": ("outcome_proxy", "w_proxy", "negative_control_outcome"),
+    "action": ("action", "chosen_action", "arm"),
+    "reward": ("reward", "rewards"),
+    "logging_propensity": (
+        "logging_propensity",
+        "propensity",
+        "pscore",
+        "behavior_propensity",
+        "behaviour_propensity",
+        "logging_prob",
+    ),
 }
 #: Weaker name hints: a whole-word part of the name (``log_earnings``) or these words.
 WEAK_SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -178,6 +191,8 @@ WEAK_SYNONYMS: dict[str, tuple[str, ...]] = {
     "unit": ("id", "code", "no", "num", "key"),
     "time": ("yr", "t"),
 }
+#: Roles whose weak hints also count inside a word (``mbsmoke`` holds ``smoke``).
+SUBSTRING_ROLES = frozenset({"treatment", "outcome", "instrument"})
 #: Names of oracle / counterfactual columns in simulated benchmarks (never an outcome or
 #: covariate): potential outcomes, their expectations, individual effects, fitted values.
 ORACLE_NAME = re.compile(
@@ -198,6 +213,12 @@ INFERRED_ROLES = (
     "dose",
     "cluster",
     "weight",
+    "sample",
+    "treatment_proxy",
+    "outcome_proxy",
+    "action",
+    "reward",
+    "logging_propensity",
     "covariates",
 )
 #: Minimum score for a guess to be used.
@@ -245,7 +266,7 @@ def name_score(name: str, role: str) -> float:
     weak = WEAK_SYNONYMS.get(role, ())
     if low in weak or any(w in parts for w in weak if len(w) > 2):
         return 0.6
-    if any(len(w) > 3 and w in low for w in weak):
+    if role in SUBSTRING_ROLES and any(len(w) > 3 and w in low for w in weak):
         return 0.55
     return 0.0
 
@@ -442,6 +463,12 @@ class _Inference:
         ]
         if role in ("dose", "running"):
             cols = [c for c in cols if not self._binary[c] and self.nunique[c] > 2]
+        if role == "sample":
+            cols = [c for c in cols if self._binary[c]]
+        if role == "logging_propensity":
+            cols = [
+                c for c in cols if ((self.df[c].dropna() > 0) & (self.df[c].dropna() <= 1)).all()
+            ]
         if role == "cluster":
             cols = [
                 c
@@ -736,6 +763,9 @@ def infer_roles(df: pd.DataFrame, given: Roles | None = None) -> Roles:
     state.cutoff()
     for role in ("dose", "mediator", "cluster", "weight"):
         state.simple(role)
+    for role in ("sample", "treatment_proxy", "outcome_proxy", "action", "reward"):
+        state.simple(role, numeric=role != "action")
+    state.simple("logging_propensity")
     state.outcome(by_name_only=False)
     state.covariates()
     return state.result()

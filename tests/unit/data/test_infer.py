@@ -219,3 +219,34 @@ def test_squared_terms_are_kept() -> None:
     r = infer_roles(read("cattaneo2.csv"))
     assert isinstance(r.covariates, tuple)
     assert "mage2" in r.covariates
+
+
+def test_off_policy_and_transport_roles_from_names() -> None:
+    rng = np.random.default_rng(4)
+    n = 200
+    df = pd.DataFrame(
+        {
+            "action": rng.choice(["a", "b", "c"], n),
+            "reward": rng.normal(size=n),
+            "pscore": rng.uniform(0.1, 0.9, n),
+            "context": rng.normal(size=n),
+        }
+    )
+    r = infer_roles(df)
+    assert (r.action, r.reward, r.logging_propensity) == ("action", "reward", "pscore")
+    assert Design.OFF_POLICY in designs_for(r)
+    trial = pd.DataFrame(
+        {
+            "treated": rng.integers(0, 2, n),
+            "y": rng.normal(size=n),
+            "in_trial": rng.integers(0, 2, n),
+        }
+    )
+    assert infer_roles(trial).sample == "in_trial"
+
+
+def test_a_propensity_outside_zero_one_is_not_a_logging_propensity() -> None:
+    df = pd.DataFrame(
+        {"action": [0, 1, 2, 1], "reward": [1.0, 0.0, 2.0, 1.0], "pscore": [2, 3, 4, 5]}
+    )
+    assert infer_roles(df).logging_propensity is None
