@@ -19,13 +19,14 @@ shared between folds.  Every random learner gets an explicit seed and one thread
 (``n_jobs=1`` / ``num_threads=1``), so results do not depend on the machine.
 
 LightGBM defaults (:data:`LIGHTGBM_DEFAULTS`) are chosen for nuisance estimation in
-cross-fitting, where each fit sees ``(K−1)/K`` of the rows and speed matters: 15
-leaves, learning rate 0.1, 63 histogram bins, at least 20 rows per leaf, column
-subsampling 0.8, and early stopping (20 rounds of patience, at most 500 trees) on a
-seeded 10% validation split of the training fold.  Smaller trees and coarser bins
-make each boosting round several times cheaper than LightGBM's defaults (31 leaves,
-255 bins, 100 trees), and early stopping spends rounds only while they reduce the
-held-out loss, which is what the cross-fitted score needs.
+cross-fitting, where each fit sees ``(K−1)/K`` of the rows and speed matters: 7
+leaves, learning rate 0.2, 63 histogram bins, at least 20 rows per leaf, column
+subsampling 0.8, and early stopping (10 rounds of patience, at most 500 trees) on a
+seeded 10% validation split of the training fold.  Small trees with a high learning
+rate and early stopping spend rounds only while they reduce the held-out loss: on
+the benchmark design (10,000 rows × 50 covariates) a fit takes 40–60 trees of 7
+leaves where the peers' settings (200 trees of 15 leaves, rate 0.05) take 200, at a
+held-out RMSE within 1% and a lower log-loss (docs/validation_backdoor_dml.md).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ LEARNER_NAMES: tuple[str, ...] = ("linear", "logistic", "lasso", "random_forest"
 #: LightGBM settings of the ``lightgbm`` learner (see the module docstring for why).
 LIGHTGBM_DEFAULTS: dict[str, Any] = {
     "n_estimators": 500,
-    "learning_rate": 0.1,
-    "num_leaves": 15,
+    "learning_rate": 0.2,
+    "num_leaves": 7,
     "max_bin": 63,
     "min_child_samples": 20,
     "colsample_bytree": 0.8,
@@ -55,7 +56,7 @@ LIGHTGBM_DEFAULTS: dict[str, Any] = {
 }
 #: Early stopping of the ``lightgbm`` learner: validation share and patience.
 LIGHTGBM_VALIDATION_SHARE = 0.1
-LIGHTGBM_PATIENCE = 20
+LIGHTGBM_PATIENCE = 10
 #: Below this many training rows LightGBM is fitted without a validation split
 #: (a 10% split would be too small to stop on) with a fixed 100 rounds.
 LIGHTGBM_MIN_ROWS_FOR_EARLY_STOPPING = 200
