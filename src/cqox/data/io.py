@@ -52,6 +52,8 @@ _SUFFIX = {
 }
 #: Candidate delimiters, in order of preference on ties.
 DELIMITERS = (",", ";", "\t", "|")
+#: Characters at the start of a text used to sniff its delimiter.
+SNIFF_CHARS = 65536
 #: Share of control characters above which decoded "text" is taken for binary data.
 MAX_CONTROL_SHARE = 0.01
 #: Multi-byte encodings that charset-normalizer reports for CJK text (kept as detected).
@@ -229,7 +231,7 @@ def sniff_delimiter(text: str) -> str:
     The delimiter is the candidate that splits the first lines into the same number
     (> 1) of fields most consistently; :class:`csv.Sniffer` decides otherwise.
     """
-    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    lines = [ln for ln in text[:SNIFF_CHARS].splitlines()[:50] if ln.strip()]
     if not lines:
         return ","
     best: tuple[float, str] = (0.0, ",")
