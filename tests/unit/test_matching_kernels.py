@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cqox.estimators.backdoor._matching_kernels import brute_neighbours, kd_neighbours
@@ -72,3 +73,24 @@ def test_brute_force_search_equals_kd_tree(exclude_self: bool, caliper: float) -
         a = np.sort(kd[1][kd[0][i] : kd[0][i + 1]])
         b = np.sort(brute[1][brute[0][i] : brute[0][i + 1]])
         assert np.array_equal(a, b)
+
+
+def test_massive_ties_are_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cqox
+    from cqox.estimators.backdoor import psm
+
+    monkeypatch.setattr(psm, "MAX_MATCHED_PAIRS", 1000)
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 2, 400)  # one binary covariate: two distinct propensities
+    t = (rng.random(400) < 0.3 + 0.3 * x).astype(int)
+    df = pd.DataFrame({"y": rng.standard_normal(400), "t": t, "x": x})
+    with pytest.raises(cqox.EstimationError, match="mahalanobis"):
+        cqox.estimate("psm", df, outcome="y", treatment="t", covariates=["x"])
+
+
+def test_psm_without_covariates_says_so() -> None:
+    import cqox
+
+    df, _ = cqox.simulate.confounded_binary(n=200, seed=0)
+    with pytest.raises(cqox.EstimationError, match="covariate"):
+        cqox.estimate("psm", df, outcome="y", treatment="t", covariates=[])

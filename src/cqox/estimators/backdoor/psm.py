@@ -127,6 +127,23 @@ def _cells_sort(
     return order, s_r[order], lo, hi
 
 
+#: Most (target, match) pairs kept in memory (int64: 8 bytes each).  All-ties matching on a
+#: score with few distinct values (one binary covariate) makes every target match every
+#: unit of its cell; beyond this the matching is refused with a hint instead.
+MAX_MATCHED_PAIRS = 50_000_000
+
+
+def _check_pairs(left: np.ndarray, right: np.ndarray) -> None:
+    total = int(np.sum(right - left))
+    if total > MAX_MATCHED_PAIRS:
+        raise EstimationError(
+            f"matching with all ties kept would form {total:,} matched pairs: the "
+            "propensity score takes few distinct values (coarse covariates). Add "
+            "continuous covariates, use distance='mahalanobis', or use stratification",
+            details={"pairs": total, "limit": MAX_MATCHED_PAIRS},
+        )
+
+
 def _tie_tol(*scores: np.ndarray) -> float:
     spread = max((float(np.ptp(s)) for s in scores if s.size), default=1.0)
     return TIE_RTOL * max(spread, 1.0)
@@ -149,6 +166,7 @@ def match_scores(
     left, right = nn_intervals(
         np.ascontiguousarray(s_q, np.float64), lo, hi, no_self, ref, m, _tie_tol(s_q, s_r), caliper
     )
+    _check_pairs(left, right)
     ptr, idx = expand_intervals(left, right, no_self, order.astype(np.int64))
     return Matches(ptr, idx)
 
@@ -159,6 +177,7 @@ def match_within(s: np.ndarray, m: int, cell: np.ndarray | None = None) -> Match
     inv = np.empty(len(s), np.int64)
     inv[order] = np.arange(len(s))
     left, right = nn_intervals(ref[inv], lo, hi, inv, ref, m, _tie_tol(s), np.inf)
+    _check_pairs(left, right)
     ptr, idx = expand_intervals(left, right, inv, order.astype(np.int64))
     return Matches(ptr, idx)
 
@@ -711,6 +730,12 @@ class PSM(Estimator):
                     f"{tr.n_dropped_control} control); the estimand is the effect in the "
                     "trimmed population"
                 )
+        if X.shape[1] == 0:
+            raise EstimationError(
+                "psm needs at least one covariate: without covariates the propensity is "
+                "constant and matching is the difference in means",
+                details={"role": "covariates"},
+            )
         yk, tk, Xk, ek = y[keep], t[keep], X[keep], e[keep]
         ck = None if cells is None else cells[keep]
         score: np.ndarray | None
