@@ -372,3 +372,28 @@ def test_analyze_reads_other_formats_with_non_ascii_names(
     data = json.loads(out)
     assert data["roles"]["outcome"] == "結果"
     assert "年齢" in data["roles"]["covariates"]
+
+
+def test_how_the_file_was_read_is_reported(
+    demo_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    df = pd.read_csv(demo_csv)
+    path = tmp_path / "euro.csv"
+    path.write_text(df.to_csv(index=False, sep=";", decimal=","), encoding="cp1252")
+    status, out, err = run(
+        capsys,
+        "analyze",
+        str(path),
+        "--outcome",
+        "y",
+        "--treatment",
+        "t",
+        "--estimators",
+        "ipw",
+        "--json",
+        str(tmp_path / "e.json"),
+    )
+    assert status == 0, err
+    assert "note: read decimal commas as decimal points in: y, x1" in out
+    data = json.loads((tmp_path / "e.json").read_text(encoding="utf-8"))
+    assert data["warnings"][0].startswith("read decimal commas")

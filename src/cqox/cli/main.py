@@ -252,6 +252,7 @@ def _run(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     from cqox.analysis.compose import analyze
     from cqox.cli.display import Display
+    from cqox.data.io import read_table
 
     params, thresholds = _parse_set(args.settings)
     roles: dict[str, Any] = {
@@ -269,9 +270,12 @@ def _analyze(args: argparse.Namespace) -> int:
     display = Display(quiet=args.quiet or to_stdout)
     with display.progress() as progress:
         if progress is not None:
-            progress("reading the data and inferring roles", 0.0)
+            progress("reading the data", 0.0)
+        table = read_table(args.data)
+        if progress is not None:
+            progress("inferring roles", 0.0)
         an = analyze(
-            args.data,
+            table.frame,
             outcome=args.outcome,
             treatment=args.treatment,
             covariates=args.covariates,
@@ -286,6 +290,8 @@ def _analyze(args: argparse.Namespace) -> int:
         )
         if not an.estimates:
             raise _nothing_ran(an)
+        # how the file was read (decimal commas converted, ...) belongs with the results
+        an.warnings = [*table.notes, *an.warnings]
         if args.report:
             if progress is not None:
                 progress("writing the report", 1.0)
