@@ -111,7 +111,7 @@ def test_g_computation_within_three_se(estimand: str) -> None:
 
 def test_g_computation_logistic_recovers_risk_difference() -> None:
     rng = np.random.default_rng(14)
-    n = 20_000
+    n = 8000
     x = rng.standard_normal((n, 2))
     t = (rng.random(n) < 1 / (1 + np.exp(-x[:, 0]))).astype(int)
 
@@ -128,6 +128,7 @@ def test_g_computation_logistic_recovers_risk_difference() -> None:
         covariates=["a", "b"],
         seed=2,
         interactions=False,
+        n_boot=60,
     )
     # the sample-average risk difference (known given x) is the target
     truth = float(np.mean(risk(1) - risk(0)))
