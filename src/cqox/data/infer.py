@@ -199,6 +199,7 @@ ORACLE_NAME = re.compile(
     r"^(y_?cf|y_?cfactual|cfactual|counterfactual|y_?counterfactual|mu_?[01]|y_?[01]"
     r"|y0_?hat|y1_?hat|ite|tau|true_?(effect|ite|cate|tau)|cate_?true|.*_fitted|.*fitted)$"
 )
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 #: Roles that inference fills (the rest need the user's say).
 INFERRED_ROLES = (
     "outcome",
@@ -301,12 +302,18 @@ def _integer_valued(s: pd.Series) -> bool:
 
 
 def is_time_like(s: pd.Series) -> bool:
-    """Dates, or integer-valued years between 1800 and 2200."""
+    """Dates (also ISO-8601 text such as ``2020-03-31``), or integer years in 1800–2200."""
     if pd.api.types.is_datetime64_any_dtype(s):
         return True
     if _integer_valued(s):
         v = s.dropna()
         return bool(len(v) and ((v >= 1800) & (v <= 2200)).all() and v.nunique() > 1)
+    if pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s):
+        sample = s.dropna().astype(str).str.strip().head(200)
+        if sample.empty or not sample.str.match(_ISO_DATE).all():
+            return False
+        parsed = pd.to_datetime(sample, errors="coerce", format="ISO8601")
+        return bool(parsed.notna().all() and parsed.nunique() > 1)
     return False
 
 
@@ -395,8 +402,20 @@ class _Inference:
             elif s >= 0.8 and _integer_valued(self.df[c]) and self.nunique[c] > 1:
                 cands.append(Candidate("time", c, s * 0.8, f"name '{c}'; integer periods"))
             elif like:
-                cands.append(Candidate("time", c, 0.45, f"'{c}' holds years/dates"))
+                cands.append(Candidate("time", c, 0.55, f"'{c}' holds years/dates"))
         self.pick("time", cands)
+
+    def confirm_time(self) -> None:
+        """Keep a time guessed without a usual time name only when it forms a panel.
+
+        A ``birth_year`` in a cross-section is a covariate, not the time axis.
+        """
+        t_col = self.chosen.get("time")
+        if t_col is None or name_score(t_col, "time") >= 1.0 or self.role("unit") is not None:
+            return
+        del self.chosen["time"]
+        self.taken.discard(t_col)
+        self.guesses = [g for g in self.guesses if g.role != "time"]
 
     def unit(self) -> None:
         t_col = self.role("time")
@@ -750,6 +769,7 @@ def infer_roles(df: pd.DataFrame, given: Roles | None = None) -> Roles:
     state.outcome(by_name_only=True)
     state.time()
     state.unit()
+    state.confirm_time()
     note = state.cohort()
     if note is not None:
         state.guesses = [

@@ -250,3 +250,26 @@ def test_a_propensity_outside_zero_one_is_not_a_logging_propensity() -> None:
         {"action": [0, 1, 2, 1], "reward": [1.0, 0.0, 2.0, 1.0], "pscore": [2, 3, 4, 5]}
     )
     assert infer_roles(df).logging_propensity is None
+
+
+def test_iso_date_text_is_time() -> None:
+    df = synthetic_panel()
+    df["when"] = pd.to_datetime(df["yr"].astype(str) + "-06-30").dt.strftime("%Y-%m-%d")
+    df = df.drop(columns="yr")
+    r = infer_roles(df)
+    assert (r.time, r.unit) == ("when", "firm")
+    assert "years/dates" in guess(r, "time")[2]
+
+
+def test_a_year_covariate_in_a_cross_section_is_not_time() -> None:
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(
+        {
+            "treated": rng.integers(0, 2, 300),
+            "outcome": rng.normal(size=300),
+            "birth_year": rng.integers(1940, 2000, 300),
+        }
+    )
+    r = infer_roles(df)
+    assert r.time is None
+    assert r.covariates == ("birth_year",)
