@@ -556,14 +556,15 @@ class _Inference:
             and not is_time_like(self.df[c])
             and (u is None or not self._constant_within(c, u))
         ]
-        if rest:
-            best = max(rest, key=lambda c: self.nunique[c])
+        if len(rest) == 1:
+            # one measurement besides the treatment: it must be the outcome; with several,
+            # guessing would analyse a covariate, so the user is asked instead
             why = (
-                "numeric, varies within units, with the most distinct values"
+                "the only non-binary measurement that varies within units"
                 if u
-                else ("numeric with the most distinct values")
+                else ("the only non-binary measurement besides the roles")
             )
-            self.pick("outcome", [Candidate("outcome", best, 0.5, why + " (low confidence)")])
+            self.pick("outcome", [Candidate("outcome", rest[0], 0.5, why + " (low confidence)")])
 
     def covariates(self) -> None:
         if "covariates" in self.explicit or self.role("treatment") is None:

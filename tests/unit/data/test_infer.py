@@ -273,3 +273,10 @@ def test_a_year_covariate_in_a_cross_section_is_not_time() -> None:
     r = infer_roles(df)
     assert r.time is None
     assert r.covariates == ("birth_year",)
+
+
+def test_ambiguous_outcome_is_not_guessed() -> None:
+    # Thornton: 'any' is the treatment; the outcome 'got' has no usual outcome name and
+    # three measurements remain, so guessing would analyse a covariate
+    r = infer_roles(read("thornton_hiv.csv"))
+    assert (r.treatment, r.cluster, r.outcome) == ("any", "villnum", None)
