@@ -6,7 +6,9 @@ lower-cased name with ``.``, ``-`` and spaces read as ``_``) and its **data**: b
 with time identifies the rows for the unit of a panel, a time-invariant column of
 adoption periods for the cohort.  A guess carries a confidence in [0, 1] and a
 one-line reason.  Explicit roles always win; inference only fills gaps, and never
-reuses a column that already plays a role.
+reuses a column that already plays a role.  A time column without a usual time name is
+kept only when it forms a panel with a unit; an outcome without a usual outcome name is
+guessed (confidence 0.5) only when it is the single non-binary measurement left.
 
 Columns that look like oracle or counterfactual values of simulated benchmarks
 (``y_cfactual``, ``mu0``, ``mu1``, ``y0``, ``y1``, ``ite``, ...) are never chosen as the
