@@ -252,6 +252,9 @@ class MatchingResult:
         Conditional variance estimates ``σ̂²(X_j, W_j)``.
     matches : Matches
         The matched set of each target row.
+    within : tuple of Matches
+        Same-arm matches of the control and treated rows (positions within the arm),
+        reused by the Abadie–Imbens (2016) adjustment.
     """
 
     tau: float
@@ -264,6 +267,7 @@ class MatchingResult:
     weights: np.ndarray
     sigma2: np.ndarray
     matches: Matches
+    within: tuple[Matches, ...] = ()
 
 
 def segment_sums(values: np.ndarray, ptr: np.ndarray) -> np.ndarray:
@@ -443,6 +447,7 @@ def match_estimate(
 
     # conditional variances from same-arm matching on the same metric
     sigma2 = np.zeros(n)
+    within_arms: list[Matches] = []
     for w in (0, 1):
         rows = np.flatnonzero(t == w)
         c = None if cells is None else cells[rows]
@@ -452,13 +457,16 @@ def match_estimate(
             assert Xw is not None
             within = _kd_match(Xw[rows], Xw[rows], var_matches, np.inf, c, c, exclude_self=True)
         sigma2[rows] = conditional_variance(y[rows], y[rows], within)
+        within_arms.append(within)
 
     y_adj = None
     if Xb is not None:
         _, _, _, _, k0, _ = abadie_imbens(y, t, targets, matches, sigma2)
         y_adj = _bias_adjusted(y, t, Xb, targets, matches, k0)
     tau, se, se_sample, d, k, a = abadie_imbens(y, t, targets, matches, sigma2, y_adj)
-    return MatchingResult(tau, se, se_sample, targets, n_unmatched, d, k, a, sigma2, matches)
+    return MatchingResult(
+        tau, se, se_sample, targets, n_unmatched, d, k, a, sigma2, matches, tuple(within_arms)
+    )
 
 
 def _kd_match(
@@ -500,8 +508,11 @@ def weighted_conditional_covariance(
     arm: int,
     L: int,
     w: np.ndarray,
+    within: Matches | None = None,
 ) -> np.ndarray:
     """``Σ_i w_i ĉov(Z, Y | e(X_i), W = arm)``, shape (k,).
+
+    ``within`` reuses the arm's own ``L``-nearest same-arm matches if already known.
 
     ``ĉov_i`` is the sample covariance over the ``L`` nearest arm-``arm`` rows ``H(i)``
     on the score ``s`` (ties kept; a row of that arm excludes itself), as in Abadie &
@@ -517,7 +528,10 @@ def weighted_conditional_covariance(
     r = np.zeros(n)
     for lvl in (0, 1):
         q = np.flatnonzero(t == lvl)
-        m = match_within(s[rows], L) if lvl == arm else match_scores(s[q], s[rows], L)
+        if lvl == arm:
+            m = within if within is not None else match_within(s[rows], L)
+        else:
+            m = match_scores(s[q], s[rows], L)
         h = m.sizes.astype(np.float64)
         ok = h > 1
         wq = np.where(ok, w[q] / np.where(ok, h - 1, 1.0), 0.0)
@@ -545,6 +559,7 @@ def estimated_score_adjustment(
     tau: float,
     effect: np.ndarray,
     L: int = 2,
+    within: tuple[Matches, ...] = (),
 ) -> float:
     """Abadie–Imbens (2016) reduction of ``Var(τ̂)`` for matching on an estimated score.
 
@@ -568,9 +583,10 @@ def estimated_score_adjustment(
         w1, w0, n_s = f, f * e / (1 - e), float(t.sum())
     else:
         w1, w0, n_s = f * (1 - e) / e, f, float(n - t.sum())
+    w0_within, w1_within = within if len(within) == 2 else (None, None)
     c = (
-        weighted_conditional_covariance(y, t, s, Z, 1, L, w1)
-        + weighted_conditional_covariance(y, t, s, Z, 0, L, w0)
+        weighted_conditional_covariance(y, t, s, Z, 1, L, w1, w1_within)
+        + weighted_conditional_covariance(y, t, s, Z, 0, L, w0, w0_within)
     ) / n_s
     if estimand == "ATE":
         return float(c @ np.linalg.solve(H, c)) / n
@@ -636,10 +652,20 @@ def _ai2016_blocker(
     return None
 
 
-def _unit_effects(y: np.ndarray, t: np.ndarray, s: np.ndarray, m: int) -> np.ndarray:
-    """``Ŷ_i(1) − Ŷ_i(0)`` for every row, imputing the missing outcome by matching."""
+def _unit_effects(
+    y: np.ndarray, t: np.ndarray, s: np.ndarray, m: int, res: MatchingResult
+) -> np.ndarray:
+    """``Ŷ_i(1) − Ŷ_i(0)`` for every row, imputing the missing outcome by matching.
+
+    Reuses the estimate's own matches (every target is matched when this is called).
+    """
     effect = np.empty(len(y))
+    effect[res.targets] = res.d
+    done = np.zeros(len(y), bool)
+    done[res.targets] = True
     for w in (0, 1):
+        if done[t == w].all():
+            continue
         q, r = np.flatnonzero(t == w), np.flatnonzero(t != w)
         mt = match_scores(s[q], s[r], m)
         imputed = segment_sums(y[r][mt.idx], mt.ptr) / np.maximum(mt.sizes, 1)
@@ -795,7 +821,7 @@ class PSM(Estimator):
         why_not = _ai2016_blocker(params, score is not None, res.n_unmatched, counts)
         if params["se_method"] == "ai2016" and why_not is None:
             assert score is not None
-            effect = _unit_effects(yk, tk, score, params["n_neighbors"])
+            effect = _unit_effects(yk, tk, score, params["n_neighbors"], res)
             adjustment = estimated_score_adjustment(
                 yk,
                 tk,
@@ -808,6 +834,7 @@ class PSM(Estimator):
                 res.tau,
                 effect,
                 params["var_matches"],
+                res.within,
             )
             if res.se**2 - adjustment > 0:
                 se = float(np.sqrt(res.se**2 - adjustment))
