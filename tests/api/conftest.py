@@ -185,15 +185,6 @@ def api(
         yield Api(app, client, settings, backend)
 
 
-@pytest.fixture(scope="session")
-def sqlite_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """A second SQLite app for tests that need only one backend (fuzzing)."""
-    settings = make_settings(tmp_path_factory.mktemp("cqox-fuzz"), None)
-    app = create_app(settings)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Api(app, client, settings, "sqlite")
-
-
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     """Assert the error shape, status and code; return the error object."""
     assert response.status_code == status, response.text

@@ -67,6 +67,8 @@ async def _client(i: int, base: str, user: str) -> dict[str, Any]:
         r = await c.post("/api/upload", headers=h, files={"file": (f"client{i}.csv", raw)})
         codes.append(r.status_code)
         ds = r.json()
+        if r.status_code != 201:
+            return {"i": i, "codes": codes, "dataset": ds, "job": ds, "latency": float("nan")}
         latency, job, more = await _analyse(c, h, ds["dataset_id"])
         codes.extend(more)
         return {"i": i, "codes": codes, "dataset": ds, "job": job, "latency": latency}
@@ -132,9 +134,14 @@ def test_fifty_concurrent_clients_upload_and_analyse_without_errors(tmp_path: Pa
         metrics = httpx.get(server.url + "/metrics").text
     finally:
         server.stop()
+        if os.environ.get("CQOX_LOAD_REPORT"):
+            log = Path(os.environ["CQOX_LOAD_REPORT"]).with_suffix(".server.log")
+            log.write_bytes((tmp_path / "server.log").read_bytes())
 
-    errors = [(r["i"], c) for r in results for c in r["codes"] if c not in (200, 201, 202)]
-    assert errors == []
+    errors = [
+        (r["i"], c, r["job"]) for r in results for c in r["codes"] if c not in (200, 201, 202)
+    ]
+    assert errors == [], errors
     seen_datasets = set()
     for r in results:
         i, job = r["i"], r["job"]

@@ -1,6 +1,7 @@
 """Database engine, sessions and migrations.
 
-SQLite (write-ahead log, busy timeout) in the data folder by default; any SQLAlchemy
+SQLite (write-ahead log, busy timeout, ``BEGIN IMMEDIATE`` transactions) in the data
+folder by default; any SQLAlchemy
 URL through ``CQOX_DATABASE_URL`` (PostgreSQL is tested).  The schema is brought to the
 newest Alembic revision at start-up.
 """
@@ -27,12 +28,21 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # let SQLAlchemy, not the driver, open transactions (see _begin)
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # BEGIN IMMEDIATE takes the write lock up front: a transaction that reads and
+            # then writes cannot fail with SQLITE_BUSY_SNAPSHOT when another request wrote
+            # in between (WAL); contenders wait up to busy_timeout instead.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

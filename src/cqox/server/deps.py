@@ -81,6 +81,7 @@ def get_current_user(
         if user is None:
             raise UnauthorizedError("invalid or revoked API key")
         request.state.user_id = user.id
+        session.commit()  # end the transaction: no lock is held while the handler works
         return user
     if bearer is None or not bearer.credentials:
         raise UnauthorizedError("authentication required: send 'Authorization: Bearer <token>'")
@@ -92,6 +93,7 @@ def get_current_user(
         raise UnauthorizedError("the token's user no longer exists")
     request.state.user_id = user.id
     request.state.token_claims = claims
+    session.commit()  # end the transaction: no lock is held while the handler works
     return user
 
 

@@ -24,7 +24,13 @@ from cqox.server.models import Dataset, Job
 from cqox.server.problems import NotFoundError, install_handlers
 from cqox.server.routers import analyses, auth, datasets, jobs, system, users
 from cqox.server.settings import Settings
-from cqox.server.storage import analyses_dir, clean_temporaries, dataset_path, datasets_dir
+from cqox.server.storage import (
+    analyses_dir,
+    clean_temporaries,
+    dataset_path,
+    datasets_dir,
+    remove_orphans,
+)
 
 log = logging.getLogger("cqox.server")
 
@@ -57,6 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrate(engine)
         clean_temporaries(settings.data_dir)
+        with transaction(factory) as s:
+            known = set(s.scalars(select(Dataset.file)).all())
+        orphans = remove_orphans(settings.data_dir, known)
+        if orphans:
+            log.warning("removed %d dataset file(s) without a database row", orphans)
         interrupted = runner.recover()
         if interrupted:
             log.warning("marked %d interrupted job(s) failed", interrupted)

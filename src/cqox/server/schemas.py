@@ -4,17 +4,40 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: A mapping value: a column, a list of columns (covariates, instrument), a cutoff number
 #: or a covariate formula.
 MappingValue = str | list[str] | float | int | None
 
 
+def _has_nul(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False
+
+
 class Strict(BaseModel):
-    """Unknown fields are refused (a typo must not be silently ignored)."""
+    """A request body that refuses unknown fields and NUL bytes.
+
+    A typo must not be silently ignored; no column, name or parameter contains a NUL
+    byte, and PostgreSQL cannot store one.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("strings must not contain NUL characters")
+        return data
 
 
 class LoginRequest(Strict):

@@ -168,8 +168,10 @@ def _check_frame(frame: pd.DataFrame, max_cells: int) -> pd.DataFrame:
         raise InvalidDataError(
             f"duplicate column names: {', '.join(dup)}", details={"columns": dup}
         )
-    if any(not n.strip() or len(n) > 256 for n in names):
-        raise InvalidDataError("column names must be non-empty and at most 256 characters")
+    if any(not n.strip() or len(n) > 256 or "\x00" in n for n in names):
+        raise InvalidDataError(
+            "column names must be non-empty, at most 256 characters and free of NUL bytes"
+        )
     for name in frame.columns:
         s = frame[name]
         if s.dtype == object:
@@ -179,7 +181,13 @@ def _check_frame(frame: pd.DataFrame, max_cells: int) -> pd.DataFrame:
                     f"column '{name}' holds nested values (objects or lists); upload a flat table",
                     details={"column": str(name)},
                 )
-            frame[name] = s.where(s.isna(), s.astype(str))
+            text = s.where(s.isna(), s.astype(str))
+            if text.str.contains("\x00", regex=False).any():
+                raise InvalidDataError(
+                    f"column '{name}' contains NUL bytes; is the file binary?",
+                    details={"column": str(name)},
+                )
+            frame[name] = text
     return frame
 
 
@@ -274,6 +282,18 @@ def verify_checksum(path: Path, checksum: str) -> bool:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest() == checksum
+
+
+def remove_orphans(data_dir: Path, known: set[str]) -> int:
+    """Delete dataset files no database row names (a crash between file and row)."""
+    n = 0
+    folder = datasets_dir(data_dir)
+    if folder.is_dir():
+        for path in folder.glob("*.parquet"):
+            if path.name not in known:
+                path.unlink(missing_ok=True)
+                n += 1
+    return n
 
 
 def clean_temporaries(data_dir: Path) -> int:
