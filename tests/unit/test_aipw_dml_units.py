@@ -152,3 +152,11 @@ def test_aipw_reuses_the_propensity_fit_of_ipw_in_an_analysis(
     an = cqox.analyze(df, outcome="y", treatment="t", covariates=COV, estimators=["ipw", "aipw"])
     assert {e.estimator for e in an.estimates} == {"ipw", "aipw"}
     assert len(calls) == 1
+
+
+def test_trim_with_cross_fitting_is_refused() -> None:
+    df, _ = cqox.simulate.confounded_binary(n=200, seed=6)
+    with pytest.raises(cqox.ParameterError, match="'clip'"):
+        cqox.estimate(
+            "aipw", df, outcome="y", treatment="t", covariates=["x1"], cross_fit=True, trim=0.05
+        )

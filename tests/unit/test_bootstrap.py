@@ -181,3 +181,13 @@ def test_bootstrap_is_not_run_by_default_in_analyze() -> None:
 
     assert registry.get("bootstrap").run_by_default is False
     assert registry.get("aipw").run_by_default is True
+
+
+def test_a_closure_statistic_runs_in_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bs, "PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(bs, "PILOT_SECONDS", 0.0)
+    x = np.random.default_rng(13).standard_normal(200)
+    serial = bootstrap(_mean_stat(x), 200, n_boot=100, seed=3, n_jobs=1)
+    parallel = bootstrap(_mean_stat(x), 200, n_boot=100, seed=3, n_jobs=2)
+    assert parallel.n_workers == 2
+    assert np.array_equal(serial.replicates, parallel.replicates)

@@ -318,16 +318,17 @@ def _run_pool(
     progress: ProgressCallback | None,
     step: str,
 ) -> np.ndarray:
-    import pickle
-
-    pickle.dumps(task)  # fail fast (TypeError/AttributeError) if not picklable
     todo = np.arange(first, n_boot)
     chunks = np.array_split(todo, min(len(todo), workers * 8))
     # fork: workers start in milliseconds and inherit the imported modules and the
-    # task, and a user's script is not re-run in each worker (as spawn would do
-    # without a ``__main__`` guard); spawn where fork does not exist.
+    # task (closures included), and a user's script is not re-run in each worker (as
+    # spawn would do without a ``__main__`` guard); spawn where fork does not exist.
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    if ctx.get_start_method() != "fork":
+        import pickle
+
+        pickle.dumps(task)  # fail fast (TypeError/AttributeError) if not picklable
     done = first
     with ProcessPoolExecutor(
         workers, mp_context=ctx, initializer=_init_worker, initargs=(task,)
@@ -364,8 +365,9 @@ def bootstrap(
     ----------
     statistic : callable
         Called with the row indices of a resample (shape (m,), with repeats) and an
-        integer seed for any randomness of its own.  Must be picklable (a module-level
-        function or object) to run in worker processes.
+        integer seed for any randomness of its own.  Worker processes are forked, so
+        any callable works in parallel on Linux; where only spawn exists it must be
+        picklable (else the replicates run serially, with a warning).
     n : int
         Rows in the sample.
     n_boot : int

@@ -27,6 +27,8 @@ Nuisances and inference:
   misspecified.
 - ``cross_fit=True``: K-fold cross-fitting with any learner (names as in
   :mod:`cqox.nuisance.learners`, or a scikit-learn estimator); SE from the score alone.
+  ``link`` and ``trim`` belong to the parametric fit; cross-fitted propensities are
+  bounded with ``clip``.
 
 The propensity and outcome models may use different covariates:
 ``propensity_covariates`` and ``outcome_covariates`` take a list of columns or a
@@ -62,7 +64,7 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles, normalise_covariates
 from cqox.data.formula import formula_variables
 from cqox.data.prepare import CausalData, prepare
-from cqox.errors import CqoxWarning, EstimationError, NoDataError
+from cqox.errors import CqoxWarning, EstimationError, NoDataError, ParameterError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.registry import register
@@ -401,6 +403,12 @@ class AIPW(Estimator):
         notes: list[str] = []
         diagnostics: dict[str, Any] = {}
         if params["cross_fit"]:
+            if params["trim"] > 0:
+                raise ParameterError(
+                    "The 'trim' parameter of aipw applies to the parametric fit; with "
+                    f"cross_fit=True use 'clip' instead. Got trim={params['trim']!r}.",
+                    details={"parameter": "trim", "estimator": self.name},
+                )
             rng = ctx.rng(_CROSSFIT_STREAM)
             folds = fold_ids(len(y), params["n_folds"], rng, strata=t)
             res, diag = aipw_crossfit(
