@@ -1,0 +1,1 @@
+"""Panel matching on treatment histories (Imai, Kim & Wang 2021)."""
