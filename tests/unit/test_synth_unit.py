@@ -143,3 +143,29 @@ def test_penalty_moves_weights_towards_nearest_donors() -> None:
     # a huge λ puts all weight on the single nearest donor (nearest-neighbour matching)
     assert w1["weight"].max() == pytest.approx(1.0, abs=1e-6)
     assert (w0["weight"] > 1e-6).sum() >= (w1["weight"] > 1e-6).sum()
+
+
+def test_command_line_strings_match_numeric_units_and_periods() -> None:
+    df = _sim()
+    common = {"v_method": "equal", "placebo": False, "leave_one_out": False}
+    a = cqox.estimate(
+        "synth",
+        df,
+        outcome="y",
+        roles={"unit": "unit", "time": "time"},
+        treated_unit="0",
+        treatment_time="13",
+        donors=["1", "2", "3"],
+        **common,
+    )
+    b = cqox.estimate(
+        "synth",
+        df,
+        outcome="y",
+        roles={"unit": "unit", "time": "time"},
+        treated_unit=0,
+        treatment_time=13,
+        donors=[1, 2, 3],
+        **common,
+    )
+    assert a.estimate == b.estimate and a.n_control == 3

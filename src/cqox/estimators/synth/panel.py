@@ -165,6 +165,30 @@ class SynthPanel:
         return np.isin(self.times, np.asarray(times, dtype=self.times.dtype))
 
 
+def match_value(value: Any, values: Any, exact: bool = True) -> Any:
+    """``value`` as the column's own type: ``"17"`` from the command line matches 17.0.
+
+    With ``exact=False`` (periods) a numeric string becomes a number even when no
+    value equals it, so that it can still be compared with the periods.
+    """
+    if any(v == value for v in values):
+        return value
+    text = str(value).strip()
+    for v in values:
+        if str(v) == text:
+            return v
+    try:
+        num = float(text)
+    except ValueError:
+        return value
+    for v in values:
+        if isinstance(v, int | float | np.number) and float(v) == num:
+            return v
+    if not exact and all(isinstance(v, int | float | np.number) for v in values):
+        return num
+    return value
+
+
 def find_treated(
     frame: pd.DataFrame,
     unit: str,
@@ -179,6 +203,10 @@ def find_treated(
     treated periods, 0 elsewhere) must mark exactly one unit.
     """
     units = pd.unique(frame[unit])
+    if treated_unit is not None:
+        treated_unit = match_value(treated_unit, units)
+    if treatment_time is not None:
+        treatment_time = match_value(treatment_time, pd.unique(frame[time]), exact=False)
     if treated_unit is not None and not any(u == treated_unit for u in units):
         shown = ", ".join(repr(u) for u in units[:8])
         raise ParameterError(
@@ -250,6 +278,7 @@ def build_panel(
     else:
         pool = []
         for d in donors:
+            d = match_value(d, all_units)
             match = [u for u in all_units if u == d]
             if not match:
                 raise ParameterError(
