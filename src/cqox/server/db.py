@@ -1,7 +1,6 @@
 """Database engine, sessions and migrations.
 
-SQLite (write-ahead log, busy timeout, ``BEGIN IMMEDIATE`` transactions) in the data
-folder by default; any SQLAlchemy
+SQLite (write-ahead log, busy timeout) in the data folder by default; any SQLAlchemy
 URL through ``CQOX_DATABASE_URL`` (PostgreSQL is tested).  The schema is brought to the
 newest Alembic revision at start-up.
 """
@@ -17,19 +16,30 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: Connections kept open, and extra ones allowed under load: the request thread pool
+#: (40 threads) plus the job runner's threads must not starve waiting for a connection.
+POOL_SIZE = 10
+POOL_OVERFLOW = 50
+POOL_TIMEOUT_S = 60.0
 
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
+        # The driver's own transaction handling is kept on purpose: it begins a
+        # transaction only at the first write, so reads hold no snapshot (no
+        # SQLITE_BUSY_SNAPSHOT) and writers queue on the busy timeout.
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_pre_ping=True,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            pool_timeout=POOL_TIMEOUT_S,
         )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # let SQLAlchemy, not the driver, open transactions (see _begin)
-            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -37,15 +47,14 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Any) -> None:
-            # BEGIN IMMEDIATE takes the write lock up front: a transaction that reads and
-            # then writes cannot fail with SQLITE_BUSY_SNAPSHOT when another request wrote
-            # in between (WAL); contenders wait up to busy_timeout instead.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT_S,
+    )
 
 
 def migrate(engine: Engine) -> None:
