@@ -27,6 +27,8 @@ class Case:
     run: Callable[[], Result]
     repeats: int = 3
     note: str = ""
+    #: Cases with the same non-empty group have their timed runs interleaved.
+    group: str = ""
 
 
 @dataclass
@@ -68,6 +70,30 @@ def _finite(x: Any) -> float | None:
 #: (JIT compilation, lazy imports, caches) are a small share of it, and a separate
 #: warm-up would double the suite's run time for little change in the median.
 WARMUP_AS_REPEAT_S = 3.0
+#: Timed runs of such a slow case in all (the first run and one more): their run-to-run
+#: spread is small against their length, and it keeps the full suite under 20 minutes.
+SLOW_CASE_RUNS = 2
+
+
+def _plan(
+    first: float, wanted: int, single_run_s: float | None, few_runs_s: float | None
+) -> tuple[list[float], int]:
+    """Timed runs kept from the warm-up, and the number of timed runs wanted."""
+    times: list[float] = []
+    if single_run_s is not None and first > single_run_s:
+        return [first], 1
+    if first > WARMUP_AS_REPEAT_S:
+        times.append(first)
+        wanted = min(wanted, SLOW_CASE_RUNS)
+    if few_runs_s is not None and first > few_runs_s:
+        wanted = 1
+    return times, max(wanted, len(times))
+
+
+def _fail(out: Outcome, exc: Exception) -> Outcome:
+    out.error = f"{type(exc).__name__}: {exc}"[:300]
+    out.note = (out.note + " " + traceback.format_exc(limit=1).splitlines()[-1]).strip()
+    return out
 
 
 def measure(
@@ -81,31 +107,69 @@ def measure(
     """Warm up once, then time ``repeats`` runs; score the last result against ``truth``.
 
     A first (warm-up) run longer than :data:`WARMUP_AS_REPEAT_S` is kept as a timed
-    repeat.  Quick mode bounds the work: a first run longer than ``single_run_s`` is
-    the only run; one longer than ``few_runs_s`` is followed by one timed run only.
+    repeat, and such a slow case is timed :data:`SLOW_CASE_RUNS` times in all.  Quick
+    mode bounds the work: a first run longer than ``single_run_s`` is the only run; one
+    longer than ``few_runs_s`` is followed by one timed run only.
     """
-    out = Outcome(case.method, case.library, case.design, case.estimand, note=case.note)
-    try:
-        start = time.perf_counter()
-        result = case.run()  # warm-up (JIT compilation, imports, caches)
-        first = time.perf_counter() - start
-        wanted = repeats if repeats is not None else case.repeats
-        times = []
-        if single_run_s is not None and first > single_run_s:
-            times.append(first)
-            wanted = 1
-        elif first > WARMUP_AS_REPEAT_S:
-            times.append(first)
-        if few_runs_s is not None and first > few_runs_s:
-            wanted = 1
-        while len(times) < wanted:
+    return measure_group([(case, truth, tau)], repeats, single_run_s, few_runs_s)[0]
+
+
+def measure_group(
+    items: list[tuple[Case, float | None, np.ndarray | None]],
+    repeats: int | None = None,
+    single_run_s: float | None = None,
+    few_runs_s: float | None = None,
+) -> list[Outcome]:
+    """:func:`measure` for several cases with their timed runs interleaved.
+
+    Each case is warmed up, then the timed runs go round-robin (case 1, case 2, …,
+    case 1, …), so that a change in the machine's load during the group affects every
+    case alike and the ratios between them stay meaningful on a shared machine.
+    """
+    outs: list[Outcome] = []
+    state: list[tuple[int, list[float], int, Result, float]] = []
+    for i, (case, _, _) in enumerate(items):
+        out = Outcome(case.method, case.library, case.design, case.estimand, note=case.note)
+        outs.append(out)
+        try:
             start = time.perf_counter()
-            result = case.run()
-            times.append(time.perf_counter() - start)
-    except Exception as exc:  # a peer's failure is a finding, not a crash of the suite
-        out.error = f"{type(exc).__name__}: {exc}"[:300]
-        out.note = (out.note + " " + traceback.format_exc(limit=1).splitlines()[-1]).strip()
-        return out
+            result = case.run()  # warm-up (JIT compilation, imports, caches)
+            first = time.perf_counter() - start
+        except Exception as exc:  # a peer's failure is a finding, not a crash of the suite
+            _fail(out, exc)
+            continue
+        wanted = repeats if repeats is not None else case.repeats
+        times, wanted = _plan(first, wanted, single_run_s, few_runs_s)
+        state.append((i, times, wanted, result, first))
+    results: dict[int, Result] = {i: r for i, _, _, r, _ in state}
+    failed: set[int] = set()
+    while True:
+        pending = [(i, t) for i, t, w, _, _ in state if len(t) < w and i not in failed]
+        if not pending:
+            break
+        for i, times in pending:
+            try:
+                start = time.perf_counter()
+                results[i] = items[i][0].run()
+                times.append(time.perf_counter() - start)
+            except Exception as exc:
+                _fail(outs[i], exc)
+                failed.add(i)
+    for i, times, _, _, first in state:
+        if i in failed:
+            continue
+        _score(outs[i], results[i], times, first, items[i][1], items[i][2])
+    return outs
+
+
+def _score(
+    out: Outcome,
+    result: Result,
+    times: list[float],
+    first: float,
+    truth: float | None,
+    tau: np.ndarray | None,
+) -> None:
     out.times_s = [round(t, 6) for t in times]
     out.median_s = statistics.median(times)
     out.warmup_s = round(first, 6)
@@ -125,4 +189,3 @@ def measure(
     tau_hat = result.get("tau_hat")
     if tau is not None and tau_hat is not None:
         out.pehe = float(np.sqrt(np.mean((np.asarray(tau_hat) - tau) ** 2)))
-    return out
