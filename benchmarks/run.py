@@ -85,6 +85,15 @@ def machine() -> dict[str, Any]:
             text=True,
             check=False,
         ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src", "benchmarks"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if dirty:
+            commit += " + uncommitted changes in src/ or benchmarks/"
     except OSError:
         commit = "unknown"
     return {
@@ -455,7 +464,12 @@ def markdown(
             base = cq.get(o.method)
             ratio = (o.median_s / base) if (o.median_s and base) else None
             covers = "—" if o.covers is None else ("yes" if o.covers else "no")
-            note = (o.error or o.note).replace("|", "/")
+            note = o.error or o.note
+            if o.extra.get("failures"):
+                note += f"; {o.extra.get('estimates')} estimates; failed inside the analysis: " + (
+                    ", ".join(o.extra["failures"])
+                )
+            note = note.replace("|", "/")
             lines.append(
                 f"| {o.method} | {o.library} | {_fmt(o.median_s)} | {len(o.times_s)} | "
                 f"{_fmt(ratio, 3)} | {_fmt(o.estimate)} | {_fmt(o.abs_error, 3)} | {covers} | "
