@@ -57,8 +57,11 @@ clean:
 ## Monte-Carlo accuracy; writes docs/benchmarks.md, docs/scaling.md, docs/accuracy.md.
 BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
+# causalml 0.18 declares scipy>=1.16, which dowhy 0.14 (scipy<=1.15.3) excludes; its
+# matching code runs on either, so it is installed without its dependency pins.
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python -m pip install --quiet --no-deps "causalml==0.18.0"
 	rm -f $(VENV)/.bench-installed-*
 	touch $(BENCH_STAMP)
 
@@ -70,8 +73,5 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run --quick
-# causalml 0.18 declares scipy>=1.16, which dowhy 0.14 (scipy<=1.15.3) excludes; its
-# matching code runs on either, so it is installed without its dependency pins.
 	$(BIN)/python -m benchmarks.scaling --quick
 	$(BIN)/python -m benchmarks.accuracy --quick
-	$(BIN)/python -m pip install --quiet --no-deps "causalml==0.18.0"
