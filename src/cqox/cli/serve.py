@@ -6,6 +6,9 @@ import argparse
 import sys
 from typing import Any
 
+#: Seconds an idle HTTP connection stays open.
+KEEP_ALIVE_S = 30
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve`` to the ``cqox`` command."""
@@ -45,5 +48,13 @@ def run(args: argparse.Namespace) -> int:
         f"{settings.data_dir.resolve()})",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # keep idle connections open longer than uvicorn's 5 s: a busy client that pauses
+    # between requests must not race the server closing its connection
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
     return 0

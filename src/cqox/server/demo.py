@@ -92,7 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args=(base, args.user, args.password, args.data),
         daemon=True,
     ).start()
-    uvicorn.run(create_app(Settings()), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(
+        create_app(Settings()),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        timeout_keep_alive=30,
+    )
     return 0
 
 
