@@ -191,3 +191,12 @@ def test_a_closure_statistic_runs_in_worker_processes(monkeypatch: pytest.Monkey
     parallel = bootstrap(_mean_stat(x), 200, n_boot=100, seed=3, n_jobs=2)
     assert parallel.n_workers == 2
     assert np.array_equal(serial.replicates, parallel.replicates)
+
+
+def test_base_params_may_be_a_json_string_from_the_command_line() -> None:
+    df, _ = cqox.simulate.confounded_binary(n=300, seed=7)
+    kw = {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2"], "n_boot": 30, "seed": 1}
+    est = cqox.estimate("bootstrap", df, base_params='{"estimand": "ATT"}', n_jobs=1, **kw)
+    assert est.estimand == "ATT"
+    with pytest.raises(cqox.ParameterError, match="base_params"):
+        cqox.estimate("bootstrap", df, base_params="estimand=ATT", n_jobs=1, **kw)

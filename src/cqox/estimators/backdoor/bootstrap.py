@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -57,7 +58,19 @@ def _inner(params: dict[str, Any]) -> Estimator:
             details={"parameter": "base_estimator", "estimator": "bootstrap"},
         )
     cls = registry.get(name)
-    return cls(**dict(params["base_params"] or {}))
+    given = params["base_params"] or {}
+    if isinstance(given, str):  # from the command line: --set bootstrap.base_params='{...}'
+        try:
+            given = json.loads(given)
+        except json.JSONDecodeError:
+            given = None
+        if not isinstance(given, dict):
+            raise ParameterError(
+                "The 'base_params' parameter of bootstrap must be a dict (or a JSON "
+                f"object). Got {params['base_params']!r} instead.",
+                details={"parameter": "base_params", "estimator": "bootstrap"},
+            )
+    return cls(**dict(given))
 
 
 @register
@@ -80,8 +93,8 @@ class Bootstrap(Estimator):
             "any",
             "parameters of the bootstrapped estimator",
             nullable=True,
-            check=lambda v: isinstance(v, dict),
-            rule="a dict of parameters",
+            check=lambda v: isinstance(v, dict | str),
+            rule="a dict of parameters (or a JSON object string)",
         ),
         Param("n_boot", 999, "int", "bootstrap replicates", low=20, high=1_000_000),
         Param(
