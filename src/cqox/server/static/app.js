@@ -173,7 +173,8 @@ $("#analyze-form").addEventListener("submit", async (ev) => {
 
 async function pollJob(jobId) {
   for (;;) {
-    await new Promise((res) => setTimeout(res, 500));
+    // 1.5 s between polls keeps a long job well inside the per-user rate limit
+    await new Promise((res) => setTimeout(res, 1500));
     const r = await api("/api/jobs/" + jobId);
     if (!r.ok) return r;
     const job = await r.clone().json();
