@@ -65,6 +65,8 @@ FOLDS = 5
 #: Learner parameters of the comprehensive analysis' DML estimators in the speed goal
 #: of the backdoor issue ("logistic/linear nuisances").
 LINEAR_DML = {"dml_plr": {"learner": "linear"}, "dml_irm": {"learner": "linear"}}
+#: Treatment-history length of panel matching: cohort 4 has three earlier periods.
+PANEL_MATCH_LAGS = 3
 #: Synthetic-control predictor blocks (pre-period outcome means), shared by both libraries.
 SYNTH_BLOCKS = ((1, 5), (6, 10), (11, 15), (16, 20))
 
@@ -565,6 +567,18 @@ def did_cases(d: Design, quick: bool) -> list[Case]:
                 "ATT",
                 _cqox("did_twfe", d),
                 note="plus Bacon decomposition; TWFE is biased under dynamic effects",
+            )
+        )
+    if cqox_available("panel_match"):
+        cases.append(
+            Case(
+                "panel_match",
+                "cqox",
+                d.name,
+                "ATT_lead0",
+                _cqox("panel_match", d, None, lags=PANEL_MATCH_LAGS),
+                note=f"L = {PANEL_MATCH_LAGS} lags, lead 0, Mahalanobis refinement, 1,000 "
+                "bootstrap draws; no Python peer (PanelMatch is an R package)",
             )
         )
     if has("csdid"):

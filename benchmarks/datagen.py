@@ -137,7 +137,8 @@ def staggered_panel(
         name,
         df,
         {"outcome": "y", "unit": "unit", "time": "time", "cohort": "cohort", "treatment": "d"},
-        {"ATT": overall, "ATT_simple": simple},
+        # ATT_lead0: the effect in the adoption period, 0.5 for every cohort (panel matching)
+        {"ATT": overall, "ATT_simple": simple, "ATT_lead0": 0.5},
         notes=f"{n_units} units × {n_periods} periods, cohorts "
         + "/".join(str(c) for c in cohorts)
         + "/never",
