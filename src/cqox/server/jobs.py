@@ -68,7 +68,9 @@ class _Worker:
         os.environ["OMP_NUM_THREADS"] = "1"
         os.environ["MKL_NUM_THREADS"] = "1"
         try:
-            self.process = ctx.Process(target=worker_main, args=(child, warm_up), daemon=True)
+            # not a daemon: estimators may start their own process pools (bootstrap);
+            # the runner stops workers at shutdown and a worker exits with its parent
+            self.process = ctx.Process(target=worker_main, args=(child, warm_up), daemon=False)
             self.process.start()
         finally:
             for k, v in saved.items():
