@@ -457,7 +457,12 @@ def dml_cases(d: Design, quick: bool) -> list[Case]:
 
 
 def _dowhy(df: Any, cols: list[str], method: str, target: str) -> Callable[[], Result]:
+    import logging
+
     from dowhy import CausalModel
+
+    # DoWhy logs every estimation at INFO once another library configures logging
+    logging.getLogger("dowhy").setLevel(logging.WARNING)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
