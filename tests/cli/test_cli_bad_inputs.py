@@ -53,7 +53,8 @@ CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
     ),
     (
         "treatment not binary",
-        ["analyze", "{demo}", "--outcome", "y", "--treatment", "x1"],
+        # dml_plr takes a continuous treatment, so name an estimator that needs a binary one
+        ["analyze", "{demo}", "--outcome", "y", "--treatment", "x1", "--estimators", "ipw"],
         ("'x1'", "binary"),
     ),
     (

@@ -171,7 +171,8 @@ def analyze(
     runs: list[tuple[type[Estimator], dict[str, Any]]] = []
     for cls in classes:
         p = dict(params.get(cls.name, {}))
-        if "estimand" in p or not cls.default_estimands:
+        chooses_estimand = any(q.name == "estimand" for q in cls.parameters)
+        if "estimand" in p or not chooses_estimand or not cls.default_estimands:
             runs.append((cls, p))
         else:
             runs.extend((cls, {**p, "estimand": e}) for e in cls.default_estimands)
@@ -236,7 +237,7 @@ def analyze(
         truth={str(k): float(v) for k, v in (truth or {}).items()},
         warnings=list(dict.fromkeys(w for e in estimates for w in e.warnings)),
         seed=seed,
-        figure_data=_figure_data(ctx, first),
+        figure_data=_figure_data(ctx, first, df, r, estimates),
     )
     analysis.elapsed_s = time.perf_counter() - start
     return analysis
@@ -280,7 +281,7 @@ def _backdoor_propensity(
         or data.t is None
         or data.X.shape[1] == 0
         or Design.BACKDOOR not in designs
-        or not set(np.unique(data.t)) <= {0.0, 1.0}
+        or set(np.unique(data.t)) != {0.0, 1.0}
     ):
         return None
     try:
@@ -351,7 +352,29 @@ def _sensitivity(
     return out
 
 
-def _figure_data(ctx: Context, data: CausalData | None) -> dict[str, Any]:
+def _figure_data(
+    ctx: Context,
+    data: CausalData | None,
+    df: pd.DataFrame,
+    roles: Roles,
+    estimates: list[Estimate],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if (
+        roles.running
+        and roles.cutoff is not None
+        and roles.outcome
+        and any(e.estimator == "rd" for e in estimates)
+    ):
+        from cqox.report.figures_rd import rd_plot_data
+
+        x = pd.to_numeric(df[roles.running], errors="coerce").to_numpy(dtype=float)
+        y = pd.to_numeric(df[roles.outcome], errors="coerce").to_numpy(dtype=float)
+        out["rd"] = rd_plot_data(x, y, roles.cutoff)
+    return {**out, **_propensity_data(ctx, data)}
+
+
+def _propensity_data(ctx: Context, data: CausalData | None) -> dict[str, Any]:
     for key, fit in ctx.cache.items():
         if (
             isinstance(key, tuple)

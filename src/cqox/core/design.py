@@ -35,13 +35,15 @@ def designs_for(roles: Roles) -> list[Design]:
     """
     out: list[Design] = []
     has = roles.given()
-    if "outcome" in has and "treatment" in has:
+    panel = "outcome" in has and "unit" in has and "time" in has
+    # Rows of a panel are repeated measures of units, not independent draws: the
+    # cross-sectional backdoor estimators would pool periods and understate the SE.
+    if "outcome" in has and "treatment" in has and not panel:
         out.append(Design.BACKDOOR)
     if "outcome" in has and "treatment" in has and "instrument" in has:
         out.append(Design.IV)
     if "outcome" in has and "running" in has and "cutoff" in has:
         out.append(Design.RD)
-    panel = "outcome" in has and "unit" in has and "time" in has
     if panel and ("treatment" in has or "cohort" in has):
         out.append(Design.DID)
     if panel and "cohort" in has:

@@ -232,6 +232,12 @@ def prepare(
             if binary_treatment
             else _numeric(frame, roles.treatment, "treatment")
         )
+        if not binary_treatment and np.ptp(t) == 0:
+            raise RoleError(
+                f"role 'treatment': column '{roles.treatment}' is constant ({_show(t[0])}); "
+                "a treatment needs variation",
+                details={"role": "treatment", "column": roles.treatment},
+            )
 
     design = (
         design_from_formula(formula, frame)

@@ -16,7 +16,6 @@ from typing import Any
 
 from cqox._version import __version__
 from cqox.analysis.analysis import Analysis
-from cqox.report.figures import forest_png, overlap_png
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
@@ -154,18 +153,13 @@ def _estimates_section(an: Analysis) -> list[str]:
 
 
 def _figures_section(an: Analysis) -> list[str]:
+    from cqox.report.gallery import figure_specs
+
     parts = ["<h2 id=figures>Figures</h2>"]
-    if an.estimates:
-        parts.append("<h3>Estimator comparison</h3>")
-        parts.append(_img(forest_png(an.estimates, an.consensus, an.truth), "forest plot"))
-    prop = an.figure_data.get("propensity")
-    if prop is not None:
-        parts.append("<h3>Propensity overlap</h3>")
-        parts.append(_img(overlap_png(prop["e"], prop["t"]), "propensity overlap"))
-        parts.append(
-            "<p class=muted>Estimated propensity scores by arm; little overlap (mass near 0 "
-            "or 1 in one arm only) means the comparison leans on extrapolation.</p>"
-        )
+    for spec in figure_specs(an):
+        parts.append(f"<h3>{_e(spec.title)}</h3>")
+        parts.append(_img(spec.png(), spec.title))
+        parts.append(f"<p class=muted>{_e(spec.caption)}</p>")
     if len(parts) == 1:
         parts.append("<p>No figure for this analysis.</p>")
     return parts
@@ -201,7 +195,7 @@ def _sensitivity_section(an: Analysis) -> list[str]:
     if not an.sensitivity:
         return []
     parts = [
-        "<h2 id=sensitivity>Sensitivity (E-values)</h2><table><tr><th class=l>estimate</th>"
+        "<h2 id=sensitivity>Sensitivity</h2><h3>E-values</h3><table><tr><th class=l>estimate</th>"
         "<th>E-value (point)</th><th>E-value (CI)</th></tr>"
     ]
     for k, s in an.sensitivity.items():
@@ -215,6 +209,59 @@ def _sensitivity_section(an: Analysis) -> list[str]:
         " confounder would need with both treatment and outcome to explain the "
         "estimate away (VanderWeele &amp; Ding 2017, doi:10.7326/M16-2607).</p>"
     )
+    ovb = [
+        (k, s["ovb"])
+        for k, s in an.sensitivity.items()
+        if isinstance(s, dict) and isinstance(s.get("ovb"), dict)
+    ]
+    if ovb:
+        parts.append(
+            "<h3>Omitted-variable bias (Cinelli &amp; Hazlett 2020)</h3><table><tr>"
+            "<th class=l>estimate</th><th>partial R² of treatment with outcome</th>"
+            "<th>robustness value RV</th><th>RV (α = 0.05)</th></tr>"
+        )
+        for k, o in ovb:
+            parts.append(
+                f"<tr><td class=l>{_e(k)}</td><td>{_num(o.get('r2yd_x'), 3)}</td>"
+                f"<td>{_num(o.get('rv_q'), 3)}</td><td>{_num(o.get('rv_qa'), 3)}</td></tr>"
+            )
+        parts.append(
+            "</table><p class=muted>RV: the share of residual variance of both treatment and "
+            "outcome that a confounder would need to explain to bring the estimate to zero "
+            "(RV at α: to make it insignificant); doi:10.1111/rssb.12348.</p>"
+        )
+        bounds = [b for _, o in ovb[:1] for b in o.get("bounds", [])]
+        if bounds:
+            parts.append(
+                "<table><tr><th class=l>confounder as strong as</th><th>× k</th>"
+                "<th>adjusted estimate</th><th>adjusted CI</th></tr>"
+            )
+            for b in bounds:
+                parts.append(
+                    f"<tr><td class=l>{_e(b.get('benchmark'))}</td><td>{_num(b.get('k'))}</td>"
+                    f"<td>{_num(b.get('adjusted_estimate'))}</td><td>[{_num(b.get('adjusted_lower'))}"
+                    f", {_num(b.get('adjusted_upper'))}]</td></tr>"
+                )
+            parts.append("</table>")
+    ros = [
+        (k, s["rosenbaum"])
+        for k, s in an.sensitivity.items()
+        if isinstance(s, dict) and isinstance(s.get("rosenbaum"), dict)
+    ]
+    for k, r in ros:
+        if r.get("applicable") is False:
+            parts.append(
+                f"<p>Rosenbaum bounds for {_e(k)}: not applicable, because "
+                f"{_e(r.get('reason'))}.</p>"
+            )
+            continue
+        parts.append(
+            f"<h3>Rosenbaum bounds ({_e(k)})</h3><p>Wilcoxon signed-rank test on "
+            f"{_e(r.get('n_pairs'))} matched pairs: the conclusion holds at α = "
+            f"{_num(r.get('alpha'))} until hidden bias Γ = <b>{_num(r.get('gamma_critical'), 3)}"
+            "</b> (the odds of treatment of two matched units may differ by that factor "
+            "before the effect could be due to an unobserved confounder; Rosenbaum 2002).</p>"
+        )
     return parts
 
 

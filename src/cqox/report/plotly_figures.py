@@ -145,14 +145,10 @@ def _finite(x: float) -> float | None:
 
 
 def analysis_figures(an: Analysis) -> dict[str, dict[str, Any]]:
-    """Every interactive figure the analysis has, by name (``forest``, ``overlap``)."""
-    out: dict[str, dict[str, Any]] = {}
-    if an.estimates:
-        out["forest"] = forest_figure(an.estimates, an.consensus, an.truth)
-    prop = an.figure_data.get("propensity")
-    if prop is not None:
-        out["overlap"] = overlap_figure(np.asarray(prop["e"]), np.asarray(prop["t"]))
-    return out
+    """Every interactive figure the analysis has, by name (see :mod:`cqox.report.gallery`)."""
+    from cqox.report.gallery import figure_specs
+
+    return {spec.name: spec.plotly() for spec in figure_specs(an)}
 
 
 __all__ = ["analysis_figures", "forest_figure", "overlap_figure"]
