@@ -175,16 +175,33 @@ def dml_irm(
     ml_m: Any = "lightgbm",
     trimming_threshold: float = 0.01,
     seed: int = 0,
+    nuisance_cache: dict[int, Any] | None = None,
 ) -> DMLResult:
-    """Interactive regression model (ATE or ATT score), cross-fitted on each fold set."""
+    """Interactive regression model (ATE or ATT score), cross-fitted on each fold set.
+
+    The nuisance predictions do not depend on the estimand, so ``nuisance_cache`` (one
+    dictionary per data set, learners, folds and seed) lets the ATE and ATT runs of one
+    analysis share them.
+    """
     thetas, ses, infs = [], [], []
     diag: dict[str, Any] = {"fold_rmse_g0": [], "fold_rmse_g1": [], "fold_logloss_m": []}
     e_first: np.ndarray | None = None
     n_trimmed = 0
-    for folds, s in zip(folds_list, _seeds(folds_list, seed), strict=True):
-        g0 = crossfit_predict(ml_g, X, y, folds, "regression", s, d == 0, role="outcome_learner")
-        g1 = crossfit_predict(ml_g, X, y, folds, "regression", s, d == 1, role="outcome_learner")
-        m = crossfit_predict(ml_m, X, d, folds, "classification", s + 1, role="propensity_learner")
+    for r, (folds, s) in enumerate(zip(folds_list, _seeds(folds_list, seed), strict=True)):
+        if nuisance_cache is not None and r in nuisance_cache:
+            g0, g1, m = nuisance_cache[r]
+        else:
+            g0 = crossfit_predict(
+                ml_g, X, y, folds, "regression", s, d == 0, role="outcome_learner"
+            )
+            g1 = crossfit_predict(
+                ml_g, X, y, folds, "regression", s, d == 1, role="outcome_learner"
+            )
+            m = crossfit_predict(
+                ml_m, X, d, folds, "classification", s + 1, role="propensity_learner"
+            )
+            if nuisance_cache is not None:
+                nuisance_cache[r] = (g0, g1, m)
         c = trimming_threshold
         e = np.clip(m.pred, c, 1 - c) if c > 0 else m.pred
         if np.any((e <= 0) | (e >= 1)):
@@ -344,6 +361,18 @@ class DMLIRM(Estimator):
             ml_m,
             params["trimming_threshold"],
             seed,
+            nuisance_cache=ctx.cache.setdefault(
+                (
+                    "dml_irm_nuisance",
+                    data.cache_key(),
+                    repr(ml_g),
+                    repr(ml_m),
+                    params["n_folds"],
+                    params["n_rep"],
+                    ctx.seed,
+                ),
+                {},
+            ),
         )
         assert res.e_hat is not None
         return Estimate.from_se(

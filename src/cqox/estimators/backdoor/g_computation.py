@@ -35,6 +35,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,8 +236,12 @@ def bootstrap_linear(
     target: np.ndarray,
     interactions: bool,
     counts: np.ndarray,
+    beta_cache: dict[Any, Any] | None = None,
 ) -> np.ndarray:
     """Bootstrap ``(mu1, mu0)`` of the linear g-formula for all replicates at once.
+
+    ``beta_cache`` keeps the replicate coefficients, which do not depend on the target
+    population, so the ATE and ATT of one analysis refit the replicates once.
 
     Weighted least squares per replicate from batched Gram matrices; standardisation
     is linear in the coefficients, so ``μ_a^b = z̄_b' β_a^b`` with ``z̄_b`` the
@@ -253,11 +258,25 @@ def bootstrap_linear(
         for a in (0, 1):
             idx = t == a
             Za, Wa = Z[idx], counts[:, idx]
-            beta = _batched_solve(batched_gram(Za, Wa), Wa @ (Za * y[idx, None]))
+            beta = _cached(
+                beta_cache,
+                ("linear", a),
+                _batched_wls,
+                Za,
+                Wa,
+                y[idx],
+            )
             out[:, 1 - a] = np.sum(zbar * beta, axis=1)
         return out
     Z = np.column_stack([ones, t, X])
-    beta = _batched_solve(batched_gram(Z, counts), counts @ (Z * y[:, None]))
+    beta = _cached(
+        beta_cache,
+        ("linear", "pooled"),
+        _batched_wls,
+        Z,
+        counts,
+        y,
+    )
     xbar = share @ X
     for a in (0, 1):
         out[:, 1 - a] = beta[:, 0] + a * beta[:, 1] + np.sum(xbar * beta[:, 2:], axis=1)
@@ -301,6 +320,7 @@ def bootstrap_logistic(
     target: np.ndarray,
     model: OutcomeModel,
     counts: np.ndarray,
+    beta_cache: dict[Any, Any] | None = None,
 ) -> np.ndarray:
     """Bootstrap ``(mu1, mu0)`` of the logistic g-formula, all replicates at once.
 
@@ -316,17 +336,40 @@ def bootstrap_logistic(
         Z = np.column_stack([ones, X])
         for a in (0, 1):
             idx = t == a
-            beta, conv = _batched_logit(Z[idx], y[idx], counts[:, idx], model.coef[a])
+            beta, conv = _cached(
+                beta_cache,
+                ("logistic", a),
+                _batched_logit,
+                Z[idx],
+                y[idx],
+                counts[:, idx],
+                model.coef[a],
+            )
             ok &= conv
             out[:, 1 - a] = np.sum(share * special.expit(beta @ Z.T), axis=1)
     else:
         Z = np.column_stack([ones, t, X])
-        beta, ok = _batched_logit(Z, y, counts, model.coef)
+        beta, ok = _cached(
+            beta_cache, ("logistic", "pooled"), _batched_logit, Z, y, counts, model.coef
+        )
         for a in (0, 1):
             Za = np.column_stack([ones, np.full(n, float(a)), X])
             out[:, 1 - a] = np.sum(share * special.expit(beta @ Za.T), axis=1)
     out[~ok] = np.nan
     return out
+
+
+def _cached(cache: dict[Any, Any] | None, key: Any, compute: Callable[..., Any], *args: Any) -> Any:
+    if cache is None:
+        return compute(*args)
+    if key not in cache:
+        cache[key] = compute(*args)
+    return cache[key]
+
+
+def _batched_wls(Z: np.ndarray, W: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Weighted least squares for every row of weights ``W``, shape (B, k)."""
+    return _batched_solve(batched_gram(Z, W), W @ (Z * y[:, None]))
 
 
 def bootstrap_g_formula(
@@ -337,6 +380,7 @@ def bootstrap_g_formula(
     estimand: str,
     n_boot: int,
     rng: np.random.Generator,
+    beta_cache: dict[Any, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Bootstrap replicates of ``(mu1, mu0)``, shape (B, 2), and failed replicates.
 
@@ -348,14 +392,19 @@ def bootstrap_g_formula(
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
     target = _target(t, estimand)
     arm_w = np.stack([counts[:, t == 1].sum(axis=1), counts[:, t == 0].sum(axis=1)], axis=1)
-    bad = (arm_w.min(axis=1) < 2) | ((counts * target).sum(axis=1) == 0)
-    if fit.model.kind == "linear":
-        out = np.full((n_boot, 2), np.nan)
-        out[~bad] = bootstrap_linear(y, t, X, target, fit.model.interactions, counts[~bad])
-        ok = np.all(np.isfinite(out), axis=1)
-        return out, ok, int((~ok).sum())
+    # Replicates without two rows in each arm cannot be fitted; those whose target
+    # population is empty have no standardised mean.  Only the first depends on the
+    # data alone, so fits are shared across estimands through ``beta_cache``.
+    fit_ok = arm_w.min(axis=1) >= 2
+    empty = (counts * target).sum(axis=1) == 0
+    use = counts[fit_ok]
     out = np.full((n_boot, 2), np.nan)
-    out[~bad] = bootstrap_logistic(y, t, X, target, fit.model, counts[~bad])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if fit.model.kind == "linear":
+            out[fit_ok] = bootstrap_linear(y, t, X, target, fit.model.interactions, use, beta_cache)
+        else:
+            out[fit_ok] = bootstrap_logistic(y, t, X, target, fit.model, use, beta_cache)
+    out[empty] = np.nan
     ok = np.all(np.isfinite(out), axis=1)
     return out, ok, int((~ok).sum())
 
@@ -416,7 +465,24 @@ class GComputation(Estimator):
             )
         ctx.report("g_computation bootstrap", 0.0)
         reps, ok, failed = bootstrap_g_formula(
-            y, t, X, res, estimand, params["n_boot"], ctx.rng(31)
+            y,
+            t,
+            X,
+            res,
+            estimand,
+            params["n_boot"],
+            ctx.rng(31),
+            beta_cache=ctx.cache.setdefault(
+                (
+                    "g_formula_bootstrap",
+                    data.cache_key(),
+                    kind,
+                    params["interactions"],
+                    params["n_boot"],
+                    ctx.seed,
+                ),
+                {},
+            ),
         )
         reps = reps[ok]
         if len(reps) < 10:
