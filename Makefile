@@ -4,6 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 OUT    ?= build/demo
+# make run: where the service keeps its data, where it listens, and the demo login.
+SERVICE_DIR   ?= build/service
+SERVE_HOST    ?= 127.0.0.1
+SERVE_PORT    ?= 8000
+DEMO_USER     ?= demo
+DEMO_PASSWORD ?= cqox-demo
 # One BLAS/OpenMP thread per process unless told otherwise: oversubscribed OpenMP
 # pools slow LightGBM and BLAS by orders of magnitude on a shared 2-core machine.
 export OMP_NUM_THREADS ?= 1
@@ -21,10 +27,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: install, then analyse the demo data set (known effect) and write the report.
-run: install demo
+## make run: install, create a demo admin, upload the demo data set (known effect) and start
+## the service and dashboard on $(SERVE_HOST):$(SERVE_PORT), printing the URL and the demo login.
+run: install
+	@mkdir -p $(SERVICE_DIR)
+	@$(BIN)/cqox simulate --out $(SERVICE_DIR)/demo.csv --n 2000 --seed 7 >/dev/null
+	@echo "Starting CQOx on http://$(SERVE_HOST):$(SERVE_PORT)/ — demo login: $(DEMO_USER) / $(DEMO_PASSWORD) (admin)"
+	CQOX_DATA_DIR=$(SERVICE_DIR)/data $(BIN)/python -m cqox.server.demo --host $(SERVE_HOST) --port $(SERVE_PORT) \
+	    --user $(DEMO_USER) --password '$(DEMO_PASSWORD)' --data $(SERVICE_DIR)/demo.csv
 
-demo:
+## make demo: install, then analyse the demo data set from the command line and write the report.
+demo: install
 	@mkdir -p $(OUT)
 	$(BIN)/cqox simulate --out $(OUT)/demo.csv --truth-out $(OUT)/truth.json --n 2000 --seed 7
 	$(BIN)/cqox analyze $(OUT)/demo.csv --outcome y --treatment t \
