@@ -14,6 +14,7 @@ The runner is the seam for other executors (a Dask cluster): it needs only
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import multiprocessing as mp
@@ -162,6 +163,9 @@ class JobRunner:
         if self.started:
             return
         self.started = True
+        # workers are not daemons: make sure an exit without the lifespan's shutdown
+        # (an error, a second Ctrl-C) still stops them instead of waiting on them
+        atexit.register(self.shutdown)
         self.workers = [None] * self.settings.workers
         for i in range(self.settings.workers):
             t = threading.Thread(target=self._slot, args=(i,), name=f"cqox-job-{i}", daemon=True)
@@ -169,7 +173,9 @@ class JobRunner:
             self.threads.append(t)
 
     def shutdown(self) -> None:
-        """Stop the slot threads and worker processes."""
+        """Stop the slot threads and worker processes (idempotent)."""
+        if self.stopping.is_set() and not self.workers:
+            return
         self.stopping.set()
         for _ in self.threads:
             self.queue.put(None)
