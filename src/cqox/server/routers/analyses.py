@@ -21,7 +21,7 @@ from cqox.server import bounds
 from cqox.server.access import analysis_detail, analysis_summary, job_detail, owned, visible
 from cqox.server.db import transaction
 from cqox.server.deps import Analyst, DbSession, Deleter, ServicesDep, SettingsDep, Viewer
-from cqox.server.figures import FIGURES, available, load_analysis, plotly_figure, png_figure
+from cqox.server.figures import available, load_analysis, plotly_figure, png_figure
 from cqox.server.figures import report_html as render_report
 from cqox.server.models import AnalysisRecord, Dataset, Job, User
 from cqox.server.problems import InvalidRequestError, NotFoundError, error_response
@@ -270,12 +270,11 @@ def list_figures(
     return {
         "figures": [
             {
-                "name": n,
-                "description": FIGURES[n],
-                "json": f"{base}/{n}?format=json",
-                "png": f"{base}/{n}?format=png",
+                **f,
+                "json": f"{base}/{f['name']}?format=json",
+                "png": f"{base}/{f['name']}?format=png",
             }
-            for n in available(an)
+            for f in available(an)
         ]
     }
 
@@ -299,11 +298,6 @@ def get_figure(
         name, format = name[:-4], "png"
     elif name.endswith(".json"):
         name, format = name[:-5], "json"
-    if name not in FIGURES:
-        raise NotFoundError(
-            f"figure {name[:40]!r} not found (figures: {', '.join(FIGURES)})",
-            details={"figure": name[:40]},
-        )
     an = load_analysis(artifact_path(settings, analysis_id))
     if format == "png":
         return Response(png_figure(an, name), media_type="image/png")

@@ -231,8 +231,9 @@ async function drawFigures(analysisId) {
   const r = await api("/api/analyses/" + analysisId + "/figures");
   if (!r.ok) return;
   for (const f of (await r.json()).figures) {
+    box.append(el("h4", f.title || f.name));
     const div = el("div", null, "figure");
-    box.append(div);
+    box.append(div, el("p", f.caption || "", "muted"));
     const fig = await (await api(f.json)).json();
     if (window.Plotly) {
       window.Plotly.newPlot(div, fig.data, fig.layout, { responsive: true, displaylogo: false });
