@@ -51,6 +51,12 @@ def test_crash_leftovers_are_cleaned_at_start(tmp_path: Path) -> None:
     assert clean_temporaries(tmp_path) == 1
     assert remove_orphans(tmp_path, {"a" * 32 + ".parquet"}) == 1
     assert sorted(p.name for p in folder.iterdir()) == ["a" * 32 + ".parquet"]
+    runs = tmp_path / "analyses"
+    runs.mkdir()
+    for name in ("c" * 32 + ".pkl", "c" * 32 + ".html", "d" * 32 + ".pkl"):
+        (runs / name).write_bytes(b"x")
+    assert remove_orphans(tmp_path, {"a" * 32 + ".parquet"}, {"c" * 32}) == 1
+    assert sorted(p.name for p in runs.iterdir()) == ["c" * 32 + ".html", "c" * 32 + ".pkl"]
 
 
 def test_json_depth_ignores_brackets_in_strings() -> None:

@@ -20,7 +20,7 @@ from cqox.server.deps import Services
 from cqox.server.jobs import JobRunner
 from cqox.server.metrics import Metrics
 from cqox.server.middleware import install_middleware
-from cqox.server.models import Dataset, Job
+from cqox.server.models import AnalysisRecord, Dataset, Job
 from cqox.server.problems import NotFoundError, install_handlers
 from cqox.server.routers import analyses, auth, datasets, jobs, system, users
 from cqox.server.settings import Settings
@@ -65,7 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         clean_temporaries(settings.data_dir)
         with transaction(factory) as s:
             known = set(s.scalars(select(Dataset.file)).all())
-        orphans = remove_orphans(settings.data_dir, known)
+            analyses = set(s.scalars(select(AnalysisRecord.id)).all())
+            # a running job's artefact is written before its row: none runs at start-up
+        orphans = remove_orphans(settings.data_dir, known, analyses)
         if orphans:
             log.warning("removed %d dataset file(s) without a database row", orphans)
         interrupted = runner.recover()

@@ -284,13 +284,23 @@ def verify_checksum(path: Path, checksum: str) -> bool:
     return h.hexdigest() == checksum
 
 
-def remove_orphans(data_dir: Path, known: set[str]) -> int:
-    """Delete dataset files no database row names (a crash between file and row)."""
+def remove_orphans(data_dir: Path, known: set[str], known_analyses: set[str] | None = None) -> int:
+    """Delete files no database row names; return how many.
+
+    Dataset files (a crash between file and row, a deleted user) and, when
+    ``known_analyses`` is given, analysis artefacts.
+    """
     n = 0
     folder = datasets_dir(data_dir)
     if folder.is_dir():
         for path in folder.glob("*.parquet"):
             if path.name not in known:
+                path.unlink(missing_ok=True)
+                n += 1
+    folder = analyses_dir(data_dir)
+    if known_analyses is not None and folder.is_dir():
+        for path in folder.iterdir():
+            if path.suffix in (".pkl", ".html") and path.stem not in known_analyses:
                 path.unlink(missing_ok=True)
                 n += 1
     return n
