@@ -4,9 +4,9 @@ For each registered estimator, draws ``reps`` seeded data sets from a design wit
 known truth, estimates, and reports bias, RMSE, mean SE vs the SD of the estimates,
 and 95% CI coverage with its Monte-Carlo standard error.  Writes ``docs/accuracy.md``::
 
-    python -m benchmarks.accuracy            # 250 replications per row (MCSE of a 95%
-                                             # coverage: 1.4 points)
-    python -m benchmarks.accuracy --quick    # 40 replications (a smoke run: MCSE 3.4)
+    python -m benchmarks.accuracy            # 500 replications per row (MCSE of a 95%
+                                             # coverage: 1.0 point)
+    python -m benchmarks.accuracy --quick    # 60 replications (a smoke run: MCSE 2.8)
 
 Designs: the backdoor estimators on ``cqox.simulate.confounded_binary`` (linear outcome,
 logistic propensity: every backdoor estimator is correctly specified there; DML with
@@ -101,10 +101,10 @@ PARAMS: dict[str, dict[str, Any]] = {
 }
 #: Replications per row: the full run keeps `make bench` under 20 minutes on 2 cores
 #: (the slow-marked studies in tests/truth run more); quick mode is a smoke run.
-FULL_REPS = 250
+FULL_REPS = 500
 #: The project's coverage target for 95% intervals.
 COVERAGE_BAND = (0.93, 0.97)
-QUICK_REPS = 40
+QUICK_REPS = 60
 #: Estimators with no study here, and why.
 NOT_COVERED = {
     "bootstrap": "wraps other estimators; its intervals are theirs",

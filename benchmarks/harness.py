@@ -122,9 +122,10 @@ def measure_group(
 ) -> list[Outcome]:
     """:func:`measure` for several cases with their timed runs interleaved.
 
-    Each case is warmed up, then the timed runs go round-robin (case 1, case 2, …,
-    case 1, …), so that a change in the machine's load during the group affects every
-    case alike and the ratios between them stay meaningful on a shared machine.
+    Each case is warmed up, then the timed runs go round-robin, alternately backwards
+    and forwards (…, case 2, case 1, case 1, case 2, …), so that a change in the
+    machine's load during the group affects every case alike and the ratios between
+    them stay meaningful on a shared machine.
     """
     outs: list[Outcome] = []
     state: list[tuple[int, list[float], int, Result, float]] = []
@@ -143,10 +144,14 @@ def measure_group(
         state.append((i, times, wanted, result, first))
     results: dict[int, Result] = {i: r for i, _, _, r, _ in state}
     failed: set[int] = set()
+    rounds = 0
     while True:
         pending = [(i, t) for i, t, w, _, _ in state if len(t) < w and i not in failed]
         if not pending:
             break
+        rounds += 1
+        if rounds % 2 == 1:  # the warm-ups went forwards: alternate, so drift cancels
+            pending.reverse()
         for i, times in pending:
             try:
                 start = time.perf_counter()
