@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Rows per size (full mode: the issue's 1k … 1M; quick mode stays under a minute).
 FULL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 3_000, 10_000, 30_000)
+#: A step whose time exponent between the two largest sizes exceeds this is named as
+#: growing faster than linearly (timing noise on a shared machine is about ±0.1).
+SUPERLINEAR = 1.15
 
 
 def one(n: int, p: int) -> dict[str, Any]:
@@ -191,13 +194,38 @@ def write(rows: list[dict], out: Path, quick: bool) -> None:
                 + " | ".join(f"{r.get('steps_s', {}).get(name, float('nan')):.3f}" for r in ok)
                 + " |"
             )
+        if len(ok) >= 2:
+            a, b = ok[-2], ok[-1]
+            ln = math.log(b["n"] / a["n"])
+            growth = {
+                name: math.log(b["steps_s"][name] / a["steps_s"][name]) / ln
+                for name in names
+                if a.get("steps_s", {}).get(name, 0) > 0 and b.get("steps_s", {}).get(name, 0) > 0
+            }
+            fast = [f"{k} (exponent {v:.2f})" for k, v in growth.items() if v > SUPERLINEAR]
+            lines += [
+                "",
+                f"Steps growing faster than linearly from {a['n']:,} to {b['n']:,} rows "
+                f"(time exponent above {SUPERLINEAR}): " + (", ".join(fast) or "none") + ".",
+            ]
         lines += ["", "![scaling](scaling.png)"]
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
         ns = [r["n"] for r in ok]
-        a1.loglog(ns, [r["wall_s"] for r in ok], "o-")
+        a1.loglog(ns, [r["wall_s"] for r in ok], "o-", label="wall time")
+        # slope-1 reference through the largest size: linear growth is parallel to it
+        a1.loglog(
+            ns, [ok[-1]["wall_s"] * n / ns[-1] for n in ns], ":", color="grey", label="∝ rows"
+        )
         a1.set_xlabel("rows")
         a1.set_ylabel("wall time (s)")
+        a1.legend(frameon=False)
         a2.loglog(ns, [r["peak_rss_bytes"] / 2**20 for r in ok], "o-", label="peak RSS")
+        a2.loglog(
+            ns,
+            [max(r["peak_rss_bytes"] - base, 1) / 2**20 for r in ok],
+            "^-",
+            label="peak RSS − baseline",
+        )
         a2.loglog(ns, [r["data_bytes"] / 2**20 for r in ok], "s--", label="data")
         a2.set_xlabel("rows")
         a2.set_ylabel("MiB")
