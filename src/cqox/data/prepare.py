@@ -219,7 +219,10 @@ def prepare(
 
     if formula is None:
         for col in list(cov_cols):
-            if frame[col].nunique(dropna=True) <= 1:
+            s = frame[col]
+            # numeric constants are dropped with the design matrix (cheaply, by range)
+            numeric = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+            if not numeric and s.nunique(dropna=True) <= 1:
                 # a one-level text column would otherwise expand to no indicator at all
                 dropped[col] = f"constant ({_show(frame[col].iloc[0])}) in the rows in use"
                 cov_cols.remove(col)
@@ -387,16 +390,41 @@ def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatri
             dropped[names[j]] = f"constant ({X[0, j]:g}) in the rows in use"
     X, names = X[:, keep], [names[j] for j in keep]
     if X.shape[1] > 1:
-        # Pivot-free Gram–Schmidt in column order keeps the earlier column of a
-        # collinear pair, matching how R and statsmodels report aliased terms.
-        Z = np.column_stack([np.ones(len(X)), (X - X.mean(0)) / X.std(0)])
-        r = np.linalg.qr(Z, mode="r")
-        diag = np.abs(np.diag(r))
-        tol = max(Z.shape) * np.finfo(float).eps * diag.max() * 1e3
-        independent = [j for j in range(1, Z.shape[1]) if diag[j] > tol]
-        for j in range(1, Z.shape[1]):
-            if j not in independent:
-                dropped[names[j - 1]] = "linearly dependent on other covariates"
-        idx = [j - 1 for j in independent]
-        X, names = X[:, idx], [names[j] for j in idx]
+        # Elimination in column order keeps the earlier column of a collinear pair,
+        # matching how R and statsmodels report aliased terms.  Working on the k×k
+        # correlation matrix instead of an n×k QR keeps this cheap at any n.
+        keep_idx = independent_columns(np.corrcoef(X, rowvar=False))
+        for j in range(X.shape[1]):
+            if j not in keep_idx:
+                dropped[names[j]] = "linearly dependent on other covariates"
+        X, names = X[:, keep_idx], [names[j] for j in keep_idx]
     return DesignMatrix(np.ascontiguousarray(X), names), dropped
+
+
+#: A column whose R² on the earlier kept columns exceeds 1 − this is dependent on them
+#: (a variance inflation factor above 10¹⁰: rounding, not information).
+DEPENDENCE_TOLERANCE = 1e-10
+
+
+def independent_columns(corr: np.ndarray) -> list[int]:
+    """Columns (in order) not linearly dependent on earlier kept ones, from correlations.
+
+    Sequential Cholesky: the residual variance of column ``j`` after projecting on the
+    kept columns is ``1 − c'C⁻¹c``; columns with residual variance below
+    :data:`DEPENDENCE_TOLERANCE` are skipped.
+    """
+    kept: list[int] = []
+    L = np.zeros((0, 0))
+    for j in range(corr.shape[0]):
+        w = np.linalg.solve(L, corr[kept, j]) if kept else np.zeros(0)
+        resid = float(corr[j, j] - w @ w)
+        if resid <= DEPENDENCE_TOLERANCE:
+            continue
+        size = len(kept)
+        grown = np.zeros((size + 1, size + 1))
+        grown[:size, :size] = L
+        grown[size, :size] = w
+        grown[size, size] = np.sqrt(resid)
+        L = grown
+        kept.append(j)
+    return kept
