@@ -88,7 +88,7 @@ def machine() -> dict[str, Any]:
             check=False,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src", "benchmarks"],
+            ["git", "status", "--porcelain", "--", "src", "benchmarks", ":!benchmarks/results"],
             cwd=ROOT,
             capture_output=True,
             text=True,
