@@ -37,6 +37,7 @@ import numpy as np
 
 from cqox.errors import EstimationError, ParameterError
 from cqox.nuisance.glm import fit_binary
+from cqox.nuisance.ols import least_squares
 
 LEARNER_NAMES: tuple[str, ...] = ("linear", "logistic", "lasso", "random_forest", "lightgbm")
 
@@ -68,12 +69,12 @@ SEPARATION_RIDGE_C = 100.0
 
 
 class OLSLearner:
-    """Least squares with an intercept (``fit``/``predict``), via QR-based ``lstsq``."""
+    """Least squares with an intercept (``fit``/``predict``), by QR (SVD if rank deficient)."""
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> OLSLearner:
         """Fit ``y`` on ``[1, X]``."""
         Z = np.column_stack([np.ones(len(X)), X])
-        self.coef_, *_ = np.linalg.lstsq(Z, y, rcond=None)
+        self.coef_, _ = least_squares(Z, y)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,38 @@ class OLSFit:
         return cov * (n / (n - k)) if kind == "HC1" else cov
 
 
-def fit_ols(Z: np.ndarray, y: np.ndarray) -> OLSFit:
-    """Least squares by a QR-based solve (stable for badly scaled covariates)."""
+#: A Householder QR whose smallest |R_jj| is below this share of the largest is treated
+#: as rank deficient and the minimum-norm SVD solution is used instead.
+QR_RANK_TOLERANCE = 1e-10
+
+
+def least_squares(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Coefficients of ``y`` on ``Z`` and the R factor (``None`` if rank deficient).
+
+    Householder QR (about a third of the work of the SVD behind ``numpy.linalg.lstsq``,
+    and as stable for badly scaled columns); the SVD is the fallback when ``Z`` is
+    rank deficient, giving the minimum-norm solution.
+    """
+    if Z.shape[0] >= Z.shape[1] > 0:
+        q, r = np.linalg.qr(Z)
+        d = np.abs(np.diag(r))
+        if d.min() > QR_RANK_TOLERANCE * d.max():
+            return solve_triangular(r, q.T @ y), r
     coef, *_ = np.linalg.lstsq(Z, y, rcond=None)
+    return coef, None
+
+
+def fit_ols(Z: np.ndarray, y: np.ndarray) -> OLSFit:
+    """Least squares (QR, SVD if rank deficient) with the sandwich's bread."""
+    coef, r = least_squares(Z, y)
     resid = y - Z @ coef
     n = Z.shape[0]
-    bread = np.linalg.pinv(Z.T @ Z / n)
+    if r is not None:
+        # (Z'Z/n)⁻¹ = n·R⁻¹R⁻ᵀ from the QR already computed
+        r_inv = solve_triangular(r, np.eye(r.shape[0]))
+        bread = n * (r_inv @ r_inv.T)
+    else:
+        bread = np.linalg.pinv(Z.T @ Z / n)
     return OLSFit(coef, resid, bread)
 
 

@@ -367,6 +367,18 @@ def _cached(cache: dict[Any, Any] | None, key: Any, compute: Callable[..., Any],
     return cache[key]
 
 
+def resample_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """Row counts of ``n_boot`` nonparametric bootstrap resamples, shape (n_boot, n).
+
+    Each row is Multinomial(n, 1/n), drawn as ``n`` uniform row indices and counted with
+    one ``bincount`` over all replicates (an order of magnitude faster than
+    ``Generator.multinomial`` with ``n`` equal cells).
+    """
+    idx = rng.integers(0, n, size=(n_boot, n))
+    idx += (n * np.arange(n_boot))[:, None]
+    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+
+
 def _batched_wls(Z: np.ndarray, W: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Weighted least squares for every row of weights ``W``, shape (B, k)."""
     return _batched_solve(batched_gram(Z, W), W @ (Z * y[:, None]))
@@ -389,7 +401,7 @@ def bootstrap_g_formula(
     at the full-sample fit).
     """
     n = len(y)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    counts = _cached(beta_cache, "counts", resample_counts, rng, n, n_boot)
     target = _target(t, estimand)
     arm_w = np.stack([counts[:, t == 1].sum(axis=1), counts[:, t == 0].sum(axis=1)], axis=1)
     # Replicates without two rows in each arm cannot be fitted; those whose target
