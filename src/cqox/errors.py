@@ -104,6 +104,23 @@ def closest(name: str, candidates: Iterable[str]) -> str | None:
     return match[0]
 
 
+def show_value(v: object) -> str:
+    """A data value for a message: ``8001``, ``0.25``, ``True``, ``'smoker'``.
+
+    NumPy scalars print like Python ones (never ``np.int64(8001)``); integers in full.
+    """
+    import numpy as np
+
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    if isinstance(v, float | np.floating):
+        f = float(v)
+        return str(int(f)) if f.is_integer() and abs(f) < 1e15 else f"{f:g}"
+    return repr(str(v))
+
+
 def list_columns(columns: Sequence[object], limit: int = 12) -> str:
     """Render a column list for an error message, shortened after ``limit`` names."""
     names = [str(c) for c in columns]

@@ -23,7 +23,7 @@ from cqox.data.formula import (
     design_from_formula,
     formula_variables,
 )
-from cqox.errors import CqoxWarning, DataError, NoDataError, RoleError, column_not_found
+from cqox.errors import CqoxWarning, DataError, NoDataError, RoleError, column_not_found, show_value
 
 #: Two-level text values read as "treated" (case-insensitive).
 TREATED_LABELS = frozenset({"1", "true", "yes", "y", "t", "treated", "treatment", "treat"})
@@ -362,12 +362,8 @@ def _binary_treatment(frame: pd.DataFrame, col: str, min_per_arm: int) -> np.nda
 
 
 def _show(v: object) -> str:
-    """A value for a message: numbers with ``:g``, anything else quoted."""
-    if isinstance(v, bool | np.bool_):
-        return str(bool(v))
-    if isinstance(v, int | float | np.integer | np.floating):
-        return f"{float(v):g}"
-    return repr(str(v))
+    """A value for a message (see :func:`cqox.errors.show_value`)."""
+    return show_value(v)
 
 
 def _is_number(v: object) -> bool:

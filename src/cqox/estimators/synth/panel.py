@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cqox.errors import DataError, DesignError, ParameterError, RoleError, column_not_found
+from cqox.errors import (
+    DataError,
+    DesignError,
+    ParameterError,
+    RoleError,
+    column_not_found,
+    show_value,
+)
 
 #: Aggregations a predictor may use (pandas semantics: missing values skipped,
 #: ``std``/``var`` with ddof = 1).
@@ -227,7 +234,7 @@ def find_treated(
         if len(treated) != 1:
             raise DesignError(
                 f"synth needs exactly one treated unit; column '{treatment}' marks "
-                f"{len(treated)} ({', '.join(repr(u) for u in treated[:6])}). Use "
+                f"{len(treated)} ({', '.join(show_value(u) for u in treated[:6])}). Use "
                 "'treated_unit' to choose one, or a staggered-adoption estimator",
                 details={"role": "treatment", "column": treatment},
             )
