@@ -64,16 +64,16 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles, normalise_covariates
 from cqox.data.formula import formula_variables
 from cqox.data.prepare import CausalData, prepare
-from cqox.errors import CqoxWarning, EstimationError, NoDataError, ParameterError
+from cqox.errors import CqoxWarning, EstimationError, ParameterError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.registry import register
 from cqox.gates.weights import common_support_gate, ess_gate, max_weight_gate
 from cqox.inference.score import solve_linear_score
 from cqox.nuisance.crossfit import crossfit_predict, fold_ids
-from cqox.nuisance.glm import BinaryFit, fit_binary
+from cqox.nuisance.glm import BinaryFit
 from cqox.nuisance.ols import fit_ols, with_intercept
-from cqox.nuisance.propensity import propensity
+from cqox.nuisance.propensity import propensity, trim_and_clip
 
 #: Seed stream of the cross-fitting folds and learners (see ``Context.rng``).
 _CROSSFIT_STREAM = 31
@@ -433,32 +433,12 @@ class AIPW(Estimator):
             )
         else:
             fit = propensity(pdata, ctx, params["link"])
-            if params["trim"] > 0:
-                a = params["trim"]
-                keep = (fit.p_hat >= a) & (fit.p_hat <= 1 - a)
-                counts["n_trimmed"] = int((~keep).sum())
-                if counts["n_trimmed"]:
-                    notes.append(
-                        f"trimmed {counts['n_trimmed']} rows with propensity outside "
-                        f"[{a:g}, {1 - a:g}] ({int((~keep & (t == 1)).sum())} treated, "
-                        f"{int((~keep & (t == 0)).sum())} control); the estimand is the "
-                        "effect in the trimmed population"
-                    )
-                    y, t, Xp, Xo = y[keep], t[keep], Xp[keep], Xo[keep]
-                    if min(t.sum(), (1 - t).sum()) < 2:
-                        raise NoDataError(
-                            f"trim={a:g} leaves {int(t.sum())} treated and "
-                            f"{int((1 - t).sum())} control rows; use a smaller 'trim'",
-                            details={"parameter": "trim"},
-                        )
-                    fit = fit_binary(Xp, t, params["link"])
-            e, de = fit.p_hat, fit.dp_deta
-            if params["clip"] > 0:
-                c = params["clip"]
-                clipped = (e < c) | (e > 1 - c)
-                counts["n_clipped"] = int(clipped.sum())
-                e = np.clip(e, c, 1 - c)
-                de = np.where(clipped, 0.0, de)
+            tp = trim_and_clip(fit, Xp, t, params["link"], params["trim"], params["clip"])
+            if tp.keep is not None:
+                y, t, Xo = y[tp.keep], t[tp.keep], Xo[tp.keep]
+            fit, e, de = tp.fit, tp.e, tp.de
+            counts.update(tp.counts)
+            notes += tp.notes
             res = aipw_parametric(y, t, Xo, fit, estimand, e=e, de=de)
             diagnostics["propensity_converged"] = fit.converged
             diagnostics["propensity_coef"] = dict(

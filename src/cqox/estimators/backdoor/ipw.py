@@ -37,13 +37,12 @@ from cqox.core.design import Design
 from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
-from cqox.errors import NoDataError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.registry import register
 from cqox.gates.weights import common_support_gate, ess_gate, max_weight_gate
-from cqox.nuisance.glm import BinaryFit, fit_binary
-from cqox.nuisance.propensity import propensity
+from cqox.nuisance.glm import BinaryFit
+from cqox.nuisance.propensity import propensity, trim_and_clip
 
 
 @dataclass(frozen=True)
@@ -200,34 +199,10 @@ class IPW(Estimator):
         assert data.y is not None and data.t is not None
         y, t, X = data.y, data.t, data.X
         fit = propensity(data, ctx, params["link"])
-        counts: dict[str, int] = {}
-        notes: list[str] = []
-        if params["trim"] > 0:
-            a = params["trim"]
-            keep = (fit.p_hat >= a) & (fit.p_hat <= 1 - a)
-            counts["n_trimmed"] = int((~keep).sum())
-            if counts["n_trimmed"]:
-                notes.append(
-                    f"trimmed {counts['n_trimmed']} rows with propensity outside "
-                    f"[{a:g}, {1 - a:g}] ({int((~keep & (t == 1)).sum())} treated, "
-                    f"{int((~keep & (t == 0)).sum())} control); the estimand is the effect "
-                    "in the trimmed population"
-                )
-                y, t, X = y[keep], t[keep], X[keep]
-                if min(t.sum(), (1 - t).sum()) < 2:
-                    raise NoDataError(
-                        f"trim={a:g} leaves {int(t.sum())} treated and "
-                        f"{int((1 - t).sum())} control rows; use a smaller 'trim'",
-                        details={"parameter": "trim"},
-                    )
-                fit = fit_binary(X, t, params["link"])
-        e, de = fit.p_hat, fit.dp_deta
-        if params["clip"] > 0:
-            c = params["clip"]
-            clipped = (e < c) | (e > 1 - c)
-            counts["n_clipped"] = int(clipped.sum())
-            e = np.clip(e, c, 1 - c)
-            de = np.where(clipped, 0.0, de)
+        tp = trim_and_clip(fit, X, t, params["link"], params["trim"], params["clip"])
+        if tp.keep is not None:
+            y, t = y[tp.keep], t[tp.keep]
+        fit, e, de, counts, notes = tp.fit, tp.e, tp.de, tp.counts, tp.notes
         res = ipw_effect(y, t, fit, params["estimand"], params["weighting"] == "hajek", e=e, de=de)
         raw_w = ipw_weights(t, e, params["estimand"])
         gates = [
