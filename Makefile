@@ -83,8 +83,10 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.scaling
 	$(BIN)/python -m benchmarks.accuracy
+	$(BIN)/python -m benchmarks.dml_accuracy
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run --quick
 	$(BIN)/python -m benchmarks.scaling --quick
 	$(BIN)/python -m benchmarks.accuracy --quick
+	$(BIN)/python -m benchmarks.dml_accuracy --quick
