@@ -171,3 +171,47 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
     coef[1:] = beta[1:] / scale
     coef[0] = beta[0] - np.sum(beta[1:] * mean / scale)
     return BinaryFit(link, coef, p, f, Z, score, hess, it, converged)
+
+
+def weighted_logit(
+    Z: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    beta: np.ndarray | None = None,
+    tol: float = TOLERANCE,
+    max_iter: int = MAX_ITER,
+) -> tuple[np.ndarray, bool]:
+    """Weighted logistic MLE of ``y`` on ``Z`` (``Z`` holds any intercept).
+
+    Newton–Raphson from ``beta`` (zeros by default) with step halving on the weighted
+    log-likelihood ``Σ w (y η − log(1 + e^η))``; stops when the largest step is below
+    ``tol``.  Returns ``(coef, converged)``.  Used where a weighted or warm-started fit
+    is needed (g-formula outcome models, Callaway–Sant'Anna propensities);
+    :func:`fit_binary` adds standardisation, probit and the scores for M-estimation.
+    """
+    beta = np.zeros(Z.shape[1]) if beta is None else np.array(beta, dtype=np.float64)
+
+    def loglik(b: np.ndarray) -> float:
+        eta = Z @ b
+        return float(np.sum(w * (y * eta - np.logaddexp(0, eta))))
+
+    ll = loglik(beta)
+    for _ in range(max_iter):
+        p = special.expit(Z @ beta)
+        grad = Z.T @ (w * (y - p))
+        info = (Z * (w * p * (1 - p))[:, None]).T @ Z
+        try:
+            step = np.linalg.solve(info, grad)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(info, grad, rcond=None)[0]
+        size = 1.0
+        while True:
+            cand = beta + size * step
+            ll_new = loglik(cand)
+            if ll_new >= ll - 1e-12 or size < 1e-10:
+                break
+            size /= 2
+        beta, ll = cand, ll_new
+        if np.max(np.abs(size * step)) < tol:
+            return beta, True
+    return beta, False

@@ -51,6 +51,7 @@ from cqox.errors import EstimationError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.registry import register
+from cqox.nuisance.glm import weighted_logit
 
 #: Newton stops when the largest coefficient step is below this.
 NEWTON_TOL = 1e-9
@@ -65,30 +66,9 @@ def _weighted_ols(Z: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
 def _weighted_logit(
     Z: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray | None = None
 ) -> tuple[np.ndarray, bool]:
-    """Weighted logistic MLE by Newton–Raphson with step halving; (coef, converged)."""
-    beta = np.zeros(Z.shape[1]) if beta is None else beta.copy()
-
-    def loglik(b: np.ndarray) -> float:
-        eta = Z @ b
-        return float(np.sum(w * (y * eta - np.logaddexp(0, eta))))
-
-    ll = loglik(beta)
-    for _ in range(NEWTON_MAX_ITER):
-        p = special.expit(Z @ beta)
-        grad = Z.T @ (w * (y - p))
-        info = (Z * (w * p * (1 - p))[:, None]).T @ Z
-        step = np.linalg.lstsq(info, grad, rcond=None)[0]
-        size = 1.0
-        while True:
-            cand = beta + size * step
-            ll_new = loglik(cand)
-            if ll_new >= ll - 1e-12 or size < 1e-8:
-                break
-            size /= 2
-        beta, ll = cand, ll_new
-        if np.max(np.abs(size * step)) < NEWTON_TOL:
-            return beta, bool(np.max(np.abs(beta)) < 30)
-    return beta, False
+    """Weighted logistic MLE; converged only if the coefficients stay finite-sized."""
+    coef, converged = weighted_logit(Z, y, w, beta, NEWTON_TOL, NEWTON_MAX_ITER)
+    return coef, converged and bool(np.max(np.abs(coef)) < 30)
 
 
 @dataclass(frozen=True)

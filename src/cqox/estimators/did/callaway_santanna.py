@@ -84,6 +84,7 @@ from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL
 from cqox.estimators.did.panel import Panel, build_panel, cluster_sums, prepare_panel
 from cqox.estimators.registry import register
+from cqox.nuisance.glm import weighted_logit
 
 #: Propensities are capped at 1 − 1e-6 and control units with ê ≥ 0.995 get zero
 #: weight, as in DRDID / did / csdid (so that our ATT(g,t) match theirs).
@@ -174,30 +175,7 @@ def _weighted_logit(Z: np.ndarray, D: np.ndarray, w: np.ndarray) -> np.ndarray:
     beta = np.zeros(Z.shape[1])
     pbar = float(np.sum(w * D) / np.sum(w))
     beta[0] = np.log(pbar / (1 - pbar)) * scale[0]
-
-    def loglik(b: np.ndarray) -> float:
-        eta = Zs @ b
-        return float(np.sum(w * (D * eta - np.logaddexp(0, eta))))
-
-    ll = loglik(beta)
-    for _ in range(LOGIT_MAX_ITER):
-        p = special.expit(Zs @ beta)
-        grad = Zs.T @ (w * (D - p))
-        H = (Zs * (w * p * (1 - p))[:, None]).T @ Zs
-        try:
-            step = np.linalg.solve(H, grad)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(H, grad, rcond=None)[0]
-        size = 1.0
-        while True:
-            cand = beta + size * step
-            new = loglik(cand)
-            if new >= ll - 1e-12 or size < 1e-10:
-                break
-            size /= 2
-        beta, ll = cand, new
-        if np.max(np.abs(size * step)) < LOGIT_TOL:
-            break
+    beta, _ = weighted_logit(Zs, D, w, beta, LOGIT_TOL, LOGIT_MAX_ITER)
     return special.expit(Zs @ beta)
 
 
