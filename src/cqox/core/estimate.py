@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from cqox.core.gate import Gate
 from cqox.core.jsonable import to_jsonable
@@ -24,8 +24,10 @@ def normal_inference(
     """
     if not (se > 0 and math.isfinite(se)):
         return (math.nan, math.nan), math.nan
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    p = float(2 * stats.norm.sf(abs(estimate / se)))
+    # scipy.special's ufuncs, not scipy.stats.norm: the distribution objects cost
+    # ~70 µs per scalar call, more than a small estimator's whole fit.
+    z = float(special.ndtri(0.5 + level / 2))
+    p = float(special.erfc(abs(estimate / se) / math.sqrt(2.0)))
     return (estimate - z * se, estimate + z * se), p
 
 

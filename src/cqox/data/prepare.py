@@ -151,7 +151,8 @@ def prepare(
     """
     df = check_table(df)
     columns = [str(c) for c in df.columns]
-    df = df.set_axis(columns, axis=1)
+    if any(not isinstance(c, str) for c in df.columns):
+        df = df.set_axis(columns, axis=1)
     for role in require:
         if getattr(roles, role) is None:
             raise RoleError(
@@ -197,8 +198,9 @@ def prepare(
 
     used = [c for _, c in _role_columns(roles) if c not in (roles.covariates or ())]
     used = list(dict.fromkeys(used + cov_cols + list(extra_columns)))
-    sub = df[used]
-    complete = sub.notna().all(axis=1).to_numpy()
+    # by position: label lookup of a column list costs several times more
+    sub = df.take([columns.index(c) for c in used], axis=1)
+    complete = _complete_rows(sub)
     n_input = len(df)
     n_missing = int(n_input - complete.sum())
     if n_missing:
@@ -208,7 +210,15 @@ def prepare(
             f"removed {n_missing} of {n_input} rows with missing values (listwise deletion; "
             f"missing per column: {worst})"
         )
-    frame = sub.loc[complete].reset_index(drop=True).copy()
+    # Copy-on-write (pandas ≥ 3, opt-in before) protects the caller's table, so the
+    # rows in use need no defensive copy; an already complete, range-indexed table is
+    # used as it is.
+    if n_missing:
+        frame = sub.loc[complete].reset_index(drop=True)
+    elif isinstance(sub.index, pd.RangeIndex) and sub.index.start == 0 and sub.index.step == 1:
+        frame = sub
+    else:
+        frame = sub.reset_index(drop=True)
     row_index = np.flatnonzero(complete)
     if len(frame) == 0:
         raise NoDataError(
@@ -265,6 +275,25 @@ def prepare(
         dropped=dropped,
         warnings=notes,
     )
+
+
+def _complete_rows(sub: pd.DataFrame) -> np.ndarray:
+    """Rows with no missing value in any column of ``sub``.
+
+    Column by column in NumPy: integer and boolean columns cannot be missing, float
+    columns are checked with ``isnan``; only other dtypes go through pandas.
+    """
+    complete = np.ones(len(sub), dtype=bool)
+    for j in range(sub.shape[1]):
+        s = sub.iloc[:, j]
+        kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else "O"
+        if kind in "iub":
+            continue
+        if kind == "f":
+            complete &= ~np.isnan(s.to_numpy())
+        else:
+            complete &= s.notna().to_numpy()
+    return complete
 
 
 def _role_columns(roles: Roles) -> list[tuple[str, str]]:

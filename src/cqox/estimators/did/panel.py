@@ -142,6 +142,20 @@ def prepare_panel(
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and each row's position among them.
+
+    Integer labels in a range not much wider than the number of rows (unit ids,
+    years) are coded in O(n) through a presence table instead of sorting.
+    """
+    if values.dtype.kind in "iu" and len(values):
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo <= 4 * len(values) + 1024:
+            offset = values - lo
+            present = np.zeros(hi - lo + 1, dtype=bool)
+            present[offset] = True
+            position = np.cumsum(present) - 1
+            uniques = np.flatnonzero(present) + lo
+            return uniques.astype(values.dtype), position[offset].astype(np.int64)
     uniques, codes = np.unique(values, return_inverse=True)
     return uniques, codes.astype(np.int64)
 
@@ -193,7 +207,9 @@ def build_panel(data: CausalData, *, need_cohort: bool = False) -> Panel:
             details={"role": "time", "column": roles.time},
         )
     unit_labels, unit = _codes(frame[roles.unit].to_numpy())
-    times, time = _codes(time_values)
+    raw_time = tcol.to_numpy()
+    times, time = _codes(raw_time if raw_time.dtype.kind in "iu" else time_values)
+    times = times.astype(np.float64)
     n_units, n_times = len(unit_labels), len(times)
     key = unit * n_times + time
     counts = np.bincount(key, minlength=n_units * n_times)

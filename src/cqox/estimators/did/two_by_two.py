@@ -68,7 +68,8 @@ class DiD2x2Result:
         ``β0, β1 (group), β2 (post), τ`` then covariates.
     vcov : ndarray, shape (4 + p, 4 + p)
     means : DataFrame
-        Weighted outcome means by group (rows) and period (columns ``pre``, ``post``).
+        Weighted outcome means: one row per ``group`` (control, treated), columns
+        ``pre`` and ``post``.
     n_clusters : int
     """
 
@@ -80,6 +81,10 @@ class DiD2x2Result:
     n_clusters: int
 
 
+#: Row of ``[1, G, Post, G·Post]`` for each cell ``2·G + Post``.
+_CELL_ROWS = np.array([[1, 0, 0, 0], [1, 0, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]], dtype=np.float64)
+
+
 def did_2x2_regression(
     y: np.ndarray,
     group: np.ndarray,
@@ -88,40 +93,58 @@ def did_2x2_regression(
     cluster: np.ndarray,
     w: np.ndarray | None = None,
 ) -> DiD2x2Result:
-    """Pooled (weighted) OLS of ``y`` on ``[1, G, Post, G·Post, X]`` with CR1 SEs."""
+    """Pooled (weighted) OLS of ``y`` on ``[1, G, Post, G·Post, X]`` with CR1 SEs.
+
+    Without covariates the regression is saturated in the four group × period cells:
+    the coefficients are differences of cell means, the residuals deviations from
+    them, and ``Z'WZ`` and the per-cluster score sums ``Σ_i∈g w_i ε̂_i z_i`` follow
+    from per-cell sums (one pass of ``bincount`` over the rows instead of an
+    ``n × 4`` design matrix).  With covariates it is the same regression on the
+    explicit design.
+    """
     n = len(y)
-    Z = np.column_stack([np.ones(n), group, post, group * post, X])
+    cell = (2 * group + post).astype(np.intp)
     ww = np.ones(n) if w is None else w
-    sw = np.sqrt(ww)
-    Zw = Z * sw[:, None]
-    ZtZ = Zw.T @ Zw
-    k = Z.shape[1]
-    if np.linalg.matrix_rank(ZtZ) < k:
+    sw = np.bincount(cell, weights=ww, minlength=4)
+    means = np.bincount(cell, weights=ww * y, minlength=4) / np.where(sw > 0, sw, 1.0)
+    n_clusters = int(cluster.max()) + 1
+    k = 4 + X.shape[1]
+    if X.shape[1] == 0:
+        ZtZ = _CELL_ROWS.T @ (sw[:, None] * _CELL_ROWS)
+        singular = bool(np.any(sw <= 0))
+    else:
+        Z = np.column_stack([_CELL_ROWS[cell], X])
+        ZtZ = Z.T @ (Z * ww[:, None])
+        singular = np.linalg.matrix_rank(ZtZ) < k
+    if singular:
         raise EstimationError(
             "the 2x2 regression is singular: a group × period cell is empty or a "
             "covariate is collinear with the group or period",
             details={"k": k},
         )
     bread = np.linalg.inv(ZtZ)
-    coef = bread @ (Zw.T @ (y * sw))
-    resid = y - Z @ coef
-    n_clusters = int(cluster.max()) + 1
-    S = cluster_sums(Z * (ww * resid)[:, None], cluster, n_clusters)
+    if X.shape[1] == 0:
+        m0, m1, m2, m3 = means
+        coef = np.array([m0, m2 - m0, m1 - m0, m3 - m2 - m1 + m0])
+        resid = y - means[cell]
+        per_cell = np.bincount(
+            cluster * 4 + cell, weights=ww * resid, minlength=4 * n_clusters
+        ).reshape(n_clusters, 4)
+        S = per_cell @ _CELL_ROWS
+    else:
+        coef = bread @ (Z.T @ (ww * y))
+        resid = y - Z @ coef
+        S = cluster_sums(Z * (ww * resid)[:, None], cluster, n_clusters)
     adj = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
     vcov = adj * bread @ (S.T @ S) @ bread
-    cells = {}
-    for g in (0, 1):
-        for p, label in ((0, "pre"), (1, "post")):
-            m = (group == g) & (post == p)
-            cells[(g, label)] = float(np.sum(ww[m] * y[m]) / np.sum(ww[m]))
-    means = pd.DataFrame(
+    table = pd.DataFrame(
         {
-            "pre": [cells[(0, "pre")], cells[(1, "pre")]],
-            "post": [cells[(0, "post")], cells[(1, "post")]],
-        },
-        index=pd.Index(["control", "treated"], name="group"),
+            "group": ["control", "treated"],
+            "pre": [float(means[0]), float(means[2])],
+            "post": [float(means[1]), float(means[3])],
+        }
     )
-    return DiD2x2Result(float(coef[3]), float(np.sqrt(vcov[3, 3])), coef, vcov, means, n_clusters)
+    return DiD2x2Result(float(coef[3]), float(np.sqrt(vcov[3, 3])), coef, vcov, table, n_clusters)
 
 
 def _first_in_unit(values: np.ndarray, panel: Panel) -> np.ndarray:
@@ -268,7 +291,7 @@ class DiD2x2(Estimator):
             diagnostics={
                 "post_period": p,
                 "n_periods": panel.n_times,
-                "cell_means": res.means.reset_index().to_dict(orient="list"),
+                "cell_means": {c: res.means[c].tolist() for c in ("group", "pre", "post")},
                 "coef": dict(
                     zip(
                         ["(intercept)", "group", "post", "group:post", *panel.covariate_names],
@@ -277,6 +300,6 @@ class DiD2x2(Estimator):
                     )
                 ),
             },
-            tables={"cell_means": res.means.reset_index()},
+            tables={"cell_means": res.means},
             method="pooled interaction regression y ~ G + Post + G:Post, CR1 cluster-robust SE",
         )
