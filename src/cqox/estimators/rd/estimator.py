@@ -299,16 +299,24 @@ def _sharp_p(x: np.ndarray, v: np.ndarray, c: float, opts: dict[str, Any]) -> fl
 
 
 def _density_gate(x: np.ndarray, c: float, ctx: Context) -> Gate:
+    """The ``density`` gate: rddensity's default manipulation test (robust ``T_jk``)."""
     try:
         d = density_test(x, c)
-    except (np.linalg.LinAlgError, ValueError, IndexError) as exc:
+    except (np.linalg.LinAlgError, ValueError, EstimationError) as exc:
+        # NoDataError and ParameterError are ValueErrors
         return Gate.not_applicable("density", f"the density test could not be computed ({exc})")
+    if not np.isfinite(d.p_value):
+        return Gate.not_applicable("density", "the density test's variance is not positive")
     return threshold_gate(
         "density",
         d.p_value,
         ctx.threshold("rd_density_p"),
         higher_is_better=True,
-        label="manipulation test (Cattaneo-Jansson-Ma) p-value",
+        label=(
+            f"manipulation test (Cattaneo-Jansson-Ma, rddensity defaults) T = "
+            f"{d.statistic:.3f}, h = {d.h[0]:.4g}/{d.h[1]:.4g}, n = {d.n_h[0]}/{d.n_h[1]}; "
+            "p-value"
+        ),
         details=d.to_dict(),
     )
 
