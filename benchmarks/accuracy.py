@@ -66,6 +66,13 @@ def _did(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
     return d.frame, d.roles, d.truth
 
 
+def _did_constant(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    from benchmarks.datagen import staggered_panel
+
+    d = staggered_panel(n_units=300, n_periods=8, seed=seed, dynamic=0.0)
+    return d.frame, d.roles, d.truth
+
+
 def _did2(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
     from benchmarks.datagen import two_group_panel
 
@@ -85,6 +92,7 @@ DESIGNS: dict[str, Callable[[int], tuple[Any, dict[str, Any], dict[str, float]]]
     "iv": _iv,
     "rd": _rd,
     "staggered_did": _did,
+    "staggered_did_constant": _did_constant,
     "two_group_did": _did2,
     "its": _its,
 }
@@ -110,10 +118,14 @@ NOT_COVERED = {
     "bootstrap": "wraps other estimators; its intervals are theirs",
     "synth": "one treated unit: inference is the placebo permutation p-value, not a CI",
 }
+#: Staggered-DiD estimators also studied under a constant effect, the design under which
+#: their estimand equals the ATT (two-way fixed effects).
+CONSTANT_EFFECT_TOO = ("did_twfe",)
 #: Estimators whose estimand on a design is not the one the design's truth describes
 #: (e.g. TWFE under dynamic effects) are scored but flagged in the notes.
-NOTES = {
-    "did_twfe": "TWFE is biased under the design's dynamic effects (by construction)",
+NOTES: dict[str | tuple[str, str], str] = {
+    ("did_twfe", "staggered_did"): "TWFE is biased under the design's dynamic effects "
+    "(by construction; see the constant-effect row)",
     "dml_plr": "PLR targets the variance-weighted effect, equal to the ATE here",
 }
 
@@ -163,6 +175,8 @@ def plan() -> tuple[list[tuple[str, str, str]], list[str]]:
             todo.append((name, "rd", "LATE"))
         elif "staggered_did" in designs:
             todo.append((name, "staggered_did", "ATT"))
+            if name in CONSTANT_EFFECT_TOO:
+                todo.append((name, "staggered_did_constant", "ATT"))
         elif "did" in designs:
             todo.append((name, "two_group_did", "ATT"))
         elif "panel_matching" in designs:
@@ -280,7 +294,8 @@ def write(
             f"| {r['estimator']} | {r['design']} | {r['estimand']} | {r['reps']} | "
             f"{r['bias']:+.4f} | {r['rmse']:.4f} | {r['sd']:.4f} | {r['mean_se']:.4f} | "
             f"{r['coverage']:.3f} ± {r['coverage_mcse']:.3f} | {_band(r)} | "
-            f"{NOTES.get(r['estimator'], '')}{failed} |"
+            f"{NOTES.get((r['estimator'], r['design']), NOTES.get(r['estimator'], ''))}"
+            f"{failed} |"
         )
     lines += ["", "Not covered here: " + (", ".join(uncovered) or "none") + "."]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -107,11 +107,14 @@ def staggered_panel(
     seed: int = 0,
     cohorts: tuple[int, ...] = (4, 6),
     name: str = "staggered_panel",
+    dynamic: float = 0.2,
 ) -> Design:
     """Staggered adoption with dynamic, cohort-specific effects and a never-treated group.
 
-    Cohorts first treated in periods 4, 6 (and never), effect ``0.5 + 0.2·(t − g)`` for
-    ``t ≥ g``; unit and time effects; parallel trends hold.  Truth: the overall (group-
+    Cohorts first treated in periods 4, 6 (and never), effect ``0.5 + dynamic·(t − g)``
+    for ``t ≥ g`` (``dynamic = 0.2`` by default; 0 gives a constant effect 0.5, under
+    which two-way fixed effects is unbiased); unit and time effects; parallel trends
+    hold.  Truth: the overall (group-
     aggregated) ATT of Callaway & Sant'Anna, and the simple weighted ATT.  With one
     cohort (``cohorts=(4,)``) it is a two-group panel whose pre/post ATT is the simple ATT.
     """
@@ -124,12 +127,12 @@ def staggered_panel(
     time = np.tile(times, n_units)
     g = np.repeat(cohort, n_periods)
     treated = (g > 0) & (time >= g)
-    effect = np.where(treated, 0.5 + 0.2 * (time - g), 0.0)
+    effect = np.where(treated, 0.5 + dynamic * (time - g), 0.0)
     y = np.repeat(alpha, n_periods) + 0.1 * time + effect + rng.standard_normal(len(unit))
     df = pd.DataFrame({"unit": unit, "time": time, "cohort": g, "d": treated.astype(int), "y": y})
     # group aggregation: mean over groups (weighted by group size) of each group's mean
     # post-treatment effect
-    group_effects = {c: float(np.mean(0.5 + 0.2 * (times[times >= c] - c))) for c in cohorts}
+    group_effects = {c: float(np.mean(0.5 + dynamic * (times[times >= c] - c))) for c in cohorts}
     sizes = {c: int((cohort == c).sum()) for c in cohorts}
     overall = sum(group_effects[c] * sizes[c] for c in cohorts) / sum(sizes.values())
     simple = float(effect[treated].mean())
