@@ -125,6 +125,7 @@ class DensityTest:
             "n_h": list(self.n_h),
             "n_left": self.n_h[0],
             "n_right": self.n_h[1],
+            "n_total": list(self.n),
             "p": self.p,
             "q": self.q,
             "kernel": self.kernel,
