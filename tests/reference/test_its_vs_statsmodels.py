@@ -31,6 +31,7 @@ def test_coefficients_and_hac_se_match_statsmodels(
     df, _ = its_ar1(n_pre=50, n_post=46, season_amplitude=1.0, with_control=control, seed=4)
     params: dict[str, object] = {
         "interruption": 50,
+        "inference": "normal",
         "hac_lag": lag,
         "small_sample": small,
         "season_period": period,

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from cqox.core.context import Context
 from cqox.core.design import Design
@@ -39,11 +38,24 @@ from cqox.core.gate import threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
-from cqox.errors import DataError, DesignError, ParameterError, RoleError
+from cqox.errors import DataError, DesignError, EstimationError, ParameterError, RoleError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL, estimand_param
-from cqox.estimators.its.segmented import auto_lag, its_design, ols_hac
+from cqox.estimators.its.segmented import (
+    auto_lag,
+    ewc_terms,
+    fixed_b,
+    its_design,
+    llsw_lag,
+    normal_critical_value,
+    normal_p_value,
+    ols_ewc,
+    ols_hac,
+)
 from cqox.estimators.registry import register
+
+#: Choices of the ``inference`` parameter.
+INFERENCE = ("auto", "ewc", "fixed_b", "normal")
 
 
 @register
@@ -62,11 +74,29 @@ class ITS(Estimator):
         estimand_param(("level_change", "slope_change"), "level_change"),
         Param("interruption", None, "any", "first post-interruption period", nullable=True),
         Param(
+            "inference",
+            "auto",
+            "choice",
+            "'ewc' (cosine LRV, fixed-b t), 'fixed_b' (Newey–West, fixed-b t), 'normal' "
+            "(Newey–West, normal = statsmodels HAC); 'auto' = 'fixed_b' when hac_lag is "
+            "given, else 'ewc'",
+            choices=INFERENCE,
+        ),
+        Param(
             "hac_lag",
             None,
             "int",
-            "Newey–West lag (default floor(4 (n/100)^(2/9)))",
+            "Newey–West lag (default floor(1.3 n^(1/2)) for 'fixed_b', "
+            "floor(4 (n/100)^(2/9)) for 'normal')",
             low=0,
+            nullable=True,
+        ),
+        Param(
+            "ewc_terms",
+            None,
+            "int",
+            "cosine terms of the EWC estimator (default round(0.4 n^(2/3)))",
+            low=1,
             nullable=True,
         ),
         Param("small_sample", False, "bool", "multiply the HAC covariance by n/(n − k)"),
@@ -100,16 +130,18 @@ class ITS(Estimator):
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         r = data.roles
         assert r.time is not None and data.y is not None
-        time = data.frame[r.time]
-        if time.duplicated().any():
-            dup = time[time.duplicated()].iloc[0]
-            raise DataError(
-                f"role 'time': period {dup!r} appears more than once; ITS needs one row per "
-                "period (aggregate first, or use a panel design)",
-                details={"role": "time", "column": r.time},
-            )
-        order = np.argsort(time.to_numpy(), kind="stable")
-        times = time.to_numpy()[order]
+        time_all = data.frame[r.time].to_numpy()
+        order = np.argsort(time_all, kind="stable")
+        times = time_all[order]
+        if times.size > 1:
+            same = times[1:] == times[:-1]
+            if same.any():
+                dup = times[1:][same][0]
+                raise DataError(
+                    f"role 'time': period {dup!r} appears more than once; ITS needs one row "
+                    "per period (aggregate first, or use a panel design)",
+                    details={"role": "time", "column": r.time},
+                )
         y = data.y[order]
         notes: list[str] = []
         if params["control"]:
@@ -171,20 +203,56 @@ class ITS(Estimator):
                 "seasonal terms or covariates?)",
                 details={"columns": names},
             )
-        lag = auto_lag(n) if params["hac_lag"] is None else params["hac_lag"]
-        if lag >= n:
-            raise ParameterError(
-                f"The 'hac_lag' parameter of its must be below the number of periods ({n}). "
-                f"Got {lag} instead.",
-                details={"parameter": "hac_lag", "estimator": self.name},
-            )
-        fit = ols_hac(y_used, Z, lag, params["small_sample"])
+        inference = self._inference(params, n)
+        level = params["ci_level"]
+        small = params["small_sample"]
+        if inference == "ewc":
+            terms = ewc_terms(n) if params["ewc_terms"] is None else params["ewc_terms"]
+            fit = ols_ewc(y_used, Z, terms, small)
+            lrv = f"EWC SE ({terms} cosine terms"
+        else:
+            lag = params["hac_lag"]
+            if lag is None:
+                lag = auto_lag(n) if inference == "normal" else llsw_lag(n)
+            fit = ols_hac(y_used, Z, lag, small)
+            lrv = f"Newey–West HAC SE (Bartlett, lag {lag}"
+        tstat = fit.coef / fit.se
+        diag_inf: dict[str, Any] = {"inference": inference}
+        if inference == "normal":
+            crit = np.full(len(names), normal_critical_value(level))
+            pvals = normal_p_value(tstat)
+            ref = "normal CI"
+        else:
+            fb = fixed_b(fit, small)
+            if not (np.all(np.isfinite(fb.scale)) and np.all(fb.df > 0)):
+                raise EstimationError(
+                    "its: the fixed-b reference distribution is degenerate for this design "
+                    f"({fit.lag} {'cosine terms' if fit.kernel == 'ewc' else 'lags'}); "
+                    "use more terms or a longer lag",
+                    details={"parameter": "ewc_terms" if fit.kernel == "ewc" else "hac_lag"},
+                )
+            crit = fb.critical_value(level)
+            pvals = fb.p_value(tstat)
+            ref = "design-adjusted fixed-b t CI"
+        lo = fit.coef - crit * fit.se
+        hi = fit.coef + crit * fit.se
         j = names.index(params["estimand"])
         other = "slope_change" if params["estimand"] == "level_change" else "level_change"
         k_other = names.index(other)
-        counterfactual = fit.fitted - Z[:, 2] * fit.coef[2] - Z[:, 3] * fit.coef[3]
+        if inference != "normal":
+            diag_inf.update(
+                {
+                    "df": float(fb.df[j]),
+                    "critical_value": float(crit[j]),
+                    f"{other}_df": float(fb.df[k_other]),
+                }
+            )
+        coef = fit.coef
+        counterfactual = fit.fitted - Z[:, 2] * coef[2] - Z[:, 3] * coef[3]
         resid = fit.resid
-        rho1 = float(resid[1:] @ resid[:-1] / (resid @ resid)) if n > 2 else float("nan")
+        ss = float(resid @ resid)
+        rho1 = float(resid[1:] @ resid[:-1] / ss) if n > 2 else float("nan")
+        dev = y_used - y_used.mean()
         fit_table = pd.DataFrame(
             {
                 "time": times,
@@ -197,14 +265,15 @@ class ITS(Estimator):
         if c is not None:
             fit_table["treated_series"] = y
             fit_table["control_series"] = c
-        z = fit.coef / fit.se
         coef_table = pd.DataFrame(
             {
                 "term": names,
-                "coef": fit.coef,
+                "coef": coef,
                 "se": fit.se,
-                "z": z,
-                "p_value": 2 * stats.norm.sf(np.abs(z)),
+                "t": tstat,
+                "p_value": pvals,
+                "ci_low": lo,
+                "ci_high": hi,
             }
         )
         n_pre, n_post = s0, n - s0
@@ -218,31 +287,72 @@ class ITS(Estimator):
                 details={"n_pre": n_pre, "n_post": n_post},
             )
         ]
-        return Estimate.from_se(
+        return Estimate(
             self.name,
             params["estimand"],
-            float(fit.coef[j]),
+            float(coef[j]),
             float(fit.se[j]),
-            params["ci_level"],
+            (float(lo[j]), float(hi[j])),
+            float(pvals[j]),
+            level,
             n=n,
             counts={"n_pre": n_pre, "n_post": n_post},
             diagnostics={
                 "interruption": t0,
-                other: float(fit.coef[k_other]),
+                other: float(coef[k_other]),
                 f"{other}_se": float(fit.se[k_other]),
-                "pre_slope": float(fit.coef[1]),
-                "hac_lag": lag,
+                f"{other}_ci": (float(lo[k_other]), float(hi[k_other])),
+                f"{other}_p_value": float(pvals[k_other]),
+                "pre_slope": float(coef[1]),
+                "hac_lag": fit.lag if fit.kernel == "bartlett" else None,
+                "ewc_terms": fit.lag if fit.kernel == "ewc" else None,
+                **diag_inf,
                 "residual_autocorrelation_lag1": rho1,
                 "comparative": c is not None,
-                "r_squared": float(1 - (resid @ resid) / np.sum((y_used - y_used.mean()) ** 2)),
+                "r_squared": float(1.0 - ss / float(dev @ dev)),
             },
             gates=gates,
             tables={"coefficients": coef_table, "fit": fit_table},
             warnings=notes,
             method=(
                 ("comparative " if c is not None else "")
-                + f"segmented regression, Newey–West HAC SE (Bartlett, lag {lag}"
-                + (", n/(n−k) correction" if params["small_sample"] else "")
-                + "), normal CI"
+                + "segmented regression, "
+                + lrv
+                + (", n/(n−k) correction" if small else "")
+                + "), "
+                + ref
             ),
         )
+
+    def _inference(self, params: dict[str, Any], n: int) -> str:
+        """Resolve ``inference='auto'`` and check the lag / cosine-term parameters."""
+        inference = str(params["inference"])
+        if inference == "auto":
+            inference = "ewc" if params["hac_lag"] is None else "fixed_b"
+        if inference == "ewc" and params["hac_lag"] is not None:
+            raise ParameterError(
+                "The 'hac_lag' parameter of its applies to the Newey–West inferences "
+                "('fixed_b', 'normal'), not to inference='ewc'. Drop it or choose one of them.",
+                details={"parameter": "hac_lag", "estimator": self.name},
+            )
+        if inference != "ewc" and params["ewc_terms"] is not None:
+            raise ParameterError(
+                "The 'ewc_terms' parameter of its applies to inference='ewc' only. "
+                f"Got inference={inference!r}.",
+                details={"parameter": "ewc_terms", "estimator": self.name},
+            )
+        lag = params["hac_lag"]
+        if lag is not None and lag >= n:
+            raise ParameterError(
+                f"The 'hac_lag' parameter of its must be below the number of periods ({n}). "
+                f"Got {lag} instead.",
+                details={"parameter": "hac_lag", "estimator": self.name},
+            )
+        terms = params["ewc_terms"]
+        if terms is not None and terms >= n:
+            raise ParameterError(
+                f"The 'ewc_terms' parameter of its must be below the number of periods ({n}). "
+                f"Got {terms} instead.",
+                details={"parameter": "ewc_terms", "estimator": self.name},
+            )
+        return inference
