@@ -24,7 +24,7 @@ rddensity_mod = pytest.importorskip("rddensity")
 #: h, f̂, SEs and T: rddensity tabulates its normal-reference pilot constant C_b to
 #: ≈ 1.7e-10 (p = 2) … 2.4e-8 (p = 4) relative (we compute it exactly) and inverts one
 #: joint (2q+2)-column Gram matrix where we solve per side; the largest difference seen
-#: over these cases is ≈ 3e-9 relative, so 1e-7 leaves margin without hiding a real error
+#: over these cases is ≈ 8e-9 relative, so 1e-7 leaves margin without hiding a real error
 #: (a wrong constant or weight moves these by ≥ 1e-4).
 RTOL = 1e-7
 #: p-values: dp/p ≈ |T|·φ(T)/Φ(−|T|)·dT/T amplifies the relative error of T by up to
@@ -103,7 +103,7 @@ def _manipulated(n: int, seed: int) -> np.ndarray:
 
 
 def _asymmetric(n: int, seed: int) -> np.ndarray:
-    # skewed, ~10% of rows above the cutoff 0.55
+    # skewed, ~7% of rows above the cutoff 0.55
     return np.random.default_rng(seed).beta(2.0, 5.0, size=n)
 
 
