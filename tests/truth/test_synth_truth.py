@@ -18,7 +18,14 @@ SPEC = {
 ALPHA = 0.10
 
 
-def _fit(seed: int, effect: float, in_hull: bool, v_method: str, placebo: bool) -> cqox.Estimate:
+def _fit(
+    seed: int,
+    effect: float,
+    in_hull: bool,
+    v_method: str,
+    placebo: bool,
+    inference: str = "conformal",
+) -> cqox.Estimate:
     df, _ = synth_factor_model(
         n_donors=19, n_pre=20, n_post=8, effect=effect, treated_in_hull=in_hull, seed=seed
     )
@@ -30,6 +37,7 @@ def _fit(seed: int, effect: float, in_hull: bool, v_method: str, placebo: bool) 
         v_method=v_method,
         placebo=placebo,
         leave_one_out=False,
+        inference=inference,
         **SPEC,
     )
 
@@ -46,7 +54,9 @@ def _bias(reps: int) -> tuple[float, float]:
 
 
 def _size(reps: int) -> float:
-    p = np.array([_fit(1000 + s, 0.0, False, "equal", True).p_value for s in range(reps)])
+    p = np.array(
+        [_fit(1000 + s, 0.0, False, "equal", True, "placebo").p_value for s in range(reps)]
+    )
     return float(np.mean(p <= ALPHA + 1e-12))
 
 
