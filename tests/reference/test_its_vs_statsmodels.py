@@ -70,3 +70,28 @@ def test_automatic_lag_is_statsmodels_default_rule() -> None:
     x = np.random.default_rng(0).normal(size=(150, 2))
     assert auto_lag(150) == 4
     np.testing.assert_allclose(S_hac_simple(x), S_hac_simple(x, nlags=auto_lag(150)))
+
+
+@pytest.mark.parametrize("lag", [None, 7])
+def test_fixed_b_newey_west_se_is_statsmodels_hac_at_the_llsw_lag(lag: int | None) -> None:
+    """inference='fixed_b' keeps the Newey–West SE; only the critical value changes."""
+    from cqox.estimators.its.segmented import llsw_lag
+
+    df, _ = its_ar1(n_pre=50, n_post=46, seed=5)
+    est = cqox.estimate(
+        "its",
+        df,
+        outcome="y",
+        roles={"time": "t"},
+        interruption=50,
+        inference="fixed_b",
+        hac_lag=lag,
+    )
+    n = len(df)
+    L = llsw_lag(n) if lag is None else lag
+    assert est.diagnostics["hac_lag"] == L == (12 if lag is None else 7)
+    Z, _ = its_design(n, 50)
+    ref = sm.OLS(df["y"].to_numpy(), Z).fit(cov_type="HAC", cov_kwds={"maxlags": L})
+    assert est.estimate == pytest.approx(ref.params[2], rel=RTOL)
+    assert est.se == pytest.approx(ref.bse[2], rel=RTOL)
+    assert est.diagnostics["slope_change_se"] == pytest.approx(ref.bse[3], rel=RTOL)

@@ -14,6 +14,44 @@ period where the 0/1 ``treatment`` role is 1 (it must be 0 before and 1 after).
 ``control`` names a column holding a control series on the same periods (comparative
 ITS); ``covariates`` enter linearly.
 
+Inference (parameter ``inference``; the method string and ``diagnostics["inference"]``
+say which was used):
+
+* ``"ewc"`` — the default (``"auto"`` without ``hac_lag``): equal-weighted cosine
+  long-run variance with ``ν = round(0.4 n^{2/3})`` terms (``ewc_terms``) and
+  design-adjusted fixed-b Student-t critical values.
+* ``"fixed_b"`` — the default when ``hac_lag`` is given: Newey–West (Bartlett) SEs at
+  that lag, else at ``floor(1.3 n^{1/2})`` (Lazarus, Lewis, Stock & Watson 2018,
+  doi:10.1080/07350015.2018.1506926), with design-adjusted fixed-b critical values.
+* ``"normal"`` — Newey–West at ``hac_lag`` or ``floor(4 (n/100)^{2/9})`` with normal
+  critical values: exactly statsmodels' ``OLS(...).fit(cov_type="HAC")``.
+
+The CI is ``estimate ± c·se`` and the p-value ``2 P(T_df > |t|/scale)`` with the
+critical value ``c = scale·t_{df,1−α/2}`` of :func:`cqox.estimators.its.segmented.fixed_b`
+(two-moment fit to the exact law of the t-ratio under Gaussian white noise with this
+design, which is its fixed-b limit; ``diagnostics`` gives ``df`` and
+``critical_value``).  The textbook fixed-b values (Kiefer & Vogelsang 2005's polynomial
+``1.96 + 2.9694 b + 0.4160 b² − 0.5324 b³`` for Newey–West, ``t_ν`` for EWC) assume
+stationary regressors and under-cover with the trend, step and ramp of an ITS
+(85.9% / 87.6% in the benchmark design below).
+
+Trade-off: honest intervals are wider.  Coverage of nominal 95% intervals and width
+relative to the old normal interval (AR(1) errors, 1000–4000 replications):
+
+=================  =====  ================  ================  ================
+design             φ      normal (old)      fixed_b (NW)      ewc (default)
+=================  =====  ================  ================  ================
+n = 200            0.5    85–86%, 1.00      94–95%, 1.38      95–96%, 1.52
+n = 60, monthly    0.3    76–79%, 1.00      93–94%, 1.63      95%, 1.96
+n = 60, monthly    0.6    66–71%, 1.00      89–91%, 1.74      93–94%, 2.17
+n = 120            0.7    76–78%, 1.00      91–92%, 1.59      94–95%, 1.87
+=================  =====  ================  ================  ================
+
+EWC is the default because it stays in the 93–97% band up to φ ≈ 0.7 at these
+lengths; Newey–West with fixed-b values is about 10–20% narrower and honest for
+φ ≤ 0.5.  ``small_sample`` rescales the SE by ``(n/(n−k))^{1/2}``; the fixed-b interval
+does not change (the critical value absorbs the factor).
+
 Example
 -------
 >>> import cqox
@@ -60,7 +98,7 @@ INFERENCE = ("auto", "ewc", "fixed_b", "normal")
 
 @register
 class ITS(Estimator):
-    """Segmented regression with Newey–West HAC standard errors."""
+    """Segmented regression with HAR (EWC or Newey–West) SEs and fixed-b intervals."""
 
     name = "its"
     family = "interrupted_time_series"
@@ -69,7 +107,7 @@ class ITS(Estimator):
     default_estimands = ("level_change", "slope_change")
     requires = ("outcome", "time")
     optional_roles = ("treatment", "covariates")
-    summary_line = "Interrupted time series: segmented regression, Newey–West HAC SE"
+    summary_line = "Interrupted time series: segmented regression, EWC / Newey–West SE, fixed-b CI"
     parameters = (
         estimand_param(("level_change", "slope_change"), "level_change"),
         Param("interruption", None, "any", "first post-interruption period", nullable=True),
