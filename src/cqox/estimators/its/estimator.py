@@ -298,7 +298,9 @@ class ITS(Estimator):
                 "fitted": fit.fitted,
                 "counterfactual": counterfactual,
                 "post": np.arange(n) >= s0,
-            }
+            },
+            index=pd.RangeIndex(n),
+            copy=False,
         )
         if c is not None:
             fit_table["treated_series"] = y
@@ -312,7 +314,9 @@ class ITS(Estimator):
                 "p_value": pvals,
                 "ci_low": lo,
                 "ci_high": hi,
-            }
+            },
+            index=pd.RangeIndex(len(names)),
+            copy=False,
         )
         n_pre, n_post = s0, n - s0
         gates = [

@@ -171,11 +171,10 @@ def ols_hac(y: np.ndarray, Z: np.ndarray, lag: int, correction: bool = False) ->
     Q, Rinv, coef, fitted = _ols(y, Z)
     e = y - fitted
     U = Z * e[:, None]
-    S = U.T @ U
-    w = bartlett_weights(lag)
-    for j in range(1, lag + 1):
-        G = U[j:].T @ U[:-j]
-        S += w[j] * (G + G.T)
+    # S = Σ_{|j|≤L} w_j Σ_s u_s u_{s−j}' = U'KU with K the Bartlett matrix (running sums:
+    # O(n k) whatever the lag)
+    S = U.T @ bartlett_smooth(U, min(lag, n - 1))
+    S = 0.5 * (S + S.T)
     bread = Rinv @ Rinv.T  # (Z'Z)^{-1}
     cov = bread @ S @ bread
     if correction:
