@@ -32,25 +32,27 @@ critical value ``c = scale·t_{df,1−α/2}`` of :func:`cqox.estimators.its.segm
 design, which is its fixed-b limit; ``diagnostics`` gives ``df`` and
 ``critical_value``).  The textbook fixed-b values (Kiefer & Vogelsang 2005's polynomial
 ``1.96 + 2.9694 b + 0.4160 b² − 0.5324 b³`` for Newey–West, ``t_ν`` for EWC) assume
-stationary regressors and under-cover with the trend, step and ramp of an ITS
-(85.9% / 87.6% in the benchmark design below).
+stationary regressors and under-cover with the trend, step and ramp of an ITS (n = 200,
+φ = 0.5: Newey–West at the LLSW lag 86% / 85%, EWC with ``t_ν`` 88% / 87%).
 
-Trade-off: honest intervals are wider.  Coverage of nominal 95% intervals and width
-relative to the old normal interval (AR(1) errors, 1000–4000 replications):
+Trade-off: honest intervals are wider.  Coverage of nominal 95% intervals (level /
+slope change) and mean width relative to the old normal interval (AR(1) errors, 2000
+replications; docs/validation_synth_its_pm.md has the full table):
 
-=================  =====  ================  ================  ================
-design             φ      normal (old)      fixed_b (NW)      ewc (default)
-=================  =====  ================  ================  ================
-n = 200            0.5    85–86%, 1.00      94–95%, 1.38      95–96%, 1.52
-n = 60, monthly    0.3    76–79%, 1.00      93–94%, 1.63      95%, 1.96
-n = 60, monthly    0.6    66–71%, 1.00      89–91%, 1.74      93–94%, 2.17
-n = 120            0.7    76–78%, 1.00      91–92%, 1.59      94–95%, 1.87
-=================  =====  ================  ================  ================
+===============  =====  ===========  ======================  ======================
+design           φ      normal       fixed_b (NW)            ewc (default)
+===============  =====  ===========  ======================  ======================
+n = 200          0.5    88% / 87%    94% / 95%, 1.4×         96% / 97%, 1.5–1.6×
+n = 120          0.7    77% / 75%    93% / 90%, 1.6×         96% / 94%, 1.8–1.9×
+n = 60 monthly   0.3    82% / 78%    94% / 94%, 1.6–1.7×     95% / 95%, 2.0–2.1×
+n = 60 monthly   0.6    72% / 68%    91% / 90%, 1.7–1.9×     94% / 94%, 2.2–2.4×
+===============  =====  ===========  ======================  ======================
 
 EWC is the default because it stays in the 93–97% band up to φ ≈ 0.7 at these
 lengths; Newey–West with fixed-b values is about 10–20% narrower and honest for
-φ ≤ 0.5.  ``small_sample`` rescales the SE by ``(n/(n−k))^{1/2}``; the fixed-b interval
-does not change (the critical value absorbs the factor).
+φ ≤ 0.5 at n ≥ 120 (91–92% at n = 60, φ = 0.5).  ``small_sample`` rescales the SE by
+``(n/(n−k))^{1/2}``; the fixed-b interval does not change (the critical value absorbs
+the factor).
 
 Example
 -------

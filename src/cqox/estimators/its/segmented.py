@@ -32,7 +32,7 @@ Inference (``u_s = z_s ε̂_s``, covariance ``(Z'Z)⁻¹ S (Z'Z)⁻¹``), three 
 
 Why: with autocorrelated errors the small-bandwidth Newey–West t-ratio is far from normal
 in series of the usual ITS length (n = 200, AR(1) φ = 0.5: 86% coverage of a nominal 95%
-interval; n = 60 monthly, φ = 0.6: 66–71%).  A larger bandwidth reduces the bias of the
+interval; n = 60 monthly, φ = 0.6: 68–72%).  A larger bandwidth reduces the bias of the
 long-run variance and fixed-b critical values account for its sampling noise; the price
 is wider intervals (about 1.4× for Newey–West and 1.5× for EWC at n = 200, 1.6–2.4× at
 n = 60, relative to the old normal intervals; docs/validation_synth_its_pm.md).
