@@ -85,7 +85,9 @@ def _dense_kernel(kernel: str, n: int, width: int) -> np.ndarray:
     return phi @ phi.T / width
 
 
-@pytest.mark.parametrize(("kernel", "width"), [("bartlett", 9), ("bartlett", 59), ("ewc", 6)])
+@pytest.mark.parametrize(
+    ("kernel", "width"), [("bartlett", 9), ("bartlett", 59), ("ewc", 6), ("ewc", 40)]
+)
 def test_fixed_b_moments_match_dense_quadratic_forms(kernel: str, width: int) -> None:
     from cqox.estimators.its.segmented import fixed_b, its_design, ols_ewc, ols_hac
 

@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special
+from scipy import fft, special
 
 
 def auto_lag(n: int) -> int:
@@ -261,7 +261,8 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
     EWC) assume stationary regressors and are too small for trend, step and ramp
     regressors; the design-adjusted values include the trend effect.  For a mean-only
     design EWC gives exactly ``scale = 1``, ``df = ν`` (the ``t_ν`` of Lazarus et al.).
-    Cost ``O(n·k² + n log n·k)`` (Newey–West) or ``O(n·ν·k²)`` (EWC).
+    Cost ``O(k² n + k n log n)`` (Newey–West) or ``O(k² n ν + k n log n)`` (EWC); no
+    n × n matrix is formed.
     """
     if fit.Q is None or fit.Rinv is None:
         raise ValueError("fixed_b needs the QR factors kept by ols_hac / ols_ewc")
@@ -270,13 +271,23 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
     Arows = Rinv @ Q.T  # (k, n): row j is a_j
     aa = np.einsum("jn,jn->j", Arows, Arows)
     if fit.kernel == "ewc":
-        Phi = cosine_basis(n, fit.lag) if fit.basis is None else fit.basis
-        # (MG)'(MG) = G'G − (Q'G)'(Q'G) with G = D_a Φ, for every coefficient at once
-        G = Arows[:, :, None] * Phi[None, :, :]  # (k, n, ν)
-        QG = np.matmul(Q.T, G)  # (k, k, ν)
-        C = np.matmul(G.transpose(0, 2, 1), G) - np.matmul(QG.transpose(0, 2, 1), QG)
-        trA = np.trace(C, axis1=1, axis2=2) / fit.lag
-        trA2 = np.einsum("jvw,jvw->j", C, C) / fit.lag**2
+        nu = fit.lag
+        Phi = cosine_basis(n, nu) if fit.basis is None else fit.basis
+        # C = (D_a Φ)' M (D_a Φ) = Φ'D_{a²}Φ − (Q'D_aΦ)'(Q'D_aΦ), for every coefficient.
+        # 2 cos(πv x) cos(πw x) = cos(π(v−w)x) + cos(π(v+w)x), so Φ'D_{a²}Φ needs only
+        # c(m) = Σ_s a_s² cos(πm(s+½)/n), m = 0 … 2ν: one DCT-II of a² (O(n log n)).
+        a2 = Arows * Arows
+        if 2 * nu + 1 <= n:
+            cm = 0.5 * fft.dct(a2, type=2, axis=1)[:, : 2 * nu + 1]
+        else:
+            grid = np.outer(np.arange(n) + 0.5, np.arange(2 * nu + 1)) * (np.pi / n)
+            cm = a2 @ np.cos(grid)
+        v = np.arange(1, nu + 1)
+        GG = cm[:, np.abs(v[:, None] - v[None, :])] + cm[:, v[:, None] + v[None, :]]
+        QG = np.matmul(Q.T[None, :, :] * Arows[:, None, :], Phi)  # (k, k, ν)
+        C = GG - np.matmul(QG.transpose(0, 2, 1), QG)
+        trA = np.trace(C, axis1=1, axis2=2) / nu
+        trA2 = np.einsum("jvw,jvw->j", C, C) / nu**2
     else:
         L = min(fit.lag, n - 1)
         w = bartlett_weights(L)
