@@ -173,3 +173,9 @@ def test_small_sample_factor_leaves_the_fixed_b_interval_unchanged() -> None:
     b = cqox.estimate("its", df, small_sample=True, **kw)
     assert b.se > a.se
     assert b.ci == pytest.approx(a.ci, rel=1e-12) and b.p_value == pytest.approx(a.p_value)
+
+
+def test_as_many_coefficients_as_periods_is_a_design_error() -> None:
+    df, _ = its_ar1(n_pre=2, n_post=2, seed=1)
+    with pytest.raises(cqox.DesignError, match="4 coefficients but only 4 periods"):
+        cqox.estimate("its", df, outcome="y", roles={"time": "t"}, interruption=2)

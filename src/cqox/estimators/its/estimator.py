@@ -237,6 +237,12 @@ class ITS(Estimator):
             data.X[order] if data.X.shape[1] else None,
             data.covariate_names,
         )
+        if n <= Z.shape[1]:
+            raise DesignError(
+                f"the ITS model has {Z.shape[1]} coefficients but only {n} periods; it needs "
+                "more periods than coefficients to estimate the error variance",
+                details={"columns": names, "n": n},
+            )
         if np.linalg.matrix_rank(Z) < Z.shape[1]:
             raise DesignError(
                 "the ITS design matrix is rank-deficient (too few periods for the "
