@@ -160,3 +160,28 @@ def test_too_few_permutations_give_an_unbounded_interval_and_a_warning_gate() ->
     assert est.ci == (-np.inf, np.inf)
     gate = next(g for g in est.gates if g.name == "synth_conformal_resolution")
     assert gate.status == "warn" and gate.value == pytest.approx(0.2)
+
+
+#: Spacing of the dense reference grid below (40 / 2000).
+DENSE_STEP = 0.02
+
+
+@pytest.mark.parametrize("seed", [0, 4, 7])
+def test_interval_is_the_hull_of_a_dense_grid_when_the_effect_is_not_constant(
+    seed: int,
+) -> None:
+    # A ramp effect 0.6, 1.2, …, 6: p̂(θ) is not monotone and the accepted set has
+    # holes; the adaptive search must still reach its outermost ends.
+    df, _ = synth_factor_model(n_donors=12, n_pre=20, n_post=10, effect=0.0, seed=seed)
+    Y = df.pivot(index="time", columns="unit", values="y").to_numpy()
+    post = np.arange(30) >= 20
+    y1 = Y[:, 0] + 0.6 * np.cumsum(post) * post
+    res = conformal_inference(y1, Y[:, 1:], post, 0.95)
+    model = ConformalSC(y1, Y[:, 1:], post)
+    pos, _ = permutation_positions(30, post, "moving_block", 0, None)
+    grid = np.linspace(-15.0, 25.0, 2001)
+    ok = [permutation_p_value(model.residuals(t, model.weights(t)), pos) > 0.05 for t in grid]
+    dense = grid[np.array(ok)]
+    assert res.ci[0] == pytest.approx(dense.min(), abs=DENSE_STEP)
+    assert res.ci[1] == pytest.approx(dense.max(), abs=DENSE_STEP)
+    assert not res.connected

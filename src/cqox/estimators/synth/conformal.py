@@ -30,8 +30,13 @@ errors).  The confidence set for a constant effect inverts the test,
 ``{θ : p̂(θ) > α}``; ``ŵ(θ)`` is found by the exact simplex QP of
 :mod:`cqox.estimators.synth.qp` with ``P = Ỹ0ᵀỸ0`` formed once (``θ`` enters only the
 linear term) and warm-started from the nearest solved ``θ``.  The set is located by
-doubling outwards from the pre-period SC estimate, scanning a grid over that bracket and
-bisecting the outermost accept/reject changes.
+doubling outwards from the span of the pre-period SC estimate, 0 and the caller's
+point estimate until several doublings in a row are rejected, scanning a grid over that
+bracket and
+bisecting the outermost accept/reject changes: the set found is the hull of the accepted
+region that this search reaches (with a non-constant effect the refitted SC can accept
+constant effects far from the pre-period estimate, hence the bracket spans 0 and the
+caller's estimates too).
 """
 
 from __future__ import annotations
@@ -53,11 +58,16 @@ TIE_RTOL = 1e-10
 #: 0.05000000000000004): p ≤ α + this counts as a rejection.
 ALPHA_ATOL = 1e-12
 #: Grid points scanned over the bracket of the confidence set before bisection.
-GRID_POINTS = 41
+GRID_POINTS = 81
 #: Bisection stops when the bracket is below this fraction of the residual scale.
 BISECT_RTOL = 1e-7
 #: Doubling steps allowed when searching for a rejected θ on each side.
 MAX_DOUBLINGS = 60
+#: The outward search stops after this many consecutive rejected doublings (the
+#: distance has grown 2^(REJECT_RUN−1)-fold past the last accepted θ): with an effect
+#: that is not constant, p̂(θ) is not monotone and accepted stretches can lie beyond a
+#: rejected one.
+REJECT_RUN = 4
 
 
 def permutation_positions(
@@ -187,6 +197,7 @@ def conformal_inference(
     method: str = "moving_block",
     n_perm: int = 5000,
     rng: np.random.Generator | None = None,
+    anchors: tuple[float, ...] = (),
 ) -> ConformalResult:
     """p-value of no effect and the constant-effect confidence set (CWZ 2021).
 
@@ -207,6 +218,9 @@ def conformal_inference(
         this many, else draw this many at random from ``rng``.
     rng : numpy Generator, optional
         Needed only for random i.i.d. permutations.
+    anchors : tuple of float
+        Further effects to include in the search bracket (e.g. the ADH ATT); the
+        bracket always spans the pre-period SC estimate and 0.
     """
     y1 = np.asarray(y1, dtype=np.float64)
     Y0 = np.asarray(Y0, dtype=np.float64)
@@ -244,40 +258,41 @@ def conformal_inference(
             p0, (-math.inf, math.inf), theta_hat, method, n_pi, min_p, model.n_solves, True
         )
 
-    def accepted(theta: float) -> bool:
-        return p_of(theta) > alpha + ALPHA_ATOL
+    verdict: dict[float, bool] = {0.0: p0 > alpha + ALPHA_ATOL}
 
-    # bracket: double outwards until rejected on each side
+    def accepted(theta: float) -> bool:
+        if theta not in verdict:
+            verdict[theta] = p_of(theta) > alpha + ALPHA_ATOL
+        return verdict[theta]
+
+    # bracket: from the span of the anchors (the pre-period estimate, 0 and the
+    # caller's point estimates) double outwards until rejected on each side
+    points = [theta_hat, 0.0, *(float(a) for a in anchors if math.isfinite(a))]
     ends: list[float] = []
-    for sign in (-1.0, 1.0):
-        h = step
+    for sign, base in ((-1.0, min(points)), (1.0, max(points))):
+        h, run = step, 0
         for _ in range(MAX_DOUBLINGS):
-            if not accepted(theta_hat + sign * h):
+            run = 0 if accepted(base + sign * h) else run + 1
+            if run == REJECT_RUN:
                 break
             h *= 2.0
-        else:  # never rejected: the set is unbounded on this side
+        else:  # never rejected for long: treat the set as unbounded on this side
             h = math.inf
-        ends.append(theta_hat + sign * h)
+        ends.append(base + sign * h)
     if math.isinf(ends[0]) or math.isinf(ends[1]):
         return ConformalResult(
             p0, (ends[0], ends[1]), theta_hat, method, n_pi, min_p, model.n_solves, True
         )
-    grid = np.linspace(ends[0], ends[1], GRID_POINTS)
-    acc = np.array([accepted(float(x)) for x in grid])
+    for x in (*points, *np.linspace(ends[0], ends[1], GRID_POINTS)):
+        accepted(float(x))
+    thetas = np.array(sorted(verdict))
+    acc = np.array([verdict[t] for t in thetas])
     if not acc.any():
-        if accepted(theta_hat):
-            acc_idx = np.array([], dtype=np.int64)
-            lo_in = hi_in = theta_hat
-            lo_out = float(grid[np.searchsorted(grid, theta_hat) - 1])
-            hi_out = float(grid[np.searchsorted(grid, theta_hat)])
-        else:
-            return ConformalResult(p0, nan_ci, theta_hat, method, n_pi, min_p, model.n_solves, True)
-    else:
-        acc_idx = np.flatnonzero(acc)
-        i_lo, i_hi = int(acc_idx[0]), int(acc_idx[-1])
-        lo_in, lo_out = float(grid[i_lo]), float(grid[i_lo - 1])
-        hi_in, hi_out = float(grid[i_hi]), float(grid[i_hi + 1])
-    connected = bool(acc_idx.size == 0 or acc[acc_idx[0] : acc_idx[-1] + 1].all())
+        return ConformalResult(p0, nan_ci, theta_hat, method, n_pi, min_p, model.n_solves, True)
+    # every evaluated θ outside the outermost accepted ones was rejected (the bracket
+    # ends were), so each outer edge lies between an accepted and a rejected point
+    i_lo, i_hi = int(np.flatnonzero(acc)[0]), int(np.flatnonzero(acc)[-1])
+    connected = bool(acc[i_lo : i_hi + 1].all())
     tol = BISECT_RTOL * max(resid_scale, step)
 
     def bisect(inside: float, outside: float) -> float:
@@ -289,5 +304,8 @@ def conformal_inference(
                 outside = mid
         return 0.5 * (inside + outside)
 
-    ci = (bisect(lo_in, lo_out), bisect(hi_in, hi_out))
+    ci = (
+        bisect(float(thetas[i_lo]), float(thetas[i_lo - 1])),
+        bisect(float(thetas[i_hi]), float(thetas[i_hi + 1])),
+    )
     return ConformalResult(p0, ci, theta_hat, method, n_pi, min_p, model.n_solves, connected)

@@ -389,7 +389,7 @@ class Synth(Estimator):
                         run_unit(panel.X, panel.Y, 0, donors[donors != j], opt, pre, eff, v, lam),
                     )
                 )
-        conformal = self._conformal(panel, params, ctx, eff, notes)
+        conformal = self._conformal(panel, params, ctx, eff, main.att, notes)
         return self._estimate(panel, params, ctx, main, placebos, loo, conformal, eff, notes)
 
     def _conformal(
@@ -398,6 +398,7 @@ class Synth(Estimator):
         params: dict[str, Any],
         ctx: Context,
         eff: np.ndarray,
+        att: float,
         notes: list[str],
     ) -> ConformalResult | None:
         """CWZ conformal inference on the pre-treatment and effect periods."""
@@ -426,6 +427,7 @@ class Synth(Estimator):
             method,
             params["conformal_n_perm"],
             ctx.rng(7),
+            anchors=(att,),
         )
 
     def _estimate(
