@@ -671,8 +671,9 @@ def its_cases(d: Design, quick: bool) -> list[Case]:
                 "cqox",
                 d.name,
                 "level_change",
-                _cqox("its", d, "level_change", interruption=t0, hac_lag=lag),
-                note=f"HAC lag {lag}",
+                _cqox("its", d, "level_change", interruption=t0, hac_lag=lag, inference="normal"),
+                note=f"HAC lag {lag}, normal critical values as statsmodels (the default "
+                "EWC interval is in docs/accuracy.md)",
             )
         )
     if has("statsmodels"):
