@@ -16,9 +16,15 @@ observations with a non-empty matched set.
 Interface: roles ``outcome``, ``treatment`` (0/1, may switch on and off), ``unit``,
 ``time`` (a balanced panel, one row per unit and period) and ``covariates``
 (time-varying, compared over the lags; the lagged outcome joins them when
-``include_outcome``).  Standard errors: block bootstrap over units (``n_bootstrap``
-replications, seeded), matched sets and weights held fixed; the table also gives the
-percentile interval and the analytic unit-clustered SE of the same ratio.
+``include_outcome``).  Standard errors (``se_method``): ``bootstrap`` (default) — unit
+block bootstrap (``n_bootstrap`` replications, seeded) of the regression-adjusted
+linear representation of the estimator (Abadie & Imbens 2006; Otsu & Rai 2017; see
+:mod:`cqox.estimators.panel_match.matching`), which does not count the outcome
+variation that refinement on lagged outcomes cancels within matched sets;
+``analytic`` — the unit-clustered variance of the same representation;
+``fixed_sets`` — PanelMatch's bootstrap (weights fixed, raw outcome changes), which
+over-states the SE when refinement uses the lagged outcome.  The ``leads`` table gives
+all three SEs (analytic ones for the two representations) and the percentile interval.
 
 Example
 -------
@@ -48,7 +54,10 @@ from cqox.errors import DataError, NoDataError, ParameterError, RoleError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.panel_match.matching import (
+    analytic_se,
     balance,
+    control_design,
+    control_mean_fit,
     history_sets,
     lead_effect,
     refine,
@@ -96,6 +105,16 @@ def wide_panel(
     return D, Y, X, names, np.asarray(units), np.asarray(times)
 
 
+#: How each ``se_method`` is described in ``Estimate.method``.
+SE_LABELS = {
+    "bootstrap": "unit block bootstrap SE of the regression-adjusted linear "
+    "representation ({B} replications)",
+    "analytic": "unit-clustered analytic SE of the regression-adjusted linear representation",
+    "fixed_sets": "PanelMatch unit block bootstrap SE ({B} replications, weights and "
+    "outcome changes fixed)",
+}
+
+
 @register
 class PanelMatch(Estimator):
     """Matching on treatment histories with covariate refinement, ATT at leads."""
@@ -125,6 +144,14 @@ class PanelMatch(Estimator):
         ),
         Param("size", 5, "int", "controls kept per set (mahalanobis, ps_match)", low=1),
         Param("include_outcome", True, "bool", "refine on the lagged outcome too"),
+        Param(
+            "se_method",
+            "bootstrap",
+            "choice",
+            "standard error: unit bootstrap or analytic variance of the regression-"
+            "adjusted representation, or PanelMatch's fixed-weights bootstrap",
+            choices=("bootstrap", "analytic", "fixed_sets"),
+        ),
         Param("n_bootstrap", 1000, "int", "unit bootstrap replications", low=50),
         CI_LEVEL,
     )
@@ -160,25 +187,37 @@ class PanelMatch(Estimator):
         ms = refine(
             unit, time, sets, X if X.shape[2] else None, L, params["refinement"], params["size"]
         )
-        effects = [lead_effect(ms, Y, F) for F in range(Fmax + 1)]
+        design = control_design(ms, X if X.shape[2] else None, D, L, params["refinement"])
+        effects = [lead_effect(ms, Y, F, control_mean_fit(design, Y, F)) for F in range(Fmax + 1)]
         main = effects[F0]
         if main.n_treated == 0:
             raise NoDataError(
                 f"no treated observation has a matched set and an outcome {F0} periods later",
                 details={"parameter": "lead"},
             )
-        boot = unit_bootstrap(effects, params["n_bootstrap"], ctx.rng(0))
+        se_method = params["se_method"]
+        count = np.column_stack([e.count for e in effects])
+        boot = (
+            unit_bootstrap(
+                np.column_stack(
+                    [e.num_fixed if se_method == "fixed_sets" else e.num for e in effects]
+                ),
+                count,
+                params["n_bootstrap"],
+                ctx.rng(0),
+            )
+            if se_method != "analytic"
+            else np.full((0, len(effects)), np.nan)
+        )
         level = params["ci_level"]
         rows = []
         for e, col in zip(effects, boot.T, strict=True):
             col = col[np.isfinite(col)]
-            se = float(np.std(col, ddof=1)) if len(col) > 1 else float("nan")
-            tot = e.count.sum()
-            cl = (
-                float(np.sqrt(np.sum((e.num - e.att * e.count) ** 2)) / tot)
-                if tot > 0
-                else float("nan")
-            )
+            a_se = analytic_se(e.att, e.num, e.count)
+            if se_method == "analytic":
+                se = a_se
+            else:
+                se = float(np.std(col, ddof=1)) if len(col) > 1 else float("nan")
             lo, hi = (
                 np.quantile(col, [(1 - level) / 2, (1 + level) / 2])
                 if len(col)
@@ -195,7 +234,8 @@ class PanelMatch(Estimator):
                     "p_value": p,
                     "percentile_low": float(lo),
                     "percentile_high": float(hi),
-                    "cluster_se": cl,
+                    "analytic_se": a_se,
+                    "fixed_sets_se": analytic_se(e.att, e.num_fixed, e.count),
                     "n_treated": e.n_treated,
                 }
             )
@@ -209,7 +249,8 @@ class PanelMatch(Estimator):
             "n_with_matches": int((ms.size_after > 0).sum()),
             "mean_set_size_before": float(ms.size_before.mean()),
             "mean_set_size_after": float(ms.size_after.mean()),
-            "cluster_se": float(leads.loc[F0, "cluster_se"]),
+            "analytic_se": float(leads.loc[F0, "analytic_se"]),
+            "fixed_sets_se": float(leads.loc[F0, "fixed_sets_se"]),
         }
         if X.shape[2]:
             sd = X.reshape(-1, X.shape[2]).std(axis=0, ddof=1)
@@ -273,8 +314,8 @@ class PanelMatch(Estimator):
             gates=gates,
             tables=tables,
             method=(
-                f"PanelMatch, {L} lags, refinement {params['refinement']}, lead {F0}; unit "
-                f"block bootstrap SE ({params['n_bootstrap']} replications, matched sets "
-                "fixed), normal CI"
+                f"PanelMatch, {L} lags, refinement {params['refinement']}, lead {F0}; "
+                + SE_LABELS[se_method].format(B=params["n_bootstrap"])
+                + ", normal CI"
             ),
         )
