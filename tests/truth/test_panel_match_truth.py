@@ -104,6 +104,7 @@ def _study(design: Design, reps: int, first_seed: int, **params: Any) -> dict[st
 def _check(
     res: dict[str, float], band: tuple[float, float], ratio_tol: float, bias_tol: float
 ) -> None:
+    print(res)  # the study's numbers, shown with pytest -rP
     assert band[0] <= res["coverage"] <= band[1], res
     assert abs(res["mean_se"] / res["sd"] - 1) <= ratio_tol, res
     assert abs(res["bias"]) <= bias_tol, res
