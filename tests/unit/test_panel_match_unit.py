@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import cqox
@@ -109,3 +110,27 @@ def test_fixed_weights_se_overstates_only_when_sets_are_refined_on_the_outcome()
     assert abs(ln["fixed_sets_se"] / ln["analytic_se"] - 1) < CENTRING_TOL
     fixed = cqox.estimate("panel_match", d.frame, se_method="fixed_sets", **kw)
     assert fixed.estimate == ref.estimate and "PanelMatch" in fixed.method
+
+
+@pytest.mark.parametrize("refinement", ["none", "mahalanobis", "ps_match"])
+def test_no_control_in_any_set_is_a_no_data_error(refinement: str) -> None:
+    N, T = 30, 8
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "unit": np.repeat(np.arange(N), T),
+            "time": np.tile(np.arange(T), N),
+            "d": np.tile((np.arange(T) >= 4).astype(int), N),  # everyone switches at 4
+            "y": rng.normal(size=N * T),
+        }
+    )
+    with pytest.raises(cqox.NoDataError, match="matched set"):
+        cqox.estimate(
+            "panel_match",
+            df,
+            outcome="y",
+            treatment="d",
+            roles=ROLES,
+            lags=2,
+            refinement=refinement,
+        )

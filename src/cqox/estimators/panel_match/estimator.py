@@ -24,7 +24,8 @@ variation that refinement on lagged outcomes cancels within matched sets;
 ``analytic`` — the unit-clustered variance of the same representation;
 ``fixed_sets`` — PanelMatch's bootstrap (weights fixed, raw outcome changes), which
 over-states the SE when refinement uses the lagged outcome.  The ``leads`` table gives
-all three SEs (analytic ones for the two representations) and the percentile interval.
+``se`` (the chosen method), the analytic ``analytic_se`` and ``fixed_sets_se`` of the
+two representations, and the bootstrap percentile interval.
 
 Example
 -------

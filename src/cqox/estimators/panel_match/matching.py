@@ -277,7 +277,7 @@ def control_design(
     lag = t[:, None] - np.arange(1, L + 1)[None]
     base = np.hstack([np.eye(int(tcode.max()) + 1 if len(t) else 0)[tcode], D[c[:, None], lag]])
     if method == "mahalanobis" and X is not None and X.shape[2]:
-        extra = X[c[:, None], lag, :].reshape(len(c), -1)
+        extra = X[c[:, None], lag, :].reshape(len(c), L * X.shape[2])
     elif method == "ps_match" and ms.pair_index is not None:
         idx = np.zeros((N, T))
         idx[ms.control, tr] = ms.pair_index
