@@ -28,6 +28,23 @@ classical, conservative variance is reported.  Residual within-stratum confoundi
 (which shrinks as ``S`` grows) is the larger concern with few strata: it is reported
 through the within-stratum balance gate.
 
+Regression within strata (``adjust="regression"``, the default).  Five strata leave
+residual confounding inside each stratum (Cochran's ~10% of the bias: in simulation a
+95% interval then covers only ~84%).  As Imbens & Rubin (2015, §17.7) recommend, each
+stratum's contrast is therefore adjusted by regression: within stratum ``s``, OLS of
+``Y`` on ``[1, T, X̃, T·X̃]`` with ``X̃ = X − X̄_s`` centred at the mean of the target
+population in the stratum (all rows for the ATE, the treated for the ATT, the controls
+for the ATC), so the coefficient on ``T`` is the stratum's ATE/ATT/ATC under a linear
+model in each arm (Lin 2013, doi:10.1214/12-AOAS583).  Its influence function is the
+OLS one with HC2 (leverage-corrected) residuals, ``[(Z'Z)⁻¹ z_i]_T ε̂_i/√(1−h_ii)``
+(small strata make HC0 too small), plus the sampling variability of the centring mean,
+``g_i (β̂₁ − β̂₀)'(x_i − X̄_s)/n_{g,s}``; the pooled ``ψ`` adds the stratum-share term as
+above.  Strata whose arms have too few rows for the interacted fit (fewer than
+``p + 2``) fall back to the difference in means, with a warning.  ``adjust="none"``
+gives the classical subclassification estimator described first.  Simulation
+(docs/validation_backdoor_matching.md): bias near zero and coverage 93–97% with five
+strata, where the classical estimator covers 84% (ATE) and 98% (ATT).
+
 Strata that lack treated or control rows cannot contribute a contrast: they are
 dropped, the weights renormalised over the remaining strata, and the dropped rows
 counted and reported (the estimand is then the effect in the strata kept).
@@ -49,6 +66,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 
 from cqox.core.context import Context
 from cqox.core.design import Design
@@ -181,6 +199,102 @@ def stratified_effect(
     return StratificationResult(tau, float(np.sqrt(var)), table, psi, stratum, w_row, n_dropped)
 
 
+#: A pivoted-QR diagonal below this share of the largest marks a column of a stratum's
+#: regression as linearly dependent on the others (e.g. a binary covariate constant
+#: among the stratum's treated); it is left out of that stratum's fit.
+STRATUM_RANK_TOLERANCE = 1e-9
+
+
+def _stratum_regression(
+    y: np.ndarray, t: np.ndarray, X: np.ndarray, g: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Coefficient on ``T`` in ``Y ~ [1, T, X̃, T·X̃]`` and its influence terms.
+
+    ``X̃`` is centred on the rows ``g`` (the stratum's target population); the
+    influence terms (HC2 residuals plus the centring term) sum to ``τ̂_s − τ_s`` to
+    first order.
+    """
+    xbar = X[g].mean(axis=0)
+    Xc = X - xbar
+    p = X.shape[1]
+    Z = np.column_stack([np.ones(len(y)), t, Xc, t[:, None] * Xc])
+    # Intercept and T always stay; covariate terms that are dependent on them or on
+    # each other within the stratum (a covariate that separates the arms here, or is
+    # constant in one arm) are dropped, as R drops aliased terms.
+    base, W = Z[:, :2], Z[:, 2:]
+    W_res = W - base @ np.linalg.lstsq(base, W, rcond=None)[0]
+    _, r, piv = linalg.qr(W_res, mode="economic", pivoting=True)
+    d = np.abs(np.diag(r))
+    scale = max(float(np.linalg.norm(W, axis=0).max()), 1e-300)
+    independent = piv[: int(np.sum(d > STRATUM_RANK_TOLERANCE * scale))]
+    keep = np.concatenate([[0, 1], 2 + np.sort(independent)])
+    Zk = Z[:, keep]
+    q, r = np.linalg.qr(Zk)
+    coef = linalg.solve_triangular(r, q.T @ y)
+    resid = y - Zk @ coef
+    leverage = np.sum(q**2, axis=1)
+    r_inv = linalg.solve_triangular(r, np.eye(r.shape[0]))
+    row_t = r_inv @ r_inv.T[:, 1]  # (Z'Z)⁻¹ e_T: T is the second kept column
+    infl = (Zk @ row_t) * resid / np.sqrt(np.maximum(1.0 - leverage, 1e-12))
+    full = np.zeros(Z.shape[1])
+    full[keep] = coef
+    delta = full[2 + p :]
+    infl = infl + np.where(g, (Xc @ delta) / g.sum(), 0.0)
+    return float(full[1]), infl
+
+
+def stratified_regression(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    stratum: np.ndarray,
+    edges: np.ndarray,
+    estimand: str = "ATE",
+) -> StratificationResult:
+    """Strata with a regression-adjusted contrast in each (see the module docstring).
+
+    Starts from :func:`stratified_effect` (counts, arm means, weights, strata kept)
+    and replaces each kept stratum's difference in means by the interacted-regression
+    contrast, where both arms have at least ``p + 2`` rows.
+    """
+    base = stratified_effect(y, t, stratum, edges, estimand)
+    n, p = X.shape
+    table = base.table.copy()
+    used = table["used"].to_numpy()
+    n1, n0 = table["n_treated"].to_numpy(), table["n_control"].to_numpy()
+    w = table["weight"].to_numpy()
+    target = {"ATE": np.ones(n, bool), "ATT": t == 1, "ATC": t == 0}[estimand]
+    tau_s = table["effect"].to_numpy().copy()
+    se_s = table["se"].to_numpy().copy()
+    adjusted = np.zeros(len(table), bool)
+    infl = np.zeros(n)
+    for s in np.flatnonzero(used):
+        rows = stratum == s
+        if p == 0 or min(n1[s], n0[s]) < p + 2:
+            # difference in means and its own influence terms
+            m1 = y[rows & (t == 1)].mean()
+            m0 = y[rows & (t == 0)].mean()
+            infl[rows] = np.where(t[rows] == 1, (y[rows] - m1) / n1[s], -(y[rows] - m0) / n0[s])
+            continue
+        tau_s[s], infl[rows] = _stratum_regression(y[rows], t[rows], X[rows], target[rows])
+        se_s[s] = float(np.sqrt(np.sum(infl[rows] ** 2)))
+        adjusted[s] = True
+    n_target = float({"ATE": n1 + n0, "ATT": n1, "ATC": n0}[estimand][used].sum())
+    tau = float(np.sum(w[used] * tau_s[used]))
+    g = target * used[stratum]
+    psi = np.where(
+        used[stratum],
+        n * w[stratum] * infl + g * (n / n_target) * (np.nan_to_num(tau_s)[stratum] - tau),
+        0.0,
+    )
+    table["difference_in_means"] = table["effect"]
+    table["effect"] = tau_s
+    table["se"] = se_s
+    table["regression_adjusted"] = adjusted
+    se = float(np.sqrt(np.sum(psi**2)) / n)
+    return StratificationResult(tau, se, table, psi, stratum, base.weights, base.n_dropped)
+
+
 def project_out_score(psi: np.ndarray, score: np.ndarray) -> np.ndarray:
     """``ψ − s(s's)⁻¹s'ψ``: the influence function net of the propensity score equations."""
     coef, *_ = np.linalg.lstsq(score, psi, rcond=None)
@@ -207,6 +321,14 @@ class Stratification(Estimator):
             "rows whose propensity quantiles define the strata (all rows, or the treated "
             "as in Dehejia & Wahba 1999)",
             choices=("all", "treated"),
+        ),
+        Param(
+            "adjust",
+            "regression",
+            "choice",
+            "within-stratum contrast: interacted regression on the covariates (Imbens & "
+            "Rubin 2015, §17.7) or the plain difference in means (classical)",
+            choices=("regression", "none"),
         ),
         Param("trim", False, "bool", "drop rows outside the propensity common support first"),
         Param("link", "logit", "choice", "propensity model link", choices=("logit", "probit")),
@@ -236,11 +358,24 @@ class Stratification(Estimator):
         stratum, edges = stratify(
             ek, params["n_strata"], t == 1 if params["cut_on"] == "treated" else None
         )
-        res = stratified_effect(y, t, stratum, edges, params["estimand"])
-        se, psi = res.se, res.psi
-        if params["estimand"] == "ATE":
-            psi = project_out_score(res.psi, score)
-            se = float(np.sqrt(np.sum(psi**2)) / len(y))
+        regression = params["adjust"] == "regression"
+        if regression:
+            res = stratified_regression(y, t, X, stratum, edges, params["estimand"])
+            se, psi = res.se, res.psi
+            fallback = res.table["used"] & ~res.table["regression_adjusted"]
+            if X.shape[1] and fallback.any():
+                notes.append(
+                    f"strata {', '.join(map(str, res.table['stratum'][fallback]))} have fewer "
+                    f"than {X.shape[1] + 2} treated or control rows for the within-stratum "
+                    "regression; their contrast is the plain difference in means (use fewer "
+                    "strata to adjust every stratum)"
+                )
+        else:
+            res = stratified_effect(y, t, stratum, edges, params["estimand"])
+            se, psi = res.se, res.psi
+            if params["estimand"] == "ATE":
+                psi = project_out_score(res.psi, score)
+                se = float(np.sqrt(np.sum(psi**2)) / len(y))
         dropped = res.table[~res.table["used"]]
         if len(dropped):
             notes.append(
@@ -269,7 +404,8 @@ class Stratification(Estimator):
             },
             diagnostics={
                 "n_strata": params["n_strata"],
-                "se_classical": res.se,
+                "adjust": params["adjust"],
+                "se_classical": res.se if not regression else None,
                 "propensity_min": float(e.min()),
                 "propensity_max": float(e.max()),
             },
@@ -278,10 +414,15 @@ class Stratification(Estimator):
             warnings=notes,
             influence=psi,
             method=f"{params['n_strata']} propensity-quantile strata, "
-            "stratum-weighted differences in means, "
             + (
-                "influence-function SE net of the propensity score"
-                if params["estimand"] == "ATE"
-                else "classical (conservative) stratified SE"
+                "interacted regression within strata (Imbens–Rubin), influence-function SE "
+                "with HC2 residuals"
+                if regression
+                else "stratum-weighted differences in means, "
+                + (
+                    "influence-function SE net of the propensity score"
+                    if params["estimand"] == "ATE"
+                    else "classical (conservative) stratified SE"
+                )
             ),
         )
