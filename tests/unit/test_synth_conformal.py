@@ -139,6 +139,8 @@ def test_inference_switch_keeps_placebo_diagnostics_and_names_the_interval() -> 
     assert {"placebos", "placebo_gaps"} <= set(conf.tables)
     names = [g.name for g in conf.gates]
     assert "synth_placebo_resolution" in names and "synth_conformal_resolution" in names
+    hull = _est(df, placebo=False, conformal_interval="hull")
+    assert hull.ci == conf.diagnostics["conformal_hull"] and "hull of the set" in hull.method
     # conformal inference needs no placebo refits
     alone = _est(df, placebo=False)
     assert alone.ci == conf.ci and np.isnan(alone.se)
@@ -167,21 +169,23 @@ DENSE_STEP = 0.02
 
 
 @pytest.mark.parametrize("seed", [0, 4, 7])
-def test_interval_is_the_hull_of_a_dense_grid_when_the_effect_is_not_constant(
-    seed: int,
-) -> None:
-    # A ramp effect 0.6, 1.2, …, 6: p̂(θ) is not monotone and the accepted set has
-    # holes; the adaptive search must still reach its outermost ends.
+def test_set_pieces_match_a_dense_grid_when_the_effect_is_not_constant(seed: int) -> None:
+    # A ramp effect 0.6, 1.2, …, 6: no constant effect is true, p̂(θ) is not monotone
+    # and the accepted set has two pieces; the adaptive search must find both, and the
+    # interval is the piece nearest the centre.
     df, _ = synth_factor_model(n_donors=12, n_pre=20, n_post=10, effect=0.0, seed=seed)
     Y = df.pivot(index="time", columns="unit", values="y").to_numpy()
     post = np.arange(30) >= 20
     y1 = Y[:, 0] + 0.6 * np.cumsum(post) * post
-    res = conformal_inference(y1, Y[:, 1:], post, 0.95)
+    res = conformal_inference(y1, Y[:, 1:], post, 0.95, centre=0.5)
     model = ConformalSC(y1, Y[:, 1:], post)
     pos, _ = permutation_positions(30, post, "moving_block", 0, None)
     grid = np.linspace(-15.0, 25.0, 2001)
     ok = [permutation_p_value(model.residuals(t, model.weights(t)), pos) > 0.05 for t in grid]
-    dense = grid[np.array(ok)]
-    assert res.ci[0] == pytest.approx(dense.min(), abs=DENSE_STEP)
-    assert res.ci[1] == pytest.approx(dense.max(), abs=DENSE_STEP)
-    assert not res.connected
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.array(ok, int), [0]])))
+    dense = [(grid[i], grid[j - 1]) for i, j in zip(edges[::2], edges[1::2], strict=True)]
+    assert len(res.components) == len(dense) == 2 and not res.connected
+    for (a, b), (da, db) in zip(res.components, dense, strict=True):
+        assert a == pytest.approx(da, abs=DENSE_STEP) and b == pytest.approx(db, abs=DENSE_STEP)
+    assert res.hull == (res.components[0][0], res.components[1][1])
+    assert res.ci == res.components[0]  # the piece that holds (or is nearest) 0.5

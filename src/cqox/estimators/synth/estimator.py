@@ -229,6 +229,13 @@ class Synth(Estimator):
             choices=PERMUTATIONS,
         ),
         Param(
+            "conformal_interval",
+            "nearest",
+            "choice",
+            "when the conformal set has several pieces: the one nearest the ATT, or the hull",
+            choices=("nearest", "hull"),
+        ),
+        Param(
             "conformal_n_perm",
             5000,
             "int",
@@ -428,6 +435,7 @@ class Synth(Estimator):
             params["conformal_n_perm"],
             ctx.rng(7),
             anchors=(att,),
+            centre=att,
         )
 
     def _estimate(
@@ -564,10 +572,16 @@ class Synth(Estimator):
             ci, p = (float("nan"), float("nan")), float("nan")
             how = "not possible (no period outside the effect window)"
             if conformal is not None:
-                ci, p = conformal.ci, conformal.p_value
+                ci = conformal.hull if params["conformal_interval"] == "hull" else conformal.ci
+                p = conformal.p_value
                 kind = "moving-block" if conformal.permutation == "moving_block" else "i.i.d."
+                piece = (
+                    "hull of the set"
+                    if params["conformal_interval"] == "hull"
+                    else "piece of the set nearest the ATT"
+                )
                 how = (
-                    "for a constant effect, outcome SC refitted under the null, "
+                    f"for a constant effect ({piece}), outcome SC refitted under the null, "
                     f"{conformal.n_permutations} {kind} permutations of time"
                 )
             inference_text = (
@@ -643,6 +657,8 @@ class Synth(Estimator):
             {
                 "conformal_p_value": res.p_value,
                 "conformal_ci": res.ci,
+                "conformal_hull": res.hull,
+                "conformal_set": [list(c) for c in res.components],
                 "conformal_theta_hat": res.theta_hat,
                 "conformal_permutations": res.permutation,
                 "conformal_n_permutations": res.n_permutations,
@@ -667,4 +683,8 @@ class Synth(Estimator):
                 "the post periods or the pre-period fit is poor): no interval"
             )
         if not res.connected:
-            notes.append("the conformal confidence set has holes; the interval is its hull")
+            pieces = ", ".join(f"[{a:.4g}, {b:.4g}]" for a, b in res.components)
+            notes.append(
+                f"the conformal confidence set has {len(res.components)} pieces ({pieces}); "
+                "the interval is the one nearest the ATT unless conformal_interval='hull'"
+            )
