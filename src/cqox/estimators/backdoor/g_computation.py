@@ -180,8 +180,18 @@ def _target(t: np.ndarray, estimand: str) -> np.ndarray:
     return {"ATE": np.ones(len(t), bool), "ATT": t == 1, "ATC": t == 0}[estimand]
 
 
-#: Rows per block when forming the bootstrap Gram matrices (bounds memory).
+#: Rows per block in every bootstrap sum over rows: the temporaries are (B × block)
+#: instead of (B × n), so memory beyond the data is the replicate counts (2 bytes per
+#: row and replicate) plus a few MB.
 GRAM_BLOCK = 2048
+
+
+def block_matmul(W: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``W @ M`` accumulated over blocks of rows of ``M`` (``W`` may be integer counts)."""
+    out = np.zeros((W.shape[0], M.shape[1]))
+    for start in range(0, M.shape[0], GRAM_BLOCK):
+        out += W[:, start : start + GRAM_BLOCK] @ M[start : start + GRAM_BLOCK]
+    return out
 
 
 def batched_gram(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -196,7 +206,12 @@ def batched_gram(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
     for start in range(0, n, GRAM_BLOCK):
         block = Z[start : start + GRAM_BLOCK]
         flat += W[:, start : start + GRAM_BLOCK] @ (block[:, iu] * block[:, ju])
-    G = np.zeros((W.shape[0], k, k))
+    return _symmetric(flat, k)
+
+
+def _symmetric(flat: np.ndarray, k: int) -> np.ndarray:
+    iu, ju = np.triu_indices(k)
+    G = np.zeros((flat.shape[0], k, k))
     G[:, iu, ju] = flat
     G[:, ju, iu] = flat
     return G
@@ -207,6 +222,13 @@ def _batched_solve(G: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         return np.linalg.solve(G, rhs[..., None])[..., 0]
     except np.linalg.LinAlgError:
         return np.stack([np.linalg.lstsq(g, r, rcond=None)[0] for g, r in zip(G, rhs, strict=True)])
+
+
+def _target_means(counts: np.ndarray, target: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """Each replicate's mean design row over its resampled target rows, shape (B, k)."""
+    tz = Z * target[:, None]
+    sums = block_matmul(counts, target[:, None].astype(np.float64))
+    return block_matmul(counts, tz) / sums
 
 
 def bootstrap_linear(
@@ -229,35 +251,18 @@ def bootstrap_linear(
     """
     n = len(y)
     ones = np.ones(n)
-    wt = counts * target
-    share = wt / wt.sum(axis=1, keepdims=True)
     out = np.empty((counts.shape[0], 2))
     if interactions:
         Z = np.column_stack([ones, X])
-        zbar = share @ Z
+        zbar = _target_means(counts, target, Z)
         for a in (0, 1):
             idx = t == a
-            Za, Wa = Z[idx], counts[:, idx]
-            beta = _cached(
-                beta_cache,
-                ("linear", a),
-                _batched_wls,
-                Za,
-                Wa,
-                y[idx],
-            )
+            beta = _cached(beta_cache, ("linear", a), _batched_wls, Z[idx], counts[:, idx], y[idx])
             out[:, 1 - a] = np.sum(zbar * beta, axis=1)
         return out
     Z = np.column_stack([ones, t, X])
-    beta = _cached(
-        beta_cache,
-        ("linear", "pooled"),
-        _batched_wls,
-        Z,
-        counts,
-        y,
-    )
-    xbar = share @ X
+    beta = _cached(beta_cache, ("linear", "pooled"), _batched_wls, Z, counts, y)
+    xbar = _target_means(counts, target, X)
     for a in (0, 1):
         out[:, 1 - a] = beta[:, 0] + a * beta[:, 1] + np.sum(xbar * beta[:, 2:], axis=1)
     return out
@@ -273,24 +278,49 @@ def _batched_logit(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted logistic MLE for every row of weights ``W`` at once (Newton–Raphson).
 
-    Returns ``(beta, converged)`` with shapes (B, k) and (B,).
+    Gradient and Hessian are accumulated over blocks of rows, so no (B × n) array of
+    fitted probabilities is formed.  Returns ``(beta, converged)`` with shapes (B, k)
+    and (B,).
     """
-    B = W.shape[0]
+    B, k = W.shape[0], Z.shape[1]
+    n = Z.shape[0]
+    iu, ju = np.triu_indices(k)
     beta = np.tile(beta0, (B, 1))
     done = np.zeros(B, bool)
     for _ in range(BOOT_NEWTON_ITER):
-        act = ~done
-        if not act.any():
+        act = np.flatnonzero(~done)
+        if not len(act):
             break
-        p = special.expit(beta[act] @ Z.T)
-        Wa = W[act]
-        grad = (Wa * (y - p)) @ Z
-        step = _batched_solve(batched_gram(Z, Wa * p * (1 - p)), grad)
+        grad = np.zeros((len(act), k))
+        flat = np.zeros((len(act), len(iu)))
+        for start in range(0, n, GRAM_BLOCK):
+            rows = slice(start, start + GRAM_BLOCK)
+            Zb = Z[rows]
+            p = special.expit(beta[act] @ Zb.T)
+            Wb = W[act, rows]
+            grad += (Wb * (y[rows] - p)) @ Zb
+            flat += (Wb * p * (1 - p)) @ (Zb[:, iu] * Zb[:, ju])
+        step = _batched_solve(_symmetric(flat, k), grad)
         beta[act] += step
         small = np.max(np.abs(step), axis=1) < NEWTON_TOL
-        done[np.flatnonzero(act)[small]] = True
+        done[act[small]] = True
     ok = done & np.all(np.isfinite(beta), axis=1) & (np.max(np.abs(beta), axis=1) < 30)
     return beta, ok
+
+
+def _standardised_risk(
+    counts: np.ndarray, target: np.ndarray, beta: np.ndarray, Z: np.ndarray
+) -> np.ndarray:
+    """Each replicate's mean of ``expit(Z β_b)`` over its resampled target rows."""
+    num = np.zeros(counts.shape[0])
+    den = np.zeros(counts.shape[0])
+    rows_t = np.flatnonzero(target)
+    for start in range(0, len(rows_t), GRAM_BLOCK):
+        rows = rows_t[start : start + GRAM_BLOCK]
+        c = counts[:, rows]
+        num += np.sum(c * special.expit(beta @ Z[rows].T), axis=1)
+        den += c.sum(axis=1)
+    return num / den
 
 
 def bootstrap_logistic(
@@ -308,8 +338,6 @@ def bootstrap_logistic(
     """
     n = len(y)
     ones = np.ones(n)
-    wt = counts * target
-    share = wt / wt.sum(axis=1, keepdims=True)
     out = np.empty((counts.shape[0], 2))
     ok = np.ones(counts.shape[0], bool)
     if model.interactions:
@@ -326,7 +354,7 @@ def bootstrap_logistic(
                 model.coef[a],
             )
             ok &= conv
-            out[:, 1 - a] = np.sum(share * special.expit(beta @ Z.T), axis=1)
+            out[:, 1 - a] = _standardised_risk(counts, target, beta, Z)
     else:
         Z = np.column_stack([ones, t, X])
         beta, ok = _cached(
@@ -334,7 +362,7 @@ def bootstrap_logistic(
         )
         for a in (0, 1):
             Za = np.column_stack([ones, np.full(n, float(a)), X])
-            out[:, 1 - a] = np.sum(share * special.expit(beta @ Za.T), axis=1)
+            out[:, 1 - a] = _standardised_risk(counts, target, beta, Za)
     out[~ok] = np.nan
     return out
 
@@ -347,21 +375,34 @@ def _cached(cache: dict[Any, Any] | None, key: Any, compute: Callable[..., Any],
     return cache[key]
 
 
+#: Row indices drawn per call when building the replicate counts (bounds the int64
+#: index temporaries at about 64 MB).
+DRAW_CHUNK = 8_000_000
+
+
 def resample_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
     """Row counts of ``n_boot`` nonparametric bootstrap resamples, shape (n_boot, n).
 
     Each row is Multinomial(n, 1/n), drawn as ``n`` uniform row indices and counted with
-    one ``bincount`` over all replicates (an order of magnitude faster than
-    ``Generator.multinomial`` with ``n`` equal cells).
+    ``bincount`` (an order of magnitude faster than ``Generator.multinomial`` with ``n``
+    equal cells).  Counts are stored as ``uint16`` (a count above 65,535 would need
+    n ≥ 65,535 draws to land on one row: probability below 1e-300): a quarter of the
+    memory of floats.  Replicates are drawn a few at a time; the stream of draws is the
+    same as drawing all at once.
     """
-    idx = rng.integers(0, n, size=(n_boot, n))
-    idx += (n * np.arange(n_boot))[:, None]
-    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+    counts = np.empty((n_boot, n), dtype=np.uint16)
+    per_call = max(1, DRAW_CHUNK // n)
+    for b0 in range(0, n_boot, per_call):
+        m = min(per_call, n_boot - b0)
+        idx = rng.integers(0, n, size=(m, n))
+        idx += (n * np.arange(m))[:, None]
+        counts[b0 : b0 + m] = np.bincount(idx.ravel(), minlength=m * n).reshape(m, n)
+    return counts
 
 
 def _batched_wls(Z: np.ndarray, W: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Weighted least squares for every row of weights ``W``, shape (B, k)."""
-    return _batched_solve(batched_gram(Z, W), W @ (Z * y[:, None]))
+    return _batched_solve(batched_gram(Z, W), block_matmul(W, Z * y[:, None]))
 
 
 def bootstrap_g_formula(
@@ -383,13 +424,13 @@ def bootstrap_g_formula(
     n = len(y)
     counts = _cached(beta_cache, "counts", resample_counts, rng, n, n_boot)
     target = _target(t, estimand)
-    arm_w = np.stack([counts[:, t == 1].sum(axis=1), counts[:, t == 0].sum(axis=1)], axis=1)
+    arm_w = block_matmul(counts, np.column_stack([t == 1, t == 0]).astype(np.float64))
     # Replicates without two rows in each arm cannot be fitted; those whose target
     # population is empty have no standardised mean.  Only the first depends on the
     # data alone, so fits are shared across estimands through ``beta_cache``.
     fit_ok = arm_w.min(axis=1) >= 2
-    empty = (counts * target).sum(axis=1) == 0
-    use = counts[fit_ok]
+    empty = block_matmul(counts, target[:, None].astype(np.float64))[:, 0] == 0
+    use = counts if fit_ok.all() else counts[fit_ok]
     out = np.full((n_boot, 2), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         if fit.model.kind == "linear":
