@@ -44,3 +44,26 @@ def test_batched_bootstrap_equals_refit_per_replicate(kind: str, interactions: b
     for b, w in enumerate(counts):
         model = fit_outcome_model(y, t, X, kind, interactions, w, start=full)
         assert got[b] == pytest.approx(standardise(model, X, target, w), rel=SAME_FIT)
+
+
+def test_replicate_counts_do_not_depend_on_the_draw_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cqox.estimators.backdoor import g_computation as gc
+
+    whole = gc.resample_counts(np.random.default_rng(3), 500, 40)
+    monkeypatch.setattr(gc, "DRAW_CHUNK", 1200)  # two replicates per call
+    chunked = gc.resample_counts(np.random.default_rng(3), 500, 40)
+    np.testing.assert_array_equal(whole, chunked)
+    assert whole.dtype == np.uint16
+    np.testing.assert_array_equal(whole.sum(axis=1), np.full(40, 500))
+
+
+def test_block_sums_equal_dense_products(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cqox.estimators.backdoor import g_computation as gc
+
+    y, t, X, counts = _data(False)
+    dense = fit_outcome_model(y, t, X, "linear", True)
+    monkeypatch.setattr(gc, "GRAM_BLOCK", 7)  # many ragged blocks
+    got = bootstrap_linear(y, t, X, t == 1, True, counts.astype(np.uint16))
+    for b, w in enumerate(counts):
+        model = fit_outcome_model(y, t, X, "linear", True, w, start=dense)
+        assert got[b] == pytest.approx(standardise(model, X, t == 1, w), rel=SAME_FIT)
