@@ -109,11 +109,17 @@ def design_from_columns(columns: list[str], frame: pd.DataFrame) -> DesignMatrix
     Numeric and boolean columns enter as they are; text and categorical columns are
     expanded into indicators with the first level (sorted) as the reference.
     """
+    n = len(frame)
+    if columns and all(_is_numeric(frame[c]) for c in columns):
+        # one 2-D conversion by pandas (per dtype block) instead of a column-by-column
+        # stack; C order, as the estimators slice rows
+        X = np.ascontiguousarray(frame[columns].to_numpy(dtype=np.float64))
+        return DesignMatrix(X, list(columns))
     blocks: list[np.ndarray] = []
     names: list[str] = []
     for col in columns:
         s = frame[col]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        if _is_numeric(s):
             blocks.append(np.asarray(s, dtype=np.float64).reshape(-1, 1))
             names.append(col)
             continue
@@ -122,6 +128,9 @@ def design_from_columns(columns: list[str], frame: pd.DataFrame) -> DesignMatrix
         for level in levels[1:]:
             blocks.append((codes == level).astype(np.float64).reshape(-1, 1))
             names.append(f"{col}[{level}]")
-    n = len(frame)
     X = np.hstack(blocks) if blocks else np.empty((n, 0), dtype=np.float64)
     return DesignMatrix(X, names)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return bool(pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s))

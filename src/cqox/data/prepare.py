@@ -409,21 +409,37 @@ def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatri
     dropped: dict[str, str] = {}
     if X.shape[1] == 0:
         return design, dropped
-    keep = [j for j in range(X.shape[1]) if np.ptp(X[:, j]) > 0]
-    for j in range(X.shape[1]):
-        if j not in keep:
-            dropped[names[j]] = f"constant ({X[0, j]:g}) in the rows in use"
-    X, names = X[:, keep], [names[j] for j in keep]
+    varies = X.max(axis=0) > X.min(axis=0)
+    keep = np.flatnonzero(varies).tolist()
+    for j in np.flatnonzero(~varies):
+        dropped[names[j]] = f"constant ({X[0, j]:g}) in the rows in use"
+    if len(keep) < X.shape[1]:
+        X, names = X[:, keep], [names[j] for j in keep]
     if X.shape[1] > 1:
         # Elimination in column order keeps the earlier column of a collinear pair,
         # matching how R and statsmodels report aliased terms.  Working on the k×k
         # correlation matrix instead of an n×k QR keeps this cheap at any n.
-        keep_idx = independent_columns(np.corrcoef(X, rowvar=False))
-        for j in range(X.shape[1]):
-            if j not in keep_idx:
-                dropped[names[j]] = "linearly dependent on other covariates"
-        X, names = X[:, keep_idx], [names[j] for j in keep_idx]
+        keep_idx = independent_columns(_correlation(X))
+        if len(keep_idx) < X.shape[1]:
+            for col in sorted(set(range(X.shape[1])) - set(keep_idx)):
+                dropped[names[col]] = "linearly dependent on other covariates"
+            X, names = X[:, keep_idx], [names[j] for j in keep_idx]
     return DesignMatrix(np.ascontiguousarray(X), names), dropped
+
+
+def _correlation(X: np.ndarray) -> np.ndarray:
+    """Correlation matrix of the columns of ``X`` from one Gram product (BLAS ``syrk``).
+
+    ``X'X − n x̄x̄'`` instead of centring a copy of ``X``; the columns are shifted by
+    their first row first, so the subtraction does not cancel for columns with a large
+    mean relative to their spread.
+    """
+    n = X.shape[0]
+    shifted = X - X[0]
+    mean = shifted.mean(axis=0)
+    cov = shifted.T @ shifted / n - np.outer(mean, mean)
+    sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    return np.asarray(cov / np.outer(sd, sd))
 
 
 #: A column whose R² on the earlier kept columns exceeds 1 − this is dependent on them

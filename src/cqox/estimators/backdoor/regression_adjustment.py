@@ -76,31 +76,36 @@ def regression_adjustment(
     """Regression-adjustment effect with its influence function."""
     n = len(y)
     Z = with_intercept(X)
+    s = np.ones(n, dtype=bool) if estimand == "ATE" else (t == (1 if estimand == "ATT" else 0))
+    zbar = Z.mean(axis=0) if estimand == "ATE" else Z[s].mean(axis=0)
     arms = {}
+    # the correction term of ψ, (inf1 − inf0) @ zbar, is n z_i'(Z_a'Z_a)⁻¹zbar · ε_i for
+    # the rows of arm a: one n-vector, no n × k influence matrix
+    correction = np.zeros(n)
     for a in (1, 0):
         idx = t == a
-        if idx.sum() <= Z.shape[1]:
+        n_a = int(idx.sum())
+        if n_a <= Z.shape[1]:
             raise EstimationError(
-                f"the {'treated' if a else 'control'} arm has {int(idx.sum())} rows for "
+                f"the {'treated' if a else 'control'} arm has {n_a} rows for "
                 f"{Z.shape[1]} regression coefficients; use fewer covariates",
-                details={"arm": a, "rows": int(idx.sum()), "coefficients": Z.shape[1]},
+                details={"arm": a, "rows": n_a, "coefficients": Z.shape[1]},
             )
-        fit = fit_ols(Z[idx], y[idx])
-        # influence of β_a over all n rows: n (Z_a'Z_a)⁻¹ z_i ε_i for rows in arm a
-        inf = np.zeros((n, Z.shape[1]))
-        inf[idx] = (Z[idx] * fit.resid[:, None]) @ np.linalg.pinv(Z[idx].T @ Z[idx] / n)
-        r2 = 1 - float(np.sum(fit.resid**2) / np.sum((y[idx] - y[idx].mean()) ** 2))
-        arms[a] = (fit.coef, inf, r2)
-    (b1, inf1, r2_1), (b0, inf0, r2_0) = arms[1], arms[0]
+        Za, ya = Z[idx], y[idx]
+        fit = fit_ols(Za, ya)
+        # fit.bread = (Z_a'Z_a/n_a)⁻¹, so n (Z_a'Z_a)⁻¹ zbar = (n/n_a) bread zbar
+        direction = fit.bread @ zbar * (n / n_a)
+        correction[idx] += (1 if a == 1 else -1) * (Za @ direction) * fit.resid
+        r2 = 1 - float(np.sum(fit.resid**2) / np.sum((ya - ya.mean()) ** 2))
+        arms[a] = (fit.coef, r2)
+    (b1, r2_1), (b0, r2_0) = arms[1], arms[0]
     diff = Z @ (b1 - b0)
-    s = np.ones(n, dtype=bool) if estimand == "ATE" else (t == (1 if estimand == "ATT" else 0))
     p_s = s.mean()
-    tau = float(diff[s].mean())
-    zbar = Z[s].mean(axis=0)
-    psi = s * (diff - tau) / p_s + (inf1 - inf0) @ zbar
+    # standardisation is linear in the coefficients
+    mu1, mu0 = float(zbar @ b1), float(zbar @ b0)
+    tau = mu1 - mu0
+    psi = s * (diff - tau) / p_s + correction
     se = float(np.sqrt(np.sum(psi**2)) / n)
-    mu1 = float((Z[s] @ b1).mean())
-    mu0 = float((Z[s] @ b0).mean())
     return RAResult(tau, se, psi, mu1, mu0, b1, b0, r2_1, r2_0)
 
 
