@@ -251,7 +251,36 @@ CASES = [
         DataError,
         ("nope.csv", "not found"),
     ),
+    Case(
+        "text periods for panel matching (they would sort as text)",
+        lambda tmp: cqox.estimate(
+            "panel_match",
+            _panel().assign(time=lambda d: d["time"].astype(str)),
+            outcome="y",
+            treatment="d",
+            roles={"unit": "unit", "time": "time"},
+        ),
+        RoleError,
+        ("role 'time'", "'time'", "numeric periods or dates"),
+    ),
+    Case(
+        "IV with no more rows than coefficients and instruments",
+        lambda tmp: cqox.estimate(
+            "iv_2sls",
+            pd.DataFrame({"y": [1.0, 2.0, 4.0], "d": [0.0, 1.0, 1.5], "z": [0, 1, 1]}),
+            outcome="y",
+            treatment="d",
+            roles={"instrument": ["z"]},
+        ),
+        NoDataError,
+        ("iv_2sls", "3 complete rows", "2 coefficients"),
+    ),
 ]
+
+
+def _panel() -> pd.DataFrame:
+    df, _ = cqox.simulate.staggered_panel(n_units=40, n_periods=12, cohorts=(4, 10), seed=3)
+    return df
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -388,9 +388,14 @@ def endogeneity_tests(
     ss2 = float(np.sum((a.QZ.T @ resid) ** 2))
     delta = ss1 - ss2
     ss0 = float(e0 @ e0)
-    durbin = chi2_stat("Durbin", delta / (ss0 / n), kd, null)
     df_denom = n - kw - kd - kd
-    wh = f_stat("Wu-Hausman", (delta / kd) / ((ss0 - delta) / df_denom), kd, df_denom, null)
+    # an outcome fitted exactly by OLS (ss0 = 0) leaves nothing to test: NaN, not a crash
+    with np.errstate(divide="ignore", invalid="ignore"):
+        durbin_stat = np.float64(delta) / np.float64(ss0 / n)
+        wh_stat = np.float64(delta / kd) / np.float64((ss0 - delta) / max(df_denom, 1))
+    exact = ss0 <= 1e-300 or df_denom < 1
+    durbin = chi2_stat("Durbin", float("nan") if exact else float(durbin_stat), kd, null)
+    wh = f_stat("Wu-Hausman", float("nan") if exact else float(wh_stat), kd, df_denom, null)
     coef, cov, _ = ols_cov(np.column_stack([X, V]), a.y, a.clusters, cov_type, debiased)
     g = coef[-kd:]
     wald = float(g @ np.linalg.solve(cov[-kd:, -kd:], g))

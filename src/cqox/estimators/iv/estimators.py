@@ -46,7 +46,7 @@ from cqox.core.gate import Gate, threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
-from cqox.errors import RoleError
+from cqox.errors import NoDataError, RoleError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL
 from cqox.estimators.iv.diagnostics import (
@@ -179,6 +179,15 @@ class _IVBase(Estimator):
             raise RoleError(
                 "cov_type 'clustered' needs the 'cluster' role (a column of cluster ids)",
                 details={"role": "cluster"},
+            )
+        k = W.shape[1] + D.shape[1]
+        if data.n <= k + Zx.shape[1]:
+            raise NoDataError(
+                f"{self.name} has {data.n} complete rows for {k} coefficients and "
+                f"{Zx.shape[1]} excluded instrument(s); it needs more rows than "
+                "coefficients plus instruments (the first stage and the endogeneity tests "
+                "have no residual degrees of freedom otherwise)",
+                details={"rows": data.n, "coefficients": k},
             )
         a = iv_arrays(data.y, W, D, Zx, weight, clusters)
         debiased = bool(params["debiased"])

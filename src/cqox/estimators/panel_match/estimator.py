@@ -75,7 +75,18 @@ def wide_panel(
     assert r.unit is not None and r.time is not None and data.y is not None
     assert data.t is not None
     u_codes, units = pd.factorize(data.frame[r.unit], sort=True)
-    t_codes, times = pd.factorize(data.frame[r.time], sort=True)
+    period = data.frame[r.time]
+    ordered = pd.api.types.is_datetime64_any_dtype(period) or (
+        pd.api.types.is_numeric_dtype(period) and not pd.api.types.is_bool_dtype(period)
+    )
+    if not ordered:
+        # text periods sort as text ('10' before '2'): the lags would be wrong
+        raise RoleError(
+            f"role 'time': column '{r.time}' must be numeric periods or dates; got dtype "
+            f"{period.dtype} with values like {period.iloc[0]!r}; convert it first",
+            details={"role": "time", "column": r.time},
+        )
+    t_codes, times = pd.factorize(period, sort=True)
     N, T = len(units), len(times)
     cell = u_codes * T + t_codes
     if len(np.unique(cell)) != len(cell):
