@@ -252,6 +252,18 @@ CASES = [
         ("nope.csv", "not found"),
     ),
     Case(
+        "infinite covariate value",
+        lambda tmp: cqox.estimate(
+            "regression_adjustment",
+            _with(x2=np.r_[np.inf, np.zeros(199)]),
+            outcome="y",
+            treatment="t",
+            covariates=["x1", "x2"],
+        ),
+        RoleError,
+        ("covariates", "'x2'", "infinite", "row 0"),
+    ),
+    Case(
         "text periods for panel matching (they would sort as text)",
         lambda tmp: cqox.estimate(
             "panel_match",

@@ -257,6 +257,14 @@ def prepare(
         if formula is not None
         else design_from_columns(cov_cols, frame)
     )
+    if design.X.size and not np.isfinite(design.X).all():
+        j_bad = int(np.flatnonzero(~np.isfinite(design.X).all(axis=0))[0])
+        i_bad = int(np.flatnonzero(~np.isfinite(design.X[:, j_bad]))[0])
+        raise RoleError(
+            f"role 'covariates': '{design.names[j_bad]}' has infinite values (first in row "
+            f"{int(row_index[i_bad])}: {float(design.X[i_bad, j_bad])}); remove or recode them",
+            details={"role": "covariates", "column": design.names[j_bad]},
+        )
     design, more = _drop_degenerate(design, formula is None)
     dropped.update(more)
     for name, why in dropped.items():
