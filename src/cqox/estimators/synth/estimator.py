@@ -34,12 +34,14 @@ Wüthrich & Zhu (2021, doi:10.1080/01621459.2021.1920957) — under ``H0: θ_t =
 effect periods the outcome SC (simplex-constrained least squares on outcomes, no ``V``)
 is refitted on pre *and* effect periods with ``Y1`` adjusted, and the residuals are
 permuted in time (``conformal_permutations``: the paper's moving blocks, or i.i.d.).
-``p_value`` is ``p̂(0)`` (no effect in any effect period) and ``ci`` the set
-``{θ : p̂(θ) > α}`` of constant effects (:mod:`cqox.estimators.synth.conformal`).  Its
+``p_value`` is ``p̂(0)`` (no effect in any effect period); the confidence set of
+constant effects is ``{θ : p̂(θ) > α}`` (:mod:`cqox.estimators.synth.conformal`).  Its
 coverage is exact when the residuals are exchangeable in time (conservative by the
 discreteness of ``T`` moving blocks: ``1 − ⌊αT⌋/T``) and approximate under stationary
-weak dependence; by simulation it covers 94–97% with the treated unit inside the donors'
-hull and with exchangeable units (docs/validation_synth_its_pm.md).
+weak dependence.  The set can have several pieces: ``ci`` is the piece nearest the ATT
+(``conformal_interval="hull"``: the conservative hull), every piece is in the
+diagnostics.  By simulation ``ci`` covers 95.0–96.6% with the treated unit inside the
+donors' hull and with exchangeable units (docs/validation_synth_its_pm.md).
 
 ``inference="placebo"`` (Abadie, Diamond & Hainmueller 2010,
 doi:10.1198/jasa.2009.ap08746): ``p_value`` is the in-space placebo permutation p-value
@@ -583,6 +585,11 @@ class Synth(Estimator):
                 how = (
                     f"for a constant effect ({piece}), outcome SC refitted under the null, "
                     f"{conformal.n_permutations} {kind} permutations of time"
+                )
+            if conformal is not None and conformal.components and not ci[0] <= main.att <= ci[1]:
+                notes.append(
+                    "the conformal test rejects the ATT as a constant effect (it lies outside "
+                    "the interval): the effect probably varies over the effect window"
                 )
             inference_text = (
                 f"p-value and CI: conformal inference (Chernozhukov–Wüthrich–Zhu 2021) {how}; "
