@@ -49,6 +49,7 @@ from itertools import combinations
 
 import numpy as np
 
+from cqox.errors import EstimationError
 from cqox.estimators.synth.qp import simplex_qp
 
 #: Permutation schemes of the paper: cyclic moving blocks or i.i.d. permutations.
@@ -100,7 +101,9 @@ def permutation_positions(
         rows[[0, first]] = rows[[first, 0]]
         return rows, False
     if rng is None:
-        raise ValueError("random i.i.d. permutations need a generator")
+        raise EstimationError(
+            f"{n_perm} random i.i.d. permutations of {T} periods need a random generator"
+        )
     draws = rng.permuted(np.tile(np.arange(T), (n_perm, 1)), axis=1)[:, :k]
     return np.vstack([pos[None, :], draws]), True
 
@@ -157,7 +160,7 @@ class ConformalResult:
 
     @property
     def connected(self) -> bool:
-        """Whether the accepted set found is one interval (else ``ci`` is its hull)."""
+        """Whether the accepted set found is one interval (else ``ci`` is one piece)."""
         return len(self.components) <= 1
 
 

@@ -244,7 +244,7 @@ class Synth(Estimator):
             "i.i.d. permutations: enumerate the post-block subsets up to this many, else draw "
             "this many",
             low=99,
-            high=10_000_000,
+            high=200_000,  # the index matrix holds n_perm × T* integers
         ),
         CI_LEVEL,
     )
