@@ -189,3 +189,16 @@ def test_set_pieces_match_a_dense_grid_when_the_effect_is_not_constant(seed: int
         assert a == pytest.approx(da, abs=DENSE_STEP) and b == pytest.approx(db, abs=DENSE_STEP)
     assert res.hull == (res.components[0][0], res.components[1][1])
     assert res.ci == res.components[0]  # the piece that holds (or is nearest) 0.5
+
+
+def test_post_periods_outside_the_effect_window_are_left_out() -> None:
+    df, _ = synth_factor_model(n_donors=12, n_pre=20, n_post=8, seed=6)
+    est = _est(df, placebo=False, effect_window="25:28")
+    # 20 pre-treatment periods + the 4 effect periods: 24 cyclic shifts
+    assert est.diagnostics["conformal_n_permutations"] == 24
+    Y = df.pivot(index="time", columns="unit", values="y").to_numpy()
+    rows = np.r_[0:20, 24:28]
+    post = np.arange(24) >= 20
+    att = est.estimate
+    res = conformal_inference(Y[rows, 0], Y[rows, 1:], post, 0.95, anchors=(att,), centre=att)
+    assert est.ci == res.ci and est.p_value == res.p_value
