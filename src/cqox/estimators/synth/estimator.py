@@ -39,7 +39,9 @@ constant effects is ``{θ : p̂(θ) > α}`` (:mod:`cqox.estimators.synth.conform
 coverage is exact when the residuals are exchangeable in time (conservative by the
 discreteness of ``T`` moving blocks: ``1 − ⌊αT⌋/T``) and approximate under stationary
 weak dependence.  The set can have several pieces: ``ci`` is the piece nearest the ATT
-(``conformal_interval="hull"``: the conservative hull), every piece is in the
+— or, when the ATT itself lies in a gap of the set (an effect that varies over time), the
+hull of the pieces, so the interval never excludes its own estimate
+(``conformal_interval="hull"``: always the conservative hull); every piece is in the
 diagnostics.  By simulation ``ci`` covers 95.0–96.6% with the treated unit inside the
 donors' hull and with exchangeable units (docs/validation_synth_its_pm.md).
 
@@ -575,21 +577,32 @@ class Synth(Estimator):
             how = "not possible (no period outside the effect window)"
             if conformal is not None:
                 ci = conformal.hull if params["conformal_interval"] == "hull" else conformal.ci
+                if conformal.components and not ci[0] <= main.att <= ci[1]:
+                    # the ATT sits in a hole of the set (the effect varies over time): an
+                    # interval that excludes its own estimate would mislead, so the
+                    # conservative hull of the pieces is reported instead
+                    ci = conformal.hull
                 p = conformal.p_value
                 kind = "moving-block" if conformal.permutation == "moving_block" else "i.i.d."
                 piece = (
                     "hull of the set"
-                    if params["conformal_interval"] == "hull"
+                    if params["conformal_interval"] == "hull" or ci == conformal.hull
                     else "piece of the set nearest the ATT"
                 )
                 how = (
                     f"for a constant effect ({piece}), outcome SC refitted under the null, "
                     f"{conformal.n_permutations} {kind} permutations of time"
                 )
-            if conformal is not None and conformal.components and not ci[0] <= main.att <= ci[1]:
+            if (
+                conformal is not None
+                and conformal.components
+                and not conformal.ci[0] <= main.att <= conformal.ci[1]
+            ):
                 notes.append(
-                    "the conformal test rejects the ATT as a constant effect (it lies outside "
-                    "the interval): the effect probably varies over the effect window"
+                    "the conformal test rejects the ATT as a constant effect (it lies "
+                    "between or outside the pieces of the confidence set, so the interval "
+                    "reported is the hull of the pieces): the effect probably varies over "
+                    "the effect window"
                 )
             inference_text = (
                 f"p-value and CI: conformal inference (Chernozhukov–Wüthrich–Zhu 2021) {how}; "
@@ -693,5 +706,6 @@ class Synth(Estimator):
             pieces = ", ".join(f"[{a:.4g}, {b:.4g}]" for a, b in res.components)
             notes.append(
                 f"the conformal confidence set has {len(res.components)} pieces ({pieces}); "
-                "the interval is the one nearest the ATT unless conformal_interval='hull'"
+                "the interval is the one nearest the ATT (the hull when the ATT lies in a "
+                "gap) unless conformal_interval='hull'"
             )
