@@ -215,10 +215,11 @@ def find_treated(
     if treatment_time is not None:
         treatment_time = match_value(treatment_time, pd.unique(frame[time]), exact=False)
     if treated_unit is not None and not any(u == treated_unit for u in units):
-        shown = ", ".join(repr(u) for u in units[:8])
+        shown = ", ".join(show_value(u) for u in units[:8])
         raise ParameterError(
             f"The 'treated_unit' parameter of synth must be a value of column "
-            f"'{unit}'. Got {treated_unit!r} instead (units: {shown}, …).",
+            f"'{unit}'. Got {show_value(treated_unit)} instead (units: {shown}"
+            f"{', …' if len(units) > 8 else ''}).",
             details={"parameter": "treated_unit", "estimator": "synth"},
         )
     if treatment is not None and (treated_unit is None or treatment_time is None):
