@@ -140,3 +140,35 @@ def test_plr_point_estimate_matches_econml_linear_dml() -> None:
     low, high = peer.intercept__interval(alpha=0.05)
     peer_se = (high - low) / (2 * 1.959963984540054)
     assert ours.se == pytest.approx(peer_se, rel=ECONML_SE_RTOL)
+
+
+@pytest.mark.parametrize("estimand", ["ATE", "ATT"])
+def test_irm_isotonic_calibration_matches_doubleml_ps_processor(estimand: str) -> None:
+    import doubleml
+    from doubleml.utils import PSProcessorConfig
+
+    df, _ = make_irm_heterogeneous(n=800, p=6, seed=6)
+    cov = [f"x{j}" for j in range(1, 7)]
+    X, y, t = df[cov].to_numpy(), df["y"].to_numpy(), df["t"].to_numpy(dtype=float)
+    ml_g = LinearRegression()
+    ml_m = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000)
+    folds_list = _folds(len(y), 5, 1, t, seed=10)
+    ours = dml_irm(
+        y, t, X, folds_list, estimand, ml_g, ml_m, 0.01, propensity_calibration="isotonic"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peer = doubleml.DoubleMLIRM(
+            doubleml.DoubleMLData(df, "y", "t", cov),
+            ml_g,
+            ml_m,
+            n_folds=5,
+            score="ATTE" if estimand == "ATT" else "ATE",
+            draw_sample_splitting=False,
+            ps_processor_config=PSProcessorConfig(
+                clipping_threshold=0.01, calibration_method="isotonic"
+            ),
+        )
+    theta, se = _doubleml(peer, folds_list)
+    assert ours.theta == pytest.approx(theta, rel=RTOL)
+    assert ours.se == pytest.approx(se, rel=RTOL)

@@ -7,8 +7,9 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 import cqox
+from cqox.estimators.backdoor.dml import irm_auto_n_rep
 from cqox.inference.score import aggregate_repetitions, solve_linear_score
-from cqox.nuisance.crossfit import crossfit_predict, fold_ids
+from cqox.nuisance.crossfit import calibrate_propensity, crossfit_predict, fold_ids
 from cqox.nuisance.learners import LogitLearner, make_learner
 
 COV = ["x1", "x2", "x3"]
@@ -80,7 +81,14 @@ def test_user_learner_is_cloned_not_fitted(df) -> None:
 
 def test_dml_diagnostics_have_one_error_per_fold(df) -> None:
     est = cqox.estimate(
-        "dml_irm", df, outcome="y", treatment="t", covariates=COV, learner="linear", n_folds=4
+        "dml_irm",
+        df,
+        outcome="y",
+        treatment="t",
+        covariates=COV,
+        learner="linear",
+        n_folds=4,
+        n_rep=1,
     )
     assert len(est.diagnostics["fold_rmse_g0"][0]) == 4
     assert len(est.diagnostics["fold_logloss_m"][0]) == 4
@@ -160,3 +168,65 @@ def test_trim_with_cross_fitting_is_refused() -> None:
         cqox.estimate(
             "aipw", df, outcome="y", treatment="t", covariates=["x1"], cross_fit=True, trim=0.05
         )
+
+
+def test_dml_irm_repeats_splits_within_the_row_budget(df) -> None:
+    assert [irm_auto_n_rep(n) for n in (500, 2000, 3000, 4000, 9999, 10_000, 10**6)] == [
+        5,
+        5,
+        3,
+        2,
+        1,
+        1,
+        1,
+    ]
+    kw = {"outcome": "y", "treatment": "t", "covariates": COV, "learner": "linear"}
+    auto = cqox.estimate("dml_irm", df, **kw)
+    assert len(auto.diagnostics["thetas"]) == irm_auto_n_rep(len(df)) == 5
+    assert auto.estimate == pytest.approx(float(np.median(auto.diagnostics["thetas"])))
+    assert "× 5" in auto.method
+    # the paper's §3.4 SE over splits: sqrt(median(σ_s² + (θ_s − θ)²))
+    th, se = np.array(auto.diagnostics["thetas"]), np.array(auto.diagnostics["ses"])
+    assert auto.se == pytest.approx(np.sqrt(np.median(se**2 + (th - auto.estimate) ** 2)))
+    doubleml_rule = cqox.estimate("dml_irm", df, se_aggregation="median_ci", **kw)
+    th2, se2 = (np.array(doubleml_rule.diagnostics[k]) for k in ("thetas", "ses"))
+    assert doubleml_rule.se == pytest.approx(aggregate_repetitions(th2, se2)[1])
+    one = cqox.estimate("dml_irm", df, n_rep=1, **kw)
+    assert len(one.diagnostics["thetas"]) == 1
+
+
+def test_isotonic_calibration_is_monotone_bounded_and_calibrated() -> None:
+    rng = np.random.default_rng(5)
+    e_true = rng.uniform(0.02, 0.98, 3000)
+    t = (rng.random(3000) < e_true).astype(float)
+    e_shrunk = 0.5 + 0.5 * (e_true - 0.5)  # a learner that shrinks toward 1/2
+    cal = calibrate_propensity(e_shrunk, t)
+    order = np.argsort(e_shrunk)
+    assert np.all(np.diff(cal[order]) >= 0)
+    assert cal.min() >= 0 and cal.max() <= 1
+    # isotonic regression matches the treated share overall and undoes the shrinkage
+    assert cal.mean() == pytest.approx(t.mean())
+    assert np.mean(np.abs(cal - e_true)) < np.mean(np.abs(e_shrunk - e_true))
+    assert calibrate_propensity(e_shrunk, t, "none") is e_shrunk
+
+
+def test_dml_irm_calibration_is_a_parameter(df) -> None:
+    kw = {"outcome": "y", "treatment": "t", "covariates": COV, "learner": "linear", "n_rep": 1}
+    iso = cqox.estimate("dml_irm", df, **kw)
+    raw = cqox.estimate("dml_irm", df, propensity_calibration="none", **kw)
+    assert iso.diagnostics["propensity_calibration"] == "isotonic"
+    assert raw.diagnostics["propensity_calibration"] == "none"
+    assert iso.estimate != raw.estimate
+    with pytest.raises(cqox.ParameterError, match="propensity_calibration"):
+        cqox.estimate("dml_irm", df, propensity_calibration="platt", **kw)
+
+
+def test_lightgbm_linear_learner_fits_linear_leaves() -> None:
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((1000, 3))
+    y = 2 * X[:, 0] + 0.1 * rng.standard_normal(1000)
+    step = make_learner("lightgbm", "regression", 0).fit(X[:800], y[:800])
+    linear = make_learner("lightgbm_linear", "regression", 0).fit(X[:800], y[:800])
+    rmse = [float(np.sqrt(np.mean((m.predict(X[800:]) - y[800:]) ** 2))) for m in (step, linear)]
+    # a linear trend is one linear leaf but a staircase of constant leaves
+    assert rmse[1] < 0.5 * rmse[0]

@@ -133,3 +133,35 @@ def _metric(y: np.ndarray, p: np.ndarray, task: str) -> float:
         q = np.clip(p, _LOGLOSS_EPS, 1 - _LOGLOSS_EPS)
         return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
     return float(np.sqrt(np.mean((y - p) ** 2)))
+
+
+#: Propensity calibration methods of :func:`calibrate_propensity`.
+CALIBRATION_METHODS: tuple[str, ...] = ("isotonic", "none")
+
+
+def calibrate_propensity(e_hat: np.ndarray, t: np.ndarray, method: str = "isotonic") -> np.ndarray:
+    """Calibrated cross-fitted propensities, shape (n,).
+
+    ``"isotonic"``: the monotone (non-decreasing) regression of ``T`` on the
+    cross-fitted ``ê`` (pool-adjacent-violators, values in ``[0, 1]``, predictions
+    interpolated), so that among rows with similar ``ê`` the treated share equals the
+    calibrated score.  A flexible classifier's out-of-fold probabilities are shrunk
+    toward the middle where it has few rows (its leaves pool them with rows of the
+    other arm), which leaves the inverse-probability correction of the doubly robust
+    score too weak exactly where outcome errors are largest; isotonic calibration
+    removes that miscalibration without changing the ranking (Ballinari & Bearth
+    2024, "Improving the finite sample estimation of average treatment effects using
+    double/debiased machine learning with propensity score calibration",
+    arXiv:2409.04874; a weight-tailored isotonic variant: van der Laan, Lin, Carone
+    & Luedtke 2024, arXiv:2411.06342).  It is DoubleML's
+    ``PSProcessorConfig(calibration_method="isotonic")`` (fitted on all out-of-fold
+    scores), applied before clipping.  ``"none"`` returns ``e_hat``.
+    """
+    if method == "none":
+        return e_hat
+    if method != "isotonic":
+        raise ValueError(f"unknown calibration method {method!r}; use one of {CALIBRATION_METHODS}")
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    return np.asarray(iso.fit(e_hat, t).predict(e_hat), dtype=np.float64)

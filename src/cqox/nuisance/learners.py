@@ -11,6 +11,7 @@ name                      regression                       classification
 ``lasso``                 standardised ``LassoCV``         standardised L1 ``LogisticRegressionCV``
 ``random_forest``         ``RandomForestRegressor``        ``RandomForestClassifier``
 ``lightgbm``              LightGBM, early stopping         LightGBM, early stopping
+``lightgbm_linear``       the same with linear trees       the same with linear trees
 ========================  ===============================  ================================
 
 Any scikit-learn-compatible estimator may be passed instead of a name; it is always
@@ -27,6 +28,19 @@ rate and early stopping spend rounds only while they reduce the held-out loss: o
 the benchmark design (10,000 rows × 50 covariates) a fit takes 40–60 trees of 7
 leaves where the peers' settings (200 trees of 15 leaves, rate 0.05) take 200, at a
 held-out RMSE within 1% and a lower log-loss (docs/validation_backdoor_dml.md).
+
+``lightgbm_linear`` grows *linear trees* (LightGBM's ``linear_tree``: each leaf
+holds a least-squares fit on the features split on along its path; Shi, Li & Li
+2019, "Gradient boosting with piece-wise linear regression trees", IJCAI 2019,
+arXiv:1802.05640), otherwise the same settings.  Constant leaves approximate a
+smooth trend by steps and flatten it beyond the data.  That matters in the
+interactive model, where ``E[Y | T=1, X]`` is fitted on the treated and predicted
+for the controls (and vice versa): it is extrapolated exactly where its arm is
+sparse, the propensity is extreme and the doubly robust score weights its errors
+most.  There linear leaves lower the error of the cross-fitted outcome models
+(RMSE against the true regression function) by 9–23% on ``make_irm_heterogeneous``
+and ``confounded_binary`` at the same cost; it is the default of ``dml_irm``
+(docs/validation_backdoor_dml.md).
 """
 
 from __future__ import annotations
@@ -39,7 +53,14 @@ from cqox.errors import EstimationError, ParameterError
 from cqox.nuisance.glm import fit_binary
 from cqox.nuisance.ols import least_squares
 
-LEARNER_NAMES: tuple[str, ...] = ("linear", "logistic", "lasso", "random_forest", "lightgbm")
+LEARNER_NAMES: tuple[str, ...] = (
+    "linear",
+    "logistic",
+    "lasso",
+    "random_forest",
+    "lightgbm",
+    "lightgbm_linear",
+)
 
 #: LightGBM settings of the ``lightgbm`` learner (see the module docstring for why).
 LIGHTGBM_DEFAULTS: dict[str, Any] = {
@@ -121,7 +142,7 @@ class EarlyStoppedLightGBM:
         self.params = {**LIGHTGBM_DEFAULTS, **params}
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> EarlyStoppedLightGBM:
-        """Fit, stopping when the validation loss has not improved for 20 rounds."""
+        """Fit, stopping after :data:`LIGHTGBM_PATIENCE` rounds without a better validation loss."""
         import lightgbm as lgb
 
         cls = lgb.LGBMClassifier if self.task == "classification" else lgb.LGBMRegressor
@@ -200,7 +221,8 @@ def make_learner(spec: Any, task: str, seed: int, role: str = "learner") -> Any:
     if name == "logistic" and task == "regression":
         raise ParameterError(
             f"The '{role}' parameter: 'logistic' is a classifier; the outcome model needs "
-            "a regression learner ('linear', 'lasso', 'random_forest', 'lightgbm')",
+            "a regression learner ('linear', 'lasso', 'random_forest', 'lightgbm', "
+            "'lightgbm_linear')",
             details={"parameter": role},
         )
     if name in ("linear", "logistic"):
@@ -225,6 +247,8 @@ def make_learner(spec: Any, task: str, seed: int, role: str = "learner") -> Any:
         if task == "classification":
             return RandomForestClassifier(**kwargs)
         return RandomForestRegressor(max_features=0.5, **kwargs)
+    if name == "lightgbm_linear":
+        return EarlyStoppedLightGBM(task, seed, linear_tree=True)
     return EarlyStoppedLightGBM(task, seed)
 
 
