@@ -30,8 +30,8 @@ come from the pooled score (DML2) through
 :func:`cqox.inference.score.solve_linear_score`.  ``n_rep`` repeated sample splits are
 aggregated by the median (:func:`cqox.inference.score.aggregate_repetitions`), the
 paper's §3.4 remedy for the variance that one random split adds and the score SE does
-not see; ``dml_irm`` repeats automatically while the run costs no more than one split
-of 10,000 rows (:func:`irm_auto_n_rep`: 5 splits up to n = 2,000, 1 from n = 10,000)
+not see; ``dml_irm`` repeats automatically while at most 10,000 rows are cross-fitted
+in total (:func:`irm_auto_n_rep`: 5 splits up to n = 2,000, 1 from n = 10,000)
 and by default takes the paper's SE over splits,
 ``σ̂² = median_s(σ̂_s² + (θ̂_s − θ̂)²)`` (``se_aggregation="split_variance"``;
 ``"median_ci"`` is DoubleML's rule, which ``dml_plr`` uses).
@@ -305,8 +305,10 @@ _COMMON_PARAMS = (
 )
 
 #: ``dml_irm`` repeats the sample split (median rule) while the rows cross-fitted in
-#: total stay within this budget, i.e. while the run costs no more than one split of
-#: a 10,000-row data set: ``n_rep = clip(IRM_REP_ROW_BUDGET // n, 1, IRM_MAX_AUTO_REP)``.
+#: total stay within this budget: ``n_rep = clip(IRM_REP_ROW_BUDGET // n, 1,
+#: IRM_MAX_AUTO_REP)``.  Repetition matters most in small samples, where it is cheap;
+#: from 10,000 rows on one split is kept, so large runs are not slower (measured with
+#: 10 covariates: 0.55 s at n = 1,000, 0.76 s at n = 2,000, 0.42 s at n = 10,000).
 IRM_REP_ROW_BUDGET = 10_000
 #: At most this many automatic repetitions (Chernozhukov et al. 2018, §3.4, use 100
 #: for their tables; five already remove most of the split-to-split variance here).
@@ -414,7 +416,7 @@ class DMLIRM(Estimator):
             None,
             "int",
             "repeated sample splits (median aggregation); default (None): "
-            "clip(10000 // n, 1, 5), as many as cost one split of 10,000 rows",
+            "clip(10000 // n, 1, 5), at most 10,000 rows cross-fitted in total",
             low=1,
             high=1000,
             nullable=True,
