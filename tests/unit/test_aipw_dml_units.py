@@ -230,3 +230,25 @@ def test_lightgbm_linear_learner_fits_linear_leaves() -> None:
     rmse = [float(np.sqrt(np.mean((m.predict(X[800:]) - y[800:]) ** 2))) for m in (step, linear)]
     # a linear trend is one linear leaf but a staircase of constant leaves
     assert rmse[1] < 0.5 * rmse[0]
+
+
+def test_dml_influence_reproduces_the_reported_se_with_repeated_splits() -> None:
+    import warnings
+
+    import cqox
+
+    df, _ = cqox.simulate.confounded_binary(n=600, seed=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = cqox.estimate(
+            "dml_irm",
+            df,
+            outcome="y",
+            treatment="t",
+            covariates=["x1", "x2", "x3"],
+            learner="linear",
+            n_rep=3,
+            seed=1,
+        )
+    assert est.influence is not None
+    assert np.sqrt(np.sum(est.influence**2)) / len(est.influence) == pytest.approx(est.se)

@@ -157,7 +157,14 @@ def _aggregate(
     else:
         theta, se = aggregate_repetitions(th, sd)
     pick = int(np.argmin(np.abs(th - theta)))
-    return DMLResult(theta, se, th, sd, influences[pick], diagnostics, e_hat)
+    # The influence function of the split closest to the aggregate, rescaled so that
+    # ``sqrt(Σψ²)/n`` is the aggregated SE (the Estimate contract); with one split it
+    # is unchanged.  With several it carries the split variance as a scale factor.
+    influence = influences[pick]
+    norm = float(np.sqrt(np.sum(influence**2)) / len(influence))
+    if len(th) > 1 and norm > 0 and np.isfinite(se):
+        influence = influence * (se / norm)
+    return DMLResult(theta, se, th, sd, influence, diagnostics, e_hat)
 
 
 def dml_plr(
