@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
@@ -233,10 +235,6 @@ def test_lightgbm_linear_learner_fits_linear_leaves() -> None:
 
 
 def test_dml_influence_reproduces_the_reported_se_with_repeated_splits() -> None:
-    import warnings
-
-    import cqox
-
     df, _ = cqox.simulate.confounded_binary(n=600, seed=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
