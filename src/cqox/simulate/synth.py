@@ -57,17 +57,7 @@ def synth_factor_model(
     D = np.zeros((T, N))
     D[n_pre:, 0] = 1.0
     y = y0 + effect * D
-    tt, ii = np.meshgrid(np.arange(1, T + 1), np.arange(N), indexing="ij")
-    df = pd.DataFrame(
-        {
-            "unit": ii.ravel(),
-            "time": tt.ravel(),
-            "y": y.ravel(),
-            "treated": D.ravel().astype(np.int64),
-            "x1": (Z[ii, 0] + rng.normal(0, 0.05, (T, N))).ravel(),
-            "x2": (Z[ii, 1] + rng.normal(0, 0.05, (T, N))).ravel(),
-        }
-    ).sort_values(["unit", "time"], kind="stable", ignore_index=True)
+    df = _long_panel(y, D, Z, rng)
     return df, {"ATT": float(effect), "treatment_time": float(n_pre + 1)}
 
 
@@ -119,8 +109,24 @@ def synth_exchangeable_factor_model(
     D = np.zeros((T, N))
     D[n_pre:, treated] = 1.0
     y = y0 + effect * D
+    df = _long_panel(y, D, Z, rng)
+    return df, {
+        "ATT": float(effect),
+        "treatment_time": float(n_pre + 1),
+        "treated_unit": float(treated),
+    }
+
+
+def _long_panel(
+    y: np.ndarray, D: np.ndarray, Z: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Long table (unit, time, y, treated, x1, x2) from (T × N) outcome and treatment.
+
+    ``x1``, ``x2`` are the unit covariates ``Z`` measured with noise.
+    """
+    T, N = y.shape
     tt, ii = np.meshgrid(np.arange(1, T + 1), np.arange(N), indexing="ij")
-    df = pd.DataFrame(
+    return pd.DataFrame(
         {
             "unit": ii.ravel(),
             "time": tt.ravel(),
@@ -130,8 +136,3 @@ def synth_exchangeable_factor_model(
             "x2": (Z[ii, 1] + rng.normal(0, 0.05, (T, N))).ravel(),
         }
     ).sort_values(["unit", "time"], kind="stable", ignore_index=True)
-    return df, {
-        "ATT": float(effect),
-        "treatment_time": float(n_pre + 1),
-        "treated_unit": float(treated),
-    }
