@@ -30,3 +30,12 @@ def test_integer_weights_equal_repeated_rows() -> None:
     rep = np.repeat(np.arange(500), w.astype(int))
     repeated, _ = weighted_logit(Z[rep], t[rep], np.ones(len(rep)))
     np.testing.assert_allclose(weighted, repeated, atol=COEF_TOLERANCE)
+
+
+def test_influence_along_equals_the_full_influence_matrix_product() -> None:
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((400, 3))
+    t = (rng.random(400) < 1 / (1 + np.exp(-X[:, 0]))).astype(float)
+    fit = fit_binary(X, t)
+    D = rng.standard_normal(4)
+    np.testing.assert_allclose(fit.influence_along(D), fit.beta_influence() @ D, rtol=1e-10)

@@ -214,7 +214,7 @@ def aipw_parametric(
         d_g1 = ((1 - t) - t * (1 - e) / e) @ Zo / (n * q)
         d_g0 = np.zeros(k)
         d_b = (-t * r1 * de / e**2) @ Zp / (n * q)
-    correction = gamma_inf[1] @ d_g1 + gamma_inf[0] @ d_g0 + fit.beta_influence() @ d_b
+    correction = gamma_inf[1] @ d_g1 + gamma_inf[0] @ d_g0 + fit.influence_along(d_b)
     influence = score.influence - correction / score.J
     se = float(np.sqrt(np.sum(influence**2)) / n)
     mu1, mu0 = _po_means(y, t, mu0_hat, mu1_hat, e, estimand)

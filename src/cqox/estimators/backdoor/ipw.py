@@ -130,7 +130,6 @@ def ipw_effect(
     else:  # ATC
         w1, w0 = _on(treated, 1 - e, e), control.astype(np.float64)
         dw1, dw0 = _on(treated, _on(treated, -de, e), e), np.zeros(n)
-    beta_inf = fit.beta_influence()  # (n, k): H⁻¹ s_i
     # Horvitz–Thompson divides by the population size N = Σ g: n for the ATE, the
     # (estimated) arm size for the ATT/ATC.  Hájek divides by the sum of the weights.
     g = np.ones(n) if estimand == "ATE" else (treated if estimand == "ATT" else control) * one
@@ -141,7 +140,7 @@ def ipw_effect(
         mu = float(np.sum(w * y) / np.sum(d))
         m = w * y - mu * d
         D = ((dw * y - mu * dd) @ fit.Z) / n
-        return mu, (m + beta_inf @ D) / d.mean()
+        return mu, (m + fit.influence_along(D)) / d.mean()
 
     mu1, psi1 = arm_mean(w1, dw1)
     mu0, psi0 = arm_mean(w0, dw0)
