@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,7 +111,8 @@ def design_from_columns(columns: list[str], frame: pd.DataFrame) -> DesignMatrix
     expanded into indicators with the first level (sorted) as the reference.
     """
     n = len(frame)
-    if columns and all(_is_numeric(frame[c]) for c in columns):
+    kinds = frame.dtypes
+    if columns and all(_numeric_dtype(kinds[c]) for c in columns):
         # one 2-D conversion by pandas (per dtype block) instead of a column-by-column
         # stack; C order, as the estimators slice rows
         X = np.ascontiguousarray(frame[columns].to_numpy(dtype=np.float64))
@@ -133,4 +135,8 @@ def design_from_columns(columns: list[str], frame: pd.DataFrame) -> DesignMatrix
 
 
 def _is_numeric(s: pd.Series) -> bool:
-    return bool(pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s))
+    return _numeric_dtype(s.dtype)
+
+
+def _numeric_dtype(dtype: Any) -> bool:
+    return bool(pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype))

@@ -182,13 +182,14 @@ def prepare(
             "remove it from the covariates",
             details={"role": "covariates", "column": name},
         )
+    missing = _missing(df.take([columns.index(c) for c in cov_cols], axis=1))
+    all_missing = [cov_cols[j] for j in np.flatnonzero(missing.all(axis=0))]
     if formula is None:
-        for col in list(cov_cols):
-            if df[col].isna().all():
-                dropped[col] = "all values missing"
-                cov_cols.remove(col)
+        for col in all_missing:
+            dropped[col] = "all values missing"
+            cov_cols.remove(col)
     else:
-        empty = [col for col in cov_cols if df[col].isna().all()]
+        empty = all_missing
         if empty:
             raise RoleError(
                 f"role 'covariates': column '{empty[0]}' in the formula has no values (all "
@@ -286,22 +287,26 @@ def prepare(
 
 
 def _complete_rows(sub: pd.DataFrame) -> np.ndarray:
-    """Rows with no missing value in any column of ``sub``.
+    """Rows with no missing value in any column of ``sub``."""
+    return np.asarray(~_missing(sub).any(axis=1))
 
-    Column by column in NumPy: integer and boolean columns cannot be missing, float
-    columns are checked with ``isnan``; only other dtypes go through pandas.
+
+def _missing(sub: pd.DataFrame) -> np.ndarray:
+    """Missing-value mask of ``sub``, shape (n, columns).
+
+    In NumPy where the dtype allows: integer and boolean columns cannot be missing,
+    float columns are checked together with one ``isnan`` on a 2-D array; only other
+    dtypes (text, nullable, dates, categories) go through pandas column by column.
     """
-    complete = np.ones(len(sub), dtype=bool)
-    for j in range(sub.shape[1]):
-        s = sub.iloc[:, j]
-        kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else "O"
-        if kind in "iub":
-            continue
-        if kind == "f":
-            complete &= ~np.isnan(s.to_numpy())
-        else:
-            complete &= s.notna().to_numpy()
-    return complete
+    mask = np.zeros(sub.shape, dtype=bool)
+    kinds = [dt.kind if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
+    floats = [j for j, k in enumerate(kinds) if k == "f"]
+    if floats:
+        mask[:, floats] = np.isnan(sub.iloc[:, floats].to_numpy(dtype=np.float64))
+    for j, k in enumerate(kinds):
+        if k not in "iubf":
+            mask[:, j] = sub.iloc[:, j].isna().to_numpy()
+    return mask
 
 
 def _role_columns(roles: Roles) -> list[tuple[str, str]]:
