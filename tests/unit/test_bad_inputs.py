@@ -276,6 +276,31 @@ CASES = [
         ("role 'time'", "'time'", "numeric periods or dates"),
     ),
     Case(
+        "text periods for an interrupted time series (they would sort as text)",
+        lambda tmp: cqox.estimate(
+            "its",
+            pd.DataFrame({"t": [str(i) for i in range(1, 25)], "y": np.arange(24.0) ** 1.1}),
+            outcome="y",
+            roles={"time": "t"},
+            interruption="12",
+        ),
+        RoleError,
+        ("role 'time'", "'t'", "numeric periods or dates"),
+    ),
+    Case(
+        "text periods for synthetic control (they would sort as text)",
+        lambda tmp: cqox.estimate(
+            "synth",
+            cqox.simulate.synth_factor_model(n_donors=6, n_pre=10, n_post=3, seed=1)[0].assign(
+                time=lambda d: d["time"].astype(str)
+            ),
+            outcome="y",
+            roles={"unit": "unit", "time": "time", "treatment": "treated"},
+        ),
+        RoleError,
+        ("role 'time'", "'time'", "numeric periods or dates"),
+    ),
+    Case(
         "IV with no more rows than coefficients and instruments",
         lambda tmp: cqox.estimate(
             "iv_2sls",

@@ -309,6 +309,24 @@ def _missing(sub: pd.DataFrame) -> np.ndarray:
     return mask
 
 
+def check_ordered_periods(values: pd.Series, column: str) -> None:
+    """Raise unless a ``time`` column sorts in time order: numbers or dates.
+
+    Text periods would sort as text (``'10'`` before ``'2'``) and silently reorder a
+    series or a panel's lags.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values) or (
+        pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    ):
+        return
+    raise RoleError(
+        f"role 'time': column '{column}' must be numeric periods or dates; got dtype "
+        f"{values.dtype} with values like {show_value(values.iloc[0])}; convert it first "
+        "(text sorts as text: '10' before '2')",
+        details={"role": "time", "column": column},
+    )
+
+
 def _role_columns(roles: Roles) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for role, value in roles.given().items():

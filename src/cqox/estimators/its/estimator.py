@@ -77,7 +77,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
-from cqox.data.prepare import CausalData, prepare
+from cqox.data.prepare import CausalData, check_ordered_periods, prepare
 from cqox.errors import DataError, DesignError, EstimationError, ParameterError, RoleError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL, estimand_param
@@ -170,6 +170,7 @@ class ITS(Estimator):
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         r = data.roles
         assert r.time is not None and data.y is not None
+        check_ordered_periods(data.frame[r.time], r.time)
         time_all = data.frame[r.time].to_numpy()
         order = np.argsort(time_all, kind="stable")
         times = time_all[order]

@@ -50,7 +50,7 @@ from cqox.core.design import Design
 from cqox.core.estimate import Estimate, normal_inference
 from cqox.core.gate import threshold_gate
 from cqox.core.params import Param
-from cqox.data.prepare import CausalData
+from cqox.data.prepare import CausalData, check_ordered_periods
 from cqox.errors import DataError, NoDataError, ParameterError, RoleError
 from cqox.estimators.base import Estimator
 from cqox.estimators.common import CI_LEVEL, estimand_param
@@ -76,16 +76,7 @@ def wide_panel(
     assert data.t is not None
     u_codes, units = pd.factorize(data.frame[r.unit], sort=True)
     period = data.frame[r.time]
-    ordered = pd.api.types.is_datetime64_any_dtype(period) or (
-        pd.api.types.is_numeric_dtype(period) and not pd.api.types.is_bool_dtype(period)
-    )
-    if not ordered:
-        # text periods sort as text ('10' before '2'): the lags would be wrong
-        raise RoleError(
-            f"role 'time': column '{r.time}' must be numeric periods or dates; got dtype "
-            f"{period.dtype} with values like {period.iloc[0]!r}; convert it first",
-            details={"role": "time", "column": r.time},
-        )
+    check_ordered_periods(period, r.time)
     t_codes, times = pd.factorize(period, sort=True)
     N, T = len(units), len(times)
     cell = u_codes * T + t_codes

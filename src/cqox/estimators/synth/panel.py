@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cqox.data.prepare import check_ordered_periods
 from cqox.errors import (
     DataError,
     DesignError,
@@ -209,6 +210,7 @@ def find_treated(
     Parameters win; otherwise the treatment column (1 for the treated unit in its
     treated periods, 0 elsewhere) must mark exactly one unit.
     """
+    check_ordered_periods(frame[time], time)
     units = pd.unique(frame[unit])
     if treated_unit is not None:
         treated_unit = match_value(treated_unit, units)
