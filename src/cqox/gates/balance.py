@@ -238,6 +238,18 @@ class Trim:
             "n_trimmed_control": self.n_dropped_control,
         }
 
+    def note(self) -> str | None:
+        """The warning that says what was trimmed (``None`` when nothing was)."""
+        n = self.n_dropped_treated + self.n_dropped_control
+        if not n:
+            return None
+        return (
+            f"trimmed {n} rows outside the propensity common support "
+            f"[{self.low:.4g}, {self.high:.4g}] ({self.n_dropped_treated} treated, "
+            f"{self.n_dropped_control} control); the estimand is the effect in the "
+            "trimmed population"
+        )
+
 
 def trim_to_common_support(e: np.ndarray, t: np.ndarray) -> Trim:
     """Keep rows whose propensity lies in the common support of both arms."""

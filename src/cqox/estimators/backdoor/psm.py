@@ -749,13 +749,8 @@ class PSM(Estimator):
             tr = trim_to_common_support(e, t)
             keep = tr.keep
             counts.update(tr.counts())
-            if counts["n_trimmed"]:
-                notes.append(
-                    f"trimmed {counts['n_trimmed']} rows outside the propensity common support "
-                    f"[{tr.low:.4g}, {tr.high:.4g}] ({tr.n_dropped_treated} treated, "
-                    f"{tr.n_dropped_control} control); the estimand is the effect in the "
-                    "trimmed population"
-                )
+            if (note := tr.note()) is not None:
+                notes.append(note)
         if X.shape[1] == 0:
             raise EstimationError(
                 "psm needs at least one covariate: without covariates the propensity is "

@@ -347,13 +347,8 @@ class Stratification(Estimator):
             tr = trim_to_common_support(e, t)
             keep = tr.keep
             counts.update(tr.counts())
-            if counts["n_trimmed"]:
-                notes.append(
-                    f"trimmed {counts['n_trimmed']} rows outside the propensity common support "
-                    f"[{tr.low:.4g}, {tr.high:.4g}] ({tr.n_dropped_treated} treated, "
-                    f"{tr.n_dropped_control} control); the estimand is the effect in the "
-                    "trimmed population"
-                )
+            if (note := tr.note()) is not None:
+                notes.append(note)
         y, t, X, ek, score = y[keep], t[keep], X[keep], e[keep], fit.score[keep]
         stratum, edges = stratify(
             ek, params["n_strata"], t == 1 if params["cut_on"] == "treated" else None

@@ -392,18 +392,12 @@ class ITS(Estimator):
                 f"Got inference={inference!r}.",
                 details={"parameter": "ewc_terms", "estimator": self.name},
             )
-        lag = params["hac_lag"]
-        if lag is not None and lag >= n:
-            raise ParameterError(
-                f"The 'hac_lag' parameter of its must be below the number of periods ({n}). "
-                f"Got {lag} instead.",
-                details={"parameter": "hac_lag", "estimator": self.name},
-            )
-        terms = params["ewc_terms"]
-        if terms is not None and terms >= n:
-            raise ParameterError(
-                f"The 'ewc_terms' parameter of its must be below the number of periods ({n}). "
-                f"Got {terms} instead.",
-                details={"parameter": "ewc_terms", "estimator": self.name},
-            )
+        for name in ("hac_lag", "ewc_terms"):
+            value = params[name]
+            if value is not None and value >= n:
+                raise ParameterError(
+                    f"The '{name}' parameter of its must be below the number of periods "
+                    f"({n}). Got {value} instead.",
+                    details={"parameter": name, "estimator": self.name},
+                )
         return inference
