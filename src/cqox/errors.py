@@ -81,6 +81,18 @@ class DesignError(CqoxError, ValueError):
     code = "INVALID_MAPPING"
 
 
+class NoDesignError(DesignError):
+    """The roles support no design: nothing can be estimated from them.
+
+    ``details["suggestions"]`` lists what to give, each a dict with the ``role``, the
+    candidate ``columns`` (best first), a ``reason`` and the ``flag`` of the command
+    line that sets it.  The service answers 422 with these details; the command line
+    prints the message; the library raises it from :func:`cqox.analyze`.
+    """
+
+    code = "NO_DESIGN"
+
+
 class EstimationError(CqoxError, RuntimeError):
     """Estimation failed on valid input (e.g. perfect separation, singular design)."""
 

@@ -379,3 +379,17 @@ def test_deleted_dataset_keeps_its_analyses(api: Api) -> None:
     assert api.client.get(f"/api/analyses/{aid}", headers=h).status_code == 200
     r = api.client.post("/api/analyze/comprehensive", headers=h, json={"dataset_id": ds})
     assert_error(r, 404, "NOT_FOUND")
+
+
+def test_no_design_is_422_with_suggestions(api: Api) -> None:
+    h = api.headers("analyst")
+    df = small_frame()[["y", "x1", "x2"]]
+    ds = api.dataset(h, df)
+    r = api.client.post(
+        "/api/analyze/comprehensive",
+        headers=h,
+        json={"dataset_id": ds, "mapping": {"outcome": "y"}, "options": {"infer": False}},
+    )
+    err = assert_error(r, 422, "NO_DESIGN")
+    assert "no design found" in err["message"]
+    assert [s["role"] for s in err["details"]["suggestions"]] == ["treatment"]

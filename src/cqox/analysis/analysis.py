@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cqox._version import __version__
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate
@@ -120,6 +118,8 @@ class Analysis:
                 f"{e.estimator:<24}{e.estimand:<10}{e.estimate:>12.4g}{e.se:>11.4g}"
                 f"{ci:>26}{e.status:>8}"
             )
+        if not self.estimates:
+            lines.append("no estimates")
         for estimand, c in self.consensus.items():
             truth = f"  (truth {self.truth[estimand]:.4g})" if estimand in self.truth else ""
             lines.append(
@@ -136,19 +136,3 @@ class Analysis:
         from cqox.report.html import estimates_table
 
         return estimates_table(self)
-
-
-def quality_assessment(estimates: list[Estimate], gates: list[Gate]) -> dict[str, Any]:
-    """Counts of gate statuses and an overall verdict (fail > warn > pass)."""
-    all_gates = list(gates) + [g for e in estimates for g in e.gates]
-    counts = {
-        s: sum(g.status == s for g in all_gates) for s in ("pass", "warn", "fail", "not_applicable")
-    }
-    verdict = "fail" if counts["fail"] else ("warn" if counts["warn"] else "pass")
-    failing = sorted({g.name for g in all_gates if g.status in ("fail", "warn")})
-    return {
-        "verdict": verdict,
-        "counts": counts,
-        "flagged_gates": failing,
-        "score": float(np.round(counts["pass"] / max(1, len(all_gates)), 3)),
-    }

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cqox.analysis.analysis import Analysis, quality_assessment
-from cqox.analysis.consensus import consensus
+from cqox.analysis.analysis import Analysis
+from cqox.analysis.consensus import consensus_with_notes
+from cqox.analysis.verdict import no_design_error, nothing_ran_error, quality_assessment
 from cqox.core.context import Context, ProgressCallback
 from cqox.core.design import Design, designs_for
 from cqox.core.estimate import Estimate
@@ -26,7 +27,6 @@ from cqox.errors import (
     CqoxError,
     CqoxWarning,
     DataError,
-    DesignError,
     ParameterError,
     RoleError,
     column_not_found,
@@ -164,6 +164,8 @@ def analyze(
     _check_columns(df, given)
     r = infer_roles(df, given) if infer else given
     designs = designs_for(r)
+    if not designs and estimators is None:
+        raise no_design_error(df, r)
     params = {k: dict(v) for k, v in (params or {}).items()}
     ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds), progress=progress)
 
@@ -216,31 +218,39 @@ def analyze(
     if not estimates and input_errors and len(input_errors) == len(failures):
         # nothing ran, and only because of the input: say what is wrong with it
         raise input_errors[0]
-    if not estimates and failures and estimators is not None:
-        raise DesignError(
-            f"no estimator could run: {failures[0]['message']}", details={"failures": failures}
-        )
+    if not estimates:
+        raise nothing_ran_error(df, r, designs, failures)
 
     first = next(iter(prepared.values()), None)
     data_level_gates = _data_gates(ctx, first, designs)
+    agreed, consensus_notes = consensus_with_notes(estimates, _outcome_scale(first))
     analysis = Analysis(
         profile=_profile(df),
         roles=r,
         designs=designs,
         estimates=estimates,
         failures=failures,
-        consensus=consensus(estimates),
+        consensus=agreed,
         sensitivity=_sensitivity(estimates, first, ctx),
         gates=data_level_gates,
         quality=quality_assessment(estimates, data_level_gates),
         domain=detect_domain([str(c) for c in df.columns]).to_dict(),
         truth={str(k): float(v) for k, v in (truth or {}).items()},
-        warnings=list(dict.fromkeys(w for e in estimates for w in e.warnings)),
+        warnings=list(
+            dict.fromkeys([*(w for e in estimates for w in e.warnings), *consensus_notes])
+        ),
         seed=seed,
         figure_data=_figure_data(ctx, first, df, r, estimates),
     )
     analysis.elapsed_s = time.perf_counter() - start
     return analysis
+
+
+def _outcome_scale(data: CausalData | None) -> float | None:
+    """Standard deviation of the outcome (scale of the degenerate-SE rule)."""
+    if data is None or data.y is None or len(data.y) < 2:
+        return None
+    return float(np.std(data.y, ddof=1))
 
 
 def _choose(

@@ -169,7 +169,8 @@ def _gates_section(an: Analysis) -> list[str]:
     q = an.quality
     parts = [
         "<h2 id=gates>Quality gates</h2>",
-        f"<p>Verdict: <span class='{_e(q.get('verdict', ''))}'>{_e(q.get('verdict', '—'))}"
+        f"<p>Verdict: <span class='{_e(q.get('verdict', ''))}'>"
+        f"{_e(str(q.get('verdict', '—')).replace('_', ' '))}"
         f"</span> — {_e(_counts_text(q.get('counts', {})))}</p><table><tr>"
         "<th class=l>estimate</th><th class=l>gate</th><th>value</th><th>threshold</th>"
         "<th class=l>status</th><th class=l>message</th></tr>",
