@@ -20,7 +20,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
 from cqox.core.roles import Roles
 from cqox.data.domain import detect_domain
-from cqox.data.infer import infer_roles
+from cqox.data.infer import infer_roles, inference_notes
 from cqox.data.io import read_table
 from cqox.data.prepare import CausalData, check_table
 from cqox.errors import (
@@ -237,7 +237,13 @@ def analyze(
         domain=detect_domain([str(c) for c in df.columns]).to_dict(),
         truth={str(k): float(v) for k, v in (truth or {}).items()},
         warnings=list(
-            dict.fromkeys([*(w for e in estimates for w in e.warnings), *consensus_notes])
+            dict.fromkeys(
+                [
+                    *(inference_notes(r) if infer else []),
+                    *(w for e in estimates for w in e.warnings),
+                    *consensus_notes,
+                ]
+            )
         ),
         seed=seed,
         figure_data=_figure_data(ctx, first, df, r, estimates),
