@@ -99,6 +99,13 @@ class EstimationError(CqoxError, RuntimeError):
     code = "ESTIMATION_FAILED"
 
 
+class SeparationError(EstimationError):
+    """A binary model's maximum-likelihood coefficients diverge (perfect separation).
+
+    ``details["coef_per_sd"]`` holds the standardised coefficients at the last step.
+    """
+
+
 class CqoxWarning(UserWarning):
     """Warnings raised by CQOx (dropped rows, dropped covariates, weak overlap, ...)."""
 
