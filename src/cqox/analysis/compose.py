@@ -19,6 +19,7 @@ from cqox.core.design import Design, designs_for
 from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
 from cqox.core.roles import Roles
+from cqox.data.design_detect import refine_designs
 from cqox.data.domain import detect_domain
 from cqox.data.infer import infer_roles, inference_notes
 from cqox.data.io import read_table
@@ -163,7 +164,7 @@ def analyze(
     )
     _check_columns(df, given)
     r = infer_roles(df, given) if infer else given
-    designs = designs_for(r)
+    designs, design_notes = refine_designs(df, r, designs_for(r))
     if not designs and estimators is None:
         raise no_design_error(df, r)
     params = {k: dict(v) for k, v in (params or {}).items()}
@@ -240,6 +241,7 @@ def analyze(
             dict.fromkeys(
                 [
                     *(inference_notes(r) if infer else []),
+                    *design_notes,
                     *(w for e in estimates for w in e.warnings),
                     *consensus_notes,
                 ]

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from cqox.core.roles import RoleGuess, Roles
+from cqox.data.design_detect import find_threshold
 from cqox.data.exclusions import (
     LEAKAGE_R2,
     instrument_like_columns,
@@ -579,6 +580,62 @@ class _Inference:
                 )
             )
 
+    def rd_from_threshold(self) -> None:
+        """A binary treatment that is ``1[x ≥ c]`` makes ``x`` the running variable.
+
+        With a running variable but no cutoff, the cutoff is read from the treatment the
+        same way.  Both are stated in the guesses (see :mod:`cqox.data.design_detect`).
+        """
+        t_col = self.role("treatment")
+        if t_col is None or not self._binary[t_col] or "cutoff" in self.explicit:
+            return
+        running = self.role("running")
+        if running is not None and "cutoff" in self.chosen:
+            return
+        y_col = self.role("outcome")
+        if running is not None:
+            cands = [running]
+        else:
+            cands = [
+                c
+                for c in self.cols
+                if c not in self.taken
+                and c != y_col
+                and not is_oracle(c)
+                and not self._binary[c]
+                and not is_time_like(self.df[c])
+                and not _is_id_like(self.df[c], self.n, self.nunique[c])
+            ]
+        found = find_threshold(self.df, t_col, cands)
+        if found is None:
+            return
+        why = found.reason(t_col)
+        if running is None:
+            self.chosen["running"] = found.running
+            self.taken.add(found.running)
+            self.guesses.append(RoleGuess("running", found.running, 0.9, why))
+        self.chosen["cutoff"] = repr(found.cutoff)
+        self.guesses.append(RoleGuess("cutoff", f"{found.cutoff:g}", 0.9, why))
+
+    def dose_from_treatment(self) -> None:
+        """A continuous treatment is also the dose of the dose-response design."""
+        t_col = self.role("treatment")
+        if t_col is None or "dose" in self.explicit or "dose" in self.chosen:
+            return
+        s = self.df[t_col]
+        if self._binary[t_col] or not _numeric(s) or self.nunique[t_col] <= 2:
+            return
+        self.chosen["dose"] = t_col
+        self.guesses.append(
+            RoleGuess(
+                "dose",
+                t_col,
+                0.8,
+                f"the treatment '{t_col}' is continuous ({self.nunique[t_col]} values): "
+                "the dose-response design applies; binary-treatment estimators do not",
+            )
+        )
+
     def outcome(self, by_name_only: bool) -> None:
         if "outcome" in self.explicit or "outcome" in self.chosen:
             return
@@ -880,6 +937,8 @@ def infer_roles(df: pd.DataFrame, given: Roles | None = None) -> Roles:
     state.suggest("instrument")
     state.simple("running")
     state.cutoff()
+    state.rd_from_threshold()
+    state.dose_from_treatment()
     for role in ("dose", "mediator"):
         state.simple(role)
     for role in ("cluster", "weight", "sample"):
