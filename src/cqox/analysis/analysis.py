@@ -110,13 +110,14 @@ class Analysis:
     def summary(self) -> str:
         """A text table of all estimates and the consensus."""
         lines = [
-            f"{'estimator':<24}{'estimand':<10}{'estimate':>12}{'se':>11}{'95% CI':>26}{'gates':>8}"
+            f"{'estimator':<24}{'estimand':<10}{'estimate':>12}{'se':>11}{'95% CI':>26}"
+            f"{'gates':>13}"
         ]
         for e in self.estimates:
             ci = f"[{e.ci[0]:.4g}, {e.ci[1]:.4g}]"
             lines.append(
                 f"{e.estimator:<24}{e.estimand:<10}{e.estimate:>12.4g}{e.se:>11.4g}"
-                f"{ci:>26}{e.status:>8}"
+                f"{ci:>26}{e.status:>13}"
             )
         if not self.estimates:
             lines.append("no estimates")

@@ -105,7 +105,17 @@ def design_suggestions(df: pd.DataFrame, roles: Roles) -> list[dict[str, Any]]:
     if "outcome" not in given:
         out.append(_suggestion("outcome", named("outcome"), "every design needs an outcome"))
     t = given.get("treatment")
-    if t is None and "cohort" not in given:
+    if "running" in given and "cutoff" not in given:
+        # a regression discontinuity needs the cutoff, not a treatment
+        out.append(
+            _suggestion(
+                "cutoff",
+                [],
+                f"the threshold of the running variable '{given['running']}' "
+                "(regression discontinuity)",
+            )
+        )
+    elif t is None and "cohort" not in given:
         binary = [
             str(c)
             for c in df.columns
@@ -132,15 +142,6 @@ def design_suggestions(df: pd.DataFrame, roles: Roles) -> list[dict[str, Any]]:
                     "or the first treated period of each unit (staggered adoption)",
                 )
             )
-    if "running" in given and "cutoff" not in given:
-        out.append(
-            _suggestion(
-                "cutoff",
-                [],
-                f"the threshold of the running variable '{given['running']}' "
-                "(regression discontinuity)",
-            )
-        )
     if t is not None and "outcome" in given and "instrument" not in given:
         inst = named("instrument")
         if inst:

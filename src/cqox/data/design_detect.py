@@ -28,6 +28,10 @@ from cqox.core.roles import Roles
 MIN_SIDE = 10
 #: Fewest distinct values of a running variable (a few levels are categories).
 MIN_DISTINCT = 10
+#: Fewest distinct values of the running variable within each arm: a column that is
+#: constant in one arm (an incentive amount, 0 for every control) is a dose of the
+#: treatment, not a running variable.
+MIN_DISTINCT_PER_SIDE = 5
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ def threshold_of(x: np.ndarray, t: np.ndarray) -> tuple[float, bool, tuple[float
     x0, x1 = x[t == 0], x[t == 1]
     if min(len(x0), len(x1)) < MIN_SIDE:
         return None
+    if min(len(np.unique(x0)), len(np.unique(x1))) < MIN_DISTINCT_PER_SIDE:
+        return None
     if x0.max() < x1.min():
         lo, hi = float(x0.max()), float(x1.min())
         return roundest(lo, hi), True, (lo, hi)
@@ -77,9 +83,7 @@ def threshold_of(x: np.ndarray, t: np.ndarray) -> tuple[float, bool, tuple[float
     return None
 
 
-def find_threshold(
-    df: pd.DataFrame, treatment: str, candidates: list[str]
-) -> Threshold | None:
+def find_threshold(df: pd.DataFrame, treatment: str, candidates: list[str]) -> Threshold | None:
     """The first candidate column of which the binary ``treatment`` is a threshold function."""
     t = pd.to_numeric(df[treatment], errors="coerce").to_numpy(dtype=np.float64)
     if not set(np.unique(t[np.isfinite(t)])) <= {0.0, 1.0}:

@@ -245,6 +245,11 @@ INFERRED_ROLES = (
 MIN_SCORE = 0.5
 #: Share of rows on each side of 0 for a margin-type running variable to get cutoff 0.
 MIN_SIDE_SHARE = 0.05
+#: Largest table on which pairs of few-level covariates are checked for determining the
+#: treatment together (the check is exact, so it does not subsample).
+MAX_PAIR_ROWS = 200_000
+#: Most levels of a covariate in that pair check.
+MAX_PAIR_LEVELS = 10
 #: Roles that change the estimand or the inference (weighted estimand, clustered SEs,
 #: a target population) or the design (an instrument): inference suggests a column for
 #: them, with the flag that applies it, but never applies it (issue #11).
@@ -742,6 +747,10 @@ class _Inference:
             for c, why in rule(keep).items():
                 excluded[c] = why
                 keep.remove(c)
+        if t_col is not None and self._binary[t_col] and self.n <= MAX_PAIR_ROWS:
+            for c, other in _pairs_determining(self.df, t_col, keep, self.nunique):
+                excluded[c] = f"with '{other}' it determines the treatment (no overlap)"
+                keep.remove(c)
         if t_col is not None:
             for c in _dependent_columns(self.df, t_col, keep):
                 excluded[c] = "linearly dependent on the treatment and earlier covariates"
@@ -840,6 +849,39 @@ def _dependent_columns(df: pd.DataFrame, t_col: str, columns: list[str]) -> list
     return [
         names[j - 1] for j in range(1, Z.shape[1]) if diag[j] <= tol and names[j - 1] != "__t__"
     ]
+
+
+def _pairs_determining(
+    df: pd.DataFrame, t_col: str, columns: list[str], nunique: dict[str, int]
+) -> list[tuple[str, str]]:
+    """Few-level columns that, with an earlier one, determine the binary treatment.
+
+    A 2×2 experiment's factors (``tone``, ``eth``) with ``treat = tone · eth``: each
+    alone leaves both arms in every level, the pair fixes the arm in every cell, so
+    adjusting for both leaves no overlap.  The later column of such a pair is returned
+    with the earlier one; it is then no longer a candidate for later pairs.
+    """
+    few = [c for c in columns if 2 <= nunique[c] <= MAX_PAIR_LEVELS]
+    if len(few) < 2:
+        return []
+    tc = pd.factorize(df[t_col])[0]
+    codes = {c: pd.factorize(df[c])[0] for c in few}
+    out: list[tuple[str, str]] = []
+    dropped: set[str] = set()
+    for j, b in enumerate(few):
+        for a in few[:j]:
+            if a in dropped:
+                continue
+            ok = (codes[a] >= 0) & (codes[b] >= 0) & (tc >= 0)
+            cell = codes[a][ok] * (nunique[b] + 1) + codes[b][ok]
+            count = np.bincount(cell)
+            treated = np.bincount(cell, weights=tc[ok].astype(np.float64))
+            present = count > 0
+            if np.all((treated[present] == 0) | (treated[present] == count[present])):
+                out.append((b, a))
+                dropped.add(b)
+                break
+    return out
 
 
 def _codes_key(s: pd.Series) -> bytes:

@@ -88,3 +88,12 @@ def test_an_estimand_whose_estimates_are_all_excluded_has_a_note_not_a_consensus
     out, notes = consensus_with_notes([leak], y_scale=1.0)
     assert "ATE" not in out
     assert notes and "no consensus for ATE" in notes[0] and "regression_adjustment" in notes[0]
+
+
+def test_a_running_variable_without_cutoff_asks_for_the_cutoff() -> None:
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"age": rng.uniform(19, 23, 48), "deaths": rng.normal(95, 5, 48)})
+    with pytest.raises(cqox.NoDesignError) as info:
+        cqox.analyze(df, outcome="deaths", roles={"running": "age"})
+    assert [s["role"] for s in info.value.details["suggestions"]] == ["cutoff"]  # type: ignore[union-attr]
+    assert "--cutoff" in info.value.message

@@ -85,3 +85,13 @@ def test_continuous_treatment_goes_to_dose_response_and_iv_is_suggested() -> Non
     an = cqox.analyze(df, outcome="y", treatment="educ")
     assert Design.DOSE_RESPONSE in an.designs and Design.IV not in an.designs
     assert any("--instrument lottery" in w for w in an.warnings)
+
+
+def test_an_amount_that_is_zero_for_every_control_is_no_running_variable() -> None:
+    # Thornton: 'any' = 1[tinc > 0] but the incentive amount is 0 for every control
+    rng = np.random.default_rng(4)
+    n = 600
+    tinc = np.where(rng.uniform(size=n) < 0.7, rng.choice(np.arange(1, 31) / 10, n), 0.0)
+    df = pd.DataFrame({"y": rng.normal(size=n), "any": (tinc > 0).astype(int), "tinc": tinc})
+    r = infer_roles(df, Roles(outcome="y", treatment="any"))
+    assert r.running is None and r.cutoff is None

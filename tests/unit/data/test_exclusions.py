@@ -227,3 +227,22 @@ def test_instrument_named_like_another_is_not_a_control() -> None:
         Roles(outcome="y", treatment="d", instrument=("nearc4",)),
     )
     assert "nearc2 (named like the instrument 'nearc4')" in _reason(r, "covariates")
+
+
+def test_two_factors_that_fix_the_treatment_together_are_not_both_adjusted_for() -> None:
+    # framing: treat = tone · eth in a 2×2 experiment; either factor alone is fine
+    rng = np.random.default_rng(6)
+    n = 400
+    tone, eth = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    df = pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "treat": tone * eth,
+            "tone": tone,
+            "eth": eth,
+            "age": rng.normal(40, 10, n),
+        }
+    )
+    r = infer_roles(df, Roles(outcome="y", treatment="treat"))
+    assert r.covariates == ("tone", "age")
+    assert "eth (with 'tone' it determines the treatment (no overlap))" in _reason(r, "covariates")
