@@ -285,6 +285,7 @@ def cases(d: Path) -> list[Case]:
             "cong_mesg",
             "treat",
             {"mediator": "emo"},
+            target="mediation:ACME",
             published=0.0791,
             tolerance=0.01,
             reference="ACME ≈ 0.08 (mediation vignette): no mediation estimator is registered",

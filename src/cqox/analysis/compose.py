@@ -13,6 +13,7 @@ import pandas as pd
 
 from cqox.analysis.analysis import Analysis
 from cqox.analysis.consensus import consensus_with_notes
+from cqox.analysis.refute import backdoor_refutation_gates
 from cqox.analysis.verdict import no_design_error, nothing_ran_error, quality_assessment
 from cqox.core.context import Context, ProgressCallback
 from cqox.core.design import Design, designs_for
@@ -223,7 +224,9 @@ def analyze(
         raise nothing_ran_error(df, r, designs, failures)
 
     first = next(iter(prepared.values()), None)
-    data_level_gates = _data_gates(ctx, first, designs)
+    data_level_gates = _data_gates(ctx, first, designs) + backdoor_refutation_gates(
+        first, designs, ctx
+    )
     agreed, consensus_notes = consensus_with_notes(estimates, _outcome_scale(first))
     analysis = Analysis(
         profile=_profile(df),

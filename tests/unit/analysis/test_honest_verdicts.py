@@ -62,8 +62,11 @@ def test_an_analysis_without_covariates_is_not_reported_as_pass() -> None:
     t = rng.integers(0, 2, 300)
     df = pd.DataFrame({"y": 2.0 * t + rng.normal(size=300), "t": t})
     an = cqox.analyze(df, outcome="y", treatment="t", estimators=["regression_adjustment"])
+    # the estimates carry no gate: each reads "not checked", never "pass"; the analysis
+    # is checked by its refutation gates only, and its verdict counts just those
     assert an.estimates and all(e.status == "not_checked" for e in an.estimates)
-    assert an.quality["verdict"] == "not_checked" and an.quality["n_checked"] == 0
+    refutations = [g for g in an.gates if g.name.startswith("refute_")]
+    assert an.quality["n_checked"] == len(refutations) == 5
 
 
 def test_degenerate_estimates_are_named_and_left_out_of_the_consensus() -> None:
@@ -97,3 +100,29 @@ def test_a_running_variable_without_cutoff_asks_for_the_cutoff() -> None:
         cqox.analyze(df, outcome="deaths", roles={"running": "age"})
     assert [s["role"] for s in info.value.details["suggestions"]] == ["cutoff"]  # type: ignore[union-attr]
     assert "--cutoff" in info.value.message
+
+
+def test_refutation_gates_run_in_a_backdoor_analysis_and_pass_on_a_correct_model() -> None:
+    df, _ = cqox.simulate.confounded_binary(n=1000, seed=4)
+    an = cqox.analyze(df, outcome="y", treatment="t", estimators=["regression_adjustment"])
+    gates = {g.name: g for g in an.gates if g.name.startswith("refute_")}
+    assert set(gates) == {
+        "refute_placebo_treatment",
+        "refute_random_common_cause",
+        "refute_data_subset",
+        "refute_dummy_outcome",
+        "refute_unobserved_common_cause",
+    }
+    assert all(g.status == "pass" for g in gates.values())
+    assert abs(gates["refute_placebo_treatment"].details["new_effect"]) < 0.2
+
+
+def test_a_strong_simulated_confounder_that_flips_the_sign_warns() -> None:
+    from cqox.analysis.refute import refute_unobserved_confounder
+
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 2, 2000).astype(float)
+    y = -0.2 * t + rng.normal(size=2000)
+    r = refute_unobserved_confounder(y, t, np.empty((2000, 0)), rng, kappa_t=0.5, kappa_y=1.0)
+    # the confounder adds about kappa_y·sd(y)·kappa_t/sd(t) ≈ +1 to an effect of −0.2
+    assert r.estimate < 0 < r.new_effect and r.p_value == 0.0
