@@ -60,6 +60,10 @@ class FormulaError(RoleError):
     """A covariate formula cannot be parsed or evaluated."""
 
 
+class GraphError(RoleError):
+    """A causal graph (``dag``) cannot be read, has a cycle, or misses a role's node."""
+
+
 class ParameterError(CqoxError, ValueError):
     """An estimator parameter is unknown or has an invalid value."""
 

@@ -46,6 +46,8 @@ class Analysis:
     elapsed_s : float
     figures : dict
         Figure data keyed by name (propensity scores by arm, ...), for the report.
+    graph : dict or None
+        The causal graph given (``dot``, ``edges``, ``nodes``) and what it identifies.
     """
 
     profile: dict[str, Any]
@@ -63,6 +65,7 @@ class Analysis:
     elapsed_s: float = 0.0
     seed: int | None = None
     figure_data: dict[str, Any] = field(default_factory=dict, repr=False)
+    graph: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the documented ``--json`` layout)."""
@@ -82,6 +85,7 @@ class Analysis:
             "warnings": list(self.warnings),
             "seed": self.seed,
             "elapsed_s": round(self.elapsed_s, 6),
+            **({"dag": to_jsonable(self.graph)} if self.graph is not None else {}),
         }
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:

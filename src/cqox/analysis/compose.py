@@ -13,6 +13,7 @@ import pandas as pd
 
 from cqox.analysis.analysis import Analysis
 from cqox.analysis.consensus import consensus_with_notes
+from cqox.analysis.dag import plan_from_graph
 from cqox.analysis.refute import backdoor_refutation_gates
 from cqox.analysis.verdict import no_design_error, nothing_ran_error, quality_assessment
 from cqox.core.context import Context, ProgressCallback
@@ -129,6 +130,7 @@ def analyze(
     seed: int | None = 0,
     truth: Mapping[str, float] | None = None,
     progress: ProgressCallback | None = None,
+    dag: str | Sequence[Sequence[str]] | None = None,
 ) -> Analysis:
     """Analyse a table: infer roles, find designs, run every applicable estimator.
 
@@ -156,6 +158,10 @@ def analyze(
         Known true values by estimand (simulated data), shown beside the estimates.
     progress : callable, optional
         ``progress(step, fraction)``.
+    dag : str or list of (cause, effect), optional
+        A causal graph (DOT text or edges, :mod:`cqox.analysis.dag`): its adjustment set
+        replaces inferred covariates, its instruments are used when the backdoor fails,
+        and its testable independences are checked as the ``dag_independences`` gate.
     """
     start = time.perf_counter()
     df = _load(data)
@@ -165,11 +171,17 @@ def analyze(
     )
     _check_columns(df, given)
     r = infer_roles(df, given) if infer else given
+    ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds), progress=progress)
+    plan = None
+    if dag is not None:
+        plan = plan_from_graph(df, r, given, dag, ctx.threshold("dag_independence_p"))
+        r = plan.roles
     designs, design_notes = refine_designs(df, r, designs_for(r))
+    if plan is not None:
+        designs, design_notes = plan.designs(designs), [*plan.notes, *design_notes]
     if not designs and estimators is None:
         raise no_design_error(df, r)
     params = {k: dict(v) for k, v in (params or {}).items()}
-    ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds), progress=progress)
 
     classes = _choose(estimators, designs, r, params)
     runs: list[tuple[type[Estimator], dict[str, Any]]] = []
@@ -227,6 +239,8 @@ def analyze(
     data_level_gates = _data_gates(ctx, first, designs) + backdoor_refutation_gates(
         first, designs, ctx
     )
+    if plan is not None:
+        data_level_gates += plan.gates
     agreed, consensus_notes = consensus_with_notes(estimates, _outcome_scale(first))
     analysis = Analysis(
         profile=_profile(df),
@@ -252,6 +266,7 @@ def analyze(
         ),
         seed=seed,
         figure_data=_figure_data(ctx, first, df, r, estimates),
+        graph=plan.to_dict() if plan is not None else None,
     )
     analysis.elapsed_s = time.perf_counter() - start
     return analysis

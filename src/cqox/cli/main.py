@@ -179,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="estimator parameter (or gates.NAME=THRESHOLD); repeatable",
     )
     a.add_argument("--no-infer", action="store_true", help="do not infer missing roles")
+    a.add_argument(
+        "--dag",
+        metavar="FILE",
+        help="a causal graph in DOT (digraph { x -> t; x -> y; t -> y }): its adjustment set, "
+        "instruments and testable independences are used",
+    )
     a.add_argument("--json", metavar="OUT.json", help="write the Analysis as JSON ('-': stdout)")
     a.add_argument("--report", metavar="OUT.html", help="write the HTML report")
     a.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
@@ -284,6 +290,7 @@ def _analyze(args: argparse.Namespace) -> int:
             params=params,
             thresholds=thresholds,
             infer=not args.no_infer,
+            dag=_read_dag(args.dag),
             seed=args.seed,
             truth=truth,
             progress=progress,
@@ -300,6 +307,18 @@ def _analyze(args: argparse.Namespace) -> int:
         an.to_json(args.json)
     display.analysis(an, json_path=None if to_stdout else args.json, report_path=args.report)
     return 0
+
+
+def _read_dag(path: str | None) -> str | None:
+    """The DOT text of ``--dag FILE`` (``None`` without the flag)."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(
+            f"--dag: cannot read '{path}': {exc}", details={"parameter": "dag"}
+        ) from None
 
 
 def _estimators(as_json: bool = False) -> int:

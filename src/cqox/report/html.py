@@ -90,6 +90,31 @@ SECTIONS = (
 )
 
 
+def _graph_part(an: Analysis) -> list[str]:
+    """The causal graph given with ``dag``, drawn, with what it identifies."""
+    if not an.graph:
+        return []
+    from cqox.report.figures_dag import dag_png
+
+    ident = an.graph.get("identification", {})
+    png = dag_png(
+        an.graph.get("edges", []),
+        an.graph.get("nodes", []),
+        an.roles.treatment,
+        an.roles.outcome,
+        ident.get("adjustment") or (),
+        ident.get("unobserved") or (),
+    )
+    parts = ["<h3>Causal graph</h3>", _img(png, "causal graph")]
+    parts.append(
+        "<p class=muted>Blue: treatment; red: outcome; green: the adjustment set; thick "
+        "outline: not a column (unobserved).</p><ul>"
+    )
+    parts += [f"<li>{_e(r)}</li>" for r in ident.get("reasons", [])]
+    parts.append("</ul>")
+    return parts
+
+
 def _roles_section(an: Analysis) -> list[str]:
     parts = [
         "<h2 id=roles>Roles</h2><table><tr><th class=l>role</th><th class=l>column</th>"
@@ -102,6 +127,7 @@ def _roles_section(an: Analysis) -> list[str]:
             f"<td class=l>{_e(guess.reason)}</td></tr>"
         )
     parts.append("</table>")
+    parts += _graph_part(an)
     domain = an.domain or {}
     evidence = ", ".join(map(str, domain.get("evidence", [])))
     parts.append(
