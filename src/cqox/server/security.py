@@ -20,12 +20,12 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -224,12 +224,13 @@ def revoke(session: Session, claims: TokenClaims) -> bool:
     purged on the way.
     """
     values = {"jti": claims.jti, "expires_at": claims.exp}
+    table = cast(Table, RevokedToken.__table__)
     dialect = session.get_bind().dialect.name
     stmt: Any
     if dialect == "postgresql":
-        stmt = pg_insert(RevokedToken).values(values).on_conflict_do_nothing()
+        stmt = pg_insert(table).values(values).on_conflict_do_nothing()
     elif dialect == "sqlite":
-        stmt = sqlite_insert(RevokedToken).values(values).on_conflict_do_nothing()
+        stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
     else:  # other databases: check, then insert (the primary key still refuses a twin)
         if session.get(RevokedToken, claims.jti) is not None:
             return False
@@ -238,7 +239,9 @@ def revoke(session: Session, claims: TokenClaims) -> bool:
         stmt = None
     inserted = True
     if stmt is not None:
-        inserted = int(getattr(session.execute(stmt), "rowcount", 0) or 0) == 1
+        # RETURNING gives the row only when it was inserted (rowcount is not reliable
+        # for INSERT … ON CONFLICT across drivers)
+        inserted = session.execute(stmt.returning(table.c.jti)).first() is not None
     session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
     return inserted
 
