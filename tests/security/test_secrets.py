@@ -119,6 +119,15 @@ def test_the_published_default_is_refused_as_a_configured_key(env: str, field: s
         Settings(env=env, **values)
 
 
+@pytest.mark.parametrize("env", ["development", "production"])
+def test_a_short_key_is_refused_and_an_empty_one_means_unset(env: str) -> None:
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings(env=env, secret_key="too-short-to-be-safe")
+    with pytest.raises(ValidationError, match="CQOX_SECRET_KEY_PREVIOUS"):
+        Settings(env=env, secret_key="k" * 40, secret_key_previous="old")
+    assert Settings(env=env, secret_key="").secret_key is None  # generated at start
+
+
 def test_a_token_older_than_its_lifetime_is_refused_whatever_its_exp(tmp_path: Path) -> None:
     with running(tmp_path, None) as client:
         user_id = add_user(client.app, "bob")  # type: ignore[arg-type]

@@ -20,7 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: everywhere; without ``CQOX_SECRET_KEY`` a random key is generated instead
 #: (:mod:`cqox.server.signing`).
 PUBLISHED_DEFAULT_SECRET = "cqox-development-secret-change-me"
-#: Shortest signing secret accepted in production.
+#: Shortest signing secret accepted: an HMAC key much shorter than the hash can be found
+#: offline from any one token, and then every account can be forged.
 MIN_SECRET_CHARS = 32
 #: Shortest metrics token accepted (it is compared, never rate-limited).
 MIN_METRICS_TOKEN_CHARS = 16
@@ -40,7 +41,7 @@ class Settings(BaseSettings):
         "the data folder",
     )
     env: Literal["development", "test", "production"] = Field(
-        default="development", description="production refuses short secrets"
+        default="development", description="development, test or production"
     )
     max_upload_mb: float = Field(default=100.0, gt=0, description="upload size limit (MB)")
     max_cells: int = Field(
@@ -100,6 +101,10 @@ class Settings(BaseSettings):
     def _refuse_weak_secrets(self) -> Settings:
         for name in ("secret_key", "secret_key_previous"):
             value = getattr(self, name)
+            if value is not None and not value.strip():
+                # an empty ``CQOX_SECRET_KEY=`` line means "not set", never "sign with ''"
+                setattr(self, name, None)
+                continue
             if value is None:
                 continue
             if value == PUBLISHED_DEFAULT_SECRET:
@@ -108,10 +113,10 @@ class Settings(BaseSettings):
                     "can use to sign tokens; unset it (a random key is generated) or choose "
                     "your own"
                 )
-            if self.env == "production" and len(value) < MIN_SECRET_CHARS:
+            if len(value) < MIN_SECRET_CHARS:
                 raise ValueError(
                     f"CQOX_{name.upper()} must have at least {MIN_SECRET_CHARS} characters "
-                    "when CQOX_ENV=production"
+                    "(or leave CQOX_SECRET_KEY unset to have a random key generated)"
                 )
         if self.metrics_token is not None and len(self.metrics_token) < MIN_METRICS_TOKEN_CHARS:
             raise ValueError(
