@@ -72,19 +72,28 @@ def threshold_of(x: np.ndarray, t: np.ndarray) -> tuple[float, bool, tuple[float
     x0, x1 = x[t == 0], x[t == 1]
     if min(len(x0), len(x1)) < MIN_SIDE:
         return None
+    # the O(n) gap test first: most columns fail it, and the distinct counts need a sort
+    if x0.max() < x1.min():
+        lo, hi, above = float(x0.max()), float(x1.min()), True
+    elif x1.max() < x0.min():
+        lo, hi, above = float(x1.max()), float(x0.min()), False
+    else:
+        return None
     if min(len(np.unique(x0)), len(np.unique(x1))) < MIN_DISTINCT_PER_SIDE:
         return None
-    if x0.max() < x1.min():
-        lo, hi = float(x0.max()), float(x1.min())
-        return roundest(lo, hi), True, (lo, hi)
-    if x1.max() < x0.min():
-        lo, hi = float(x1.max()), float(x0.min())
-        return roundest(lo, hi), False, (lo, hi)
-    return None
+    return roundest(lo, hi), above, (lo, hi)
 
 
-def find_threshold(df: pd.DataFrame, treatment: str, candidates: list[str]) -> Threshold | None:
-    """The first candidate column of which the binary ``treatment`` is a threshold function."""
+def find_threshold(
+    df: pd.DataFrame,
+    treatment: str,
+    candidates: list[str],
+    nunique: dict[str, int] | None = None,
+) -> Threshold | None:
+    """The first candidate column of which the binary ``treatment`` is a threshold function.
+
+    ``nunique`` (distinct values per column) saves recounting when the caller has it.
+    """
     t = pd.to_numeric(df[treatment], errors="coerce").to_numpy(dtype=np.float64)
     if not set(np.unique(t[np.isfinite(t)])) <= {0.0, 1.0}:
         return None
@@ -92,7 +101,8 @@ def find_threshold(df: pd.DataFrame, treatment: str, candidates: list[str]) -> T
         s = df[c]
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             continue
-        if s.nunique(dropna=True) < MIN_DISTINCT:
+        distinct = nunique[c] if nunique is not None else int(s.nunique(dropna=True))
+        if distinct < MIN_DISTINCT:
             continue
         found = threshold_of(s.to_numpy(dtype=np.float64), t)
         if found is not None:

@@ -611,7 +611,7 @@ class _Inference:
                 and not is_time_like(self.df[c])
                 and not _is_id_like(self.df[c], self.n, self.nunique[c])
             ]
-        found = find_threshold(self.df, t_col, cands)
+        found = find_threshold(self.df, t_col, cands, self.nunique)
         if found is None:
             return
         why = found.reason(t_col)
