@@ -110,6 +110,68 @@ def find_threshold(
     return None
 
 
+#: Smallest jump in the treatment's share at the cutoff for a fuzzy RD (the first stage);
+#: below it the assignment barely moves the treatment and the RD would be weak.
+FUZZY_MIN_JUMP = 0.2
+#: Share of the rows on each side nearest to the cutoff over which the jump is measured.
+FUZZY_WINDOW = 0.25
+
+
+@dataclass(frozen=True)
+class FuzzyThreshold:
+    """A binary column that is a threshold of ``running`` and moves the treatment there."""
+
+    threshold: Threshold
+    assignment: str
+    share_below: float
+    share_above: float
+
+    def reason(self, treatment: str) -> str:
+        """One line saying what was found."""
+        th = self.threshold
+        side = "≥" if th.treated_above else "<"
+        return (
+            f"'{self.assignment}' = 1['{th.running}' {side} {th.cutoff:g}] on every row and the "
+            f"share treated ('{treatment}') jumps from {self.share_below:.2f} to "
+            f"{self.share_above:.2f} at {th.cutoff:g}: a fuzzy regression discontinuity in "
+            f"'{th.running}' (cutoff {th.cutoff:g}; '{self.assignment}' is the assignment, not a "
+            "covariate)"
+        )
+
+
+def find_fuzzy(
+    df: pd.DataFrame,
+    treatment: str,
+    assignments: list[str],
+    candidates: list[str],
+    nunique: dict[str, int] | None = None,
+) -> FuzzyThreshold | None:
+    """A binary assignment column that is a threshold of a candidate and moves ``treatment``.
+
+    The jump is the difference in the treatment's mean between the ``FUZZY_WINDOW``
+    share of rows nearest to the cutoff on each side; it must be at least
+    ``FUZZY_MIN_JUMP`` in absolute value.
+    """
+    t = pd.to_numeric(df[treatment], errors="coerce").to_numpy(dtype=np.float64)
+    for a in assignments:
+        th = find_threshold(df, a, candidates, nunique)
+        if th is None:
+            continue
+        x = pd.to_numeric(df[th.running], errors="coerce").to_numpy(dtype=np.float64)
+        ok = np.isfinite(x) & np.isfinite(t)
+        xs, ts = x[ok], t[ok]
+        below, above = xs < th.cutoff, xs >= th.cutoff
+        if below.sum() < MIN_SIDE or above.sum() < MIN_SIDE:
+            continue
+        lo_cut = np.quantile(xs[below], 1 - FUZZY_WINDOW)
+        hi_cut = np.quantile(xs[above], FUZZY_WINDOW)
+        p_below = float(ts[below & (xs >= lo_cut)].mean())
+        p_above = float(ts[above & (xs <= hi_cut)].mean())
+        if abs(p_above - p_below) >= FUZZY_MIN_JUMP:
+            return FuzzyThreshold(th, a, p_below, p_above)
+    return None
+
+
 def refine_designs(
     df: pd.DataFrame, roles: Roles, designs: list[Design]
 ) -> tuple[list[Design], list[str]]:
@@ -143,4 +205,12 @@ def refine_designs(
     ]
 
 
-__all__ = ["Threshold", "find_threshold", "refine_designs", "roundest", "threshold_of"]
+__all__ = [
+    "FuzzyThreshold",
+    "Threshold",
+    "find_fuzzy",
+    "find_threshold",
+    "refine_designs",
+    "roundest",
+    "threshold_of",
+]

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from cqox.core.roles import RoleGuess, Roles
-from cqox.data.design_detect import find_threshold
+from cqox.data.design_detect import find_fuzzy, find_threshold
 from cqox.data.exclusions import (
     LEAKAGE_R2,
     instrument_like_columns,
@@ -613,8 +613,24 @@ class _Inference:
             ]
         found = find_threshold(self.df, t_col, cands, self.nunique)
         if found is None:
-            return
-        why = found.reason(t_col)
+            fuzzy = find_fuzzy(
+                self.df,
+                t_col,
+                [
+                    c
+                    for c in self.cols
+                    if self._binary[c] and c not in self.taken and c != y_col and not is_oracle(c)
+                ],
+                cands,
+                self.nunique,
+            )
+            if fuzzy is None:
+                return
+            found = fuzzy.threshold
+            self.taken.add(fuzzy.assignment)  # the assignment is the RD's, not a covariate
+            why = fuzzy.reason(t_col)
+        else:
+            why = found.reason(t_col)
         if running is None:
             self.chosen["running"] = found.running
             self.taken.add(found.running)

@@ -95,3 +95,23 @@ def test_an_amount_that_is_zero_for_every_control_is_no_running_variable() -> No
     df = pd.DataFrame({"y": rng.normal(size=n), "any": (tinc > 0).astype(int), "tinc": tinc})
     r = infer_roles(df, Roles(outcome="y", treatment="any"))
     assert r.running is None and r.cutoff is None
+
+
+def test_an_assignment_threshold_that_moves_the_treatment_is_a_fuzzy_rd() -> None:
+    # eligible = 1[score ≥ 60]; take-up is 80% among the eligible, 10% below; effect 2
+    rng = np.random.default_rng(7)
+    n = 6000
+    score = rng.uniform(0, 100, n).round(1)
+    eligible = (score >= 60).astype(int)
+    treated = (rng.uniform(size=n) < np.where(eligible == 1, 0.8, 0.1)).astype(int)
+    y = 0.03 * score + 2.0 * treated + rng.normal(size=n)
+    df = pd.DataFrame({"y": y, "treated": treated, "eligible": eligible, "score": score})
+    r = infer_roles(df, Roles(outcome="y", treatment="treated"))
+    assert (r.running, r.cutoff) == ("score", 60.0)
+    assert "eligible" not in (r.covariates or ())
+    reason = next(g.reason for g in r.guesses if g.role == "cutoff")
+    assert "a fuzzy regression discontinuity in 'score'" in reason
+    an = cqox.analyze(df, outcome="y", treatment="treated", estimators=["rd"])
+    est = an.estimate_for("rd")
+    assert est.diagnostics["design"] == "fuzzy"
+    assert abs(est.estimate - 2.0) <= SE_MULTIPLE * est.se
