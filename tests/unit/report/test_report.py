@@ -136,7 +136,7 @@ def test_report_shows_each_estimate_with_ci_and_gates(demo: Analysis, page: str)
     for row, e in zip(rows, demo.estimates, strict=True):
         assert row[:2] == [e.estimator, e.estimand]
         assert row[4].startswith(f"[{e.ci[0]:.4g}, {e.ci[1]:.4g}]")
-        assert row[7] == e.status
+        assert row[7] == e.status.replace("_", " ")
     gate_rows = [r for r in p.rows if len(r) == 6 and r[0].startswith(("ipw ", "regression_"))]
     assert len(gate_rows) == sum(len(e.gates) for e in demo.estimates) > 0
 
