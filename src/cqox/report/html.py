@@ -71,7 +71,8 @@ def estimates_table(an: Analysis) -> str:
             f"<td>{_num(e.estimate)}</td><td>{_num(e.se)}</td>"
             f"<td>[{_num(e.ci[0])}, {_num(e.ci[1])}]{covers}{_e(level)}</td>"
             f"<td>{_num(e.p_value, 3)}</td><td>{e.n}</td>"
-            f"<td class='l {_e(e.status)}'>{_e(e.status.replace('_', ' '))}</td><td class=l>{_e(flagged)}</td></tr>"
+            f"<td class='l {_e(e.status)}'>{_e(e.status.replace('_', ' '))}</td>"
+            f"<td class=l>{_e(flagged)}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
 
