@@ -110,3 +110,13 @@ def test_front_door_is_found_when_backdoor_fails() -> None:
     assert frontdoor_set(g, "t", "y", observed) == {"m"}
     theirs = _dowhy_identify(g, sorted(observed), "minimal-adjustment")
     assert set(theirs.frontdoor_variables) == {"m"}
+
+
+def test_elements_of_causal_inference_figure_6_5() -> None:
+    """Peters, Janzing & Schölkopf (2017), *Elements of Causal Inference*, Fig. 6.5, as
+    used in the ``caugi`` R package's adjustment-set documentation: the parents of X
+    ({A, C}) are a valid set, and the optimal (O-) set is {K}."""
+    g = graph_from("C -> X; X -> F; X -> D; A -> X; A -> K; K -> Y; D -> Y; D -> G; Y -> H")
+    assert is_backdoor_set(g, "X", "Y", {"A", "C"})
+    assert optimal_set(g, "X", "Y") == {"K"}
+    assert minimal_set(g, "X", "Y", set(g.nodes)) in ({"A"}, {"K"})
