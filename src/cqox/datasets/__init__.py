@@ -14,6 +14,7 @@ folder (and ``docs/datasets.md``).
 from __future__ import annotations
 
 from cqox.datasets.catalog import CATALOG, DatasetInfo, describe, load
+
 # ``cqox.datasets.list()`` reads naturally; the builtin is shadowed only in this namespace
 from cqox.datasets.catalog import names as list
 

@@ -11,7 +11,7 @@ data, …) are not shipped, and ``LICENSES.md`` says why.
 >>> df = datasets.load("lalonde")
 >>> df.shape
 (445, 10)
->>> round(df.re78[df.treat == 1].mean() - df.re78[df.treat == 0].mean(), 2)
+>>> print(round(df.re78[df.treat == 1].mean() - df.re78[df.treat == 0].mean(), 2))
 1794.34
 """
 
