@@ -18,6 +18,7 @@ Write or refresh the files with the peers installed::
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -62,6 +63,17 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
     raise TypeError(f"cannot store a {type(value).__name__} as a golden output")
+
+
+def digest(*arrays: Any) -> str:
+    """A short fingerprint of numeric arrays (values as float64, and shapes), for naming a
+    case by its data when the data have no shorter name."""
+    h = hashlib.sha256()
+    for a in arrays:
+        x = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+        h.update(repr(x.shape).encode())
+        h.update(x.tobytes())
+    return h.hexdigest()[:16]
 
 
 def _load(name: str) -> dict[str, Any]:

@@ -26,7 +26,9 @@ def main(argv: list[str]) -> int:
         print("make_golden: unset CQOX_PEERS=stored to record live outputs", file=sys.stderr)
         return 2
     golden.RECORDING = True
-    args = argv or ["tests/reference"]
+    # the bounded forms of slow studies too (CI runs them); the full slow studies are not
+    # reference tests
+    args = argv or ["--ci-bounded", "tests/reference"]
     status = int(pytest.main(["-q", "-p", "no:randomly", "-p", "no:cacheprovider", *args]))
     for name, cases in sorted(golden.RECORDED.items()):
         path = golden.GOLDEN_DIR / f"{name}.json"
