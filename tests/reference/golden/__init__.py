@@ -122,3 +122,17 @@ PYSYNCON = Peer("pysyncon", ("pysyncon",))
 DOUBLEML = Peer("doubleml", ("doubleml",))
 ECONML = Peer("econml", ("econml",))
 DOWHY = Peer("dowhy", ("dowhy",))
+
+#: Every peer with stored outputs.
+PEERS = (
+    LINEARMODELS,
+    STATSMODELS,
+    RDROBUST,
+    RDDENSITY,
+    CSDID,
+    PYFIXEST,
+    PYSYNCON,
+    DOUBLEML,
+    ECONML,
+    DOWHY,
+)
