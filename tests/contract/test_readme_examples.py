@@ -1,4 +1,5 @@
-"""The README's examples run as written, in a fresh folder, with nothing but CQOx.
+"""The README's examples (and docs/datasets.md's) run as written, in a fresh folder,
+with nothing but CQOx.
 
 Every ```python block is run on its own by a new interpreter; every ```bash block is run
 by bash with ``cqox`` meaning this checkout's command line. The working folder is an
@@ -27,8 +28,17 @@ TIMEOUT_S = 600
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 
 
-def _blocks(lang: str) -> list[str]:
-    return [m["body"] for m in FENCE.finditer(README.read_text()) if m["lang"] == lang]
+#: Other pages whose examples are meant to be run as written.
+RUNNABLE_DOCS = (ROOT / "docs" / "datasets.md",)
+
+
+def _blocks(lang: str, *pages: Path) -> list[str]:
+    return [
+        m["body"]
+        for page in pages or (README,)
+        for m in FENCE.finditer(page.read_text())
+        if m["lang"] == lang
+    ]
 
 
 def _block_id(body: str) -> str:
@@ -50,12 +60,12 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-PYTHON_BLOCKS = _blocks("python")
+PYTHON_BLOCKS = _blocks("python", README, *RUNNABLE_DOCS)
 BASH_BLOCKS = _blocks("bash")
 
 
 def test_readme_has_runnable_examples_and_no_path_outside_the_repository() -> None:
-    assert len(PYTHON_BLOCKS) >= 3 and BASH_BLOCKS
+    assert len(_blocks("python")) >= 3 and BASH_BLOCKS
     text = README.read_text()
     assert "../" not in text and "shared/" not in text
 
