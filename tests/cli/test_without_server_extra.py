@@ -93,9 +93,3 @@ def test_help_still_lists_the_service_commands(
     monkeypatch.setattr("cqox.cli.serve.missing_server_modules", lambda: ["fastapi"])
     assert main(["serve", "--help"]) == 0
     assert "pip install 'cqox[server]'" in capsys.readouterr().out
-
-
-def test_nothing_is_missing_here() -> None:
-    # this test environment has the dev extra, which includes the server one
-    assert server_extra.missing_server_modules() == []
-    server_extra.require_server("serve")
