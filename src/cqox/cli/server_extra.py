@@ -24,6 +24,7 @@ SERVER_MODULES: tuple[str, ...] = (
     "jwt",
     "argon2",
     "prometheus_client",
+    "swagger_ui_bundle",
 )
 
 #: The command that installs them.
