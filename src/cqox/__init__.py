@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str | None] = {
     "RoleError": "cqox.errors",
     "simulate": None,
     "sensitivity": None,
+    "datasets": None,
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -70,6 +71,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from cqox import (
+        datasets as datasets,
+    )
     from cqox import (
         sensitivity as sensitivity,
     )

@@ -110,6 +110,12 @@ class SeparationError(EstimationError):
     """
 
 
+class MissingDependencyError(CqoxError, ImportError):
+    """An optional part of CQOx is used without its extra installed (e.g. ``cqox[server]``)."""
+
+    code = "MISSING_DEPENDENCY"
+
+
 class CqoxWarning(UserWarning):
     """Warnings raised by CQOx (dropped rows, dropped covariates, weak overlap, ...)."""
 

@@ -13,7 +13,6 @@ import pandas as pd
 
 from cqox.analysis.analysis import Analysis
 from cqox.analysis.consensus import consensus_with_notes
-from cqox.analysis.dag import plan_from_graph
 from cqox.analysis.refute import backdoor_refutation_gates
 from cqox.analysis.verdict import no_design_error, nothing_ran_error, quality_assessment
 from cqox.core.context import Context, ProgressCallback
@@ -174,6 +173,9 @@ def analyze(
     ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds), progress=progress)
     plan = None
     if dag is not None:
+        # imported here: NetworkX is loaded only by analyses that give a graph
+        from cqox.analysis.dag import plan_from_graph
+
         plan = plan_from_graph(df, r, given, dag, ctx.threshold("dag_independence_p"))
         r = plan.roles
     designs, design_notes = refine_designs(df, r, designs_for(r))
