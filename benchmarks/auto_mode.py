@@ -542,6 +542,8 @@ How to read the columns:
   inferred roles are not the published specification, see *inferred*), `reported`
   (no fixed tolerance: whether the interval covers the benchmark), or `stops` with the
   error code (`NO_DESIGN`: the error lists the roles to give).
+- **result**: the compared estimate; in brackets, for a consensus the range of the
+  usable estimates, for one estimator its 95% confidence interval.
 - **inferred**: roles filled by inference; `suggested` roles (instrument, weight,
   cluster, sample) are named with the flag that applies them and never applied.
 - **quality**: the analysis verdict; `not_checked` when no gate ran (never `pass`).
