@@ -16,9 +16,9 @@ What is reproduced, and from where:
   written; numbers quoted from memory would be invented, so none are asserted.  The
   ``msmoke`` test below checks the structure of the answer (levels in natural order,
   reference ``0 daily``, three contrasts, POM identities, every effect negative and
-  significant as in Cattaneo 2010) and locks the present values (to 1e-7, the stored 8 decimals) so that
-  any change of method is deliberate.  When Stata's output is available, replace the
-  locks with its printed decimals.
+  significant as in Cattaneo 2010) and locks the present values (to 1e-7, the stored
+  8 decimals) so that any change of method is deliberate.  When Stata's output is
+  available, replace the locks with its printed decimals.
 
 Cattaneo, M. D. (2010), J. Econometrics 155(2):138–154,
 doi:10.1016/j.jeconom.2009.09.023.
