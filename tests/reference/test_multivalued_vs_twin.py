@@ -1,7 +1,8 @@
 """``multivalued`` against an independent twin and against the binary estimators.
 
 - The multinomial logit against statsmodels' ``MNLogit`` (coefficients and fitted
-  probabilities to 1e-8).
+  probabilities to 1e-8; its coefficients stored in golden/statsmodels.json for
+  machines without it).
 - Every method (ipw, ra, aipw) against a hand twin: statsmodels' ``MNLogit`` for the
   propensity, NumPy for the weighted means / arm regressions, and the textbook stacked
   M-estimation sandwich ``A⁻¹ B A⁻ᵀ / n`` with a *finite-difference* Jacobian of the
@@ -20,8 +21,7 @@ import pytest
 import cqox
 from cqox.estimators.backdoor.multivalued import multivalued_pomeans
 from cqox.nuisance.multinomial import fit_multinomial_logit
-
-sm = pytest.importorskip("statsmodels.api")
+from tests.reference.golden import STATSMODELS, digest
 
 COVARIATES = ["x1", "x2"]
 
@@ -33,9 +33,20 @@ def sim() -> pd.DataFrame:
 
 
 def _mnlogit(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    Z = sm.add_constant(df[COVARIATES].to_numpy())
-    res = sm.MNLogit(df["t"].to_numpy(), Z).fit(method="newton", tol=1e-14, disp=False)
-    return np.asarray(res.params), np.asarray(res.predict(Z))
+    """statsmodels' MNLogit coefficients (live or stored) and their probabilities."""
+    X, t = df[COVARIATES].to_numpy(), df["t"].to_numpy()
+
+    def compute() -> dict[str, object]:
+        import statsmodels.api as sm
+
+        res = sm.MNLogit(t, sm.add_constant(X)).fit(method="newton", tol=1e-14, disp=False)
+        return {"params": np.asarray(res.params)}
+
+    out = STATSMODELS.outputs(f"multivalued/mnlogit-{digest(X, t)}", compute)
+    coef = np.asarray(out["params"], dtype=np.float64)
+    eta = np.column_stack([np.zeros(len(t)), np.column_stack([np.ones(len(t)), X]) @ coef])
+    p = np.exp(eta - eta.max(axis=1, keepdims=True))
+    return coef, p / p.sum(axis=1, keepdims=True)
 
 
 def test_multinomial_logit_matches_statsmodels_mnlogit(sim: pd.DataFrame) -> None:

@@ -187,6 +187,8 @@ class MultiValued(Estimator):
     estimands = ("ATE",)
     default_estimands = ("ATE",)
     binary_treatment = False
+    # With two levels it repeats ipw / regression_adjustment / aipw; run it by name.
+    run_by_default = False
     summary_line = (
         "Multi-valued treatment (K levels): IPW, RA or AIPW per level vs a reference, "
         "multinomial-logit propensity, M-estimation SE"
