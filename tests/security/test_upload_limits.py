@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cqox.data.limits import ReadLimits
-from cqox.server import create_app
+from cqox.server import create_app, parsing
 from cqox.server.body_limit import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from cqox.server.parsing import ParseJob, UploadParser, UploadRefusedError
 from tests.api.conftest import PASSWORD, Api, assert_error, make_settings, small_frame
@@ -241,6 +241,23 @@ def test_a_parse_past_the_time_limit_is_killed(parser: UploadParser, tmp_path: P
     assert time.perf_counter() - start < job.time_limit_s + REFUSAL_BUDGET_S
     assert info.value.code == "PAYLOAD_TOO_LARGE"
     assert "CQOX_PARSE_TIME_LIMIT_S" in info.value.message
+
+
+def test_an_upload_that_finds_no_free_parser_is_told_to_retry(
+    parser: UploadParser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parsing, "SLOT_WAIT_S", 0.2)
+    job = _job(parser, tmp_path, b"y,t\n1,0\n2,1\n", "ok.csv")
+    held = [parser.slots.acquire(blocking=False) for _ in range(parser.settings.parse_concurrency)]
+    try:
+        assert all(held)
+        with pytest.raises(UploadRefusedError) as info:
+            parser.parse(job)
+    finally:
+        for _ in held:
+            parser.slots.release()
+    assert info.value.code == "SERVICE_UNAVAILABLE" and info.value.headers["Retry-After"]
+    assert "CQOX_PARSE_CONCURRENCY" in info.value.message
 
 
 def test_the_parsing_process_returns_metadata_and_the_stored_file(

@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from cqox.data.limits import ReadLimits, check_parquet, check_zip, gunzip
+from cqox.data.limits import MAX_NAME_CHARS, ReadLimits, check_parquet, check_zip, gunzip
 from cqox.errors import DataError, FileFormatError, NoDataError
 
 __all__ = [
@@ -299,8 +299,9 @@ def _header(text: str, delimiter: str, name: str, limits: ReadLimits) -> list[st
     fields = text[:window].count(delimiter) + 1
     raise limits.refuse(
         "max_columns",
-        f"'{name}': no header within the first {window} characters (about {fields} fields "
-        f"so far); a header of at most {limits.max_columns} columns is expected",
+        f"'{name}': the header runs past its first {window} characters ({fields} fields so "
+        f"far), the room for {limits.max_columns} column names of up to {MAX_NAME_CHARS} "
+        "characters",
         fields,
         source=name,
     )

@@ -17,7 +17,8 @@ to a child process that
 The parent renames the file into place; a refused or failed parse leaves nothing
 behind.  Children come from a ``forkserver`` started with the engine already imported
 (:meth:`UploadParser.start`), so a parse starts in milliseconds instead of the second
-a fresh interpreter needs; at most ``CQOX_PARSE_CONCURRENCY`` run at once.
+a fresh interpreter needs; at most ``CQOX_PARSE_CONCURRENCY`` run at once, and an
+upload that finds no free slot within :data:`SLOT_WAIT_S` is answered 503.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from cqox.server.settings import Settings
 PRELOAD = ("cqox.server.parsing", "cqox.server.storage", "pyarrow.parquet", "openpyxl")
 #: Seconds given to a child to exit after it answered (it only closes files).
 EXIT_GRACE_S = 5.0
+#: Longest wait for a free parsing slot: a waiting upload holds one of the server's
+#: worker threads, so waits are kept short and the rest are told to retry (503).
+SLOT_WAIT_S = 10.0
 #: Setting that names each reading limit in messages.
 SETTING_NAMES = {
     "max_cells": "CQOX_MAX_CELLS",
@@ -221,7 +225,7 @@ class UploadParser:
 
     def parse(self, job: ParseJob) -> dict[str, Any]:
         """Parse in a child; the metadata, or an :class:`UploadRefusedError`."""
-        if not self.slots.acquire(timeout=job.time_limit_s):
+        if not self.slots.acquire(timeout=SLOT_WAIT_S):
             raise UploadRefusedError(
                 "SERVICE_UNAVAILABLE",
                 f"all {self.settings.parse_concurrency} upload parsers are busy "
