@@ -12,7 +12,8 @@ to a child process that
 - is killed when it runs past ``CQOX_PARSE_TIME_LIMIT_S`` of wall time;
 - reads and validates the table, profiles it, infers its roles, writes it as Parquet
   to a temporary file next to the datasets (``fsync``) and sends back only metadata
-  (counts, schema, roles, profile, checksum) — never the frame.
+  (counts, schema, roles, profile, checksum) — never the frame — as JSON of bounded
+  size: the child handles hostile bytes, so its answer is data, never a pickle.
 
 The parent renames the file into place; a refused or failed parse leaves nothing
 behind.  Children come from a ``forkserver`` started with the engine already imported
@@ -24,6 +25,7 @@ upload that finds no free slot within :data:`SLOT_WAIT_S` is answered 503.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import multiprocessing as mp
 import os
@@ -44,6 +46,8 @@ from cqox.server.settings import Settings
 PRELOAD = ("cqox.server.parsing", "cqox.server.storage", "pyarrow.parquet", "openpyxl")
 #: Seconds given to a child to exit after it answered (it only closes files).
 EXIT_GRACE_S = 5.0
+#: Largest answer a child may send (metadata of ``CQOX_MAX_COLUMNS`` columns is a few MB).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 #: Longest wait for a free parsing slot: a waiting upload holds one of the server's
 #: worker threads, so waits are kept short and the rest are told to retry (503).
 SLOT_WAIT_S = 10.0
@@ -182,8 +186,10 @@ def child_main(conn: Connection, job: ParseJob) -> None:
         message = ("error", code, exc.message, exc.details)
     except Exception as exc:  # a reader's own error on a malformed file
         message = ("error", "INVALID_DATA", f"cannot read '{job.name}': {type(exc).__name__}", {})
+    from cqox.core.jsonable import to_jsonable
+
     try:
-        conn.send(message)
+        conn.send_bytes(json.dumps(to_jsonable(message)).encode())
     finally:
         conn.close()
 
@@ -254,9 +260,9 @@ class UploadParser:
                     details={"limit": "CQOX_PARSE_TIME_LIMIT_S", "max": job.time_limit_s},
                 )
             try:
-                message = reader.recv()
-            except EOFError:
-                message = None
+                message = json.loads(reader.recv_bytes(MAX_ANSWER_BYTES))
+            except (EOFError, OSError, ValueError):
+                message = None  # no answer, or not one a parsing child writes
         finally:
             reader.close()
             child.join(EXIT_GRACE_S)
