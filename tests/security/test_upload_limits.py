@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cqox.data.limits import ReadLimits
-from cqox.server import create_app, parsing
+from cqox.server import create_app
 from cqox.server.body_limit import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from cqox.server.parsing import ParseJob, UploadParser, UploadRefusedError
 from tests.api.conftest import PASSWORD, Api, assert_error, make_settings, small_frame
@@ -244,10 +244,9 @@ def test_a_parse_past_the_time_limit_is_killed(parser: UploadParser, tmp_path: P
 
 
 def test_an_upload_that_finds_no_free_parser_is_told_to_retry(
-    parser: UploadParser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    parser: UploadParser, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(parsing, "SLOT_WAIT_S", 0.2)
-    job = _job(parser, tmp_path, b"y,t\n1,0\n2,1\n", "ok.csv")
+    job = _job(parser, tmp_path, b"y,t\n1,0\n2,1\n", "ok.csv", time_limit_s=0.2)
     held = [parser.slots.acquire(blocking=False) for _ in range(parser.settings.parse_concurrency)]
     try:
         assert all(held)

@@ -19,7 +19,7 @@ The parent renames the file into place; a refused or failed parse leaves nothing
 behind.  Children come from a ``forkserver`` started with the engine already imported
 (:meth:`UploadParser.start`), so a parse starts in milliseconds instead of the second
 a fresh interpreter needs; at most ``CQOX_PARSE_CONCURRENCY`` run at once, and an
-upload that finds no free slot within :data:`SLOT_WAIT_S` is answered 503.
+upload that finds no free slot within ``CQOX_PARSE_TIME_LIMIT_S`` is answered 503.
 """
 
 from __future__ import annotations
@@ -48,9 +48,6 @@ PRELOAD = ("cqox.server.parsing", "cqox.server.storage", "pyarrow.parquet", "ope
 EXIT_GRACE_S = 5.0
 #: Largest answer a child may send (metadata of ``CQOX_MAX_COLUMNS`` columns is a few MB).
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
-#: Longest wait for a free parsing slot: a waiting upload holds one of the server's
-#: worker threads, so waits are kept short and the rest are told to retry (503).
-SLOT_WAIT_S = 10.0
 #: Setting that names each reading limit in messages.
 SETTING_NAMES = {
     "max_cells": "CQOX_MAX_CELLS",
@@ -231,7 +228,9 @@ class UploadParser:
 
     def parse(self, job: ParseJob) -> dict[str, Any]:
         """Parse in a child; the metadata, or an :class:`UploadRefusedError`."""
-        if not self.slots.acquire(timeout=SLOT_WAIT_S):
+        # a burst of uploads queues (each wait holds a server thread, as parsing in the
+        # API process did); one that cannot start within a parse's time is told to retry
+        if not self.slots.acquire(timeout=job.time_limit_s):
             raise UploadRefusedError(
                 "SERVICE_UNAVAILABLE",
                 f"all {self.settings.parse_concurrency} upload parsers are busy "
