@@ -164,6 +164,7 @@ def _memory_message(job: ParseJob) -> str:
 
 def child_main(conn: Connection, job: ParseJob) -> None:
     """Entry point of a parsing child: parse under the limits, send one message."""
+    from cqox.core.jsonable import to_jsonable
     from cqox.errors import CqoxError
 
     message: tuple[Any, ...]
@@ -175,7 +176,7 @@ def child_main(conn: Connection, job: ParseJob) -> None:
             "error",
             "PAYLOAD_TOO_LARGE",
             _memory_message(job),
-            {"limit": "CQOX_PARSE_MEMORY_MB"},
+            {"limit": "CQOX_PARSE_MEMORY_MB", "max": job.memory_bytes >> 20},
         )
     except (CqoxError, ServiceError) as exc:
         code = getattr(exc, "code", "INVALID_DATA")
@@ -183,8 +184,6 @@ def child_main(conn: Connection, job: ParseJob) -> None:
         message = ("error", code, exc.message, exc.details)
     except Exception as exc:  # a reader's own error on a malformed file
         message = ("error", "INVALID_DATA", f"cannot read '{job.name}': {type(exc).__name__}", {})
-    from cqox.core.jsonable import to_jsonable
-
     try:
         conn.send_bytes(json.dumps(to_jsonable(message)).encode())
     finally:
