@@ -77,6 +77,8 @@ MAX_CONTROL_SHARE = 0.01
 _CJK = ("cp932", "shift_jis", "euc_j", "gb", "big5", "cp949", "euc_kr", "johab", "hz", "iso2022")
 #: Non-letter characters that a cp1252 text commonly holds.
 _CP1252_PUNCT = set("°±·×÷€£¥§©®«»–—‘’‚“”„…•¿¡ªº¹²³µ¶¼½¾ ")
+#: A line of nothing but spaces (the newline excluded: ``\s`` would run across lines).
+_BLANK_LINE = re.compile(r"^[^\S\n]*$", re.MULTILINE)
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$|^[+-]?\d+$")
 
 
@@ -462,8 +464,8 @@ def _text_lines(text: str) -> Iterator[str]:
 def _read_ndjson(text: str, name: str, limits: ReadLimits) -> list[Any]:
     """Parse NDJSON lines; refuse from the first record's width × the line count.
 
-    A count of newlines bounds the records; only when that bound is over the cap are
-    the non-blank lines counted one by one.
+    The records are counted without splitting the text: lines (a count of newlines)
+    minus blank lines (a regex over the text, at C speed).
     """
     lines = _text_lines(text)
     first_line = next(lines, None)
@@ -472,8 +474,9 @@ def _read_ndjson(text: str, name: str, limits: ReadLimits) -> list[Any]:
     first = json.loads(first_line, object_pairs_hook=_strict_object)
     if isinstance(first, dict):
         limits.check_columns(len(first), name)
-        if (text.count("\n") + 1) * len(first) > limits.max_cells:
-            n_lines = sum(1 for _ in _text_lines(text))
+        n_lines = text.count("\n") + 1
+        if n_lines * len(first) > limits.max_cells:
+            n_lines -= len(_BLANK_LINE.findall(text))
             limits.check_cells(n_lines, len(first), name)
     return [first, *(json.loads(ln, object_pairs_hook=_strict_object) for ln in lines)]
 

@@ -15,7 +15,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.formparsers import MultiPartException
 
 from cqox.core.jsonable import to_jsonable
 from cqox.errors import CqoxError
@@ -224,9 +223,6 @@ def install_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _BY_STATUS.get(exc.status_code, "INVALID_REQUEST")
         message = str(exc.detail) if exc.detail else code.replace("_", " ").lower()
-        if isinstance(exc.__cause__, MultiPartException):
-            # the form limits (one file, few fields): say which one, not "error parsing"
-            message = f"invalid upload form: {exc.__cause__.message}"
         return error_response(
             request, code, message, None, dict(exc.headers or {}), status=exc.status_code
         )

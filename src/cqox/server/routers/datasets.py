@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
+from starlette.datastructures import UploadFile
 
 from cqox.server.access import dataset_detail, dataset_summary, owned, visible
 from cqox.server.deps import Analyst, DbSession, Deleter, SettingsDep, Viewer
 from cqox.server.models import Dataset, new_id
 from cqox.server.parsing import UploadParser
-from cqox.server.problems import PayloadTooLargeError
+from cqox.server.problems import InvalidRequestError, PayloadTooLargeError
 from cqox.server.settings import Settings
 from cqox.server.storage import (
     check_filename,
@@ -28,6 +30,51 @@ CHUNK = 1 << 20
 #: Multipart limits of the upload form: one file, a few small text fields at most
 #: (Starlette's defaults are 1,000 files and 1,000 fields of 1 MB).
 MAX_FILES, MAX_FIELDS, MAX_FIELD_BYTES = 1, 8, 64 * 1024
+#: The upload form as OpenAPI describes it (the form is parsed by :func:`upload_form`).
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "CSV/TSV, Parquet, Excel or JSON table (gzip accepted)",
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+async def upload_form(request: Request) -> AsyncIterator[UploadFile]:
+    """The uploaded file, from a form parsed under explicit multipart limits.
+
+    Parsed here rather than by a ``File()`` parameter so that the limits are set on
+    every FastAPI version, and so that the route's authentication (declared before
+    this dependency) runs before the body is read.  Over a limit, Starlette answers
+    400 with the limit in the message ("Too many files. Maximum number of files is 1.").
+    """
+    form = await request.form(
+        max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES
+    )
+    try:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise InvalidRequestError(
+                "the upload needs a multipart/form-data body with the table in the field 'file'",
+                details={"field": "file"},
+            )
+        yield file
+    finally:
+        await form.close()
+
+
+UploadedFile = Annotated[UploadFile, Depends(upload_form)]
 
 
 def _copy_upload(source: IO[bytes], target: Path, settings: Settings) -> int:
@@ -47,19 +94,11 @@ def _copy_upload(source: IO[bytes], target: Path, settings: Settings) -> int:
     return size
 
 
-@router.post(
-    "/upload",
-    status_code=201,
-    form_limits={
-        "max_files": MAX_FILES,
-        "max_fields": MAX_FIELDS,
-        "max_part_size": MAX_FIELD_BYTES,
-    },
-)
+@router.post("/upload", status_code=201, openapi_extra={"requestBody": UPLOAD_BODY})
 def upload(
     request: Request,
-    file: Annotated[UploadFile, File(description="CSV/TSV, Parquet, Excel or JSON table")],
     user: Analyst,
+    file: UploadedFile,
     session: DbSession,
     settings: SettingsDep,
 ) -> dict[str, Any]:
