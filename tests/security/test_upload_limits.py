@@ -162,6 +162,13 @@ def test_multipart_limits_refuse_the_form_with_a_message_naming_the_limit(
     _nothing_stored(api, h, before)
 
 
+def test_the_caller_is_authenticated_before_the_form_is_parsed(api: Api) -> None:
+    # two files break the form limits: parsed first, this would be 400, not 401
+    body, content_type = _multipart([("file", "a.csv", b"y,t\n1,0\n")] * 2)
+    r = api.client.post("/api/upload", headers={"Content-Type": content_type}, content=body)
+    assert_error(r, 401, "UNAUTHORIZED")
+
+
 def test_body_limit_counts_chunks_as_they_arrive_and_stops_reading() -> None:
     """A chunked body (no Content-Length) is cut at the limit: the rest is never read."""
     settings = make_settings(Path("unused"), None, max_upload_mb=1.0)
