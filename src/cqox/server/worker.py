@@ -24,6 +24,30 @@ import time
 from multiprocessing.connection import Connection
 from typing import IO, Any
 
+#: Modules imported lazily (inside functions) by the engine or by the process pools it
+#: starts, preloaded before a worker drops root (see :func:`preload`).
+PRELOAD = (
+    "concurrent.futures.process",
+    "multiprocessing.synchronize",
+    "multiprocessing.queues",
+    "multiprocessing.pool",
+    "multiprocessing.popen_fork",
+    "multiprocessing.popen_spawn_posix",
+    "multiprocessing.resource_tracker",
+    "multiprocessing.shared_memory",
+    "pickle",
+    "formulaic",
+    "lightgbm",
+    "pyarrow.parquet",
+    "sklearn.base",
+    "sklearn.ensemble",
+    "sklearn.isotonic",
+    "sklearn.linear_model",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "matplotlib",
+    "plotly",
+)
 #: Seconds between two progress messages (the parent writes each one to the database).
 PROGRESS_INTERVAL_S = 0.2
 
@@ -132,6 +156,11 @@ def preload() -> None:
     for module in pkgutil.walk_packages(cqox.__path__, "cqox."):
         if not module.name.startswith(("cqox.server", "cqox.cli")):
             importlib.import_module(module.name)
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # optional (a platform without it): the job will say so
+            continue
 
 
 def worker_main(
