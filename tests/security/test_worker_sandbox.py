@@ -60,6 +60,10 @@ def test_the_worker_environment_is_an_allow_list(tmp_path: os.PathLike[str]) -> 
     assert {"PATH", "LANG", "LC_ALL"} <= set(env)
     for name in ("CQOX_SECRET_KEY", "MY_API_KEY", "LD_PRELOAD", "PYTHONSTARTUP", "HTTP_PROXY"):
         assert name not in env
+    # the worker imports the service's own cqox, wherever it comes from
+    import cqox
+
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(Path(cqox.__file__).resolve().parents[1])
 
 
 @linux_only

@@ -57,11 +57,19 @@ def worker_environment(home: Path, source: dict[str, str] | None = None) -> dict
     """The complete environment of a worker: allow-listed variables only.
 
     ``home`` is the worker's private directory (``HOME``, ``TMPDIR``, caches of
-    Matplotlib and Numba).  ``source`` defaults to the service's environment.
+    Matplotlib and Numba).  ``source`` defaults to the service's environment.  The
+    folder holding the service's own ``cqox`` package leads ``PYTHONPATH``, so the
+    worker runs the same code even from a source checkout that is not installed.
     """
+    import cqox
+
     src = dict(os.environ if source is None else source)
     env = {k: v for k, v in src.items() if k in PASSED_VARIABLES or k.startswith(PASSED_PREFIXES)}
     env.setdefault("PATH", os.defpath)
+    package_root = str(Path(cqox.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [package_root, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    )
     env.update(FIXED_VARIABLES)
     h = str(home)
     env.update(
