@@ -110,6 +110,7 @@ def run_job(
         infer=bool(payload.get("infer", True)),
         seed=payload.get("seed", 0),
         progress=progress,
+        dag=payload.get("dag"),
     )
     return analysis.to_dict(), pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL)
 
