@@ -127,13 +127,14 @@ def multivalued_pomeans(
     infl = np.empty((n, n_levels))
     if method != "ra" and fit is None:
         fit = fit_multinomial_logit(X, codes, n_levels)
-    outcome = _outcome_fits(y, codes, with_intercept(X), n_levels) if method != "ipw" else []
+    Zo = with_intercept(X)
+    zbar = Zo.mean(axis=0)
+    outcome = _outcome_fits(y, codes, Zo, n_levels) if method != "ipw" else []
     for j in range(n_levels):
         on = codes == j
         if method == "ra":
             m_hat, g_inf = outcome[j]
             pom[j] = m_hat.mean()
-            zbar = with_intercept(X).mean(axis=0)
             infl[:, j] = m_hat - pom[j] + g_inf @ zbar
             continue
         assert fit is not None
@@ -153,7 +154,6 @@ def multivalued_pomeans(
             r = y - m_hat
             score = m_hat + inv_p * r
             pom[j] = score.mean()
-            Zo = with_intercept(X)
             d_gamma = (1 - inv_p) @ Zo / n
             D = -((inv_p**2 * r) @ dp) / n
             infl[:, j] = score - pom[j] + g_inf @ d_gamma + fit.influence_along(D)
