@@ -528,3 +528,20 @@ def test_http_accepts_the_published_formula_and_parameters(http: Any) -> None:
     assert r.status_code == 200, r.text
     est = r.json()["result"]["estimates"][0]
     assert est["estimator"] == "aipw"
+
+
+def test_no_python_eval_runs_while_a_formula_is_evaluated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # formulaic's own evaluator calls eval(); ours must never reach it
+    import builtins
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("eval was called while evaluating a formula")
+
+    df = table().assign(g=np.resize(["a", "b", "c"], 300))
+    formula = "x1 + I(x1**2) + C(g, Treatment('b')) + poly(x2, 2) + center(x3) + log1p(abs(x1))"
+    design_from_formula("x1", df)  # imports done (module imports may use eval)
+    monkeypatch.setattr(builtins, "eval", refuse)
+    design = design_from_formula(formula, df)
+    assert design.X.shape == (300, 8)
