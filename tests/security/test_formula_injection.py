@@ -223,9 +223,7 @@ def test_the_evaluator_rechecks_every_term_it_is_given(paths: tuple[Path, Path])
         "I(__import__('os'))",
     ):
         with pytest.raises(Exception) as info:
-            _materializer(df, list(df.columns), "role 'covariates'", None).get_model_matrix(
-                "1 + " + term, na_action="raise"
-            )
+            _materializer(df, list(df.columns)).get_model_matrix("1 + " + term, na_action="raise")
         chain = [info.value, info.value.__cause__]
         assert any(isinstance(e, FormulaError) for e in chain), info.value
 
@@ -234,7 +232,7 @@ def test_the_evaluation_namespace_holds_only_the_columns() -> None:
     from cqox.data.formula import _materializer
 
     df = table()
-    m = _materializer(df, list(df.columns), "role 'covariates'", None)
+    m = _materializer(df, list(df.columns))
     assert set(m.layered_context) == set(df.columns)
     for name in ("np", "numpy", "log", "exp", "I", "C", "contr", "__builtins__", "open"):
         assert name not in m.layered_context

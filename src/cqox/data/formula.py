@@ -89,7 +89,7 @@ def design_from_formula(
     columns = [str(c) for c in frame.columns]
     parsed = check_formula(formula, columns, parameter=parameter)
     label = f"parameter '{parameter}'" if parameter else "role 'covariates'"
-    materializer = _materializer(frame, columns, label, parameter)
+    materializer = _materializer(frame, columns, parameter)
     try:
         mm = materializer.get_model_matrix("1 + " + parsed.text, na_action="raise")
     except Exception as exc:
@@ -108,9 +108,11 @@ def _evaluation_error(
 ) -> CqoxError:
     """Our error for a failed evaluation: the term and the kind of failure, no values."""
     cause: BaseException | None = exc
-    while cause is not None:
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
         if isinstance(cause, CqoxError):
             return cause
+        seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     shown = formula if len(formula) <= 120 else formula[:119] + "…"
     details: dict[str, object] = {"formula": shown}
@@ -125,7 +127,8 @@ def _evaluation_error(
             details=details,
         )
     root = exc
-    while root.__cause__ is not None:
+    while root.__cause__ is not None and id(root.__cause__) not in seen:
+        seen.add(id(root))
         root = root.__cause__
     return FormulaError(
         f"{label}: formula {shown!r}: cannot evaluate it ({type(root).__name__}); are the "
@@ -152,12 +155,9 @@ def _materializer_class() -> type:
     class SafeMaterializer(PandasMaterializer):  # type: ignore[misc]
         # No REGISTER_NAME: formulaic never picks this class for other callers.
 
-        def __init__(
-            self, data: pd.DataFrame, columns: list[str], label: str, parameter: str | None
-        ) -> None:
+        def __init__(self, data: pd.DataFrame, columns: list[str], parameter: str | None) -> None:
             super().__init__(data, context={})
             self.columns = columns
-            self.label = label
             self.parameter = parameter
             # Only the table: formulaic's default layers (``np``, ``log``, …) are dropped.
             self.layered_context = LayeredMapping(
@@ -180,11 +180,9 @@ def _materializer_class() -> type:
 _MATERIALIZER: type | None = None
 
 
-def _materializer(
-    frame: pd.DataFrame, columns: list[str], label: str, parameter: str | None
-) -> Any:
-    """A safe materializer over ``frame``."""
-    return _materializer_class()(frame, columns, label, parameter)
+def _materializer(frame: pd.DataFrame, columns: list[str], parameter: str | None = None) -> Any:
+    """A safe materializer over ``frame`` (``parameter``: the formula parameter, for messages)."""
+    return _materializer_class()(frame, columns, parameter)
 
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
