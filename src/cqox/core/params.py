@@ -41,7 +41,8 @@ class Param:
     ``"any"``.  ``low``/``high`` bound numbers (``closed`` says which ends are
     included: ``"both"``, ``"left"``, ``"right"``, ``"neither"``); ``choices`` lists
     allowed values; ``nullable`` allows ``None``.  ``check`` is an extra predicate
-    with ``rule`` as its description.
+    with ``rule`` as its description.  ``formula`` marks a parameter that accepts a
+    covariate formula (the service checks it against the formula language on arrival).
     """
 
     name: str
@@ -55,6 +56,7 @@ class Param:
     nullable: bool = False
     check: Callable[[Any], bool] | None = None
     rule: str | None = None
+    formula: bool = False
 
     def describe(self) -> str:
         """The rule in words, for error messages and ``cqox estimators``."""

@@ -202,7 +202,10 @@ def prepare(
                 details={"role": "covariates", "column": empty[0]},
             )
 
-    used = [c for _, c in _role_columns(roles) if c not in (roles.covariates or ())]
+    # a formula's columns come from the formula; ``c not in formula_text`` would be a
+    # substring test (outcome 'y' inside 'poly(…)' dropped the outcome: KeyError)
+    listed = roles.covariates if isinstance(roles.covariates, tuple) else ()
+    used = [c for _, c in _role_columns(roles) if c not in listed]
     used = list(dict.fromkeys(used + cov_cols + list(extra_columns)))
     # by position: label lookup of a column list costs several times more
     sub = df.take([columns.index(c) for c in used], axis=1)

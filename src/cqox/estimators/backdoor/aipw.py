@@ -269,10 +269,11 @@ def aipw_crossfit(
     return res, diag
 
 
-def _spec_columns(spec: Any, columns: list[str]) -> list[str]:
+def _spec_columns(spec: Any, columns: list[str], parameter: str) -> list[str]:
     spec = normalise_covariates(spec)
     if isinstance(spec, str):
-        return formula_variables(spec, columns)
+        # checked against the formula language here, before any evaluation
+        return formula_variables(spec, columns, parameter=parameter)
     return list(spec)
 
 
@@ -312,6 +313,7 @@ class AIPW(Estimator):
             nullable=True,
             check=lambda v: isinstance(v, str | list | tuple),
             rule="a list of columns or a formula string",
+            formula=True,
         ),
         Param(
             "outcome_covariates",
@@ -321,6 +323,7 @@ class AIPW(Estimator):
             nullable=True,
             check=lambda v: isinstance(v, str | list | tuple),
             rule="a list of columns or a formula string",
+            formula=True,
         ),
         Param(
             "trim",
@@ -380,7 +383,7 @@ class AIPW(Estimator):
         extra: list[str] = []
         for key in ("propensity_covariates", "outcome_covariates"):
             if params.get(key) is not None:
-                extra += _spec_columns(params[key], columns)
+                extra += _spec_columns(params[key], columns, key)
         if extra and (data is None or not set(extra) <= set(data.frame.columns)):
             with warnings.catch_warnings():
                 # the notes travel in data.warnings into the Estimate

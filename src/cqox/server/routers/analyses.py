@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from cqox.core.design import Design
 from cqox.core.jsonable import to_jsonable
-from cqox.core.roles import LIST_ROLES, VALUE_ROLES, Roles
+from cqox.core.roles import LIST_ROLES, VALUE_ROLES, Roles, normalise_covariates
+from cqox.data.formula import check_formula
 from cqox.errors import ParameterError, column_not_found
 from cqox.estimators import registry
 from cqox.gates.thresholds import DEFAULT_THRESHOLDS
@@ -61,13 +62,17 @@ def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
     roles = Roles.from_mapping(dict(body.mapping))  # unknown roles → INVALID_MAPPING
     columns = [str(c["name"]) for c in dataset.columns]
     for role, value in roles.given().items():
-        if role in VALUE_ROLES or (role == "covariates" and isinstance(value, str)):
+        if role == "covariates" and isinstance(value, str):
+            check_formula(value, columns)  # formulas are data: refused before any job
+            continue
+        if role in VALUE_ROLES:
             continue
         for col in value if role in LIST_ROLES and isinstance(value, list) else [value]:
             if col not in columns:
                 raise column_not_found(role, str(col), columns)
     for name in [*(body.estimators or []), *body.options.params]:
         registry.get(name)  # unknown → INVALID_PARAMETER with a "did you mean"
+    _check_formula_params(body.options.params, columns)
     gates = body.gates()
     for name in gates.thresholds:
         if name not in DEFAULT_THRESHOLDS:
@@ -85,6 +90,19 @@ def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
         "infer": body.options.infer,
         "dag": body.dag,
     }
+
+
+def _check_formula_params(params: dict[str, dict[str, Any]], columns: list[str]) -> None:
+    """Check every formula given as an estimator parameter (``aipw.propensity_covariates``)."""
+    for name, values in params.items():
+        declared = {p.name: p for p in registry.get(name).parameters}
+        for key, value in values.items():
+            param = declared.get(key)
+            if param is None or not param.formula or not isinstance(value, str):
+                continue
+            text = normalise_covariates(value)
+            if isinstance(text, str):
+                check_formula(text, columns, parameter=key)
 
 
 def _check_work(settings: Settings, kind: str, request: dict[str, Any], dataset: Dataset) -> float:
