@@ -277,7 +277,11 @@ def test_enforced_quality_gates_fail_the_request(api: Api) -> None:
     body = {
         "dataset_id": ds,
         "estimators": ["ipw"],
-        "quality_gates": {"enforce": True, "fail_on": "warn", "thresholds": {"ess_ratio": 0.999}},
+        "quality_gates": {
+            "enforce": True,
+            "fail_on": "warn",
+            "thresholds": {"effective_sample_size": 0.999},
+        },
     }
     err = assert_error(
         api.client.post("/api/analyze/comprehensive", headers=h, json=body),
@@ -285,7 +289,7 @@ def test_enforced_quality_gates_fail_the_request(api: Api) -> None:
         "QUALITY_GATE_FAILED",
     )
     assert err["details"]["analysis_id"]
-    body["quality_gates"] = {"enforce": False, "thresholds": {"ess_ratio": 0.999}}
+    body["quality_gates"] = {"enforce": False, "thresholds": {"effective_sample_size": 0.999}}
     r = api.client.post("/api/analyze/comprehensive", headers=h, json=body)
     assert r.status_code == 200 and r.json()["result"]["quality"]["verdict"] == "warn"
 

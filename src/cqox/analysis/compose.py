@@ -34,7 +34,6 @@ from cqox.errors import (
 from cqox.estimators import registry
 from cqox.estimators.base import Estimator
 from cqox.gates.balance import data_gates
-from cqox.gates.thresholds import DEFAULT_THRESHOLDS
 from cqox.nuisance.propensity import propensity
 from cqox.sensitivity.evalue import evalue_continuous, evalue_from_rr
 from cqox.sensitivity.ovb import ovb_sensitivity
@@ -59,23 +58,6 @@ def _check_columns(df: pd.DataFrame, roles: Roles) -> None:
         for col in value if isinstance(value, list) else [value]:
             if col not in columns:
                 raise column_not_found(role, col, columns)
-
-
-def _check_thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for k, v in (thresholds or {}).items():
-        if k not in DEFAULT_THRESHOLDS:
-            raise ParameterError(
-                f"unknown gate threshold '{k}' (thresholds: {', '.join(DEFAULT_THRESHOLDS)})",
-                details={"parameter": k},
-            )
-        try:
-            out[k] = float(v)
-        except (TypeError, ValueError):
-            raise ParameterError(
-                f"gate threshold '{k}' must be a number; got {v!r}", details={"parameter": k}
-            ) from None
-    return out
 
 
 def estimate(
@@ -109,7 +91,7 @@ def estimate(
     base = roles if isinstance(roles, Roles) else Roles.from_mapping(dict(roles or {}))
     r = base.merge(Roles.from_mapping(outcome=outcome, treatment=treatment, covariates=covariates))
     _check_columns(df, r)
-    ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds))
+    ctx = Context(seed=seed, thresholds=dict(thresholds or {}))
     return cls(**params).fit(df, r, ctx)
 
 
@@ -165,7 +147,7 @@ def analyze(
     r = infer_roles(df, given) if infer else given
     designs = designs_for(r)
     params = {k: dict(v) for k, v in (params or {}).items()}
-    ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds), progress=progress)
+    ctx = Context(seed=seed, thresholds=dict(thresholds or {}), progress=progress)
 
     classes = _choose(estimators, designs, r, params)
     runs: list[tuple[type[Estimator], dict[str, Any]]] = []

@@ -10,6 +10,7 @@ value against its rule with one message template::
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,8 @@ class Param:
     ``"any"``.  ``low``/``high`` bound numbers (``closed`` says which ends are
     included: ``"both"``, ``"left"``, ``"right"``, ``"neither"``); ``choices`` lists
     allowed values; ``nullable`` allows ``None``.  ``check`` is an extra predicate
-    with ``rule`` as its description.
+    with ``rule`` as its description.  ``aliases`` are deprecated former names: they
+    keep working for one release and emit a :class:`DeprecationWarning`.
     """
 
     name: str
@@ -39,6 +41,7 @@ class Param:
     nullable: bool = False
     check: Callable[[Any], bool] | None = None
     rule: str | None = None
+    aliases: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """The rule in words, for error messages and ``cqox estimators``."""
@@ -136,11 +139,29 @@ def _parse_text(text: str, kind: str) -> Any:
 
 
 def resolve_params(specs: Sequence[Param], given: Mapping[str, Any], owner: str) -> dict[str, Any]:
-    """Fill defaults and validate ``given`` against ``specs``; unknown names are errors."""
+    """Fill defaults and validate ``given`` against ``specs``; unknown names are errors.
+
+    A deprecated alias (``Param.aliases``) is renamed to its parameter with a
+    :class:`DeprecationWarning`; giving both the alias and the parameter is an error.
+    """
     by_name = {p.name: p for p in specs}
-    for key in given:
-        if key not in by_name:
-            hint = closest(key, list(by_name))
+    by_alias = {a: p.name for p in specs for a in p.aliases}
+    named: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in given.items():
+        if key in by_name:
+            new = key
+        elif key in by_alias:
+            new = by_alias[key]
+            warnings.warn(
+                f"The '{key}' parameter of {owner} is deprecated and will be removed in the "
+                f"next release; use '{new}' instead.",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+        else:
+            hint = closest(key, [*by_name, *by_alias])
+            hint = by_alias.get(hint, hint) if hint else hint
             known = ", ".join(by_name) or "none"
             raise ParameterError(
                 f"{owner} has no parameter '{key}'"
@@ -148,4 +169,17 @@ def resolve_params(specs: Sequence[Param], given: Mapping[str, Any], owner: str)
                 + f" (parameters: {known})",
                 details={"parameter": key, "estimator": owner},
             )
-    return {p.name: p.coerce(given[p.name], owner) if p.name in given else p.default for p in specs}
+        if new in named:
+            alias = key if key != new else spelled[new]
+            raise ParameterError(
+                f"{owner} got both '{new}' and its deprecated alias '{alias}'; give '{new}' only",
+                details={"parameter": new, "estimator": owner},
+            )
+        named[new], spelled[new] = value, key
+    return {p.name: p.coerce(named[p.name], owner) if p.name in named else p.default for p in specs}
+
+
+def canonical_params(specs: Sequence[Param], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` with deprecated aliases renamed to their parameters (no checks, no warning)."""
+    by_alias = {a: p.name for p in specs for a in p.aliases}
+    return {by_alias.get(k, k): v for k, v in given.items()}

@@ -66,7 +66,15 @@ from cqox.data.formula import formula_variables
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import CqoxWarning, EstimationError, ParameterError
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import (
+    CI_LEVEL,
+    LINK,
+    clip_param,
+    estimand_param,
+    learner_param,
+    n_folds_param,
+    trim_param,
+)
 from cqox.estimators.registry import register
 from cqox.gates.weights import common_support_gate, ess_gate, max_weight_gate
 from cqox.inference.score import solve_linear_score
@@ -302,7 +310,7 @@ class AIPW(Estimator):
     summary_line = "Augmented IPW (doubly robust): parametric with M-estimation SE, or cross-fitted"
     parameters = (
         estimand_param(("ATE", "ATT", "ATC"), "ATE"),
-        Param("link", "logit", "choice", "propensity model link", choices=("logit", "probit")),
+        LINK,
         Param(
             "propensity_covariates",
             None,
@@ -321,42 +329,12 @@ class AIPW(Estimator):
             check=lambda v: isinstance(v, str | list | tuple),
             rule="a list of columns or a formula string",
         ),
-        Param(
-            "trim",
-            0.0,
-            "float",
-            "drop rows with propensity outside [trim, 1 − trim], then refit the models",
-            low=0.0,
-            high=0.5,
-            closed="left",
-        ),
-        Param(
-            "clip",
-            0.0,
-            "float",
-            "clip propensities into [clip, 1 − clip]",
-            low=0.0,
-            high=0.5,
-            closed="left",
-        ),
+        trim_param(note="the propensity and outcome models"),
+        clip_param(),
         Param("cross_fit", False, "bool", "cross-fit the nuisances (K folds)"),
-        Param("n_folds", 5, "int", "folds for cross-fitting", low=2, high=100),
-        Param(
-            "propensity_learner",
-            "logistic",
-            "any",
-            "propensity learner when cross-fitting (name or scikit-learn classifier)",
-            check=lambda v: isinstance(v, str) or hasattr(v, "fit"),
-            rule="a learner name or a scikit-learn classifier",
-        ),
-        Param(
-            "outcome_learner",
-            "linear",
-            "any",
-            "outcome learner when cross-fitting (name or scikit-learn regressor)",
-            check=lambda v: isinstance(v, str) or hasattr(v, "fit"),
-            rule="a learner name or a scikit-learn regressor",
-        ),
+        n_folds_param(5),
+        learner_param("propensity_learner", "logistic", "when cross-fitting (a classifier)"),
+        learner_param("outcome_learner", "linear", "when cross-fitting (a regressor)"),
         CI_LEVEL,
     )
 

@@ -41,7 +41,7 @@ from cqox.data.prepare import CausalData
 from cqox.errors import ParameterError
 from cqox.estimators import registry
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.common import CI_LEVEL, n_boot_param
 from cqox.estimators.registry import register
 from cqox.inference.bootstrap import JACKKNIFE_GROUPS, bootstrap_fitted
 
@@ -96,7 +96,7 @@ class Bootstrap(Estimator):
             check=lambda v: isinstance(v, dict | str),
             rule="a dict of parameters (or a JSON object string)",
         ),
-        Param("n_boot", 999, "int", "bootstrap replicates", low=20, high=1_000_000),
+        n_boot_param(999, low=20, high=1_000_000),
         Param(
             "ci_method",
             "percentile",
@@ -108,7 +108,7 @@ class Bootstrap(Estimator):
             "seed",
             None,
             "int",
-            "seed of the resampling (default: from the analysis seed)",
+            "random seed of the resampling (default: from the analysis seed)",
             nullable=True,
             low=0,
         ),

@@ -49,7 +49,7 @@ from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.errors import EstimationError
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param
 from cqox.estimators.registry import register
 from cqox.nuisance.glm import weighted_logit
 
@@ -462,7 +462,7 @@ class GComputation(Estimator):
             choices=("auto", "linear", "logistic"),
         ),
         Param("interactions", True, "bool", "treatment–covariate interactions (model per arm)"),
-        Param("n_boot", 200, "int", "bootstrap replicates for the standard error", low=20),
+        n_boot_param(200, low=20, note="for the standard error"),
         CI_LEVEL,
     )
 

@@ -78,7 +78,13 @@ from cqox.estimators.backdoor._matching_kernels import (
     nn_intervals,
 )
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import (
+    CI_LEVEL,
+    COMMON_SUPPORT,
+    LINK,
+    estimand_param,
+    se_method_param,
+)
 from cqox.estimators.registry import register
 from cqox.gates.balance import (
     balance_table,
@@ -721,15 +727,9 @@ class PSM(Estimator):
         ),
         Param("bias_correction", False, "bool", "Abadie–Imbens (2011) regression bias correction"),
         Param("var_matches", 2, "int", "same-arm matches for the conditional variance", low=1),
-        Param(
-            "se_method",
-            "ai2016",
-            "choice",
-            "Abadie–Imbens variance: 2016 (accounts for the estimated propensity) or 2006",
-            choices=("ai2016", "ai2006"),
-        ),
-        Param("link", "logit", "choice", "propensity model link", choices=("logit", "probit")),
-        Param("trim", False, "bool", "drop rows outside the propensity common support first"),
+        se_method_param(("ai2016", "ai2006"), "ai2016"),
+        LINK,
+        COMMON_SUPPORT,
         CI_LEVEL,
     )
 
@@ -745,7 +745,7 @@ class PSM(Estimator):
         exact = _exact_columns(params["exact"])
         cells = exact_cells(data.frame, exact) if exact else None
         keep = np.ones(len(y), bool)
-        if params["trim"]:
+        if params["common_support"]:
             tr = trim_to_common_support(e, t)
             keep = tr.keep
             counts.update(tr.counts())

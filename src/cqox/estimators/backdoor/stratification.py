@@ -75,7 +75,7 @@ from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.errors import NoDataError
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import CI_LEVEL, COMMON_SUPPORT, LINK, estimand_param
 from cqox.estimators.registry import register
 from cqox.gates.balance import (
     balance_table,
@@ -330,8 +330,8 @@ class Stratification(Estimator):
             "Rubin 2015, §17.7) or the plain difference in means (classical)",
             choices=("regression", "none"),
         ),
-        Param("trim", False, "bool", "drop rows outside the propensity common support first"),
-        Param("link", "logit", "choice", "propensity model link", choices=("logit", "probit")),
+        COMMON_SUPPORT,
+        LINK,
         CI_LEVEL,
     )
 
@@ -343,7 +343,7 @@ class Stratification(Estimator):
         notes: list[str] = []
         counts: dict[str, int] = {}
         keep = np.ones(len(y), bool)
-        if params["trim"]:
+        if params["common_support"]:
             tr = trim_to_common_support(e, t)
             keep = tr.keep
             counts.update(tr.counts())

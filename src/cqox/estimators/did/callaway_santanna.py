@@ -81,7 +81,7 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
 from cqox.errors import DesignError, EstimationError, RoleError
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.common import CI_LEVEL, n_boot_param, se_method_param
 from cqox.estimators.did.panel import Panel, build_panel, cluster_sums, prepare_panel
 from cqox.estimators.registry import register
 from cqox.nuisance.glm import weighted_logit
@@ -776,20 +776,10 @@ class DiDCallawaySantAnna(Estimator):
             "base period of pre-treatment cells",
             choices=("varying", "universal"),
         ),
-        Param(
-            "se_method",
-            "analytic",
-            "choice",
-            "standard errors from the influence function or the multiplier bootstrap",
-            choices=("analytic", "bootstrap"),
+        se_method_param(
+            ("analytic", "bootstrap"), "analytic", "'bootstrap' is the multiplier bootstrap"
         ),
-        Param(
-            "n_boot",
-            999,
-            "int",
-            "multiplier-bootstrap draws (uniform bands; 0 = none)",
-            low=0,
-        ),
+        n_boot_param(999, low=0, note="multiplier-bootstrap draws (uniform bands; 0 = none)"),
         CI_LEVEL,
     )
 
@@ -900,7 +890,7 @@ class DiDCallawaySantAnna(Estimator):
             gate = threshold_gate(
                 "pretrend_wald",
                 pre.p_value,
-                ctx.threshold("pretrend_p_value"),
+                ctx.threshold("pretrend_wald"),
                 higher_is_better=True,
                 label=f"pre-trend Wald p-value (χ²={pre.statistic:.3g}, df={pre.df})",
                 details={"statistic": pre.statistic, "df": pre.df},

@@ -486,7 +486,7 @@ class DiDTWFE(Estimator):
                 threshold_gate(
                     "twfe_negative_weights",
                     nw.share_negative,
-                    ctx.threshold("twfe_negative_weight_share"),
+                    ctx.threshold("twfe_negative_weights"),
                     higher_is_better=False,
                     label="share of treated (g,t) cells with negative TWFE weight",
                     details={"sum_negative": nw.sum_negative, "n_cells": len(nw.table)},

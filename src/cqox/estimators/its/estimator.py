@@ -14,7 +14,7 @@ period where the 0/1 ``treatment`` role is 1 (it must be 0 before and 1 after).
 ``control`` names a column holding a control series on the same periods (comparative
 ITS); ``covariates`` enter linearly.
 
-Inference (parameter ``inference``; the method string and ``diagnostics["inference"]``
+Inference (parameter ``se_method``; the method string and ``diagnostics["se_method"]``
 say which was used):
 
 * ``"ewc"`` — the default (``"auto"`` without ``hac_lag``): equal-weighted cosine
@@ -80,7 +80,7 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, check_ordered_periods, prepare
 from cqox.errors import DataError, DesignError, EstimationError, ParameterError, RoleError
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import CI_LEVEL, estimand_param, se_method_param
 from cqox.estimators.its.segmented import (
     auto_lag,
     ewc_terms,
@@ -94,7 +94,7 @@ from cqox.estimators.its.segmented import (
 )
 from cqox.estimators.registry import register
 
-#: Choices of the ``inference`` parameter.
+#: Choices of the ``se_method`` parameter.
 INFERENCE = ("auto", "ewc", "fixed_b", "normal")
 
 
@@ -113,14 +113,11 @@ class ITS(Estimator):
     parameters = (
         estimand_param(("level_change", "slope_change"), "level_change"),
         Param("interruption", None, "any", "first post-interruption period", nullable=True),
-        Param(
-            "inference",
+        se_method_param(
+            INFERENCE,
             "auto",
-            "choice",
-            "'ewc' (cosine LRV, fixed-b t), 'fixed_b' (Newey–West, fixed-b t), 'normal' "
-            "(Newey–West, normal = statsmodels HAC); 'auto' = 'fixed_b' when hac_lag is "
-            "given, else 'ewc'",
-            choices=INFERENCE,
+            "'auto' = 'fixed_b' when hac_lag is given, else 'ewc'",
+            aliases=("inference",),
         ),
         Param(
             "hac_lag",
@@ -264,7 +261,7 @@ class ITS(Estimator):
             fit = ols_hac(y_used, Z, lag, small)
             lrv = f"Newey–West HAC SE (Bartlett, lag {lag}"
         tstat = fit.coef / fit.se
-        diag_inf: dict[str, Any] = {"inference": inference}
+        diag_inf: dict[str, Any] = {"se_method": inference}
         if inference == "normal":
             crit = np.full(len(names), normal_critical_value(level))
             pvals = normal_p_value(tstat)
@@ -332,7 +329,7 @@ class ITS(Estimator):
             threshold_gate(
                 "its_segment_length",
                 float(min(n_pre, n_post)),
-                ctx.threshold("its_min_segment"),
+                ctx.threshold("its_segment_length"),
                 higher_is_better=True,
                 label="periods in the shorter segment",
                 details={"n_pre": n_pre, "n_post": n_post},
@@ -376,20 +373,20 @@ class ITS(Estimator):
         )
 
     def _inference(self, params: dict[str, Any], n: int) -> str:
-        """Resolve ``inference='auto'`` and check the lag / cosine-term parameters."""
-        inference = str(params["inference"])
+        """Resolve ``se_method='auto'`` and check the lag / cosine-term parameters."""
+        inference = str(params["se_method"])
         if inference == "auto":
             inference = "ewc" if params["hac_lag"] is None else "fixed_b"
         if inference == "ewc" and params["hac_lag"] is not None:
             raise ParameterError(
                 "The 'hac_lag' parameter of its applies to the Newey–West inferences "
-                "('fixed_b', 'normal'), not to inference='ewc'. Drop it or choose one of them.",
+                "('fixed_b', 'normal'), not to se_method='ewc'. Drop it or choose one of them.",
                 details={"parameter": "hac_lag", "estimator": self.name},
             )
         if inference != "ewc" and params["ewc_terms"] is not None:
             raise ParameterError(
-                "The 'ewc_terms' parameter of its applies to inference='ewc' only. "
-                f"Got inference={inference!r}.",
+                "The 'ewc_terms' parameter of its applies to se_method='ewc' only. "
+                f"Got se_method={inference!r}.",
                 details={"parameter": "ewc_terms", "estimator": self.name},
             )
         for name in ("hac_lag", "ewc_terms"):

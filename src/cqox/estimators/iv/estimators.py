@@ -14,7 +14,7 @@ it is reported as ``ACR``, the average causal response (a weighted average of un
 effects of a one-unit increase; Angrist & Imbens 1995, doi:10.1080/01621459.1995.10476535),
 which is the structural coefficient when effects are constant.
 
-Inference: ``cov_type`` ``robust`` (HC0, linearmodels' default), ``unadjusted`` or
+Inference: ``se_method`` ``robust`` (HC0, linearmodels' default), ``unadjusted`` or
 ``clustered`` (``auto``: clustered when a ``cluster`` role is given, else robust);
 ``debiased=True`` applies the ``n/(n−k)`` (and ``G/(G−1)``) factors and ``t(n−k)``
 intervals.  The interval of the Estimate is the Wald interval; the Anderson–Rubin set,
@@ -48,7 +48,7 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import NoDataError, RoleError
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.common import CI_LEVEL, se_method_param
 from cqox.estimators.iv.diagnostics import (
     ARSet,
     EndogeneityTests,
@@ -77,13 +77,11 @@ ENDOGENOUS = Param(
     check=_is_names,
     rule="a column name or a list of column names",
 )
-COV_TYPE = Param(
-    "cov_type",
+SE_METHOD = se_method_param(
+    ("auto", "robust", "unadjusted", "clustered"),
     "auto",
-    "choice",
-    "covariance: robust (HC0), unadjusted, clustered; auto = clustered if a cluster "
-    "role is given, else robust",
-    choices=("auto", "robust", "unadjusted", "clustered"),
+    "'auto' = 'clustered' if a cluster role is given, else 'robust'",
+    aliases=("cov_type",),
 )
 DEBIASED = Param(
     "debiased", False, "bool", "small-sample factors n/(n−k), G/(G−1) and t(n−k) intervals"
@@ -172,12 +170,12 @@ class _IVBase(Estimator):
         w_names = ["(intercept)", *data.covariate_names]
         weight = data.column("weight").astype(np.float64) if roles.weight else None
         clusters = data.column("cluster") if roles.cluster else None
-        cov_type = params["cov_type"]
+        cov_type = params["se_method"]
         if cov_type == "auto":
             cov_type = "clustered" if clusters is not None else "robust"
         if cov_type == "clustered" and clusters is None:
             raise RoleError(
-                "cov_type 'clustered' needs the 'cluster' role (a column of cluster ids)",
+                "se_method 'clustered' needs the 'cluster' role (a column of cluster ids)",
                 details={"role": "cluster"},
             )
         k = W.shape[1] + D.shape[1]
@@ -303,7 +301,7 @@ def _wald_ratio(a: IVArrays, binary_d: bool, kd: int) -> dict[str, float] | None
 
 
 def _weak_gate(fs: list[FirstStage], ctx: Context) -> Gate:
-    limit = ctx.threshold("iv_weak_f")
+    limit = ctx.threshold("weak_instrument")
     if len(fs) == 1:
         f = fs[0]
         return threshold_gate(
@@ -365,7 +363,7 @@ def _overid_gate(test: TestStat | None, a: IVArrays, ctx: Context) -> Gate:
             f"the model is just identified ({a.Zx.shape[1]} instrument(s) for "
             f"{a.D.shape[1]} endogenous regressor(s)); there is nothing to test",
         )
-    limit = ctx.threshold("iv_overid_p")
+    limit = ctx.threshold("overidentification")
     gate = threshold_gate(
         "overidentification",
         test.p_value,
@@ -398,7 +396,7 @@ class IV2SLS(_IVBase):
 
     name = "iv_2sls"
     summary_line = "Two-stage least squares (robust/clustered SE, weak-IV and AR gates)"
-    parameters = (ENDOGENOUS, COV_TYPE, DEBIASED, CI_LEVEL)
+    parameters = (ENDOGENOUS, SE_METHOD, DEBIASED, CI_LEVEL)
 
     def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
         return 1.0, 0.0
@@ -413,7 +411,7 @@ class IVLIML(_IVBase):
 
     name = "iv_liml"
     summary_line = "LIML / Fuller k-class IV (robust/clustered SE, weak-IV and AR gates)"
-    parameters = (ENDOGENOUS, COV_TYPE, DEBIASED, FULLER, CI_LEVEL)
+    parameters = (ENDOGENOUS, SE_METHOD, DEBIASED, FULLER, CI_LEVEL)
 
     def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
         return None, float(params["fuller"])

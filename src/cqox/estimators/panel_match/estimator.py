@@ -17,7 +17,7 @@ Interface: roles ``outcome``, ``treatment`` (0/1, may switch on and off), ``unit
 ``time`` (a balanced panel, one row per unit and period) and ``covariates``
 (time-varying, compared over the lags; the lagged outcome joins them when
 ``include_outcome``).  Standard errors (``se_method``): ``bootstrap`` (default) — unit
-block bootstrap (``n_bootstrap`` replications, seeded) of the regression-adjusted
+block bootstrap (``n_boot`` replications, seeded) of the regression-adjusted
 linear representation of the estimator (Abadie & Imbens 2006; Otsu & Rai 2017; see
 :mod:`cqox.estimators.panel_match.matching`), which does not count the outcome
 variation that refinement on lagged outcomes cancels within matched sets;
@@ -53,7 +53,7 @@ from cqox.core.params import Param
 from cqox.data.prepare import CausalData, check_ordered_periods
 from cqox.errors import DataError, NoDataError, ParameterError, RoleError
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param, se_method_param
 from cqox.estimators.panel_match.matching import (
     analytic_se,
     balance,
@@ -147,15 +147,12 @@ class PanelMatch(Estimator):
         ),
         Param("size", 5, "int", "controls kept per set (mahalanobis, ps_match)", low=1),
         Param("include_outcome", True, "bool", "refine on the lagged outcome too"),
-        Param(
-            "se_method",
+        se_method_param(
+            ("bootstrap", "analytic", "fixed_sets"),
             "bootstrap",
-            "choice",
-            "standard error: unit bootstrap or analytic variance of the regression-"
-            "adjusted representation, or PanelMatch's fixed-weights bootstrap",
-            choices=("bootstrap", "analytic", "fixed_sets"),
+            "'analytic' is the variance of the regression-adjusted representation",
         ),
-        Param("n_bootstrap", 1000, "int", "unit bootstrap replications", low=50),
+        n_boot_param(1000, low=50, note="unit bootstrap", aliases=("n_bootstrap",)),
         CI_LEVEL,
     )
 
@@ -206,7 +203,7 @@ class PanelMatch(Estimator):
                     [e.num_fixed if se_method == "fixed_sets" else e.num for e in effects]
                 ),
                 count,
-                params["n_bootstrap"],
+                params["n_boot"],
                 ctx.rng(0),
             )
             if se_method != "analytic"
@@ -277,9 +274,9 @@ class PanelMatch(Estimator):
             diagnostics["max_abs_smd_after"] = worst
             gates.append(
                 threshold_gate(
-                    "panel_match_balance",
+                    "covariate_balance",
                     worst,
-                    ctx.threshold("smd"),
+                    ctx.threshold("covariate_balance"),
                     higher_is_better=False,
                     label="largest |standardised mean difference| over covariates and lags "
                     "after refinement",
@@ -288,7 +285,7 @@ class PanelMatch(Estimator):
         share = float((ms.size_after > 0).mean())
         gates.append(
             threshold_gate(
-                "panel_match_matched_share",
+                "matched_share",
                 share,
                 ctx.threshold("matched_share"),
                 higher_is_better=True,
@@ -318,7 +315,7 @@ class PanelMatch(Estimator):
             tables=tables,
             method=(
                 f"PanelMatch, {L} lags, refinement {params['refinement']}, lead {F0}; "
-                + SE_LABELS[se_method].format(B=params["n_bootstrap"])
+                + SE_LABELS[se_method].format(B=params["n_boot"])
                 + ", normal CI"
             ),
         )

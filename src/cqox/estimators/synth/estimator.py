@@ -29,7 +29,7 @@ Interface (roles ``outcome``, ``unit``, ``time``; optionally ``treatment``):
   pre-treatment period), or is ``custom_v`` (one weight per predictor), or equal;
 - the ATT averages the gap over ``effect_window`` (default: every post period).
 
-Inference, ``inference="conformal"`` (default): the conformal test of Chernozhukov,
+Inference, ``se_method="conformal"`` (default): the conformal test of Chernozhukov,
 Wüthrich & Zhu (2021, doi:10.1080/01621459.2021.1920957) — under ``H0: θ_t = θ`` on the
 effect periods the outcome SC (simplex-constrained least squares on outcomes, no ``V``)
 is refitted on pre *and* effect periods with ``Y1`` adjusted, and the residuals are
@@ -45,7 +45,7 @@ hull of the pieces, so the interval never excludes its own estimate
 diagnostics.  By simulation ``ci`` covers 95.0–96.6% with the treated unit inside the
 donors' hull and with exchangeable units (docs/validation_synth_its_pm.md).
 
-``inference="placebo"`` (Abadie, Diamond & Hainmueller 2010,
+``se_method="placebo"`` (Abadie, Diamond & Hainmueller 2010,
 doi:10.1198/jasa.2009.ap08746): ``p_value`` is the in-space placebo permutation p-value
 of the post/pre RMSPE ratio and ``ci`` inverts the placebo ATT distribution (Conley &
 Taber 2011, doi:10.1162/REST_a_00049): ``[τ̂ − q_{1−α/2}, τ̂ − q_{α/2}]`` — valid only
@@ -86,7 +86,7 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, check_table
 from cqox.errors import ParameterError, RoleError, column_not_found
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import CI_LEVEL, estimand_param, se_method_param
 from cqox.estimators.registry import register
 from cqox.estimators.synth.conformal import (
     ALPHA_ATOL,
@@ -218,13 +218,7 @@ class Synth(Estimator):
             nullable=True,
         ),
         Param("leave_one_out", True, "bool", "refit without each donor with positive weight"),
-        Param(
-            "inference",
-            "conformal",
-            "choice",
-            "interval and p-value: conformal (Chernozhukov–Wüthrich–Zhu) or placebo quantiles",
-            choices=("conformal", "placebo"),
-        ),
+        se_method_param(("conformal", "placebo"), "conformal", aliases=("inference",)),
         Param(
             "conformal_permutations",
             "moving_block",
@@ -504,10 +498,10 @@ class Synth(Estimator):
             threshold_gate(
                 "synth_pre_fit",
                 rel,
-                ctx.threshold("synth_pre_rmspe"),
+                ctx.threshold("synth_pre_fit"),
                 higher_is_better=False,
                 label="pre-period RMSPE / SD of the treated pre-period outcome",
-                fail_threshold=ctx.threshold("synth_pre_rmspe_fail"),
+                fail_threshold=ctx.threshold("synth_pre_fit_fail"),
                 details={"pre_rmspe": main.pre_rmspe, "outcome_sd_pre": sd_pre},
             )
         )
@@ -564,7 +558,7 @@ class Synth(Estimator):
             )
             notes.append(
                 "placebo=False: no standard error"
-                + (", placebo p-value or interval" if params["inference"] == "placebo" else "")
+                + (", placebo p-value or interval" if params["se_method"] == "placebo" else "")
             )
         inference_text = (
             "p-value: in-space placebo permutation of the post/pre RMSPE ratio; se: SD of "
@@ -572,7 +566,7 @@ class Synth(Estimator):
         )
         if conformal is not None:
             self._conformal_report(conformal, level, diagnostics, gates, notes)
-        if params["inference"] == "conformal":
+        if params["se_method"] == "conformal":
             ci, p = (float("nan"), float("nan")), float("nan")
             how = "not possible (no period outside the effect window)"
             if conformal is not None:

@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from cqox.core.design import Design
 from cqox.core.jsonable import to_jsonable
 from cqox.core.roles import LIST_ROLES, VALUE_ROLES, Roles
+from cqox.core.thresholds import resolve_thresholds
 from cqox.errors import ParameterError, column_not_found
 from cqox.estimators import registry
-from cqox.gates.thresholds import DEFAULT_THRESHOLDS
 from cqox.server import bounds
 from cqox.server.access import analysis_detail, analysis_summary, job_detail, owned, visible
 from cqox.server.db import transaction
@@ -55,17 +55,12 @@ def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
     for name in [*(body.estimators or []), *body.options.params]:
         registry.get(name)  # unknown → INVALID_PARAMETER with a "did you mean"
     gates = body.gates()
-    for name in gates.thresholds:
-        if name not in DEFAULT_THRESHOLDS:
-            raise ParameterError(
-                f"unknown gate threshold '{name}' (thresholds: {', '.join(DEFAULT_THRESHOLDS)})",
-                details={"parameter": name},
-            )
+    thresholds = resolve_thresholds(gates.thresholds)  # deprecated names → gate names
     return {
         "mapping": roles.given(),
         "estimators": body.estimators,
         "params": body.options.params,
-        "thresholds": gates.thresholds,
+        "thresholds": thresholds,
         "quality_gates": gates.model_dump(),
         "seed": body.options.seed,
         "infer": body.options.infer,
