@@ -65,7 +65,7 @@ from cqox.core.roles import Roles, normalise_covariates
 from cqox.data.formula import formula_variables
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import CqoxWarning, EstimationError, ParameterError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import (
     CI_LEVEL,
     LINK,
@@ -302,6 +302,12 @@ def _submodel_data(data: CausalData, spec: Any) -> CausalData:
 class AIPW(Estimator):
     """Augmented inverse probability weighting (doubly robust)."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+        learner_params={"cross_fit": True, "clip": 0.01},
+    )
     name = "aipw"
     family = "doubly_robust"
     designs = (Design.BACKDOOR,)

@@ -40,7 +40,7 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
 from cqox.errors import ParameterError
 from cqox.estimators import registry
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, n_boot_param
 from cqox.estimators.registry import register
 from cqox.inference.bootstrap import JACKKNIFE_GROUPS, bootstrap_fitted
@@ -77,6 +77,12 @@ def _inner(params: dict[str, Any]) -> Estimator:
 class Bootstrap(Estimator):
     """Nonparametric (cluster) bootstrap of any registered estimator."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 300, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+        {"n_boot": 20, "n_jobs": 1},
+    )
     name = "bootstrap"
     family = "bootstrap"
     designs = (Design.BACKDOOR,)

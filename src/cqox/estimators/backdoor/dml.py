@@ -79,7 +79,7 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import EstimationError
 from cqox.estimators.backdoor.aipw import dr_score
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import (
     CI_LEVEL,
     clip_param,
@@ -295,6 +295,16 @@ def _log_loss(d: np.ndarray, e: np.ndarray) -> float:
     return float(-np.mean(d * np.log(e) + (1 - d) * np.log(1 - e)))
 
 
+def _learner_for(params: dict[str, Any], role: str) -> Any:
+    """The learner of ``role``, else ``learner``.
+
+    ``is None``, never truthiness: a scikit-learn ensemble defines ``__len__``, which
+    raises before it is fitted.
+    """
+    chosen = params[role]
+    return params["learner"] if chosen is None else chosen
+
+
 _COMMON_PARAMS = (
     learner_param("learner", "lightgbm", "a name or an estimator"),
     learner_param("outcome_learner", None, "default: learner"),
@@ -335,6 +345,12 @@ def _name(spec: Any) -> str:
 class DMLPLR(Estimator):
     """Double ML, partially linear regression (partialling-out score)."""
 
+    example = Example(
+        "make_plr_CCDDHNR2018",
+        {"n": 300, "p": 5, "seed": 1},
+        {"outcome": "y", "treatment": "d", "covariates": ["x1", "x2", "x3", "x4", "x5"]},
+        {"learner": "linear"},
+    )
     name = "dml_plr"
     family = "dml"
     designs = (Design.BACKDOOR,)
@@ -359,8 +375,8 @@ class DMLPLR(Estimator):
         d = data.t
         binary = bool(np.all((d == 0) | (d == 1)))
         folds_list, seed = _folds(data.n, params, ctx, d if binary else None)
-        ml_l = params["outcome_learner"] or params["learner"]
-        ml_m = params["treatment_learner"] or params["learner"]
+        ml_l = _learner_for(params, "outcome_learner")
+        ml_m = _learner_for(params, "treatment_learner")
         res = dml_plr(data.y, d, data.X, folds_list, ml_l, ml_m, seed)
         gates = [common_support_gate(res.e_hat, d, ctx)] if res.e_hat is not None else []
         return Estimate.from_se(
@@ -390,6 +406,12 @@ class DMLPLR(Estimator):
 class DMLIRM(Estimator):
     """Double ML, interactive regression model (doubly robust ATE/ATT score)."""
 
+    example = Example(
+        "make_irm_heterogeneous",
+        {"n": 400, "p": 5, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3", "x4", "x5"]},
+        {"learner": "linear", "n_rep": 1},
+    )
     name = "dml_irm"
     family = "dml"
     designs = (Design.BACKDOOR,)
@@ -427,8 +449,8 @@ class DMLIRM(Estimator):
         t = data.t
         folds_list, seed = _folds(data.n, params, ctx, t)
         n_rep = len(folds_list)
-        ml_g = params["outcome_learner"] or params["learner"]
-        ml_m = params["propensity_learner"] or params["learner"]
+        ml_g = _learner_for(params, "outcome_learner")
+        ml_m = _learner_for(params, "propensity_learner")
         res = dml_irm(
             data.y,
             t,

@@ -48,7 +48,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.errors import EstimationError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param
 from cqox.estimators.registry import register
 from cqox.nuisance.glm import weighted_logit
@@ -446,6 +446,12 @@ def bootstrap_g_formula(
 class GComputation(Estimator):
     """Parametric g-formula with a linear or logistic outcome model."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+        {"n_boot": 20},
+    )
     name = "g_computation"
     family = "g_computation"
     designs = (Design.BACKDOOR,)

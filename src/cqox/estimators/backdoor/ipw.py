@@ -37,7 +37,7 @@ from cqox.core.design import Design
 from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, LINK, clip_param, estimand_param, trim_param
 from cqox.estimators.registry import register
 from cqox.gates.weights import common_support_gate, ess_gate, max_weight_gate
@@ -157,6 +157,11 @@ def ipw_effect(
 class IPW(Estimator):
     """Inverse probability weighting with a logit/probit propensity score."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+    )
     name = "ipw"
     family = "ipw"
     designs = (Design.BACKDOOR,)

@@ -77,7 +77,7 @@ from cqox.estimators.backdoor._matching_kernels import (
     kd_neighbours,
     nn_intervals,
 )
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import (
     CI_LEVEL,
     COMMON_SUPPORT,
@@ -683,6 +683,11 @@ def _unit_effects(
 class PSM(Estimator):
     """Nearest-neighbour matching on the propensity score or Mahalanobis distance."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+    )
     name = "psm"
     family = "matching"
     designs = (Design.BACKDOOR,)

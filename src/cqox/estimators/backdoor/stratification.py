@@ -74,7 +74,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.errors import NoDataError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, COMMON_SUPPORT, LINK, estimand_param
 from cqox.estimators.registry import register
 from cqox.gates.balance import (
@@ -305,6 +305,11 @@ def project_out_score(psi: np.ndarray, score: np.ndarray) -> np.ndarray:
 class Stratification(Estimator):
     """Subclassification on propensity-score quantiles."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+    )
     name = "stratification"
     family = "stratification"
     designs = (Design.BACKDOOR,)

@@ -80,7 +80,7 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
 from cqox.errors import DesignError, EstimationError, RoleError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, n_boot_param, se_method_param
 from cqox.estimators.did.panel import Panel, build_panel, cluster_sums, prepare_panel
 from cqox.estimators.registry import register
@@ -735,6 +735,12 @@ def _table(
 class DiDCallawaySantAnna(Estimator):
     """Callaway & Sant'Anna (2021) group-time ATT with aggregations and uniform bands."""
 
+    example = Example(
+        "staggered_panel",
+        {"n_units": 120, "n_periods": 5, "cohorts": (3, 4), "seed": 4},
+        {"outcome": "y", "unit": "unit", "time": "time", "cohort": "cohort"},
+        {"n_boot": 99},
+    )
     name = "did_cs"
     family = "did"
     designs = (Design.STAGGERED_DID, Design.DID)

@@ -59,7 +59,7 @@ from cqox.core.gate import Gate, threshold_gate
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
 from cqox.errors import DesignError, EstimationError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL
 from cqox.estimators.did.panel import (
     Panel,
@@ -412,6 +412,11 @@ def treatment_in_period(panel: Panel, roles: Roles) -> tuple[Panel, str]:
 class DiDTWFE(Estimator):
     """Two-way fixed-effects DiD with absorbed effects, CR1 SEs and staggered diagnostics."""
 
+    example = Example(
+        "staggered_panel",
+        {"n_units": 100, "n_periods": 6, "cohorts": (4,), "seed": 1},
+        {"outcome": "y", "treatment": "d", "unit": "unit", "time": "time"},
+    )
     name = "did_twfe"
     family = "did"
     designs = (Design.DID, Design.STAGGERED_DID)

@@ -79,7 +79,7 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, check_ordered_periods, prepare
 from cqox.errors import DataError, DesignError, EstimationError, ParameterError, RoleError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param, se_method_param
 from cqox.estimators.its.segmented import (
     auto_lag,
@@ -102,6 +102,12 @@ INFERENCE = ("auto", "ewc", "fixed_b", "normal")
 class ITS(Estimator):
     """Segmented regression with HAR (EWC or Newey–West) SEs and fixed-b intervals."""
 
+    example = Example(
+        "its_ar1",
+        {"n_pre": 30, "n_post": 30, "seed": 2},
+        {"outcome": "y", "time": "t"},
+        {"interruption": 30},
+    )
     name = "its"
     family = "interrupted_time_series"
     designs = (Design.ITS,)

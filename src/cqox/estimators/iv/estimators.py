@@ -47,7 +47,7 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import NoDataError, RoleError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, se_method_param
 from cqox.estimators.iv.diagnostics import (
     ARSet,
@@ -123,6 +123,11 @@ def _numeric_columns(frame: pd.DataFrame, cols: list[str], role: str) -> np.ndar
 class _IVBase(Estimator):
     """Shared preparation, diagnostics and reporting of the k-class estimators."""
 
+    example = Example(
+        "iv_linear",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "d", "covariates": ["x1", "x2"], "instrument": ["z1", "z2"]},
+    )
     family = "iv"
     designs = (Design.IV,)
     estimands = ("LATE", "ACR")

@@ -52,7 +52,7 @@ from cqox.core.gate import threshold_gate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData, check_ordered_periods
 from cqox.errors import DataError, NoDataError, ParameterError, RoleError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param, se_method_param
 from cqox.estimators.panel_match.matching import (
     analytic_se,
@@ -122,6 +122,12 @@ SE_LABELS = {
 class PanelMatch(Estimator):
     """Matching on treatment histories with covariate refinement, ATT at leads."""
 
+    example = Example(
+        "panel_switching",
+        {"n_units": 60, "n_periods": 10, "seed": 1},
+        {"outcome": "y", "treatment": "d", "covariates": ["x"], "unit": "unit", "time": "time"},
+        {"n_boot": 50},
+    )
     name = "panel_match"
     family = "panel_matching"
     designs = (Design.PANEL_MATCHING,)

@@ -52,7 +52,7 @@ from cqox.errors import (
     RoleError,
     column_not_found,
 )
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, se_method_param
 from cqox.estimators.rd.bandwidth import BWSELECTS, Bandwidths, select_bandwidths
 from cqox.estimators.rd.density import density_test
@@ -162,6 +162,9 @@ PARAMETERS = (
 class RegressionDiscontinuity(Estimator):
     """Local-polynomial regression discontinuity (sharp and fuzzy)."""
 
+    example = Example(
+        "rd_sharp", {"n": 600, "seed": 1}, {"outcome": "y", "running": "x", "cutoff": 0.0}
+    )
     name = "rd"
     family = "rd"
     designs = (Design.RD,)

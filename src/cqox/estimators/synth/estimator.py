@@ -85,7 +85,7 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, check_table
 from cqox.errors import ParameterError, RoleError, column_not_found
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param, se_method_param
 from cqox.estimators.registry import register
 from cqox.estimators.synth.conformal import (
@@ -114,6 +114,12 @@ def _is_list(v: Any) -> bool:
 class Synth(Estimator):
     """Synthetic control (Abadie, Diamond & Hainmueller 2010; Abadie & L'Hour 2021)."""
 
+    example = Example(
+        "synth_factor_model",
+        {"n_donors": 8, "n_pre": 12, "n_post": 4, "seed": 1},
+        {"outcome": "y", "unit": "unit", "time": "time", "treatment": "treated"},
+        {"leave_one_out": False},
+    )
     name = "synth"
     family = "synthetic_control"
     designs = (Design.SYNTHETIC_CONTROL,)
