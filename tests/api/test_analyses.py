@@ -43,7 +43,7 @@ def test_comprehensive_answers_inline_with_estimates_gates_consensus(api: Api) -
     h = api.headers("analyst")
     ds = api.dataset(h)
     r = api.client.post(
-        "/api/analyze/comprehensive", headers=h, json={"dataset_id": ds, "mapping": {}}
+        "/api/analyze/comprehensive", headers=h, json={"dataset_id": ds, "roles": {}}
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -63,10 +63,16 @@ def test_comprehensive_answers_inline_with_estimates_gates_consensus(api: Api) -
     assert body["links"]["report"].endswith("/report")
 
 
-def test_mapping_accepts_role_names_and_the_y_and_unit_id_aliases(api: Api) -> None:
+def test_the_deprecated_mapping_field_and_role_aliases_still_work(api: Api) -> None:
     h = api.headers("analyst")
     df = small_frame().assign(person=np.arange(400))
     ds = api.dataset(h, df)
+    both = api.client.post(
+        "/api/analyze/comprehensive",
+        headers=h,
+        json={"dataset_id": ds, "roles": {"outcome": "y"}, "mapping": {"outcome": "y"}},
+    )
+    assert both.status_code in (400, 422) and "'roles' only" in both.text
     r = api.client.post(
         "/api/analyze/comprehensive",
         headers=h,
@@ -98,13 +104,13 @@ def test_bad_mappings_are_invalid_mapping(api: Api) -> None:
         {"covariates": ["x1", "/etc/shadow"]},
     ):
         r = api.client.post(
-            "/api/analyze/comprehensive", headers=h, json={"dataset_id": ds, "mapping": mapping}
+            "/api/analyze/comprehensive", headers=h, json={"dataset_id": ds, "roles": mapping}
         )
         assert_error(r, 400, "INVALID_MAPPING")
     r = api.client.post(
         "/api/analyze/comprehensive",
         headers=h,
-        json={"dataset_id": ds, "mapping": {"outcome": "yy"}},
+        json={"dataset_id": ds, "roles": {"outcome": "yy"}},
     )
     assert "did you mean 'y'" in r.json()["error"]["message"]
 
@@ -151,7 +157,7 @@ def test_ate_runs_one_estimator_for_one_estimand(api: Api) -> None:
     r = api.client.post(
         "/api/analyze/ate",
         headers=h,
-        json={"dataset_id": ds, "mapping": {"outcome": "y", "treatment": "t"}, "estimator": "ipw"},
+        json={"dataset_id": ds, "roles": {"outcome": "y", "treatment": "t"}, "estimator": "ipw"},
     )
     assert r.status_code == 200, r.text
     est = r.json()["result"]["estimates"]
@@ -172,7 +178,7 @@ def test_did_route_runs_difference_in_differences_estimators(api: Api) -> None:
         headers=h,
         json={
             "dataset_id": ds,
-            "mapping": {"outcome": "y", "unit": "unit", "time": "time", "treatment": "d"},
+            "roles": {"outcome": "y", "unit": "unit", "time": "time", "treatment": "d"},
             "options": {"infer": False},
         },
     )
@@ -302,7 +308,7 @@ def test_a_failing_job_ends_failed_and_the_service_keeps_serving(api: Api) -> No
         headers=h,
         json={
             "dataset_id": ds,
-            "mapping": {"outcome": "y", "treatment": "x1"},
+            "roles": {"outcome": "y", "treatment": "x1"},
             "estimators": ["ipw"],
         },
     )

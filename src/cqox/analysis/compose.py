@@ -17,7 +17,7 @@ from cqox.core.context import Context, ProgressCallback
 from cqox.core.design import Design, designs_for
 from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
-from cqox.core.roles import Roles
+from cqox.core.roles import Roles, split_role_keywords
 from cqox.data.domain import detect_domain
 from cqox.data.infer import infer_roles
 from cqox.data.io import read_table
@@ -60,6 +60,25 @@ def _check_columns(df: pd.DataFrame, roles: Roles) -> None:
                 raise column_not_found(role, col, columns)
 
 
+def _roles_from(roles: Mapping[str, Any] | Roles | None, keywords: Mapping[str, Any]) -> Roles:
+    """One :class:`Roles` from the ``roles`` mapping and the role keywords.
+
+    A role given both ways must name the same thing: two answers are an error rather
+    than one silently winning.
+    """
+    base = roles if isinstance(roles, Roles) else Roles.from_mapping(dict(roles or {}))
+    given = Roles.from_mapping({k: v for k, v in keywords.items() if v is not None})
+    mine, theirs = base.given(), given.given()
+    clash = sorted(k for k in mine.keys() & theirs.keys() if mine[k] != theirs[k])
+    if clash:
+        raise RoleError(
+            f"role '{clash[0]}' given twice with different values: {theirs[clash[0]]!r} as a "
+            f"keyword and {mine[clash[0]]!r} in roles=",
+            details={"role": clash[0]},
+        )
+    return base.merge(given)
+
+
 def estimate(
     estimator: str,
     data: DataLike,
@@ -70,12 +89,13 @@ def estimate(
     seed: int | None = None,
     thresholds: Mapping[str, float] | None = None,
     roles: Mapping[str, Any] | Roles | None = None,
-    **params: Any,
+    **keywords: Any,
 ) -> Estimate:
     """Run one registered estimator and return its :class:`Estimate`.
 
-    Roles other than outcome/treatment/covariates go in ``roles`` (a mapping such as
-    ``{"unit": "id", "time": "year"}``); every other keyword is an estimator parameter.
+    Every role is a keyword (``unit="id"``, ``time="year"``, ``running="score"``,
+    ``cutoff=0``, …; the names of :data:`cqox.core.roles.ALL_ROLES`) or an entry of the
+    ``roles`` mapping; every other keyword is an estimator parameter.
 
     Example
     -------
@@ -88,8 +108,11 @@ def estimate(
     """
     cls = registry.get(estimator)
     df = _load(data)
-    base = roles if isinstance(roles, Roles) else Roles.from_mapping(dict(roles or {}))
-    r = base.merge(Roles.from_mapping(outcome=outcome, treatment=treatment, covariates=covariates))
+    role_keywords, params = split_role_keywords(keywords)
+    r = _roles_from(
+        roles,
+        {"outcome": outcome, "treatment": treatment, "covariates": covariates, **role_keywords},
+    )
     _check_columns(df, r)
     ctx = Context(seed=seed, thresholds=dict(thresholds or {}))
     return cls(**params).fit(df, r, ctx)
@@ -109,6 +132,7 @@ def analyze(
     seed: int | None = 0,
     truth: Mapping[str, float] | None = None,
     progress: ProgressCallback | None = None,
+    **role_keywords: Any,
 ) -> Analysis:
     """Analyse a table: infer roles, find designs, run every applicable estimator.
 
@@ -119,8 +143,12 @@ def analyze(
     outcome, treatment, covariates : optional
         Roles; covariates as a list of columns or a formula string.
     roles : mapping, optional
-        Any other roles (``unit``, ``time``, ``cohort``, ``instrument``, ``running``,
-        ``cutoff``, ...).  Explicit roles always win over inferred ones.
+        Roles as a mapping (``{"unit": "id", "time": "year"}``).  Explicit roles always
+        win over inferred ones.
+    **role_keywords
+        Every other role as a keyword: ``unit``, ``time``, ``cohort``, ``instrument``,
+        ``running``, ``cutoff``, ``cluster``, … (:data:`cqox.core.roles.ALL_ROLES`).  An
+        unknown keyword is a :class:`~cqox.errors.RoleError` with a "did you mean".
     estimators : list of str, optional
         Registry names to run (default: every estimator for the designs found).
     params : mapping, optional
@@ -139,9 +167,9 @@ def analyze(
     """
     start = time.perf_counter()
     df = _load(data)
-    given = roles if isinstance(roles, Roles) else Roles.from_mapping(dict(roles or {}))
-    given = given.merge(
-        Roles.from_mapping(outcome=outcome, treatment=treatment, covariates=covariates)
+    given = _roles_from(
+        roles,
+        {"outcome": outcome, "treatment": treatment, "covariates": covariates, **role_keywords},
     )
     _check_columns(df, given)
     r = infer_roles(df, given) if infer else given

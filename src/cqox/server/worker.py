@@ -24,7 +24,8 @@ def run_job(payload: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     """Run one analysis request on a stored dataset and return its JSON result.
 
     ``payload`` has ``kind`` (comprehensive, ate, did or design), ``dataset_path``,
-    ``artifact_path``, ``mapping`` (role → column), ``estimators``, ``params``,
+    ``artifact_path``, ``roles`` (role → column; ``mapping`` in jobs queued before the
+    rename), ``estimators``, ``params``,
     ``thresholds``, ``seed`` and, for the design route, ``design``.
     """
     import pandas as pd
@@ -34,7 +35,7 @@ def run_job(payload: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     from cqox.estimators import registry
 
     df = pd.read_parquet(payload["dataset_path"])
-    mapping = dict(payload.get("mapping") or {})
+    mapping = dict(payload.get("roles") or payload.get("mapping") or {})
     kind = payload["kind"]
     estimators = payload.get("estimators")
     params = {k: dict(v) for k, v in (payload.get("params") or {}).items()}

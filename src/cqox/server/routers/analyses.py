@@ -41,10 +41,10 @@ def artifact_path(settings: Settings, analysis_id: str, suffix: str = ".pkl") ->
 
 
 def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
-    """Check the mapping, estimators, parameters and thresholds before queuing a job."""
-    for role, value in body.mapping.items():
+    """Check the roles, estimators, parameters and thresholds before queuing a job."""
+    for role, value in body.roles.items():
         check_mapping_value(role, value)
-    roles = Roles.from_mapping(dict(body.mapping))  # unknown roles → INVALID_MAPPING
+    roles = Roles.from_mapping(dict(body.roles))  # unknown roles → INVALID_MAPPING
     columns = [str(c["name"]) for c in dataset.columns]
     for role, value in roles.given().items():
         if role in VALUE_ROLES or (role == "covariates" and isinstance(value, str)):
@@ -57,7 +57,7 @@ def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
     gates = body.gates()
     thresholds = resolve_thresholds(gates.thresholds)  # deprecated names → gate names
     return {
-        "mapping": roles.given(),
+        "roles": roles.given(),
         "estimators": body.estimators,
         "params": body.options.params,
         "thresholds": thresholds,

@@ -69,10 +69,7 @@ def upload(
             {"name": str(c), "dtype": str(frame[c].dtype), "kind": column_kind(frame[c])}
             for c in frame.columns
         ],
-        roles={
-            "roles": roles.given(),
-            "inferred": [g.to_dict() for g in roles.guesses],
-        },
+        roles=roles.to_dict(),
         domain=detect_domain([str(c) for c in frame.columns]).to_dict(),
         profile=_jsonable(profile(frame)),
     )
