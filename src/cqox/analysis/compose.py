@@ -37,7 +37,7 @@ from cqox.gates.balance import data_gates
 from cqox.nuisance.propensity import propensity
 from cqox.sensitivity.evalue import evalue_continuous, evalue_from_rr
 from cqox.sensitivity.ovb import ovb_sensitivity
-from cqox.sensitivity.rosenbaum import rosenbaum_bounds
+from cqox.sensitivity.rosenbaum import bounds_of_matched_pairs
 
 DataLike = pd.DataFrame | str | Path
 
@@ -313,9 +313,10 @@ def _sensitivity(
 ) -> dict[str, Any]:
     """E-values for every effect estimate on a 0/1 or continuous outcome.
 
-    With a binary treatment and covariates, also the Cinelli–Hazlett OVB robustness
-    values of the regression estimate (under ``regression_adjustment`` keys) and
-    Rosenbaum bounds for the matched pairs (under ``psm:ATT``).
+    Estimates that publish their matched sets (``tables["matched_pairs"]``) also get
+    Rosenbaum bounds of exactly that matching; estimators that declare ``"ovb"`` in
+    ``sensitivity`` get the Cinelli–Hazlett OVB robustness values (binary treatment
+    with covariates).
     """
     if data is None or data.y is None or len(data.y) < 2:
         return {}
@@ -334,31 +335,26 @@ def _sensitivity(
         else:
             val = evalue_continuous(e.estimate, e.ci, float(np.std(y, ddof=1)))
         out[key] = {"evalue": val.to_dict()}
-    ra_keys = [k for k in out if k.startswith("regression_adjustment:")]
-    wanted = bool(ra_keys) or "psm:ATT" in out
-    e_hat = None if ctx is None or not wanted else _backdoor_propensity(ctx, data)
-    if e_hat is not None and data.t is not None:
-        t = data.t
-        if ra_keys:
-            try:
-                ovb: dict[str, Any] = ovb_sensitivity(
-                    y, t, data.X, data.covariate_names, max_benchmarks=3
-                ).to_dict()
-            except (CqoxError, ValueError, np.linalg.LinAlgError) as exc:
-                ovb = {"applicable": False, "reason": str(exc)}
-            for key in ra_keys:
-                out[key]["ovb"] = ovb
-        psm_att = [e for e in estimates if e.estimator == "psm" and e.estimand == "ATT"]
-        if psm_att and "psm:ATT" in out:
-            # imported here: the matching kernels load Numba, which `import cqox` avoids
-            from cqox.estimators.backdoor.psm import matched_pair_differences
-
-            d = matched_pair_differences(y, t, e_hat)
-            sign = 1.0 if psm_att[0].estimate >= 0 else -1.0  # bounds test the sign found
-            try:
-                out["psm:ATT"]["rosenbaum"] = rosenbaum_bounds(sign * d).to_dict()
-            except ValueError as exc:
-                out["psm:ATT"]["rosenbaum"] = {"applicable": False, "reason": str(exc)}
+    for e in estimates:
+        key = f"{e.estimator}:{e.estimand}"
+        ros = bounds_of_matched_pairs(e.tables, e.estimate) if key in out else None
+        if ros is not None:
+            out[key]["rosenbaum"] = ros
+    ovb_keys = [
+        f"{e.estimator}:{e.estimand}"
+        for e in estimates
+        if "ovb" in registry.get(e.estimator).sensitivity and f"{e.estimator}:{e.estimand}" in out
+    ]
+    backdoor = ctx is not None and _backdoor_propensity(ctx, data) is not None
+    if ovb_keys and data.t is not None and backdoor:
+        try:
+            ovb: dict[str, Any] = ovb_sensitivity(
+                y, data.t, data.X, data.covariate_names, max_benchmarks=3
+            ).to_dict()
+        except (CqoxError, ValueError, np.linalg.LinAlgError) as exc:
+            ovb = {"applicable": False, "reason": str(exc)}
+        for key in ovb_keys:
+            out[key]["ovb"] = ovb
     return out
 
 

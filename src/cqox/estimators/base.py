@@ -95,6 +95,11 @@ class Estimator(ABC):
     #: Whether ``cqox.analyze`` runs it when no estimator list is given (False for
     #: costly wrappers such as ``bootstrap``, which run only when named).
     run_by_default: ClassVar[bool] = True
+    #: Sensitivity analyses the composer adds to this estimator's estimates beyond the
+    #: E-value: ``"ovb"`` (Cinelli–Hazlett robustness values of the outcome regression of
+    #: the covariates).  Rosenbaum bounds need no declaration: they follow a published
+    #: ``matched_pairs`` table (:data:`cqox.sensitivity.rosenbaum.MATCHED_PAIRS_TABLE`).
+    sensitivity: ClassVar[tuple[str, ...]] = ()
     #: A small seeded example (simulator + roles) every contract test runs on.
     example: ClassVar[Example | None] = None
 

@@ -95,6 +95,7 @@ from cqox.gates.balance import (
 )
 from cqox.gates.weights import common_support_gate
 from cqox.nuisance.propensity import propensity
+from cqox.sensitivity.rosenbaum import MATCHED_PAIRS_TABLE
 
 
 @dataclass(frozen=True)
@@ -600,18 +601,6 @@ def estimated_score_adjustment(
     return float(c @ np.linalg.solve(H, c) - d @ np.linalg.solve(H, d)) / n
 
 
-def matched_pair_differences(y: np.ndarray, t: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Treated-minus-matched-control outcome of each treated row (1:1 on logit ``e``).
-
-    Ties are averaged into one control outcome, so each treated row gives one pair
-    difference (the input of :func:`cqox.sensitivity.rosenbaum_bounds`).
-    """
-    s = special.logit(np.clip(e, 1e-12, 1 - 1e-12))
-    q, r = np.flatnonzero(t == 1), np.flatnonzero(t == 0)
-    m = match_scores(s[q], s[r], 1)
-    return y[q] - segment_sums(y[r][m.idx], m.ptr) / np.maximum(m.sizes, 1)
-
-
 def _exact_param(value: Any) -> bool:
     if value is None:
         return True
@@ -878,7 +867,17 @@ class PSM(Estimator):
                 "propensity_max": float(e.max()),
                 "caliper_abs": None if not np.isfinite(cal) else float(cal),
             },
-            tables={"balance": table.to_frame()},
+            tables={
+                "balance": table.to_frame(),
+                # the matched sets behind this estimate, for Rosenbaum bounds downstream
+                MATCHED_PAIRS_TABLE: pd.DataFrame(
+                    {
+                        "row": np.flatnonzero(keep)[res.targets],
+                        "n_matches": res.matches.sizes,
+                        "difference": res.d,
+                    }
+                ),
+            },
             gates=gates,
             warnings=notes,
             method=(

@@ -118,6 +118,7 @@ class RegressionAdjustment(Estimator):
         {"n": 400, "seed": 1},
         {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
     )
+    sensitivity = ("ovb",)
     name = "regression_adjustment"
     family = "regression_adjustment"
     designs = (Design.BACKDOOR,)
