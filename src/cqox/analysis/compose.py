@@ -247,7 +247,7 @@ def analyze(
         truth={str(k): float(v) for k, v in (truth or {}).items()},
         warnings=list(dict.fromkeys(w for e in estimates for w in e.warnings)),
         seed=seed,
-        figure_data=_figure_data(ctx, first, df, r, estimates),
+        figure_data=_figure_data(ctx, first),
     )
     analysis.elapsed_s = time.perf_counter() - start
     return analysis
@@ -267,13 +267,7 @@ def _choose(
         known[name](**dict(given)).resolved_params()
     if names is not None:
         return [registry.get(n) for n in names]
-    return [
-        cls
-        for cls in known.values()
-        if cls.run_by_default
-        and any(d in designs for d in cls.designs)
-        and all(getattr(roles, req) is not None for req in cls.requires)
-    ]
+    return registry.for_designs(designs, roles, default_only=True)
 
 
 def _profile(df: pd.DataFrame) -> dict[str, Any]:
@@ -358,26 +352,9 @@ def _sensitivity(
     return out
 
 
-def _figure_data(
-    ctx: Context,
-    data: CausalData | None,
-    df: pd.DataFrame,
-    roles: Roles,
-    estimates: list[Estimate],
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if (
-        roles.running
-        and roles.cutoff is not None
-        and roles.outcome
-        and any(e.estimator == "rd" for e in estimates)
-    ):
-        from cqox.report.figures_rd import rd_plot_data
-
-        x = pd.to_numeric(df[roles.running], errors="coerce").to_numpy(dtype=float)
-        y = pd.to_numeric(df[roles.outcome], errors="coerce").to_numpy(dtype=float)
-        out["rd"] = rd_plot_data(x, y, roles.cutoff)
-    return {**out, **_propensity_data(ctx, data)}
+def _figure_data(ctx: Context, data: CausalData | None) -> dict[str, Any]:
+    """Numbers only the report needs that no estimate carries: the shared propensity."""
+    return _propensity_data(ctx, data)
 
 
 def _propensity_data(ctx: Context, data: CausalData | None) -> dict[str, Any]:

@@ -45,11 +45,7 @@ def run_job(payload: dict[str, Any], progress: Any = None) -> dict[str, Any]:
         estimators = [name]
     elif kind in ("did", "design"):
         designs = {"did", "staggered_did"} if kind == "did" else {payload["design"]}
-        available = [
-            n
-            for n, cls in registry.all_estimators().items()
-            if designs & {str(d) for d in cls.designs}
-        ]
+        available = [cls.name for cls in registry.for_designs(designs)]
         if estimators:
             unknown = [e for e in estimators if e not in available]
             if unknown:

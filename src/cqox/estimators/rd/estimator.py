@@ -55,6 +55,7 @@ from cqox.errors import (
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, se_method_param
 from cqox.estimators.rd.bandwidth import BWSELECTS, Bandwidths, select_bandwidths
+from cqox.estimators.rd.binned import binned_means
 from cqox.estimators.rd.density import density_test
 from cqox.estimators.rd.local_poly import KERNELS, VCES, RDFit, rd_fit
 from cqox.estimators.registry import register
@@ -286,6 +287,7 @@ class RegressionDiscontinuity(Estimator):
             n=int(f.n_h[0] + f.n_h[1]),
             counts={"n_used_left": res.n[0], "n_used_right": res.n[1]},
             diagnostics=diagnostics,
+            tables=dict(zip(("bins", "global_fit"), binned_means(x, data.y, c), strict=True)),
             gates=gates,
             warnings=notes,
             method=(
