@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from cqox.core.estimate import Estimate
     from cqox.data.prepare import CausalData
 
+#: Stream of the random jackknife groups: beyond any replicate's stream ``[seed, b]``.
+JACKKNIFE_GROUP_STREAM = 2**20
 #: Serial time (estimated from the first replicates) below which the pool is not
 #: started: starting workers and shipping the data to them costs a fraction of a
 #: second, which small jobs do not repay.
@@ -193,7 +195,7 @@ def _jackknife_index_sets(
     if n_units <= groups:
         deleted = [[u] for u in range(n_units)]
     else:
-        perm = np.random.default_rng([seed, 2**20]).permutation(n_units)
+        perm = np.random.default_rng([seed, JACKKNIFE_GROUP_STREAM]).permutation(n_units)
         deleted = [list(g) for g in np.array_split(perm, groups)]
     out = []
     all_rows = np.arange(n)

@@ -65,6 +65,7 @@ from cqox.core.roles import Roles, normalise_covariates
 from cqox.data.formula import formula_variables
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import CqoxWarning, EstimationError, ParameterError
+from cqox.estimators.backdoor.ipw import ipw_weights
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import (
     CI_LEVEL,
@@ -432,7 +433,7 @@ class AIPW(Estimator):
                 f"AIPW, {params['link']} propensity, OLS outcome by arm, "
                 "M-estimation (influence-function) SE"
             )
-        raw_w = _ipw_weights(t, e, estimand)
+        raw_w = ipw_weights(t, e, estimand)
         gates = [
             ess_gate(raw_w, t, ctx),
             max_weight_gate(raw_w, t, ctx),
@@ -462,14 +463,6 @@ class AIPW(Estimator):
             influence=res.influence,
             method=method,
         )
-
-
-def _ipw_weights(t: np.ndarray, e: np.ndarray, estimand: str) -> np.ndarray:
-    if estimand == "ATE":
-        return t / e + (1 - t) / (1 - e)
-    if estimand == "ATT":
-        return t + (1 - t) * e / (1 - e)
-    return t * (1 - e) / e + (1 - t)
 
 
 def _learner_name(spec: Any) -> str:

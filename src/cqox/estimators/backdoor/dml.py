@@ -132,8 +132,12 @@ class DMLResult:
     e_hat: np.ndarray | None = None
 
 
+#: Seed stride between repeated splits (a prime, so split seeds never coincide mod 2³¹).
+_REP_SEED_STRIDE = 7919
+
+
 def _seeds(folds_list: list[np.ndarray], seed: int) -> list[int]:
-    return [(seed + 7919 * r) % _SEED_MAX for r in range(len(folds_list))]
+    return [(seed + _REP_SEED_STRIDE * r) % _SEED_MAX for r in range(len(folds_list))]
 
 
 #: Rules that combine ``n_rep`` splits into one estimate and SE (both take the median

@@ -53,6 +53,9 @@ from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param
 from cqox.estimators.registry import register
 from cqox.nuisance.glm import weighted_logit
 
+#: Random stream (``Context.rng``) of the bootstrap replicates.
+_BOOTSTRAP_STREAM = 31
+
 #: Newton stops when the largest coefficient step is below this.
 NEWTON_TOL = 1e-9
 NEWTON_MAX_ITER = 50
@@ -510,7 +513,7 @@ class GComputation(Estimator):
             res,
             estimand,
             params["n_boot"],
-            ctx.rng(31),
+            ctx.rng(_BOOTSTRAP_STREAM),
             beta_cache=ctx.cache.setdefault(
                 (
                     "g_formula_bootstrap",

@@ -97,6 +97,9 @@ from cqox.gates.weights import common_support_gate
 from cqox.nuisance.propensity import propensity
 from cqox.sensitivity.rosenbaum import MATCHED_PAIRS_TABLE
 
+#: Random stream (``Context.rng``) of ``order="random"`` matching without replacement.
+_MATCH_ORDER_STREAM = 11
+
 
 @dataclass(frozen=True)
 class Matches:
@@ -756,12 +759,6 @@ class PSM(Estimator):
         score: np.ndarray | None
         Xw = None
         if params["distance"] == "mahalanobis":
-            if X.shape[1] == 0:
-                raise ParameterError(
-                    "The 'distance' parameter of psm is 'mahalanobis' but there are no "
-                    "covariates; give covariates or use distance='logit'",
-                    details={"parameter": "distance"},
-                )
             score, Xw = None, whiten(Xk)
             cal = np.inf if params["caliper"] is None else params["caliper"]
         else:
@@ -781,7 +778,7 @@ class PSM(Estimator):
             order=params["order"],
             var_matches=params["var_matches"],
             Xb=Xk if params["bias_correction"] and Xk.shape[1] else None,
-            rng=ctx.rng(11),
+            rng=ctx.rng(_MATCH_ORDER_STREAM),
         )
         n_target = {"ATT": int(tk.sum()), "ATC": int(len(tk) - tk.sum()), "ATE": len(tk)}[estimand]
         n_matched = len(res.targets)

@@ -86,6 +86,9 @@ from cqox.estimators.did.panel import Panel, build_panel, cluster_sums, prepare_
 from cqox.estimators.registry import register
 from cqox.nuisance.glm import weighted_logit
 
+#: Random stream (``Context.rng``) of the multiplier-bootstrap weights.
+_MULTIPLIER_STREAM = 41
+
 #: Propensities are capped at 1 − 1e-6 and control units with ê ≥ 0.995 get zero
 #: weight, as in DRDID / did / csdid (so that our ATT(g,t) match theirs).
 PS_CAP = 1 - 1e-6
@@ -834,7 +837,7 @@ class DiDCallawaySantAnna(Estimator):
         level = params["ci_level"]
         alpha = 1 - level
         z = float(stats.norm.ppf(0.5 + level / 2))
-        rng = ctx.rng(41)
+        rng = ctx.rng(_MULTIPLIER_STREAM)
         B = params["n_boot"]
         aggs = {k: aggregate(res, wp, glist, k) for k in AGGREGATIONS}
 

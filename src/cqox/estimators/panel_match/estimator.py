@@ -66,6 +66,9 @@ from cqox.estimators.panel_match.matching import (
 )
 from cqox.estimators.registry import register
 
+#: Random stream (``Context.rng``) of the unit bootstrap.
+_BOOTSTRAP_STREAM = 0
+
 
 def wide_panel(
     data: CausalData, include_outcome: bool
@@ -210,7 +213,7 @@ class PanelMatch(Estimator):
                 ),
                 count,
                 params["n_boot"],
-                ctx.rng(0),
+                ctx.rng(_BOOTSTRAP_STREAM),
             )
             if se_method != "analytic"
             else np.full((0, len(effects)), np.nan)

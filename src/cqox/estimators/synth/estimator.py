@@ -105,6 +105,9 @@ from cqox.estimators.synth.panel import (
     parse_times,
 )
 
+#: Random stream (``Context.rng``) of the conformal test's i.i.d. permutations.
+_CONFORMAL_STREAM = 7
+
 
 def _is_list(v: Any) -> bool:
     return v is None or isinstance(v, list | tuple | range | str)
@@ -437,7 +440,7 @@ class Synth(Estimator):
             level,
             method,
             params["conformal_n_perm"],
-            ctx.rng(7),
+            ctx.rng(_CONFORMAL_STREAM),
             anchors=(att,),
             centre=att,
         )
