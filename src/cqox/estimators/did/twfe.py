@@ -64,11 +64,11 @@ from cqox.estimators.common import CI_LEVEL
 from cqox.estimators.did.panel import (
     Panel,
     build_panel,
-    cluster_sums,
     group_means,
     prepare_panel,
 )
 from cqox.estimators.registry import register
+from cqox.inference.multiplier import cluster_sums
 
 #: Alternating projections stop when the largest unit mean of the residual is below
 #: this times the scale of the data: far below the 1e-6 agreement asked of peers.

@@ -50,8 +50,9 @@ from cqox.data.prepare import CausalData
 from cqox.errors import DesignError, EstimationError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL
-from cqox.estimators.did.panel import Panel, build_panel, cluster_sums, prepare_panel
+from cqox.estimators.did.panel import Panel, build_panel, prepare_panel
 from cqox.estimators.registry import register
+from cqox.inference.multiplier import cluster_sums
 
 
 @dataclass(frozen=True)
