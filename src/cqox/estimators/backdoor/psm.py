@@ -216,37 +216,21 @@ class PSM(Estimator):
         assert data.y is not None and data.t is not None
         y, t, X = data.y, data.t, data.X
         estimand = params["estimand"]
-        fit = propensity(data, ctx, params["link"])
-        e = fit.p_hat
-        counts: dict[str, int] = {}
-        notes: list[str] = []
-        gates: list[Gate] = [common_support_gate(e, t, ctx)]
-        exact = _exact_columns(params["exact"])
-        cells = exact_cells(data.frame, exact) if exact else None
-        keep = np.ones(len(y), bool)
-        if params["common_support"]:
-            tr = trim_to_common_support(e, t)
-            keep = tr.keep
-            counts.update(tr.counts())
-            if (note := tr.note()) is not None:
-                notes.append(note)
         if X.shape[1] == 0:
             raise EstimationError(
                 "psm needs at least one covariate: without covariates the propensity is "
                 "constant and matching is the difference in means",
                 details={"role": "covariates"},
             )
+        fit = propensity(data, ctx, params["link"])
+        e = fit.p_hat
+        counts: dict[str, int] = {}
+        notes: list[str] = []
+        keep = _common_support_rows(e, t, params["common_support"], counts, notes)
+        exact = _exact_columns(params["exact"])
+        cells = exact_cells(data.frame, exact)[keep] if exact else None
         yk, tk, Xk, ek = y[keep], t[keep], X[keep], e[keep]
-        ck = None if cells is None else cells[keep]
-        score: np.ndarray | None
-        Xw = None
-        if params["distance"] == "mahalanobis":
-            score, Xw = None, whiten(Xk)
-            cal = np.inf if params["caliper"] is None else params["caliper"]
-        else:
-            score = special.logit(ek) if params["distance"] == "logit" else ek
-            sd = float(np.std(score, ddof=1))
-            cal = np.inf if params["caliper"] is None else params["caliper"] * sd
+        score, Xw, cal = _matching_metric(Xk, ek, params["distance"], params["caliper"])
         res = match_estimate(
             yk,
             tk,
@@ -255,7 +239,7 @@ class PSM(Estimator):
             params["n_neighbors"],
             Xw=Xw,
             caliper=cal,
-            cells=ck,
+            cells=cells,
             replace=params["replace"],
             order=params["order"],
             var_matches=params["var_matches"],
@@ -263,67 +247,23 @@ class PSM(Estimator):
             rng=ctx.rng(_MATCH_ORDER_STREAM),
         )
         n_target = {"ATT": int(tk.sum()), "ATC": int(len(tk) - tk.sum()), "ATE": len(tk)}[estimand]
-        n_matched = len(res.targets)
-        counts.update(
-            {
-                "n_matched_targets": n_matched,
-                "n_unmatched_targets": res.n_unmatched,
-                "n_matched_controls_used": int(((res.k > 0) & (tk == 0)).sum()),
-                "n_matched_treated_used": int(((res.k > 0) & (tk == 1)).sum()),
-            }
-        )
+        counts.update(_match_counts(res, tk))
         if res.n_unmatched:
             notes.append(
                 f"{res.n_unmatched} of {n_target} target rows found no match "
                 "(caliper or exact cells) and are left out of the estimate"
             )
-        arm = {"ATT": "treated", "ATC": "controls", "ATE": "rows"}[estimand]
         table = balance_table(Xk, tk, data.covariate_names, res.weights)
-        gates += [
-            matched_share_gate(n_matched, n_target, ctx, arm),
+        arm = {"ATT": "treated", "ATC": "controls", "ATE": "rows"}[estimand]
+        gates: list[Gate] = [
+            common_support_gate(e, t, ctx),
+            matched_share_gate(len(res.targets), n_target, ctx, arm),
             smd_gate(table, ctx, after=True),
             variance_ratio_gate(table, ctx, after=True),
         ]
-        se = res.se
-        adjustment = None
-        why_not = _ai2016_blocker(params, score is not None, res.n_unmatched, counts)
-        if params["se_method"] == "ai2016" and why_not is None:
-            assert score is not None
-            effect = _unit_effects(yk, tk, score, params["n_neighbors"], res)
-            adjustment = estimated_score_adjustment(
-                yk,
-                tk,
-                score,
-                ek,
-                fit.dp_deta,
-                fit.Z,
-                fit.hessian,
-                estimand,
-                res.tau,
-                effect,
-                params["var_matches"],
-                res.within,
-            )
-            if res.se**2 - adjustment > 0:
-                se = float(np.sqrt(res.se**2 - adjustment))
-                se_note = (
-                    "Abadie–Imbens (2006) variance minus the Abadie–Imbens (2016) adjustment "
-                    "for matching on the estimated propensity"
-                )
-            else:
-                notes.append(
-                    "the Abadie–Imbens (2016) adjustment exceeds the matching variance; "
-                    "reporting the unadjusted Abadie–Imbens (2006) SE"
-                )
-                adjustment = None
-        if adjustment is None:
-            se_note = "Abadie–Imbens (2006) variance" + (
-                ""
-                if score is None
-                else " treating the propensity as known"
-                + (f" ({why_not})" if why_not and params["se_method"] == "ai2016" else "")
-                + "; for the ATE this is conservative (Abadie & Imbens 2016)"
-            )
+        se, adjustment, se_note = _standard_error(
+            yk, tk, ek, score, fit, res, params, counts, notes
+        )
         return Estimate.from_se(
             self.name,
             estimand,
@@ -335,7 +275,7 @@ class PSM(Estimator):
             n_control=int(len(t) - t.sum()),
             counts=counts,
             diagnostics={
-                "matched_share": n_matched / max(n_target, 1),
+                "matched_share": len(res.targets) / max(n_target, 1),
                 "se_ai2006": res.se,
                 "se_sample": res.se_sample,
                 "ai2016_adjustment": adjustment,
@@ -359,16 +299,116 @@ class PSM(Estimator):
             },
             gates=gates,
             warnings=notes,
-            method=(
-                f"{params['n_neighbors']}:1 nearest-neighbour matching on "
-                + {
-                    "logit": "the logit propensity",
-                    "propensity": "the propensity",
-                    "mahalanobis": "Mahalanobis distance",
-                }[params["distance"]]
-                + (" with" if params["replace"] else " without")
-                + " replacement"
-                + (", bias-corrected" if params["bias_correction"] else "")
-                + (", Abadie–Imbens (2016) SE" if adjustment is not None else ", Abadie–Imbens SE")
-            ),
+            method=_method_text(params, adjustment is not None),
         )
+
+
+def _common_support_rows(
+    e: np.ndarray, t: np.ndarray, trim: bool, counts: dict[str, int], notes: list[str]
+) -> np.ndarray:
+    """Rows kept: all, or those inside the propensity common support (``common_support``)."""
+    if not trim:
+        return np.ones(len(t), bool)
+    tr = trim_to_common_support(e, t)
+    counts.update(tr.counts())
+    if (note := tr.note()) is not None:
+        notes.append(note)
+    return tr.keep
+
+
+def _matching_metric(
+    X: np.ndarray, e: np.ndarray, distance: str, caliper: float | None
+) -> tuple[np.ndarray | None, np.ndarray | None, float]:
+    """``(score, whitened covariates, absolute caliper)`` of the matching distance.
+
+    A one-dimensional score (logit propensity or propensity) with the caliper in its
+    standard deviations, or Mahalanobis on the whitened covariates with the caliper in
+    Mahalanobis units; no caliper is ``inf``.
+    """
+    if distance == "mahalanobis":
+        return None, whiten(X), np.inf if caliper is None else caliper
+    score = special.logit(e) if distance == "logit" else e
+    sd = float(np.std(score, ddof=1))
+    return score, None, np.inf if caliper is None else caliper * sd
+
+
+def _match_counts(res: MatchingResult, t: np.ndarray) -> dict[str, int]:
+    """Targets matched and unmatched, and distinct rows used as matches by arm."""
+    return {
+        "n_matched_targets": len(res.targets),
+        "n_unmatched_targets": res.n_unmatched,
+        "n_matched_controls_used": int(((res.k > 0) & (t == 0)).sum()),
+        "n_matched_treated_used": int(((res.k > 0) & (t == 1)).sum()),
+    }
+
+
+def _standard_error(
+    y: np.ndarray,
+    t: np.ndarray,
+    e: np.ndarray,
+    score: np.ndarray | None,
+    fit: Any,
+    res: MatchingResult,
+    params: dict[str, Any],
+    counts: dict[str, int],
+    notes: list[str],
+) -> tuple[float, float | None, str]:
+    """``(se, AI-2016 adjustment or None, what the SE is)`` of the matching estimate.
+
+    ``se_method="ai2016"`` subtracts the Abadie–Imbens (2016) adjustment for matching on
+    the estimated propensity from the AI-2006 variance when it applies and leaves a
+    positive variance; otherwise the AI-2006 SE is reported, and the note says why.
+    """
+    why_not = _ai2016_blocker(params, score is not None, res.n_unmatched, counts)
+    if params["se_method"] == "ai2016" and why_not is None:
+        assert score is not None
+        effect = _unit_effects(y, t, score, params["n_neighbors"], res)
+        adjustment = estimated_score_adjustment(
+            y,
+            t,
+            score,
+            e,
+            fit.dp_deta,
+            fit.Z,
+            fit.hessian,
+            params["estimand"],
+            res.tau,
+            effect,
+            params["var_matches"],
+            res.within,
+        )
+        if res.se**2 - adjustment > 0:
+            return (
+                float(np.sqrt(res.se**2 - adjustment)),
+                adjustment,
+                "Abadie–Imbens (2006) variance minus the Abadie–Imbens (2016) adjustment "
+                "for matching on the estimated propensity",
+            )
+        notes.append(
+            "the Abadie–Imbens (2016) adjustment exceeds the matching variance; "
+            "reporting the unadjusted Abadie–Imbens (2006) SE"
+        )
+    se_note = "Abadie–Imbens (2006) variance" + (
+        ""
+        if score is None
+        else " treating the propensity as known"
+        + (f" ({why_not})" if why_not and params["se_method"] == "ai2016" else "")
+        + "; for the ATE this is conservative (Abadie & Imbens 2016)"
+    )
+    return res.se, None, se_note
+
+
+def _method_text(params: dict[str, Any], adjusted: bool) -> str:
+    """One line: the matching and its inference."""
+    metric = {
+        "logit": "the logit propensity",
+        "propensity": "the propensity",
+        "mahalanobis": "Mahalanobis distance",
+    }[params["distance"]]
+    return (
+        f"{params['n_neighbors']}:1 nearest-neighbour matching on {metric}"
+        + (" with" if params["replace"] else " without")
+        + " replacement"
+        + (", bias-corrected" if params["bias_correction"] else "")
+        + (", Abadie–Imbens (2016) SE" if adjusted else ", Abadie–Imbens SE")
+    )
