@@ -82,7 +82,7 @@ from cqox.data.prepare import CausalData
 from cqox.errors import DesignError, EstimationError
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, n_boot_param, se_method_param
-from cqox.estimators.did.panel import WidePanel, build_panel, prepare_panel, wide_panel
+from cqox.estimators.did.panel import Panel, WidePanel, build_panel, prepare_panel, wide_panel
 from cqox.estimators.registry import register
 from cqox.inference.multiplier import (
     BootstrapResult,
@@ -622,21 +622,7 @@ class DiDCallawaySantAnna(Estimator):
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         notes: list[str] = []
-        panel = build_panel(data, need_cohort=True)
-        if data.roles.cohort is None and panel.d is not None:
-            first = np.zeros(panel.n_units)
-            first[panel.unit[::-1]] = panel.d[::-1]
-            if np.all(panel.d == first[panel.unit]):
-                raise DesignError(
-                    f"role 'treatment': column '{data.roles.treatment}' is constant within "
-                    "each unit (a treated-group indicator), so it does not say when units "
-                    "were first treated; give the 'cohort' role (first treated period)",
-                    details={"role": "treatment", "column": str(data.roles.treatment)},
-                )
-        if panel.cohort is not None and data.roles.cohort is None:
-            notes.append(
-                f"cohort derived from treatment '{data.roles.treatment}' (first treated period)"
-            )
+        panel = _cohort_panel(data, notes)
         if params["se_method"] == "bootstrap" and params["n_boot"] < 2:
             raise EstimationError(
                 "se_method='bootstrap' needs n_boot ≥ 2", details={"parameter": "n_boot"}
@@ -661,26 +647,10 @@ class DiDCallawaySantAnna(Estimator):
         level = params["ci_level"]
         alpha = 1 - level
         z = float(stats.norm.ppf(0.5 + level / 2))
-        rng = ctx.rng(_MULTIPLIER_STREAM)
         B = params["n_boot"]
         aggs = {k: aggregate(res, wp, glist, k) for k in AGGREGATIONS}
-
-        # one set of multipliers for every estimate: each block's SEs and band come from
-        # the same draws, and the draws are made once
-        blocks: dict[str, np.ndarray] = {"att_gt": res.inf}
-        for k, agg in aggs.items():
-            blocks[f"{k}_overall"] = agg.overall_inf[:, None]
-            if k != "simple":
-                blocks[k] = agg.inf
-        boots: dict[str, BootstrapResult | None] = dict.fromkeys(blocks)
-        if B > 0:
-            draws = bootstrap_draws(np.hstack(list(blocks.values())), wp.cluster, B, rng)
-            se_all = bootstrap_se(draws)
-            start = 0
-            for key, block in blocks.items():
-                cols = slice(start, start + block.shape[1])
-                boots[key] = summarise_draws(draws[:, cols], alpha, se_all[cols])
-                start += block.shape[1]
+        blocks = _influence_blocks(res, aggs)
+        boots = _bootstrap_blocks(blocks, wp.cluster, B, ctx.rng(_MULTIPLIER_STREAM), alpha)
 
         def pick_se(key: str) -> np.ndarray:
             b = boots[key]
@@ -715,19 +685,7 @@ class DiDCallawaySantAnna(Estimator):
             }
         )
         pre = pretrend_wald(res, wp.cluster, params["anticipation"])
-        if pre is None:
-            gate = Gate.not_applicable(
-                "pretrend_wald", "there are no pre-treatment ATT(g,t) with positive variance"
-            )
-        else:
-            gate = threshold_gate(
-                "pretrend_wald",
-                pre.p_value,
-                ctx.threshold("pretrend_wald"),
-                higher_is_better=True,
-                label=f"pre-trend Wald p-value (χ²={pre.statistic:.3g}, df={pre.df})",
-                details={"statistic": pre.statistic, "df": pre.df},
-            )
+        gate = _pretrend_gate(pre, ctx)
         kind = params["aggregation"]
         estimate, se = overall[kind]
         n_treated_units = int((wp.cohort > 0).sum())
@@ -772,6 +730,79 @@ class DiDCallawaySantAnna(Estimator):
                 else f"multiplier-bootstrap SE ({B} draws)"
             ),
         )
+
+
+def _cohort_panel(data: CausalData, notes: list[str]) -> Panel:
+    """The long panel with each unit's cohort (given, or derived from the treatment)."""
+    panel = build_panel(data, need_cohort=True)
+    roles = data.roles
+    if roles.cohort is None and panel.d is not None:
+        first = np.zeros(panel.n_units)
+        first[panel.unit[::-1]] = panel.d[::-1]
+        if np.all(panel.d == first[panel.unit]):
+            raise DesignError(
+                f"role 'treatment': column '{roles.treatment}' is constant within "
+                "each unit (a treated-group indicator), so it does not say when units "
+                "were first treated; give the 'cohort' role (first treated period)",
+                details={"role": "treatment", "column": str(roles.treatment)},
+            )
+    if panel.cohort is not None and roles.cohort is None:
+        notes.append(f"cohort derived from treatment '{roles.treatment}' (first treated period)")
+    return panel
+
+
+def _influence_blocks(res: ATTgtResult, aggs: dict[str, Aggregation]) -> dict[str, np.ndarray]:
+    """Unit influence functions of every reported estimate, by block name.
+
+    ``att_gt``, each aggregation's overall ATT (``{name}_overall``) and each
+    aggregation's components (except ``simple``, which has none).
+    """
+    blocks: dict[str, np.ndarray] = {"att_gt": res.inf}
+    for k, agg in aggs.items():
+        blocks[f"{k}_overall"] = agg.overall_inf[:, None]
+        if k != "simple":
+            blocks[k] = agg.inf
+    return blocks
+
+
+def _bootstrap_blocks(
+    blocks: dict[str, np.ndarray],
+    cluster: np.ndarray | None,
+    n_boot: int,
+    rng: np.random.Generator,
+    alpha: float,
+) -> dict[str, BootstrapResult | None]:
+    """Multiplier-bootstrap SEs and uniform bands of every block (``None`` without draws).
+
+    One set of multipliers for every estimate: each block's SEs and band come from the
+    same draws, and the draws are made once.
+    """
+    boots: dict[str, BootstrapResult | None] = dict.fromkeys(blocks)
+    if n_boot > 0:
+        draws = bootstrap_draws(np.hstack(list(blocks.values())), cluster, n_boot, rng)
+        se_all = bootstrap_se(draws)
+        start = 0
+        for key, block in blocks.items():
+            cols = slice(start, start + block.shape[1])
+            boots[key] = summarise_draws(draws[:, cols], alpha, se_all[cols])
+            start += block.shape[1]
+    return boots
+
+
+def _pretrend_gate(pre: PretrendTest | None, ctx: Context) -> Gate:
+    """The joint pre-treatment Wald test as a gate (not applicable without pre-periods)."""
+    if pre is None:
+        return Gate.not_applicable(
+            "pretrend_wald", "there are no pre-treatment ATT(g,t) with positive variance"
+        )
+    return threshold_gate(
+        "pretrend_wald",
+        pre.p_value,
+        ctx.threshold("pretrend_wald"),
+        higher_is_better=True,
+        label=f"pre-trend Wald p-value (χ²={pre.statistic:.3g}, df={pre.df})",
+        details={"statistic": pre.statistic, "df": pre.df},
+    )
 
 
 __all__ = [
