@@ -55,6 +55,8 @@ from cqox.errors import DataError, NoDataError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param, se_method_param
 from cqox.estimators.panel_match.matching import (
+    LeadEffect,
+    MatchedSets,
     analytic_se,
     balance,
     control_design,
@@ -205,50 +207,13 @@ class PanelMatch(Estimator):
                 details={"parameter": "lead"},
             )
         se_method = params["se_method"]
-        count = np.column_stack([e.count for e in effects])
+        level = params["ci_level"]
         boot = (
-            unit_bootstrap(
-                np.column_stack(
-                    [e.num_fixed if se_method == "fixed_sets" else e.num for e in effects]
-                ),
-                count,
-                params["n_boot"],
-                ctx.rng(_BOOTSTRAP_STREAM),
-            )
+            _bootstrap_leads(effects, se_method, params["n_boot"], ctx.rng(_BOOTSTRAP_STREAM))
             if se_method != "analytic"
             else np.full((0, len(effects)), np.nan)
         )
-        level = params["ci_level"]
-        rows = []
-        for e, col in zip(effects, boot.T, strict=True):
-            col = col[np.isfinite(col)]
-            a_se = analytic_se(e.att, e.num, e.count)
-            if se_method == "analytic":
-                se = a_se
-            else:
-                se = float(np.std(col, ddof=1)) if len(col) > 1 else float("nan")
-            lo, hi = (
-                np.quantile(col, [(1 - level) / 2, (1 + level) / 2])
-                if len(col)
-                else (np.nan, np.nan)
-            )
-            ci, p = normal_inference(e.att, se, level)
-            rows.append(
-                {
-                    "lead": e.lead,
-                    "att": e.att,
-                    "se": se,
-                    "ci_low": ci[0],
-                    "ci_high": ci[1],
-                    "p_value": p,
-                    "percentile_low": float(lo),
-                    "percentile_high": float(hi),
-                    "analytic_se": a_se,
-                    "fixed_sets_se": analytic_se(e.att, e.num_fixed, e.count),
-                    "n_treated": e.n_treated,
-                }
-            )
-        leads = pd.DataFrame(rows)
+        leads = _leads_table(effects, boot, se_method, level)
         main_se = float(leads.loc[F0, "se"])
 
         gates = []
@@ -262,22 +227,7 @@ class PanelMatch(Estimator):
             "fixed_sets_se": float(leads.loc[F0, "fixed_sets_se"]),
         }
         if X.shape[2]:
-            sd = X.reshape(-1, X.shape[2]).std(axis=0, ddof=1)
-            sd = np.where(sd > 0, sd, 1.0)
-            before = balance(ms, X, L, sd, refined=False)
-            after = balance(ms, X, L, sd, refined=True)
-            tables["balance"] = pd.DataFrame(
-                [
-                    {
-                        "covariate": nm,
-                        "lag": lag + 1,
-                        "smd_before": before[lag, j],
-                        "smd_after": after[lag, j],
-                    }
-                    for lag in range(L)
-                    for j, nm in enumerate(names)
-                ]
-            )
+            tables["balance"], before, after = _balance_table(ms, X, L, names)
             worst = float(np.nanmax(np.abs(after)))
             diagnostics["max_abs_smd_before"] = float(np.nanmax(np.abs(before)))
             diagnostics["max_abs_smd_after"] = worst
@@ -328,3 +278,76 @@ class PanelMatch(Estimator):
                 + ", normal CI"
             ),
         )
+
+
+def _bootstrap_leads(
+    effects: list[LeadEffect], se_method: str, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Unit-bootstrap ATTs of every lead, shape (n_boot, leads).
+
+    ``fixed_sets`` keeps the matched sets and weights of the full sample (PanelMatch's
+    bootstrap); ``bootstrap`` refits the regression-adjusted representation.
+    """
+    return unit_bootstrap(
+        np.column_stack([e.num_fixed if se_method == "fixed_sets" else e.num for e in effects]),
+        np.column_stack([e.count for e in effects]),
+        n_boot,
+        rng,
+    )
+
+
+def _leads_table(
+    effects: list[LeadEffect], boot: np.ndarray, se_method: str, level: float
+) -> pd.DataFrame:
+    """ATT, SE, normal CI, percentile interval and both analytic SEs of every lead."""
+    rows = []
+    for e, col in zip(effects, boot.T, strict=True):
+        col = col[np.isfinite(col)]
+        a_se = analytic_se(e.att, e.num, e.count)
+        if se_method == "analytic":
+            se = a_se
+        else:
+            se = float(np.std(col, ddof=1)) if len(col) > 1 else float("nan")
+        lo, hi = (
+            np.quantile(col, [(1 - level) / 2, (1 + level) / 2]) if len(col) else (np.nan, np.nan)
+        )
+        ci, p = normal_inference(e.att, se, level)
+        rows.append(
+            {
+                "lead": e.lead,
+                "att": e.att,
+                "se": se,
+                "ci_low": ci[0],
+                "ci_high": ci[1],
+                "p_value": p,
+                "percentile_low": float(lo),
+                "percentile_high": float(hi),
+                "analytic_se": a_se,
+                "fixed_sets_se": analytic_se(e.att, e.num_fixed, e.count),
+                "n_treated": e.n_treated,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _balance_table(
+    ms: MatchedSets, X: np.ndarray, L: int, names: list[str]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Standardised mean differences by covariate and lag, before and after refinement."""
+    sd = X.reshape(-1, X.shape[2]).std(axis=0, ddof=1)
+    sd = np.where(sd > 0, sd, 1.0)
+    before = balance(ms, X, L, sd, refined=False)
+    after = balance(ms, X, L, sd, refined=True)
+    table = pd.DataFrame(
+        [
+            {
+                "covariate": nm,
+                "lag": lag + 1,
+                "smd_before": before[lag, j],
+                "smd_after": after[lag, j],
+            }
+            for lag in range(L)
+            for j, nm in enumerate(names)
+        ]
+    )
+    return table, before, after
