@@ -41,7 +41,7 @@ def test_same_seed_same_bootstrap_and_data_untouched() -> None:
         "treatment": "d",
         "covariates": ["x"],
         "roles": ROLES,
-        "n_bootstrap": 100,
+        "n_boot": 100,
         "lags": 2,
         "leads": 1,
     }
