@@ -233,10 +233,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        with warnings.catch_warnings():
-            # warnings are reported in the summary and the report, never as stray lines
+        with warnings.catch_warnings(record=True) as caught:
+            # warnings are reported in the summary and the report, never as stray lines;
+            # only CQOx's own deprecations (renamed parameters, thresholds, roles) are
+            # printed, once each, so that scripts learn the new names
             warnings.simplefilter("ignore")
-            return _run(args)
+            warnings.filterwarnings("always", category=DeprecationWarning, module=r"cqox(\.|$)")
+            status = _run(args)
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            print(f"cqox: deprecated: {message}", file=sys.stderr)
+        return status
     except CqoxError as exc:
         return fail(exc)
     except (OSError, json.JSONDecodeError, UnicodeError) as exc:
