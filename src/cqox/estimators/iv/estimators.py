@@ -175,10 +175,10 @@ class _IVBase(Estimator):
         w_names = ["(intercept)", *data.covariate_names]
         weight = data.column("weight").astype(np.float64) if roles.weight else None
         clusters = data.column("cluster") if roles.cluster else None
-        cov_type = params["se_method"]
-        if cov_type == "auto":
-            cov_type = "clustered" if clusters is not None else "robust"
-        if cov_type == "clustered" and clusters is None:
+        se_method = params["se_method"]
+        if se_method == "auto":
+            se_method = "clustered" if clusters is not None else "robust"
+        if se_method == "clustered" and clusters is None:
             raise RoleError(
                 "se_method 'clustered' needs the 'cluster' role (a column of cluster ids)",
                 details={"role": "cluster"},
@@ -195,26 +195,28 @@ class _IVBase(Estimator):
         a = iv_arrays(data.y, W, D, Zx, weight, clusters)
         debiased = bool(params["debiased"])
         kappa, fuller = self._kappa(params)
-        res = kclass(a, kappa, fuller=fuller, cov_type=cov_type, debiased=debiased)
-        tsls = res if kappa == 1.0 else kclass(a, 1.0, cov_type=cov_type, debiased=debiased)
+        res = kclass(a, kappa, fuller=fuller, se_method=se_method, debiased=debiased)
+        tsls = res if kappa == 1.0 else kclass(a, 1.0, se_method=se_method, debiased=debiased)
         j = W.shape[1]  # index of the treatment among [W, D]
         level = params["ci_level"]
         beta, se = float(res.params[j]), float(res.se[j])
         ci, p = _inference(beta, se, level, res.df_resid if debiased else None)
 
-        fs = first_stages(a, d_names, cov_type, debiased)
-        ar = anderson_rubin_set(a, cov_type, debiased, level, beta, se) if D.shape[1] == 1 else None
-        sargan, hansen = overid_tests(a, res.resid, tsls.resid, cov_type)
-        endo = endogeneity_tests(a, res.resid, cov_type, debiased)
+        fs = first_stages(a, d_names, se_method, debiased)
+        ar = (
+            anderson_rubin_set(a, se_method, debiased, level, beta, se) if D.shape[1] == 1 else None
+        )
+        sargan, hansen = overid_tests(a, res.resid, tsls.resid, se_method)
+        endo = endogeneity_tests(a, res.resid, se_method, debiased)
         binary = bool(np.all((data.t == 0) | (data.t == 1)))
         gates = [
             _weak_gate(fs, ctx),
             _ar_gate(ar, D.shape[1]),
-            _overid_gate(sargan if cov_type == "unadjusted" else hansen, a, ctx),
-            _endogeneity_gate(endo, cov_type),
+            _overid_gate(sargan if se_method == "unadjusted" else hansen, a, ctx),
+            _endogeneity_gate(endo, se_method),
         ]
         diagnostics: dict[str, Any] = {
-            "cov_type": cov_type,
+            "se_method": se_method,
             "debiased": debiased,
             "kappa": res.kappa,
             "first_stage": {
@@ -257,11 +259,11 @@ class _IVBase(Estimator):
             diagnostics=diagnostics,
             gates=gates,
             tables={"coefficients": coef_table},
-            method=self._method(cov_type, debiased, res),
+            method=self._method(se_method, debiased, res),
         )
 
     @abstractmethod
-    def _method(self, cov_type: str, debiased: bool, res: KClassResult) -> str:
+    def _method(self, se_method: str, debiased: bool, res: KClassResult) -> str:
         """One line describing the estimator and its inference."""
 
 
@@ -380,8 +382,8 @@ def _overid_gate(test: TestStat | None, a: IVArrays, ctx: Context) -> Gate:
     return gate
 
 
-def _endogeneity_gate(endo: EndogeneityTests, cov_type: str) -> Gate:
-    test = endo.wu_hausman if cov_type == "unadjusted" else endo.wooldridge
+def _endogeneity_gate(endo: EndogeneityTests, se_method: str) -> Gate:
+    test = endo.wu_hausman if se_method == "unadjusted" else endo.wooldridge
     if test.p_value < 0.05:
         msg = (
             f"{test.name} test rejects exogeneity of the treatment (p = {test.p_value:.3g}): "
@@ -406,8 +408,8 @@ class IV2SLS(_IVBase):
     def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
         return 1.0, 0.0
 
-    def _method(self, cov_type: str, debiased: bool, res: KClassResult) -> str:
-        return f"2SLS, {cov_type} SE" + (" (small-sample adjusted)" if debiased else "")
+    def _method(self, se_method: str, debiased: bool, res: KClassResult) -> str:
+        return f"2SLS, {se_method} SE" + (" (small-sample adjusted)" if debiased else "")
 
 
 @register
@@ -421,8 +423,8 @@ class IVLIML(_IVBase):
     def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
         return None, float(params["fuller"])
 
-    def _method(self, cov_type: str, debiased: bool, res: KClassResult) -> str:
+    def _method(self, se_method: str, debiased: bool, res: KClassResult) -> str:
         label = "Fuller" if res.kappa != res.liml_kappa else "LIML"
-        return f"{label} (κ = {res.kappa:.5g}), {cov_type} SE" + (
+        return f"{label} (κ = {res.kappa:.5g}), {se_method} SE" + (
             " (small-sample adjusted)" if debiased else ""
         )
