@@ -65,3 +65,9 @@ def test_role_aliases_are_deprecated_but_still_work() -> None:
         roles = Roles.from_mapping({"y": "a", "unit_id": "b", "d": "c"})
     assert len(caught) == 3
     assert (roles.outcome, roles.unit, roles.treatment) == ("a", "b", "c")
+
+
+def test_the_role_list_and_the_roles_type_agree() -> None:
+    from dataclasses import fields
+
+    assert sorted(ALL_ROLES) == sorted(f.name for f in fields(Roles) if f.name != "guesses")
