@@ -12,6 +12,7 @@ import pytest
 import cqox
 from cqox.core.context import Context
 from cqox.core.params import Param
+from cqox.core.roles import Roles
 from cqox.core.thresholds import DEFAULT_THRESHOLDS, DEPRECATED_THRESHOLDS
 from cqox.estimators import registry
 from cqox.estimators.common import SHARED_MEANINGS
@@ -145,3 +146,16 @@ def test_a_deprecated_threshold_changes_the_gate_it_named() -> None:
     g_old = next(g for g in old.gates if g.name == "effective_sample_size")
     g_new = next(g for g in new.gates if g.name == "effective_sample_size")
     assert g_old.threshold == g_new.threshold == 0.999 and g_new.status != "pass"
+
+
+def test_a_deprecation_points_at_the_callers_line() -> None:
+    """Python shows a DeprecationWarning by default only in ``__main__``: it must name the
+    user's own line, not a line inside CQOx."""
+    df, _ = cqox.simulate.confounded_binary(n=300, seed=4)
+    with pytest.warns(cqox.CqoxDeprecationWarning) as caught:
+        cqox.estimate("ipw", df, outcome="y", treatment="t", thresholds={"ess_ratio": 0.5})
+        Context(thresholds={"iv_weak_f": 5.0})
+        Roles.from_mapping({"y": "y"})
+        registry.get("rd")(vce="hc1").resolved_params()
+    assert len(caught) == 4
+    assert {w.filename for w in caught} == {__file__}

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 from cqox._version import __version__
 from cqox.core.roles import ALL_ROLES, role_kind
-from cqox.errors import CqoxError, DesignError, ParameterError
+from cqox.errors import CqoxDeprecationWarning, CqoxError, DesignError, ParameterError
 
 #: Further subcommands, each a module with ``add_parser(subparsers)`` and ``run(args) -> int``
 #: (e.g. the service's ``serve`` and ``users``). Modules that are absent are skipped, so the
@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # only CQOx's own deprecations (renamed parameters, thresholds, roles) are
             # printed, once each, so that scripts learn the new names
             warnings.simplefilter("ignore")
-            warnings.filterwarnings("always", category=DeprecationWarning, module=r"cqox(\.|$)")
+            warnings.simplefilter("always", CqoxDeprecationWarning)
             status = _run(args)
         for message in dict.fromkeys(str(w.message) for w in caught):
             print(f"cqox: deprecated: {message}", file=sys.stderr)

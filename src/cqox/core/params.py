@@ -10,12 +10,11 @@ value against its rule with one message template::
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cqox.errors import ParameterError, closest
+from cqox.errors import ParameterError, closest, warn_deprecated
 
 
 @dataclass(frozen=True)
@@ -153,11 +152,9 @@ def resolve_params(specs: Sequence[Param], given: Mapping[str, Any], owner: str)
             new = key
         elif key in by_alias:
             new = by_alias[key]
-            warnings.warn(
+            warn_deprecated(
                 f"The '{key}' parameter of {owner} is deprecated and will be removed in the "
-                f"next release; use '{new}' instead.",
-                DeprecationWarning,
-                stacklevel=4,
+                f"next release; use '{new}' instead."
             )
         else:
             hint = closest(key, [*by_name, *by_alias])

@@ -8,7 +8,6 @@ explicit role always wins.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -119,17 +118,15 @@ class Roles:
 
         Unknown keys raise :class:`cqox.errors.RoleError` naming the key.
         """
-        from cqox.errors import RoleError, closest
+        from cqox.errors import RoleError, closest, warn_deprecated
 
         merged: dict[str, Any] = {}
         for key, value in {**(mapping or {}), **roles}.items():
             name = ROLE_ALIASES.get(key, key)
             if key in ROLE_ALIASES:
-                warnings.warn(
+                warn_deprecated(
                     f"role alias '{key}' is deprecated and will be removed in the next "
-                    f"release; use '{name}'",
-                    DeprecationWarning,
-                    stacklevel=2,
+                    f"release; use '{name}'"
                 )
             if name not in ALL_ROLES:
                 hint = closest(key, ALL_ROLES)

@@ -12,11 +12,10 @@ can look thresholds up without importing the gates.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cqox.errors import ParameterError, closest
+from cqox.errors import ParameterError, closest, warn_deprecated
 
 
 @dataclass(frozen=True)
@@ -178,11 +177,9 @@ def resolve_thresholds(overrides: Mapping[str, object] | None) -> dict[str, floa
             out[key] = value
             continue
         new = DEPRECATED_THRESHOLDS[key]
-        warnings.warn(
+        warn_deprecated(
             f"gate threshold '{key}' is deprecated and will be removed in the next release; "
-            f"use {' and '.join(repr(n) for n in new)} (the gate's name) instead.",
-            DeprecationWarning,
-            stacklevel=3,
+            f"use {' and '.join(repr(n) for n in new)} (the gate's name) instead."
         )
         renamed.update(dict.fromkeys(new, value))
     return {**renamed, **out}
