@@ -339,8 +339,12 @@ def _sensitivity(
         for e in estimates
         if "ovb" in registry.get(e.estimator).sensitivity and f"{e.estimator}:{e.estimand}" in out
     ]
-    backdoor = ctx is not None and _backdoor_propensity(ctx, data) is not None
-    if ovb_keys and data.t is not None and backdoor:
+    if (
+        ovb_keys
+        and data.t is not None
+        and ctx is not None
+        and _backdoor_propensity(ctx, data) is not None  # a binary treatment, covariates
+    ):
         try:
             ovb: dict[str, Any] = ovb_sensitivity(
                 y, data.t, data.X, data.covariate_names, max_benchmarks=3
