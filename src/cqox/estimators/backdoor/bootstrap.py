@@ -106,7 +106,7 @@ class Bootstrap(Estimator):
             check=lambda v: isinstance(v, dict | str),
             rule="a dict of parameters (or a JSON object string)",
         ),
-        n_boot_param(999, low=20, high=1_000_000),
+        n_boot_param(999, low=20, high=100_000),
         Param(
             "ci_method",
             "percentile",

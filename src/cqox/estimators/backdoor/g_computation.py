@@ -471,7 +471,7 @@ class GComputation(Estimator):
             choices=("auto", "linear", "logistic"),
         ),
         Param("interactions", True, "bool", "treatment–covariate interactions (model per arm)"),
-        n_boot_param(200, low=20, note="for the standard error"),
+        n_boot_param(200, low=20, high=100_000, note="for the standard error"),
         CI_LEVEL,
     )
 

@@ -612,7 +612,9 @@ class DiDCallawaySantAnna(Estimator):
         se_method_param(
             ("analytic", "bootstrap"), "analytic", "'bootstrap' is the multiplier bootstrap"
         ),
-        n_boot_param(999, low=0, note="multiplier-bootstrap draws (uniform bands; 0 = none)"),
+        n_boot_param(
+            999, low=0, high=100_000, note="multiplier-bootstrap draws (uniform bands; 0 = none)"
+        ),
         CI_LEVEL,
     )
 

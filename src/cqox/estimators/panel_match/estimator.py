@@ -163,7 +163,7 @@ class PanelMatch(Estimator):
             "bootstrap",
             "'analytic' is the variance of the regression-adjusted representation",
         ),
-        n_boot_param(1000, low=50, note="unit bootstrap", aliases=("n_bootstrap",)),
+        n_boot_param(1000, low=50, high=100_000, note="unit bootstrap", aliases=("n_bootstrap",)),
         CI_LEVEL,
     )
 
