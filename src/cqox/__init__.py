@@ -43,10 +43,12 @@ _EXPORTS: dict[str, str | None] = {
     "FileFormatError": "cqox.errors",
     "FormulaError": "cqox.errors",
     "NoDataError": "cqox.errors",
+    "NoDesignError": "cqox.errors",
     "ParameterError": "cqox.errors",
     "RoleError": "cqox.errors",
     "simulate": None,
     "sensitivity": None,
+    "datasets": None,
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -70,6 +72,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from cqox import (
+        datasets as datasets,
+    )
     from cqox import (
         sensitivity as sensitivity,
     )
@@ -141,6 +146,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     )
     from cqox.errors import (
         NoDataError as NoDataError,
+    )
+    from cqox.errors import (
+        NoDesignError as NoDesignError,
     )
     from cqox.errors import (
         ParameterError as ParameterError,

@@ -62,6 +62,10 @@ class FormulaError(RoleError):
     """A covariate formula cannot be parsed or evaluated."""
 
 
+class GraphError(RoleError):
+    """A causal graph (``dag``) cannot be read, has a cycle, or misses a role's node."""
+
+
 class ParameterError(CqoxError, ValueError):
     """An estimator parameter is unknown or has an invalid value."""
 
@@ -83,10 +87,35 @@ class DesignError(CqoxError, ValueError):
     code = "INVALID_MAPPING"
 
 
+class NoDesignError(DesignError):
+    """The roles support no design: nothing can be estimated from them.
+
+    ``details["suggestions"]`` lists what to give, each a dict with the ``role``, the
+    candidate ``columns`` (best first), a ``reason`` and the ``flag`` of the command
+    line that sets it.  The service answers 422 with these details; the command line
+    prints the message; the library raises it from :func:`cqox.analyze`.
+    """
+
+    code = "NO_DESIGN"
+
+
 class EstimationError(CqoxError, RuntimeError):
     """Estimation failed on valid input (e.g. perfect separation, singular design)."""
 
     code = "ESTIMATION_FAILED"
+
+
+class SeparationError(EstimationError):
+    """A binary model's maximum-likelihood coefficients diverge (perfect separation).
+
+    ``details["coef_per_sd"]`` holds the standardised coefficients at the last step.
+    """
+
+
+class MissingDependencyError(CqoxError, ImportError):
+    """An optional part of CQOx is used without its extra installed (e.g. ``cqox[server]``)."""
+
+    code = "MISSING_DEPENDENCY"
 
 
 class CqoxWarning(UserWarning):

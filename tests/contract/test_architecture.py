@@ -29,6 +29,7 @@ LAYERS = {
     "gates": 2,
     "sensitivity": 2,
     "simulate": 2,
+    "datasets": 2,
     "estimators": 3,
     "analysis": 4,
     "report": 5,

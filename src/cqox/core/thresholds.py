@@ -2,7 +2,9 @@
 
 A threshold is keyed by the name of the gate it governs; a gate with more than one
 threshold adds a suffix (``variance_ratio_low`` / ``variance_ratio_high``,
-``synth_pre_fit_fail``).  Override in Python with
+``synth_pre_fit_fail``); a threshold shared by a family of gates is keyed by the
+family's prefix (``refute`` for ``refute_placebo_treatment``, ``refute_data_subset``, …).
+Override in Python with
 ``cqox.analyze(..., thresholds={"effective_sample_size": 0.5})``, on the command line with
 ``--set gates.effective_sample_size=0.5`` and over HTTP in ``gates.thresholds``.
 
@@ -121,6 +123,17 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         0.50,
         "synthetic control: pre-period RMSPE / SD of the treated pre-period outcome; fail above",
     ),
+    "dag_independences": _t(
+        "dag_independences",
+        0.05,
+        "causal graph: Holm-corrected p-value of an implied independence; warn below",
+    ),
+    "refute": _t(
+        "refute",
+        0.05,
+        "refutation gates refute_* (placebo, random common cause, subset, dummy outcome, "
+        "unobserved common cause): p-value; warn below",
+    ),
     "its_segment_length": _t(
         "its_segment_length",
         8.0,
@@ -145,6 +158,8 @@ DEPRECATED_THRESHOLDS: dict[str, tuple[str, ...]] = {
     "synth_pre_rmspe": ("synth_pre_fit",),
     "synth_pre_rmspe_fail": ("synth_pre_fit_fail",),
     "its_min_segment": ("its_segment_length",),
+    "dag_independence_p": ("dag_independences",),
+    "refute_p": ("refute",),
 }
 
 

@@ -92,7 +92,7 @@ from cqox.gates.balance import (
     variance_ratio_gate,
 )
 from cqox.gates.weights import common_support_gate
-from cqox.nuisance.propensity import propensity
+from cqox.nuisance.propensity import propensity, separation_gates
 from cqox.sensitivity.rosenbaum import MATCHED_PAIRS_TABLE
 
 #: Random stream (``Context.rng``) of ``order="random"`` matching without replacement.
@@ -257,6 +257,7 @@ class PSM(Estimator):
         arm = {"ATT": "treated", "ATC": "controls", "ATE": "rows"}[estimand]
         gates: list[Gate] = [
             common_support_gate(e, t, ctx),
+            *separation_gates(fit, data.covariate_names, params["link"]),
             matched_share_gate(len(res.targets), n_target, ctx, arm),
             smd_gate(table, ctx, after=True),
             variance_ratio_gate(table, ctx, after=True),
