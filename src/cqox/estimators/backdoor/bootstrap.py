@@ -38,7 +38,7 @@ import pandas as pd
 from cqox.core.context import Context, ProgressCallback
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate, normal_inference
-from cqox.core.params import Param
+from cqox.core.params import CORES, MAX_SEED, Param
 from cqox.core.roles import Roles
 from cqox.data.io import read_table
 from cqox.data.prepare import CausalData, check_table
@@ -121,6 +121,7 @@ class Bootstrap(Estimator):
             "random seed of the resampling (default: from the analysis seed)",
             nullable=True,
             low=0,
+            high=MAX_SEED,
         ),
         Param(
             "n_jobs",
@@ -128,6 +129,7 @@ class Bootstrap(Estimator):
             "int",
             "worker processes (None: all cores; small jobs run serially)",
             nullable=True,
+            high=CORES,
         ),
         Param(
             "jackknife_groups",
@@ -135,6 +137,7 @@ class Bootstrap(Estimator):
             "int",
             "BCa jackknife: delete-one up to this many units, else this many groups",
             low=10,
+            high=10_000,
         ),
         CI_LEVEL,
     )

@@ -601,7 +601,7 @@ class DiDCallawaySantAnna(Estimator):
             "doubly robust, inverse probability weighting or outcome regression",
             choices=("dr", "ipw", "reg"),
         ),
-        Param("anticipation", 0, "int", "periods of anticipation before adoption", low=0),
+        Param("anticipation", 0, "int", "periods of anticipation before adoption", low=0, high=100),
         Param(
             "base_period",
             "varying",

@@ -132,6 +132,7 @@ class ITS(Estimator):
             "Newey–West lag (default floor(1.3 n^(1/2)) for 'fixed_b', "
             "floor(4 (n/100)^(2/9)) for 'normal')",
             low=0,
+            high=10_000,
             nullable=True,
         ),
         Param(
@@ -140,6 +141,7 @@ class ITS(Estimator):
             "int",
             "cosine terms of the EWC estimator (default round(0.4 n^(2/3)))",
             low=1,
+            high=10_000,
             nullable=True,
         ),
         Param("small_sample", False, "bool", "multiply the HAC covariance by n/(n − k)"),
@@ -149,6 +151,7 @@ class ITS(Estimator):
             "int",
             "season length in periods (e.g. 12)",
             low=2,
+            high=10_000,
             nullable=True,
         ),
         Param(
@@ -158,7 +161,14 @@ class ITS(Estimator):
             "Fourier terms or season dummies",
             choices=("fourier", "dummies"),
         ),
-        Param("fourier_order", 2, "int", "harmonic pairs when season_method='fourier'", low=1),
+        Param(
+            "fourier_order",
+            2,
+            "int",
+            "harmonic pairs when season_method='fourier'",
+            low=1,
+            high=100,
+        ),
         Param(
             "control", None, "str", "column with a control series (comparative ITS)", nullable=True
         ),
