@@ -29,6 +29,7 @@ SHARED_MEANINGS: dict[str, tuple[str, str]] = {
     "n_folds": ("int", "cross-fitting folds"),
     "n_rep": ("int", "repeated sample splits"),
     "se_method": ("choice", "standard errors, intervals and p-values"),
+    "method": ("choice", "estimating equation: weighting, outcome regression or doubly robust"),
     "seed": ("int", "random seed"),
     "n_jobs": ("int", "worker processes"),
     "learner": ("any", "learner of every nuisance"),

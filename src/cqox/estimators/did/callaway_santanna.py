@@ -598,7 +598,8 @@ class DiDCallawaySantAnna(Estimator):
             "method",
             "dr",
             "choice",
-            "doubly robust, inverse probability weighting or outcome regression",
+            "estimating equation: weighting, outcome regression or doubly robust; "
+            "dr, ipw or reg (csdid's names)",
             choices=("dr", "ipw", "reg"),
         ),
         Param("anticipation", 0, "int", "periods of anticipation before adoption", low=0, high=100),
