@@ -493,7 +493,7 @@ def iv_cases(d: Design, quick: bool) -> list[Case]:
                     "cqox",
                     d.name,
                     "LATE",
-                    _cqox(name, d, cov_type="robust"),
+                    _cqox(name, d, se_method="robust"),
                     note="with first-stage F, effective F, AR set, Wu–Hausman",
                 )
             )
@@ -671,7 +671,7 @@ def its_cases(d: Design, quick: bool) -> list[Case]:
                 "cqox",
                 d.name,
                 "level_change",
-                _cqox("its", d, "level_change", interruption=t0, hac_lag=lag, inference="normal"),
+                _cqox("its", d, "level_change", interruption=t0, hac_lag=lag, se_method="normal"),
                 note=f"HAC lag {lag}, normal critical values as statsmodels (the default "
                 "EWC interval is in docs/accuracy.md)",
             )

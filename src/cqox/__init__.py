@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str | None] = {
     "profile": "cqox.data.profile",
     "list_estimators": "cqox.estimators.registry",
     "ColumnNotFoundError": "cqox.errors",
+    "CqoxDeprecationWarning": "cqox.errors",
     "CqoxError": "cqox.errors",
     "CqoxWarning": "cqox.errors",
     "DataError": "cqox.errors",
@@ -115,6 +116,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     )
     from cqox.errors import (
         ColumnNotFoundError as ColumnNotFoundError,
+    )
+    from cqox.errors import (
+        CqoxDeprecationWarning as CqoxDeprecationWarning,
     )
     from cqox.errors import (
         CqoxError as CqoxError,

@@ -10,6 +10,8 @@ the service maps the class to an error code (``code`` attribute).
 from __future__ import annotations
 
 import difflib
+import sys
+import warnings
 from collections.abc import Iterable, Sequence
 
 
@@ -128,6 +130,30 @@ class MissingDependencyError(CqoxError, ImportError):
 
 class CqoxWarning(UserWarning):
     """Warnings raised by CQOx (dropped rows, dropped covariates, weak overlap, ...)."""
+
+
+class CqoxDeprecationWarning(DeprecationWarning):
+    """A renamed parameter, gate threshold, role alias or field: it works for one release."""
+
+
+def _inside(module: str) -> bool:
+    """A frame of CQOx (code generated for it, such as a dataclass's ``__init__``, too)."""
+    return module == "cqox" or module.startswith("cqox.")
+
+
+def warn_deprecated(message: str) -> None:
+    """Emit :class:`CqoxDeprecationWarning` attributed to the first caller outside CQOx.
+
+    Python shows a DeprecationWarning by default only when it is attributed to
+    ``__main__``; pointing it at the user's own line (as pandas does) makes a renamed
+    name visible in scripts and notebooks, not only under a test runner.
+    """
+    frame = sys._getframe(1)
+    level = 2
+    while frame is not None and _inside(str(frame.f_globals.get("__name__", ""))):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, CqoxDeprecationWarning, stacklevel=level)
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:

@@ -43,7 +43,7 @@ def test_comprehensive_answers_inline_with_estimates_gates_consensus(api: Api) -
     h = api.headers("analyst")
     ds = api.dataset(h)
     r = api.client.post(
-        "/api/analyze/comprehensive", headers=h, json={"dataset_id": ds, "mapping": {}}
+        "/api/analyze/comprehensive", headers=h, json={"dataset_id": ds, "roles": {}}
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -63,10 +63,16 @@ def test_comprehensive_answers_inline_with_estimates_gates_consensus(api: Api) -
     assert body["links"]["report"].endswith("/report")
 
 
-def test_mapping_accepts_role_names_and_the_y_and_unit_id_aliases(api: Api) -> None:
+def test_the_deprecated_mapping_field_and_role_aliases_still_work(api: Api) -> None:
     h = api.headers("analyst")
     df = small_frame().assign(person=np.arange(400))
     ds = api.dataset(h, df)
+    both = api.client.post(
+        "/api/analyze/comprehensive",
+        headers=h,
+        json={"dataset_id": ds, "roles": {"outcome": "y"}, "mapping": {"outcome": "y"}},
+    )
+    assert both.status_code in (400, 422) and "'roles' only" in both.text
     r = api.client.post(
         "/api/analyze/comprehensive",
         headers=h,
@@ -98,13 +104,13 @@ def test_bad_mappings_are_invalid_mapping(api: Api) -> None:
         {"covariates": ["x1", "/etc/shadow"]},
     ):
         r = api.client.post(
-            "/api/analyze/comprehensive", headers=h, json={"dataset_id": ds, "mapping": mapping}
+            "/api/analyze/comprehensive", headers=h, json={"dataset_id": ds, "roles": mapping}
         )
         assert_error(r, 400, "INVALID_MAPPING")
     r = api.client.post(
         "/api/analyze/comprehensive",
         headers=h,
-        json={"dataset_id": ds, "mapping": {"outcome": "yy"}},
+        json={"dataset_id": ds, "roles": {"outcome": "yy"}},
     )
     assert "did you mean 'y'" in r.json()["error"]["message"]
 
@@ -151,7 +157,7 @@ def test_ate_runs_one_estimator_for_one_estimand(api: Api) -> None:
     r = api.client.post(
         "/api/analyze/ate",
         headers=h,
-        json={"dataset_id": ds, "mapping": {"outcome": "y", "treatment": "t"}, "estimator": "ipw"},
+        json={"dataset_id": ds, "roles": {"outcome": "y", "treatment": "t"}, "estimator": "ipw"},
     )
     assert r.status_code == 200, r.text
     est = r.json()["result"]["estimates"]
@@ -172,7 +178,7 @@ def test_did_route_runs_difference_in_differences_estimators(api: Api) -> None:
         headers=h,
         json={
             "dataset_id": ds,
-            "mapping": {"outcome": "y", "unit": "unit", "time": "time", "treatment": "d"},
+            "roles": {"outcome": "y", "unit": "unit", "time": "time", "treatment": "d"},
             "options": {"infer": False},
         },
     )
@@ -277,7 +283,11 @@ def test_enforced_quality_gates_fail_the_request(api: Api) -> None:
     body = {
         "dataset_id": ds,
         "estimators": ["ipw"],
-        "quality_gates": {"enforce": True, "fail_on": "warn", "thresholds": {"ess_ratio": 0.999}},
+        "quality_gates": {
+            "enforce": True,
+            "fail_on": "warn",
+            "thresholds": {"effective_sample_size": 0.999},
+        },
     }
     err = assert_error(
         api.client.post("/api/analyze/comprehensive", headers=h, json=body),
@@ -285,7 +295,7 @@ def test_enforced_quality_gates_fail_the_request(api: Api) -> None:
         "QUALITY_GATE_FAILED",
     )
     assert err["details"]["analysis_id"]
-    body["quality_gates"] = {"enforce": False, "thresholds": {"ess_ratio": 0.999}}
+    body["quality_gates"] = {"enforce": False, "thresholds": {"effective_sample_size": 0.999}}
     r = api.client.post("/api/analyze/comprehensive", headers=h, json=body)
     assert r.status_code == 200 and r.json()["result"]["quality"]["verdict"] == "warn"
 
@@ -298,7 +308,7 @@ def test_a_failing_job_ends_failed_and_the_service_keeps_serving(api: Api) -> No
         headers=h,
         json={
             "dataset_id": ds,
-            "mapping": {"outcome": "y", "treatment": "x1"},
+            "roles": {"outcome": "y", "treatment": "x1"},
             "estimators": ["ipw"],
         },
     )
@@ -388,7 +398,7 @@ def test_no_design_is_422_with_suggestions(api: Api) -> None:
     r = api.client.post(
         "/api/analyze/comprehensive",
         headers=h,
-        json={"dataset_id": ds, "mapping": {"outcome": "y"}, "options": {"infer": False}},
+        json={"dataset_id": ds, "roles": {"outcome": "y"}, "options": {"infer": False}},
     )
     err = assert_error(r, 422, "NO_DESIGN")
     assert "no design found" in err["message"]
@@ -403,7 +413,7 @@ def test_dag_field_identifies_the_adjustment_set_and_bad_dot_is_400(api: Api) ->
         headers=h,
         json={
             "dataset_id": ds,
-            "mapping": {"outcome": "y", "treatment": "t"},
+            "roles": {"outcome": "y", "treatment": "t"},
             "estimators": ["regression_adjustment"],
             "dag": "digraph { x1 -> t; x1 -> y; x2 -> t; x2 -> y; x3 -> t; x3 -> y; t -> y }",
         },
@@ -415,7 +425,7 @@ def test_dag_field_identifies_the_adjustment_set_and_bad_dot_is_400(api: Api) ->
     r = api.client.post(
         "/api/analyze/comprehensive",
         headers=h,
-        json={"dataset_id": ds, "mapping": {"outcome": "y", "treatment": "t"}, "dag": "t -- y"},
+        json={"dataset_id": ds, "roles": {"outcome": "y", "treatment": "t"}, "dag": "t -- y"},
     )
     err = assert_error(r, 400, "INVALID_MAPPING")
     assert "undirected" in err["message"]

@@ -75,7 +75,7 @@ def test_dataset_detail_has_schema_statistics_and_roles(api: Api) -> None:
     assert d["statistics"]["rows"] == 400
     stats = {c["name"]: c for c in d["statistics"]["column_profiles"]}
     assert abs(stats["t"]["mean"] - small_frame()["t"].mean()) < 1e-12
-    assert d["roles"]["roles"]["outcome"] == "y"
+    assert d["roles"]["outcome"] == "y"
 
 
 def test_list_and_delete_datasets(api: Api) -> None:

@@ -36,7 +36,7 @@ def _fit(card: pd.DataFrame, estimator: str = "iv_2sls", **params: object) -> cq
 
 
 def test_return_to_schooling_matches_card_and_wooldridge(card: pd.DataFrame) -> None:
-    est = _fit(card, cov_type="unadjusted", debiased=True)
+    est = _fit(card, se_method="unadjusted", debiased=True)
     assert est.n == 3010
     assert abs(est.estimate - 0.132) <= PAPER_TOL
     assert abs(est.se - 0.055) <= PAPER_TOL
@@ -46,12 +46,12 @@ def test_return_to_schooling_matches_card_and_wooldridge(card: pd.DataFrame) -> 
 
 
 def test_other_standard_errors_match_recomputed_values(card: pd.DataFrame) -> None:
-    assert abs(_fit(card, cov_type="unadjusted").se - 0.05482) <= RECOMPUTED_TOL
-    assert abs(_fit(card, cov_type="robust").se - 0.0540) <= 5e-4  # README gives 3 digits
+    assert abs(_fit(card, se_method="unadjusted").se - 0.05482) <= RECOMPUTED_TOL
+    assert abs(_fit(card, se_method="robust").se - 0.0540) <= 5e-4  # README gives 3 digits
 
 
 def test_first_stage_matches_recomputed_and_instrument_is_not_weak(card: pd.DataFrame) -> None:
-    est = _fit(card, cov_type="unadjusted", debiased=True)
+    est = _fit(card, se_method="unadjusted", debiased=True)
     fs = est.diagnostics["first_stage"]["educ"]
     assert abs(fs["coef"]["nearc4"] - 0.320) <= PAPER_TOL
     assert abs(fs["se"]["nearc4"] - 0.088) <= PAPER_TOL
@@ -63,7 +63,7 @@ def test_first_stage_matches_recomputed_and_instrument_is_not_weak(card: pd.Data
 
 
 def test_liml_equals_2sls_when_just_identified(card: pd.DataFrame) -> None:
-    a = _fit(card, cov_type="unadjusted", debiased=True)
-    b = _fit(card, "iv_liml", cov_type="unadjusted", debiased=True)
+    a = _fit(card, se_method="unadjusted", debiased=True)
+    b = _fit(card, "iv_liml", se_method="unadjusted", debiased=True)
     np.testing.assert_allclose(b.estimate, a.estimate, rtol=1e-8)
     np.testing.assert_allclose(b.diagnostics["kappa"], 1.0, rtol=1e-8)

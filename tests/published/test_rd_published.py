@@ -69,7 +69,7 @@ def test_mlda_quadratic_with_interactions_matches_mastering_metrics(mlda: pd.Dat
         p=2,
         kernel="uniform",
         h=100.0,
-        vce="hc1",
+        se_method="hc1",
     )
     assert (est.diagnostics["n_h_left"], est.diagnostics["n_h_right"]) == (24, 24)
     assert abs(est.estimate - 9.55) <= TOL_BOOK
@@ -88,7 +88,7 @@ def test_mlda_linear_separate_slopes_equals_ols_with_interaction(mlda: pd.DataFr
         p=1,
         kernel="uniform",
         h=100.0,
-        vce="hc1",
+        se_method="hc1",
     )
     d = mlda.assign(D=(mlda["agecell"] >= 21).astype(float), a=mlda["agecell"] - 21)
 
@@ -118,7 +118,7 @@ def test_mlda_cause_specific_jumps_have_the_books_sign_and_size(
         p=1,
         kernel="uniform",
         h=100.0,
-        vce="hc1",
+        se_method="hc1",
         gates=False,
     )
     book_se = {"mva": 0.72, "suicide": 0.50}[outcome]

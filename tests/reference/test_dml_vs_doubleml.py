@@ -116,7 +116,7 @@ def test_irm_matches_doubleml_on_same_folds(estimand: str, reps: int) -> None:
     ml_g = LinearRegression()
     ml_m = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000)
     folds_list = _folds(len(y), 5, reps, t, seed=9)
-    ours = dml_irm(y, t, X, folds_list, estimand, ml_g, ml_m, trimming_threshold=0.01)
+    ours = dml_irm(y, t, X, folds_list, estimand, ml_g, ml_m, clip=0.01)
     theta, se = _doubleml(
         f"irm-{estimand}-reps{reps}",
         lambda dml: dml.DoubleMLIRM(

@@ -54,7 +54,7 @@ def test_coefficients_and_hac_se_match_statsmodels(
     df, _ = its_ar1(n_pre=50, n_post=46, season_amplitude=1.0, with_control=control, seed=4)
     params: dict[str, object] = {
         "interruption": 50,
-        "inference": "normal",
+        "se_method": "normal",
         "hac_lag": lag,
         "small_sample": small,
         "season_period": period,
@@ -104,7 +104,7 @@ def test_automatic_lag_is_statsmodels_default_rule() -> None:
 
 @pytest.mark.parametrize("lag", [None, 7])
 def test_fixed_b_newey_west_se_is_statsmodels_hac_at_the_llsw_lag(lag: int | None) -> None:
-    """inference='fixed_b' keeps the Newey–West SE; only the critical value changes."""
+    """se_method='fixed_b' keeps the Newey–West SE; only the critical value changes."""
     from cqox.estimators.its.segmented import llsw_lag
 
     df, _ = its_ar1(n_pre=50, n_post=46, seed=5)
@@ -114,7 +114,7 @@ def test_fixed_b_newey_west_se_is_statsmodels_hac_at_the_llsw_lag(lag: int | Non
         outcome="y",
         roles={"time": "t"},
         interruption=50,
-        inference="fixed_b",
+        se_method="fixed_b",
         hac_lag=lag,
     )
     n = len(df)

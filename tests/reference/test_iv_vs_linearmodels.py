@@ -93,7 +93,7 @@ def _ours(
         covariates=COVARIATES,
         roles=roles,
         endogenous=endog[1:],
-        cov_type=cov,
+        se_method=cov,
         debiased=debiased,
     )
 

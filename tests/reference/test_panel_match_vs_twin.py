@@ -214,7 +214,7 @@ def test_att_leads_and_standard_errors_match_the_loop_twin(refinement: str, tol:
         leads=2,
         refinement=refinement,
         size=3,
-        n_bootstrap=B,
+        n_boot=B,
         seed=seed,
     )
     atts, ses, matched = twin_att(df, 3, 2, refinement, 3, B, seed)

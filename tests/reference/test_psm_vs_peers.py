@@ -20,8 +20,8 @@ from scipy import special
 from sklearn.neighbors import NearestNeighbors
 
 import cqox
-from cqox.estimators.backdoor.psm import (
-    match_estimate,
+from cqox.estimators.backdoor.abadie_imbens import match_estimate
+from cqox.estimators.backdoor.matching import (
     match_scores,
     match_scores_without_replacement,
     whiten,

@@ -101,7 +101,7 @@ def test_sharp_senate_matches_rdrobust(
         roles={"running": "margin", "cutoff": 0.0},
         kernel=kernel,
         bwselect=bwselect,
-        vce=vce,
+        se_method=vce,
         gates=False,
     )
     ok = senate["vote"].notna()

@@ -125,7 +125,7 @@ def test_a_normal_upload_still_works_and_leaves_no_temporaries(api: Api) -> None
     assert api.stored_files() == sorted([*before, f"{body['dataset_id']}.parquet"])
     detail = api.client.get(f"/api/datasets/{body['dataset_id']}", headers=h).json()
     assert {c["name"] for c in detail["schema"]} == {"y", "t", "x1", "x2", "x3"}
-    assert detail["roles"]["roles"]["outcome"] == "y"
+    assert detail["roles"]["outcome"] == "y"
     assert api.client.delete(f"/api/datasets/{body['dataset_id']}", headers=h).status_code == 200
 
 

@@ -1,7 +1,7 @@
 """``its`` coverage with AR(1) errors: EWC / Newey–West with design-adjusted fixed-b values.
 
 The old default (Newey–West at lag ``floor(4 (n/100)^(2/9))``, normal critical values,
-still available as ``inference="normal"``) covered 84–86% in the benchmark design
+still available as ``se_method="normal"``) covered 84–86% in the benchmark design
 (n = 200, φ = 0.5) and ~70–79% in a 60-month seasonal series.  The studies below check
 the default (``"ewc"``) and the Newey–West option (``"fixed_b"``) on
 
@@ -125,8 +125,8 @@ STUDIES = [
     ("benchmark", {}),
     ("monthly", {}),
     ("long", {}),
-    ("benchmark", {"inference": "fixed_b"}),
-    ("long", {"inference": "fixed_b"}),
+    ("benchmark", {"se_method": "fixed_b"}),
+    ("long", {"se_method": "fixed_b"}),
 ]
 
 

@@ -63,7 +63,7 @@ def _coverage(
     for r in range(reps):
         df, truth = cqox.simulate.iv_linear(seed=10_000 + r, **design)
         b = truth["effect"]
-        est = _fit(df, estimator, cov_type=cov_type)
+        est = _fit(df, estimator, se_method=cov_type)
         wald += est.ci[0] <= b <= est.ci[1]
         intervals = [
             (float(lo), float(hi)) for lo, hi in est.diagnostics["anderson_rubin"]["intervals"]

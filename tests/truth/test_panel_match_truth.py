@@ -112,14 +112,14 @@ def _check(
 
 def test_att_lead0_within_three_se_and_refinement_improves_balance() -> None:
     df, kw, truth = switching(5)
-    est = _fit(df, kw, 5, n_bootstrap=200)
+    est = _fit(df, kw, 5, n_boot=200)
     assert abs(est.estimate - truth) <= 3 * est.se
     assert est.diagnostics["max_abs_smd_after"] <= est.diagnostics["max_abs_smd_before"]
 
 
 def test_staggered_att_lead0_within_three_se() -> None:
     df, kw, truth = staggered(3)
-    est = _fit(df, kw, 3, n_bootstrap=200)
+    est = _fit(df, kw, 3, n_boot=200)
     assert abs(est.estimate - truth) <= 3 * est.se
 
 
@@ -137,7 +137,7 @@ def test_bootstrap_coverage_and_se_full(design: Design) -> None:
 @pytest.mark.ci_bounded
 @pytest.mark.parametrize("design", DESIGNS, ids=IDS)
 def test_bootstrap_coverage_and_se_bounded(design: Design) -> None:
-    res = _study(design, 1000, 0, n_bootstrap=200)
+    res = _study(design, 1000, 0, n_boot=200)
     _check(res, COVERAGE_BAND, BOUNDED_SE_RATIO_TOL, BOUNDED_BIAS_TOL)
 
 

@@ -3,7 +3,7 @@
 Coverage is that of the default interval, the conformal set of Chernozhukov, Wüthrich &
 Zhu (2021) for a constant effect, in two designs: the treated unit inside the donors'
 convex hull (a synthetic control exists) and the treated unit drawn like the donors
-(exchangeable units).  The placebo-quantile interval (``inference="placebo"``) is not
+(exchangeable units).  The placebo-quantile interval (``se_method="placebo"``) is not
 claimed to cover: it over-covers in the first design and under-covers in the second
 (docs/validation_synth_its_pm.md, "Interval coverage").
 """
@@ -48,7 +48,7 @@ def _fit(
         v_method=v_method,
         placebo=placebo,
         leave_one_out=False,
-        inference=inference,
+        se_method=inference,
         **SPEC,
     )
 

@@ -190,7 +190,7 @@ def test_dml_irm_repeats_splits_within_the_row_budget(df) -> None:
     # the paper's §3.4 SE over splits: sqrt(median(σ_s² + (θ_s − θ)²))
     th, se = np.array(auto.diagnostics["thetas"]), np.array(auto.diagnostics["ses"])
     assert auto.se == pytest.approx(np.sqrt(np.median(se**2 + (th - auto.estimate) ** 2)))
-    doubleml_rule = cqox.estimate("dml_irm", df, se_aggregation="median_ci", **kw)
+    doubleml_rule = cqox.estimate("dml_irm", df, se_method="median_ci", **kw)
     th2, se2 = (np.array(doubleml_rule.diagnostics[k]) for k in ("thetas", "ses"))
     assert doubleml_rule.se == pytest.approx(aggregate_repetitions(th2, se2)[1])
     one = cqox.estimate("dml_irm", df, n_rep=1, **kw)

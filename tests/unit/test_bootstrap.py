@@ -8,11 +8,11 @@ import pytest
 from scipy import stats
 
 import cqox
+from cqox.estimators.backdoor.bootstrap import bootstrap_estimate
 from cqox.inference import bootstrap as bs
 from cqox.inference.bootstrap import (
     bca_interval,
     bootstrap,
-    bootstrap_estimate,
     percentile_interval,
 )
 

@@ -134,13 +134,13 @@ def test_inference_choice_is_resolved_and_reported() -> None:
     df, _ = its_ar1(n_pre=60, n_post=40, seed=8)
     kw: dict[str, object] = {"outcome": "y", "roles": {"time": "t"}, "interruption": 60}
     ewc = cqox.estimate("its", df, **kw)
-    assert ewc.diagnostics["inference"] == "ewc" and ewc.diagnostics["ewc_terms"] == 9
+    assert ewc.diagnostics["se_method"] == "ewc" and ewc.diagnostics["ewc_terms"] == 9
     assert "EWC SE (9 cosine terms)" in ewc.method and "fixed-b" in ewc.method
     nw = cqox.estimate("its", df, hac_lag=5, **kw)
-    assert nw.diagnostics["inference"] == "fixed_b" and nw.diagnostics["hac_lag"] == 5
-    llsw = cqox.estimate("its", df, inference="fixed_b", **kw)
+    assert nw.diagnostics["se_method"] == "fixed_b" and nw.diagnostics["hac_lag"] == 5
+    llsw = cqox.estimate("its", df, se_method="fixed_b", **kw)
     assert llsw.diagnostics["hac_lag"] == 13  # floor(1.3 · 100^(1/2))
-    normal = cqox.estimate("its", df, inference="normal", **kw)
+    normal = cqox.estimate("its", df, se_method="normal", **kw)
     assert normal.diagnostics["hac_lag"] == 4 and normal.method.endswith("normal CI")
     # the interval and p-value use the reported critical value
     for est in (ewc, nw, llsw):
@@ -149,9 +149,9 @@ def test_inference_choice_is_resolved_and_reported() -> None:
         assert c > 1.96
     assert normal.ci[1] == pytest.approx(normal.estimate + 1.959963984540054 * normal.se)
     with pytest.raises(cqox.ParameterError, match="hac_lag"):
-        cqox.estimate("its", df, inference="ewc", hac_lag=3, **kw)
+        cqox.estimate("its", df, se_method="ewc", hac_lag=3, **kw)
     with pytest.raises(cqox.ParameterError, match="ewc_terms"):
-        cqox.estimate("its", df, inference="normal", ewc_terms=5, **kw)
+        cqox.estimate("its", df, se_method="normal", ewc_terms=5, **kw)
 
 
 def test_p_value_is_five_percent_at_the_interval_bound() -> None:
@@ -159,10 +159,10 @@ def test_p_value_is_five_percent_at_the_interval_bound() -> None:
     df, _ = its_ar1(n_pre=40, n_post=30, seed=9)
     kw: dict[str, object] = {"outcome": "y", "roles": {"time": "t"}, "interruption": 40}
     for inference in ("ewc", "fixed_b", "normal"):
-        est = cqox.estimate("its", df, inference=inference, **kw)
+        est = cqox.estimate("its", df, se_method=inference, **kw)
         shifted = df.copy()
         shifted["y"] = df["y"] - est.ci[1] * (df["t"] >= 40)
-        moved = cqox.estimate("its", shifted, inference=inference, **kw)
+        moved = cqox.estimate("its", shifted, se_method=inference, **kw)
         assert moved.p_value == pytest.approx(0.05, rel=1e-8)
 
 

@@ -42,10 +42,10 @@ def _fit(df, **params):  # type: ignore[no-untyped-def]
 
 def test_effective_f_equals_f_when_homoskedastic_and_robust_f_with_one_instrument() -> None:
     df, _ = cqox.simulate.iv_linear(n=800, n_instruments=3, seed=4)
-    fs = _fit(df, cov_type="unadjusted").diagnostics["first_stage"]["d"]
+    fs = _fit(df, se_method="unadjusted").diagnostics["first_stage"]["d"]
     np.testing.assert_allclose(fs["effective_f"], fs["f"]["statistic"], rtol=1e-10)
     df1, _ = cqox.simulate.iv_linear(n=800, n_instruments=1, heteroskedastic=True, seed=4)
-    fs1 = _fit(df1, cov_type="robust").diagnostics["first_stage"]["d"]
+    fs1 = _fit(df1, se_method="robust").diagnostics["first_stage"]["d"]
     np.testing.assert_allclose(fs1["effective_f"], fs1["f"]["statistic"], rtol=1e-10)
 
 

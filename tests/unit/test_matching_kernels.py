@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cqox.estimators.backdoor._matching_kernels import brute_neighbours, kd_neighbours
-from cqox.estimators.backdoor.psm import match_scores, match_within
+from cqox.estimators.backdoor.matching import match_scores, match_within
 
 #: An O(n²) search over 2·10⁵ × 2·10⁵ pairs takes minutes; O(n log n) takes well under a
 #: second.  The bound is loose enough for a busy shared machine.
@@ -77,9 +77,9 @@ def test_brute_force_search_equals_kd_tree(exclude_self: bool, caliper: float) -
 
 def test_massive_ties_are_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     import cqox
-    from cqox.estimators.backdoor import psm
+    from cqox.estimators.backdoor import matching
 
-    monkeypatch.setattr(psm, "MAX_MATCHED_PAIRS", 1000)
+    monkeypatch.setattr(matching, "MAX_MATCHED_PAIRS", 1000)
     rng = np.random.default_rng(2)
     x = rng.integers(0, 2, 400)  # one binary covariate: two distinct propensities
     t = (rng.random(400) < 0.3 + 0.3 * x).astype(int)

@@ -41,7 +41,7 @@ def test_same_seed_same_bootstrap_and_data_untouched() -> None:
         "treatment": "d",
         "covariates": ["x"],
         "roles": ROLES,
-        "n_bootstrap": 100,
+        "n_boot": 100,
         "lags": 2,
         "leads": 1,
     }
@@ -51,7 +51,7 @@ def test_same_seed_same_bootstrap_and_data_untouched() -> None:
     assert a.se == b.se and a.estimate == b.estimate
     bal = a.tables["balance"]
     assert set(bal["lag"]) == {1, 2} and set(bal["covariate"]) == {"x", "y"}
-    assert {g.name for g in a.gates} == {"panel_match_balance", "panel_match_matched_share"}
+    assert {g.name for g in a.gates} == {"covariate_balance", "matched_share"}
     assert a.to_dict()["tables"]["leads"]
 
 

@@ -127,7 +127,7 @@ def _est(df: object, **kw: object) -> cqox.Estimate:
 def test_inference_switch_keeps_placebo_diagnostics_and_names_the_interval() -> None:
     df, _ = synth_factor_model(n_donors=12, n_pre=20, n_post=8, seed=6)
     conf = _est(df)
-    plac = _est(df, inference="placebo")
+    plac = _est(df, se_method="placebo")
     assert conf.estimate == plac.estimate and conf.se == plac.se
     assert "conformal inference (Chernozhukov–Wüthrich–Zhu 2021)" in conf.method
     assert "28 moving-block permutations" in conf.method

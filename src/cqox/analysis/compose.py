@@ -19,7 +19,7 @@ from cqox.core.context import Context, ProgressCallback
 from cqox.core.design import Design, designs_for
 from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
-from cqox.core.roles import Roles
+from cqox.core.roles import Roles, split_role_keywords
 from cqox.data.design_detect import refine_designs
 from cqox.data.domain import detect_domain
 from cqox.data.infer import infer_roles, inference_notes
@@ -36,11 +36,10 @@ from cqox.errors import (
 from cqox.estimators import registry
 from cqox.estimators.base import Estimator
 from cqox.gates.balance import data_gates
-from cqox.gates.thresholds import DEFAULT_THRESHOLDS
 from cqox.nuisance.propensity import propensity
 from cqox.sensitivity.evalue import evalue_continuous, evalue_from_rr
 from cqox.sensitivity.ovb import ovb_sensitivity
-from cqox.sensitivity.rosenbaum import rosenbaum_bounds
+from cqox.sensitivity.rosenbaum import bounds_of_matched_pairs
 
 DataLike = pd.DataFrame | str | Path
 
@@ -63,21 +62,23 @@ def _check_columns(df: pd.DataFrame, roles: Roles) -> None:
                 raise column_not_found(role, col, columns)
 
 
-def _check_thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for k, v in (thresholds or {}).items():
-        if k not in DEFAULT_THRESHOLDS:
-            raise ParameterError(
-                f"unknown gate threshold '{k}' (thresholds: {', '.join(DEFAULT_THRESHOLDS)})",
-                details={"parameter": k},
-            )
-        try:
-            out[k] = float(v)
-        except (TypeError, ValueError):
-            raise ParameterError(
-                f"gate threshold '{k}' must be a number; got {v!r}", details={"parameter": k}
-            ) from None
-    return out
+def _roles_from(roles: Mapping[str, Any] | Roles | None, keywords: Mapping[str, Any]) -> Roles:
+    """One :class:`Roles` from the ``roles`` mapping and the role keywords.
+
+    A role given both ways must name the same thing: two answers are an error rather
+    than one silently winning.
+    """
+    base = roles if isinstance(roles, Roles) else Roles.from_mapping(dict(roles or {}))
+    given = Roles.from_mapping({k: v for k, v in keywords.items() if v is not None})
+    mine, theirs = base.given(), given.given()
+    clash = sorted(k for k in mine.keys() & theirs.keys() if mine[k] != theirs[k])
+    if clash:
+        raise RoleError(
+            f"role '{clash[0]}' given twice with different values: {theirs[clash[0]]!r} as a "
+            f"keyword and {mine[clash[0]]!r} in roles=",
+            details={"role": clash[0]},
+        )
+    return base.merge(given)
 
 
 def estimate(
@@ -90,12 +91,13 @@ def estimate(
     seed: int | None = None,
     thresholds: Mapping[str, float] | None = None,
     roles: Mapping[str, Any] | Roles | None = None,
-    **params: Any,
+    **keywords: Any,
 ) -> Estimate:
     """Run one registered estimator and return its :class:`Estimate`.
 
-    Roles other than outcome/treatment/covariates go in ``roles`` (a mapping such as
-    ``{"unit": "id", "time": "year"}``); every other keyword is an estimator parameter.
+    Every role is a keyword (``unit="id"``, ``time="year"``, ``running="score"``,
+    ``cutoff=0``, …; the names of :data:`cqox.core.roles.ALL_ROLES`) or an entry of the
+    ``roles`` mapping; every other keyword is an estimator parameter.
 
     Example
     -------
@@ -108,10 +110,13 @@ def estimate(
     """
     cls = registry.get(estimator)
     df = _load(data)
-    base = roles if isinstance(roles, Roles) else Roles.from_mapping(dict(roles or {}))
-    r = base.merge(Roles.from_mapping(outcome=outcome, treatment=treatment, covariates=covariates))
+    role_keywords, params = split_role_keywords(keywords)
+    r = _roles_from(
+        roles,
+        {"outcome": outcome, "treatment": treatment, "covariates": covariates, **role_keywords},
+    )
     _check_columns(df, r)
-    ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds))
+    ctx = Context(seed=seed, thresholds=dict(thresholds or {}))
     return cls(**params).fit(df, r, ctx)
 
 
@@ -130,6 +135,7 @@ def analyze(
     truth: Mapping[str, float] | None = None,
     progress: ProgressCallback | None = None,
     dag: str | Sequence[Sequence[str]] | None = None,
+    **role_keywords: Any,
 ) -> Analysis:
     """Analyse a table: infer roles, find designs, run every applicable estimator.
 
@@ -140,8 +146,12 @@ def analyze(
     outcome, treatment, covariates : optional
         Roles; covariates as a list of columns or a formula string.
     roles : mapping, optional
-        Any other roles (``unit``, ``time``, ``cohort``, ``instrument``, ``running``,
-        ``cutoff``, ...).  Explicit roles always win over inferred ones.
+        Roles as a mapping (``{"unit": "id", "time": "year"}``).  Explicit roles always
+        win over inferred ones.
+    **role_keywords
+        Every other role as a keyword: ``unit``, ``time``, ``cohort``, ``instrument``,
+        ``running``, ``cutoff``, ``cluster``, … (:data:`cqox.core.roles.ALL_ROLES`).  An
+        unknown keyword is a :class:`~cqox.errors.RoleError` with a "did you mean".
     estimators : list of str, optional
         Registry names to run (default: every estimator for the designs found).
     params : mapping, optional
@@ -164,19 +174,19 @@ def analyze(
     """
     start = time.perf_counter()
     df = _load(data)
-    given = roles if isinstance(roles, Roles) else Roles.from_mapping(dict(roles or {}))
-    given = given.merge(
-        Roles.from_mapping(outcome=outcome, treatment=treatment, covariates=covariates)
+    given = _roles_from(
+        roles,
+        {"outcome": outcome, "treatment": treatment, "covariates": covariates, **role_keywords},
     )
     _check_columns(df, given)
     r = infer_roles(df, given) if infer else given
-    ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds), progress=progress)
+    ctx = Context(seed=seed, thresholds=dict(thresholds or {}), progress=progress)
     plan = None
     if dag is not None:
         # imported here: NetworkX is loaded only by analyses that give a graph
         from cqox.analysis.dag import plan_from_graph
 
-        plan = plan_from_graph(df, r, given, dag, ctx.threshold("dag_independence_p"))
+        plan = plan_from_graph(df, r, given, dag, ctx.threshold("dag_independences"))
         r = plan.roles
     designs, design_notes = refine_designs(df, r, designs_for(r))
     if plan is not None:
@@ -267,7 +277,7 @@ def analyze(
             )
         ),
         seed=seed,
-        figure_data=_figure_data(ctx, first, df, r, estimates),
+        figure_data=_figure_data(ctx, first),
         graph=plan.to_dict() if plan is not None else None,
     )
     analysis.elapsed_s = time.perf_counter() - start
@@ -295,13 +305,7 @@ def _choose(
         known[name](**dict(given)).resolved_params()
     if names is not None:
         return [registry.get(n) for n in names]
-    return [
-        cls
-        for cls in known.values()
-        if cls.run_by_default
-        and any(d in designs for d in cls.designs)
-        and all(getattr(roles, req) is not None for req in cls.requires)
-    ]
+    return registry.for_designs(designs, roles, default_only=True)
 
 
 def _profile(df: pd.DataFrame) -> dict[str, Any]:
@@ -341,9 +345,10 @@ def _sensitivity(
 ) -> dict[str, Any]:
     """E-values for every effect estimate on a 0/1 or continuous outcome.
 
-    With a binary treatment and covariates, also the Cinelli–Hazlett OVB robustness
-    values of the regression estimate (under ``regression_adjustment`` keys) and
-    Rosenbaum bounds for the matched pairs (under ``psm:ATT``).
+    Estimates that publish their matched sets (``tables["matched_pairs"]``) also get
+    Rosenbaum bounds of exactly that matching; estimators that declare ``"ovb"`` in
+    ``sensitivity`` get the Cinelli–Hazlett OVB robustness values (binary treatment
+    with covariates).
     """
     if data is None or data.y is None or len(data.y) < 2:
         return {}
@@ -362,54 +367,36 @@ def _sensitivity(
         else:
             val = evalue_continuous(e.estimate, e.ci, float(np.std(y, ddof=1)))
         out[key] = {"evalue": val.to_dict()}
-    ra_keys = [k for k in out if k.startswith("regression_adjustment:")]
-    wanted = bool(ra_keys) or "psm:ATT" in out
-    e_hat = None if ctx is None or not wanted else _backdoor_propensity(ctx, data)
-    if e_hat is not None and data.t is not None:
-        t = data.t
-        if ra_keys:
-            try:
-                ovb: dict[str, Any] = ovb_sensitivity(
-                    y, t, data.X, data.covariate_names, max_benchmarks=3
-                ).to_dict()
-            except (CqoxError, ValueError, np.linalg.LinAlgError) as exc:
-                ovb = {"applicable": False, "reason": str(exc)}
-            for key in ra_keys:
-                out[key]["ovb"] = ovb
-        psm_att = [e for e in estimates if e.estimator == "psm" and e.estimand == "ATT"]
-        if psm_att and "psm:ATT" in out:
-            # imported here: the matching kernels load Numba, which `import cqox` avoids
-            from cqox.estimators.backdoor.psm import matched_pair_differences
-
-            d = matched_pair_differences(y, t, e_hat)
-            sign = 1.0 if psm_att[0].estimate >= 0 else -1.0  # bounds test the sign found
-            try:
-                out["psm:ATT"]["rosenbaum"] = rosenbaum_bounds(sign * d).to_dict()
-            except ValueError as exc:
-                out["psm:ATT"]["rosenbaum"] = {"applicable": False, "reason": str(exc)}
+    for e in estimates:
+        key = f"{e.estimator}:{e.estimand}"
+        ros = bounds_of_matched_pairs(e.tables, e.estimate) if key in out else None
+        if ros is not None:
+            out[key]["rosenbaum"] = ros
+    ovb_keys = [
+        f"{e.estimator}:{e.estimand}"
+        for e in estimates
+        if "ovb" in registry.get(e.estimator).sensitivity and f"{e.estimator}:{e.estimand}" in out
+    ]
+    if (
+        ovb_keys
+        and data.t is not None
+        and ctx is not None
+        and _backdoor_propensity(ctx, data) is not None  # a binary treatment, covariates
+    ):
+        try:
+            ovb: dict[str, Any] = ovb_sensitivity(
+                y, data.t, data.X, data.covariate_names, max_benchmarks=3
+            ).to_dict()
+        except (CqoxError, ValueError, np.linalg.LinAlgError) as exc:
+            ovb = {"applicable": False, "reason": str(exc)}
+        for key in ovb_keys:
+            out[key]["ovb"] = ovb
     return out
 
 
-def _figure_data(
-    ctx: Context,
-    data: CausalData | None,
-    df: pd.DataFrame,
-    roles: Roles,
-    estimates: list[Estimate],
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if (
-        roles.running
-        and roles.cutoff is not None
-        and roles.outcome
-        and any(e.estimator == "rd" for e in estimates)
-    ):
-        from cqox.report.figures_rd import rd_plot_data
-
-        x = pd.to_numeric(df[roles.running], errors="coerce").to_numpy(dtype=float)
-        y = pd.to_numeric(df[roles.outcome], errors="coerce").to_numpy(dtype=float)
-        out["rd"] = rd_plot_data(x, y, roles.cutoff)
-    return {**out, **_propensity_data(ctx, data)}
+def _figure_data(ctx: Context, data: CausalData | None) -> dict[str, Any]:
+    """Numbers only the report needs that no estimate carries: the shared propensity."""
+    return _propensity_data(ctx, data)
 
 
 def _propensity_data(ctx: Context, data: CausalData | None) -> dict[str, Any]:

@@ -25,9 +25,10 @@ analysis.  Definitions follow DoWhy 0.14 (Sharma & Kiciman 2020, arXiv:2011.0421
 
 The significance test is DoWhy's: with fewer than 100 simulations a normal test
 (``z = (θ − mean)/sd`` of the simulations, one tail), otherwise the two-sided
-percentile test.  A gate passes when ``p ≥ refute_p`` (default 0.05).  Randomness comes
-from the analysis seed (one stream per refuter); the draws differ from DoWhy's, so the
-reference tests compare within Monte-Carlo error.
+percentile test.  A gate passes when ``p ≥ refute`` (the threshold of the ``refute_*``
+gates, default 0.05).  Randomness comes from the analysis seed (one stream per
+refuter); the draws differ from DoWhy's, so the reference tests compare within
+Monte-Carlo error.
 
 Rows above ``MAX_ROWS`` are subsampled once (seeded) before the refuters run, so the
 gates cost a bounded number of small least-squares fits.
@@ -229,7 +230,7 @@ def refutation_gates(
     y: np.ndarray, t: np.ndarray, X: np.ndarray, ctx: Context, n_sims: int = N_SIMS
 ) -> list[Gate]:
     """The five refutation gates of a backdoor analysis (see the module docstring)."""
-    level = ctx.threshold("refute_p")
+    level = ctx.threshold("refute")
     n = len(y)
     if n < 10:
         return [Gate.not_applicable("refutation", f"{n} rows are too few to refute")]

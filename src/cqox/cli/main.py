@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from cqox._version import __version__
-from cqox.errors import CqoxError, ParameterError
+from cqox.core.roles import ALL_ROLES, role_kind
+from cqox.errors import CqoxDeprecationWarning, CqoxError, ParameterError
 
 #: Further subcommands, each a module with ``add_parser(subparsers)`` and ``run(args) -> int``
 #: (e.g. the service's ``serve`` and ``users``). Modules that are absent are skipped, so the
@@ -32,20 +33,45 @@ EXTRA_COMMANDS: tuple[str, ...] = ("cqox.cli.serve", "cqox.cli.users")
 EXIT_BAD_INPUT = 2
 #: Exit status for an unexpected internal error.
 EXIT_INTERNAL = 1
-#: Roles given by a flag of their own name on ``cqox analyze``.
-ROLE_FLAGS = (
-    "outcome",
-    "treatment",
-    "unit",
-    "time",
-    "cohort",
-    "running",
-    "mediator",
-    "dose",
-    "cluster",
-    "weight",
-    "sample",
-)
+
+
+def _add_role_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per role of :data:`cqox.core.roles.ALL_ROLES`, named as the role.
+
+    ``--logging-propensity`` and ``--logging_propensity`` are the same flag.
+    """
+    for role in ALL_ROLES:
+        flags = [f"--{role.replace('_', '-')}"] + ([f"--{role}"] if "_" in role else [])
+        kind = role_kind(role)
+        if role == "covariates":
+            parser.add_argument(
+                *flags,
+                dest=role,
+                metavar="A,B,...|FORMULA",
+                help="covariate columns, comma separated, or a formula such as "
+                "'age + I(age**2) + C(educ)'",
+            )
+        elif kind == "columns":
+            parser.add_argument(*flags, dest=role, metavar="C[,C...]", help=f"{role} column(s)")
+        elif kind == "value":
+            parser.add_argument(
+                *flags, dest=role, type=float, metavar="X", help=f"the {role} (a number)"
+            )
+        else:
+            parser.add_argument(*flags, dest=role, metavar="C", help=f"column of the {role} role")
+
+
+def _role_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The roles given on the command line (lists split at commas; covariates as given)."""
+    roles: dict[str, Any] = {}
+    for role in ALL_ROLES:
+        value = getattr(args, role, None)
+        if value is None:
+            continue
+        if role_kind(role) == "columns" and role != "covariates":
+            value = [c.strip() for c in str(value).split(",") if c.strip()]
+        roles[role] = value
+    return roles
 
 
 def _extra_commands() -> dict[str, Any]:
@@ -158,15 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         "HTML report).",
     )
     a.add_argument("data", help="CSV/TSV, Parquet, Excel, JSON or NDJSON file")
-    for role in ROLE_FLAGS:
-        a.add_argument(f"--{role}", metavar="C", help=f"column of the {role} role")
-    a.add_argument(
-        "--covariates",
-        metavar="A,B,...|FORMULA",
-        help="covariate columns, comma separated, or a formula such as 'age + I(age**2) + C(educ)'",
-    )
-    a.add_argument("--instrument", metavar="C[,C...]", help="instrument column(s)")
-    a.add_argument("--cutoff", type=float, metavar="X", help="cutoff of the running variable")
+    _add_role_flags(a)
     a.add_argument(
         "--estimators", metavar="a,b,...", help="estimators to run (default: all that apply)"
     )
@@ -221,10 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        with warnings.catch_warnings():
-            # warnings are reported in the summary and the report, never as stray lines
+        with warnings.catch_warnings(record=True) as caught:
+            # warnings are reported in the summary and the report, never as stray lines;
+            # only CQOx's own deprecations (renamed parameters, thresholds, roles) are
+            # printed, once each, so that scripts learn the new names
             warnings.simplefilter("ignore")
-            return _run(args)
+            warnings.simplefilter("always", CqoxDeprecationWarning)
+            status = _run(args)
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            print(f"cqox: deprecated: {message}", file=sys.stderr)
+        return status
     except CqoxError as exc:
         return fail(exc)
     except (OSError, json.JSONDecodeError, UnicodeError) as exc:
@@ -261,13 +285,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from cqox.data.io import read_table
 
     params, thresholds = _parse_set(args.settings)
-    roles: dict[str, Any] = {
-        k: getattr(args, k)
-        for k in (*ROLE_FLAGS, "cutoff")
-        if k not in ("outcome", "treatment") and getattr(args, k) is not None
-    }
-    if args.instrument:
-        roles["instrument"] = [c.strip() for c in args.instrument.split(",") if c.strip()]
+    roles = _role_values(args)
     estimators = (
         [e.strip() for e in args.estimators.split(",") if e.strip()] if args.estimators else None
     )
@@ -282,9 +300,6 @@ def _analyze(args: argparse.Namespace) -> int:
             progress("inferring roles", 0.0)
         an = analyze(
             table.frame,
-            outcome=args.outcome,
-            treatment=args.treatment,
-            covariates=args.covariates,
             roles=roles,
             estimators=estimators,
             params=params,

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from cqox.core.thresholds import DEFAULT_THRESHOLDS, resolve_thresholds
+
 ProgressCallback = Callable[[str, float], None]
 
 
@@ -23,7 +25,8 @@ class Context:
         Shared nuisance fits (propensity scores, outcome models), keyed by what they
         depend on, so that IPW, AIPW, matching and the overlap gates fit one model.
     thresholds : dict
-        Gate threshold overrides by name (see :mod:`cqox.gates.thresholds`).
+        Gate threshold overrides by gate name (see :mod:`cqox.core.thresholds`);
+        checked, and deprecated names renamed, when the context is built.
     progress : callable or None
         ``progress(step, fraction)`` for steps that take more than a moment.
     n_jobs : int
@@ -41,6 +44,9 @@ class Context:
     n_jobs: int = 1
     n_threads: int | None = 1
 
+    def __post_init__(self) -> None:
+        self.thresholds = resolve_thresholds(self.thresholds)
+
     def rng(self, stream: int = 0) -> np.random.Generator:
         """A generator derived from the seed; ``stream`` gives independent streams."""
         return np.random.default_rng(None if self.seed is None else [self.seed, stream])
@@ -52,8 +58,6 @@ class Context:
 
     def threshold(self, name: str) -> float:
         """The threshold of gate ``name``: the override if given, else the default."""
-        from cqox.gates.thresholds import DEFAULT_THRESHOLDS
-
         if name in self.thresholds:
             return float(self.thresholds[name])
         return DEFAULT_THRESHOLDS[name].value

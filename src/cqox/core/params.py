@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cqox.errors import ParameterError, closest
+from cqox.errors import ParameterError, closest, warn_deprecated
 
 #: Largest seed (NumPy seeds are unsigned; the service's request seed has the same bound).
 MAX_SEED = 2**32 - 1
@@ -43,6 +43,8 @@ class Param:
     allowed values; ``nullable`` allows ``None``.  ``check`` is an extra predicate
     with ``rule`` as its description.  ``formula`` marks a parameter that accepts a
     covariate formula (the service checks it against the formula language on arrival).
+    ``aliases`` are deprecated former names: they keep working for one release and emit
+    a :class:`DeprecationWarning`.
     """
 
     name: str
@@ -57,6 +59,7 @@ class Param:
     check: Callable[[Any], bool] | None = None
     rule: str | None = None
     formula: bool = False
+    aliases: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """The rule in words, for error messages and ``cqox estimators``."""
@@ -154,11 +157,27 @@ def _parse_text(text: str, kind: str) -> Any:
 
 
 def resolve_params(specs: Sequence[Param], given: Mapping[str, Any], owner: str) -> dict[str, Any]:
-    """Fill defaults and validate ``given`` against ``specs``; unknown names are errors."""
+    """Fill defaults and validate ``given`` against ``specs``; unknown names are errors.
+
+    A deprecated alias (``Param.aliases``) is renamed to its parameter with a
+    :class:`DeprecationWarning`; giving both the alias and the parameter is an error.
+    """
     by_name = {p.name: p for p in specs}
-    for key in given:
-        if key not in by_name:
-            hint = closest(key, list(by_name))
+    by_alias = {a: p.name for p in specs for a in p.aliases}
+    named: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in given.items():
+        if key in by_name:
+            new = key
+        elif key in by_alias:
+            new = by_alias[key]
+            warn_deprecated(
+                f"The '{key}' parameter of {owner} is deprecated and will be removed in the "
+                f"next release; use '{new}' instead."
+            )
+        else:
+            hint = closest(key, [*by_name, *by_alias])
+            hint = by_alias.get(hint, hint) if hint else hint
             known = ", ".join(by_name) or "none"
             raise ParameterError(
                 f"{owner} has no parameter '{key}'"
@@ -166,4 +185,17 @@ def resolve_params(specs: Sequence[Param], given: Mapping[str, Any], owner: str)
                 + f" (parameters: {known})",
                 details={"parameter": key, "estimator": owner},
             )
-    return {p.name: p.coerce(given[p.name], owner) if p.name in given else p.default for p in specs}
+        if new in named:
+            alias = key if key != new else spelled[new]
+            raise ParameterError(
+                f"{owner} got both '{new}' and its deprecated alias '{alias}'; give '{new}' only",
+                details={"parameter": new, "estimator": owner},
+            )
+        named[new], spelled[new] = value, key
+    return {p.name: p.coerce(named[p.name], owner) if p.name in named else p.default for p in specs}
+
+
+def canonical_params(specs: Sequence[Param], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` with deprecated aliases renamed to their parameters (no checks, no warning)."""
+    by_alias = {a: p.name for p in specs for a in p.aliases}
+    return {by_alias.get(k, k): v for k, v in given.items()}

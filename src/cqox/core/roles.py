@@ -8,6 +8,7 @@ explicit role always wins.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -36,8 +37,27 @@ LIST_ROLES: tuple[str, ...] = ("covariates", "instrument")
 VALUE_ROLES: tuple[str, ...] = ("cutoff",)
 ALL_ROLES: tuple[str, ...] = COLUMN_ROLES + LIST_ROLES + VALUE_ROLES
 
-#: Aliases accepted in mappings (earlier API documentation used these keys).
+#: Deprecated aliases accepted in mappings for one release (earlier API documentation
+#: used these keys); each use emits a DeprecationWarning.
 ROLE_ALIASES: dict[str, str] = {"y": "outcome", "unit_id": "unit", "d": "treatment"}
+
+
+def role_kind(role: str) -> str:
+    """``"column"``, ``"columns"`` (one or several) or ``"value"``: how a role is given."""
+    if role in LIST_ROLES:
+        return "columns"
+    return "value" if role in VALUE_ROLES else "column"
+
+
+def split_role_keywords(keywords: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split keyword arguments into roles (any name of :data:`ALL_ROLES`) and the rest.
+
+    ``cqox.estimate`` takes every role and every estimator parameter as a keyword; no
+    parameter is named like a role (``tests/contract`` checks it).
+    """
+    roles = {k: v for k, v in keywords.items() if k in ALL_ROLES}
+    rest = {k: v for k, v in keywords.items() if k not in ALL_ROLES}
+    return roles, rest
 
 
 @dataclass(frozen=True)
@@ -98,11 +118,16 @@ class Roles:
 
         Unknown keys raise :class:`cqox.errors.RoleError` naming the key.
         """
-        from cqox.errors import RoleError, closest
+        from cqox.errors import RoleError, closest, warn_deprecated
 
         merged: dict[str, Any] = {}
         for key, value in {**(mapping or {}), **roles}.items():
             name = ROLE_ALIASES.get(key, key)
+            if key in ROLE_ALIASES:
+                warn_deprecated(
+                    f"role alias '{key}' is deprecated and will be removed in the next "
+                    f"release; use '{name}'"
+                )
             if name not in ALL_ROLES:
                 hint = closest(key, ALL_ROLES)
                 raise RoleError(

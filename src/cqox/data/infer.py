@@ -1072,11 +1072,6 @@ def candidate_roles(
     return out
 
 
-def missing_share(df: pd.DataFrame) -> dict[str, float]:
-    """Share of missing values per column (columns with any missing only)."""
-    return {str(c): float(v) for c, v in df.isna().mean().items() if v > 0}
-
-
 __all__ = [
     "INFERRED_ROLES",
     "SYNONYMS",
@@ -1087,6 +1082,5 @@ __all__ = [
     "is_binary",
     "is_oracle",
     "is_time_like",
-    "missing_share",
     "name_score",
 ]

@@ -11,10 +11,13 @@ in the estimator's module: methods orchestrate, functions compute.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sys
 import time
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -46,6 +49,32 @@ def thread_limits(n_threads: int | None) -> contextlib.AbstractContextManager[An
     return _CONTROLLER[1].limit(limits=n_threads)
 
 
+@dataclass(frozen=True)
+class Example:
+    """A small, seeded example of an estimator: a simulator of :mod:`cqox.simulate`, roles.
+
+    The contract suite (``tests/contract``) fits every registered estimator on its
+    example, so a new family is checked the day it registers.  ``simulator`` is the
+    function's name in :mod:`cqox.simulate`; ``args`` its keyword arguments (kept small:
+    the suite fits each example several times); ``roles`` the role mapping; ``params``
+    estimator parameters that keep the example fast (fewer replicates, no placebo refits);
+    ``learner_params`` the parameters under which the learner parameters are used
+    (``aipw``: ``cross_fit=True``).
+    """
+
+    simulator: str
+    args: Mapping[str, Any]
+    roles: Mapping[str, Any]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    learner_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def data(self) -> pd.DataFrame:
+        """The simulated table (the truth is dropped)."""
+        simulate = importlib.import_module("cqox.simulate")
+        df, _ = getattr(simulate, self.simulator)(**self.args)
+        return df
+
+
 class Estimator(ABC):
     """Base class of every registered estimator.
 
@@ -66,6 +95,13 @@ class Estimator(ABC):
     #: Whether ``cqox.analyze`` runs it when no estimator list is given (False for
     #: costly wrappers such as ``bootstrap``, which run only when named).
     run_by_default: ClassVar[bool] = True
+    #: Sensitivity analyses the composer adds to this estimator's estimates beyond the
+    #: E-value: ``"ovb"`` (Cinelli–Hazlett robustness values of the outcome regression of
+    #: the covariates).  Rosenbaum bounds need no declaration: they follow a published
+    #: ``matched_pairs`` table (:data:`cqox.sensitivity.rosenbaum.MATCHED_PAIRS_TABLE`).
+    sensitivity: ClassVar[tuple[str, ...]] = ()
+    #: A small seeded example (simulator + roles) every contract test runs on.
+    example: ClassVar[Example | None] = None
 
     def __init__(self, **params: Any) -> None:
         self.params = params

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from cqox.core.design import Design
+from cqox.core.roles import Roles
 from cqox.errors import EstimatorNotFoundError, closest
 from cqox.estimators.base import Estimator
 
@@ -61,6 +64,28 @@ def all_estimators() -> dict[str, type[Estimator]]:
     """Every registered estimator, by name (sorted by family, then name)."""
     load_all()
     return dict(sorted(_REGISTRY.items(), key=lambda kv: (kv[1].family, kv[0])))
+
+
+def for_designs(
+    designs: Iterable[Design | str],
+    roles: Roles | None = None,
+    *,
+    default_only: bool = False,
+) -> list[type[Estimator]]:
+    """The estimators that serve any of ``designs`` (registry order).
+
+    With ``roles``, only those whose required roles are all given; with
+    ``default_only``, only those ``cqox.analyze`` runs unasked (``run_by_default``).
+    The composer and the service's worker both choose estimators here.
+    """
+    wanted = {Design(d) for d in designs}
+    return [
+        cls
+        for cls in all_estimators().values()
+        if wanted.intersection(cls.designs)
+        and (roles is None or all(getattr(roles, r) is not None for r in cls.requires))
+        and (cls.run_by_default or not default_only)
+    ]
 
 
 def list_estimators() -> list[dict[str, Any]]:

@@ -127,7 +127,7 @@ def smd_gate(table: BalanceTable, ctx: Context, after: bool = True) -> Gate:
     name = "covariate_balance" if stage == "after" else "covariate_balance_raw"
     if smd.size == 0:
         return Gate.not_applicable(name, "there are no covariates")
-    limit = ctx.threshold("smd")
+    limit = ctx.threshold(name)
     absd = np.abs(smd)
     worst = int(np.argmax(absd))
     return threshold_gate(

@@ -1,7 +1,7 @@
 """Gates on weights and propensity overlap.
 
 - ``effective_sample_size``: Kish's ESS ``(Σw)² / Σw²`` per arm, summed, over rows
-  (Kish 1965); warn below ``ess_ratio`` (default 0.70).
+  (Kish 1965); warn below ``effective_sample_size`` (default 0.70).
 - ``max_weight_ratio``: the largest weight over the mean weight in its arm; warn above
   ``max_weight_ratio`` (default 20).
 - ``common_support``: share of rows whose propensity lies in
@@ -27,7 +27,7 @@ def ess_gate(w: np.ndarray, t: np.ndarray, ctx: Context) -> Gate:
     """Effective sample size of weights ``w`` (per arm, summed) relative to rows."""
     ess1, ess0 = kish_ess(w[t == 1]), kish_ess(w[t == 0])
     ratio = (ess1 + ess0) / len(w)
-    limit = ctx.threshold("ess_ratio")
+    limit = ctx.threshold("effective_sample_size")
     return threshold_gate(
         "effective_sample_size",
         ratio,
@@ -64,7 +64,7 @@ def common_support_gate(e: np.ndarray, t: np.ndarray, ctx: Context) -> Gate:
     """Share of rows inside the propensity common support."""
     low, high, inside = common_support(e, t)
     limit = ctx.threshold("common_support")
-    extreme = ctx.threshold("propensity_extreme")
+    extreme = ctx.threshold("common_support_extreme")
     return threshold_gate(
         "common_support",
         float(inside.mean()),

@@ -4,9 +4,9 @@ Two levels:
 
 - :func:`bootstrap` resamples row indices (or whole clusters) and calls any statistic
   ``statistic(idx) -> float`` on each resample;
-- :func:`bootstrap_estimate` bootstraps any registered estimator (refitting it on each
-  resample, nuisances included) and returns an :class:`~cqox.core.estimate.Estimate`;
-  the registered ``bootstrap`` estimator is the same thing under the registry.
+- :func:`bootstrap_fitted` bootstraps a fitted estimator (refitting it on each
+  resample, nuisances included); the registered ``bootstrap`` estimator and
+  :func:`cqox.estimators.backdoor.bootstrap.bootstrap_estimate` build on it.
 
 Replicate ``b`` draws its resample from ``numpy.random.default_rng([seed, b])``: every
 replicate has its own stream, so the result does not depend on how many workers run
@@ -39,22 +39,20 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from scipy import special
 
+from cqox.core.context import Context, ProgressCallback
 from cqox.errors import CqoxError, EstimationError, ParameterError
 
 if TYPE_CHECKING:
-    from cqox.core.context import Context
     from cqox.core.estimate import Estimate
     from cqox.data.prepare import CausalData
 
-ProgressCallback = Callable[[str, float], None]
-
+#: Stream of the random jackknife groups: beyond any replicate's stream ``[seed, b]``.
+JACKKNIFE_GROUP_STREAM = 2**20
 #: Serial time (estimated from the first replicates) below which the pool is not
 #: started: starting workers and shipping the data to them costs a fraction of a
 #: second, which small jobs do not repay.
@@ -197,7 +195,7 @@ def _jackknife_index_sets(
     if n_units <= groups:
         deleted = [[u] for u in range(n_units)]
     else:
-        perm = np.random.default_rng([seed, 2**20]).permutation(n_units)
+        perm = np.random.default_rng([seed, JACKKNIFE_GROUP_STREAM]).permutation(n_units)
         deleted = [list(g) for g in np.array_split(perm, groups)]
     out = []
     all_rows = np.arange(n)
@@ -470,8 +468,6 @@ class EstimatorStatistic:
 
     def __call__(self, idx: np.ndarray, seed: int) -> float:
         """The estimate on rows ``idx``, with ``seed`` for the estimator's own randomness."""
-        from cqox.core.context import Context
-
         sub = resample_data(self.data, idx)
         # threads were limited once for the whole bootstrap (and per worker)
         ctx = Context(seed=seed, thresholds=self.thresholds, n_threads=None)
@@ -509,68 +505,3 @@ def bootstrap_fitted(
         theta_hat=full.estimate,
     )
     return full, res
-
-
-def bootstrap_estimate(
-    estimator: str | Any,
-    data: pd.DataFrame | str | os.PathLike[str],
-    *,
-    outcome: str | None = None,
-    treatment: str | None = None,
-    covariates: Sequence[str] | str | None = None,
-    roles: Mapping[str, Any] | None = None,
-    base_params: Mapping[str, Any] | None = None,
-    n_boot: int = 999,
-    ci_method: str = "percentile",
-    ci_level: float = 0.95,
-    seed: int | None = None,
-    n_jobs: int | None = None,
-    progress: ProgressCallback | None = None,
-) -> Estimate:
-    """Bootstrap any registered estimator; returns an Estimate with bootstrap inference.
-
-    ``estimator`` is a registry name or an Estimator instance (its parameters are used;
-    ``base_params`` then must be empty).  Give a ``cluster`` role in ``roles`` for
-    the cluster bootstrap.
-
-    Example
-    -------
-    >>> import cqox
-    >>> from cqox.inference.bootstrap import bootstrap_estimate
-    >>> df, truth = cqox.simulate.confounded_binary(n=500, seed=1)
-    >>> est = bootstrap_estimate("ipw", df, outcome="y", treatment="t",
-    ...                          covariates=["x1", "x2", "x3"], n_boot=199, seed=3,
-    ...                          n_jobs=1)
-    >>> est.estimator, est.diagnostics["n_boot"]
-    ('bootstrap', 199)
-    """
-    from cqox.core.context import Context
-    from cqox.core.roles import Roles
-    from cqox.data.io import read_table
-    from cqox.data.prepare import check_table
-    from cqox.estimators import registry
-
-    if not isinstance(estimator, str):
-        params = dict(estimator.get_params())
-        if base_params:
-            raise ParameterError(
-                "give estimator parameters either on the Estimator instance or in "
-                "'base_params', not both",
-                details={"parameter": "base_params"},
-            )
-        name = estimator.name
-    else:
-        name, params = estimator, dict(base_params or {})
-    df = check_table(data if isinstance(data, pd.DataFrame) else read_table(Path(data)).frame)
-    r = Roles.from_mapping(dict(roles or {})).merge(
-        Roles.from_mapping(outcome=outcome, treatment=treatment, covariates=covariates)
-    )
-    boot = registry.get("bootstrap")(
-        base_estimator=name,
-        base_params=params,
-        n_boot=n_boot,
-        ci_method=ci_method,
-        ci_level=ci_level,
-        n_jobs=n_jobs,
-    )
-    return boot.fit(df, r, Context(seed=seed, progress=progress))

@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
-from cqox.analysis.analysis import Analysis
+from cqox.report.figure_spec import FigureSpec, register_figures
 from cqox.report.figures import CONTROL_COLOUR, TREATED_COLOUR, _png
+
+if TYPE_CHECKING:
+    from cqox.analysis.analysis import Analysis
 
 #: Points along the E-value contour.
 CONTOUR_POINTS = 200
@@ -217,20 +221,66 @@ def rosenbaum_plotly(bounds: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _inputs(an: Analysis) -> dict[str, Any]:
+    """The first published balance table, E-value and Rosenbaum bounds of ``an``."""
     out: dict[str, Any] = {}
     for e in an.estimates:
-        if e.estimator in ("psm", "stratification") and "balance" in e.tables:
+        if "balance" in e.tables:
             out.setdefault("balance", e.tables["balance"])
     sens = an.sensitivity or {}
-    first = next((v for v in sens.values() if isinstance(v, dict) and "evalue" in v), None)
+    entries = [v for v in sens.values() if isinstance(v, dict)]
+    first = next((v for v in entries if "evalue" in v), None)
     if first is not None:
         out["evalue"] = first["evalue"]
-    ros = (
-        sens.get("psm:ATT", {}).get("rosenbaum") if isinstance(sens.get("psm:ATT"), dict) else None
-    )
-    if ros and ros.get("gamma"):
+    ros = next((v["rosenbaum"] for v in entries if (v.get("rosenbaum") or {}).get("gamma")), None)
+    if ros is not None:
         out["rosenbaum"] = ros
     return out
+
+
+#: Figure name → (title, caption, input it needs).
+_FIGURES = {
+    "love_plot": (
+        "Covariate balance (Love plot)",
+        "Absolute standardised mean differences before and after "
+        "matching; the line marks the 0.1 threshold.",
+        "balance",
+    ),
+    "evalue_contour": (
+        "E-value contour",
+        "Confounder strengths (risk-ratio scale, with treatment and "
+        "with outcome) that would explain the estimate away.",
+        "evalue",
+    ),
+    "rosenbaum": (
+        "Rosenbaum bounds",
+        "Upper bound of the one-sided p-value as hidden bias Γ grows.",
+        "rosenbaum",
+    ),
+}
+
+
+@register_figures(order=10)
+def backdoor_specs(an: Analysis) -> list[FigureSpec]:
+    """Love plot, E-value contour and Rosenbaum curve, when ``an`` has their inputs."""
+    available = set(_inputs(an))
+    pngs: dict[str, bytes] = {}
+
+    def png(key: str) -> bytes:
+        if not pngs:
+            pngs.update(backdoor_pngs(an))
+        return pngs[key]
+
+    return [
+        FigureSpec(
+            key,
+            title,
+            caption,
+            partial(png, key),
+            partial(lambda k: backdoor_figures(an)[k], key),
+        )
+        for key, (title, caption, needs) in _FIGURES.items()
+        if needs in available
+    ]
 
 
 def backdoor_pngs(an: Analysis) -> dict[str, bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import networkx as nx
 from matplotlib.figure import Figure
 
 from cqox.report.figures import _png
@@ -25,6 +24,8 @@ def dag_png(
 
     Treatment blue, outcome red, the adjustment set green, unobserved nodes outlined.
     """
+    import networkx as nx  # loaded only when an analysis has a graph
+
     g = nx.DiGraph()
     g.add_nodes_from(nodes)
     g.add_edges_from((str(a), str(b)) for a, b in edges)

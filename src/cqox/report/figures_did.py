@@ -6,14 +6,19 @@ ATT by event time with pointwise CIs and the simultaneous (uniform) band
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
+from cqox.report.figure_spec import FigureSpec, register_figures
 from cqox.report.figures import _png
 from cqox.report.plotly_figures import _json
+
+if TYPE_CHECKING:
+    from cqox.analysis.analysis import Analysis
 
 PRE_COLOUR = "#7f7f7f"
 POST_COLOUR = "#d62728"
@@ -98,3 +103,21 @@ def event_study_plotly(table: pd.DataFrame) -> dict[str, Any]:
         title="Event study", xaxis_title="periods since first treatment", yaxis_title="ATT"
     )
     return _json(fig)
+
+
+@register_figures(order=30)
+def did_specs(an: Analysis) -> list[FigureSpec]:
+    """The event study of the first estimate that published an ``event_study`` table."""
+    table = next((e.tables["event_study"] for e in an.estimates if "event_study" in e.tables), None)
+    if table is None:
+        return []
+    return [
+        FigureSpec(
+            "event_study",
+            "Event study",
+            "ATT by periods since first treatment with pointwise 95% intervals and the "
+            "simultaneous band; pre-treatment points test parallel trends.",
+            partial(event_study_png, table),
+            partial(event_study_plotly, table),
+        )
+    ]

@@ -6,12 +6,17 @@ Matplotlib PNG bytes (report) and as a Plotly figure dictionary (dashboard).
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cqox.core.estimate import Estimate
+from cqox.report.figure_spec import FigureSpec, register_figures
 from cqox.report.figures import _png
+
+if TYPE_CHECKING:
+    from cqox.analysis.analysis import Analysis
 
 
 def its_png(est: Estimate) -> bytes:
@@ -108,3 +113,21 @@ def its_plotly(est: Estimate) -> dict[str, Any]:
             ],
         },
     }
+
+
+@register_figures(order=50)
+def its_specs(an: Analysis) -> list[FigureSpec]:
+    """The series, fitted segments and counterfactual of the first ``its`` estimate."""
+    est = next((e for e in an.estimates if e.estimator == "its" and "fit" in e.tables), None)
+    if est is None:
+        return []
+    return [
+        FigureSpec(
+            "its",
+            "Interrupted time series",
+            "Observed series, fitted segments and the counterfactual continuation of the "
+            "pre-interruption trend.",
+            partial(its_png, est),
+            partial(its_plotly, est),
+        )
+    ]

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from cqox.core.estimate import Estimate
+from cqox.estimators.rd.binned import binned_means
+from cqox.report.figure_spec import FigureSpec, register_figures
+
+if TYPE_CHECKING:
+    from cqox.analysis.analysis import Analysis
 
 
 @dataclass(frozen=True)
@@ -51,33 +58,35 @@ def rd_plot_data(
     x: np.ndarray, y: np.ndarray, cutoff: float, n_bins: int = 20, order: int = 4
 ) -> RDPlotData:
     """Binned means (``n_bins`` evenly spaced bins per side) and global polynomial fits."""
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    bx: list[float] = []
-    by: list[float] = []
-    bn: list[int] = []
-    fits = []
-    for is_left, side in ((True, x < cutoff), (False, x >= cutoff)):
-        xs, ys = x[side], y[side]
-        edges = (
-            np.linspace(xs.min(), cutoff, n_bins + 1)
-            if is_left
-            else np.linspace(cutoff, xs.max(), n_bins + 1)
-        )
-        idx = np.clip(np.searchsorted(edges, xs, side="right") - 1, 0, n_bins - 1)
-        counts = np.bincount(idx, minlength=n_bins)
-        sums = np.bincount(idx, weights=ys, minlength=n_bins)
-        keep = counts > 0
-        mids = (edges[:-1] + edges[1:]) / 2
-        bx.extend(mids[keep].tolist())
-        by.extend((sums[keep] / counts[keep]).tolist())
-        bn.extend(counts[keep].tolist())
-        deg = int(min(order, max(np.unique(xs).size - 1, 0)))
-        coef = np.polynomial.polynomial.polyfit(xs - cutoff, ys, deg)
-        grid = np.linspace(edges[0], edges[-1], 200)
-        fits.append((grid, np.polynomial.polynomial.polyval(grid - cutoff, coef)))
-    (gl, fl), (gr, fr) = fits
-    return RDPlotData(np.asarray(bx), np.asarray(by), np.asarray(bn), gl, fl, gr, fr, float(cutoff))
+    bins, fit = binned_means(x, y, cutoff, n_bins, order)
+    return _from_tables(bins, fit, cutoff)
+
+
+def rd_plot_data_of(est: Estimate) -> RDPlotData | None:
+    """The plot data an ``rd`` estimate published (``bins`` and ``global_fit``), if any."""
+    if "bins" not in est.tables or "global_fit" not in est.tables:
+        return None
+    return _from_tables(est.tables["bins"], est.tables["global_fit"], est.diagnostics["cutoff"])
+
+
+def _from_tables(bins: pd.DataFrame, fit: pd.DataFrame, cutoff: float) -> RDPlotData:
+    grids: list[tuple[np.ndarray, np.ndarray]] = []
+    for side in ("left", "right"):
+        rows = fit[fit["side"] == side].sort_values("power")
+        grid = np.linspace(float(rows["x_low"].iloc[0]), float(rows["x_high"].iloc[0]), 200)
+        coef = rows["coef"].to_numpy(dtype=np.float64)
+        grids.append((grid, np.polynomial.polynomial.polyval(grid - cutoff, coef)))
+    (gl, fl), (gr, fr) = grids
+    return RDPlotData(
+        bins["x"].to_numpy(dtype=np.float64),
+        bins["y"].to_numpy(dtype=np.float64),
+        bins["n"].to_numpy(dtype=np.int64),
+        gl,
+        fl,
+        gr,
+        fr,
+        float(cutoff),
+    )
 
 
 def _local_fit(est: Estimate | None) -> dict[str, Any] | None:
@@ -197,3 +206,24 @@ def rd_plot_plotly(
             "shapes": shapes,
         },
     }
+
+
+@register_figures(order=20)
+def rd_specs(an: Analysis) -> list[FigureSpec]:
+    """The RD plot of the first estimate that published its bins."""
+    for est in an.estimates:
+        data = rd_plot_data_of(est)
+        if data is not None:
+            roles = an.roles
+            xlabel, ylabel = str(roles.running or "running"), str(roles.outcome or "outcome")
+            return [
+                FigureSpec(
+                    "rd_plot",
+                    "Regression discontinuity",
+                    "Binned means with global polynomial fits on each side of the cutoff; the "
+                    "local fits of the estimate and its bandwidth are drawn over them.",
+                    partial(rd_plot_png, data, est, xlabel, ylabel),
+                    partial(rd_plot_plotly, data, est, xlabel, ylabel),
+                )
+            ]
+    return []

@@ -7,13 +7,18 @@ Each figure comes as Matplotlib PNG bytes (report) and as a Plotly figure dictio
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from cqox.core.estimate import Estimate
+from cqox.report.figure_spec import FigureSpec, register_figures
 from cqox.report.figures import _png
+
+if TYPE_CHECKING:
+    from cqox.analysis.analysis import Analysis
 
 
 def _tables(est: Estimate) -> tuple[pd.DataFrame, pd.DataFrame | None, Any]:
@@ -153,3 +158,28 @@ def synth_gap_plotly(est: Estimate) -> dict[str, Any]:
             "shapes": _vline(t0),
         },
     }
+
+
+@register_figures(order=40)
+def synth_specs(an: Analysis) -> list[FigureSpec]:
+    """Paths and gaps of the first ``synth`` estimate."""
+    est = next((e for e in an.estimates if e.estimator == "synth" and "path" in e.tables), None)
+    if est is None:
+        return []
+    return [
+        FigureSpec(
+            "synth_path",
+            "Synthetic control: treated and synthetic paths",
+            "The treated unit's outcome and its synthetic control; the vertical line "
+            "marks the treatment.",
+            partial(synth_path_png, est),
+            partial(synth_path_plotly, est),
+        ),
+        FigureSpec(
+            "synth_gap",
+            "Synthetic control: gap with placebos",
+            "Treated minus synthetic, with the in-space placebo gaps in grey.",
+            partial(synth_gap_png, est),
+            partial(synth_gap_plotly, est),
+        ),
+    ]

@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import html
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cqox._version import __version__
-from cqox.analysis.analysis import Analysis
+
+if TYPE_CHECKING:
+    from cqox.analysis.analysis import Analysis
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;

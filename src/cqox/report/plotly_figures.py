@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
 
-from cqox.analysis.analysis import Analysis
 from cqox.core.estimate import Estimate
+from cqox.report import figures
+from cqox.report.figure_spec import FigureSpec, register_figures
 from cqox.report.figures import (
     CONTROL_COLOUR,
     STATUS_COLOURS,
@@ -32,6 +33,9 @@ from cqox.report.figures import (
     forest_rows,
     overlap_counts,
 )
+
+if TYPE_CHECKING:
+    from cqox.analysis.analysis import Analysis
 
 
 def _json(fig: go.Figure) -> dict[str, Any]:
@@ -144,6 +148,37 @@ def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
+@register_figures(order=0)
+def summary_figures(an: Analysis) -> list[FigureSpec]:
+    """The estimator comparison and, with a propensity, the overlap of its arms."""
+    specs: list[FigureSpec] = []
+    if an.estimates:
+        specs.append(
+            FigureSpec(
+                "forest",
+                "Estimator comparison",
+                "Each estimator's estimate with its confidence interval, grouped by estimand; "
+                "dashed: consensus (median); solid: the known truth, when there is one.",
+                lambda: figures.forest_png(an.estimates, an.consensus, an.truth),
+                lambda: forest_figure(an.estimates, an.consensus, an.truth),
+            )
+        )
+    prop = an.figure_data.get("propensity")
+    if prop is not None:
+        e, t = np.asarray(prop["e"]), np.asarray(prop["t"])
+        specs.append(
+            FigureSpec(
+                "overlap",
+                "Propensity overlap",
+                "Estimated propensity scores by arm; mass near 0 or 1 in one arm only means "
+                "the comparison leans on extrapolation.",
+                lambda: figures.overlap_png(e, t),
+                lambda: overlap_figure(e, t),
+            )
+        )
+    return specs
+
+
 def analysis_figures(an: Analysis) -> dict[str, dict[str, Any]]:
     """Every interactive figure the analysis has, by name (see :mod:`cqox.report.gallery`)."""
     from cqox.report.gallery import figure_specs
@@ -151,4 +186,4 @@ def analysis_figures(an: Analysis) -> dict[str, dict[str, Any]]:
     return {spec.name: spec.plotly() for spec in figure_specs(an)}
 
 
-__all__ = ["analysis_figures", "forest_figure", "overlap_figure"]
+__all__ = ["analysis_figures", "forest_figure", "overlap_figure", "summary_figures"]

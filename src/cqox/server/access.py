@@ -43,6 +43,16 @@ def iso(ts: datetime | None) -> str | None:
     return ts.isoformat() if ts is not None else None
 
 
+def _flat_roles(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """Roles as the analysis JSON has them: role → column, plus ``inferred`` guesses.
+
+    Datasets stored before the rename nest the mapping as ``{"roles": {...}, "inferred"}``.
+    """
+    stored = dict(stored or {})
+    nested = stored.pop("roles", None)
+    return {**nested, **stored} if isinstance(nested, dict) else stored
+
+
 def dataset_summary(d: Dataset) -> dict[str, Any]:
     """A dataset in lists and in the upload answer."""
     return {
@@ -55,7 +65,7 @@ def dataset_summary(d: Dataset) -> dict[str, Any]:
         "size": d.size_bytes,
         "stored_size": d.stored_bytes,
         "checksum": d.checksum,
-        "roles": d.roles,
+        "roles": _flat_roles(d.roles),
         "domain": d.domain,
         "created_at": iso(d.created_at),
     }

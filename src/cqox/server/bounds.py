@@ -5,30 +5,20 @@
   differences, and mean differences via ``d = effect / sd(Y)``.
 - With matched-pair differences: the engine's Wilcoxon signed-rank Rosenbaum bounds
   (:func:`cqox.sensitivity.rosenbaum.rosenbaum_bounds`).
-- Without them, Rosenbaum bounds (Rosenbaum 2002, *Observational Studies*, 2nd ed., ch. 4,
-  doi:10.1007/978-1-4757-3692-2) for the sign test of ``n`` matched pairs, recovered
-  from the summary: the standard error is ``se = (high − low) / (2 z_{1−α/2})``, the
-  deviate ``z = |estimate| / se``, and the number of pairs favouring the effect is
-  taken as ``T = n/2 + z·√n/2`` (the sign test's normal approximation at Γ = 1).  Under
-  hidden bias Γ a pair favours treatment with probability at most ``p_Γ = Γ/(1+Γ)``, so
-  the one-sided p-value is at most ``1 − Φ((T − n p_Γ) / √(n p_Γ (1 − p_Γ)))``.
-  ``gamma_star`` is the Γ at which this bound reaches α.  It is an approximation from
-  summary numbers (the pair-level data would give the exact sign-rank bound).
+- Without them, the sign-test bounds recovered from the summary
+  (:func:`cqox.sensitivity.rosenbaum.sign_test_bounds`).
+
+The maths lives in :mod:`cqox.sensitivity`; this module checks HTTP input only.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
-
-from scipy import stats
 
 from cqox.errors import ParameterError
 from cqox.sensitivity import evalue as evalue_of
 from cqox.sensitivity import evalue_continuous, rosenbaum_bounds
-
-DEFAULT_GAMMAS = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0)
-
+from cqox.sensitivity.rosenbaum import sign_test_bounds
 
 _MEASURE = {"risk_ratio": "RR", "odds_ratio": "OR", "hazard_ratio": "HR", "smd": "SMD"}
 
@@ -85,12 +75,6 @@ def rosenbaum_pairs(
     return out
 
 
-def _upper_p(t: float, n: int, gamma: float) -> float:
-    p = gamma / (1.0 + gamma)
-    z = (t - n * p) / math.sqrt(n * p * (1.0 - p))
-    return float(stats.norm.sf(z))
-
-
 def rosenbaum(
     estimate: float,
     ci: tuple[float, float],
@@ -99,41 +83,10 @@ def rosenbaum(
     gammas: list[float] | None,
     alpha: float,
 ) -> dict[str, Any]:
-    """Upper bounds on the one-sided p-value over Γ, and the Γ where it reaches α."""
+    """Approximate bounds from the summary (:func:`cqox.sensitivity.rosenbaum.sign_test_bounds`)."""
     if n_pairs is None:
         return {
             "applicable": False,
             "reason": "Rosenbaum bounds need the number of matched pairs ('n_pairs')",
         }
-    crit = float(stats.norm.ppf(0.5 + ci_level / 2))
-    se = (ci[1] - ci[0]) / (2 * crit)
-    if not se > 0:
-        return {"applicable": False, "reason": "the confidence interval has zero width"}
-    z = abs(estimate) / se
-    n = int(n_pairs)
-    t = min(float(n), n / 2 + z * math.sqrt(n) / 2)
-    grid = sorted(set(gammas or DEFAULT_GAMMAS) | {1.0})
-    rows = [{"gamma": g, "p_upper": _upper_p(t, n, g)} for g in grid]
-    if _upper_p(t, n, 1.0) >= alpha:
-        gamma_star = 1.0
-    else:
-        lo, hi = 1.0, 1000.0
-        if _upper_p(t, n, hi) < alpha:
-            gamma_star = math.inf
-        else:
-            for _ in range(100):
-                mid = math.sqrt(lo * hi)
-                if _upper_p(t, n, mid) < alpha:
-                    lo = mid
-                else:
-                    hi = mid
-            gamma_star = hi
-    return {
-        "applicable": True,
-        "method": "sign test, normal approximation from the estimate and CI",
-        "z": z,
-        "n_pairs": n,
-        "alpha": alpha,
-        "bounds": rows,
-        "gamma_star": gamma_star if math.isfinite(gamma_star) else None,
-    }
+    return sign_test_bounds(estimate, ci, ci_level, n_pairs, gammas, alpha)

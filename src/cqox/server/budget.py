@@ -158,13 +158,12 @@ def planned(
     estimators; else, for a design route, every estimator serving the design; else
     every estimator run by default.
     """
-    known = registry.all_estimators()
     if estimators:
         return [registry.get(n) for n in estimators]
     if kind in ("did", "design"):
         designs = {"did", "staggered_did"} if kind == "did" else {str(design)}
-        return [c for c in known.values() if designs & {str(d) for d in c.designs}]
-    return [c for c in known.values() if c.run_by_default]
+        return registry.for_designs(designs)
+    return [c for c in registry.all_estimators().values() if c.run_by_default]
 
 
 def estimate_work(

@@ -139,7 +139,7 @@ def parse_and_store(job: ParseJob) -> dict[str, Any]:
             {"name": str(c), "dtype": str(frame[c].dtype), "kind": column_kind(frame[c])}
             for c in frame.columns
         ],
-        "roles": {"roles": roles.given(), "inferred": [g.to_dict() for g in roles.guesses]},
+        "roles": roles.to_dict(),  # the analysis JSON's shape: role → column, inferred
         "domain": detect_domain([str(c) for c in frame.columns]).to_dict(),
         "profile": to_jsonable(profile(frame)),
         "stored_bytes": size,

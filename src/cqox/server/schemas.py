@@ -119,9 +119,10 @@ class AnalyzeRequest(Strict):
     """A comprehensive analysis: every applicable estimator, gates, sensitivity, consensus."""
 
     dataset_id: str = Field(max_length=256)
-    mapping: dict[str, MappingValue] = Field(
+    roles: dict[str, MappingValue] = Field(
         default_factory=dict,
-        description="role → column (DESIGN.md role names; 'y' and 'unit_id' are aliases)",
+        description="role → column, as everywhere in CQOx ('mapping' is a deprecated alias "
+        "of this field; 'y', 'unit_id' and 'd' deprecated aliases of outcome, unit, treatment)",
     )
     estimators: list[str] | None = Field(default=None, max_length=100)
     quality_gates: QualityGates | bool | None = None
@@ -133,7 +134,17 @@ class AnalyzeRequest(Strict):
         "never evaluated",
     )
 
-    @field_validator("mapping")
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping_is_roles(cls, data: Any) -> Any:
+        """Accept the deprecated field name ``mapping`` for ``roles`` (one release)."""
+        if isinstance(data, dict) and "mapping" in data:
+            if "roles" in data:
+                raise ValueError("give 'roles' only ('mapping' is its deprecated alias)")
+            data = {("roles" if k == "mapping" else k): v for k, v in data.items()}
+        return data
+
+    @field_validator("roles")
     @classmethod
     def _small_mapping(cls, v: dict[str, MappingValue]) -> dict[str, MappingValue]:
         if len(v) > 50:

@@ -57,10 +57,10 @@ def run_job(
 ) -> tuple[dict[str, Any], bytes]:
     """Run one analysis request on a stored dataset: its JSON result and pickled Analysis.
 
-    ``payload`` has ``kind`` (comprehensive, ate, did or design), ``mapping`` (role →
-    column), ``estimators``, ``params``, ``thresholds``, ``seed`` and, for the design
-    route, ``design``.  ``source`` is the dataset (Parquet): an open file or a path;
-    default ``payload["dataset_path"]``.
+    ``payload`` has ``kind`` (comprehensive, ate, did or design), ``roles`` (role →
+    column; ``mapping`` in jobs queued before the rename), ``estimators``, ``params``,
+    ``thresholds``, ``seed`` and, for the design route, ``design``.  ``source`` is the
+    dataset (Parquet): an open file or a path; default ``payload["dataset_path"]``.
     """
     import pandas as pd
 
@@ -69,7 +69,7 @@ def run_job(
     from cqox.estimators import registry
 
     df = pd.read_parquet(payload["dataset_path"] if source is None else source)
-    mapping = dict(payload.get("mapping") or {})
+    mapping = dict(payload.get("roles") or payload.get("mapping") or {})
     kind = payload["kind"]
     estimators = payload.get("estimators")
     params = {k: dict(v) for k, v in (payload.get("params") or {}).items()}
@@ -79,11 +79,7 @@ def run_job(
         estimators = [name]
     elif kind in ("did", "design"):
         designs = {"did", "staggered_did"} if kind == "did" else {payload["design"]}
-        available = [
-            n
-            for n, cls in registry.all_estimators().items()
-            if designs & {str(d) for d in cls.designs}
-        ]
+        available = [cls.name for cls in registry.for_designs(designs)]
         if estimators:
             unknown = [e for e in estimators if e not in available]
             if unknown:

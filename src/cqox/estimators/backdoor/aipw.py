@@ -66,8 +66,17 @@ from cqox.core.roles import Roles, normalise_covariates
 from cqox.data.formula import formula_variables
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import CqoxWarning, EstimationError, ParameterError
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.backdoor.ipw import ipw_weights
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import (
+    CI_LEVEL,
+    LINK,
+    clip_param,
+    estimand_param,
+    learner_param,
+    n_folds_param,
+    trim_param,
+)
 from cqox.estimators.registry import register
 from cqox.gates.weights import common_support_gate, ess_gate, max_weight_gate
 from cqox.inference.score import solve_linear_score
@@ -296,6 +305,12 @@ def _submodel_data(data: CausalData, spec: Any) -> CausalData:
 class AIPW(Estimator):
     """Augmented inverse probability weighting (doubly robust)."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+        learner_params={"cross_fit": True, "clip": 0.01},
+    )
     name = "aipw"
     family = "doubly_robust"
     designs = (Design.BACKDOOR,)
@@ -304,7 +319,7 @@ class AIPW(Estimator):
     summary_line = "Augmented IPW (doubly robust): parametric with M-estimation SE, or cross-fitted"
     parameters = (
         estimand_param(("ATE", "ATT", "ATC"), "ATE"),
-        Param("link", "logit", "choice", "propensity model link", choices=("logit", "probit")),
+        LINK,
         Param(
             "propensity_covariates",
             None,
@@ -325,42 +340,12 @@ class AIPW(Estimator):
             rule="a list of columns or a formula string",
             formula=True,
         ),
-        Param(
-            "trim",
-            0.0,
-            "float",
-            "drop rows with propensity outside [trim, 1 − trim], then refit the models",
-            low=0.0,
-            high=0.5,
-            closed="left",
-        ),
-        Param(
-            "clip",
-            0.0,
-            "float",
-            "clip propensities into [clip, 1 − clip]",
-            low=0.0,
-            high=0.5,
-            closed="left",
-        ),
+        trim_param(note="the propensity and outcome models"),
+        clip_param(),
         Param("cross_fit", False, "bool", "cross-fit the nuisances (K folds)"),
-        Param("n_folds", 5, "int", "folds for cross-fitting", low=2, high=100),
-        Param(
-            "propensity_learner",
-            "logistic",
-            "any",
-            "propensity learner when cross-fitting (name or scikit-learn classifier)",
-            check=lambda v: isinstance(v, str) or hasattr(v, "fit"),
-            rule="a learner name or a scikit-learn classifier",
-        ),
-        Param(
-            "outcome_learner",
-            "linear",
-            "any",
-            "outcome learner when cross-fitting (name or scikit-learn regressor)",
-            check=lambda v: isinstance(v, str) or hasattr(v, "fit"),
-            rule="a learner name or a scikit-learn regressor",
-        ),
+        n_folds_param(5),
+        learner_param("propensity_learner", "logistic", "when cross-fitting (a classifier)"),
+        learner_param("outcome_learner", "linear", "when cross-fitting (a regressor)"),
         CI_LEVEL,
     )
 
@@ -454,7 +439,7 @@ class AIPW(Estimator):
                 f"AIPW, {params['link']} propensity, OLS outcome by arm, "
                 "M-estimation (influence-function) SE"
             )
-        raw_w = _ipw_weights(t, e, estimand)
+        raw_w = ipw_weights(t, e, estimand)
         gates = [
             ess_gate(raw_w, t, ctx),
             max_weight_gate(raw_w, t, ctx),
@@ -485,14 +470,6 @@ class AIPW(Estimator):
             influence=res.influence,
             method=method,
         )
-
-
-def _ipw_weights(t: np.ndarray, e: np.ndarray, estimand: str) -> np.ndarray:
-    if estimand == "ATE":
-        return t / e + (1 - t) / (1 - e)
-    if estimand == "ATT":
-        return t + (1 - t) * e / (1 - e)
-    return t * (1 - e) / e + (1 - t)
 
 
 def _learner_name(spec: Any) -> str:

@@ -28,20 +28,24 @@ True
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from cqox.core.context import Context
+from cqox.core.context import Context, ProgressCallback
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate, normal_inference
 from cqox.core.params import CORES, MAX_SEED, Param
 from cqox.core.roles import Roles
-from cqox.data.prepare import CausalData
+from cqox.data.io import read_table
+from cqox.data.prepare import CausalData, check_table
 from cqox.errors import ParameterError
 from cqox.estimators import registry
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import CI_LEVEL, n_boot_param
 from cqox.estimators.registry import register
 from cqox.inference.bootstrap import JACKKNIFE_GROUPS, bootstrap_fitted
 
@@ -77,6 +81,12 @@ def _inner(params: dict[str, Any]) -> Estimator:
 class Bootstrap(Estimator):
     """Nonparametric (cluster) bootstrap of any registered estimator."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 300, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+        {"n_boot": 20, "n_jobs": 1},
+    )
     name = "bootstrap"
     family = "bootstrap"
     designs = (Design.BACKDOOR,)
@@ -96,7 +106,7 @@ class Bootstrap(Estimator):
             check=lambda v: isinstance(v, dict | str),
             rule="a dict of parameters (or a JSON object string)",
         ),
-        Param("n_boot", 999, "int", "bootstrap replicates", low=20, high=100_000),
+        n_boot_param(999, low=20, high=100_000),
         Param(
             "ci_method",
             "percentile",
@@ -108,7 +118,7 @@ class Bootstrap(Estimator):
             "seed",
             None,
             "int",
-            "seed of the resampling (default: from the analysis seed)",
+            "random seed of the resampling (default: from the analysis seed)",
             nullable=True,
             low=0,
             high=MAX_SEED,
@@ -201,3 +211,62 @@ class Bootstrap(Estimator):
             f"{params['ci_method']} interval)",
             influence=full.influence,
         )
+
+
+def bootstrap_estimate(
+    estimator: str | Any,
+    data: pd.DataFrame | str | os.PathLike[str],
+    *,
+    outcome: str | None = None,
+    treatment: str | None = None,
+    covariates: Sequence[str] | str | None = None,
+    roles: Mapping[str, Any] | None = None,
+    base_params: Mapping[str, Any] | None = None,
+    n_boot: int = 999,
+    ci_method: str = "percentile",
+    ci_level: float = 0.95,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> Estimate:
+    """Bootstrap any registered estimator; returns an Estimate with bootstrap inference.
+
+    ``estimator`` is a registry name or an Estimator instance (its parameters are used;
+    ``base_params`` then must be empty).  Give a ``cluster`` role in ``roles`` for
+    the cluster bootstrap.
+
+    Example
+    -------
+    >>> import cqox
+    >>> from cqox.estimators.backdoor.bootstrap import bootstrap_estimate
+    >>> df, truth = cqox.simulate.confounded_binary(n=500, seed=1)
+    >>> est = bootstrap_estimate("ipw", df, outcome="y", treatment="t",
+    ...                          covariates=["x1", "x2", "x3"], n_boot=199, seed=3,
+    ...                          n_jobs=1)
+    >>> est.estimator, est.diagnostics["n_boot"]
+    ('bootstrap', 199)
+    """
+    if not isinstance(estimator, str):
+        params = dict(estimator.get_params())
+        if base_params:
+            raise ParameterError(
+                "give estimator parameters either on the Estimator instance or in "
+                "'base_params', not both",
+                details={"parameter": "base_params"},
+            )
+        name = estimator.name
+    else:
+        name, params = estimator, dict(base_params or {})
+    df = check_table(data if isinstance(data, pd.DataFrame) else read_table(Path(data)).frame)
+    r = Roles.from_mapping(dict(roles or {})).merge(
+        Roles.from_mapping(outcome=outcome, treatment=treatment, covariates=covariates)
+    )
+    boot = Bootstrap(
+        base_estimator=name,
+        base_params=params,
+        n_boot=n_boot,
+        ci_method=ci_method,
+        ci_level=ci_level,
+        n_jobs=n_jobs,
+    )
+    return boot.fit(df, r, Context(seed=seed, progress=progress))

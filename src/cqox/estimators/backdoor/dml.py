@@ -21,7 +21,7 @@ The cross-fitted propensities are calibrated by isotonic regression of D on them
 (``propensity_calibration``, default ``"isotonic"``;
 :func:`cqox.nuisance.crossfit.calibrate_propensity`, DoubleML's
 ``PSProcessorConfig(calibration_method="isotonic")``), then truncated to
-``[trimming_threshold, 1 − trimming_threshold]`` (DoubleML's clipping threshold,
+``[clip, 1 − clip]`` (DoubleML's clipping threshold,
 default 0.01).
 
 Cross-fitting: K folds (default 5); each nuisance is predicted for a fold by a
@@ -33,7 +33,7 @@ paper's §3.4 remedy for the variance that one random split adds and the score S
 not see; ``dml_irm`` repeats automatically while at most 10,000 rows are cross-fitted
 in total (:func:`irm_auto_n_rep`: 5 splits up to n = 2,000, 1 from n = 10,000)
 and by default takes the paper's SE over splits,
-``σ̂² = median_s(σ̂_s² + (θ̂_s − θ̂)²)`` (``se_aggregation="split_variance"``;
+``σ̂² = median_s(σ̂_s² + (θ̂_s − θ̂)²)`` (``se_method="split_variance"``;
 ``"median_ci"`` is DoubleML's rule, which ``dml_plr`` uses).
 
 Assumptions: unconfoundedness given X, overlap, and nuisance learners whose errors
@@ -79,8 +79,16 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import EstimationError
 from cqox.estimators.backdoor.aipw import dr_score
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import (
+    CI_LEVEL,
+    clip_param,
+    estimand_param,
+    learner_param,
+    n_folds_param,
+    n_rep_param,
+    se_method_param,
+)
 from cqox.estimators.registry import register
 from cqox.gates.weights import common_support_gate
 from cqox.inference.score import aggregate_repetitions, solve_linear_score
@@ -124,8 +132,12 @@ class DMLResult:
     e_hat: np.ndarray | None = None
 
 
+#: Seed stride between repeated splits (a prime, so split seeds never coincide mod 2³¹).
+_REP_SEED_STRIDE = 7919
+
+
 def _seeds(folds_list: list[np.ndarray], seed: int) -> list[int]:
-    return [(seed + 7919 * r) % _SEED_MAX for r in range(len(folds_list))]
+    return [(seed + _REP_SEED_STRIDE * r) % _SEED_MAX for r in range(len(folds_list))]
 
 
 #: Rules that combine ``n_rep`` splits into one estimate and SE (both take the median
@@ -149,10 +161,10 @@ def _aggregate(
     influences: list[np.ndarray],
     diagnostics: dict[str, Any],
     e_hat: np.ndarray | None,
-    se_aggregation: str = "median_ci",
+    se_method: str = "median_ci",
 ) -> DMLResult:
     th, sd = np.asarray(thetas), np.asarray(ses)
-    if se_aggregation == "split_variance":
+    if se_method == "split_variance":
         theta, se = aggregate_split_variance(th, sd)
     else:
         theta, se = aggregate_repetitions(th, sd)
@@ -220,11 +232,11 @@ def dml_irm(
     estimand: str = "ATE",
     ml_g: Any = "lightgbm",
     ml_m: Any = "lightgbm",
-    trimming_threshold: float = 0.01,
+    clip: float = 0.01,
     seed: int = 0,
     nuisance_cache: dict[int, Any] | None = None,
     propensity_calibration: str = "none",
-    se_aggregation: str = "median_ci",
+    se_method: str = "median_ci",
 ) -> DMLResult:
     """Interactive regression model (ATE or ATT score), cross-fitted on each fold set.
 
@@ -232,7 +244,7 @@ def dml_irm(
     dictionary per data set, learners, folds and seed) lets the ATE and ATT runs of one
     analysis share them.  ``propensity_calibration`` (``"none"`` here, as DoubleML's
     default; the registered estimator defaults to ``"isotonic"``) is applied to the
-    cross-fitted propensities of each split before truncation.  ``se_aggregation``
+    cross-fitted propensities of each split before truncation.  ``se_method``
     (:data:`SE_AGGREGATIONS`; ``"median_ci"`` here, as DoubleML) combines the splits.
     """
     thetas, ses, infs = [], [], []
@@ -254,13 +266,13 @@ def dml_irm(
             )
             if nuisance_cache is not None:
                 nuisance_cache[r] = (g0, g1, m)
-        c = trimming_threshold
+        c = clip
         e_cal = calibrate_propensity(m.pred, d, propensity_calibration)
         e = np.clip(e_cal, c, 1 - c) if c > 0 else e_cal
         if np.any((e <= 0) | (e >= 1)):
             raise EstimationError(
-                "cross-fitted propensities of exactly 0 or 1; set 'trimming_threshold' > 0",
-                details={"parameter": "trimming_threshold"},
+                "cross-fitted propensities of exactly 0 or 1; set 'clip' > 0",
+                details={"parameter": "clip"},
             )
         if e_first is None:
             e_first = e
@@ -279,7 +291,7 @@ def dml_irm(
     diag["logloss_m"] = float(np.mean(diag["fold_logloss_m"]))
     diag["n_propensity_trimmed"] = n_trimmed
     diag["propensity_calibration"] = propensity_calibration
-    return _aggregate(thetas, ses, infs, diag, e_first, se_aggregation)
+    return _aggregate(thetas, ses, infs, diag, e_first, se_method)
 
 
 def _log_loss(d: np.ndarray, e: np.ndarray) -> float:
@@ -287,28 +299,21 @@ def _log_loss(d: np.ndarray, e: np.ndarray) -> float:
     return float(-np.mean(d * np.log(e) + (1 - d) * np.log(1 - e)))
 
 
-def _learner_param(name: str, default: Any, doc: str) -> Param:
-    return Param(
-        name,
-        default,
-        "any",
-        doc,
-        nullable=default is None,
-        check=lambda v: isinstance(v, str) or hasattr(v, "fit"),
-        rule="one of 'linear', 'logistic', 'lasso', 'random_forest', 'lightgbm', "
-        "'lightgbm_linear', or a scikit-learn estimator",
-    )
+def _learner_for(params: dict[str, Any], role: str) -> Any:
+    """The learner of ``role``, else ``learner``.
+
+    ``is None``, never truthiness: a scikit-learn ensemble defines ``__len__``, which
+    raises before it is fitted.
+    """
+    chosen = params[role]
+    return params["learner"] if chosen is None else chosen
 
 
-_OUTCOME_LEARNER = _learner_param(
-    "outcome_learner", None, "learner of the outcome model(s); default: learner"
-)
-_N_FOLDS = Param("n_folds", 5, "int", "cross-fitting folds", low=2, high=100)
 _COMMON_PARAMS = (
-    _learner_param("learner", "lightgbm", "learner of every nuisance (name or estimator)"),
-    _OUTCOME_LEARNER,
-    _N_FOLDS,
-    Param("n_rep", 1, "int", "repeated sample splits (median aggregation)", low=1, high=1000),
+    learner_param("learner", "lightgbm", "a name or an estimator"),
+    learner_param("outcome_learner", None, "default: learner"),
+    n_folds_param(5),
+    n_rep_param(1, "median aggregation"),
 )
 
 #: ``dml_irm`` repeats the sample split (median rule) while the rows cross-fitted in
@@ -344,6 +349,12 @@ def _name(spec: Any) -> str:
 class DMLPLR(Estimator):
     """Double ML, partially linear regression (partialling-out score)."""
 
+    example = Example(
+        "make_plr_CCDDHNR2018",
+        {"n": 300, "p": 5, "seed": 1},
+        {"outcome": "y", "treatment": "d", "covariates": ["x1", "x2", "x3", "x4", "x5"]},
+        {"learner": "linear"},
+    )
     name = "dml_plr"
     family = "dml"
     designs = (Design.BACKDOOR,)
@@ -353,11 +364,7 @@ class DMLPLR(Estimator):
     summary_line = "Double ML, partially linear model (partialling out), cross-fitted, score SE"
     parameters = (
         *_COMMON_PARAMS,
-        _learner_param(
-            "treatment_learner",
-            None,
-            "learner of E[D | X] (classifier if D is 0/1); default: learner",
-        ),
+        learner_param("treatment_learner", None, "classifier if D is 0/1; default: learner"),
         CI_LEVEL,
     )
 
@@ -372,8 +379,8 @@ class DMLPLR(Estimator):
         d = data.t
         binary = bool(np.all((d == 0) | (d == 1)))
         folds_list, seed = _folds(data.n, params, ctx, d if binary else None)
-        ml_l = params["outcome_learner"] or params["learner"]
-        ml_m = params["treatment_learner"] or params["learner"]
+        ml_l = _learner_for(params, "outcome_learner")
+        ml_m = _learner_for(params, "treatment_learner")
         res = dml_plr(data.y, d, data.X, folds_list, ml_l, ml_m, seed)
         gates = [common_support_gate(res.e_hat, d, ctx)] if res.e_hat is not None else []
         return Estimate.from_se(
@@ -403,6 +410,12 @@ class DMLPLR(Estimator):
 class DMLIRM(Estimator):
     """Double ML, interactive regression model (doubly robust ATE/ATT score)."""
 
+    example = Example(
+        "make_irm_heterogeneous",
+        {"n": 400, "p": 5, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3", "x4", "x5"]},
+        {"learner": "linear", "n_rep": 1},
+    )
     name = "dml_irm"
     family = "dml"
     designs = (Design.BACKDOOR,)
@@ -411,33 +424,16 @@ class DMLIRM(Estimator):
     summary_line = "Double ML, interactive model (doubly robust ATE/ATT score), cross-fitted"
     parameters = (
         estimand_param(("ATE", "ATT"), "ATE"),
-        _learner_param(
-            "learner",
-            "lightgbm_linear",
-            "learner of every nuisance (name or estimator); default: linear-tree LightGBM",
-        ),
-        _OUTCOME_LEARNER,
-        _N_FOLDS,
-        Param(
-            "n_rep",
+        learner_param("learner", "lightgbm_linear", "default: linear-tree LightGBM"),
+        learner_param("outcome_learner", None, "default: learner"),
+        n_folds_param(5),
+        n_rep_param(
             None,
-            "int",
-            "repeated sample splits (median aggregation); default (None): "
-            "clip(10000 // n, 1, 5), at most 10,000 rows cross-fitted in total",
-            low=1,
-            high=1000,
-            nullable=True,
+            "median aggregation; default (None): clip(10000 // n, 1, 5), at most 10,000 rows "
+            "cross-fitted in total",
         ),
-        _learner_param("propensity_learner", None, "learner of P(T=1 | X); default: learner"),
-        Param(
-            "trimming_threshold",
-            0.01,
-            "float",
-            "truncate propensities into [threshold, 1 − threshold]",
-            low=0.0,
-            high=0.5,
-            closed="left",
-        ),
+        learner_param("propensity_learner", None, "default: learner"),
+        clip_param(0.01, "after calibration", aliases=("trimming_threshold",)),
         Param(
             "propensity_calibration",
             "isotonic",
@@ -446,13 +442,8 @@ class DMLIRM(Estimator):
             "(monotone regression of T on them) or 'none'",
             choices=CALIBRATION_METHODS,
         ),
-        Param(
-            "se_aggregation",
-            "split_variance",
-            "choice",
-            "SE over repeated splits: 'split_variance' (Chernozhukov et al. 2018 §3.4, "
-            "adds the split-to-split spread) or 'median_ci' (DoubleML's rule)",
-            choices=SE_AGGREGATIONS,
+        se_method_param(
+            SE_AGGREGATIONS, "split_variance", "over repeated splits", aliases=("se_aggregation",)
         ),
         CI_LEVEL,
     )
@@ -462,8 +453,8 @@ class DMLIRM(Estimator):
         t = data.t
         folds_list, seed = _folds(data.n, params, ctx, t)
         n_rep = len(folds_list)
-        ml_g = params["outcome_learner"] or params["learner"]
-        ml_m = params["propensity_learner"] or params["learner"]
+        ml_g = _learner_for(params, "outcome_learner")
+        ml_m = _learner_for(params, "propensity_learner")
         res = dml_irm(
             data.y,
             t,
@@ -472,7 +463,7 @@ class DMLIRM(Estimator):
             params["estimand"],
             ml_g,
             ml_m,
-            params["trimming_threshold"],
+            params["clip"],
             seed,
             nuisance_cache=ctx.cache.setdefault(
                 (
@@ -487,7 +478,7 @@ class DMLIRM(Estimator):
                 {},
             ),
             propensity_calibration=params["propensity_calibration"],
-            se_aggregation=params["se_aggregation"],
+            se_method=params["se_method"],
         )
         assert res.e_hat is not None
         return Estimate.from_se(

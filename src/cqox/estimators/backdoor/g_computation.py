@@ -48,10 +48,13 @@ from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.errors import EstimationError
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param
 from cqox.estimators.registry import register
 from cqox.nuisance.glm import weighted_logit
+
+#: Random stream (``Context.rng``) of the bootstrap replicates.
+_BOOTSTRAP_STREAM = 31
 
 #: Newton stops when the largest coefficient step is below this.
 NEWTON_TOL = 1e-9
@@ -446,6 +449,12 @@ def bootstrap_g_formula(
 class GComputation(Estimator):
     """Parametric g-formula with a linear or logistic outcome model."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+        {"n_boot": 20},
+    )
     name = "g_computation"
     family = "g_computation"
     designs = (Design.BACKDOOR,)
@@ -462,14 +471,7 @@ class GComputation(Estimator):
             choices=("auto", "linear", "logistic"),
         ),
         Param("interactions", True, "bool", "treatment–covariate interactions (model per arm)"),
-        Param(
-            "n_boot",
-            200,
-            "int",
-            "bootstrap replicates for the standard error",
-            low=20,
-            high=100_000,
-        ),
+        n_boot_param(200, low=20, high=100_000, note="for the standard error"),
         CI_LEVEL,
     )
 
@@ -511,7 +513,7 @@ class GComputation(Estimator):
             res,
             estimand,
             params["n_boot"],
-            ctx.rng(31),
+            ctx.rng(_BOOTSTRAP_STREAM),
             beta_cache=ctx.cache.setdefault(
                 (
                     "g_formula_bootstrap",

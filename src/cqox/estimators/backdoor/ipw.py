@@ -37,8 +37,8 @@ from cqox.core.design import Design
 from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import CI_LEVEL, LINK, clip_param, estimand_param, trim_param
 from cqox.estimators.registry import register
 from cqox.gates.weights import common_support_gate, ess_gate, max_weight_gate
 from cqox.nuisance.glm import BinaryFit
@@ -157,6 +157,11 @@ def ipw_effect(
 class IPW(Estimator):
     """Inverse probability weighting with a logit/probit propensity score."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+    )
     name = "ipw"
     family = "ipw"
     designs = (Design.BACKDOOR,)
@@ -172,25 +177,9 @@ class IPW(Estimator):
             "normalised (Hájek) or Horvitz–Thompson weights",
             choices=("hajek", "horvitz_thompson"),
         ),
-        Param("link", "logit", "choice", "propensity model link", choices=("logit", "probit")),
-        Param(
-            "trim",
-            0.0,
-            "float",
-            "drop rows with propensity outside [trim, 1 − trim], then refit the propensity",
-            low=0.0,
-            high=0.5,
-            closed="left",
-        ),
-        Param(
-            "clip",
-            0.0,
-            "float",
-            "clip propensities into [clip, 1 − clip]",
-            low=0.0,
-            high=0.5,
-            closed="left",
-        ),
+        LINK,
+        trim_param(note="the propensity model"),
+        clip_param(),
         CI_LEVEL,
     )
 

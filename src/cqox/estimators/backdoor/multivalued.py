@@ -48,7 +48,7 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import EstimationError, RoleError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.registry import register
 from cqox.nuisance.multinomial import MultinomialFit, fit_multinomial_logit
@@ -181,6 +181,11 @@ def _level_order(labels: pd.Series) -> list[Any]:
 class MultiValued(Estimator):
     """IPW, RA or AIPW for a treatment with two or more levels, each against a reference."""
 
+    example = Example(
+        "multivalued",
+        {"n": 600, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2"]},
+    )
     name = "multivalued"
     family = "multivalued"
     designs = (Design.BACKDOOR,)
@@ -195,7 +200,14 @@ class MultiValued(Estimator):
     )
     parameters = (
         estimand_param(("ATE",), "ATE"),
-        Param("method", "aipw", "choice", "ipw, ra or aipw (Cattaneo 2010)", choices=METHODS),
+        Param(
+            "method",
+            "aipw",
+            "choice",
+            "estimating equation: weighting, outcome regression or doubly robust; "
+            "ipw, ra or aipw (Cattaneo 2010)",
+            choices=METHODS,
+        ),
         Param(
             "reference",
             None,

@@ -36,7 +36,7 @@ from cqox.core.design import Design
 from cqox.core.estimate import Estimate
 from cqox.data.prepare import CausalData
 from cqox.errors import EstimationError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.registry import register
 from cqox.nuisance.ols import fit_ols, with_intercept
@@ -113,6 +113,12 @@ def regression_adjustment(
 class RegressionAdjustment(Estimator):
     """Outcome regression with treatment–covariate interactions."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+    )
+    sensitivity = ("ovb",)
     name = "regression_adjustment"
     family = "regression_adjustment"
     designs = (Design.BACKDOOR,)

@@ -74,8 +74,8 @@ from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.errors import NoDataError
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import CI_LEVEL, COMMON_SUPPORT, LINK, estimand_param
 from cqox.estimators.registry import register
 from cqox.gates.balance import (
     balance_table,
@@ -305,6 +305,11 @@ def project_out_score(psi: np.ndarray, score: np.ndarray) -> np.ndarray:
 class Stratification(Estimator):
     """Subclassification on propensity-score quantiles."""
 
+    example = Example(
+        "confounded_binary",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+    )
     name = "stratification"
     family = "stratification"
     designs = (Design.BACKDOOR,)
@@ -330,8 +335,8 @@ class Stratification(Estimator):
             "Rubin 2015, §17.7) or the plain difference in means (classical)",
             choices=("regression", "none"),
         ),
-        Param("trim", False, "bool", "drop rows outside the propensity common support first"),
-        Param("link", "logit", "choice", "propensity model link", choices=("logit", "probit")),
+        COMMON_SUPPORT,
+        LINK,
         CI_LEVEL,
     )
 
@@ -343,7 +348,7 @@ class Stratification(Estimator):
         notes: list[str] = []
         counts: dict[str, int] = {}
         keep = np.ones(len(y), bool)
-        if params["trim"]:
+        if params["common_support"]:
             tr = trim_to_common_support(e, t)
             keep = tr.keep
             counts.update(tr.counts())

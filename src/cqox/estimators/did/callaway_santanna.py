@@ -79,12 +79,24 @@ from cqox.core.gate import Gate, threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
-from cqox.errors import DesignError, EstimationError, RoleError
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL
-from cqox.estimators.did.panel import Panel, build_panel, cluster_sums, prepare_panel
+from cqox.errors import DesignError, EstimationError
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import CI_LEVEL, n_boot_param, se_method_param
+from cqox.estimators.did.panel import Panel, WidePanel, build_panel, prepare_panel, wide_panel
 from cqox.estimators.registry import register
+from cqox.inference.multiplier import (
+    BootstrapResult,
+    analytic_se,
+    bootstrap_draws,
+    bootstrap_se,
+    influence_sums,
+    multiplier_bootstrap,
+    summarise_draws,
+)
 from cqox.nuisance.glm import weighted_logit
+
+#: Random stream (``Context.rng``) of the multiplier-bootstrap weights.
+_MULTIPLIER_STREAM = 41
 
 #: Propensities are capped at 1 − 1e-6 and control units with ê ≥ 0.995 get zero
 #: weight, as in DRDID / did / csdid (so that our ATT(g,t) match theirs).
@@ -94,42 +106,6 @@ PS_TRIM = 0.995
 #: error; needed for 1e-6 agreement with the peers' IRLS fits).
 LOGIT_TOL = 1e-12
 LOGIT_MAX_ITER = 100
-#: Rademacher draws are multiplied in blocks of at most this many entries.
-BOOT_BLOCK = 4_000_000
-
-
-@dataclass(frozen=True)
-class WidePanel:
-    """A balanced panel in wide form.
-
-    Attributes
-    ----------
-    Y : ndarray, shape (n, T)
-        Outcome by unit and period.
-    cohort : ndarray, shape (n,)
-        First treated period (0 = never treated).
-    w : ndarray, shape (n,)
-        Time-invariant sampling weights (ones when none).
-    X : ndarray or None, shape (T, n, p)
-        Covariates by period.
-    times : ndarray, shape (T,)
-    cluster : ndarray of int or None, shape (n,)
-        Cluster codes when clustering above the unit.
-    unit_labels : ndarray, shape (n,)
-    """
-
-    Y: np.ndarray
-    cohort: np.ndarray
-    w: np.ndarray
-    X: np.ndarray | None
-    times: np.ndarray
-    cluster: np.ndarray | None
-    unit_labels: np.ndarray
-
-    @property
-    def n(self) -> int:
-        """Units."""
-        return self.Y.shape[0]
 
 
 @dataclass(frozen=True)
@@ -449,98 +425,6 @@ def aggregate(res: ATTgtResult, wp: WidePanel, glist: np.ndarray, kind: str) -> 
     return Aggregation(kind, float(C_att.mean()), C_inf.mean(axis=1), labels_t, C_att, C_inf)
 
 
-# --------------------------------------------------------------------- inference
-
-
-def influence_sums(inf: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
-    """Influence functions summed within clusters (unchanged without clusters)."""
-    if cluster is None:
-        return inf
-    return cluster_sums(inf, cluster, int(cluster.max()) + 1)
-
-
-def analytic_se(inf: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
-    """``sqrt(Σ_c S_c²)/n`` per column of the unit influence functions (n, K)."""
-    n = inf.shape[0]
-    S = influence_sums(inf if inf.ndim == 2 else inf[:, None], cluster)
-    return np.sqrt(np.sum(S * S, axis=0)) / n
-
-
-@dataclass(frozen=True)
-class BootstrapResult:
-    """Multiplier bootstrap of several estimates.
-
-    Attributes
-    ----------
-    se : ndarray, shape (K,)
-        Interquartile-range standard errors (NaN for degenerate columns).
-    crit : float
-        Simultaneous critical value over the non-degenerate columns.
-    """
-
-    se: np.ndarray
-    crit: float
-
-
-def bootstrap_draws(
-    inf: np.ndarray, cluster: np.ndarray | None, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Rademacher multiplier draws ``θ* − θ = Σ_c V_c S_c / n``, shape (n_boot, K).
-
-    Vectorised: the (draws × clusters) Rademacher matrix is multiplied with the
-    (clusters × K) influence sums, in blocks that bound the memory.
-    """
-    n = inf.shape[0]
-    S = influence_sums(inf if inf.ndim == 2 else inf[:, None], cluster)
-    m = S.shape[0]
-    draws = np.empty((n_boot, S.shape[1]))
-    block = max(1, BOOT_BLOCK // max(m, 1))
-    for start in range(0, n_boot, block):
-        b = min(block, n_boot - start)
-        V = (rng.integers(0, 2, size=(b, m), dtype=np.int8) * 2 - 1).astype(np.float64)
-        draws[start : start + b] = (V @ S) / n
-    return draws
-
-
-#: (z_.75 − z_.25): the interquartile range of a standard normal.
-IQR_NORMAL = float(stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
-
-
-def bootstrap_se(draws: np.ndarray) -> np.ndarray:
-    """Bootstrap SEs ``IQR(θ*) / (z_.75 − z_.25)`` per column (NaN when degenerate)."""
-    q75, q25 = np.quantile(draws, [0.75, 0.25], axis=0)
-    se = (q75 - q25) / IQR_NORMAL
-    return np.where(np.isfinite(se) & (se > 0), se, np.nan)
-
-
-def summarise_draws(
-    draws: np.ndarray, alpha: float, se: np.ndarray | None = None
-) -> BootstrapResult:
-    """Bootstrap SEs and the uniform critical value of a block of draws (B, K).
-
-    The uniform critical value is the ``1 − alpha`` quantile of
-    ``max_k |θ*_k − θ_k| / SE_k`` over the non-degenerate columns (Callaway &
-    Sant'Anna 2021, Algorithm 1).  ``se`` reuses SEs already computed from ``draws``.
-    """
-    se = bootstrap_se(draws) if se is None else se
-    ok = np.isfinite(se)
-    if not ok.any():
-        return BootstrapResult(se, float("nan"))
-    tmax = np.max(np.abs(draws[:, ok] / se[ok]), axis=1)
-    return BootstrapResult(se, float(np.quantile(tmax, 1 - alpha)))
-
-
-def multiplier_bootstrap(
-    inf: np.ndarray,
-    cluster: np.ndarray | None,
-    n_boot: int,
-    rng: np.random.Generator,
-    alpha: float,
-) -> BootstrapResult:
-    """Multiplier bootstrap of the estimates with unit influence functions ``inf``."""
-    return summarise_draws(bootstrap_draws(inf, cluster, n_boot, rng), alpha)
-
-
 @dataclass(frozen=True)
 class PretrendTest:
     """Wald test of zero pre-treatment ATT(g,t).
@@ -577,63 +461,6 @@ def pretrend_wald(
     theta = res.att[pre]
     W = float(n * theta @ np.linalg.solve(V, theta))
     return PretrendTest(W, len(pre), float(stats.chi2.sf(W, len(pre))))
-
-
-# ------------------------------------------------------------------- the panel
-
-
-def wide_panel(panel: Panel, notes: list[str]) -> WidePanel:
-    """Balance the panel and reshape it wide (dropping incomplete units, with a note)."""
-    assert panel.cohort is not None
-    N, T = panel.n_units, panel.n_times
-    seen = np.zeros((N, T), dtype=bool)
-    seen[panel.unit, panel.time] = True
-    complete = np.asarray(seen.all(axis=1), dtype=bool)
-    if not complete.all():
-        notes.append(
-            f"dropped {int((~complete).sum())} of {N} units not observed in all {T} periods "
-            "(did_cs needs a balanced panel)"
-        )
-    if not complete.any():
-        raise DesignError(
-            "no unit is observed in every period; did_cs needs a balanced panel",
-            details={"role": "unit"},
-        )
-    new = np.cumsum(complete) - 1
-    rows = complete[panel.unit]
-    u, t = new[panel.unit[rows]], panel.time[rows]
-    n = int(complete.sum())
-    Y = np.zeros((n, T))
-    Y[u, t] = panel.y[rows]
-    X = None
-    if panel.X.shape[1]:
-        X = np.zeros((T, n, panel.X.shape[1]))
-        X[t, u] = panel.X[rows]
-    w = np.ones(n)
-    if panel.weight is not None:
-        w_all = np.zeros((n, T))
-        w_all[u, t] = panel.weight[rows]
-        if not np.allclose(w_all, w_all[:, :1]):
-            raise RoleError(
-                "role 'weight': the weights vary over time within a unit; did_cs needs "
-                "time-invariant unit weights",
-                details={"role": "weight"},
-            )
-        w = w_all[:, 0]
-    cluster = None
-    if panel.n_clusters != panel.n_units or not np.array_equal(panel.cluster, panel.unit):
-        c_all = np.full((n, T), -1)
-        c_all[u, t] = panel.cluster[rows]
-        if np.any(c_all != c_all[:, :1]):
-            raise RoleError(
-                "role 'cluster': the cluster varies over time within a unit; did_cs "
-                "clusters units, so it must be constant within each unit",
-                details={"role": "cluster"},
-            )
-        _, cluster = np.unique(c_all[:, 0], return_inverse=True)
-    return WidePanel(
-        Y, panel.cohort[complete], w, X, panel.times, cluster, panel.unit_labels[complete]
-    )
 
 
 def select_cohorts(
@@ -735,6 +562,12 @@ def _table(
 class DiDCallawaySantAnna(Estimator):
     """Callaway & Sant'Anna (2021) group-time ATT with aggregations and uniform bands."""
 
+    example = Example(
+        "staggered_panel",
+        {"n_units": 120, "n_periods": 5, "cohorts": (3, 4), "seed": 4},
+        {"outcome": "y", "unit": "unit", "time": "time", "cohort": "cohort"},
+        {"n_boot": 99},
+    )
     name = "did_cs"
     family = "did"
     designs = (Design.STAGGERED_DID, Design.DID)
@@ -765,7 +598,8 @@ class DiDCallawaySantAnna(Estimator):
             "method",
             "dr",
             "choice",
-            "doubly robust, inverse probability weighting or outcome regression",
+            "estimating equation: weighting, outcome regression or doubly robust; "
+            "dr, ipw or reg (csdid's names)",
             choices=("dr", "ipw", "reg"),
         ),
         Param("anticipation", 0, "int", "periods of anticipation before adoption", low=0, high=100),
@@ -776,20 +610,11 @@ class DiDCallawaySantAnna(Estimator):
             "base period of pre-treatment cells",
             choices=("varying", "universal"),
         ),
-        Param(
-            "se_method",
-            "analytic",
-            "choice",
-            "standard errors from the influence function or the multiplier bootstrap",
-            choices=("analytic", "bootstrap"),
+        se_method_param(
+            ("analytic", "bootstrap"), "analytic", "'bootstrap' is the multiplier bootstrap"
         ),
-        Param(
-            "n_boot",
-            999,
-            "int",
-            "multiplier-bootstrap draws (uniform bands; 0 = none)",
-            low=0,
-            high=100_000,
+        n_boot_param(
+            999, low=0, high=100_000, note="multiplier-bootstrap draws (uniform bands; 0 = none)"
         ),
         CI_LEVEL,
     )
@@ -800,21 +625,7 @@ class DiDCallawaySantAnna(Estimator):
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         notes: list[str] = []
-        panel = build_panel(data, need_cohort=True)
-        if data.roles.cohort is None and panel.d is not None:
-            first = np.zeros(panel.n_units)
-            first[panel.unit[::-1]] = panel.d[::-1]
-            if np.all(panel.d == first[panel.unit]):
-                raise DesignError(
-                    f"role 'treatment': column '{data.roles.treatment}' is constant within "
-                    "each unit (a treated-group indicator), so it does not say when units "
-                    "were first treated; give the 'cohort' role (first treated period)",
-                    details={"role": "treatment", "column": str(data.roles.treatment)},
-                )
-        if panel.cohort is not None and data.roles.cohort is None:
-            notes.append(
-                f"cohort derived from treatment '{data.roles.treatment}' (first treated period)"
-            )
+        panel = _cohort_panel(data, notes)
         if params["se_method"] == "bootstrap" and params["n_boot"] < 2:
             raise EstimationError(
                 "se_method='bootstrap' needs n_boot ≥ 2", details={"parameter": "n_boot"}
@@ -839,26 +650,10 @@ class DiDCallawaySantAnna(Estimator):
         level = params["ci_level"]
         alpha = 1 - level
         z = float(stats.norm.ppf(0.5 + level / 2))
-        rng = ctx.rng(41)
         B = params["n_boot"]
         aggs = {k: aggregate(res, wp, glist, k) for k in AGGREGATIONS}
-
-        # one set of multipliers for every estimate: each block's SEs and band come from
-        # the same draws, and the draws are made once
-        blocks: dict[str, np.ndarray] = {"att_gt": res.inf}
-        for k, agg in aggs.items():
-            blocks[f"{k}_overall"] = agg.overall_inf[:, None]
-            if k != "simple":
-                blocks[k] = agg.inf
-        boots: dict[str, BootstrapResult | None] = dict.fromkeys(blocks)
-        if B > 0:
-            draws = bootstrap_draws(np.hstack(list(blocks.values())), wp.cluster, B, rng)
-            se_all = bootstrap_se(draws)
-            start = 0
-            for key, block in blocks.items():
-                cols = slice(start, start + block.shape[1])
-                boots[key] = summarise_draws(draws[:, cols], alpha, se_all[cols])
-                start += block.shape[1]
+        blocks = _influence_blocks(res, aggs)
+        boots = _bootstrap_blocks(blocks, wp.cluster, B, ctx.rng(_MULTIPLIER_STREAM), alpha)
 
         def pick_se(key: str) -> np.ndarray:
             b = boots[key]
@@ -893,19 +688,7 @@ class DiDCallawaySantAnna(Estimator):
             }
         )
         pre = pretrend_wald(res, wp.cluster, params["anticipation"])
-        if pre is None:
-            gate = Gate.not_applicable(
-                "pretrend_wald", "there are no pre-treatment ATT(g,t) with positive variance"
-            )
-        else:
-            gate = threshold_gate(
-                "pretrend_wald",
-                pre.p_value,
-                ctx.threshold("pretrend_p_value"),
-                higher_is_better=True,
-                label=f"pre-trend Wald p-value (χ²={pre.statistic:.3g}, df={pre.df})",
-                details={"statistic": pre.statistic, "df": pre.df},
-            )
+        gate = _pretrend_gate(pre, ctx)
         kind = params["aggregation"]
         estimate, se = overall[kind]
         n_treated_units = int((wp.cohort > 0).sum())
@@ -950,6 +733,79 @@ class DiDCallawaySantAnna(Estimator):
                 else f"multiplier-bootstrap SE ({B} draws)"
             ),
         )
+
+
+def _cohort_panel(data: CausalData, notes: list[str]) -> Panel:
+    """The long panel with each unit's cohort (given, or derived from the treatment)."""
+    panel = build_panel(data, need_cohort=True)
+    roles = data.roles
+    if roles.cohort is None and panel.d is not None:
+        first = np.zeros(panel.n_units)
+        first[panel.unit[::-1]] = panel.d[::-1]
+        if np.all(panel.d == first[panel.unit]):
+            raise DesignError(
+                f"role 'treatment': column '{roles.treatment}' is constant within "
+                "each unit (a treated-group indicator), so it does not say when units "
+                "were first treated; give the 'cohort' role (first treated period)",
+                details={"role": "treatment", "column": str(roles.treatment)},
+            )
+    if panel.cohort is not None and roles.cohort is None:
+        notes.append(f"cohort derived from treatment '{roles.treatment}' (first treated period)")
+    return panel
+
+
+def _influence_blocks(res: ATTgtResult, aggs: dict[str, Aggregation]) -> dict[str, np.ndarray]:
+    """Unit influence functions of every reported estimate, by block name.
+
+    ``att_gt``, each aggregation's overall ATT (``{name}_overall``) and each
+    aggregation's components (except ``simple``, which has none).
+    """
+    blocks: dict[str, np.ndarray] = {"att_gt": res.inf}
+    for k, agg in aggs.items():
+        blocks[f"{k}_overall"] = agg.overall_inf[:, None]
+        if k != "simple":
+            blocks[k] = agg.inf
+    return blocks
+
+
+def _bootstrap_blocks(
+    blocks: dict[str, np.ndarray],
+    cluster: np.ndarray | None,
+    n_boot: int,
+    rng: np.random.Generator,
+    alpha: float,
+) -> dict[str, BootstrapResult | None]:
+    """Multiplier-bootstrap SEs and uniform bands of every block (``None`` without draws).
+
+    One set of multipliers for every estimate: each block's SEs and band come from the
+    same draws, and the draws are made once.
+    """
+    boots: dict[str, BootstrapResult | None] = dict.fromkeys(blocks)
+    if n_boot > 0:
+        draws = bootstrap_draws(np.hstack(list(blocks.values())), cluster, n_boot, rng)
+        se_all = bootstrap_se(draws)
+        start = 0
+        for key, block in blocks.items():
+            cols = slice(start, start + block.shape[1])
+            boots[key] = summarise_draws(draws[:, cols], alpha, se_all[cols])
+            start += block.shape[1]
+    return boots
+
+
+def _pretrend_gate(pre: PretrendTest | None, ctx: Context) -> Gate:
+    """The joint pre-treatment Wald test as a gate (not applicable without pre-periods)."""
+    if pre is None:
+        return Gate.not_applicable(
+            "pretrend_wald", "there are no pre-treatment ATT(g,t) with positive variance"
+        )
+    return threshold_gate(
+        "pretrend_wald",
+        pre.p_value,
+        ctx.threshold("pretrend_wald"),
+        higher_is_better=True,
+        label=f"pre-trend Wald p-value (χ²={pre.statistic:.3g}, df={pre.df})",
+        details={"statistic": pre.statistic, "df": pre.df},
+    )
 
 
 __all__ = [

@@ -349,18 +349,97 @@ def group_means(
         return np.where(sw[:, None] > 0, sums / np.where(sw > 0, sw, 1.0)[:, None], 0.0)
 
 
-def cluster_sums(scores: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndarray:
-    """Sum rows of ``scores`` (n, k) within clusters, shape (n_clusters, k)."""
-    s = scores if scores.ndim == 2 else scores[:, None]
-    return np.stack(
-        [np.bincount(cluster, weights=s[:, j], minlength=n_clusters) for j in range(s.shape[1])],
-        axis=1,
-    )
-
-
 def require_columns(df: pd.DataFrame, names: Sequence[str], role: str) -> None:
     """Raise the standard error when a column named by ``role`` is missing."""
     columns = [str(c) for c in df.columns]
     for name in names:
         if name not in columns:
             raise column_not_found(role, name, columns)
+
+
+@dataclass(frozen=True)
+class WidePanel:
+    """A balanced panel in wide form.
+
+    Attributes
+    ----------
+    Y : ndarray, shape (n, T)
+        Outcome by unit and period.
+    cohort : ndarray, shape (n,)
+        First treated period (0 = never treated).
+    w : ndarray, shape (n,)
+        Time-invariant sampling weights (ones when none).
+    X : ndarray or None, shape (T, n, p)
+        Covariates by period.
+    times : ndarray, shape (T,)
+    cluster : ndarray of int or None, shape (n,)
+        Cluster codes when clustering above the unit.
+    unit_labels : ndarray, shape (n,)
+    """
+
+    Y: np.ndarray
+    cohort: np.ndarray
+    w: np.ndarray
+    X: np.ndarray | None
+    times: np.ndarray
+    cluster: np.ndarray | None
+    unit_labels: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Units."""
+        return self.Y.shape[0]
+
+
+def wide_panel(panel: Panel, notes: list[str]) -> WidePanel:
+    """Balance the panel and reshape it wide (dropping incomplete units, with a note)."""
+    assert panel.cohort is not None
+    N, T = panel.n_units, panel.n_times
+    seen = np.zeros((N, T), dtype=bool)
+    seen[panel.unit, panel.time] = True
+    complete = np.asarray(seen.all(axis=1), dtype=bool)
+    if not complete.all():
+        notes.append(
+            f"dropped {int((~complete).sum())} of {N} units not observed in all {T} periods "
+            "(did_cs needs a balanced panel)"
+        )
+    if not complete.any():
+        raise DesignError(
+            "no unit is observed in every period; did_cs needs a balanced panel",
+            details={"role": "unit"},
+        )
+    new = np.cumsum(complete) - 1
+    rows = complete[panel.unit]
+    u, t = new[panel.unit[rows]], panel.time[rows]
+    n = int(complete.sum())
+    Y = np.zeros((n, T))
+    Y[u, t] = panel.y[rows]
+    X = None
+    if panel.X.shape[1]:
+        X = np.zeros((T, n, panel.X.shape[1]))
+        X[t, u] = panel.X[rows]
+    w = np.ones(n)
+    if panel.weight is not None:
+        w_all = np.zeros((n, T))
+        w_all[u, t] = panel.weight[rows]
+        if not np.allclose(w_all, w_all[:, :1]):
+            raise RoleError(
+                "role 'weight': the weights vary over time within a unit; did_cs needs "
+                "time-invariant unit weights",
+                details={"role": "weight"},
+            )
+        w = w_all[:, 0]
+    cluster = None
+    if panel.n_clusters != panel.n_units or not np.array_equal(panel.cluster, panel.unit):
+        c_all = np.full((n, T), -1)
+        c_all[u, t] = panel.cluster[rows]
+        if np.any(c_all != c_all[:, :1]):
+            raise RoleError(
+                "role 'cluster': the cluster varies over time within a unit; did_cs "
+                "clusters units, so it must be constant within each unit",
+                details={"role": "cluster"},
+            )
+        _, cluster = np.unique(c_all[:, 0], return_inverse=True)
+    return WidePanel(
+        Y, panel.cohort[complete], w, X, panel.times, cluster, panel.unit_labels[complete]
+    )

@@ -59,16 +59,16 @@ from cqox.core.gate import Gate, threshold_gate
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
 from cqox.errors import DesignError, EstimationError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL
 from cqox.estimators.did.panel import (
     Panel,
     build_panel,
-    cluster_sums,
     group_means,
     prepare_panel,
 )
 from cqox.estimators.registry import register
+from cqox.inference.multiplier import cluster_sums
 
 #: Alternating projections stop when the largest unit mean of the residual is below
 #: this times the scale of the data: far below the 1e-6 agreement asked of peers.
@@ -412,6 +412,11 @@ def treatment_in_period(panel: Panel, roles: Roles) -> tuple[Panel, str]:
 class DiDTWFE(Estimator):
     """Two-way fixed-effects DiD with absorbed effects, CR1 SEs and staggered diagnostics."""
 
+    example = Example(
+        "staggered_panel",
+        {"n_units": 100, "n_periods": 6, "cohorts": (4,), "seed": 1},
+        {"outcome": "y", "treatment": "d", "unit": "unit", "time": "time"},
+    )
     name = "did_twfe"
     family = "did"
     designs = (Design.DID, Design.STAGGERED_DID)
@@ -486,7 +491,7 @@ class DiDTWFE(Estimator):
                 threshold_gate(
                     "twfe_negative_weights",
                     nw.share_negative,
-                    ctx.threshold("twfe_negative_weight_share"),
+                    ctx.threshold("twfe_negative_weights"),
                     higher_is_better=False,
                     label="share of treated (g,t) cells with negative TWFE weight",
                     details={"sum_negative": nw.sum_negative, "n_cells": len(nw.table)},

@@ -48,10 +48,11 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
 from cqox.errors import DesignError, EstimationError, ParameterError, RoleError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL
-from cqox.estimators.did.panel import Panel, build_panel, cluster_sums, prepare_panel
+from cqox.estimators.did.panel import Panel, build_panel, prepare_panel
 from cqox.estimators.registry import register
+from cqox.inference.multiplier import cluster_sums
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,11 @@ def group_and_post(
 class DiD2x2(Estimator):
     """Canonical two-group, two-period DiD with cluster-robust SEs."""
 
+    example = Example(
+        "two_period_panel",
+        {"n_units": 100, "seed": 2},
+        {"outcome": "y", "treatment": "d", "unit": "unit", "time": "time"},
+    )
     name = "did_2x2"
     family = "did"
     designs = (Design.DID,)

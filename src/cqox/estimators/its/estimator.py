@@ -14,7 +14,7 @@ period where the 0/1 ``treatment`` role is 1 (it must be 0 before and 1 after).
 ``control`` names a column holding a control series on the same periods (comparative
 ITS); ``covariates`` enter linearly.
 
-Inference (parameter ``inference``; the method string and ``diagnostics["inference"]``
+Inference (parameter ``se_method``; the method string and ``diagnostics["se_method"]``
 say which was used):
 
 * ``"ewc"`` — the default (``"auto"`` without ``hac_lag``): equal-weighted cosine
@@ -79,8 +79,8 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, check_ordered_periods, prepare
 from cqox.errors import DataError, DesignError, EstimationError, ParameterError, RoleError
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import CI_LEVEL, estimand_param, se_method_param
 from cqox.estimators.its.segmented import (
     auto_lag,
     ewc_terms,
@@ -94,7 +94,7 @@ from cqox.estimators.its.segmented import (
 )
 from cqox.estimators.registry import register
 
-#: Choices of the ``inference`` parameter.
+#: Choices of the ``se_method`` parameter.
 INFERENCE = ("auto", "ewc", "fixed_b", "normal")
 
 
@@ -102,6 +102,12 @@ INFERENCE = ("auto", "ewc", "fixed_b", "normal")
 class ITS(Estimator):
     """Segmented regression with HAR (EWC or Newey–West) SEs and fixed-b intervals."""
 
+    example = Example(
+        "its_ar1",
+        {"n_pre": 30, "n_post": 30, "seed": 2},
+        {"outcome": "y", "time": "t"},
+        {"interruption": 30},
+    )
     name = "its"
     family = "interrupted_time_series"
     designs = (Design.ITS,)
@@ -113,14 +119,11 @@ class ITS(Estimator):
     parameters = (
         estimand_param(("level_change", "slope_change"), "level_change"),
         Param("interruption", None, "any", "first post-interruption period", nullable=True),
-        Param(
-            "inference",
+        se_method_param(
+            INFERENCE,
             "auto",
-            "choice",
-            "'ewc' (cosine LRV, fixed-b t), 'fixed_b' (Newey–West, fixed-b t), 'normal' "
-            "(Newey–West, normal = statsmodels HAC); 'auto' = 'fixed_b' when hac_lag is "
-            "given, else 'ewc'",
-            choices=INFERENCE,
+            "'auto' = 'fixed_b' when hac_lag is given, else 'ewc'",
+            aliases=("inference",),
         ),
         Param(
             "hac_lag",
@@ -180,51 +183,11 @@ class ITS(Estimator):
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         r = data.roles
         assert r.time is not None and data.y is not None
-        check_ordered_periods(data.frame[r.time], r.time)
-        time_all = data.frame[r.time].to_numpy()
-        order = np.argsort(time_all, kind="stable")
-        times = time_all[order]
-        if times.size > 1:
-            same = times[1:] == times[:-1]
-            if same.any():
-                dup = times[1:][same][0]
-                raise DataError(
-                    f"role 'time': period {dup!r} appears more than once; ITS needs one row "
-                    "per period (aggregate first, or use a panel design)",
-                    details={"role": "time", "column": r.time},
-                )
+        order, times = _ordered_periods(data)
         y = data.y[order]
-        notes: list[str] = []
-        if params["control"]:
-            c = pd.to_numeric(data.frame[params["control"]], errors="coerce").to_numpy()[order]
-            if np.isnan(c).any():
-                raise RoleError(
-                    f"parameter 'control': column '{params['control']}' must be numeric",
-                    details={"parameter": "control", "column": params["control"]},
-                )
-            y_used = y - c
-        else:
-            c = None
-            y_used = y
-        t0 = params["interruption"]
-        if t0 is None:
-            if data.t is None:
-                raise RoleError(
-                    "its needs the interruption: give the parameter 'interruption' (first "
-                    "post period) or a 0/1 'treatment' role (0 before, 1 from then on)",
-                    details={"role": "treatment"},
-                )
-            d = data.t[order]
-            s0 = int(np.argmax(d == 1))
-            if np.any(d[:s0] != 0) or np.any(d[s0:] != 1):
-                raise DesignError(
-                    f"role 'treatment': column '{r.treatment}' must be 0 up to the "
-                    "interruption and 1 from then on (one interruption)",
-                    details={"role": "treatment", "column": r.treatment},
-                )
-            t0 = times[s0]
-        else:
-            s0 = int(np.searchsorted(times, t0, side="left"))
+        c = _control_series(data, order, params["control"])
+        y_used = y if c is None else y - c
+        t0, s0 = _interruption(data, order, times, params["interruption"])
         n = len(y_used)
         if s0 < 2 or n - s0 < 2:
             raise DesignError(
@@ -232,13 +195,7 @@ class ITS(Estimator):
                 "segment needs at least 2 to fit a line",
                 details={"parameter": "interruption"},
             )
-        if np.issubdtype(times.dtype, np.number):
-            steps = np.diff(times.astype(float))
-            if steps.size and np.ptp(steps) > 1e-9 * max(1.0, float(np.abs(steps).max())):
-                notes.append(
-                    f"periods of '{r.time}' are not equally spaced; the slope is per "
-                    "observation, not per unit of time"
-                )
+        notes = _spacing_notes(times, str(r.time))
         Z, names = its_design(
             n,
             s0,
@@ -248,55 +205,19 @@ class ITS(Estimator):
             data.X[order] if data.X.shape[1] else None,
             data.covariate_names,
         )
-        if n <= Z.shape[1]:
-            raise DesignError(
-                f"the ITS model has {Z.shape[1]} coefficients but only {n} periods; it needs "
-                "more periods than coefficients to estimate the error variance",
-                details={"columns": names, "n": n},
-            )
-        if np.linalg.matrix_rank(Z) < Z.shape[1]:
-            raise DesignError(
-                "the ITS design matrix is rank-deficient (too few periods for the "
-                "seasonal terms or covariates?)",
-                details={"columns": names},
-            )
+        _check_design(Z, names, n)
         inference = self._inference(params, n)
         level = params["ci_level"]
-        small = params["small_sample"]
-        if inference == "ewc":
-            terms = ewc_terms(n) if params["ewc_terms"] is None else params["ewc_terms"]
-            fit = ols_ewc(y_used, Z, terms, small)
-            lrv = f"EWC SE ({terms} cosine terms"
-        else:
-            lag = params["hac_lag"]
-            if lag is None:
-                lag = auto_lag(n) if inference == "normal" else llsw_lag(n)
-            fit = ols_hac(y_used, Z, lag, small)
-            lrv = f"Newey–West HAC SE (Bartlett, lag {lag}"
+        fit, lrv = _fit_long_run_variance(y_used, Z, inference, params, n)
         tstat = fit.coef / fit.se
-        diag_inf: dict[str, Any] = {"inference": inference}
-        if inference == "normal":
-            crit = np.full(len(names), normal_critical_value(level))
-            pvals = normal_p_value(tstat)
-            ref = "normal CI"
-        else:
-            fb = fixed_b(fit, small)
-            if not (np.all(np.isfinite(fb.scale)) and np.all(fb.df > 0)):
-                raise EstimationError(
-                    "its: the fixed-b reference distribution is degenerate for this design "
-                    f"({fit.lag} {'cosine terms' if fit.kernel == 'ewc' else 'lags'}); "
-                    "use more terms or a longer lag",
-                    details={"parameter": "ewc_terms" if fit.kernel == "ewc" else "hac_lag"},
-                )
-            crit = fb.critical_value(level)
-            pvals = fb.p_value(tstat)
-            ref = "design-adjusted fixed-b t CI"
+        crit, pvals, ref, fb = _reference_distribution(fit, inference, level, params, len(names))
         lo = fit.coef - crit * fit.se
         hi = fit.coef + crit * fit.se
         j = names.index(params["estimand"])
         other = "slope_change" if params["estimand"] == "level_change" else "level_change"
         k_other = names.index(other)
-        if inference != "normal":
+        diag_inf: dict[str, Any] = {"se_method": inference}
+        if fb is not None:
             diag_inf.update(
                 {
                     "df": float(fb.df[j]),
@@ -305,25 +226,10 @@ class ITS(Estimator):
                 }
             )
         coef = fit.coef
-        counterfactual = fit.fitted - Z[:, 2] * coef[2] - Z[:, 3] * coef[3]
         resid = fit.resid
         ss = float(resid @ resid)
         rho1 = float(resid[1:] @ resid[:-1] / ss) if n > 2 else float("nan")
         dev = y_used - y_used.mean()
-        fit_table = pd.DataFrame(
-            {
-                "time": times,
-                "observed": y_used,
-                "fitted": fit.fitted,
-                "counterfactual": counterfactual,
-                "post": np.arange(n) >= s0,
-            },
-            index=pd.RangeIndex(n),
-            copy=False,
-        )
-        if c is not None:
-            fit_table["treated_series"] = y
-            fit_table["control_series"] = c
         coef_table = pd.DataFrame(
             {
                 "term": names,
@@ -342,7 +248,7 @@ class ITS(Estimator):
             threshold_gate(
                 "its_segment_length",
                 float(min(n_pre, n_post)),
-                ctx.threshold("its_min_segment"),
+                ctx.threshold("its_segment_length"),
                 higher_is_better=True,
                 label="periods in the shorter segment",
                 details={"n_pre": n_pre, "n_post": n_post},
@@ -373,33 +279,36 @@ class ITS(Estimator):
                 "r_squared": float(1.0 - ss / float(dev @ dev)),
             },
             gates=gates,
-            tables={"coefficients": coef_table, "fit": fit_table},
+            tables={
+                "coefficients": coef_table,
+                "fit": _fit_table(times, y_used, Z, fit, s0, y, c),
+            },
             warnings=notes,
             method=(
                 ("comparative " if c is not None else "")
                 + "segmented regression, "
                 + lrv
-                + (", n/(n−k) correction" if small else "")
+                + (", n/(n−k) correction" if params["small_sample"] else "")
                 + "), "
                 + ref
             ),
         )
 
     def _inference(self, params: dict[str, Any], n: int) -> str:
-        """Resolve ``inference='auto'`` and check the lag / cosine-term parameters."""
-        inference = str(params["inference"])
+        """Resolve ``se_method='auto'`` and check the lag / cosine-term parameters."""
+        inference = str(params["se_method"])
         if inference == "auto":
             inference = "ewc" if params["hac_lag"] is None else "fixed_b"
         if inference == "ewc" and params["hac_lag"] is not None:
             raise ParameterError(
                 "The 'hac_lag' parameter of its applies to the Newey–West inferences "
-                "('fixed_b', 'normal'), not to inference='ewc'. Drop it or choose one of them.",
+                "('fixed_b', 'normal'), not to se_method='ewc'. Drop it or choose one of them.",
                 details={"parameter": "hac_lag", "estimator": self.name},
             )
         if inference != "ewc" and params["ewc_terms"] is not None:
             raise ParameterError(
-                "The 'ewc_terms' parameter of its applies to inference='ewc' only. "
-                f"Got inference={inference!r}.",
+                "The 'ewc_terms' parameter of its applies to se_method='ewc' only. "
+                f"Got se_method={inference!r}.",
                 details={"parameter": "ewc_terms", "estimator": self.name},
             )
         for name in ("hac_lag", "ewc_terms"):
@@ -411,3 +320,155 @@ class ITS(Estimator):
                     details={"parameter": name, "estimator": self.name},
                 )
         return inference
+
+
+def _ordered_periods(data: CausalData) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, sorted periods)``: rows sorted by the time role, one row per period."""
+    r = data.roles
+    assert r.time is not None
+    check_ordered_periods(data.frame[r.time], r.time)
+    time_all = data.frame[r.time].to_numpy()
+    order = np.argsort(time_all, kind="stable")
+    times = time_all[order]
+    if times.size > 1:
+        same = times[1:] == times[:-1]
+        if same.any():
+            dup = times[1:][same][0]
+            raise DataError(
+                f"role 'time': period {dup!r} appears more than once; ITS needs one row "
+                "per period (aggregate first, or use a panel design)",
+                details={"role": "time", "column": r.time},
+            )
+    return order, times
+
+
+def _control_series(data: CausalData, order: np.ndarray, control: str | None) -> np.ndarray | None:
+    """The control series (comparative ITS), in period order, or ``None``."""
+    if not control:
+        return None
+    c = pd.to_numeric(data.frame[control], errors="coerce").to_numpy()[order]
+    if np.isnan(c).any():
+        raise RoleError(
+            f"parameter 'control': column '{control}' must be numeric",
+            details={"parameter": "control", "column": control},
+        )
+    return np.asarray(c, dtype=np.float64)
+
+
+def _interruption(
+    data: CausalData, order: np.ndarray, times: np.ndarray, t0: Any
+) -> tuple[Any, int]:
+    """``(first post period, its position)`` from the parameter or the 0/1 treatment role."""
+    if t0 is not None:
+        return t0, int(np.searchsorted(times, t0, side="left"))
+    r = data.roles
+    if data.t is None:
+        raise RoleError(
+            "its needs the interruption: give the parameter 'interruption' (first "
+            "post period) or a 0/1 'treatment' role (0 before, 1 from then on)",
+            details={"role": "treatment"},
+        )
+    d = data.t[order]
+    s0 = int(np.argmax(d == 1))
+    if np.any(d[:s0] != 0) or np.any(d[s0:] != 1):
+        raise DesignError(
+            f"role 'treatment': column '{r.treatment}' must be 0 up to the "
+            "interruption and 1 from then on (one interruption)",
+            details={"role": "treatment", "column": r.treatment},
+        )
+    return times[s0], s0
+
+
+def _spacing_notes(times: np.ndarray, column: str) -> list[str]:
+    """A note when numeric periods are not equally spaced (the slope is per observation)."""
+    if np.issubdtype(times.dtype, np.number):
+        steps = np.diff(times.astype(float))
+        if steps.size and np.ptp(steps) > 1e-9 * max(1.0, float(np.abs(steps).max())):
+            return [
+                f"periods of '{column}' are not equally spaced; the slope is per "
+                "observation, not per unit of time"
+            ]
+    return []
+
+
+def _check_design(Z: np.ndarray, names: list[str], n: int) -> None:
+    """Refuse a design with no residual degrees of freedom or dependent columns."""
+    if n <= Z.shape[1]:
+        raise DesignError(
+            f"the ITS model has {Z.shape[1]} coefficients but only {n} periods; it needs "
+            "more periods than coefficients to estimate the error variance",
+            details={"columns": names, "n": n},
+        )
+    if np.linalg.matrix_rank(Z) < Z.shape[1]:
+        raise DesignError(
+            "the ITS design matrix is rank-deficient (too few periods for the "
+            "seasonal terms or covariates?)",
+            details={"columns": names},
+        )
+
+
+def _fit_long_run_variance(
+    y: np.ndarray, Z: np.ndarray, inference: str, params: dict[str, Any], n: int
+) -> tuple[Any, str]:
+    """OLS with the EWC or Newey–West long-run variance, and its description."""
+    small = params["small_sample"]
+    if inference == "ewc":
+        terms = ewc_terms(n) if params["ewc_terms"] is None else params["ewc_terms"]
+        return ols_ewc(y, Z, terms, small), f"EWC SE ({terms} cosine terms"
+    lag = params["hac_lag"]
+    if lag is None:
+        lag = auto_lag(n) if inference == "normal" else llsw_lag(n)
+    return ols_hac(y, Z, lag, small), f"Newey–West HAC SE (Bartlett, lag {lag}"
+
+
+def _reference_distribution(
+    fit: Any, inference: str, level: float, params: dict[str, Any], k: int
+) -> tuple[np.ndarray, np.ndarray, str, Any]:
+    """``(critical values, p-values, description, fixed-b law or None)`` per coefficient."""
+    tstat = fit.coef / fit.se
+    if inference == "normal":
+        return (
+            np.full(k, normal_critical_value(level)),
+            normal_p_value(tstat),
+            "normal CI",
+            None,
+        )
+    fb = fixed_b(fit, params["small_sample"])
+    if not (np.all(np.isfinite(fb.scale)) and np.all(fb.df > 0)):
+        raise EstimationError(
+            "its: the fixed-b reference distribution is degenerate for this design "
+            f"({fit.lag} {'cosine terms' if fit.kernel == 'ewc' else 'lags'}); "
+            "use more terms or a longer lag",
+            details={"parameter": "ewc_terms" if fit.kernel == "ewc" else "hac_lag"},
+        )
+    return fb.critical_value(level), fb.p_value(tstat), "design-adjusted fixed-b t CI", fb
+
+
+def _fit_table(
+    times: np.ndarray,
+    y_used: np.ndarray,
+    Z: np.ndarray,
+    fit: Any,
+    s0: int,
+    y: np.ndarray,
+    c: np.ndarray | None,
+) -> pd.DataFrame:
+    """Observed, fitted and counterfactual (no level or slope change) series by period."""
+    n = len(y_used)
+    coef = fit.coef
+    counterfactual = fit.fitted - Z[:, 2] * coef[2] - Z[:, 3] * coef[3]
+    table = pd.DataFrame(
+        {
+            "time": times,
+            "observed": y_used,
+            "fitted": fit.fitted,
+            "counterfactual": counterfactual,
+            "post": np.arange(n) >= s0,
+        },
+        index=pd.RangeIndex(n),
+        copy=False,
+    )
+    if c is not None:
+        table["treated_series"] = y
+        table["control_series"] = c
+    return table

@@ -107,7 +107,7 @@ class FirstStage:
     effective_f: float
 
 
-def first_stages(a: IVArrays, names: list[str], cov_type: str, debiased: bool) -> list[FirstStage]:
+def first_stages(a: IVArrays, names: list[str], se_method: str, debiased: bool) -> list[FirstStage]:
     """First-stage statistics for each endogenous regressor."""
     Z = a.Z
     n, L = Z.shape
@@ -118,7 +118,7 @@ def first_stages(a: IVArrays, names: list[str], cov_type: str, debiased: bool) -
     out = []
     for j, name in enumerate(names):
         d = a.D[:, j]
-        coef, cov, _ = ols_cov(Z, d, a.clusters, cov_type, debiased)
+        coef, cov, _ = ols_cov(Z, d, a.clusters, se_method, debiased)
         pi = coef[-q:]
         C = cov[-q:, -q:]
         wald = float(pi @ np.linalg.solve(C, pi))
@@ -186,11 +186,11 @@ def _inf_text(v: float) -> float | str:
 class _ARParts:
     """The pieces of ``AR(β₀)`` that are linear or quadratic in ``β₀``."""
 
-    def __init__(self, a: IVArrays, cov_type: str, debiased: bool) -> None:
+    def __init__(self, a: IVArrays, se_method: str, debiased: bool) -> None:
         n, L = a.Z.shape
         self.q = a.Zx.shape[1]
         self.n, self.L = n, L
-        self.cov_type = cov_type
+        self.se_method = se_method
         QW = a.QW
         Zt = a.Zt
         yt = a.y - project(QW, a.y)
@@ -198,7 +198,7 @@ class _ARParts:
         QZt = orth(Zt)
         self.gy, self.gd = Zt.T @ yt, Zt.T @ dt
         ry, rd = yt - project(QZt, yt), dt - project(QZt, dt)
-        if cov_type == "unadjusted":
+        if se_method == "unadjusted":
             G = Zt.T @ Zt
             self.Ginv = np.linalg.inv(G)
             self.Ryy, self.Ryd, self.Rdd = float(ry @ ry), float(ry @ rd), float(rd @ rd)
@@ -206,16 +206,16 @@ class _ARParts:
             # S(β₀) = S_yy − 2β₀ S_yd + β₀² S_dd, from the scores z̃ᵢ(r_y − β₀ r_d)ᵢ
             fy, fd = Zt * ry[:, None], Zt * rd[:, None]
             k = L  # parameters of the test regression: W and Z_x
-            Syy = score_covariance(fy, a.clusters, cov_type, debiased, k)
-            Sdd = score_covariance(fd, a.clusters, cov_type, debiased, k)
-            Spp = score_covariance(fy + fd, a.clusters, cov_type, debiased, k)
+            Syy = score_covariance(fy, a.clusters, se_method, debiased, k)
+            Sdd = score_covariance(fd, a.clusters, se_method, debiased, k)
+            Spp = score_covariance(fy + fd, a.clusters, se_method, debiased, k)
             self.Syy, self.Sdd = Syy * n, Sdd * n
             self.Syd = (Spp * n - self.Syy - self.Sdd) / 2
 
     def stat(self, b: float) -> float:
         """``AR(b)``: F under ``unadjusted``, else the chi-squared Wald statistic."""
         g = self.gy - b * self.gd
-        if self.cov_type == "unadjusted":
+        if self.se_method == "unadjusted":
             rss = self.Ryy - 2 * b * self.Ryd + b * b * self.Rdd
             return float(g @ self.Ginv @ g) / self.q / (rss / (self.n - self.L))
         S = self.Syy - 2 * b * self.Syd + b * b * self.Sdd
@@ -232,20 +232,20 @@ class _ARParts:
         return np.einsum("pi,pi->p", g, np.linalg.solve(S, g[:, :, None])[:, :, 0])
 
     def critical(self, level: float) -> float:
-        if self.cov_type == "unadjusted":
+        if self.se_method == "unadjusted":
             return float(stats.f.ppf(level, self.q, self.n - self.L))
         return float(stats.chi2.ppf(level, self.q))
 
     def test(self, b: float) -> TestStat:
         s = self.stat(b)
         null = f"the coefficient equals {b:g} (robust to weak instruments)"
-        if self.cov_type == "unadjusted":
+        if self.se_method == "unadjusted":
             return f_stat("Anderson-Rubin", s, self.q, self.n - self.L, null)
         return chi2_stat("Anderson-Rubin", s, self.q, null)
 
     def quadratic(self, c: float) -> tuple[float, float, float] | None:
         """``(A, B, C)`` with ``AR(β) ≤ c ⇔ Aβ² + Bβ + C ≤ 0``, when the set is a quadratic."""
-        if self.cov_type == "unadjusted":
+        if self.se_method == "unadjusted":
             h = c * self.q / (self.n - self.L)
             gGy = float(self.gy @ self.Ginv @ self.gy)
             gGd = float(self.gd @ self.Ginv @ self.gd)
@@ -259,14 +259,14 @@ class _ARParts:
 
 
 def anderson_rubin_set(
-    a: IVArrays, cov_type: str, debiased: bool, level: float, center: float, scale: float
+    a: IVArrays, se_method: str, debiased: bool, level: float, center: float, scale: float
 ) -> ARSet:
     """Anderson–Rubin confidence set for the (single) endogenous regressor's coefficient.
 
     ``center`` and ``scale`` (the 2SLS estimate and its SE) place the grid when the set
     must be found numerically.
     """
-    parts = _ARParts(a, cov_type, debiased)
+    parts = _ARParts(a, se_method, debiased)
     c = parts.critical(level)
     test_zero = parts.test(0.0)
     quad = parts.quadratic(c)
@@ -333,7 +333,7 @@ def _grid_set(
 
 
 def overid_tests(
-    a: IVArrays, resid: np.ndarray, resid_2sls: np.ndarray, cov_type: str
+    a: IVArrays, resid: np.ndarray, resid_2sls: np.ndarray, se_method: str
 ) -> tuple[TestStat | None, TestStat | None]:
     """Sargan's test (model residuals ``resid``) and Hansen's J; ``None`` if just-identified.
 
@@ -349,7 +349,7 @@ def overid_tests(
     e = resid
     u = e - project(a.QZ, e)
     sargan = chi2_stat("Sargan", n * (1 - float(u @ u) / float(e @ e)), df, null)
-    kind = "clustered" if cov_type == "clustered" else "robust"
+    kind = "clustered" if se_method == "clustered" else "robust"
     S = score_covariance(Z * resid_2sls[:, None], a.clusters, kind, False, X.shape[1])
     Wm = np.linalg.inv(S)
     XZ = X.T @ Z / n
@@ -370,7 +370,7 @@ class EndogeneityTests:
 
 
 def endogeneity_tests(
-    a: IVArrays, resid: np.ndarray, cov_type: str, debiased: bool
+    a: IVArrays, resid: np.ndarray, se_method: str, debiased: bool
 ) -> EndogeneityTests:
     """Durbin, Wu–Hausman and Wooldridge's regression test of exogeneity of ``D``.
 
@@ -396,7 +396,7 @@ def endogeneity_tests(
     exact = ss0 <= 1e-300 or df_denom < 1
     durbin = chi2_stat("Durbin", float("nan") if exact else float(durbin_stat), kd, null)
     wh = f_stat("Wu-Hausman", float("nan") if exact else float(wh_stat), kd, df_denom, null)
-    coef, cov, _ = ols_cov(np.column_stack([X, V]), a.y, a.clusters, cov_type, debiased)
+    coef, cov, _ = ols_cov(np.column_stack([X, V]), a.y, a.clusters, se_method, debiased)
     g = coef[-kd:]
     wald = float(g @ np.linalg.solve(cov[-kd:, -kd:], g))
     wool = chi2_stat("Wooldridge regression", wald, kd, null)

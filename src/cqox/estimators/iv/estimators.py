@@ -14,7 +14,7 @@ it is reported as ``ACR``, the average causal response (a weighted average of un
 effects of a one-unit increase; Angrist & Imbens 1995, doi:10.1080/01621459.1995.10476535),
 which is the structural coefficient when effects are constant.
 
-Inference: ``cov_type`` ``robust`` (HC0, linearmodels' default), ``unadjusted`` or
+Inference: ``se_method`` ``robust`` (HC0, linearmodels' default), ``unadjusted`` or
 ``clustered`` (``auto``: clustered when a ``cluster`` role is given, else robust);
 ``debiased=True`` applies the ``n/(n−k)`` (and ``G/(G−1)``) factors and ``t(n−k)``
 intervals.  The interval of the Estimate is the Wald interval; the Anderson–Rubin set,
@@ -47,8 +47,8 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import NoDataError, RoleError
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import CI_LEVEL, se_method_param
 from cqox.estimators.iv.diagnostics import (
     ARSet,
     EndogeneityTests,
@@ -78,13 +78,11 @@ ENDOGENOUS = Param(
     check=_is_names,
     rule="a column name or a list of column names",
 )
-COV_TYPE = Param(
-    "cov_type",
+SE_METHOD = se_method_param(
+    ("auto", "robust", "unadjusted", "clustered"),
     "auto",
-    "choice",
-    "covariance: robust (HC0), unadjusted, clustered; auto = clustered if a cluster "
-    "role is given, else robust",
-    choices=("auto", "robust", "unadjusted", "clustered"),
+    "'auto' = 'clustered' if a cluster role is given, else 'robust'",
+    aliases=("cov_type",),
 )
 DEBIASED = Param(
     "debiased", False, "bool", "small-sample factors n/(n−k), G/(G−1) and t(n−k) intervals"
@@ -126,6 +124,11 @@ def _numeric_columns(frame: pd.DataFrame, cols: list[str], role: str) -> np.ndar
 class _IVBase(Estimator):
     """Shared preparation, diagnostics and reporting of the k-class estimators."""
 
+    example = Example(
+        "iv_linear",
+        {"n": 400, "seed": 1},
+        {"outcome": "y", "treatment": "d", "covariates": ["x1", "x2"], "instrument": ["z1", "z2"]},
+    )
     family = "iv"
     designs = (Design.IV,)
     estimands = ("LATE", "ACR")
@@ -173,12 +176,12 @@ class _IVBase(Estimator):
         w_names = ["(intercept)", *data.covariate_names]
         weight = data.column("weight").astype(np.float64) if roles.weight else None
         clusters = data.column("cluster") if roles.cluster else None
-        cov_type = params["cov_type"]
-        if cov_type == "auto":
-            cov_type = "clustered" if clusters is not None else "robust"
-        if cov_type == "clustered" and clusters is None:
+        se_method = params["se_method"]
+        if se_method == "auto":
+            se_method = "clustered" if clusters is not None else "robust"
+        if se_method == "clustered" and clusters is None:
             raise RoleError(
-                "cov_type 'clustered' needs the 'cluster' role (a column of cluster ids)",
+                "se_method 'clustered' needs the 'cluster' role (a column of cluster ids)",
                 details={"role": "cluster"},
             )
         k = W.shape[1] + D.shape[1]
@@ -194,26 +197,28 @@ class _IVBase(Estimator):
         a = iv_arrays(data.y, W, D, Zx, weight, clusters)
         debiased = bool(params["debiased"])
         kappa, fuller = self._kappa(params)
-        res = kclass(a, kappa, fuller=fuller, cov_type=cov_type, debiased=debiased)
-        tsls = res if kappa == 1.0 else kclass(a, 1.0, cov_type=cov_type, debiased=debiased)
+        res = kclass(a, kappa, fuller=fuller, se_method=se_method, debiased=debiased)
+        tsls = res if kappa == 1.0 else kclass(a, 1.0, se_method=se_method, debiased=debiased)
         j = W.shape[1]  # index of the treatment among [W, D]
         level = params["ci_level"]
         beta, se = float(res.params[j]), float(res.se[j])
         ci, p = _inference(beta, se, level, res.df_resid if debiased else None)
 
-        fs = first_stages(a, d_names, cov_type, debiased)
-        ar = anderson_rubin_set(a, cov_type, debiased, level, beta, se) if D.shape[1] == 1 else None
-        sargan, hansen = overid_tests(a, res.resid, tsls.resid, cov_type)
-        endo = endogeneity_tests(a, res.resid, cov_type, debiased)
+        fs = first_stages(a, d_names, se_method, debiased)
+        ar = (
+            anderson_rubin_set(a, se_method, debiased, level, beta, se) if D.shape[1] == 1 else None
+        )
+        sargan, hansen = overid_tests(a, res.resid, tsls.resid, se_method)
+        endo = endogeneity_tests(a, res.resid, se_method, debiased)
         binary = bool(np.all((data.t == 0) | (data.t == 1)))
         gates = [
             _weak_gate(fs, ctx),
             _ar_gate(ar, D.shape[1]),
-            _overid_gate(sargan if cov_type == "unadjusted" else hansen, a, ctx),
-            _endogeneity_gate(endo, cov_type),
+            _overid_gate(sargan if se_method == "unadjusted" else hansen, a, ctx),
+            _endogeneity_gate(endo, se_method),
         ]
         diagnostics: dict[str, Any] = {
-            "cov_type": cov_type,
+            "se_method": se_method,
             "debiased": debiased,
             "kappa": res.kappa,
             "first_stage": {
@@ -256,11 +261,11 @@ class _IVBase(Estimator):
             diagnostics=diagnostics,
             gates=gates,
             tables={"coefficients": coef_table},
-            method=self._method(cov_type, debiased, res),
+            method=self._method(se_method, debiased, res),
         )
 
     @abstractmethod
-    def _method(self, cov_type: str, debiased: bool, res: KClassResult) -> str:
+    def _method(self, se_method: str, debiased: bool, res: KClassResult) -> str:
         """One line describing the estimator and its inference."""
 
 
@@ -305,7 +310,7 @@ def _wald_ratio(a: IVArrays, binary_d: bool, kd: int) -> dict[str, float] | None
 
 
 def _weak_gate(fs: list[FirstStage], ctx: Context) -> Gate:
-    limit = ctx.threshold("iv_weak_f")
+    limit = ctx.threshold("weak_instrument")
     if len(fs) == 1:
         f = fs[0]
         return threshold_gate(
@@ -367,7 +372,7 @@ def _overid_gate(test: TestStat | None, a: IVArrays, ctx: Context) -> Gate:
             f"the model is just identified ({a.Zx.shape[1]} instrument(s) for "
             f"{a.D.shape[1]} endogenous regressor(s)); there is nothing to test",
         )
-    limit = ctx.threshold("iv_overid_p")
+    limit = ctx.threshold("overidentification")
     gate = threshold_gate(
         "overidentification",
         test.p_value,
@@ -379,8 +384,8 @@ def _overid_gate(test: TestStat | None, a: IVArrays, ctx: Context) -> Gate:
     return gate
 
 
-def _endogeneity_gate(endo: EndogeneityTests, cov_type: str) -> Gate:
-    test = endo.wu_hausman if cov_type == "unadjusted" else endo.wooldridge
+def _endogeneity_gate(endo: EndogeneityTests, se_method: str) -> Gate:
+    test = endo.wu_hausman if se_method == "unadjusted" else endo.wooldridge
     if test.p_value < 0.05:
         msg = (
             f"{test.name} test rejects exogeneity of the treatment (p = {test.p_value:.3g}): "
@@ -400,13 +405,13 @@ class IV2SLS(_IVBase):
 
     name = "iv_2sls"
     summary_line = "Two-stage least squares (robust/clustered SE, weak-IV and AR gates)"
-    parameters = (ENDOGENOUS, COV_TYPE, DEBIASED, CI_LEVEL)
+    parameters = (ENDOGENOUS, SE_METHOD, DEBIASED, CI_LEVEL)
 
     def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
         return 1.0, 0.0
 
-    def _method(self, cov_type: str, debiased: bool, res: KClassResult) -> str:
-        return f"2SLS, {cov_type} SE" + (" (small-sample adjusted)" if debiased else "")
+    def _method(self, se_method: str, debiased: bool, res: KClassResult) -> str:
+        return f"2SLS, {se_method} SE" + (" (small-sample adjusted)" if debiased else "")
 
 
 @register
@@ -415,13 +420,13 @@ class IVLIML(_IVBase):
 
     name = "iv_liml"
     summary_line = "LIML / Fuller k-class IV (robust/clustered SE, weak-IV and AR gates)"
-    parameters = (ENDOGENOUS, COV_TYPE, DEBIASED, FULLER, CI_LEVEL)
+    parameters = (ENDOGENOUS, SE_METHOD, DEBIASED, FULLER, CI_LEVEL)
 
     def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
         return None, float(params["fuller"])
 
-    def _method(self, cov_type: str, debiased: bool, res: KClassResult) -> str:
+    def _method(self, se_method: str, debiased: bool, res: KClassResult) -> str:
         label = "Fuller" if res.kappa != res.liml_kappa else "LIML"
-        return f"{label} (κ = {res.kappa:.5g}), {cov_type} SE" + (
+        return f"{label} (κ = {res.kappa:.5g}), {se_method} SE" + (
             " (small-sample adjusted)" if debiased else ""
         )

@@ -187,13 +187,13 @@ def cluster_sums(scores: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 
 def score_covariance(
-    scores: np.ndarray, codes: np.ndarray | None, cov_type: str, debiased: bool, k: int
+    scores: np.ndarray, codes: np.ndarray | None, se_method: str, debiased: bool, k: int
 ) -> np.ndarray:
     """``S``: the covariance of the score rows (divided by ``n``) with its small-sample factor."""
     n = scores.shape[0]
-    if cov_type == "clustered":
+    if se_method == "clustered":
         if codes is None:
-            raise EstimationError("cov_type 'clustered' needs the 'cluster' role")
+            raise EstimationError("se_method 'clustered' needs the 'cluster' role")
         sums = cluster_sums(scores, codes)
         G = sums.shape[0]
         if G < 2:
@@ -231,12 +231,12 @@ def kclass(
     kappa: float | None = 1.0,
     *,
     fuller: float = 0.0,
-    cov_type: str = "robust",
+    se_method: str = "robust",
     debiased: bool = False,
 ) -> KClassResult:
     """Fit the k-class estimator with ``κ`` (``None``: LIML's κ, less ``fuller/(n−L)``).
 
-    Returns coefficients on ``[W, D]`` and their covariance of type ``cov_type``.
+    Returns coefficients on ``[W, D]`` and their covariance of type ``se_method``.
     """
     X, Z = a.X, a.Z
     n, k = X.shape
@@ -260,7 +260,7 @@ def kclass(
             "endogenous regressors (or regressors are collinear)"
         ) from None
     e = a.y - X @ params
-    cov = _kclass_cov(PX, e, Vinv, a.clusters, cov_type, debiased, k)
+    cov = _kclass_cov(PX, e, Vinv, a.clusters, se_method, debiased, k)
     nc = None if a.clusters is None else int(a.clusters.max()) + 1
     return KClassResult(params, cov, np.sqrt(np.diag(cov)), e, float(kappa), liml_k, n - k, nc)
 
@@ -270,26 +270,26 @@ def _kclass_cov(
     e: np.ndarray,
     Vinv: np.ndarray,
     codes: np.ndarray | None,
-    cov_type: str,
+    se_method: str,
     debiased: bool,
     k: int,
 ) -> np.ndarray:
     n = len(e)
-    if cov_type == "unadjusted":
+    if se_method == "unadjusted":
         s2 = float(e @ e) / n * (n / (n - k) if debiased else 1.0)
         cov = s2 * Vinv / n
     else:
-        S = score_covariance(PX * e[:, None], codes, cov_type, debiased, k)
+        S = score_covariance(PX * e[:, None], codes, se_method, debiased, k)
         cov = Vinv @ S @ Vinv / n
     return (cov + cov.T) / 2
 
 
 def ols_cov(
-    X: np.ndarray, y: np.ndarray, codes: np.ndarray | None, cov_type: str, debiased: bool
+    X: np.ndarray, y: np.ndarray, codes: np.ndarray | None, se_method: str, debiased: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """OLS coefficients, their covariance (same conventions) and residuals."""
     n, k = X.shape
     Vinv = np.linalg.inv(X.T @ X / n)
     coef = Vinv @ (X.T @ y / n)
     e = y - X @ coef
-    return coef, _kclass_cov(X, e, Vinv, codes, cov_type, debiased, k), e
+    return coef, _kclass_cov(X, e, Vinv, codes, se_method, debiased, k), e

@@ -17,7 +17,7 @@ Interface: roles ``outcome``, ``treatment`` (0/1, may switch on and off), ``unit
 ``time`` (a balanced panel, one row per unit and period) and ``covariates``
 (time-varying, compared over the lags; the lagged outcome joins them when
 ``include_outcome``).  Standard errors (``se_method``): ``bootstrap`` (default) — unit
-block bootstrap (``n_bootstrap`` replications, seeded) of the regression-adjusted
+block bootstrap (``n_boot`` replications, seeded) of the regression-adjusted
 linear representation of the estimator (Abadie & Imbens 2006; Otsu & Rai 2017; see
 :mod:`cqox.estimators.panel_match.matching`), which does not count the outcome
 variation that refinement on lagged outcomes cancels within matched sets;
@@ -52,9 +52,11 @@ from cqox.core.gate import threshold_gate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData, check_ordered_periods
 from cqox.errors import DataError, NoDataError, ParameterError, RoleError
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param, se_method_param
 from cqox.estimators.panel_match.matching import (
+    LeadEffect,
+    MatchedSets,
     analytic_se,
     balance,
     control_design,
@@ -65,6 +67,9 @@ from cqox.estimators.panel_match.matching import (
     unit_bootstrap,
 )
 from cqox.estimators.registry import register
+
+#: Random stream (``Context.rng``) of the unit bootstrap.
+_BOOTSTRAP_STREAM = 0
 
 
 def wide_panel(
@@ -122,6 +127,12 @@ SE_LABELS = {
 class PanelMatch(Estimator):
     """Matching on treatment histories with covariate refinement, ATT at leads."""
 
+    example = Example(
+        "panel_switching",
+        {"n_units": 60, "n_periods": 10, "seed": 1},
+        {"outcome": "y", "treatment": "d", "covariates": ["x"], "unit": "unit", "time": "time"},
+        {"n_boot": 50},
+    )
     name = "panel_match"
     family = "panel_matching"
     designs = (Design.PANEL_MATCHING,)
@@ -147,15 +158,12 @@ class PanelMatch(Estimator):
         ),
         Param("size", 5, "int", "controls kept per set (mahalanobis, ps_match)", low=1, high=100),
         Param("include_outcome", True, "bool", "refine on the lagged outcome too"),
-        Param(
-            "se_method",
+        se_method_param(
+            ("bootstrap", "analytic", "fixed_sets"),
             "bootstrap",
-            "choice",
-            "standard error: unit bootstrap or analytic variance of the regression-"
-            "adjusted representation, or PanelMatch's fixed-weights bootstrap",
-            choices=("bootstrap", "analytic", "fixed_sets"),
+            "'analytic' is the variance of the regression-adjusted representation",
         ),
-        Param("n_bootstrap", 1000, "int", "unit bootstrap replications", low=50, high=100_000),
+        n_boot_param(1000, low=50, high=100_000, note="unit bootstrap", aliases=("n_bootstrap",)),
         CI_LEVEL,
     )
 
@@ -199,50 +207,13 @@ class PanelMatch(Estimator):
                 details={"parameter": "lead"},
             )
         se_method = params["se_method"]
-        count = np.column_stack([e.count for e in effects])
+        level = params["ci_level"]
         boot = (
-            unit_bootstrap(
-                np.column_stack(
-                    [e.num_fixed if se_method == "fixed_sets" else e.num for e in effects]
-                ),
-                count,
-                params["n_bootstrap"],
-                ctx.rng(0),
-            )
+            _bootstrap_leads(effects, se_method, params["n_boot"], ctx.rng(_BOOTSTRAP_STREAM))
             if se_method != "analytic"
             else np.full((0, len(effects)), np.nan)
         )
-        level = params["ci_level"]
-        rows = []
-        for e, col in zip(effects, boot.T, strict=True):
-            col = col[np.isfinite(col)]
-            a_se = analytic_se(e.att, e.num, e.count)
-            if se_method == "analytic":
-                se = a_se
-            else:
-                se = float(np.std(col, ddof=1)) if len(col) > 1 else float("nan")
-            lo, hi = (
-                np.quantile(col, [(1 - level) / 2, (1 + level) / 2])
-                if len(col)
-                else (np.nan, np.nan)
-            )
-            ci, p = normal_inference(e.att, se, level)
-            rows.append(
-                {
-                    "lead": e.lead,
-                    "att": e.att,
-                    "se": se,
-                    "ci_low": ci[0],
-                    "ci_high": ci[1],
-                    "p_value": p,
-                    "percentile_low": float(lo),
-                    "percentile_high": float(hi),
-                    "analytic_se": a_se,
-                    "fixed_sets_se": analytic_se(e.att, e.num_fixed, e.count),
-                    "n_treated": e.n_treated,
-                }
-            )
-        leads = pd.DataFrame(rows)
+        leads = _leads_table(effects, boot, se_method, level)
         main_se = float(leads.loc[F0, "se"])
 
         gates = []
@@ -256,30 +227,15 @@ class PanelMatch(Estimator):
             "fixed_sets_se": float(leads.loc[F0, "fixed_sets_se"]),
         }
         if X.shape[2]:
-            sd = X.reshape(-1, X.shape[2]).std(axis=0, ddof=1)
-            sd = np.where(sd > 0, sd, 1.0)
-            before = balance(ms, X, L, sd, refined=False)
-            after = balance(ms, X, L, sd, refined=True)
-            tables["balance"] = pd.DataFrame(
-                [
-                    {
-                        "covariate": nm,
-                        "lag": lag + 1,
-                        "smd_before": before[lag, j],
-                        "smd_after": after[lag, j],
-                    }
-                    for lag in range(L)
-                    for j, nm in enumerate(names)
-                ]
-            )
+            tables["balance"], before, after = _balance_table(ms, X, L, names)
             worst = float(np.nanmax(np.abs(after)))
             diagnostics["max_abs_smd_before"] = float(np.nanmax(np.abs(before)))
             diagnostics["max_abs_smd_after"] = worst
             gates.append(
                 threshold_gate(
-                    "panel_match_balance",
+                    "covariate_balance",
                     worst,
-                    ctx.threshold("smd"),
+                    ctx.threshold("covariate_balance"),
                     higher_is_better=False,
                     label="largest |standardised mean difference| over covariates and lags "
                     "after refinement",
@@ -288,7 +244,7 @@ class PanelMatch(Estimator):
         share = float((ms.size_after > 0).mean())
         gates.append(
             threshold_gate(
-                "panel_match_matched_share",
+                "matched_share",
                 share,
                 ctx.threshold("matched_share"),
                 higher_is_better=True,
@@ -318,7 +274,80 @@ class PanelMatch(Estimator):
             tables=tables,
             method=(
                 f"PanelMatch, {L} lags, refinement {params['refinement']}, lead {F0}; "
-                + SE_LABELS[se_method].format(B=params["n_bootstrap"])
+                + SE_LABELS[se_method].format(B=params["n_boot"])
                 + ", normal CI"
             ),
         )
+
+
+def _bootstrap_leads(
+    effects: list[LeadEffect], se_method: str, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Unit-bootstrap ATTs of every lead, shape (n_boot, leads).
+
+    ``fixed_sets`` keeps the matched sets and weights of the full sample (PanelMatch's
+    bootstrap); ``bootstrap`` refits the regression-adjusted representation.
+    """
+    return unit_bootstrap(
+        np.column_stack([e.num_fixed if se_method == "fixed_sets" else e.num for e in effects]),
+        np.column_stack([e.count for e in effects]),
+        n_boot,
+        rng,
+    )
+
+
+def _leads_table(
+    effects: list[LeadEffect], boot: np.ndarray, se_method: str, level: float
+) -> pd.DataFrame:
+    """ATT, SE, normal CI, percentile interval and both analytic SEs of every lead."""
+    rows = []
+    for e, col in zip(effects, boot.T, strict=True):
+        col = col[np.isfinite(col)]
+        a_se = analytic_se(e.att, e.num, e.count)
+        if se_method == "analytic":
+            se = a_se
+        else:
+            se = float(np.std(col, ddof=1)) if len(col) > 1 else float("nan")
+        lo, hi = (
+            np.quantile(col, [(1 - level) / 2, (1 + level) / 2]) if len(col) else (np.nan, np.nan)
+        )
+        ci, p = normal_inference(e.att, se, level)
+        rows.append(
+            {
+                "lead": e.lead,
+                "att": e.att,
+                "se": se,
+                "ci_low": ci[0],
+                "ci_high": ci[1],
+                "p_value": p,
+                "percentile_low": float(lo),
+                "percentile_high": float(hi),
+                "analytic_se": a_se,
+                "fixed_sets_se": analytic_se(e.att, e.num_fixed, e.count),
+                "n_treated": e.n_treated,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _balance_table(
+    ms: MatchedSets, X: np.ndarray, L: int, names: list[str]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Standardised mean differences by covariate and lag, before and after refinement."""
+    sd = X.reshape(-1, X.shape[2]).std(axis=0, ddof=1)
+    sd = np.where(sd > 0, sd, 1.0)
+    before = balance(ms, X, L, sd, refined=False)
+    after = balance(ms, X, L, sd, refined=True)
+    table = pd.DataFrame(
+        [
+            {
+                "covariate": nm,
+                "lag": lag + 1,
+                "smd_before": before[lag, j],
+                "smd_after": after[lag, j],
+            }
+            for lag in range(L)
+            for j, nm in enumerate(names)
+        ]
+    )
+    return table, before, after

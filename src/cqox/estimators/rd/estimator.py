@@ -52,9 +52,10 @@ from cqox.errors import (
     RoleError,
     column_not_found,
 )
-from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.base import Estimator, Example
+from cqox.estimators.common import CI_LEVEL, se_method_param
 from cqox.estimators.rd.bandwidth import BWSELECTS, Bandwidths, select_bandwidths
+from cqox.estimators.rd.binned import binned_means
 from cqox.estimators.rd.density import density_test
 from cqox.estimators.rd.local_poly import KERNELS, VCES, RDFit, rd_fit
 from cqox.estimators.registry import register
@@ -157,7 +158,7 @@ PARAMETERS = (
         closed="neither",
         nullable=True,
     ),
-    Param("vce", "nn", "choice", "variance: nearest-neighbour or HC0–HC3", choices=VCES),
+    se_method_param(VCES, "nn", aliases=("vce",)),
     Param("nnmatch", 3, "int", "neighbours for the NN variance", low=1, high=100),
     Param("gates", True, "bool", "run the density, covariate, placebo and donut gates"),
     CI_LEVEL,
@@ -168,6 +169,9 @@ PARAMETERS = (
 class RegressionDiscontinuity(Estimator):
     """Local-polynomial regression discontinuity (sharp and fuzzy)."""
 
+    example = Example(
+        "rd_sharp", {"n": 600, "seed": 1}, {"outcome": "y", "running": "x", "cutoff": 0.0}
+    )
     name = "rd"
     family = "rd"
     designs = (Design.RD,)
@@ -223,7 +227,8 @@ class RegressionDiscontinuity(Estimator):
         if t is not None and np.array_equal(t, (x >= c).astype(float)):
             notes.append("the treatment equals 1[running ≥ cutoff]: the design is sharp")
             t = None
-        opts = {k: params[k] for k in ("p", "q", "kernel", "bwselect", "h", "b", "vce", "nnmatch")}
+        opts = {k: params[k] for k in ("p", "q", "kernel", "bwselect", "h", "b", "nnmatch")}
+        opts["vce"] = params["se_method"]  # rdrobust's name inside the numerical core
         if opts["q"] is not None and opts["q"] <= opts["p"]:
             raise ParameterError(
                 f"The 'q' parameter of rd must be greater than p = {opts['p']}. "
@@ -250,7 +255,7 @@ class RegressionDiscontinuity(Estimator):
             "kernel": params["kernel"],
             "p": params["p"],
             "q": params["p"] + 1 if params["q"] is None else params["q"],
-            "vce": params["vce"],
+            "se_method": params["se_method"],
             "n_left": res.n[0],
             "n_right": res.n[1],
             "n_h_left": f.n_h[0],
@@ -288,6 +293,7 @@ class RegressionDiscontinuity(Estimator):
             n=int(f.n_h[0] + f.n_h[1]),
             counts={"n_used_left": res.n[0], "n_used_right": res.n[1]},
             diagnostics=diagnostics,
+            tables=dict(zip(("bins", "global_fit"), binned_means(x, data.y, c), strict=True)),
             gates=gates,
             warnings=notes,
             method=(
@@ -316,7 +322,7 @@ def _density_gate(x: np.ndarray, c: float, ctx: Context) -> Gate:
     return threshold_gate(
         "density",
         d.p_value,
-        ctx.threshold("rd_density_p"),
+        ctx.threshold("density"),
         higher_is_better=True,
         label=(
             f"manipulation test (Cattaneo-Jansson-Ma, rddensity defaults) T = "
@@ -369,7 +375,7 @@ def _covariate_gate(
         "covariate_continuity",
         "covariate jumps at the cutoff",
         pvals,
-        ctx.threshold("rd_covariate_p"),
+        ctx.threshold("covariate_continuity"),
         "covariates",
     )
 
@@ -388,7 +394,11 @@ def _placebo_gate(
         except (EstimationError, NoDataError, np.linalg.LinAlgError):
             continue
     return _bonferroni_gate(
-        "placebo_cutoffs", "placebo jumps", pvals, ctx.threshold("rd_placebo_p"), "placebo cutoffs"
+        "placebo_cutoffs",
+        "placebo jumps",
+        pvals,
+        ctx.threshold("placebo_cutoffs"),
+        "placebo cutoffs",
     )
 
 
@@ -428,7 +438,7 @@ def _donut_gate(
     return threshold_gate(
         "donut",
         shifts[worst],
-        ctx.threshold("rd_donut_shift"),
+        ctx.threshold("donut"),
         higher_is_better=False,
         label=f"largest shift of the estimate without |x - c| <= {worst}, in robust SEs",
         details={"estimates": estimates, "shift_in_se": shifts},

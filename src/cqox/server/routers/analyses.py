@@ -16,10 +16,10 @@ from sqlalchemy import select
 from cqox.core.design import Design
 from cqox.core.jsonable import to_jsonable
 from cqox.core.roles import LIST_ROLES, VALUE_ROLES, Roles, normalise_covariates
+from cqox.core.thresholds import resolve_thresholds
 from cqox.data.formula import check_formula
 from cqox.errors import ParameterError, column_not_found
 from cqox.estimators import registry
-from cqox.gates.thresholds import DEFAULT_THRESHOLDS
 from cqox.server import bounds, budget
 from cqox.server.access import analysis_detail, analysis_summary, job_detail, owned, visible
 from cqox.server.db import transaction
@@ -56,10 +56,10 @@ def artifact_path(settings: Settings, analysis_id: str, suffix: str = ".pkl") ->
 
 
 def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
-    """Check the mapping, estimators, parameters and thresholds before queuing a job."""
-    for role, value in body.mapping.items():
+    """Check the roles, estimators, parameters and thresholds before queuing a job."""
+    for role, value in body.roles.items():
         check_mapping_value(role, value)
-    roles = Roles.from_mapping(dict(body.mapping))  # unknown roles → INVALID_MAPPING
+    roles = Roles.from_mapping(dict(body.roles))  # unknown roles → INVALID_MAPPING
     columns = [str(c["name"]) for c in dataset.columns]
     for role, value in roles.given().items():
         if role == "covariates" and isinstance(value, str):
@@ -74,17 +74,12 @@ def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
         registry.get(name)  # unknown → INVALID_PARAMETER with a "did you mean"
     _check_formula_params(body.options.params, columns)
     gates = body.gates()
-    for name in gates.thresholds:
-        if name not in DEFAULT_THRESHOLDS:
-            raise ParameterError(
-                f"unknown gate threshold '{name}' (thresholds: {', '.join(DEFAULT_THRESHOLDS)})",
-                details={"parameter": name},
-            )
+    thresholds = resolve_thresholds(gates.thresholds)  # deprecated names → gate names
     return {
-        "mapping": roles.given(),
+        "roles": roles.given(),
         "estimators": body.estimators,
         "params": body.options.params,
-        "thresholds": gates.thresholds,
+        "thresholds": thresholds,
         "quality_gates": gates.model_dump(),
         "seed": body.options.seed,
         "infer": body.options.infer,

@@ -148,7 +148,7 @@ function chooseDataset(d) {
   const form = $("#analyze-form");
   form.reset();
   form.dataset_id.value = d.dataset_id;
-  const roles = (d.roles && d.roles.roles) || {};
+  const roles = d.roles || {};
   for (const role of ["outcome", "treatment", "unit", "time"]) form[role].value = roles[role] || "";
   const cov = roles.covariates;
   form.covariates.value = Array.isArray(cov) ? cov.join(", ") : (cov || "");
@@ -159,14 +159,15 @@ function chooseDataset(d) {
 $("#analyze-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const form = ev.target;
-  const mapping = {};
+  const roles = {};
   for (const role of ["outcome", "treatment", "unit", "time"]) {
-    if (form[role].value.trim()) mapping[role] = form[role].value.trim();
+    if (form[role].value.trim()) roles[role] = form[role].value.trim();
   }
+  // sent as typed: the engine tells a formula from a comma-separated list (one detector)
   const cov = form.covariates.value.trim();
-  if (cov) mapping.covariates = /[+*:()~]/.test(cov) ? cov : cov.split(",").map((s) => s.trim()).filter(Boolean);
+  if (cov) roles.covariates = cov;
   const est = form.estimators.value.split(",").map((s) => s.trim()).filter(Boolean);
-  const request = { dataset_id: form.dataset_id.value, mapping };
+  const request = { dataset_id: form.dataset_id.value, roles };
   if (est.length) request.estimators = est;
   if (form.enforce.checked) request.quality_gates = { enforce: true };
   $("#analyze-error").textContent = "";
