@@ -16,7 +16,6 @@ from cqox.estimators.network.exposure import ExposureMapping, conditions
 from cqox.estimators.network.graph_input import exposure_matrix
 from cqox.estimators.network.horvitz_thompson import aronow_samii_variance, dependent_pairs
 from cqox.estimators.network.probabilities import (
-    bernoulli_draw,
     complete_draw,
     exact_bernoulli,
     exact_complete,
@@ -48,11 +47,12 @@ def condition_by_walk(g: nx.Graph, z: tuple[int, ...], mapping: ExposureMapping)
     return out
 
 
-def enumerate_design(design: str, p: float = 0.3, m: int = 4) -> list[tuple[tuple[int, ...], float]]:
+def enumerate_design(
+    design: str, p: float = 0.3, m: int = 4
+) -> list[tuple[tuple[int, ...], float]]:
     if design == "bernoulli":
         return [
-            (z, p ** sum(z) * (1 - p) ** (N - sum(z)))
-            for z in itertools.product((0, 1), repeat=N)
+            (z, p ** sum(z) * (1 - p) ** (N - sum(z))) for z in itertools.product((0, 1), repeat=N)
         ]
     combos = list(itertools.combinations(range(N), m))
     return [(tuple(int(i in c) for i in range(N)), 1 / len(combos)) for c in combos]
@@ -137,7 +137,9 @@ def test_ht_is_unbiased_and_aronow_samii_variance_conservative_by_enumeration(
         cj = np.where(same, c_obs[pi2], other[pi2])
         joint = weights @ ((conds[:, pi2] == c_obs[pi2]) & (conds[:, pj2] == cj))
         vhats.append(
-            aronow_samii_variance(y, c_obs, sign, pi_obs, pi_obs, pi2, pj2, same, joint, int(pop.sum()))
+            aronow_samii_variance(
+                y, c_obs, sign, pi_obs, pi_obs, pi2, pj2, same, joint, int(pop.sum())
+            )
         )
     ests_a = np.array(ests)
     mean = float(weights @ ests_a)

@@ -24,7 +24,7 @@ def make_graph(n: int, kind: str, mean_degree: float, graph_seed: int) -> nx.Gra
     if kind == "erdos_renyi":
         return nx.fast_gnp_random_graph(n, mean_degree / (n - 1), seed=graph_seed)
     if kind == "small_world":
-        return nx.watts_strogatz_graph(n, max(2, int(round(mean_degree))), 0.1, seed=graph_seed)
+        return nx.watts_strogatz_graph(n, max(2, round(mean_degree)), 0.1, seed=graph_seed)
     if kind == "stochastic_block":
         k = 10
         sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]

@@ -1,1 +1,1 @@
-"""Network interference: edge-table input, exposure mappings and the ``network_exposure`` estimator."""
+"""Network interference: edge-table input, exposure mappings, ``network_exposure``."""

@@ -60,10 +60,12 @@ from cqox.estimators.network.probabilities import (
     exact_complete,
     monte_carlo_joint,
 )
+from cqox.estimators.registry import register
 
 ESTIMANDS = ("direct", "spillover", "total")
 
 
+@register
 class NetworkExposure(Estimator):
     """Horvitz–Thompson / Hájek exposure contrasts with the Aronow–Samii variance."""
 
@@ -131,9 +133,7 @@ class NetworkExposure(Estimator):
             check=callable,
             rule="a function (rng, size) -> array",
         ),
-        Param(
-            "weighting", "hajek", "choice", "Hájek or Horvitz–Thompson", choices=("hajek", "ht")
-        ),
+        Param("weighting", "hajek", "choice", "Hájek or Horvitz–Thompson", choices=("hajek", "ht")),
         Param(
             "n_draws",
             4000,
@@ -272,7 +272,16 @@ class NetworkExposure(Estimator):
         p_ri = None
         if params["n_perm"] > 0:
             null = randomization_distribution(
-                adj, mapping, draw, params["n_perm"], ctx.rng(1), y, pi, pop, a, b,
+                adj,
+                mapping,
+                draw,
+                params["n_perm"],
+                ctx.rng(1),
+                y,
+                pi,
+                pop,
+                a,
+                b,
                 params["weighting"],
             )
             p_ri = float((1 + np.count_nonzero(np.abs(null) >= abs(tau) - 1e-12)) / (1 + null.size))
@@ -321,7 +330,11 @@ class NetworkExposure(Estimator):
                 f"{'Hájek' if params['weighting'] == 'hajek' else 'Horvitz–Thompson'} contrast "
                 f"of exposure conditions ({mapping.kind} ≥ {mapping.threshold:g}), "
                 f"{how} probabilities, Aronow–Samii conservative SE"
-                + (f", randomization p-value ({params['n_perm']} draws)" if p_ri is not None else "")
+                + (
+                    f", randomization p-value ({params['n_perm']} draws)"
+                    if p_ri is not None
+                    else ""
+                )
             ),
         )
 

@@ -21,7 +21,12 @@ import numpy as np
 import scipy.sparse as sp
 
 #: Names of the four exposure conditions, by number.
-CONDITIONS: tuple[str, ...] = ("control_unexposed", "control_exposed", "treated_unexposed", "treated_exposed")
+CONDITIONS: tuple[str, ...] = (
+    "control_unexposed",
+    "control_exposed",
+    "treated_unexposed",
+    "treated_exposed",
+)
 #: Estimand → (condition compared, reference condition).
 CONTRASTS: dict[str, tuple[int, int]] = {"direct": (2, 0), "spillover": (1, 0), "total": (3, 0)}
 
@@ -55,7 +60,7 @@ def conditions(a: sp.csr_array, z: np.ndarray, mapping: ExposureMapping) -> np.n
 
 
 def neighbours_needed(degree: np.ndarray, mapping: ExposureMapping) -> np.ndarray:
-    """Treated neighbours needed for exposure, per unit (unweighted graphs); ``degree+1`` = never."""
+    """Treated neighbours needed for exposure per unit (unweighted); ``degree + 1``: never."""
     d = np.asarray(degree, dtype=np.int64)
     if mapping.kind == "share":
         k = np.ceil(mapping.threshold * d - _EPS).astype(np.int64)

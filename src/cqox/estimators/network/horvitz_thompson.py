@@ -47,7 +47,9 @@ class ContrastResult:
     mean_b: float
 
 
-def dependent_pairs(a: sp.csr_array, groups: sp.csr_array | None = None) -> tuple[np.ndarray, np.ndarray]:
+def dependent_pairs(
+    a: sp.csr_array, groups: sp.csr_array | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Ordered pairs ``i ≠ j`` whose exposures depend on a common unit (or cluster).
 
     ``M = 1{A > 0} + I`` lists each unit's closed in-neighbourhood; with the unit →
@@ -107,7 +109,9 @@ def aronow_samii_variance(
     zeros[inn] += 1.0  # j = i can never be in the other condition
     total += float(np.sum((pi_obs * w * w * zeros)[inn]))
     # product terms: j observed in the condition the joint probability is for
-    j_cond_matches = np.where(pair_same, obs[pair_j] == obs[pair_i], (obs[pair_j] != obs[pair_i]) & (sign[pair_j] != 0))
+    j_cond_matches = np.where(
+        pair_same, obs[pair_j] == obs[pair_i], (obs[pair_j] != obs[pair_i]) & (sign[pair_j] != 0)
+    )
     use = (~zero) & j_cond_matches & (sign[pair_j] != 0)
     i, j = pair_i[use], pair_j[use]
     pij = joint[use]
