@@ -63,6 +63,8 @@ from cqox.estimators.network.probabilities import (
 from cqox.estimators.registry import register
 
 ESTIMANDS = ("direct", "spillover", "total")
+#: Units in the smaller condition of a contrast below which the interval is flagged.
+SMALL_CELL = 50
 
 
 @register
@@ -293,6 +295,15 @@ class NetworkExposure(Estimator):
                 "(e.g. units without neighbours); the estimand is over the other "
                 f"{n_pop} units"
             )
+        smallest = int(min(in_a.sum(), in_b.sum()))
+        if smallest < SMALL_CELL:
+            notes.append(
+                f"only {smallest} unit(s) observed in condition "
+                f"'{CONDITIONS[a] if in_a.sum() <= in_b.sum() else CONDITIONS[b]}'; with "
+                f"fewer than {SMALL_CELL} the normal interval can under-cover (85–94% "
+                "measured with ~30, docs/validation_network.md); prefer the "
+                "randomization p-value"
+            )
         counts_by = np.bincount(obs, minlength=4)
         return Estimate(
             estimator=self.name,
@@ -411,6 +422,7 @@ def randomization_distribution(
     """The estimator under re-drawn assignments with outcomes held fixed (sharp null)."""
     out: list[np.ndarray] = []
     n_pop = float(pop.sum())
+    adj = adj.astype(np.float32)
     ya = np.where(pop & (pi[:, a] > 0), y / np.where(pi[:, a] > 0, pi[:, a], 1.0), 0.0)
     yb = np.where(pop & (pi[:, b] > 0), y / np.where(pi[:, b] > 0, pi[:, b], 1.0), 0.0)
     wa = np.where(pop, 1 / np.where(pi[:, a] > 0, pi[:, a], 1.0), 0.0)

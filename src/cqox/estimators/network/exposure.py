@@ -44,8 +44,8 @@ class ExposureMapping:
 
 def exposed(a: sp.csr_array, z: np.ndarray, mapping: ExposureMapping) -> np.ndarray:
     """Neighbour exposure ``e`` (bool) for assignments ``z`` of shape ``(n,)`` or ``(n, R)``."""
-    s = np.asarray(a @ z, dtype=np.float64)
-    degree = np.asarray(a.sum(axis=1), dtype=np.float64)
+    s = np.asarray(a @ z)
+    degree = np.asarray(a.sum(axis=1), dtype=s.dtype)
     if s.ndim == 2:
         degree = degree[:, None]
     if mapping.kind == "share":

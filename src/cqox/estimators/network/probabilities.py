@@ -23,7 +23,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import stats
 
-from cqox.estimators.network.exposure import ExposureMapping, conditions, neighbours_needed
+from cqox.estimators.network.exposure import (
+    ExposureMapping,
+    conditions,
+    exposed,
+    neighbours_needed,
+)
 
 #: A design: ``draw(rng, size)`` → 0/1 assignments of shape ``(n, size)``.
 Draw = Callable[[np.random.Generator, int], np.ndarray]
@@ -60,18 +65,19 @@ def bernoulli_draw(n: int, p: float) -> Draw:
     """Independent Bernoulli(``p``) assignment of ``n`` units."""
 
     def draw(rng: np.random.Generator, size: int) -> np.ndarray:
-        return (rng.random((n, size)) < p).astype(np.float64)
+        return (rng.random((n, size), dtype=np.float32) < p).astype(np.float32)
 
     return draw
 
 
 def complete_draw(n: int, m: int) -> Draw:
     """Complete randomisation: exactly ``m`` of ``n`` units treated."""
+    base = np.zeros((n, 1), dtype=np.float32)
+    base[:m] = 1.0
 
     def draw(rng: np.random.Generator, size: int) -> np.ndarray:
-        keys = rng.random((n, size))
-        ranks = np.argsort(np.argsort(keys, axis=0), axis=0)
-        return (ranks < m).astype(np.float64)
+        # each column an independent permutation of m ones and n − m zeros
+        return rng.permuted(np.repeat(base, size, axis=1), axis=0)
 
     return draw
 
@@ -102,17 +108,25 @@ def monte_carlo_marginals(
     draw: Draw,
     n_draws: int,
     rng: np.random.Generator,
-    chunk: int = 512,
+    chunk: int = 256,
 ) -> np.ndarray:
     """Monte Carlo ``P(C_i = c)``, shape ``(n, 4)``, from ``n_draws`` assignments."""
     n = a.shape[0]
-    counts = np.zeros((n, 4))
+    a = a.astype(np.float32)  # counts are exact in float32; 4-5x faster than float64
+    treated = np.zeros(n)  # draws with z_i = 1
+    exp_all = np.zeros(n)  # draws with e_i = 1
+    both = np.zeros(n)  # draws with z_i = e_i = 1
     for size in chunks(n_draws, chunk):
         z = draw(rng, size)
         _check_draw(z, n, size)
-        c = conditions(a, z, mapping)
-        for k in range(4):
-            counts[:, k] += np.count_nonzero(c == k, axis=1)
+        e = exposed(a, z, mapping)
+        zb = z > 0
+        treated += np.count_nonzero(zb, axis=1)
+        exp_all += np.count_nonzero(e, axis=1)
+        both += np.count_nonzero(zb & e, axis=1)
+    counts = np.stack(
+        [n_draws - treated - exp_all + both, exp_all - both, treated - both, both], axis=1
+    )
     return counts / n_draws
 
 
@@ -136,6 +150,7 @@ def monte_carlo_joint(
     unit and the marginals ``(n, 4)`` from the same draws.
     """
     n = a.shape[0]
+    a = a.astype(np.float32)
     joint = np.zeros(pair_i.size)
     marg = np.zeros((n, 4))
     block = 1 << 18
@@ -161,7 +176,7 @@ def monte_carlo_joint(
 def _check_draw(z: np.ndarray, n: int, size: int) -> None:
     from cqox.errors import ParameterError
 
-    if z.shape != (n, size) or not np.isin(z, (0, 1)).all():
+    if z.shape != (n, size) or not ((z == 0) | (z == 1)).all():
         raise ParameterError(
             f"the 'assign' function must return 0/1 assignments of shape ({n}, {size}) "
             f"for (rng, {size}); got shape {getattr(z, 'shape', None)}",
