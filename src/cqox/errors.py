@@ -43,6 +43,16 @@ class FileFormatError(DataError):
     """The file's format or encoding cannot be read."""
 
 
+class LimitExceededError(DataError):
+    """A file is larger than a reading limit (cells, columns, decompressed size, ratio).
+
+    ``details`` names the limit (``limit``), its value (``max``) and what the file
+    has or would need (``got``), so a caller can say which setting to raise.
+    """
+
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class RoleError(CqoxError, ValueError):
     """A role names a missing column or a column of the wrong kind."""
 

@@ -8,6 +8,7 @@ tests override it (``app.dependency_overrides[get_settings]``) or pass their own
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,9 @@ PUBLISHED_DEFAULT_SECRET = "cqox-development-secret-change-me"
 MIN_SECRET_CHARS = 32
 #: Shortest metrics token accepted (it is compared, never rate-limited).
 MIN_METRICS_TOKEN_CHARS = 16
+#: Smallest default address-space limit of a worker: NumPy, SciPy, scikit-learn, LightGBM
+#: and Numba map ~2 GB of virtual memory at import although they use ~0.4 GB of RAM.
+MIN_WORKER_MEMORY_MB = 3072
 
 
 class Settings(BaseSettings):
@@ -47,6 +51,30 @@ class Settings(BaseSettings):
     max_cells: int = Field(
         default=50_000_000, gt=0, description="largest table accepted (rows × columns)"
     )
+    # uploads: the limits that keep an upload from exhausting the API process
+    max_columns: int = Field(
+        default=5_000, gt=0, description="widest table accepted (columns, read from the header)"
+    )
+    max_expanded_mb: float = Field(
+        default=1024.0,
+        gt=0,
+        description="largest decompressed size of an upload (gzip, xlsx, Parquet) in MB",
+    )
+    max_expansion_ratio: float = Field(
+        default=200.0,
+        gt=1,
+        description="largest decompressed / compressed size ratio of a gzip or xlsx upload",
+    )
+    parse_memory_mb: int = Field(
+        default=4096, ge=512, description="address-space limit of an upload's parsing process (MB)"
+    )
+    parse_time_limit_s: float = Field(
+        default=120.0, gt=0, description="wall-time limit of parsing one upload (s)"
+    )
+    parse_concurrency: int = Field(
+        default=2, ge=1, le=64, description="uploads parsed at the same time (others wait)"
+    )
+    # end uploads
     workers: int = Field(default=2, ge=1, le=64, description="analysis worker processes")
     worker_warm_up: bool = Field(
         default=True, description="run a small analysis in each new worker before jobs"
@@ -64,6 +92,28 @@ class Settings(BaseSettings):
         default=100, ge=0, description="requests per minute per client IP (0: no limit)"
     )
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
+    # workers, parameters and budgets
+    worker_memory_mb: int | None = Field(
+        default=None,
+        ge=1024,
+        description="address-space limit of each worker process and its children (MB; "
+        "unset: half the RAM shared by the workers, at least 3072)",
+    )
+    worker_user: str = Field(
+        default="nobody",
+        max_length=64,
+        description="unprivileged user the workers run as when the service runs as root "
+        "(empty: keep root, not recommended)",
+    )
+    max_work: float = Field(
+        default=5e11,
+        gt=0,
+        description="largest estimated work of one request (rows × columns × replicates, "
+        "summed over its estimators); larger requests are answered 422",
+    )
+    max_jobs_per_user: int = Field(
+        default=4, ge=1, le=10_000, description="queued + running jobs of one user (429 above)"
+    )
 
     # secrets, authentication and exposure
     secret_key: str | None = Field(
@@ -127,6 +177,15 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def worker_memory_bytes(self) -> int:
+        """The address-space limit of a worker process in bytes."""
+        if self.worker_memory_mb is not None:
+            return self.worker_memory_mb * 1024 * 1024
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        # the engine's libraries reserve ~2 GB of address space at import (RSS ~0.4 GB)
+        return max(MIN_WORKER_MEMORY_MB * 1024 * 1024, ram // 2 // self.workers)
+
+    @property
     def trusted_proxy_list(self) -> list[str]:
         """The trusted proxies as a list (empty: X-Forwarded-* headers are ignored)."""
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
@@ -142,6 +201,11 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """The upload limit in bytes."""
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_expanded_bytes(self) -> int:
+        """The decompressed-size limit in bytes."""
+        return int(self.max_expanded_mb * 1024 * 1024)
 
     @property
     def sqlalchemy_url(self) -> str:
