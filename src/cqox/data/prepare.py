@@ -27,6 +27,11 @@ from cqox.errors import CqoxWarning, DataError, NoDataError, RoleError, column_n
 
 #: Two-level text values read as "treated" (case-insensitive).
 TREATED_LABELS = frozenset({"1", "true", "yes", "y", "t", "treated", "treatment", "treat"})
+#: Where a binary-only estimator sends a treatment with more than two levels.
+MULTIVALUED_HINT = (
+    "For a treatment with more than two levels use the 'multivalued' estimator "
+    "(method 'ipw', 'ra' or 'aipw': each level against a reference level)"
+)
 CONTROL_LABELS = frozenset({"0", "false", "no", "n", "f", "control", "untreated", "none"})
 
 
@@ -384,7 +389,7 @@ def _binary_treatment(frame: pd.DataFrame, col: str, min_per_arm: int) -> np.nda
         raise RoleError(
             f"role 'treatment': column '{col}' must be binary (two values) for this "
             f"estimator; got {len(values)} distinct values "
-            f"({shown}{', …' if len(values) > 6 else ''})",
+            f"({shown}{', …' if len(values) > 6 else ''}). {MULTIVALUED_HINT}",
             details={"role": "treatment", "column": col},
         )
     if pd.api.types.is_bool_dtype(s):

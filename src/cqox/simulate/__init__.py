@@ -1,6 +1,6 @@
 """Seeded data generators with a known truth, named after what they simulate."""
 
-from cqox.simulate.backdoor import confounded_binary
+from cqox.simulate.backdoor import confounded_binary, multivalued
 from cqox.simulate.dml import make_irm_heterogeneous, make_plr_CCDDHNR2018
 from cqox.simulate.its import its_ar1
 from cqox.simulate.iv import iv_binary_late, iv_linear
@@ -16,6 +16,7 @@ __all__ = [
     "iv_linear",
     "make_irm_heterogeneous",
     "make_plr_CCDDHNR2018",
+    "multivalued",
     "panel_switching",
     "rd_fuzzy",
     "rd_sharp",
