@@ -1,0 +1,1 @@
+"""Network interference: edge-table input, exposure mappings, ``network_exposure``."""
