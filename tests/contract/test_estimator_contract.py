@@ -53,7 +53,7 @@ def _roles(name: str) -> Roles:
 
 def _fit(name: str, seed: int | None = SEED, **params: Any) -> Estimate:
     ex = _example(name)
-    est = _cls(name)(**{**ex.params, **params})
+    est = _cls(name)(**{**ex.fit_params(), **params})
     return est.fit(_table(name).copy(), _roles(name), Context(seed=seed))
 
 
@@ -75,7 +75,7 @@ def test_every_estimator_declares_a_working_example(name: str) -> None:
     assert isinstance(df, pd.DataFrame) and len(df) > 0
     for role in _cls(name).requires:
         assert getattr(_roles(name), role) is not None, f"example of {name} lacks role {role}"
-    assert set(ex.params) <= {p.name for p in _cls(name).parameters}
+    assert set(ex.params) | set(ex.side_tables) <= {p.name for p in _cls(name).parameters}
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
@@ -106,7 +106,7 @@ def test_the_input_table_is_not_mutated(name: str) -> None:
     ex = _example(name)
     df = _table(name).copy()
     before = df.copy(deep=True)
-    _cls(name)(**ex.params).fit(df, _roles(name), Context(seed=SEED))
+    _cls(name)(**ex.fit_params()).fit(df, _roles(name), Context(seed=SEED))
     pd.testing.assert_frame_equal(df, before)
 
 
@@ -118,7 +118,7 @@ def test_same_seed_gives_the_same_result(name: str) -> None:
 @pytest.mark.parametrize("name", ESTIMATORS)
 def test_refit_of_one_estimator_object_is_idempotent(name: str) -> None:
     ex = _example(name)
-    est = _cls(name)(**ex.params)
+    est = _cls(name)(**ex.fit_params())
     given = est.get_params()
     a = est.fit(_table(name).copy(), _roles(name), Context(seed=SEED))
     b = est.fit(_table(name).copy(), _roles(name), Context(seed=SEED))
@@ -146,7 +146,7 @@ def _bad_tables(name: str) -> dict[str, tuple[pd.DataFrame, Roles]]:
 def test_bad_input_is_refused_with_a_cqox_error(name: str, case: str) -> None:
     df, roles = _bad_tables(name)[case]
     with pytest.raises(cqox.CqoxError):
-        _cls(name)(**_example(name).params).fit(df, roles, Context(seed=SEED))
+        _cls(name)(**_example(name).fit_params()).fit(df, roles, Context(seed=SEED))
 
 
 def _bad_values(p: Param) -> list[Any]:
@@ -182,7 +182,7 @@ PARAM_CASES = [
 def test_a_bad_parameter_value_is_refused_naming_the_parameter(
     name: str, param: str, value: Any
 ) -> None:
-    est = _cls(name)(**{**_example(name).params, param: value})
+    est = _cls(name)(**{**_example(name).fit_params(), param: value})
     with pytest.raises(cqox.ParameterError, match=f"'{param}'"):
         est.fit(_table(name), _roles(name), Context(seed=SEED))
 
@@ -202,7 +202,7 @@ class _RecordingContext(Context):
 @pytest.mark.parametrize("name", ESTIMATORS)
 def test_a_gate_is_overridden_by_its_own_name(name: str) -> None:
     ctx = _RecordingContext(seed=SEED)
-    est = _cls(name)(**_example(name).params).fit(_table(name), _roles(name), ctx)
+    est = _cls(name)(**_example(name).fit_params()).fit(_table(name), _roles(name), ctx)
     gate_names = {g.name for g in est.gates}
     for key in ctx.looked_up:
         gate = DEFAULT_THRESHOLDS[key].gate
@@ -265,7 +265,7 @@ def test_a_learner_parameter_accepts_any_scikit_learn_estimator(
     names = {p.name for p in cls.parameters}
     classify = param == "propensity_learner"
     model = (_classifiers() if classify else _regressors())[kind]
-    params: dict[str, Any] = {**ex.params, **ex.learner_params, param: model}
+    params: dict[str, Any] = {**ex.fit_params(), **ex.learner_params, param: model}
     if param == "learner" and "propensity_learner" in names:
         # `learner` serves every nuisance; the propensity needs a classifier of the kind
         params["propensity_learner"] = _classifiers()[kind]

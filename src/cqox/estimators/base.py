@@ -56,10 +56,12 @@ class Example:
     The contract suite (``tests/contract``) fits every registered estimator on its
     example, so a new family is checked the day it registers.  ``simulator`` is the
     function's name in :mod:`cqox.simulate`; ``args`` its keyword arguments (kept small:
-    the suite fits each example several times); ``roles`` the role mapping; ``params``
+    the suite fits each example several times; ``"network.network_interference"`` names a
+    function of a submodule); ``roles`` the role mapping; ``params``
     estimator parameters that keep the example fast (fewer replicates, no placebo refits);
     ``learner_params`` the parameters under which the learner parameters are used
-    (``aipw``: ``cross_fit=True``).
+    (``aipw``: ``cross_fit=True``); ``side_tables`` the parameters filled from the
+    simulator's further outputs (``{"network": 1}``).
     """
 
     simulator: str
@@ -67,12 +69,30 @@ class Example:
     roles: Mapping[str, Any]
     params: Mapping[str, Any] = field(default_factory=dict)
     learner_params: Mapping[str, Any] = field(default_factory=dict)
+    side_tables: Mapping[str, int] = field(default_factory=dict)
+
+    def _simulate(self) -> tuple[Any, ...]:
+        # "network.network_interference": a simulator module not imported by cqox.simulate
+        module, _, function = self.simulator.rpartition(".")
+        simulate = importlib.import_module("cqox.simulate" + (f".{module}" if module else ""))
+        return tuple(getattr(simulate, function)(**self.args))
 
     def data(self) -> pd.DataFrame:
-        """The simulated table (the truth is dropped)."""
-        simulate = importlib.import_module("cqox.simulate")
-        df, _ = getattr(simulate, self.simulator)(**self.args)
+        """The simulated table (the truth and any side table are dropped)."""
+        df: pd.DataFrame = self._simulate()[0]
         return df
+
+    def fit_params(self) -> dict[str, Any]:
+        """``params`` plus the side tables (``network``: the simulator's edge table).
+
+        ``side_tables`` maps a parameter name to the position of that table in the
+        simulator's output (``network_interference`` returns units, edges, truth).
+        """
+        out = dict(self.params)
+        if self.side_tables:
+            outputs = self._simulate()
+            out.update({name: outputs[i] for name, i in self.side_tables.items()})
+        return out
 
 
 class Estimator(ABC):

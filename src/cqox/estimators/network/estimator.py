@@ -41,7 +41,7 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import DataError, DesignError, ParameterError, RoleError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.network.exposure import CONDITIONS, CONTRASTS, ExposureMapping, conditions
 from cqox.estimators.network.graph_input import build_graph, exposure_matrix
@@ -80,6 +80,13 @@ class NetworkExposure(Estimator):
     optional_roles = ("cluster",)
     run_by_default = False
     summary_line = "Network interference: exposure mappings, HT/Hájek, Aronow–Samii variance"
+    example = Example(
+        "network.network_interference",
+        {"n": 300, "mean_degree": 2.0, "seed": 1},
+        {"outcome": "y", "treatment": "t", "unit": "id"},
+        params={"n_draws": 200, "n_perm": 50},
+        side_tables={"network": 1},
+    )
     parameters = (
         estimand_param(ESTIMANDS, "direct"),
         Param(
