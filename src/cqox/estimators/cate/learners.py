@@ -24,8 +24,8 @@ on ``i``'s fold; for the T-learner they are the out-of-fold ``μ̂₁ − μ̂�
 predictions for new rows come from the models fitted on all rows.  A ``linear`` final
 stage (DR, R) is least squares on ``[1, x]`` with a heteroskedasticity-robust (HC1)
 covariance ``V``, which gives pointwise standard errors ``se(x) = sqrt(z'Vz)``,
-``z = [1, x]``; the fitted rows then use the all-rows fit (``p + 1`` coefficients do
-not overfit), the other final learners give no pointwise interval.
+``z = [1, x]`` (cross-fitted too for the fitted rows); the other final learners give
+no pointwise interval.
 """
 
 from __future__ import annotations
@@ -115,6 +115,25 @@ def linear_stage(
     k = Z.shape[1]
     cov = bread @ (s.T @ s) @ bread * (n / max(n - k, 1))
     return LinearStage(coef, cov)
+
+
+def crossfit_linear(
+    X: np.ndarray, target: np.ndarray, folds: np.ndarray, weight: np.ndarray | None = None
+) -> MetaFit:
+    """A linear final stage, cross-fitted for the fitted rows, all rows for new ones.
+
+    Row ``i``'s effect and SE come from the fit without its fold: an in-sample linear
+    fit would correlate ``τ̂_i`` with row ``i``'s own noise, which the heterogeneity
+    tests (RATE, BLP, GATES) would read as heterogeneity.
+    """
+    cate = np.empty(len(target))
+    se = np.empty(len(target))
+    for k in np.unique(folds):
+        test = folds == k
+        stage = linear_stage(X[~test], target[~test], None if weight is None else weight[~test])
+        cate[test], se[test] = stage.predict(X[test])
+    full = linear_stage(X, target, weight)
+    return MetaFit(cate, se, full.predict, full.diagnostics())
 
 
 def _regressor(spec: Any, seed: int, weighted: bool, role: str) -> Any:
@@ -286,9 +305,7 @@ def r_learner(
     v = t - e
     target, weight = (y - m) / v, v**2
     if final_spec == "linear":
-        stage = linear_stage(X, target, weight)
-        cate, se = stage.predict(X)
-        return MetaFit(cate, se, stage.predict, stage.diagnostics())
+        return crossfit_linear(X, target, folds, weight)
     oof, full = crossfit_final(final_spec, X, target, folds, seed + 300, weight=weight)
     return MetaFit(oof, np.full(len(y), np.nan), _no_se(full))
 
@@ -314,9 +331,7 @@ def dr_learner(
     """DR-learner: regression of the doubly robust pseudo-outcome on ``X``."""
     phi = dr_pseudo_outcome(y, t, mu0, mu1, e)
     if final_spec == "linear":
-        stage = linear_stage(X, phi)
-        cate, se = stage.predict(X)
-        return MetaFit(cate, se, stage.predict, stage.diagnostics())
+        return crossfit_linear(X, phi, folds)
     oof, full = crossfit_final(final_spec, X, phi, folds, seed + 400)
     return MetaFit(oof, np.full(len(y), np.nan), _no_se(full))
 
