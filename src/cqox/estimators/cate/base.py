@@ -39,7 +39,30 @@ TEST_PARAMS: tuple[Param, ...] = (
         low=2,
         high=100_000,
     ),
+    Param("cost_per_treated", 0.0, "float", "targeting table: cost of treating one unit", low=0.0),
+    Param(
+        "value_per_outcome", 1.0, "float", "targeting table: value of one unit of outcome", low=0.0
+    ),
+    Param(
+        "budgets",
+        None,
+        "any",
+        "targeting table: budgets (spend per unit of the population) to optimise under",
+        nullable=True,
+        check=lambda v: isinstance(v, list | tuple) and all(isinstance(b, int | float) for b in v),
+        rule="a list of numbers or None",
+    ),
 )
+
+
+def test_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+    """The targeting arguments of :func:`cqox.estimators.cate.heterogeneity.heterogeneity`."""
+    budgets = params["budgets"]
+    return {
+        "cost_per_treated": params["cost_per_treated"],
+        "value_per_outcome": params["value_per_outcome"],
+        "budgets": None if budgets is None else [float(b) for b in budgets],
+    }
 
 
 class CateEstimator(Estimator):

@@ -24,7 +24,7 @@ from cqox.core.context import Context
 from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
-from cqox.estimators.cate.base import TEST_PARAMS, CateEstimator
+from cqox.estimators.cate.base import TEST_PARAMS, CateEstimator, test_kwargs
 from cqox.estimators.cate.forest import ForestParams, default_mtry, grow
 from cqox.estimators.cate.heterogeneity import heterogeneity
 from cqox.estimators.cate.nuisances import learner_name, nuisance_params, pick, shared_nuisances
@@ -154,6 +154,7 @@ class CausalForestEstimator(CateEstimator):
             params["n_boot"],
             ctx.rng(_RATE_STREAM),
             params["ci_level"],
+            **test_kwargs(params),
         )
         importance = forest.variable_importance()
         order = np.argsort(-importance)

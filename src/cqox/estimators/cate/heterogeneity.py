@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import special
 
 from cqox.core.gate import Gate
+from cqox.estimators.cate.uplift import targeting_table, uplift_curves
 
 #: Significance level of the heterogeneity gates (warn when heterogeneity is not
 #: detected at this level: the unit effects are then not distinguishable from noise).
@@ -240,8 +241,15 @@ def heterogeneity(
     n_boot: int,
     rng: np.random.Generator,
     level: float,
+    cost_per_treated: float = 0.0,
+    value_per_outcome: float = 1.0,
+    budgets: list[float] | None = None,
 ) -> Heterogeneity:
-    """Calibration, BLP, GATES, CLAN, best linear projection and RATE as gates and tables."""
+    """Calibration, BLP, GATES, CLAN, best linear projection and RATE as gates and tables.
+
+    Also the uplift curves and the targeting table of
+    :mod:`cqox.estimators.cate.uplift` (ranking by τ̂).
+    """
     phi = mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
     m = e * mu1 + (1 - e) * mu0
     calib = calibration_test(y, t, m, e, cate)
@@ -253,6 +261,8 @@ def heterogeneity(
     diff_se = float(np.hypot(top["se"], bottom["se"]))
     proj = best_linear_projection(phi, X, names)
     r = rate(phi, cate, n_boot, rng)
+    curves, areas = uplift_curves(phi, cate)
+    targeting = targeting_table(phi, cate, cost_per_treated, value_per_outcome, budgets)
 
     p_calib = _p_one_sided(float(calib.coef[1]), float(calib.se[1]))
     p_blp = _p_two_sided(float(blp.coef[1]), float(blp.se[1]))
@@ -284,6 +294,7 @@ def heterogeneity(
             "qini_p_value": p_qini,
             "n_boot": n_boot,
         },
+        "uplift": areas,
     }
 
     def gate(name: str, value: float, p: float, what: str) -> Gate:
@@ -314,5 +325,7 @@ def heterogeneity(
         "best_linear_projection": proj.table(level),
         "calibration": calib.table(level),
         "blp": blp.table(level),
+        "uplift": curves,
+        "targeting": targeting,
     }
     return Heterogeneity(summary, het_gates, tables)

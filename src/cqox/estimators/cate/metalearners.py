@@ -27,7 +27,7 @@ from cqox.core.estimate import Estimate
 from cqox.data.prepare import CausalData
 from cqox.estimators.backdoor.dml import _learner_param
 from cqox.estimators.cate import learners
-from cqox.estimators.cate.base import TEST_PARAMS, CateEstimator
+from cqox.estimators.cate.base import TEST_PARAMS, CateEstimator, test_kwargs
 from cqox.estimators.cate.heterogeneity import heterogeneity
 from cqox.estimators.cate.nuisances import learner_name, nuisance_params, pick, shared_nuisances
 from cqox.estimators.common import CI_LEVEL, estimand_param
@@ -92,6 +92,7 @@ class _MetaLearner(CateEstimator):
             params["n_boot"],
             ctx.rng(_RATE_STREAM),
             params["ci_level"],
+            **test_kwargs(params),
         )
         stages = f"outcome {learner_name(ml_g)}, propensity {learner_name(ml_m)}"
         if self.has_final:
