@@ -152,3 +152,27 @@ def test_cate_summary_shares_of_intervals_excluding_zero() -> None:
     s = cate_summary(np.array([2.0, -2.0, 0.0, 0.1]), np.array([0.5, 0.5, 0.5, np.nan]), 0.95)
     assert s["share_ci_above_zero"] == pytest.approx(1 / 3)
     assert s["share_ci_below_zero"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [
+        ("s_learner", {}),
+        ("t_learner", {}),
+        ("x_learner", {"final_learner": "linear"}),
+        ("r_learner", {"final_learner": "lightgbm"}),
+        ("dr_learner", {}),
+        ("causal_forest", {"n_trees": 50}),
+    ],
+)
+def test_estimates_pickle_with_their_predictors(
+    df: pd.DataFrame, name: str, extra: dict[str, object]
+) -> None:
+    import pickle
+
+    est = cqox.estimate(
+        name, df, outcome="y", treatment="t", covariates=COVS, learner="linear", seed=1, **extra
+    )
+    back = pickle.loads(pickle.dumps(est))
+    new = df.head(4)
+    pd.testing.assert_frame_equal(back.effects(new), est.effects(new))

@@ -25,7 +25,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.estimators.cate.base import TEST_PARAMS, CateEstimator, test_kwargs
-from cqox.estimators.cate.forest import ForestParams, default_mtry, grow
+from cqox.estimators.cate.forest import CausalForest, ForestParams, default_mtry, grow
 from cqox.estimators.cate.heterogeneity import heterogeneity
 from cqox.estimators.cate.nuisances import learner_name, nuisance_params, pick, shared_nuisances
 from cqox.estimators.common import CI_LEVEL, estimand_param
@@ -35,6 +35,20 @@ from cqox.estimators.registry import register
 _FOREST_STREAM = 6000
 _RATE_STREAM = 6100
 _SEED_MAX = 2**31 - 1
+
+
+class ForestPredictor:
+    """``(τ̂(x), se(x))`` for new rows from a grown forest (picklable)."""
+
+    def __init__(self, forest: CausalForest) -> None:
+        self.forest = forest
+
+    def __call__(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Effects and SEs (NaN without little bags), shape (m,) each."""
+        tau, se = self.forest.predict(X)
+        if self.forest.params.ci_group_size < 2:
+            se = np.full(len(tau), np.nan)
+        return tau, se
 
 
 @register
@@ -159,13 +173,7 @@ class CausalForestEstimator(CateEstimator):
         importance = forest.variable_importance()
         order = np.argsort(-importance)
         feature_importance = {data.covariate_names[j]: float(importance[j]) for j in order}
-        group_size = params["ci_group_size"]
-
-        def predict(Xn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            tau_n, se_n = forest.predict(Xn)
-            if group_size < 2:
-                se_n = np.full(len(tau_n), np.nan)
-            return tau_n, se_n
+        predict = ForestPredictor(forest)
 
         ml_g, ml_m = pick(params, "outcome_learner"), pick(params, "propensity_learner")
         mtry = params["mtry"] if params["mtry"] is not None else default_mtry(X.shape[1])

@@ -136,6 +136,78 @@ def crossfit_linear(
     return MetaFit(cate, se, full.predict, full.diagnostics())
 
 
+class RegressionPredictor:
+    """``predict(X)``: a fitted regressor's predictions (picklable, unlike a closure)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Predictions, shape (m,)."""
+        return predict_fitted(self.model, X, "regression")
+
+
+class ProbabilityPredictor:
+    """``P(T=1 | x)`` from a fitted classifier (picklable)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities, shape (m,)."""
+        return predict_fitted(self.model, X, "classification")
+
+
+class NoSE:
+    """A Predictor from a point predictor: standard errors NaN (no pointwise interval)."""
+
+    def __init__(self, point: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.point = point
+
+    def __call__(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(cate, se)`` with ``se`` NaN."""
+        return self.point(X), np.full(len(X), np.nan)
+
+
+class SContrast:
+    """S-learner contrast ``μ̂(x, 1) − μ̂(x, 0)`` of a fitted model on ``[t, x]``."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Contrast, shape (m,)."""
+        return _s_contrast(self.model, X)
+
+
+class ArmContrast:
+    """T-learner contrast ``μ̂₁(x) − μ̂₀(x)``."""
+
+    def __init__(self, mu0: Any, mu1: Any) -> None:
+        self.mu0, self.mu1 = mu0, mu1
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Contrast, shape (m,)."""
+        return predict_fitted(self.mu1, X, "regression") - predict_fitted(self.mu0, X, "regression")
+
+
+class XCombination:
+    """X-learner ``e(x)·τ̂₀(x) + (1 − e(x))·τ̂₁(x)``."""
+
+    def __init__(
+        self,
+        propensity: Callable[[np.ndarray], np.ndarray],
+        tau0: Callable[[np.ndarray], np.ndarray],
+        tau1: Callable[[np.ndarray], np.ndarray],
+    ) -> None:
+        self.propensity, self.tau0, self.tau1 = propensity, tau0, tau1
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Combined effect, shape (m,)."""
+        e = self.propensity(X)
+        return e * self.tau0(X) + (1 - e) * self.tau1(X)
+
+
 def _regressor(spec: Any, seed: int, weighted: bool, role: str) -> Any:
     """A fresh final-stage regressor; a weighted fit needs ``sample_weight`` support."""
     if weighted and isinstance(spec, str) and spec.startswith("lightgbm"):
@@ -170,7 +242,7 @@ def crossfit_final(
     seed: int,
     rows: np.ndarray | None = None,
     weight: np.ndarray | None = None,
-) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+) -> tuple[np.ndarray, RegressionPredictor]:
     """Out-of-fold predictions of a final-stage regression and the all-rows predictor.
 
     ``rows`` (bool, shape (n,)) restricts training to some rows (one arm of the
@@ -197,14 +269,7 @@ def crossfit_final(
         target[train_rows],
         None if weight is None else weight[train_rows],
     )
-    return oof, lambda Xn: predict_fitted(full, Xn, "regression")
-
-
-def _no_se(f: Callable[[np.ndarray], np.ndarray]) -> Predictor:
-    def predict(Xn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return f(Xn), np.full(len(Xn), np.nan)
-
-    return predict
+    return oof, RegressionPredictor(full)
 
 
 def s_learner(
@@ -220,7 +285,7 @@ def s_learner(
         oof[test] = _s_contrast(model, X[test])
     full = make_learner(spec, "regression", seed + len(np.unique(folds)), "outcome_learner")
     full.fit(Xt, y)
-    return MetaFit(oof, np.full(len(y), np.nan), _no_se(lambda Xn: _s_contrast(full, Xn)))
+    return MetaFit(oof, np.full(len(y), np.nan), NoSE(SContrast(full)))
 
 
 def _s_contrast(model: Any, X: np.ndarray) -> np.ndarray:
@@ -250,11 +315,7 @@ def t_learner(
 ) -> MetaFit:
     """T-learner: out-of-fold ``μ̂₁ − μ̂₀`` for the fitted rows, all-rows arm models for new rows."""
     mu0, mu1 = arm_models(y, t, X, spec, seed)
-
-    def contrast(Xn: np.ndarray) -> np.ndarray:
-        return predict_fitted(mu1, Xn, "regression") - predict_fitted(mu0, Xn, "regression")
-
-    return MetaFit(mu1_oof - mu0_oof, np.full(len(y), np.nan), _no_se(contrast))
+    return MetaFit(mu1_oof - mu0_oof, np.full(len(y), np.nan), NoSE(ArmContrast(mu0, mu1)))
 
 
 def x_learner(
@@ -283,12 +344,7 @@ def x_learner(
     tau1_oof, tau1 = crossfit_final(final_spec, X, d, folds, seed + 100, rows=treated)
     tau0_oof, tau0 = crossfit_final(final_spec, X, d, folds, seed + 200, rows=~treated)
     oof = e_oof * tau0_oof + (1 - e_oof) * tau1_oof
-
-    def combine(Xn: np.ndarray) -> np.ndarray:
-        e = propensity(Xn)
-        return e * tau0(Xn) + (1 - e) * tau1(Xn)
-
-    return MetaFit(oof, np.full(len(y), np.nan), _no_se(combine))
+    return MetaFit(oof, np.full(len(y), np.nan), NoSE(XCombination(propensity, tau0, tau1)))
 
 
 def r_learner(
@@ -307,7 +363,7 @@ def r_learner(
     if final_spec == "linear":
         return crossfit_linear(X, target, folds, weight)
     oof, full = crossfit_final(final_spec, X, target, folds, seed + 300, weight=weight)
-    return MetaFit(oof, np.full(len(y), np.nan), _no_se(full))
+    return MetaFit(oof, np.full(len(y), np.nan), NoSE(full))
 
 
 def dr_pseudo_outcome(
@@ -333,7 +389,7 @@ def dr_learner(
     if final_spec == "linear":
         return crossfit_linear(X, phi, folds)
     oof, full = crossfit_final(final_spec, X, phi, folds, seed + 400)
-    return MetaFit(oof, np.full(len(y), np.nan), _no_se(full))
+    return MetaFit(oof, np.full(len(y), np.nan), NoSE(full))
 
 
 def propensity_model(
@@ -341,7 +397,7 @@ def propensity_model(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``e(x)`` for new rows from a classifier fitted on all rows."""
     model = make_learner(spec, "classification", seed, "propensity_learner").fit(X, t)
-    return lambda Xn: predict_fitted(model, Xn, "classification")
+    return ProbabilityPredictor(model)
 
 
 __all__ = [
