@@ -42,6 +42,9 @@ from cqox.sensitivity.rosenbaum import rosenbaum_bounds
 
 DataLike = pd.DataFrame | str | Path
 
+#: Estimators ``heterogeneity=True`` (``cqox analyze --heterogeneity``) adds.
+HETEROGENEITY_ESTIMATORS: tuple[str, ...] = ("causal_forest", "dr_learner", "policy_tree")
+
 
 def _load(data: DataLike) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
@@ -127,6 +130,7 @@ def analyze(
     seed: int | None = 0,
     truth: Mapping[str, float] | None = None,
     progress: ProgressCallback | None = None,
+    heterogeneity: bool = False,
 ) -> Analysis:
     """Analyse a table: infer roles, find designs, run every applicable estimator.
 
@@ -154,6 +158,9 @@ def analyze(
         Known true values by estimand (simulated data), shown beside the estimates.
     progress : callable, optional
         ``progress(step, fraction)``.
+    heterogeneity : bool
+        Also estimate unit-level effects (:data:`HETEROGENEITY_ESTIMATORS`) when the
+        backdoor design applies and no estimator list is given.
     """
     start = time.perf_counter()
     df = _load(data)
@@ -168,6 +175,10 @@ def analyze(
     ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds), progress=progress)
 
     classes = _choose(estimators, designs, r, params)
+    if heterogeneity and estimators is None and Design.BACKDOOR in designs:
+        # unit-level effects on request: the CATE design on top of the backdoor one
+        designs = [*designs, Design.CATE]
+        classes += [registry.get(n) for n in HETEROGENEITY_ESTIMATORS]
     runs: list[tuple[type[Estimator], dict[str, Any]]] = []
     for cls in classes:
         p = dict(params.get(cls.name, {}))

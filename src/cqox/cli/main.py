@@ -26,7 +26,7 @@ from cqox.errors import CqoxError, DesignError, ParameterError
 #: Further subcommands, each a module with ``add_parser(subparsers)`` and ``run(args) -> int``
 #: (e.g. the service's ``serve`` and ``users``). Modules that are absent are skipped, so the
 #: engine's CLI works without the service installed.
-EXTRA_COMMANDS: tuple[str, ...] = ("cqox.cli.serve", "cqox.cli.users")
+EXTRA_COMMANDS: tuple[str, ...] = ("cqox.cli.cate", "cqox.cli.serve", "cqox.cli.users")
 
 #: Exit status for bad input (as argparse uses for bad flags).
 EXIT_BAD_INPUT = 2
@@ -178,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="settings",
         help="estimator parameter (or gates.NAME=THRESHOLD); repeatable",
     )
+    a.add_argument(
+        "--heterogeneity",
+        action="store_true",
+        help="also estimate unit-level effects (causal_forest, dr_learner) and a policy tree",
+    )
     a.add_argument("--no-infer", action="store_true", help="do not infer missing roles")
     a.add_argument("--json", metavar="OUT.json", help="write the Analysis as JSON ('-': stdout)")
     a.add_argument("--report", metavar="OUT.html", help="write the HTML report")
@@ -286,6 +291,7 @@ def _analyze(args: argparse.Namespace) -> int:
             infer=not args.no_infer,
             seed=args.seed,
             truth=truth,
+            heterogeneity=args.heterogeneity,
             progress=progress,
         )
         if not an.estimates:
