@@ -23,7 +23,7 @@ PROGRESS_INTERVAL_S = 0.2
 def run_job(payload: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     """Run one analysis request on a stored dataset and return its JSON result.
 
-    ``payload`` has ``kind`` (comprehensive, ate, did or design), ``dataset_path``,
+    ``payload`` has ``kind`` (comprehensive, ate, cate, did or design), ``dataset_path``,
     ``artifact_path``, ``mapping`` (role → column), ``estimators``, ``params``,
     ``thresholds``, ``seed`` and, for the design route, ``design``.
     """
@@ -38,7 +38,9 @@ def run_job(payload: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     kind = payload["kind"]
     estimators = payload.get("estimators")
     params = {k: dict(v) for k, v in (payload.get("params") or {}).items()}
-    if kind == "ate":
+    if kind == "cate":
+        estimators = [payload["estimator"]]
+    elif kind == "ate":
         name = payload["estimator"]
         params.setdefault(name, {}).setdefault("estimand", "ATE")
         estimators = [name]
@@ -77,12 +79,35 @@ def run_job(payload: dict[str, Any], progress: Any = None) -> dict[str, Any]:
         progress=progress,
     )
     result = analysis.to_dict()
+    if kind == "cate":
+        result.update(_cate_extras(analysis, payload.get("prediction_grid")))
     artifact = Path(payload["artifact_path"])
     artifact.parent.mkdir(parents=True, exist_ok=True)
     from cqox.server.storage import atomic_write
 
     atomic_write(artifact, pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
     return result
+
+
+def _cate_extras(analysis: Any, grid: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """``cate_predictions`` on the grid and ``feature_importance`` of the CATE estimate."""
+    import pandas as pd
+
+    from cqox.core.jsonable import to_jsonable
+
+    est = next((e for e in analysis.estimates if e.unit_effects is not None), None)
+    if est is None:
+        return {"cate_predictions": [], "feature_importance": {}}
+    out: dict[str, Any] = {
+        "feature_importance": est.diagnostics.get("feature_importance", {}),
+        "cate_summary": est.diagnostics.get("cate", {}),
+        "cate_predictions": [],
+    }
+    if grid:
+        frame = pd.DataFrame(grid)
+        pred = est.effects(frame).reset_index(drop=True)
+        out["cate_predictions"] = to_jsonable(frame.join(pred))
+    return dict(to_jsonable(out))
 
 
 def worker_main(conn: Connection, warm_up: bool = True) -> None:
