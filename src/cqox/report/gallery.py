@@ -97,6 +97,81 @@ def figure_specs(an: Analysis) -> list[FigureSpec]:
                 )
             )
     specs += _design_specs(an)
+    specs += _cate_specs(an)
+    return specs
+
+
+def _cate_specs(an: Analysis) -> list[FigureSpec]:
+    """Heterogeneous-effect figures of the first CATE estimate and the first policy tree."""
+    from cqox.report import figures_cate as fc
+
+    specs: list[FigureSpec] = []
+    est = next((e for e in an.estimates if e.unit_effects is not None), None)
+    if est is not None:
+        specs += [
+            FigureSpec(
+                "cate_landscape",
+                "CATE landscape",
+                "Predicted effect τ̂(x) over the two covariates it varies with most, the "
+                "others at their medians.",
+                partial(fc.landscape_png, est),
+                partial(fc.landscape_plotly, est),
+            ),
+            FigureSpec(
+                "cate_heatmap",
+                "CATE heatmap",
+                "The same surface seen from above.",
+                partial(fc.heatmap_png, est),
+                partial(fc.heatmap_plotly, est),
+            ),
+            FigureSpec(
+                "gates",
+                "Group average effects (GATES)",
+                "Average effect in each fifth of the rows ranked by τ̂, with 95% intervals: "
+                "rising bars mean the ranking finds real heterogeneity.",
+                partial(fc.gates_png, est.tables["gates"]),
+                partial(fc.gates_plotly, est.tables["gates"]),
+            ),
+            FigureSpec(
+                "uplift",
+                "Uplift, Qini and TOC curves",
+                "Gain per row from treating the top share by τ̂ (doubly robust scores), its "
+                "excess over random targeting (Qini) and the TOC.",
+                partial(fc.uplift_png, est.tables["uplift"]),
+                partial(fc.uplift_plotly, est.tables["uplift"]),
+            ),
+            FigureSpec(
+                "targeting",
+                "Targeting: net benefit by coverage",
+                "Value of the outcome gained minus the cost of treating, per row, by the "
+                "share treated; stars mark the optimum per budget.",
+                partial(fc.targeting_png, est.tables["targeting"]),
+                partial(fc.targeting_plotly, est.tables["targeting"]),
+            ),
+        ]
+        imp = est.diagnostics.get("feature_importance")
+        if imp:
+            specs.append(
+                FigureSpec(
+                    "variable_importance",
+                    "Variable importance",
+                    "Share of the forest's splits on each covariate (depth-weighted, as grf).",
+                    partial(fc.importance_png, imp),
+                    partial(fc.importance_plotly, imp),
+                )
+            )
+    tree = next((e for e in an.estimates if "policy_tree" in e.tables), None)
+    if tree is not None:
+        table = tree.tables["policy_tree"]
+        specs.append(
+            FigureSpec(
+                "policy_tree",
+                "Policy tree",
+                "Whom to treat: the learned rule (left branches where the condition holds).",
+                partial(fc.policy_tree_png, table),
+                partial(fc.policy_tree_plotly, table),
+            )
+        )
     return specs
 
 

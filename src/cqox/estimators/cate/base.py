@@ -116,6 +116,7 @@ class CateEstimator(Estimator):
             roles=data.roles,
             covariate_names=list(data.covariate_names),
             predict=predict,
+            x_quantiles=np.quantile(data.X, [0.05, 0.5, 0.95], axis=0),
         )
         target = t == 1 if params["estimand"] == "ATT" else np.ones(len(t), dtype=bool)
         return Estimate.from_se(

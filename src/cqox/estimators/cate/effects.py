@@ -105,6 +105,9 @@ class UnitEffects:
         Columns of the fitted design matrix.
     predict : callable
         ``predict(X_new) -> (cate, se)`` from the model fitted on all rows.
+    x_quantiles : ndarray, shape (3, p)
+        5%, 50% and 95% quantiles of each covariate of the fitted rows (the ranges
+        and the "others at their medians" of the CATE landscape figures).
     """
 
     cate: np.ndarray
@@ -114,6 +117,7 @@ class UnitEffects:
     roles: Roles
     covariate_names: list[str]
     predict: Predictor
+    x_quantiles: np.ndarray | None = None
 
     def table(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
         """Effects of the fitted rows (``df=None``) or predictions for the rows of ``df``."""
@@ -122,6 +126,22 @@ class UnitEffects:
         X = covariate_matrix(df, self.roles, self.covariate_names)
         cate, se = self.predict(X)
         return wald_table(cate, se, self.level, df.index)
+
+    def grid(self, a: int, b: int, size: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """τ̂ on a ``size × size`` grid of covariates ``a`` and ``b`` (5%–95%), others at medians.
+
+        Returns ``(xa, xb, tau)`` with shapes ``(size,)``, ``(size,)``, ``(size, size)``
+        (``tau[i, j]`` at ``xb[i]``, ``xa[j]``).
+        """
+        assert self.x_quantiles is not None
+        q = self.x_quantiles
+        xa = np.linspace(q[0, a], q[2, a], size)
+        xb = np.linspace(q[0, b], q[2, b], size)
+        A, B = np.meshgrid(xa, xb)
+        X = np.tile(q[1], (size * size, 1))
+        X[:, a], X[:, b] = A.ravel(), B.ravel()
+        tau, _ = self.predict(X)
+        return xa, xb, tau.reshape(size, size)
 
     def predict_matrix(self, X: np.ndarray) -> pd.DataFrame:
         """Predictions at covariate values already in the fitted design's column order."""
