@@ -28,6 +28,9 @@ from cqox.server.db import transaction
 from cqox.server.security import create_user
 
 SECRET = "test-secret-" + "x" * 40
+#: The bearer token that lets the tests scrape /metrics.
+METRICS_TOKEN = "test-metrics-" + "m" * 24
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 PASSWORD = "correct horse battery"
 BACKENDS = ("sqlite", "postgresql")
 
@@ -82,6 +85,7 @@ def make_settings(data_dir: Path, db_url: str | None, **overrides: Any) -> Setti
         "data_dir": data_dir,
         "database_url": db_url,
         "secret_key": SECRET,
+        "metrics_token": METRICS_TOKEN,
         "env": "test",
         "workers": 1,
         "worker_warm_up": False,

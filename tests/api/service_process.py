@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.conftest import SECRET
+from tests.api.conftest import METRICS_TOKEN, SECRET
 
 #: How long a service may take to start (imports, migrations, a worker process).
 START_TIMEOUT_S = 120.0
@@ -35,6 +35,7 @@ def service_env(data_dir: Path, db_url: str | None, **extra: str) -> dict[str, s
     env.update(
         CQOX_DATA_DIR=str(data_dir),
         CQOX_SECRET_KEY=SECRET,
+        CQOX_METRICS_TOKEN=METRICS_TOKEN,
         CQOX_WORKERS="1",
         CQOX_WORKER_WARM_UP="false",
         CQOX_RATE_LIMIT_PER_MINUTE="0",

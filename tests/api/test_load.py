@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import cqox
-from tests.api.conftest import PASSWORD
+from tests.api.conftest import METRICS_AUTH, PASSWORD
 from tests.api.service_process import Server, create_user_cli, free_port, service_env
 
 CLIENTS = 50
@@ -140,7 +140,7 @@ def test_fifty_concurrent_clients_upload_and_analyse_without_errors(tmp_path: Pa
         start = time.perf_counter()
         results = asyncio.run(_run(server.url, data))
         wall = time.perf_counter() - start
-        metrics = httpx.get(server.url + "/metrics").text
+        metrics = httpx.get(server.url + "/metrics", headers=METRICS_AUTH).text
     finally:
         server.stop()
         if os.environ.get("CQOX_LOAD_REPORT"):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from tests.api.conftest import PASSWORD, Api, assert_error, small_frame
+from tests.api.conftest import METRICS_AUTH, PASSWORD, Api, assert_error, small_frame
 
 PATH_LIKE = [
     "../../etc/passwd",
@@ -258,7 +258,7 @@ def test_every_response_carries_a_request_id(api: Api) -> None:
     responses = [
         api.client.get("/health"),
         api.client.get("/ready"),
-        api.client.get("/metrics"),
+        api.client.get("/metrics", headers=METRICS_AUTH),
         api.client.get("/"),
         api.client.get("/openapi.json"),
         api.client.get("/api/datasets", headers=h),

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from cqox.server import Settings
-from cqox.server.settings import DEFAULT_SECRET_KEY, get_settings
-from tests.api.conftest import Api
+from cqox.server.settings import PUBLISHED_DEFAULT_SECRET, get_settings
+from tests.api.conftest import METRICS_AUTH, Api
 
 ROUTES = {
     ("POST", "/api/auth/login"),
@@ -48,7 +48,7 @@ def test_metrics_expose_requests_errors_latency_analyses_queue_and_datasets(api:
         "/api/analyze/comprehensive", headers=h, json={"dataset_id": ds, "estimators": ["ipw"]}
     )
     api.client.get("/api/datasets/" + "0" * 32, headers=h)
-    text = api.client.get("/metrics").text
+    text = api.client.get("/metrics", headers=METRICS_AUTH).text
     assert 'cqox_http_requests_total{method="POST",route="/api/upload",status="201"}' in text
     assert 'route="/api/datasets/{dataset_id}"' in text  # templates, not raw ids
     assert "0" * 32 not in text
@@ -81,13 +81,13 @@ def test_openapi_lists_every_route(api: Api) -> None:
     assert api.client.get("/docs").status_code == 200
 
 
-def test_production_refuses_the_default_secret(tmp_path: object) -> None:
+def test_production_refuses_the_published_or_a_short_secret(tmp_path: object) -> None:
     with pytest.raises(ValidationError, match="CQOX_SECRET_KEY"):
-        Settings(env="production")
+        Settings(env="production", secret_key=PUBLISHED_DEFAULT_SECRET)
     with pytest.raises(ValidationError, match="CQOX_SECRET_KEY"):
         Settings(env="production", secret_key="short")
     ok = Settings(env="production", secret_key="s" * 40)
-    assert ok.secret_key != DEFAULT_SECRET_KEY
+    assert ok.secret_key == "s" * 40
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cqox.cli.main import main
+from cqox.server.settings import PUBLISHED_DEFAULT_SECRET
 
 
 @pytest.fixture
@@ -102,10 +103,10 @@ def test_serve_help_lists_the_settings(capsys: pytest.CaptureFixture[str]) -> No
         assert name in out
 
 
-def test_serve_refuses_the_default_secret_in_production(
+def test_serve_refuses_the_published_default_secret(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("CQOX_ENV", "production")
-    monkeypatch.delenv("CQOX_SECRET_KEY", raising=False)
+    monkeypatch.setenv("CQOX_SECRET_KEY", PUBLISHED_DEFAULT_SECRET)
     assert main(["serve"]) == 2
     assert "CQOX_SECRET_KEY" in capsys.readouterr().err

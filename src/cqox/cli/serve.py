@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
-    from cqox.server.main import create_app
+    from cqox.server.main import create_app, proxy_options
     from cqox.server.settings import Settings
 
     try:
@@ -56,5 +56,6 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         timeout_keep_alive=KEEP_ALIVE_S,
+        **proxy_options(settings),
     )
     return 0

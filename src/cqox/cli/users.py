@@ -36,7 +36,7 @@ def _factory() -> Any:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url)
     migrate(engine)
-    return engine, session_factory(engine)
+    return engine, session_factory(engine), settings
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
     from sqlalchemy import select
 
+    from cqox.server.accounts import delete_account
     from cqox.server.db import transaction
     from cqox.server.models import User
     from cqox.server.problems import ServiceError
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print("cqox: error: users needs an action: create, list or delete", file=sys.stderr)
         return 2
     try:
-        engine, factory = _factory()
+        engine, factory, settings = _factory()
     except ValidationError as exc:
         print(f"cqox: error: invalid configuration: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
@@ -78,8 +79,11 @@ def run(args: argparse.Namespace) -> int:
                 if found is None:
                     print(f"cqox: error: user '{args.name}' not found", file=sys.stderr)
                     return 2
-                s.delete(found)
-                print(f"deleted user {args.name}")
+                removed = delete_account(s, settings.data_dir, found)
+                print(
+                    f"deleted user {args.name} with {removed.datasets} dataset(s) and "
+                    f"{removed.analyses} analysis(es)"
+                )
     except ServiceError as exc:
         print(f"cqox: error: {exc.message}", file=sys.stderr)
         return 2

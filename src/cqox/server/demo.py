@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo service until interrupted."""
     import uvicorn
 
-    from cqox.server.main import create_app
+    from cqox.server.main import create_app, proxy_options
     from cqox.server.settings import Settings
 
     p = argparse.ArgumentParser(prog="python -m cqox.server.demo")
@@ -92,12 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args=(base, args.user, args.password, args.data),
         daemon=True,
     ).start()
+    settings = Settings()
     uvicorn.run(
-        create_app(Settings()),
+        create_app(settings),
         host=args.host,
         port=args.port,
         log_level="warning",
         timeout_keep_alive=30,
+        **proxy_options(settings),
     )
     return 0
 

@@ -1,8 +1,9 @@
 """Typed dependencies: handler signatures read like a spec.
 
-``DbSession`` (a session per request, committed on success), ``SettingsDep``,
-``CurrentUser`` (from a Bearer JWT or an API key) and ``Allowed(permission)`` (the user,
-once the role matrix allows the action).
+``DbSession`` (a session per request, committed when the handler returns and before the
+response is sent), ``SettingsDep``, ``CurrentUser`` (from a Bearer JWT or an API key,
+rate-limited per user id) and ``Allowed(permission)`` (the user, once the role matrix
+allows the action).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from cqox.server.jobs import JobRunner
 from cqox.server.metrics import Metrics
 from cqox.server.models import User
-from cqox.server.problems import ForbiddenError, UnauthorizedError
+from cqox.server.problems import ForbiddenError, RateLimitExceededError, UnauthorizedError
+from cqox.server.ratelimit import RateLimiter
 from cqox.server.security import (
     API_KEY_PREFIX,
     PERMISSIONS,
@@ -47,7 +49,13 @@ def get_services(request: Request) -> Services:
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """A session per request: committed when the handler returns, rolled back on error."""
+    """A session per request: committed when the handler returns, rolled back on error.
+
+    Used with ``scope="function"``: the commit happens before the response is sent, so
+    a client that got the answer to a revocation (logout, API key, user deletion) can
+    rely on it for its next request, and a failing commit is an error response rather
+    than a success followed by a lost write.
+    """
     session = get_services(request).factory()
     try:
         yield session
@@ -60,7 +68,7 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DbSession = Annotated[Session, Depends(get_db)]
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 _bearer = HTTPBearer(auto_error=False, description="access token from /api/auth/login")
@@ -80,7 +88,7 @@ def get_current_user(
         user = user_for_api_key(session, key)
         if user is None:
             raise UnauthorizedError("invalid or revoked API key")
-        request.state.user_id = user.id
+        _limit_user(request, user)
         session.commit()  # end the transaction: no lock is held while the handler works
         return user
     if bearer is None or not bearer.credentials:
@@ -91,10 +99,23 @@ def get_current_user(
     user = session.get(User, claims.sub)
     if user is None:
         raise UnauthorizedError("the token's user no longer exists")
-    request.state.user_id = user.id
+    _limit_user(request, user)
     request.state.token_claims = claims
     session.commit()  # end the transaction: no lock is held while the handler works
     return user
+
+
+def _limit_user(request: Request, user: User) -> None:
+    """Count the request against the user's budget (one bucket per user, not per key)."""
+    request.state.user_id = user.id
+    limiter: RateLimiter = request.app.state.limiters[1]
+    wait = limiter.check(f"user:{user.id}")
+    if wait:
+        raise RateLimitExceededError(
+            f"rate limit exceeded; retry in {wait} s",
+            details={"retry_after_s": wait},
+            headers={"Retry-After": str(wait)},
+        )
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -17,13 +17,16 @@ from sqlalchemy import func, select
 from cqox._version import __version__
 from cqox.server.db import make_engine, migrate, session_factory, transaction
 from cqox.server.deps import Services
+from cqox.server.headers import install_security_headers
 from cqox.server.jobs import JobRunner
 from cqox.server.metrics import Metrics
 from cqox.server.middleware import install_middleware
 from cqox.server.models import AnalysisRecord, Dataset, Job
 from cqox.server.problems import NotFoundError, install_handlers
 from cqox.server.routers import analyses, auth, datasets, jobs, system, users
+from cqox.server.routers.docs import docs_router
 from cqox.server.settings import Settings
+from cqox.server.signing import with_signing_key
 from cqox.server.storage import (
     analyses_dir,
     clean_temporaries,
@@ -31,6 +34,7 @@ from cqox.server.storage import (
     datasets_dir,
     remove_orphans,
 )
+from cqox.server.throttle import LoginThrottle
 
 log = logging.getLogger("cqox.server")
 
@@ -39,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: from the ``CQOX_*`` environment)."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = with_signing_key(settings)
     datasets_dir(settings.data_dir).mkdir(exist_ok=True)
     analyses_dir(settings.data_dir).mkdir(exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url)
@@ -74,9 +79,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if interrupted:
             log.warning("marked %d interrupted job(s) failed", interrupted)
         runner.start()
+        listener = _start_metrics_listener(settings, metrics)
         try:
             yield
         finally:
+            if listener is not None:
+                listener.shutdown()
+                listener.server_close()
             runner.shutdown()
             engine.dispose()
 
@@ -86,9 +95,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Causal inference as a service: upload a table, map roles, get every "
         "applicable estimate with gates, sensitivity, consensus, figures and a report.",
         lifespan=lifespan,
+        # /docs is served from the installed Swagger UI package (routers/docs.py); FastAPI's
+        # own pages load scripts from a CDN, and no package ships ReDoc
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.login_throttle = LoginThrottle(
+        settings.login_free_attempts, settings.login_backoff_s, settings.login_backoff_max_s
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -98,10 +114,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     install_middleware(app, settings)
+    install_security_headers(app)
     install_handlers(app)
     for module in (auth, users, datasets, analyses, jobs, system):
         app.include_router(module.router)
+    app.include_router(docs_router(app.title))
     return app
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """Uvicorn's proxy options for ``CQOX_TRUSTED_PROXIES``.
+
+    Uvicorn believes ``X-Forwarded-For`` from 127.0.0.1 unless told otherwise, so behind
+    no proxy any local client could pick its own address (and its rate-limit bucket).
+    With no trusted proxy the headers are ignored; with some, only those peers are
+    believed.
+    """
+    trusted = settings.trusted_proxy_list
+    if not trusted:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
+
+
+def _start_metrics_listener(settings: Settings, metrics: Metrics) -> Any:
+    """Serve ``/metrics`` on ``CQOX_METRICS_ADDRESS`` too, when configured."""
+    address = settings.metrics_host_port
+    if address is None:
+        return None
+    from prometheus_client import start_http_server
+
+    host, port = address
+    server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
+    log.info("metrics listener on http://%s:%d/metrics", host, port)
+    return server
 
 
 def _payload_builder(settings: Settings, factory: Any) -> Any:

@@ -1,8 +1,11 @@
 """Request middleware: request id, body-size guard, rate limits, metrics.
 
 Every response carries ``X-Request-ID`` (the caller's, when it sends a sane one).
-Rate limits apply to ``/api`` routes, per client IP and per user (the ``sub`` of a
-validly signed token, or the API key's hash), with 429 and ``Retry-After``.
+The per-IP rate limit applies to ``/api`` routes here, with 429 and ``Retry-After``;
+the per-user limit is counted once the user is known (:mod:`cqox.server.deps`), so all
+of a user's tokens and API keys share one budget.  The client IP is the peer address:
+``X-Forwarded-For`` counts only when ``cqox serve`` trusts the proxy that sent it
+(``CQOX_TRUSTED_PROXIES``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from fastapi import FastAPI, Request, Response
 
 from cqox.server.problems import error_response
 from cqox.server.ratelimit import RateLimiter
-from cqox.server.security import API_KEY_PREFIX, hash_api_key, unverified_subject
 from cqox.server.settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -48,7 +50,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         request.state.request_id = request_id
         start = time.perf_counter()
         metrics = app.state.services.metrics
-        response = _guard(request, settings, ip_limiter, user_limiter)
+        response = _guard(request, settings, ip_limiter)
         if response is None:
             try:
                 response = await call_next(request)
@@ -72,7 +74,6 @@ def _guard(
     request: Request,
     settings: Settings,
     ip_limiter: RateLimiter,
-    user_limiter: RateLimiter,
 ) -> Response | None:
     path = request.url.path
     if not path.startswith("/api"):
@@ -95,10 +96,6 @@ def _guard(
             )
     ip = request.client.host if request.client else "unknown"
     wait = ip_limiter.check(f"ip:{ip}")
-    if not wait:
-        user = _user_key(request, settings)
-        if user is not None:
-            wait = user_limiter.check(user)
     if wait:
         return error_response(
             request,
@@ -107,16 +104,4 @@ def _guard(
             {"retry_after_s": wait},
             {"Retry-After": str(wait)},
         )
-    return None
-
-
-def _user_key(request: Request, settings: Settings) -> str | None:
-    key = request.headers.get("x-api-key")
-    auth = request.headers.get("authorization", "")
-    token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-    if key or token.startswith(API_KEY_PREFIX):
-        return "key:" + hash_api_key(key or token)[:32]
-    if token:
-        sub = unverified_subject(settings, token)
-        return f"user:{sub}" if sub else None
     return None

@@ -1,9 +1,13 @@
 """Passwords, tokens and API keys.
 
 - Passwords: argon2id (argon2-cffi), never stored in clear.
-- Access tokens: JWT HS256 signed with ``CQOX_SECRET_KEY``, claims ``sub`` (user id),
-  ``role``, ``jti`` (token id), ``type`` = ``access``, ``iat``, ``exp`` (1 hour).
-- Refresh tokens: JWT of ``type`` = ``refresh`` (7 days); refreshing revokes the old one.
+- Access tokens: JWT HS256 signed with ``CQOX_SECRET_KEY`` (or the generated key of
+  :mod:`cqox.server.signing`), claims ``sub`` (user id), ``role``, ``jti`` (token id),
+  ``type`` = ``access``, ``iat``, ``exp`` (1 hour).  A token is refused once it is
+  older than its configured lifetime counted from ``iat``, whatever its ``exp`` says.
+  ``CQOX_SECRET_KEY_PREVIOUS`` verifies tokens during a key rotation but never signs.
+- Refresh tokens: JWT of ``type`` = ``refresh`` (7 days); refreshing revokes the old one
+  atomically (the denylist's primary key lets one of concurrent refreshes win).
 - Logout puts the ``jti`` of the token(s) in a persisted denylist.
 - API keys: ``cqox_`` + 40 random URL-safe characters; only their SHA-256 is stored
   (a key is random, so a fast hash is enough — unlike a password it cannot be guessed).
@@ -16,12 +20,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cqox.server.models import ApiKey, RevokedToken, User, utcnow
@@ -38,6 +44,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_system": frozenset({"admin"}),
 }
 ALGORITHM = "HS256"
+#: Clock difference tolerated between the issuer and the verifier (an ``iat`` this far in
+#: the future, or an age this far past the lifetime, is still accepted).
+CLOCK_SKEW_S = 30
 API_KEY_PREFIX = "cqox_"
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
@@ -102,7 +111,31 @@ class TokenClaims:
     exp: datetime
 
 
-def _encode(settings: Settings, user: User, kind: str, lifetime: timedelta) -> tuple[str, str]:
+def signing_key(settings: Settings) -> str:
+    """The key that signs tokens (``create_app`` fills it in when not configured)."""
+    if settings.secret_key is None:
+        raise RuntimeError(
+            "no signing key: build the app with create_app(), which loads or generates one"
+        )
+    return settings.secret_key
+
+
+def verifying_keys(settings: Settings) -> list[str]:
+    """The keys a token may be signed with: the current one, then the previous one."""
+    keys = [signing_key(settings)]
+    if settings.secret_key_previous:
+        keys.append(settings.secret_key_previous)
+    return keys
+
+
+def lifetime(settings: Settings, kind: str) -> timedelta:
+    """The configured lifetime of a token of ``kind`` (``access`` or ``refresh``)."""
+    if kind == "refresh":
+        return timedelta(days=settings.refresh_token_days)
+    return timedelta(minutes=settings.access_token_minutes)
+
+
+def _encode(settings: Settings, user: User, kind: str, ttl: timedelta) -> tuple[str, str]:
     now = datetime.now(UTC)
     jti = secrets.token_hex(16)
     payload = {
@@ -111,15 +144,15 @@ def _encode(settings: Settings, user: User, kind: str, lifetime: timedelta) -> t
         "jti": jti,
         "type": kind,
         "iat": int(now.timestamp()),
-        "exp": int((now + lifetime).timestamp()),
+        "exp": int((now + ttl).timestamp()),
     }
-    return jwt.encode(payload, settings.secret_key, algorithm=ALGORITHM), jti
+    return jwt.encode(payload, signing_key(settings), algorithm=ALGORITHM), jti
 
 
 def issue_tokens(settings: Settings, user: User) -> dict[str, Any]:
     """The login answer: access and refresh tokens."""
-    access, _ = _encode(settings, user, "access", timedelta(minutes=settings.access_token_minutes))
-    refresh, _ = _encode(settings, user, "refresh", timedelta(days=settings.refresh_token_days))
+    access, _ = _encode(settings, user, "access", lifetime(settings, "access"))
+    refresh, _ = _encode(settings, user, "refresh", lifetime(settings, "refresh"))
     return {
         "access_token": access,
         "refresh_token": refresh,
@@ -128,21 +161,46 @@ def issue_tokens(settings: Settings, user: User) -> dict[str, Any]:
     }
 
 
+def _verified_payload(settings: Settings, token: str) -> dict[str, Any]:
+    """The claims of a token signed by one of the verifying keys."""
+    expired = False
+    for key in verifying_keys(settings):
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                leeway=CLOCK_SKEW_S,
+                options={"require": ["sub", "role", "jti", "exp", "iat", "type"]},
+            )
+            return payload
+        except jwt.ExpiredSignatureError:
+            expired = True  # the signature was good: no other key will do better
+            break
+        except jwt.PyJWTError:
+            continue
+    raise UnauthorizedError("token expired" if expired else "invalid token")
+
+
 def decode_token(settings: Settings, token: str, kind: str = "access") -> TokenClaims:
-    """Verify signature, expiry and type; raise :class:`UnauthorizedError` otherwise."""
-    try:
-        payload = jwt.decode(
-            token,
-            settings.secret_key,
-            algorithms=[ALGORITHM],
-            options={"require": ["sub", "role", "jti", "exp", "type"]},
-        )
-    except jwt.ExpiredSignatureError:
-        raise UnauthorizedError("token expired") from None
-    except jwt.PyJWTError:
-        raise UnauthorizedError("invalid token") from None
+    """Verify signature, age, expiry and type; raise :class:`UnauthorizedError` otherwise.
+
+    The age is counted from ``iat``: a token older than the configured lifetime of its
+    kind is refused even when its ``exp`` lies further ahead (a token minted with a
+    far expiry, or one issued before the lifetime was shortened).
+    """
+    payload = _verified_payload(settings, token)
     if payload.get("type") != kind:
         raise UnauthorizedError(f"not an {kind} token")
+    try:
+        issued = float(payload["iat"])
+    except (TypeError, ValueError):
+        raise UnauthorizedError("invalid token") from None
+    now = datetime.now(UTC).timestamp()
+    if issued > now + CLOCK_SKEW_S:
+        raise UnauthorizedError("invalid token: issued in the future")
+    if now - issued > lifetime(settings, kind).total_seconds() + CLOCK_SKEW_S:
+        raise UnauthorizedError("token expired: older than its maximum lifetime")
     return TokenClaims(
         sub=str(payload["sub"]),
         role=str(payload["role"]),
@@ -152,26 +210,40 @@ def decode_token(settings: Settings, token: str, kind: str = "access") -> TokenC
     )
 
 
-def unverified_subject(settings: Settings, token: str) -> str | None:
-    """The ``sub`` of a validly signed token, without the database (for rate limiting)."""
-    try:
-        payload = jwt.decode(token, settings.secret_key, algorithms=[ALGORITHM])
-    except jwt.PyJWTError:
-        return None
-    sub = payload.get("sub")
-    return str(sub) if sub else None
-
-
 def is_revoked(session: Session, jti: str) -> bool:
     """True when the token id is on the denylist."""
     return session.get(RevokedToken, jti) is not None
 
 
-def revoke(session: Session, claims: TokenClaims) -> None:
-    """Put a token id on the denylist (until the token would expire anyway)."""
-    if session.get(RevokedToken, claims.jti) is None:
-        session.add(RevokedToken(jti=claims.jti, expires_at=claims.exp))
+def revoke(session: Session, claims: TokenClaims) -> bool:
+    """Put a token id on the denylist; False when it was there already.
+
+    One ``INSERT … ON CONFLICT DO NOTHING`` on the primary key: of concurrent
+    revocations of one token exactly one inserts the row (the database serialises them),
+    which is what makes a refresh token good once even under a race.  Expired rows are
+    purged on the way.
+    """
+    values = {"jti": claims.jti, "expires_at": claims.exp}
+    table = cast(Table, RevokedToken.__table__)
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = pg_insert(table).values(values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
+    else:  # other databases: check, then insert (the primary key still refuses a twin)
+        if session.get(RevokedToken, claims.jti) is not None:
+            return False
+        session.add(RevokedToken(**values))
+        session.flush()
+        stmt = None
+    inserted = True
+    if stmt is not None:
+        # RETURNING gives the row only when it was inserted (rowcount is not reliable
+        # for INSERT … ON CONFLICT across drivers)
+        inserted = session.execute(stmt.returning(table.c.jti)).first() is not None
     session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
+    return inserted
 
 
 def hash_api_key(key: str) -> str:

@@ -15,8 +15,16 @@ from fastapi import Request
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: The secret used when none is configured; refused in production.
-DEFAULT_SECRET_KEY = "cqox-development-secret-change-me"
+#: The development secret that earlier versions used when none was configured.  It is
+#: public (it was in the source), so it is refused as a signing or verifying key
+#: everywhere; without ``CQOX_SECRET_KEY`` a random key is generated instead
+#: (:mod:`cqox.server.signing`).
+PUBLISHED_DEFAULT_SECRET = "cqox-development-secret-change-me"
+#: Shortest signing secret accepted: an HMAC key much shorter than the hash can be found
+#: offline from any one token, and then every account can be forged.
+MIN_SECRET_CHARS = 32
+#: Shortest metrics token accepted (it is compared, never rate-limited).
+MIN_METRICS_TOKEN_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -32,9 +40,8 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL (e.g. postgresql://user:pw@host/db); unset: SQLite in "
         "the data folder",
     )
-    secret_key: str = Field(default=DEFAULT_SECRET_KEY, description="JWT signing secret")
     env: Literal["development", "test", "production"] = Field(
-        default="development", description="production refuses the default secret"
+        default="development", description="development, test or production"
     )
     max_upload_mb: float = Field(default=100.0, gt=0, description="upload size limit (MB)")
     max_cells: int = Field(
@@ -58,16 +65,78 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
 
+    # secrets, authentication and exposure
+    secret_key: str | None = Field(
+        default=None,
+        description="JWT signing secret; unset: a random key generated on first start and "
+        "kept in <data dir>/secret_key (mode 0600)",
+    )
+    secret_key_previous: str | None = Field(
+        default=None,
+        description="the secret before a rotation: still verifies tokens, never signs",
+    )
+    login_free_attempts: int = Field(
+        default=5, ge=1, description="failed logins of one account before back-off starts"
+    )
+    login_backoff_s: float = Field(
+        default=1.0, gt=0, description="first back-off after the free attempts (doubles)"
+    )
+    login_backoff_max_s: float = Field(
+        default=300.0, gt=0, description="longest back-off between logins of one account"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses (or CIDRs) of reverse proxies whose "
+        "X-Forwarded-For/-Proto `cqox serve` believes; empty: none",
+    )
+    metrics_token: str | None = Field(
+        default=None, description="bearer token Prometheus sends to scrape /metrics"
+    )
+    metrics_address: str | None = Field(
+        default=None,
+        description="HOST:PORT of a separate metrics listener (e.g. 127.0.0.1:9464)",
+    )
+
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Settings:
-        if self.env == "production" and (
-            self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32
-        ):
+    def _refuse_weak_secrets(self) -> Settings:
+        for name in ("secret_key", "secret_key_previous"):
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                # an empty ``CQOX_SECRET_KEY=`` line means "not set", never "sign with ''"
+                setattr(self, name, None)
+                continue
+            if value is None:
+                continue
+            if value == PUBLISHED_DEFAULT_SECRET:
+                raise ValueError(
+                    f"CQOX_{name.upper()} is the published development secret, which anyone "
+                    "can use to sign tokens; unset it (a random key is generated) or choose "
+                    "your own"
+                )
+            if len(value) < MIN_SECRET_CHARS:
+                raise ValueError(
+                    f"CQOX_{name.upper()} must have at least {MIN_SECRET_CHARS} characters "
+                    "(or leave CQOX_SECRET_KEY unset to have a random key generated)"
+                )
+        if self.metrics_token is not None and len(self.metrics_token) < MIN_METRICS_TOKEN_CHARS:
             raise ValueError(
-                "CQOX_SECRET_KEY must be set to a secret of at least 32 characters when "
-                "CQOX_ENV=production (the default development secret is refused)"
+                f"CQOX_METRICS_TOKEN must have at least {MIN_METRICS_TOKEN_CHARS} characters"
             )
+        if self.metrics_address is not None:
+            _host_port(self.metrics_address, "CQOX_METRICS_ADDRESS")
         return self
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The trusted proxies as a list (empty: X-Forwarded-* headers are ignored)."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int] | None:
+        """Host and port of the separate metrics listener, if one is configured."""
+        if self.metrics_address is None:
+            return None
+        return _host_port(self.metrics_address, "CQOX_METRICS_ADDRESS")
 
     @property
     def max_upload_bytes(self) -> int:
@@ -86,13 +155,21 @@ class Settings(BaseSettings):
         return url
 
 
+def _host_port(value: str, name: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``[::1]:9464`` for IPv6)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{name} must be HOST:PORT (e.g. 127.0.0.1:9464); got {value!r}")
+    return host.strip("[]"), int(port)
+
+
 def settings_help() -> str:
     """One line per setting: environment variable, default and description (for --help)."""
     lines = []
     for name, info in Settings.model_fields.items():
         default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
         if name == "secret_key":
-            default = "(development secret)"
+            default = "(generated on first start)"
         lines.append(f"  CQOX_{name.upper():<26} {info.description} (default: {default})")
     return "\n".join(lines)
 

@@ -1,4 +1,9 @@
-"""Authentication: login, refresh, logout, the current user, API keys."""
+"""Authentication: login, refresh, logout, the current user, API keys.
+
+Every mutating route here commits before its response is sent (``DbSession`` ends with
+the handler), so a request that follows a logout, a refresh or a key revocation already
+sees it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from sqlalchemy import select
 from cqox.server.access import iso
 from cqox.server.deps import CurrentUser, DbSession, SettingsDep
 from cqox.server.models import ApiKey, User, utcnow
-from cqox.server.problems import NotFoundError, UnauthorizedError
+from cqox.server.problems import NotFoundError, RateLimitExceededError, UnauthorizedError
 from cqox.server.schemas import (
     ApiKeyCreate,
     LoginRequest,
@@ -21,35 +26,54 @@ from cqox.server.schemas import (
 from cqox.server.security import (
     authenticate,
     decode_token,
-    is_revoked,
     issue_tokens,
     new_api_key,
     revoke,
 )
 from cqox.server.storage import check_id
+from cqox.server.throttle import LoginThrottle
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 @router.post("/login", response_model=TokenResponse)
-def login(body: LoginRequest, session: DbSession, settings: SettingsDep) -> dict[str, Any]:
-    """Exchange user name and password for an access token (1 h) and a refresh token."""
+def login(
+    request: Request, body: LoginRequest, session: DbSession, settings: SettingsDep
+) -> dict[str, Any]:
+    """Exchange user name and password for an access token (1 h) and a refresh token.
+
+    Repeated failures for one user name earn an exponential back-off (429 with
+    ``Retry-After``), whatever address they come from.
+    """
+    throttle: LoginThrottle = request.app.state.login_throttle
+    wait = throttle.attempt(body.username)
+    if wait:
+        raise RateLimitExceededError(
+            f"too many failed logins for this user name; retry in {wait} s",
+            details={"retry_after_s": wait},
+            headers={"Retry-After": str(wait)},
+        )
     user = authenticate(session, body.username, body.password)
     if user is None:
         raise UnauthorizedError("wrong user name or password")
+    throttle.succeeded(body.username)
     return issue_tokens(settings, user)
 
 
 @router.post("/refresh", response_model=TokenResponse)
 def refresh(body: RefreshRequest, session: DbSession, settings: SettingsDep) -> dict[str, Any]:
-    """New tokens for a valid refresh token (which is revoked: each is good once)."""
+    """New tokens for a valid refresh token (which is revoked: each is good once).
+
+    Of concurrent refreshes with one token exactly one succeeds: the revocation is a
+    single insert on the denylist's primary key, committed before new tokens are issued.
+    """
     claims = decode_token(settings, body.refresh_token, "refresh")
-    if is_revoked(session, claims.jti):
-        raise UnauthorizedError("refresh token revoked")
     user = session.get(User, claims.sub)
     if user is None:
         raise UnauthorizedError("the token's user no longer exists")
-    revoke(session, claims)
+    if not revoke(session, claims):
+        raise UnauthorizedError("refresh token revoked")
+    session.commit()
     return issue_tokens(settings, user)
 
 

@@ -1,4 +1,8 @@
-"""User management (admins only)."""
+"""User management (admins only).
+
+Changes are committed before the answer is sent; deleting a user removes their
+datasets, jobs, analyses and files at once (:mod:`cqox.server.accounts`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from cqox.server.access import iso
-from cqox.server.deps import Admin, DbSession
+from cqox.server.accounts import delete_account
+from cqox.server.deps import Admin, DbSession, ServicesDep, SettingsDep
 from cqox.server.models import User
 from cqox.server.problems import ConflictError, NotFoundError
 from cqox.server.schemas import UserCreate
@@ -34,13 +39,24 @@ def add_user(body: UserCreate, admin: Admin, session: DbSession) -> dict[str, An
 
 
 @router.delete("/{username}")
-def delete_user(username: str, admin: Admin, session: DbSession) -> dict[str, Any]:
-    """Delete a user (and, with them, their datasets, jobs and analyses)."""
+def delete_user(
+    username: str,
+    admin: Admin,
+    session: DbSession,
+    settings: SettingsDep,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """Delete a user and, with them, their API keys, datasets, jobs, analyses and files."""
     check_username(username)
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFoundError(f"user {username!r} not found")
     if user.id == admin.id:
         raise ConflictError("an admin cannot delete their own account")
-    session.delete(user)
-    return {"deleted": username}
+    removed = delete_account(session, settings.data_dir, user, services.runner.cancel)
+    return {
+        "deleted": username,
+        "datasets": removed.datasets,
+        "analyses": removed.analyses,
+        "jobs": removed.jobs,
+    }
