@@ -176,3 +176,17 @@ def test_estimates_pickle_with_their_predictors(
     back = pickle.loads(pickle.dumps(est))
     new = df.head(4)
     pd.testing.assert_frame_equal(back.effects(new), est.effects(new))
+
+
+def test_forest_without_little_bags_predicts_out_of_bag_and_has_no_se() -> None:
+    from cqox.estimators.cate.forest import ForestParams, grow
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(size=(400, 3))
+    w = rng.integers(0, 2, 400) - 0.5
+    y = w * (X[:, 0] > 0.5) + rng.normal(size=400)
+    forest, codes = grow(X, y, w, ForestParams(n_trees=60, ci_group_size=1, seed=2))
+    tau, _ = forest.predict_oob(codes)
+    # every row is out of the bag of about half the trees, so none is left without trees
+    assert np.isfinite(tau).all()
+    assert np.corrcoef(tau, X[:, 0] > 0.5)[0, 1] > 0.5

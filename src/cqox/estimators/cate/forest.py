@@ -219,8 +219,10 @@ def grow(
     codes = apply_bins(X, cuts)
     n_bins = np.array([len(c) + 1 for c in cuts], dtype=np.int64)
     group_size = params.ci_group_size
-    half = n // 2 if group_size > 1 else n
     tree_size = max(2, round(params.sample_fraction * n))
+    # a bag draws half the rows; a "bag" of one tree draws exactly the tree's rows, so
+    # that its membership bits are the tree's own sample (out-of-bag = not drawn)
+    half = n // 2 if group_size > 1 else min(tree_size, n)
     tree_size = min(tree_size, half)
     n_split = tree_size // 2 if params.honest else tree_size
     max_nodes = 2 * (n_split // max(1, 2 * params.min_leaf_size)) + 3
