@@ -32,7 +32,7 @@ _INV53 = 1.0 / 9007199254740992.0
 #: Nodes with at most this many rows find splits by insertion sort of their codes
 #: (cheaper than clearing and scanning up to 255 histogram bins); larger nodes use
 #: the histogram over the range of codes present.
-SORT_BELOW = 32
+SORT_BELOW = 64
 
 
 @njit(cache=True)
@@ -178,21 +178,16 @@ def _best_split(
                     best_f = f
                     best_t = sort_codes[k]
             continue
+        # one pass: histogram and the range of codes present (``hist`` is all zero on
+        # entry and is cleared over that range afterwards)
         lo = nb
         hi = 0
-        for k in range(start, end):
-            b = codes[f, idx[k]]
+        for k in range(cnt):
+            b = codes[f, idx[start + k]]
             if b < lo:
                 lo = b
             if b > hi:
                 hi = b
-        if lo == hi:
-            continue
-        for b in range(lo, hi + 1):
-            for c in range(5):
-                hist[b, c] = 0.0
-        for k in range(cnt):
-            b = codes[f, idx[start + k]]
             hist[b, 0] += 1.0
             hist[b, 1] += small[k]
             hist[b, 2] += rho[k]
@@ -231,6 +226,9 @@ def _best_split(
                 best_crit = crit
                 best_f = f
                 best_t = b
+        for b in range(lo, hi + 1):
+            for c in range(5):
+                hist[b, c] = 0.0
     return best_f, best_t, best_crit
 
 
