@@ -38,6 +38,12 @@ def test_cate_route_returns_predictions_and_importance(api: Api) -> None:
     assert set(preds[0]) >= {"x1", "cate", "se", "ci_lower", "ci_upper"}
     assert preds[1]["cate"] > preds[0]["cate"]  # τ(x) = 2 + x1 in this design
     assert set(result["feature_importance"]) == {"x1", "x2", "x3"}
+    figures = api.client.get(r.json()["links"]["figures"], headers=h).json()["figures"]
+    names = {f["name"] for f in figures}
+    assert {"cate_landscape", "cate_heatmap", "gates", "uplift", "variable_importance"} <= names
+    land = next(f for f in figures if f["name"] == "cate_landscape")
+    fig = api.client.get(land["json"], headers=h)
+    assert fig.status_code == 200 and fig.json()["data"][0]["type"] == "surface"
 
 
 def test_cate_route_names_a_bad_method_parameter(api: Api) -> None:
