@@ -7,6 +7,7 @@
 - **GATES**: group average effects by τ̂ quintile with intervals;
 - **uplift**: uplift (gain), Qini and TOC curves;
 - **targeting**: net benefit by coverage (one line per budget), optimum marked;
+- **policy-evaluation surface**: net benefit over share treated × cost per treated;
 - **variable importance**;
 - **policy tree**: the learned rule as a drawing.
 """
@@ -326,4 +327,52 @@ def policy_tree_png(table: pd.DataFrame) -> bytes:
         )
     ax.set_axis_off()
     ax.set_title("Policy tree (left: condition holds)")
+    return _png(fig)
+
+
+#: Cost levels of the policy-evaluation surface, as multiples of the largest TOC gain.
+SURFACE_COSTS = 25
+
+
+def policy_surface(curve: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Net benefit ``G(q) − c·q`` over share treated ``q`` and cost per treated ``c``.
+
+    ``c`` runs from 0 to the largest mean effect among the top rows (beyond it no
+    one is worth treating).  Returns ``(q, c, net)`` with ``net[i, j]`` at ``c[i]``,
+    ``q[j]``.
+    """
+    q = curve["share_treated"].to_numpy()
+    gain = curve["uplift"].to_numpy()
+    mean_top = np.divide(gain, q, out=np.zeros_like(gain), where=q > 0)
+    c = np.linspace(0.0, max(float(np.nanmax(mean_top)), 1e-9), SURFACE_COSTS)
+    return q, c, gain[None, :] - c[:, None] * q[None, :]
+
+
+def policy_surface_plotly(curve: pd.DataFrame) -> dict[str, Any]:
+    """3-D surface of the net benefit of treating the top share, by cost per treated."""
+    q, c, net = policy_surface(curve)
+    fig = go.Figure(go.Surface(x=q, y=c, z=net, colorscale="Viridis"))
+    fig.update_layout(
+        title="Policy evaluation: net benefit by share treated and cost",
+        scene={
+            "xaxis_title": "share treated (top by τ̂)",
+            "yaxis_title": "cost per treated",
+            "zaxis_title": "net benefit per row",
+        },
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+    )
+    return _json(fig)
+
+
+def policy_surface_png(curve: pd.DataFrame) -> bytes:
+    """PNG of the policy-evaluation surface."""
+    q, c, net = policy_surface(curve)
+    fig = Figure(figsize=(6.4, 4.8))
+    ax = fig.add_subplot(projection="3d")
+    Q, C = np.meshgrid(q, c)
+    ax.plot_surface(Q, C, net, cmap="viridis", linewidth=0)
+    ax.set_xlabel("share treated")
+    ax.set_ylabel("cost per treated")
+    ax.set_zlabel("net benefit")
+    ax.set_title("Policy evaluation surface")
     return _png(fig)

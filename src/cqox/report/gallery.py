@@ -148,6 +148,14 @@ def _cate_specs(an: Analysis) -> list[FigureSpec]:
                 partial(fc.targeting_png, est.tables["targeting"]),
                 partial(fc.targeting_plotly, est.tables["targeting"]),
             ),
+            FigureSpec(
+                "policy_surface",
+                "Policy evaluation surface",
+                "Net benefit per row of treating the top share by τ̂, for each cost per "
+                "treated unit: the ridge is the best coverage at that cost.",
+                partial(fc.policy_surface_png, est.tables["uplift"]),
+                partial(fc.policy_surface_plotly, est.tables["uplift"]),
+            ),
         ]
         imp = est.diagnostics.get("feature_importance")
         if imp:

@@ -51,3 +51,15 @@ def test_landscape_varies_along_the_effect_modifiers(analysis: cqox.Analysis) ->
 
     est = next(e for e in analysis.estimates if e.estimator == "causal_forest")
     assert set(top_two(est)) == {0, 1}  # τ(x) = ξ(x1)ξ(x2)
+
+
+def test_policy_surface_is_gain_minus_cost() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from cqox.report.figures_cate import policy_surface
+
+    curve = pd.DataFrame({"share_treated": [0.0, 0.5, 1.0], "uplift": [0.0, 1.0, 1.2]})
+    _, c, net = policy_surface(curve)
+    assert c[-1] == 2.0  # the best mean effect: 1.0 over the top half
+    np.testing.assert_allclose(net[-1], [0.0, 0.0, -0.8])
