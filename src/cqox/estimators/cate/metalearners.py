@@ -93,6 +93,7 @@ class _MetaLearner(CateEstimator):
             ctx.rng(_RATE_STREAM),
             params["ci_level"],
             **test_kwargs(params),
+            folds=nu.folds,
         )
         stages = f"outcome {learner_name(ml_g)}, propensity {learner_name(ml_m)}"
         if self.has_final:
