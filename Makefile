@@ -2,7 +2,12 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CKSUM  := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Two install levels, each remembered by a stamp named for pyproject.toml's checksum:
+# RUN_STAMP = what running needs (the library, CLI and service: `.[server]`), STAMP = what
+# developing needs (`.[dev]`: server + tests + linters); the dev install implies the run one.
+RUN_STAMP := $(VENV)/.run-installed-$(CKSUM)
+STAMP  := $(VENV)/.installed-$(CKSUM)
 OUT    ?= build/demo
 # make run: where the service keeps its data, where it listens, and the demo login.
 SERVICE_DIR   ?= build/service
@@ -16,28 +21,38 @@ export OMP_NUM_THREADS ?= 1
 export OMP_WAIT_POLICY ?= PASSIVE
 export MPLBACKEND ?= Agg
 
-.PHONY: install run demo test test-all lint typecheck format clean
+.PHONY: install install-run run demo test test-all lint typecheck format clean
+
+$(RUN_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[server]"
+	rm -f $(VENV)/.run-installed-*
+	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	rm -f $(VENV)/.installed-* $(VENV)/.run-installed-*
+	touch $(STAMP) $(RUN_STAMP)
 
+## make install: everything a developer needs (tests, linters); make install-run: what running needs.
 install: $(STAMP)
+install-run: $(RUN_STAMP)
 
-## make run: install, create a demo admin, upload the demo data set (known effect) and start
-## the service and dashboard on $(SERVE_HOST):$(SERVE_PORT), printing the URL and the demo login.
-run: install
+## make run: install what running needs (`.[server]`, no test tools), create a demo admin,
+## upload the demo data set (known effect) and start the service and dashboard on
+## $(SERVE_HOST):$(SERVE_PORT), printing the URL and the demo login.
+run: install-run
 	@mkdir -p $(SERVICE_DIR)
 	@$(BIN)/cqox simulate --out $(SERVICE_DIR)/demo.csv --n 2000 --seed 7 >/dev/null
 	@echo "Starting CQOx on http://$(SERVE_HOST):$(SERVE_PORT)/ — demo login: $(DEMO_USER) / $(DEMO_PASSWORD) (admin)"
 	CQOX_DATA_DIR=$(SERVICE_DIR)/data $(BIN)/python -m cqox.server.demo --host $(SERVE_HOST) --port $(SERVE_PORT) \
 	    --user $(DEMO_USER) --password '$(DEMO_PASSWORD)' --data $(SERVICE_DIR)/demo.csv
 
-## make demo: install, then analyse the demo data set from the command line and write the report.
-demo: install
+## make demo: install what running needs, then analyse the demo data set from the command line and write the report.
+demo: install-run
 	@mkdir -p $(OUT)
 	$(BIN)/cqox simulate --out $(OUT)/demo.csv --truth-out $(OUT)/truth.json --n 2000 --seed 7
 	$(BIN)/cqox analyze $(OUT)/demo.csv --outcome y --treatment t \
@@ -68,7 +83,7 @@ clean:
 
 ## make bench: CQOx against its peers (pinned, in the `bench` extra), scaling curve and
 ## Monte-Carlo accuracy; writes docs/benchmarks.md, docs/scaling.md, docs/accuracy.md.
-BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+BENCH_STAMP := $(VENV)/.bench-installed-$(CKSUM)
 
 # causalml 0.18 declares scipy>=1.16, which dowhy 0.14 (scipy<=1.15.3) excludes; its
 # matching code runs on either, so it is installed without its dependency pins.

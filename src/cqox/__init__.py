@@ -46,6 +46,7 @@ _EXPORTS: dict[str, str | None] = {
     "RoleError": "cqox.errors",
     "simulate": None,
     "sensitivity": None,
+    "datasets": None,
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -69,6 +70,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from cqox import (
+        datasets as datasets,
+    )
     from cqox import (
         sensitivity as sensitivity,
     )

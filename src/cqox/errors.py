@@ -87,6 +87,12 @@ class EstimationError(CqoxError, RuntimeError):
     code = "ESTIMATION_FAILED"
 
 
+class MissingDependencyError(CqoxError, ImportError):
+    """An optional part of CQOx is used without its extra installed (e.g. ``cqox[server]``)."""
+
+    code = "MISSING_DEPENDENCY"
+
+
 class CqoxWarning(UserWarning):
     """Warnings raised by CQOx (dropped rows, dropped covariates, weak overlap, ...)."""
 

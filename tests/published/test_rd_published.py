@@ -8,6 +8,7 @@ import pytest
 
 import cqox
 from tests.conftest import dataset_path
+from tests.reference.golden import STATSMODELS
 
 #: README prints rdrobust's output to 4 decimals (estimate, SE) and 3 (CI, h, b).
 TOL_4 = 5e-5
@@ -79,8 +80,6 @@ def test_mlda_linear_separate_slopes_equals_ols_with_interaction(mlda: pd.DataFr
     # The book's 7.66 (1.51) uses one common slope, which a local-polynomial RD (separate
     # fits on each side) does not; the separate-slopes OLS "all ~ D*a" (HC1) has the same
     # jump to two decimals and SE 1.27 — checked here against statsmodels.
-    import statsmodels.formula.api as smf
-
     est = cqox.estimate(
         "rd",
         mlda,
@@ -92,9 +91,16 @@ def test_mlda_linear_separate_slopes_equals_ols_with_interaction(mlda: pd.DataFr
         vce="hc1",
     )
     d = mlda.assign(D=(mlda["agecell"] >= 21).astype(float), a=mlda["agecell"] - 21)
-    ols = smf.ols("all ~ D * a", d).fit(cov_type="HC1")
-    np.testing.assert_allclose(est.estimate, ols.params["D"], rtol=1e-10)
-    np.testing.assert_allclose(est.se, ols.bse["D"], rtol=1e-10)
+
+    def ols() -> list[float]:
+        import statsmodels.formula.api as smf
+
+        fit = smf.ols("all ~ D * a", d).fit(cov_type="HC1")
+        return [fit.params["D"], fit.bse["D"]]
+
+    coef, se = STATSMODELS.outputs("rd/mlda-separate-slopes-hc1", ols)
+    np.testing.assert_allclose(est.estimate, coef, rtol=1e-10)
+    np.testing.assert_allclose(est.se, se, rtol=1e-10)
     assert abs(est.estimate - 7.66) <= TOL_BOOK
 
 

@@ -1,4 +1,8 @@
-"""AIPW against statsmodels' TreatmentEffect.aipw and DoubleML's IRM on the same folds."""
+"""AIPW against statsmodels' TreatmentEffect.aipw and DoubleML's IRM on the same folds.
+
+The peers' outputs are stored in golden/{statsmodels,doubleml}.json for machines
+without them.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import cqox
 from cqox.estimators.backdoor.aipw import aipw_crossfit
 from cqox.nuisance.crossfit import fold_ids, folds_to_splits
 from tests.conftest import dataset_path
+from tests.reference.golden import DOUBLEML, STATSMODELS
 
 pytestmark = pytest.mark.reference
 
@@ -34,23 +39,32 @@ OUTCOME = "prenatal1_ + mmarried_ + mage + fbaby_"
 
 
 def _statsmodels_aipw(
-    df: pd.DataFrame, y: str, t: str, ps: str, om: str, link: str
+    case: str, df: pd.DataFrame, y: str, t: str, ps: str, om: str, link: str
 ) -> tuple[float, float]:
-    from statsmodels.discrete.discrete_model import Logit, Probit
-    from statsmodels.regression.linear_model import OLS
-    from statsmodels.treatment.treatment_effects import TreatmentEffect
+    """statsmodels' TreatmentEffect.aipw effect and GMM SE (live or stored)."""
 
-    select = (Probit if link == "probit" else Logit).from_formula(f"{t} ~ {ps}", df).fit(disp=0)
-    teff = TreatmentEffect(OLS.from_formula(f"{y} ~ {om}", df), df[t].to_numpy(), select)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = teff.aipw(return_results=True, disp=False)
-    return float(res.effect[0]), float(res.results_gmm.bse[0])
+    def fit() -> list[float]:
+        from statsmodels.discrete.discrete_model import Logit, Probit
+        from statsmodels.regression.linear_model import OLS
+        from statsmodels.treatment.treatment_effects import TreatmentEffect
+
+        model = Probit if link == "probit" else Logit
+        select = model.from_formula(f"{t} ~ {ps}", df).fit(disp=0)
+        teff = TreatmentEffect(OLS.from_formula(f"{y} ~ {om}", df), df[t].to_numpy(), select)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = teff.aipw(return_results=True, disp=False)
+        return [float(res.effect[0]), float(res.results_gmm.bse[0])]
+
+    ate, se = STATSMODELS.outputs(f"aipw/{case}", fit)
+    return ate, se
 
 
 def test_cattaneo_matches_statsmodels() -> None:
     df = pd.read_csv(dataset_path("cattaneo2.csv"))
-    ate, se = _statsmodels_aipw(df, "bweight", "mbsmoke_", PROPENSITY, OUTCOME, "probit")
+    ate, se = _statsmodels_aipw(
+        "cattaneo-probit", df, "bweight", "mbsmoke_", PROPENSITY, OUTCOME, "probit"
+    )
     est = cqox.estimate(
         "aipw",
         df,
@@ -67,7 +81,9 @@ def test_cattaneo_matches_statsmodels() -> None:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_simulated_logit_matches_statsmodels(seed: int) -> None:
     df, _ = cqox.simulate.confounded_binary(n=1500, seed=seed)
-    ate, se = _statsmodels_aipw(df, "y", "t", "x1 + x2 + x3", "x1 + x2 + x3", "logit")
+    ate, se = _statsmodels_aipw(
+        f"confounded-binary-seed{seed}", df, "y", "t", "x1 + x2 + x3", "x1 + x2 + x3", "logit"
+    )
     est = cqox.estimate("aipw", df, outcome="y", treatment="t", covariates=["x1", "x2", "x3"])
     assert est.estimate == pytest.approx(ate, rel=POINT_RTOL)
     assert est.se == pytest.approx(se, rel=SE_RTOL)
@@ -75,7 +91,6 @@ def test_simulated_logit_matches_statsmodels(seed: int) -> None:
 
 @pytest.mark.parametrize("estimand", ["ATE", "ATT"])
 def test_crossfitted_aipw_matches_doubleml_irm_on_same_folds(estimand: str) -> None:
-    import doubleml
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
     df, _ = cqox.simulate.confounded_binary(n=1200, seed=3)
@@ -88,19 +103,25 @@ def test_crossfitted_aipw_matches_doubleml_irm_on_same_folds(estimand: str) -> N
     ml_m = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000)
     ours, _ = aipw_crossfit(y, t, X, X, folds, estimand, ml_m, ml_g)
 
-    data = doubleml.DoubleMLData(df, "y", "t", cov)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        peer = doubleml.DoubleMLIRM(
-            data,
-            ml_g,
-            ml_m,
-            n_folds=5,
-            score="ATTE" if estimand == "ATT" else "ATE",
-            draw_sample_splitting=False,
-            trimming_threshold=1e-12,
-        )
-        peer.set_sample_splitting(folds_to_splits(folds))
-        peer.fit()
-    assert ours.theta == pytest.approx(float(peer.coef[0]), rel=CROSSFIT_RTOL)
-    assert ours.se == pytest.approx(float(peer.se[0]), rel=CROSSFIT_RTOL)
+    def fit() -> list[float]:
+        import doubleml
+
+        data = doubleml.DoubleMLData(df, "y", "t", cov)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            peer = doubleml.DoubleMLIRM(
+                data,
+                ml_g,
+                ml_m,
+                n_folds=5,
+                score="ATTE" if estimand == "ATT" else "ATE",
+                draw_sample_splitting=False,
+                trimming_threshold=1e-12,
+            )
+            peer.set_sample_splitting(folds_to_splits(folds))
+            peer.fit()
+        return [float(peer.coef[0]), float(peer.se[0])]
+
+    theta, se = DOUBLEML.outputs(f"aipw/crossfit-irm-{estimand}-seed3", fit)
+    assert ours.theta == pytest.approx(theta, rel=CROSSFIT_RTOL)
+    assert ours.se == pytest.approx(se, rel=CROSSFIT_RTOL)

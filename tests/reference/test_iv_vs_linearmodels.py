@@ -3,6 +3,7 @@
 Coefficients, standard errors, first-stage statistics, Sargan, Hansen J, Durbin,
 Wu–Hausman and Wooldridge's regression test, for every covariance type, with and
 without the small-sample adjustment, with weights and with two endogenous regressors.
+linearmodels' outputs are stored in golden/linearmodels.json for machines without it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from linearmodels.iv import IV2SLS, IVGMM, IVLIML
 
 import cqox
+from tests.reference.golden import LINEARMODELS
 
 #: Both sides solve the same normal equations in double precision; differences are
 #: rounding (observed ≤ 1e-13), and the issue asks for 1e-6 relative.
@@ -39,15 +40,43 @@ def data() -> pd.DataFrame:
     return df
 
 
-def _peer(df: pd.DataFrame, estimator: str, endog: list[str], weights: bool) -> IV2SLS | IVLIML:
-    model = IV2SLS if estimator == "iv_2sls" else IVLIML
-    return model(
-        df["y"],
-        df[COVARIATES].assign(const=1.0),
-        df[endog],
-        df[INSTRUMENTS],
-        weights=df["w"] if weights else None,
-    )
+def _peer(
+    df: pd.DataFrame, estimator: str, endog: list[str], weights: bool, cov: str, debiased: bool
+) -> dict[str, Any]:
+    """linearmodels' coefficients, SEs, CI, p-value and diagnostics, live or stored."""
+
+    def fit() -> dict[str, Any]:
+        from linearmodels.iv import IV2SLS, IVLIML
+
+        model = IV2SLS if estimator == "iv_2sls" else IVLIML
+        fit_kw: dict = {"cov_type": cov, "debiased": debiased}
+        if cov == "clustered":
+            fit_kw["clusters"] = df["cluster"]
+        peer = model(
+            df["y"],
+            df[COVARIATES].assign(const=1.0),
+            df[endog],
+            df[INSTRUMENTS],
+            weights=df["w"] if weights else None,
+        ).fit(**fit_kw)
+        fs = peer.first_stage.diagnostics
+        return {
+            "params": peer.params,
+            "std_errors": peer.std_errors,
+            "ci": peer.conf_int().loc[endog[0]].to_numpy(),
+            "pvalue": peer.pvalues[endog[0]],
+            "kappa": peer.kappa if estimator == "iv_liml" else None,
+            "first_stage": {
+                name: {k: fs.loc[name, k] for k in ("f.stat", "partial.rsquared")} for name in endog
+            },
+            "sargan": [peer.sargan.stat, peer.sargan.pval],
+            "durbin": peer.durbin().stat,
+            "wu_hausman": [peer.wu_hausman().stat, peer.wu_hausman().pval],
+            "wooldridge_regression": peer.wooldridge_regression.stat,
+        }
+
+    case = f"iv/{estimator}-{cov}-debiased={debiased}-weights={weights}-{'+'.join(endog)}"
+    return LINEARMODELS.outputs(case, fit)  # type: ignore[no-any-return]
 
 
 def _ours(
@@ -89,62 +118,62 @@ def test_estimates_and_diagnostics_match_linearmodels(
 ) -> None:
     endog_l = list(endog)
     ours = _ours(data, estimator, endog_l, weights, cov, debiased)
-    fit_kw: dict = {"cov_type": cov, "debiased": debiased}
-    if cov == "clustered":
-        fit_kw["clusters"] = data["cluster"]
-    peer = _peer(data, estimator, endog_l, weights).fit(**fit_kw)
+    peer = _peer(data, estimator, endog_l, weights, cov, debiased)
     rtol = RTOL if estimator == "iv_2sls" else RTOL_LIML
     table = ours.tables["coefficients"].set_index("term")
     names = {"(intercept)": "const", "x1": "x1", "x2": "x2", **{e: e for e in endog_l}}
     for term, peer_name in names.items():
-        np.testing.assert_allclose(table.loc[term, "coef"], peer.params[peer_name], rtol=rtol)
-        np.testing.assert_allclose(table.loc[term, "se"], peer.std_errors[peer_name], rtol=rtol)
-    lo, hi = peer.conf_int().loc[endog_l[0]]
-    np.testing.assert_allclose(ours.ci, (lo, hi), rtol=rtol)
-    np.testing.assert_allclose(ours.p_value, peer.pvalues[endog_l[0]], rtol=rtol, atol=1e-300)
+        np.testing.assert_allclose(table.loc[term, "coef"], peer["params"][peer_name], rtol=rtol)
+        np.testing.assert_allclose(table.loc[term, "se"], peer["std_errors"][peer_name], rtol=rtol)
+    np.testing.assert_allclose(ours.ci, peer["ci"], rtol=rtol)
+    np.testing.assert_allclose(ours.p_value, peer["pvalue"], rtol=rtol, atol=1e-300)
     if estimator == "iv_liml":
-        np.testing.assert_allclose(ours.diagnostics["kappa"], peer.kappa, rtol=1e-10)
+        np.testing.assert_allclose(ours.diagnostics["kappa"], peer["kappa"], rtol=1e-10)
     _check_diagnostics(ours, peer, endog_l, cov)
 
 
-def _check_diagnostics(ours: cqox.Estimate, peer: Any, endog_l: list[str], cov: str) -> None:
-    fs = peer.first_stage.diagnostics
+def _check_diagnostics(
+    ours: cqox.Estimate, peer: dict[str, Any], endog_l: list[str], cov: str
+) -> None:
+    fs = peer["first_stage"]
     q = len(INSTRUMENTS)
     for name in endog_l:
         mine = ours.diagnostics["first_stage"][name]
         # linearmodels reports Wald/q under "unadjusted" and the Wald statistic otherwise
         scale = 1.0 if cov == "unadjusted" else q
-        np.testing.assert_allclose(
-            mine["f"]["statistic"] * scale, fs.loc[name, "f.stat"], rtol=RTOL
-        )
-        np.testing.assert_allclose(mine["partial_r2"], fs.loc[name, "partial.rsquared"], rtol=RTOL)
+        np.testing.assert_allclose(mine["f"]["statistic"] * scale, fs[name]["f.stat"], rtol=RTOL)
+        np.testing.assert_allclose(mine["partial_r2"], fs[name]["partial.rsquared"], rtol=RTOL)
     d = ours.diagnostics
-    np.testing.assert_allclose(d["sargan"]["statistic"], peer.sargan.stat, rtol=RTOL)
-    np.testing.assert_allclose(d["sargan"]["p_value"], peer.sargan.pval, rtol=RTOL)
-    np.testing.assert_allclose(d["durbin"]["statistic"], peer.durbin().stat, rtol=RTOL)
-    np.testing.assert_allclose(d["wu_hausman"]["statistic"], peer.wu_hausman().stat, rtol=RTOL)
-    np.testing.assert_allclose(d["wu_hausman"]["p_value"], peer.wu_hausman().pval, rtol=RTOL)
+    np.testing.assert_allclose(d["sargan"]["statistic"], peer["sargan"][0], rtol=RTOL)
+    np.testing.assert_allclose(d["sargan"]["p_value"], peer["sargan"][1], rtol=RTOL)
+    np.testing.assert_allclose(d["durbin"]["statistic"], peer["durbin"], rtol=RTOL)
+    np.testing.assert_allclose(d["wu_hausman"]["statistic"], peer["wu_hausman"][0], rtol=RTOL)
+    np.testing.assert_allclose(d["wu_hausman"]["p_value"], peer["wu_hausman"][1], rtol=RTOL)
     np.testing.assert_allclose(
-        d["wooldridge_regression"]["statistic"], peer.wooldridge_regression.stat, rtol=RTOL
+        d["wooldridge_regression"]["statistic"], peer["wooldridge_regression"], rtol=RTOL
     )
 
 
 @pytest.mark.parametrize("weight_type", ["robust", "clustered"])
 def test_hansen_j_matches_two_step_ivgmm(data: pd.DataFrame, weight_type: str) -> None:
-    kw = {"clusters": data["cluster"]} if weight_type == "clustered" else {}
-    peer = IVGMM(
-        data["y"],
-        data[COVARIATES].assign(const=1.0),
-        data[["d"]],
-        data[INSTRUMENTS],
-        weight_type=weight_type,
-        **kw,
-    ).fit(cov_type=weight_type, **kw)
+    def fit() -> list[float]:
+        from linearmodels.iv import IVGMM
+
+        kw = {"clusters": data["cluster"]} if weight_type == "clustered" else {}
+        peer = IVGMM(
+            data["y"],
+            data[COVARIATES].assign(const=1.0),
+            data[["d"]],
+            data[INSTRUMENTS],
+            weight_type=weight_type,
+            **kw,
+        ).fit(cov_type=weight_type, **kw)
+        return [peer.j_stat.stat, peer.j_stat.pval]
+
+    j_stat, j_pval = LINEARMODELS.outputs(f"iv/ivgmm-hansen-j-{weight_type}", fit)
     ours = _ours(data, "iv_2sls", ["d"], False, weight_type, False)
-    np.testing.assert_allclose(
-        ours.diagnostics["hansen_j"]["statistic"], peer.j_stat.stat, rtol=RTOL
-    )
-    np.testing.assert_allclose(ours.diagnostics["hansen_j"]["p_value"], peer.j_stat.pval, rtol=RTOL)
+    np.testing.assert_allclose(ours.diagnostics["hansen_j"]["statistic"], j_stat, rtol=RTOL)
+    np.testing.assert_allclose(ours.diagnostics["hansen_j"]["p_value"], j_pval, rtol=RTOL)
 
 
 def test_fuller_matches_linearmodels(data: pd.DataFrame) -> None:
@@ -157,20 +186,34 @@ def test_fuller_matches_linearmodels(data: pd.DataFrame) -> None:
         roles={"instrument": INSTRUMENTS},
         fuller=1.0,
     )
-    peer = IVLIML(
-        data["y"], data[COVARIATES].assign(const=1.0), data[["d"]], data[INSTRUMENTS], fuller=1
-    ).fit()
-    np.testing.assert_allclose(ours.estimate, peer.params["d"], rtol=RTOL_LIML)
-    np.testing.assert_allclose(ours.se, peer.std_errors["d"], rtol=RTOL_LIML)
-    np.testing.assert_allclose(ours.diagnostics["kappa"], peer.kappa, rtol=1e-10)
+
+    def fit() -> dict[str, float]:
+        from linearmodels.iv import IVLIML
+
+        peer = IVLIML(
+            data["y"], data[COVARIATES].assign(const=1.0), data[["d"]], data[INSTRUMENTS], fuller=1
+        ).fit()
+        return {"coef": peer.params["d"], "se": peer.std_errors["d"], "kappa": peer.kappa}
+
+    peer = LINEARMODELS.outputs("iv/ivliml-fuller-1", fit)
+    np.testing.assert_allclose(ours.estimate, peer["coef"], rtol=RTOL_LIML)
+    np.testing.assert_allclose(ours.se, peer["se"], rtol=RTOL_LIML)
+    np.testing.assert_allclose(ours.diagnostics["kappa"], peer["kappa"], rtol=1e-10)
 
 
 def test_binary_instrument_wald_ratio_is_2sls_without_covariates() -> None:
     df, _ = cqox.simulate.iv_binary_late(n=3000, seed=2)
     ours = cqox.estimate("iv_2sls", df, outcome="y", treatment="d", roles={"instrument": "z"})
-    peer = IV2SLS(df["y"], np.ones(len(df)), df[["d"]], df[["z"]]).fit()
+
+    def fit() -> dict[str, float]:
+        from linearmodels.iv import IV2SLS
+
+        peer = IV2SLS(df["y"], np.ones(len(df)), df[["d"]], df[["z"]]).fit()
+        return {"coef": peer.params["d"], "se": peer.std_errors["d"]}
+
+    peer = LINEARMODELS.outputs("iv/iv2sls-binary-instrument", fit)
     wald = ours.diagnostics["wald"]
     np.testing.assert_allclose(wald["ratio"], ours.estimate, rtol=1e-12)
-    np.testing.assert_allclose(ours.estimate, peer.params["d"], rtol=RTOL)
-    np.testing.assert_allclose(ours.se, peer.std_errors["d"], rtol=RTOL)
+    np.testing.assert_allclose(ours.estimate, peer["coef"], rtol=RTOL)
+    np.testing.assert_allclose(ours.se, peer["se"], rtol=RTOL)
     assert ours.estimand == "LATE"

@@ -6,7 +6,9 @@ transcription of Imai, Kim & Wang (2021, doi:10.1111/ajps.12685): matched sets b
 comparing treatment histories unit by unit, Mahalanobis distances lag by lag, the ATT
 as an explicit average, the control-outcome regression of the standard error by
 statsmodels OLS on regressors built row by row, the per-unit contributions by
-explicit accumulation, and the unit bootstrap from the same random draws.
+explicit accumulation, and the unit bootstrap from the same random draws. statsmodels'
+fits are stored in golden/statsmodels.json (by a digest of their data) for machines
+without it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,35 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import statsmodels.api as sm
 
 import cqox
 from cqox.simulate.panel_match import panel_switching
+from tests.reference.golden import STATSMODELS, digest
+
+
+def _sm_logit_params(y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """statsmodels' Logit MLE with a constant (live, or stored by a digest of the data)."""
+
+    def fit() -> np.ndarray:
+        import statsmodels.api as sm
+
+        return np.asarray(
+            sm.Logit(y, sm.add_constant(X)).fit(disp=0, tol=1e-12, maxiter=200).params
+        )
+
+    return np.asarray(STATSMODELS.outputs(f"mle/panel-match-logit-{digest(y, X)}", fit))
+
+
+def _sm_ols_fitted(y: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """statsmodels' OLS fitted values (from its coefficients, live or stored)."""
+
+    def fit() -> np.ndarray:
+        import statsmodels.api as sm
+
+        return np.asarray(sm.OLS(y, Z).fit().params)
+
+    return Z @ np.asarray(STATSMODELS.outputs(f"ols/panel-match-{digest(y, Z)}", fit))
+
 
 #: Same arithmetic in a different order: exact up to rounding.
 EXACT = 1e-10
@@ -83,17 +110,15 @@ def twin_att(
             for j in w:
                 feats.append(X[j, t - L : t].mean(axis=0))
                 labels.append(0.0)
-        fit = sm.Logit(np.array(labels), sm.add_constant(np.array(feats))).fit(
-            disp=0, tol=1e-12, maxiter=200
-        )
+        params = _sm_logit_params(np.array(labels), np.array(feats))
 
         def e(v: np.ndarray) -> float:
-            return float(1 / (1 + np.exp(-(fit.params[0] + v @ fit.params[1:]))))
+            return float(1 / (1 + np.exp(-(params[0] + v @ params[1:]))))
 
         for t, js in unrefined:
             for j in js:
                 v = X[j, t - L : t].mean(axis=0)
-                index[(j, t)] = float(fit.params[0] + v @ fit.params[1:])
+                index[(j, t)] = float(params[0] + v @ params[1:])
 
         for n, (i, t, w) in enumerate(matched):
             if not w:
@@ -135,7 +160,7 @@ def twin_att(
             else Zb
         )
         Z = Z[:, np.any(Z != 0, axis=0)]  # lag 1 of D is 0 for every control
-        fitted = sm.OLS(np.array(dy), Z).fit().fittedvalues
+        fitted = _sm_ols_fitted(np.array(dy), Z)
         m0 = {cell: float(f) for cell, f in zip(cells, fitted, strict=True)}
         deltas = []
         num = np.zeros(N)

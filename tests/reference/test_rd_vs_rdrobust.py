@@ -3,18 +3,21 @@
 Point estimates (conventional and bias-corrected), bandwidths h and b, conventional
 and robust standard errors, the robust interval and effective numbers of rows, for
 sharp and fuzzy designs, every kernel, every bandwidth selector, NN and HC variances,
-p = 1 and 2, and a running variable with mass points.
+p = 1 and 2, and a running variable with mass points. rdrobust's outputs are stored in
+golden/rdrobust.json for machines without it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
-from rdrobust import rdrobust
 
 import cqox
 from tests.conftest import dataset_path
+from tests.reference.golden import RDROBUST
 
 #: Same algorithm in double precision; observed differences ≤ 2e-12 relative (the
 #: bandwidth selector's three nested fits accumulate rounding). 1e-8 leaves margin.
@@ -39,21 +42,44 @@ def discrete() -> pd.DataFrame:
     return df.assign(x=np.round(df["x"], 2))
 
 
-def _compare(ours: cqox.Estimate, peer: object, fuzzy: bool = False) -> None:
+def _rdrobust(case: str, y: pd.Series, x: pd.Series, **kw: Any) -> dict[str, Any]:
+    """rdrobust's bandwidths, estimates, SEs, robust CI and counts, live or stored."""
+
+    def fit() -> dict[str, Any]:
+        from rdrobust import rdrobust
+
+        peer = rdrobust(y, x, **kw)
+        out = {
+            "h": peer.bws.loc["h"].to_numpy(),
+            "b": peer.bws.loc["b"].to_numpy(),
+            "coef": peer.coef.iloc[:, 0].to_numpy(),
+            "se": peer.se.iloc[:, 0].to_numpy(),
+            "ci_robust": peer.ci.iloc[2].to_numpy(),
+            "pv_robust": peer.pv.iloc[2, 0],
+            "N_h": [int(v) for v in peer.N_h],
+        }
+        if "fuzzy" in kw:
+            out.update(tau_T=peer.tau_T.iloc[0, 0], se_T_robust=peer.se_T.iloc[2, 0])
+        return out
+
+    return RDROBUST.outputs(f"rd/{case}", fit)  # type: ignore[no-any-return]
+
+
+def _compare(ours: cqox.Estimate, peer: dict[str, Any], fuzzy: bool = False) -> None:
     d = ours.diagnostics
-    coef, se, ci = peer.coef.iloc[:, 0], peer.se.iloc[:, 0], peer.ci  # type: ignore[attr-defined]
-    np.testing.assert_allclose(d["h"], peer.bws.loc["h"].to_numpy(), rtol=RTOL)  # type: ignore[attr-defined]
-    np.testing.assert_allclose(d["b"], peer.bws.loc["b"].to_numpy(), rtol=RTOL)  # type: ignore[attr-defined]
-    np.testing.assert_allclose(ours.estimate, coef.iloc[0], rtol=RTOL)
-    np.testing.assert_allclose(d["tau_bias_corrected"], coef.iloc[1], rtol=RTOL)
-    np.testing.assert_allclose(ours.se, se.iloc[0], rtol=RTOL)
-    np.testing.assert_allclose(d["se_robust"], se.iloc[2], rtol=RTOL)
-    np.testing.assert_allclose(ours.ci, ci.iloc[2].to_numpy(), rtol=RTOL)
-    np.testing.assert_allclose(ours.p_value, peer.pv.iloc[2, 0], rtol=1e-6)  # type: ignore[attr-defined]
-    assert [d["n_h_left"], d["n_h_right"]] == [int(v) for v in peer.N_h]  # type: ignore[attr-defined]
+    coef, se = peer["coef"], peer["se"]
+    np.testing.assert_allclose(d["h"], peer["h"], rtol=RTOL)
+    np.testing.assert_allclose(d["b"], peer["b"], rtol=RTOL)
+    np.testing.assert_allclose(ours.estimate, coef[0], rtol=RTOL)
+    np.testing.assert_allclose(d["tau_bias_corrected"], coef[1], rtol=RTOL)
+    np.testing.assert_allclose(ours.se, se[0], rtol=RTOL)
+    np.testing.assert_allclose(d["se_robust"], se[2], rtol=RTOL)
+    np.testing.assert_allclose(ours.ci, peer["ci_robust"], rtol=RTOL)
+    np.testing.assert_allclose(ours.p_value, peer["pv_robust"], rtol=1e-6)
+    assert [d["n_h_left"], d["n_h_right"]] == peer["N_h"]
     if fuzzy:
-        np.testing.assert_allclose(d["first_stage"]["jump"], peer.tau_T.iloc[0, 0], rtol=RTOL)  # type: ignore[attr-defined]
-        np.testing.assert_allclose(d["first_stage"]["se_robust"], peer.se_T.iloc[2, 0], rtol=RTOL)  # type: ignore[attr-defined]
+        np.testing.assert_allclose(d["first_stage"]["jump"], peer["tau_T"], rtol=RTOL)
+        np.testing.assert_allclose(d["first_stage"]["se_robust"], peer["se_T_robust"], rtol=RTOL)
 
 
 SHARP_CASES = [
@@ -79,7 +105,8 @@ def test_sharp_senate_matches_rdrobust(
         gates=False,
     )
     ok = senate["vote"].notna()
-    peer = rdrobust(
+    peer = _rdrobust(
+        f"senate-{kernel}-{bwselect}-{vce}",
         senate.loc[ok, "vote"],
         senate.loc[ok, "margin"],
         kernel=kernel[:3],
@@ -103,7 +130,9 @@ def test_fuzzy_matches_rdrobust(fuzzy: pd.DataFrame, p: int, kernel: str) -> Non
         gates=False,
     )
     assert ours.estimand == "LATE(c)"
-    peer = rdrobust(fuzzy["y"], fuzzy["x"], fuzzy=fuzzy["d"], p=p, kernel=kernel[:3])
+    peer = _rdrobust(
+        f"fuzzy-p{p}-{kernel}", fuzzy["y"], fuzzy["x"], fuzzy=fuzzy["d"], p=p, kernel=kernel[:3]
+    )
     _compare(ours, peer, fuzzy=True)
 
 
@@ -111,7 +140,7 @@ def test_mass_points_adjustment_matches_rdrobust(discrete: pd.DataFrame) -> None
     ours = cqox.estimate(
         "rd", discrete, outcome="y", roles={"running": "x", "cutoff": 0.0}, gates=False
     )
-    peer = rdrobust(discrete["y"], discrete["x"])
+    peer = _rdrobust("mass-points", discrete["y"], discrete["x"])
     _compare(ours, peer)
 
 
@@ -127,7 +156,9 @@ def test_manual_bandwidths_match_rdrobust(senate: pd.DataFrame) -> None:
         gates=False,
     )
     ok = senate["vote"].notna()
-    peer = rdrobust(senate.loc[ok, "vote"], senate.loc[ok, "margin"], h=10.0, b=20.0, p=2)
+    peer = _rdrobust(
+        "senate-h10-b20-p2", senate.loc[ok, "vote"], senate.loc[ok, "margin"], h=10.0, b=20.0, p=2
+    )
     _compare(ours, peer)
 
 
@@ -136,5 +167,5 @@ def test_nonzero_cutoff_matches_rdrobust(senate: pd.DataFrame) -> None:
         "rd", senate, outcome="vote", roles={"running": "margin", "cutoff": 5.0}, gates=False
     )
     ok = senate["vote"].notna()
-    peer = rdrobust(senate.loc[ok, "vote"], senate.loc[ok, "margin"], c=5.0)
+    peer = _rdrobust("senate-cutoff5", senate.loc[ok, "vote"], senate.loc[ok, "margin"], c=5.0)
     _compare(ours, peer)

@@ -3,7 +3,8 @@
 With ``V`` given, the weights solve a strictly defined QP: ours (exact active set)
 and pysyncon's (SLSQP) must agree to SLSQP's accuracy.  With ``V`` chosen by the
 nested optimisation both search a non-convex surface: ours must reach at least
-pysyncon's pre-period fit, and on the published designs the same weights.
+pysyncon's pre-period fit, and on the published designs the same weights. pysyncon's
+outputs are stored in golden/pysyncon.json for machines without it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from cqox.estimators.synth.fit import inner_problem, scale_predictors
 from cqox.simulate.synth import synth_factor_model
 from tests.conftest import dataset_path
 from tests.published.test_synth_published import BASQUE, basque_spec, germany_spec
-
-pysyncon = pytest.importorskip("pysyncon")
+from tests.reference.golden import PYSYNCON
 
 #: pysyncon's inner QP is SLSQP with its default ftol 1e-6: on a flat objective
 #: (Germany) its weights stop up to 3.5e-4 from the exact optimum, whose objective
@@ -47,6 +47,8 @@ def _dataprep(
     spec: dict[str, Any],
     controls: list[Any],
 ) -> Any:
+    import pysyncon
+
     from cqox.estimators.synth.panel import parse_times
 
     special = [
@@ -81,6 +83,7 @@ def _ours(df: pd.DataFrame, outcome: str, unit: str, time: str, **params: Any) -
 
 
 def _compare_fixed_v(
+    case: str,
     df: pd.DataFrame,
     outcome: str,
     unit: str,
@@ -92,13 +95,30 @@ def _compare_fixed_v(
     penalty: float = 0.0,
 ) -> None:
     controls = [u for u in df[unit].unique() if u != treated]
-    dp = _dataprep(df, outcome, unit, time, treated, spec, controls)
-    if penalty > 0:
-        peer: Any = pysyncon.PenalizedSynth()
-        peer.fit(dp, lambda_=penalty, custom_V=v)
-    else:
-        peer = pysyncon.Synth()
-        peer.fit(dp, custom_V=v)
+
+    def fit() -> dict[str, Any]:
+        import pysyncon
+
+        dp = _dataprep(df, outcome, unit, time, treated, spec, controls)
+        if penalty > 0:
+            peer: Any = pysyncon.PenalizedSynth()
+            peer.fit(dp, lambda_=penalty, custom_V=v)
+        else:
+            peer = pysyncon.Synth()
+            peer.fit(dp, custom_V=v)
+        X0, X1 = dp.make_covariate_mats()
+        Z0, Z1 = dp.make_outcome_mats(time_period=sorted(df[time].unique()))
+        W = np.asarray(peer.W, float)
+        return {
+            "W": W,
+            "X0": X0.to_numpy(float),
+            "X1": X1.to_numpy(float),
+            "gap": (Z1 - Z0 @ W).to_numpy(float),
+            "outcome_scale": float(np.abs(Z1).mean()),
+        }
+
+    peer = PYSYNCON.outputs(f"synth/fixed-v-{case}", fit)
+    W = np.asarray(peer["W"])
     est = _ours(
         df,
         outcome,
@@ -115,17 +135,15 @@ def _compare_fixed_v(
         },
     )
     w = est.tables["weights"].set_index("unit")["weight"].reindex(controls).to_numpy()
-    np.testing.assert_allclose(w, np.asarray(peer.W), atol=QP_WEIGHT_TOL)
-    X0, X1 = dp.make_covariate_mats()
-    Xs = scale_predictors(np.column_stack([X1.to_numpy(), X0.to_numpy()]))
+    np.testing.assert_allclose(w, W, atol=QP_WEIGHT_TOL)
+    Xs = scale_predictors(np.column_stack([np.asarray(peer["X1"]), np.asarray(peer["X0"])]))
     vv = v / v.sum() if penalty == 0 else v
     P, q = inner_problem(Xs[:, 1:], Xs[:, 0], vv, penalty)
-    ours_obj, peer_obj = 0.5 * w @ P @ w + q @ w, 0.5 * peer.W @ P @ peer.W + q @ peer.W
+    ours_obj, peer_obj = 0.5 * w @ P @ w + q @ w, 0.5 * W @ P @ W + q @ W
     assert ours_obj <= peer_obj + QP_OBJ_SLACK * abs(peer_obj)
-    Z0, Z1 = dp.make_outcome_mats(time_period=sorted(df[time].unique()))
-    gap_peer = (Z1 - Z0 @ np.asarray(peer.W)).to_numpy()
-    scale = float(np.abs(Z1).mean())
-    np.testing.assert_allclose(est.tables["path"]["gap"], gap_peer, atol=QP_GAP_RTOL * scale)
+    np.testing.assert_allclose(
+        est.tables["path"]["gap"], peer["gap"], atol=QP_GAP_RTOL * peer["outcome_scale"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -141,13 +159,31 @@ def germany() -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fixed_v_weights_and_gaps_match_pysyncon_basque(basque: pd.DataFrame, seed: int) -> None:
     v = np.random.default_rng(seed).dirichlet(np.ones(14))
-    _compare_fixed_v(basque, "gdpcap", "regionname", "year", BASQUE, 1970, basque_spec(), v)
+    _compare_fixed_v(
+        f"basque-dirichlet-seed{seed}",
+        basque,
+        "gdpcap",
+        "regionname",
+        "year",
+        BASQUE,
+        1970,
+        basque_spec(),
+        v,
+    )
 
 
 def test_fixed_v_weights_and_gaps_match_pysyncon_germany(germany: pd.DataFrame) -> None:
     v = np.array([0.26181399, 0.19771587, 0.17664337, 0.00076297, 0.20706759, 0.15599621])
     _compare_fixed_v(
-        germany, "gdp", "country", "year", "West Germany", 1990, germany_spec("main"), v
+        "germany-main",
+        germany,
+        "gdp",
+        "country",
+        "year",
+        "West Germany",
+        1990,
+        germany_spec("main"),
+        v,
     )
 
 
@@ -156,6 +192,7 @@ def test_penalised_weights_match_pysyncon_penalized_synth(
     basque: pd.DataFrame, penalty: float
 ) -> None:
     _compare_fixed_v(
+        f"basque-penalty{penalty}",
         basque,
         "gdpcap",
         "regionname",
@@ -198,7 +235,7 @@ def _simulated() -> tuple[pd.DataFrame, dict[str, Any]]:
 def test_fixed_v_matches_pysyncon_simulated() -> None:
     df, spec = _simulated()
     v = np.array([0.1, 0.1, 0.3, 0.2, 0.3])
-    _compare_fixed_v(df, "y", "unit", "time", 0, 21, spec, v)
+    _compare_fixed_v("simulated-seed7", df, "y", "unit", "time", 0, 21, spec, v)
 
 
 @pytest.mark.parametrize("design", ["basque", "simulated"])
@@ -211,14 +248,21 @@ def test_nested_v_fits_at_least_as_well_as_pysyncon(basque: pd.DataFrame, design
     else:
         (df, spec), outcome, unit, time, treated, t0 = _simulated(), "y", "unit", "time", 0, 21
     controls = [u for u in df[unit].unique() if u != treated]
-    peer = pysyncon.Synth()
-    peer.fit(
-        _dataprep(df, outcome, unit, time, treated, spec, controls),
-        optim_method="Nelder-Mead",
-        optim_initial="equal",
-    )
+
+    def fit() -> dict[str, Any]:
+        import pysyncon
+
+        peer = pysyncon.Synth()
+        peer.fit(
+            _dataprep(df, outcome, unit, time, treated, spec, controls),
+            optim_method="Nelder-Mead",
+            optim_initial="equal",
+        )
+        return {"loss_V": float(peer.loss_V), "W": np.asarray(peer.W, float)}
+
+    peer = PYSYNCON.outputs(f"synth/nested-v-{design}", fit)
     est = _ours(df, outcome, unit, time, treated_unit=treated, treatment_time=t0, **spec)
-    assert est.diagnostics["loss_v"] <= peer.loss_V * (1 + LOSS_SLACK)
+    assert est.diagnostics["loss_v"] <= peer["loss_V"] * (1 + LOSS_SLACK)
     if design == "basque":  # well-identified optimum: same weights
         w = est.tables["weights"].set_index("unit")["weight"].reindex(controls).to_numpy()
-        np.testing.assert_allclose(w, np.asarray(peer.W), atol=NESTED_WEIGHT_TOL)
+        np.testing.assert_allclose(w, peer["W"], atol=NESTED_WEIGHT_TOL)

@@ -6,20 +6,26 @@ import argparse
 import sys
 from typing import Any
 
+from cqox.cli.server_extra import INSTALL_HINT, missing_server_modules, require_server
+
 #: Seconds an idle HTTP connection stays open.
 KEEP_ALIVE_S = 30
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve`` to the ``cqox`` command."""
-    from cqox.server.settings import settings_help
+    if missing_server_modules():
+        epilog = f"needs the server extra: {INSTALL_HINT}"
+    else:
+        from cqox.server.settings import settings_help
 
+        epilog = "settings (environment variables):\n" + settings_help()
     p: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
         help="run the HTTP service and web dashboard",
         description="Run the CQOx HTTP service (API at /api, OpenAPI docs at /docs, dashboard "
         "at /). Configuration comes from environment variables:",
-        epilog="settings (environment variables):\n" + settings_help(),
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -30,6 +36,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Start the service; returns when it stops."""
+    require_server("serve")
     import uvicorn
     from pydantic import ValidationError
 

@@ -7,6 +7,8 @@ import getpass
 import sys
 from typing import Any
 
+from cqox.cli.server_extra import require_server
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``users`` to the ``cqox`` command."""
@@ -41,6 +43,7 @@ def _factory() -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``users`` action; 0 on success, 2 on bad input."""
+    require_server("users")
     from pydantic import ValidationError
     from sqlalchemy import select
 
