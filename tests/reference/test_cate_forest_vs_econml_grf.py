@@ -16,6 +16,7 @@ import pytest
 
 from cqox.estimators.cate.forest import ForestParams, grow
 from cqox.simulate.cate import wager_athey_2018
+from tests.reference.golden import ECONML
 
 pytestmark = pytest.mark.reference
 
@@ -27,8 +28,6 @@ CORR_BOUNDED = 0.90
 
 
 def _compare(n_trees: int, corr_min: float) -> None:
-    from econml.grf import CausalForest
-
     df, truth = wager_athey_2018("heterogeneous", n=2000, p=6, seed=7)
     X = df[[f"x{j}" for j in range(1, 7)]].to_numpy()
     t, y = df["t"].to_numpy(float), df["y"].to_numpy()
@@ -36,20 +35,26 @@ def _compare(n_trees: int, corr_min: float) -> None:
     y_res = y - 0.0  # m(x) = E[Y | X] = 0 in this design
     ours, codes = grow(X, y_res, w_res, ForestParams(n_trees=n_trees, seed=3, n_threads=2))
     tau_ours, _ = ours.predict_oob(codes)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        peer = CausalForest(
-            n_estimators=n_trees,
-            criterion="het",
-            min_samples_leaf=5,
-            max_samples=0.5,
-            honest=True,
-            inference=True,
-            subforest_size=2,
-            random_state=3,
-            n_jobs=1,
-        ).fit(X, w_res, y_res)
-        tau_peer = peer.oob_predict(X).ravel()
+
+    def fit() -> dict[str, np.ndarray]:
+        from econml.grf import CausalForest
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            peer = CausalForest(
+                n_estimators=n_trees,
+                criterion="het",
+                min_samples_leaf=5,
+                max_samples=0.5,
+                honest=True,
+                inference=True,
+                subforest_size=2,
+                random_state=3,
+                n_jobs=1,
+            ).fit(X, w_res, y_res)
+            return {"tau": peer.oob_predict(X).ravel()}
+
+    tau_peer = np.asarray(ECONML.outputs(f"cate/grf-causal-forest-{n_trees}", fit)["tau"])
     corr = float(np.corrcoef(tau_ours, tau_peer)[0, 1])
     assert corr >= corr_min, corr
     # averages within Monte-Carlo error: the SE of a mean of unit effects

@@ -19,6 +19,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import cqox
 from cqox.simulate.dml import make_irm_heterogeneous
+from tests.reference.golden import CAUSALML, ECONML
 
 pytestmark = pytest.mark.reference
 
@@ -53,13 +54,16 @@ def _ours(name: str, df: pd.DataFrame, new: pd.DataFrame, **params: object) -> n
 
 
 def test_s_learner_equals_causalml(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    pytest.importorskip("causalml")
-    from causalml.inference.meta import BaseSRegressor
-
     df, new = data
     X, t, y = _arrays(df)
-    peer = BaseSRegressor(learner=_gbr()).fit(X, t, y)
-    want = np.asarray(peer.predict(new[COVS].to_numpy())).ravel()
+
+    def fit() -> dict[str, np.ndarray]:
+        from causalml.inference.meta import BaseSRegressor
+
+        peer = BaseSRegressor(learner=_gbr()).fit(X, treatment=t, y=y)
+        return {"cate": np.asarray(peer.predict(new[COVS].to_numpy())).ravel()}
+
+    want = np.asarray(CAUSALML.outputs("cate/s-learner-gbr", fit)["cate"])
     got = _ours("s_learner", df, new, learner="linear", outcome_learner=_gbr())
     np.testing.assert_allclose(got, want, rtol=EXACT_RTOL, atol=1e-10)
 
@@ -67,12 +71,16 @@ def test_s_learner_equals_causalml(data: tuple[pd.DataFrame, pd.DataFrame]) -> N
 def test_s_learner_equals_econml_with_linear_model(
     data: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
-    from econml.metalearners import SLearner
-
     df, new = data
     X, t, y = _arrays(df)
-    peer = SLearner(overall_model=LinearRegression()).fit(y, t, X=X)
-    want = peer.effect(new[COVS].to_numpy())
+
+    def fit() -> dict[str, np.ndarray]:
+        from econml.metalearners import SLearner
+
+        peer = SLearner(overall_model=LinearRegression()).fit(y, t, X=X)
+        return {"cate": peer.effect(new[COVS].to_numpy())}
+
+    want = np.asarray(ECONML.outputs("cate/s-learner-linear", fit)["cate"])
     got = _ours("s_learner", df, new, learner="linear", outcome_learner=LinearRegression())
     np.testing.assert_allclose(got, want, rtol=EXACT_RTOL, atol=1e-10)
 
@@ -82,15 +90,19 @@ def test_t_learner_equals_peers(data: tuple[pd.DataFrame, pd.DataFrame], peer_na
     df, new = data
     X, t, y = _arrays(df)
     Xn = new[COVS].to_numpy()
-    if peer_name == "causalml":
-        pytest.importorskip("causalml")
-        from causalml.inference.meta import BaseTRegressor
 
-        want = np.asarray(BaseTRegressor(learner=_gbr()).fit(X, t, y).predict(Xn)).ravel()
-    else:
+    def fit() -> dict[str, np.ndarray]:
+        if peer_name == "causalml":
+            from causalml.inference.meta import BaseTRegressor
+
+            peer = BaseTRegressor(learner=_gbr()).fit(X, treatment=t, y=y)
+            return {"cate": np.asarray(peer.predict(Xn)).ravel()}
         from econml.metalearners import TLearner
 
-        want = TLearner(models=_gbr()).fit(y, t, X=X).effect(Xn)
+        return {"cate": TLearner(models=_gbr()).fit(y, t, X=X).effect(Xn)}
+
+    peer = CAUSALML if peer_name == "causalml" else ECONML
+    want = np.asarray(peer.outputs("cate/t-learner-gbr", fit)["cate"])
     got = _ours("t_learner", df, new, learner="linear", outcome_learner=_gbr())
     np.testing.assert_allclose(got, want, rtol=EXACT_RTOL, atol=1e-10)
 
@@ -102,19 +114,22 @@ def test_x_learner_equals_peers(data: tuple[pd.DataFrame, pd.DataFrame], peer_na
     Xn = new[COVS].to_numpy()
     logit = LogisticRegression(C=1e6, max_iter=2000)
     e_new = logit.fit(X, t).predict_proba(Xn)[:, 1]
-    if peer_name == "causalml":
-        pytest.importorskip("causalml")
-        from causalml.inference.meta import BaseXRegressor
 
-        peer = BaseXRegressor(learner=_gbr()).fit(X, t, y, p=np.full(len(y), 0.5))
-        want = np.asarray(peer.predict(Xn, p=e_new)).ravel()
-    else:
+    def fit() -> dict[str, np.ndarray]:
+        if peer_name == "causalml":
+            from causalml.inference.meta import BaseXRegressor
+
+            m = BaseXRegressor(learner=_gbr()).fit(X, treatment=t, y=y, p=np.full(len(y), 0.5))
+            return {"cate": np.asarray(m.predict(Xn, p=e_new)).ravel()}
         from econml.metalearners import XLearner
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            peer = XLearner(models=_gbr(), propensity_model=logit).fit(y, t, X=X)
-        want = peer.effect(Xn)
+            m = XLearner(models=_gbr(), propensity_model=logit).fit(y, t, X=X)
+        return {"cate": m.effect(Xn)}
+
+    peer = CAUSALML if peer_name == "causalml" else ECONML
+    want = np.asarray(peer.outputs("cate/x-learner-gbr", fit)["cate"])
     got = _ours(
         "x_learner",
         df,
@@ -146,38 +161,46 @@ def _linear_coefs(name: str, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_dr_learner_linear_final_close_to_econml() -> None:
-    from econml.dr import LinearDRLearner
-
     df, _ = make_irm_heterogeneous(n=4000, p=5, seed=5)
     X, t, y = _arrays(df)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        peer = LinearDRLearner(
-            model_regression=_gbr(),
-            model_propensity=LogisticRegression(C=1e6, max_iter=2000),
-            cv=5,
-            random_state=0,
-            min_propensity=0.01,
-        ).fit(y, t, X=X)
-    want = np.concatenate([[peer.intercept_(T=1)], peer.coef_(T=1)])
+
+    def fit() -> dict[str, np.ndarray]:
+        from econml.dr import LinearDRLearner
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            peer = LinearDRLearner(
+                model_regression=_gbr(),
+                model_propensity=LogisticRegression(C=1e6, max_iter=2000),
+                cv=5,
+                random_state=0,
+                min_propensity=0.01,
+            ).fit(y, t, X=X)
+        return {"coef": np.concatenate([[peer.intercept_(T=1)], peer.coef_(T=1)])}
+
+    want = np.asarray(ECONML.outputs("cate/linear-dr-learner", fit)["coef"])
     got, se = _linear_coefs("dr_learner", df)
     assert np.all(np.abs(got - want) < COEF_TOL_IN_SE * se), (got, want, se)
 
 
 def test_r_learner_linear_final_close_to_econml_linear_dml() -> None:
-    from econml.dml import LinearDML
-
     df, _ = make_irm_heterogeneous(n=4000, p=5, seed=6)
     X, t, y = _arrays(df)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        peer = LinearDML(
-            model_y=_gbr(),
-            model_t=LogisticRegression(C=1e6, max_iter=2000),
-            discrete_treatment=True,
-            cv=5,
-            random_state=0,
-        ).fit(y, t, X=X)
-    want = np.concatenate([[peer.intercept_], peer.coef_])
+
+    def fit() -> dict[str, np.ndarray]:
+        from econml.dml import LinearDML
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            peer = LinearDML(
+                model_y=_gbr(),
+                model_t=LogisticRegression(C=1e6, max_iter=2000),
+                discrete_treatment=True,
+                cv=5,
+                random_state=0,
+            ).fit(y, t, X=X)
+        return {"coef": np.concatenate([[peer.intercept_], peer.coef_])}
+
+    want = np.asarray(ECONML.outputs("cate/linear-dml", fit)["coef"])
     got, se = _linear_coefs("r_learner", df)
     assert np.all(np.abs(got - want) < COEF_TOL_IN_SE * se), (got, want, se)
