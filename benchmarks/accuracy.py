@@ -315,6 +315,12 @@ def write(
             f"{failed} |"
         )
     lines += ["", "Not covered here: " + (", ".join(uncovered) or "none") + "."]
+    lines += [
+        "",
+        "Refutation gates (placebo treatment, random common cause, data subset, dummy "
+        "outcome, simulated unobserved confounder): their size and power by simulation are "
+        "in docs/refutation.md (`python -m benchmarks.refute_accuracy`).",
+    ]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / "accuracy.json").write_text(json.dumps(rows, indent=1))

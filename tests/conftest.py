@@ -23,8 +23,11 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-#: ../shared/datasets beside the repository (CI lays shared/ next to the clone).
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+#: ../shared/datasets beside the repository (CI lays shared/ next to the clone);
+#: ``CQOX_DATASETS`` points elsewhere (a git worktree is not beside shared/).
+DATASETS = Path(
+    os.environ.get("CQOX_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

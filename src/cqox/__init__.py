@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str | None] = {
     "FileFormatError": "cqox.errors",
     "FormulaError": "cqox.errors",
     "NoDataError": "cqox.errors",
+    "NoDesignError": "cqox.errors",
     "ParameterError": "cqox.errors",
     "RoleError": "cqox.errors",
     "simulate": None,
@@ -141,6 +142,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     )
     from cqox.errors import (
         NoDataError as NoDataError,
+    )
+    from cqox.errors import (
+        NoDesignError as NoDesignError,
     )
     from cqox.errors import (
         ParameterError as ParameterError,

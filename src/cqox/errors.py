@@ -43,6 +43,16 @@ class FileFormatError(DataError):
     """The file's format or encoding cannot be read."""
 
 
+class LimitExceededError(DataError):
+    """A file is larger than a reading limit (cells, columns, decompressed size, ratio).
+
+    ``details`` names the limit (``limit``), its value (``max``) and what the file
+    has or would need (``got``), so a caller can say which setting to raise.
+    """
+
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class RoleError(CqoxError, ValueError):
     """A role names a missing column or a column of the wrong kind."""
 
@@ -58,6 +68,10 @@ class ColumnNotFoundError(RoleError, KeyError):
 
 class FormulaError(RoleError):
     """A covariate formula cannot be parsed or evaluated."""
+
+
+class GraphError(RoleError):
+    """A causal graph (``dag``) cannot be read, has a cycle, or misses a role's node."""
 
 
 class ParameterError(CqoxError, ValueError):
@@ -81,10 +95,29 @@ class DesignError(CqoxError, ValueError):
     code = "INVALID_MAPPING"
 
 
+class NoDesignError(DesignError):
+    """The roles support no design: nothing can be estimated from them.
+
+    ``details["suggestions"]`` lists what to give, each a dict with the ``role``, the
+    candidate ``columns`` (best first), a ``reason`` and the ``flag`` of the command
+    line that sets it.  The service answers 422 with these details; the command line
+    prints the message; the library raises it from :func:`cqox.analyze`.
+    """
+
+    code = "NO_DESIGN"
+
+
 class EstimationError(CqoxError, RuntimeError):
     """Estimation failed on valid input (e.g. perfect separation, singular design)."""
 
     code = "ESTIMATION_FAILED"
+
+
+class SeparationError(EstimationError):
+    """A binary model's maximum-likelihood coefficients diverge (perfect separation).
+
+    ``details["coef_per_sd"]`` holds the standardised coefficients at the last step.
+    """
 
 
 class MissingDependencyError(CqoxError, ImportError):

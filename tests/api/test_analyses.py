@@ -379,3 +379,43 @@ def test_deleted_dataset_keeps_its_analyses(api: Api) -> None:
     assert api.client.get(f"/api/analyses/{aid}", headers=h).status_code == 200
     r = api.client.post("/api/analyze/comprehensive", headers=h, json={"dataset_id": ds})
     assert_error(r, 404, "NOT_FOUND")
+
+
+def test_no_design_is_422_with_suggestions(api: Api) -> None:
+    h = api.headers("analyst")
+    df = small_frame()[["y", "x1", "x2"]]
+    ds = api.dataset(h, df)
+    r = api.client.post(
+        "/api/analyze/comprehensive",
+        headers=h,
+        json={"dataset_id": ds, "mapping": {"outcome": "y"}, "options": {"infer": False}},
+    )
+    err = assert_error(r, 422, "NO_DESIGN")
+    assert "no design found" in err["message"]
+    assert [s["role"] for s in err["details"]["suggestions"]] == ["treatment"]
+
+
+def test_dag_field_identifies_the_adjustment_set_and_bad_dot_is_400(api: Api) -> None:
+    h = api.headers("analyst")
+    ds = api.dataset(h)
+    r = api.client.post(
+        "/api/analyze/comprehensive",
+        headers=h,
+        json={
+            "dataset_id": ds,
+            "mapping": {"outcome": "y", "treatment": "t"},
+            "estimators": ["regression_adjustment"],
+            "dag": "digraph { x1 -> t; x1 -> y; x2 -> t; x2 -> y; x3 -> t; x3 -> y; t -> y }",
+        },
+    )
+    assert r.status_code == 200, r.text
+    result = r.json()["result"]
+    assert result["dag"]["identification"]["optimal"] == ["x1", "x2", "x3"]
+    assert any(g["name"] == "dag_independences" for g in result["gates"])
+    r = api.client.post(
+        "/api/analyze/comprehensive",
+        headers=h,
+        json={"dataset_id": ds, "mapping": {"outcome": "y", "treatment": "t"}, "dag": "t -- y"},
+    )
+    err = assert_error(r, 400, "INVALID_MAPPING")
+    assert "undirected" in err["message"]

@@ -65,3 +65,26 @@ def test_case_builders_only_name_the_design_they_were_given() -> None:
     d = datagen.sharp_rd(n=300, seed=1)
     built = cases.rd_cases(d, quick=True)
     assert built and {c.design for c in built} == {d.name}
+
+
+def test_auto_mode_rows_compare_stop_and_render(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks import auto_mode
+
+    import cqox
+
+    df, truth = cqox.simulate.confounded_binary(n=400, seed=2)
+    ok = auto_mode.Case(
+        "sim",
+        lambda _: df,
+        "y",
+        "t",
+        published=truth["SATE"],
+        tolerance=1.0,
+        reference="simulated truth",
+    )
+    stop = auto_mode.Case("no treatment", lambda _: df[["y", "x1"]], "y", None)
+    rows = [auto_mode.run_case(c, tmp_path) for c in (ok, stop)]
+    assert rows[0]["verdict"] == "reproduces"
+    assert rows[1]["verdict"] == "stops (NO_DESIGN)" and "--treatment" in rows[1]["result"]
+    page = auto_mode.render(rows, seed=0)
+    assert "| sim | outcome=y, treatment=t |" in page and "1 reproduces, 1 stops of 2" in page

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cqox._version import __version__
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate
@@ -48,6 +46,8 @@ class Analysis:
     elapsed_s : float
     figures : dict
         Figure data keyed by name (propensity scores by arm, ...), for the report.
+    graph : dict or None
+        The causal graph given (``dot``, ``edges``, ``nodes``) and what it identifies.
     """
 
     profile: dict[str, Any]
@@ -65,6 +65,7 @@ class Analysis:
     elapsed_s: float = 0.0
     seed: int | None = None
     figure_data: dict[str, Any] = field(default_factory=dict, repr=False)
+    graph: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the documented ``--json`` layout)."""
@@ -84,6 +85,7 @@ class Analysis:
             "warnings": list(self.warnings),
             "seed": self.seed,
             "elapsed_s": round(self.elapsed_s, 6),
+            **({"dag": to_jsonable(self.graph)} if self.graph is not None else {}),
         }
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
@@ -112,14 +114,17 @@ class Analysis:
     def summary(self) -> str:
         """A text table of all estimates and the consensus."""
         lines = [
-            f"{'estimator':<24}{'estimand':<10}{'estimate':>12}{'se':>11}{'95% CI':>26}{'gates':>8}"
+            f"{'estimator':<24}{'estimand':<10}{'estimate':>12}{'se':>11}{'95% CI':>26}"
+            f"{'gates':>13}"
         ]
         for e in self.estimates:
             ci = f"[{e.ci[0]:.4g}, {e.ci[1]:.4g}]"
             lines.append(
                 f"{e.estimator:<24}{e.estimand:<10}{e.estimate:>12.4g}{e.se:>11.4g}"
-                f"{ci:>26}{e.status:>8}"
+                f"{ci:>26}{e.status:>13}"
             )
+        if not self.estimates:
+            lines.append("no estimates")
         for estimand, c in self.consensus.items():
             truth = f"  (truth {self.truth[estimand]:.4g})" if estimand in self.truth else ""
             lines.append(
@@ -136,19 +141,3 @@ class Analysis:
         from cqox.report.html import estimates_table
 
         return estimates_table(self)
-
-
-def quality_assessment(estimates: list[Estimate], gates: list[Gate]) -> dict[str, Any]:
-    """Counts of gate statuses and an overall verdict (fail > warn > pass)."""
-    all_gates = list(gates) + [g for e in estimates for g in e.gates]
-    counts = {
-        s: sum(g.status == s for g in all_gates) for s in ("pass", "warn", "fail", "not_applicable")
-    }
-    verdict = "fail" if counts["fail"] else ("warn" if counts["warn"] else "pass")
-    failing = sorted({g.name for g in all_gates if g.status in ("fail", "warn")})
-    return {
-        "verdict": verdict,
-        "counts": counts,
-        "flagged_gates": failing,
-        "score": float(np.round(counts["pass"] / max(1, len(all_gates)), 3)),
-    }

@@ -11,22 +11,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cqox.analysis.analysis import Analysis, quality_assessment
-from cqox.analysis.consensus import consensus
+from cqox.analysis.analysis import Analysis
+from cqox.analysis.consensus import consensus_with_notes
+from cqox.analysis.refute import backdoor_refutation_gates
+from cqox.analysis.verdict import no_design_error, nothing_ran_error, quality_assessment
 from cqox.core.context import Context, ProgressCallback
 from cqox.core.design import Design, designs_for
 from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
 from cqox.core.roles import Roles
+from cqox.data.design_detect import refine_designs
 from cqox.data.domain import detect_domain
-from cqox.data.infer import infer_roles
+from cqox.data.infer import infer_roles, inference_notes
 from cqox.data.io import read_table
 from cqox.data.prepare import CausalData, check_table
 from cqox.errors import (
     CqoxError,
     CqoxWarning,
     DataError,
-    DesignError,
     ParameterError,
     RoleError,
     column_not_found,
@@ -131,6 +133,7 @@ def analyze(
     truth: Mapping[str, float] | None = None,
     progress: ProgressCallback | None = None,
     heterogeneity: bool = False,
+    dag: str | Sequence[Sequence[str]] | None = None,
 ) -> Analysis:
     """Analyse a table: infer roles, find designs, run every applicable estimator.
 
@@ -161,6 +164,10 @@ def analyze(
     heterogeneity : bool
         Also estimate unit-level effects (:data:`HETEROGENEITY_ESTIMATORS`) when the
         backdoor design applies and no estimator list is given.
+    dag : str or list of (cause, effect), optional
+        A causal graph (DOT text or edges, :mod:`cqox.analysis.dag`): its adjustment set
+        replaces inferred covariates, its instruments are used when the backdoor fails,
+        and its testable independences are checked as the ``dag_independences`` gate.
     """
     start = time.perf_counter()
     df = _load(data)
@@ -170,9 +177,20 @@ def analyze(
     )
     _check_columns(df, given)
     r = infer_roles(df, given) if infer else given
-    designs = designs_for(r)
-    params = {k: dict(v) for k, v in (params or {}).items()}
     ctx = Context(seed=seed, thresholds=_check_thresholds(thresholds), progress=progress)
+    plan = None
+    if dag is not None:
+        # imported here: NetworkX is loaded only by analyses that give a graph
+        from cqox.analysis.dag import plan_from_graph
+
+        plan = plan_from_graph(df, r, given, dag, ctx.threshold("dag_independence_p"))
+        r = plan.roles
+    designs, design_notes = refine_designs(df, r, designs_for(r))
+    if plan is not None:
+        designs, design_notes = plan.designs(designs), [*plan.notes, *design_notes]
+    if not designs and estimators is None:
+        raise no_design_error(df, r)
+    params = {k: dict(v) for k, v in (params or {}).items()}
 
     classes = _choose(estimators, designs, r, params)
     if heterogeneity and estimators is None and Design.BACKDOOR in designs:
@@ -227,31 +245,51 @@ def analyze(
     if not estimates and input_errors and len(input_errors) == len(failures):
         # nothing ran, and only because of the input: say what is wrong with it
         raise input_errors[0]
-    if not estimates and failures and estimators is not None:
-        raise DesignError(
-            f"no estimator could run: {failures[0]['message']}", details={"failures": failures}
-        )
+    if not estimates:
+        raise nothing_ran_error(df, r, designs, failures)
 
     first = next(iter(prepared.values()), None)
-    data_level_gates = _data_gates(ctx, first, designs)
+    data_level_gates = _data_gates(ctx, first, designs) + backdoor_refutation_gates(
+        first, designs, ctx
+    )
+    if plan is not None:
+        data_level_gates += plan.gates
+    agreed, consensus_notes = consensus_with_notes(estimates, _outcome_scale(first))
     analysis = Analysis(
         profile=_profile(df),
         roles=r,
         designs=designs,
         estimates=estimates,
         failures=failures,
-        consensus=consensus(estimates),
+        consensus=agreed,
         sensitivity=_sensitivity(estimates, first, ctx),
         gates=data_level_gates,
         quality=quality_assessment(estimates, data_level_gates),
         domain=detect_domain([str(c) for c in df.columns]).to_dict(),
         truth={str(k): float(v) for k, v in (truth or {}).items()},
-        warnings=list(dict.fromkeys(w for e in estimates for w in e.warnings)),
+        warnings=list(
+            dict.fromkeys(
+                [
+                    *(inference_notes(r) if infer else []),
+                    *design_notes,
+                    *(w for e in estimates for w in e.warnings),
+                    *consensus_notes,
+                ]
+            )
+        ),
         seed=seed,
         figure_data=_figure_data(ctx, first, df, r, estimates),
+        graph=plan.to_dict() if plan is not None else None,
     )
     analysis.elapsed_s = time.perf_counter() - start
     return analysis
+
+
+def _outcome_scale(data: CausalData | None) -> float | None:
+    """Standard deviation of the outcome (scale of the degenerate-SE rule)."""
+    if data is None or data.y is None or len(data.y) < 2:
+        return None
+    return float(np.std(data.y, ddof=1))
 
 
 def _choose(

@@ -22,7 +22,13 @@ from rich.table import Table
 from cqox.analysis.analysis import Analysis
 from cqox.core.context import ProgressCallback
 
-STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "not_applicable": "dim"}
+STATUS_STYLE = {
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "red",
+    "not_applicable": "dim",
+    "not_checked": "yellow",
+}
 #: Terminal width from which the full estimates table (with SE and n) is shown.
 WIDE = 100
 #: Notes (warnings) shown on the terminal; the rest are in the report and the JSON.
@@ -66,7 +72,8 @@ def unique_failures(failures: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def _status(status: str) -> str:
     style = STATUS_STYLE.get(status, "")
-    return f"[{style}]{status}[/{style}]" if style else status
+    shown = status.replace("_", " ")  # "not_checked" reads "not checked"
+    return f"[{style}]{shown}[/{style}]" if style else shown
 
 
 class Display:
@@ -124,6 +131,8 @@ class Display:
             )
         )
         self.out.print(self.estimates_table(an))
+        if any(e.status == "not_checked" for e in an.estimates):
+            self.out.print("[dim]gates —: not checked (no gate applies to that estimate)[/dim]")
         if an.consensus:
             self.out.print(self.consensus_table(an))
         for name, message in unique_failures(an.failures):
@@ -216,7 +225,8 @@ class Display:
             row += [fmt_num(e.se)] if wide else []
             row += [ci_text, fmt_p(e.p_value)]
             row += [str(e.n)] if wide else []
-            row += [_status(e.status)]
+            # "not checked" would widen the narrow table; a dash with a legend line below
+            row += ["[yellow]—[/yellow]" if e.status == "not_checked" else _status(e.status)]
             table.add_row(*row)
         return table
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from cqox._version import __version__
-from cqox.errors import CqoxError, DesignError, ParameterError
+from cqox.errors import CqoxError, ParameterError
 
 #: Further subcommands, each a module with ``add_parser(subparsers)`` and ``run(args) -> int``
 #: (e.g. the service's ``serve`` and ``users``). Modules that are absent are skipped, so the
@@ -184,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also estimate unit-level effects (causal_forest, dr_learner) and a policy tree",
     )
     a.add_argument("--no-infer", action="store_true", help="do not infer missing roles")
+    a.add_argument(
+        "--dag",
+        metavar="FILE",
+        help="a causal graph in DOT (digraph { x -> t; x -> y; t -> y }): its adjustment set, "
+        "instruments and testable independences are used",
+    )
     a.add_argument("--json", metavar="OUT.json", help="write the Analysis as JSON ('-': stdout)")
     a.add_argument("--report", metavar="OUT.html", help="write the HTML report")
     a.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
@@ -289,13 +295,12 @@ def _analyze(args: argparse.Namespace) -> int:
             params=params,
             thresholds=thresholds,
             infer=not args.no_infer,
+            dag=_read_dag(args.dag),
             seed=args.seed,
             truth=truth,
             heterogeneity=args.heterogeneity,
             progress=progress,
         )
-        if not an.estimates:
-            raise _nothing_ran(an)
         # how the file was read (decimal commas converted, ...) belongs with the results
         an.warnings = [*table.notes, *an.warnings]
         if args.report:
@@ -310,31 +315,16 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _nothing_ran(an: Any) -> CqoxError:
-    """The error for an analysis where no estimate could be made, saying what is missing."""
-    from cqox.errors import list_columns
-
-    given = an.roles.given()
-    columns = [c["name"] for c in an.profile.get("column_profiles", [])]
-    if an.failures:
-        first = an.failures[0]
-        return DesignError(f"no estimator could run: {first['estimator']}: {first['message']}")
-    if not an.designs:
-        missing = [r for r in ("outcome", "treatment") if r not in given]
-        need = " and ".join(f"--{r}" for r in missing) or "the roles of a design"
-        if "running" in given and "cutoff" not in given:
-            need += f" (or --cutoff for a regression discontinuity on '{given['running']}')"
-        return DesignError(
-            f"no design found: cannot tell the {' or the '.join(missing) or 'design roles'} "
-            f"from the table; pass {need} (columns: {list_columns(columns)})",
-            details={"missing": missing},
-        )
-    designs = ", ".join(d.value for d in an.designs)
-    return DesignError(
-        f"no registered estimator applies to the design(s) {designs} with roles "
-        f"{', '.join(k for k in given if k != 'covariates')}",
-        details={"designs": designs},
-    )
+def _read_dag(path: str | None) -> str | None:
+    """The DOT text of ``--dag FILE`` (``None`` without the flag)."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(
+            f"--dag: cannot read '{path}': {exc}", details={"parameter": "dag"}
+        ) from None
 
 
 def _estimators(as_json: bool = False) -> int:

@@ -143,12 +143,16 @@ class Estimate:
 
     @property
     def status(self) -> str:
-        """Worst gate status: ``fail`` > ``warn`` > ``pass``."""
+        """Worst gate status: ``fail`` > ``warn`` > ``pass``; ``not_checked`` without a check.
+
+        Gates that do not apply are no check: an estimate with none that passed, warned
+        or failed reads ``not_checked``, never ``pass``.
+        """
         statuses = {g.status for g in self.gates}
-        for s in ("fail", "warn"):
+        for s in ("fail", "warn", "pass"):
             if s in statuses:
                 return s
-        return "pass"
+        return "not_checked"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the ``estimates`` entries of the Analysis JSON)."""

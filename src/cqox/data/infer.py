@@ -16,7 +16,15 @@ outcome nor used as covariates.  Covariates are the remaining usable columns, mi
 identifiers, recodings of the treatment or the outcome (``mbsmoke`` beside
 ``mbsmoke_``), columns that determine the treatment, and monotone transformations or
 thresholds of the outcome (``wage`` beside ``lwage``, ``lbweight`` beside ``bweight``);
-each exclusion is named in the covariates' reason.
+each exclusion is named in the covariates' reason.  The rules of
+:mod:`cqox.data.exclusions` also refuse columns that determine the outcome (leakage),
+post-treatment columns, codings of a given instrument and columns whose missing values
+would drop more than 5% of the rows.
+
+Roles that change the estimand, the inference or the design (``instrument``,
+``cluster``, ``weight``, ``sample``) are **suggested, never applied**: the guess has
+source ``suggested`` and its reason gives the flag that applies it (``--weight
+weight``); the column is then left out of the covariates.
 
 The RD **cutoff** is a value, not a column, and is never guessed from the data
 distribution; the only cutoff inferred is ``0`` for a running variable whose name says
@@ -44,6 +52,14 @@ import numpy as np
 import pandas as pd
 
 from cqox.core.roles import RoleGuess, Roles
+from cqox.data.design_detect import find_fuzzy, find_threshold
+from cqox.data.exclusions import (
+    LEAKAGE_R2,
+    instrument_like_columns,
+    leakage_columns,
+    missing_value_columns,
+    post_treatment_columns,
+)
 
 #: Name synonyms per role: exact matches score 1.0 (first tuple) or 0.8 (second tuple).
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -168,7 +184,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "mediator": ("mediator", "m", "med"),
     "dose": ("dose", "dosage", "intensity"),
-    "cluster": ("cluster", "cluster_id", "school", "school_id", "village", "villnum"),
+    # not "school": in survey tables it is years of schooling (NHEFS), a confounder
+    "cluster": ("cluster", "cluster_id", "school_id", "village", "villnum"),
     "weight": ("weight", "weights", "wt", "popwt", "sampling_weight", "pweight", "sw"),
     "sample": ("sample", "in_trial", "is_target", "source_sample", "trial_member"),
     "treatment_proxy": ("treatment_proxy", "z_proxy", "negative_control_exposure"),
@@ -228,9 +245,22 @@ INFERRED_ROLES = (
 MIN_SCORE = 0.5
 #: Share of rows on each side of 0 for a margin-type running variable to get cutoff 0.
 MIN_SIDE_SHARE = 0.05
-#: Share of missing values above which a column is not proposed as a covariate (listwise
-#: deletion would discard too many rows); give it explicitly to use it anyway.
-MAX_COVARIATE_MISSING = 0.2
+#: Largest table on which pairs of few-level covariates are checked for determining the
+#: treatment together (the check is exact, so it does not subsample).
+MAX_PAIR_ROWS = 200_000
+#: Most levels of a covariate in that pair check.
+MAX_PAIR_LEVELS = 10
+#: Roles that change the estimand or the inference (weighted estimand, clustered SEs,
+#: a target population) or the design (an instrument): inference suggests a column for
+#: them, with the flag that applies it, but never applies it (issue #11).
+SUGGESTED_ROLES = ("instrument", "cluster", "weight", "sample")
+#: Why each suggested role is not applied without the user's say.
+SUGGESTED_WHY = {
+    "instrument": "an instrument changes the design (IV) and the estimand (LATE)",
+    "cluster": "clustering changes the standard errors",
+    "weight": "weights change the estimand (a weighted population)",
+    "sample": "a sample indicator changes the target population",
+}
 
 
 @dataclass(frozen=True)
@@ -355,6 +385,7 @@ class _Inference:
             for role, v in self.explicit.items()
         ]
         self.nunique = nunique or {c: int(df[c].nunique(dropna=True)) for c in self.cols}
+        self.suggested: dict[str, str] = {}
         self._binary = {c: self.nunique[c] == 2 and is_binary(df[c]) for c in self.cols}
 
     def role(self, name: str) -> str | None:
@@ -505,6 +536,32 @@ class _Inference:
             ]
         self.pick(role, self.named(role, cols))
 
+    def suggest(self, role: str) -> None:
+        """Name the best column for a role that is never applied without the user's say."""
+        if role in self.explicit:
+            return
+        before = dict(self.chosen), set(self.taken), list(self.guesses)
+        self.simple(role)
+        col = self.chosen.get(role)
+        self.chosen, self.taken, self.guesses = dict(before[0]), set(before[1]), before[2]
+        if col is None:
+            return
+        score = max((c.score for c in self.named(role, [col])), default=MIN_SCORE)
+        flag = f"--{role} {col}"
+        value = [col] if role == "instrument" else col
+        self.suggested[role] = col
+        self.guesses.append(
+            RoleGuess(
+                role,
+                col,
+                round(min(score, 0.99), 2),
+                f"name '{col}' is like a {role} name; suggested, not applied: "
+                f"{SUGGESTED_WHY[role]}. To apply it: {flag} "
+                f"(Python: roles={{'{role}': {value!r}}})",
+                "suggested",
+            )
+        )
+
     def cutoff(self) -> None:
         running = self.role("running")
         if running is None or "cutoff" in self.explicit:
@@ -527,6 +584,78 @@ class _Inference:
                     "above); the cutoff is 0",
                 )
             )
+
+    def rd_from_threshold(self) -> None:
+        """A binary treatment that is ``1[x ≥ c]`` makes ``x`` the running variable.
+
+        With a running variable but no cutoff, the cutoff is read from the treatment the
+        same way.  Both are stated in the guesses (see :mod:`cqox.data.design_detect`).
+        """
+        t_col = self.role("treatment")
+        if t_col is None or not self._binary[t_col] or "cutoff" in self.explicit:
+            return
+        running = self.role("running")
+        if running is not None and "cutoff" in self.chosen:
+            return
+        y_col = self.role("outcome")
+        if running is not None:
+            cands = [running]
+        else:
+            cands = [
+                c
+                for c in self.cols
+                if c not in self.taken
+                and c != y_col
+                and not is_oracle(c)
+                and not self._binary[c]
+                and not is_time_like(self.df[c])
+                and not _is_id_like(self.df[c], self.n, self.nunique[c])
+            ]
+        found = find_threshold(self.df, t_col, cands, self.nunique)
+        if found is None:
+            fuzzy = find_fuzzy(
+                self.df,
+                t_col,
+                [
+                    c
+                    for c in self.cols
+                    if self._binary[c] and c not in self.taken and c != y_col and not is_oracle(c)
+                ],
+                cands,
+                self.nunique,
+            )
+            if fuzzy is None:
+                return
+            found = fuzzy.threshold
+            self.taken.add(fuzzy.assignment)  # the assignment is the RD's, not a covariate
+            why = fuzzy.reason(t_col)
+        else:
+            why = found.reason(t_col)
+        if running is None:
+            self.chosen["running"] = found.running
+            self.taken.add(found.running)
+            self.guesses.append(RoleGuess("running", found.running, 0.9, why))
+        self.chosen["cutoff"] = repr(found.cutoff)
+        self.guesses.append(RoleGuess("cutoff", f"{found.cutoff:g}", 0.9, why))
+
+    def dose_from_treatment(self) -> None:
+        """A continuous treatment is also the dose of the dose-response design."""
+        t_col = self.role("treatment")
+        if t_col is None or "dose" in self.explicit or "dose" in self.chosen:
+            return
+        s = self.df[t_col]
+        if self._binary[t_col] or not _numeric(s) or self.nunique[t_col] <= 2:
+            return
+        self.chosen["dose"] = t_col
+        self.guesses.append(
+            RoleGuess(
+                "dose",
+                t_col,
+                0.8,
+                f"the treatment '{t_col}' is continuous ({self.nunique[t_col]} values): "
+                "the dose-response design applies; binary-treatment estimators do not",
+            )
+        )
 
     def outcome(self, by_name_only: bool) -> None:
         if "outcome" in self.explicit or "outcome" in self.chosen:
@@ -589,11 +718,22 @@ class _Inference:
             nunique = self.nunique[c]
             if not _usable_covariate(s, self.n, nunique):
                 continue
-            missing = float(s.isna().mean())
-            if missing > MAX_COVARIATE_MISSING:
-                excluded[c] = f"more than {MAX_COVARIATE_MISSING:.0%} missing"
+            if c in self.suggested.values():
+                role = next(r for r, col in self.suggested.items() if col == c)
+                excluded[c] = f"suggested as the {role} role"
                 continue
             categorical = self._binary[c] or not _numeric(s)
+            if (
+                not categorical
+                and t_col is not None
+                and self._binary[t_col]
+                and 2 < nunique <= min(20, self.n // 5)
+                and _integer_valued(s)
+                and _determines(s, self.df[t_col])
+            ):
+                # a numeric condition code (framing's 'cond') that fixes the treatment
+                excluded[c] = "it determines the treatment"
+                continue
             if categorical and nunique <= 50:
                 # 1:1 recodings of a category (text beside 0/1); a numeric transformation
                 # such as a square is a real covariate and stays
@@ -619,10 +759,29 @@ class _Inference:
                 excluded[c] = "a transformation or threshold of the outcome"
                 continue
             keep.append(c)
+        for rule in (self._post_treatment, self._instrument_like, self._missing):
+            for c, why in rule(keep).items():
+                excluded[c] = why
+                keep.remove(c)
+        if t_col is not None and self._binary[t_col] and self.n <= MAX_PAIR_ROWS:
+            for c, other in _pairs_determining(self.df, t_col, keep, self.nunique):
+                excluded[c] = f"with '{other}' it determines the treatment (no overlap)"
+                keep.remove(c)
         if t_col is not None:
             for c in _dependent_columns(self.df, t_col, keep):
                 excluded[c] = "linearly dependent on the treatment and earlier covariates"
                 keep.remove(c)
+        if y_col is not None and y is not None:
+            for _ in range(3):  # a second leak can hide behind the first (copies)
+                leak, r2 = leakage_columns(self.df, y_col, t_col, keep)
+                if not leak:
+                    break
+                for c in leak:
+                    excluded[c] = (
+                        f"leakage: {', '.join(leak)} determine the outcome '{y_col}' "
+                        f"(cross-fitted R² {r2:.3f} ≥ {LEAKAGE_R2} within arms)"
+                    )
+                    keep.remove(c)
         if not keep:
             return
         self.chosen["covariates"] = ",".join(keep)
@@ -636,6 +795,25 @@ class _Inference:
             )
         self.guesses.append(RoleGuess("covariates", ", ".join(keep), 0.6, reason))
         self._covariates = keep
+
+    def _post_treatment(self, keep: list[str]) -> dict[str, str]:
+        return post_treatment_columns(
+            self.df,
+            keep,
+            outcome=self.role("outcome"),
+            treatment=self.role("treatment"),
+            unit=self.role("unit"),
+            time=self.role("time"),
+        )
+
+    def _instrument_like(self, keep: list[str]) -> dict[str, str]:
+        inst = self.explicit.get("instrument")
+        if not inst:
+            return {}
+        return instrument_like_columns(self.df, keep, [str(z) for z in inst])
+
+    def _missing(self, keep: list[str]) -> dict[str, str]:
+        return missing_value_columns(self.df, keep)
 
     def _constant_within(self, col: str, unit: str) -> bool:
         sub = self.df[[unit, col]].dropna()
@@ -687,6 +865,39 @@ def _dependent_columns(df: pd.DataFrame, t_col: str, columns: list[str]) -> list
     return [
         names[j - 1] for j in range(1, Z.shape[1]) if diag[j] <= tol and names[j - 1] != "__t__"
     ]
+
+
+def _pairs_determining(
+    df: pd.DataFrame, t_col: str, columns: list[str], nunique: dict[str, int]
+) -> list[tuple[str, str]]:
+    """Few-level columns that, with an earlier one, determine the binary treatment.
+
+    A 2×2 experiment's factors (``tone``, ``eth``) with ``treat = tone · eth``: each
+    alone leaves both arms in every level, the pair fixes the arm in every cell, so
+    adjusting for both leaves no overlap.  The later column of such a pair is returned
+    with the earlier one; it is then no longer a candidate for later pairs.
+    """
+    few = [c for c in columns if 2 <= nunique[c] <= MAX_PAIR_LEVELS]
+    if len(few) < 2:
+        return []
+    tc = pd.factorize(df[t_col])[0]
+    codes = {c: pd.factorize(df[c])[0] for c in few}
+    out: list[tuple[str, str]] = []
+    dropped: set[str] = set()
+    for j, b in enumerate(few):
+        for a in few[:j]:
+            if a in dropped:
+                continue
+            ok = (codes[a] >= 0) & (codes[b] >= 0) & (tc >= 0)
+            cell = codes[a][ok] * (nunique[b] + 1) + codes[b][ok]
+            count = np.bincount(cell)
+            treated = np.bincount(cell, weights=tc[ok].astype(np.float64))
+            present = count > 0
+            if np.all((treated[present] == 0) | (treated[present] == count[present])):
+                out.append((b, a))
+                dropped.add(b)
+                break
+    return out
 
 
 def _codes_key(s: pd.Series) -> bytes:
@@ -781,17 +992,36 @@ def infer_roles(df: pd.DataFrame, given: Roles | None = None) -> Roles:
             else RoleGuess(g.role, g.column, g.confidence, f"{g.reason}; {note}")
             for g in state.guesses
         ]
-    state.simple("instrument")
+    state.suggest("instrument")
     state.simple("running")
     state.cutoff()
-    for role in ("dose", "mediator", "cluster", "weight"):
+    state.rd_from_threshold()
+    state.dose_from_treatment()
+    for role in ("dose", "mediator"):
         state.simple(role)
-    for role in ("sample", "treatment_proxy", "outcome_proxy", "action", "reward"):
+    for role in ("cluster", "weight", "sample"):
+        state.suggest(role)
+    for role in ("treatment_proxy", "outcome_proxy", "action", "reward"):
         state.simple(role, numeric=role != "action")
     state.simple("logging_propensity")
     state.outcome(by_name_only=False)
     state.covariates()
     return state.result()
+
+
+def inference_notes(roles: Roles) -> list[str]:
+    """Notes for the report on what inference refused or only suggested.
+
+    One note per suggested role (with the flag that applies it) and one for the
+    covariates that inference excluded, with the reasons.
+    """
+    notes = []
+    for g in roles.guesses:
+        if g.source == "suggested":
+            notes.append(f"role {g.role} '{g.column}': {g.reason}")
+        elif g.role == "covariates" and g.source == "inferred" and "; excluded " in g.reason:
+            notes.append("covariates " + g.reason[g.reason.index("excluded ") :])
+    return notes
 
 
 def candidate_roles(
@@ -853,6 +1083,7 @@ __all__ = [
     "Candidate",
     "candidate_roles",
     "infer_roles",
+    "inference_notes",
     "is_binary",
     "is_oracle",
     "is_time_like",

@@ -9,6 +9,11 @@ bytes; anything else (cp1252/latin-1, Shift_JIS, EUC-JP, GBK/GB18030, EUC-KR, Bi
 is detected with ``charset-normalizer``.  A file that no encoding fits, or that looks
 like binary data, is refused with :class:`~cqox.errors.FileFormatError`.
 
+Every read is bounded by :class:`~cqox.data.limits.ReadLimits` (cells, columns,
+decompressed size and ratio), checked from the cheap parts of a file — the header, a
+Parquet footer, a zip directory — before the rows are decoded; a file over a limit is
+refused with :class:`~cqox.errors.LimitExceededError`.
+
 Example
 -------
 >>> import pandas as pd
@@ -21,18 +26,30 @@ Example
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from cqox.data.limits import MAX_NAME_CHARS, ReadLimits, check_parquet, check_zip, gunzip
 from cqox.errors import DataError, FileFormatError, NoDataError
+
+__all__ = [
+    "FORMATS",
+    "ReadLimits",
+    "Table",
+    "decode",
+    "detect_format",
+    "duplicates",
+    "read_table",
+    "sniff_delimiter",
+]
 
 FORMATS = ("csv", "tsv", "parquet", "excel", "json", "ndjson")
 _SUFFIX = {
@@ -60,6 +77,8 @@ MAX_CONTROL_SHARE = 0.01
 _CJK = ("cp932", "shift_jis", "euc_j", "gb", "big5", "cp949", "euc_kr", "johab", "hz", "iso2022")
 #: Non-letter characters that a cp1252 text commonly holds.
 _CP1252_PUNCT = set("°±·×÷€£¥§©®«»–—‘’‚“”„…•¿¡ªº¹²³µ¶¼½¾ ")
+#: A line of nothing but spaces (the newline excluded: ``\s`` would run across lines).
+_BLANK_LINE = re.compile(r"^[^\S\n]*$", re.MULTILINE)
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$|^[+-]?\d+$")
 
 
@@ -259,11 +278,35 @@ def _field_count(line: str, delimiter: str) -> int:
         return 1
 
 
-def _header(text: str, delimiter: str) -> list[str]:
-    for row in csv.reader(io.StringIO(text), delimiter=delimiter):
-        if any(cell.strip() for cell in row):
-            return [cell.strip() for cell in row]
-    return []
+def _header(text: str, delimiter: str, name: str, limits: ReadLimits) -> list[str]:
+    """The first non-blank record, found within ``limits.max_header_chars`` characters.
+
+    Reading a bounded window keeps a hostile first line (megabytes of delimiters, no
+    newline) from being split into millions of fields before the column cap is checked.
+    """
+    window = limits.max_header_chars
+    head = io.StringIO(text[:window])
+    truncated = len(text) > window
+    try:
+        for row in csv.reader(head, delimiter=delimiter):
+            if truncated and head.tell() >= window and not text[:window].endswith("\n"):
+                break  # the record runs past the window
+            if any(cell.strip() for cell in row):
+                return [cell.strip() for cell in row]
+    except csv.Error:
+        if not truncated:
+            raise
+    if not truncated:
+        return []
+    fields = text[:window].count(delimiter) + 1
+    raise limits.refuse(
+        "max_columns",
+        f"'{name}': the header runs past its first {window} characters ({fields} fields so "
+        f"far), the room for {limits.max_columns} column names of up to {MAX_NAME_CHARS} "
+        "characters",
+        fields,
+        source=name,
+    )
 
 
 def duplicates(names: list[str]) -> list[str]:
@@ -307,14 +350,21 @@ def _decimal_commas(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return out, converted
 
 
-def _read_delimited(text: str, delimiter: str, name: str) -> tuple[pd.DataFrame, list[str]]:
-    header = _header(text, delimiter)
+def _read_delimited(
+    text: str, delimiter: str, name: str, limits: ReadLimits
+) -> tuple[pd.DataFrame, list[str]]:
+    header = _header(text, delimiter, name, limits)
     if not header:
         raise NoDataError(f"the file '{name}' is empty", details={"source": name})
+    limits.check_columns(len(header), name)
     dupes = duplicates(header)
     if dupes:
         raise _duplicate_error(name, dupes)
-    frame = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True)
+    # one row past the cap is enough to refuse: the rest is never parsed
+    max_rows = limits.max_rows(len(header))
+    frame = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, nrows=max_rows + 1)
+    limits.check_columns(len(frame.columns), name)
+    limits.check_rows_read(len(frame), len(frame.columns), name)
     notes: list[str] = []
     if delimiter != ",":
         frame, converted = _decimal_commas(frame)
@@ -337,8 +387,21 @@ class _DuplicateKeysError(ValueError):
         self.keys = keys
 
 
-def _frame_from_json(obj: Any, name: str) -> pd.DataFrame:
-    """Records (list of objects), columns (object of lists/objects) or split orientation."""
+def _record_keys(records: list[dict[str, Any]], limits: ReadLimits, name: str) -> int:
+    """Number of distinct keys of the records, stopping once past ``max_columns``."""
+    keys: set[str] = set()
+    for record in records:
+        keys.update(record)
+        if len(keys) > limits.max_columns:
+            break
+    return len(keys)
+
+
+def _frame_from_json(obj: Any, name: str, limits: ReadLimits) -> pd.DataFrame:
+    """Records (list of objects), columns (object of lists/objects) or split orientation.
+
+    Columns and cells are counted on the parsed JSON, before the DataFrame is built.
+    """
     if isinstance(obj, list):
         if obj and not all(isinstance(r, dict) for r in obj):
             raise FileFormatError(
@@ -346,13 +409,19 @@ def _frame_from_json(obj: Any, name: str) -> pd.DataFrame:
                 f"got a list of {type(next(r for r in obj if not isinstance(r, dict))).__name__}",
                 details={"source": name},
             )
+        n_columns = _record_keys(obj, limits, name)
+        limits.check_columns(n_columns, name)
+        limits.check_cells(len(obj), n_columns, name)
         return pd.DataFrame.from_records(obj) if obj else pd.DataFrame()
     if isinstance(obj, dict):
         if {"columns", "data"} <= set(obj) and isinstance(obj["data"], list):
+            if isinstance(obj["columns"], list):
+                limits.check_columns(len(obj["columns"]), name)
+                limits.check_cells(len(obj["data"]), len(obj["columns"]), name)
             return pd.DataFrame(obj["data"], columns=obj["columns"])
         for key in ("data", "records", "rows"):
             if len(obj) == 1 and key in obj and isinstance(obj[key], list):
-                return _frame_from_json(obj[key], name)
+                return _frame_from_json(obj[key], name, limits)
         if obj and all(isinstance(v, list) for v in obj.values()):
             lengths = {len(v) for v in obj.values()}
             if len(lengths) > 1:
@@ -361,8 +430,12 @@ def _frame_from_json(obj: Any, name: str) -> pd.DataFrame:
                     f"lengths ({sorted(lengths)})",
                     details={"source": name},
                 )
+            limits.check_columns(len(obj), name)
+            limits.check_cells(lengths.pop(), len(obj), name)
             return pd.DataFrame(obj)
         if obj and all(isinstance(v, dict) for v in obj.values()):
+            limits.check_columns(len(obj), name)
+            limits.check_cells(max(len(v) for v in obj.values()), len(obj), name)
             frame = pd.DataFrame(obj)
             try:
                 frame.index = pd.Index([int(i) for i in frame.index])
@@ -376,16 +449,44 @@ def _frame_from_json(obj: Any, name: str) -> pd.DataFrame:
     )
 
 
-def _read_json(text: str, name: str, lines: bool) -> pd.DataFrame:
+def _text_lines(text: str) -> Iterator[str]:
+    """The non-blank lines of a text, one at a time (no list, no copy of the text)."""
+    pos, end_of_text = 0, len(text)
+    while pos < end_of_text:
+        end = text.find("\n", pos)
+        end = end_of_text if end < 0 else end
+        line = text[pos:end]
+        if line.strip():
+            yield line
+        pos = end + 1
+
+
+def _read_ndjson(text: str, name: str, limits: ReadLimits) -> list[Any]:
+    """Parse NDJSON lines; refuse from the first record's width × the line count.
+
+    The records are counted without splitting the text: lines (a count of newlines)
+    minus blank lines (a regex over the text, at C speed).
+    """
+    lines = _text_lines(text)
+    first_line = next(lines, None)
+    if first_line is None:
+        return []
+    first = json.loads(first_line, object_pairs_hook=_strict_object)
+    if isinstance(first, dict):
+        limits.check_columns(len(first), name)
+        n_lines = text.count("\n") + 1
+        if n_lines * len(first) > limits.max_cells:
+            n_lines -= len(_BLANK_LINE.findall(text))
+            limits.check_cells(n_lines, len(first), name)
+    return [first, *(json.loads(ln, object_pairs_hook=_strict_object) for ln in lines)]
+
+
+def _read_json(text: str, name: str, lines: bool, limits: ReadLimits) -> pd.DataFrame:
     try:
         if lines:
-            records = [
-                json.loads(ln, object_pairs_hook=_strict_object)
-                for ln in text.splitlines()
-                if ln.strip()
-            ]
-            return _frame_from_json(records, name)
-        return _frame_from_json(json.loads(text, object_pairs_hook=_strict_object), name)
+            return _frame_from_json(_read_ndjson(text, name, limits), name, limits)
+        obj = json.loads(text, object_pairs_hook=_strict_object)
+        return _frame_from_json(obj, name, limits)
     except _DuplicateKeysError as exc:
         raise _duplicate_error(name, exc.keys) from None
     except json.JSONDecodeError as exc:
@@ -395,14 +496,27 @@ def _read_json(text: str, name: str, lines: bool) -> pd.DataFrame:
         ) from None
 
 
-def _read_excel(raw: bytes, sheet: str | int | None, name: str) -> pd.DataFrame:
+def _read_excel(raw: bytes, sheet: str | int | None, name: str, limits: ReadLimits) -> pd.DataFrame:
+    if raw.startswith(b"PK"):
+        check_zip(raw, name, limits)
     sheet_name = sheet if sheet is not None else 0
     head = pd.read_excel(io.BytesIO(raw), sheet_name=sheet_name, header=None, nrows=1)
+    limits.check_columns(len(head.columns), name)
     names = ["" if pd.isna(v) else str(v).strip() for v in head.iloc[0]] if len(head) else []
     dupes = duplicates([n for n in names if n])
     if dupes:
         raise _duplicate_error(name, dupes)
-    return pd.read_excel(io.BytesIO(raw), sheet_name=sheet_name)
+    # the sheet is read row by row: stop one row past the cells cap
+    max_rows = limits.max_rows(len(head.columns))
+    frame = pd.read_excel(io.BytesIO(raw), sheet_name=sheet_name, nrows=max_rows + 1)
+    limits.check_columns(len(frame.columns), name)
+    limits.check_rows_read(len(frame), len(frame.columns), name)
+    return frame
+
+
+def _read_parquet(raw: bytes, name: str, limits: ReadLimits) -> pd.DataFrame:
+    check_parquet(io.BytesIO(raw), name, limits)
+    return pd.read_parquet(io.BytesIO(raw))
 
 
 def read_table(
@@ -412,6 +526,7 @@ def read_table(
     format: str | None = None,
     encoding: str | None = None,
     sheet: str | int | None = 0,
+    limits: ReadLimits | None = None,
 ) -> Table:
     """Read a table from a path, raw bytes (with ``name`` for the format), or a DataFrame.
 
@@ -427,9 +542,14 @@ def read_table(
         Text encoding; by default detected.
     sheet : str or int
         Excel sheet.
+    limits : ReadLimits, optional
+        Caps on cells, columns and decompressed size (default :class:`ReadLimits()`),
+        checked before the rows are decoded.
 
     Raises
     ------
+    LimitExceededError
+        The file is over a limit (cells, columns, decompressed size or ratio).
     NoDataError
         Empty file, or a header without rows.
     FileFormatError
@@ -454,11 +574,9 @@ def read_table(
         raise DataError(
             f"cannot read a table from {type(source).__name__}; pass a path, bytes or a DataFrame"
         )
+    limits = limits if limits is not None else ReadLimits()
     if raw.startswith(b"\x1f\x8b"):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise FileFormatError(f"cannot decompress '{name}': {exc}") from None
+        raw = gunzip(raw, name, limits)
     if len(raw.strip()) == 0:
         raise NoDataError(f"the file '{name}' is empty", details={"source": name})
     fmt = format or detect_format(name, raw[:4096])
@@ -473,15 +591,17 @@ def read_table(
             if _looks_binary(text):
                 raise _binary_error(name)
             delim = "\t" if fmt == "tsv" else sniff_delimiter(text)
-            frame, notes = _read_delimited(text, delim, name)
+            frame, notes = _read_delimited(text, delim, name, limits)
         elif fmt == "parquet":
-            frame = pd.read_parquet(io.BytesIO(raw))
+            frame = _read_parquet(raw, name, limits)
         elif fmt == "excel":
-            frame = _read_excel(raw, sheet, name)
+            frame = _read_excel(raw, sheet, name, limits)
         else:
             text, enc = decode(raw, encoding, name)
-            frame = _read_json(text, name, lines=fmt == "ndjson")
-    except (DataError, NoDataError):
+            frame = _read_json(text, name, fmt == "ndjson", limits)
+    except (DataError, NoDataError, MemoryError):
+        # a memory failure is not a format error: the caller (the service's parsing
+        # process) reports it against its memory limit
         raise
     except pd.errors.EmptyDataError:
         raise NoDataError(f"the file '{name}' has no data", details={"source": name}) from None

@@ -66,6 +66,12 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         0.50,
         "synthetic control: pre-period RMSPE / SD of the treated pre-period outcome; fail above",
     ),
+    "dag_independence_p": Threshold(
+        0.05, "causal graph: Holm-corrected p-value of an implied independence; warn below"
+    ),
+    "refute_p": Threshold(
+        0.05, "refutation tests (placebo, random common cause, subset, dummy outcome): warn below"
+    ),
     "its_min_segment": Threshold(
         8.0, "interrupted time series: periods before and after the interruption; warn below"
     ),

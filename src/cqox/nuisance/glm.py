@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from cqox.errors import EstimationError
+from cqox.errors import SeparationError
 
 #: Newton stops when the largest step is below this (coefficients on standardised
 #: covariates), which is far tighter than statistical precision.
@@ -47,6 +47,12 @@ class BinaryFit:
         Minus the mean observed Hessian (positive definite), same parametrisation.
     n_iter : int
     converged : bool
+    penalty : {"none", "firth"}
+        ``"firth"`` for the penalised fit that replaces a separated MLE
+        (:mod:`cqox.nuisance.firth`).
+    separating : tuple of int
+        Indices (into the covariates, 0-based) of the covariates that separated the
+        maximum-likelihood fit, when ``penalty`` is ``"firth"``.
     """
 
     link: str
@@ -58,6 +64,8 @@ class BinaryFit:
     hessian: np.ndarray
     n_iter: int
     converged: bool
+    penalty: str = "none"
+    separating: tuple[int, ...] = ()
 
     def beta_influence(self) -> np.ndarray:
         """``H⁻¹ s_i`` for each observation, shape (n, p + 1): the influence of β̂."""
@@ -73,7 +81,8 @@ class BinaryFit:
         return np.asarray(self.score @ np.linalg.solve(self.hessian, D))
 
 
-def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Z, mean, scale)``: intercept column and covariates centred and scaled by their SD."""
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
@@ -101,7 +110,7 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
     """
     if link not in ("logit", "probit"):
         raise ValueError(f"link must be 'logit' or 'probit'; got {link!r}")
-    Z, mean, scale = _standardise(np.asarray(X, dtype=np.float64))
+    Z, mean, scale = standardise(np.asarray(X, dtype=np.float64))
     t = np.asarray(t, dtype=np.float64)
     beta = np.zeros(Z.shape[1])
     pbar = t.mean()
@@ -157,7 +166,7 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
     # nothing in every IPW weight that involves them.
     max_coef = float(np.max(np.abs(beta[1:]), initial=0.0))
     if not converged or not np.isfinite(max_coef) or max_coef > MAX_COEF:
-        raise EstimationError(
+        raise SeparationError(
             "the propensity model separates treated from control units (its "
             "coefficients diverge: largest |coefficient| per SD of its covariate "
             f"{max_coef:.3g}, Newton {'converged' if converged else 'not converged'} "
@@ -168,6 +177,7 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
                 "max_p": float(np.max(p)),
                 "max_abs_coef_per_sd": max_coef,
                 "converged": converged,
+                "coef_per_sd": [float(b) for b in beta[1:]],
             },
         )
     if link == "logit":

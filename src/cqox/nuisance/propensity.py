@@ -3,18 +3,100 @@
 IPW, AIPW, matching, stratification and the overlap gates all call
 :func:`propensity`; the fit is cached in the analysis :class:`Context` under the rows,
 covariates and link it depends on.
+
+When the maximum-likelihood fit separates (a rare category that occurs in one arm
+only, a covariate that predicts treatment perfectly), :func:`fit_propensity_model`
+falls back to the Firth-penalised logit (:mod:`cqox.nuisance.firth`) instead of
+refusing, and records which covariates separated; :func:`separation_gates` turns that
+into a ``separation`` gate (warn) naming them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from cqox.core.context import Context
+from cqox.core.gate import Gate
 from cqox.data.prepare import CausalData
-from cqox.errors import NoDataError
+from cqox.errors import NoDataError, SeparationError
+from cqox.nuisance.firth import fit_firth
 from cqox.nuisance.glm import BinaryFit, fit_binary
+
+#: A coefficient (per SD) at least this share of the largest one, in the diverging
+#: MLE, marks its covariate as one of those that separate.
+DIVERGING_SHARE = 0.5
+#: Most distinct values of a covariate whose levels are checked one by one.
+MAX_LEVELS = 20
+
+
+def separating_covariates(
+    X: np.ndarray, t: np.ndarray, coef_per_sd: Sequence[float]
+) -> tuple[int, ...]:
+    """Covariates behind a separation: a level confined to one arm, or a diverging coefficient.
+
+    A level (of a covariate with at most ``MAX_LEVELS`` values) that is not the most
+    common one and occurs in one arm only separates quasi-completely (a rare category's
+    dummy); a standardised coefficient at least ``DIVERGING_SHARE`` of the largest one
+    in the non-converging MLE points at the others.
+    """
+    out: set[int] = set()
+    for j in range(X.shape[1]):
+        values, codes, counts = np.unique(X[:, j], return_inverse=True, return_counts=True)
+        if len(values) > MAX_LEVELS or len(values) < 2:
+            continue
+        treated = np.bincount(codes, weights=t, minlength=len(values))
+        common = int(np.argmax(counts))
+        confined = (treated == 0) | (treated == counts)
+        confined[common] = False
+        if confined.any():
+            out.add(j)
+    b = np.abs(np.asarray(coef_per_sd, dtype=np.float64))
+    if b.size and np.isfinite(b).all() and b.max() > 0:
+        out.update(int(j) for j in np.flatnonzero(b >= DIVERGING_SHARE * b.max()))
+    return tuple(sorted(out))
+
+
+def fit_propensity_model(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
+    """Maximum-likelihood logit/probit; the Firth logit when the MLE separates.
+
+    The Firth fit carries ``penalty="firth"`` and the indices of the separating
+    covariates (``separating``).
+    """
+    try:
+        return fit_binary(X, t, link)
+    except SeparationError as exc:
+        coef = exc.details.get("coef_per_sd", [])
+        culprits = separating_covariates(
+            np.asarray(X, dtype=np.float64),
+            np.asarray(t, dtype=np.float64),
+            list(coef) if isinstance(coef, list) else [],
+        )
+        return replace(fit_firth(X, t), separating=culprits)
+
+
+def separation_gates(fit: BinaryFit, names: Sequence[str], link: str = "logit") -> list[Gate]:
+    """A ``separation`` gate (warn) when the propensity had to be penalised; else none."""
+    if fit.penalty != "firth":
+        return []
+    culprits = [str(names[j]) for j in fit.separating if j < len(names)]
+    shown = ", ".join(culprits) or "a combination of covariates"
+    probit = " (asked for a probit)" if link == "probit" else ""
+    return [
+        Gate(
+            "separation",
+            float(len(culprits)),
+            0.0,
+            "warn",
+            f"the maximum-likelihood propensity separates treated from control on {shown}: "
+            f"a Firth-penalised logit was used instead{probit}; these covariates have "
+            "values in one arm only (weak overlap there), consider coarsening them or "
+            "trimming",
+            {"covariates": culprits, "penalty": "firth"},
+        )
+    ]
 
 
 def propensity(data: CausalData, ctx: Context, link: str = "logit") -> BinaryFit:
@@ -24,7 +106,7 @@ def propensity(data: CausalData, ctx: Context, link: str = "logit") -> BinaryFit
     key = ("propensity", link, data.cache_key())
     fit = ctx.cache.get(key)
     if fit is None:
-        fit = fit_binary(data.X, data.t, link)
+        fit = fit_propensity_model(data.X, data.t, link)
         ctx.cache[key] = fit
     return fit
 
@@ -86,7 +168,7 @@ def trim_and_clip(
                     details={"parameter": "trim"},
                 )
             keep = mask
-            fit = fit_binary(X[mask], kept_t, link)
+            fit = fit_propensity_model(X[mask], kept_t, link)
     e, de = fit.p_hat, fit.dp_deta
     if clip > 0:
         clipped = (e < clip) | (e > 1 - clip)

@@ -19,7 +19,12 @@ from matplotlib.figure import Figure
 from cqox.core.estimate import Estimate
 
 #: Colours of the gate statuses (shared with the Plotly figures).
-STATUS_COLOURS = {"pass": "#2ca02c", "warn": "#ff7f0e", "fail": "#d62728"}
+STATUS_COLOURS = {
+    "pass": "#2ca02c",
+    "warn": "#ff7f0e",
+    "fail": "#d62728",
+    "not_checked": "#7f7f7f",
+}
 TREATED_COLOUR = "#d62728"
 CONTROL_COLOUR = "#1f77b4"
 #: Histogram bins of the propensity overlap figure on [0, 1].

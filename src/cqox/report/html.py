@@ -71,7 +71,8 @@ def estimates_table(an: Analysis) -> str:
             f"<td>{_num(e.estimate)}</td><td>{_num(e.se)}</td>"
             f"<td>[{_num(e.ci[0])}, {_num(e.ci[1])}]{covers}{_e(level)}</td>"
             f"<td>{_num(e.p_value, 3)}</td><td>{e.n}</td>"
-            f"<td class='l {_e(e.status)}'>{_e(e.status)}</td><td class=l>{_e(flagged)}</td></tr>"
+            f"<td class='l {_e(e.status)}'>{_e(e.status.replace('_', ' '))}</td>"
+            f"<td class=l>{_e(flagged)}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
 
@@ -90,6 +91,31 @@ SECTIONS = (
 )
 
 
+def _graph_part(an: Analysis) -> list[str]:
+    """The causal graph given with ``dag``, drawn, with what it identifies."""
+    if not an.graph:
+        return []
+    from cqox.report.figures_dag import dag_png
+
+    ident = an.graph.get("identification", {})
+    png = dag_png(
+        an.graph.get("edges", []),
+        an.graph.get("nodes", []),
+        an.roles.treatment,
+        an.roles.outcome,
+        ident.get("adjustment") or (),
+        ident.get("unobserved") or (),
+    )
+    parts = ["<h3>Causal graph</h3>", _img(png, "causal graph")]
+    parts.append(
+        "<p class=muted>Blue: treatment; red: outcome; green: the adjustment set; thick "
+        "outline: not a column (unobserved).</p><ul>"
+    )
+    parts += [f"<li>{_e(r)}</li>" for r in ident.get("reasons", [])]
+    parts.append("</ul>")
+    return parts
+
+
 def _roles_section(an: Analysis) -> list[str]:
     parts = [
         "<h2 id=roles>Roles</h2><table><tr><th class=l>role</th><th class=l>column</th>"
@@ -102,6 +128,7 @@ def _roles_section(an: Analysis) -> list[str]:
             f"<td class=l>{_e(guess.reason)}</td></tr>"
         )
     parts.append("</table>")
+    parts += _graph_part(an)
     domain = an.domain or {}
     evidence = ", ".join(map(str, domain.get("evidence", [])))
     parts.append(
@@ -169,7 +196,8 @@ def _gates_section(an: Analysis) -> list[str]:
     q = an.quality
     parts = [
         "<h2 id=gates>Quality gates</h2>",
-        f"<p>Verdict: <span class='{_e(q.get('verdict', ''))}'>{_e(q.get('verdict', '—'))}"
+        f"<p>Verdict: <span class='{_e(q.get('verdict', ''))}'>"
+        f"{_e(str(q.get('verdict', '—')).replace('_', ' '))}"
         f"</span> — {_e(_counts_text(q.get('counts', {})))}</p><table><tr>"
         "<th class=l>estimate</th><th class=l>gate</th><th>value</th><th>threshold</th>"
         "<th class=l>status</th><th class=l>message</th></tr>",

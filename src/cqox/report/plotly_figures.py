@@ -88,7 +88,7 @@ def forest_figure(
     rows = forest_rows(estimates)
     labels = [f"{e.estimator} ({e.estimand})" for e in rows]
     fig = go.Figure()
-    for status in ("pass", "warn", "fail", "not_applicable"):
+    for status in ("pass", "warn", "fail", "not_checked"):
         sel = [i for i, e in enumerate(rows) if e.status == status]
         if not sel:
             continue

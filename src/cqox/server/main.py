@@ -22,6 +22,7 @@ from cqox.server.jobs import JobRunner
 from cqox.server.metrics import Metrics
 from cqox.server.middleware import install_middleware
 from cqox.server.models import AnalysisRecord, Dataset, Job
+from cqox.server.parsing import UploadParser
 from cqox.server.problems import NotFoundError, install_handlers
 from cqox.server.routers import analyses, auth, datasets, jobs, system, users
 from cqox.server.routers.docs import docs_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return int(s.scalar(select(func.count()).select_from(Dataset)) or 0)
 
     metrics.bind(runner.queue_depth, count_datasets)
+    upload_parser = UploadParser(settings)
     services = Services(engine=engine, factory=factory, runner=runner, metrics=metrics)
 
     @asynccontextmanager
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orphans = remove_orphans(settings.data_dir, known, analyses)
         if orphans:
             log.warning("removed %d dataset file(s) without a database row", orphans)
+        upload_parser.start()
         interrupted = runner.recover()
         if interrupted:
             log.warning("marked %d interrupted job(s) failed", interrupted)
@@ -102,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.upload_parser = upload_parser
     app.state.login_throttle = LoginThrottle(
         settings.login_free_attempts, settings.login_backoff_s, settings.login_backoff_max_s
     )

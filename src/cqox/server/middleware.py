@@ -1,5 +1,7 @@
 """Request middleware: request id, body-size guard, rate limits, metrics.
 
+The body-size guard (:mod:`cqox.server.body_limit`) counts bytes as they arrive.
+
 Every response carries ``X-Request-ID`` (the caller's, when it sends a sane one).
 The per-IP rate limit applies to ``/api`` routes here, with 429 and ``Retry-After``;
 the per-user limit is counted once the user is known (:mod:`cqox.server.deps`), so all
@@ -17,15 +19,12 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
+from cqox.server.body_limit import BodyLimitMiddleware
 from cqox.server.problems import error_response
 from cqox.server.ratelimit import RateLimiter
 from cqox.server.settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-#: Largest JSON body accepted on routes other than the upload.
-MAX_JSON_BODY = 1024 * 1024
-#: Room for the multipart envelope around an uploaded file.
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 def route_template(request: Request) -> str:
@@ -40,6 +39,8 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     ip_limiter = RateLimiter(settings.rate_limit_ip_per_minute)
     user_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.limiters = (ip_limiter, user_limiter)
+    # inside the request-id middleware (added after it): its 413 carries the request id
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
 
     @app.middleware("http")
     async def _request(
@@ -75,25 +76,8 @@ def _guard(
     settings: Settings,
     ip_limiter: RateLimiter,
 ) -> Response | None:
-    path = request.url.path
-    if not path.startswith("/api"):
+    if not request.url.path.startswith("/api"):
         return None
-    length = request.headers.get("content-length")
-    if length is not None:
-        try:
-            n = int(length)
-        except ValueError:
-            return error_response(request, "INVALID_REQUEST", "invalid Content-Length header")
-        upload = path.rstrip("/") == "/api/upload"
-        limit = settings.max_upload_bytes + MULTIPART_OVERHEAD if upload else MAX_JSON_BODY
-        if n > limit:
-            return error_response(
-                request,
-                "PAYLOAD_TOO_LARGE",
-                f"request body of {n} bytes exceeds the limit of {limit} bytes"
-                + (" (CQOX_MAX_UPLOAD_MB)" if upload else ""),
-                {"limit_bytes": limit},
-            )
     ip = request.client.host if request.client else "unknown"
     wait = ip_limiter.check(f"ip:{ip}")
     if wait:

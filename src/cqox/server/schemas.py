@@ -126,6 +126,12 @@ class AnalyzeRequest(Strict):
     estimators: list[str] | None = Field(default=None, max_length=100)
     quality_gates: QualityGates | bool | None = None
     options: Options = Field(default_factory=Options)
+    dag: str | None = Field(
+        default=None,
+        max_length=100_000,
+        description="a causal graph as DOT text (digraph { x -> t; x -> y; t -> y }); parsed, "
+        "never evaluated",
+    )
 
     @field_validator("mapping")
     @classmethod

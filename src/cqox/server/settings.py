@@ -47,6 +47,30 @@ class Settings(BaseSettings):
     max_cells: int = Field(
         default=50_000_000, gt=0, description="largest table accepted (rows × columns)"
     )
+    # uploads: the limits that keep an upload from exhausting the API process
+    max_columns: int = Field(
+        default=5_000, gt=0, description="widest table accepted (columns, read from the header)"
+    )
+    max_expanded_mb: float = Field(
+        default=1024.0,
+        gt=0,
+        description="largest decompressed size of an upload (gzip, xlsx, Parquet) in MB",
+    )
+    max_expansion_ratio: float = Field(
+        default=200.0,
+        gt=1,
+        description="largest decompressed / compressed size ratio of a gzip or xlsx upload",
+    )
+    parse_memory_mb: int = Field(
+        default=4096, ge=512, description="address-space limit of an upload's parsing process (MB)"
+    )
+    parse_time_limit_s: float = Field(
+        default=120.0, gt=0, description="wall-time limit of parsing one upload (s)"
+    )
+    parse_concurrency: int = Field(
+        default=2, ge=1, le=64, description="uploads parsed at the same time (others wait)"
+    )
+    # end uploads
     workers: int = Field(default=2, ge=1, le=64, description="analysis worker processes")
     worker_warm_up: bool = Field(
         default=True, description="run a small analysis in each new worker before jobs"
@@ -142,6 +166,11 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """The upload limit in bytes."""
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_expanded_bytes(self) -> int:
+        """The decompressed-size limit in bytes."""
+        return int(self.max_expanded_mb * 1024 * 1024)
 
     @property
     def sqlalchemy_url(self) -> str:

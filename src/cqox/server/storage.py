@@ -1,35 +1,34 @@
 """Dataset files: validation of uploads, atomic Parquet storage, checksums.
 
-An upload is read with :func:`cqox.read_table` only after cheap structural checks
-(nesting depth of JSON, decompressed size of Excel/Parquet, binary content in text
-formats), so hostile files are refused before they can cost memory.  A table is
-written as Parquet to a temporary file in the datasets folder, flushed with ``fsync``
-and renamed into place: a crash leaves either no file or the whole file, and the
-database row that makes a dataset visible is committed only after the rename.
+An upload is read with :func:`cqox.read_table` under the service's
+:class:`~cqox.data.limits.ReadLimits` (cells, columns, decompressed size and ratio,
+checked from headers, footers and zip directories before any row is decoded), after
+cheap structural checks (nesting depth of JSON, binary content in text formats).  It is
+parsed in a separate process with memory and time limits (:mod:`cqox.server.parsing`).
+A table is written as Parquet to a temporary file in the datasets folder, flushed with
+``fsync`` and renamed into place: a crash leaves either no file or the whole file, and
+the database row that makes a dataset visible is committed only after the rename.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from cqox.data.io import Table, detect_format, read_table
+from cqox.data.io import ReadLimits, Table, detect_format, read_table
+from cqox.data.limits import MAX_NAME_CHARS, gunzip
 from cqox.errors import CqoxError, NoDataError
 from cqox.server.problems import InvalidDataError, InvalidMappingError, InvalidRequestError
 
 #: Deepest JSON nesting accepted (a table is 2–3 levels; hostile files nest thousands).
 MAX_JSON_DEPTH = 20
-#: Largest decompressed / compressed size ratio of an Excel or Parquet upload (zip bombs
-#: reach ratios in the thousands; real spreadsheets stay below ~20).
-MAX_COMPRESSION_RATIO = 200
 #: Share of control characters above which a "text" upload is taken as binary.
 MAX_CONTROL_SHARE = 0.01
 ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -79,32 +78,38 @@ def check_filename(name: str | None) -> str:
     return name
 
 
+#: Every byte but the quote and the four brackets.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+#: Structure bytes examined at a time (bounds the arrays of the vectorised count).
+_DEPTH_CHUNK = 1 << 22
+
+
 def _json_depth(raw: bytes) -> int:
-    """Deepest bracket nesting of a JSON text (strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for b in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif b == 0x5C:
-                escaped = True
-            elif b == 0x22:
-                in_string = False
-        elif b == 0x22:
-            in_string = True
-        elif b in (0x5B, 0x7B):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > MAX_JSON_DEPTH:
-                    return deepest
-        elif b in (0x5D, 0x7D):
-            depth -= 1
+    """Deepest bracket nesting of a JSON text (brackets inside strings skipped).
+
+    Vectorised: escaped backslashes, then escaped quotes are dropped (``bytes.replace``
+    pairs them left to right, as a JSON parser does), only quotes and brackets are kept
+    (``bytes.translate``), then the quotes' parity tells strings apart and a cumulative
+    sum gives the depth, a few million bytes at a time.  A byte-by-byte Python loop took
+    2 s on a 10 MB upload.
+    """
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    kept = unescaped.translate(None, _NOT_STRUCTURE)
+    depth = deepest = quotes = 0
+    for start in range(0, len(kept), _DEPTH_CHUNK):
+        codes = np.frombuffer(kept[start : start + _DEPTH_CHUNK], np.uint8)
+        is_quote = codes == ord('"')
+        outside = (np.cumsum(is_quote, dtype=np.int32) + quotes % 2) % 2 == 0
+        opens = ((codes == ord("[")) | (codes == ord("{"))) & outside
+        closes = ((codes == ord("]")) | (codes == ord("}"))) & outside
+        levels = depth + np.cumsum(opens.astype(np.int32) - closes.astype(np.int32), dtype=np.int64)
+        deepest = max(deepest, int(levels.max()))
+        depth = int(levels[-1])
+        quotes += int(is_quote.sum())
     return deepest
 
 
-def _precheck(raw: bytes, fmt: str, max_bytes: int) -> None:
+def _precheck(raw: bytes, fmt: str) -> None:
     if fmt in _TEXT_FORMATS:
         if b"\x00" in raw[:65536] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise InvalidDataError("the file is binary, not a text table (NUL bytes found)")
@@ -120,35 +125,9 @@ def _precheck(raw: bytes, fmt: str, max_bytes: int) -> None:
                 "table (records or columns)",
                 details={"max_depth": MAX_JSON_DEPTH},
             )
-    limit = max(MAX_COMPRESSION_RATIO * len(raw), max_bytes)
-    if fmt == "excel" and raw.startswith(b"PK"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-                total = sum(info.file_size for info in zf.infolist())
-        except zipfile.BadZipFile:
-            raise InvalidDataError("the Excel file is not a valid .xlsx archive") from None
-        if total > limit:
-            raise InvalidDataError(
-                f"the Excel archive expands to {total} bytes (over {limit}); refused as a "
-                "possible zip bomb",
-                details={"expanded_bytes": total},
-            )
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            meta = pq.ParquetFile(io.BytesIO(raw)).metadata
-        except Exception:
-            raise InvalidDataError("the file is not valid Parquet") from None
-        total = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        if total > limit:
-            raise InvalidDataError(
-                f"the Parquet file expands to {total} bytes (over {limit}); refused",
-                details={"expanded_bytes": total},
-            )
 
 
-def _check_frame(frame: pd.DataFrame, max_cells: int) -> pd.DataFrame:
+def _check_frame(frame: pd.DataFrame, limits: ReadLimits, name: str) -> pd.DataFrame:
     if frame.shape[0] == 0:
         raise NoDataError("the table has no rows")
     if frame.shape[1] < 2:
@@ -157,20 +136,18 @@ def _check_frame(frame: pd.DataFrame, max_cells: int) -> pd.DataFrame:
             "outcome and a treatment column (is the delimiter right?)",
             details={"columns": [str(c) for c in frame.columns]},
         )
-    if frame.shape[0] * frame.shape[1] > max_cells:
-        raise InvalidDataError(
-            f"the table has {frame.shape[0]}×{frame.shape[1]} cells, over the limit "
-            f"{max_cells} (CQOX_MAX_CELLS)"
-        )
+    limits.check_columns(frame.shape[1], name)
+    limits.check_cells(frame.shape[0], frame.shape[1], name)
     names = [str(c) for c in frame.columns]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise InvalidDataError(
             f"duplicate column names: {', '.join(dup)}", details={"columns": dup}
         )
-    if any(not n.strip() or len(n) > 256 or "\x00" in n for n in names):
+    if any(not n.strip() or len(n) > MAX_NAME_CHARS or "\x00" in n for n in names):
         raise InvalidDataError(
-            "column names must be non-empty, at most 256 characters and free of NUL bytes"
+            f"column names must be non-empty, at most {MAX_NAME_CHARS} characters and free "
+            "of NUL bytes"
         )
     for name in frame.columns:
         s = frame[name]
@@ -191,21 +168,27 @@ def _check_frame(frame: pd.DataFrame, max_cells: int) -> pd.DataFrame:
     return frame
 
 
-def parse_upload(raw: bytes, filename: str, max_bytes: int, max_cells: int) -> Table:
-    """Validate and read an uploaded file; raise a 400-class error when unusable."""
+def parse_upload(raw: bytes, filename: str, limits: ReadLimits) -> Table:
+    """Validate and read an uploaded file; raise a 400-class (413 over a limit) error.
+
+    A gzip-compressed upload is inflated under the limits first, so the structural
+    checks see the table's own bytes.
+    """
     if len(raw.strip()) == 0:
         raise NoDataError("the uploaded file is empty")
+    if raw.startswith(b"\x1f\x8b"):
+        raw = gunzip(raw, filename, limits)
     fmt = detect_format(filename, raw[:4096])
-    _precheck(raw, fmt, max_bytes)
+    _precheck(raw, fmt)
     try:
-        table = read_table(raw, name=filename, format=fmt)
-    except CqoxError:
+        table = read_table(raw, name=filename, format=fmt, limits=limits)
+    except (CqoxError, MemoryError):
         raise
     except RecursionError:
         raise InvalidDataError("the file is nested too deeply to be a table") from None
     except Exception as exc:
         raise InvalidDataError(f"cannot read the file as {fmt}: {type(exc).__name__}") from None
-    frame = _check_frame(table.frame.copy(), max_cells)
+    frame = _check_frame(table.frame.copy(), limits, filename)
     return Table(frame, table.format, table.encoding, table.delimiter, filename, table.notes)
 
 
@@ -253,19 +236,45 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def write_dataset(data_dir: Path, dataset_id: str, frame: pd.DataFrame) -> StoredFile:
-    """Store a table as Parquet, atomically, and return its checksum."""
-    buf = io.BytesIO()
+def write_parquet(frame: pd.DataFrame, path: Path) -> tuple[int, str]:
+    """Write ``frame`` as Parquet to ``path`` (a temporary name), ``fsync`` it.
+
+    Returns the size and SHA-256 of the file; :func:`publish_dataset` renames it into
+    place.
+    """
     try:
-        frame.to_parquet(buf, index=False)
+        frame.to_parquet(path, index=False)
     except Exception as exc:
+        path.unlink(missing_ok=True)
         raise InvalidDataError(
             f"the table cannot be stored (mixed types in a column?): {type(exc).__name__}"
         ) from None
-    data = buf.getvalue()
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+        os.fsync(fh.fileno())
+    return path.stat().st_size, h.hexdigest()
+
+
+def upload_temporaries(data_dir: Path, dataset_id: str) -> tuple[Path, Path]:
+    """Temporary paths of an upload in progress: the raw bytes, and the Parquet written.
+
+    Both match the ``.*.tmp`` pattern that :func:`clean_temporaries` removes at start-up.
+    """
+    folder = datasets_dir(data_dir)
+    name = check_id(dataset_id)
+    return folder / f".{name}.upload.tmp", folder / f".{name}.parquet.tmp"
+
+
+def publish_dataset(
+    data_dir: Path, dataset_id: str, tmp: Path, size: int, checksum: str
+) -> StoredFile:
+    """Rename a written dataset file into place (atomic) and ``fsync`` the folder."""
     name = f"{check_id(dataset_id)}.parquet"
-    atomic_write(datasets_dir(data_dir) / name, data)
-    return StoredFile(name, len(data), hashlib.sha256(data).hexdigest())
+    os.replace(tmp, datasets_dir(data_dir) / name)
+    _fsync_dir(datasets_dir(data_dir))
+    return StoredFile(name, size, checksum)
 
 
 def dataset_path(data_dir: Path, file: str) -> Path:

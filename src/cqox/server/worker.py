@@ -77,6 +77,7 @@ def run_job(payload: dict[str, Any], progress: Any = None) -> dict[str, Any]:
         infer=bool(payload.get("infer", True)),
         seed=payload.get("seed", 0),
         progress=progress,
+        dag=payload.get("dag"),
     )
     result = analysis.to_dict()
     if kind == "cate":

@@ -56,9 +56,14 @@ def test_cattaneo_excludes_recodings_of_treatment_and_outcome() -> None:
     assert "recoding of the treatment" in reason and "threshold of the outcome" in reason
 
 
-def test_card_instrument_and_log_wage() -> None:
+def test_card_instrument_and_weight_are_suggested_not_applied() -> None:
     r = infer_roles(read("card1995.csv"))
-    assert r.instrument == ("nearc4",)
+    # an instrument changes the design and a weight the estimand: named, never applied
+    assert r.instrument is None and r.weight is None
+    suggested = {g.role: g for g in r.guesses if g.source == "suggested"}
+    assert suggested["instrument"].column == "nearc4"
+    assert "--instrument nearc4" in suggested["instrument"].reason
+    assert "--weight weight" in suggested["weight"].reason
     assert r.outcome == "lwage"
     assert r.unit == "id"
 
@@ -212,7 +217,7 @@ def test_card_covariates_skip_dependent_missing_and_outcome_derived_columns() ->
     assert {"age", "expersq", "black", "reg661"} <= cov  # a square is a covariate, not a copy
     reason = guess(r, "covariates")[2]
     assert "exper (linearly dependent" in reason or "exper" in reason.split("linearly")[0]
-    assert "more than 20% missing" in reason
+    assert "IQ (missing in 32% of the rows (more than 5% would be dropped)" in reason
 
 
 def test_squared_terms_are_kept() -> None:
@@ -242,7 +247,9 @@ def test_off_policy_and_transport_roles_from_names() -> None:
             "in_trial": rng.integers(0, 2, n),
         }
     )
-    assert infer_roles(trial).sample == "in_trial"
+    sample = infer_roles(trial)
+    assert sample.sample is None
+    assert any(g.role == "sample" and g.column == "in_trial" for g in sample.guesses)
 
 
 def test_a_propensity_outside_zero_one_is_not_a_logging_propensity() -> None:
@@ -279,4 +286,5 @@ def test_ambiguous_outcome_is_not_guessed() -> None:
     # Thornton: 'any' is the treatment; the outcome 'got' has no usual outcome name and
     # three measurements remain, so guessing would analyse a covariate
     r = infer_roles(read("thornton_hiv.csv"))
-    assert (r.treatment, r.cluster, r.outcome) == ("any", "villnum", None)
+    assert (r.treatment, r.cluster, r.outcome) == ("any", None, None)
+    assert "--cluster villnum" in guess(r, "cluster")[2]  # suggested, not applied

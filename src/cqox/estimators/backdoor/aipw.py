@@ -60,6 +60,7 @@ import pandas as pd
 from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate
+from cqox.core.gate import Gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles, normalise_covariates
 from cqox.data.formula import formula_variables
@@ -73,7 +74,7 @@ from cqox.inference.score import solve_linear_score
 from cqox.nuisance.crossfit import crossfit_predict, fold_ids
 from cqox.nuisance.glm import BinaryFit
 from cqox.nuisance.ols import fit_ols, with_intercept
-from cqox.nuisance.propensity import propensity, trim_and_clip
+from cqox.nuisance.propensity import propensity, separation_gates, trim_and_clip
 
 #: Seed stream of the cross-fitting folds and learners (see ``Context.rng``).
 _CROSSFIT_STREAM = 31
@@ -402,6 +403,7 @@ class AIPW(Estimator):
         counts: dict[str, int] = {}
         notes: list[str] = []
         diagnostics: dict[str, Any] = {}
+        separation: list[Gate] = []
         if params["cross_fit"]:
             if params["trim"] > 0:
                 raise ParameterError(
@@ -437,6 +439,7 @@ class AIPW(Estimator):
             if tp.keep is not None:
                 y, t, Xo = y[tp.keep], t[tp.keep], Xo[tp.keep]
             fit, e, de = tp.fit, tp.e, tp.de
+            separation = separation_gates(fit, pdata.covariate_names, params["link"])
             counts.update(tp.counts)
             notes += tp.notes
             res = aipw_parametric(y, t, Xo, fit, estimand, e=e, de=de)
@@ -453,6 +456,7 @@ class AIPW(Estimator):
             ess_gate(raw_w, t, ctx),
             max_weight_gate(raw_w, t, ctx),
             common_support_gate(e, t, ctx),
+            *separation,
         ]
         return Estimate.from_se(
             self.name,

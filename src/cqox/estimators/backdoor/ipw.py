@@ -42,7 +42,7 @@ from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.registry import register
 from cqox.gates.weights import common_support_gate, ess_gate, max_weight_gate
 from cqox.nuisance.glm import BinaryFit
-from cqox.nuisance.propensity import propensity, trim_and_clip
+from cqox.nuisance.propensity import propensity, separation_gates, trim_and_clip
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,7 @@ class IPW(Estimator):
             ess_gate(raw_w, t, ctx),
             max_weight_gate(raw_w, t, ctx),
             common_support_gate(e, t, ctx),
+            *separation_gates(fit, data.covariate_names, params["link"]),
         ]
         return Estimate.from_se(
             self.name,

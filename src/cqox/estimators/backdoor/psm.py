@@ -88,7 +88,7 @@ from cqox.gates.balance import (
     variance_ratio_gate,
 )
 from cqox.gates.weights import common_support_gate
-from cqox.nuisance.propensity import propensity
+from cqox.nuisance.propensity import propensity, separation_gates
 
 
 @dataclass(frozen=True)
@@ -741,7 +741,10 @@ class PSM(Estimator):
         e = fit.p_hat
         counts: dict[str, int] = {}
         notes: list[str] = []
-        gates: list[Gate] = [common_support_gate(e, t, ctx)]
+        gates: list[Gate] = [
+            common_support_gate(e, t, ctx),
+            *separation_gates(fit, data.covariate_names, params["link"]),
+        ]
         exact = _exact_columns(params["exact"])
         cells = exact_cells(data.frame, exact) if exact else None
         keep = np.ones(len(y), bool)

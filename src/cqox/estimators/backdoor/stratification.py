@@ -84,7 +84,7 @@ from cqox.gates.balance import (
     variance_ratio_gate,
 )
 from cqox.gates.weights import common_support_gate
-from cqox.nuisance.propensity import propensity
+from cqox.nuisance.propensity import propensity, separation_gates
 
 
 @dataclass(frozen=True)
@@ -383,6 +383,7 @@ class Stratification(Estimator):
             common_support_gate(ek, t, ctx),
             smd_gate(table, ctx, after=True),
             variance_ratio_gate(table, ctx, after=True),
+            *separation_gates(fit, data.covariate_names, params["link"]),
         ]
         return Estimate.from_se(
             self.name,

@@ -60,6 +60,7 @@ from cqox.estimators.iv.diagnostics import (
     overid_tests,
 )
 from cqox.estimators.iv.kclass import IVArrays, KClassResult, iv_arrays, kclass
+from cqox.estimators.iv.rank import check_instrument_rank
 from cqox.estimators.registry import register
 
 
@@ -189,6 +190,7 @@ class _IVBase(Estimator):
                 "have no residual degrees of freedom otherwise)",
                 details={"rows": data.n, "coefficients": k},
             )
+        check_instrument_rank(W, Zx, w_names, [str(z) for z in roles.instrument or ()])
         a = iv_arrays(data.y, W, D, Zx, weight, clusters)
         debiased = bool(params["debiased"])
         kappa, fuller = self._kappa(params)

@@ -69,6 +69,7 @@ def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
         "quality_gates": gates.model_dump(),
         "seed": body.options.seed,
         "infer": body.options.infer,
+        "dag": body.dag,
     }
 
 

@@ -2,79 +2,140 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
+from starlette.datastructures import UploadFile
 
-from cqox.data.domain import detect_domain
-from cqox.data.infer import infer_roles
-from cqox.data.profile import column_kind, profile
 from cqox.server.access import dataset_detail, dataset_summary, owned, visible
 from cqox.server.deps import Analyst, DbSession, Deleter, SettingsDep, Viewer
 from cqox.server.models import Dataset, new_id
-from cqox.server.problems import PayloadTooLargeError
-from cqox.server.storage import check_filename, dataset_path, parse_upload, write_dataset
+from cqox.server.parsing import UploadParser
+from cqox.server.problems import InvalidRequestError, PayloadTooLargeError
+from cqox.server.settings import Settings
+from cqox.server.storage import (
+    check_filename,
+    dataset_path,
+    publish_dataset,
+    upload_temporaries,
+)
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 
-#: Bytes read from the upload at a time while counting towards the limit.
+#: Bytes copied from the upload at a time while counting towards the limit.
 CHUNK = 1 << 20
+#: Multipart limits of the upload form: one file, a few small text fields at most
+#: (Starlette's defaults are 1,000 files and 1,000 fields of 1 MB).
+MAX_FILES, MAX_FIELDS, MAX_FIELD_BYTES = 1, 8, 64 * 1024
+#: The upload form as OpenAPI describes it (the form is parsed by :func:`upload_form`).
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "CSV/TSV, Parquet, Excel or JSON table (gzip accepted)",
+                    }
+                },
+            }
+        }
+    },
+}
 
 
-@router.post("/upload", status_code=201)
+async def upload_form(request: Request) -> AsyncIterator[UploadFile]:
+    """The uploaded file, from a form parsed under explicit multipart limits.
+
+    Parsed here rather than by a ``File()`` parameter so that the limits are set on
+    every FastAPI version, and so that the route's authentication (declared before
+    this dependency) runs before the body is read.  Over a limit, Starlette answers
+    400 with the limit in the message ("Too many files. Maximum number of files is 1.").
+    """
+    form = await request.form(
+        max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES
+    )
+    try:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise InvalidRequestError(
+                "the upload needs a multipart/form-data body with the table in the field 'file'",
+                details={"field": "file"},
+            )
+        yield file
+    finally:
+        await form.close()
+
+
+UploadedFile = Annotated[UploadFile, Depends(upload_form)]
+
+
+def _copy_upload(source: IO[bytes], target: Path, settings: Settings) -> int:
+    """Copy the uploaded file to ``target``, refusing it once past the upload limit."""
+    limit = settings.max_upload_bytes
+    size = 0
+    with open(target, "wb") as out:
+        while chunk := source.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(
+                    f"the upload exceeds the limit of {settings.max_upload_mb:g} MB "
+                    "(CQOX_MAX_UPLOAD_MB)",
+                    details={"limit": "CQOX_MAX_UPLOAD_MB", "limit_bytes": limit},
+                )
+            out.write(chunk)
+    return size
+
+
+@router.post("/upload", status_code=201, openapi_extra={"requestBody": UPLOAD_BODY})
 def upload(
     request: Request,
-    file: Annotated[UploadFile, File(description="CSV/TSV, Parquet, Excel or JSON table")],
     user: Analyst,
+    file: UploadedFile,
     session: DbSession,
     settings: SettingsDep,
 ) -> dict[str, Any]:
-    """Upload a table; it is validated, profiled, its roles inferred, and stored as Parquet."""
+    """Upload a table; it is validated, profiled, its roles inferred, and stored as Parquet.
+
+    The file is parsed in a separate process under memory and time limits
+    (:mod:`cqox.server.parsing`); this process only copies bytes and stores metadata.
+    """
     name = check_filename(file.filename)
-    limit = settings.max_upload_bytes
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = file.file.read(CHUNK)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(
-                f"the upload exceeds the limit of {settings.max_upload_mb:g} MB "
-                "(CQOX_MAX_UPLOAD_MB)",
-                details={"limit_bytes": limit},
-            )
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    table = parse_upload(raw, name, limit, settings.max_cells)
-    frame = table.frame
-    roles = infer_roles(frame)
+    parser: UploadParser = request.app.state.upload_parser
     dataset_id = new_id()
-    stored = write_dataset(settings.data_dir, dataset_id, frame)
+    raw_tmp, parquet_tmp = upload_temporaries(settings.data_dir, dataset_id)
+    try:
+        size = _copy_upload(file.file, raw_tmp, settings)
+        meta = parser.parse(parser.job(raw_tmp, name, parquet_tmp))
+        stored = publish_dataset(
+            settings.data_dir, dataset_id, parquet_tmp, meta["stored_bytes"], meta["checksum"]
+        )
+    finally:
+        raw_tmp.unlink(missing_ok=True)
+        parquet_tmp.unlink(missing_ok=True)
     row = Dataset(
         id=dataset_id,
         owner_id=user.id,
         name=name,
-        format=table.format,
-        encoding=table.encoding,
-        rows=len(frame),
-        n_columns=len(frame.columns),
+        format=meta["format"],
+        encoding=meta["encoding"],
+        rows=meta["rows"],
+        n_columns=meta["n_columns"],
         size_bytes=size,
         stored_bytes=stored.size,
         checksum=stored.checksum,
         file=stored.file,
-        columns=[
-            {"name": str(c), "dtype": str(frame[c].dtype), "kind": column_kind(frame[c])}
-            for c in frame.columns
-        ],
-        roles={
-            "roles": roles.given(),
-            "inferred": [g.to_dict() for g in roles.guesses],
-        },
-        domain=detect_domain([str(c) for c in frame.columns]).to_dict(),
-        profile=_jsonable(profile(frame)),
+        columns=meta["columns"],
+        roles=meta["roles"],
+        domain=meta["domain"],
+        profile=meta["profile"],
     )
     session.add(row)
     try:
@@ -83,12 +144,6 @@ def upload(
         dataset_path(settings.data_dir, stored.file).unlink(missing_ok=True)
         raise
     return dataset_summary(row)
-
-
-def _jsonable(value: Any) -> Any:
-    from cqox.core.jsonable import to_jsonable
-
-    return to_jsonable(value)
 
 
 @router.get("/datasets")

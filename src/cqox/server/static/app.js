@@ -33,10 +33,20 @@ async function api(path, options = {}) {
   return response;
 }
 
+function errorLine(error) {
+  // a NO_DESIGN error lists the roles to give: show them under the message
+  let text = error.code + ": " + error.message;
+  const suggestions = (error.details && error.details.suggestions) || [];
+  for (const s of suggestions) {
+    text += "\n• give " + s.role + (s.columns && s.columns.length ? " (e.g. " + s.columns.slice(0, 3).join(", ") + ")" : "") + ": " + s.reason;
+  }
+  return text;
+}
+
 async function errorText(response) {
   try {
     const body = await response.json();
-    if (body.error) return body.error.code + ": " + body.error.message;
+    if (body.error) return errorLine(body.error);
   } catch (e) { /* not JSON */ }
   return "HTTP " + response.status;
 }
@@ -182,7 +192,7 @@ async function pollJob(jobId) {
     $("#progress-step").textContent = job.step;
     if (job.status === "succeeded") return r;
     if (job.status === "failed" || job.status === "cancelled") {
-      $("#analyze-error").textContent = job.error ? job.error.code + ": " + job.error.message : job.status;
+      $("#analyze-error").textContent = job.error ? errorLine(job.error) : job.status;
       return new Response(JSON.stringify({ error: job.error }), { status: 400 });
     }
   }
@@ -219,7 +229,7 @@ function showResult(analysisId, result) {
   }
   const q = result.quality || {};
   const verdict = $("#verdict");
-  verdict.replaceChildren(el("span", "verdict: "), el("span", q.verdict, q.verdict),
+  verdict.replaceChildren(el("span", "verdict: "), el("span", String(q.verdict).replace("_", " "), q.verdict),
     el("span", " " + JSON.stringify(q.counts || {})));
   $("#open-report").onclick = () => openReport(analysisId);
   drawFigures(analysisId);

@@ -1,0 +1,300 @@
+"""Refutation tests as gates of a backdoor analysis (the DoWhy refuters).
+
+Each refuter changes the data in a way whose effect on a correct analysis is known,
+re-estimates, and compares.  The refuted estimate is the linear-regression effect
+(the coefficient of the treatment in an OLS of the outcome on ``[1, t, X]``, DoWhy's
+``backdoor.linear_regression``): cheap enough to repeat, and the same for every
+analysis.  Definitions follow DoWhy 0.14 (Sharma & Kiciman 2020, arXiv:2011.04216):
+
+* **placebo treatment** (``placebo_type="permute"``): the treatment is permuted across
+  rows; the placebo effects should be centred on 0.  Test: is 0 inside their
+  distribution?
+* **random common cause**: an independent N(0, 1) column is added to the covariates;
+  the estimate should not move.  Test: is the original estimate inside the
+  distribution of the re-estimates?
+* **data subset** (``subset_fraction=0.8``): re-estimated on random 80% subsets
+  (without replacement); same test.
+* **dummy outcome**: the outcome is replaced by independent noise N(0, sd(y)); the
+  effects should be centred on 0.  Test as for the placebo.
+* **unobserved common cause** (simulated): a confounder ``U`` with correlation
+  ``kappa_t`` with the treatment and an effect of ``kappa_y`` standard deviations of
+  the outcome per SD of ``U`` is added to the outcome and left out of the covariates;
+  the gate reports how far the estimate moves, and warns when it changes sign (a
+  sensitivity statement, not a test; DoWhy's ``add_unobserved_common_cause`` with
+  ``confounders_effect_on_outcome="linear"`` in spirit, not draw for draw).
+
+The significance test is DoWhy's: with fewer than 100 simulations a normal test
+(``z = (θ − mean)/sd`` of the simulations, one tail), otherwise the two-sided
+percentile test.  A gate passes when ``p ≥ refute_p`` (default 0.05).  Randomness comes
+from the analysis seed (one stream per refuter); the draws differ from DoWhy's, so the
+reference tests compare within Monte-Carlo error.
+
+Rows above ``MAX_ROWS`` are subsampled once (seeded) before the refuters run, so the
+gates cost a bounded number of small least-squares fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from cqox.core.context import Context
+from cqox.core.design import Design
+from cqox.core.gate import Gate
+from cqox.data.prepare import CausalData
+
+#: Simulations per refuter (DoWhy's default is 100; 20 keep the gates cheap).
+N_SIMS = 20
+#: Rows used by the refuters (a seeded subsample above this).
+MAX_ROWS = 20_000
+#: Share of rows in each data subset (DoWhy's default).
+SUBSET_FRACTION = 0.8
+#: Strength of the simulated unobserved confounder: its correlation with the treatment
+#: and its effect on the outcome, in SDs of the outcome per SD of the confounder.
+KAPPA_T = 0.1
+KAPPA_Y = 0.1
+#: Independent random streams of the refuters (offsets of the analysis seed).
+_STREAM = {
+    "placebo": 9101,
+    "common_cause": 9102,
+    "subset": 9103,
+    "dummy": 9104,
+    "unobserved": 9105,
+    "rows": 9100,
+}
+
+
+def ols_effect(y: np.ndarray, t: np.ndarray, X: np.ndarray) -> float:
+    """Coefficient of ``t`` in the OLS of ``y`` on ``[1, t, X]`` (least squares)."""
+    Z = np.column_stack([np.ones(len(y)), t, X])
+    beta, *_ = np.linalg.lstsq(Z, y, rcond=None)
+    return float(beta[1])
+
+
+class _Partial:
+    """Frisch–Waugh–Lovell: residuals on ``[1, X]`` from one QR, shared by the refuters.
+
+    The OLS coefficient of ``t`` in ``y ~ 1 + t + X`` is ``(t̃·ỹ)/(t̃·t̃)`` with ``·̃`` the
+    residuals on ``[1, X]``; a permuted treatment, a noise outcome or an added column
+    then costs O(n p) instead of a new least-squares fit.
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        Z = np.column_stack([np.ones(X.shape[0]), X])
+        q, r = np.linalg.qr(Z)
+        d = np.abs(np.diag(r))
+        keep = d > max(Z.shape) * np.finfo(float).eps * (d.max() if d.size else 1.0)
+        self.Q = q[:, keep]  # a basis of the column space (dependent columns dropped)
+
+    def resid(self, v: np.ndarray) -> np.ndarray:
+        return np.asarray(v - self.Q @ (self.Q.T @ v))
+
+    @staticmethod
+    def effect(t_res: np.ndarray, y_res: np.ndarray) -> float:
+        den = float(t_res @ t_res)
+        return float(t_res @ y_res) / den if den > 0 else float("nan")
+
+
+def significance(value: float, sims: np.ndarray) -> float:
+    """DoWhy's ``test_significance``: p-value of ``value`` under the simulations."""
+    sims = np.asarray(sims, dtype=np.float64)
+    if len(sims) >= 100:
+        half = float(np.mean((sims > value) + 0.5 * (sims == value)))
+        return 2 * min(half, 1 - half)
+    sd = float(np.std(sims))
+    mean = float(np.mean(sims))
+    if sd == 0.0:
+        return 1.0 if np.isclose(value, mean, rtol=1e-12, atol=0.0) else 0.0
+    z = (value - mean) / sd
+    return float(stats.norm.sf(z) if z > 0 else stats.norm.cdf(z))
+
+
+@dataclass(frozen=True)
+class Refutation:
+    """One refuter's result: the original estimate, the simulations and the p-value."""
+
+    name: str
+    estimate: float
+    new_effect: float
+    p_value: float
+    sims: np.ndarray
+
+
+def _simulate(n_sims: int, draw: Callable[[int], float]) -> np.ndarray:
+    return np.array([draw(k) for k in range(n_sims)])
+
+
+def refute_placebo(
+    y: np.ndarray, t: np.ndarray, X: np.ndarray, rng: np.random.Generator, n_sims: int = N_SIMS
+) -> Refutation:
+    """Permuted treatment: is 0 inside the placebo effects' distribution."""
+    est = ols_effect(y, t, X)
+    part = _Partial(X)
+    y_res = part.resid(y)
+    sims = _simulate(n_sims, lambda _: part.effect(part.resid(t[rng.permutation(len(t))]), y_res))
+    return Refutation("placebo_treatment", est, float(sims.mean()), significance(0.0, sims), sims)
+
+
+def refute_random_common_cause(
+    y: np.ndarray, t: np.ndarray, X: np.ndarray, rng: np.random.Generator, n_sims: int = N_SIMS
+) -> Refutation:
+    """An added N(0, 1) covariate: is the estimate inside the re-estimates' distribution."""
+    est = ols_effect(y, t, X)
+    part = _Partial(X)
+    t_res, y_res = part.resid(t), part.resid(y)
+
+    def draw(_: int) -> float:
+        w = part.resid(rng.normal(size=len(y)))
+        ww = float(w @ w)
+        return part.effect(t_res - w * (w @ t_res) / ww, y_res - w * (w @ y_res) / ww)
+
+    sims = _simulate(n_sims, draw)
+    return Refutation("random_common_cause", est, float(sims.mean()), significance(est, sims), sims)
+
+
+def refute_data_subset(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    rng: np.random.Generator,
+    n_sims: int = N_SIMS,
+    fraction: float = SUBSET_FRACTION,
+) -> Refutation:
+    """Random subsets of ``fraction`` of the rows: is the estimate inside their distribution."""
+    est = ols_effect(y, t, X)
+    m = max(3, round(fraction * len(y)))
+
+    def draw(_: int) -> float:
+        idx = rng.choice(len(y), m, replace=False)
+        return ols_effect(y[idx], t[idx], X[idx])
+
+    sims = _simulate(n_sims, draw)
+    return Refutation("data_subset", est, float(sims.mean()), significance(est, sims), sims)
+
+
+def refute_dummy_outcome(
+    y: np.ndarray, t: np.ndarray, X: np.ndarray, rng: np.random.Generator, n_sims: int = N_SIMS
+) -> Refutation:
+    """Outcome replaced by N(0, sd(y)) noise: is 0 inside the dummy effects' distribution."""
+    est = ols_effect(y, t, X)
+    sd = float(np.std(y)) or 1.0
+    part = _Partial(X)
+    t_res = part.resid(t)
+    sims = _simulate(n_sims, lambda _: part.effect(t_res, part.resid(rng.normal(0.0, sd, len(y)))))
+    return Refutation("dummy_outcome", est, float(sims.mean()), significance(0.0, sims), sims)
+
+
+def refute_unobserved_confounder(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    rng: np.random.Generator,
+    kappa_t: float = KAPPA_T,
+    kappa_y: float = KAPPA_Y,
+) -> Refutation:
+    """A simulated confounder ``U`` (corr ``kappa_t`` with ``t``, ``kappa_y``·sd(y) on ``y``).
+
+    ``U = kappa_t · std(t) + sqrt(1 − kappa_t²) · N(0, 1)``; the outcome becomes
+    ``y + kappa_y · sd(y) · U`` and the effect is re-estimated without ``U``.
+    """
+    est = ols_effect(y, t, X)
+    ts = (t - t.mean()) / (t.std() or 1.0)
+    u = kappa_t * ts + np.sqrt(1 - kappa_t**2) * rng.normal(size=len(y))
+    new = ols_effect(y + kappa_y * float(np.std(y)) * u, t, X)
+    same_sign = bool(np.sign(new) == np.sign(est))
+    return Refutation(
+        "unobserved_common_cause", est, new, 1.0 if same_sign else 0.0, np.array([new])
+    )
+
+
+def backdoor_refutation_gates(
+    data: CausalData | None, designs: Sequence[Design], ctx: Context
+) -> list[Gate]:
+    """Refutation gates of the analysis's backdoor data (none for other designs)."""
+    if (
+        data is None
+        or Design.BACKDOOR not in designs
+        or data.y is None
+        or data.t is None
+        or len(np.unique(data.t)) < 2
+    ):
+        return []
+    return refutation_gates(data.y, data.t, data.X, ctx)
+
+
+def refutation_gates(
+    y: np.ndarray, t: np.ndarray, X: np.ndarray, ctx: Context, n_sims: int = N_SIMS
+) -> list[Gate]:
+    """The five refutation gates of a backdoor analysis (see the module docstring)."""
+    level = ctx.threshold("refute_p")
+    n = len(y)
+    if n < 10:
+        return [Gate.not_applicable("refutation", f"{n} rows are too few to refute")]
+    if n > MAX_ROWS:
+        idx = ctx.rng(_STREAM["rows"]).choice(n, MAX_ROWS, replace=False)
+        y, t, X = y[idx], t[idx], X[idx]
+    results = [
+        refute_placebo(y, t, X, ctx.rng(_STREAM["placebo"]), n_sims),
+        refute_random_common_cause(y, t, X, ctx.rng(_STREAM["common_cause"]), n_sims),
+        refute_data_subset(y, t, X, ctx.rng(_STREAM["subset"]), n_sims),
+        refute_dummy_outcome(y, t, X, ctx.rng(_STREAM["dummy"]), n_sims),
+    ]
+    what = {
+        "placebo_treatment": "placebo (permuted) treatment: effects centred on 0",
+        "random_common_cause": "an added random common cause leaves the estimate in place",
+        "data_subset": f"{SUBSET_FRACTION:.0%} data subsets leave the estimate in place",
+        "dummy_outcome": "a noise outcome: effects centred on 0",
+    }
+    gates = []
+    for r in results:
+        ok = r.p_value >= level
+        gates.append(
+            Gate(
+                f"refute_{r.name}",
+                float(r.p_value),
+                float(level),
+                "pass" if ok else "warn",
+                f"{what[r.name]}: linear estimate {r.estimate:.4g}, refuted {r.new_effect:.4g} "
+                f"(p = {r.p_value:.3g}, {len(r.sims)} simulations; "
+                f"{'ok' if ok else 'check'}: threshold p ≥ {level:g})",
+                {"estimate": r.estimate, "new_effect": r.new_effect, "n_sims": len(r.sims)},
+            )
+        )
+    u = refute_unobserved_confounder(y, t, X, ctx.rng(_STREAM["unobserved"]))
+    flipped = u.p_value == 0.0
+    gates.append(
+        Gate(
+            "refute_unobserved_common_cause",
+            float(u.new_effect),
+            None,
+            "warn" if flipped else "pass",
+            f"a simulated confounder (corr {KAPPA_T:g} with the treatment, {KAPPA_Y:g} SD "
+            f"of the outcome per SD) moves the linear estimate from {u.estimate:.4g} to "
+            f"{u.new_effect:.4g}" + (": the sign changes" if flipped else ""),
+            {
+                "estimate": u.estimate,
+                "new_effect": u.new_effect,
+                "kappa_t": KAPPA_T,
+                "kappa_y": KAPPA_Y,
+            },
+        )
+    )
+    return gates
+
+
+__all__ = [
+    "N_SIMS",
+    "Refutation",
+    "backdoor_refutation_gates",
+    "ols_effect",
+    "refutation_gates",
+    "refute_data_subset",
+    "refute_dummy_outcome",
+    "refute_placebo",
+    "refute_random_common_cause",
+    "refute_unobserved_confounder",
+    "significance",
+]

@@ -1,0 +1,349 @@
+"""Columns that covariate inference refuses to adjust for, each with its reason.
+
+Adjusting for the wrong column is worse than adjusting for too few: it can make an
+estimate exactly zero with a confident interval.  Role inference
+(:mod:`cqox.data.infer`) proposes as covariates the usable columns that are left, minus
+those these rules exclude (a covariate given explicitly is always used):
+
+* **leakage** — a set of candidate columns that (nearly) determines the outcome: the
+  cross-fitted R² of the outcome on the candidates within treatment arms is ≥
+  ``LEAKAGE_R2`` (an exact linear identity such as a change score beside both of its
+  levels gives R² = 1).  Greedy forward selection names the smallest set that reaches
+  the threshold; those columns are excluded (:func:`leakage_columns`).
+* **post-treatment** — columns whose name places them after the treatment: a year in
+  the name at or after the outcome's year (``wt82`` beside the outcome ``wt82_71``), or a
+  name of a later event (``death``, ``yrdth``, ``dropout``, ``follow_up``, ``attrition``,
+  ``censored``); in a panel, a column constant within every treated unit before its
+  first treated period and varying after it (:func:`post_treatment_columns`).
+* **instrument-like** — with an instrument: a column named like it (same stem:
+  ``nearc2`` beside ``nearc4``), correlated with it at ``|r| ≥ INSTRUMENT_CORR``, or a
+  coding of it (the instrument is a function of the column, or the column of the
+  instrument): it is never an exogenous control (:func:`instrument_like_columns`).
+* **missing values** — a column whose missing values alone would drop more than
+  ``MAX_DROPPED_SHARE`` of the rows, and the columns that, added in order of their
+  missing share, would push the rows dropped by listwise deletion past that share
+  (:func:`missing_value_columns`).
+
+References
+----------
+Rosenbaum, P. R. (1984). The consequences of adjustment for a concomitant variable that
+has been affected by the treatment. *JRSS A* 147(5):656–666. doi:10.2307/2981697
+(post-treatment adjustment).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Cross-fitted R² of the outcome on candidate columns, within arms, from which the
+#: candidates are taken to determine the outcome (leakage, issue #11).
+LEAKAGE_R2 = 0.99
+#: Folds of the cross-fitting of the leakage check.
+LEAKAGE_FOLDS = 5
+#: Rows used by the leakage check (a seeded subsample above this).
+LEAKAGE_MAX_ROWS = 20_000
+#: Largest set that forward selection names as the leak before it stops.
+LEAKAGE_MAX_SET = 8
+#: |Pearson correlation| with an instrument from which a column is a coding of it.
+INSTRUMENT_CORR = 0.7
+#: Share of rows listwise deletion may drop for inferred covariates.
+MAX_DROPPED_SHARE = 0.05
+
+#: Names of events that happen after a treatment (death and its date, attrition, ...).
+_LATER_EVENT = re.compile(
+    r"(^|_)(death|deaths|died|dead|dropout|drop_out|dropped_out|attrition|attrited|"
+    r"follow_?up|followup|fu|censor|censored|exit|lost_to_follow_?up|post_?treatment)(_|$)"
+    r"|(^|_)(yr|mo|da|day|year|month|date)?_?dth($|_)"
+)
+#: A year at the end of a name: ``re78``, ``wt82_71``, ``hiv2004``, ``price71_82``.
+_YEAR_SUFFIX = re.compile(
+    r"^(?P<stem>[a-z][a-z_]*?)_?(?P<a>(19|20)\d{2}|\d{2})(_(?P<b>(19|20)\d{2}|\d{2}))?$"
+)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[.\-\s]+", "_", str(name).strip().lower())
+
+
+def _year(token: str | None) -> int | None:
+    if token is None:
+        return None
+    v = int(token)
+    if len(token) == 4:
+        return v
+    return 1900 + v if v >= 30 else 2000 + v
+
+
+def name_years(name: str) -> tuple[int, ...]:
+    """Years written at the end of a column name (``wt82_71`` → (1982, 1971)).
+
+    Two-digit years count only after a stem of two letters or more, so ``x25`` of a
+    benchmark's numbered covariates is not read as 2025.
+    """
+    m = _YEAR_SUFFIX.match(_norm(name))
+    if m is None:
+        return ()
+    stem = m.group("stem").strip("_")
+    if len(stem) < 2 and len(m.group("a")) == 2:
+        return ()
+    return tuple(y for y in (_year(m.group("a")), _year(m.group("b"))) if y is not None)
+
+
+def post_treatment_columns(
+    df: pd.DataFrame,
+    candidates: Sequence[str],
+    *,
+    outcome: str | None,
+    treatment: str | None,
+    unit: str | None = None,
+    time: str | None = None,
+) -> dict[str, str]:
+    """Candidate columns that are measured after the treatment, with the reason.
+
+    Three signs, by name or by data (see the module docstring): a year at or after the
+    outcome's (latest) year; a later-event name; in a panel, constant within each
+    treated unit before its first treated period and varying after it.
+    """
+    out: dict[str, str] = {}
+    y_years = name_years(outcome) if outcome else ()
+    t_years = name_years(treatment) if treatment else ()
+    if y_years:
+        after, what = max(y_years), f"the outcome '{outcome}'"
+    elif t_years:
+        after, what = max(t_years) + 1, f"the treatment '{treatment}'"
+    else:
+        after, what = None, ""
+    for c in candidates:
+        years = name_years(c)
+        if after is not None and years and max(years) >= after:
+            out[c] = (
+                f"post-treatment: its name holds year {max(years)}, not earlier than {what} "
+                f"({after if y_years else after - 1})"
+            )
+        elif _LATER_EVENT.search(_norm(c)):
+            out[c] = "post-treatment: its name is that of a later event (death, dropout, follow-up)"
+    if unit and time and treatment and unit in df and time in df and treatment in df:
+        out.update(
+            _panel_post_treatment(
+                df, [c for c in candidates if c not in out], unit, time, treatment
+            )
+        )
+    return out
+
+
+def _panel_post_treatment(
+    df: pd.DataFrame, candidates: Sequence[str], unit: str, time: str, treatment: str
+) -> dict[str, str]:
+    """Columns constant before treatment and varying after it, within treated units.
+
+    Also constant within every never-treated unit: a column that varies there over the
+    same calendar periods (a year dummy) is not a consequence of the treatment.
+    """
+    t = pd.to_numeric(df[treatment], errors="coerce")
+    if not set(t.dropna().unique()) <= {0.0, 1.0} or not (t == 1).any():
+        return {}
+    frame = df[[unit, time]].assign(__t__=t)
+    first = frame[frame["__t__"] == 1].groupby(unit)[time].min().rename("__first__")
+    frame = frame.join(first, on=unit)
+    treated = frame["__first__"].notna()
+    post = treated & (frame[time] >= frame["__first__"])
+    pre = treated & (frame[time] < frame["__first__"])
+    if not pre.any() or not post.any():
+        return {}
+    never = ~treated
+    cols = list(candidates)
+    if not cols:
+        return {}
+
+    def levels(mask: pd.Series) -> pd.DataFrame:
+        return df.loc[mask, cols].groupby(frame.loc[mask, unit].to_numpy()).nunique(dropna=True)
+
+    before, later, untreated = levels(pre), levels(post), levels(never)
+    # a calendar effect (a year dummy) also varies within never-treated units; a
+    # consequence of the treatment does not
+    flagged = (
+        (before <= 1).all()
+        & (later > 1).any()
+        & ((untreated <= 1).all() if len(untreated) else True)
+    )
+    return {
+        c: "post-treatment: constant within treated units before their first treated "
+        "period, varying after it (and constant in never-treated units)"
+        for c in cols
+        if bool(flagged[c])
+    }
+
+
+def instrument_like_columns(
+    df: pd.DataFrame, candidates: Sequence[str], instruments: Sequence[str]
+) -> dict[str, str]:
+    """Candidate columns that are codings of an instrument, never exogenous controls."""
+    out: dict[str, str] = {}
+    for z in instruments:
+        if z not in df:
+            continue
+        z_stem = re.sub(r"[\d_]+$", "", _norm(z))
+        zv = pd.to_numeric(df[z], errors="coerce")
+        for c in candidates:
+            if c in out or c == z:
+                continue
+            c_stem = re.sub(r"[\d_]+$", "", _norm(c))
+            if len(z_stem) >= 3 and (c_stem == z_stem or _norm(c).startswith(_norm(z))):
+                out[c] = f"named like the instrument '{z}'"
+                continue
+            cv = pd.to_numeric(df[c], errors="coerce")
+            ok = zv.notna() & cv.notna()
+            if ok.sum() < 3 or zv[ok].nunique() < 2 or cv[ok].nunique() < 2:
+                continue
+            r = float(np.corrcoef(zv[ok].to_numpy(float), cv[ok].to_numpy(float))[0, 1])
+            if abs(r) >= INSTRUMENT_CORR:
+                out[c] = f"a coding of the instrument '{z}' (correlation {r:+.2f})"
+            elif _is_function(zv[ok], cv[ok]) or _is_function(cv[ok], zv[ok]):
+                out[c] = f"a coding of the instrument '{z}' (one determines the other)"
+    return out
+
+
+def _is_function(a: pd.Series, b: pd.Series) -> bool:
+    """Whether ``b`` takes one value per level of ``a`` (``a`` with few levels)."""
+    if a.nunique() > 50 or a.nunique() >= len(a) // 2:
+        return False
+    return bool((b.groupby(a.to_numpy()).nunique() <= 1).all())
+
+
+def missing_value_columns(
+    df: pd.DataFrame, candidates: Sequence[str], max_share: float = MAX_DROPPED_SHARE
+) -> dict[str, str]:
+    """Candidates whose missing values would drop more than ``max_share`` of the rows.
+
+    Columns are added in order of their missing share; a column is refused when the
+    rows missing in it, or in it together with the columns kept before it, exceed the
+    share (listwise deletion drops a row missing in any covariate).
+    """
+    n = len(df)
+    if n == 0:
+        return {}
+    out: dict[str, str] = {}
+    dropped = np.zeros(n, dtype=bool)
+    shares = {c: float(df[c].isna().mean()) for c in candidates}
+    for c in sorted(candidates, key=lambda c: shares[c]):
+        if shares[c] == 0:
+            continue
+        miss = df[c].isna().to_numpy()
+        if shares[c] > max_share:
+            out[c] = (
+                f"missing in {shares[c]:.0%} of the rows (more than {max_share:.0%} would be "
+                "dropped); give it explicitly to use it"
+            )
+            continue
+        together = dropped | miss
+        if together.mean() > max_share:
+            out[c] = (
+                f"missing values: with the covariates before it, {together.mean():.0%} of the "
+                f"rows would be dropped (more than {max_share:.0%})"
+            )
+            continue
+        dropped = together
+    return out
+
+
+# --- leakage ---------------------------------------------------------------------------
+def _fold_r2(groups: list[tuple[np.ndarray, np.ndarray]], cols: Sequence[int], seed: int) -> float:
+    """Cross-fitted R² pooled over groups: 1 − Σ SSR_cv / Σ SST (within-group means)."""
+    ssr = sst = 0.0
+    for X, y in groups:
+        n = len(y)
+        rng = np.random.default_rng(seed)
+        folds = rng.permutation(n) % LEAKAGE_FOLDS
+        Z = np.column_stack([np.ones(n), X[:, list(cols)]]) if cols else np.ones((n, 1))
+        pred = np.empty(n)
+        for k in range(LEAKAGE_FOLDS):
+            test = folds == k
+            beta, *_ = np.linalg.lstsq(Z[~test], y[~test], rcond=None)
+            pred[test] = Z[test] @ beta
+        ssr += float(np.sum((y - pred) ** 2))
+        sst += float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - ssr / sst if sst > 0 else 0.0
+
+
+def leakage_columns(
+    df: pd.DataFrame,
+    outcome: str,
+    treatment: str | None,
+    candidates: Sequence[str],
+    seed: int = 0,
+) -> tuple[list[str], float]:
+    """The candidate columns that (nearly) determine the outcome, and their R².
+
+    The cross-fitted (``LEAKAGE_FOLDS``-fold) R² of an OLS of the outcome on the
+    numeric candidates is computed within treatment arms (a binary treatment) or with
+    the treatment as a regressor (otherwise).  Below ``LEAKAGE_R2`` nothing is excluded
+    (``[]``).  Otherwise forward selection adds, one at a time, the column that raises
+    the R² most until it reaches the threshold; that set is returned (at most
+    ``LEAKAGE_MAX_SET`` columns).
+    """
+    numeric = [
+        c
+        for c in candidates
+        if pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])
+    ]
+    if not numeric or outcome not in df:
+        return [], 0.0
+    use = [outcome, *numeric] + ([treatment] if treatment else [])
+    block = df[use].apply(pd.to_numeric, errors="coerce").dropna()
+    if len(block) > LEAKAGE_MAX_ROWS:
+        block = block.sample(LEAKAGE_MAX_ROWS, random_state=seed)
+    if len(block) < 4 * LEAKAGE_FOLDS:
+        return [], 0.0
+    X = block[numeric].to_numpy(dtype=np.float64)
+    y = block[outcome].to_numpy(dtype=np.float64)
+    groups: list[tuple[np.ndarray, np.ndarray]]
+    if treatment:
+        t = block[treatment].to_numpy(dtype=np.float64)
+        levels = np.unique(t)
+        if len(levels) == 2:
+            groups = [(X[t == v], y[t == v]) for v in levels if (t == v).sum() >= 2 * LEAKAGE_FOLDS]
+        else:
+            X = np.column_stack([X, t])
+            groups = [(X, y)]
+    else:
+        groups = [(X, y)]
+    if not groups:
+        return [], 0.0
+    k = len(numeric)
+    full = _fold_r2(groups, list(range(X.shape[1])), seed)
+    if full < LEAKAGE_R2:
+        return [], full
+    chosen: list[int] = []
+    base = [X.shape[1] - 1] if X.shape[1] > k else []  # a continuous treatment stays in
+    r2 = 0.0
+    while len(chosen) < LEAKAGE_MAX_SET:
+        best, best_r2 = -1, -np.inf
+        for j in range(k):
+            if j in chosen:
+                continue
+            v = _fold_r2(groups, [*base, *chosen, j], seed)
+            if v > best_r2:
+                best, best_r2 = j, v
+        if best < 0:
+            break
+        chosen.append(best)
+        r2 = best_r2
+        if r2 >= LEAKAGE_R2:
+            break
+    return [numeric[j] for j in chosen], (r2 if r2 >= LEAKAGE_R2 else full)
+
+
+__all__ = [
+    "INSTRUMENT_CORR",
+    "LEAKAGE_R2",
+    "MAX_DROPPED_SHARE",
+    "instrument_like_columns",
+    "leakage_columns",
+    "missing_value_columns",
+    "name_years",
+    "post_treatment_columns",
+]

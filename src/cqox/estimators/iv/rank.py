@@ -1,0 +1,59 @@
+"""Which columns make the IV instrument matrix ``[W, Z_x]`` rank deficient.
+
+A rank failure of ``[W, Z_x]`` means an excluded instrument is a linear combination of
+the exogenous regressors (and earlier instruments): typically a covariate that is
+another coding of the instrument.  The message names the instrument and the columns
+that span it, so the user knows which covariate to remove.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from cqox.errors import EstimationError
+
+#: Relative residual norm below which an instrument is spanned by the other columns.
+RANK_TOL = 1e-8
+#: Most columns named as spanning an instrument.
+MAX_NAMED = 5
+
+
+def check_instrument_rank(
+    W: np.ndarray, Zx: np.ndarray, w_names: Sequence[str], z_names: Sequence[str]
+) -> None:
+    """Raise :class:`EstimationError` naming the columns when ``[W, Z_x]`` lacks rank.
+
+    Each instrument ``z_j`` is regressed on ``[W, z_1, …, z_{j−1}]``; it is dependent
+    when ``‖residual‖ ≤ RANK_TOL · ‖z_j − mean‖`` (or it is constant).  The columns with
+    the largest standardised coefficients in that regression are named.
+    """
+    for j in range(Zx.shape[1]):
+        z = Zx[:, j]
+        others = np.column_stack([W, Zx[:, :j]]) if j else W
+        names = [*w_names, *z_names[:j]]
+        centred = float(np.linalg.norm(z - z.mean()))
+        if centred == 0.0:
+            raise EstimationError(
+                f"instrument '{z_names[j]}' is constant on the rows used; it cannot "
+                "identify the effect",
+                details={"instrument": z_names[j]},
+            )
+        coef, *_ = np.linalg.lstsq(others, z, rcond=None)
+        resid = float(np.linalg.norm(z - others @ coef))
+        if resid > RANK_TOL * centred:
+            continue
+        scale = np.abs(coef) * others.std(axis=0)
+        order = [k for k in np.argsort(-scale) if scale[k] > 1e-12 and names[k] != "(intercept)"]
+        named = [names[k] for k in order[:MAX_NAMED]]
+        raise EstimationError(
+            f"instrument '{z_names[j]}' is a linear combination of "
+            + (", ".join(f"'{c}'" for c in named) or "the intercept")
+            + ": a covariate that is another coding of the instrument cannot be a control; "
+            f"remove {', '.join(named) or 'it'} from the covariates (or drop the instrument)",
+            details={"instrument": z_names[j], "columns": named},
+        )
+
+
+__all__ = ["check_instrument_rank"]

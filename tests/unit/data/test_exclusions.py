@@ -1,0 +1,248 @@
+"""Covariate inference refuses what it should not adjust for (issue #11, part 1).
+
+Each test is built from the failure it describes: simulated tables that reproduce the
+change-score leakage, post-treatment columns, instrument codings among the controls,
+missing values and an estimand-changing weight column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cqox
+from cqox.core.roles import Roles
+from cqox.data.exclusions import (
+    leakage_columns,
+    missing_value_columns,
+    name_years,
+    post_treatment_columns,
+)
+from cqox.data.infer import infer_roles
+from cqox.errors import EstimationError
+
+#: |estimate − truth| ≤ 4·SE: a false alarm below 1e-4 while a leak (estimate 0) or a
+#: bad control still fails.
+SE_MULTIPLE = 4.0
+
+
+def _reason(r: Roles, role: str) -> str:
+    return next(g.reason for g in r.guesses if g.role == role)
+
+
+def _change_score(n: int = 1500, seed: int = 0, names: tuple[str, str] = ("wt71", "wt82")):
+    """NHEFS-like: the outcome is follow-up minus baseline, both levels are columns,
+    death and its year are recorded after the treatment; the effect is 3."""
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(25, 74, n)
+    school = rng.integers(0, 18, n)
+    base = 70 + 0.1 * age + rng.normal(0, 12, n)
+    t = (rng.uniform(size=n) < 1 / (1 + np.exp(-(-1.5 + 0.02 * (age - 45))))).astype(int)
+    follow = base + 3.0 * t + 0.05 * age + rng.normal(0, 7, n)
+    death = (rng.uniform(size=n) < 0.2).astype(int)
+    yrdth = np.where(death == 1, rng.integers(83, 93, n), np.nan)
+    return pd.DataFrame(
+        {
+            "qsmk": t,
+            "age": age,
+            "school": school,
+            names[0]: base,
+            names[1]: follow,
+            "delta": follow - base,
+            "death": death,
+            "yrdth": yrdth,
+        }
+    )
+
+
+def test_change_score_levels_are_leakage_and_are_named() -> None:
+    # neutral names: only the data can tell that the two levels determine the outcome
+    df = _change_score(names=("level_a", "level_b"))
+    r = infer_roles(df, Roles(outcome="delta", treatment="qsmk"))
+    assert isinstance(r.covariates, tuple)
+    assert "level_a" not in r.covariates and "level_b" not in r.covariates
+    reason = _reason(r, "covariates")
+    assert "level_b, level_a (leakage: level_b, level_a determine the outcome 'delta' " in reason
+    assert "(cross-fitted R² 1.000 ≥ 0.99 within arms)" in reason
+
+
+def test_change_score_analysis_is_not_degenerate_and_finds_the_effect() -> None:
+    df = _change_score(names=("level_a", "level_b"))
+    an = cqox.analyze(df, outcome="delta", treatment="qsmk", estimators=["regression_adjustment"])
+    est = an.estimate_for("regression_adjustment", "ATE")
+    assert est.se > 0.1 and abs(est.estimate - 3.0) <= SE_MULTIPLE * est.se
+    assert any("leakage" in w for w in an.warnings)
+
+
+def test_years_in_names_and_death_are_post_treatment() -> None:
+    df = _change_score()
+    r = infer_roles(
+        df.rename(columns={"delta": "wt82_71"}), Roles(outcome="wt82_71", treatment="qsmk")
+    )
+    assert isinstance(r.covariates, tuple)
+    reason = _reason(r, "covariates")
+    assert "wt82" not in r.covariates and "death" not in r.covariates
+    assert "wt71" in r.covariates  # the baseline level is a confounder and stays
+    assert "wt82 (post-treatment: its name holds year 1982, not earlier than the outcome" in reason
+    assert "death, yrdth (post-treatment: its name is that of a later event" in reason
+    assert r.cluster is None and "school" in r.covariates  # years of schooling
+
+
+def test_name_years_read_two_and_four_digit_suffixes_only_after_a_word() -> None:
+    assert name_years("wt82_71") == (1982, 1971)
+    assert name_years("hiv2004") == (2004,)
+    assert name_years("re78") == (1978,)
+    assert name_years("x25") == () and name_years("x_1") == ()
+
+
+def test_lalonde_earlier_earnings_are_kept() -> None:
+    cols = ["re74", "re75", "age", "educ"]
+    df = pd.DataFrame({c: [1.0, 2.0] for c in cols})
+    assert post_treatment_columns(df, cols, outcome="re78", treatment="treat") == {}
+
+
+def test_panel_column_constant_before_and_varying_after_treatment() -> None:
+    rng = np.random.default_rng(1)
+    units, years = 20, 8
+    unit = np.repeat(np.arange(units), years)
+    year = np.tile(np.arange(2000, 2000 + years), units)
+    first = np.where(np.arange(units) < 10, 2004, 9999)[unit]
+    d = (year >= first).astype(int)
+    df = pd.DataFrame(
+        {
+            "id": unit,
+            "year": year,
+            "d": d,
+            "after_effect": np.where(d == 1, rng.normal(size=units * years), 0.0),
+            "year_2006": (year == 2006).astype(int),  # a calendar dummy is not post-treatment
+            "x": rng.normal(size=units * years),
+        }
+    )
+    out = post_treatment_columns(
+        df, ["after_effect", "year_2006", "x"], outcome="y", treatment="d", unit="id", time="year"
+    )
+    assert set(out) == {"after_effect"}
+
+
+def _iv_table(n: int = 64, seed: int = 3) -> pd.DataFrame:
+    """An IV table with alternative codings of the instrument and a covariate with missing
+    values, as in the issue (64 rows, 13 of them missing in one covariate)."""
+    rng = np.random.default_rng(seed)
+    dist = rng.uniform(0, 20, n)
+    z = (dist < 8).astype(int)
+    u = rng.normal(size=n)
+    x1 = rng.normal(size=n)
+    d = 0.5 + 1.0 * z + 0.5 * u + 0.3 * x1 + rng.normal(0, 0.5, n)
+    y = 1.0 + 2.0 * d + 0.5 * x1 + u + rng.normal(0, 0.5, n)
+    spotty = rng.normal(size=n)
+    spotty[:13] = np.nan
+    return pd.DataFrame(
+        {"y": y, "d": d, "z": z, "z_far": 1 - z, "z_dist": dist, "x1": x1, "spotty": spotty}
+    )
+
+
+def test_instrument_codings_are_never_controls_and_missing_columns_are_not_inferred() -> None:
+    df = _iv_table()
+    r = infer_roles(df, Roles(outcome="y", treatment="d", instrument=("z",)))
+    assert r.covariates == ("x1",)
+    reason = _reason(r, "covariates")
+    assert "z_far (a coding of the instrument 'z' (correlation -1.00))" in reason
+    assert "z_dist (a coding of the instrument 'z' (correlation -0.86))" in reason
+    assert "spotty (missing in 20% of the rows" in reason
+    an = cqox.analyze(
+        df, outcome="y", treatment="d", roles={"instrument": ["z"]}, estimators=["iv_2sls"]
+    )
+    est = an.estimate_for("iv_2sls")
+    assert est.n == 64  # no row dropped for an inferred covariate
+    assert abs(est.estimate - 2.0) <= SE_MULTIPLE * est.se
+
+
+def test_rank_failure_names_the_instrument_and_the_columns() -> None:
+    df = _iv_table()
+    with pytest.raises(EstimationError) as info:
+        cqox.estimate(
+            "iv_2sls",
+            df,
+            outcome="y",
+            treatment="d",
+            covariates=["x1", "z_far"],
+            roles={"instrument": ["z"]},
+        )
+    assert "instrument 'z' is a linear combination of 'z_far'" in str(info.value)
+    assert info.value.details["columns"] == ["z_far"]
+
+
+def test_missing_values_union_is_bounded() -> None:
+    n = 200
+    a = np.arange(n, dtype=float)
+    b = a.copy()
+    c = a.copy()
+    b[:6] = np.nan  # 3% each, 6% together
+    c[-6:] = np.nan
+    df = pd.DataFrame({"a": a, "b": b, "c": c})
+    out = missing_value_columns(df, ["a", "b", "c"])
+    assert list(out) == ["c"] and "6% of the rows" in out["c"]
+
+
+def test_weight_is_suggested_with_the_command_never_applied() -> None:
+    rng = np.random.default_rng(5)
+    n = 800
+    x = rng.normal(size=n)
+    t = (rng.uniform(size=n) < 1 / (1 + np.exp(-x))).astype(int)
+    weight = np.exp(rng.normal(size=n))
+    # the effect differs with the weight: a weighted estimand is another number
+    y = x + t * (1.0 + 1.0 * (weight > 1)) + rng.normal(size=n)
+    df = pd.DataFrame({"y": y, "t": t, "x": x, "weight": weight})
+    r = infer_roles(df, Roles(outcome="y", treatment="t"))
+    assert r.weight is None and r.covariates == ("x",)
+    g = next(g for g in r.guesses if g.role == "weight")
+    assert g.source == "suggested" and "--weight weight" in g.reason
+    an = cqox.analyze(df, outcome="y", treatment="t", estimators=["regression_adjustment"])
+    named = cqox.analyze(
+        df,
+        outcome="y",
+        treatment="t",
+        covariates=["x"],
+        estimators=["regression_adjustment"],
+        infer=False,
+    )
+    assert an.estimate_for("regression_adjustment", "ATE").estimate == pytest.approx(
+        named.estimate_for("regression_adjustment", "ATE").estimate, rel=1e-12
+    )
+    assert any("--weight weight" in w for w in an.warnings)
+
+
+def test_no_leakage_without_a_determining_set() -> None:
+    df, _ = cqox.simulate.confounded_binary(n=2000, seed=1)
+    cols = [c for c in df.columns if c.startswith("x")]
+    leak, r2 = leakage_columns(df, "y", "t", cols)
+    assert leak == [] and r2 < 0.99
+
+
+def test_instrument_named_like_another_is_not_a_control() -> None:
+    df = _iv_table().assign(nearc4=lambda d: d["z"], nearc2=np.arange(64) % 2)
+    r = infer_roles(
+        df.drop(columns=["z_far", "z_dist"]),
+        Roles(outcome="y", treatment="d", instrument=("nearc4",)),
+    )
+    assert "nearc2 (named like the instrument 'nearc4')" in _reason(r, "covariates")
+
+
+def test_two_factors_that_fix_the_treatment_together_are_not_both_adjusted_for() -> None:
+    # framing: treat = tone · eth in a 2×2 experiment; either factor alone is fine
+    rng = np.random.default_rng(6)
+    n = 400
+    tone, eth = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    df = pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "treat": tone * eth,
+            "tone": tone,
+            "eth": eth,
+            "age": rng.normal(40, 10, n),
+        }
+    )
+    r = infer_roles(df, Roles(outcome="y", treatment="treat"))
+    assert r.covariates == ("tone", "age")
+    assert "eth (with 'tone' it determines the treatment (no overlap))" in _reason(r, "covariates")
