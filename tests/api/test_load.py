@@ -102,6 +102,8 @@ def test_fifty_concurrent_clients_upload_and_analyse_without_errors(tmp_path: Pa
         # every client logs in at once: ten parallel password logins per account would
         # trip the per-account login back-off, which is tested in tests/security
         CQOX_LOGIN_FREE_ATTEMPTS="1000",
+        # ten clients share each user: allow them all a job at once (the default is 4)
+        CQOX_MAX_JOBS_PER_USER=str(CLIENTS // USERS),
     )
     create_user_cli(env, "loadadmin", "admin", PASSWORD)
     server = Server(env, free_port(), tmp_path / "server.log")

@@ -10,11 +10,27 @@ value against its rule with one message template::
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cqox.errors import ParameterError, closest
+
+#: Largest seed (NumPy seeds are unsigned; the service's request seed has the same bound).
+MAX_SEED = 2**32 - 1
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (not Linux)
+        return os.cpu_count() or 1
+
+
+#: CPU cores this process may use: the most worker processes (``n_jobs``) an estimator
+#: may ask for.
+CORES = _cores()
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,19 @@
-"""The job runner: a queue, a pool of worker processes, and the job table.
+"""The job runner: a fair queue, a pool of sandboxed worker processes, and the job table.
 
 Each worker slot is a thread in the service that owns one worker process
-(:mod:`cqox.server.worker`).  The thread takes a job id from the queue, marks the job
-running, hands the payload to its process and relays progress to the database until
-the process answers, the time limit passes (the process is killed and replaced: the
-job fails with a message) or the job is cancelled (likewise, status ``cancelled``).
+(:mod:`cqox.server.worker`, started by :mod:`cqox.server.sandbox`: scrubbed
+environment, unprivileged user, own process group, memory limit).  The thread takes a
+job id from the queue, marks the job running, opens the dataset and hands the payload
+and the open file to its process, relays progress to the database, and stores the
+artefact the worker sends back, until the process answers, the time limit passes or
+the job is cancelled.  Then the worker's whole process group is killed — the job's
+own children (a bootstrap's process pool) included — and the worker replaced.
 At start-up, jobs left ``queued`` or ``running`` by a previous process are marked
 failed: their worker died with it.
+
+The queue is fair: jobs are served round-robin across users (the oldest job of the
+user who has waited longest since last served), so one analyst's many jobs cannot
+starve the others.
 
 The runner is the seam for other executors (a Dask cluster): it needs only
 ``submit``, ``cancel``, ``wait`` and ``queue_depth``.
@@ -17,21 +24,28 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import multiprocessing as mp
 import os
-import queue
+import socket
+import subprocess
+import sys
 import threading
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import sendfds
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from cqox.server import sandbox
 from cqox.server.db import transaction
 from cqox.server.models import AnalysisRecord, Job, utcnow
 from cqox.server.settings import Settings
+from cqox.server.storage import atomic_write
 
 log = logging.getLogger("cqox.server.jobs")
 
@@ -52,41 +66,102 @@ class Outcome:
     error: dict[str, Any] | None = None
 
 
-def _spawn_context() -> Any:
-    return mp.get_context("spawn")
+class FairQueue:
+    """Jobs waiting for a worker, served round-robin across their owners.
+
+    Each owner has a FIFO line; owners wait in a ring.  :meth:`get` takes the oldest
+    job of the owner at the front and, if that owner has more, sends them to the back.
+    An owner who arrives joins at the back.  :meth:`stop` wakes one waiting ``get``
+    with ``None`` (shutdown).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._lines: OrderedDict[str, deque[str]] = OrderedDict()
+        self._stops = 0
+
+    def put(self, job_id: str, owner: str) -> None:
+        """Queue ``job_id`` at the end of ``owner``'s line."""
+        with self._cond:
+            self._lines.setdefault(owner, deque()).append(job_id)
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """Make one ``get`` return ``None``."""
+        with self._cond:
+            self._stops += 1
+            self._cond.notify()
+
+    def get(self) -> str | None:
+        """The next job (blocking), or ``None`` after :meth:`stop`."""
+        with self._cond:
+            while not self._lines and not self._stops:
+                self._cond.wait()
+            if self._stops:
+                self._stops -= 1
+                return None
+            owner, line = next(iter(self._lines.items()))
+            job_id = line.popleft()
+            del self._lines[owner]
+            if line:
+                self._lines[owner] = line  # served: to the back of the ring
+            return job_id
+
+    def qsize(self) -> int:
+        """Jobs waiting."""
+        with self._cond:
+            return sum(len(line) for line in self._lines.values())
 
 
 class _Worker:
-    """One worker process and the parent end of its pipe."""
+    """One sandboxed worker process and the parent end of its socket."""
 
-    def __init__(self, warm_up: bool = True) -> None:
-        ctx = _spawn_context()
-        self.conn, child = ctx.Pipe(duplex=True)
-        from cqox.server.worker import worker_main
-
-        saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-        # one BLAS/OpenMP thread per worker: N workers on N cores, no oversubscription
-        os.environ["OMP_NUM_THREADS"] = "1"
-        os.environ["MKL_NUM_THREADS"] = "1"
+    def __init__(self, settings: Settings, identity: sandbox.Identity) -> None:
+        self.home = sandbox.private_home(identity)
+        parent, child = socket.socketpair()
+        command = [
+            sys.executable,
+            "-m",
+            "cqox.server.worker",
+            "--fd",
+            str(child.fileno()),
+            "--memory-bytes",
+            str(settings.worker_memory_bytes),
+        ]
+        if settings.worker_warm_up:
+            command.append("--warm-up")
+        command += identity.worker_arguments()
         try:
-            # not a daemon: estimators may start their own process pools (bootstrap);
-            # the runner stops workers at shutdown and a worker exits with its parent
-            self.process = ctx.Process(target=worker_main, args=(child, warm_up), daemon=False)
-            self.process.start()
+            self.process = subprocess.Popen(
+                command,
+                env=sandbox.worker_environment(self.home),
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(child.fileno(),),
+                close_fds=True,
+                start_new_session=True,  # its own session and process group
+                umask=0o077,
+            )
+        except BaseException:
+            parent.close()
+            sandbox.remove_home(self.home)
+            raise
         finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        child.close()
+            child.close()
+        self.sock = parent
+        self.conn = Connection(os.dup(parent.fileno()))
         self.ready = False
+
+    @property
+    def pid(self) -> int:
+        """The worker's process id (also its process group id)."""
+        return int(self.process.pid)
 
     def wait_ready(self, timeout: float) -> bool:
         if self.ready:
             return True
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.is_alive():
+        while time.monotonic() < deadline and self.alive():
             if self.conn.poll(0.1):
                 try:
                     msg = self.conn.recv()
@@ -97,21 +172,39 @@ class _Worker:
                     return True
         return False
 
+    def send_job(self, payload: dict[str, Any], dataset: Path) -> None:
+        """Send the payload, then the dataset as an open read-only file descriptor."""
+        fd = os.open(dataset, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            # the worker is told no path on the server: it reads the descriptor
+            private = ("dataset_path", "artifact_path")
+            self.conn.send(("run", {k: v for k, v in payload.items() if k not in private}))
+            sendfds(self.sock, [fd])
+        finally:
+            os.close(fd)
+
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(timeout=5)
-        self.conn.close()
+        """Kill the worker's whole process group (the job's children too) and clean up."""
+        if not sandbox.kill_group(self.pid):
+            log.error("worker %d: processes of its group survived SIGKILL", self.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        self._close()
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
             self.conn.send(None)
-        self.process.join(timeout=2)
-        if self.process.is_alive():
-            self.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=2)
+        self.kill()
+
+    def _close(self) -> None:
+        self.conn.close()
+        self.sock.close()
+        sandbox.remove_home(self.home)
 
 
 class JobRunner:
@@ -128,7 +221,7 @@ class JobRunner:
         self.factory = factory
         self.payload_for = payload_for
         self.on_finished = on_finished
-        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.queue = FairQueue()
         self.events: dict[str, threading.Event] = {}
         self.cancelled: set[str] = set()
         self.lock = threading.Lock()
@@ -136,6 +229,7 @@ class JobRunner:
         self.workers: list[_Worker | None] = []
         self.stopping = threading.Event()
         self.started = False
+        self.identity = sandbox.Identity()
 
     # -- life cycle ---------------------------------------------------------------------
     def recover(self) -> int:
@@ -162,6 +256,8 @@ class JobRunner:
         """Start the worker processes and their slot threads."""
         if self.started:
             return
+        # refuse to start (rather than run jobs as root) when the worker user is missing
+        self.identity = sandbox.worker_identity(self.settings.worker_user)
         self.started = True
         # workers are not daemons: make sure an exit without the lifespan's shutdown
         # (an error, a second Ctrl-C) still stops them instead of waiting on them
@@ -178,7 +274,7 @@ class JobRunner:
             return
         self.stopping.set()
         for _ in self.threads:
-            self.queue.put(None)
+            self.queue.stop()
         for t in self.threads:
             t.join(timeout=5)
         for w in self.workers:
@@ -188,11 +284,11 @@ class JobRunner:
         self.threads = []
 
     # -- public API ---------------------------------------------------------------------
-    def submit(self, job_id: str) -> threading.Event:
-        """Queue a job (its row exists with status ``queued``); the event is set at its end."""
+    def submit(self, job_id: str, owner: str = "") -> threading.Event:
+        """Queue a job of ``owner`` (its row exists, ``queued``); the event is set at its end."""
         with self.lock:
             event = self.events.setdefault(job_id, threading.Event())
-        self.queue.put(job_id)
+        self.queue.put(job_id, owner)
         return event
 
     def cancel(self, job_id: str) -> None:
@@ -203,6 +299,10 @@ class JobRunner:
     def queue_depth(self) -> int:
         """Jobs waiting for a worker."""
         return self.queue.qsize()
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running worker processes (each leads its process group)."""
+        return [w.pid for w in list(self.workers) if w is not None and w.alive()]
 
     def workers_alive(self) -> bool:
         """True when every slot thread runs (a dead worker process is replaced on demand)."""
@@ -216,7 +316,7 @@ class JobRunner:
         if w is None or not w.alive():
             if w is not None:
                 w.kill()
-            w = _Worker(self.settings.worker_warm_up)
+            w = _Worker(self.settings, self.identity)
             self.workers[i] = w
         if not w.wait_ready(WORKER_START_TIMEOUT_S):
             w.kill()
@@ -273,13 +373,15 @@ class JobRunner:
             return
         try:
             payload = self.payload_for(job)
+            worker = self._worker(i)
+            worker.send_job(payload, Path(payload["dataset_path"]))
         except Exception as exc:
             code = str(getattr(exc, "code", "INTERNAL_ERROR"))
             message = str(getattr(exc, "message", exc))
+            if isinstance(exc, OSError):  # the dataset file is gone, or the worker
+                code, message = "INTERNAL_ERROR", f"the job could not start: {exc}"
             self._finish(job_id, Outcome("failed", error=_err(code, message)), None)
             return
-        worker = self._worker(i)
-        worker.conn.send(("run", payload))
         deadline = time.monotonic() + job.time_limit_s
         last_write = 0.0
         while True:
@@ -330,6 +432,8 @@ class JobRunner:
                     last_write = now
                     self._progress(job_id, str(body[1]), float(body[2]))
             elif kind == "done":
+                # the parent stores the artefact: the worker has no write access to the data
+                atomic_write(Path(payload["artifact_path"]), bytes(body[2]))
                 self._finish(
                     job_id, Outcome("succeeded", analysis_id=payload["analysis_id"]), body[1]
                 )

@@ -41,6 +41,8 @@ STATUS: dict[str, int] = {
     "PAYLOAD_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "RATE_LIMIT_EXCEEDED": 429,
+    "WORK_BUDGET_EXCEEDED": 422,
+    "TOO_MANY_JOBS": 429,
     "INTERNAL_ERROR": 500,
     "SERVICE_UNAVAILABLE": 503,
 }
@@ -63,6 +65,8 @@ class ServiceError(Exception):
     """An error of the service layer with its code, message and details."""
 
     code = "INTERNAL_ERROR"
+    #: HTTP status when it differs from the code's usual one (:data:`STATUS`).
+    status: int | None = None
 
     def __init__(
         self,
@@ -191,7 +195,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(request, exc.code, exc.message, exc.details, exc.headers)
+        return error_response(
+            request, exc.code, exc.message, exc.details, exc.headers, status=exc.status
+        )
 
     @app.exception_handler(CqoxError)
     async def _engine(request: Request, exc: CqoxError) -> JSONResponse:

@@ -8,6 +8,7 @@ tests override it (``app.dependency_overrides[get_settings]``) or pass their own
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,9 @@ PUBLISHED_DEFAULT_SECRET = "cqox-development-secret-change-me"
 MIN_SECRET_CHARS = 32
 #: Shortest metrics token accepted (it is compared, never rate-limited).
 MIN_METRICS_TOKEN_CHARS = 16
+#: Smallest default address-space limit of a worker: NumPy, SciPy, scikit-learn, LightGBM
+#: and Numba map ~2 GB of virtual memory at import although they use ~0.4 GB of RAM.
+MIN_WORKER_MEMORY_MB = 3072
 
 
 class Settings(BaseSettings):
@@ -88,6 +92,28 @@ class Settings(BaseSettings):
         default=100, ge=0, description="requests per minute per client IP (0: no limit)"
     )
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
+    # workers, parameters and budgets
+    worker_memory_mb: int | None = Field(
+        default=None,
+        ge=1024,
+        description="address-space limit of each worker process and its children (MB; "
+        "unset: half the RAM shared by the workers, at least 3072)",
+    )
+    worker_user: str = Field(
+        default="nobody",
+        max_length=64,
+        description="unprivileged user the workers run as when the service runs as root "
+        "(empty: keep root, not recommended)",
+    )
+    max_work: float = Field(
+        default=5e11,
+        gt=0,
+        description="largest estimated work of one request (rows × columns × replicates, "
+        "summed over its estimators); larger requests are answered 422",
+    )
+    max_jobs_per_user: int = Field(
+        default=4, ge=1, le=10_000, description="queued + running jobs of one user (429 above)"
+    )
 
     # secrets, authentication and exposure
     secret_key: str | None = Field(
@@ -149,6 +175,15 @@ class Settings(BaseSettings):
         if self.metrics_address is not None:
             _host_port(self.metrics_address, "CQOX_METRICS_ADDRESS")
         return self
+
+    @property
+    def worker_memory_bytes(self) -> int:
+        """The address-space limit of a worker process in bytes."""
+        if self.worker_memory_mb is not None:
+            return self.worker_memory_mb * 1024 * 1024
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        # the engine's libraries reserve ~2 GB of address space at import (RSS ~0.4 GB)
+        return max(MIN_WORKER_MEMORY_MB * 1024 * 1024, ram // 2 // self.workers)
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -1,31 +1,66 @@
-"""What runs inside a worker process: one job at a time, from a pipe.
+"""What runs inside a worker process: one job at a time, from a socket.
 
-A worker is a separate process (``spawn``) started with ``OMP_NUM_THREADS=1`` so that
-workers do not oversubscribe the cores.  It receives ``("run", payload)``, sends
-``("progress", step, fraction)`` while the engine works, writes the pickled
-:class:`cqox.Analysis` next to the datasets (atomically) and answers
-``("done", result)`` or ``("error", code, message, details)``.  Killing a worker (time
-limit, cancellation) loses only its current job.
+A worker is a fresh interpreter (``python -m cqox.server.worker --fd N …``) started by
+the job runner through :mod:`cqox.server.sandbox`: allow-listed environment, an
+unprivileged user when the service is root, its own session and process group, one
+BLAS thread, and an address-space limit it sets on itself first thing.  It receives
+``("run", payload)`` followed by the open file descriptor of the dataset (the worker
+needs no access to the data folder), sends ``("progress", step, fraction)`` while the
+engine works and answers ``("done", result, artefact)`` — the artefact being the
+pickled :class:`cqox.Analysis`, which the parent stores — or
+``("error", code, message, details)``.  Killing a worker's process group (time limit,
+cancellation) loses only its current job and leaves no process behind.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import pickle
+import signal
+import socket
+import threading
 import time
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+#: Modules imported lazily (inside functions) by the engine or by the process pools it
+#: starts, preloaded before a worker drops root (see :func:`preload`).
+PRELOAD = (
+    "concurrent.futures.process",
+    "multiprocessing.synchronize",
+    "multiprocessing.queues",
+    "multiprocessing.pool",
+    "multiprocessing.popen_fork",
+    "multiprocessing.popen_spawn_posix",
+    "multiprocessing.resource_tracker",
+    "multiprocessing.shared_memory",
+    "pickle",
+    "formulaic",
+    "lightgbm",
+    "pyarrow.parquet",
+    "sklearn.base",
+    "sklearn.ensemble",
+    "sklearn.isotonic",
+    "sklearn.linear_model",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "matplotlib",
+    "plotly",
+)
 #: Seconds between two progress messages (the parent writes each one to the database).
 PROGRESS_INTERVAL_S = 0.2
 
 
-def run_job(payload: dict[str, Any], progress: Any = None) -> dict[str, Any]:
-    """Run one analysis request on a stored dataset and return its JSON result.
+def run_job(
+    payload: dict[str, Any], progress: Any = None, source: str | IO[bytes] | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """Run one analysis request on a stored dataset: its JSON result and pickled Analysis.
 
-    ``payload`` has ``kind`` (comprehensive, ate, cate, did or design), ``dataset_path``,
-    ``artifact_path``, ``mapping`` (role → column), ``estimators``, ``params``,
-    ``thresholds``, ``seed`` and, for the design route, ``design``.
+    ``payload`` has ``kind`` (comprehensive, ate, cate, did or design), ``mapping`` (role →
+    column), ``estimators``, ``params``, ``thresholds``, ``seed`` and, for the design
+    route, ``design``.  ``source`` is the dataset (Parquet): an open file or a path;
+    default ``payload["dataset_path"]``.
     """
     import pandas as pd
 
@@ -33,7 +68,7 @@ def run_job(payload: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     from cqox.errors import DesignError
     from cqox.estimators import registry
 
-    df = pd.read_parquet(payload["dataset_path"])
+    df = pd.read_parquet(payload["dataset_path"] if source is None else source)
     mapping = dict(payload.get("mapping") or {})
     kind = payload["kind"]
     estimators = payload.get("estimators")
@@ -82,12 +117,7 @@ def run_job(payload: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     result = analysis.to_dict()
     if kind == "cate":
         result.update(_cate_extras(analysis, payload.get("prediction_grid")))
-    artifact = Path(payload["artifact_path"])
-    artifact.parent.mkdir(parents=True, exist_ok=True)
-    from cqox.server.storage import atomic_write
-
-    atomic_write(artifact, pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
-    return result
+    return result, pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _cate_extras(analysis: Any, grid: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -111,18 +141,83 @@ def _cate_extras(analysis: Any, grid: list[dict[str, Any]] | None) -> dict[str, 
     return dict(to_jsonable(out))
 
 
-def worker_main(conn: Connection, warm_up: bool = True) -> None:
-    """Loop of a worker process: receive a job, run it, answer; exit on ``None``."""
+def limit_memory(max_bytes: int) -> None:
+    """Cap this process's address space (and its future children's) at ``max_bytes``.
+
+    An allocation beyond it fails (``MemoryError`` in Python) instead of pushing the
+    host into swap or the OOM killer's hands.
+    """
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = max_bytes if hard == resource.RLIM_INFINITY else min(max_bytes, hard)
+    # soft and hard alike: nothing running in the worker can raise it again
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def drop_privileges(uid: int, gid: int) -> None:
+    """Become ``uid``/``gid`` for good (no supplementary groups); refuse to go on as root.
+
+    Irreversible: real, effective and saved ids all change, so nothing the worker runs
+    afterwards can regain root.
+    """
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    if os.getuid() == 0 or os.geteuid() == 0 or os.getegid() != gid:  # pragma: no cover
+        raise SystemExit("cqox worker: dropping privileges failed")
+
+
+def preload() -> None:
+    """Import every module of the engine (not the service and CLI shells).
+
+    Before a worker drops root, so that a job never needs to read the Python
+    installation again, which the unprivileged user may not be allowed to (an
+    interpreter under ``/root``).
+    """
+    import importlib
+    import pkgutil
+
+    import cqox
+
+    for module in pkgutil.walk_packages(cqox.__path__, "cqox."):
+        if not module.name.startswith(("cqox.server", "cqox.cli")):
+            importlib.import_module(module.name)
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # optional (a platform without it): the job will say so
+            continue
+
+
+def worker_main(
+    conn: Connection,
+    sock: socket.socket,
+    warm_up: bool = True,
+    identity: tuple[int, int] | None = None,
+) -> None:
+    """Loop of a worker process: receive a job and its dataset, run it, answer.
+
+    With ``identity`` (uid, gid), the engine is imported and warmed up first, then the
+    process drops to that user before it answers ``ready``: no job input is ever read
+    as root.  Ends on ``None`` or when the service closes its end of the socket.
+    """
+    from multiprocessing.reduction import recvfds
+
     from threadpoolctl import threadpool_limits
 
     from cqox.errors import CqoxError
 
     threadpool_limits(1)
     _exit_with_parent()
-    if warm_up:
+    if identity is not None:
+        preload()
+    if warm_up or identity is not None:
         _warm_up()
     else:
         import cqox  # noqa: F401  # the engine's import cost is paid before "ready"
+    if identity is not None:
+        drop_privileges(*identity)
     conn.send(("ready",))
     while True:
         try:
@@ -133,31 +228,72 @@ def worker_main(conn: Connection, warm_up: bool = True) -> None:
             return
         _, payload = message
         try:
-            result = run_job(payload, _Progress(conn))
+            (fd,) = recvfds(sock, 1)
+        except (EOFError, OSError, RuntimeError):
+            return
+        try:
+            with os.fdopen(fd, "rb") as source:
+                result, artefact = run_job(payload, _Progress(conn), source)
         except CqoxError as exc:
             conn.send(("error", str(exc.code), exc.message, _plain(exc.details)))
         except MemoryError:
-            conn.send(("error", "INTERNAL_ERROR", "the analysis ran out of memory", {}))
+            conn.send(
+                (
+                    "error",
+                    "INTERNAL_ERROR",
+                    "the analysis ran out of memory (limit CQOX_WORKER_MEMORY_MB); use "
+                    "fewer rows, replicates or estimators",
+                    {},
+                )
+            )
         except Exception as exc:
             conn.send(
                 ("error", "INTERNAL_ERROR", f"analysis failed: {type(exc).__name__}: {exc}", {})
             )
         else:
-            conn.send(("done", result))
+            conn.send(("done", result, artefact))
+        finally:
+            _end_job_processes()
+
+
+def _end_job_processes() -> None:
+    """Kill what a finished job left in this worker's process group (a pool's workers).
+
+    No process of one job outlives it into the next (another user's) job.
+    """
+    from cqox.server.sandbox import group_members
+
+    me = os.getpid()
+    if os.getpgid(0) != me:  # not a group leader (run by hand): nothing is ours alone
+        return
+    for pid in group_members(me):
+        if pid != me:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                continue
+    while True:  # reap them
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _exit_with_parent() -> None:
-    """End this worker when the service process dies (even by SIGKILL): no orphans."""
-    import multiprocessing
-    import os
-    import threading
+    """End this worker's whole process group when the service dies (even by SIGKILL).
 
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
+    The worker leads its own session, so the service's death does not signal it: a
+    thread watches the parent process id instead.
+    """
+    parent = os.getppid()
 
     def watch() -> None:
-        parent.join()
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        if os.getpgid(0) == os.getpid():
+            os.killpg(0, signal.SIGKILL)
         os._exit(0)
 
     threading.Thread(target=watch, name="cqox-parent-watch", daemon=True).start()
@@ -193,3 +329,28 @@ def _warm_up() -> None:
         cqox.analyze(df, outcome="y", treatment="t")
     except Exception:  # a broken estimator must not keep the worker from starting
         return
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of a worker process (started by :class:`cqox.server.jobs.JobRunner`)."""
+    parser = argparse.ArgumentParser(prog="python -m cqox.server.worker")
+    parser.add_argument("--fd", type=int, required=True, help="the socket to the service")
+    parser.add_argument("--memory-bytes", type=int, default=0, help="RLIMIT_AS (0: none)")
+    parser.add_argument("--warm-up", action="store_true", help="run a small analysis first")
+    parser.add_argument("--uid", type=int, default=None, help="drop to this user id")
+    parser.add_argument("--gid", type=int, default=None, help="and this group id")
+    args = parser.parse_args(argv)
+    if args.memory_bytes > 0:
+        limit_memory(args.memory_bytes)
+    identity = None if args.uid is None or args.gid is None else (args.uid, args.gid)
+    sock = socket.socket(fileno=args.fd)
+    conn = Connection(os.dup(args.fd))
+    try:
+        worker_main(conn, sock, args.warm_up, identity)
+    finally:
+        conn.close()
+        sock.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -35,7 +35,7 @@ import pandas as pd
 from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate, normal_inference
-from cqox.core.params import Param
+from cqox.core.params import CORES, MAX_SEED, Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
 from cqox.errors import ParameterError
@@ -96,7 +96,7 @@ class Bootstrap(Estimator):
             check=lambda v: isinstance(v, dict | str),
             rule="a dict of parameters (or a JSON object string)",
         ),
-        Param("n_boot", 999, "int", "bootstrap replicates", low=20, high=1_000_000),
+        Param("n_boot", 999, "int", "bootstrap replicates", low=20, high=100_000),
         Param(
             "ci_method",
             "percentile",
@@ -111,6 +111,7 @@ class Bootstrap(Estimator):
             "seed of the resampling (default: from the analysis seed)",
             nullable=True,
             low=0,
+            high=MAX_SEED,
         ),
         Param(
             "n_jobs",
@@ -118,6 +119,7 @@ class Bootstrap(Estimator):
             "int",
             "worker processes (None: all cores; small jobs run serially)",
             nullable=True,
+            high=CORES,
         ),
         Param(
             "jackknife_groups",
@@ -125,6 +127,7 @@ class Bootstrap(Estimator):
             "int",
             "BCa jackknife: delete-one up to this many units, else this many groups",
             low=10,
+            high=10_000,
         ),
         CI_LEVEL,
     )

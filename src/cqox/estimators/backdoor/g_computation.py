@@ -462,7 +462,14 @@ class GComputation(Estimator):
             choices=("auto", "linear", "logistic"),
         ),
         Param("interactions", True, "bool", "treatment–covariate interactions (model per arm)"),
-        Param("n_boot", 200, "int", "bootstrap replicates for the standard error", low=20),
+        Param(
+            "n_boot",
+            200,
+            "int",
+            "bootstrap replicates for the standard error",
+            low=20,
+            high=100_000,
+        ),
         CI_LEVEL,
     )
 

@@ -685,7 +685,7 @@ class PSM(Estimator):
     summary_line = "Nearest-neighbour propensity-score / Mahalanobis matching, Abadie–Imbens SE"
     parameters = (
         estimand_param(("ATT", "ATE", "ATC"), "ATT"),
-        Param("n_neighbors", 1, "int", "matches per unit (M), ties included", low=1),
+        Param("n_neighbors", 1, "int", "matches per unit (M), ties included", low=1, high=100),
         Param(
             "distance",
             "logit",
@@ -720,7 +720,14 @@ class PSM(Estimator):
             rule="a list of column names or None",
         ),
         Param("bias_correction", False, "bool", "Abadie–Imbens (2011) regression bias correction"),
-        Param("var_matches", 2, "int", "same-arm matches for the conditional variance", low=1),
+        Param(
+            "var_matches",
+            2,
+            "int",
+            "same-arm matches for the conditional variance",
+            low=1,
+            high=100,
+        ),
         Param(
             "se_method",
             "ai2016",

@@ -313,7 +313,7 @@ class Stratification(Estimator):
     summary_line = "Subclassification on propensity quantiles, pooled within-stratum differences"
     parameters = (
         estimand_param(("ATE", "ATT", "ATC"), "ATE"),
-        Param("n_strata", 5, "int", "number of propensity-quantile strata", low=1),
+        Param("n_strata", 5, "int", "number of propensity-quantile strata", low=1, high=1000),
         Param(
             "cut_on",
             "all",

@@ -768,7 +768,7 @@ class DiDCallawaySantAnna(Estimator):
             "doubly robust, inverse probability weighting or outcome regression",
             choices=("dr", "ipw", "reg"),
         ),
-        Param("anticipation", 0, "int", "periods of anticipation before adoption", low=0),
+        Param("anticipation", 0, "int", "periods of anticipation before adoption", low=0, high=100),
         Param(
             "base_period",
             "varying",
@@ -789,6 +789,7 @@ class DiDCallawaySantAnna(Estimator):
             "int",
             "multiplier-bootstrap draws (uniform bands; 0 = none)",
             low=0,
+            high=100_000,
         ),
         CI_LEVEL,
     )

@@ -129,6 +129,7 @@ class ITS(Estimator):
             "Newey–West lag (default floor(1.3 n^(1/2)) for 'fixed_b', "
             "floor(4 (n/100)^(2/9)) for 'normal')",
             low=0,
+            high=10_000,
             nullable=True,
         ),
         Param(
@@ -137,6 +138,7 @@ class ITS(Estimator):
             "int",
             "cosine terms of the EWC estimator (default round(0.4 n^(2/3)))",
             low=1,
+            high=10_000,
             nullable=True,
         ),
         Param("small_sample", False, "bool", "multiply the HAC covariance by n/(n − k)"),
@@ -146,6 +148,7 @@ class ITS(Estimator):
             "int",
             "season length in periods (e.g. 12)",
             low=2,
+            high=10_000,
             nullable=True,
         ),
         Param(
@@ -155,7 +158,14 @@ class ITS(Estimator):
             "Fourier terms or season dummies",
             choices=("fourier", "dummies"),
         ),
-        Param("fourier_order", 2, "int", "harmonic pairs when season_method='fourier'", low=1),
+        Param(
+            "fourier_order",
+            2,
+            "int",
+            "harmonic pairs when season_method='fourier'",
+            low=1,
+            high=100,
+        ),
         Param(
             "control", None, "str", "column with a control series (comparative ITS)", nullable=True
         ),

@@ -136,8 +136,8 @@ class PanelMatch(Estimator):
     parameters = (
         estimand_param(("ATT",), "ATT"),
         Param("lags", 4, "int", "treatment-history length L", low=1, high=30),
-        Param("leads", 4, "int", "largest lead F in the leads table", low=0),
-        Param("lead", 0, "int", "the lead reported as the estimate", low=0),
+        Param("leads", 4, "int", "largest lead F in the leads table", low=0, high=30),
+        Param("lead", 0, "int", "the lead reported as the estimate", low=0, high=30),
         Param(
             "refinement",
             "mahalanobis",
@@ -145,7 +145,7 @@ class PanelMatch(Estimator):
             "refine matched sets by covariates",
             choices=("none", "mahalanobis", "ps_weight", "ps_match"),
         ),
-        Param("size", 5, "int", "controls kept per set (mahalanobis, ps_match)", low=1),
+        Param("size", 5, "int", "controls kept per set (mahalanobis, ps_match)", low=1, high=100),
         Param("include_outcome", True, "bool", "refine on the lagged outcome too"),
         Param(
             "se_method",
@@ -155,7 +155,7 @@ class PanelMatch(Estimator):
             "adjusted representation, or PanelMatch's fixed-weights bootstrap",
             choices=("bootstrap", "analytic", "fixed_sets"),
         ),
-        Param("n_bootstrap", 1000, "int", "unit bootstrap replications", low=50),
+        Param("n_bootstrap", 1000, "int", "unit bootstrap replications", low=50, high=100_000),
         CI_LEVEL,
     )
 

@@ -123,7 +123,13 @@ def _positive_or_none(v: Any) -> bool:
 PARAMETERS = (
     Param("p", 1, "int", "order of the local polynomial", low=0, high=8),
     Param(
-        "q", None, "int", "order of the bias-correction polynomial (p + 1)", low=1, nullable=True
+        "q",
+        None,
+        "int",
+        "order of the bias-correction polynomial (p + 1)",
+        low=1,
+        high=9,
+        nullable=True,
     ),
     Param("kernel", "triangular", "choice", "kernel weights", choices=KERNELS),
     Param(
@@ -152,7 +158,7 @@ PARAMETERS = (
         nullable=True,
     ),
     Param("vce", "nn", "choice", "variance: nearest-neighbour or HC0–HC3", choices=VCES),
-    Param("nnmatch", 3, "int", "neighbours for the NN variance", low=1),
+    Param("nnmatch", 3, "int", "neighbours for the NN variance", low=1, high=100),
     Param("gates", True, "bool", "run the density, covariate, placebo and donut gates"),
     CI_LEVEL,
 )

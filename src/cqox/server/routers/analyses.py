@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import select
 
 from cqox.core.design import Design
 from cqox.core.jsonable import to_jsonable
@@ -17,14 +19,15 @@ from cqox.core.roles import LIST_ROLES, VALUE_ROLES, Roles
 from cqox.errors import ParameterError, column_not_found
 from cqox.estimators import registry
 from cqox.gates.thresholds import DEFAULT_THRESHOLDS
-from cqox.server import bounds
+from cqox.server import bounds, budget
 from cqox.server.access import analysis_detail, analysis_summary, job_detail, owned, visible
 from cqox.server.db import transaction
 from cqox.server.deps import Analyst, DbSession, Deleter, ServicesDep, SettingsDep, Viewer
 from cqox.server.figures import available, load_analysis, plotly_figure, png_figure
 from cqox.server.figures import report_html as render_report
+from cqox.server.jobs import ACTIVE
 from cqox.server.models import AnalysisRecord, Dataset, Job, User
-from cqox.server.problems import InvalidRequestError, NotFoundError, error_response
+from cqox.server.problems import InvalidRequestError, NotFoundError, ServiceError, error_response
 from cqox.server.schemas import AnalyzeRequest, AteRequest, CateRequest, SensitivityRequest
 from cqox.server.settings import Settings
 from cqox.server.storage import analyses_dir, atomic_write, check_id, check_mapping_value
@@ -33,6 +36,17 @@ router = APIRouter(prefix="/api", tags=["analyses"])
 
 #: How often a waiting request checks whether its job has finished.
 POLL_S = 0.01
+#: Retry-After (seconds) of a request refused by the per-user job limit.
+QUOTA_RETRY_AFTER_S = 10
+#: Serialises count-then-insert of jobs, so that concurrent requests of one user cannot
+#: together pass the per-user limit (one service process owns the job runner).
+_QUOTA_LOCK = threading.Lock()
+
+
+class TooManyJobsError(ServiceError):
+    """The user has ``CQOX_MAX_JOBS_PER_USER`` jobs queued or running already (429)."""
+
+    code = "TOO_MANY_JOBS"
 
 
 def artifact_path(settings: Settings, analysis_id: str, suffix: str = ".pkl") -> Path:
@@ -73,6 +87,32 @@ def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
     }
 
 
+def _check_work(settings: Settings, kind: str, request: dict[str, Any], dataset: Dataset) -> float:
+    """Check the estimator parameters and the work budget at request time (422)."""
+    names = [request["estimator"]] if kind == "ate" else request["estimators"]
+    classes = budget.planned(kind, names, request.get("design"))
+    estimate = budget.estimate_work(
+        int(dataset.rows), int(dataset.n_columns), classes, request["params"]
+    )
+    budget.check_budget(estimate, settings.max_work)
+    return estimate.total
+
+
+def _check_job_quota(session: Any, settings: Settings, user: User) -> None:
+    """Refuse (429) a job when the user already has ``max_jobs_per_user`` queued or running."""
+    active = len(
+        session.scalars(select(Job.id).where(Job.owner_id == user.id, Job.status.in_(ACTIVE))).all()
+    )
+    if active >= settings.max_jobs_per_user:
+        raise TooManyJobsError(
+            f"you have {active} analyses queued or running, the most one user may have "
+            f"(CQOX_MAX_JOBS_PER_USER = {settings.max_jobs_per_user}); wait for one to "
+            "finish or cancel one (DELETE /api/jobs/{job_id})",
+            details={"active_jobs": active, "limit": settings.max_jobs_per_user},
+            headers={"Retry-After": str(QUOTA_RETRY_AFTER_S)},
+        )
+
+
 def _create_job(
     services: Any,
     settings: Settings,
@@ -82,9 +122,11 @@ def _create_job(
     extra: dict[str, Any],
 ) -> str:
     check_id(body.dataset_id, "dataset_id")
-    with transaction(services.factory) as s:
+    with _QUOTA_LOCK, transaction(services.factory) as s:
         dataset = owned(s, Dataset, body.dataset_id, user)
         request = {**_validate(body, dataset), **extra, "dataset_id": dataset.id}
+        request["work"] = _check_work(settings, kind, request, dataset)
+        _check_job_quota(s, settings, user)
         limit = min(
             body.options.time_limit_s or settings.job_time_limit_s, settings.job_time_limit_s
         )
@@ -116,7 +158,7 @@ async def run_analysis(
     job_id = await run_in_threadpool(
         _create_job, services, settings, user, kind, body, dict(extra or {})
     )
-    event = services.runner.submit(job_id)
+    event = services.runner.submit(job_id, user.id)
     wait = settings.inline_wait_s if body.options.wait_s is None else body.options.wait_s
     deadline = time.monotonic() + wait
     while not event.is_set() and time.monotonic() < deadline:

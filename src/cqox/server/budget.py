@@ -1,0 +1,221 @@
+"""Request-time checks of an analysis: estimator parameters and the work budget.
+
+An analysis request names estimators and their parameters.  Both are checked here,
+before a job is queued, so that a bad or too costly request is answered 422 at once
+instead of failing later in a worker (or, worse, keeping a worker busy for hours).
+
+The work of a request is estimated from the dataset's stored size and the resolved
+parameters (defaults filled in)::
+
+    work = Σ_runs  rows × columns × R(run)
+
+where a *run* is one estimator fitted for one estimand (``cqox.analyze`` runs an
+estimator once per default estimand) and ``R`` is the product of its replicate-like
+count parameters (:data:`MULTIPLIER`: bootstrap replicates, repetitions, folds,
+permutations, trees, neighbours, draws): each replicate refits or rescans the data.
+The ``bootstrap`` estimator costs ``(n_boot + 1 [+ jackknife_groups for BCa])`` times
+its base estimator's work.  It is a proxy (linear in the data, ignoring the learner's
+own cost), chosen to be monotone in every parameter an attacker could inflate;
+``CQOX_MAX_WORK`` bounds it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cqox.errors import CqoxError
+from cqox.estimators import registry
+from cqox.estimators.base import Estimator
+from cqox.server.problems import ServiceError
+
+#: Integer parameters whose value multiplies the work of an estimator (each one more
+#: bootstrap replicate, repetition, fold, permutation, tree, neighbour or draw refits
+#: or rescans the data).  ``jackknife_groups`` is accounted for by the bootstrap itself.
+MULTIPLIER = re.compile(r"boot|(^|_)n_rep$|folds|perm|trees|neighbors|draws")
+
+
+class ParameterRefusedError(ServiceError):
+    """An estimator parameter is unknown or outside its declared range (422)."""
+
+    code = "INVALID_PARAMETER"
+    status = 422
+
+
+class WorkBudgetExceededError(ServiceError):
+    """The estimated work of a request exceeds ``CQOX_MAX_WORK`` (422)."""
+
+    code = "WORK_BUDGET_EXCEEDED"
+    status = 422
+
+
+@dataclass(frozen=True)
+class Run:
+    """One planned fit: the estimator, its resolved parameters and its work."""
+
+    estimator: str
+    params: dict[str, Any]
+    work: float
+    #: The parameter contributing the largest factor to ``work`` (None: rows only).
+    driver: str | None
+
+
+@dataclass(frozen=True)
+class WorkEstimate:
+    """The planned runs of a request and their total work."""
+
+    rows: int
+    columns: int
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        """Σ work over the runs."""
+        return float(sum(r.work for r in self.runs))
+
+
+def resolved(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of estimator ``name`` with defaults filled in, or 422."""
+    try:
+        return registry.get(name)(**dict(given)).resolved_params()
+    except CqoxError as exc:
+        raise ParameterRefusedError(
+            exc.message, details={"estimator": name, **dict(exc.details)}
+        ) from None
+
+
+def _factors(params: Mapping[str, Any]) -> list[tuple[str, float]]:
+    return [
+        (k, float(v))
+        for k, v in params.items()
+        if MULTIPLIER.search(k)
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and k != "jackknife_groups"
+    ]
+
+
+def _base_params(given: Any) -> dict[str, Any]:
+    """The bootstrap's ``base_params`` as a dict.
+
+    A JSON object string is parsed, as the estimator does, so that the replicate
+    counts inside it are counted too.
+    """
+    if given is None:
+        return {}
+    if isinstance(given, str):
+        try:
+            given = json.loads(given)
+        except json.JSONDecodeError:
+            given = None
+    if not isinstance(given, dict):
+        raise ParameterRefusedError(
+            "The 'base_params' parameter of bootstrap must be a dict (or a JSON object). "
+            f"Got {str(given)[:80]!r} instead.",
+            details={"parameter": "base_params", "estimator": "bootstrap"},
+        )
+    return given
+
+
+def run_work(name: str, params: Mapping[str, Any], cells: float) -> tuple[float, str | None]:
+    """Work of one run of ``name`` with resolved ``params`` on ``cells`` = rows × columns.
+
+    Returns the work and the parameter that multiplies it the most.
+    """
+    if name == "bootstrap":
+        base = str(params.get("base_estimator") or "ipw")
+        base_params = _base_params(params.get("base_params"))
+        if base == "bootstrap":
+            raise ParameterRefusedError(
+                "The 'base_estimator' parameter of bootstrap must name another estimator. "
+                "Got 'bootstrap' instead.",
+                details={"parameter": "base_estimator", "estimator": "bootstrap"},
+            )
+        inner_work, _ = run_work(base, resolved(base, base_params), cells)
+        n_boot = float(params.get("n_boot") or 0)
+        bca = params.get("ci_method") == "bca"
+        extra = float(params.get("jackknife_groups") or 0) if bca else 0.0
+        return (n_boot + 1 + extra) * inner_work, "n_boot"
+    factors = [(k, max(1.0, v)) for k, v in _factors(params)]
+    work = cells
+    for _, v in factors:
+        work *= v
+    driver = max(factors, key=lambda kv: kv[1])[0] if factors else None
+    return work, driver
+
+
+def planned(
+    kind: str,
+    estimators: Sequence[str] | None,
+    design: str | None = None,
+) -> list[type[Estimator]]:
+    """The estimators a request may run (an upper bound: some may not apply to the data).
+
+    Mirrors :func:`cqox.server.worker.run_job` and ``cqox.analyze``: the named
+    estimators; else, for a design route, every estimator serving the design; else
+    every estimator run by default.
+    """
+    known = registry.all_estimators()
+    if estimators:
+        return [registry.get(n) for n in estimators]
+    if kind in ("did", "design"):
+        designs = {"did", "staggered_did"} if kind == "did" else {str(design)}
+        return [c for c in known.values() if designs & {str(d) for d in c.designs}]
+    return [c for c in known.values() if c.run_by_default]
+
+
+def estimate_work(
+    rows: int,
+    columns: int,
+    classes: Sequence[type[Estimator]],
+    params: Mapping[str, Mapping[str, Any]],
+) -> WorkEstimate:
+    """Validate every given parameter and estimate the work of the planned runs."""
+    for name, given in params.items():
+        resolved(name, given)  # checked even when its estimator is not planned (as analyze)
+    cells = float(max(1, rows)) * float(max(1, columns))
+    runs: list[Run] = []
+    for cls in classes:
+        given = dict(params.get(cls.name, {}))
+        chooses = any(p.name == "estimand" for p in cls.parameters)
+        estimands: list[str | None] = (
+            list(cls.default_estimands)
+            if chooses and "estimand" not in given and cls.default_estimands
+            else [None]
+        )
+        for estimand in estimands:
+            p = resolved(cls.name, given if estimand is None else {**given, "estimand": estimand})
+            work, driver = run_work(cls.name, p, cells)
+            runs.append(Run(cls.name, p, work, driver))
+    return WorkEstimate(rows, columns, runs)
+
+
+def check_budget(estimate: WorkEstimate, budget: float) -> None:
+    """Refuse (422) a request whose estimated work exceeds ``budget``, naming the culprit."""
+    total = estimate.total
+    if total <= budget:
+        return
+    worst = max(estimate.runs, key=lambda r: r.work)
+    parameter = worst.driver or "dataset_id"
+    value = worst.params.get(parameter) if worst.driver else None
+    what = (
+        f"the '{parameter}' parameter of {worst.estimator} (= {value})"
+        if worst.driver
+        else f"the size of the dataset ({estimate.rows} rows × {estimate.columns} columns)"
+    )
+    raise WorkBudgetExceededError(
+        f"the estimated work of this request ({total:.3g} = rows × columns × replicates, "
+        f"summed over {len(estimate.runs)} estimator run(s)) exceeds the budget of "
+        f"{budget:.3g} (CQOX_MAX_WORK); the largest share comes from {what}: "
+        "lower it, name fewer estimators or use a smaller dataset",
+        details={
+            "parameter": parameter,
+            "estimator": worst.estimator,
+            "value": value,
+            "work": total,
+            "budget": budget,
+        },
+    )
