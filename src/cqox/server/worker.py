@@ -155,6 +155,23 @@ def limit_memory(max_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def hand_over_numba_cache(uid: int, gid: int) -> None:
+    """Give the worker's Numba cache (``NUMBA_CACHE_DIR``) to the user it becomes.
+
+    Importing the engine as root creates a cache folder per Numba module (Numba makes
+    it when a ``cache=True`` kernel is declared); a kernel first compiled by a job after
+    the drop (the causal forest's, the policy tree's) must write its index there, which
+    a root-owned folder refuses (``PermissionError``).
+    """
+    top = os.environ.get("NUMBA_CACHE_DIR")
+    if not top or not os.path.isdir(top):
+        return
+    for root, dirs, files in os.walk(top):
+        for name in [*dirs, *files]:
+            os.chown(os.path.join(root, name), uid, gid)
+    os.chown(top, uid, gid)
+
+
 def drop_privileges(uid: int, gid: int) -> None:
     """Become ``uid``/``gid`` for good (no supplementary groups); refuse to go on as root.
 
@@ -217,6 +234,7 @@ def worker_main(
     else:
         import cqox  # noqa: F401  # the engine's import cost is paid before "ready"
     if identity is not None:
+        hand_over_numba_cache(*identity)
         drop_privileges(*identity)
     conn.send(("ready",))
     while True:
