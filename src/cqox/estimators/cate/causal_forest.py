@@ -62,7 +62,9 @@ class CausalForestEstimator(CateEstimator):
     )
     parameters = (
         estimand_param(("ATE", "ATT"), "ATE"),
-        Param("n_trees", 2000, "int", "trees (grown in bags of ci_group_size)", low=2),
+        Param(
+            "n_trees", 2000, "int", "trees (grown in bags of ci_group_size)", low=2, high=100_000
+        ),
         Param(
             "sample_fraction",
             0.5,
@@ -79,6 +81,7 @@ class CausalForestEstimator(CateEstimator):
             "int",
             "covariates tried per split; default min(ceil(sqrt(p) + 20), p)",
             low=1,
+            high=100_000,
             nullable=True,
         ),
         Param(
@@ -87,6 +90,7 @@ class CausalForestEstimator(CateEstimator):
             "int",
             "least rows with the treatment below and above the node mean in each child",
             low=1,
+            high=1_000_000,
         ),
         Param(
             "alpha",
@@ -110,6 +114,7 @@ class CausalForestEstimator(CateEstimator):
             "int",
             "Numba threads for growing and predicting (default: every core Numba sees)",
             low=1,
+            high=1024,
             nullable=True,
         ),
         *nuisance_params(),

@@ -64,6 +64,7 @@ class PolicyTree(Estimator):
             "try the root split at every split_step-th row; default 1 up to 2,000 rows, "
             "n // 2000 above",
             low=1,
+            high=10_000_000,
             nullable=True,
         ),
         Param(
