@@ -36,6 +36,7 @@ SHARED_MEANINGS: dict[str, tuple[str, str]] = {
     "outcome_learner": ("any", "learner of the outcome model(s)"),
     "propensity_learner": ("any", "learner of the propensity P(T=1 | X)"),
     "treatment_learner": ("any", "learner of E[D | X]"),
+    "final_learner": ("any", "learner of the final stage (the pseudo-outcome on X)"),
 }
 
 
