@@ -68,3 +68,40 @@ def wager_athey_2018(
     y = m + (t - 0.5) * tau + rng.standard_normal(n)
     df = pd.DataFrame({"y": y, "t": t, **{f"x{j + 1}": X[:, j] for j in range(p)}})
     return df, {"ATE": ate, "SATE": float(tau.mean()), "tau": tau}
+
+
+def logged_bandit(n: int = 2000, seed: int | None = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Logged data of a binary-action bandit with a known value of the target policy.
+
+    ``x ~ U[0, 1]³``; the logging policy takes action ``A = 1`` with probability
+    ``e(x) = 0.2 + 0.6·x₁``; the reward is ``R = x₂ + A·(x₁ − ½) + ε``, ``ε ~ N(0, 1)``.
+    The target policy treats when ``x₁ > ½``, so its value is
+    ``V = E[x₂] + E[1{x₁ > ½}(x₁ − ½)] = ½ + ⅛ = 0.625``.
+
+    Returns
+    -------
+    df : DataFrame
+        Columns ``r`` (reward), ``a`` (logged action), ``p_log`` (the logging
+        probability of the action taken), ``target`` (the target policy's action) and
+        ``x1`` … ``x3``.
+    truth : dict
+        ``policy_value`` (population, 0.625) and ``SPV`` (the sample mean of
+        ``x₂ + π(x)(x₁ − ½)``).
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 3))
+    e = 0.2 + 0.6 * X[:, 0]
+    a = (rng.random(n) < e).astype(np.int64)
+    tau = X[:, 0] - 0.5
+    r = X[:, 1] + a * tau + rng.standard_normal(n)
+    target = (X[:, 0] > 0.5).astype(np.int64)
+    df = pd.DataFrame(
+        {
+            "r": r,
+            "a": a,
+            "p_log": np.where(a == 1, e, 1 - e),
+            "target": target,
+            **{f"x{j + 1}": X[:, j] for j in range(3)},
+        }
+    )
+    return df, {"policy_value": 0.625, "SPV": float(np.mean(X[:, 1] + target * tau))}

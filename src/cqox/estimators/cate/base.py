@@ -25,6 +25,7 @@ from cqox.errors import RoleError
 from cqox.estimators.backdoor.aipw import dr_score
 from cqox.estimators.base import Estimator
 from cqox.estimators.cate.effects import Predictor, UnitEffects, cate_summary
+from cqox.estimators.common import _doc
 from cqox.gates.weights import common_support_gate
 from cqox.inference.score import solve_linear_score
 
@@ -39,7 +40,13 @@ TEST_PARAMS: tuple[Param, ...] = (
         low=2,
         high=100_000,
     ),
-    Param("cost_per_treated", 0.0, "float", "targeting table: cost of treating one unit", low=0.0),
+    Param(
+        "cost_per_treated",
+        0.0,
+        "float",
+        _doc("cost_per_treated", "used by the targeting table"),
+        low=0.0,
+    ),
     Param(
         "value_per_outcome", 1.0, "float", "targeting table: value of one unit of outcome", low=0.0
     ),

@@ -24,6 +24,7 @@ from cqox.core.context import Context
 from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
+from cqox.estimators.base import Example
 from cqox.estimators.cate.base import TEST_PARAMS, CateEstimator, test_kwargs
 from cqox.estimators.cate.forest import CausalForest, ForestParams, default_mtry, grow
 from cqox.estimators.cate.heterogeneity import heterogeneity
@@ -56,6 +57,12 @@ class CausalForestEstimator(CateEstimator):
     """Causal forest (generalized random forest, honest, little-bags variance)."""
 
     name = "causal_forest"
+    example = Example(
+        "cate.wager_athey_2018",
+        {"design": "heterogeneous", "n": 400, "p": 3, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+        params={"learner": "linear", "n_trees": 50, "n_folds": 2, "n_boot": 20, "n_threads": 1},
+    )
     summary_line = (
         "Causal forest (grf): honest gradient-split trees on centred Y and T, little-bags "
         "SEs for τ(x); AIPW average"
@@ -199,7 +206,6 @@ class CausalForestEstimator(CateEstimator):
                 "n_trees": forest.n_trees,
                 "n_nodes": len(forest.feat),
                 "mtry": mtry,
-                "forest_seconds": forest.timings,
                 "n_rows_no_oob": int(missing.sum()),
             },
             gates=het.gates,

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from cqox.core.context import Context
 from cqox.core.estimate import Estimate
 from cqox.data.prepare import CausalData
+from cqox.estimators.base import Example
 from cqox.estimators.cate import learners
 from cqox.estimators.cate.base import TEST_PARAMS, CateEstimator, test_kwargs
 from cqox.estimators.cate.heterogeneity import heterogeneity
@@ -45,9 +46,20 @@ _FINAL_LEARNER = _learner_param(
 )
 
 
+def _example(**params: Any) -> Example:
+    """A small heterogeneous design (Wager & Athey 2018, §5.2) with linear learners."""
+    return Example(
+        "cate.wager_athey_2018",
+        {"design": "heterogeneous", "n": 400, "p": 3, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+        params={"learner": "linear", "n_folds": 2, "n_boot": 20, **params},
+    )
+
+
 class _MetaLearner(CateEstimator):
     """A meta-learner; subclasses name which one."""
 
+    example = _example()
     kind: ClassVar[str]
     #: Whether the learner has a final stage (X, R, DR).
     has_final: ClassVar[bool] = False
@@ -140,6 +152,7 @@ class XLearner(_MetaLearner):
     name = "x_learner"
     kind = "x"
     has_final = True
+    example = _example(final_learner="linear")
     summary_line = "X-learner CATE (Künzel et al. 2019), propensity-weighted; AIPW average"
     parameters = (*_MetaLearner.parameters, _FINAL_LEARNER)
 
@@ -151,6 +164,7 @@ class RLearner(_MetaLearner):
     name = "r_learner"
     kind = "r"
     has_final = True
+    example = _example(final_learner="linear")
     summary_line = "R-learner CATE (Nie & Wager 2021), residual-on-residual loss; AIPW average"
     parameters = (*_MetaLearner.parameters, _FINAL_LEARNER)
 
@@ -162,5 +176,6 @@ class DRLearner(_MetaLearner):
     name = "dr_learner"
     kind = "dr"
     has_final = True
+    example = _example(final_learner="linear")
     summary_line = "DR-learner CATE (Kennedy 2023), doubly robust pseudo-outcome; AIPW average"
     parameters = (*_MetaLearner.parameters, _FINAL_LEARNER)

@@ -23,6 +23,7 @@ from cqox.core.context import Context
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.estimators.backdoor.dml import _DML_STREAM, _SEED_MAX
+from cqox.estimators.common import _doc, clip_param
 from cqox.estimators.common import learner_param as _learner_param
 from cqox.nuisance.crossfit import (
     CALIBRATION_METHODS,
@@ -72,20 +73,12 @@ def nuisance_params(default_learner: str = "lightgbm_linear") -> tuple[Param, ..
         _learner_param("outcome_learner", None, "E[Y | T, X] in both arms; default: learner"),
         _learner_param("propensity_learner", None, "default: learner"),
         Param("n_folds", 5, "int", "cross-fitting folds", low=2, high=100),
-        Param(
-            "clip",
-            0.01,
-            "float",
-            "bound the propensities into [clip, 1 − clip] in every inverse weight",
-            low=0.0,
-            high=0.5,
-            closed="left",
-        ),
+        clip_param(0.01, "in every inverse weight, after calibration"),
         Param(
             "propensity_calibration",
             "isotonic",
             "choice",
-            "calibration of the cross-fitted propensities before clipping: 'isotonic' or 'none'",
+            _doc("propensity_calibration", "'isotonic' or 'none'"),
             choices=CALIBRATION_METHODS,
         ),
     )

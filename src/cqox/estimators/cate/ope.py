@@ -51,10 +51,10 @@ from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import RoleError, column_not_found
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.cate.nuisances import learner_name, nuisance_params, pick, shared_nuisances
 from cqox.estimators.cate.policy import dr_rewards, heldout_value
-from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.common import CI_LEVEL, _doc
 from cqox.estimators.registry import register
 
 OPE_METHODS: tuple[str, ...] = ("dr", "ips", "snips", "switch_dr")
@@ -107,6 +107,18 @@ class OffPolicyEvaluation(Estimator):
     """Off-policy evaluation of a logged or learned policy (IPS, SNIPS, DR, switch-DR)."""
 
     name = "ope"
+    example = Example(
+        "cate.logged_bandit",
+        {"n": 400, "seed": 1},
+        {
+            "action": "a",
+            "reward": "r",
+            "outcome": "r",
+            "logging_propensity": "p_log",
+            "covariates": ["x1", "x2", "x3"],
+        },
+        params={"policy": "target", "learner": "linear", "n_folds": 2},
+    )
     family = "policy"
     designs = (Design.OFF_POLICY,)
     estimands = ("policy_value",)
@@ -123,7 +135,17 @@ class OffPolicyEvaluation(Estimator):
             "column of target actions (0/1), or 'policy_tree' for a tree learned on the "
             "other folds",
         ),
-        Param("method", "dr", "choice", "estimate reported first", choices=OPE_METHODS),
+        Param(
+            "method",
+            "dr",
+            "choice",
+            _doc(
+                "method",
+                "the estimate reported first: 'ips' and 'snips' weight, 'dr' and "
+                "'switch_dr' are doubly robust",
+            ),
+            choices=OPE_METHODS,
+        ),
         Param(
             "switch_threshold",
             10.0,
@@ -132,7 +154,14 @@ class OffPolicyEvaluation(Estimator):
             low=0.0,
             closed="neither",
         ),
-        Param("depth", 2, "int", "depth of a learned policy tree", low=1, high=3),
+        Param(
+            "depth",
+            2,
+            "int",
+            _doc("depth", "with policy='policy_tree', the tree learned on the other folds"),
+            low=1,
+            high=3,
+        ),
         *nuisance_params(),
         CI_LEVEL,
     )
@@ -144,6 +173,14 @@ class OffPolicyEvaluation(Estimator):
                 raise RoleError(
                     f"role '{role}' is required by ope but was not given", details={"role": role}
                 )
+        if roles.outcome is not None and roles.outcome != roles.reward:
+            # ope's outcome is its reward: a second, different outcome column is a mistake
+            raise RoleError(
+                f"ope: role 'outcome' names column '{roles.outcome}' but role 'reward' names "
+                f"'{roles.reward}'; the reward is ope's outcome (give one of them, or both "
+                "naming the same column)",
+                details={"role": "outcome", "column": roles.outcome},
+            )
         extra = [c for c in (roles.logging_propensity,) if c is not None]
         policy = params["policy"]
         if policy != "policy_tree":

@@ -28,10 +28,10 @@ from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.errors import RoleError
-from cqox.estimators.base import Estimator
+from cqox.estimators.base import Estimator, Example
 from cqox.estimators.cate.nuisances import learner_name, nuisance_params, pick, shared_nuisances
 from cqox.estimators.cate.policy import dr_rewards, heldout_value, learn_tree, tree_table
-from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.common import CI_LEVEL, _doc
 from cqox.estimators.registry import register
 from cqox.gates.weights import common_support_gate
 
@@ -45,6 +45,12 @@ class PolicyTree(Estimator):
     """Policy tree on doubly robust rewards (Athey & Wager 2021)."""
 
     name = "policy_tree"
+    example = Example(
+        "cate.wager_athey_2018",
+        {"design": "heterogeneous", "n": 400, "p": 3, "seed": 1},
+        {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]},
+        params={"learner": "linear", "depth": 1, "n_folds": 2},
+    )
     family = "policy"
     designs = (Design.CATE, Design.BACKDOOR)
     estimands = ("policy_value",)
@@ -55,7 +61,12 @@ class PolicyTree(Estimator):
     )
     parameters = (
         Param(
-            "depth", 2, "int", "tree depth (1 and 2 exact, 3 greedy below depth 2)", low=1, high=3
+            "depth",
+            2,
+            "int",
+            _doc("depth", "1 and 2 exact, 3 greedy below depth 2"),
+            low=1,
+            high=3,
         ),
         Param(
             "split_step",
@@ -67,9 +78,7 @@ class PolicyTree(Estimator):
             high=10_000_000,
             nullable=True,
         ),
-        Param(
-            "cost_per_treated", 0.0, "float", "cost of treating one unit, in outcome units", low=0.0
-        ),
+        Param("cost_per_treated", 0.0, "float", _doc("cost_per_treated", ""), low=0.0),
         *nuisance_params(),
         CI_LEVEL,
     )

@@ -15,8 +15,8 @@ Interface: roles ``outcome``, ``treatment`` (0/1) and ``unit``; the parameter
                   roles={"unit": "id"}, network=edges, estimand="spillover")
 
 Probabilities: exact under ``design="complete"`` (``m`` = observed number treated) and
-``"bernoulli"`` (``p``) for unweighted graphs; Monte Carlo (``n_draws``) for weighted
-graphs, ``"cluster"`` randomisation (``cluster`` role, observed number of treated
+``"bernoulli"`` (``treat_probability``) for unweighted graphs; Monte Carlo (``n_draws``)
+for weighted graphs, ``"cluster"`` randomisation (``cluster`` role, observed number of treated
 clusters) and ``"custom"`` (``assign(rng, size)`` returning ``(n, size)`` 0/1 draws).
 Inference: the conservative Aronow–Samii variance (see
 :mod:`cqox.estimators.network.horvitz_thompson` for the pair approximation), a normal
@@ -42,7 +42,7 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import DataError, DesignError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import CI_LEVEL, _doc, estimand_param
 from cqox.estimators.network.exposure import CONDITIONS, CONTRASTS, ExposureMapping, conditions
 from cqox.estimators.network.graph_input import build_graph, exposure_matrix
 from cqox.estimators.network.horvitz_thompson import (
@@ -124,7 +124,7 @@ class NetworkExposure(Estimator):
             choices=("complete", "bernoulli", "cluster", "custom"),
         ),
         Param(
-            "p",
+            "treat_probability",
             None,
             "float",
             "treatment probability of the Bernoulli design (default: observed share)",
@@ -142,7 +142,13 @@ class NetworkExposure(Estimator):
             check=callable,
             rule="a function (rng, size) -> array",
         ),
-        Param("weighting", "hajek", "choice", "Hájek or Horvitz–Thompson", choices=("hajek", "ht")),
+        Param(
+            "weighting",
+            "hajek",
+            "choice",
+            _doc("weighting", "by the exposure probabilities"),
+            choices=("hajek", "horvitz_thompson"),
+        ),
         Param(
             "n_draws",
             4000,
@@ -374,7 +380,7 @@ class NetworkExposure(Estimator):
             draw = complete_draw(n, m)
             pi = None if weighted else exact_complete(degree, m, mapping)
         elif design == "bernoulli":
-            p = params["p"] if params["p"] is not None else m / n
+            p = params["treat_probability"] if params["treat_probability"] is not None else m / n
             draw = bernoulli_draw(n, p)
             pi = None if weighted else exact_bernoulli(degree, p, mapping)
         elif design == "cluster":
