@@ -223,8 +223,13 @@ def _regressor(spec: Any, seed: int, weighted: bool, role: str) -> Any:
 def _fit(model: Any, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None) -> Any:
     if weight is None:
         return model.fit(X, y)
+    from sklearn.pipeline import Pipeline
+
+    # A Pipeline takes fit parameters per step: the weights belong to its final model
+    # (scalers and other transforms before it are fitted unweighted).
+    key = f"{model.steps[-1][0]}__sample_weight" if isinstance(model, Pipeline) else "sample_weight"
     try:
-        return model.fit(X, y, sample_weight=weight)
+        return model.fit(X, y, **{key: weight})
     except TypeError:
         raise EstimationError(
             f"the final learner {type(model).__name__} does not accept sample_weight, "
