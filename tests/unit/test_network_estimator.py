@@ -70,7 +70,7 @@ def test_designs_and_mappings_run(data: tuple) -> None:
     )
     assert share.diagnostics["probabilities"] == "exact"
     w = edges.assign(w=1.0 + np.arange(len(edges)) % 3)
-    weighted = fit(df, w, weight="w", mapping="share", threshold=0.4, estimand="total")
+    weighted = fit(df, w, edge_weight="w", mapping="share", threshold=0.4, estimand="total")
     assert weighted.diagnostics["probabilities"].startswith("Monte Carlo")
 
     def assign(rng: np.random.Generator, size: int) -> np.ndarray:

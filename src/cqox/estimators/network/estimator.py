@@ -9,7 +9,8 @@ potential outcomes of exposure conditions (see
 * ``total``: treated, exposed − control, not exposed.
 
 Interface: roles ``outcome``, ``treatment`` (0/1) and ``unit``; the parameter
-``network`` is the edge table (``source``, ``target``, optional ``weight``)::
+``network`` is the edge table (``source``, ``target``, optional weights in the column
+named by ``edge_weight``)::
 
     cqox.estimate("network_exposure", df, outcome="y", treatment="t",
                   roles={"unit": "id"}, network=edges, estimand="spillover")
@@ -99,7 +100,9 @@ class NetworkExposure(Estimator):
         ),
         Param("source", "source", "str", "edge-table column of the source unit id"),
         Param("target", "target", "str", "edge-table column of the target unit id"),
-        Param("weight", None, "str", "edge-table column of edge weights", nullable=True),
+        # not "weight": that is the role of unit weights, and cqox.estimate routes role
+        # names to roles
+        Param("edge_weight", None, "str", "edge-table column of edge weights", nullable=True),
         Param("directed", False, "bool", "source → target reaches only the target"),
         Param(
             "mapping",
@@ -219,10 +222,10 @@ class NetworkExposure(Estimator):
             ids,
             source=params["source"],
             target=params["target"],
-            weight=params["weight"],
+            weight=params["edge_weight"],
             directed=params["directed"],
         )
-        weighted = params["weight"] is not None
+        weighted = params["edge_weight"] is not None
         adj = exposure_matrix(graph, ids, weighted=weighted)
         y, z = data.y, data.t
         n = z.size
