@@ -49,3 +49,25 @@ def test_learned_policy_beats_treating_no_one_when_treatment_costs_less_than_it_
     adv = est.diagnostics["advantage_vs_treat_none"]
     assert adv > 0 and abs(adv - oracle) < 4 * est.diagnostics["advantage_vs_treat_none_se"] + 0.05
     assert est.diagnostics["tree"]["split"]["covariate"] in {"x1", "x2"}
+
+
+@pytest.mark.parametrize("logged", [True, False])
+def test_ope_recovers_the_policy_value_of_the_logged_bandit(logged: bool) -> None:
+    from cqox.simulate.cate import logged_bandit
+
+    df, truth = logged_bandit(n=4000, seed=3)
+    roles = {"action": "a", "reward": "r", **({"logging_propensity": "p_log"} if logged else {})}
+    est = cqox.estimate(
+        "ope", df, covariates=COVS, learner="linear", seed=1, policy="target", roles=roles
+    )
+    assert abs(truth["SPV"] - truth["policy_value"]) < 0.05
+    assert abs(est.estimate - truth["policy_value"]) < 3 * est.se
+
+
+def test_ope_refuses_an_outcome_role_that_is_not_the_reward() -> None:
+    from cqox.simulate.cate import logged_bandit
+
+    df, _ = logged_bandit(n=200, seed=0)
+    roles = {"action": "a", "reward": "r", "outcome": "x2"}
+    with pytest.raises(cqox.RoleError, match="'outcome'"):
+        cqox.estimate("ope", df, covariates=COVS, learner="linear", policy="target", roles=roles)
