@@ -14,8 +14,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import cqox
 
 SRC = Path(cqox.__file__).parent
