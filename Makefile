@@ -99,9 +99,11 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.scaling
 	$(BIN)/python -m benchmarks.accuracy
 	$(BIN)/python -m benchmarks.dml_accuracy
+	$(BIN)/python -m benchmarks.cate
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run --quick
 	$(BIN)/python -m benchmarks.scaling --quick
 	$(BIN)/python -m benchmarks.accuracy --quick
 	$(BIN)/python -m benchmarks.dml_accuracy --quick
+	$(BIN)/python -m benchmarks.cate --quick

@@ -42,7 +42,7 @@ def run(kind: str, n: int, seed: int, estimand: str, weighting: str) -> tuple[fl
 
 @pytest.mark.parametrize(
     ("kind", "weighting"),
-    [(k, "hajek") for k in KINDS] + [("erdos_renyi", "ht")],
+    [(k, "hajek") for k in KINDS] + [("erdos_renyi", "horvitz_thompson")],
 )
 @pytest.mark.parametrize("estimand", ESTIMANDS)
 def test_truth_within_three_se(kind: str, estimand: str, weighting: str) -> None:

@@ -65,10 +65,12 @@ def test_designs_and_mappings_run(data: tuple) -> None:
     )
     assert clu.diagnostics["probabilities"].startswith("Monte Carlo")
     assert np.isfinite(clu.se)
-    share = fit(df, edges, mapping="share", threshold=0.5, design="bernoulli", p=0.5)
+    share = fit(
+        df, edges, mapping="share", threshold=0.5, design="bernoulli", treat_probability=0.5
+    )
     assert share.diagnostics["probabilities"] == "exact"
     w = edges.assign(w=1.0 + np.arange(len(edges)) % 3)
-    weighted = fit(df, w, weight="w", mapping="share", threshold=0.4, estimand="total")
+    weighted = fit(df, w, edge_weight="w", mapping="share", threshold=0.4, estimand="total")
     assert weighted.diagnostics["probabilities"].startswith("Monte Carlo")
 
     def assign(rng: np.random.Generator, size: int) -> np.ndarray:

@@ -43,6 +43,9 @@ from cqox.sensitivity.rosenbaum import bounds_of_matched_pairs
 
 DataLike = pd.DataFrame | str | Path
 
+#: Estimators ``heterogeneity=True`` (``cqox analyze --heterogeneity``) adds.
+HETEROGENEITY_ESTIMATORS: tuple[str, ...] = ("causal_forest", "dr_learner", "policy_tree")
+
 
 def _load(data: DataLike) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
@@ -134,6 +137,7 @@ def analyze(
     seed: int | None = 0,
     truth: Mapping[str, float] | None = None,
     progress: ProgressCallback | None = None,
+    heterogeneity: bool = False,
     dag: str | Sequence[Sequence[str]] | None = None,
     **role_keywords: Any,
 ) -> Analysis:
@@ -167,6 +171,9 @@ def analyze(
         Known true values by estimand (simulated data), shown beside the estimates.
     progress : callable, optional
         ``progress(step, fraction)``.
+    heterogeneity : bool
+        Also estimate unit-level effects (:data:`HETEROGENEITY_ESTIMATORS`) when the
+        backdoor design applies and no estimator list is given.
     dag : str or list of (cause, effect), optional
         A causal graph (DOT text or edges, :mod:`cqox.analysis.dag`): its adjustment set
         replaces inferred covariates, its instruments are used when the backdoor fails,
@@ -196,6 +203,10 @@ def analyze(
     params = {k: dict(v) for k, v in (params or {}).items()}
 
     classes = _choose(estimators, designs, r, params)
+    if heterogeneity and estimators is None and Design.BACKDOOR in designs:
+        # unit-level effects on request: the CATE design on top of the backdoor one
+        designs = [*designs, Design.CATE]
+        classes += [registry.get(n) for n in HETEROGENEITY_ESTIMATORS]
     runs: list[tuple[type[Estimator], dict[str, Any]]] = []
     for cls in classes:
         p = dict(params.get(cls.name, {}))

@@ -27,7 +27,7 @@ from cqox.errors import CqoxDeprecationWarning, CqoxError, ParameterError
 #: Further subcommands, each a module with ``add_parser(subparsers)`` and ``run(args) -> int``
 #: (e.g. the service's ``serve`` and ``users``). Modules that are absent are skipped, so the
 #: engine's CLI works without the service installed.
-EXTRA_COMMANDS: tuple[str, ...] = ("cqox.cli.serve", "cqox.cli.users")
+EXTRA_COMMANDS: tuple[str, ...] = ("cqox.cli.cate", "cqox.cli.serve", "cqox.cli.users")
 
 #: Exit status for bad input (as argparse uses for bad flags).
 EXIT_BAD_INPUT = 2
@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="settings",
         help="estimator parameter (or gates.NAME=THRESHOLD); repeatable",
     )
+    a.add_argument(
+        "--heterogeneity",
+        action="store_true",
+        help="also estimate unit-level effects (causal_forest, dr_learner) and a policy tree",
+    )
     a.add_argument("--no-infer", action="store_true", help="do not infer missing roles")
     a.add_argument(
         "--dag",
@@ -308,6 +313,7 @@ def _analyze(args: argparse.Namespace) -> int:
             dag=_read_dag(args.dag),
             seed=args.seed,
             truth=truth,
+            heterogeneity=args.heterogeneity,
             progress=progress,
         )
         # how the file was read (decimal commas converted, ...) belongs with the results

@@ -25,6 +25,10 @@ class Design(StrEnum):
     TRANSPORTABILITY = "transportability"
     PROXIMAL = "proximal"
     OFF_POLICY = "off_policy"
+    #: Heterogeneous (unit-level) effects under unconfoundedness: the backdoor design
+    #: asked for τ(x) rather than an average.  Requested (``cqox cate``, ``cqox analyze
+    #: --heterogeneity`` or by naming a CATE estimator), never inferred from roles.
+    CATE = "cate"
 
 
 def designs_for(roles: Roles) -> list[Design]:

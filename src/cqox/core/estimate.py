@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,14 @@ def normal_inference(
     z = float(special.ndtri(0.5 + level / 2))
     p = float(special.erfc(abs(estimate / se) / math.sqrt(2.0)))
     return (estimate - z * se, estimate + z * se), p
+
+
+class UnitEffectsSource(Protocol):
+    """What an estimate with unit-level effects holds (see ``cqox.estimators.cate``)."""
+
+    def table(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+        """``cate``, ``se``, ``ci_lower``, ``ci_upper`` for the fitted rows or for ``df``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,9 @@ class Estimate:
         Per-observation influence function (shape ``(n,)``), scaled so that
         ``se = sqrt(sum(influence**2)) / n``; kept for clustering and bootstraps, not
         serialised.
+    unit_effects : UnitEffectsSource or None
+        Unit-level effects of a CATE estimator (read through :meth:`effects`); not
+        serialised (the JSON carries the compact summary in ``diagnostics``).
     """
 
     estimator: str
@@ -91,6 +102,7 @@ class Estimate:
     warnings: list[str] = field(default_factory=list)
     method: str = ""
     influence: np.ndarray | None = field(default=None, repr=False, compare=False)
+    unit_effects: UnitEffectsSource | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_se(
@@ -109,6 +121,25 @@ class Estimate:
     def with_updates(self, **changes: Any) -> Estimate:
         """A copy with some fields replaced (estimates are immutable)."""
         return replace(self, **changes)
+
+    def effects(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Unit-level effects: ``cate``, ``se``, ``ci_lower``, ``ci_upper`` per row.
+
+        ``df=None`` gives the rows the estimator was fitted on (indexed by their
+        position in the caller's table), each predicted by a model that did not see it
+        (out-of-bag or cross-fitted); a table gives predictions for its rows.  Only
+        CATE estimators (the ``cate`` family) have unit-level effects.
+        """
+        if self.unit_effects is None:
+            from cqox.errors import EstimationError
+
+            raise EstimationError(
+                f"estimator '{self.estimator}' returns no unit-level effects; use a CATE "
+                "estimator (causal_forest, s_learner, t_learner, x_learner, r_learner, "
+                "dr_learner)",
+                details={"estimator": self.estimator},
+            )
+        return self.unit_effects.table(df)
 
     @property
     def status(self) -> str:

@@ -36,6 +36,17 @@ SHARED_MEANINGS: dict[str, tuple[str, str]] = {
     "outcome_learner": ("any", "learner of the outcome model(s)"),
     "propensity_learner": ("any", "learner of the propensity P(T=1 | X)"),
     "treatment_learner": ("any", "learner of E[D | X]"),
+    "final_learner": ("any", "learner of the final stage (the pseudo-outcome on X)"),
+    "propensity_calibration": (
+        "choice",
+        "calibration of the cross-fitted propensities before clipping",
+    ),
+    "cost_per_treated": ("float", "cost of treating one unit, in outcome units"),
+    "depth": ("int", "depth of the policy tree"),
+    "weighting": (
+        "choice",
+        "inverse-probability weights normalised to sum to one (Hájek) or not (Horvitz–Thompson)",
+    ),
 }
 
 

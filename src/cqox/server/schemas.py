@@ -165,6 +165,36 @@ class AteRequest(AnalyzeRequest):
     estimand: Literal["ATE", "ATT", "ATC"] = "ATE"
 
 
+#: CATE methods of ``POST /api/analyze/cate`` (registry names).
+CateMethod = Literal[
+    "causal_forest", "dr_learner", "r_learner", "x_learner", "t_learner", "s_learner"
+]
+#: Most rows of a ``prediction_grid`` (each is one τ̂(x) with its interval).
+MAX_GRID_ROWS = 1000
+
+
+class CateRequest(AnalyzeRequest):
+    """Heterogeneous effects with one CATE estimator, optionally predicted on a grid."""
+
+    method: CateMethod = "causal_forest"
+    method_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="parameters of the method, e.g. {'n_trees': 2000, 'min_leaf_size': 5}",
+    )
+    prediction_grid: list[dict[str, float | int | str]] | None = Field(
+        default=None,
+        max_length=MAX_GRID_ROWS,
+        description="covariate values (one object per point) to predict τ(x) at",
+    )
+
+    @field_validator("method_params")
+    @classmethod
+    def _small_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if len(v) > 50:
+            raise ValueError("at most 50 method parameters")
+        return v
+
+
 class SensitivityRequest(Strict):
     """E-value and Rosenbaum bounds from an estimate and its confidence interval."""
 

@@ -57,7 +57,7 @@ def run_job(
 ) -> tuple[dict[str, Any], bytes]:
     """Run one analysis request on a stored dataset: its JSON result and pickled Analysis.
 
-    ``payload`` has ``kind`` (comprehensive, ate, did or design), ``roles`` (role →
+    ``payload`` has ``kind`` (comprehensive, ate, cate, did or design), ``roles`` (role →
     column; ``mapping`` in jobs queued before the rename), ``estimators``, ``params``,
     ``thresholds``, ``seed`` and, for the design route, ``design``.  ``source`` is the
     dataset (Parquet): an open file or a path; default ``payload["dataset_path"]``.
@@ -73,7 +73,9 @@ def run_job(
     kind = payload["kind"]
     estimators = payload.get("estimators")
     params = {k: dict(v) for k, v in (payload.get("params") or {}).items()}
-    if kind == "ate":
+    if kind == "cate":
+        estimators = [payload["estimator"]]
+    elif kind == "ate":
         name = payload["estimator"]
         params.setdefault(name, {}).setdefault("estimand", "ATE")
         estimators = [name]
@@ -108,7 +110,31 @@ def run_job(
         progress=progress,
         dag=payload.get("dag"),
     )
-    return analysis.to_dict(), pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL)
+    result = analysis.to_dict()
+    if kind == "cate":
+        result.update(_cate_extras(analysis, payload.get("prediction_grid")))
+    return result, pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _cate_extras(analysis: Any, grid: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """``cate_predictions`` on the grid and ``feature_importance`` of the CATE estimate."""
+    import pandas as pd
+
+    from cqox.core.jsonable import to_jsonable
+
+    est = next((e for e in analysis.estimates if e.unit_effects is not None), None)
+    if est is None:
+        return {"cate_predictions": [], "feature_importance": {}}
+    out: dict[str, Any] = {
+        "feature_importance": est.diagnostics.get("feature_importance", {}),
+        "cate_summary": est.diagnostics.get("cate", {}),
+        "cate_predictions": [],
+    }
+    if grid:
+        frame = pd.DataFrame(grid)
+        pred = est.effects(frame).reset_index(drop=True)
+        out["cate_predictions"] = to_jsonable(frame.join(pred))
+    return dict(to_jsonable(out))
 
 
 def limit_memory(max_bytes: int) -> None:
@@ -123,6 +149,23 @@ def limit_memory(max_bytes: int) -> None:
     limit = max_bytes if hard == resource.RLIM_INFINITY else min(max_bytes, hard)
     # soft and hard alike: nothing running in the worker can raise it again
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def hand_over_numba_cache(uid: int, gid: int) -> None:
+    """Give the worker's Numba cache (``NUMBA_CACHE_DIR``) to the user it becomes.
+
+    Importing the engine as root creates a cache folder per Numba module (Numba makes
+    it when a ``cache=True`` kernel is declared); a kernel first compiled by a job after
+    the drop (the causal forest's, the policy tree's) must write its index there, which
+    a root-owned folder refuses (``PermissionError``).
+    """
+    top = os.environ.get("NUMBA_CACHE_DIR")
+    if not top or not os.path.isdir(top):
+        return
+    for root, dirs, files in os.walk(top):
+        for name in [*dirs, *files]:
+            os.chown(os.path.join(root, name), uid, gid)
+    os.chown(top, uid, gid)
 
 
 def drop_privileges(uid: int, gid: int) -> None:
@@ -187,6 +230,7 @@ def worker_main(
     else:
         import cqox  # noqa: F401  # the engine's import cost is paid before "ready"
     if identity is not None:
+        hand_over_numba_cache(*identity)
         drop_privileges(*identity)
     conn.send(("ready",))
     while True:

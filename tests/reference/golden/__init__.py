@@ -122,6 +122,8 @@ PYSYNCON = Peer("pysyncon", ("pysyncon",))
 DOUBLEML = Peer("doubleml", ("doubleml",))
 ECONML = Peer("econml", ("econml",))
 DOWHY = Peer("dowhy", ("dowhy",))
+#: causalml 0.18.0 (installed without its dependencies) imports xgboost in its meta-learners
+CAUSALML = Peer("causalml", ("causalml", "xgboost"))
 
 #: Every peer with stored outputs.
 PEERS = (
@@ -135,4 +137,5 @@ PEERS = (
     DOUBLEML,
     ECONML,
     DOWHY,
+    CAUSALML,
 )

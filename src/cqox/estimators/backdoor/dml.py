@@ -82,6 +82,7 @@ from cqox.estimators.backdoor.aipw import dr_score
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import (
     CI_LEVEL,
+    _doc,
     clip_param,
     estimand_param,
     learner_param,
@@ -438,8 +439,10 @@ class DMLIRM(Estimator):
             "propensity_calibration",
             "isotonic",
             "choice",
-            "calibration of the cross-fitted propensities before truncation: 'isotonic' "
-            "(monotone regression of T on them) or 'none'",
+            _doc(
+                "propensity_calibration",
+                "'isotonic' (monotone regression of T on them) or 'none'",
+            ),
             choices=CALIBRATION_METHODS,
         ),
         se_method_param(

@@ -38,7 +38,14 @@ from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, LINK, clip_param, estimand_param, trim_param
+from cqox.estimators.common import (
+    CI_LEVEL,
+    LINK,
+    _doc,
+    clip_param,
+    estimand_param,
+    trim_param,
+)
 from cqox.estimators.registry import register
 from cqox.gates.weights import common_support_gate, ess_gate, max_weight_gate
 from cqox.nuisance.glm import BinaryFit
@@ -174,7 +181,7 @@ class IPW(Estimator):
             "weighting",
             "hajek",
             "choice",
-            "normalised (Hájek) or Horvitz–Thompson weights",
+            _doc("weighting", ""),
             choices=("hajek", "horvitz_thompson"),
         ),
         LINK,

@@ -9,14 +9,15 @@ potential outcomes of exposure conditions (see
 * ``total``: treated, exposed − control, not exposed.
 
 Interface: roles ``outcome``, ``treatment`` (0/1) and ``unit``; the parameter
-``network`` is the edge table (``source``, ``target``, optional ``weight``)::
+``network`` is the edge table (``source``, ``target``, optional weights in the column
+named by ``edge_weight``)::
 
     cqox.estimate("network_exposure", df, outcome="y", treatment="t",
                   roles={"unit": "id"}, network=edges, estimand="spillover")
 
 Probabilities: exact under ``design="complete"`` (``m`` = observed number treated) and
-``"bernoulli"`` (``p``) for unweighted graphs; Monte Carlo (``n_draws``) for weighted
-graphs, ``"cluster"`` randomisation (``cluster`` role, observed number of treated
+``"bernoulli"`` (``treat_probability``) for unweighted graphs; Monte Carlo (``n_draws``)
+for weighted graphs, ``"cluster"`` randomisation (``cluster`` role, observed number of treated
 clusters) and ``"custom"`` (``assign(rng, size)`` returning ``(n, size)`` 0/1 draws).
 Inference: the conservative Aronow–Samii variance (see
 :mod:`cqox.estimators.network.horvitz_thompson` for the pair approximation), a normal
@@ -42,7 +43,7 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import DataError, DesignError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import CI_LEVEL, _doc, estimand_param
 from cqox.estimators.network.exposure import CONDITIONS, CONTRASTS, ExposureMapping, conditions
 from cqox.estimators.network.graph_input import build_graph, exposure_matrix
 from cqox.estimators.network.horvitz_thompson import (
@@ -99,7 +100,9 @@ class NetworkExposure(Estimator):
         ),
         Param("source", "source", "str", "edge-table column of the source unit id"),
         Param("target", "target", "str", "edge-table column of the target unit id"),
-        Param("weight", None, "str", "edge-table column of edge weights", nullable=True),
+        # not "weight": that is the role of unit weights, and cqox.estimate routes role
+        # names to roles
+        Param("edge_weight", None, "str", "edge-table column of edge weights", nullable=True),
         Param("directed", False, "bool", "source → target reaches only the target"),
         Param(
             "mapping",
@@ -124,7 +127,7 @@ class NetworkExposure(Estimator):
             choices=("complete", "bernoulli", "cluster", "custom"),
         ),
         Param(
-            "p",
+            "treat_probability",
             None,
             "float",
             "treatment probability of the Bernoulli design (default: observed share)",
@@ -142,7 +145,13 @@ class NetworkExposure(Estimator):
             check=callable,
             rule="a function (rng, size) -> array",
         ),
-        Param("weighting", "hajek", "choice", "Hájek or Horvitz–Thompson", choices=("hajek", "ht")),
+        Param(
+            "weighting",
+            "hajek",
+            "choice",
+            _doc("weighting", "by the exposure probabilities"),
+            choices=("hajek", "horvitz_thompson"),
+        ),
         Param(
             "n_draws",
             4000,
@@ -213,10 +222,10 @@ class NetworkExposure(Estimator):
             ids,
             source=params["source"],
             target=params["target"],
-            weight=params["weight"],
+            weight=params["edge_weight"],
             directed=params["directed"],
         )
-        weighted = params["weight"] is not None
+        weighted = params["edge_weight"] is not None
         adj = exposure_matrix(graph, ids, weighted=weighted)
         y, z = data.y, data.t
         n = z.size
@@ -374,7 +383,7 @@ class NetworkExposure(Estimator):
             draw = complete_draw(n, m)
             pi = None if weighted else exact_complete(degree, m, mapping)
         elif design == "bernoulli":
-            p = params["p"] if params["p"] is not None else m / n
+            p = params["treat_probability"] if params["treat_probability"] is not None else m / n
             draw = bernoulli_draw(n, p)
             pi = None if weighted else exact_bernoulli(degree, p, mapping)
         elif design == "cluster":

@@ -29,7 +29,7 @@ from cqox.server.figures import report_html as render_report
 from cqox.server.jobs import ACTIVE
 from cqox.server.models import AnalysisRecord, Dataset, Job, User
 from cqox.server.problems import InvalidRequestError, NotFoundError, ServiceError, error_response
-from cqox.server.schemas import AnalyzeRequest, AteRequest, SensitivityRequest
+from cqox.server.schemas import AnalyzeRequest, AteRequest, CateRequest, SensitivityRequest
 from cqox.server.settings import Settings
 from cqox.server.storage import analyses_dir, atomic_write, check_id, check_mapping_value
 
@@ -231,6 +231,31 @@ async def analyze_ate(
     params.setdefault(name, {})["estimand"] = body.estimand
     body = body.model_copy(update={"options": body.options.model_copy(update={"params": params})})
     return await run_analysis(request, services, settings, user, "ate", body, {"estimator": name})
+
+
+@router.post("/analyze/cate", responses={202: {"description": "still running"}})
+async def analyze_cate(
+    request: Request,
+    body: CateRequest,
+    user: Analyst,
+    services: ServicesDep,
+    settings: SettingsDep,
+) -> Response:
+    """Unit effects (``method``, ``method_params``); ``prediction_grid`` → ``cate_predictions``."""
+    params = {k: dict(v) for k, v in body.options.params.items()}
+    params.setdefault(body.method, {}).update(body.method_params)
+    registry.get(body.method)(**body.method_params).resolved_params()  # 4xx before queuing
+    plain = AnalyzeRequest.model_validate(
+        {
+            "dataset_id": body.dataset_id,
+            "roles": body.roles,
+            "estimators": [body.method],
+            "quality_gates": body.quality_gates,
+            "options": body.options.model_copy(update={"params": params}),
+        }
+    )
+    extra = {"estimator": body.method, "prediction_grid": body.prediction_grid}
+    return await run_analysis(request, services, settings, user, "cate", plain, extra)
 
 
 @router.post("/analyze/did", responses={202: {"description": "still running"}})

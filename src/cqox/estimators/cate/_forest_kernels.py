@@ -1,0 +1,599 @@
+"""Numba kernels of the causal forest: tree growing and forest prediction.
+
+Imported lazily (only when a forest is fitted), so ``import cqox`` never loads Numba.
+The algorithm and its notation are in :mod:`cqox.estimators.cate.forest`; these
+functions only compute.  Covariates arrive binned (``uint8`` codes, at most 255 bins
+per feature, :func:`cqox.estimators.cate.forest.bin_features`): a node's best split on
+a feature is found from a histogram of its rows (``O(rows + bins)``), or — when the
+node has fewer rows than the feature has bins — from its rows sorted by code.
+
+Randomness comes from a per-tree xorshift64* generator seeded from ``(seed, tree)``,
+so a forest does not depend on how trees are scheduled on threads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_MULT = np.uint64(2685821657736338717)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S12 = np.uint64(12)
+_S25 = np.uint64(25)
+_S27 = np.uint64(27)
+_S30 = np.uint64(30)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_INV53 = 1.0 / 9007199254740992.0
+#: Nodes with at most this many rows find splits by insertion sort of their codes
+#: (cheaper than clearing and scanning up to 255 histogram bins); larger nodes use
+#: the histogram over the range of codes present.
+SORT_BELOW = 64
+
+
+@njit(cache=True)
+def _seed_state(seed: int, stream: int) -> np.ndarray:
+    """splitmix64 of ``(seed, stream)``: a nonzero xorshift state in a 1-array."""
+    z = np.uint64(seed) * _GOLDEN + np.uint64(stream) + _GOLDEN
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    z = z ^ (z >> _S31)
+    state = np.empty(1, dtype=np.uint64)
+    state[0] = z if z != np.uint64(0) else _GOLDEN
+    return state
+
+
+@njit(cache=True)
+def _uniform(state: np.ndarray) -> float:
+    x = state[0]
+    x ^= x >> _S12
+    x ^= x << _S25
+    x ^= x >> _S27
+    state[0] = x
+    return float((x * _MULT) >> _S11) * _INV53
+
+
+@njit(cache=True)
+def _randint(state: np.ndarray, k: int) -> int:
+    r = int(_uniform(state) * k)
+    return r if r < k else k - 1
+
+
+@njit(cache=True)
+def _partial_shuffle(a: np.ndarray, k: int, state: np.ndarray) -> None:
+    """Move a uniform random ``k``-subset of ``a`` to ``a[:k]`` (partial Fisher–Yates)."""
+    n = len(a)
+    for i in range(k):
+        j = i + _randint(state, n - i)
+        tmp = a[i]
+        a[i] = a[j]
+        a[j] = tmp
+
+
+@njit(cache=True)
+def group_sample(n: int, half: int, seed: int, group: int) -> np.ndarray:
+    """The rows of little-bag ``group``: ``half`` rows drawn without replacement."""
+    state = _seed_state(seed, 1_000_003 * (group + 1))
+    rows = np.arange(n).astype(np.int32)
+    if half < n:
+        _partial_shuffle(rows, half, state)
+    return rows[:half].copy()
+
+
+@njit(cache=True)
+def _best_split(
+    codes: np.ndarray,
+    n_bins: np.ndarray,
+    idx: np.ndarray,
+    start: int,
+    end: int,
+    rho: np.ndarray,
+    w: np.ndarray,
+    wbar: float,
+    feats: np.ndarray,
+    n_try: int,
+    min_leaf: int,
+    min_child_size: float,
+    hist: np.ndarray,
+    sort_codes: np.ndarray,
+    sort_pos: np.ndarray,
+    wl: np.ndarray,
+    wwl: np.ndarray,
+    small: np.ndarray,
+) -> tuple[int, int, float]:
+    """Best (feature, code threshold, criterion) over ``feats[:n_try]``; feature −1 if none.
+
+    Criterion ``(Σ_L ρ)²/n_L + (Σ_R ρ)²/n_R``; a split is admissible when each child
+    has at least ``min_leaf`` rows with the treatment below and above the node's mean
+    and ``Σ (w − w̄_child)² ≥ min_child_size`` (grf's balance rule, ``alpha``).
+    """
+    cnt = end - start
+    tot_rho = 0.0
+    tot_w = 0.0
+    tot_ww = 0.0
+    tot_small = 0.0
+    # the node's treatment values, gathered once for all candidate features
+    for k in range(cnt):
+        wk = w[idx[start + k]]
+        wl[k] = wk
+        wwl[k] = wk * wk
+        small[k] = 1.0 if wk < wbar else 0.0
+        tot_rho += rho[k]
+        tot_w += wk
+        tot_ww += wwl[k]
+        tot_small += small[k]
+    best_f = -1
+    best_t = -1
+    best_crit = -1.0
+    for q in range(n_try):
+        f = feats[q]
+        nb = n_bins[f]
+        if nb < 2:
+            continue
+        if cnt <= SORT_BELOW:
+            # few rows: insertion-sort them by code and scan the distinct codes
+            for k in range(cnt):
+                c_k = np.int64(codes[f, idx[start + k]])
+                pos = k
+                while pos > 0 and sort_codes[pos - 1] > c_k:
+                    sort_codes[pos] = sort_codes[pos - 1]
+                    sort_pos[pos] = sort_pos[pos - 1]
+                    pos -= 1
+                sort_codes[pos] = c_k
+                sort_pos[pos] = k
+            l_n = 0
+            l_small = 0.0
+            l_rho = 0.0
+            l_w = 0.0
+            l_ww = 0.0
+            for k in range(cnt - 1):
+                o = sort_pos[k]
+                l_n += 1
+                l_rho += rho[o]
+                l_w += wl[o]
+                l_ww += wwl[o]
+                l_small += small[o]
+                if sort_codes[k] == sort_codes[k + 1]:
+                    continue
+                r_n = cnt - l_n
+                r_small = tot_small - l_small
+                if l_small < min_leaf or l_n - l_small < min_leaf:
+                    continue
+                if r_small < min_leaf or r_n - r_small < min_leaf:
+                    continue
+                r_w = tot_w - l_w
+                r_ww = tot_ww - l_ww
+                if l_ww - l_w * l_w / l_n < min_child_size:
+                    continue
+                if r_ww - r_w * r_w / r_n < min_child_size:
+                    continue
+                r_rho = tot_rho - l_rho
+                crit = l_rho * l_rho / l_n + r_rho * r_rho / r_n
+                if crit > best_crit:
+                    best_crit = crit
+                    best_f = f
+                    best_t = sort_codes[k]
+            continue
+        # one pass: histogram and the range of codes present (``hist`` is all zero on
+        # entry and is cleared over that range afterwards)
+        lo = nb
+        hi = 0
+        for k in range(cnt):
+            b = codes[f, idx[start + k]]
+            if b < lo:
+                lo = b
+            if b > hi:
+                hi = b
+            hist[b, 0] += 1.0
+            hist[b, 1] += small[k]
+            hist[b, 2] += rho[k]
+            hist[b, 3] += wl[k]
+            hist[b, 4] += wwl[k]
+        l_n = 0
+        l_small = 0.0
+        l_rho = 0.0
+        l_w = 0.0
+        l_ww = 0.0
+        for b in range(lo, hi):
+            if hist[b, 0] == 0.0:
+                continue
+            l_n += int(hist[b, 0])
+            l_small += hist[b, 1]
+            l_rho += hist[b, 2]
+            l_w += hist[b, 3]
+            l_ww += hist[b, 4]
+            r_n = cnt - l_n
+            if r_n == 0:
+                break
+            r_small = tot_small - l_small
+            if l_small < min_leaf or l_n - l_small < min_leaf:
+                continue
+            if r_small < min_leaf or r_n - r_small < min_leaf:
+                continue
+            r_w = tot_w - l_w
+            r_ww = tot_ww - l_ww
+            if l_ww - l_w * l_w / l_n < min_child_size:
+                continue
+            if r_ww - r_w * r_w / r_n < min_child_size:
+                continue
+            r_rho = tot_rho - l_rho
+            crit = l_rho * l_rho / l_n + r_rho * r_rho / r_n
+            if crit > best_crit:
+                best_crit = crit
+                best_f = f
+                best_t = b
+        for b in range(lo, hi + 1):
+            for c in range(5):
+                hist[b, c] = 0.0
+    return best_f, best_t, best_crit
+
+
+@njit(cache=True)
+def _grow_tree(
+    codes: np.ndarray,
+    n_bins: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    split_rows: np.ndarray,
+    est_rows: np.ndarray,
+    mtry: int,
+    min_leaf: int,
+    alpha: float,
+    state: np.ndarray,
+    feat: np.ndarray,
+    thr: np.ndarray,
+    left: np.ndarray,
+    depth: np.ndarray,
+    stats: np.ndarray,
+) -> int:
+    """Grow one tree on ``split_rows`` and fill its leaves from ``est_rows``; returns nodes.
+
+    Node arrays (``feat``: −1 at a leaf; ``thr``: go left when code ≤ thr; ``left``:
+    the left child, the right one is ``left + 1``; ``depth``) and ``stats[node]`` =
+    (count, Σw, Σy, Σw², Σwy) of the estimation rows in each leaf.
+    """
+    p = codes.shape[0]
+    ns = len(split_rows)
+    idx = split_rows.copy()
+    max_nodes = len(feat)
+    max_bins = 0
+    for j in range(p):
+        if n_bins[j] > max_bins:
+            max_bins = n_bins[j]
+    hist = np.zeros((max_bins, 5))
+    sort_codes = np.zeros(SORT_BELOW + 1, dtype=np.int64)
+    sort_pos = np.zeros(SORT_BELOW + 1, dtype=np.int64)
+    rho = np.empty(ns)
+    wl = np.empty(ns)
+    wwl = np.empty(ns)
+    small = np.empty(ns)
+    feats = np.arange(p).astype(np.int64)
+    stack_node = np.empty(max_nodes, dtype=np.int64)
+    stack_start = np.empty(max_nodes, dtype=np.int64)
+    stack_end = np.empty(max_nodes, dtype=np.int64)
+    top = 0
+    stack_node[0] = 0
+    stack_start[0] = 0
+    stack_end[0] = ns
+    top = 1
+    n_nodes = 1
+    depth[0] = 0
+    while top > 0:
+        top -= 1
+        node = stack_node[top]
+        start = stack_start[top]
+        end = stack_end[top]
+        cnt = end - start
+        feat[node] = -1
+        if cnt < 4 * min_leaf or n_nodes + 2 > max_nodes:
+            continue
+        # pseudo-outcomes of the node (grf's causal relabelling)
+        wbar = 0.0
+        ybar = 0.0
+        for k in range(start, end):
+            wbar += w[idx[k]]
+            ybar += y[idx[k]]
+        wbar /= cnt
+        ybar /= cnt
+        sww = 0.0
+        swy = 0.0
+        for k in range(start, end):
+            dw = w[idx[k]] - wbar
+            sww += dw * dw
+            swy += dw * (y[idx[k]] - ybar)
+        if sww <= 1e-12:
+            continue
+        tau_p = swy / sww
+        for k in range(start, end):
+            dw = w[idx[k]] - wbar
+            rho[k - start] = dw * ((y[idx[k]] - ybar) - tau_p * dw)
+        n_try = mtry if mtry < p else p
+        _partial_shuffle(feats, n_try, state)
+        f, t, _crit = _best_split(
+            codes,
+            n_bins,
+            idx,
+            start,
+            end,
+            rho,
+            w,
+            wbar,
+            feats,
+            n_try,
+            min_leaf,
+            alpha * sww,
+            hist,
+            sort_codes,
+            sort_pos,
+            wl,
+            wwl,
+            small,
+        )
+        if f < 0:
+            continue
+        # partition idx[start:end] into code <= t | code > t
+        i = start
+        j = end - 1
+        while i <= j:
+            if codes[f, idx[i]] <= t:
+                i += 1
+            else:
+                tmp = idx[i]
+                idx[i] = idx[j]
+                idx[j] = tmp
+                j -= 1
+        mid = i
+        feat[node] = f
+        thr[node] = t
+        child = n_nodes
+        left[node] = child
+        n_nodes += 2
+        depth[child] = depth[node] + 1
+        depth[child + 1] = depth[node] + 1
+        stack_node[top] = child
+        stack_start[top] = start
+        stack_end[top] = mid
+        top += 1
+        stack_node[top] = child + 1
+        stack_start[top] = mid
+        stack_end[top] = end
+        top += 1
+    # honest estimation: leaf moments of the estimation rows
+    for node in range(n_nodes):
+        for c in range(5):
+            stats[node, c] = 0.0
+    for k in range(len(est_rows)):
+        i = est_rows[k]
+        node = 0
+        while feat[node] >= 0:
+            node = left[node] if codes[feat[node], i] <= thr[node] else left[node] + 1
+        wi = w[i]
+        yi = y[i]
+        stats[node, 0] += 1.0
+        stats[node, 1] += wi
+        stats[node, 2] += yi
+        stats[node, 3] += wi * wi
+        stats[node, 4] += wi * yi
+    return n_nodes
+
+
+@njit(cache=True, parallel=True)
+def grow_forest(
+    codes: np.ndarray,
+    n_bins: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    group_first: int,
+    n_groups: int,
+    group_size: int,
+    half: int,
+    tree_size: int,
+    honest: bool,
+    mtry: int,
+    min_leaf: int,
+    alpha: float,
+    seed: int,
+    max_nodes: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Grow the trees of groups ``group_first … group_first + n_groups − 1`` in parallel.
+
+    Each group draws ``half`` rows; each of its ``group_size`` trees draws
+    ``tree_size`` of them and (honest) splits on the first half of its draw and
+    estimates its leaves on the second.  Returns per tree (first axis) the node
+    arrays ``feat, thr, left, depth, stats`` and ``n_nodes``.
+    """
+    n = len(y)
+    n_trees = n_groups * group_size
+    feat = np.full((n_trees, max_nodes), -1, dtype=np.int32)
+    thr = np.zeros((n_trees, max_nodes), dtype=np.uint8)
+    left = np.zeros((n_trees, max_nodes), dtype=np.int32)
+    depth = np.zeros((n_trees, max_nodes), dtype=np.int16)
+    stats = np.zeros((n_trees, max_nodes, 5))
+    n_nodes = np.zeros(n_trees, dtype=np.int32)
+    for b in prange(n_trees):
+        g = group_first + b // group_size
+        tree = group_first * group_size + b
+        rows = group_sample(n, half, seed, g)
+        state = _seed_state(seed, 2 * tree + 1)
+        if tree_size < half:
+            _partial_shuffle(rows, tree_size, state)
+        drawn = rows[:tree_size]
+        if honest:
+            n_split = tree_size // 2
+            perm = drawn.copy()
+            _partial_shuffle(perm, tree_size, state)
+            split_rows = perm[:n_split].copy()
+            est_rows = perm[n_split:].copy()
+        else:
+            split_rows = drawn.copy()
+            est_rows = drawn.copy()
+        n_nodes[b] = _grow_tree(
+            codes,
+            n_bins,
+            y,
+            w,
+            split_rows,
+            est_rows,
+            mtry,
+            min_leaf,
+            alpha,
+            state,
+            feat[b],
+            thr[b],
+            left[b],
+            depth[b],
+            stats[b],
+        )
+    return feat, thr, left, depth, stats, n_nodes
+
+
+@njit(cache=True)
+def _debias(var_between: float, group_noise: float, n_good: float) -> float:
+    """Grf's objective-Bayes debiasing of the little-bags variance (always positive).
+
+    With ``S = var_between − group_noise`` and its SE
+    ``max(var_between, group_noise)·sqrt(2/n_good)``, the posterior mean of the
+    variance under a flat prior on ``[0, ∞)``: ``S + SE·φ(S/SE)/Φ(S/SE)``.
+    """
+    initial = var_between - group_noise
+    se = max(var_between, group_noise) * np.sqrt(2.0 / n_good)
+    if se <= 0.0:
+        return max(initial, 0.0)
+    ratio = initial / se
+    num = np.exp(-ratio * ratio / 2.0) / np.sqrt(2.0 * np.pi)
+    den = 0.5 * math.erfc(-ratio / math.sqrt(2.0))
+    if den <= 0.0:
+        return 0.0
+    return initial + se * num / den
+
+
+@njit(cache=True, parallel=True)
+def predict_forest(
+    codes: np.ndarray,
+    feat: np.ndarray,
+    thr: np.ndarray,
+    left: np.ndarray,
+    stats: np.ndarray,
+    offset: np.ndarray,
+    group_size: int,
+    oob_bits: np.ndarray,
+    use_oob: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """τ̂(x) and its little-bags variance for each row of ``codes`` (shape (m, p)).
+
+    Trees are concatenated (tree ``b``'s nodes start at ``offset[b]``).  With
+    ``use_oob``, point ``i`` is a training row and groups whose half-sample holds it
+    (bit ``i`` of ``oob_bits[g]``) are skipped.  Forest moments are averages over
+    trees of leaf means (grf's forest weights); ``τ̂ = Cov_α(W, Y)/Var_α(W)``.
+    Returns ``(tau, var, n_trees_used)``.
+    """
+    m = codes.shape[0]
+    n_trees = len(offset) - 1
+    n_groups = n_trees // group_size
+    tau = np.full(m, np.nan)
+    var = np.full(m, np.nan)
+    used = np.zeros(m, dtype=np.int64)
+    chunk = 32
+    n_chunks = (m + chunk - 1) // chunk
+    for c in prange(n_chunks):
+        tm = np.empty((n_trees, 4))
+        ok = np.zeros(n_trees, dtype=np.bool_)
+        for i in range(c * chunk, min(m, (c + 1) * chunk)):
+            sw = 0.0
+            sy = 0.0
+            sww = 0.0
+            swy = 0.0
+            k_used = 0
+            word = i >> 6
+            bit = np.uint64(1) << np.uint64(i & 63)
+            for g in range(n_groups):
+                skip = use_oob and (oob_bits[g, word] & bit) != np.uint64(0)
+                for j in range(group_size):
+                    b = g * group_size + j
+                    ok[b] = False
+                    if skip:
+                        continue
+                    base = offset[b]
+                    node = 0
+                    while feat[base + node] >= 0:
+                        if codes[i, feat[base + node]] <= thr[base + node]:
+                            node = left[base + node]
+                        else:
+                            node = left[base + node] + 1
+                    cnt = stats[base + node, 0]
+                    if cnt <= 0.0:
+                        continue
+                    ok[b] = True
+                    tm[b, 0] = stats[base + node, 1] / cnt
+                    tm[b, 1] = stats[base + node, 2] / cnt
+                    tm[b, 2] = stats[base + node, 3] / cnt
+                    tm[b, 3] = stats[base + node, 4] / cnt
+                    sw += tm[b, 0]
+                    sy += tm[b, 1]
+                    sww += tm[b, 2]
+                    swy += tm[b, 3]
+                    k_used += 1
+            used[i] = k_used
+            if k_used == 0:
+                continue
+            a = sw / k_used
+            cy = sy / k_used
+            v = sww / k_used - a * a
+            if v <= 1e-14:
+                continue
+            t_hat = (swy / k_used - a * cy) / v
+            tau[i] = t_hat
+            # little bags: psi of each tree at the forest's (a, cy, t_hat)
+            n_good = 0
+            psi_sq = 0.0
+            psi_group_sq = 0.0
+            psi_group_sum = 0.0
+            for g in range(n_groups):
+                good = True
+                for j in range(group_size):
+                    if not ok[g * group_size + j]:
+                        good = False
+                        break
+                if not good:
+                    continue
+                n_good += 1
+                gsum = 0.0
+                for j in range(group_size):
+                    b = g * group_size + j
+                    psi = (
+                        tm[b, 3]
+                        - a * tm[b, 1]
+                        - cy * tm[b, 0]
+                        + a * cy
+                        - t_hat * (tm[b, 2] - 2.0 * a * tm[b, 0] + a * a)
+                    )
+                    psi_sq += psi * psi
+                    gsum += psi
+                gmean = gsum / group_size
+                psi_group_sq += gmean * gmean
+                psi_group_sum += gmean
+            if n_good < 2 or group_size < 2:
+                continue
+            mean_psi = psi_group_sum / n_good
+            var_between = psi_group_sq / n_good - mean_psi * mean_psi
+            var_total = psi_sq / (n_good * group_size)
+            group_noise = (var_total - psi_group_sq / n_good) / (group_size - 1)
+            var[i] = _debias(var_between, group_noise, n_good) / (v * v)
+    return tau, var, used
+
+
+@njit(cache=True, parallel=True)
+def membership_bits(n: int, half: int, seed: int, n_groups: int) -> np.ndarray:
+    """Bit ``i`` of row ``g`` set when row ``i`` is in group ``g``'s half-sample."""
+    words = (n + 63) // 64
+    bits = np.zeros((n_groups, words), dtype=np.uint64)
+    for g in prange(n_groups):
+        rows = group_sample(n, half, seed, g)
+        for k in range(len(rows)):
+            i = rows[k]
+            bits[g, i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+    return bits
