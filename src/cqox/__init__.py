@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from cqox._version import __version__
+from cqox.core import renderers as _renderers
 
 #: public name → module that defines it (``None``: the name is a submodule of cqox).
 _EXPORTS: dict[str, str | None] = {
@@ -69,6 +70,24 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+def _render_report(analysis: Any) -> str:
+    from cqox.report.html import render_report
+
+    return render_report(analysis)
+
+
+def _render_estimates_table(analysis: Any) -> str:
+    from cqox.report.html import estimates_table
+
+    return estimates_table(analysis)
+
+
+# The analysis layer renders through this plug instead of importing the report layer
+# above it (cqox.core.renderers); the report modules load on the first render.
+_renderers.plug("report", _render_report)
+_renderers.plug("estimates_table", _render_estimates_table)
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see

@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.conftest import Api
+from tests.api.conftest import Api, client_can_encode
 
 #: Generated requests per operation (bounded so the run stays well under a minute).
 EXAMPLES = 12
@@ -39,6 +39,8 @@ def _check(api: Api, kwargs: dict[str, Any], headers: dict[str, str]) -> None:
         api.client.cookies.update(cookies)
     path = url.split("://", 1)[-1]
     path = path[path.index("/") :] if "/" in path else "/"
+    if not client_can_encode(method, path, call):
+        return
     r = api.client.request(method, path, **call)
     STATUSES[r.status_code] += 1
     assert r.status_code < 500, f"{method} {path} → {r.status_code}: {r.text[:500]}"

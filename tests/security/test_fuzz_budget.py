@@ -24,7 +24,7 @@ from cqox.estimators import registry
 from cqox.server import budget
 from cqox.server.db import transaction
 from cqox.server.models import Dataset, Job
-from tests.api.conftest import Api
+from tests.api.conftest import Api, client_can_encode
 
 #: Generated requests per operation (bounded: the module stays within a few minutes).
 EXAMPLES = 10
@@ -74,7 +74,8 @@ def _check_case(api: Api, kwargs: dict[str, Any], headers: dict[str, str]) -> No
             call[key] = kwargs[key]
     path = url.split("://", 1)[-1]
     path = path[path.index("/") :] if "/" in path else "/"
-    _send(api, method, path, hdrs, **call)
+    if client_can_encode(method, path, call):
+        _send(api, method, path, hdrs, **call)
 
 
 def _assert_accepted_within_budget(api: Api) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cqox._version import __version__
+from cqox.core import renderers
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
@@ -97,9 +98,7 @@ class Analysis:
 
     def report(self, path: str | Path | None = None) -> str:
         """Render the self-contained HTML report; write it to ``path`` when given."""
-        from cqox.report.html import render_report
-
-        page = render_report(self)
+        page = renderers.render("report", self)
         if path is not None:
             Path(path).write_text(page, encoding="utf-8")
         return page
@@ -138,6 +137,4 @@ class Analysis:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        from cqox.report.html import estimates_table
-
-        return estimates_table(self)
+        return renderers.render("estimates_table", self)
