@@ -468,9 +468,9 @@ class _TermCounter:
 
 
 def rewrite_backticks(expr: str) -> tuple[str, dict[str, str]]:
-    """Replace back-ticked names by placeholder identifiers.
+    """Replace back-ticked names by stand-in identifiers.
 
-    Returns the rewritten text and the map placeholder → column name.  Quoted strings
+    Returns the rewritten text and the map stand-in → column name.  Quoted strings
     are copied as they are (a back-tick inside quotes is text).
     """
     out: list[str] = []
@@ -510,7 +510,7 @@ def check_term(
     """Check one transform term (``I(age**2)``, ``C(educ)``) and parse it.
 
     Returns the parsed expression, the columns it refers to (in order) and the map of
-    back-tick placeholders to column names.  Raises :class:`FormulaError` (or
+    back-tick stand-ins to column names.  Raises :class:`FormulaError` (or
     :class:`ColumnNotFoundError`) for anything outside the language.
     """
     where = where or _where(expr, role, parameter)
