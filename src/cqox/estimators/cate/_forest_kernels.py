@@ -84,6 +84,43 @@ def group_sample(n: int, half: int, seed: int, group: int) -> np.ndarray:
     return rows[:half].copy()
 
 
+@njit(cache=True, inline="always")
+def _split_criterion(
+    l_n: int,
+    l_small: float,
+    l_rho: float,
+    l_w: float,
+    l_ww: float,
+    cnt: int,
+    tot_small: float,
+    tot_rho: float,
+    tot_w: float,
+    tot_ww: float,
+    min_leaf: int,
+    min_child_size: float,
+) -> float:
+    """Criterion of a candidate split from its left-child sums; −inf if not admissible.
+
+    Admissible: each child has ``min_leaf`` rows on both sides of the treatment mean
+    (grf's balance rule) and a treatment variation of at least ``min_child_size``.
+    The criterion is the sum over children of (Σρ)²/n (Athey, Tibshirani & Wager 2019).
+    """
+    r_n = cnt - l_n
+    r_small = tot_small - l_small
+    if l_small < min_leaf or l_n - l_small < min_leaf:
+        return -math.inf
+    if r_small < min_leaf or r_n - r_small < min_leaf:
+        return -math.inf
+    r_w = tot_w - l_w
+    r_ww = tot_ww - l_ww
+    if l_ww - l_w * l_w / l_n < min_child_size:
+        return -math.inf
+    if r_ww - r_w * r_w / r_n < min_child_size:
+        return -math.inf
+    r_rho = tot_rho - l_rho
+    return l_rho * l_rho / l_n + r_rho * r_rho / r_n
+
+
 @njit(cache=True)
 def _best_split(
     codes: np.ndarray,
@@ -159,20 +196,20 @@ def _best_split(
                 l_small += small[o]
                 if sort_codes[k] == sort_codes[k + 1]:
                     continue
-                r_n = cnt - l_n
-                r_small = tot_small - l_small
-                if l_small < min_leaf or l_n - l_small < min_leaf:
-                    continue
-                if r_small < min_leaf or r_n - r_small < min_leaf:
-                    continue
-                r_w = tot_w - l_w
-                r_ww = tot_ww - l_ww
-                if l_ww - l_w * l_w / l_n < min_child_size:
-                    continue
-                if r_ww - r_w * r_w / r_n < min_child_size:
-                    continue
-                r_rho = tot_rho - l_rho
-                crit = l_rho * l_rho / l_n + r_rho * r_rho / r_n
+                crit = _split_criterion(
+                    l_n,
+                    l_small,
+                    l_rho,
+                    l_w,
+                    l_ww,
+                    cnt,
+                    tot_small,
+                    tot_rho,
+                    tot_w,
+                    tot_ww,
+                    min_leaf,
+                    min_child_size,
+                )
                 if crit > best_crit:
                     best_crit = crit
                     best_f = f
@@ -206,22 +243,22 @@ def _best_split(
             l_rho += hist[b, 2]
             l_w += hist[b, 3]
             l_ww += hist[b, 4]
-            r_n = cnt - l_n
-            if r_n == 0:
+            if cnt - l_n == 0:
                 break
-            r_small = tot_small - l_small
-            if l_small < min_leaf or l_n - l_small < min_leaf:
-                continue
-            if r_small < min_leaf or r_n - r_small < min_leaf:
-                continue
-            r_w = tot_w - l_w
-            r_ww = tot_ww - l_ww
-            if l_ww - l_w * l_w / l_n < min_child_size:
-                continue
-            if r_ww - r_w * r_w / r_n < min_child_size:
-                continue
-            r_rho = tot_rho - l_rho
-            crit = l_rho * l_rho / l_n + r_rho * r_rho / r_n
+            crit = _split_criterion(
+                l_n,
+                l_small,
+                l_rho,
+                l_w,
+                l_ww,
+                cnt,
+                tot_small,
+                tot_rho,
+                tot_w,
+                tot_ww,
+                min_leaf,
+                min_child_size,
+            )
             if crit > best_crit:
                 best_crit = crit
                 best_f = f
