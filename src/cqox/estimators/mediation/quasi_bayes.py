@@ -166,8 +166,25 @@ def mediate_pvalue(x: np.ndarray, xhat: float) -> float:
     return float(min(1.0, 2 * min(np.sum(x > 0), np.sum(x < 0)) / len(x)))
 
 
+def _spread(x: np.ndarray, ratio: bool) -> float:
+    """SD of the draws; for a ratio, half the central 68 % range.
+
+    The proportion mediated ``δ/τ`` has no finite variance when the draws of ``τ`` come
+    near zero (its SD is then dominated by a few draws), so its spread is measured as a
+    normal's SD would be: ``(q₀.₈₄ − q₀.₁₆)/2``.
+    """
+    if len(x) < 2:
+        return float("nan")
+    if ratio:
+        q16, q84 = np.quantile(x, [0.158655, 0.841345])
+        return float((q84 - q16) / 2)
+    return float(np.std(x, ddof=1))
+
+
 def summarise(draws: MediationDraws, level: float) -> pd.DataFrame:
     """The effects table: estimate, SE (SD of the draws), percentile CI, p-value.
+
+    (For the proportions mediated the SE is half the central 68 % range of the draws.)
 
     Point estimates are the means of the draws, except the proportions mediated: the
     medians for each arm and, for the average, the mean of the two medians, as
@@ -191,7 +208,7 @@ def summarise(draws: MediationDraws, level: float) -> pd.DataFrame:
                 "effect": key,
                 "label": label,
                 "estimate": est,
-                "se": float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan"),
+                "se": _spread(finite, key.startswith("PM")),
                 "ci_low": float(ci[0]),
                 "ci_high": float(ci[1]),
                 "p_value": mediate_pvalue(x, est),
