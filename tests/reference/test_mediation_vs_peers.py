@@ -148,7 +148,7 @@ def _statsmodels_framing(n_rep: int) -> dict[str, list[float]]:
         data=df,
         family=sm.families.Binomial(link=sm.families.links.Probit()),
     )
-    np.random.seed(4231)  # statsmodels draws from NumPy's global state
+    np.random.seed(4231)  # noqa: NPY002 (statsmodels draws from NumPy's global state)
     res = Mediation(out, med, "treat", "emo").fit(method="parameter", n_rep=n_rep)
     return {
         "NIE_control": [float(res.ACME_ctrl.mean()), float(res.ACME_ctrl.std(ddof=1))],
@@ -218,7 +218,7 @@ def _framing_design() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def test_linear_hc3_covariance_equals_statsmodels() -> None:
     import statsmodels.api as sm
 
-    y, t, m, X = _framing_design()
+    _, t, m, X = _framing_design()
     Z = np.column_stack([np.ones(len(t)), t, X])
     ours = fit_model(Z, m, "linear", "hc3", "mediator").vcov
     theirs = STATSMODELS.outputs(
