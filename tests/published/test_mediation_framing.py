@@ -19,8 +19,8 @@ What is reproduced, and how precisely:
   a mean of 100 draws with SD ``s`` is off its limit by ``s/10`` (1 SD), and the 2.5 %
   percentile of 100 draws by about ``sqrt(0.025·0.975/100)/φ(1.96)·s ≈ 0.27 s``.  We
   run 20,000 draws (near the limit) and require R's numbers within ``MC_MULTIPLE`` of
-  those Monte-Carlo errors; the rounded headline numbers (ACME ≈ 0.08, total ≈ 0.10 → 0.1, PM ≈ 0.8) are
-  reproduced at their printed precision.
+  those Monte-Carlo errors; the rounded headline numbers (ACME ≈ 0.08, total ≈ 0.10
+  → 0.1, PM ≈ 0.8) are reproduced at their printed precision.
 - **statsmodels ``Mediation`` (recomputed, 1,000 draws, classical covariance):**
   ACME (control) 0.0823, ACME (treated) 0.0827, ADE (control) 0.0131, total 0.0958,
   PM 0.80 — compared with ``se_method="unadjusted"`` within the Monte-Carlo error of a
