@@ -24,7 +24,7 @@ def data() -> tuple[pd.DataFrame, dict[str, float]]:
 
 
 def _arrays(df: pd.DataFrame) -> tuple[np.ndarray, ...]:
-    return tuple(df[c].to_numpy(float) for c in ("y", "t", "m")) + (df[COVS].to_numpy(float),)
+    return (*(df[c].to_numpy(float) for c in ("y", "t", "m")), df[COVS].to_numpy(float))
 
 
 def test_the_mediator_may_not_be_a_covariate(data: tuple[pd.DataFrame, dict[str, float]]) -> None:
@@ -167,7 +167,7 @@ def test_dml_proportion_mediated_is_nie_over_te(
 def test_analyze_routes_a_named_mediator_to_the_mediation_design(
     data: tuple[pd.DataFrame, dict[str, float]],
 ) -> None:
-    df, truth = data
+    df, _ = data
     an = cqox.analyze(
         df,
         outcome="y",
