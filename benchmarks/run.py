@@ -35,6 +35,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 from benchmarks import cases, datagen  # noqa: E402
 from benchmarks.harness import Outcome, measure_group  # noqa: E402
+from benchmarks.mediation_cases import mediation_cases, mediation_design  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = (
@@ -141,6 +142,7 @@ def designs(quick: bool) -> list[tuple[datagen.Design, Any]]:
         ),
         (datagen.its_series(seed=7), cases.its_cases),
         (datagen.synth_panel(n_donors=40, n_periods=30, seed=5), cases.synth_cases),
+        (mediation_design(n=2_000 if quick else 10_000, seed=8), mediation_cases),
     ]
 
 
@@ -154,6 +156,7 @@ def small_designs() -> list[tuple[datagen.Design, Any]]:
         (datagen.two_group_panel(n_units=100, n_periods=8, seed=6), cases.did_2x2_cases),
         (datagen.its_series(n_pre=60, n_post=40, seed=7), cases.its_cases),
         (datagen.synth_panel(n_donors=8, n_periods=30, seed=5), cases.synth_cases),
+        (mediation_design(n=400, seed=8), mediation_cases),
     ]
 
 
