@@ -12,7 +12,8 @@ Designs: the backdoor estimators on ``cqox.simulate.confounded_binary`` (linear 
 logistic propensity: every backdoor estimator is correctly specified there; DML with
 linear/logit nuisances, ``PARAMS``); IV, RD, DiD (staggered and two-group), ITS on the
 benchmark generators; mediation on ``cqox.simulate.mediation.mediation_linear``
-(treatment × mediator interaction 0.4).  Estimators without a design here are listed as not covered, with
+(treatment × mediator interaction 0.4).  Estimators without a design here are listed
+as not covered, with
 the reason.
 """
 

@@ -8,7 +8,7 @@ from tests.api.conftest import Api
 
 def test_comprehensive_analysis_with_a_mediator_returns_the_decomposition(api: Api) -> None:
     h = api.headers("analyst")
-    df, truth = mediation_linear(n=500, seed=4)
+    df, _ = mediation_linear(n=500, seed=4)
     ds = api.dataset(h, df)
     r = api.client.post(
         "/api/analyze/comprehensive",
