@@ -13,8 +13,7 @@ logistic propensity: every backdoor estimator is correctly specified there; DML 
 linear/logit nuisances, ``PARAMS``); IV, RD, DiD (staggered and two-group), ITS on the
 benchmark generators; mediation on ``cqox.simulate.mediation.mediation_linear``
 (treatment × mediator interaction 0.4).  Estimators without a design here are listed
-as not covered, with
-the reason.
+as not covered, with the reason.
 """
 
 from __future__ import annotations
