@@ -62,9 +62,11 @@ from cqox.estimators.registry import register
 from cqox.nuisance.crossfit import fold_ids
 
 ESTIMANDS = ("NIE", "NDE", "TE", "PM")
-#: ``cqox.analyze`` runs the effects; the proportion mediated (a ratio, not an effect
-#: on the outcome's scale) is in every estimate's ``effects`` table and runs when asked.
-DEFAULT_ESTIMANDS = ("NIE", "NDE", "TE")
+#: ``cqox.analyze`` runs the decomposition.  The total effect is the ATE, which the
+#: backdoor estimators of the same analysis report; it and the proportion mediated (a
+#: ratio, not an effect on the outcome's scale) are in every estimate's ``effects``
+#: table and run when asked (``estimand="TE"``/``"PM"``).
+DEFAULT_ESTIMANDS = ("NIE", "NDE")
 #: Random streams of the two estimators (independent of every other estimator's).
 _QB_STREAM = 0x6D_6564
 _DML_STREAM = 0x6D_6D6C
