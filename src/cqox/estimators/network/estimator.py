@@ -41,7 +41,13 @@ from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
-from cqox.errors import DataError, DesignError, ParameterError, RoleError
+from cqox.errors import (
+    DataError,
+    DesignError,
+    LimitExceededError,
+    ParameterError,
+    RoleError,
+)
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, _doc, estimand_param
 from cqox.estimators.network.exposure import CONDITIONS, CONTRASTS, ExposureMapping, conditions
@@ -66,6 +72,9 @@ from cqox.estimators.registry import register
 ESTIMANDS = ("direct", "spillover", "total")
 #: Units in the smaller condition of a contrast below which the interval is flagged.
 SMALL_CELL = 50
+#: Most ordered unit pairs sharing a neighbour (the variance's pairs, ~16 bytes each
+#: plus their Monte Carlo counts): a hub of degree 10⁵ would make 10¹⁰ of them.
+MAX_PAIRS = 100_000_000
 
 
 @register
@@ -241,6 +250,7 @@ class NetworkExposure(Estimator):
         rng = ctx.rng(0)
 
         # joint probabilities from Monte Carlo (and marginals when not exact)
+        check_pairs(adj, groups)
         pair_i, pair_j = dependent_pairs(adj, groups)
         cond_i = obs.astype(np.int64)
         other = np.where(cond_i == a, b, a)
@@ -420,6 +430,28 @@ class NetworkExposure(Estimator):
             pi = None
         how = "exact" if pi is not None else f"Monte Carlo ({params['n_draws']} draws)"
         return draw, pi, how, groups
+
+
+def check_pairs(adj: sp.csr_array, groups: sp.csr_array | None) -> None:
+    """Refuse a network whose dependent pairs would exceed :data:`MAX_PAIRS`.
+
+    Unit (or cluster) ``k`` links the ``c_k`` units it reaches (itself included), which
+    makes at most ``c_k²`` ordered pairs; the bound is counted before any pair is formed.
+    """
+    n = adj.shape[0]
+    reach = np.bincount(adj.indices, minlength=n).astype(np.float64) + 1.0
+    if groups is not None:
+        # a cluster reaches every unit its members reach
+        reach = np.asarray(groups.T @ reach).ravel()
+    bound = float(np.sum(reach**2))
+    if bound > MAX_PAIRS:
+        raise LimitExceededError(
+            f"network: the variance would visit up to {bound:.3g} unit pairs that share a "
+            f"neighbour{' or cluster' if groups is not None else ''}, more than the limit "
+            f"of {MAX_PAIRS:.3g}; the largest unit reaches {int(reach.max()) - 1} others "
+            "(a hub): drop its edges or analyse a sparser network",
+            details={"parameter": "network", "pairs": bound, "limit": MAX_PAIRS},
+        )
 
 
 def randomization_distribution(
