@@ -58,14 +58,18 @@ from cqox.estimators.network.horvitz_thompson import (
     point_estimates,
 )
 from cqox.estimators.network.probabilities import (
+    BLOCK,
     Draw,
     bernoulli_draw,
     chunks,
     cluster_draw,
     complete_draw,
+    draw_bits,
     exact_bernoulli,
     exact_complete,
+    exposure_words,
     monte_carlo_joint,
+    unpack,
 )
 from cqox.estimators.registry import register
 
@@ -470,13 +474,15 @@ def randomization_distribution(
     """The estimator under re-drawn assignments with outcomes held fixed (sharp null)."""
     out: list[np.ndarray] = []
     n_pop = float(pop.sum())
-    adj = adj.astype(np.float32)
     ya = np.where(pop & (pi[:, a] > 0), y / np.where(pi[:, a] > 0, pi[:, a], 1.0), 0.0)
     yb = np.where(pop & (pi[:, b] > 0), y / np.where(pi[:, b] > 0, pi[:, b], 1.0), 0.0)
     wa = np.where(pop, 1 / np.where(pi[:, a] > 0, pi[:, a], 1.0), 0.0)
     wb = np.where(pop, 1 / np.where(pi[:, b] > 0, pi[:, b], 1.0), 0.0)
-    for size in chunks(n_perm, 256):
-        c = conditions(adj, draw(rng, size), mapping)
+    n = adj.shape[0]
+    for size in chunks(n_perm, BLOCK):
+        z = draw_bits(draw, rng, n, size)
+        e = exposure_words(adj, mapping, z)
+        c = 2 * unpack(z, size) + unpack(e, size)
         ia, ib = (c == a).astype(np.float64), (c == b).astype(np.float64)
         if weighting == "hajek":
             with np.errstate(invalid="ignore", divide="ignore"):
