@@ -148,3 +148,26 @@ def test_network_work_counts_edges_and_adds_draws_to_permutations(
     # the same network with the default counts fits in the budget (draws add, not multiply)
     r = _post(api, h, units, edges, n_draws=4000, n_perm=1000)
     assert r.status_code in (200, 202), r.text
+
+
+def test_the_library_refuses_a_hub_before_forming_its_pairs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cqox
+    from cqox.errors import LimitExceededError
+    from cqox.estimators.network import estimator
+
+    units, _, _ = network_interference(n=200, mean_degree=2.0, seed=2)
+    star = pd.DataFrame({"source": 0, "target": range(1, 200)})
+    monkeypatch.setattr(estimator, "MAX_PAIRS", 10_000)
+    with pytest.raises(LimitExceededError, match="hub"):
+        cqox.estimate(
+            "network_exposure",
+            units,
+            outcome="y",
+            treatment="t",
+            unit="id",
+            network=star,
+            n_draws=200,
+            n_perm=0,
+        )

@@ -55,6 +55,8 @@ from cqox.estimators.network.graph_input import build_graph, exposure_matrix
 from cqox.estimators.network.horvitz_thompson import (
     aronow_samii_variance,
     dependent_pairs,
+    hajek_residuals,
+    kish,
     point_estimates,
 )
 from cqox.estimators.network.probabilities import (
@@ -74,8 +76,9 @@ from cqox.estimators.network.probabilities import (
 from cqox.estimators.registry import register
 
 ESTIMANDS = ("direct", "spillover", "total")
-#: Units in the smaller condition of a contrast below which the interval is flagged.
-SMALL_CELL = 50
+#: Kish effective size of a condition below which the interval is flagged: the
+#: coverage study measured the corrected Hájek interval down to ~20 (docs/validation_network.md).
+SMALL_EFFECTIVE = 15
 #: Most ordered unit pairs sharing a neighbour (the variance's pairs, ~16 bytes each
 #: plus their Monte Carlo counts): a hub of degree 10⁵ would make 10¹⁰ of them.
 MAX_PAIRS = 100_000_000
@@ -284,22 +287,23 @@ class NetworkExposure(Estimator):
                 details={"parameter": "threshold"},
             )
         pi_obs = pi[np.arange(n), cond_i]
-        ht_a, ht_b, hj_a, hj_b, _, _ = point_estimates(y, obs, pi_obs, pop, a, b)
+        ht_a, ht_b, hj_a, hj_b, w_a, w_b = point_estimates(y, obs, pi_obs, pop, a, b)
         sign = np.where(in_a, 1.0, np.where(in_b, -1.0, 0.0))
         if params["weighting"] == "hajek":
             mean_a, mean_b = hj_a, hj_b
-            e = y - np.where(obs == a, hj_a, hj_b)
+            e, df = hajek_residuals(y, pi_obs, in_a, in_b, hj_a, hj_b, w_a, w_b, n_pop)
         else:
             mean_a, mean_b = ht_a, ht_b
-            e = y
+            e, df = y, float("inf")
         tau = mean_a - mean_b
         var = aronow_samii_variance(
             e, obs, sign, pi_obs, marg[np.arange(n), cond_i], pi_i, pj, same, joint, n_pop
         )
         se = float(np.sqrt(var))
         level = params["ci_level"]
-        q = float(stats.norm.ppf(0.5 + level / 2))
-        p_normal = float(2 * stats.norm.sf(abs(tau) / se)) if se > 0 else float("nan")
+        ref = stats.t(df) if np.isfinite(df) else stats.norm()
+        q = float(ref.ppf(0.5 + level / 2))
+        p_normal = float(2 * ref.sf(abs(tau) / se)) if se > 0 else float("nan")
         p_value = p_normal
         p_ri = None
         if params["n_perm"] > 0:
@@ -325,13 +329,14 @@ class NetworkExposure(Estimator):
                 "(e.g. units without neighbours); the estimand is over the other "
                 f"{n_pop} units"
             )
-        smallest = int(min(in_a.sum(), in_b.sum()))
-        if smallest < SMALL_CELL:
+        eff = {c: kish(pi_obs[m_]) for c, m_ in ((a, in_a), (b, in_b))}
+        thin = min(eff, key=lambda c: eff[c])
+        if eff[thin] < SMALL_EFFECTIVE:
             notes.append(
-                f"only {smallest} unit(s) observed in condition "
-                f"'{CONDITIONS[a] if in_a.sum() <= in_b.sum() else CONDITIONS[b]}'; with "
-                f"fewer than {SMALL_CELL} the normal interval can under-cover (85–94% "
-                "measured with ~30, docs/validation_network.md); prefer the "
+                f"condition '{CONDITIONS[thin]}' has {int((obs[pop] == thin).sum())} unit(s) "
+                f"but an effective size of only {eff[thin]:.1f} (unequal probabilities): "
+                "the interval rests on a few heavily weighted units and was validated down "
+                "to effective sizes of about 20 (docs/validation_network.md); prefer the "
                 "randomization p-value"
             )
         counts_by = np.bincount(obs, minlength=4)
@@ -356,6 +361,9 @@ class NetworkExposure(Estimator):
                 "mean_" + CONDITIONS[a]: float(mean_a),
                 "mean_" + CONDITIONS[b]: float(mean_b),
                 "p_value_normal": p_normal,
+                "df": df,
+                "n_effective_" + CONDITIONS[a]: eff[a],
+                "n_effective_" + CONDITIONS[b]: eff[b],
                 "p_value_randomization": p_ri,
                 "n_dependent_pairs": int(pair_i.size // 2) if pair_i.size else 0,
                 "min_probability": float(pi_obs[in_a | in_b].min()),
@@ -364,7 +372,16 @@ class NetworkExposure(Estimator):
                 "probabilities": pd.DataFrame(
                     {"unit": ids, "condition": [CONDITIONS[c] for c in obs]}
                     | {f"p_{name}": pi[:, k] for k, name in enumerate(CONDITIONS)}
-                )
+                    | {
+                        "in_population": pop,
+                        # the unit's term of the HT/Hájek sum: s_i y_i / (N π_i(o_i))
+                        "contribution": np.where(
+                            in_a | in_b, sign * y / np.where(in_a | in_b, pi_obs, 1.0), 0.0
+                        )
+                        / n_pop,
+                    }
+                ),
+                "network_sample": network_sample(adj, ids),
             },
             warnings=notes,
             method=(
@@ -434,6 +451,42 @@ class NetworkExposure(Estimator):
             pi = None
         how = "exact" if pi is not None else f"Monte Carlo ({params['n_draws']} draws)"
         return draw, pi, how, groups
+
+
+#: Units of the subgraph kept for the network figures (a breadth-first sample).
+FIGURE_UNITS = 300
+
+
+def network_sample(adj: sp.csr_array, ids: list[Any], size: int = FIGURE_UNITS) -> pd.DataFrame:
+    """Edges among up to ``size`` units reached breadth-first from the best-connected one.
+
+    The figures draw this subgraph (a force-directed layout of 50,000 units would be
+    unreadable and slow); columns ``source``, ``target`` (unit ids; ``target`` is
+    missing for a sampled unit without a sampled neighbour).
+    """
+    from scipy.sparse.csgraph import breadth_first_order
+
+    n = adj.shape[0]
+    sym = ((adj + adj.T) != 0).astype(np.int8).tocsr()
+    degree = np.diff(sym.indptr)
+    chosen: list[int] = []
+    seen = np.zeros(n, dtype=bool)
+    for start in np.argsort(-degree, kind="stable"):
+        if len(chosen) >= size:
+            break
+        if seen[start]:
+            continue
+        order = breadth_first_order(sym, int(start), directed=False, return_predecessors=False)
+        seen[order] = True
+        chosen.extend(order[: size - len(chosen)].tolist())
+    keep = np.array(sorted(chosen), dtype=np.int64)
+    sub = sp.triu(sym[keep][:, keep], k=1).tocoo()
+    touched = np.zeros(keep.size, dtype=bool)
+    touched[sub.row] = touched[sub.col] = True
+    id_arr = np.asarray(ids, dtype=object)
+    src = np.concatenate([id_arr[keep[sub.row]], id_arr[keep[~touched]]])
+    tgt = np.concatenate([id_arr[keep[sub.col]], np.full((~touched).sum(), None, dtype=object)])
+    return pd.DataFrame({"source": src, "target": tgt})
 
 
 def check_pairs(adj: sp.csr_array, groups: sp.csr_array | None) -> None:
