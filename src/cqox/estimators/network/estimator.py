@@ -361,7 +361,7 @@ class NetworkExposure(Estimator):
                 "mean_" + CONDITIONS[a]: float(mean_a),
                 "mean_" + CONDITIONS[b]: float(mean_b),
                 "p_value_normal": p_normal,
-                "df": df,
+                "df": df if np.isfinite(df) else None,
                 "n_effective_" + CONDITIONS[a]: eff[a],
                 "n_effective_" + CONDITIONS[b]: eff[b],
                 "p_value_randomization": p_ri,
@@ -388,6 +388,11 @@ class NetworkExposure(Estimator):
                 f"{'Hájek' if params['weighting'] == 'hajek' else 'Horvitz–Thompson'} contrast "
                 f"of exposure conditions ({mapping.kind} ≥ {mapping.threshold:g}), "
                 f"{how} probabilities, Aronow–Samii conservative SE"
+                + (
+                    f" with the small-sample Hájek corrections, t({df:.1f}) interval"
+                    if np.isfinite(df)
+                    else ""
+                )
                 + (
                     f", randomization p-value ({params['n_perm']} draws)"
                     if p_ri is not None
