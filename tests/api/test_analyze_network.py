@@ -28,7 +28,7 @@ def _body(units: str, edges: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def test_network_dataset_runs_the_three_network_estimands(api: Api) -> None:
+def test_network_dataset_runs_both_network_estimators_for_three_estimands(api: Api) -> None:
     h = api.headers("analyst")
     units, edges, table = _network(api, h)
     r = api.client.post("/api/analyze/comprehensive", headers=h, json=_body(units, edges))
@@ -36,7 +36,11 @@ def test_network_dataset_runs_the_three_network_estimands(api: Api) -> None:
     result = r.json()["result"]
     assert result["designs"] == ["network"]
     got = {(e["estimator"], e["estimand"]) for e in result["estimates"]}
-    assert got == {("network_exposure", k) for k in ("direct", "spillover", "total")}
+    assert got == {
+        (name, k)
+        for name in ("network_exposure", "network_regression")
+        for k in ("direct", "spillover", "total")
+    }
     assert all(e["counts"]["n_edges"] == len(table) for e in result["estimates"])
 
 
@@ -47,6 +51,7 @@ def test_network_design_route_takes_the_edge_dataset(api: Api) -> None:
     body["options"]["params"] = {
         "network_exposure": {**FAST["network_exposure"], "estimand": "spillover"}
     }
+    body["estimators"] = ["network_exposure"]
     r = api.client.post("/api/analyze/design/network", headers=h, json=body)
     assert r.status_code == 200, r.text
     (est,) = r.json()["result"]["estimates"]

@@ -30,7 +30,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return status, out, err
 
 
-def test_network_flag_runs_the_three_network_estimands(
+def test_network_flag_runs_both_network_estimators_for_three_estimands(
     files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     units, edges = files
@@ -54,7 +54,11 @@ def test_network_flag_runs_the_three_network_estimands(
     assert status == 0, err
     data = json.loads(out_json.read_text(encoding="utf-8"))
     got = {(e["estimator"], e["estimand"]) for e in data["estimates"]}
-    assert got == {("network_exposure", k) for k in ("direct", "spillover", "total")}
+    assert got == {
+        (name, k)
+        for name in ("network_exposure", "network_regression")
+        for k in ("direct", "spillover", "total")
+    }
     assert data["designs"] == ["network"]
     assert "network_exposure" in out
 

@@ -20,14 +20,16 @@ def net() -> tuple[pd.DataFrame, pd.DataFrame]:
     return units, edges
 
 
-def test_network_replaces_the_backdoor_design_and_runs_every_estimand(
+def test_network_replaces_the_backdoor_design_and_runs_both_network_estimators(
     net: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
     units, edges = net
     an = cqox.analyze(units, outcome="y", treatment="t", unit="id", network=edges, params=FAST)
     assert [str(d) for d in an.designs] == ["network"]
     assert [(e.estimator, e.estimand) for e in an.estimates] == [
-        ("network_exposure", k) for k in ("direct", "spillover", "total")
+        (name, k)
+        for name in ("network_exposure", "network_regression")
+        for k in ("direct", "spillover", "total")
     ]
     assert any("assume no interference" in w for w in an.warnings)
     assert an.estimates[0].params["network"] == f"edge table ({len(edges)} edges)"
