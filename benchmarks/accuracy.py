@@ -339,7 +339,7 @@ def replace_rows(
     last = max(i for i, line in enumerate(kept) if line.startswith("| "))
     note = (
         f"Rows of `{name}` refreshed by `python -m benchmarks.accuracy --only {name}` "
-        f"({reps} replications per row at most, {elapsed:.0f} s)."
+        f"({', '.join(str(r.get('reps', 0)) for r in rows)} replications, {elapsed:.0f} s)."
     )
     new = [_row_line(r) for r in rows]
     kept = [*kept[: last + 1], *new, "", note, *kept[last + 1 :]]
