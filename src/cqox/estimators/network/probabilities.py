@@ -54,8 +54,12 @@ def exact_complete(degree: np.ndarray, m: int, mapping: ExposureMapping) -> np.n
     d = np.asarray(degree, dtype=np.int64)
     n = d.size
     k = neighbours_needed(d, mapping)
-    p_exp_t = stats.hypergeom.sf(k - 1, n - 1, max(m - 1, 0), d)
-    p_exp_c = stats.hypergeom.sf(k - 1, n - 1, m, d)
+    # scipy evaluates hypergeom.sf element by element: evaluate each distinct (d, k) once
+    pairs, inverse = np.unique(np.stack([d, k]), axis=1, return_inverse=True)
+    inverse = np.asarray(inverse).ravel()
+    ud, uk = pairs
+    p_exp_t = stats.hypergeom.sf(uk - 1, n - 1, max(m - 1, 0), ud)[inverse]
+    p_exp_c = stats.hypergeom.sf(uk - 1, n - 1, m, ud)[inverse]
     return _combine(np.full(d.shape, m / n), p_exp_c, p_exp_t)
 
 
