@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cqox.analysis.analysis import Analysis
+from cqox.analysis.baseline import unadjusted_baseline
 from cqox.analysis.consensus import consensus_with_notes
 from cqox.analysis.refute import backdoor_refutation_gates
 from cqox.analysis.verdict import no_design_error, nothing_ran_error, quality_assessment
@@ -290,6 +291,11 @@ def analyze(
         seed=seed,
         figure_data=_figure_data(ctx, first),
         graph=plan.to_dict() if plan is not None else None,
+        baseline=(
+            unadjusted_baseline(df, r, first)
+            if Design.BACKDOOR in designs and Design.IV not in designs
+            else None
+        ),
     )
     analysis.elapsed_s = time.perf_counter() - start
     return analysis

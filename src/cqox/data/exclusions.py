@@ -14,7 +14,13 @@ those these rules exclude (a covariate given explicitly is always used):
   the name at or after the outcome's year (``wt82`` beside the outcome ``wt82_71``), or a
   name of a later event (``death``, ``yrdth``, ``dropout``, ``follow_up``, ``attrition``,
   ``censored``); in a panel, a column constant within every treated unit before its
-  first treated period and varying after it (:func:`post_treatment_columns`).
+  first treated period and varying after it (:func:`post_treatment_columns`); and, in
+  a panel whose treatment changes within units, every column that varies within a unit
+  over time (:func:`time_varying_columns`): measured in the treated periods it can be
+  a consequence of the treatment (a "bad control", Angrist & Pischke 2009, §3.2.3;
+  Caetano et al. 2022), and the parallel-trends assumption of a difference in
+  differences needs no covariate.  Only baseline (unit-constant) columns are inferred;
+  a time-varying control is used when named.
 * **instrument-like** — with an instrument: a column named like it (same stem:
   ``nearc2`` beside ``nearc4``), correlated with it at ``|r| ≥ INSTRUMENT_CORR``, or a
   coding of it (the instrument is a function of the column, or the column of the
@@ -29,6 +35,10 @@ References
 Rosenbaum, P. R. (1984). The consequences of adjustment for a concomitant variable that
 has been affected by the treatment. *JRSS A* 147(5):656–666. doi:10.2307/2981697
 (post-treatment adjustment).
+Angrist, J. D. & Pischke, J.-S. (2009). *Mostly Harmless Econometrics*, §3.2.3 (bad
+control).
+Caetano, C., Callaway, B., Payne, S. & Rodrigues, H. S. (2022). Difference in
+differences with time-varying covariates. arXiv:2202.02903.
 """
 
 from __future__ import annotations
@@ -132,7 +142,35 @@ def post_treatment_columns(
                 df, [c for c in candidates if c not in out], unit, time, treatment
             )
         )
+        out.update(
+            time_varying_columns(df, [c for c in candidates if c not in out], unit, time, treatment)
+        )
     return out
+
+
+def time_varying_columns(
+    df: pd.DataFrame, candidates: Sequence[str], unit: str, time: str, treatment: str
+) -> dict[str, str]:
+    """In a panel whose treatment changes within units: the columns that change too.
+
+    A column with more than one value within some unit varies over the periods, some of
+    which are treated, so it may be affected by the treatment; it is not inferred as a
+    covariate (see the module docstring).  Nothing is returned when the treatment is
+    constant within every unit (a cross-section repeated over time).
+    """
+    cols = [c for c in candidates if c in df and c not in (unit, time, treatment)]
+    if not cols or unit not in df or treatment not in df:
+        return {}
+    groups = df.groupby(df[unit].to_numpy(), sort=False)
+    if not bool((groups[treatment].nunique(dropna=True) > 1).any()):
+        return {}
+    varies = groups[cols].nunique(dropna=True).gt(1).any()
+    return {
+        c: f"time-varying in the panel ('{unit}' × '{time}'): it may be affected by the "
+        "treatment; name it as a covariate to adjust for it"
+        for c in cols
+        if bool(varies[c])
+    }
 
 
 def _panel_post_treatment(
@@ -346,4 +384,5 @@ __all__ = [
     "missing_value_columns",
     "name_years",
     "post_treatment_columns",
+    "time_varying_columns",
 ]

@@ -18,6 +18,7 @@ from cqox.data.exclusions import (
     missing_value_columns,
     name_years,
     post_treatment_columns,
+    time_varying_columns,
 )
 from cqox.data.infer import infer_roles
 from cqox.errors import EstimationError
@@ -122,7 +123,60 @@ def test_panel_column_constant_before_and_varying_after_treatment() -> None:
     out = post_treatment_columns(
         df, ["after_effect", "year_2006", "x"], outcome="y", treatment="d", unit="id", time="year"
     )
-    assert set(out) == {"after_effect"}
+    assert out["after_effect"].startswith("post-treatment: constant within treated units")
+    # a calendar dummy and a time-varying column are not flagged as consequences of the
+    # treatment; they vary within units, so they are not inferred either (next test)
+    assert "post-treatment" not in out["year_2006"] and "post-treatment" not in out["x"]
+    assert all("time-varying" in out[c] for c in ("year_2006", "x"))
+
+
+def _staggered_panel(seed: int = 4) -> pd.DataFrame:
+    """Castle-doctrine-like: 40 states × 11 years, staggered adoption, effect 0.10 on the
+    outcome, a time-varying control that responds to the law (0.5 per year treated) and
+    enters the outcome, and a state constant."""
+    rng = np.random.default_rng(seed)
+    units, years = 40, 11
+    unit = np.repeat(np.arange(units), years)
+    year = np.tile(np.arange(2000, 2000 + years), units)
+    adopt = rng.choice([2005, 2006, 2007, 9999], units, p=[0.2, 0.2, 0.2, 0.4])[unit]
+    d = (year >= adopt).astype(float)
+    police = 0.5 * d + 0.02 * (year - 2000) + rng.normal(0, 0.1, len(unit))
+    region = (np.arange(units) % 4)[unit]
+    alpha, gamma = rng.normal(0, 1, units)[unit], 0.03 * (year - 2000)
+    y = alpha + gamma + 0.10 * d + 0.4 * police + rng.normal(0, 0.05, len(unit))
+    return pd.DataFrame(
+        {"sid": unit, "year": year, "post": d, "police": police, "region": region, "y": y}
+    )
+
+
+def test_time_varying_control_is_not_inferred_in_a_panel() -> None:
+    df = _staggered_panel()
+    out = time_varying_columns(df, ["police", "region"], "sid", "year", "post")
+    assert set(out) == {"police"} and "time-varying" in out["police"]
+    r = infer_roles(df, Roles(outcome="y", treatment="post"))
+    assert r.unit == "sid" and r.time == "year"
+    assert "police" not in (r.covariates or ())
+    assert "police" in _reason(r, "covariates")
+    # the total effect of the law is 0.10 + 0.4 · 0.5 = 0.30; adjusting for the
+    # mediator 'police' would give the direct effect 0.10 instead
+    auto = cqox.estimate("did_twfe", df, outcome="y", treatment="post", unit="sid", time="year")
+    assert abs(auto.estimate - 0.30) <= SE_MULTIPLE * auto.se
+    named = cqox.estimate(
+        "did_twfe",
+        df,
+        outcome="y",
+        treatment="post",
+        unit="sid",
+        time="year",
+        covariates=["police"],
+    )
+    assert abs(named.estimate - 0.30) > SE_MULTIPLE * named.se
+
+
+def test_time_varying_rule_needs_a_treatment_that_changes_within_units() -> None:
+    df = _staggered_panel()
+    df["post"] = (df["sid"] < 20).astype(float)  # a cross-section repeated over years
+    assert time_varying_columns(df, ["police", "region"], "sid", "year", "post") == {}
 
 
 def _iv_table(n: int = 64, seed: int = 3) -> pd.DataFrame:
