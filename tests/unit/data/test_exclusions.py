@@ -19,6 +19,7 @@ from cqox.data.exclusions import (
     name_years,
     post_treatment_columns,
     time_varying_columns,
+    treatment_function_columns,
 )
 from cqox.data.infer import infer_roles
 from cqox.errors import EstimationError
@@ -300,3 +301,53 @@ def test_two_factors_that_fix_the_treatment_together_are_not_both_adjusted_for()
     r = infer_roles(df, Roles(outcome="y", treatment="treat"))
     assert r.covariates == ("tone", "age")
     assert "eth (with 'tone' it determines the treatment (no overlap))" in _reason(r, "covariates")
+
+
+def _card_like(n: int = 3000, seed: int = 6) -> pd.DataFrame:
+    """Card-like: experience computed from age and schooling (exper = age − educ − 6)."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(24, 35, n)
+    near = rng.binomial(1, 0.6, n)
+    ability = rng.normal(size=n)
+    educ = np.clip(np.round(12 + 1.0 * near + ability + rng.normal(0, 2, n)), 6, 18)
+    exper = age - educ - 6
+    lwage = 5 + 0.1 * educ + 0.3 * ability + 0.01 * age + rng.normal(0, 0.3, n)
+    return pd.DataFrame(
+        {
+            "age": age,
+            "agesq": age**2,  # a square of a covariate: a real covariate, kept
+            "nearc4": near,
+            "educ": educ,
+            "black": rng.binomial(1, 0.2, n),
+            "exper": exper,
+            "expersq": exper**2,
+            "lwage": lwage,
+        }
+    )
+
+
+def test_columns_computed_from_the_treatment_are_not_controls() -> None:
+    df = _card_like()
+    out = treatment_function_columns(df, ["age", "agesq", "black", "exper", "expersq"], "educ")
+    # exper and expersq are functions of educ and age; age (first of the identity), its
+    # square and an unrelated column stay
+    assert set(out) == {"exper", "expersq"}
+    assert "'educ'" in out["expersq"] and "'age'" in out["expersq"]
+    r = infer_roles(df, Roles(outcome="lwage", treatment="educ", instrument=["nearc4"]))
+    assert {"exper", "expersq"}.isdisjoint(r.covariates or ())
+    assert {"age", "agesq", "black"} <= set(r.covariates or ())
+    est = cqox.estimate(
+        "iv_2sls",
+        df,
+        outcome="lwage",
+        treatment="educ",
+        instrument=["nearc4"],
+        covariates=list(r.covariates or ()),
+    )
+    assert abs(est.estimate - 0.1) <= SE_MULTIPLE * est.se
+
+
+def test_a_function_of_the_treatment_alone_is_flagged() -> None:
+    df = _card_like()
+    df["educ_sq"] = df["educ"] ** 2
+    assert "educ_sq" in treatment_function_columns(df, ["age", "educ_sq"], "educ")
