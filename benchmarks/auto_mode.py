@@ -674,8 +674,14 @@ How to read the columns:
 
 - **verdict**: `reproduces` (within the tolerance), `differs` (outside it: the
   inferred roles are not the published specification, see *inferred*), `reported`
-  (no fixed tolerance: whether the interval covers the benchmark), or `stops` with the
-  error code (`NO_DESIGN`: the error lists the roles to give).
+  (no fixed tolerance: whether the interval covers the benchmark; for a file of a
+  pooled ground-truth set, its ε_ATE), `suggests` (the published estimator needs a
+  role the analysis suggests but does not apply; the role and its value are shown), or
+  `stops` with the error code (`NO_DESIGN`: the error lists the roles to give).
+- **named**: the roles given, and for a row that reproduces a published
+  specification, the estimator options it names (`ipw.link=probit`).
+- **result**: for `baseline`, the unadjusted difference in means every
+  binary-treatment analysis reports, with its randomization check.
 - **result**: the compared estimate; in brackets, for a consensus the range of the
   usable estimates, for one estimator its 95% confidence interval.
 - **inferred**: roles filled by inference; `suggested` roles (instrument, weight,
@@ -691,23 +697,39 @@ an instrument, missing values) are in `src/cqox/data/exclusions.py`; the consens
 
 
 NOTES = """
-## Why rows differ
+## How the rows were brought to their published numbers
 
-These are the reasons found for the rows marked `differs`; nothing was tuned to them.
+Every change is a rule stated without reference to a data set; nothing was tuned.
 
-- **Experiments with an unadjusted published number** (LaLonde NSW, Thornton): the
-  automatic path adjusts for the inferred pre-treatment covariates, a valid but
-  different estimator from the published difference in means; run with `--no-infer`
-  (or `covariates` named) to get the difference in means.
-- **A published specification** (Cattaneo: Stata's probit on five covariates; Card:
-  his list of controls; Castle: TWFE without covariates): inference cannot know a
-  paper's covariate list and proposes every usable pre-treatment column instead; name
-  the covariates to reproduce the paper.
-- **A different estimator** (MLDA: the book's global linear fit on 48 cells vs the
-  local-linear RD with a data-driven bandwidth).
-- **Ground truth out of reach** (IHDP 9: effects so heterogeneous that ATE 10.5 and ATT
-  4.0; ACIC DGP 4): an error above the README's ε_ATE < 0.3.
-- **No estimator for the design** (framing: no mediation estimator is registered yet).
+- **Experiments** (LaLonde NSW DW and original, Thornton): the published number is a
+  difference in means.  Every binary-treatment analysis now reports that contrast as
+  its unadjusted *baseline* (never in the consensus), with a randomization check (the
+  HC1 Wald test that the covariates predict the treatment; `cqox.analysis.baseline`).
+  The rows compare the baseline.  The check is not a proof of randomization: on the DW
+  sample it rejects at 5% (p ≈ 0.02, the known imbalance in `nodegree`), which the
+  row shows; whether the treatment was randomized is the study's to say.
+- **Panels** (Castle doctrine): in a panel whose treatment changes within units,
+  time-varying columns are no longer inferred as covariates (they can be consequences
+  of the treatment; a difference in differences needs none).  The 123 inferred
+  controls are gone and `did_twfe` is the published unweighted TWFE.
+- **A column computed from the treatment** (Card: `expersq` = (`age` − `educ` − 6)²) is
+  not a control; it made the instrument irrelevant given the controls (first-stage
+  F 0.7).  Card's automatic row still differs: it adjusts for other inferred columns
+  (`KWW`, `married`, `enroll`, …) instead of Card's list; see the next point.
+- **Ground truth** (IHDP, ACIC): the README's tolerance is on the *mean* ε_ATE over the
+  replications (“ε_ATE < 0.3 on average”), so the pooled rows carry the verdict and the
+  per-file rows report their error and whether the interval covers the truth.
+
+## Rows that still differ, and why
+
+- **A published specification** (Cattaneo: Stata's probit on five covariates, to
+  1e-4; Card: his controls; MLDA: the book's global linear fit on 48 cells): the
+  automatic path cannot know a paper's covariate list or functional form, so it
+  proposes every usable pre-treatment column (or, for RD, the local-linear fit with a
+  data-driven bandwidth).  The row below each names the specification (the covariates
+  or the estimator options) and reproduces the number; that is what a user must give.
+- **No estimator for the design** (framing): the ACME needs a mediation estimator; the
+  row runs the registered `mediation` estimator (estimand ACME…) as soon as one exists.
 """
 
 

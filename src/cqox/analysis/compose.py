@@ -197,9 +197,17 @@ def analyze(
         plan = plan_from_graph(df, r, given, dag, ctx.threshold("dag_independences"))
         r = plan.roles
     designs, design_notes = refine_designs(df, r, designs_for(r))
+    graph_estimates: list[Estimate] = []
     if plan is not None:
         designs, design_notes = plan.designs(designs), [*plan.notes, *design_notes]
-    if not designs and estimators is None:
+        front = plan.identification.frontdoor
+        if plan.identification.strategy == "frontdoor" and front and estimators is None:
+            # the graph identifies the effect through its mediators only
+            from cqox.analysis.frontdoor import frontdoor_estimate
+
+            assert r.outcome is not None and r.treatment is not None  # checked by the plan
+            graph_estimates.append(frontdoor_estimate(df, r.outcome, r.treatment, list(front)))
+    if not designs and estimators is None and not graph_estimates:
         raise no_design_error(df, r)
     params = {k: dict(v) for k, v in (params or {}).items()}
 
@@ -218,7 +226,7 @@ def analyze(
             runs.extend((cls, {**p, "estimand": e}) for e in cls.default_estimands)
 
     prepared: dict[Any, CausalData] = {}
-    estimates: list[Estimate] = []
+    estimates: list[Estimate] = list(graph_estimates)
     failures: list[dict[str, Any]] = []
     input_errors: list[CqoxError] = []
     for i, (cls, p) in enumerate(runs):
@@ -392,7 +400,9 @@ def _sensitivity(
     ovb_keys = [
         f"{e.estimator}:{e.estimand}"
         for e in estimates
-        if "ovb" in registry.get(e.estimator).sensitivity and f"{e.estimator}:{e.estimand}" in out
+        if e.estimator in registry.all_estimators()  # not the graph's front-door estimate
+        and "ovb" in registry.get(e.estimator).sensitivity
+        and f"{e.estimator}:{e.estimand}" in out
     ]
     if (
         ovb_keys
