@@ -634,8 +634,8 @@ def pooled_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             target=members[0]["case"].target,
             published=0.0,
             tolerance=TRUTH_TOLERANCE,
-            reference="mean |consensus ATE − true ATE| over the files; README: ε_ATE < 0.3 on "
-            "average",
+            reference="mean absolute error of the consensus ATE over the files; "
+            "README: ε_ATE < 0.3 on average",
         )
         out.append(
             {
