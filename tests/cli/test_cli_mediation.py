@@ -46,9 +46,7 @@ def test_analyze_with_a_mediator_writes_the_decomposition(
     result = json.loads(out.read_text())
     assert result["roles"]["mediator"] == "m" and "mediation" in result["designs"]
     got = {(e["estimator"], e["estimand"]): e for e in result["estimates"]}
-    assert set(got) == {
-        (n, e) for n in ("mediation", "mediation_dml") for e in ("NIE", "NDE")
-    }
+    assert set(got) == {(n, e) for n in ("mediation", "mediation_dml") for e in ("NIE", "NDE")}
     nie = got["mediation", "NIE"]
     assert nie["ci"][0] < truth["NIE"] < nie["ci"][1]
     effects = nie["tables"]["effects"]
