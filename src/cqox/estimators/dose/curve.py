@@ -1,12 +1,13 @@
 """The dose-response curve of a fitted estimator: pointwise and uniform inference, optimum.
 
-Every dose-response estimator supplies ``evaluate(doses) → (μ̂(a), ψ)``: the estimated
-curve at the doses and its influence functions ``ψ`` (n × G, scaled so that
-``SE(μ̂(a_g)) = sqrt(Σ_i ψ_ig²)/n``).  From them:
+Every dose-response estimator supplies ``evaluate(doses) → (μ̂(a), Σ̂)``: the estimated
+curve at the doses and its covariance ``Σ̂ = ψ'ψ/n²`` (G × G) from the influence functions
+``ψ`` (n × G) — a parametric curve computes it from its coefficients' covariance
+without forming ``ψ``.  From them:
 
 - pointwise Wald intervals ``μ̂(a) ± z·SE``;
 - a uniform band over a grid ``μ̂(a) ± c·SE`` with ``c`` the ``1 − α`` quantile of
-  ``max_g |Z_g|/SE_g``, ``Z ~ N(0, Σ̂)``, ``Σ̂ = ψ'ψ/n²`` (the sup-t band; Montiel Olea &
+  ``max_g |Z_g|/SE_g``, ``Z ~ N(0, Σ̂)`` (the sup-t band; Montiel Olea &
   Plagborg-Møller 2019, doi:10.1002/jae.2656), by ``n_boot`` Gaussian draws;
 - the dose that maximises the curve on the grid, with a percentile interval of the
   argmax over the same draws of the curve (``μ̂ + Z``): a parametric bootstrap of the
@@ -22,26 +23,34 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-#: evaluate(doses) → (curve at the doses (G,), influence functions (n, G))
+#: Eigenvalues of the curve's covariance below this share of the largest are round-off.
+NULL_EIGENVALUE = 1e-12
+#: evaluate(doses) → (curve at the doses (G,), its covariance (G, G))
 Evaluate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def pointwise_se(psi: np.ndarray) -> np.ndarray:
-    """``sqrt(Σ_i ψ_ig²)/n`` per column."""
-    return np.asarray(np.sqrt(np.sum(psi * psi, axis=0)) / psi.shape[0])
-
-
-def gaussian_draws(psi: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` draws of ``Z ~ N(0, ψ'ψ/n²)``, shape (n_boot, G).
-
-    The covariance is factored once by its eigen-decomposition (it may be singular:
-    a curve of degree ``d`` spans ``d + 1`` directions), so a draw costs ``O(G²)``.
-    """
+def influence_cov(psi: np.ndarray) -> np.ndarray:
+    """``ψ'ψ/n²`` for influence functions ``ψ`` (n × G)."""
     n = psi.shape[0]
-    cov = psi.T @ psi / (n * n)
+    return np.asarray(psi.T @ psi / (n * n))
+
+
+def pointwise_se(cov: np.ndarray) -> np.ndarray:
+    """Standard errors: the square roots of the covariance's diagonal."""
+    return np.asarray(np.sqrt(np.clip(np.diag(cov), 0.0, None)))
+
+
+def gaussian_draws(cov: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_boot`` draws of ``Z ~ N(0, Σ̂)``, shape (n_boot, G).
+
+    The covariance is factored once by its eigen-decomposition and only its ``r``
+    non-null directions are drawn (a polynomial curve of degree ``d`` spans ``d + 1``),
+    so a draw costs ``O(rG)``.
+    """
     vals, vecs = np.linalg.eigh(cov)
-    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
-    return np.asarray(rng.standard_normal((n_boot, len(vals))) @ root.T)
+    keep = vals > NULL_EIGENVALUE * max(float(vals.max()), np.finfo(float).tiny)
+    root = vecs[:, keep] * np.sqrt(vals[keep])
+    return np.asarray(rng.standard_normal((n_boot, int(keep.sum()))) @ root.T)
 
 
 @dataclass(frozen=True)
@@ -100,9 +109,9 @@ def curve_inference(
     rng: np.random.Generator,
 ) -> CurveInference:
     """Pointwise SEs, the uniform critical value and the maximiser of the curve on ``grid``."""
-    mu, psi = evaluate(grid)
-    se = pointwise_se(psi)
-    draws = gaussian_draws(psi, n_boot, rng)
+    mu, cov = evaluate(grid)
+    se = pointwise_se(cov)
+    draws = gaussian_draws(cov, n_boot, rng)
     ok = se > 0
     sup = np.max(np.abs(draws[:, ok]) / se[ok], axis=1) if ok.any() else np.zeros(n_boot)
     crit = float(np.quantile(sup, level))
@@ -134,8 +143,8 @@ class DoseCurve:
     def table(self, doses: np.ndarray | list[float]) -> pd.DataFrame:
         """``dose, estimate, se, ci_lower, ci_upper`` at ``doses`` (pointwise Wald)."""
         a = np.atleast_1d(np.asarray(doses, dtype=np.float64))
-        mu, psi = self.evaluate(a)
-        se = pointwise_se(psi)
+        mu, cov = self.evaluate(a)
+        se = pointwise_se(cov)
         z = float(special.ndtri(0.5 + self.level / 2))
         return pd.DataFrame(
             {

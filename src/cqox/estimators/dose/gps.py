@@ -44,7 +44,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate, threshold_gate
 from cqox.data.prepare import CausalData
 from cqox.estimators.base import Example
-from cqox.estimators.dose.curve import curve_inference, dose_grid
+from cqox.estimators.dose.curve import curve_inference, dose_grid, influence_cov
 from cqox.estimators.dose.density import NormalDoseModel, fit_normal_dose
 from cqox.estimators.dose.family import GRID_PARAMS, DoseResponseEstimator
 from cqox.estimators.registry import register
@@ -89,7 +89,7 @@ class GPSFit:
         return np.asarray(np.exp(-e * e / (2 * m.sigma2)) / np.sqrt(2 * np.pi * m.sigma2))
 
     def evaluate(self, doses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(μ̂(a), ψ(a))`` at ``doses`` (see the module docstring)."""
+        """``(μ̂(a), Σ̂)`` at ``doses``: ``Σ̂ = ψ'ψ/n²`` (``ψ`` in the module docstring)."""
         doses = np.asarray(doses, dtype=np.float64)
         n = len(self.gps)
         m = self.dose_model
@@ -106,7 +106,7 @@ class GPSFit:
         D_eta = np.vstack([d_gamma, d_sigma2[None, :]])  # (k + 1, G)
         D_alpha = W.mean(axis=0).T  # (6, G)
         psi = g - mu + self.alpha_influence @ D_alpha + m.influence @ D_eta
-        return mu, psi
+        return mu, influence_cov(psi)
 
 
 def fit_gps(y: np.ndarray, a: np.ndarray, X: np.ndarray) -> GPSFit:

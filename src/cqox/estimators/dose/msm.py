@@ -46,7 +46,7 @@ from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.estimators.base import Example
 from cqox.estimators.common import se_method_param
-from cqox.estimators.dose.curve import curve_inference, dose_grid
+from cqox.estimators.dose.curve import curve_inference, dose_grid, influence_cov
 from cqox.estimators.dose.density import NormalDoseModel, fit_normal_dose
 from cqox.estimators.dose.family import GRID_PARAMS, DoseResponseEstimator
 from cqox.estimators.registry import register
@@ -81,10 +81,15 @@ class MSMFit:
     numerator: NormalDoseModel
     denominator: NormalDoseModel
 
+    @property
+    def cov(self) -> np.ndarray:
+        """Covariance of ``β̂``: ``ψ_β'ψ_β/n²``."""
+        return influence_cov(self.influence)
+
     def evaluate(self, doses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(μ̂(a), ψ(a))`` at ``doses``: ``b(a)'β̂`` and ``ψ_β b(a)``."""
+        """``(μ̂(a), Σ̂)`` at ``doses``: ``b(a)'β̂`` and ``B V̂_β B'`` (``ψ(a) = ψ_β b(a)``)."""
         B = polynomial_basis(doses, len(self.coef) - 1)
-        return B @ self.coef, self.influence @ B.T
+        return B @ self.coef, B @ self.cov @ B.T
 
 
 def fit_msm(
@@ -171,7 +176,7 @@ class DoseMSM(DoseResponseEstimator):
             fit.evaluate, grid, params["ci_level"], params["n_boot"], ctx.rng(0)
         )
         w = fit.weights
-        se = np.sqrt(np.diag(fit.influence.T @ fit.influence)) / len(w)
+        se = np.sqrt(np.diag(fit.cov))
         coefs = pd.DataFrame(
             {"term": [f"a^{k}" if k > 1 else ("a" if k else "1") for k in range(len(se))],
              "estimate": fit.coef, "se": se}
