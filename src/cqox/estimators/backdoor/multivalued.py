@@ -21,6 +21,12 @@ standard errors do: ``ψ_ij = A_j⁻¹[m_ij + D_θ H⁻¹ s_i + D_γj ψ^{γj}_i
 ``SE(τ̂_j) = sqrt(Σ_i (ψ_ij − ψ_i0)²)/n``.  With two levels every method equals the
 binary ``ipw``, ``regression_adjustment`` and ``aipw`` estimators (logit link).
 
+The ATT (``estimand="ATT"``, Stata's ``atet``; ``ipw`` and ``ra`` only, as in Stata) is
+every level's effect on the units of ``treated_level``
+(:func:`multivalued_att_pomeans`).  ``trim`` drops rows with some ``p̂_j < trim`` and
+refits; ``clip`` bounds every ``p̂_j`` below.  Gates (:mod:`cqox.gates.levels`): the
+generalised propensity's common support, the weights' ESS and largest weight per level.
+
 Example
 -------
 >>> import cqox
