@@ -27,7 +27,7 @@ Example
 >>> df, truth = hirano_imbens_normal(n=3000, seed=1)
 >>> est = cqox.estimate("dose_gps", df, outcome="y", dose="a", covariates=["x1", "x2"])
 >>> row = est.curve([1.0]).iloc[0]
->>> abs(row.estimate - truth["curve"](1.0)) < 4 * row.se
+>>> bool(abs(row.estimate - truth["curve"](1.0)) < 4 * row.se)
 True
 """
 
