@@ -86,12 +86,12 @@ def test_msm_matches_statsmodels_wls_and_the_stacked_sandwich(
     df = msm_data
     peer = _msm_peer(df, degree)
     fit = cqox.estimate("dose_msm", df, outcome="y", dose="a", covariates=COVARIATES,
-                        degree=degree, n_boot=200)  # fmt: skip
+                        degree=degree, n_sim=200)  # fmt: skip
     coefs = fit.tables["coefficients"]
     beta = np.asarray(peer["beta"], dtype=float)
     np.testing.assert_allclose(coefs["estimate"], beta, rtol=COEF_RTOL)
     robust = cqox.estimate("dose_msm", df, outcome="y", dose="a", covariates=COVARIATES,
-                           degree=degree, se_method="robust", n_boot=200)  # fmt: skip
+                           degree=degree, se_method="robust", n_sim=200)  # fmt: skip
     np.testing.assert_allclose(robust.tables["coefficients"]["se"], peer["bse_hc0"], rtol=1e-8)
 
     # the stacked sandwich: (γ, σ²_den, μ_A, σ²_num, β)
@@ -137,7 +137,7 @@ def test_gps_matches_the_hand_twin_and_the_stacked_sandwich() -> None:
     df = hirano_imbens_normal(n=1200, seed=22)[0]
     peer = _gps_peer(df)
     est = cqox.estimate("dose_gps", df, outcome="y", dose="a", covariates=COVARIATES,
-                        n_boot=200)  # fmt: skip
+                        n_sim=200)  # fmt: skip
     alpha = np.asarray(peer["alpha"], dtype=float)
     np.testing.assert_allclose(est.tables["coefficients"]["estimate"], alpha, rtol=1e-9)
     y, a = df["y"].to_numpy(), df["a"].to_numpy()
@@ -178,7 +178,7 @@ def test_gps_matches_the_hand_twin_and_the_stacked_sandwich() -> None:
 
 def test_no_covariates_gives_unit_weights_and_the_unweighted_polynomial() -> None:
     df = dose_polynomial(n=500, seed=3)[0]
-    est = cqox.estimate("dose_msm", df, outcome="y", dose="a", n_boot=200)
+    est = cqox.estimate("dose_msm", df, outcome="y", dose="a", n_sim=200)
     B = np.vander(df["a"].to_numpy(), 3, increasing=True)
     beta = np.linalg.lstsq(B, df["y"].to_numpy(), rcond=None)[0]
     np.testing.assert_allclose(est.tables["coefficients"]["estimate"], beta, rtol=1e-10)

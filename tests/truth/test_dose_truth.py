@@ -59,7 +59,7 @@ CASES: dict[str, tuple[Simulator, tuple[float, ...]]] = {
 def test_curve_within_three_se_of_the_truth(name: str, seed: int) -> None:
     simulate, doses = CASES[name]
     df, truth = simulate(n=3000, seed=seed)
-    est = cqox.estimate(name, df, outcome="y", dose="a", covariates=COVARIATES, n_boot=200)
+    est = cqox.estimate(name, df, outcome="y", dose="a", covariates=COVARIATES, n_sim=200)
     curve = est.curve(list(doses))
     mu = truth["curve"](curve["dose"].to_numpy())
     assert np.all(np.abs(curve["estimate"] - mu) <= QUICK_Z * curve["se"])
@@ -70,7 +70,7 @@ def test_curve_within_three_se_of_the_truth(name: str, seed: int) -> None:
 def test_the_unadjusted_curve_is_biased(name: str) -> None:
     simulate, doses = CASES[name]
     df, truth = simulate(n=3000, seed=1)
-    naive = cqox.estimate(name, df, outcome="y", dose="a", n_boot=200).curve(list(doses))
+    naive = cqox.estimate(name, df, outcome="y", dose="a", n_sim=200).curve(list(doses))
     mu = truth["curve"](naive["dose"].to_numpy())
     assert np.any(np.abs(naive["estimate"] - mu) > 4 * naive["se"])
 
@@ -87,7 +87,7 @@ def _study(name: str, n: int, reps: int, seed: int) -> dict[str, tuple[float, fl
         for r in range(reps):
             df, truth = simulate(n=n, seed=seed + r)
             est = cqox.estimate(name, df, outcome="y", dose="a", covariates=COVARIATES,
-                                n_boot=500, seed=r)  # fmt: skip
+                                n_sim=500, seed=r)  # fmt: skip
             curve = est.curve(list(doses))
             mu = truth["curve"](curve["dose"].to_numpy())
             for key, lo, hi, m, e in zip(hits, curve["ci_lower"], curve["ci_upper"], mu,

@@ -51,7 +51,7 @@ def test_dose_predicted_exactly_by_the_covariates_is_refused(sim: pd.DataFrame) 
 @pytest.mark.parametrize("name", DOSE_ESTIMATORS)
 def test_curve_at_the_grid_equals_the_curve_table(sim: pd.DataFrame, name: str) -> None:
     est = cqox.estimate(name, sim, outcome="y", dose="a", covariates=["x1", "x2"], n_grid=21,
-                        n_boot=300)  # fmt: skip
+                        n_sim=300)  # fmt: skip
     grid = est.tables["curve"]
     assert len(grid) == 21
     cols = ["dose", "estimate", "se", "ci_lower", "ci_upper"]
@@ -69,7 +69,7 @@ def test_curve_at_the_grid_equals_the_curve_table(sim: pd.DataFrame, name: str) 
 
 def test_degree_one_gives_a_straight_line_and_an_end_optimum(sim: pd.DataFrame) -> None:
     est = cqox.estimate("dose_msm", sim, outcome="y", dose="a", covariates=["x1", "x2"],
-                        degree=1, n_boot=300)  # fmt: skip
+                        degree=1, n_sim=300)  # fmt: skip
     c = est.curve([0.0, 1.0, 2.0])["estimate"].to_numpy()
     assert c[2] - c[1] == pytest.approx(c[1] - c[0], rel=1e-12)
     assert est.diagnostics["optimum_at_boundary"]
@@ -102,3 +102,16 @@ def test_binary_only_estimators_point_to_multivalued_and_dose(name: str) -> None
     df, _ = cqox.simulate.multivalued(n=600, seed=2)
     with pytest.raises(cqox.RoleError, match=r"'multivalued'.*'dose_msm' or 'dose_gps'"):
         cqox.estimate(name, df, outcome="y", treatment="t", covariates=["x1", "x2"])
+
+
+def test_gps_curve_does_not_depend_on_the_row_blocks(
+    sim: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cqox.estimators.dose.gps as gps
+
+    whole = cqox.estimate("dose_gps", sim, outcome="y", dose="a", covariates=["x1", "x2"])
+    monkeypatch.setattr(gps, "BLOCK_CELLS", 500)  # many blocks of a few rows
+    blocked = cqox.estimate("dose_gps", sim, outcome="y", dose="a", covariates=["x1", "x2"])
+    doses = [0.0, 1.0, 2.0]
+    pd.testing.assert_frame_equal(whole.curve(doses), blocked.curve(doses), rtol=1e-12)
+    assert whole.gates[0].value == pytest.approx(blocked.gates[0].value, rel=1e-12)

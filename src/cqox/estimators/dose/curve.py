@@ -8,7 +8,7 @@ without forming ``ψ``.  From them:
 - pointwise Wald intervals ``μ̂(a) ± z·SE``;
 - a uniform band over a grid ``μ̂(a) ± c·SE`` with ``c`` the ``1 − α`` quantile of
   ``max_g |Z_g|/SE_g``, ``Z ~ N(0, Σ̂)`` (the sup-t band; Montiel Olea &
-  Plagborg-Møller 2019, doi:10.1002/jae.2656), by ``n_boot`` Gaussian draws;
+  Plagborg-Møller 2019, doi:10.1002/jae.2656), by ``n_sim`` Gaussian draws;
 - the dose that maximises the curve on the grid, with a percentile interval of the
   argmax over the same draws of the curve (``μ̂ + Z``): a parametric bootstrap of the
   maximiser that needs no refit.
@@ -40,8 +40,8 @@ def pointwise_se(cov: np.ndarray) -> np.ndarray:
     return np.asarray(np.sqrt(np.clip(np.diag(cov), 0.0, None)))
 
 
-def gaussian_draws(cov: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` draws of ``Z ~ N(0, Σ̂)``, shape (n_boot, G).
+def gaussian_draws(cov: np.ndarray, n_sim: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_sim`` draws of ``Z ~ N(0, Σ̂)``, shape (n_sim, G).
 
     The covariance is factored once by its eigen-decomposition and only its ``r``
     non-null directions are drawn (a polynomial curve of degree ``d`` spans ``d + 1``),
@@ -50,7 +50,7 @@ def gaussian_draws(cov: np.ndarray, n_boot: int, rng: np.random.Generator) -> np
     vals, vecs = np.linalg.eigh(cov)
     keep = vals > NULL_EIGENVALUE * max(float(vals.max()), np.finfo(float).tiny)
     root = vecs[:, keep] * np.sqrt(vals[keep])
-    return np.asarray(rng.standard_normal((n_boot, int(keep.sum()))) @ root.T)
+    return np.asarray(rng.standard_normal((n_sim, int(keep.sum()))) @ root.T)
 
 
 @dataclass(frozen=True)
@@ -105,15 +105,15 @@ def curve_inference(
     evaluate: Evaluate,
     grid: np.ndarray,
     level: float,
-    n_boot: int,
+    n_sim: int,
     rng: np.random.Generator,
 ) -> CurveInference:
     """Pointwise SEs, the uniform critical value and the maximiser of the curve on ``grid``."""
     mu, cov = evaluate(grid)
     se = pointwise_se(cov)
-    draws = gaussian_draws(cov, n_boot, rng)
+    draws = gaussian_draws(cov, n_sim, rng)
     ok = se > 0
-    sup = np.max(np.abs(draws[:, ok]) / se[ok], axis=1) if ok.any() else np.zeros(n_boot)
+    sup = np.max(np.abs(draws[:, ok]) / se[ok], axis=1) if ok.any() else np.zeros(n_sim)
     crit = float(np.quantile(sup, level))
     best = int(np.argmax(mu))
     arg = grid[np.argmax(mu + draws, axis=1)]

@@ -2,8 +2,8 @@
 
 A dose-response estimator's headline :class:`~cqox.core.estimate.Estimate` is the
 ``optimal_dose``: the grid dose that maximises the estimated curve, with the standard
-deviation and percentile interval of the maximiser over Gaussian draws of the curve
-(:mod:`cqox.estimators.dose.curve`); ``p_value`` is NaN (there is no null value).  The
+deviation and percentile interval of the maximiser over ``n_sim`` Gaussian draws of the
+curve (:mod:`cqox.estimators.dose.curve`); ``p_value`` is NaN (there is no null value).  The
 curve itself is in ``tables["curve"]`` (pointwise intervals and the uniform band) and
 at any dose through :meth:`Estimate.curve`.
 """
@@ -23,7 +23,7 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import RoleError, column_not_found
 from cqox.estimators.base import Estimator
-from cqox.estimators.common import CI_LEVEL, n_boot_param
+from cqox.estimators.common import CI_LEVEL
 from cqox.estimators.dose.curve import CurveInference, DoseCurve, Evaluate
 
 #: Parameters every dose-response estimator takes (grid, draws, level).
@@ -46,11 +46,16 @@ GRID_PARAMS: tuple[Param, ...] = (
         high=0.5,
         closed="left",
     ),
-    n_boot_param(
+    # not ``n_boot``: these draws simulate the fitted curve's normal limit (G numbers
+    # each), they neither refit nor rescan the data
+    Param(
+        "n_sim",
         2000,
+        "int",
+        "Gaussian draws of the fitted curve (no refit) for the uniform band and the "
+        "optimum's interval",
         low=100,
         high=1_000_000,
-        note="Gaussian draws of the curve for the uniform band and the optimum's interval",
     ),
     CI_LEVEL,
 )

@@ -44,12 +44,14 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate, threshold_gate
 from cqox.data.prepare import CausalData
 from cqox.estimators.base import Example
-from cqox.estimators.dose.curve import curve_inference, dose_grid, influence_cov
+from cqox.estimators.dose.curve import curve_inference, dose_grid
 from cqox.estimators.dose.density import NormalDoseModel, fit_normal_dose
 from cqox.estimators.dose.family import GRID_PARAMS, DoseResponseEstimator
 from cqox.estimators.registry import register
 from cqox.nuisance.ols import with_intercept
 
+#: Largest (row, dose) block of the curve's evaluation: bounds its memory (8 bytes each).
+BLOCK_CELLS = 2_000_000
 #: Terms of Hirano & Imbens' outcome model in the dose ``a`` and the GPS ``r``.
 TERMS = ("1", "a", "a^2", "r", "r^2", "a*r")
 
@@ -82,31 +84,72 @@ class GPSFit:
     Z: np.ndarray
     gps: np.ndarray
 
-    def gps_at(self, doses: np.ndarray) -> np.ndarray:
-        """``r̂(a, x_i)``: every unit's GPS at every dose, shape (n, G)."""
-        m = self.dose_model
-        e = doses[None, :] - m.mean[:, None]
-        return np.asarray(np.exp(-e * e / (2 * m.sigma2)) / np.sqrt(2 * np.pi * m.sigma2))
+    def min_gps_share(self, doses: np.ndarray) -> np.ndarray:
+        """Per dose, the share of units whose GPS there is not below the smallest observed."""
+        low = self.gps.min()
+        n = len(self.gps)
+        step = max(1, BLOCK_CELLS // len(doses))
+        inside = np.zeros(len(doses))
+        for s0 in range(0, n, step):
+            R, _ = self._gps_block(doses, slice(s0, s0 + step))
+            inside += np.sum(low <= R, axis=0)
+        return inside / n
 
     def evaluate(self, doses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(μ̂(a), Σ̂)`` at ``doses``: ``Σ̂ = ψ'ψ/n²`` (``ψ`` in the module docstring)."""
+        """``(μ̂(a), Σ̂)`` at ``doses``: ``Σ̂ = ψ'ψ/n²`` (``ψ`` in the module docstring).
+
+        Rows are processed in blocks of at most :data:`BLOCK_CELLS` (row, dose) pairs in
+        two passes (the means and derivatives, then ``ψ'ψ``), so memory stays bounded
+        whatever the number of rows.
+        """
         doses = np.asarray(doses, dtype=np.float64)
         n = len(self.gps)
         m = self.dose_model
-        R = self.gps_at(doses)  # (n, G)
-        W = hi_terms(doses[None, :], R)  # (n, G, 6)
-        g = W @ self.alpha  # (n, G)
-        mu = g.mean(axis=0)
         a3, a4, a5 = self.alpha[3:]
-        # ∂g/∂r · ∂r/∂η with ∂r/∂η = r · ∂log f(a|x)/∂η
-        c = (a3 + 2 * a4 * R + a5 * doses[None, :]) * R
-        e = doses[None, :] - m.mean[:, None]
-        d_gamma = self.Z.T @ (c * e / m.sigma2) / n  # (k, G)
-        d_sigma2 = np.mean(c * (-0.5 / m.sigma2 + e * e / (2 * m.sigma2**2)), axis=0)
-        D_eta = np.vstack([d_gamma, d_sigma2[None, :]])  # (k + 1, G)
-        D_alpha = W.mean(axis=0).T  # (6, G)
-        psi = g - mu + self.alpha_influence @ D_alpha + m.influence @ D_eta
-        return mu, influence_cov(psi)
+        G = len(doses)
+        k = self.Z.shape[1]
+        blocks = [
+            slice(s, s + max(1, BLOCK_CELLS // G)) for s in range(0, n, max(1, BLOCK_CELLS // G))
+        ]
+        sum_g = np.zeros(G)
+        sum_terms = np.zeros((3, G))  # Σ r, Σ r², Σ a·r
+        d_gamma = np.zeros((k, G))
+        d_sigma2 = np.zeros(G)
+        for rows in blocks:
+            R, e = self._gps_block(doses, rows)
+            g = self._g(doses, R)
+            sum_g += g.sum(axis=0)
+            sum_terms += np.stack([R.sum(axis=0), (R * R).sum(axis=0), doses * R.sum(axis=0)])
+            # ∂g/∂r · ∂r/∂η with ∂r/∂η = r · ∂log f(a|x)/∂η
+            c = (a3 + 2 * a4 * R + a5 * doses[None, :]) * R
+            d_gamma += self.Z[rows].T @ (c * e / m.sigma2)
+            d_sigma2 += np.sum(c * (-0.5 / m.sigma2 + e * e / (2 * m.sigma2**2)), axis=0)
+        mu = sum_g / n
+        D_alpha = np.vstack([np.ones(G), doses, doses * doses, sum_terms / n])  # (6, G)
+        D_eta = np.vstack([d_gamma / n, d_sigma2[None, :] / n])  # (k + 1, G)
+        cov = np.zeros((G, G))
+        for rows in blocks:
+            R, _ = self._gps_block(doses, rows)
+            psi = (
+                self._g(doses, R)
+                - mu
+                + self.alpha_influence[rows] @ D_alpha
+                + m.influence[rows] @ D_eta
+            )
+            cov += psi.T @ psi
+        return mu, cov / (n * n)
+
+    def _gps_block(self, doses: np.ndarray, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """``r̂(a, x_i)`` and ``a − x_i'γ̂`` for the rows of a block, shape (rows, G)."""
+        m = self.dose_model
+        e = doses[None, :] - m.mean[rows, None]
+        return np.exp(-e * e / (2 * m.sigma2)) / np.sqrt(2 * np.pi * m.sigma2), e
+
+    def _g(self, doses: np.ndarray, R: np.ndarray) -> np.ndarray:
+        """``ĝ(a, r) = α'(1, a, a², r, r², a·r)`` for a block of GPS values."""
+        a0, a1, a2, a3, a4, a5 = self.alpha
+        t = doses[None, :]
+        return np.asarray(a0 + a1 * t + a2 * t * t + a3 * R + a4 * R * R + a5 * t * R)
 
 
 def fit_gps(y: np.ndarray, a: np.ndarray, X: np.ndarray) -> GPSFit:
@@ -135,17 +178,16 @@ def gps_support_gate(fit: GPSFit, grid: np.ndarray, ctx: Context) -> Gate:
     ``μ̂(a)`` evaluates the outcome model at ``r̂(a, x_i)``; below the smallest GPS seen
     in the data that is extrapolation (units that would almost never get dose ``a``).
     """
-    R = fit.gps_at(grid)
-    inside = fit.gps.min() <= R
+    by_dose = fit.min_gps_share(grid)
     limit = ctx.threshold("common_support")
     return threshold_gate(
         "common_support",
-        float(inside.mean()),
+        float(by_dose.mean()),
         limit,
         higher_is_better=True,
         label="share of (unit, grid dose) GPS values inside the observed GPS range",
         fail_threshold=limit / 2,
-        details={"gps_min_observed": float(fit.gps.min()), "by_dose": inside.mean(axis=0).tolist()},
+        details={"gps_min_observed": float(fit.gps.min()), "by_dose": by_dose.tolist()},
     )
 
 
@@ -162,7 +204,7 @@ class DoseGPS(DoseResponseEstimator):
         "dose.hirano_imbens_normal",
         {"n": 600, "seed": 1},
         {"outcome": "y", "dose": "a", "covariates": ["x1", "x2"]},
-        params={"n_boot": 200},
+        params={"n_sim": 200},
     )
     parameters = GRID_PARAMS
 
@@ -172,7 +214,7 @@ class DoseGPS(DoseResponseEstimator):
         fit = fit_gps(data.y, a, data.X)
         grid = dose_grid(a, params["n_grid"], params["grid_quantile"])
         inference = curve_inference(
-            fit.evaluate, grid, params["ci_level"], params["n_boot"], ctx.rng(0)
+            fit.evaluate, grid, params["ci_level"], params["n_sim"], ctx.rng(0)
         )
         n = len(a)
         se = np.sqrt(np.sum(fit.alpha_influence**2, axis=0)) / n

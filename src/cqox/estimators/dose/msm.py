@@ -154,7 +154,7 @@ class DoseMSM(DoseResponseEstimator):
         "dose.dose_polynomial",
         {"n": 600, "seed": 1},
         {"outcome": "y", "dose": "a", "covariates": ["x1", "x2"]},
-        params={"n_boot": 200},
+        params={"n_sim": 200},
     )
     parameters = (
         Param("degree", 2, "int", "degree of the polynomial in the dose", low=1, high=6),
@@ -173,7 +173,7 @@ class DoseMSM(DoseResponseEstimator):
         fit = fit_msm(data.y, a, data.X, params["degree"], params["se_method"])
         grid = dose_grid(a, params["n_grid"], params["grid_quantile"])
         inference = curve_inference(
-            fit.evaluate, grid, params["ci_level"], params["n_boot"], ctx.rng(0)
+            fit.evaluate, grid, params["ci_level"], params["n_sim"], ctx.rng(0)
         )
         w = fit.weights
         se = np.sqrt(np.diag(fit.cov))
