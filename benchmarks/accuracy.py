@@ -102,6 +102,35 @@ def _mediation(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
     df, truth = mediation_linear(n=1000, interaction=0.4, seed=seed)
     roles = {"outcome": "y", "treatment": "t", "mediator": "m", "covariates": ["x1", "x2", "x3"]}
     return df, roles, {"NIE": truth["NIE"], "NDE": truth["NDE"]}
+def _multivalued(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    import cqox
+
+    df, truth = cqox.simulate.multivalued(n=2000, seed=seed)
+    roles = {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2"]}
+    return df, roles, {"ATE": truth["ATE"][1], "ATT": truth["ATT"][1][1]}
+
+
+def _dose_polynomial(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    from cqox.simulate.dose import dose_polynomial
+
+    df, truth = dose_polynomial(n=2000, seed=seed)
+    roles = {"outcome": "y", "dose": "a", "covariates": ["x1", "x2"]}
+    return df, roles, {CURVE_AT: float(truth["curve"](1.0)), "optimal_dose": 2.0}
+
+
+def _hirano_imbens(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    from cqox.simulate.dose import hirano_imbens_normal
+
+    df, truth = hirano_imbens_normal(n=2000, seed=seed)
+    roles = {"outcome": "y", "dose": "a", "covariates": ["x1", "x2"]}
+    return df, roles, {CURVE_AT: float(truth["curve"](1.0)), "optimal_dose": truth["optimal_dose"]}
+
+
+#: Dose-response rows: the curve at dose 1 (read through ``Estimate.curve``) and the
+#: headline optimal dose.
+CURVE_AT = "E[Y(1)]"
+#: The design each dose-response estimator is correctly specified on.
+DOSE_DESIGNS = {"dose_msm": "dose_polynomial", "dose_gps": "hirano_imbens"}
 
 
 def _network(kind: str, n: int) -> Callable[[int], tuple[Any, dict[str, Any], dict[str, float]]]:
@@ -137,6 +166,9 @@ DESIGNS: dict[str, Callable[[int], tuple[Any, dict[str, Any], dict[str, float]]]
     "its": _its,
     "synth": _synth,
     "mediation": _mediation,
+    "multivalued": _multivalued,
+    "dose_polynomial": _dose_polynomial,
+    "hirano_imbens": _hirano_imbens,
     **{
         f"network_{kind}{suffix}": _network(kind, n)
         for kind in NETWORK_KINDS
@@ -160,6 +192,8 @@ PARAMS: dict[str, dict[str, Any]] = {
     # specified there (tests/truth/test_mediation_truth.py)
     "mediation": {"interaction": True},
     "mediation_dml": {"learner": "linear"},
+    # the ATT needs a weighting or outcome-regression equation (as Stata's teffects)
+    "multivalued": {"method": "ipw"},
     # the normal-theory interval is what is studied; the randomization p-value is exact
     "network_exposure": {"n_draws": 1000, "n_perm": 0},
 }
@@ -193,6 +227,11 @@ NOTES: dict[str | tuple[str, str], str] = {
     "synth": "one treated unit (19 donors, 30 + 10 periods): conformal interval "
     "(Chernozhukov–Wüthrich–Zhu); SE = SD of placebo ATTs, not used by the interval",
     "mediation": "quasi-Bayesian percentile interval (1,000 draws); SE = SD of the draws",
+    "multivalued": "three levels; level 1 against level 0 (the ATT on level-1 units)",
+    ("dose_msm", "optimal_dose"): "grid argmax; percentile interval over Gaussian draws of "
+    "the curve (a parametric bootstrap of the maximiser)",
+    ("dose_gps", "optimal_dose"): "grid argmax; percentile interval over Gaussian draws of "
+    "the curve (a parametric bootstrap of the maximiser)",
     "network_exposure": "mean degree 4, one fixed graph, complete randomisation of half; "
     "Hájek with the small-sample corrections (docs/validation_network.md)",
 }
@@ -205,7 +244,7 @@ def _one(args: tuple[str, str, str, int]) -> dict[str, Any]:
 
     df, roles, truth = DESIGNS[design](seed)
     roles = dict(roles)
-    kw = {k: roles.pop(k) for k in ("outcome", "treatment", "covariates") if k in roles}
+    kw = {k: roles.pop(k) for k in ("outcome", "treatment", "covariates", "dose") if k in roles}
     from cqox.estimators import registry
 
     cls = registry.get(name)
@@ -221,6 +260,10 @@ def _one(args: tuple[str, str, str, int]) -> dict[str, Any]:
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"[:200]}
     t = truth.get(estimand, truth.get(e.estimand))
+    if estimand == CURVE_AT:
+        row = e.curve([1.0]).iloc[0]
+        return {"estimate": float(row["estimate"]), "se": float(row["se"]),
+                "lo": float(row["ci_lower"]), "hi": float(row["ci_upper"]), "truth": t}  # fmt: skip
     return {"estimate": e.estimate, "se": e.se, "lo": e.ci[0], "hi": e.ci[1], "truth": t}
 
 
@@ -235,7 +278,14 @@ def plan() -> tuple[list[tuple[str, str, str]], list[str]]:
         if name in NOT_COVERED:
             uncovered.append(f"{name} ({NOT_COVERED[name]})")
             continue
-        if "backdoor" in designs:
+        if name == "multivalued":
+            todo += [(name, "multivalued", "ATE"), (name, "multivalued", "ATT")]
+        elif name in DOSE_DESIGNS:
+            todo += [
+                (name, DOSE_DESIGNS[name], CURVE_AT),
+                (name, DOSE_DESIGNS[name], "optimal_dose"),
+            ]
+        elif "backdoor" in designs:
             for est in ("ATE", "ATT"):
                 if est in cls.estimands:
                     todo.append((name, "backdoor", est))
@@ -383,9 +433,16 @@ def _row_line(r: dict[str, Any]) -> str:
         f"| {r['estimator']} | {r['design']} | {r['estimand']} | {r['reps']} | "
         f"{r['bias']:+.4f} | {r['rmse']:.4f} | {r['sd']:.4f} | {r['mean_se']:.4f} | "
         f"{r['coverage']:.3f} ± {r['coverage_mcse']:.3f} | {_band(r)} | "
-        f"{NOTES.get((r['estimator'], r['design']), NOTES.get(r['estimator'], ''))}"
-        f"{failed} |"
+        f"{_note(r)}{failed} |"
     )
+
+
+def _note(r: dict[str, Any]) -> str:
+    """The note of a row: by (estimator, design), (estimator, estimand) or estimator."""
+    by_design = NOTES.get((r["estimator"], r["design"]))
+    if by_design is None:
+        by_design = NOTES.get((r["estimator"], r["estimand"]), NOTES.get(r["estimator"], ""))
+    return by_design
 
 
 def write(
