@@ -102,6 +102,8 @@ def _mediation(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
     df, truth = mediation_linear(n=1000, interaction=0.4, seed=seed)
     roles = {"outcome": "y", "treatment": "t", "mediator": "m", "covariates": ["x1", "x2", "x3"]}
     return df, roles, {"NIE": truth["NIE"], "NDE": truth["NDE"]}
+
+
 def _multivalued(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
     import cqox
 
