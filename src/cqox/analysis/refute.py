@@ -40,8 +40,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from cqox._lazy import scipy_stats as stats
 from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.gate import Gate

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
+from cqox._lazy import scipy_stats as stats
 from cqox.errors import SeparationError
 
 #: Newton stops when the largest step is below this (coefficients on standardised

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from cqox._lazy import scipy_stats as stats
 from cqox.errors import EstimationError
 
 

@@ -35,7 +35,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+
+from cqox._lazy import scipy_optimize as optimize
+from cqox._lazy import scipy_stats as stats
 
 DEFAULT_GAMMAS = tuple(np.round(np.arange(1.0, 6.01, 0.25), 2).tolist())
 #: Grid of the summary approximation (:func:`sign_test_bounds`).

@@ -11,14 +11,16 @@ neighbours for every unit at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from cqox.errors import DataError, RoleError, list_columns, show_value
+
+if TYPE_CHECKING:  # NetworkX is imported when a graph is built, not with the registry
+    import networkx as nx
 
 #: Offending values quoted in an error message (the rest are counted).
 _SHOW = 5
@@ -123,6 +125,8 @@ def build_graph(
             + ("" if directed else " (an undirected edge is listed once)"),
             details={"parameter": "network", "duplicates": shown[:_SHOW]},
         )
+    import networkx as nx
+
     graph: nx.Graph = nx.DiGraph() if directed else nx.Graph()
     graph.add_nodes_from(id_index.tolist())
     if weight is None:
@@ -147,6 +151,8 @@ def exposure_matrix(graph: nx.Graph, ids: Sequence[Any], *, weighted: bool = Fal
     Rows and columns follow ``ids``.  NetworkX's adjacency has ``M[u, v]`` for the edge
     ``u → v``; the exposure matrix is its transpose (for undirected graphs the same).
     """
+    import networkx as nx
+
     m = nx.to_scipy_sparse_array(
         graph, nodelist=list(ids), weight="weight" if weighted else None, format="csr"
     )

@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
-from scipy import stats
 
+from cqox._lazy import scipy_stats as stats
 from cqox.estimators.network.exposure import (
     ExposureMapping,
     conditions,
