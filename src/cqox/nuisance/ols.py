@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -43,22 +45,37 @@ QR_RANK_TOLERANCE = 1e-10
 QR_BLOCK = 8192
 
 
-def r_factor(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The R factor of ``[Z, y]``, shape (k + 1, k + 1), from a blocked QR.
+def qr_r(M: np.ndarray) -> np.ndarray:
+    """The R factor of ``M`` (Householder QR), shape (min(m, k), k)."""
+    return cast(np.ndarray, np.linalg.qr(M, mode="r"))
+
+
+def r_factor_blocks(blocks: Iterable[np.ndarray], width: int) -> np.ndarray:
+    """The R factor, shape (width, width), of the rows of ``blocks`` stacked.
 
     Tall-skinny QR: each block of rows is stacked under the R of the rows before it
     and reduced by Householder QR, so the time is linear in the rows and the memory
-    one block, never a copy of ``Z``; as stable as one QR of the whole matrix.  The
-    last column holds ``Q'y`` above ``±‖y − Zβ̂‖``.
+    one block, never the whole matrix; as stable as one QR of the whole matrix.
+    """
+    R = np.zeros((0, width))
+    for block in blocks:
+        R = qr_r(np.vstack([R, block]))
+    if R.shape[0] < width:
+        R = np.vstack([R, np.zeros((width - R.shape[0], width))])
+    return R[:width]
+
+
+def r_factor(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The R factor of ``[Z, y]``, shape (k + 1, k + 1), from a blocked QR.
+
+    The last column holds ``Q'y`` above ``±‖y − Zβ̂‖``.  Memory beyond the data is one
+    block of :data:`QR_BLOCK` rows (:func:`r_factor_blocks`).
     """
     n, k = Z.shape
-    R = np.zeros((0, k + 1))
-    for start in range(0, n, QR_BLOCK):
-        rows = slice(start, start + QR_BLOCK)
-        R = np.linalg.qr(np.vstack([R, np.column_stack([Z[rows], y[rows]])]), mode="r")
-    if R.shape[0] < k + 1:
-        R = np.vstack([R, np.zeros((k + 1 - R.shape[0], k + 1))])
-    return R
+    blocks = (
+        np.column_stack([Z[a : a + QR_BLOCK], y[a : a + QR_BLOCK]]) for a in range(0, n, QR_BLOCK)
+    )
+    return r_factor_blocks(blocks, k + 1)
 
 
 def least_squares(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

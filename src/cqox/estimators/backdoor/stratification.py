@@ -84,6 +84,7 @@ from cqox.gates.balance import (
     variance_ratio_gate,
 )
 from cqox.gates.weights import common_support_gate
+from cqox.nuisance.ols import qr_r, r_factor_blocks
 from cqox.nuisance.propensity import propensity, separation_gates
 
 
@@ -240,11 +241,9 @@ def _stratum_regression(
     xbar = X[g].mean(axis=0)
     k = 2 + 2 * p
     blocks = [slice(a, min(a + STRATUM_BLOCK, n)) for a in range(0, n, STRATUM_BLOCK)]
-    R = np.zeros((0, k + 1))
-    for rows in blocks:
-        Z_b, _ = _design_block(t, X, xbar, rows)
-        R = np.linalg.qr(np.vstack([R, np.column_stack([Z_b, y[rows]])]), mode="r")
-    R = R[: k + 1]
+    R = r_factor_blocks(
+        (np.column_stack([_design_block(t, X, xbar, rows)[0], y[rows]]) for rows in blocks), k + 1
+    )
     # Intercept and T always stay; covariate terms that are dependent on them or on
     # each other within the stratum (a covariate that separates the arms here, or is
     # constant in one arm) are dropped, as R drops aliased terms.  R[2:k, 2:k] is the
@@ -256,7 +255,7 @@ def _stratum_regression(
     keep = np.concatenate([[0, 1], 2 + np.sort(independent)])
     # [Zk, y] = Q·R[:, keep ∪ y]: the R factor of the kept design and Q'y follow from
     # a QR of that small matrix
-    r_k = np.linalg.qr(R[:, np.r_[keep, k]], mode="r")
+    r_k = qr_r(R[:, np.r_[keep, k]])
     m = len(keep)
     r = r_k[:m, :m]
     coef = linalg.solve_triangular(r, r_k[:m, m])
