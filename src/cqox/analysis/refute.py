@@ -46,6 +46,7 @@ from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.gate import Gate
 from cqox.data.prepare import CausalData
+from cqox.nuisance.ols import least_squares
 
 #: Simulations per refuter (DoWhy's default is 100; 20 keep the gates cheap).
 N_SIMS = 20
@@ -69,9 +70,13 @@ _STREAM = {
 
 
 def ols_effect(y: np.ndarray, t: np.ndarray, X: np.ndarray) -> float:
-    """Coefficient of ``t`` in the OLS of ``y`` on ``[1, t, X]`` (least squares)."""
+    """Coefficient of ``t`` in the OLS of ``y`` on ``[1, t, X]`` (least squares).
+
+    Householder QR (:func:`cqox.nuisance.ols.least_squares`; the minimum-norm SVD
+    solution when the design is rank deficient, as ``numpy.linalg.lstsq``).
+    """
     Z = np.column_stack([np.ones(len(y)), t, X])
-    beta, *_ = np.linalg.lstsq(Z, y, rcond=None)
+    beta, _ = least_squares(Z, y)
     return float(beta[1])
 
 
@@ -129,22 +134,40 @@ def _simulate(n_sims: int, draw: Callable[[int], float]) -> np.ndarray:
 
 
 def refute_placebo(
-    y: np.ndarray, t: np.ndarray, X: np.ndarray, rng: np.random.Generator, n_sims: int = N_SIMS
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    rng: np.random.Generator,
+    n_sims: int = N_SIMS,
+    *,
+    est: float | None = None,
+    part: _Partial | None = None,
 ) -> Refutation:
-    """Permuted treatment: is 0 inside the placebo effects' distribution."""
-    est = ols_effect(y, t, X)
-    part = _Partial(X)
+    """Permuted treatment: is 0 inside the placebo effects' distribution.
+
+    ``est`` (``ols_effect(y, t, X)``) and ``part`` (``_Partial(X)``) may be passed
+    when several refuters run on the same data, so they are computed once.
+    """
+    est = ols_effect(y, t, X) if est is None else est
+    part = _Partial(X) if part is None else part
     y_res = part.resid(y)
     sims = _simulate(n_sims, lambda _: part.effect(part.resid(t[rng.permutation(len(t))]), y_res))
     return Refutation("placebo_treatment", est, float(sims.mean()), significance(0.0, sims), sims)
 
 
 def refute_random_common_cause(
-    y: np.ndarray, t: np.ndarray, X: np.ndarray, rng: np.random.Generator, n_sims: int = N_SIMS
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    rng: np.random.Generator,
+    n_sims: int = N_SIMS,
+    *,
+    est: float | None = None,
+    part: _Partial | None = None,
 ) -> Refutation:
     """An added N(0, 1) covariate: is the estimate inside the re-estimates' distribution."""
-    est = ols_effect(y, t, X)
-    part = _Partial(X)
+    est = ols_effect(y, t, X) if est is None else est
+    part = _Partial(X) if part is None else part
     t_res, y_res = part.resid(t), part.resid(y)
 
     def draw(_: int) -> float:
@@ -163,9 +186,11 @@ def refute_data_subset(
     rng: np.random.Generator,
     n_sims: int = N_SIMS,
     fraction: float = SUBSET_FRACTION,
+    *,
+    est: float | None = None,
 ) -> Refutation:
     """Random subsets of ``fraction`` of the rows: is the estimate inside their distribution."""
-    est = ols_effect(y, t, X)
+    est = ols_effect(y, t, X) if est is None else est
     m = max(3, round(fraction * len(y)))
 
     def draw(_: int) -> float:
@@ -177,12 +202,19 @@ def refute_data_subset(
 
 
 def refute_dummy_outcome(
-    y: np.ndarray, t: np.ndarray, X: np.ndarray, rng: np.random.Generator, n_sims: int = N_SIMS
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    rng: np.random.Generator,
+    n_sims: int = N_SIMS,
+    *,
+    est: float | None = None,
+    part: _Partial | None = None,
 ) -> Refutation:
     """Outcome replaced by N(0, sd(y)) noise: is 0 inside the dummy effects' distribution."""
-    est = ols_effect(y, t, X)
+    est = ols_effect(y, t, X) if est is None else est
     sd = float(np.std(y)) or 1.0
-    part = _Partial(X)
+    part = _Partial(X) if part is None else part
     t_res = part.resid(t)
     sims = _simulate(n_sims, lambda _: part.effect(t_res, part.resid(rng.normal(0.0, sd, len(y)))))
     return Refutation("dummy_outcome", est, float(sims.mean()), significance(0.0, sims), sims)
@@ -195,13 +227,15 @@ def refute_unobserved_confounder(
     rng: np.random.Generator,
     kappa_t: float = KAPPA_T,
     kappa_y: float = KAPPA_Y,
+    *,
+    est: float | None = None,
 ) -> Refutation:
     """A simulated confounder ``U`` (corr ``kappa_t`` with ``t``, ``kappa_y``·sd(y) on ``y``).
 
     ``U = kappa_t · std(t) + sqrt(1 − kappa_t²) · N(0, 1)``; the outcome becomes
     ``y + kappa_y · sd(y) · U`` and the effect is re-estimated without ``U``.
     """
-    est = ols_effect(y, t, X)
+    est = ols_effect(y, t, X) if est is None else est
     ts = (t - t.mean()) / (t.std() or 1.0)
     u = kappa_t * ts + np.sqrt(1 - kappa_t**2) * rng.normal(size=len(y))
     new = ols_effect(y + kappa_y * float(np.std(y)) * u, t, X)
@@ -237,11 +271,16 @@ def refutation_gates(
     if n > MAX_ROWS:
         idx = ctx.rng(_STREAM["rows"]).choice(n, MAX_ROWS, replace=False)
         y, t, X = y[idx], t[idx], X[idx]
+    # the linear estimate and the residual-maker of [1, X] are shared by the refuters
+    est = ols_effect(y, t, X)
+    part = _Partial(X)
     results = [
-        refute_placebo(y, t, X, ctx.rng(_STREAM["placebo"]), n_sims),
-        refute_random_common_cause(y, t, X, ctx.rng(_STREAM["common_cause"]), n_sims),
-        refute_data_subset(y, t, X, ctx.rng(_STREAM["subset"]), n_sims),
-        refute_dummy_outcome(y, t, X, ctx.rng(_STREAM["dummy"]), n_sims),
+        refute_placebo(y, t, X, ctx.rng(_STREAM["placebo"]), n_sims, est=est, part=part),
+        refute_random_common_cause(
+            y, t, X, ctx.rng(_STREAM["common_cause"]), n_sims, est=est, part=part
+        ),
+        refute_data_subset(y, t, X, ctx.rng(_STREAM["subset"]), n_sims, est=est),
+        refute_dummy_outcome(y, t, X, ctx.rng(_STREAM["dummy"]), n_sims, est=est, part=part),
     ]
     what = {
         "placebo_treatment": "placebo (permuted) treatment: effects centred on 0",
@@ -264,7 +303,7 @@ def refutation_gates(
                 {"estimate": r.estimate, "new_effect": r.new_effect, "n_sims": len(r.sims)},
             )
         )
-    u = refute_unobserved_confounder(y, t, X, ctx.rng(_STREAM["unobserved"]))
+    u = refute_unobserved_confounder(y, t, X, ctx.rng(_STREAM["unobserved"]), est=est)
     flipped = u.p_value == 0.0
     gates.append(
         Gate(
