@@ -96,6 +96,7 @@ $(BENCH_STAMP): $(STAMP)
 .PHONY: bench bench-quick
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.cold_start
 	$(BIN)/python -m benchmarks.scaling
 	$(BIN)/python -m benchmarks.accuracy
 	$(BIN)/python -m benchmarks.dml_accuracy
@@ -104,6 +105,7 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run --quick
+	$(BIN)/python -m benchmarks.cold_start --runs 3
 	$(BIN)/python -m benchmarks.scaling --quick
 	$(BIN)/python -m benchmarks.accuracy --quick
 	$(BIN)/python -m benchmarks.dml_accuracy --quick

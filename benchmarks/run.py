@@ -33,7 +33,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from benchmarks import cases, cases_dose, datagen  # noqa: E402
+from benchmarks import cases, cases_dose, cold_start, datagen  # noqa: E402
 from benchmarks.harness import Outcome, measure_group  # noqa: E402
 from benchmarks.mediation_cases import mediation_cases, mediation_design  # noqa: E402
 
@@ -528,6 +528,8 @@ def markdown(
     lines += [f"- {s}" for s in losses] or ["- none in this run"]
     lines += ["", "## CQOx methods without a benchmark row", ""]
     lines += [f"- {m}" for m in missing] or ["- none"]
+    # the cold-start rows (fresh processes) of the last `python -m benchmarks.cold_start`
+    lines += cold_start.saved_section()
     lines += ["", "## Versions", "", "| package | version |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in info["versions"].items()]
     return "\n".join(lines) + "\n"

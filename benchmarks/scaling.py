@@ -3,14 +3,17 @@
 Each size runs in a fresh subprocess so that peak memory (``ru_maxrss``) belongs to that
 size alone.  Writes ``docs/scaling.md`` and ``docs/scaling.png``::
 
-    python -m benchmarks.scaling            # 1k, 10k, 100k, 1M rows × 50 covariates
+    python -m benchmarks.scaling            # 1k, 10k, 100k, 1M rows × 50 covariates, 10M × 20
     python -m benchmarks.scaling --quick    # 1k, 3k, 10k, 30k
+    python -m benchmarks.scaling --only-extra   # rerun 10M × 20 into the saved results
 
 The analysis is the one of the backdoor issue's speed goal: every backdoor estimator
 (ATE and ATT) except the bootstrap, all gates and the sensitivity analysis, with
 logistic/linear nuisances for DML (``benchmarks.cases.LINEAR_DML``).  The time of each
 estimator (``Estimate.elapsed_s``) is recorded too, so a step that grows faster than
-the rows is named in the table.
+the rows is named in the table.  Besides wall time, the CPU time (user + system) of
+the analysis and of each estimator is recorded: on a shared machine the wall time
+includes waiting for other jobs, the CPU time much less so.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Rows per size (full mode: the issue's 1k … 1M; quick mode stays under a minute).
 FULL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 3_000, 10_000, 30_000)
+#: Beyond the curve (full mode): the issue's 10M rows × 20 covariates must complete.
+EXTRA_SIZES = ((10_000_000, 20),)
 #: A step whose time exponent between the two largest sizes exceeds this is named as
 #: growing faster than linearly (timing noise on a shared machine is about ±0.1).
 SUPERLINEAR = 1.15
@@ -39,16 +44,23 @@ SUPERLINEAR = 1.15
 
 def one(n: int, p: int) -> dict[str, Any]:
     """Run the comprehensive analysis on ``n`` rows in this process and measure it."""
+    import types
+
     import numpy as np
 
     import cqox
+    import cqox.estimators.base as estimator_base
     from benchmarks.cases import LINEAR_DML
     from benchmarks.datagen import cross_section
+
+    # each estimator's elapsed_s becomes its CPU time in this benchmark process (one
+    # BLAS thread, so the process's CPU time is the estimator's)
+    estimator_base.time = types.SimpleNamespace(perf_counter=time.process_time)  # type: ignore[attr-defined]
 
     d = cross_section(n=n, p=p, seed=11)
     data_bytes = int(d.frame.memory_usage(deep=True).sum())
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         an = cqox.analyze(
@@ -60,16 +72,18 @@ def one(n: int, p: int) -> dict[str, Any]:
             params=LINEAR_DML,
         )
     wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     ate = an.consensus.get("ATE", {}).get("estimate", float("nan"))
     steps: dict[str, float] = {}
     for e in an.estimates:
         steps[e.estimator] = steps.get(e.estimator, 0.0) + e.elapsed_s
-    steps["rest (prepare, gates, sensitivity, profile)"] = wall - sum(steps.values())
+    steps["rest (prepare, gates, sensitivity, profile)"] = cpu - sum(steps.values())
     return {
         "n": n,
         "p": p,
         "wall_s": wall,
+        "cpu_s": cpu,
         "peak_rss_bytes": peak,
         "rss_after_data": rss_data,
         "data_bytes": data_bytes,
@@ -89,32 +103,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--p", type=int, default=50)
     parser.add_argument("--out", default=str(ROOT / "docs" / "scaling.md"))
+    parser.add_argument(
+        "--only-extra", action="store_true", help="rerun the 10M × 20 size into the saved results"
+    )
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(one(args.one, args.p)))
         return 0
-    sizes = QUICK_SIZES if args.quick else FULL_SIZES
-    rows = []
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
-    for n in sizes:
-        print(f"  n = {n:>9,} …", end="", flush=True)
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.scaling", "--one", str(n), "--p", str(args.p)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            check=False,
-        )
-        if proc.returncode != 0:
-            print(" failed:", proc.stderr.strip().splitlines()[-1:])
-            rows.append({"n": n, "p": args.p, "error": proc.stderr.strip()[-300:]})
-            continue
-        row = json.loads(proc.stdout.strip().splitlines()[-1])
-        rows.append(row)
-        print(f" {row['wall_s']:.2f} s, peak {row['peak_rss_bytes'] / 2**20:.0f} MiB")
+    saved = ROOT / "benchmarks" / "results" / "scaling.json"
+    if args.only_extra:
+        rows = [r for r in json.loads(saved.read_text()) if r.get("p", args.p) == args.p]
+    else:
+        sizes = QUICK_SIZES if args.quick else FULL_SIZES
+        rows = [_run_size(n, args.p) for n in sizes]
+    if not args.quick:
+        rows += [_run_size(n, p) for n, p in EXTRA_SIZES]
     write(rows, Path(args.out), args.quick)
     return 0
+
+
+def _run_size(n: int, p: int) -> dict[str, Any]:
+    """One size in a fresh process."""
+    print(f"  n = {n:>10,} × {p} …", end="", flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scaling", "--one", str(n), "--p", str(p)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        print(" failed:", proc.stderr.strip().splitlines()[-1:])
+        return {"n": n, "p": p, "error": proc.stderr.strip()[-300:]}
+    row: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(
+        f" {row['wall_s']:.2f} s wall, {row['cpu_s']:.2f} s CPU, "
+        f"peak {row['peak_rss_bytes'] / 2**20:.0f} MiB (load {row['load_average'][0]})"
+    )
+    return row
+
+
+def _label(r: dict) -> str:
+    return f"{r['n']:,}" + (f" × {r['p']}" if r.get("p", 50) != 50 else "")
 
 
 def write(rows: list[dict], out: Path, quick: bool) -> None:
@@ -125,29 +157,42 @@ def write(rows: list[dict], out: Path, quick: bool) -> None:
     import matplotlib.pyplot as plt
 
     ok = [r for r in rows if "wall_s" in r]
+    # the curve (growth exponents, plot) is over the sizes with the first size's width
+    width = rows[0].get("p", 50) if rows else 50
+    curve = [r for r in ok if r.get("p", 50) == width]
     lines = [
         "# Scaling of the comprehensive backdoor analysis",
         "",
         f"Generated by `make bench{'-quick' if quick else ''}` (`python -m benchmarks.scaling"
         f"{' --quick' if quick else ''}`); each size in a fresh process; "
-        "50 covariates; every registered backdoor estimator with its gates and "
-        "sensitivity analysis (`cqox.analyze`). Do not edit by hand.",
+        f"{width} covariates (and the widths shown); every registered backdoor estimator "
+        "with its gates and sensitivity analysis (`cqox.analyze`), DML with linear/logit "
+        "nuisances. *CPU s* is user + system time of the analysis (one BLAS thread); on "
+        "a shared machine the wall time also counts waiting for other jobs. Do not edit "
+        "by hand.",
         "",
-        "| rows | wall s | s per 1k rows | peak RSS MiB | data MiB | peak / data | "
-        "estimates | abs error ATE |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| rows | covariates | wall s | CPU s | CPU s per 1k rows | peak RSS MiB | data MiB | "
+        "peak / data | estimates | abs error ATE | load (1 min) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         if "wall_s" not in r:
-            lines.append(f"| {r['n']:,} | failed: {r.get('error', '')[:80]} | | | | | | |")
+            lines.append(
+                f"| {r['n']:,} | {r.get('p', '')} | failed: {r.get('error', '')[:80]} "
+                "| | | | | | | | |"
+            )
             continue
         mib = r["peak_rss_bytes"] / 2**20
         data = r["data_bytes"] / 2**20
         err = r.get("abs_error_ate")
+        cpu = r.get("cpu_s")
+        per_1k = None if cpu is None else 1000 * cpu / r["n"]
         lines.append(
-            f"| {r['n']:,} | {r['wall_s']:.3f} | {1000 * r['wall_s'] / r['n']:.4f} | "
+            f"| {r['n']:,} | {r.get('p', 50)} | {r['wall_s']:.3f} | "
+            f"{'—' if cpu is None else f'{cpu:.3f}'} | "
+            f"{'—' if per_1k is None else f'{per_1k:.4f}'} | "
             f"{mib:.0f} | {data:.1f} | {mib / data:.1f} | {r['n_estimates']} | "
-            f"{'—' if err is None else f'{err:.3f}'} |"
+            f"{'—' if err is None else f'{err:.3f}'} | {r.get('load_average', ['?'])[0]} |"
         )
     if ok:
         lines += [
@@ -159,33 +204,37 @@ def write(rows: list[dict], out: Path, quick: bool) -> None:
             lines += ["", "Failed inside the analysis (not timed): " + ", ".join(fails) + "."]
         lines += [
             "",
-            "Load average (1 min) while each size ran: "
-            + ", ".join(f"{r['n']:,}: {r.get('load_average', ['?'])[0]}" for r in ok)
-            + " (2 cores: above 2 the times are inflated by other jobs).",
+            "The load average is that of the 2-core machine when the size finished: above 2 "
+            "the wall times are inflated by other jobs.",
             "",
             "### Growth between consecutive sizes",
             "",
             "Exponent *b* in time ∝ rows^b and (peak RSS − baseline) ∝ rows^b between "
-            "consecutive sizes (1 = linear). The baseline is the RSS of the interpreter "
-            "with the libraries imported and the data built (`rss_after_data` of the "
-            "smallest size, minus its data).",
+            f"consecutive sizes with {width} covariates (1 = linear). The baseline is the "
+            "RSS of the interpreter with the libraries imported and the data built "
+            "(`rss_after_data` of the smallest size, minus its data).",
             "",
-            "| from → to | time exponent | memory exponent |",
-            "| --- | ---: | ---: |",
+            "| from → to | CPU time exponent | wall time exponent | memory exponent |",
+            "| --- | ---: | ---: | ---: |",
         ]
-        base = ok[0]["rss_after_data"] - ok[0]["data_bytes"]
-        for a, b in itertools.pairwise(ok):
+        base = curve[0]["rss_after_data"] - curve[0]["data_bytes"] if curve else 0
+        for a, b in itertools.pairwise(curve):
             ln = math.log(b["n"] / a["n"])
             te = math.log(b["wall_s"] / a["wall_s"]) / ln
+            ce = (
+                f"{math.log(b['cpu_s'] / a['cpu_s']) / ln:.2f}"
+                if a.get("cpu_s") and b.get("cpu_s")
+                else "—"
+            )
             ma, mb = a["peak_rss_bytes"] - base, b["peak_rss_bytes"] - base
             me = math.log(mb / ma) / ln if ma > 0 and mb > 0 else float("nan")
-            lines.append(f"| {a['n']:,} → {b['n']:,} | {te:.2f} | {me:.2f} |")
+            lines.append(f"| {a['n']:,} → {b['n']:,} | {ce} | {te:.2f} | {me:.2f} |")
         names = list(ok[-1].get("steps_s", {}))
         lines += [
             "",
-            "### Seconds per step",
+            "### CPU seconds per step",
             "",
-            "| step | " + " | ".join(f"{r['n']:,}" for r in ok) + " |",
+            "| step | " + " | ".join(_label(r) for r in ok) + " |",
             "| --- | " + " | ".join("---:" for _ in ok) + " |",
         ]
         for name in names:
@@ -194,8 +243,8 @@ def write(rows: list[dict], out: Path, quick: bool) -> None:
                 + " | ".join(f"{r.get('steps_s', {}).get(name, float('nan')):.3f}" for r in ok)
                 + " |"
             )
-        if len(ok) >= 2:
-            a, b = ok[-2], ok[-1]
+        if len(curve) >= 2:
+            a, b = curve[-2], curve[-1]
             ln = math.log(b["n"] / a["n"])
             growth = {
                 name: math.log(b["steps_s"][name] / a["steps_s"][name]) / ln
@@ -210,23 +259,24 @@ def write(rows: list[dict], out: Path, quick: bool) -> None:
             ]
         lines += ["", "![scaling](scaling.png)"]
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
-        ns = [r["n"] for r in ok]
-        a1.loglog(ns, [r["wall_s"] for r in ok], "o-", label="wall time")
+        ns = [r["n"] for r in curve]
+        a1.loglog(ns, [r["wall_s"] for r in curve], "o-", label="wall time")
+        if all(r.get("cpu_s") for r in curve):
+            a1.loglog(ns, [r["cpu_s"] for r in curve], "s-", label="CPU time")
         # slope-1 reference through the largest size: linear growth is parallel to it
-        a1.loglog(
-            ns, [ok[-1]["wall_s"] * n / ns[-1] for n in ns], ":", color="grey", label="∝ rows"
-        )
+        ref = curve[-1].get("cpu_s") or curve[-1]["wall_s"]
+        a1.loglog(ns, [ref * n / ns[-1] for n in ns], ":", color="grey", label="∝ rows")
         a1.set_xlabel("rows")
-        a1.set_ylabel("wall time (s)")
+        a1.set_ylabel("seconds")
         a1.legend(frameon=False)
-        a2.loglog(ns, [r["peak_rss_bytes"] / 2**20 for r in ok], "o-", label="peak RSS")
+        a2.loglog(ns, [r["peak_rss_bytes"] / 2**20 for r in curve], "o-", label="peak RSS")
         a2.loglog(
             ns,
-            [max(r["peak_rss_bytes"] - base, 1) / 2**20 for r in ok],
+            [max(r["peak_rss_bytes"] - base, 1) / 2**20 for r in curve],
             "^-",
             label="peak RSS − baseline",
         )
-        a2.loglog(ns, [r["data_bytes"] / 2**20 for r in ok], "s--", label="data")
+        a2.loglog(ns, [r["data_bytes"] / 2**20 for r in curve], "s--", label="data")
         a2.set_xlabel("rows")
         a2.set_ylabel("MiB")
         a2.legend(frameon=False)

@@ -20,6 +20,7 @@ SRC = Path(cqox.__file__).parent
 LAYERS = {
     "errors": 0,
     "_version": 0,
+    "_lazy": 0,
     "core": 1,
     "data": 2,
     "inference": 2,

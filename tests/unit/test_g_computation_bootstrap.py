@@ -53,8 +53,22 @@ def test_replicate_counts_do_not_depend_on_the_draw_chunk(monkeypatch: pytest.Mo
     monkeypatch.setattr(gc, "DRAW_CHUNK", 1200)  # two replicates per call
     chunked = gc.resample_counts(np.random.default_rng(3), 500, 40)
     np.testing.assert_array_equal(whole, chunked)
-    assert whole.dtype == np.uint16
+    assert whole.dtype == np.uint8
     np.testing.assert_array_equal(whole.sum(axis=1), np.full(40, 500))
+
+
+def test_replicate_counts_widen_when_a_count_exceeds_a_byte() -> None:
+    from cqox.estimators.backdoor import g_computation as gc
+
+    class AllOnFirstRow:
+        # every draw lands on row 0: its count is n, beyond uint8's 255
+        def integers(self, low: int, high: int, size: tuple[int, int]) -> np.ndarray:
+            return np.zeros(size, np.int64)
+
+    counts = gc.resample_counts(AllOnFirstRow(), 300, 3)  # type: ignore[arg-type]
+    assert counts.dtype == np.uint16
+    np.testing.assert_array_equal(counts[:, 0], np.full(3, 300))
+    np.testing.assert_array_equal(counts[:, 1:], 0)
 
 
 def test_block_sums_equal_dense_products(monkeypatch: pytest.MonkeyPatch) -> None:

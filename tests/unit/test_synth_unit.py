@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import cqox
-from cqox.estimators.synth.qp import simplex_qp
+from cqox.estimators.synth._qp import simplex_qp
 from cqox.report.figures_synth import (
     synth_gap_plotly,
     synth_gap_png,

@@ -38,8 +38,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from cqox._lazy import scipy_stats as stats
 from cqox.core.gate import Gate
 from cqox.errors import GraphError
 

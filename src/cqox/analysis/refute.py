@@ -41,12 +41,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.gate import Gate
 from cqox.data.prepare import CausalData
+from cqox.nuisance.ols import least_squares
 
 #: Simulations per refuter (DoWhy's default is 100; 20 keep the gates cheap).
 N_SIMS = 20
@@ -72,9 +73,13 @@ _STREAM = {
 
 
 def ols_effect(y: np.ndarray, t: np.ndarray, X: np.ndarray) -> float:
-    """Coefficient of ``t`` in the OLS of ``y`` on ``[1, t, X]`` (least squares)."""
+    """Coefficient of ``t`` in the OLS of ``y`` on ``[1, t, X]`` (least squares).
+
+    Householder QR (:func:`cqox.nuisance.ols.least_squares`; the minimum-norm SVD
+    solution when the design is rank deficient, as ``numpy.linalg.lstsq``).
+    """
     Z = np.column_stack([np.ones(len(y)), t, X])
-    beta, *_ = np.linalg.lstsq(Z, y, rcond=None)
+    beta, _ = least_squares(Z, y)
     return float(beta[1])
 
 
@@ -113,7 +118,8 @@ def significance(value: float, sims: np.ndarray) -> float:
     if sd == 0.0:
         return 1.0 if np.isclose(value, mean, rtol=1e-12, atol=0.0) else 0.0
     z = (value - mean) / sd
-    return float(stats.norm.sf(z) if z > 0 else stats.norm.cdf(z))
+    # the normal tail as scipy.stats.norm.sf/cdf compute it (ndtr), without importing stats
+    return float(special.ndtr(-z) if z > 0 else special.ndtr(z))
 
 
 @dataclass(frozen=True)
@@ -132,22 +138,40 @@ def _simulate(n_sims: int, draw: Callable[[int], float]) -> np.ndarray:
 
 
 def refute_placebo(
-    y: np.ndarray, t: np.ndarray, X: np.ndarray, rng: np.random.Generator, n_sims: int = N_SIMS
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    rng: np.random.Generator,
+    n_sims: int = N_SIMS,
+    *,
+    est: float | None = None,
+    part: _Partial | None = None,
 ) -> Refutation:
-    """Permuted treatment: is 0 inside the placebo effects' distribution."""
-    est = ols_effect(y, t, X)
-    part = _Partial(X)
+    """Permuted treatment: is 0 inside the placebo effects' distribution.
+
+    ``est`` (``ols_effect(y, t, X)``) and ``part`` (``_Partial(X)``) may be passed
+    when several refuters run on the same data, so they are computed once.
+    """
+    est = ols_effect(y, t, X) if est is None else est
+    part = _Partial(X) if part is None else part
     y_res = part.resid(y)
     sims = _simulate(n_sims, lambda _: part.effect(part.resid(t[rng.permutation(len(t))]), y_res))
     return Refutation("placebo_treatment", est, float(sims.mean()), significance(0.0, sims), sims)
 
 
 def refute_random_common_cause(
-    y: np.ndarray, t: np.ndarray, X: np.ndarray, rng: np.random.Generator, n_sims: int = N_SIMS
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    rng: np.random.Generator,
+    n_sims: int = N_SIMS,
+    *,
+    est: float | None = None,
+    part: _Partial | None = None,
 ) -> Refutation:
     """An added N(0, 1) covariate: is the estimate inside the re-estimates' distribution."""
-    est = ols_effect(y, t, X)
-    part = _Partial(X)
+    est = ols_effect(y, t, X) if est is None else est
+    part = _Partial(X) if part is None else part
     t_res, y_res = part.resid(t), part.resid(y)
 
     def draw(_: int) -> float:
@@ -166,9 +190,11 @@ def refute_data_subset(
     rng: np.random.Generator,
     n_sims: int = N_SIMS,
     fraction: float = SUBSET_FRACTION,
+    *,
+    est: float | None = None,
 ) -> Refutation:
     """Random subsets of ``fraction`` of the rows: is the estimate inside their distribution."""
-    est = ols_effect(y, t, X)
+    est = ols_effect(y, t, X) if est is None else est
     m = max(3, round(fraction * len(y)))
 
     def draw(_: int) -> float:
@@ -180,12 +206,19 @@ def refute_data_subset(
 
 
 def refute_dummy_outcome(
-    y: np.ndarray, t: np.ndarray, X: np.ndarray, rng: np.random.Generator, n_sims: int = N_SIMS
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    rng: np.random.Generator,
+    n_sims: int = N_SIMS,
+    *,
+    est: float | None = None,
+    part: _Partial | None = None,
 ) -> Refutation:
     """Outcome replaced by N(0, sd(y)) noise: is 0 inside the dummy effects' distribution."""
-    est = ols_effect(y, t, X)
+    est = ols_effect(y, t, X) if est is None else est
     sd = float(np.std(y)) or 1.0
-    part = _Partial(X)
+    part = _Partial(X) if part is None else part
     t_res = part.resid(t)
     sims = _simulate(n_sims, lambda _: part.effect(t_res, part.resid(rng.normal(0.0, sd, len(y)))))
     return Refutation("dummy_outcome", est, float(sims.mean()), significance(0.0, sims), sims)
@@ -198,6 +231,8 @@ def refute_unobserved_confounder(
     rng: np.random.Generator,
     kappa_t: float = KAPPA_T,
     kappa_y: float = KAPPA_Y,
+    *,
+    est: float | None = None,
 ) -> Refutation:
     """DoWhy's simulated unobserved common cause (``direct-simulation``), one draw.
 
@@ -208,11 +243,12 @@ def refute_unobserved_confounder(
     DoWhy's).  The effect is re-estimated on the changed data without ``w``.
     ``kappa_y`` is in the outcome's units (the gate passes ``KAPPA_Y`` · sd(y)).
     """
-    est = ols_effect(y, t, X)
+    est = ols_effect(y, t, X) if est is None else est
     w = rng.normal(size=len(y))
     if set(np.unique(t)) <= {0.0, 1.0}:
         alpha = 2 * kappa_t - 1 if kappa_t >= 0.5 else 1 - 2 * kappa_t
-        lo, hi = stats.norm.interval(alpha)
+        # scipy.stats.norm.interval(alpha), computed as it does (ndtri of the two tails)
+        lo, hi = special.ndtri((1 - alpha) / 2), special.ndtri((1 + alpha) / 2)
         threshold = lo if kappa_t >= 0.5 else hi
         flip = threshold <= w
         t_new = np.where(flip, 1.0 - t, t)
@@ -251,11 +287,16 @@ def refutation_gates(
     if n > MAX_ROWS:
         idx = ctx.rng(_STREAM["rows"]).choice(n, MAX_ROWS, replace=False)
         y, t, X = y[idx], t[idx], X[idx]
+    # the linear estimate and the residual-maker of [1, X] are shared by the refuters
+    est = ols_effect(y, t, X)
+    part = _Partial(X)
     results = [
-        refute_placebo(y, t, X, ctx.rng(_STREAM["placebo"]), n_sims),
-        refute_random_common_cause(y, t, X, ctx.rng(_STREAM["common_cause"]), n_sims),
-        refute_data_subset(y, t, X, ctx.rng(_STREAM["subset"]), n_sims),
-        refute_dummy_outcome(y, t, X, ctx.rng(_STREAM["dummy"]), n_sims),
+        refute_placebo(y, t, X, ctx.rng(_STREAM["placebo"]), n_sims, est=est, part=part),
+        refute_random_common_cause(
+            y, t, X, ctx.rng(_STREAM["common_cause"]), n_sims, est=est, part=part
+        ),
+        refute_data_subset(y, t, X, ctx.rng(_STREAM["subset"]), n_sims, est=est),
+        refute_dummy_outcome(y, t, X, ctx.rng(_STREAM["dummy"]), n_sims, est=est, part=part),
     ]
     what = {
         "placebo_treatment": "placebo (permuted) treatment: effects centred on 0",
@@ -279,7 +320,7 @@ def refutation_gates(
             )
         )
     u = refute_unobserved_confounder(
-        y, t, X, ctx.rng(_STREAM["unobserved"]), KAPPA_T, KAPPA_Y * float(np.std(y))
+        y, t, X, ctx.rng(_STREAM["unobserved"]), KAPPA_T, KAPPA_Y * float(np.std(y)), est=est
     )
     flipped = u.p_value == 0.0
     on_t = (

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -105,7 +105,20 @@ class _ArgumentError(Exception):
 
 
 class CliParser(argparse.ArgumentParser):
-    """An argument parser whose errors become one ``cqox: error:`` line (exit status 2)."""
+    """An argument parser whose errors become one ``cqox: error:`` line (exit status 2).
+
+    ``epilog_factory``, when set, builds the epilog the first time help is printed, so
+    that a costly epilog (``cqox serve``'s settings, which import the service) is not
+    built by every command (``cqox --version`` must not import FastAPI).
+    """
+
+    epilog_factory: Callable[[], str] | None = None
+
+    def format_help(self) -> str:
+        """The help text, with the epilog built on first use."""
+        if self.epilog is None and self.epilog_factory is not None:
+            self.epilog = self.epilog_factory()
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         """Raise instead of printing the usage and exiting (``main`` prints one line)."""

@@ -12,22 +12,26 @@ from cqox.cli.server_extra import INSTALL_HINT, missing_server_modules, require_
 KEEP_ALIVE_S = 30
 
 
+def _epilog() -> str:
+    """The settings list (imports the service: built only for ``cqox serve --help``)."""
+    if missing_server_modules():
+        return f"needs the server extra: {INSTALL_HINT}"
+    from cqox.server.settings import settings_help
+
+    return "settings (environment variables):\n" + settings_help()
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve`` to the ``cqox`` command."""
-    if missing_server_modules():
-        epilog = f"needs the server extra: {INSTALL_HINT}"
-    else:
-        from cqox.server.settings import settings_help
-
-        epilog = "settings (environment variables):\n" + settings_help()
     p: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
         help="run the HTTP service and web dashboard",
         description="Run the CQOx HTTP service (API at /api, OpenAPI docs at /docs, dashboard "
         "at /). Configuration comes from environment variables:",
-        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # the parser is the command's CliParser, which builds the epilog when help is printed
+    p.epilog_factory = _epilog  # type: ignore[attr-defined]
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 
 def cluster_sums(scores: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -80,7 +80,7 @@ def bootstrap_draws(
 
 
 #: (z_.75 − z_.25): the interquartile range of a standard normal.
-IQR_NORMAL = float(stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+IQR_NORMAL = float(special.ndtri(0.75) - special.ndtri(0.25))
 
 
 def bootstrap_se(draws: np.ndarray) -> np.ndarray:

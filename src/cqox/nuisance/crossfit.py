@@ -161,7 +161,7 @@ def calibrate_propensity(e_hat: np.ndarray, t: np.ndarray, method: str = "isoton
         return e_hat
     if method != "isotonic":
         raise ValueError(f"unknown calibration method {method!r}; use one of {CALIBRATION_METHODS}")
-    from sklearn.isotonic import IsotonicRegression
+    # scikit-learn's IsotonicRegression, reimplemented bit for bit without importing it
+    from cqox.nuisance.isotonic import isotonic_fit_predict
 
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-    return np.asarray(iso.fit(e_hat, t).predict(e_hat), dtype=np.float64)
+    return isotonic_fit_predict(e_hat, t)

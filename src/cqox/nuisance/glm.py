@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
+from cqox._lazy import scipy_stats as stats
 from cqox.errors import SeparationError
 
 #: Newton stops when the largest step is below this (coefficients on standardised
@@ -88,8 +89,31 @@ def standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     scale[scale == 0] = 1.0
     Z = np.empty((X.shape[0], X.shape[1] + 1))
     Z[:, 0] = 1.0
-    Z[:, 1:] = (X - mean) / scale
+    # in place: the same arithmetic as (X − mean) / scale without two n × p temporaries
+    np.subtract(X, mean, out=Z[:, 1:])
+    Z[:, 1:] /= scale
     return Z, mean, scale
+
+
+#: Rows per block of the weighted cross-products ``Z'WZ``: one block of ``W^½Z`` in
+#: memory instead of an n × k copy per Newton step.
+GRAM_BLOCK = 16384
+
+
+def weighted_gram(Z: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``Z' diag(w) Z`` for ``w ≥ 0``, accumulated over blocks of rows.
+
+    Each block is formed as ``(w^½ z)'(w^½ z)``, which NumPy hands to BLAS ``syrk``
+    (half the work of a general product).
+    """
+    k = Z.shape[1]
+    out = np.zeros((k, k))
+    root = np.sqrt(w)
+    for start in range(0, Z.shape[0], GRAM_BLOCK):
+        rows = slice(start, start + GRAM_BLOCK)
+        Zw = Z[rows] * root[rows, None]
+        out += Zw.T @ Zw
+    return out
 
 
 def _probs(eta: np.ndarray, link: str) -> tuple[np.ndarray, np.ndarray]:
@@ -136,9 +160,7 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
         else:
             grad = Z.T @ ((t - p) * f / (p * (1 - p)))
             w = f * f / (p * (1 - p))
-        # Z'WZ as (W^½Z)'(W^½Z): NumPy hands A'A to BLAS syrk (half the work of a gemm)
-        Zw = Z * np.sqrt(w)[:, None]
-        info = Zw.T @ Zw
+        info = weighted_gram(Z, w)
         try:
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
@@ -182,7 +204,7 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
         )
     if link == "logit":
         score = Z * (t - p)[:, None]
-        hess = (Z * f[:, None]).T @ Z / len(t)
+        hess = weighted_gram(Z, f) / len(t)
     else:
         q = 2 * t - 1
         lam = q * np.exp(stats.norm.logpdf(q * eta) - special.log_ndtr(q * eta))
@@ -220,7 +242,7 @@ def weighted_logit(
     for _ in range(max_iter):
         p = special.expit(Z @ beta)
         grad = Z.T @ (w * (y - p))
-        info = (Z * (w * p * (1 - p))[:, None]).T @ Z
+        info = weighted_gram(Z, w * p * (1 - p))
         try:
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:

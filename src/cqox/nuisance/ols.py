@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
-from scipy import linalg
 from scipy.linalg import solve_triangular
 
 
@@ -40,22 +41,58 @@ class OLSFit:
 #: A Householder QR whose smallest |R_jj| is below this share of the largest is treated
 #: as rank deficient and the minimum-norm SVD solution is used instead.
 QR_RANK_TOLERANCE = 1e-10
+#: Rows per block of the blocked QR: memory beyond the data is one block of ``[Z, y]``.
+QR_BLOCK = 8192
+
+
+def qr_r(M: np.ndarray) -> np.ndarray:
+    """The R factor of ``M`` (Householder QR), shape (min(m, k), k)."""
+    return cast(np.ndarray, np.linalg.qr(M, mode="r"))
+
+
+def r_factor_blocks(blocks: Iterable[np.ndarray], width: int) -> np.ndarray:
+    """The R factor, shape (width, width), of the rows of ``blocks`` stacked.
+
+    Tall-skinny QR: each block of rows is stacked under the R of the rows before it
+    and reduced by Householder QR, so the time is linear in the rows and the memory
+    one block, never the whole matrix; as stable as one QR of the whole matrix.
+    """
+    R = np.zeros((0, width))
+    for block in blocks:
+        R = qr_r(np.vstack([R, block]))
+    if R.shape[0] < width:
+        R = np.vstack([R, np.zeros((width - R.shape[0], width))])
+    return R[:width]
+
+
+def r_factor(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The R factor of ``[Z, y]``, shape (k + 1, k + 1), from a blocked QR.
+
+    The last column holds ``Q'y`` above ``±‖y − Zβ̂‖``.  Memory beyond the data is one
+    block of :data:`QR_BLOCK` rows (:func:`r_factor_blocks`).
+    """
+    n, k = Z.shape
+    blocks = (
+        np.column_stack([Z[a : a + QR_BLOCK], y[a : a + QR_BLOCK]]) for a in range(0, n, QR_BLOCK)
+    )
+    return r_factor_blocks(blocks, k + 1)
 
 
 def least_squares(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Coefficients of ``y`` on ``Z`` and the R factor (``None`` if rank deficient).
 
-    Householder QR (about a third of the work of the SVD behind ``numpy.linalg.lstsq``,
-    and as stable for badly scaled columns); the SVD is the fallback when ``Z`` is
-    rank deficient, giving the minimum-norm solution.  ``Q'y`` is formed by applying
-    the Householder reflectors to ``y`` (LAPACK ``ormqr``), never forming the n × k
-    ``Q``: half the time of ``numpy.linalg.qr`` on tall designs.
+    Householder QR of ``[Z, y]`` in blocks of rows (:func:`r_factor`: about a third of
+    the work of the SVD behind ``numpy.linalg.lstsq``, as stable for badly scaled
+    columns, linear in the rows with one block of memory); the SVD is the fallback
+    when ``Z`` is rank deficient, giving the minimum-norm solution.
     """
-    if Z.shape[0] >= Z.shape[1] > 0:
-        qty, r = linalg.qr_multiply(Z, y[None, :], mode="right")
+    n, k = Z.shape
+    if n >= k > 0:
+        R = r_factor(Z, y)
+        r = R[:k, :k]
         d = np.abs(np.diag(r))
         if d.min() > QR_RANK_TOLERANCE * d.max():
-            return solve_triangular(r, qty[0]), r
+            return solve_triangular(r, R[:k, k]), r
     coef, *_ = np.linalg.lstsq(Z, y, rcond=None)
     return coef, None
 

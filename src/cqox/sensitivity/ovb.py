@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special  # Student t quantiles (stdtrit, as scipy.stats.t.ppf)
 
 from cqox.errors import EstimationError
 
@@ -49,7 +49,7 @@ def robustness_value(
     f_q = q * abs(t_value) / math.sqrt(dof)
     if alpha is None:
         return 0.5 * (math.sqrt(f_q**4 + 4 * f_q**2) - f_q**2)
-    f_crit = abs(float(stats.t.ppf(alpha / 2, dof - 1))) / math.sqrt(dof - 1)
+    f_crit = abs(float(special.stdtrit(dof - 1, alpha / 2))) / math.sqrt(dof - 1)
     f_qa = f_q - f_crit
     if f_qa <= 0:
         return 0.0
@@ -157,7 +157,7 @@ def ovb_sensitivity(
         # ... and with D given the other covariates: from the treatment model D ~ 1 + X
         cd, sd, dof_d = _ols_t(np.column_stack([np.ones(n), X]), d)
         r2d = {names[j]: partial_r2(cd[1 + j] / sd[1 + j], dof_d) for j in range(p)}
-        t_crit = float(stats.t.ppf(1 - alpha / 2, dof - 1))
+        t_crit = float(special.stdtrit(dof - 1, 1 - alpha / 2))
         if benchmarks is None:
             benchmarks = sorted(names, key=lambda c: -r2d[c])[:max_benchmarks]
         for b in benchmarks:

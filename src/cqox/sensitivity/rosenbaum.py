@@ -35,7 +35,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import special
+
+from cqox._lazy import scipy_optimize as optimize
 
 DEFAULT_GAMMAS = tuple(np.round(np.arange(1.0, 6.01, 0.25), 2).tolist())
 #: Grid of the summary approximation (:func:`sign_test_bounds`).
@@ -99,13 +101,24 @@ class RosenbaumBounds:
 
 
 def _ranks(d: np.ndarray) -> np.ndarray:
-    return stats.rankdata(np.abs(d), method="average")
+    """Ranks of ``|d|`` with ties averaged (``scipy.stats.rankdata(method="average")``)."""
+    a = np.abs(d)
+    order = np.argsort(a, kind="mergesort")
+    sorted_a = a[order]
+    # ties share the mean of the 1-based positions they occupy: (first + last) / 2
+    new = np.r_[True, sorted_a[1:] != sorted_a[:-1]]
+    dense = np.cumsum(new)
+    bounds = np.r_[np.flatnonzero(new), len(a)]
+    avg = 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+    ranks = np.empty(len(a))
+    ranks[order] = avg
+    return ranks
 
 
 def _tail_normal(T: float, q: np.ndarray, p: float) -> float:
     mean = p * q.sum()
     var = p * (1 - p) * np.sum(q * q)
-    return float(stats.norm.sf((T - mean) / np.sqrt(var)))
+    return float(special.ndtr(-(T - mean) / np.sqrt(var)))  # normal upper tail
 
 
 def _tail_exact(T: float, q: np.ndarray, p: float) -> float:
@@ -205,7 +218,7 @@ def bounds_of_matched_pairs(
 def _sign_test_upper_p(t: float, n: int, gamma: float) -> float:
     p = gamma / (1.0 + gamma)
     z = (t - n * p) / math.sqrt(n * p * (1.0 - p))
-    return float(stats.norm.sf(z))
+    return float(special.ndtr(-z))  # normal upper tail, as scipy.stats.norm.sf
 
 
 def sign_test_bounds(
@@ -228,7 +241,7 @@ def sign_test_bounds(
     approximation from summary numbers: the pairs themselves give the exact signed-rank
     bounds of :func:`rosenbaum_bounds`.
     """
-    crit = float(stats.norm.ppf(0.5 + ci_level / 2))
+    crit = float(special.ndtri(0.5 + ci_level / 2))
     se = (ci[1] - ci[0]) / (2 * crit)
     if not se > 0:
         return {"applicable": False, "reason": "the confidence interval has zero width"}

@@ -27,10 +27,8 @@ import numpy as np
 from numba import njit
 from scipy.spatial import cKDTree
 
-#: Two distances closer than this (relative to the spread of the score) are a tie.
-#: Identical covariate rows give bit-identical scores; this only absorbs rounding in
-#: the last few bits, and is far below any meaningful difference in propensity.
-TIE_RTOL = 1e-10
+from cqox.estimators.backdoor._score_neighbours import TIE_RTOL
+
 #: Largest dimension for which the KD-tree is used for Mahalanobis matching.
 KD_MAX_DIM = 12
 #: Query rows per block of the brute-force search (bounds memory to block × n_r).

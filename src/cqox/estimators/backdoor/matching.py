@@ -5,7 +5,9 @@ the M-th distance* (Abadie & Imbens 2006, doi:10.1111/j.1468-0262.2006.00655.x),
 exact-matching cells and a caliper when given, with or without replacement.  Matched
 sets are kept in compressed rows (:class:`Matches`).  All matching is ``O(n log n)``:
 binary search plus a two-pointer expansion on the sorted one-dimensional score
-(compiled with Numba, :mod:`cqox.estimators.backdoor._matching_kernels`), a KD-tree for
+(vectorised NumPy without a caliper, :mod:`cqox.estimators.backdoor._score_neighbours`;
+compiled with Numba with a caliper or without replacement,
+:mod:`cqox.estimators.backdoor._matching_kernels`, imported on first use), a KD-tree for
 the Mahalanobis distance.  Plain array functions: no estimator, no context.
 """
 
@@ -17,13 +19,8 @@ import numpy as np
 import pandas as pd
 
 from cqox.errors import EstimationError, ParameterError
-from cqox.estimators.backdoor._matching_kernels import (
-    TIE_RTOL,
-    expand_intervals,
-    greedy_without_replacement,
-    kd_neighbours,
-    nn_intervals,
-)
+from cqox.estimators.backdoor import _score_neighbours
+from cqox.estimators.backdoor._score_neighbours import TIE_RTOL
 
 
 @dataclass(frozen=True)
@@ -98,9 +95,17 @@ def match_scores(
     """
     order, ref, lo, hi = _cells_sort(s_r, cell_r, s_q, cell_q)
     no_self = np.full(len(s_q), -1, np.int64)
-    left, right = nn_intervals(
-        np.ascontiguousarray(s_q, np.float64), lo, hi, no_self, ref, m, _tie_tol(s_q, s_r), caliper
-    )
+    q = np.ascontiguousarray(s_q, np.float64)
+    tol = _tie_tol(s_q, s_r)
+    if np.isinf(caliper):
+        # NumPy: the same matched sets as the compiled kernel, without Numba's start-up
+        left, right = _score_neighbours.nn_intervals(q, lo, hi, no_self, ref, m, tol)
+        _check_pairs(left, right)
+        ptr, idx = _score_neighbours.expand_intervals(left, right, no_self, order)
+        return Matches(ptr, idx)
+    from cqox.estimators.backdoor._matching_kernels import expand_intervals, nn_intervals
+
+    left, right = nn_intervals(q, lo, hi, no_self, ref, m, tol, caliper)
     _check_pairs(left, right)
     ptr, idx = expand_intervals(left, right, no_self, order.astype(np.int64))
     return Matches(ptr, idx)
@@ -111,9 +116,9 @@ def match_within(s: np.ndarray, m: int, cell: np.ndarray | None = None) -> Match
     order, ref, lo, hi = _cells_sort(s, cell, s, cell)
     inv = np.empty(len(s), np.int64)
     inv[order] = np.arange(len(s))
-    left, right = nn_intervals(ref[inv], lo, hi, inv, ref, m, _tie_tol(s), np.inf)
+    left, right = _score_neighbours.nn_intervals(ref[inv], lo, hi, inv, ref, m, _tie_tol(s))
     _check_pairs(left, right)
-    ptr, idx = expand_intervals(left, right, inv, order.astype(np.int64))
+    ptr, idx = _score_neighbours.expand_intervals(left, right, inv, order)
     return Matches(ptr, idx)
 
 
@@ -127,6 +132,8 @@ def match_scores_without_replacement(
     cell_r: np.ndarray | None = None,
 ) -> Matches:
     """Greedy matching without replacement, queries served in ``query_order``."""
+    from cqox.estimators.backdoor._matching_kernels import greedy_without_replacement
+
     order, ref, lo, hi = _cells_sort(s_r, cell_r, s_q, cell_q)
     qo = query_order
     ptr_p, pos = greedy_without_replacement(
@@ -182,6 +189,8 @@ def kd_match(
     exclude_self: bool,
 ) -> Matches:
     """KD-tree matching, cell by cell when exact cells are given."""
+    from cqox.estimators.backdoor._matching_kernels import kd_neighbours
+
     if cq is None or cr is None:
         ptr, idx = kd_neighbours(Zq, Zr, m, caliper, exclude_self)
         return Matches(ptr, idx)

@@ -84,6 +84,7 @@ from cqox.gates.balance import (
     variance_ratio_gate,
 )
 from cqox.gates.weights import common_support_gate
+from cqox.nuisance.ols import qr_r, r_factor_blocks
 from cqox.nuisance.propensity import propensity, separation_gates
 
 
@@ -205,6 +206,20 @@ def stratified_effect(
 STRATUM_RANK_TOLERANCE = 1e-9
 
 
+#: Rows per block of the within-stratum regression: the design ``[1, T, X̃, T·X̃]`` is
+#: formed one block at a time, so memory beyond the data is one block, not n × (2p + 2).
+STRATUM_BLOCK = 8192
+
+
+def _design_block(
+    t: np.ndarray, X: np.ndarray, xbar: np.ndarray, rows: slice
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(Z, X̃)`` of the rows ``rows``: ``Z = [1, T, X̃, T·X̃]`` with ``X̃ = X − x̄``."""
+    Xc = X[rows] - xbar
+    tb = t[rows]
+    return np.column_stack([np.ones(len(tb)), tb, Xc, tb[:, None] * Xc]), Xc
+
+
 def _stratum_regression(
     y: np.ndarray, t: np.ndarray, X: np.ndarray, g: np.ndarray
 ) -> tuple[float, np.ndarray]:
@@ -213,33 +228,51 @@ def _stratum_regression(
     ``X̃`` is centred on the rows ``g`` (the stratum's target population); the
     influence terms (HC2 residuals plus the centring term) sum to ``τ̂_s − τ_s`` to
     first order.
+
+    Computed from the R factor of ``[Z, y]``, accumulated over blocks of rows by
+    Householder QR of the stacked partial R and the next block (a tall-skinny QR,
+    as stable as one QR of the whole design but ``O(block · k)`` memory and linear
+    time in the rows).  The trailing block of that R is the R factor of the covariate
+    terms with ``[1, T]`` projected out, so the rank decision (pivoted QR) and the
+    fit on the kept columns are both done on ``(k + 1) × (k + 1)`` matrices; a
+    second pass over the blocks gives residuals, leverages and influence terms.
     """
+    n, p = X.shape
     xbar = X[g].mean(axis=0)
-    Xc = X - xbar
-    p = X.shape[1]
-    Z = np.column_stack([np.ones(len(y)), t, Xc, t[:, None] * Xc])
+    k = 2 + 2 * p
+    blocks = [slice(a, min(a + STRATUM_BLOCK, n)) for a in range(0, n, STRATUM_BLOCK)]
+    R = r_factor_blocks(
+        (np.column_stack([_design_block(t, X, xbar, rows)[0], y[rows]]) for rows in blocks), k + 1
+    )
     # Intercept and T always stay; covariate terms that are dependent on them or on
     # each other within the stratum (a covariate that separates the arms here, or is
-    # constant in one arm) are dropped, as R drops aliased terms.
-    base, W = Z[:, :2], Z[:, 2:]
-    W_res = W - base @ np.linalg.lstsq(base, W, rcond=None)[0]
-    _, r, piv = linalg.qr(W_res, mode="economic", pivoting=True)
-    d = np.abs(np.diag(r))
-    scale = max(float(np.linalg.norm(W, axis=0).max()), 1e-300)
+    # constant in one arm) are dropped, as R drops aliased terms.  R[2:k, 2:k] is the
+    # R factor of the covariate terms net of [1, T]; its pivoted QR ranks them.
+    _, r_w, piv = linalg.qr(R[2:k, 2:k], mode="economic", pivoting=True)
+    d = np.abs(np.diag(r_w))
+    scale = max(float(np.linalg.norm(R[:k, 2:k], axis=0).max()), 1e-300)
     independent = piv[: int(np.sum(d > STRATUM_RANK_TOLERANCE * scale))]
     keep = np.concatenate([[0, 1], 2 + np.sort(independent)])
-    Zk = Z[:, keep]
-    q, r = np.linalg.qr(Zk)
-    coef = linalg.solve_triangular(r, q.T @ y)
-    resid = y - Zk @ coef
-    leverage = np.sum(q**2, axis=1)
-    r_inv = linalg.solve_triangular(r, np.eye(r.shape[0]))
+    # [Zk, y] = Q·R[:, keep ∪ y]: the R factor of the kept design and Q'y follow from
+    # a QR of that small matrix
+    r_k = qr_r(R[:, np.r_[keep, k]])
+    m = len(keep)
+    r = r_k[:m, :m]
+    coef = linalg.solve_triangular(r, r_k[:m, m])
+    r_inv = linalg.solve_triangular(r, np.eye(m))
     row_t = r_inv @ r_inv.T[:, 1]  # (Z'Z)⁻¹ e_T: T is the second kept column
-    infl = (Zk @ row_t) * resid / np.sqrt(np.maximum(1.0 - leverage, 1e-12))
-    full = np.zeros(Z.shape[1])
+    full = np.zeros(k)
     full[keep] = coef
     delta = full[2 + p :]
-    infl = infl + np.where(g, (Xc @ delta) / g.sum(), 0.0)
+    n_g = g.sum()
+    infl = np.empty(n)
+    for rows in blocks:
+        Z_b, Xc_b = _design_block(t, X, xbar, rows)
+        Zk = Z_b[:, keep]
+        resid = y[rows] - Zk @ coef
+        leverage = np.sum((Zk @ r_inv) ** 2, axis=1)
+        infl[rows] = (Zk @ row_t) * resid / np.sqrt(np.maximum(1.0 - leverage, 1e-12))
+        infl[rows] += np.where(g[rows], (Xc_b @ delta) / n_g, 0.0)
     return float(full[1]), infl
 
 

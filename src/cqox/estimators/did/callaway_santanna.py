@@ -70,8 +70,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
+from cqox._lazy import scipy_stats as stats
 from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate

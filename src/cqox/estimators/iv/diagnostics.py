@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
 
+from cqox._lazy import scipy_optimize as optimize
+from cqox._lazy import scipy_stats as stats
 from cqox.estimators.iv.kclass import IVArrays, ols_cov, orth, project, score_covariance
 
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from cqox.errors import DataError, RoleError, list_columns, show_value
+
+if TYPE_CHECKING:  # NetworkX is imported when a graph is built, not with the registry
+    import networkx as nx
 
 #: Offending values quoted in an error message (the rest are counted).
 _SHOW = 5
@@ -187,6 +189,8 @@ def build_graph(
     checked = check_edges(
         edges, ids, source=source, target=target, weight=weight, directed=directed
     )
+    import networkx as nx
+
     node = list(ids)
     graph: nx.Graph = nx.DiGraph() if directed else nx.Graph()
     graph.add_nodes_from(node)
@@ -205,6 +209,8 @@ def exposure_matrix(graph: nx.Graph, ids: Sequence[Any], *, weighted: bool = Fal
     Rows and columns follow ``ids``.  NetworkX's adjacency has ``M[u, v]`` for the edge
     ``u → v``; the exposure matrix is its transpose (for undirected graphs the same).
     """
+    import networkx as nx
+
     m = nx.to_scipy_sparse_array(
         graph, nodelist=list(ids), weight="weight" if weighted else None, format="csr"
     )

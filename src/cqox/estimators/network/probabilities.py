@@ -23,19 +23,17 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
-from scipy import stats
 
-from cqox.estimators.network._bit_kernels import (
-    complete_bits,
-    condition_counts,
-    exposure_bits,
-    joint_counts,
-)
+from cqox._lazy import LazyModule
+from cqox._lazy import scipy_stats as stats
 from cqox.estimators.network.exposure import (
     ExposureMapping,
     exposed,
     neighbours_needed,
 )
+
+#: The Numba bit kernels, compiled on first use (not when the registry is listed).
+bits_kernels = LazyModule("cqox.estimators.network._bit_kernels")
 
 #: A design: ``draw(rng, size)`` → 0/1 assignments of shape ``(n, size)``.
 Draw = Callable[[np.random.Generator, int], np.ndarray]
@@ -116,7 +114,7 @@ class CompleteDraw:
     def bits(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """``(n, ⌈size/64⌉)`` words of assignment bits (Numba partial Fisher–Yates)."""
         seed = int(rng.integers(0, 2**31 - 1))
-        return np.asarray(complete_bits(self.n, self.m, size, seed))
+        return np.asarray(bits_kernels.complete_bits(self.n, self.m, size, seed))
 
     def __call__(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """``(n, size)`` 0/1 assignments (float32)."""
@@ -200,7 +198,9 @@ def exposure_words(a: sp.csr_array, mapping: ExposureMapping, z_bits: np.ndarray
         degree = np.diff(a.indptr)
         need = neighbours_needed(degree, mapping)
         return np.asarray(
-            exposure_bits(a.indptr.astype(np.int64), a.indices.astype(np.int64), need, z_bits)
+            bits_kernels.exposure_bits(
+                a.indptr.astype(np.int64), a.indices.astype(np.int64), need, z_bits
+            )
         )
     # float64 as the observed conditions (float32 sums can miss a share of exactly 1),
     # 4 words (256 draws) at a time to bound the dense block
@@ -242,7 +242,7 @@ def monte_carlo_marginals(
     for size in chunks(n_draws, chunk):
         z = draw_bits(draw, rng, n, size)
         e = exposure_words(a, mapping, z)
-        counts += condition_counts(z, e, _last_mask(size))
+        counts += bits_kernels.condition_counts(z, e, _last_mask(size))
     return counts / n_draws
 
 
@@ -277,9 +277,9 @@ def monte_carlo_joint(
         z = draw_bits(draw, rng, n, size)
         e = exposure_words(a, mapping, z)
         mask = _last_mask(size)
-        counts += condition_counts(z, e, mask)
+        counts += bits_kernels.condition_counts(z, e, mask)
         if pi_.size:
-            joint += joint_counts(z, e, mask, pi_, pj_, ci_, cj_)
+            joint += bits_kernels.joint_counts(z, e, mask, pi_, pj_, ci_, cj_)
     marg = counts / n_draws
     return joint / n_draws, marg[np.arange(n), ci_], marg
 

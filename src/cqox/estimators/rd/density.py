@@ -50,8 +50,8 @@ from functools import cache
 from math import factorial
 
 import numpy as np
-from scipy import stats
 
+from cqox._lazy import scipy_stats as stats
 from cqox.errors import EstimationError, NoDataError, ParameterError
 
 KERNELS: tuple[str, ...] = ("triangular", "uniform", "epanechnikov")

@@ -28,7 +28,7 @@ null is true, so ``P(p̂ ≤ α) ≤ α`` exactly under exchangeability and appr
 under the paper's conditions (a consistent SC estimator and stationary, weakly dependent
 errors).  The confidence set for a constant effect inverts the test,
 ``{θ : p̂(θ) > α}``; ``ŵ(θ)`` is found by the exact simplex QP of
-:mod:`cqox.estimators.synth.qp` with ``P = Ỹ0ᵀỸ0`` formed once (``θ`` enters only the
+:mod:`cqox.estimators.synth._qp` with ``P = Ỹ0ᵀỸ0`` formed once (``θ`` enters only the
 linear term) and warm-started from the nearest solved ``θ``.  The set is located by
 doubling outwards from the span of the pre-period SC estimate, 0 and the caller's
 point estimate until several doublings in a row are rejected, scanning a grid over that
@@ -50,7 +50,6 @@ from itertools import combinations
 import numpy as np
 
 from cqox.errors import EstimationError
-from cqox.estimators.synth.qp import simplex_qp
 
 #: Permutation schemes of the paper: cyclic moving blocks or i.i.d. permutations.
 PERMUTATIONS = ("moving_block", "iid")
@@ -196,6 +195,8 @@ class ConformalSC:
         """``ŵ(θ)`` (warm-started from ``w0``)."""
         self.n_solves += 1
         t = theta / self.scale
+        from cqox.estimators.synth._qp import simplex_qp  # Numba: imported on use
+
         return simplex_qp(self.P, self.q0 + t * self.g, w0).w
 
     def residuals(self, theta: float, w: np.ndarray) -> np.ndarray:
@@ -253,6 +254,8 @@ def conformal_inference(
     pre = ~post
     Yp = model.Y0[pre]
     model.n_solves += 1
+    from cqox.estimators.synth._qp import simplex_qp  # Numba: imported on use
+
     w_pre = simplex_qp(Yp.T @ Yp, -(Yp.T @ model.y1[pre])).w
     gap = (model.y1 - model.Y0 @ w_pre) * model.scale
     theta_hat = float(gap[post].mean())

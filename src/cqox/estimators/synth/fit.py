@@ -10,7 +10,7 @@ standard deviation across the units in the problem (R Synth, pysyncon),
 where ``λ = 0`` is ADH and ``λ > 0`` the penalised estimator of Abadie & L'Hour (2021,
 doi:10.1080/01621459.2021.1971535), which favours donors close to the treated unit and
 makes the weights unique.  The inner problem is an exact simplex QP
-(:func:`~cqox.estimators.synth.qp.simplex_qp`); the outer one is Nelder–Mead over
+(:func:`~cqox.estimators.synth._qp.simplex_qp`); the outer one is Nelder–Mead over
 ``log V`` from equal weights, restarted from its own optimum until it stops improving
 (restarts let the simplex escape the early collapses that a non-convex ``V`` surface
 produces).  The effect path is the gap ``α_t = Y1_t − Y0_t W*``; the estimand is the
@@ -22,9 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 
-from cqox.estimators.synth.qp import LOG_V_FLOOR, nested_loss, simplex_qp
+from cqox._lazy import scipy_optimize as optimize
 
 #: Nelder–Mead stops when the simplex is this small in ``log V`` (scipy's ``xatol``) ...
 V_XATOL = 1e-4
@@ -116,6 +115,9 @@ def synth_weights(
     restarts : int
         Nelder–Mead restarts from the current optimum.
     """
+    # compiled QP (Numba) imported on use: listing the registry must not import Numba
+    from cqox.estimators.synth._qp import LOG_V_FLOOR, nested_loss, simplex_qp
+
     Xs = scale_predictors(np.column_stack([X1, X0]))
     X1s, X0s = np.ascontiguousarray(Xs[:, 0]), np.ascontiguousarray(Xs[:, 1:])
     k, _J = X0s.shape
@@ -152,7 +154,7 @@ def synth_weights(
     if k > 1:
         for _ in range(restarts + 1):
             simplex = np.vstack([theta, theta + SIMPLEX_STEP * np.eye(k)])
-            res = minimize(
+            res = optimize.minimize(
                 lambda th: loss(th) / norm,
                 theta,
                 method="Nelder-Mead",

@@ -1,0 +1,213 @@
+"""Cold start: what a user waits for, each run a fresh process.
+
+The rest of the suite times warm processes; a user's ``cqox analyze`` starts Python,
+imports the libraries, reads the file and runs every estimator once.  Each command
+here runs ``--runs`` times (default 10) as a separate process; the table gives the
+median wall time, the median CPU time (user + system of the child) and the load
+average around the runs, since the machine may be shared::
+
+    python -m benchmarks.cold_start             # 10 runs of each command
+    python -m benchmarks.cold_start --runs 3    # quicker
+
+The analysis is the issue's: 10,000 rows × 50 covariates (``benchmarks.datagen.
+cross_section``), every backdoor estimator with linear/logit DML nuisances, gates and
+sensitivity.  *engine* is the time inside ``cqox.analyze`` in a fresh process (imports
+and file reading excluded).  Results go to ``benchmarks/results/cold_start.json`` and
+to the "Cold start" section of ``docs/benchmarks.md`` (which ``benchmarks.run`` keeps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "cold_start.json"
+BEGIN = "<!-- cold-start:begin -->"
+END = "<!-- cold-start:end -->"
+#: The issue's goals (seconds) per row.
+GOALS = {
+    "cqox --version": 0.5,
+    "cqox estimators": 0.5,
+    "cqox analyze (10k × 50, linear nuisances)": 2.0,
+    "engine: cqox.analyze in a fresh process": 1.0,
+}
+LINEAR = ("--set", "dml_plr.learner=linear", "--set", "dml_irm.learner=linear")
+
+_ENGINE = """
+import json, time, warnings
+warnings.simplefilter("ignore")
+from cqox.data.io import read_table
+import cqox
+frame = read_table({path!r}).frame
+start, cpu = time.perf_counter(), time.process_time()
+an = cqox.analyze(frame, outcome="y", treatment="t", seed=0,
+                  params={{"dml_plr": {{"learner": "linear"}}, "dml_irm": {{"learner": "linear"}}}})
+engine, engine_cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({{"engine_s": engine, "engine_cpu_s": engine_cpu, "n": len(an.estimates)}}))
+"""
+
+
+def _child_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def time_command(argv: list[str], runs: int, env: dict[str, str]) -> dict[str, Any]:
+    """Run ``argv`` ``runs`` times as fresh processes; wall and CPU time of each."""
+    walls, cpus, outputs = [], [], []
+    load_before = os.getloadavg()
+    for _ in range(runs):
+        cpu0 = _child_cpu()
+        start = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_child_cpu() - cpu0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{argv} failed: {proc.stderr.strip()[-500:]}")
+        outputs.append(proc.stdout)
+    return {
+        "runs": runs,
+        "wall_s": walls,
+        "cpu_s": cpus,
+        "median_wall_s": statistics.median(walls),
+        "median_cpu_s": statistics.median(cpus),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "outputs": outputs,
+    }
+
+
+def measure(runs: int) -> dict[str, Any]:
+    """Every row of the table."""
+    from benchmarks.datagen import cross_section
+
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+    }
+    # an installed package has its bytecode compiled (pip does it); without .pyc files
+    # every run would compile CQOx's sources again (about 0.5 s)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    py = sys.executable
+    rows: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "cross_section_10k.parquet")
+        cross_section(n=10_000, p=50, seed=11).frame.to_parquet(path)
+        commands = {
+            "cqox --version": [py, "-m", "cqox.cli.main", "--version"],
+            "cqox estimators": [py, "-m", "cqox.cli.main", "estimators"],
+            "cqox analyze (10k × 50, linear nuisances)": [
+                *(py, "-m", "cqox.cli.main", "analyze", path),
+                *("--outcome", "y", "--treatment", "t", *LINEAR, "--quiet"),
+            ],
+            "engine: cqox.analyze in a fresh process": [py, "-c", _ENGINE.format(path=path)],
+        }
+        # one unrecorded run first: compiled bytecode and Numba caches are written once
+        # per installation, not per user run
+        for argv in commands.values():
+            subprocess.run(argv, capture_output=True, env=env, check=False)
+        for name, argv in commands.items():
+            print(f"  {name} …", end="", flush=True)
+            row = time_command(argv, runs, env)
+            if name.startswith("engine"):
+                engines = [
+                    json.loads(o.strip().splitlines()[-1])["engine_s"] for o in row["outputs"]
+                ]
+                row["engine_s"] = engines
+                row["median_engine_s"] = statistics.median(engines)
+                row["median_engine_cpu_s"] = statistics.median(
+                    json.loads(o.strip().splitlines()[-1])["engine_cpu_s"] for o in row["outputs"]
+                )
+            row.pop("outputs")
+            rows[name] = row
+            extra = f", engine {row['median_engine_s']:.2f} s" if "median_engine_s" in row else ""
+            print(
+                f" median {row['median_wall_s']:.2f} s wall, {row['median_cpu_s']:.2f} s CPU"
+                f"{extra} (load {row['load_before'][0]} → {row['load_after'][0]})"
+            )
+    return {"rows": rows, "cores": os.cpu_count(), "python": sys.version.split()[0]}
+
+
+def section(result: dict[str, Any]) -> list[str]:
+    """The "Cold start" section of docs/benchmarks.md."""
+    lines = [
+        BEGIN,
+        "## Cold start (fresh processes)",
+        "",
+        "Generated by `python -m benchmarks.cold_start` (part of `make bench`). Each command "
+        "runs as a separate process, *runs* times after one unrecorded run (which writes "
+        "the bytecode and Numba caches of a new installation); *wall* and *CPU* (user + "
+        "system) are medians. *load* is the 1-minute load average before → after the "
+        f"runs on {result.get('cores', '?')} cores: above the core count the wall times "
+        "include waiting for other jobs, the CPU times much less so.",
+        "",
+        "| command | runs | median wall s | median CPU s | goal s | met? (wall) | load |",
+        "| --- | ---: | ---: | ---: | ---: | :---: | --- |",
+    ]
+    for name, row in result["rows"].items():
+        value = row.get("median_engine_s", row["median_wall_s"])
+        goal = GOALS.get(name)
+        cpu = f"{row.get('median_engine_cpu_s', row['median_cpu_s']):.3f}"
+        met = "" if goal is None else ("yes" if value <= goal else "no")
+        lines.append(
+            f"| {name} | {row['runs']} | {value:.3f} | {cpu} | "
+            f"{'' if goal is None else goal} | {met} | "
+            f"{row['load_before'][0]} → {row['load_after'][0]} |"
+        )
+    lines += [
+        "",
+        "The engine row is the time inside `cqox.analyze` (wall and CPU time of the "
+        "process; imports and reading the file excluded) in a fresh process.",
+        END,
+    ]
+    return lines
+
+
+def write_section(doc: Path, result: dict[str, Any]) -> None:
+    """Replace (or append) the cold-start section of ``doc``."""
+    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    block = "\n".join(section(result))
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    doc.write_text(text, encoding="utf-8")
+
+
+def saved_section() -> list[str]:
+    """The section from the last saved run (for ``benchmarks.run``), or nothing."""
+    if not RESULTS.exists():
+        return []
+    return ["", *section(json.loads(RESULTS.read_text(encoding="utf-8")))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="fresh processes per command")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+    result = measure(args.runs)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    write_section(Path(args.out), result)
+    print(f"wrote {args.out} and {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
