@@ -63,7 +63,7 @@ def test_cutoff_outside_its_range_names_the_parameter(
 
 
 def test_conley_without_a_cutoff_is_refused(spatial_df: pd.DataFrame) -> None:
-    with pytest.raises(ParameterError, match="'conley_cutoff_km' parameter .* is required"):
+    with pytest.raises(ParameterError, match=r"'conley_cutoff_km' parameter .* is required"):
         conley(spatial_df)
 
 
