@@ -13,7 +13,14 @@ import pytest
 import statsmodels.api as sm
 
 import cqox
-from cqox.inference.spatial_hac import EARTH_RADIUS_KM, conley_meat, conley_ols_cov, conley_se
+from cqox.inference.spatial_hac import (
+    EARTH_RADIUS_KM,
+    conley_meat,
+    conley_ols_cov,
+    conley_se,
+    iter_pairs_within,
+    pairs_within,
+)
 
 #: Same formula, different summation order: only floating-point rounding differs.
 TWIN_RTOL = 1e-10
@@ -127,3 +134,15 @@ def test_regression_adjustment_conley_se_matches_twin_and_reduces_to_hc0() -> No
     assert wide.se != pytest.approx(base.se, rel=1e-6)
     assert wide.diagnostics["se_hc0"] == pytest.approx(base.se, rel=TWIN_RTOL)
     assert conley_se(psi, lat, lon, 250.0, "bartlett") == pytest.approx(twin, rel=TWIN_RTOL)
+
+
+def test_small_blocks_find_the_same_pairs_as_one_block() -> None:
+    lat, lon = points(500, seed=12, region="europe")
+    whole = pairs_within(lat, lon, 300.0)
+    blocks = list(iter_pairs_within(lat, lon, 300.0, max_pairs=100))
+    assert len(blocks) > 10
+    i = np.concatenate([b.i for b in blocks]).tolist()
+    j = np.concatenate([b.j for b in blocks]).tolist()
+    got = sorted(zip(i, j, strict=True))
+    assert got == sorted(zip(whole.i.tolist(), whole.j.tolist(), strict=True))
+    assert len(got) == int(((haversine_km(lat, lon) <= 300.0).sum() - 500) / 2)

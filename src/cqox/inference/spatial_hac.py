@@ -29,6 +29,7 @@ accumulated over those pairs in blocks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,7 @@ EARTH_RADIUS_KM = 6371.0088
 MAX_CUTOFF_KM = float(np.pi * EARTH_RADIUS_KM)
 #: Kernels of :func:`conley_meat`.
 CONLEY_KERNELS: tuple[str, ...] = ("uniform", "bartlett")
-#: Pairs accumulated at once (bounds the temporary arrays to a few tens of MB).
+#: Candidate pairs per block of rows (bounds the temporary arrays to ~100 MB).
 _BLOCK = 1_000_000
 
 
@@ -123,18 +124,48 @@ def great_circle_km(chord: np.ndarray) -> np.ndarray:
     return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0))
 
 
-def pairs_within(lat: np.ndarray, lon: np.ndarray, cutoff_km: float) -> SpatialPairs:
-    """Every pair ``i < j`` at great-circle distance at most ``cutoff_km``."""
+def iter_pairs_within(
+    lat: np.ndarray, lon: np.ndarray, cutoff_km: float, max_pairs: int = _BLOCK
+) -> Iterator[SpatialPairs]:
+    """Every pair ``i < j`` at great-circle distance at most ``cutoff_km``, in blocks.
+
+    Rows are split so that each block holds about ``max_pairs`` candidate pairs (counted
+    first, memory O(n)); each block's pairs come from a KD-tree of the block against the
+    tree of every point, so memory is bounded by the block, not by all pairs.
+    """
     xyz = unit_vectors(np.asarray(lat, dtype=float), np.asarray(lon, dtype=float))
     angle = min(cutoff_km / EARTH_RADIUS_KM, np.pi)
     # a hair over the exact chord so pairs at the cutoff are not lost to rounding; the
     # exact distance filter below decides
     radius = 2.0 * np.sin(angle / 2.0) * (1.0 + 1e-12) + 1e-15
-    ij = cKDTree(xyz).query_pairs(radius, output_type="ndarray").astype(np.int64)
-    i, j = ij[:, 0], ij[:, 1]
-    dist = great_circle_km(np.linalg.norm(xyz[i] - xyz[j], axis=1))
-    keep = dist <= cutoff_km
-    return SpatialPairs(i[keep], j[keep], dist[keep])
+    tree = cKDTree(xyz)
+    counts = np.asarray(tree.query_ball_point(xyz, radius, return_length=True), dtype=np.int64)
+    block_of = np.cumsum(counts) // max(int(max_pairs), 1)
+    edges = np.flatnonzero(np.diff(block_of)) + 1
+    for rows in np.split(np.arange(len(xyz)), edges):
+        if len(rows) == 0:
+            continue
+        found = cKDTree(xyz[rows]).sparse_distance_matrix(tree, radius, output_type="ndarray")
+        i = rows[found["i"].astype(np.int64)]
+        j = found["j"].astype(np.int64)
+        keep = j > i
+        i, j = i[keep], j[keep]
+        dist = great_circle_km(np.linalg.norm(xyz[i] - xyz[j], axis=1))
+        near = dist <= cutoff_km
+        yield SpatialPairs(i[near], j[near], dist[near])
+
+
+def pairs_within(lat: np.ndarray, lon: np.ndarray, cutoff_km: float) -> SpatialPairs:
+    """Every pair ``i < j`` at great-circle distance at most ``cutoff_km``, at once."""
+    blocks = list(iter_pairs_within(lat, lon, cutoff_km))
+    if not blocks:
+        empty = np.zeros(0, dtype=np.int64)
+        return SpatialPairs(empty, empty, np.zeros(0))
+    return SpatialPairs(
+        np.concatenate([b.i for b in blocks]),
+        np.concatenate([b.j for b in blocks]),
+        np.concatenate([b.dist_km for b in blocks]),
+    )
 
 
 def kernel_weights(dist_km: np.ndarray, cutoff_km: float, kernel: str) -> np.ndarray:
@@ -180,12 +211,11 @@ def conley_meat(
     if len(S) != len(lat) or len(S) != len(lon):
         raise ValueError(f"{len(S)} scores but {len(lat)} latitudes and {len(lon)} longitudes")
     meat = S.T @ S
-    pairs = pairs_within(lat, lon, c)
-    w = kernel_weights(pairs.dist_km, c, kernel)
+    kernel_weights(np.zeros(0), c, kernel)  # an unknown kernel fails before the search
     cross = np.zeros_like(meat)
-    for start in range(0, len(w), _BLOCK):
-        sl = slice(start, start + _BLOCK)
-        cross += S[pairs.i[sl]].T @ (w[sl, None] * S[pairs.j[sl]])
+    for pairs in iter_pairs_within(lat, lon, c):
+        w = kernel_weights(pairs.dist_km, c, kernel)
+        cross += S[pairs.i].T @ (w[:, None] * S[pairs.j])
     # each unordered pair counted once above; M has both (i, j) and (j, i)
     out: np.ndarray = meat + cross + cross.T
     return out
