@@ -140,6 +140,7 @@ def analyze(
     progress: ProgressCallback | None = None,
     heterogeneity: bool = False,
     dag: str | Sequence[Sequence[str]] | None = None,
+    network: DataLike | None = None,
     **role_keywords: Any,
 ) -> Analysis:
     """Analyse a table: infer roles, find designs, run every applicable estimator.
@@ -179,6 +180,14 @@ def analyze(
         A causal graph (DOT text or edges, :mod:`cqox.analysis.dag`): its adjustment set
         replaces inferred covariates, its instruments are used when the backdoor fails,
         and its testable independences are checked as the ``dag_independences`` gate.
+    network : DataFrame or path, optional
+        An edge table (``source``, ``target``, optional weights) linking the ids of the
+        ``unit`` role: units may affect their neighbours (interference).  The network
+        design replaces the backdoor one (whose estimators assume no interference; name
+        them in ``estimators`` to run them anyway) and every estimator with a
+        ``network`` parameter (``network_exposure``) receives the table.  Its columns
+        and direction are that estimator's parameters (``source``, ``target``,
+        ``edge_weight``, ``directed``).
     """
     start = time.perf_counter()
     df = _load(data)
@@ -207,9 +216,11 @@ def analyze(
 
             assert r.outcome is not None and r.treatment is not None  # checked by the plan
             graph_estimates.append(frontdoor_estimate(df, r.outcome, r.treatment, list(front)))
+    params = {k: dict(v) for k, v in (params or {}).items()}
+    if network is not None:
+        designs, design_notes = _network_design(network, r, designs, design_notes, params)
     if not designs and estimators is None and not graph_estimates:
         raise no_design_error(df, r)
-    params = {k: dict(v) for k, v in (params or {}).items()}
 
     classes = _choose(estimators, designs, r, params)
     if heterogeneity and estimators is None and Design.BACKDOOR in designs:
@@ -309,6 +320,48 @@ def analyze(
     return analysis
 
 
+def _network_design(
+    network: DataLike,
+    roles: Roles,
+    designs: list[Any],
+    notes: list[str],
+    params: dict[str, Any],
+) -> tuple[list[Any], list[str]]:
+    """The designs and notes of an analysis given an edge table; fills ``params``.
+
+    Every estimator with a ``network`` parameter receives the table (``params`` is
+    changed in place); a ``network`` also given in ``params`` is an error rather than
+    one silently winning.
+    """
+    edges = _load(network)
+    for role in ("outcome", "treatment", "unit"):
+        if getattr(roles, role) is None:
+            raise RoleError(
+                f"network=: the network design needs the '{role}' role"
+                + (" (the column of the ids the edge table links)" if role == "unit" else ""),
+                details={"role": role, "parameter": "network"},
+            )
+    for cls in registry.for_designs([Design.NETWORK]):
+        if not any(p.name == "network" for p in cls.parameters):
+            continue
+        mine = params.setdefault(cls.name, {})
+        if "network" in mine:
+            raise ParameterError(
+                f"the edge table is given twice: as network= and as the 'network' "
+                f"parameter of {cls.name}; give it once",
+                details={"parameter": "network", "estimator": cls.name},
+            )
+        mine["network"] = edges
+    out = [Design.NETWORK, *(d for d in designs if d not in (Design.BACKDOOR, Design.NETWORK))]
+    if Design.BACKDOOR in designs:
+        notes = [
+            *notes,
+            "a network was given: the backdoor estimators assume no interference between "
+            "units and are not run (name them in estimators= to run them anyway)",
+        ]
+    return out, notes
+
+
 def _outcome_scale(data: CausalData | None) -> float | None:
     """Standard deviation of the outcome (scale of the degenerate-SE rule)."""
     if data is None or data.y is None or len(data.y) < 2:
@@ -330,7 +383,11 @@ def _choose(
         known[name](**dict(given)).resolved_params()
     if names is not None:
         return [registry.get(n) for n in names]
-    return registry.for_designs(designs, roles, default_only=True)
+    chosen = registry.for_designs(designs, roles, default_only=True)
+    if Design.NETWORK in designs:
+        # present only when an edge table was given, which is the request to run them
+        chosen += [c for c in registry.for_designs([Design.NETWORK], roles) if c not in chosen]
+    return chosen
 
 
 def _profile(df: pd.DataFrame) -> dict[str, Any]:
