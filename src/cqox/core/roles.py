@@ -30,6 +30,8 @@ COLUMN_ROLES: tuple[str, ...] = (
     "action",
     "logging_propensity",
     "reward",
+    "lat",
+    "lon",
 )
 #: Roles that name one column or several.
 LIST_ROLES: tuple[str, ...] = ("covariates", "instrument")
@@ -88,6 +90,8 @@ class Roles:
     ``covariates`` is a list of column names or a Wilkinson formula string such as
     ``"age + I(age**2) + C(education)"``; ``instrument`` is one column or a list.
     ``cutoff`` is the threshold of the running variable (regression discontinuity).
+    ``lat``/``lon`` are each unit's latitude and longitude in decimal degrees (spatial
+    designs; Conley standard errors).
     ``guesses`` records how each role was chosen (explicit or inferred).
     """
 
@@ -110,6 +114,8 @@ class Roles:
     action: str | None = None
     logging_propensity: str | None = None
     reward: str | None = None
+    lat: str | None = None
+    lon: str | None = None
     guesses: tuple[RoleGuess, ...] = field(default=(), compare=False)
 
     @classmethod

@@ -20,6 +20,8 @@ SE_METHODS: dict[str, str] = {
     "ai2016": "Abadie–Imbens (2016) matching variance, adjusted for the estimated propensity",
     "unadjusted": "homoskedastic (classical) covariance",
     "robust": "heteroskedasticity-robust sandwich covariance (HC0)",
+    "conley": "Conley (1999) spatial-HAC covariance over great-circle distance within "
+    "conley_cutoff_km of the lat/lon roles (uniform or Bartlett kernel, no small-sample factor)",
     "clustered": "cluster-robust sandwich covariance over the cluster role",
     "hc0": "heteroskedasticity-robust plug-in residuals, HC0",
     "hc1": "heteroskedasticity-robust plug-in residuals, HC1 (n/(n − k))",

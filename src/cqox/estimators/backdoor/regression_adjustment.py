@@ -14,6 +14,12 @@ Panel Data*, §21.3; Imbens & Wooldridge 2009, doi:10.1257/jel.47.1.5):
 ``ψ^{β_a}_i = 1{T_i=a}(Z'Z/n)⁻¹ x_i ε_i`` and for ATT/ATC the first term multiplied by
 ``1{i∈S}/P(S)``.  Robust to heteroskedasticity.
 
+``se_method="conley"`` replaces ``Σ ψ_i²`` by Conley's (1999) spatial-HAC sum
+``Σ_i Σ_j K(d_ij / c) ψ_i ψ_j`` over the great-circle distances of the ``lat``/``lon``
+roles within ``conley_cutoff_km`` (:mod:`cqox.inference.spatial_hac`; kernel
+``conley_kernel``, uniform by default as in Hsiang 2010), for outcomes whose errors
+are correlated between neighbouring places.
+
 Example
 -------
 >>> import cqox
@@ -34,12 +40,73 @@ import numpy as np
 from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate
+from cqox.core.params import Param
 from cqox.data.prepare import CausalData
-from cqox.errors import EstimationError
+from cqox.errors import EstimationError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import CI_LEVEL, estimand_param, se_method_param
 from cqox.estimators.registry import register
+from cqox.inference.spatial_hac import (
+    CONLEY_KERNELS,
+    MAX_CUTOFF_KM,
+    check_coordinates,
+    conley_se,
+)
 from cqox.nuisance.ols import fit_ols, with_intercept
+
+#: ``conley_cutoff_km``: the spatial-HAC distance cutoff (needed by se_method='conley').
+CONLEY_CUTOFF = Param(
+    "conley_cutoff_km",
+    None,
+    "float",
+    "Conley spatial-HAC cutoff in km: scores of units within this great-circle distance "
+    "are correlated; required by se_method='conley'",
+    low=0.0,
+    high=MAX_CUTOFF_KM,
+    closed="right",
+    nullable=True,
+)
+#: ``conley_kernel``: weight of a pair within the cutoff.
+CONLEY_KERNEL = Param(
+    "conley_kernel",
+    "uniform",
+    "choice",
+    "Conley kernel: 'uniform' (1 within the cutoff; Hsiang 2010) or 'bartlett' "
+    "(1 − d/cutoff; Conley 1999)",
+    choices=CONLEY_KERNELS,
+)
+
+
+def check_conley_params(params: dict[str, Any], estimator: str) -> None:
+    """``conley_cutoff_km`` given exactly when ``se_method='conley'``."""
+    conley = params["se_method"] == "conley"
+    cutoff = params["conley_cutoff_km"]
+    if conley and cutoff is None:
+        raise ParameterError(
+            f"The 'conley_cutoff_km' parameter of {estimator} is required with "
+            "se_method='conley': give the distance in km within which errors are correlated.",
+            details={"parameter": "conley_cutoff_km", "estimator": estimator},
+        )
+    if not conley and cutoff is not None:
+        raise ParameterError(
+            f"The 'conley_cutoff_km' parameter of {estimator} applies to se_method='conley' "
+            f"only. Got se_method={params['se_method']!r}.",
+            details={"parameter": "conley_cutoff_km", "estimator": estimator},
+        )
+
+
+def coordinates(data: CausalData) -> tuple[np.ndarray, np.ndarray]:
+    """The checked ``lat``/``lon`` columns of ``data`` (RoleError naming what is missing)."""
+    for role in ("lat", "lon"):
+        if getattr(data.roles, role) is None:
+            raise RoleError(
+                f"role '{role}' is required by se_method='conley' but was not given; "
+                "name the latitude and longitude columns (decimal degrees) as roles "
+                "'lat' and 'lon'",
+                details={"role": role},
+            )
+    assert data.roles.lat is not None and data.roles.lon is not None
+    return check_coordinates(data.column("lat"), data.column("lon"), data.roles.lat, data.roles.lon)
 
 
 @dataclass(frozen=True)
@@ -125,17 +192,36 @@ class RegressionAdjustment(Estimator):
     estimands = ("ATE", "ATT", "ATC")
     default_estimands = ("ATE", "ATT")
     summary_line = "Outcome regression by arm (full interactions), robust M-estimation SE"
-    parameters = (estimand_param(("ATE", "ATT", "ATC"), "ATE"), CI_LEVEL)
+    optional_roles = ("covariates", "lat", "lon")
+    parameters = (
+        estimand_param(("ATE", "ATT", "ATC"), "ATE"),
+        CI_LEVEL,
+        se_method_param(("analytic", "conley"), "analytic"),
+        CONLEY_CUTOFF,
+        CONLEY_KERNEL,
+    )
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         assert data.y is not None and data.t is not None
+        check_conley_params(params, self.name)
+        lat_lon = coordinates(data) if params["se_method"] == "conley" else None
         res = regression_adjustment(data.y, data.t, data.X, params["estimand"])
+        se, method = res.se, "OLS by arm with full interactions, robust influence-function SE"
+        spatial: dict[str, Any] = {}
+        if lat_lon is not None:
+            cutoff, kernel = float(params["conley_cutoff_km"]), params["conley_kernel"]
+            se = conley_se(res.psi, *lat_lon, cutoff, kernel)
+            method = (
+                "OLS by arm with full interactions, Conley spatial-HAC SE of the influence "
+                f"function ({kernel} kernel, cutoff {cutoff:g} km)"
+            )
+            spatial = {"se_hc0": res.se, "conley_cutoff_km": cutoff, "conley_kernel": kernel}
         names = ["(intercept)", *data.covariate_names]
         return Estimate.from_se(
             self.name,
             params["estimand"],
             res.tau,
-            res.se,
+            se,
             params["ci_level"],
             n=data.n,
             n_treated=int(data.t.sum()),
@@ -147,7 +233,8 @@ class RegressionAdjustment(Estimator):
                 "r2_control": res.r2_0,
                 "coef_treated": dict(zip(names, res.beta1.tolist(), strict=True)),
                 "coef_control": dict(zip(names, res.beta0.tolist(), strict=True)),
+                **spatial,
             },
             influence=res.psi,
-            method="OLS by arm with full interactions, robust influence-function SE",
+            method=method,
         )
