@@ -148,6 +148,11 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [paramsKey, registry]);
 
+  // per-design fields shown up front are not repeated among the estimator's parameters
+  const upFront = useMemo(
+    () => new Set(designs.flatMap((d) => (DESIGN_FIELDS[d.design] ?? []).map((f) => `${f.estimator}.${f.param}`))),
+    [designs],
+  );
   const applicable = useMemo(() => [...new Set(designs.flatMap((d) => d.estimators))], [designs]);
   const estimands = useMemo(
     () => [...new Set(registry.filter((e) => applicable.includes(e.name)).flatMap((e) => e.estimands))],
@@ -385,7 +390,7 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
                       <summary>parameters of {e.name}</summary>
                       <div className="grid">
                         {e.parameters
-                          .filter((p) => p.name !== "estimand")
+                          .filter((p) => p.name !== "estimand" && !upFront.has(`${e.name}.${p.name}`))
                           .map((p) => (
                             <ParamField
                               key={p.name}
