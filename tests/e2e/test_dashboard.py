@@ -127,12 +127,14 @@ def test_role_editing_designs_parameter_checks_and_errors(page: Any) -> None:
     # the per-design field of staggered DiD, from the registry
     assert page.locator("#param-did_cs-control_group option").count() == 3
     # a parameter is checked by the service, with the engine's message
-    param(page, "did_cs", "n_boot", "5")
-    message = page.get_by_text(re.compile(r"The 'n_boot' parameter of did_cs must be an int in"))
+    param(page, "did_cs", "anticipation", "500")
+    message = page.get_by_text(
+        "The 'anticipation' parameter of did_cs must be an int in [0, 100]. Got 500 instead."
+    )
     message.wait_for()
     assert message.locator("xpath=ancestor::div[@role='alert']").count() == 1
-    assert page.locator("#param-did_cs-n_boot").get_attribute("aria-invalid") == "true"
-    param(page, "did_cs", "n_boot", "")
+    assert page.locator("#param-did_cs-anticipation").get_attribute("aria-invalid") == "true"
+    param(page, "did_cs", "anticipation", "")
     message.wait_for(state="detached")
     check_page(page, "analyse-mpdta")
 
