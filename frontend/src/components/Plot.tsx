@@ -57,7 +57,14 @@ export function Plot({ data, layout, label, filename, config, className }: PlotP
 
   return (
     <div className={`plot-box ${className ?? ""}`}>
-      <div ref={ref} className="plot" role="img" aria-label={label} data-testid={`plot-${filename}`} />
+      <div
+        ref={ref}
+        className="plot"
+        role="img"
+        aria-label={label}
+        data-testid={`plot-${filename}`}
+        style={layout.height ? { minHeight: `${layout.height}px` } : undefined}
+      />
       <div className="plot-actions">
         <button type="button" className="secondary small" onClick={() => download("png")}>
           PNG

@@ -12,7 +12,7 @@ import { DIMENSIONS, qualityScores } from "../lib/quality";
 import { forestFigure } from "./forest";
 
 export function QualityRadar({ result, id }: { result: AnalysisResult; id: string }) {
-  const scores = useMemo(() => qualityScores(result.estimates), [result]);
+  const scores = useMemo(() => qualityScores(result.estimates, result.gates ?? []), [result]);
   const data = useMemo<Data[]>(() => {
     const r = scores.map((s) => s.score ?? 0);
     const labels = scores.map((s) => s.dimension);
@@ -30,7 +30,7 @@ export function QualityRadar({ result, id }: { result: AnalysisResult; id: strin
     ];
   }, [scores]);
   const layout = useMemo<Partial<Layout>>(
-    () => ({ height: 340, margin: { l: 60, r: 60, t: 30, b: 30 }, polar: { radialaxis: { range: [0, 1], tickformat: ".0%" } }, showlegend: false }),
+    () => ({ height: 340, margin: { l: 60, r: 60, t: 30, b: 30 }, polar: { radialaxis: { range: [0, 1], tickvals: [0, 0.5, 1], ticktext: ["0", "50%", "100%"], angle: 90, tickangle: 90 } }, showlegend: false }),
     [],
   );
   return (
@@ -42,6 +42,7 @@ export function QualityRadar({ result, id }: { result: AnalysisResult; id: strin
         </p>
       </figcaption>
       <Plot data={data} layout={layout} label="Quality radar of five dimensions" filename={`cqox-${id}-quality`} />
+      <div className="table-scroll" tabIndex={0}>
       <table className="compact" aria-label="quality dimensions">
         <thead>
           <tr>
@@ -62,6 +63,7 @@ export function QualityRadar({ result, id }: { result: AnalysisResult; id: strin
           ))}
         </tbody>
       </table>
+      </div>
     </figure>
   );
 }

@@ -12,6 +12,7 @@ describe("quality radar", () => {
     expect(dimensionOf("max_weight_ratio")).toBe("precision");
     expect(dimensionOf("placebo_cutoffs")).toBe("robustness");
     expect(dimensionOf("effective_sample_size")).toBe("scalability");
+    expect(dimensionOf("refute_placebo_treatment")).toBe("robustness");
     expect(dimensionOf("a_gate_added_later")).toBe("validity");
   });
 
@@ -28,5 +29,15 @@ describe("quality radar", () => {
     expect(scores.robustness.score).toBeNull();
     expect(scores.scalability.score).toBeNull();
     expect(scores.interpretability.score).toBe(0.5); // one of two estimates had a gate checked
+  });
+
+  it("counts the analysis-level gates in their dimensions", () => {
+    const [validity, , robustness, interpretability] = qualityScores(
+      [est([gate("covariate_balance", "pass")])],
+      [gate("covariate_balance_raw", "warn"), gate("refute_data_subset", "pass")],
+    );
+    expect(validity.score).toBe(0.75);
+    expect(robustness.score).toBe(1);
+    expect(interpretability.score).toBe(1);
   });
 });

@@ -9,7 +9,7 @@ export const DIMENSIONS = ["validity", "precision", "robustness", "interpretabil
 export type Dimension = (typeof DIMENSIONS)[number];
 
 /** Gates of estimation quality: weights, collinearity, segment length. */
-const PRECISION = new Set(["max_weight_ratio", "vif", "its_segment_length", "variance_ratio_low", "variance_ratio_high"]);
+const PRECISION = new Set(["max_weight_ratio", "vif", "its_segment_length", "variance_ratio", "variance_ratio_low", "variance_ratio_high"]);
 /** Gates that perturb the analysis: placebos, donuts, refutations, over-identification. */
 const ROBUSTNESS = new Set(["placebo_cutoffs", "donut", "refute", "overidentification", "anderson_rubin", "dag_independences"]);
 /** Gates of how much of the sample the estimate carries. */
@@ -18,7 +18,7 @@ const SCALABILITY = new Set(["effective_sample_size", "matched_share", "common_s
 /** The dimension a gate counts towards (every other gate checks an identifying assumption). */
 export function dimensionOf(gate: string): Exclude<Dimension, "interpretability"> {
   if (PRECISION.has(gate)) return "precision";
-  if (ROBUSTNESS.has(gate)) return "robustness";
+  if (ROBUSTNESS.has(gate) || gate.startsWith("refute")) return "robustness";
   if (SCALABILITY.has(gate)) return "scalability";
   return "validity";
 }
@@ -32,13 +32,22 @@ export interface DimensionScore {
   flagged: string[];
 }
 
-export function qualityScores(estimates: Estimate[]): DimensionScore[] {
+/**
+ * The five scores from the gates of every estimate and the analysis-level gates
+ * (``analysisGates``: raw balance, collinearity, refutations), which count towards their
+ * dimensions but not towards interpretability (a share of estimates).
+ */
+export function qualityScores(estimates: Estimate[], analysisGates: Gate[] = []): DimensionScore[] {
   const sums: Record<string, { total: number; n: number; flagged: Set<string> }> = {};
   for (const d of DIMENSIONS) sums[d] = { total: 0, n: 0, flagged: new Set() };
   let checked = 0;
-  for (const e of estimates) {
-    const applied = (e.gates ?? []).filter((g: Gate) => g.status in SCORE);
-    if (applied.length) checked += 1;
+  const groups: { gates: Gate[]; estimate: boolean }[] = [
+    ...estimates.map((e) => ({ gates: e.gates ?? [], estimate: true })),
+    { gates: analysisGates, estimate: false },
+  ];
+  for (const group of groups) {
+    const applied = group.gates.filter((g: Gate) => g.status in SCORE);
+    if (applied.length && group.estimate) checked += 1;
     for (const g of applied) {
       const s = sums[dimensionOf(g.name)];
       s.total += SCORE[g.status];

@@ -233,7 +233,7 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
       <section className="panel" aria-labelledby="preview-h">
         <h2 id="preview-h">Data preview</h2>
         {preview && (
-          <div className="table-scroll preview">
+          <div className="table-scroll preview" tabIndex={0}>
             <table>
               <caption className="sr-only">First rows of {dataset.name}</caption>
               <thead>
@@ -259,7 +259,7 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
         )}
         <details>
           <summary>Profile of the {profiles.length} columns</summary>
-          <div className="table-scroll">
+          <div className="table-scroll" tabIndex={0}>
             <table>
               <thead>
                 <tr>

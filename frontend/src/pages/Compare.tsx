@@ -23,7 +23,7 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
       <h1 tabIndex={-1}>Compare two analyses</h1>
       <section className="panel">
         <h2>Consensus side by side</h2>
-        <div className="table-scroll">
+        <div className="table-scroll" tabIndex={0}>
           <table>
             <thead>
               <tr>

@@ -96,7 +96,7 @@ export function DataPage({ me }: { me: Me }) {
         ) : datasets.length === 0 ? (
           <p className="muted">No data set yet: upload a table above.</p>
         ) : (
-          <div className="table-scroll">
+          <div className="table-scroll" tabIndex={0}>
             <table>
               <caption className="sr-only">Data sets with their size, upload time and owner</caption>
               <thead>

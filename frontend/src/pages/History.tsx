@@ -37,7 +37,7 @@ export function HistoryPage({ me }: { me: Me }) {
         ) : rows.length === 0 ? (
           <p className="muted">No analysis yet.</p>
         ) : (
-          <div className="table-scroll">
+          <div className="table-scroll" tabIndex={0}>
             <table>
               <caption className="sr-only">Earlier analyses with their data set, roles and verdict</caption>
               <thead>

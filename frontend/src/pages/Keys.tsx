@@ -70,7 +70,7 @@ export function KeysPage() {
         ) : keys.length === 0 ? (
           <p className="muted">No key yet.</p>
         ) : (
-          <div className="table-scroll">
+          <div className="table-scroll" tabIndex={0}>
             <table>
               <thead>
                 <tr>

@@ -59,13 +59,17 @@ function GateTable({ result }: { result: AnalysisResult }) {
   const [status, setStatus] = useState("");
   const [text, setText] = useState("");
   const rows = useMemo(
-    () => result.estimates.flatMap((e) => e.gates.map((g) => ({ e, g }))),
+    () => [
+      ...result.estimates.flatMap((e) => e.gates.map((g) => ({ what: `${e.estimator} ${e.estimand}`, g }))),
+      // gates of the analysis as a whole (raw balance, collinearity, refutations)
+      ...(result.gates ?? []).map((g) => ({ what: "analysis", g })),
+    ],
     [result],
   );
   const shown = rows.filter(
-    ({ e, g }) =>
+    ({ what, g }) =>
       (!status || g.status === status) &&
-      (!text || `${e.estimator} ${e.estimand} ${g.name} ${g.message}`.toLowerCase().includes(text.toLowerCase())),
+      (!text || `${what} ${g.name} ${g.message}`.toLowerCase().includes(text.toLowerCase())),
   );
   return (
     <>
@@ -89,7 +93,7 @@ function GateTable({ result }: { result: AnalysisResult }) {
           {shown.length} of {rows.length} gates
         </span>
       </div>
-      <div className="table-scroll">
+      <div className="table-scroll" tabIndex={0}>
         <table id="gate-table">
           <thead>
             <tr>
@@ -102,11 +106,9 @@ function GateTable({ result }: { result: AnalysisResult }) {
             </tr>
           </thead>
           <tbody>
-            {shown.map(({ e, g }, i) => (
+            {shown.map(({ what, g }, i) => (
               <tr key={i}>
-                <td>
-                  {e.estimator} {e.estimand}
-                </td>
+                <td>{what}</td>
                 <td>{g.name}</td>
                 <td className="n">{num(g.value)}</td>
                 <td className="n">{num(g.threshold)}</td>
@@ -127,7 +129,7 @@ export function ConsensusTable({ result }: { result: AnalysisResult }) {
   const entries = Object.entries(result.consensus ?? {});
   if (!entries.length) return <p className="muted">No consensus: fewer than one usable estimate per estimand.</p>;
   return (
-    <div className="table-scroll">
+    <div className="table-scroll" tabIndex={0}>
       <table>
         <thead>
           <tr>
@@ -276,7 +278,7 @@ export function ResultPage({ analysisId, me }: { analysisId: string; me: Me }) {
           <h2 id="consensus-h">Consensus</h2>
           <ConsensusTable result={result} />
           <h2>Estimates</h2>
-          <div className="table-scroll">
+          <div className="table-scroll" tabIndex={0}>
             <table>
               <thead>
                 <tr>

@@ -83,7 +83,7 @@ export function UsersPage({ me }: { me: Me }) {
         {users === null ? (
           <p className="muted">loading…</p>
         ) : (
-          <div className="table-scroll">
+          <div className="table-scroll" tabIndex={0}>
             <table>
               <thead>
                 <tr>
