@@ -277,7 +277,7 @@ def test_result_figures_report_download_and_viewer_link(
     assert page.locator("#gate-table tbody tr").count() == shown
 
     # figure interaction: hover shows a label, a legend click hides a trace
-    forest = page.get_by_role("img", name=re.compile("Forest plot of"))
+    forest = page.get_by_role("figure", name=re.compile("Forest plot of"))
     point = forest.locator("g.points path.point").first
     point.wait_for()
     point.hover(force=True)
@@ -336,7 +336,7 @@ def test_history_compare_and_rerun(page: Any) -> None:
     page.goto("/#/history")
     page.get_by_role("link", name="Re-run").first.click()
     page.get_by_text("settings of an earlier analysis loaded").wait_for()
-    assert page.locator("input[name=estimator]:checked").count() >= 1
+    page.locator("input[name=estimator]:checked").first.wait_for()  # once the designs load
 
 
 def test_api_keys_and_users_pages(page: Any) -> None:
@@ -368,3 +368,16 @@ def test_viewers_cannot_upload_or_run(page: Any) -> None:
     login(page, "vic")
     assert page.get_by_role("button", name="Upload").count() == 0
     assert page.get_by_role("link", name="Users").count() == 0
+
+
+def test_api_documentation_renders_offline(page: Any) -> None:
+    # Swagger UI from the installed package, under the page's own content security policy
+    page.goto("/docs")
+    page.locator(".swagger-ui .info .title").wait_for()
+    assert "CQOx" in page.locator(".swagger-ui .info .title").inner_text()
+    page.locator(".opblock-tag", has_text="analyses").first.wait_for()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.reload()
+    page.locator(".swagger-ui .info .title").wait_for()
+    assert requests and all(u.startswith(page.url.split("/docs")[0]) for u in requests), requests

@@ -1,6 +1,7 @@
 // A Plotly figure, drawn from JSON.  Plotly.js is bundled (no CDN) and loaded on first
 // use, so pages without figures do not wait for it.  Only SVG trace types are used: the
 // WebGL ones would need 'unsafe-eval' under the service's content security policy.
+// The box is a labelled figure (not an image): Plotly's toolbar buttons live inside it.
 import { useEffect, useRef } from "react";
 import type { Config, Data, Layout } from "plotly.js";
 
@@ -60,7 +61,7 @@ export function Plot({ data, layout, label, filename, config, className }: PlotP
       <div
         ref={ref}
         className="plot"
-        role="img"
+        role="figure"
         aria-label={label}
         data-testid={`plot-${filename}`}
         style={layout.height ? { minHeight: `${layout.height}px` } : undefined}
