@@ -50,6 +50,32 @@ const DESIGN_NAMES: Record<string, string> = {
   network: "Network interference",
 };
 
+const FAMILY_NAMES: Record<string, string> = {
+  backdoor: "Average effects (backdoor)",
+  cate: "Heterogeneous effects (CATE)",
+  policy: "Policy learning and evaluation",
+  bootstrap: "Bootstrap (wraps an estimator)",
+  did: "Difference-in-differences",
+  iv: "Instrumental variables",
+  rd: "Regression discontinuity",
+  synthetic_control: "Synthetic control",
+  its: "Interrupted time series",
+  staggered_did: "Staggered difference-in-differences",
+  panel_matching: "Panel matching",
+  network: "Network interference",
+  off_policy: "Off-policy evaluation",
+};
+
+/** Estimators grouped by what they estimate (CATE, policy, bootstrap) or their first design. */
+function byFamily(estimators: EstimatorInfo[]): [string, EstimatorInfo[]][] {
+  const groups = new Map<string, EstimatorInfo[]>();
+  for (const e of estimators) {
+    const key = ["cate", "policy", "bootstrap"].includes(e.family) ? e.family : (e.designs[0] ?? e.family);
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  return [...groups.entries()];
+}
+
 interface DesignInfo {
   design: string;
   estimators: string[];
@@ -368,9 +394,10 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
           </div>
           <fieldset className="estimators">
             <legend>Estimators to run (none ticked: every one that applies)</legend>
-            {registry
-              .filter((e) => applicable.includes(e.name))
-              .map((e) => {
+            {byFamily(registry.filter((e) => applicable.includes(e.name))).map(([family, members]) => (
+              <div key={family} className="family">
+                <h3>{FAMILY_NAMES[family] ?? statusText(family)}</h3>
+                {members.map((e) => {
                 const err = paramErrors[e.name];
                 return (
                   <div key={e.name} className="estimator">
@@ -407,6 +434,8 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
                   </div>
                 );
               })}
+              </div>
+            ))}
           </fieldset>
         </section>
 

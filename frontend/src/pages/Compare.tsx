@@ -60,7 +60,7 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
               {i === 0 ? "A" : "B"}: {d.dataset_name ?? "(deleted data set)"}
             </h2>
             <p className="muted">
-              {when(d.created_at)} · {d.result.designs.join(", ")} · {rolesLine(d.result.roles)}
+              {when(d.created_at)} · {d.result.designs.join(", ") || "estimators named"} · {rolesLine(d.result.roles)}
             </p>
             <p>
               <StatusBadge status={d.result.quality?.verdict} /> {verdictSentence(d.result)}

@@ -127,7 +127,8 @@ function GateTable({ result }: { result: AnalysisResult }) {
 
 export function ConsensusTable({ result }: { result: AnalysisResult }) {
   const entries = Object.entries(result.consensus ?? {});
-  if (!entries.length) return <p className="muted">No consensus: fewer than one usable estimate per estimand.</p>;
+  if (!entries.length)
+    return <p className="muted">No consensus: no estimand has a usable estimate (estimates without an interval, or with failing gates, are left out).</p>;
   return (
     <div className="table-scroll" tabIndex={0}>
       <table>
