@@ -64,7 +64,9 @@ def shared_dataset(name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+# module scope: Playwright's sync API keeps an event loop running on the main thread
+# while a browser is open, which would break later tests that call asyncio.run()
+@pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     need(ui_built(), "the dashboard is not built (make ui)")
     need(chromium_path(), "no chromium on PATH (apt-get install chromium; .ci/run does)")
@@ -77,7 +79,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(service: Server) -> Iterator[Any]:
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as pw:
