@@ -11,8 +11,9 @@ and 95% CI coverage with its Monte-Carlo standard error.  Writes ``docs/accuracy
 Designs: the backdoor estimators on ``cqox.simulate.confounded_binary`` (linear outcome,
 logistic propensity: every backdoor estimator is correctly specified there; DML with
 linear/logit nuisances, ``PARAMS``); IV, RD, DiD (staggered and two-group), ITS on the
-benchmark generators.  Estimators without a design here are listed as not covered, with
-the reason.
+benchmark generators; mediation on ``cqox.simulate.mediation.mediation_linear``
+(treatment × mediator interaction 0.4).  Estimators without a design here are listed
+as not covered, with the reason.
 """
 
 from __future__ import annotations
@@ -95,6 +96,68 @@ def _synth(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
     return df, roles, {"ATT": truth["ATT"]}
 
 
+def _mediation(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    from cqox.simulate.mediation import mediation_linear
+
+    df, truth = mediation_linear(n=1000, interaction=0.4, seed=seed)
+    roles = {"outcome": "y", "treatment": "t", "mediator": "m", "covariates": ["x1", "x2", "x3"]}
+    return df, roles, {"NIE": truth["NIE"], "NDE": truth["NDE"]}
+
+
+def _multivalued(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    import cqox
+
+    df, truth = cqox.simulate.multivalued(n=2000, seed=seed)
+    roles = {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2"]}
+    return df, roles, {"ATE": truth["ATE"][1], "ATT": truth["ATT"][1][1]}
+
+
+def _dose_polynomial(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    from cqox.simulate.dose import dose_polynomial
+
+    df, truth = dose_polynomial(n=2000, seed=seed)
+    roles = {"outcome": "y", "dose": "a", "covariates": ["x1", "x2"]}
+    return df, roles, {CURVE_AT: float(truth["curve"](1.0)), "optimal_dose": 2.0}
+
+
+def _hirano_imbens(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    from cqox.simulate.dose import hirano_imbens_normal
+
+    df, truth = hirano_imbens_normal(n=2000, seed=seed)
+    roles = {"outcome": "y", "dose": "a", "covariates": ["x1", "x2"]}
+    return df, roles, {CURVE_AT: float(truth["curve"](1.0)), "optimal_dose": truth["optimal_dose"]}
+
+
+#: Dose-response rows: the curve at dose 1 (read through ``Estimate.curve``) and the
+#: headline optimal dose.
+CURVE_AT = "E[Y(1)]"
+#: The design each dose-response estimator is correctly specified on.
+DOSE_DESIGNS = {"dose_msm": "dose_polynomial", "dose_gps": "hirano_imbens"}
+
+
+def _network(kind: str, n: int) -> Callable[[int], tuple[Any, dict[str, Any], dict[str, float]]]:
+    """Interference on one fixed graph (``graph_seed`` 0), assignment and noise by ``seed``.
+
+    Mean degree 4: the reference condition holds ~6% of the units (the hard case of
+    issue #13).  The edge table travels in the roles as ``network`` (an estimator
+    parameter, taken out again by :func:`_one`).
+    """
+
+    def make(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+        from cqox.simulate.network import network_interference
+
+        df, edges, truth = network_interference(n=n, kind=kind, mean_degree=4.0, seed=seed)
+        roles = {"outcome": "y", "treatment": "t", "unit": "id", "network": edges}
+        return df, roles, truth
+
+    return make
+
+
+#: Graph kinds of the network study (``cqox.simulate.network.make_graph``).
+NETWORK_KINDS = ("erdos_renyi", "small_world", "stochastic_block")
+#: Sizes of the network study: 1,000 units (every estimand) and 10,000 (spillover).
+NETWORK_SIZES = {"": 1_000, "_10k": 10_000}
+
 DESIGNS: dict[str, Callable[[int], tuple[Any, dict[str, Any], dict[str, float]]]] = {
     "backdoor": _backdoor,
     "iv": _iv,
@@ -104,6 +167,15 @@ DESIGNS: dict[str, Callable[[int], tuple[Any, dict[str, Any], dict[str, float]]]
     "two_group_did": _did2,
     "its": _its,
     "synth": _synth,
+    "mediation": _mediation,
+    "multivalued": _multivalued,
+    "dose_polynomial": _dose_polynomial,
+    "hirano_imbens": _hirano_imbens,
+    **{
+        f"network_{kind}{suffix}": _network(kind, n)
+        for kind in NETWORK_KINDS
+        for suffix, n in NETWORK_SIZES.items()
+    },
 }
 #: Parameters per estimator in the study (beyond the estimand): DML with the nuisances
 #: that are correctly specified on the backdoor design (and fast enough for 500
@@ -118,6 +190,20 @@ PARAMS: dict[str, dict[str, Any]] = {
     # equal V: the conformal interval does not use V, and nested V would take most of
     # the study's time
     "synth": {"v_method": "equal", "leave_one_out": False},
+    # the design has a treatment × mediator interaction; linear nuisances are correctly
+    # specified there (tests/truth/test_mediation_truth.py)
+    "mediation": {"interaction": True},
+    "mediation_dml": {"learner": "linear"},
+    # the ATT needs a weighting or outcome-regression equation (as Stata's teffects)
+    "multivalued": {"method": "ipw"},
+    # the normal-theory interval is what is studied; the randomization p-value is exact
+    "network_exposure": {"n_draws": 1000, "n_perm": 0},
+}
+#: Replications per row at most, for designs whose fits are slow (network: ~0.2 s at
+#: 1,000 units and ~1 s at 10,000 on one core).
+REPS_CAP = {
+    **{f"network_{kind}": 300 for kind in NETWORK_KINDS},
+    **{f"network_{kind}_10k": 100 for kind in NETWORK_KINDS},
 }
 #: Replications per row: the full run keeps `make bench` under 20 minutes on 2 cores
 #: (the slow-marked studies in tests/truth run more); quick mode is a smoke run.
@@ -142,6 +228,14 @@ NOTES: dict[str | tuple[str, str], str] = {
     "values (wider than ±1.96 SE), which is what corrects the coverage",
     "synth": "one treated unit (19 donors, 30 + 10 periods): conformal interval "
     "(Chernozhukov–Wüthrich–Zhu); SE = SD of placebo ATTs, not used by the interval",
+    "mediation": "quasi-Bayesian percentile interval (1,000 draws); SE = SD of the draws",
+    "multivalued": "three levels; level 1 against level 0 (the ATT on level-1 units)",
+    ("dose_msm", "optimal_dose"): "grid argmax; percentile interval over Gaussian draws of "
+    "the curve (a parametric bootstrap of the maximiser)",
+    ("dose_gps", "optimal_dose"): "grid argmax; percentile interval over Gaussian draws of "
+    "the curve (a parametric bootstrap of the maximiser)",
+    "network_exposure": "mean degree 4, one fixed graph, complete randomisation of half; "
+    "Hájek with the small-sample corrections (docs/validation_network.md)",
 }
 
 
@@ -152,11 +246,13 @@ def _one(args: tuple[str, str, str, int]) -> dict[str, Any]:
 
     df, roles, truth = DESIGNS[design](seed)
     roles = dict(roles)
-    kw = {k: roles.pop(k) for k in ("outcome", "treatment", "covariates") if k in roles}
+    kw = {k: roles.pop(k) for k in ("outcome", "treatment", "covariates", "dose") if k in roles}
     from cqox.estimators import registry
 
     cls = registry.get(name)
     params = dict(PARAMS.get(name, {}))
+    if "network" in roles:  # the edge table is a parameter, not a role
+        params["network"] = roles.pop("network")
     if "estimand" in {p.name for p in cls.parameters} and estimand in cls.estimands:
         params["estimand"] = estimand
     try:
@@ -166,6 +262,10 @@ def _one(args: tuple[str, str, str, int]) -> dict[str, Any]:
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"[:200]}
     t = truth.get(estimand, truth.get(e.estimand))
+    if estimand == CURVE_AT:
+        row = e.curve([1.0]).iloc[0]
+        return {"estimate": float(row["estimate"]), "se": float(row["se"]),
+                "lo": float(row["ci_lower"]), "hi": float(row["ci_upper"]), "truth": t}  # fmt: skip
     return {"estimate": e.estimate, "se": e.se, "lo": e.ci[0], "hi": e.ci[1], "truth": t}
 
 
@@ -180,7 +280,14 @@ def plan() -> tuple[list[tuple[str, str, str]], list[str]]:
         if name in NOT_COVERED:
             uncovered.append(f"{name} ({NOT_COVERED[name]})")
             continue
-        if "backdoor" in designs:
+        if name == "multivalued":
+            todo += [(name, "multivalued", "ATE"), (name, "multivalued", "ATT")]
+        elif name in DOSE_DESIGNS:
+            todo += [
+                (name, DOSE_DESIGNS[name], CURVE_AT),
+                (name, DOSE_DESIGNS[name], "optimal_dose"),
+            ]
+        elif "backdoor" in designs:
             for est in ("ATE", "ATT"):
                 if est in cls.estimands:
                     todo.append((name, "backdoor", est))
@@ -200,6 +307,11 @@ def plan() -> tuple[list[tuple[str, str, str]], list[str]]:
             todo.append((name, "synth", "ATT"))
         elif "its" in designs:
             todo += [(name, "its", e) for e in cls.estimands]
+        elif "mediation" in designs:
+            todo += [(name, "mediation", e) for e in ("NIE", "NDE")]
+        elif "network" in designs:
+            todo += [(name, f"network_{k}", e) for k in NETWORK_KINDS for e in cls.estimands]
+            todo += [(name, f"network_{k}_10k", "spillover") for k in NETWORK_KINDS]
         else:
             uncovered.append(name)
     return todo, uncovered
@@ -211,19 +323,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reps", type=int)
     parser.add_argument("--out", default=str(ROOT / "docs" / "accuracy.md"))
+    parser.add_argument(
+        "--only",
+        metavar="ESTIMATOR",
+        help="run this estimator's rows only and replace them in the existing table",
+    )
     args = parser.parse_args(argv)
     reps = args.reps or (QUICK_REPS if args.quick else FULL_REPS)
     todo, uncovered = plan()
+    if args.only:
+        todo = [t for t in todo if t[0] == args.only]
     start = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=2) as pool:
         for name, design, estimand in todo:
             t0 = time.perf_counter()
+            n_reps = min(reps, REPS_CAP.get(design, reps))
             results = list(
                 pool.map(
                     _one,
-                    [(name, design, estimand, s) for s in range(reps)],
-                    chunksize=max(1, reps // 8),
+                    [(name, design, estimand, s) for s in range(n_reps)],
+                    chunksize=max(1, n_reps // 8),
                 )
             )
             ok = [
@@ -261,8 +381,38 @@ def main(argv: list[str] | None = None) -> int:
                 f"bias {row.get('bias', float('nan')):+.4f}  ({row['seconds']:.0f} s)",
                 flush=True,
             )
-    write(rows, uncovered, reps, Path(args.out), args.quick, time.perf_counter() - start)
+    if args.only:
+        replace_rows(Path(args.out), args.only, rows, reps, time.perf_counter() - start)
+    else:
+        write(rows, uncovered, reps, Path(args.out), args.quick, time.perf_counter() - start)
     return 0
+
+
+def replace_rows(
+    out: Path, name: str, rows: list[dict[str, Any]], reps: int, elapsed: float
+) -> None:
+    """Put ``name``'s new rows in the table of ``out`` in place of its old ones.
+
+    The rest of the table (and its header) is kept: a study of one estimator need not
+    rerun every other one.  A note under the table says when the rows were refreshed.
+    """
+    lines = out.read_text(encoding="utf-8").splitlines()
+    table = [i for i, line in enumerate(lines) if line.startswith("| ")]
+    last = table[-1]
+    kept = [
+        line
+        for i, line in enumerate(lines)
+        if not (i in table and line.startswith(f"| {name} |"))
+        and not line.startswith(f"Rows of `{name}` refreshed")
+    ]
+    last = max(i for i, line in enumerate(kept) if line.startswith("| "))
+    note = (
+        f"Rows of `{name}` refreshed by `python -m benchmarks.accuracy --only {name}` "
+        f"({', '.join(str(r.get('reps', 0)) for r in rows)} replications, {elapsed:.0f} s)."
+    )
+    new = [_row_line(r) for r in rows]
+    kept = [*kept[: last + 1], *new, "", note, *kept[last + 1 :]]
+    out.write_text("\n".join(kept) + "\n", encoding="utf-8")
 
 
 def _band(r: dict[str, Any]) -> str:
@@ -271,6 +421,30 @@ def _band(r: dict[str, Any]) -> str:
     if COVERAGE_BAND[0] <= c <= COVERAGE_BAND[1]:
         return "yes"
     return "noise" if abs(c - 0.95) <= 2 * mcse else "no"
+
+
+def _row_line(r: dict[str, Any]) -> str:
+    """One Markdown row of the accuracy table."""
+    if "coverage" not in r:
+        return (
+            f"| {r['estimator']} | {r['design']} | {r['estimand']} | 0 | | | | | "
+            f"| {r.get('error', '')} |"
+        )
+    failed = f" failed: {r['failed']}" if r["failed"] else ""
+    return (
+        f"| {r['estimator']} | {r['design']} | {r['estimand']} | {r['reps']} | "
+        f"{r['bias']:+.4f} | {r['rmse']:.4f} | {r['sd']:.4f} | {r['mean_se']:.4f} | "
+        f"{r['coverage']:.3f} ± {r['coverage_mcse']:.3f} | {_band(r)} | "
+        f"{_note(r)}{failed} |"
+    )
+
+
+def _note(r: dict[str, Any]) -> str:
+    """The note of a row: by (estimator, design), (estimator, estimand) or estimator."""
+    by_design = NOTES.get((r["estimator"], r["design"]))
+    if by_design is None:
+        by_design = NOTES.get((r["estimator"], r["estimand"]), NOTES.get(r["estimator"], ""))
+    return by_design
 
 
 def write(
@@ -286,8 +460,10 @@ def write(
     lines = [
         "# Accuracy: Monte-Carlo bias and coverage of every CQOx estimator",
         "",
-        f"Generated by `{cmd}` ({reps} seeded replications per row, {elapsed:.0f} s). "
-        "Do not edit by hand: rerun the command.",
+        f"Generated by `{cmd}` ({reps} seeded replications per row, {elapsed:.0f} s; "
+        "slow designs at most: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(REPS_CAP.items()))
+        + "). Do not edit by hand: rerun the command.",
         "",
         "Coverage of nominal 95% intervals; its Monte-Carlo SE is "
         "sqrt(c(1−c)/reps). *sd* is the SD of the estimates across replications and "
@@ -299,31 +475,28 @@ def write(
         "(± MCSE) | 93–97%? | note |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: | --- |",
     ]
-    for r in rows:
-        if "coverage" not in r:
-            lines.append(
-                f"| {r['estimator']} | {r['design']} | {r['estimand']} | 0 | | | | | "
-                f"| {r.get('error', '')} |"
-            )
-            continue
-        failed = f" failed: {r['failed']}" if r["failed"] else ""
-        lines.append(
-            f"| {r['estimator']} | {r['design']} | {r['estimand']} | {r['reps']} | "
-            f"{r['bias']:+.4f} | {r['rmse']:.4f} | {r['sd']:.4f} | {r['mean_se']:.4f} | "
-            f"{r['coverage']:.3f} ± {r['coverage_mcse']:.3f} | {_band(r)} | "
-            f"{NOTES.get((r['estimator'], r['design']), NOTES.get(r['estimator'], ''))}"
-            f"{failed} |"
-        )
+    lines += [_row_line(r) for r in rows]
     lines += ["", "Not covered here: " + (", ".join(uncovered) or "none") + "."]
-    lines += [
-        "",
-        "Refutation gates (placebo treatment, random common cause, data subset, dummy "
-        "outcome, simulated unobserved confounder): their size and power by simulation are "
-        "in docs/refutation.md (`python -m benchmarks.refute_accuracy`).",
-    ]
+    lines += ["", *_refutation_section()]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / "accuracy.json").write_text(json.dumps(rows, indent=1))
+
+
+def _refutation_section() -> list[str]:
+    """The refuter rows: size and power of the refutation gates, from their own study."""
+    from benchmarks import refute_accuracy
+
+    head = (
+        "Refutation gates (placebo treatment, random common cause, data subset, dummy "
+        "outcome, simulated unobserved confounder): warn rate by simulation "
+        "(`python -m benchmarks.refute_accuracy`; scenarios and reading in "
+        "docs/refutation.md).  Size in the first two columns, power in the last two."
+    )
+    if not refute_accuracy.RESULTS.is_file():
+        return [head + "  Not yet run here."]
+    res = json.loads(refute_accuracy.RESULTS.read_text())
+    return [head, "", *refute_accuracy.table(res["rates"], int(res["reps"]))]
 
 
 if __name__ == "__main__":

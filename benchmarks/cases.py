@@ -90,6 +90,8 @@ EXPECTED = (
     "synth",
     "its",
     "panel_match",
+    "mediation",
+    "mediation_dml",
 )
 
 

@@ -33,8 +33,9 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from benchmarks import cases, datagen  # noqa: E402
+from benchmarks import cases, cases_dose, datagen  # noqa: E402
 from benchmarks.harness import Outcome, measure_group  # noqa: E402
+from benchmarks.mediation_cases import mediation_cases, mediation_design  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = (
@@ -141,6 +142,10 @@ def designs(quick: bool) -> list[tuple[datagen.Design, Any]]:
         ),
         (datagen.its_series(seed=7), cases.its_cases),
         (datagen.synth_panel(n_donors=40, n_periods=30, seed=5), cases.synth_cases),
+        (mediation_design(n=2_000 if quick else 10_000, seed=8), mediation_cases),
+        (cases_dose.dose_design("dose_polynomial", n=10_000, seed=8), cases_dose.dose_cases),
+        (cases_dose.dose_design("hirano_imbens", n=10_000, seed=9), cases_dose.dose_cases),
+        (cases_dose.multivalued_design(n=10_000, seed=10), cases_dose.multivalued_cases),
     ]
 
 
@@ -154,6 +159,10 @@ def small_designs() -> list[tuple[datagen.Design, Any]]:
         (datagen.two_group_panel(n_units=100, n_periods=8, seed=6), cases.did_2x2_cases),
         (datagen.its_series(n_pre=60, n_post=40, seed=7), cases.its_cases),
         (datagen.synth_panel(n_donors=8, n_periods=30, seed=5), cases.synth_cases),
+        (mediation_design(n=400, seed=8), mediation_cases),
+        (cases_dose.dose_design("dose_polynomial", n=500, seed=8), cases_dose.dose_cases),
+        (cases_dose.dose_design("hirano_imbens", n=500, seed=9), cases_dose.dose_cases),
+        (cases_dose.multivalued_design(n=500, seed=10), cases_dose.multivalued_cases),
     ]
 
 

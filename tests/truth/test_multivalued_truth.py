@@ -87,3 +87,62 @@ def test_coverage_bounded_three_levels() -> None:
 @pytest.mark.parametrize("n", [500, 2000])
 def test_coverage_full_study_three_levels(n: int) -> None:
     _check(_study(n=n, reps=2000, seed=60_000 + n), f"full: n = {n}, 2000 replications")
+
+
+def _population_att(treated: int) -> dict[int, float]:
+    """``E[τ_j(X) | T = t]`` of :func:`cqox.simulate.multivalued` by Gauss–Hermite quadrature.
+
+    ``τ_1(x) = 1 + 0.5 x1``, ``τ_2(x) = 2.5 − 0.5 x2``; ``E[g(X) | T = t] =
+    E[g(X) p_t(X)] / E[p_t(X)]`` for ``X ~ N(0, I₂)`` (60 × 60 nodes: exact to ~1e-12).
+    """
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)
+    x1, x2 = (a.ravel() for a in np.meshgrid(nodes, nodes, indexing="ij"))
+    w = np.outer(weights, weights).ravel()
+    eta = np.column_stack([np.zeros_like(x1), 0.5 * x1 - 0.5 * x2, -0.3 + 0.8 * x1 + 0.4 * x2])
+    p = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
+    wt = w * p[:, treated]
+    return {1: float(wt @ (1 + 0.5 * x1) / wt.sum()), 2: float(wt @ (2.5 - 0.5 * x2) / wt.sum())}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("method", ["ipw", "ra"])
+@pytest.mark.parametrize("treated", [1, 2])
+def test_att_within_three_se_of_the_population_att(method: str, seed: int, treated: int) -> None:
+    truth = _population_att(treated)
+    df, _ = cqox.simulate.multivalued(n=3000, seed=seed)
+    est = cqox.estimate("multivalued", df, outcome="y", treatment="t", covariates=COVARIATES,
+                        method=method, estimand="ATT", treated_level=treated)  # fmt: skip
+    for row in est.tables["effects"].itertuples():
+        assert abs(row.estimate - truth[row.level]) <= QUICK_Z * row.se
+
+
+def _att_study(n: int, reps: int, seed: int) -> dict[tuple[str, int], tuple[float, float, float]]:
+    """ATT on level-1 units: coverage, mean error and MC SE per (method, level)."""
+    truth = _population_att(1)
+    hits: dict[tuple[str, int], list[bool]] = {(m, j): [] for m in ("ipw", "ra") for j in (1, 2)}
+    errs: dict[tuple[str, int], list[float]] = {k: [] for k in hits}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CqoxWarning)
+        for r in range(reps):
+            df, _ = cqox.simulate.multivalued(n=n, seed=seed + r)
+            for m in ("ipw", "ra"):
+                est = cqox.estimate("multivalued", df, outcome="y", treatment="t",
+                                    covariates=COVARIATES, method=m, estimand="ATT")  # fmt: skip
+                for row in est.tables["effects"].itertuples():
+                    hits[(m, row.level)].append(row.ci_low <= truth[row.level] <= row.ci_high)
+                    errs[(m, row.level)].append(row.estimate - truth[row.level])
+    return {
+        k: (float(np.mean(hits[k])), float(np.mean(errs[k])),
+            float(np.std(errs[k], ddof=1) / np.sqrt(reps)))
+        for k in hits
+    }  # fmt: skip
+
+
+@pytest.mark.ci_bounded
+def test_att_coverage_bounded_three_levels() -> None:
+    _check(_att_study(n=1000, reps=600, seed=70_000), "ATT bounded: n = 1000, 600 replications")
+
+
+@pytest.mark.slow
+def test_att_coverage_full_study_three_levels() -> None:
+    _check(_att_study(n=2000, reps=2000, seed=80_000), "ATT full: n = 2000, 2000 replications")

@@ -66,3 +66,46 @@ def test_estimate_serialises_with_tables(sim: pd.DataFrame) -> None:
     out = est.to_dict()
     assert out["estimand"] == "ATE" and len(out["tables"]["effects"]) == 2
     assert out["diagnostics"]["reference"] == "0"
+
+
+def test_att_with_aipw_is_refused_naming_the_method(sim: pd.DataFrame) -> None:
+    with pytest.raises(cqox.ParameterError, match=r"'method'.*'ipw' or 'ra' for the ATT"):
+        cqox.estimate("multivalued", sim, outcome="y", treatment="t", covariates=["x1"],
+                      estimand="ATT", method="aipw")  # fmt: skip
+
+
+def test_unknown_treated_level_is_named(sim: pd.DataFrame) -> None:
+    with pytest.raises(RoleError, match=r"'treated_level': 9 is not a level"):
+        cqox.estimate("multivalued", sim, outcome="y", treatment="t", covariates=["x1"],
+                      estimand="ATT", method="ra", treated_level=9)  # fmt: skip
+
+
+def test_treated_level_equal_to_the_reference_is_refused(sim: pd.DataFrame) -> None:
+    with pytest.raises(cqox.ParameterError, match=r"'treated_level'.*differ from the reference"):
+        cqox.estimate("multivalued", sim, outcome="y", treatment="t", covariates=["x1"],
+                      estimand="ATT", method="ra", treated_level=0)  # fmt: skip
+
+
+def test_trim_that_empties_a_level_is_refused(sim: pd.DataFrame) -> None:
+    with pytest.raises(cqox.NoDataError, match=r"trim=0\.45 leaves"):
+        cqox.estimate("multivalued", sim, outcome="y", treatment="t", covariates=["x1", "x2"],
+                      trim=0.45)  # fmt: skip
+
+
+def test_weak_overlap_fails_the_level_gates() -> None:
+    rng = np.random.default_rng(3)
+    n = 3000
+    x = rng.standard_normal(n)
+    eta = np.column_stack([np.zeros(n), 3.0 * x, -3.0 * x])
+    prob = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
+    t = (rng.random(n)[:, None] > np.cumsum(prob, axis=1)).sum(axis=1)
+    df = pd.DataFrame({"y": x + t + rng.standard_normal(n), "t": t, "x": x})
+    est = cqox.estimate("multivalued", df, outcome="y", treatment="t", covariates=["x"],
+                        method="ipw")  # fmt: skip
+    gates = {g.name: g for g in est.gates}
+    assert set(gates) == {"common_support", "effective_sample_size", "max_weight_ratio"}
+    assert gates["effective_sample_size"].status in ("warn", "fail")
+    assert gates["max_weight_ratio"].status == "warn"
+    good = cqox.estimate("multivalued", cqox.simulate.multivalued(n=2000, seed=1)[0],
+                         outcome="y", treatment="t", covariates=["x1", "x2"])  # fmt: skip
+    assert {g.status for g in good.gates} == {"pass"}

@@ -31,6 +31,14 @@ def normal_inference(
     return (estimate - z * se, estimate + z * se), p
 
 
+class DoseCurveSource(Protocol):
+    """What an estimate with a dose-response curve holds (``cqox.estimators.dose``)."""
+
+    def table(self, doses: np.ndarray | list[float]) -> pd.DataFrame:
+        """``dose``, ``estimate``, ``se``, ``ci_lower``, ``ci_upper`` at ``doses``."""
+        ...
+
+
 class UnitEffectsSource(Protocol):
     """What an estimate with unit-level effects holds (see ``cqox.estimators.cate``)."""
 
@@ -81,6 +89,9 @@ class Estimate:
     unit_effects : UnitEffectsSource or None
         Unit-level effects of a CATE estimator (read through :meth:`effects`); not
         serialised (the JSON carries the compact summary in ``diagnostics``).
+    dose_curve : DoseCurveSource or None
+        The dose-response curve of a dose-response estimator (read through
+        :meth:`curve`); not serialised (the JSON carries the grid in ``tables["curve"]``).
     """
 
     estimator: str
@@ -103,6 +114,7 @@ class Estimate:
     method: str = ""
     influence: np.ndarray | None = field(default=None, repr=False, compare=False)
     unit_effects: UnitEffectsSource | None = field(default=None, repr=False, compare=False)
+    dose_curve: DoseCurveSource | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_se(
@@ -140,6 +152,25 @@ class Estimate:
                 details={"estimator": self.estimator},
             )
         return self.unit_effects.table(df)
+
+    def curve(self, doses: np.ndarray | list[float] | None = None) -> pd.DataFrame:
+        """The dose-response curve ``E[Y(a)]``: ``dose, estimate, se, ci_lower, ci_upper``.
+
+        ``doses=None`` gives the estimator's grid; otherwise the curve at ``doses`` with
+        pointwise intervals (the grid table ``tables["curve"]`` also has the uniform
+        band).  Only dose-response estimators (``dose_msm``, ``dose_gps``) have a curve.
+        """
+        if self.dose_curve is None:
+            from cqox.errors import EstimationError
+
+            raise EstimationError(
+                f"estimator '{self.estimator}' returns no dose-response curve; use a "
+                "dose-response estimator (dose_msm, dose_gps) with the 'dose' role",
+                details={"estimator": self.estimator},
+            )
+        if doses is None:
+            doses = self.tables["curve"]["dose"].to_numpy()
+        return self.dose_curve.table(doses)
 
     @property
     def status(self) -> str:

@@ -30,7 +30,9 @@ TREATED_LABELS = frozenset({"1", "true", "yes", "y", "t", "treated", "treatment"
 #: Where a binary-only estimator sends a treatment with more than two levels.
 MULTIVALUED_HINT = (
     "For a treatment with more than two levels use the 'multivalued' estimator "
-    "(method 'ipw', 'ra' or 'aipw': each level against a reference level)"
+    "(method 'ipw', 'ra' or 'aipw': each level against a reference level); for a "
+    "continuous treatment give it as the 'dose' role and use 'dose_msm' or 'dose_gps' "
+    "(the dose-response curve)"
 )
 CONTROL_LABELS = frozenset({"0", "false", "no", "n", "f", "control", "untreated", "none"})
 

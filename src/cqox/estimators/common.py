@@ -43,6 +43,8 @@ SHARED_MEANINGS: dict[str, tuple[str, str]] = {
     ),
     "cost_per_treated": ("float", "cost of treating one unit, in outcome units"),
     "depth": ("int", "depth of the policy tree"),
+    "n_draws": ("int", "Monte Carlo draws"),
+    "outcome_model": ("choice", "outcome model"),
     "weighting": (
         "choice",
         "inverse-probability weights normalised to sum to one (Hájek) or not (Horvitz–Thompson)",

@@ -86,7 +86,9 @@ def multivalued(n: int = 3000, seed: int | None = 0) -> tuple[pd.DataFrame, dict
         Columns ``y``, ``t``, ``x1``, ``x2``.
     truth : dict
         ``ATE``: ``{1: 1.0, 2: 2.5}`` (population ``E[Y(j) − Y(0)]``); ``POM``:
-        ``{0: 1.0, 1: 2.0, 2: 3.5}`` (population ``E[Y(j)]``).
+        ``{0: 1.0, 1: 2.0, 2: 3.5}`` (population ``E[Y(j)]``); ``ATT``: ``{t: {j: E[Y(j) −
+        Y(0) | T = t]}}`` for ``t = 1, 2`` (by 60 × 60-node Gauss–Hermite quadrature of
+        ``E[τ_j(X) p_t(X)] / E[p_t(X)]``, exact to ~1e-12).
     """
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, 2))
@@ -104,4 +106,16 @@ def multivalued(n: int = 3000, seed: int | None = 0) -> tuple[pd.DataFrame, dict
         + rng.standard_normal(n)
     )
     df = pd.DataFrame({"y": y, "t": t, "x1": X[:, 0], "x2": X[:, 1]})
-    return df, {"ATE": {1: 1.0, 2: 2.5}, "POM": {0: 1.0, 1: 2.0, 2: 3.5}}
+    # the ATT: E[τ_j(X) | T = t] with τ_1 = 1 + 0.5 x1, τ_2 = 2.5 − 0.5 x2
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)
+    g1, g2 = (v.ravel() for v in np.meshgrid(nodes, nodes, indexing="ij"))
+    gw = np.outer(weights, weights).ravel()
+    gp = special.softmax(
+        np.column_stack([np.zeros_like(g1), 0.5 * g1 - 0.5 * g2, -0.3 + 0.8 * g1 + 0.4 * g2]),
+        axis=1,
+    )
+    att = {
+        t_: {1: float(w @ (1 + 0.5 * g1) / w.sum()), 2: float(w @ (2.5 - 0.5 * g2) / w.sum())}
+        for t_, w in ((t_, gw * gp[:, t_]) for t_ in (1, 2))
+    }
+    return df, {"ATE": {1: 1.0, 2: 2.5}, "POM": {0: 1.0, 1: 2.0, 2: 3.5}, "ATT": att}

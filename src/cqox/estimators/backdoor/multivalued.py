@@ -21,6 +21,12 @@ standard errors do: ``ψ_ij = A_j⁻¹[m_ij + D_θ H⁻¹ s_i + D_γj ψ^{γj}_i
 ``SE(τ̂_j) = sqrt(Σ_i (ψ_ij − ψ_i0)²)/n``.  With two levels every method equals the
 binary ``ipw``, ``regression_adjustment`` and ``aipw`` estimators (logit link).
 
+The ATT (``estimand="ATT"``, Stata's ``atet``; ``ipw`` and ``ra`` only, as in Stata) is
+every level's effect on the units of ``treated_level``
+(:func:`multivalued_att_pomeans`).  ``trim`` drops rows with some ``p̂_j < trim`` and
+refits; ``clip`` bounds every ``p̂_j`` below.  Gates (:mod:`cqox.gates.levels`): the
+generalised propensity's common support, the weights' ESS and largest weight per level.
+
 Example
 -------
 >>> import cqox
@@ -47,10 +53,15 @@ from cqox.core.estimate import Estimate, normal_inference
 from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
-from cqox.errors import EstimationError, RoleError
+from cqox.errors import EstimationError, NoDataError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import CI_LEVEL, clip_param, estimand_param, trim_param
 from cqox.estimators.registry import register
+from cqox.gates.levels import (
+    level_common_support_gate,
+    level_ess_gate,
+    level_max_weight_gate,
+)
 from cqox.nuisance.multinomial import MultinomialFit, fit_multinomial_logit
 from cqox.nuisance.ols import fit_ols, with_intercept
 
@@ -106,6 +117,17 @@ def _outcome_fits(
     return out
 
 
+def _propensity(fit: MultinomialFit, j: int, clip: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(p̂_j, ∂p̂_j/∂θ)``, with ``p̂_j`` bounded below by ``clip`` (derivative 0 there)."""
+    p = fit.p_hat[:, j]
+    dp = fit.dp_dtheta(j)
+    if clip > 0:
+        low = p < clip
+        p = np.where(low, clip, p)
+        dp = np.where(low[:, None], 0.0, dp)
+    return p, dp
+
+
 def multivalued_pomeans(
     y: np.ndarray,
     codes: np.ndarray,
@@ -113,12 +135,14 @@ def multivalued_pomeans(
     n_levels: int,
     method: str,
     fit: MultinomialFit | None = None,
+    clip: float = 0.0,
 ) -> MultiValuedResult:
     """Potential-outcome means of levels ``0 … K−1`` by ``method`` (ipw, ra or aipw).
 
     ``codes`` holds the level of each row as 0 … K−1; ``X`` (n × p, no intercept) are
     the covariates of both the treatment and the outcome models; ``fit`` is the
-    multinomial logit (fitted here when ``None`` and needed).
+    multinomial logit (fitted here when ``None`` and needed); ``clip`` bounds every
+    ``p̂_j`` below (a bounded weight; the bound is treated as fixed).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -138,11 +162,10 @@ def multivalued_pomeans(
             infl[:, j] = m_hat - pom[j] + g_inf @ zbar
             continue
         assert fit is not None
-        p = fit.p_hat[:, j]
+        p, dp = _propensity(fit, j, clip)
         inv_p = np.zeros(n)
         np.divide(1.0, p, out=inv_p, where=on)
         # ∂(1{T=j}/p_j)/∂θ = −1{T=j} (∂p_j/∂θ)/p_j²
-        dp = fit.dp_dtheta(j)
         if method == "ipw":
             w = inv_p
             pom[j] = float(w @ y / w.sum())
@@ -157,6 +180,62 @@ def multivalued_pomeans(
             d_gamma = (1 - inv_p) @ Zo / n
             D = -((inv_p**2 * r) @ dp) / n
             infl[:, j] = score - pom[j] + g_inf @ d_gamma + fit.influence_along(D)
+    return MultiValuedResult(pom, infl)
+
+
+def multivalued_att_pomeans(
+    y: np.ndarray,
+    codes: np.ndarray,
+    X: np.ndarray,
+    n_levels: int,
+    method: str,
+    treated: int,
+    fit: MultinomialFit | None = None,
+    clip: float = 0.0,
+) -> MultiValuedResult:
+    """Potential-outcome means of every level in the subpopulation ``T = treated``.
+
+    ``μ_{j|t} = E[Y(j) | T = t]`` (Stata's ``teffects …, atet tlevel(t)``), so that
+    ``τ_{j|t} = μ_{j|t} − μ_{0|t}`` is the effect of level ``j`` against the reference on
+    the units that received level ``t``:
+
+    - ``ra``: ``μ̂_{j|t} = (1/n_t) Σ_{T_i=t} m̂_j(x_i)``;
+    - ``ipw``: ``μ̂_{j|t} = Σ_i w_ij Y_i / Σ_i w_ij`` with ``w_ij = 1{T_i=j} p̂_t(x_i)/p̂_j(x_i)``
+      (normalised; ``μ̂_{t|t}`` is the mean outcome of level ``t``).
+
+    Stata's ``teffects aipw`` has no ATET and neither has this function.  The influence
+    functions stack the nuisance scores as in :func:`multivalued_pomeans`.
+    """
+    if method not in ("ipw", "ra"):
+        raise ValueError(f"ATT method must be 'ipw' or 'ra'; got {method!r}")
+    n = len(y)
+    in_t = codes == treated
+    share_t = float(in_t.mean())
+    pom = np.empty(n_levels)
+    infl = np.empty((n, n_levels))
+    if method == "ra":
+        Zo = with_intercept(X)
+        zbar_t = Zo[in_t].mean(axis=0)
+        for j, (m_hat, g_inf) in enumerate(_outcome_fits(y, codes, Zo, n_levels)):
+            pom[j] = float(m_hat[in_t].mean())
+            # n/n_t · 1{T=t}(m̂_j − μ) is the sample-mean part; z̄_t'(γ̂_j − γ_j) the model's
+            infl[:, j] = in_t * (m_hat - pom[j]) / share_t + g_inf @ zbar_t
+        return MultiValuedResult(pom, infl)
+    if fit is None:
+        fit = fit_multinomial_logit(X, codes, n_levels)
+    p_t, dp_t = _propensity(fit, treated, clip)
+    for j in range(n_levels):
+        on = codes == j
+        p_j, dp_j = _propensity(fit, j, clip)
+        w = np.where(on, p_t / p_j, 0.0)
+        pom[j] = float(w @ y / w.sum())
+        resid = y - pom[j]
+        # ∂(p_t/p_j)/∂θ = (∂p_t p_j − p_t ∂p_j)/p_j²  (zero for j = t)
+        dw = np.where(
+            on[:, None], (dp_t * p_j[:, None] - p_t[:, None] * dp_j) / p_j[:, None] ** 2, 0.0
+        )
+        D = (resid @ dw) / n
+        infl[:, j] = (w * resid + fit.influence_along(D)) / w.mean()
     return MultiValuedResult(pom, infl)
 
 
@@ -177,6 +256,30 @@ def _level_order(labels: pd.Series) -> list[Any]:
     return sorted(values, key=_natural_key)
 
 
+def _trim(
+    fit: MultinomialFit, X: np.ndarray, codes: np.ndarray, n_levels: int, trim: float
+) -> tuple[MultinomialFit, np.ndarray | None, int]:
+    """Drop rows with some ``p̂_j(x) < trim`` and refit: ``(fit, kept rows or None, dropped)``.
+
+    The multi-valued form of Crump et al. (2009, doi:10.1093/biomet/asn055) used by
+    Yang et al. (2016, doi:10.1111/biom.12499): keep ``min_j p_j(x) ≥ trim``.  The
+    estimand becomes the effect in the trimmed population (the trimmed set is fixed).
+    """
+    keep = fit.p_hat.min(axis=1) >= trim
+    dropped = int((~keep).sum())
+    if not dropped:
+        return fit, None, 0
+    counts = np.bincount(codes[keep], minlength=n_levels)
+    if counts.min() < 2:
+        j = int(counts.argmin())
+        raise NoDataError(
+            f"trim={trim:g} leaves {int(counts[j])} rows at treatment level {j}; use a "
+            "smaller 'trim'",
+            details={"parameter": "trim", "level": j},
+        )
+    return fit_multinomial_logit(X[keep], codes[keep], n_levels), keep, dropped
+
+
 @register
 class MultiValued(Estimator):
     """IPW, RA or AIPW for a treatment with two or more levels, each against a reference."""
@@ -189,23 +292,23 @@ class MultiValued(Estimator):
     name = "multivalued"
     family = "multivalued"
     designs = (Design.BACKDOOR,)
-    estimands = ("ATE",)
+    estimands = ("ATE", "ATT")
     default_estimands = ("ATE",)
     binary_treatment = False
     # With two levels it repeats ipw / regression_adjustment / aipw; run it by name.
     run_by_default = False
     summary_line = (
         "Multi-valued treatment (K levels): IPW, RA or AIPW per level vs a reference, "
-        "multinomial-logit propensity, M-estimation SE"
+        "multinomial-logit propensity, M-estimation SE; ATE or ATT (ipw, ra)"
     )
     parameters = (
-        estimand_param(("ATE",), "ATE"),
+        estimand_param(("ATE", "ATT"), "ATE"),
         Param(
             "method",
             "aipw",
             "choice",
             "estimating equation: weighting, outcome regression or doubly robust; "
-            "ipw, ra or aipw (Cattaneo 2010)",
+            "ipw, ra or aipw (Cattaneo 2010); the ATT with ipw or ra (as Stata)",
             choices=METHODS,
         ),
         Param(
@@ -216,6 +319,17 @@ class MultiValued(Estimator):
             check=lambda v: v is None or isinstance(v, (str, int, float, bool)),
             rule="a treatment level (text or number) or None",
         ),
+        Param(
+            "treated_level",
+            None,
+            "any",
+            "the level whose units define the ATT population (Stata's tlevel); default the "
+            "first level after the reference",
+            check=lambda v: v is None or isinstance(v, (str, int, float, bool)),
+            rule="a treatment level (text or number) or None",
+        ),
+        trim_param(note="here: rows with some level's propensity below trim"),
+        clip_param(note="here: every level's propensity bounded below by clip"),
         CI_LEVEL,
     )
 
@@ -228,15 +342,10 @@ class MultiValued(Estimator):
         levels = _level_order(labels)
         ref = params.get("reference")
         if ref is not None:
-            match = [v for v in levels if v == ref or str(v) == str(ref)]
-            if not match:
-                raise RoleError(
-                    f"parameter 'reference': {ref!r} is not a level of treatment column "
-                    f"'{col}' (levels: {', '.join(str(v) for v in levels)})",
-                    details={"parameter": "reference", "column": col},
-                )
-            first = levels.index(match[0])
+            first = levels.index(_find_level(levels, ref, "reference", col))
             levels = [levels[first], *levels[:first], *levels[first + 1 :]]
+        if params.get("treated_level") is not None:
+            _find_level(levels, params["treated_level"], "treated_level", col)
         codes = labels.map({v: i for i, v in enumerate(levels)}).astype("float64")
         data = prepare(
             df.assign(**{col: codes}), roles, require=self.requires, binary_treatment=False
@@ -250,11 +359,47 @@ class MultiValued(Estimator):
         labels = data.frame[data.roles.treatment].to_numpy()
         n_levels = int(codes.max()) + 1
         level_names = [labels[codes == j][0] for j in range(n_levels)]
-        method = params["method"]
+        method, estimand = params["method"], params["estimand"]
+        if estimand == "ATT" and method == "aipw":
+            raise ParameterError(
+                "The 'method' parameter of multivalued must be 'ipw' or 'ra' for the ATT "
+                "(Stata's teffects aipw has no ATET either). Got 'aipw' instead.",
+                details={"parameter": "method", "estimator": self.name},
+            )
+        treated = 1
+        if params["treated_level"] is not None:
+            found = _find_level(level_names, params["treated_level"], "treated_level",
+                                data.roles.treatment)  # fmt: skip
+            treated = level_names.index(found)
+        y, X = data.y, data.X
+        counts: dict[str, int] = {}
+        notes: list[str] = []
         fit = None
-        if method != "ra":
-            fit = fit_multinomial_logit(data.X, codes, n_levels)
-        res = multivalued_pomeans(data.y, codes, data.X, n_levels, method, fit)
+        if method != "ra" or params["trim"] > 0:
+            fit = fit_multinomial_logit(X, codes, n_levels)
+        if params["trim"] > 0:
+            assert fit is not None
+            fit, keep, dropped = _trim(fit, X, codes, n_levels, params["trim"])
+            counts["n_trimmed"] = dropped
+            if keep is not None:
+                y, X, codes, labels = y[keep], X[keep], codes[keep], labels[keep]
+                notes.append(
+                    f"trimmed {dropped} rows with some level's propensity below "
+                    f"{params['trim']:g}; the estimand is the effect in the trimmed population"
+                )
+        clip = params["clip"]
+        if fit is not None and clip > 0:
+            counts["n_clipped"] = int((fit.p_hat < clip).any(axis=1).sum())
+        if estimand == "ATT":
+            if treated == 0:
+                raise ParameterError(
+                    "The 'treated_level' parameter of multivalued must differ from the "
+                    f"reference level. Got {params['treated_level']!r} instead.",
+                    details={"parameter": "treated_level", "estimator": self.name},
+                )
+            res = multivalued_att_pomeans(y, codes, X, n_levels, method, treated, fit, clip)
+        else:
+            res = multivalued_pomeans(y, codes, X, n_levels, method, fit, clip)
         level = params["ci_level"]
         effects = []
         for j in range(1, n_levels):
@@ -286,35 +431,67 @@ class MultiValued(Estimator):
                     "n_level": int((codes == j).sum()),
                 }
             )
-        warnings_: list[str] = []
         diagnostics: dict[str, Any] = {
             "levels": [str(v) for v in level_names],
             "reference": str(level_names[0]),
         }
+        if estimand == "ATT":
+            diagnostics["treated_level"] = str(level_names[treated])
+        gates = []
         if fit is not None:
-            pmin = float(fit.p_hat[np.arange(len(codes)), codes].min())
-            diagnostics["propensity_min_own_level"] = pmin
+            rows = np.arange(len(codes))
+            own = np.maximum(fit.p_hat[rows, codes], clip)
+            diagnostics["propensity_min_own_level"] = float(fit.p_hat[rows, codes].min())
             diagnostics["propensity_converged"] = fit.converged
-            if pmin < 0.01:
-                warnings_.append(
-                    f"the smallest estimated probability of a unit's own treatment level is "
-                    f"{pmin:.2g}: weak overlap, the weights of some units are very large"
+            # the weights the estimator uses: 1/p̂_T (ATE) or p̂_t/p̂_T (ATT)
+            w = 1.0 / own
+            if estimand == "ATT":
+                w = np.maximum(fit.p_hat[:, treated], clip) / own
+            gates = [
+                level_common_support_gate(fit.p_hat, codes, ctx),
+                level_ess_gate(w, codes, ctx),
+                level_max_weight_gate(w, codes, ctx),
+            ]
+            if diagnostics["propensity_min_own_level"] < 0.01:
+                notes.append(
+                    "the smallest estimated probability of a unit's own treatment level is "
+                    f"{diagnostics['propensity_min_own_level']:.2g}: weak overlap, the "
+                    "weights of some units are very large (see 'trim' and 'clip')"
                 )
-        tau, se, psi = res.effect(1)
+        head = treated if estimand == "ATT" else 1
+        tau, se, psi = res.effect(head)
+        population = f" on units at level '{level_names[treated]}'" if estimand == "ATT" else ""
         return Estimate.from_se(
             self.name,
-            "ATE",
+            estimand,
             tau,
             se,
             level,
-            n=data.n,
-            n_treated=int((codes == 1).sum()),
+            n=len(codes),
+            n_treated=int((codes == head).sum()),
             n_control=int((codes == 0).sum()),
-            counts={f"n_level_{v}": int((codes == j).sum()) for j, v in enumerate(level_names)},
+            counts={
+                **counts,
+                **{f"n_level_{v}": int((codes == j).sum()) for j, v in enumerate(level_names)},
+            },
             diagnostics=diagnostics,
+            gates=gates,
             tables={"effects": pd.DataFrame(effects), "pomeans": pd.DataFrame(pomeans)},
-            warnings=warnings_,
+            warnings=notes,
             influence=psi,
-            method=f"{method} for {n_levels} treatment levels vs '{level_names[0]}', "
-            "multinomial-logit propensity, M-estimation (influence-function) SE",
+            method=f"{method} {estimand}{population} for {n_levels} treatment levels vs "
+            f"'{level_names[0]}', multinomial-logit propensity, M-estimation "
+            "(influence-function) SE",
         )
+
+
+def _find_level(levels: list[Any], value: Any, parameter: str, column: str) -> Any:
+    """The level equal to ``value`` (as given or as text), else a RoleError naming it."""
+    match = [v for v in levels if v == value or str(v) == str(value)]
+    if not match:
+        raise RoleError(
+            f"parameter '{parameter}': {value!r} is not a level of treatment column "
+            f"'{column}' (levels: {', '.join(str(v) for v in levels)})",
+            details={"parameter": parameter, "column": column},
+        )
+    return match[0]

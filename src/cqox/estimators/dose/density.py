@@ -1,0 +1,83 @@
+"""The normal dose model ``A | X ~ N(z'γ, σ²)`` fitted by least squares, with its scores.
+
+The conditional density of the dose (Robins, Hernán & Brumback 2000,
+doi:10.1097/00001648-200009000-00011; Hirano & Imbens 2004) is
+``f(a | x) = φ((a − z'γ)/σ)/σ`` with ``z = (1, x)``, ``γ`` by OLS and ``σ²`` the residual
+variance with ``n − k`` degrees of freedom (R's ``summary(lm)$sigma``, as the *What If*
+code).  The influence of ``η = (γ, σ²)`` stacks the normal equations and
+``c·e² − σ²`` with ``c = n/(n − k)``: ``ψ_γ = (Z'Z/n)⁻¹ z e``, ``ψ_σ² = c e² − σ²`` (the
+σ² equation has mean derivative ``−2c·mean(z e) = 0`` in ``γ`` at the OLS solution).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cqox.errors import EstimationError
+from cqox.nuisance.ols import fit_ols
+
+#: Residual variance below this share of the dose's variance: the covariates fit it exactly.
+EXACT_FIT = 1e-12
+
+
+@dataclass(frozen=True)
+class NormalDoseModel:
+    """A fitted normal linear model of the dose.
+
+    Attributes
+    ----------
+    coef : ndarray, shape (k,)
+        ``γ̂`` (intercept first).
+    sigma2 : float
+        ``σ̂²`` (``n − k`` degrees of freedom).
+    mean : ndarray, shape (n,)
+        ``z_i'γ̂``.
+    influence : ndarray, shape (n, k + 1)
+        Influence of ``(γ̂, σ̂²)``.
+    """
+
+    coef: np.ndarray
+    sigma2: float
+    mean: np.ndarray
+    influence: np.ndarray
+
+    def log_density(self, a: np.ndarray) -> np.ndarray:
+        """``log f(a_i | x_i)`` for each row (``a`` broadcast against the rows)."""
+        e = a - self.mean
+        return np.asarray(-0.5 * math.log(2 * math.pi * self.sigma2) - e * e / (2 * self.sigma2))
+
+    def density(self, a: np.ndarray) -> np.ndarray:
+        """``f(a_i | x_i)``."""
+        return np.exp(self.log_density(a))
+
+    def score(self, a: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        """``∂ log f(a_i | x_i) / ∂(γ, σ²)`` per row, shape (n, k + 1)."""
+        e = a - self.mean
+        s2 = self.sigma2
+        return np.column_stack([Z * (e / s2)[:, None], -0.5 / s2 + e * e / (2 * s2 * s2)])
+
+
+def fit_normal_dose(a: np.ndarray, Z: np.ndarray) -> NormalDoseModel:
+    """Least-squares fit of the dose ``a`` on ``Z`` (with intercept) and its influence."""
+    n, k = Z.shape
+    if n <= k:
+        raise EstimationError(
+            f"the dose model has {k} coefficients for {n} rows; use fewer covariates",
+            details={"rows": n, "coefficients": k},
+        )
+    ols = fit_ols(Z, a)
+    e = ols.resid
+    c = n / (n - k)
+    sigma2 = float(e @ e / (n - k))
+    # relative to the dose's own variance: round-off leaves ~1e-30, never exactly 0
+    if not sigma2 > EXACT_FIT * max(float(np.var(a)), np.finfo(float).tiny):
+        raise EstimationError(
+            "the covariates predict the dose exactly (residual variance 0): no unit could "
+            "have received another dose, so the dose-response curve is not identified",
+            details={"sigma2": sigma2},
+        )
+    infl = np.column_stack([ols.influence(Z), c * e * e - sigma2])
+    return NormalDoseModel(ols.coef, sigma2, Z @ ols.coef, infl)

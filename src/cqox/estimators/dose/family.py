@@ -1,0 +1,150 @@
+"""What the dose-response estimators share: the ``dose`` role, the grid, the Estimate.
+
+A dose-response estimator's headline :class:`~cqox.core.estimate.Estimate` is the
+``optimal_dose``: the grid dose that maximises the estimated curve, with the standard
+deviation and percentile interval of the maximiser over ``n_sim`` Gaussian draws of the
+curve (:mod:`cqox.estimators.dose.curve`); ``p_value`` is NaN (there is no null value).  The
+curve itself is in ``tables["curve"]`` (pointwise intervals and the uniform band) and
+at any dose through :meth:`Estimate.curve`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from cqox.core.design import Design
+from cqox.core.estimate import Estimate
+from cqox.core.gate import Gate
+from cqox.core.params import Param
+from cqox.core.roles import Roles
+from cqox.data.prepare import CausalData, prepare
+from cqox.errors import RoleError, column_not_found
+from cqox.estimators.base import Estimator
+from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.dose.curve import CurveInference, DoseCurve, Evaluate
+
+#: Parameters every dose-response estimator takes (grid, draws, level).
+GRID_PARAMS: tuple[Param, ...] = (
+    Param(
+        "n_grid",
+        101,
+        "int",
+        "number of doses in the grid of the curve table, the uniform band and the optimum",
+        low=3,
+        high=2000,
+    ),
+    Param(
+        "grid_quantile",
+        0.05,
+        "float",
+        "the grid spans the [q, 1 − q] quantiles of the observed dose (the tails have "
+        "few units: positivity is weakest there)",
+        low=0.0,
+        high=0.5,
+        closed="left",
+    ),
+    # not ``n_boot``: these draws simulate the fitted curve's normal limit (G numbers
+    # each), they neither refit nor rescan the data
+    Param(
+        "n_sim",
+        2000,
+        "int",
+        "Gaussian draws of the fitted curve (no refit) for the uniform band and the "
+        "optimum's interval",
+        low=100,
+        high=1_000_000,
+    ),
+    CI_LEVEL,
+)
+
+
+class DoseResponseEstimator(Estimator):
+    """Base of the estimators of ``μ(a) = E[Y(a)]`` for a continuous ``dose``."""
+
+    family = "dose_response"
+    designs = (Design.DOSE_RESPONSE,)
+    estimands = ("optimal_dose",)
+    default_estimands = ("optimal_dose",)
+    requires: ClassVar[tuple[str, ...]] = ("outcome", "dose")
+    binary_treatment = False
+
+    def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
+        """Validate the ``dose`` role, then prepare with the dose as the (numeric) treatment."""
+        if roles.dose is None:
+            raise RoleError(
+                "role 'dose' is required but was not given: name the continuous treatment "
+                "(dose=...)",
+                details={"role": "dose"},
+            )
+        columns = [str(c) for c in df.columns]
+        if roles.dose not in columns:
+            raise column_not_found("dose", roles.dose, columns)
+        s = df[roles.dose]
+        if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
+            raise RoleError(
+                f"role 'dose': column '{roles.dose}' must be numeric (a continuous "
+                f"treatment); got {s.dtype}",
+                details={"role": "dose", "column": roles.dose},
+            )
+        if s.nunique(dropna=True) < 3:
+            raise RoleError(
+                f"role 'dose': column '{roles.dose}' has {s.nunique(dropna=True)} distinct "
+                "values; a dose-response curve needs a continuous dose (use 'multivalued' "
+                "for a few levels, or a binary estimator for two)",
+                details={"role": "dose", "column": roles.dose},
+            )
+        as_treatment = roles.with_roles(treatment=roles.dose, dose=None)
+        return prepare(df, as_treatment, require=("outcome", "treatment"), binary_treatment=False)
+
+    def _curve_estimate(
+        self,
+        data: CausalData,
+        params: dict[str, Any],
+        inference: CurveInference,
+        evaluate: Evaluate,
+        *,
+        gates: list[Gate],
+        diagnostics: dict[str, Any],
+        tables: dict[str, pd.DataFrame],
+        warnings: list[str],
+        method: str,
+    ) -> Estimate:
+        """The ``optimal_dose`` Estimate with the curve table and :meth:`Estimate.curve`."""
+        level = params["ci_level"]
+        assert data.t is not None
+        notes = list(warnings)
+        if inference.at_boundary:
+            notes.append(
+                f"the estimated curve is largest at an end of the dose grid "
+                f"({inference.optimum:.4g}); the optimum may lie outside the "
+                f"[{params['grid_quantile']:g}, {1 - params['grid_quantile']:g}] quantile range"
+            )
+        diagnostics = {
+            **diagnostics,
+            "optimal_dose": inference.optimum,
+            "optimal_dose_ci": list(inference.optimum_ci),
+            "max_value": inference.max_value,
+            "max_value_se": inference.max_value_se,
+            "optimum_at_boundary": inference.at_boundary,
+            "uniform_critical_value": inference.crit,
+            "dose_range": [float(np.min(data.t)), float(np.max(data.t))],
+        }
+        return Estimate(
+            self.name,
+            "optimal_dose",
+            inference.optimum,
+            inference.optimum_se,
+            inference.optimum_ci,
+            float("nan"),
+            level,
+            n=data.n,
+            diagnostics=diagnostics,
+            gates=gates,
+            tables={"curve": inference.table(level), **tables},
+            warnings=notes,
+            method=method,
+            dose_curve=DoseCurve(evaluate, level),
+        )
