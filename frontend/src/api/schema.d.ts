@@ -747,6 +747,11 @@ export interface components {
             dataset_id: string;
             /** Estimators */
             estimators?: string[] | null;
+            /**
+             * Network Dataset Id
+             * @description an uploaded dataset of edges (source, target[, weight]) linking the ids of the unit role: network interference (network_exposure; its column names are that estimator's parameters source, target, edge_weight)
+             */
+            network_dataset_id?: string | null;
             options?: components["schemas"]["Options"];
             /** Quality Gates */
             quality_gates?: components["schemas"]["QualityGates"] | boolean | null;
@@ -791,6 +796,11 @@ export interface components {
             estimator?: string | null;
             /** Estimators */
             estimators?: string[] | null;
+            /**
+             * Network Dataset Id
+             * @description an uploaded dataset of edges (source, target[, weight]) linking the ids of the unit role: network interference (network_exposure; its column names are that estimator's parameters source, target, edge_weight)
+             */
+            network_dataset_id?: string | null;
             options?: components["schemas"]["Options"];
             /** Quality Gates */
             quality_gates?: components["schemas"]["QualityGates"] | boolean | null;
@@ -829,6 +839,11 @@ export interface components {
             method_params?: {
                 [key: string]: unknown;
             };
+            /**
+             * Network Dataset Id
+             * @description an uploaded dataset of edges (source, target[, weight]) linking the ids of the unit role: network interference (network_exposure; its column names are that estimator's parameters source, target, edge_weight)
+             */
+            network_dataset_id?: string | null;
             options?: components["schemas"]["Options"];
             /**
              * Prediction Grid
