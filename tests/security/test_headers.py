@@ -17,7 +17,7 @@ from tests.api.conftest import METRICS_AUTH, assert_error, make_settings
 from tests.api.service_process import free_port
 from tests.security.conftest import add_user, bearer, login, running
 
-STATIC = Path(__file__).resolve().parents[2] / "src" / "cqox" / "server" / "static"
+FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 _SRC = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
@@ -43,7 +43,7 @@ def test_every_response_carries_the_security_headers(client: TestClient) -> None
     h = bearer(login(client, "olga")["access_token"])
     responses = {
         "dashboard": client.get("/"),
-        "asset": client.get("/static/app.js"),
+        "asset": client.get("/assets/missing.js"),
         "api": client.get("/api/datasets", headers=h),
         "error": client.get("/api/datasets"),
         "not found": client.get("/nowhere"),
@@ -64,14 +64,24 @@ def test_every_response_carries_the_security_headers(client: TestClient) -> None
 
 
 def test_the_dashboard_needs_nothing_the_policy_forbids() -> None:
-    html = (STATIC / "index.html").read_text()
+    html = (FRONTEND / "index.html").read_text()
     assert not _INLINE_SCRIPT.search(html), "inline <script> blocks are refused by the CSP"
     assert not re.search(r"\son[a-z]+\s*=", html), "inline event handlers are refused"
     urls = _SRC.findall(html)
     assert all(u.startswith("/") and not u.startswith("//") for u in urls), urls  # same origin
-    js = (STATIC / "app.js").read_text()
-    for forbidden in (r"\beval\(", r"new Function", r"\.innerHTML\s*=", r"javascript:"):
-        assert not re.search(forbidden, js), forbidden
+    sources = [*FRONTEND.glob("src/**/*.ts"), *FRONTEND.glob("src/**/*.tsx")]
+    assert len(sources) > 10
+    for path in sources:
+        code = path.read_text()
+        for forbidden in (
+            r"\beval\(",
+            r"new Function",
+            r"\.innerHTML\s*=",
+            r"dangerouslySetInnerHTML",
+            r"javascript:",
+            r"https?://",
+        ):
+            assert not re.search(forbidden, code), (path.name, forbidden)
 
 
 def test_docs_are_served_offline_from_the_package(client: TestClient) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from cqox.report.figure_spec import FigureSpec, register_figures
 from cqox.report.figures import CONTROL_COLOUR, TREATED_COLOUR, _png
@@ -112,6 +113,30 @@ def evalue_contour(rr: float, points: int = CONTOUR_POINTS) -> tuple[np.ndarray,
     return x, r * (x - 1) / (x - r)
 
 
+def _contour_top(rr: float, rr_ci_limit: float | None) -> float:
+    """Upper end of both axes: where the widest contour drawn leaves the plot."""
+    tops = [
+        float(evalue_contour(v)[0][-1])
+        for v in (rr, rr_ci_limit)
+        if v is not None and np.isfinite(v) and v > 0
+    ]
+    return max([2.0, *tops])
+
+
+def log_ticks(top: float, most: int = 7) -> list[float]:
+    """Round tick values for a log axis from 1 to ``top``: 1-2-5 per decade, or fewer.
+
+    At most ``most`` labels: 1-2-5 when they fit, else 1-3 per decade, else the decades
+    (every second one when even those are too many).
+    """
+    decades = range(int(np.floor(np.log10(top))) + 1)
+    for steps in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0**k for k in decades for m in steps if m * 10.0**k <= top]
+        if len(ticks) <= most:
+            return ticks
+    return [10.0**k for k in decades if k % 2 == 0]
+
+
 def evalue_contour_png(rr: float, rr_ci_limit: float | None = None) -> bytes:
     """E-value contour of the point estimate (and of the CI limit nearest the null)."""
     fig = Figure(figsize=(5.2, 4.4))
@@ -129,6 +154,15 @@ def evalue_contour_png(rr: float, rr_ci_limit: float | None = None) -> bytes:
         ax.scatter([e], [e], color=colour, zorder=3)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    top = _contour_top(rr, rr_ci_limit)
+    ticks = log_ticks(top)
+    for axis, limit in ((ax.xaxis, ax.set_xlim), (ax.yaxis, ax.set_ylim)):
+        # the curve is symmetric and runs off to infinity along both asymptotes: show the
+        # square [1, top] with a few round labels, not every log minor tick
+        limit(1.0, top)
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("confounder–treatment risk ratio (RR_EU)")
     ax.set_ylabel("confounder–outcome risk ratio (RR_UD)")
     ax.set_title("Strength of confounding that explains the effect away")
@@ -154,10 +188,19 @@ def evalue_contour_plotly(rr: float, rr_ci_limit: float | None = None) -> dict[s
         fig.add_scatter(
             x=[e], y=[e], mode="markers", name=f"E-value {e:.3g}", marker={"color": colour}
         )
+    top = _contour_top(rr, rr_ci_limit)
+    ticks = log_ticks(top)
+    axis = {
+        "type": "log",
+        "range": [0.0, float(np.log10(top))],
+        "tickmode": "array",
+        "tickvals": ticks,
+        "ticktext": [f"{v:g}" for v in ticks],
+    }
     fig.update_layout(
         title="Strength of confounding that explains the effect away",
-        xaxis={"type": "log", "title": "confounder–treatment RR"},
-        yaxis={"type": "log", "title": "confounder–outcome RR"},
+        xaxis={**axis, "title": "confounder–treatment RR"},
+        yaxis={**axis, "title": "confounder–outcome RR"},
     )
     return _json(fig)
 

@@ -186,9 +186,9 @@ def _figures_section(an: Analysis) -> list[str]:
 
     parts = ["<h2 id=figures>Figures</h2>"]
     for spec in figure_specs(an):
-        parts.append(f"<h3>{_e(spec.title)}</h3>")
-        parts.append(_img(spec.png(), spec.title))
-        parts.append(f"<p class=muted>{_e(spec.caption)}</p>")
+        # the image draws its own title: a heading above it would show the title twice
+        parts.append(f"<figure>{_img(spec.png(), spec.title)}")
+        parts.append(f"<figcaption class=muted>{_e(spec.caption)}</figcaption></figure>")
     if len(parts) == 1:
         parts.append("<p>No figure for this analysis.</p>")
     return parts

@@ -137,11 +137,30 @@ def forest_figure(
     fig.update_layout(
         title_text="Estimator comparison",
         xaxis={"title": {"text": "effect estimate with confidence interval"}, "zeroline": True},
-        yaxis={"automargin": True, "categoryorder": "array", "categoryarray": labels[::-1]},
-        height=int(120 + 34 * max(1, len(rows))),
+        yaxis={
+            "automargin": True,
+            "categoryorder": "array",
+            "categoryarray": labels[::-1],
+            # no padding rows: one or two estimates do not float in an empty frame
+            "range": [-0.6, len(labels) - 0.4],
+        },
+        xaxis_automargin=True,
+        # a fixed height per row: 1 estimate is not stretched, 200 do not overlap
+        height=forest_height(len(rows)),
+        margin={"l": 10, "r": 20, "t": 70, "b": 50},
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
         showlegend=True,
     )
     return _json(fig)
+
+
+#: Forest plot geometry (pixels): a frame for axes and legend, and a fixed height per row.
+FOREST_FRAME_PX, FOREST_ROW_PX, FOREST_MIN_PX = 150, 26, 260
+
+
+def forest_height(rows: int) -> int:
+    """Height of the forest plot for ``rows`` estimates (the dashboard uses the same rule)."""
+    return max(FOREST_MIN_PX, FOREST_FRAME_PX + FOREST_ROW_PX * max(1, rows))
 
 
 def _finite(x: float) -> float | None:

@@ -24,7 +24,18 @@ from cqox.server.middleware import install_middleware
 from cqox.server.models import AnalysisRecord, Dataset, Job
 from cqox.server.parsing import UploadParser
 from cqox.server.problems import NotFoundError, install_handlers
-from cqox.server.routers import analyses, auth, datasets, jobs, system, users
+from cqox.server.routers import (
+    analyses,
+    auth,
+    datasets,
+    estimators,
+    jobs,
+    progress,
+    sharing,
+    system,
+    ui,
+    users,
+)
 from cqox.server.routers.docs import docs_router
 from cqox.server.settings import Settings
 from cqox.server.signing import with_signing_key
@@ -120,8 +131,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_middleware(app, settings)
     install_security_headers(app)
     install_handlers(app)
-    for module in (auth, users, datasets, analyses, jobs, system):
+    routers = (auth, users, datasets, analyses, sharing, estimators, jobs, progress, system, ui)
+    for module in routers:
         app.include_router(module.router)
+    app.include_router(estimators.designs_router)
     app.include_router(docs_router(app.title))
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from pathlib import Path
@@ -410,13 +411,40 @@ def list_analyses(
     if dataset_id is not None:
         q = q.where(AnalysisRecord.dataset_id == check_id(dataset_id))
     rows = session.scalars(q.limit(limit)).all()
-    return {"analyses": [analysis_summary(a) for a in rows]}
+    ids = {a.dataset_id for a in rows if a.dataset_id}
+    names = dict(session.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(ids))).all())
+    return {
+        "analyses": [
+            {
+                **analysis_summary(a),
+                "dataset_name": names.get(a.dataset_id or ""),
+                "roles": {
+                    k: v
+                    for k, v in ((a.result or {}).get("roles") or {}).items()
+                    if k != "inferred"
+                },
+            }
+            for a in rows
+        ]
+    }
 
 
 @router.get("/analyses/{analysis_id}")
 def get_analysis(analysis_id: str, user: Viewer, session: DbSession) -> dict[str, Any]:
-    """An analysis: roles, designs, estimates, consensus, sensitivity, gates."""
-    return analysis_detail(owned(session, AnalysisRecord, analysis_id, user))
+    """An analysis: roles, designs, estimates, consensus, sensitivity, gates.
+
+    ``request`` is what was asked (roles, estimators, parameters, gate options, seed), so
+    that the analysis can be run again with changed settings.
+    """
+    analysis = owned(session, AnalysisRecord, analysis_id, user)
+    job = session.get(Job, analysis.job_id) if analysis.job_id else None
+    dataset = session.get(Dataset, analysis.dataset_id) if analysis.dataset_id else None
+    request = {k: v for k, v in (job.request if job is not None else {}).items() if k != "work"}
+    return {
+        **analysis_detail(analysis),
+        "dataset_name": dataset.name if dataset is not None else None,
+        "request": request,
+    }
 
 
 @router.delete("/analyses/{analysis_id}")
@@ -477,16 +505,38 @@ def get_figure(
     return JSONResponse(plotly_figure(an, name))
 
 
-@router.get("/analyses/{analysis_id}/report", response_class=HTMLResponse)
-def get_report(
-    analysis_id: str, user: Viewer, session: DbSession, settings: SettingsDep
-) -> HTMLResponse:
-    """The self-contained HTML report of the analysis."""
-    owned(session, AnalysisRecord, analysis_id, user)
-    session.close()
+def report_page(settings: Settings, analysis_id: str) -> str:
+    """The report of a stored analysis, rendered once and cached beside it."""
     cached = artifact_path(settings, analysis_id, ".html")
     if cached.exists():
-        return HTMLResponse(cached.read_text(encoding="utf-8"))
+        return cached.read_text(encoding="utf-8")
     page = render_report(load_analysis(artifact_path(settings, analysis_id)))
     atomic_write(cached, page.encode("utf-8"))
-    return HTMLResponse(page)
+    return page
+
+
+def report_filename(session: Any, analysis: AnalysisRecord) -> str:
+    """``cqox-report-<data set>-<id>.html``, in characters safe in any header and file system."""
+    dataset = session.get(Dataset, analysis.dataset_id) if analysis.dataset_id else None
+    stem = Path(dataset.name).stem if dataset is not None else analysis.kind
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:60] or "analysis"
+    return f"cqox-report-{safe}-{analysis.id[:8]}.html"
+
+
+@router.get("/analyses/{analysis_id}/report", response_class=HTMLResponse)
+def get_report(
+    analysis_id: str,
+    user: Viewer,
+    session: DbSession,
+    settings: SettingsDep,
+    download: bool = Query(default=False, description="as an attachment (save) rather than inline"),
+) -> HTMLResponse:
+    """The self-contained HTML report of the analysis, named by ``Content-Disposition``."""
+    analysis = owned(session, AnalysisRecord, analysis_id, user)
+    filename = report_filename(session, analysis)
+    session.close()
+    disposition = "attachment" if download else "inline"
+    return HTMLResponse(
+        report_page(settings, analysis_id),
+        headers={"Content-Disposition": f'{disposition}; filename="{filename}"'},
+    )

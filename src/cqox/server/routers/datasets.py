@@ -6,14 +6,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from cqox.server.access import dataset_detail, dataset_summary, owned, visible
 from cqox.server.deps import Analyst, DbSession, Deleter, SettingsDep, Viewer
-from cqox.server.models import Dataset, new_id
+from cqox.server.models import Dataset, User, new_id
 from cqox.server.parsing import UploadParser
+from cqox.server.preview import preview_rows
 from cqox.server.problems import InvalidRequestError, PayloadTooLargeError
 from cqox.server.settings import Settings
 from cqox.server.storage import (
@@ -30,6 +31,8 @@ CHUNK = 1 << 20
 #: Multipart limits of the upload form: one file, a few small text fields at most
 #: (Starlette's defaults are 1,000 files and 1,000 fields of 1 MB).
 MAX_FILES, MAX_FIELDS, MAX_FIELD_BYTES = 1, 8, 64 * 1024
+#: Most rows ``GET /api/datasets/{id}/preview`` answers.
+MAX_PREVIEW_ROWS = 200
 #: The upload form as OpenAPI describes it (the form is parsed by :func:`upload_form`).
 UPLOAD_BODY = {
     "required": True,
@@ -150,13 +153,32 @@ def upload(
 def list_datasets(user: Viewer, session: DbSession) -> dict[str, Any]:
     """The datasets the user may see, newest first."""
     rows = session.scalars(visible(Dataset, user)).all()
-    return {"datasets": [dataset_summary(d) for d in rows]}
+    ids = {d.owner_id for d in rows}
+    owners = dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+    return {"datasets": [{**dataset_summary(d), "owner": owners.get(d.owner_id)} for d in rows]}
 
 
 @router.get("/datasets/{dataset_id}")
 def get_dataset(dataset_id: str, user: Viewer, session: DbSession) -> dict[str, Any]:
     """A dataset: schema, statistics, inferred roles, domain."""
-    return dataset_detail(owned(session, Dataset, dataset_id, user))
+    row = owned(session, Dataset, dataset_id, user)
+    owner = session.get(User, row.owner_id)
+    return {**dataset_detail(row), "owner": owner.username if owner is not None else None}
+
+
+@router.get("/datasets/{dataset_id}/preview")
+def preview_dataset(
+    dataset_id: str,
+    user: Viewer,
+    session: DbSession,
+    settings: SettingsDep,
+    rows: int = Query(default=20, ge=1, le=MAX_PREVIEW_ROWS),
+) -> dict[str, Any]:
+    """The first ``rows`` rows of a dataset (as stored), for a look at the data."""
+    row = owned(session, Dataset, dataset_id, user)
+    path = dataset_path(settings.data_dir, row.file)
+    session.close()
+    return {"dataset_id": dataset_id, **preview_rows(path, rows)}
 
 
 @router.delete("/datasets/{dataset_id}")

@@ -1,14 +1,13 @@
-"""Health, readiness, metrics and the dashboard."""
+"""Health, readiness and metrics (the dashboard is :mod:`cqox.server.routers.ui`)."""
 
 from __future__ import annotations
 
 import hmac
 import os
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from cqox._version import __version__
@@ -18,8 +17,6 @@ from cqox.server.problems import NotFoundError, UnauthorizedError
 from cqox.server.storage import datasets_dir
 
 router = APIRouter(tags=["system"])
-STATIC = Path(__file__).resolve().parents[1] / "static"
-_ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
 
 
 @router.get("/health")
@@ -63,22 +60,3 @@ def metrics(request: Request, services: ServicesDep, settings: SettingsDep) -> R
     if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
         raise UnauthorizedError("metrics need 'Authorization: Bearer <CQOX_METRICS_TOKEN>'")
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-
-@router.get("/", include_in_schema=False)
-def dashboard() -> FileResponse:
-    """The web dashboard."""
-    return FileResponse(STATIC / "index.html", media_type="text/html")
-
-
-@router.get("/static/{name}", include_in_schema=False)
-def static(name: str) -> FileResponse:
-    """Dashboard assets; Plotly.js comes from the installed plotly package (works offline)."""
-    if name == "plotly.min.js":
-        import plotly
-
-        path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-        return FileResponse(path, media_type="text/javascript")
-    if name not in _ASSETS:
-        raise NotFoundError(f"no asset {name[:40]!r}")
-    return FileResponse(STATIC / name, media_type=_ASSETS[name])
