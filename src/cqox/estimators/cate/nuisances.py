@@ -3,10 +3,16 @@
 ``μ₀(x) = E[Y | T=0, X=x]``, ``μ₁(x) = E[Y | T=1, X=x]`` and ``e(x) = P(T=1 | X=x)``
 are predicted out of fold exactly as :func:`cqox.estimators.backdoor.dml.dml_irm`
 predicts them for its first sample split: the same fold generator and seed stream,
-the same learner seeds.  They are kept in the analysis cache under ``dml_irm``'s key
-with one split, so in one analysis the meta-learners, the causal forest and
-``dml_irm`` (with ``n_rep=1``) fit each nuisance once.  ``E[Y | X]`` is composed as
+the same learner seeds (:func:`split`).  They are kept in the analysis cache under
+``dml_irm``'s key (with its default ``n_rep``) in the slot of its first split, so in
+one analysis the meta-learners, the causal forest and ``dml_irm`` fit the nuisances
+of that split once, whether or not ``dml_irm`` repeats the split; ``dml_irm`` fits
+its further repetitions alone (the CATE estimators use one split: ``effects()``
+returns one cross-fitted τ̂ per row).  ``E[Y | X]`` is composed as
 ``m(x) = e(x)·μ₁(x) + (1 − e(x))·μ₀(x)`` rather than learned a fourth time.
+
+The split-sample RATE needs nuisances fitted within each half of the rows
+(:func:`half_nuisances`); they are cached per analysis in the same way.
 
 The cross-fitted propensities are calibrated (isotonic by default, as ``dml_irm``)
 and clipped into ``[clip, 1 − clip]`` before they enter any inverse weight.
