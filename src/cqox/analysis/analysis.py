@@ -49,6 +49,9 @@ class Analysis:
         Figure data keyed by name (propensity scores by arm, ...), for the report.
     graph : dict or None
         The causal graph given (``dot``, ``edges``, ``nodes``) and what it identifies.
+    baseline : dict or None
+        A binary-treatment backdoor analysis: the unadjusted difference in means (never
+        in the consensus) and the randomization check (:mod:`cqox.analysis.baseline`).
     """
 
     profile: dict[str, Any]
@@ -67,6 +70,7 @@ class Analysis:
     seed: int | None = None
     figure_data: dict[str, Any] = field(default_factory=dict, repr=False)
     graph: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the documented ``--json`` layout)."""
@@ -87,6 +91,7 @@ class Analysis:
             "seed": self.seed,
             "elapsed_s": round(self.elapsed_s, 6),
             **({"dag": to_jsonable(self.graph)} if self.graph is not None else {}),
+            **({"baseline": to_jsonable(self.baseline)} if self.baseline is not None else {}),
         }
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
@@ -130,6 +135,12 @@ class Analysis:
                 f"consensus {estimand}: {c['estimate']:.4g} "
                 f"(range {c['min']:.4g} … {c['max']:.4g}, "
                 f"{c['n_estimators']} estimators){truth}"
+            )
+        if self.baseline is not None:
+            b = self.baseline
+            lines.append(
+                f"baseline (difference in means, unadjusted): {b['estimate']:.4g} "
+                f"(SE {b['se']:.4g}); {b['note']}"
             )
         return "\n".join(lines)
 
