@@ -124,6 +124,8 @@ ECONML = Peer("econml", ("econml",))
 DOWHY = Peer("dowhy", ("dowhy",))
 #: causalml 0.18.0 (installed without its dependencies) imports xgboost in its meta-learners
 CAUSALML = Peer("causalml", ("causalml", "xgboost"))
+#: Open Bandit Pipeline 0.4.1 imports PyTorch (too heavy for the test extra): stored outputs
+OBP = Peer("obp", ("obp", "torch"))
 
 #: Every peer with stored outputs.
 PEERS = (
@@ -138,4 +140,5 @@ PEERS = (
     ECONML,
     DOWHY,
     CAUSALML,
+    OBP,
 )

@@ -22,14 +22,25 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
+
 from cqox.core.context import Context
 from cqox.core.estimate import Estimate
 from cqox.data.prepare import CausalData
 from cqox.estimators.base import Example
 from cqox.estimators.cate import learners
 from cqox.estimators.cate.base import TEST_PARAMS, CateEstimator, test_kwargs
-from cqox.estimators.cate.heterogeneity import heterogeneity
-from cqox.estimators.cate.nuisances import learner_name, nuisance_params, pick, shared_nuisances
+from cqox.estimators.cate.heterogeneity import RateSplit, heterogeneity
+from cqox.estimators.cate.learners import dr_pseudo_outcome
+from cqox.estimators.cate.nuisances import (
+    Nuisances,
+    half_nuisances,
+    learner_name,
+    nuisance_params,
+    pick,
+    rate_halves,
+    shared_nuisances,
+)
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.common import learner_param as _learner_param
 from cqox.estimators.registry import register
@@ -70,6 +81,39 @@ class _MetaLearner(CateEstimator):
         CI_LEVEL,
     )
 
+    def _learn(
+        self, y: np.ndarray, t: np.ndarray, X: np.ndarray, nu: Nuisances, params: dict[str, Any]
+    ) -> learners.MetaFit:
+        """Fit the meta-learner on ``(y, t, X)`` with the nuisances ``nu`` of those rows."""
+        ml_g = pick(params, "outcome_learner")
+        ml_m = pick(params, "propensity_learner")
+        final = pick(params, "final_learner")
+        seed = nu.seed + _META_SEED
+        if self.kind == "s":
+            return learners.s_learner(y, t, X, nu.folds, ml_g, seed)
+        if self.kind == "t":
+            return learners.t_learner(y, t, X, nu.mu0, nu.mu1, ml_g, seed)
+        if self.kind == "x":
+            e_new = learners.propensity_model(ml_m, X, t, seed + 1)
+            return learners.x_learner(y, t, X, nu.e, nu.folds, ml_g, final, e_new, seed)
+        if self.kind == "r":
+            return learners.r_learner(y, t, X, nu.m, nu.e, nu.folds, final, seed)
+        return learners.dr_learner(y, t, X, nu.mu0, nu.mu1, nu.e, nu.folds, final, seed)
+
+    def _rate_split(self, data: CausalData, params: dict[str, Any], ctx: Context) -> RateSplit:
+        """The split-sample RATE's evaluation half (:class:`RateSplit`).
+
+        Nuisances and this learner are refitted on the training half (half 0); the
+        evaluation half (half 1) gets its own cross-fitted nuisances for its scores.
+        """
+        assert data.y is not None and data.t is not None
+        halves = rate_halves(data.t, ctx)
+        rows, nu_train = half_nuisances(data, params, ctx, halves, 0)
+        fit = self._learn(data.y[rows], data.t[rows], data.X[rows], nu_train, params)
+        rows, nu_eval = half_nuisances(data, params, ctx, halves, 1)
+        phi = dr_pseudo_outcome(data.y[rows], data.t[rows], nu_eval.mu0, nu_eval.mu1, nu_eval.e)
+        return RateSplit(fit.predict(data.X[rows])[0], phi)
+
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         assert data.y is not None and data.t is not None
         self._check_covariates(data)
@@ -78,18 +122,7 @@ class _MetaLearner(CateEstimator):
         ml_g = pick(params, "outcome_learner")
         ml_m = pick(params, "propensity_learner")
         final = pick(params, "final_learner")
-        seed = nu.seed + _META_SEED
-        if self.kind == "s":
-            fit = learners.s_learner(y, t, X, nu.folds, ml_g, seed)
-        elif self.kind == "t":
-            fit = learners.t_learner(y, t, X, nu.mu0, nu.mu1, ml_g, seed)
-        elif self.kind == "x":
-            e_new = learners.propensity_model(ml_m, X, t, seed + 1)
-            fit = learners.x_learner(y, t, X, nu.e, nu.folds, ml_g, final, e_new, seed)
-        elif self.kind == "r":
-            fit = learners.r_learner(y, t, X, nu.m, nu.e, nu.folds, final, seed)
-        else:
-            fit = learners.dr_learner(y, t, X, nu.mu0, nu.mu1, nu.e, nu.folds, final, seed)
+        fit = self._learn(y, t, X, nu, params)
         het = heterogeneity(
             y,
             t,
@@ -105,6 +138,7 @@ class _MetaLearner(CateEstimator):
             params["ci_level"],
             **test_kwargs(params),
             folds=nu.folds,
+            rate_split=self._rate_split(data, params, ctx),
         )
         stages = f"outcome {learner_name(ml_g)}, propensity {learner_name(ml_m)}"
         if self.has_final:
