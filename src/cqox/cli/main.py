@@ -27,7 +27,12 @@ from cqox.errors import CqoxDeprecationWarning, CqoxError, ParameterError
 #: Further subcommands, each a module with ``add_parser(subparsers)`` and ``run(args) -> int``
 #: (e.g. the service's ``serve`` and ``users``). Modules that are absent are skipped, so the
 #: engine's CLI works without the service installed.
-EXTRA_COMMANDS: tuple[str, ...] = ("cqox.cli.cate", "cqox.cli.serve", "cqox.cli.users")
+EXTRA_COMMANDS: tuple[str, ...] = (
+    "cqox.cli.cate",
+    "cqox.cli.serve",
+    "cqox.cli.users",
+    "cqox.cli.worker",
+)
 
 #: Exit status for bad input (as argparse uses for bad flags).
 EXIT_BAD_INPUT = 2

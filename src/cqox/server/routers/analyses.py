@@ -31,6 +31,7 @@ from cqox.server.models import AnalysisRecord, Dataset, Job, User
 from cqox.server.problems import InvalidRequestError, NotFoundError, ServiceError, error_response
 from cqox.server.schemas import AnalyzeRequest, AteRequest, CateRequest, SensitivityRequest
 from cqox.server.settings import Settings
+from cqox.server.shared_queue import lock_owner
 from cqox.server.storage import analyses_dir, atomic_write, check_id, check_mapping_value
 
 router = APIRouter(prefix="/api", tags=["analyses"])
@@ -40,7 +41,8 @@ POLL_S = 0.01
 #: Retry-After (seconds) of a request refused by the per-user job limit.
 QUOTA_RETRY_AFTER_S = 10
 #: Serialises count-then-insert of jobs, so that concurrent requests of one user cannot
-#: together pass the per-user limit (one service process owns the job runner).
+#: together pass the per-user limit within one process (across processes, with
+#: ``CQOX_SHARED_STATE``, :func:`cqox.server.shared_queue.lock_owner` does).
 _QUOTA_LOCK = threading.Lock()
 
 
@@ -139,6 +141,8 @@ def _create_job(
         dataset = owned(s, Dataset, body.dataset_id, user)
         request = {**_validate(body, dataset), **extra, "dataset_id": dataset.id}
         request["work"] = _check_work(settings, kind, request, dataset)
+        if settings.shared_state:  # other API processes create jobs too
+            lock_owner(s, user.id)
         _check_job_quota(s, settings, user)
         limit = min(
             body.options.time_limit_s or settings.job_time_limit_s, settings.job_time_limit_s
