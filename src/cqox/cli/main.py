@@ -218,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     a.add_argument("--truth", metavar="FILE|EST=V", help="known true values (simulated data)")
     a.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    a.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the parallel loops (bootstrap replicates, ...) on a Dask cluster "
+        "(tcp://host:8786; default: $CQOX_DASK_SCHEDULER), or 'processes[:N]' / 'serial'",
+    )
 
     e = sub.add_parser("estimators", help="list the registered estimators")
     e.add_argument(
@@ -289,6 +295,17 @@ def _run(args: argparse.Namespace) -> int:
     return fail(f"unknown command {args.command!r}")
 
 
+def compute_executor(spec: str | None) -> Any:
+    """The executor context of ``--dask`` (nothing to change without it)."""
+    import contextlib
+
+    if not spec:
+        return contextlib.nullcontext()
+    from cqox.compute import use
+
+    return use(spec)
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from cqox.analysis.compose import analyze
     from cqox.cli.display import Display
@@ -302,7 +319,7 @@ def _analyze(args: argparse.Namespace) -> int:
     truth = _parse_truth(args.truth)
     to_stdout = args.json == "-"
     display = Display(quiet=args.quiet or to_stdout)
-    with display.progress() as progress:
+    with display.progress() as progress, compute_executor(args.dask):
         if progress is not None:
             progress("reading the data", 0.0)
         table = read_table(args.data)

@@ -55,17 +55,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     factory = session_factory(engine)
     metrics = Metrics()
 
+    def on_finished(job: Job, result: dict[str, Any] | None) -> None:
+        metrics.observe_result(job.kind, job.status, result)
+
     runner: JobRunner | SharedJobs
     if settings.shared_state:
-        # the queue is the jobs table; `cqox worker` processes run the jobs (and count them)
+        # the queue is the jobs table; `cqox worker` processes run the jobs
         runner = SharedJobs(settings, factory)
     else:
         runner = JobRunner(settings, factory, payload_builder(settings, factory), None)
-
-        def on_finished(job: Job, result: dict[str, Any] | None) -> None:
-            metrics.observe_result(job.kind, job.status, result)
-
-        runner.on_finished = on_finished
+    runner.on_finished = on_finished
 
     def count_datasets() -> int:
         with transaction(factory) as s:

@@ -123,6 +123,11 @@ class SharedRateLimiter:
             row.last = now
             return 0
 
+    def reset(self) -> None:
+        """Forget every request counted so far (every key, every process)."""
+        with transaction(self.factory) as s:
+            s.execute(delete(RateWindow))
+
     def prune(self) -> int:
         """Delete the rows of keys idle for a whole window; the number deleted."""
         horizon = self.clock() - self.window_s

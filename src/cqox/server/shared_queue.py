@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cqox.server.db import transaction
 from cqox.server.jobs import ACTIVE, FINISHED, JobRunner, Outcome, _err
-from cqox.server.models import Job, QueueTurn, utcnow
+from cqox.server.models import AnalysisRecord, Job, QueueTurn, utcnow
 from cqox.server.settings import Settings
 from cqox.server.shared_limits import ensure_row
 
@@ -397,6 +397,9 @@ class SharedJobs:
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.workers: list[Any] = []
+        #: Called once for each job this process queued, when it has ended (the metrics:
+        #: every job is counted by the API process that queued it, as without shared state)
+        self.on_finished: Callable[[Job, dict[str, Any] | None], None] | None = None
 
     def recover(self) -> int:
         """Fail the jobs of workers that stopped reporting (nothing else: others' jobs live)."""
@@ -457,8 +460,31 @@ class SharedJobs:
                 s.execute(select(Job.id, Job.status).where(Job.id.in_(waiting))).tuples().all()
             )
         ended = [j for j in waiting if rows.get(j) is None or rows[j] in FINISHED]
+        if ended and self.on_finished is not None:
+            self._observe([j for j in ended if rows.get(j) is not None])
         with self.lock:
             for job_id in ended:
                 event = self.events.pop(job_id, None)
                 if event is not None:
                     event.set()
+
+    def _observe(self, job_ids: list[str]) -> None:
+        """Hand the ended jobs (with their results) to ``on_finished`` (the metrics)."""
+        assert self.on_finished is not None
+        with transaction(self.factory) as s:
+            jobs = s.scalars(select(Job).where(Job.id.in_(job_ids))).all()
+            ids = [j.analysis_id for j in jobs if j.analysis_id]
+            results: dict[str, dict[str, Any]] = dict(
+                s.execute(
+                    select(AnalysisRecord.id, AnalysisRecord.result).where(
+                        AnalysisRecord.id.in_(ids)
+                    )
+                ).tuples()
+            )
+            for job in jobs:
+                s.expunge(job)
+        for job in jobs:
+            try:
+                self.on_finished(job, results.get(job.analysis_id or ""))
+            except Exception:
+                log.exception("job %s: on_finished hook failed", job.id)

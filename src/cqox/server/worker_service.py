@@ -10,8 +10,10 @@ no signing key: it never sees a token.
 
 It also sweeps the shared state: jobs of workers that stopped reporting are failed and
 idle rate-limit and login rows are removed (:mod:`cqox.server.shared_queue`).  Its
-metrics (jobs finished, analysis and estimator durations, queue depth) are served on
-``CQOX_METRICS_ADDRESS`` when set, which also serves as its liveness probe.
+metrics are served on
+``CQOX_METRICS_ADDRESS`` when set — the queue depth and the stored data sets (jobs and
+their durations are counted by the API process that queued them) — which also serves
+as its liveness probe.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy import func, select
 from cqox.server.db import make_engine, migrate, session_factory, transaction
 from cqox.server.main import payload_builder, start_metrics_listener
 from cqox.server.metrics import Metrics
-from cqox.server.models import Dataset, Job
+from cqox.server.models import Dataset
 from cqox.server.settings import Settings
 from cqox.server.shared_limits import SharedLoginThrottle, SharedRateLimiter
 from cqox.server.shared_queue import SharedJobRunner
@@ -65,11 +67,10 @@ def build_runner(settings: Settings) -> tuple[SharedJobRunner, Metrics, Any]:
         ).prune,
     )
 
-    def on_finished(job: Job, result: dict[str, Any] | None) -> None:
-        metrics.observe_result(job.kind, job.status, result)
-
+    # the jobs are counted by the API process that queued them (its /metrics), so that
+    # a job is counted once whichever worker ran it
     runner = SharedJobRunner(
-        settings, factory, payload_builder(settings, factory), on_finished, sweeps=sweeps
+        settings, factory, payload_builder(settings, factory), None, sweeps=sweeps
     )
 
     def count_datasets() -> int:
