@@ -479,7 +479,9 @@ class SharedJobs:
                     select(AnalysisRecord.id, AnalysisRecord.result).where(
                         AnalysisRecord.id.in_(ids)
                     )
-                ).tuples()
+                )
+                .tuples()
+                .all()  # a Result has keys() (its columns): dict() would index it
             )
             for job in jobs:
                 s.expunge(job)
