@@ -1,7 +1,11 @@
 """Where CQOx computes: executors for parallel loops, and out-of-core estimation.
 
 - :mod:`cqox.compute.executor`: :class:`SerialExecutor`, :class:`ProcessExecutor`,
-  :class:`DaskExecutor`, and :func:`use` / :func:`current` (the executor in force).
+  :class:`DaskExecutor`, and :func:`use` / :func:`current` (the executor in force);
+- :mod:`cqox.compute.outofcore`: regression adjustment and IPW from Parquet
+  directories larger than memory, with Dask (imported only when used).
+
+docs/compute.md describes both.
 """
 
 from __future__ import annotations
