@@ -27,9 +27,10 @@ def shared_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
         data_dir,
         db_url,
         CQOX_SHARED_STATE="true",
-        # 4 API + 2 worker processes on one PostgreSQL (max_connections 100 by default)
+        # 4 API + 2 worker processes on one PostgreSQL (max_connections 100 by default):
+        # 4 × 20 for the API processes, a handful for the workers
         CQOX_DATABASE_POOL_SIZE="4",
-        CQOX_DATABASE_MAX_OVERFLOW="10",
+        CQOX_DATABASE_MAX_OVERFLOW="16",
     )
     env.update(extra)
     return env

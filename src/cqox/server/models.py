@@ -124,6 +124,8 @@ class RateWindow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     hits: Mapped[list[float]] = mapped_column(JSON)
     last: Mapped[float] = mapped_column(Float, index=True)
+    #: whether the last check of this key was allowed (PostgreSQL's one-statement check)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class LoginAttempt(Base):

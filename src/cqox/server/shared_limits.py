@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -83,6 +83,36 @@ def _locked(session: Session, model: Any, key: str) -> Any:
     ).one()
 
 
+#: One-statement sliding-log check on PostgreSQL (see SharedRateLimiter._check_postgresql).
+_PG_CHECK = text(
+    """
+    INSERT INTO rate_windows (key, hits, last, allowed)
+    VALUES (:key, json_build_array(CAST(:now AS double precision)), :now, true)
+    ON CONFLICT (key) DO UPDATE SET
+        hits = (
+            SELECT CASE
+                WHEN count(x.h) < :limit
+                THEN (COALESCE(jsonb_agg(x.h ORDER BY x.h), '[]'::jsonb)
+                      || to_jsonb(CAST(:now AS double precision)))::json
+                ELSE COALESCE(jsonb_agg(x.h ORDER BY x.h), '[]'::jsonb)::json
+            END
+            FROM (
+                SELECT CAST(e.v AS double precision) AS h
+                FROM json_array_elements_text(rate_windows.hits) AS e(v)
+            ) AS x
+            WHERE x.h > :horizon
+        ),
+        allowed = (
+            SELECT count(*) < :limit
+            FROM json_array_elements_text(rate_windows.hits) AS e(v)
+            WHERE CAST(e.v AS double precision) > :horizon
+        ),
+        last = :now
+    RETURNING hits, allowed
+    """
+)
+
+
 class SharedRateLimiter:
     """At most ``limit`` requests per key in any ``window_s`` seconds, across processes.
 
@@ -109,6 +139,8 @@ class SharedRateLimiter:
         if self.limit <= 0:
             return 0
         k = digest(key)
+        if self.factory.kw["bind"].dialect.name == "postgresql":
+            return self._check_postgresql(k)
         with transaction(self.factory) as s:
             ensure_row(s, RateWindow, {"key": k, "hits": [], "last": 0.0})
             row = _locked(s, RateWindow, k)
@@ -122,6 +154,25 @@ class SharedRateLimiter:
             row.hits = hits
             row.last = now
             return 0
+
+    def _check_postgresql(self, k: str) -> int:
+        """The same check as one statement, so the key's row is locked only while it runs.
+
+        A hot key — every request behind one proxy address — would otherwise hold its
+        row lock across three client round trips per request and queue every other
+        request of that key behind them.  The statement keeps the hits still in the
+        window, appends this one when fewer than ``limit`` remain, and returns the list.
+        """
+        now = self.clock()
+        with transaction(self.factory) as s:
+            hits, allowed = s.execute(
+                _PG_CHECK,
+                {"key": k, "now": now, "horizon": now - self.window_s, "limit": self.limit},
+            ).one()
+        if allowed:
+            return 0
+        kept = [float(h) for h in hits]
+        return max(1, math.ceil(kept[0] + self.window_s - now)) if kept else 1
 
     def reset(self) -> None:
         """Forget every request counted so far (every key, every process)."""

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(64), primary_key=True),
         sa.Column("hits", sa.JSON, nullable=False),
         sa.Column("last", sa.Float, nullable=False),
+        sa.Column("allowed", sa.Boolean, nullable=False, server_default=sa.true()),
     )
     op.create_index("ix_rate_windows_last", "rate_windows", ["last"])
     op.create_table(
