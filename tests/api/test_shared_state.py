@@ -265,3 +265,25 @@ def test_a_silent_workers_job_fails_and_a_stopping_workers_job_is_requeued(
         job = s.get(Job, kept)
         assert job is not None and job.status == "queued" and job.worker_id is None
     assert claim_next(factory, "another-worker") == kept
+
+
+def test_concurrent_logins_and_successes_of_one_name_never_fail(engines: list[Engine]) -> None:
+    """A success deletes the name's row while other processes lock it: they retry."""
+    throttles = [SharedLoginThrottle(f, 1000, 1.0, 8.0) for f in _factories(engines)]
+    errors: list[BaseException] = []
+
+    def login(k: int) -> None:
+        throttle = throttles[k % PROCESSES]
+        try:
+            for _ in range(10):
+                assert throttle.attempt("busy") == 0
+                throttle.succeeded("busy")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=login, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []

@@ -73,14 +73,28 @@ def ensure_row(session: Session, model: Any, values: dict[str, Any]) -> None:
     session.execute(stmt)
 
 
-def _locked(session: Session, model: Any, key: str) -> Any:
-    """The row of ``key``, locked until the transaction ends (PostgreSQL row lock)."""
-    return session.scalars(
-        select(model)
-        .where(model.key == key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+#: Attempts to lock a key's row that another process deletes in between.
+LOCK_ATTEMPTS = 5
+
+
+def _locked(session: Session, model: Any, key: str, defaults: dict[str, Any]) -> Any:
+    """The row of ``key`` (created from ``defaults`` if absent), locked until commit.
+
+    Another process may delete the row between the ``INSERT … ON CONFLICT DO NOTHING``
+    that found it present and the ``SELECT … FOR UPDATE`` (a successful login clears
+    the name's row; the sweep removes idle rows), so both are tried again.
+    """
+    for _ in range(LOCK_ATTEMPTS):
+        ensure_row(session, model, {"key": key, **defaults})
+        row = session.scalars(
+            select(model)
+            .where(model.key == key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if row is not None:
+            return row
+    raise RuntimeError(f"could not lock the {model.__tablename__} row of a key")
 
 
 #: One-statement sliding-log check on PostgreSQL (see SharedRateLimiter._check_postgresql).
@@ -142,8 +156,7 @@ class SharedRateLimiter:
         if self.factory.kw["bind"].dialect.name == "postgresql":
             return self._check_postgresql(k)
         with transaction(self.factory) as s:
-            ensure_row(s, RateWindow, {"key": k, "hits": [], "last": 0.0})
-            row = _locked(s, RateWindow, k)
+            row = _locked(s, RateWindow, k, {"hits": [], "last": 0.0})
             now = self.clock()
             hits = [float(t) for t in row.hits if float(t) > now - self.window_s]
             if len(hits) >= self.limit:
@@ -206,8 +219,7 @@ class SharedLoginThrottle(LoginThrottle):
         """Record a login attempt; 0 when it may proceed, else whole seconds to wait."""
         k = digest("login:" + username)
         with transaction(self.factory) as s:
-            ensure_row(s, LoginAttempt, {"key": k, "attempts": 0, "last": 0.0})
-            row = _locked(s, LoginAttempt, k)
+            row = _locked(s, LoginAttempt, k, {"attempts": 0, "last": 0.0})
             now = self.clock() if now is None else now
             wait = row.last + self.delay(row.attempts) - now
             if row.attempts and wait > 0:
