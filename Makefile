@@ -100,6 +100,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.accuracy
 	$(BIN)/python -m benchmarks.dml_accuracy
 	$(BIN)/python -m benchmarks.cate
+	$(BIN)/python -m benchmarks.network_probabilities
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run --quick
@@ -107,3 +108,4 @@ bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.accuracy --quick
 	$(BIN)/python -m benchmarks.dml_accuracy --quick
 	$(BIN)/python -m benchmarks.cate --quick
+	$(BIN)/python -m benchmarks.network_probabilities --quick

@@ -95,6 +95,29 @@ def _synth(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
     return df, roles, {"ATT": truth["ATT"]}
 
 
+def _network(kind: str, n: int) -> Callable[[int], tuple[Any, dict[str, Any], dict[str, float]]]:
+    """Interference on one fixed graph (``graph_seed`` 0), assignment and noise by ``seed``.
+
+    Mean degree 4: the reference condition holds ~6% of the units (the hard case of
+    issue #13).  The edge table travels in the roles as ``network`` (an estimator
+    parameter, taken out again by :func:`_one`).
+    """
+
+    def make(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+        from cqox.simulate.network import network_interference
+
+        df, edges, truth = network_interference(n=n, kind=kind, mean_degree=4.0, seed=seed)
+        roles = {"outcome": "y", "treatment": "t", "unit": "id", "network": edges}
+        return df, roles, truth
+
+    return make
+
+
+#: Graph kinds of the network study (``cqox.simulate.network.make_graph``).
+NETWORK_KINDS = ("erdos_renyi", "small_world", "stochastic_block")
+#: Sizes of the network study: 1,000 units (every estimand) and 10,000 (spillover).
+NETWORK_SIZES = {"": 1_000, "_10k": 10_000}
+
 DESIGNS: dict[str, Callable[[int], tuple[Any, dict[str, Any], dict[str, float]]]] = {
     "backdoor": _backdoor,
     "iv": _iv,
@@ -104,6 +127,11 @@ DESIGNS: dict[str, Callable[[int], tuple[Any, dict[str, Any], dict[str, float]]]
     "two_group_did": _did2,
     "its": _its,
     "synth": _synth,
+    **{
+        f"network_{kind}{suffix}": _network(kind, n)
+        for kind in NETWORK_KINDS
+        for suffix, n in NETWORK_SIZES.items()
+    },
 }
 #: Parameters per estimator in the study (beyond the estimand): DML with the nuisances
 #: that are correctly specified on the backdoor design (and fast enough for 500
@@ -118,6 +146,14 @@ PARAMS: dict[str, dict[str, Any]] = {
     # equal V: the conformal interval does not use V, and nested V would take most of
     # the study's time
     "synth": {"v_method": "equal", "leave_one_out": False},
+    # the normal-theory interval is what is studied; the randomization p-value is exact
+    "network_exposure": {"n_draws": 1000, "n_perm": 0},
+}
+#: Replications per row at most, for designs whose fits are slow (network: ~0.2 s at
+#: 1,000 units and ~1 s at 10,000 on one core).
+REPS_CAP = {
+    **{f"network_{kind}": 300 for kind in NETWORK_KINDS},
+    **{f"network_{kind}_10k": 100 for kind in NETWORK_KINDS},
 }
 #: Replications per row: the full run keeps `make bench` under 20 minutes on 2 cores
 #: (the slow-marked studies in tests/truth run more); quick mode is a smoke run.
@@ -142,6 +178,8 @@ NOTES: dict[str | tuple[str, str], str] = {
     "values (wider than ±1.96 SE), which is what corrects the coverage",
     "synth": "one treated unit (19 donors, 30 + 10 periods): conformal interval "
     "(Chernozhukov–Wüthrich–Zhu); SE = SD of placebo ATTs, not used by the interval",
+    "network_exposure": "mean degree 4, one fixed graph, complete randomisation of half; "
+    "Hájek with the small-sample corrections (docs/validation_network.md)",
 }
 
 
@@ -157,6 +195,8 @@ def _one(args: tuple[str, str, str, int]) -> dict[str, Any]:
 
     cls = registry.get(name)
     params = dict(PARAMS.get(name, {}))
+    if "network" in roles:  # the edge table is a parameter, not a role
+        params["network"] = roles.pop("network")
     if "estimand" in {p.name for p in cls.parameters} and estimand in cls.estimands:
         params["estimand"] = estimand
     try:
@@ -200,6 +240,9 @@ def plan() -> tuple[list[tuple[str, str, str]], list[str]]:
             todo.append((name, "synth", "ATT"))
         elif "its" in designs:
             todo += [(name, "its", e) for e in cls.estimands]
+        elif "network" in designs:
+            todo += [(name, f"network_{k}", e) for k in NETWORK_KINDS for e in cls.estimands]
+            todo += [(name, f"network_{k}_10k", "spillover") for k in NETWORK_KINDS]
         else:
             uncovered.append(name)
     return todo, uncovered
@@ -211,19 +254,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reps", type=int)
     parser.add_argument("--out", default=str(ROOT / "docs" / "accuracy.md"))
+    parser.add_argument(
+        "--only",
+        metavar="ESTIMATOR",
+        help="run this estimator's rows only and replace them in the existing table",
+    )
     args = parser.parse_args(argv)
     reps = args.reps or (QUICK_REPS if args.quick else FULL_REPS)
     todo, uncovered = plan()
+    if args.only:
+        todo = [t for t in todo if t[0] == args.only]
     start = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=2) as pool:
         for name, design, estimand in todo:
             t0 = time.perf_counter()
+            n_reps = min(reps, REPS_CAP.get(design, reps))
             results = list(
                 pool.map(
                     _one,
-                    [(name, design, estimand, s) for s in range(reps)],
-                    chunksize=max(1, reps // 8),
+                    [(name, design, estimand, s) for s in range(n_reps)],
+                    chunksize=max(1, n_reps // 8),
                 )
             )
             ok = [
@@ -261,8 +312,38 @@ def main(argv: list[str] | None = None) -> int:
                 f"bias {row.get('bias', float('nan')):+.4f}  ({row['seconds']:.0f} s)",
                 flush=True,
             )
-    write(rows, uncovered, reps, Path(args.out), args.quick, time.perf_counter() - start)
+    if args.only:
+        replace_rows(Path(args.out), args.only, rows, reps, time.perf_counter() - start)
+    else:
+        write(rows, uncovered, reps, Path(args.out), args.quick, time.perf_counter() - start)
     return 0
+
+
+def replace_rows(
+    out: Path, name: str, rows: list[dict[str, Any]], reps: int, elapsed: float
+) -> None:
+    """Put ``name``'s new rows in the table of ``out`` in place of its old ones.
+
+    The rest of the table (and its header) is kept: a study of one estimator need not
+    rerun every other one.  A note under the table says when the rows were refreshed.
+    """
+    lines = out.read_text(encoding="utf-8").splitlines()
+    table = [i for i, line in enumerate(lines) if line.startswith("| ")]
+    last = table[-1]
+    kept = [
+        line
+        for i, line in enumerate(lines)
+        if not (i in table and line.startswith(f"| {name} |"))
+        and not line.startswith(f"Rows of `{name}` refreshed")
+    ]
+    last = max(i for i, line in enumerate(kept) if line.startswith("| "))
+    note = (
+        f"Rows of `{name}` refreshed by `python -m benchmarks.accuracy --only {name}` "
+        f"({', '.join(str(r.get('reps', 0)) for r in rows)} replications, {elapsed:.0f} s)."
+    )
+    new = [_row_line(r) for r in rows]
+    kept = [*kept[: last + 1], *new, "", note, *kept[last + 1 :]]
+    out.write_text("\n".join(kept) + "\n", encoding="utf-8")
 
 
 def _band(r: dict[str, Any]) -> str:
@@ -271,6 +352,23 @@ def _band(r: dict[str, Any]) -> str:
     if COVERAGE_BAND[0] <= c <= COVERAGE_BAND[1]:
         return "yes"
     return "noise" if abs(c - 0.95) <= 2 * mcse else "no"
+
+
+def _row_line(r: dict[str, Any]) -> str:
+    """One Markdown row of the accuracy table."""
+    if "coverage" not in r:
+        return (
+            f"| {r['estimator']} | {r['design']} | {r['estimand']} | 0 | | | | | "
+            f"| {r.get('error', '')} |"
+        )
+    failed = f" failed: {r['failed']}" if r["failed"] else ""
+    return (
+        f"| {r['estimator']} | {r['design']} | {r['estimand']} | {r['reps']} | "
+        f"{r['bias']:+.4f} | {r['rmse']:.4f} | {r['sd']:.4f} | {r['mean_se']:.4f} | "
+        f"{r['coverage']:.3f} ± {r['coverage_mcse']:.3f} | {_band(r)} | "
+        f"{NOTES.get((r['estimator'], r['design']), NOTES.get(r['estimator'], ''))}"
+        f"{failed} |"
+    )
 
 
 def write(
@@ -286,8 +384,10 @@ def write(
     lines = [
         "# Accuracy: Monte-Carlo bias and coverage of every CQOx estimator",
         "",
-        f"Generated by `{cmd}` ({reps} seeded replications per row, {elapsed:.0f} s). "
-        "Do not edit by hand: rerun the command.",
+        f"Generated by `{cmd}` ({reps} seeded replications per row, {elapsed:.0f} s; "
+        "slow designs at most: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(REPS_CAP.items()))
+        + "). Do not edit by hand: rerun the command.",
         "",
         "Coverage of nominal 95% intervals; its Monte-Carlo SE is "
         "sqrt(c(1−c)/reps). *sd* is the SD of the estimates across replications and "
@@ -299,31 +399,28 @@ def write(
         "(± MCSE) | 93–97%? | note |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: | --- |",
     ]
-    for r in rows:
-        if "coverage" not in r:
-            lines.append(
-                f"| {r['estimator']} | {r['design']} | {r['estimand']} | 0 | | | | | "
-                f"| {r.get('error', '')} |"
-            )
-            continue
-        failed = f" failed: {r['failed']}" if r["failed"] else ""
-        lines.append(
-            f"| {r['estimator']} | {r['design']} | {r['estimand']} | {r['reps']} | "
-            f"{r['bias']:+.4f} | {r['rmse']:.4f} | {r['sd']:.4f} | {r['mean_se']:.4f} | "
-            f"{r['coverage']:.3f} ± {r['coverage_mcse']:.3f} | {_band(r)} | "
-            f"{NOTES.get((r['estimator'], r['design']), NOTES.get(r['estimator'], ''))}"
-            f"{failed} |"
-        )
+    lines += [_row_line(r) for r in rows]
     lines += ["", "Not covered here: " + (", ".join(uncovered) or "none") + "."]
-    lines += [
-        "",
-        "Refutation gates (placebo treatment, random common cause, data subset, dummy "
-        "outcome, simulated unobserved confounder): their size and power by simulation are "
-        "in docs/refutation.md (`python -m benchmarks.refute_accuracy`).",
-    ]
+    lines += ["", *_refutation_section()]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / "accuracy.json").write_text(json.dumps(rows, indent=1))
+
+
+def _refutation_section() -> list[str]:
+    """The refuter rows: size and power of the refutation gates, from their own study."""
+    from benchmarks import refute_accuracy
+
+    head = (
+        "Refutation gates (placebo treatment, random common cause, data subset, dummy "
+        "outcome, simulated unobserved confounder): warn rate by simulation "
+        "(`python -m benchmarks.refute_accuracy`; scenarios and reading in "
+        "docs/refutation.md).  Size in the first two columns, power in the last two."
+    )
+    if not refute_accuracy.RESULTS.is_file():
+        return [head + "  Not yet run here."]
+    res = json.loads(refute_accuracy.RESULTS.read_text())
+    return [head, "", *refute_accuracy.table(res["rates"], int(res["reps"]))]
 
 
 if __name__ == "__main__":

@@ -21,12 +21,14 @@ A Monte-Carlo standard error sqrt(r(1 − r)/reps) is given with each rate.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "refute_accuracy.json"
 GATES = (
     "refute_placebo_treatment",
     "refute_random_common_cause",
@@ -68,6 +70,18 @@ def run(reps: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def table(rates: dict[str, dict[str, float]], reps: int) -> list[str]:
+    """The Markdown table: warn rate ± its Monte-Carlo SE, per gate and scenario."""
+    lines = ["| gate | " + " | ".join(rates) + " |", "| --- |" + " ---: |" * len(rates)]
+    for g in GATES:
+        cells = []
+        for name in rates:
+            r = rates[name][g]
+            cells.append(f"{r:.3f} ± {np.sqrt(r * (1 - r) / reps):.3f}")
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render(rates: dict[str, dict[str, float]], reps: int) -> str:
     """The Markdown page."""
     doc = (__doc__ or "").split("\n\n", 1)[1]
@@ -78,15 +92,8 @@ def render(rates: dict[str, dict[str, float]], reps: int) -> str:
         "",
         doc.strip(),
         "",
-        "| gate | " + " | ".join(rates) + " |",
-        "| --- |" + " ---: |" * len(rates),
+        *table(rates, reps),
     ]
-    for g in GATES:
-        cells = []
-        for name in rates:
-            r = rates[name][g]
-            cells.append(f"{r:.3f} ± {np.sqrt(r * (1 - r) / reps):.3f}")
-        lines.append(f"| {g} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Reading: a rate in the first two columns is a false alarm (size); in the last two "
@@ -115,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rates = run(args.reps)
     args.out.write_text(render(rates, args.reps), encoding="utf-8")
+    # the numbers, for the refuter rows of docs/accuracy.md (benchmarks.accuracy)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"reps": args.reps, "rates": rates}, indent=1))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

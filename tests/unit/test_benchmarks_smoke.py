@@ -88,3 +88,24 @@ def test_auto_mode_rows_compare_stop_and_render(tmp_path) -> None:  # type: igno
     assert rows[1]["verdict"] == "stops (NO_DESIGN)" and "--treatment" in rows[1]["result"]
     page = auto_mode.render(rows, seed=0)
     assert "| sim | outcome=y, treatment=t |" in page and "1 reproduces, 1 stops of 2" in page
+
+
+def test_auto_mode_pools_ground_truth_rows_and_compares_the_baseline(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks import auto_mode
+
+    import cqox
+
+    df, truth = cqox.simulate.confounded_binary(n=400, seed=2)
+    files = [
+        auto_mode.Case(f"file {i}", lambda _: df, "y", "t", published=truth["SATE"], pool="P")
+        for i in range(2)
+    ]
+    dim = float(df.loc[df.t == 1, "y"].mean() - df.loc[df.t == 0, "y"].mean())
+    base = auto_mode.Case(
+        "baseline", lambda _: df, "y", "t", target="baseline:ATE", published=dim, tolerance=1e-9
+    )
+    rows = [auto_mode.run_case(c, tmp_path) for c in (*files, base)]
+    assert rows[0]["verdict"].startswith("reported (ε_ATE")
+    (pooled,) = auto_mode.pooled_rows(rows[:2])
+    assert pooled["verdict"] == "reproduces" and pooled["value"] < auto_mode.TRUTH_TOLERANCE
+    assert rows[2]["verdict"] == "reproduces" and "difference in means" in rows[2]["result"]

@@ -53,6 +53,9 @@ class Analysis:
         Where the parallel loops ran: ``backend`` (``local``, ``serial``,
         ``processes``, ``dask``), ``scheduler`` (the Dask address) and ``workers``
         (:mod:`cqox.compute`).
+    baseline : dict or None
+        A binary-treatment backdoor analysis: the unadjusted difference in means (never
+        in the consensus) and the randomization check (:mod:`cqox.analysis.baseline`).
     """
 
     profile: dict[str, Any]
@@ -72,6 +75,7 @@ class Analysis:
     figure_data: dict[str, Any] = field(default_factory=dict, repr=False)
     graph: dict[str, Any] | None = None
     compute: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the documented ``--json`` layout)."""
@@ -93,6 +97,7 @@ class Analysis:
             "elapsed_s": round(self.elapsed_s, 6),
             **({"compute": dict(self.compute)} if self.compute else {}),
             **({"dag": to_jsonable(self.graph)} if self.graph is not None else {}),
+            **({"baseline": to_jsonable(self.baseline)} if self.baseline is not None else {}),
         }
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
@@ -136,6 +141,12 @@ class Analysis:
                 f"consensus {estimand}: {c['estimate']:.4g} "
                 f"(range {c['min']:.4g} … {c['max']:.4g}, "
                 f"{c['n_estimators']} estimators){truth}"
+            )
+        if self.baseline is not None:
+            b = self.baseline
+            lines.append(
+                f"baseline (difference in means, unadjusted): {b['estimate']:.4g} "
+                f"(SE {b['se']:.4g}); {b['note']}"
             )
         return "\n".join(lines)
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cqox.analysis.analysis import Analysis
+from cqox.analysis.baseline import unadjusted_baseline
 from cqox.analysis.consensus import consensus_with_notes
 from cqox.analysis.refute import backdoor_refutation_gates
 from cqox.analysis.verdict import no_design_error, nothing_ran_error, quality_assessment
@@ -140,6 +141,7 @@ def analyze(
     progress: ProgressCallback | None = None,
     heterogeneity: bool = False,
     dag: str | Sequence[Sequence[str]] | None = None,
+    network: DataLike | None = None,
     **role_keywords: Any,
 ) -> Analysis:
     """Analyse a table: infer roles, find designs, run every applicable estimator.
@@ -179,6 +181,14 @@ def analyze(
         A causal graph (DOT text or edges, :mod:`cqox.analysis.dag`): its adjustment set
         replaces inferred covariates, its instruments are used when the backdoor fails,
         and its testable independences are checked as the ``dag_independences`` gate.
+    network : DataFrame or path, optional
+        An edge table (``source``, ``target``, optional weights) linking the ids of the
+        ``unit`` role: units may affect their neighbours (interference).  The network
+        design replaces the backdoor one (whose estimators assume no interference; name
+        them in ``estimators`` to run them anyway) and every estimator with a
+        ``network`` parameter (``network_exposure``) receives the table.  Its columns
+        and direction are that estimator's parameters (``source``, ``target``,
+        ``edge_weight``, ``directed``).
     """
     start = time.perf_counter()
     df = _load(data)
@@ -197,11 +207,21 @@ def analyze(
         plan = plan_from_graph(df, r, given, dag, ctx.threshold("dag_independences"))
         r = plan.roles
     designs, design_notes = refine_designs(df, r, designs_for(r))
+    graph_estimates: list[Estimate] = []
     if plan is not None:
         designs, design_notes = plan.designs(designs), [*plan.notes, *design_notes]
-    if not designs and estimators is None:
-        raise no_design_error(df, r)
+        front = plan.identification.frontdoor
+        if plan.identification.strategy == "frontdoor" and front and estimators is None:
+            # the graph identifies the effect through its mediators only
+            from cqox.analysis.frontdoor import frontdoor_estimate
+
+            assert r.outcome is not None and r.treatment is not None  # checked by the plan
+            graph_estimates.append(frontdoor_estimate(df, r.outcome, r.treatment, list(front)))
     params = {k: dict(v) for k, v in (params or {}).items()}
+    if network is not None:
+        designs, design_notes = _network_design(network, r, designs, design_notes, params)
+    if not designs and estimators is None and not graph_estimates:
+        raise no_design_error(df, r)
 
     classes = _choose(estimators, designs, r, params)
     if heterogeneity and estimators is None and Design.BACKDOOR in designs:
@@ -218,7 +238,7 @@ def analyze(
             runs.extend((cls, {**p, "estimand": e}) for e in cls.default_estimands)
 
     prepared: dict[Any, CausalData] = {}
-    estimates: list[Estimate] = []
+    estimates: list[Estimate] = list(graph_estimates)
     failures: list[dict[str, Any]] = []
     input_errors: list[CqoxError] = []
     for i, (cls, p) in enumerate(runs):
@@ -292,9 +312,56 @@ def analyze(
         compute=describe_current(),
         figure_data=_figure_data(ctx, first),
         graph=plan.to_dict() if plan is not None else None,
+        baseline=(
+            unadjusted_baseline(df, r, first)
+            if Design.BACKDOOR in designs and Design.IV not in designs
+            else None
+        ),
     )
     analysis.elapsed_s = time.perf_counter() - start
     return analysis
+
+
+def _network_design(
+    network: DataLike,
+    roles: Roles,
+    designs: list[Any],
+    notes: list[str],
+    params: dict[str, Any],
+) -> tuple[list[Any], list[str]]:
+    """The designs and notes of an analysis given an edge table; fills ``params``.
+
+    Every estimator with a ``network`` parameter receives the table (``params`` is
+    changed in place); a ``network`` also given in ``params`` is an error rather than
+    one silently winning.
+    """
+    edges = _load(network)
+    for role in ("outcome", "treatment", "unit"):
+        if getattr(roles, role) is None:
+            raise RoleError(
+                f"network=: the network design needs the '{role}' role"
+                + (" (the column of the ids the edge table links)" if role == "unit" else ""),
+                details={"role": role, "parameter": "network"},
+            )
+    for cls in registry.for_designs([Design.NETWORK]):
+        if not any(p.name == "network" for p in cls.parameters):
+            continue
+        mine = params.setdefault(cls.name, {})
+        if "network" in mine:
+            raise ParameterError(
+                f"the edge table is given twice: as network= and as the 'network' "
+                f"parameter of {cls.name}; give it once",
+                details={"parameter": "network", "estimator": cls.name},
+            )
+        mine["network"] = edges
+    out = [Design.NETWORK, *(d for d in designs if d not in (Design.BACKDOOR, Design.NETWORK))]
+    if Design.BACKDOOR in designs:
+        notes = [
+            *notes,
+            "a network was given: the backdoor estimators assume no interference between "
+            "units and are not run (name them in estimators= to run them anyway)",
+        ]
+    return out, notes
 
 
 def _outcome_scale(data: CausalData | None) -> float | None:
@@ -318,7 +385,11 @@ def _choose(
         known[name](**dict(given)).resolved_params()
     if names is not None:
         return [registry.get(n) for n in names]
-    return registry.for_designs(designs, roles, default_only=True)
+    chosen = registry.for_designs(designs, roles, default_only=True)
+    if Design.NETWORK in designs:
+        # present only when an edge table was given, which is the request to run them
+        chosen += [c for c in registry.for_designs([Design.NETWORK], roles) if c not in chosen]
+    return chosen
 
 
 def _profile(df: pd.DataFrame) -> dict[str, Any]:
@@ -388,7 +459,9 @@ def _sensitivity(
     ovb_keys = [
         f"{e.estimator}:{e.estimand}"
         for e in estimates
-        if "ovb" in registry.get(e.estimator).sensitivity and f"{e.estimator}:{e.estimand}" in out
+        if e.estimator in registry.all_estimators()  # not the graph's front-door estimate
+        and "ovb" in registry.get(e.estimator).sensitivity
+        and f"{e.estimator}:{e.estimand}" in out
     ]
     if (
         ovb_keys

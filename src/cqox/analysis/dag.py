@@ -342,7 +342,8 @@ def identify(g: nx.DiGraph, t: str, y: str, observed: Iterable[str]) -> Identifi
         adjustment = None
         reasons.append(
             f"no observed set blocks the backdoor paths; the mediators {', '.join(frontdoor)} "
-            "satisfy the front-door criterion (no front-door estimator is registered yet)"
+            "satisfy the front-door criterion (estimated by the front-door plug-in, "
+            "cqox.analysis.frontdoor)"
         )
         strategy = "frontdoor"
     else:

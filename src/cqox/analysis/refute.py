@@ -16,12 +16,13 @@ analysis.  Definitions follow DoWhy 0.14 (Sharma & Kiciman 2020, arXiv:2011.0421
   (without replacement); same test.
 * **dummy outcome**: the outcome is replaced by independent noise N(0, sd(y)); the
   effects should be centred on 0.  Test as for the placebo.
-* **unobserved common cause** (simulated): a confounder ``U`` with correlation
-  ``kappa_t`` with the treatment and an effect of ``kappa_y`` standard deviations of
-  the outcome per SD of ``U`` is added to the outcome and left out of the covariates;
-  the gate reports how far the estimate moves, and warns when it changes sign (a
-  sensitivity statement, not a test; DoWhy's ``add_unobserved_common_cause`` with
-  ``confounders_effect_on_outcome="linear"`` in spirit, not draw for draw).
+* **unobserved common cause** (simulated): DoWhy's ``add_unobserved_common_cause``
+  with ``simulation_method="direct-simulation"``: a N(0, 1) confounder ``w`` flips a
+  share ``kappa_t`` of a 0/1 treatment (``binary_flip``; ``t + kappa_t·w`` for another
+  treatment, ``linear``) and shifts the outcome by ``−kappa_y·w`` (``linear``), with
+  ``kappa_y = KAPPA_Y`` standard deviations of the outcome; the effect is re-estimated
+  without ``w``.  The gate reports how far the estimate moves, and warns when it
+  changes sign (a sensitivity statement, not a test).
 
 The significance test is DoWhy's: with fewer than 100 simulations a normal test
 (``z = (θ − mean)/sd`` of the simulations, one tail), otherwise the two-sided
@@ -53,8 +54,10 @@ N_SIMS = 20
 MAX_ROWS = 20_000
 #: Share of rows in each data subset (DoWhy's default).
 SUBSET_FRACTION = 0.8
-#: Strength of the simulated unobserved confounder: its correlation with the treatment
-#: and its effect on the outcome, in SDs of the outcome per SD of the confounder.
+#: Strength of the simulated unobserved confounder: the share of a 0/1 treatment it flips
+#: (the coefficient on a continuous one) and its effect on the outcome, in SDs of the
+#: outcome per SD of the confounder (DoWhy's ``effect_strength_on_treatment`` and
+#: ``effect_strength_on_outcome``, the latter scaled by sd(y)).
 KAPPA_T = 0.1
 KAPPA_Y = 0.1
 #: Independent random streams of the refuters (offsets of the analysis seed).
@@ -196,15 +199,26 @@ def refute_unobserved_confounder(
     kappa_t: float = KAPPA_T,
     kappa_y: float = KAPPA_Y,
 ) -> Refutation:
-    """A simulated confounder ``U`` (corr ``kappa_t`` with ``t``, ``kappa_y``·sd(y) on ``y``).
+    """DoWhy's simulated unobserved common cause (``direct-simulation``), one draw.
 
-    ``U = kappa_t · std(t) + sqrt(1 − kappa_t²) · N(0, 1)``; the outcome becomes
-    ``y + kappa_y · sd(y) · U`` and the effect is re-estimated without ``U``.
+    ``w ~ N(0, 1)`` per row.  Effect on the treatment: a 0/1 treatment is flipped
+    (``1 − t``) where ``w ≥ r``, with ``r`` DoWhy's threshold so that a share ``kappa_t``
+    of the rows flips (``binary_flip``); any other treatment becomes ``t + kappa_t·w``
+    (``linear``).  Effect on the outcome: ``y − kappa_y·w`` (``linear``; the sign is
+    DoWhy's).  The effect is re-estimated on the changed data without ``w``.
+    ``kappa_y`` is in the outcome's units (the gate passes ``KAPPA_Y`` · sd(y)).
     """
     est = ols_effect(y, t, X)
-    ts = (t - t.mean()) / (t.std() or 1.0)
-    u = kappa_t * ts + np.sqrt(1 - kappa_t**2) * rng.normal(size=len(y))
-    new = ols_effect(y + kappa_y * float(np.std(y)) * u, t, X)
+    w = rng.normal(size=len(y))
+    if set(np.unique(t)) <= {0.0, 1.0}:
+        alpha = 2 * kappa_t - 1 if kappa_t >= 0.5 else 1 - 2 * kappa_t
+        lo, hi = stats.norm.interval(alpha)
+        threshold = lo if kappa_t >= 0.5 else hi
+        flip = threshold <= w
+        t_new = np.where(flip, 1.0 - t, t)
+    else:
+        t_new = t + kappa_t * w
+    new = ols_effect(y - kappa_y * w, t_new, X)
     same_sign = bool(np.sign(new) == np.sign(est))
     return Refutation(
         "unobserved_common_cause", est, new, 1.0 if same_sign else 0.0, np.array([new])
@@ -264,16 +278,23 @@ def refutation_gates(
                 {"estimate": r.estimate, "new_effect": r.new_effect, "n_sims": len(r.sims)},
             )
         )
-    u = refute_unobserved_confounder(y, t, X, ctx.rng(_STREAM["unobserved"]))
+    u = refute_unobserved_confounder(
+        y, t, X, ctx.rng(_STREAM["unobserved"]), KAPPA_T, KAPPA_Y * float(np.std(y))
+    )
     flipped = u.p_value == 0.0
+    on_t = (
+        f"flipping {KAPPA_T:.0%} of the treatments"
+        if set(np.unique(t)) <= {0.0, 1.0}
+        else f"{KAPPA_T:g} per SD on the treatment"
+    )
     gates.append(
         Gate(
             "refute_unobserved_common_cause",
             float(u.new_effect),
             None,
             "warn" if flipped else "pass",
-            f"a simulated confounder (corr {KAPPA_T:g} with the treatment, {KAPPA_Y:g} SD "
-            f"of the outcome per SD) moves the linear estimate from {u.estimate:.4g} to "
+            f"a simulated confounder ({on_t}, {KAPPA_Y:g} SD of the outcome per SD) moves "
+            f"the linear estimate from {u.estimate:.4g} to "
             f"{u.new_effect:.4g}" + (": the sign changes" if flipped else ""),
             {
                 "estimate": u.estimate,

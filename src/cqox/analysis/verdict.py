@@ -41,7 +41,9 @@ def quality_assessment(estimates: Sequence[Estimate], gates: Sequence[Gate]) -> 
 
     The verdict is ``fail`` > ``warn`` > ``pass`` over the gates that ran, and
     ``not_checked`` when none did (no gate, or only gates that do not apply): an
-    analysis that checked nothing does not pass.
+    analysis that checked nothing does not pass.  Without any estimate the verdict is
+    never ``pass`` either: gates that passed on the data say nothing about estimates
+    that do not exist (``fail`` if a gate failed, else ``not_checked``).
     """
     all_gates = list(gates) + [g for e in estimates for g in e.gates]
     counts = {
@@ -52,6 +54,8 @@ def quality_assessment(estimates: Sequence[Estimate], gates: Sequence[Gate]) -> 
         verdict = "not_checked"
     else:
         verdict = "fail" if counts["fail"] else ("warn" if counts["warn"] else "pass")
+    if not estimates and verdict in ("pass", "warn"):
+        verdict = "not_checked"
     failing = sorted({g.name for g in all_gates if g.status in ("fail", "warn")})
     return {
         "verdict": verdict,

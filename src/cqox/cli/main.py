@@ -213,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a causal graph in DOT (digraph { x -> t; x -> y; t -> y }): its adjustment set, "
         "instruments and testable independences are used",
     )
+    a.add_argument(
+        "--network",
+        metavar="EDGES",
+        help="an edge table (CSV, Parquet, ...; columns source, target[, weight]) linking the "
+        "ids of the unit role: network interference (network_exposure; set its columns with "
+        "--set network_exposure.source=COL)",
+    )
     a.add_argument("--json", metavar="OUT.json", help="write the Analysis as JSON ('-': stdout)")
     a.add_argument("--report", metavar="OUT.html", help="write the HTML report")
     a.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
@@ -323,6 +330,7 @@ def _analyze(args: argparse.Namespace) -> int:
         if progress is not None:
             progress("reading the data", 0.0)
         table = read_table(args.data)
+        edges = read_table(args.network) if args.network else None
         if progress is not None:
             progress("inferring roles", 0.0)
         an = analyze(
@@ -333,13 +341,14 @@ def _analyze(args: argparse.Namespace) -> int:
             thresholds=thresholds,
             infer=not args.no_infer,
             dag=_read_dag(args.dag),
+            network=edges.frame if edges is not None else None,
             seed=args.seed,
             truth=truth,
             heterogeneity=args.heterogeneity,
             progress=progress,
         )
         # how the file was read (decimal commas converted, ...) belongs with the results
-        an.warnings = [*table.notes, *an.warnings]
+        an.warnings = [*table.notes, *(edges.notes if edges else []), *an.warnings]
         if args.report:
             if progress is not None:
                 progress("writing the report", 1.0)

@@ -14,7 +14,18 @@ those these rules exclude (a covariate given explicitly is always used):
   the name at or after the outcome's year (``wt82`` beside the outcome ``wt82_71``), or a
   name of a later event (``death``, ``yrdth``, ``dropout``, ``follow_up``, ``attrition``,
   ``censored``); in a panel, a column constant within every treated unit before its
-  first treated period and varying after it (:func:`post_treatment_columns`).
+  first treated period and varying after it (:func:`post_treatment_columns`); and, in
+  a panel whose treatment changes within units, every column that varies within a unit
+  over time (:func:`time_varying_columns`): measured in the treated periods it can be
+  a consequence of the treatment (a "bad control", Angrist & Pischke 2009, §3.2.3;
+  Caetano et al. 2022), and the parallel-trends assumption of a difference in
+  differences needs no covariate.  Only baseline (unit-constant) columns are inferred;
+  a time-varying control is used when named.  Finally, a column **computed from the
+  treatment**: an exact quadratic function of the treatment, alone or with one other
+  candidate, that is not a function of that other candidate alone (``expersq`` =
+  (``age`` − ``educ`` − 6)² beside the treatment ``educ``): it is a consequence of the
+  treatment, or, read the other way, it leaves the treatment no variation to compare
+  (:func:`treatment_function_columns`).
 * **instrument-like** — with an instrument: a column named like it (same stem:
   ``nearc2`` beside ``nearc4``), correlated with it at ``|r| ≥ INSTRUMENT_CORR``, or a
   coding of it (the instrument is a function of the column, or the column of the
@@ -29,6 +40,10 @@ References
 Rosenbaum, P. R. (1984). The consequences of adjustment for a concomitant variable that
 has been affected by the treatment. *JRSS A* 147(5):656–666. doi:10.2307/2981697
 (post-treatment adjustment).
+Angrist, J. D. & Pischke, J.-S. (2009). *Mostly Harmless Econometrics*, §3.2.3 (bad
+control).
+Caetano, C., Callaway, B., Payne, S. & Rodrigues, H. S. (2022). Difference in
+differences with time-varying covariates. arXiv:2202.02903.
 """
 
 from __future__ import annotations
@@ -132,7 +147,114 @@ def post_treatment_columns(
                 df, [c for c in candidates if c not in out], unit, time, treatment
             )
         )
+        out.update(
+            time_varying_columns(df, [c for c in candidates if c not in out], unit, time, treatment)
+        )
+    if treatment and treatment in df:
+        out.update(
+            treatment_function_columns(df, [c for c in candidates if c not in out], treatment)
+        )
     return out
+
+
+#: R² from which a column counts as an exact function (rounding of stored values only).
+EXACT_R2 = 1.0 - 1e-9
+#: Rows used by :func:`treatment_function_columns` (a seeded subsample above this).
+FUNCTION_MAX_ROWS = 5000
+
+
+def _r2_all(B: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """R² of each column of ``C`` on the columns of ``B`` (least squares, rank-safe)."""
+    beta, *_ = np.linalg.lstsq(B, C, rcond=None)
+    ssr = ((C - B @ beta) ** 2).sum(axis=0)
+    sst = ((C - C.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2: np.ndarray = np.where(sst > 0, 1.0 - ssr / sst, 0.0)
+    return r2
+
+
+def treatment_function_columns(
+    df: pd.DataFrame, candidates: Sequence[str], treatment: str, seed: int = 0
+) -> dict[str, str]:
+    """Candidates that are an exact quadratic function of the treatment (and one other).
+
+    For the treatment ``t`` alone and for each other numeric candidate ``o``, every
+    candidate ``c`` is regressed on ``[1, t, t², o, o², t·o]`` and on ``[1, o, o²]``;
+    ``c`` is flagged when the first R² is ≥ ``EXACT_R2`` and the second is not (so a
+    square of another covariate, ``mage2`` beside ``mage``, stays).  An identity among
+    three columns (``age`` = ``educ`` + ``exper`` + 6) makes each of ``age`` and ``exper``
+    a function of the treatment and the other; the partner ``o`` must come before ``c``
+    in the table and be kept itself, so the first column of the identity stays (derived
+    columns are written after their sources).
+    """
+    numeric = [
+        c
+        for c in candidates
+        if c != treatment
+        and c in df
+        and (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))
+    ]
+    t_all = pd.to_numeric(df[treatment], errors="coerce")
+    if not numeric or not t_all.notna().any():
+        return {}
+    block = pd.concat([t_all.rename("__t__"), df[numeric].astype(float)], axis=1).dropna()
+    if len(block) > FUNCTION_MAX_ROWS:
+        block = block.sample(FUNCTION_MAX_ROWS, random_state=seed)
+    if len(block) < 10:
+        return {}
+    t = block["__t__"].to_numpy(np.float64)
+    C = block[numeric].to_numpy(np.float64)
+    # centred and scaled, so that squares and products stay well conditioned
+    sd = C.std(axis=0)
+    C = (C - C.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    t = (t - t.mean()) / (float(t.std()) or 1.0)
+    ones = np.ones(len(t))
+    out: dict[str, str] = {}
+    alone = _r2_all(np.column_stack([ones, t, t**2]), C)
+    for j in np.flatnonzero(alone >= EXACT_R2):
+        out[numeric[j]] = f"computed from the treatment '{treatment}' (an exact function of it)"
+    for i, other in enumerate(numeric):
+        if other in out:
+            continue  # a partner must itself be kept; its own partners come before it
+        later = np.arange(i + 1, len(numeric))
+        if not len(later):
+            break
+        o = C[:, i]
+        r2_with = _r2_all(np.column_stack([ones, t, t**2, o, o**2, t * o]), C[:, later])
+        r2_without = _r2_all(np.column_stack([ones, o, o**2]), C[:, later])
+        for j in later[(r2_with >= EXACT_R2) & (r2_without < EXACT_R2)]:
+            c = numeric[j]
+            if c not in out:
+                out[c] = (
+                    f"computed from the treatment '{treatment}': an exact function of it and "
+                    f"'{other}' (a consequence of the treatment, or no variation left in it)"
+                )
+    return out
+
+
+def time_varying_columns(
+    df: pd.DataFrame, candidates: Sequence[str], unit: str, time: str, treatment: str
+) -> dict[str, str]:
+    """In a panel whose treatment changes within units: the columns that change too.
+
+    A column with more than one value within some unit varies over the periods, some of
+    which are treated, so it may be affected by the treatment; it is not inferred as a
+    covariate (see the module docstring).  Nothing is returned when the treatment is
+    constant within every unit (a cross-section repeated over time).
+    """
+    cols = [c for c in candidates if c in df and c not in (unit, time, treatment)]
+    if not cols or unit not in df or treatment not in df:
+        return {}
+    groups = df.groupby(df[unit].to_numpy(), sort=False)
+    if not bool((groups[treatment].nunique(dropna=True) > 1).any()):
+        return {}
+    varies = groups[cols].nunique(dropna=True).gt(1).any()
+    return {
+        c: f"time-varying in the panel ('{unit}' × '{time}'): it may be affected by the "
+        "treatment; name it as a covariate to adjust for it"
+        for c in cols
+        if bool(varies[c])
+    }
 
 
 def _panel_post_treatment(
@@ -346,4 +468,6 @@ __all__ = [
     "missing_value_columns",
     "name_years",
     "post_treatment_columns",
+    "time_varying_columns",
+    "treatment_function_columns",
 ]

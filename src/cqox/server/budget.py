@@ -14,7 +14,10 @@ estimator once per default estimand) and ``R`` is the product of its replicate-l
 count parameters (:data:`MULTIPLIER`: bootstrap replicates, repetitions, folds,
 permutations, trees, neighbours, draws): each replicate refits or rescans the data.
 The ``bootstrap`` estimator costs ``(n_boot + 1 [+ jackknife_groups for BCa])`` times
-its base estimator's work.  It is a proxy (linear in the data, ignoring the learner's
+its base estimator's work.  ``network_exposure`` draws assignments and walks the
+edges once per draw, for its Monte Carlo probabilities and again for its randomization
+p-value, so its work is ``(rows × columns + edges) × (n_draws + n_perm)`` (the two
+counts add, they do not multiply).  It is a proxy (linear in the data, ignoring the learner's
 own cost), chosen to be monotone in every parameter an attacker could inflate;
 ``CQOX_MAX_WORK`` bounds it.
 """
@@ -120,11 +123,19 @@ def _base_params(given: Any) -> dict[str, Any]:
     return given
 
 
-def run_work(name: str, params: Mapping[str, Any], cells: float) -> tuple[float, str | None]:
+def run_work(
+    name: str, params: Mapping[str, Any], cells: float, edges: float = 0.0
+) -> tuple[float, str | None]:
     """Work of one run of ``name`` with resolved ``params`` on ``cells`` = rows × columns.
 
-    Returns the work and the parameter that multiplies it the most.
+    ``edges`` is the size of the network an analysis names (0: none).  Returns the work
+    and the parameter that multiplies it the most.
     """
+    if name == "network_exposure":
+        draws = float(params.get("n_draws") or 0)
+        perms = float(params.get("n_perm") or 0)
+        most = "n_draws" if draws >= perms else "n_perm"
+        return (cells + edges) * max(1.0, draws + perms), most
     if name == "bootstrap":
         base = str(params.get("base_estimator") or "ipw")
         base_params = _base_params(params.get("base_params"))
@@ -151,19 +162,23 @@ def planned(
     kind: str,
     estimators: Sequence[str] | None,
     design: str | None = None,
+    network: bool = False,
 ) -> list[type[Estimator]]:
     """The estimators a request may run (an upper bound: some may not apply to the data).
 
     Mirrors :func:`cqox.server.worker.run_job` and ``cqox.analyze``: the named
     estimators; else, for a design route, every estimator serving the design; else
-    every estimator run by default.
+    every estimator run by default, and with a network the network design's.
     """
     if estimators:
         return [registry.get(n) for n in estimators]
     if kind in ("did", "design"):
         designs = {"did", "staggered_did"} if kind == "did" else {str(design)}
         return registry.for_designs(designs)
-    return [c for c in registry.all_estimators().values() if c.run_by_default]
+    out = [c for c in registry.all_estimators().values() if c.run_by_default]
+    if network:
+        out += [c for c in registry.for_designs({"network"}) if c not in out]
+    return out
 
 
 def estimate_work(
@@ -171,8 +186,12 @@ def estimate_work(
     columns: int,
     classes: Sequence[type[Estimator]],
     params: Mapping[str, Mapping[str, Any]],
+    edges: int = 0,
 ) -> WorkEstimate:
-    """Validate every given parameter and estimate the work of the planned runs."""
+    """Validate every given parameter and estimate the work of the planned runs.
+
+    ``edges``: rows of the edge dataset the request names (0: no network).
+    """
     for name, given in params.items():
         resolved(name, given)  # checked even when its estimator is not planned (as analyze)
     cells = float(max(1, rows)) * float(max(1, columns))
@@ -187,7 +206,7 @@ def estimate_work(
         )
         for estimand in estimands:
             p = resolved(cls.name, given if estimand is None else {**given, "estimand": estimand})
-            work, driver = run_work(cls.name, p, cells)
+            work, driver = run_work(cls.name, p, cells, float(edges))
             runs.append(Run(cls.name, p, work, driver))
     return WorkEstimate(rows, columns, runs)
 

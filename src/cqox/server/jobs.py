@@ -173,15 +173,22 @@ class _Worker:
         return False
 
     def send_job(self, payload: dict[str, Any], dataset: Path) -> None:
-        """Send the payload, then the dataset as an open read-only file descriptor."""
-        fd = os.open(dataset, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        """Send the payload, then the dataset as an open read-only file descriptor.
+
+        A network analysis sends the edge dataset's descriptor second.
+        """
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+        fds = [os.open(dataset, flags)]
         try:
-            # the worker is told no path on the server: it reads the descriptor
-            private = ("dataset_path", "artifact_path")
+            if payload.get("network_dataset_path"):
+                fds.append(os.open(payload["network_dataset_path"], flags))
+            # the worker is told no path on the server: it reads the descriptors
+            private = ("dataset_path", "artifact_path", "network_dataset_path")
             self.conn.send(("run", {k: v for k, v in payload.items() if k not in private}))
-            sendfds(self.sock, [fd])
+            sendfds(self.sock, fds)
         finally:
-            os.close(fd)
+            for fd in fds:
+                os.close(fd)
 
     def alive(self) -> bool:
         return self.process.poll() is None

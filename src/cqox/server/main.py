@@ -178,9 +178,17 @@ def payload_builder(settings: Settings, factory: Any) -> Any:
             if dataset is None:
                 raise NotFoundError("the job's dataset was deleted before the job ran")
             path = dataset_path(settings.data_dir, dataset.file)
+            network: dict[str, str] = {}
+            network_id = job.request.get("network_dataset_id")
+            if network_id is not None:
+                edges = s.get(Dataset, network_id)
+                if edges is None:
+                    raise NotFoundError("the job's network dataset was deleted before the job ran")
+                network["network_dataset_path"] = str(dataset_path(settings.data_dir, edges.file))
         analysis_id = new_id()
         return {
             **job.request,
+            **network,
             "kind": job.kind,
             "dataset_path": str(path),
             "analysis_id": analysis_id,

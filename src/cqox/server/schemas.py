@@ -133,6 +133,13 @@ class AnalyzeRequest(Strict):
         description="a causal graph as DOT text (digraph { x -> t; x -> y; t -> y }); parsed, "
         "never evaluated",
     )
+    network_dataset_id: str | None = Field(
+        default=None,
+        max_length=256,
+        description="an uploaded dataset of edges (source, target[, weight]) linking the ids "
+        "of the unit role: network interference (network_exposure; its column names are "
+        "that estimator's parameters source, target, edge_weight)",
+    )
 
     @model_validator(mode="before")
     @classmethod

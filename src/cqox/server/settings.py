@@ -111,6 +111,17 @@ class Settings(BaseSettings):
         description="largest estimated work of one request (rows × columns × replicates, "
         "summed over its estimators); larger requests are answered 422",
     )
+    max_edges: int = Field(
+        default=2_000_000,
+        gt=0,
+        description="most edges of a network (the rows of the edge dataset an analysis names)",
+    )
+    max_network_pairs: int = Field(
+        default=50_000_000,
+        gt=0,
+        description="most unit pairs whose exposures share a neighbour (the network "
+        "variance's pairs, Σ over units of (degree + 1)², read from the edge dataset)",
+    )
     max_jobs_per_user: int = Field(
         default=4, ge=1, le=10_000, description="queued + running jobs of one user (429 above)"
     )

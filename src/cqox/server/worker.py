@@ -15,6 +15,7 @@ cancellation) loses only its current job and leaves no process behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pickle
 import signal
@@ -53,7 +54,10 @@ PROGRESS_INTERVAL_S = 0.2
 
 
 def run_job(
-    payload: dict[str, Any], progress: Any = None, source: str | IO[bytes] | None = None
+    payload: dict[str, Any],
+    progress: Any = None,
+    source: str | IO[bytes] | None = None,
+    network_source: str | IO[bytes] | None = None,
 ) -> tuple[dict[str, Any], bytes]:
     """Run one analysis request on a stored dataset: its JSON result and pickled Analysis.
 
@@ -61,6 +65,8 @@ def run_job(
     column; ``mapping`` in jobs queued before the rename), ``estimators``, ``params``,
     ``thresholds``, ``seed`` and, for the design route, ``design``.  ``source`` is the
     dataset (Parquet): an open file or a path; default ``payload["dataset_path"]``.
+    With ``network_dataset_id`` in the payload, ``network_source`` (default
+    ``payload["network_dataset_path"]``) is the edge table passed as ``network=``.
     """
     import pandas as pd
 
@@ -69,6 +75,11 @@ def run_job(
     from cqox.estimators import registry
 
     df = pd.read_parquet(payload["dataset_path"] if source is None else source)
+    network = None
+    if payload.get("network_dataset_id") is not None:
+        network = pd.read_parquet(
+            payload["network_dataset_path"] if network_source is None else network_source
+        )
     mapping = dict(payload.get("roles") or payload.get("mapping") or {})
     kind = payload["kind"]
     estimators = payload.get("estimators")
@@ -109,6 +120,7 @@ def run_job(
         seed=payload.get("seed", 0),
         progress=progress,
         dag=payload.get("dag"),
+        network=network,
     )
     result = analysis.to_dict()
     if kind == "cate":
@@ -241,13 +253,17 @@ def worker_main(
         if message is None:
             return
         _, payload = message
+        count = 2 if payload.get("network_dataset_id") is not None else 1
         try:
-            (fd,) = recvfds(sock, 1)
+            fds = recvfds(sock, count)
         except (EOFError, OSError, RuntimeError):
             return
         try:
-            with os.fdopen(fd, "rb") as source:
-                result, artefact = run_job(payload, _Progress(conn), source)
+            with contextlib.ExitStack() as stack:
+                source, *rest = [stack.enter_context(os.fdopen(fd, "rb")) for fd in fds]
+                result, artefact = run_job(
+                    payload, _Progress(conn), source, rest[0] if rest else None
+                )
         except CqoxError as exc:
             conn.send(("error", str(exc.code), exc.message, _plain(exc.details)))
         except MemoryError:

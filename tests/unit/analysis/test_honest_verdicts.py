@@ -121,8 +121,23 @@ def test_a_strong_simulated_confounder_that_flips_the_sign_warns() -> None:
     from cqox.analysis.refute import refute_unobserved_confounder
 
     rng = np.random.default_rng(0)
-    t = rng.integers(0, 2, 2000).astype(float)
-    y = -0.2 * t + rng.normal(size=2000)
-    r = refute_unobserved_confounder(y, t, np.empty((2000, 0)), rng, kappa_t=0.5, kappa_y=1.0)
-    # the confounder adds about kappa_y·sd(y)·kappa_t/sd(t) ≈ +1 to an effect of −0.2
-    assert r.estimate < 0 < r.new_effect and r.p_value == 0.0
+    t = rng.normal(size=2000)
+    y = 0.2 * t + rng.normal(size=2000)
+    r = refute_unobserved_confounder(y, t, np.empty((2000, 0)), rng, kappa_t=1.0, kappa_y=1.0)
+    # DoWhy's linear confounder: t + w and y − w; the slope becomes
+    # (0.2·var(t) − 1)/(var(t) + 1) ≈ −0.4 from +0.2
+    assert r.estimate > 0 > r.new_effect and r.p_value == 0.0
+    assert r.new_effect == pytest.approx(-0.4, abs=0.1)
+
+
+def test_the_simulated_confounder_flips_the_share_of_a_binary_treatment() -> None:
+    from cqox.analysis import refute
+
+    rng = np.random.default_rng(1)
+    n = 20_000
+    t = rng.integers(0, 2, n).astype(float)
+    y = 1.0 * t + rng.normal(size=n)
+    # with no effect on the outcome, flipping 20% of the treatments at random attenuates
+    # the slope by the factor 1 − 2·0.2 = 0.6
+    r = refute.refute_unobserved_confounder(y, t, np.empty((n, 0)), rng, 0.2, 0.0)
+    assert r.new_effect == pytest.approx(0.6, abs=0.05)

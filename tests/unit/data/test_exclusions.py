@@ -18,6 +18,8 @@ from cqox.data.exclusions import (
     missing_value_columns,
     name_years,
     post_treatment_columns,
+    time_varying_columns,
+    treatment_function_columns,
 )
 from cqox.data.infer import infer_roles
 from cqox.errors import EstimationError
@@ -122,7 +124,60 @@ def test_panel_column_constant_before_and_varying_after_treatment() -> None:
     out = post_treatment_columns(
         df, ["after_effect", "year_2006", "x"], outcome="y", treatment="d", unit="id", time="year"
     )
-    assert set(out) == {"after_effect"}
+    assert out["after_effect"].startswith("post-treatment: constant within treated units")
+    # a calendar dummy and a time-varying column are not flagged as consequences of the
+    # treatment; they vary within units, so they are not inferred either (next test)
+    assert "post-treatment" not in out["year_2006"] and "post-treatment" not in out["x"]
+    assert all("time-varying" in out[c] for c in ("year_2006", "x"))
+
+
+def _staggered_panel(seed: int = 4) -> pd.DataFrame:
+    """Castle-doctrine-like: 40 states × 11 years, staggered adoption, effect 0.10 on the
+    outcome, a time-varying control that responds to the law (0.5 per year treated) and
+    enters the outcome, and a state constant."""
+    rng = np.random.default_rng(seed)
+    units, years = 40, 11
+    unit = np.repeat(np.arange(units), years)
+    year = np.tile(np.arange(2000, 2000 + years), units)
+    adopt = rng.choice([2005, 2006, 2007, 9999], units, p=[0.2, 0.2, 0.2, 0.4])[unit]
+    d = (year >= adopt).astype(float)
+    police = 0.5 * d + 0.02 * (year - 2000) + rng.normal(0, 0.1, len(unit))
+    region = (np.arange(units) % 4)[unit]
+    alpha, gamma = rng.normal(0, 1, units)[unit], 0.03 * (year - 2000)
+    y = alpha + gamma + 0.10 * d + 0.4 * police + rng.normal(0, 0.05, len(unit))
+    return pd.DataFrame(
+        {"sid": unit, "year": year, "post": d, "police": police, "region": region, "y": y}
+    )
+
+
+def test_time_varying_control_is_not_inferred_in_a_panel() -> None:
+    df = _staggered_panel()
+    out = time_varying_columns(df, ["police", "region"], "sid", "year", "post")
+    assert set(out) == {"police"} and "time-varying" in out["police"]
+    r = infer_roles(df, Roles(outcome="y", treatment="post"))
+    assert r.unit == "sid" and r.time == "year"
+    assert "police" not in (r.covariates or ())
+    assert "police" in _reason(r, "covariates")
+    # the total effect of the law is 0.10 + 0.4 · 0.5 = 0.30; adjusting for the
+    # mediator 'police' would give the direct effect 0.10 instead
+    auto = cqox.estimate("did_twfe", df, outcome="y", treatment="post", unit="sid", time="year")
+    assert abs(auto.estimate - 0.30) <= SE_MULTIPLE * auto.se
+    named = cqox.estimate(
+        "did_twfe",
+        df,
+        outcome="y",
+        treatment="post",
+        unit="sid",
+        time="year",
+        covariates=["police"],
+    )
+    assert abs(named.estimate - 0.30) > SE_MULTIPLE * named.se
+
+
+def test_time_varying_rule_needs_a_treatment_that_changes_within_units() -> None:
+    df = _staggered_panel()
+    df["post"] = (df["sid"] < 20).astype(float)  # a cross-section repeated over years
+    assert time_varying_columns(df, ["police", "region"], "sid", "year", "post") == {}
 
 
 def _iv_table(n: int = 64, seed: int = 3) -> pd.DataFrame:
@@ -246,3 +301,53 @@ def test_two_factors_that_fix_the_treatment_together_are_not_both_adjusted_for()
     r = infer_roles(df, Roles(outcome="y", treatment="treat"))
     assert r.covariates == ("tone", "age")
     assert "eth (with 'tone' it determines the treatment (no overlap))" in _reason(r, "covariates")
+
+
+def _card_like(n: int = 3000, seed: int = 6) -> pd.DataFrame:
+    """Card-like: experience computed from age and schooling (exper = age − educ − 6)."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(24, 35, n)
+    near = rng.binomial(1, 0.6, n)
+    ability = rng.normal(size=n)
+    educ = np.clip(np.round(12 + 1.0 * near + ability + rng.normal(0, 2, n)), 6, 18)
+    exper = age - educ - 6
+    lwage = 5 + 0.1 * educ + 0.3 * ability + 0.01 * age + rng.normal(0, 0.3, n)
+    return pd.DataFrame(
+        {
+            "age": age,
+            "agesq": age**2,  # a square of a covariate: a real covariate, kept
+            "nearc4": near,
+            "educ": educ,
+            "black": rng.binomial(1, 0.2, n),
+            "exper": exper,
+            "expersq": exper**2,
+            "lwage": lwage,
+        }
+    )
+
+
+def test_columns_computed_from_the_treatment_are_not_controls() -> None:
+    df = _card_like()
+    out = treatment_function_columns(df, ["age", "agesq", "black", "exper", "expersq"], "educ")
+    # exper and expersq are functions of educ and age; age (first of the identity), its
+    # square and an unrelated column stay
+    assert set(out) == {"exper", "expersq"}
+    assert "'educ'" in out["expersq"] and "'age'" in out["expersq"]
+    r = infer_roles(df, Roles(outcome="lwage", treatment="educ", instrument=["nearc4"]))
+    assert {"exper", "expersq"}.isdisjoint(r.covariates or ())
+    assert {"age", "agesq", "black"} <= set(r.covariates or ())
+    est = cqox.estimate(
+        "iv_2sls",
+        df,
+        outcome="lwage",
+        treatment="educ",
+        instrument=["nearc4"],
+        covariates=list(r.covariates or ()),
+    )
+    assert abs(est.estimate - 0.1) <= SE_MULTIPLE * est.se
+
+
+def test_a_function_of_the_treatment_alone_is_flagged() -> None:
+    df = _card_like()
+    df["educ_sq"] = df["educ"] ** 2
+    assert "educ_sq" in treatment_function_columns(df, ["age", "educ_sq"], "educ")

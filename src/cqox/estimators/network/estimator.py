@@ -41,7 +41,13 @@ from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
-from cqox.errors import DataError, DesignError, ParameterError, RoleError
+from cqox.errors import (
+    DataError,
+    DesignError,
+    LimitExceededError,
+    ParameterError,
+    RoleError,
+)
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, _doc, estimand_param
 from cqox.estimators.network.exposure import CONDITIONS, CONTRASTS, ExposureMapping, conditions
@@ -49,23 +55,33 @@ from cqox.estimators.network.graph_input import build_graph, exposure_matrix
 from cqox.estimators.network.horvitz_thompson import (
     aronow_samii_variance,
     dependent_pairs,
+    hajek_residuals,
+    kish,
     point_estimates,
 )
 from cqox.estimators.network.probabilities import (
+    BLOCK,
     Draw,
     bernoulli_draw,
     chunks,
     cluster_draw,
     complete_draw,
+    draw_bits,
     exact_bernoulli,
     exact_complete,
+    exposure_words,
     monte_carlo_joint,
+    unpack,
 )
 from cqox.estimators.registry import register
 
 ESTIMANDS = ("direct", "spillover", "total")
-#: Units in the smaller condition of a contrast below which the interval is flagged.
-SMALL_CELL = 50
+#: Kish effective size of a condition below which the interval is flagged: the
+#: coverage study measured the corrected Hájek interval down to ~20 (docs/validation_network.md).
+SMALL_EFFECTIVE = 15
+#: Most ordered unit pairs sharing a neighbour (the variance's pairs, ~16 bytes each
+#: plus their Monte Carlo counts): a hub of degree 10⁵ would make 10¹⁰ of them.
+MAX_PAIRS = 100_000_000
 
 
 @register
@@ -241,6 +257,7 @@ class NetworkExposure(Estimator):
         rng = ctx.rng(0)
 
         # joint probabilities from Monte Carlo (and marginals when not exact)
+        check_pairs(adj, groups)
         pair_i, pair_j = dependent_pairs(adj, groups)
         cond_i = obs.astype(np.int64)
         other = np.where(cond_i == a, b, a)
@@ -270,22 +287,23 @@ class NetworkExposure(Estimator):
                 details={"parameter": "threshold"},
             )
         pi_obs = pi[np.arange(n), cond_i]
-        ht_a, ht_b, hj_a, hj_b, _, _ = point_estimates(y, obs, pi_obs, pop, a, b)
+        ht_a, ht_b, hj_a, hj_b, w_a, w_b = point_estimates(y, obs, pi_obs, pop, a, b)
         sign = np.where(in_a, 1.0, np.where(in_b, -1.0, 0.0))
         if params["weighting"] == "hajek":
             mean_a, mean_b = hj_a, hj_b
-            e = y - np.where(obs == a, hj_a, hj_b)
+            e, df = hajek_residuals(y, pi_obs, in_a, in_b, hj_a, hj_b, w_a, w_b, n_pop)
         else:
             mean_a, mean_b = ht_a, ht_b
-            e = y
+            e, df = y, float("inf")
         tau = mean_a - mean_b
         var = aronow_samii_variance(
             e, obs, sign, pi_obs, marg[np.arange(n), cond_i], pi_i, pj, same, joint, n_pop
         )
         se = float(np.sqrt(var))
         level = params["ci_level"]
-        q = float(stats.norm.ppf(0.5 + level / 2))
-        p_normal = float(2 * stats.norm.sf(abs(tau) / se)) if se > 0 else float("nan")
+        ref = stats.t(df) if np.isfinite(df) else stats.norm()
+        q = float(ref.ppf(0.5 + level / 2))
+        p_normal = float(2 * ref.sf(abs(tau) / se)) if se > 0 else float("nan")
         p_value = p_normal
         p_ri = None
         if params["n_perm"] > 0:
@@ -311,13 +329,14 @@ class NetworkExposure(Estimator):
                 "(e.g. units without neighbours); the estimand is over the other "
                 f"{n_pop} units"
             )
-        smallest = int(min(in_a.sum(), in_b.sum()))
-        if smallest < SMALL_CELL:
+        eff = {c: kish(pi_obs[m_]) for c, m_ in ((a, in_a), (b, in_b))}
+        thin = min(eff, key=lambda c: eff[c])
+        if eff[thin] < SMALL_EFFECTIVE:
             notes.append(
-                f"only {smallest} unit(s) observed in condition "
-                f"'{CONDITIONS[a] if in_a.sum() <= in_b.sum() else CONDITIONS[b]}'; with "
-                f"fewer than {SMALL_CELL} the normal interval can under-cover (85–94% "
-                "measured with ~30, docs/validation_network.md); prefer the "
+                f"condition '{CONDITIONS[thin]}' has {int((obs[pop] == thin).sum())} unit(s) "
+                f"but an effective size of only {eff[thin]:.1f} (unequal probabilities): "
+                "the interval rests on a few heavily weighted units and was validated down "
+                "to effective sizes of about 20 (docs/validation_network.md); prefer the "
                 "randomization p-value"
             )
         counts_by = np.bincount(obs, minlength=4)
@@ -342,6 +361,9 @@ class NetworkExposure(Estimator):
                 "mean_" + CONDITIONS[a]: float(mean_a),
                 "mean_" + CONDITIONS[b]: float(mean_b),
                 "p_value_normal": p_normal,
+                "df": df if np.isfinite(df) else None,
+                "n_effective_" + CONDITIONS[a]: eff[a],
+                "n_effective_" + CONDITIONS[b]: eff[b],
                 "p_value_randomization": p_ri,
                 "n_dependent_pairs": int(pair_i.size // 2) if pair_i.size else 0,
                 "min_probability": float(pi_obs[in_a | in_b].min()),
@@ -350,13 +372,27 @@ class NetworkExposure(Estimator):
                 "probabilities": pd.DataFrame(
                     {"unit": ids, "condition": [CONDITIONS[c] for c in obs]}
                     | {f"p_{name}": pi[:, k] for k, name in enumerate(CONDITIONS)}
-                )
+                    | {
+                        "in_population": pop,
+                        # the unit's term of the HT/Hájek sum: s_i y_i / (N π_i(o_i))
+                        "contribution": np.where(
+                            in_a | in_b, sign * y / np.where(in_a | in_b, pi_obs, 1.0), 0.0
+                        )
+                        / n_pop,
+                    }
+                ),
+                "network_sample": network_sample(adj, ids),
             },
             warnings=notes,
             method=(
                 f"{'Hájek' if params['weighting'] == 'hajek' else 'Horvitz–Thompson'} contrast "
                 f"of exposure conditions ({mapping.kind} ≥ {mapping.threshold:g}), "
                 f"{how} probabilities, Aronow–Samii conservative SE"
+                + (
+                    f" with the small-sample Hájek corrections, t({df:.1f}) interval"
+                    if np.isfinite(df)
+                    else ""
+                )
                 + (
                     f", randomization p-value ({params['n_perm']} draws)"
                     if p_ri is not None
@@ -422,6 +458,64 @@ class NetworkExposure(Estimator):
         return draw, pi, how, groups
 
 
+#: Units of the subgraph kept for the network figures (a breadth-first sample).
+FIGURE_UNITS = 300
+
+
+def network_sample(adj: sp.csr_array, ids: list[Any], size: int = FIGURE_UNITS) -> pd.DataFrame:
+    """Edges among up to ``size`` units reached breadth-first from the best-connected one.
+
+    The figures draw this subgraph (a force-directed layout of 50,000 units would be
+    unreadable and slow); columns ``source``, ``target`` (unit ids; ``target`` is
+    missing for a sampled unit without a sampled neighbour).
+    """
+    from scipy.sparse.csgraph import breadth_first_order
+
+    n = adj.shape[0]
+    sym = ((adj + adj.T) != 0).astype(np.int8).tocsr()
+    degree = np.diff(sym.indptr)
+    chosen: list[int] = []
+    seen = np.zeros(n, dtype=bool)
+    for start in np.argsort(-degree, kind="stable"):
+        if len(chosen) >= size:
+            break
+        if seen[start]:
+            continue
+        order = breadth_first_order(sym, int(start), directed=False, return_predecessors=False)
+        seen[order] = True
+        chosen.extend(order[: size - len(chosen)].tolist())
+    keep = np.array(sorted(chosen), dtype=np.int64)
+    sub = sp.triu(sym[keep][:, keep], k=1).tocoo()
+    touched = np.zeros(keep.size, dtype=bool)
+    touched[sub.row] = touched[sub.col] = True
+    id_arr = np.asarray(ids, dtype=object)
+    src = np.concatenate([id_arr[keep[sub.row]], id_arr[keep[~touched]]])
+    tgt = np.concatenate([id_arr[keep[sub.col]], np.full((~touched).sum(), None, dtype=object)])
+    return pd.DataFrame({"source": src, "target": tgt})
+
+
+def check_pairs(adj: sp.csr_array, groups: sp.csr_array | None) -> None:
+    """Refuse a network whose dependent pairs would exceed :data:`MAX_PAIRS`.
+
+    Unit (or cluster) ``k`` links the ``c_k`` units it reaches (itself included), which
+    makes at most ``c_k²`` ordered pairs; the bound is counted before any pair is formed.
+    """
+    n = adj.shape[0]
+    reach = np.bincount(adj.indices, minlength=n).astype(np.float64) + 1.0
+    if groups is not None:
+        # a cluster reaches every unit its members reach
+        reach = np.asarray(groups.T @ reach).ravel()
+    bound = float(np.sum(reach**2))
+    if bound > MAX_PAIRS:
+        raise LimitExceededError(
+            f"network: the variance would visit up to {bound:.3g} unit pairs that share a "
+            f"neighbour{' or cluster' if groups is not None else ''}, more than the limit "
+            f"of {MAX_PAIRS:.3g}; the largest unit reaches {int(reach.max()) - 1} others "
+            "(a hub): drop its edges or analyse a sparser network",
+            details={"parameter": "network", "pairs": bound, "limit": MAX_PAIRS},
+        )
+
+
 def randomization_distribution(
     adj: sp.csr_array,
     mapping: ExposureMapping,
@@ -438,13 +532,15 @@ def randomization_distribution(
     """The estimator under re-drawn assignments with outcomes held fixed (sharp null)."""
     out: list[np.ndarray] = []
     n_pop = float(pop.sum())
-    adj = adj.astype(np.float32)
     ya = np.where(pop & (pi[:, a] > 0), y / np.where(pi[:, a] > 0, pi[:, a], 1.0), 0.0)
     yb = np.where(pop & (pi[:, b] > 0), y / np.where(pi[:, b] > 0, pi[:, b], 1.0), 0.0)
     wa = np.where(pop, 1 / np.where(pi[:, a] > 0, pi[:, a], 1.0), 0.0)
     wb = np.where(pop, 1 / np.where(pi[:, b] > 0, pi[:, b], 1.0), 0.0)
-    for size in chunks(n_perm, 256):
-        c = conditions(adj, draw(rng, size), mapping)
+    n = adj.shape[0]
+    for size in chunks(n_perm, BLOCK):
+        z = draw_bits(draw, rng, n, size)
+        e = exposure_words(adj, mapping, z)
+        c = 2 * unpack(z, size) + unpack(e, size)
         ia, ib = (c == a).astype(np.float64), (c == b).astype(np.float64)
         if weighting == "hajek":
             with np.errstate(invalid="ignore", divide="ignore"):

@@ -9,10 +9,12 @@ from the other ``N − 1`` units: ``P(exposed | treated) = P(HG(N−1, m−1, d)
 ``P(exposed | control) = P(HG(N−1, m, d) ≥ k)``.
 
 Monte Carlo.  ``R`` assignments from the design (or a user's function) are drawn in
-chunks; for each chunk ``A @ Z`` (sparse × dense) gives every unit's treated-neighbour
-count in every draw.  Joint probabilities of pairs are counted from the same draws
-with the indicators packed as bits (``popcount(H_i & H_j)``), so memory is
-``O(n · chunk)`` plus ``O(pairs)``, linear in the edges.
+blocks and held as bits, 64 draws per machine word (:mod:`._bit_kernels`): Bernoulli
+draws from random words, complete and cluster randomisation by a Numba partial
+Fisher–Yates shuffle, a user's function packed.  Exposure is a bit-sliced count of
+treated neighbours over the CSR structure (unweighted graphs; weighted ones use
+``A @ Z``), and the marginal and pair-joint probabilities are popcounts of
+ANDed condition words.  Memory is ``O(n · block / 8)`` bytes plus ``O(pairs + edges)``.
 """
 
 from __future__ import annotations
@@ -23,9 +25,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import stats
 
+from cqox.estimators.network._bit_kernels import (
+    complete_bits,
+    condition_counts,
+    exposure_bits,
+    joint_counts,
+)
 from cqox.estimators.network.exposure import (
     ExposureMapping,
-    conditions,
     exposed,
     neighbours_needed,
 )
@@ -47,8 +54,12 @@ def exact_complete(degree: np.ndarray, m: int, mapping: ExposureMapping) -> np.n
     d = np.asarray(degree, dtype=np.int64)
     n = d.size
     k = neighbours_needed(d, mapping)
-    p_exp_t = stats.hypergeom.sf(k - 1, n - 1, max(m - 1, 0), d)
-    p_exp_c = stats.hypergeom.sf(k - 1, n - 1, m, d)
+    # scipy evaluates hypergeom.sf element by element: evaluate each distinct (d, k) once
+    pairs, inverse = np.unique(np.stack([d, k]), axis=1, return_inverse=True)
+    inverse = np.asarray(inverse).ravel()
+    ud, uk = pairs
+    p_exp_t = stats.hypergeom.sf(uk - 1, n - 1, max(m - 1, 0), ud)[inverse]
+    p_exp_c = stats.hypergeom.sf(uk - 1, n - 1, m, ud)[inverse]
     return _combine(np.full(d.shape, m / n), p_exp_c, p_exp_t)
 
 
@@ -61,45 +72,156 @@ def _combine(p_own: np.ndarray, p_exp_c: np.ndarray, p_exp_t: np.ndarray) -> np.
     return np.clip(out, 0.0, 1.0)
 
 
+class BernoulliDraw:
+    """Independent Bernoulli(``p``) assignment of ``n`` units (a :data:`Draw` with bits).
+
+    Bits: with ``p`` rounded to ``P / 2³²``, the binary digits ``b_k`` of ``P`` from the
+    least significant up turn uniform random words ``U_k`` into
+    ``W ← (U_k | W)`` (``b_k = 1``) or ``W ← (U_k & W)`` (``b_k = 0``), after which each
+    bit is 1 with probability exactly ``P / 2³²`` (one word per digit; ``p = 0.5`` takes
+    one random word per 64 draws).
+    """
+
+    def __init__(self, n: int, p: float) -> None:
+        self.n = n
+        self.p = p
+
+    def bits(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``(n, ⌈size/64⌉)`` words of assignment bits."""
+        shape = (self.n, words(size))
+        level = round(self.p * 2**32)
+        out = np.zeros(shape, dtype=np.uint64)
+        if level >= 2**32:
+            return ~out
+        if level == 0:
+            return out
+        low = (level & -level).bit_length() - 1  # below the lowest 1 digit W stays 0
+        for k in range(low, 32):
+            u = rng.integers(0, 2**64 - 1, size=shape, dtype=np.uint64, endpoint=True)
+            out = (u | out) if (level >> k) & 1 else (u & out)
+        return out
+
+    def __call__(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``(n, size)`` 0/1 assignments (float32)."""
+        return unpack(self.bits(rng, size), size)
+
+
+class CompleteDraw:
+    """Complete randomisation: exactly ``m`` of ``n`` units treated (a :data:`Draw` with bits)."""
+
+    def __init__(self, n: int, m: int) -> None:
+        self.n = n
+        self.m = m
+
+    def bits(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``(n, ⌈size/64⌉)`` words of assignment bits (Numba partial Fisher–Yates)."""
+        seed = int(rng.integers(0, 2**31 - 1))
+        return np.asarray(complete_bits(self.n, self.m, size, seed))
+
+    def __call__(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``(n, size)`` 0/1 assignments (float32)."""
+        return unpack(self.bits(rng, size), size)
+
+
+class ClusterDraw:
+    """Cluster randomisation: ``m_clusters`` clusters treated, all their units with them."""
+
+    def __init__(self, cluster_codes: np.ndarray, m_clusters: int) -> None:
+        self.codes = np.asarray(cluster_codes, dtype=np.int64)
+        self.inner = CompleteDraw(int(self.codes.max()) + 1, m_clusters)
+
+    def bits(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``(n, ⌈size/64⌉)`` words of assignment bits."""
+        return self.inner.bits(rng, size)[self.codes]
+
+    def __call__(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``(n, size)`` 0/1 assignments (float32)."""
+        return unpack(self.bits(rng, size), size)
+
+
 def bernoulli_draw(n: int, p: float) -> Draw:
     """Independent Bernoulli(``p``) assignment of ``n`` units."""
-
-    def draw(rng: np.random.Generator, size: int) -> np.ndarray:
-        return (rng.random((n, size), dtype=np.float32) < p).astype(np.float32)
-
-    return draw
+    return BernoulliDraw(n, p)
 
 
 def complete_draw(n: int, m: int) -> Draw:
     """Complete randomisation: exactly ``m`` of ``n`` units treated."""
-    base = np.zeros((n, 1), dtype=np.float32)
-    base[:m] = 1.0
-
-    def draw(rng: np.random.Generator, size: int) -> np.ndarray:
-        # each column an independent permutation of m ones and n − m zeros
-        return rng.permuted(np.repeat(base, size, axis=1), axis=0)
-
-    return draw
+    return CompleteDraw(n, m)
 
 
 def cluster_draw(cluster_codes: np.ndarray, m_clusters: int) -> Draw:
     """Cluster randomisation: ``m_clusters`` of the clusters treated, all their units with them."""
-    codes = np.asarray(cluster_codes, dtype=np.int64)
-    k = int(codes.max()) + 1
-    inner = complete_draw(k, m_clusters)
+    return ClusterDraw(cluster_codes, m_clusters)
 
-    def draw(rng: np.random.Generator, size: int) -> np.ndarray:
-        return inner(rng, size)[codes]
 
-    return draw
+def words(size: int) -> int:
+    """64-bit words that hold ``size`` draws."""
+    return (size + 63) // 64
+
+
+def pack(z: np.ndarray) -> np.ndarray:
+    """``(n, size)`` 0/1 → ``(n, ⌈size/64⌉)`` uint64 words, draw ``r`` at bit ``r & 63``."""
+    n, size = z.shape
+    b = np.packbits(np.asarray(z) > 0, axis=1, bitorder="little")
+    out = np.zeros((n, 8 * words(size)), dtype=np.uint8)
+    out[:, : b.shape[1]] = b
+    return out.view("<u8").astype(np.uint64, copy=False)
+
+
+def unpack(bits: np.ndarray, size: int) -> np.ndarray:
+    """The inverse of :func:`pack`: ``(n, size)`` 0/1 as float32."""
+    raw = np.ascontiguousarray(bits, dtype="<u8").view(np.uint8)
+    return np.unpackbits(raw, axis=1, count=size, bitorder="little").astype(np.float32)
+
+
+def draw_bits(draw: Draw, rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """Assignment bits of ``size`` draws: the design's own bits, else a checked dense draw."""
+    own = getattr(draw, "bits", None)
+    if own is not None:
+        return np.asarray(own(rng, size))
+    z = draw(rng, size)
+    _check_draw(z, n, size)
+    return pack(z)
+
+
+def _last_mask(size: int) -> np.uint64:
+    rest = size % 64
+    return np.uint64(0xFFFFFFFFFFFFFFFF) if rest == 0 else np.uint64((1 << rest) - 1)
+
+
+def exposure_words(a: sp.csr_array, mapping: ExposureMapping, z_bits: np.ndarray) -> np.ndarray:
+    """Exposure bits of every unit for the draws in ``z_bits`` (same shape).
+
+    Unweighted graphs: the bit-sliced counter of :mod:`._bit_kernels` (64 draws per
+    operation).  Weighted graphs: the treated-neighbour weights ``A @ Z`` of the unpacked
+    draws (float64, 256 draws at a time), thresholded and packed again.
+    """
+    if a.nnz == 0 or np.all(a.data == 1.0):
+        degree = np.diff(a.indptr)
+        need = neighbours_needed(degree, mapping)
+        return np.asarray(
+            exposure_bits(a.indptr.astype(np.int64), a.indices.astype(np.int64), need, z_bits)
+        )
+    # float64 as the observed conditions (float32 sums can miss a share of exactly 1),
+    # 4 words (256 draws) at a time to bound the dense block
+    out = np.empty_like(z_bits)
+    for w in range(0, z_bits.shape[1], 4):
+        part = z_bits[:, w : w + 4]
+        dense = unpack(part, 64 * part.shape[1]).astype(np.float64)
+        out[:, w : w + 4] = pack(exposed(a, dense, mapping))
+    return out
 
 
 def chunks(total: int, chunk: int) -> list[int]:
-    """Sizes of the chunks that make ``total`` draws (bits packed: multiples of 8)."""
+    """Sizes of the chunks that make ``total`` draws."""
     sizes = [chunk] * (total // chunk)
     if total % chunk:
         sizes.append(total % chunk)
     return sizes
+
+
+#: Draws per block of the bit-packed Monte Carlo (32 words: 512 bytes per unit and array).
+BLOCK = 2048
 
 
 def monte_carlo_marginals(
@@ -108,25 +230,19 @@ def monte_carlo_marginals(
     draw: Draw,
     n_draws: int,
     rng: np.random.Generator,
-    chunk: int = 256,
+    chunk: int = BLOCK,
 ) -> np.ndarray:
-    """Monte Carlo ``P(C_i = c)``, shape ``(n, 4)``, from ``n_draws`` assignments."""
+    """Monte Carlo ``P(C_i = c)``, shape ``(n, 4)``, from ``n_draws`` assignments.
+
+    Draws are bit-packed (:func:`draw_bits`, :func:`exposure_words`) in blocks of
+    ``chunk``: memory is ``O(n · chunk / 8 + edges)`` bytes.
+    """
     n = a.shape[0]
-    a = a.astype(np.float32)  # counts are exact in float32; 4-5x faster than float64
-    treated = np.zeros(n)  # draws with z_i = 1
-    exp_all = np.zeros(n)  # draws with e_i = 1
-    both = np.zeros(n)  # draws with z_i = e_i = 1
+    counts = np.zeros((n, 4), dtype=np.int64)
     for size in chunks(n_draws, chunk):
-        z = draw(rng, size)
-        _check_draw(z, n, size)
-        e = exposed(a, z, mapping)
-        zb = z > 0
-        treated += np.count_nonzero(zb, axis=1)
-        exp_all += np.count_nonzero(e, axis=1)
-        both += np.count_nonzero(zb & e, axis=1)
-    counts = np.stack(
-        [n_draws - treated - exp_all + both, exp_all - both, treated - both, both], axis=1
-    )
+        z = draw_bits(draw, rng, n, size)
+        e = exposure_words(a, mapping, z)
+        counts += condition_counts(z, e, _last_mask(size))
     return counts / n_draws
 
 
@@ -140,37 +256,32 @@ def monte_carlo_joint(
     pair_j: np.ndarray,
     cond_i: np.ndarray,
     cond_j: np.ndarray,
-    chunk: int = 512,
+    chunk: int = BLOCK,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Monte Carlo ``P(C_i = cond_i[i], C_j = cond_j[p])`` for the listed pairs.
 
     ``cond_i`` gives, per unit, the condition of interest for the first member (its
     observed condition); ``cond_j`` gives one condition per pair for the second.
     Returns the joint probabilities per pair, the marginal ``P(C_i = cond_i[i])`` per
-    unit and the marginals ``(n, 4)`` from the same draws.
+    unit and the marginals ``(n, 4)`` from the same draws.  Each pair costs one AND and
+    one popcount per 64 draws.
     """
     n = a.shape[0]
-    a = a.astype(np.float32)
-    joint = np.zeros(pair_i.size)
-    marg = np.zeros((n, 4))
-    block = 1 << 18
+    pi_ = np.asarray(pair_i, dtype=np.int64)
+    pj_ = np.asarray(pair_j, dtype=np.int64)
+    ci_ = np.asarray(cond_i, dtype=np.int64)
+    cj_ = np.asarray(cond_j, dtype=np.int64)
+    joint = np.zeros(pi_.size, dtype=np.int64)
+    counts = np.zeros((n, 4), dtype=np.int64)
     for size in chunks(n_draws, chunk):
-        z = draw(rng, size)
-        _check_draw(z, n, size)
-        c = conditions(a, z, mapping)
-        packed = []
-        for k in range(4):
-            hit = c == k
-            marg[:, k] += np.count_nonzero(hit, axis=1)
-            packed.append(np.packbits(hit, axis=1))
-        own = np.stack(packed)[cond_i, np.arange(n)]  # (n, bytes): hits of the first member
-        stacked = np.stack(packed)
-        for s in range(0, pair_i.size, block):
-            e = slice(s, s + block)
-            both = own[pair_i[e]] & stacked[cond_j[e], pair_j[e]]
-            joint[e] += np.bitwise_count(both).sum(axis=1, dtype=np.int64)
-    marg /= n_draws
-    return joint / n_draws, marg[np.arange(n), cond_i], marg
+        z = draw_bits(draw, rng, n, size)
+        e = exposure_words(a, mapping, z)
+        mask = _last_mask(size)
+        counts += condition_counts(z, e, mask)
+        if pi_.size:
+            joint += joint_counts(z, e, mask, pi_, pj_, ci_, cj_)
+    marg = counts / n_draws
+    return joint / n_draws, marg[np.arange(n), ci_], marg
 
 
 def _check_draw(z: np.ndarray, n: int, size: int) -> None:

@@ -18,7 +18,7 @@ from cqox.core.jsonable import to_jsonable
 from cqox.core.roles import LIST_ROLES, VALUE_ROLES, Roles, normalise_covariates
 from cqox.core.thresholds import resolve_thresholds
 from cqox.data.formula import check_formula
-from cqox.errors import ParameterError, column_not_found
+from cqox.errors import LimitExceededError, ParameterError, RoleError, column_not_found
 from cqox.estimators import registry
 from cqox.server import bounds, budget
 from cqox.server.access import analysis_detail, analysis_summary, job_detail, owned, visible
@@ -32,7 +32,13 @@ from cqox.server.problems import InvalidRequestError, NotFoundError, ServiceErro
 from cqox.server.schemas import AnalyzeRequest, AteRequest, CateRequest, SensitivityRequest
 from cqox.server.settings import Settings
 from cqox.server.shared_queue import lock_owner
-from cqox.server.storage import analyses_dir, atomic_write, check_id, check_mapping_value
+from cqox.server.storage import (
+    analyses_dir,
+    atomic_write,
+    check_id,
+    check_mapping_value,
+    dataset_path,
+)
 
 router = APIRouter(prefix="/api", tags=["analyses"])
 
@@ -89,6 +95,85 @@ def _validate(body: AnalyzeRequest, dataset: Dataset) -> dict[str, Any]:
     }
 
 
+def _check_network(
+    services: Any, settings: Settings, user: User, body: AnalyzeRequest
+) -> tuple[str | None, int]:
+    """Check the edge dataset a request names, on arrival: its id, its edge count.
+
+    Ownership (404), ``CQOX_MAX_EDGES`` (413, from the stored row count), the edge
+    columns (400), then the edges themselves against the ids of the ``unit`` role:
+    unknown ids, self-loops, duplicate edges and bad weights (400, naming them), and the
+    variance's pair count against ``CQOX_MAX_NETWORK_PAIRS`` (413) — all before a job
+    exists, so that a bad network never reaches a worker.
+    """
+    if body.network_dataset_id is None:
+        return None, 0
+    import pandas as pd
+
+    from cqox.estimators.network.graph_input import check_edges, dependent_pairs_bound
+
+    check_id(body.network_dataset_id, "network_dataset_id")
+    with transaction(services.factory) as s:
+        edges_row = owned(s, Dataset, body.network_dataset_id, user)
+        units_row = owned(s, Dataset, body.dataset_id, user)
+        n_edges, edge_columns = int(edges_row.rows), [str(c["name"]) for c in edges_row.columns]
+        edges_file, units_file = edges_row.file, units_row.file
+    if n_edges > settings.max_edges:
+        raise LimitExceededError(
+            f"the network dataset has {n_edges} edges, more than the limit of "
+            f"{settings.max_edges} (CQOX_MAX_EDGES)",
+            details={"limit": "CQOX_MAX_EDGES", "max": settings.max_edges, "got": n_edges},
+        )
+    params = registry.get("network_exposure")(
+        **{
+            k: v
+            for k, v in body.options.params.get("network_exposure", {}).items()
+            if k in ("source", "target", "edge_weight", "directed")
+        }
+    ).resolved_params()
+    columns = [params["source"], params["target"], params["edge_weight"]]
+    for col in (c for c in columns if c is not None):
+        if col not in edge_columns:
+            raise RoleError(
+                f"network: the column '{col}' is not in the network dataset "
+                f"(columns: {', '.join(edge_columns[:20])}); name the edge columns with the "
+                "network_exposure parameters source, target, edge_weight",
+                details={"parameter": "network", "column": col},
+            )
+    unit = body.roles.get("unit") or body.roles.get("unit_id")
+    if not isinstance(unit, str):
+        raise RoleError(
+            "network_dataset_id needs the 'unit' role: the column of the ids the edges link",
+            details={"role": "unit", "parameter": "network"},
+        )
+    ids = pd.read_parquet(dataset_path(settings.data_dir, units_file), columns=[unit])[unit]
+    edges = pd.read_parquet(
+        dataset_path(settings.data_dir, edges_file),
+        columns=list(dict.fromkeys(c for c in columns if c is not None)),
+    )
+    checked = check_edges(
+        edges,
+        ids.tolist(),
+        source=params["source"],
+        target=params["target"],
+        weight=params["edge_weight"],
+        directed=params["directed"],
+    )
+    pairs = dependent_pairs_bound(checked, len(ids), directed=params["directed"])
+    if pairs > settings.max_network_pairs:
+        raise LimitExceededError(
+            f"the network links up to {pairs} unit pairs through shared neighbours (the "
+            f"pairs of its variance), more than the limit of {settings.max_network_pairs} "
+            "(CQOX_MAX_NETWORK_PAIRS); a hub of high degree makes most of them",
+            details={
+                "limit": "CQOX_MAX_NETWORK_PAIRS",
+                "max": settings.max_network_pairs,
+                "got": pairs,
+            },
+        )
+    return edges_row.id, n_edges
+
+
 def _check_formula_params(params: dict[str, dict[str, Any]], columns: list[str]) -> None:
     """Check every formula given as an estimator parameter (``aipw.propensity_covariates``)."""
     for name, values in params.items():
@@ -102,12 +187,15 @@ def _check_formula_params(params: dict[str, dict[str, Any]], columns: list[str])
                 check_formula(text, columns, parameter=key)
 
 
-def _check_work(settings: Settings, kind: str, request: dict[str, Any], dataset: Dataset) -> float:
+def _check_work(
+    settings: Settings, kind: str, request: dict[str, Any], dataset: Dataset, edges: int = 0
+) -> float:
     """Check the estimator parameters and the work budget at request time (422)."""
     names = [request["estimator"]] if kind == "ate" else request["estimators"]
-    classes = budget.planned(kind, names, request.get("design"))
+    network = request.get("network_dataset_id") is not None
+    classes = budget.planned(kind, names, request.get("design"), network)
     estimate = budget.estimate_work(
-        int(dataset.rows), int(dataset.n_columns), classes, request["params"]
+        int(dataset.rows), int(dataset.n_columns), classes, request["params"], edges
     )
     budget.check_budget(estimate, settings.max_work)
     return estimate.total
@@ -137,10 +225,14 @@ def _create_job(
     extra: dict[str, Any],
 ) -> str:
     check_id(body.dataset_id, "dataset_id")
+    # read outside the quota lock: checking the edges reads two stored tables
+    network_id, n_edges = _check_network(services, settings, user, body)
     with _QUOTA_LOCK, transaction(services.factory) as s:
         dataset = owned(s, Dataset, body.dataset_id, user)
         request = {**_validate(body, dataset), **extra, "dataset_id": dataset.id}
-        request["work"] = _check_work(settings, kind, request, dataset)
+        if network_id is not None:
+            request["network_dataset_id"] = network_id
+        request["work"] = _check_work(settings, kind, request, dataset, n_edges)
         if settings.shared_state:  # other API processes create jobs too
             lock_owner(s, user.id)
         _check_job_quota(s, settings, user)
