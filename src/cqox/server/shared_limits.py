@@ -85,7 +85,18 @@ def _locked(session: Session, model: Any, key: str, defaults: dict[str, Any]) ->
     the name's row; the sweep removes idle rows), so both are tried again.
     """
     for _ in range(LOCK_ATTEMPTS):
-        ensure_row(session, model, {"key": key, **defaults})
+        if session.get_bind().dialect.name == "postgresql":
+            # a no-op ON CONFLICT DO UPDATE locks the row, new or existing, at once: no
+            # other process can delete it before the SELECT below
+            table = cast(Table, model.__table__)
+            insert = pg_insert(table).values({"key": key, **defaults})
+            session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[table.c.key], set_={"key": insert.excluded.key}
+                )
+            )
+        else:
+            ensure_row(session, model, {"key": key, **defaults})
         row = session.scalars(
             select(model)
             .where(model.key == key)
