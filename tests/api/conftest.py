@@ -11,8 +11,10 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,9 @@ METRICS_TOKEN = "test-metrics-" + "m" * 24
 METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 PASSWORD = "correct horse battery"
 BACKENDS = ("sqlite", "postgresql")
+#: The ``api`` fixture's backends: also PostgreSQL with ``CQOX_SHARED_STATE`` (the
+#: scale-out service: the app queues jobs in the database, a ``cqox worker`` runs them).
+API_BACKENDS = (*BACKENDS, "shared")
 
 
 def postgres_url() -> str | None:
@@ -175,7 +180,7 @@ def _cheap_password_hashing() -> Iterator[None]:
     security._hasher = saved
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session", params=API_BACKENDS)
 def api(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -184,10 +189,29 @@ def api(
     """The app on one backend (session-wide)."""
     backend = str(request.param)
     url = database_url(backend, pg_schema_factory)
-    settings = make_settings(tmp_path_factory.mktemp(f"cqox-{backend}"), url)
+    shared = backend == "shared"
+    settings = make_settings(tmp_path_factory.mktemp(f"cqox-{backend}"), url, shared_state=shared)
     app = create_app(settings)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with TestClient(app, raise_server_exceptions=False) as client, worker_service(settings):
         yield Api(app, client, settings, backend)
+
+
+@contextmanager
+def worker_service(settings: Settings) -> Iterator[None]:
+    """A ``cqox worker`` (in a thread) when ``settings`` share state, else nothing."""
+    if not settings.shared_state:
+        yield
+        return
+    from cqox.server.worker_service import run_worker
+
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(settings, stop), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:

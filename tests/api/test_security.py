@@ -216,12 +216,12 @@ def test_sql_injection_strings_stay_inert_data(api: Api) -> None:
 def low_limits(api: Api) -> Iterator[None]:
     ip_limiter, user_limiter = api.app.state.limiters
     saved = (ip_limiter.limit, user_limiter.limit)
-    ip_limiter.hits.clear()
-    user_limiter.hits.clear()
+    ip_limiter.reset()
+    user_limiter.reset()
     yield
     ip_limiter.limit, user_limiter.limit = saved
-    ip_limiter.hits.clear()
-    user_limiter.hits.clear()
+    ip_limiter.reset()
+    user_limiter.reset()
 
 
 def test_rate_limit_per_user_answers_429_with_retry_after(api: Api, low_limits: None) -> None:

@@ -49,6 +49,10 @@ class Analysis:
         Figure data keyed by name (propensity scores by arm, ...), for the report.
     graph : dict or None
         The causal graph given (``dot``, ``edges``, ``nodes``) and what it identifies.
+    compute : dict
+        Where the parallel loops ran: ``backend`` (``local``, ``serial``,
+        ``processes``, ``dask``), ``scheduler`` (the Dask address) and ``workers``
+        (:mod:`cqox.compute`).
     baseline : dict or None
         A binary-treatment backdoor analysis: the unadjusted difference in means (never
         in the consensus) and the randomization check (:mod:`cqox.analysis.baseline`).
@@ -70,6 +74,7 @@ class Analysis:
     seed: int | None = None
     figure_data: dict[str, Any] = field(default_factory=dict, repr=False)
     graph: dict[str, Any] | None = None
+    compute: dict[str, Any] = field(default_factory=dict)
     baseline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +95,7 @@ class Analysis:
             "warnings": list(self.warnings),
             "seed": self.seed,
             "elapsed_s": round(self.elapsed_s, 6),
+            **({"compute": dict(self.compute)} if self.compute else {}),
             **({"dag": to_jsonable(self.graph)} if self.graph is not None else {}),
             **({"baseline": to_jsonable(self.baseline)} if self.baseline is not None else {}),
         }

@@ -16,6 +16,7 @@ from cqox.analysis.baseline import unadjusted_baseline
 from cqox.analysis.consensus import consensus_with_notes
 from cqox.analysis.refute import backdoor_refutation_gates
 from cqox.analysis.verdict import no_design_error, nothing_ran_error, quality_assessment
+from cqox.compute import describe_current
 from cqox.core.context import Context, ProgressCallback
 from cqox.core.design import Design, designs_for
 from cqox.core.estimate import Estimate
@@ -308,6 +309,7 @@ def analyze(
             )
         ),
         seed=seed,
+        compute=describe_current(),
         figure_data=_figure_data(ctx, first),
         graph=plan.to_dict() if plan is not None else None,
         baseline=(

@@ -27,7 +27,12 @@ from cqox.errors import CqoxDeprecationWarning, CqoxError, ParameterError
 #: Further subcommands, each a module with ``add_parser(subparsers)`` and ``run(args) -> int``
 #: (e.g. the service's ``serve`` and ``users``). Modules that are absent are skipped, so the
 #: engine's CLI works without the service installed.
-EXTRA_COMMANDS: tuple[str, ...] = ("cqox.cli.cate", "cqox.cli.serve", "cqox.cli.users")
+EXTRA_COMMANDS: tuple[str, ...] = (
+    "cqox.cli.cate",
+    "cqox.cli.serve",
+    "cqox.cli.users",
+    "cqox.cli.worker",
+)
 
 #: Exit status for bad input (as argparse uses for bad flags).
 EXIT_BAD_INPUT = 2
@@ -233,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     a.add_argument("--truth", metavar="FILE|EST=V", help="known true values (simulated data)")
     a.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    a.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the parallel loops (bootstrap replicates, ...) on a Dask cluster "
+        "(tcp://host:8786; default: $CQOX_DASK_SCHEDULER), or 'processes[:N]' / 'serial'",
+    )
 
     e = sub.add_parser("estimators", help="list the registered estimators")
     e.add_argument(
@@ -304,6 +315,17 @@ def _run(args: argparse.Namespace) -> int:
     return fail(f"unknown command {args.command!r}")
 
 
+def compute_executor(spec: str | None) -> Any:
+    """The executor context of ``--dask`` (nothing to change without it)."""
+    import contextlib
+
+    if not spec:
+        return contextlib.nullcontext()
+    from cqox.compute import use
+
+    return use(spec)
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from cqox.analysis.compose import analyze
     from cqox.cli.display import Display
@@ -317,7 +339,7 @@ def _analyze(args: argparse.Namespace) -> int:
     truth = _parse_truth(args.truth)
     to_stdout = args.json == "-"
     display = Display(quiet=args.quiet or to_stdout)
-    with display.progress() as progress:
+    with display.progress() as progress, compute_executor(args.dask):
         if progress is not None:
             progress("reading the data", 0.0)
         table = read_table(args.data)

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import special
 
+from cqox import compute
 from cqox.core.context import Context, ProgressCallback
 from cqox.errors import CqoxError, EstimationError, ParameterError
 
@@ -274,10 +275,16 @@ def run_replicates(
 ) -> tuple[np.ndarray, int]:
     """Evaluate ``task(b)`` for ``b = 0 … n_boot−1``; returns values and workers used.
 
-    A pilot runs serially for :data:`PILOT_SECONDS`; if the rest would take less than
+    With an executor in force (:func:`cqox.compute.current`: a Dask cluster, a process
+    pool, or in-process) every replicate runs on it, whatever ``n_jobs``.  Otherwise a
+    pilot runs serially for :data:`PILOT_SECONDS`; if the rest would take less than
     :data:`PARALLEL_MIN_SECONDS` serially, or ``n_jobs`` is 1, or ``task`` cannot be
-    sent to a worker process, the rest runs serially too.
+    sent to a worker process, the rest runs serially too.  Replicate ``b`` has its own
+    random stream, so the values are the same on every executor.
     """
+    executor = compute.current()
+    if executor is not None:  # `cqox.compute.use(...)`, `--dask`, CQOX_DASK_SCHEDULER
+        return _run_executor(executor, task, n_boot, progress, step), executor.workers
     out = np.full(n_boot, np.nan)
     workers = available_cores() if n_jobs is None or n_jobs < 1 else n_jobs
     start = time.perf_counter()
@@ -305,6 +312,20 @@ def run_replicates(
     if progress is not None:
         progress(step, 1.0)
     return out, 1
+
+
+def _run_executor(
+    executor: compute.Executor,
+    task: Callable[[int], float],
+    n_boot: int,
+    progress: ProgressCallback | None,
+    step: str,
+) -> np.ndarray:
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(step, done / total)
+
+    return np.asarray(executor.map(task, list(range(n_boot)), report), dtype=np.float64)
 
 
 def _run_pool(

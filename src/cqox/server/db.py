@@ -21,10 +21,17 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 POOL_SIZE = 10
 POOL_OVERFLOW = 50
 POOL_TIMEOUT_S = 60.0
+#: Key of the PostgreSQL advisory lock held while migrating ("cqox" in ASCII).
+MIGRATION_LOCK = 0x63716F78
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+def make_engine(url: str, pool_size: int = POOL_SIZE, max_overflow: int = POOL_OVERFLOW) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys.
+
+    ``pool_size`` + ``max_overflow`` bound this process's connections
+    (``CQOX_DATABASE_POOL_SIZE``, ``CQOX_DATABASE_MAX_OVERFLOW``): with several service
+    processes on one PostgreSQL their sum must stay under its ``max_connections``.
+    """
     if url.startswith("sqlite"):
         # The driver's own transaction handling is kept on purpose: it begins a
         # transaction only at the first write, so reads hold no snapshot (no
@@ -33,8 +40,8 @@ def make_engine(url: str) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_pre_ping=True,
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_OVERFLOW,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
             pool_timeout=POOL_TIMEOUT_S,
         )
 
@@ -51,8 +58,8 @@ def make_engine(url: str) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=POOL_SIZE,
-        max_overflow=POOL_OVERFLOW,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_timeout=POOL_TIMEOUT_S,
     )
 
@@ -65,6 +72,10 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # several service processes may start at once (API and `cqox worker`
+            # processes): one migrates, the others wait and then find nothing to do
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

@@ -30,6 +30,7 @@ from cqox.server.security import (
     user_for_api_key,
 )
 from cqox.server.settings import Settings, get_settings
+from cqox.server.shared_queue import SharedJobs
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Services:
 
     engine: Engine
     factory: sessionmaker[Session]
-    runner: JobRunner
+    runner: JobRunner | SharedJobs
     metrics: Metrics
 
 

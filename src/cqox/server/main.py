@@ -38,6 +38,8 @@ from cqox.server.routers import (
 )
 from cqox.server.routers.docs import docs_router
 from cqox.server.settings import Settings
+from cqox.server.shared_limits import SharedLoginThrottle, SharedRateLimiter
+from cqox.server.shared_queue import SharedJobs
 from cqox.server.signing import with_signing_key
 from cqox.server.storage import (
     analyses_dir,
@@ -58,15 +60,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = with_signing_key(settings)
     datasets_dir(settings.data_dir).mkdir(exist_ok=True)
     analyses_dir(settings.data_dir).mkdir(exist_ok=True)
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(
+        settings.sqlalchemy_url, settings.database_pool_size, settings.database_max_overflow
+    )
     factory = session_factory(engine)
     metrics = Metrics()
-
-    runner = JobRunner(settings, factory, _payload_builder(settings, factory), None)
 
     def on_finished(job: Job, result: dict[str, Any] | None) -> None:
         metrics.observe_result(job.kind, job.status, result)
 
+    runner: JobRunner | SharedJobs
+    if settings.shared_state:
+        # the queue is the jobs table; `cqox worker` processes run the jobs
+        runner = SharedJobs(settings, factory)
+    else:
+        runner = JobRunner(settings, factory, payload_builder(settings, factory), None)
     runner.on_finished = on_finished
 
     def count_datasets() -> int:
@@ -93,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if interrupted:
             log.warning("marked %d interrupted job(s) failed", interrupted)
         runner.start()
-        listener = _start_metrics_listener(settings, metrics)
+        listener = start_metrics_listener(settings, metrics)
         try:
             yield
         finally:
@@ -117,8 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.services = services
     app.state.upload_parser = upload_parser
-    app.state.login_throttle = LoginThrottle(
-        settings.login_free_attempts, settings.login_backoff_s, settings.login_backoff_max_s
+    backoff = (settings.login_free_attempts, settings.login_backoff_s, settings.login_backoff_max_s)
+    app.state.login_throttle = (
+        SharedLoginThrottle(factory, *backoff) if settings.shared_state else LoginThrottle(*backoff)
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -129,6 +138,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     install_middleware(app, settings)
+    if settings.shared_state:  # every API process counts against the same budgets
+        app.state.limiters = (
+            SharedRateLimiter(factory, settings.rate_limit_ip_per_minute),
+            SharedRateLimiter(factory, settings.rate_limit_per_minute),
+        )
     install_security_headers(app)
     install_handlers(app)
     routers = (auth, users, datasets, analyses, sharing, estimators, jobs, progress, system, ui)
@@ -153,7 +167,7 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
-def _start_metrics_listener(settings: Settings, metrics: Metrics) -> Any:
+def start_metrics_listener(settings: Settings, metrics: Metrics) -> Any:
     """Serve ``/metrics`` on ``CQOX_METRICS_ADDRESS`` too, when configured."""
     address = settings.metrics_host_port
     if address is None:
@@ -166,7 +180,8 @@ def _start_metrics_listener(settings: Settings, metrics: Metrics) -> Any:
     return server
 
 
-def _payload_builder(settings: Settings, factory: Any) -> Any:
+def payload_builder(settings: Settings, factory: Any) -> Any:
+    """The function that turns a job row into its worker payload (paths stay here)."""
     from cqox.server.models import new_id
     from cqox.server.routers.analyses import artifact_path
 

@@ -3,6 +3,8 @@
 The body-size guard (:mod:`cqox.server.body_limit`) counts bytes as they arrive.
 
 Every response carries ``X-Request-ID`` (the caller's, when it sends a sane one).
+The limiters are read from ``app.state.limiters`` at each request: in memory by default,
+in the database with ``CQOX_SHARED_STATE`` (:mod:`cqox.server.shared_limits`).
 The per-IP rate limit applies to ``/api`` routes here, with 429 and ``Retry-After``;
 the per-user limit is counted once the user is known (:mod:`cqox.server.deps`), so all
 of a user's tokens and API keys share one budget.  The client IP is the peer address:
@@ -18,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from cqox.server.body_limit import BodyLimitMiddleware
 from cqox.server.problems import error_response
@@ -51,7 +54,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         request.state.request_id = request_id
         start = time.perf_counter()
         metrics = app.state.services.metrics
-        response = _guard(request, settings, ip_limiter)
+        response = await _guard(request, app.state.limiters[0])
         if response is None:
             try:
                 response = await call_next(request)
@@ -71,15 +74,14 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         return response
 
 
-def _guard(
-    request: Request,
-    settings: Settings,
-    ip_limiter: RateLimiter,
-) -> Response | None:
+async def _guard(request: Request, ip_limiter: RateLimiter) -> Response | None:
     if not request.url.path.startswith("/api"):
         return None
     ip = request.client.host if request.client else "unknown"
-    wait = ip_limiter.check(f"ip:{ip}")
+    if getattr(ip_limiter, "blocking", False):  # kept in the database: off the event loop
+        wait = await run_in_threadpool(ip_limiter.check, f"ip:{ip}")
+    else:
+        wait = ip_limiter.check(f"ip:{ip}")
     if wait:
         return error_response(
             request,

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -102,6 +102,39 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # shared job queue (CQOX_SHARED_STATE): who runs the job, when it last said so, and
+    # whether an API process asked for it to stop (docs/service.md, "Scaling out")
+    worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class QueueTurn(Base):
+    """When an owner's job was last taken from the shared queue (its place in the ring)."""
+
+    __tablename__ = "queue_turns"
+    owner_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RateWindow(Base):
+    """The request times (Unix seconds) of one rate-limit key in its sliding window."""
+
+    __tablename__ = "rate_windows"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hits: Mapped[list[float]] = mapped_column(JSON)
+    last: Mapped[float] = mapped_column(Float, index=True)
+    #: whether the last check of this key was allowed (PostgreSQL's one-statement check)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class LoginAttempt(Base):
+    """Login attempts of one user name since its last success (the back-off's count)."""
+
+    __tablename__ = "login_attempts"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last: Mapped[float] = mapped_column(Float, index=True)
 
 
 class AnalysisRecord(Base):

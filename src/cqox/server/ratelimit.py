@@ -40,3 +40,8 @@ class RateLimiter:
                 for k in [k for k, v in self.hits.items() if not v or v[-1] <= now - self.window_s]:
                     del self.hits[k]
             return 0
+
+    def reset(self) -> None:
+        """Forget every request counted so far."""
+        with self.lock:
+            self.hits.clear()

@@ -125,6 +125,28 @@ class Settings(BaseSettings):
     max_jobs_per_user: int = Field(
         default=4, ge=1, le=10_000, description="queued + running jobs of one user (429 above)"
     )
+    # scaling out (docs/service.md, "Scaling out")
+    shared_state: bool = Field(
+        default=False,
+        description="keep the job queue, rate limits and login back-off in the database, so "
+        "that any number of `cqox serve` (API only) and `cqox worker` processes share them",
+    )
+    database_pool_size: int = Field(
+        default=10, ge=1, le=1000, description="database connections kept open by one process"
+    )
+    database_max_overflow: int = Field(
+        default=50,
+        ge=0,
+        le=1000,
+        description="extra database connections one process may open under load (several "
+        "processes on one PostgreSQL: keep the sum under its max_connections)",
+    )
+    job_heartbeat_timeout_s: float = Field(
+        default=60.0,
+        ge=5,
+        description="a running job whose worker has not reported for this long is failed "
+        "(shared state: its `cqox worker` died)",
+    )
 
     # secrets, authentication and exposure
     secret_key: str | None = Field(

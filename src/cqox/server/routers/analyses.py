@@ -32,6 +32,7 @@ from cqox.server.models import AnalysisRecord, Dataset, Job, User
 from cqox.server.problems import InvalidRequestError, NotFoundError, ServiceError, error_response
 from cqox.server.schemas import AnalyzeRequest, AteRequest, CateRequest, SensitivityRequest
 from cqox.server.settings import Settings
+from cqox.server.shared_queue import lock_owner
 from cqox.server.storage import (
     analyses_dir,
     atomic_write,
@@ -47,7 +48,8 @@ POLL_S = 0.01
 #: Retry-After (seconds) of a request refused by the per-user job limit.
 QUOTA_RETRY_AFTER_S = 10
 #: Serialises count-then-insert of jobs, so that concurrent requests of one user cannot
-#: together pass the per-user limit (one service process owns the job runner).
+#: together pass the per-user limit within one process (across processes, with
+#: ``CQOX_SHARED_STATE``, :func:`cqox.server.shared_queue.lock_owner` does).
 _QUOTA_LOCK = threading.Lock()
 
 
@@ -232,6 +234,8 @@ def _create_job(
         if network_id is not None:
             request["network_dataset_id"] = network_id
         request["work"] = _check_work(settings, kind, request, dataset, n_edges)
+        if settings.shared_state:  # other API processes create jobs too
+            lock_owner(s, user.id)
         _check_job_quota(s, settings, user)
         limit = min(
             body.options.time_limit_s or settings.job_time_limit_s, settings.job_time_limit_s
