@@ -24,6 +24,7 @@ LAYERS = {
     "core": 1,
     "data": 2,
     "inference": 2,
+    "compute": 2,
     "nuisance": 2,
     "gates": 2,
     "sensitivity": 2,

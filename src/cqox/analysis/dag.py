@@ -461,12 +461,19 @@ class GraphPlan:
     gates: list[Gate]
 
     def designs(self, designs: list[Any]) -> list[Any]:
-        """The designs the graph supports: no backdoor when it does not identify one."""
+        """The designs the graph supports: no backdoor when it does not identify one.
+
+        Every design that rests on the treatment–outcome backdoor paths being blocked by
+        observed covariates goes with it: mediation (sequential ignorability, Imai,
+        Keele & Tingley 2010), dose-response (weak unconfoundedness of the dose,
+        Hirano & Imbens 2004) and unit-level effects.
+        """
         from cqox.core.design import Design
 
         if self.identification.strategy == "backdoor":
             return designs
-        return [d for d in designs if d is not Design.BACKDOOR]
+        unconfounded = (Design.BACKDOOR, Design.MEDIATION, Design.DOSE_RESPONSE, Design.CATE)
+        return [d for d in designs if d not in unconfounded]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the ``dag`` section of the Analysis)."""
