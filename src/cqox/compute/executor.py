@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextvars import ContextVar
@@ -65,7 +66,7 @@ def _apply_chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     return [fn(item) for item in items]
 
 
-class Executor:
+class Executor(ABC):
     """Runs ``fn`` over items; subclasses say where.
 
     Attributes
@@ -82,11 +83,11 @@ class Executor:
     scheduler: str | None = None
     workers = 1
 
+    @abstractmethod
     def map(
         self, fn: Callable[[T], R], items: Sequence[T], progress: Progress | None = None
     ) -> list[R]:
         """``[fn(item) for item in items]``, in order; ``progress(done, total)`` as they finish."""
-        raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
         """What an Analysis records as ``compute``."""

@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from cqox.errors import ParameterError
 from cqox.server.db import transaction
 from cqox.server.models import LoginAttempt, RateWindow
 from cqox.server.ratelimit import WINDOW_S
@@ -67,8 +68,10 @@ def ensure_row(session: Session, model: Any, values: dict[str, Any]) -> None:
     elif dialect == "sqlite":
         stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
     else:
-        raise NotImplementedError(
-            f"shared state (CQOX_SHARED_STATE) supports PostgreSQL and SQLite, not {dialect!r}"
+        # settings validation refuses other databases; this guards direct callers
+        raise ParameterError(
+            f"shared state (CQOX_SHARED_STATE) supports PostgreSQL and SQLite, not {dialect!r}",
+            details={"parameter": "CQOX_DATABASE_URL"},
         )
     session.execute(stmt)
 

@@ -84,6 +84,25 @@ SMALL_EFFECTIVE = 15
 MAX_PAIRS = 100_000_000
 
 
+def prepare_every_unit(
+    df: pd.DataFrame, roles: Roles, requires: Any, name: str, needed: str
+) -> CausalData:
+    """Prepare a network table, refusing incomplete rows instead of dropping them.
+
+    Units in the network still expose their neighbours, so a row with a missing value
+    cannot be dropped the way the cross-sectional estimators drop it.
+    """
+    data = prepare(df, roles, require=requires, binary_treatment=True)
+    if data.n < data.n_input:
+        raise DataError(
+            f"{name} needs {needed} for every unit; "
+            f"{data.n_input - data.n} row(s) have missing values (units in the network "
+            "still expose their neighbours, so rows cannot be dropped)",
+            details={"role": "outcome"},
+        )
+    return data
+
+
 @register
 class NetworkExposure(Estimator):
     """Horvitz–Thompson / Hájek exposure contrasts with the Aronow–Samii variance."""
@@ -206,15 +225,7 @@ class NetworkExposure(Estimator):
 
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
         """Every unit must be complete: a missing treatment would hide exposures."""
-        data = prepare(df, roles, require=self.requires, binary_treatment=True)
-        if data.n < data.n_input:
-            raise DataError(
-                f"network_exposure needs outcome and treatment for every unit; "
-                f"{data.n_input - data.n} row(s) have missing values (units in the network "
-                "still expose their neighbours, so rows cannot be dropped)",
-                details={"role": "outcome"},
-            )
-        return data
+        return prepare_every_unit(df, roles, self.requires, self.name, "outcome and treatment")
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         r = data.roles

@@ -43,11 +43,16 @@ from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate
 from cqox.core.roles import Roles
-from cqox.data.prepare import CausalData, prepare
-from cqox.errors import DataError, DesignError, ParameterError
+from cqox.data.prepare import CausalData
+from cqox.errors import DesignError, ParameterError
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param
-from cqox.estimators.network.estimator import ESTIMANDS, NetworkExposure, check_pairs
+from cqox.estimators.network.estimator import (
+    ESTIMANDS,
+    NetworkExposure,
+    check_pairs,
+    prepare_every_unit,
+)
 from cqox.estimators.network.exposure import CONDITIONS, ExposureMapping, conditions
 from cqox.estimators.network.graph_input import build_graph, exposure_matrix
 from cqox.estimators.network.horvitz_thompson import dependent_pairs
@@ -122,15 +127,9 @@ class NetworkRegression(Estimator):
 
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
         """Every unit must be complete: a missing treatment would hide exposures."""
-        data = prepare(df, roles, require=self.requires, binary_treatment=True)
-        if data.n < data.n_input:
-            raise DataError(
-                f"network_regression needs outcome, treatment and covariates for every unit; "
-                f"{data.n_input - data.n} row(s) have missing values (units in the network "
-                "still expose their neighbours, so rows cannot be dropped)",
-                details={"role": "outcome"},
-            )
-        return data
+        return prepare_every_unit(
+            df, roles, self.requires, self.name, "outcome, treatment and covariates"
+        )
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         r = data.roles
