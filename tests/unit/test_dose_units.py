@@ -10,7 +10,7 @@ import cqox
 from cqox.estimators import registry
 from cqox.simulate.dose import dose_polynomial
 
-DOSE_ESTIMATORS = ["dose_gps", "dose_msm"]
+DOSE_ESTIMATORS = ["dose_dml", "dose_gps", "dose_kernel_dr", "dose_msm"]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,8 @@ BINARY_ONLY = sorted(
 @pytest.mark.parametrize("name", BINARY_ONLY)
 def test_binary_only_estimators_point_to_multivalued_and_dose(name: str) -> None:
     df, _ = cqox.simulate.multivalued(n=600, seed=2)
-    with pytest.raises(cqox.RoleError, match=r"'multivalued'.*'dose_msm' or 'dose_gps'"):
+    pointer = r"'multivalued'.*'dose_msm', 'dose_gps', 'dose_kernel_dr' or 'dose_dml'"
+    with pytest.raises(cqox.RoleError, match=pointer):
         cqox.estimate(name, df, outcome="y", treatment="t", covariates=["x1", "x2"])
 
 

@@ -158,14 +158,16 @@ class Estimate:
 
         ``doses=None`` gives the estimator's grid; otherwise the curve at ``doses`` with
         pointwise intervals (the grid table ``tables["curve"]`` also has the uniform
-        band).  Only dose-response estimators (``dose_msm``, ``dose_gps``) have a curve.
+        band).  Only dose-response estimators (``dose_msm``, ``dose_gps``,
+        ``dose_kernel_dr``, ``dose_dml``) have a curve.
         """
         if self.dose_curve is None:
             from cqox.errors import EstimationError
 
             raise EstimationError(
                 f"estimator '{self.estimator}' returns no dose-response curve; use a "
-                "dose-response estimator (dose_msm, dose_gps) with the 'dose' role",
+                "dose-response estimator (dose_msm, dose_gps, dose_kernel_dr, dose_dml) with "
+                "the 'dose' role",
                 details={"estimator": self.estimator},
             )
         if doses is None:

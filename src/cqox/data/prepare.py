@@ -31,8 +31,8 @@ TREATED_LABELS = frozenset({"1", "true", "yes", "y", "t", "treated", "treatment"
 MULTIVALUED_HINT = (
     "For a treatment with more than two levels use the 'multivalued' estimator "
     "(method 'ipw', 'ra' or 'aipw': each level against a reference level); for a "
-    "continuous treatment give it as the 'dose' role and use 'dose_msm' or 'dose_gps' "
-    "(the dose-response curve)"
+    "continuous treatment give it as the 'dose' role and use 'dose_msm', 'dose_gps', "
+    "'dose_kernel_dr' or 'dose_dml' (the dose-response curve)"
 )
 CONTROL_LABELS = frozenset({"0", "false", "no", "n", "f", "control", "untreated", "none"})
 

@@ -45,6 +45,7 @@ SHARED_MEANINGS: dict[str, tuple[str, str]] = {
     "depth": ("int", "depth of the policy tree"),
     "n_draws": ("int", "Monte Carlo draws"),
     "outcome_model": ("choice", "outcome model"),
+    "bandwidth": ("float", "kernel bandwidth in dose units"),
     "weighting": (
         "choice",
         "inverse-probability weights normalised to sum to one (Hájek) or not (Horvitz–Thompson)",

@@ -27,13 +27,19 @@ def polynomial_curve(a: np.ndarray | float) -> np.ndarray:
     return np.asarray(1.0 + 2.0 * a - 0.5 * a * a)
 
 
-def dose_polynomial(n: int = 2000, seed: int | None = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+def dose_polynomial(
+    n: int = 2000, seed: int | None = 0, nonlinear_outcome: bool = False
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Simulate ``(y, a, x1, x2)`` with a confounded normal dose and a quadratic curve.
 
     Model (``x ~ N(0, I₂)``)::
 
         a = 1 + 0.3 x1 − 0.2 x2 + u,                  u ~ N(0, 1)
         y = 1 + 2a − 0.5a² + x1 + 0.5 x2 + ε,          ε ~ N(0, 1)
+
+    With ``nonlinear_outcome`` the outcome gains ``x1² − 1`` (mean zero, so the curve is
+    unchanged): an outcome model linear in the covariates is then wrong while the dose
+    model stays right — the case a doubly robust estimator must survive.
 
     ``x1`` raises both the dose and the outcome, so the unadjusted regression of ``y``
     on ``(a, a²)`` is biased; ``E[Y(a)] = 1 + 2a − 0.5a²`` (``E[x] = 0``), maximal at
@@ -54,6 +60,8 @@ def dose_polynomial(n: int = 2000, seed: int | None = 0) -> tuple[pd.DataFrame, 
     X = rng.standard_normal((n, 2))
     a = 1.0 + 0.3 * X[:, 0] - 0.2 * X[:, 1] + rng.standard_normal(n)
     y = polynomial_curve(a) + X[:, 0] + 0.5 * X[:, 1] + rng.standard_normal(n)
+    if nonlinear_outcome:
+        y = y + X[:, 0] ** 2 - 1.0
     df = pd.DataFrame({"y": y, "a": a, "x1": X[:, 0], "x2": X[:, 1]})
     truth = {
         "coef": (1.0, 2.0, -0.5),
