@@ -129,6 +129,15 @@ def _dose_polynomial_5k(seed: int) -> tuple[Any, dict[str, Any], dict[str, float
     return df, roles, {CURVE_AT: float(truth["curve"](1.0)), "optimal_dose": 2.0}
 
 
+def _time_varying(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    from cqox.simulate.timevarying import time_varying_feedback
+
+    df, truth = time_varying_feedback(n=1000, periods=4, seed=seed)
+    roles = {"outcome": "y", "treatment": "a", "unit": "id", "time": "time",
+             "covariates": ["l", "v"]}  # fmt: skip
+    return df, roles, {"always_vs_never": truth["always_vs_never"]}
+
+
 def _hirano_imbens(seed: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
     from cqox.simulate.dose import hirano_imbens_normal
 
@@ -185,6 +194,7 @@ DESIGNS: dict[str, Callable[[int], tuple[Any, dict[str, Any], dict[str, float]]]
     "multivalued": _multivalued,
     "dose_polynomial": _dose_polynomial,
     "dose_polynomial_5k": _dose_polynomial_5k,
+    "time_varying_feedback": _time_varying,
     "hirano_imbens": _hirano_imbens,
     **{
         f"network_{kind}{suffix}": _network(kind, n)
@@ -211,6 +221,8 @@ PARAMS: dict[str, dict[str, Any]] = {
     "mediation_dml": {"learner": "linear"},
     # the outcome model of the design (LightGBM takes ~4 s a fit; tests/truth checks it)
     "dose_dml": {"outcome_learner": "linear"},
+    # 100 replicates: the SE of a bootstrap SE is 7%; the study is then 6 min
+    "gformula": {"n_boot": 100},
     # the ATT needs a weighting or outcome-regression equation (as Stata's teffects)
     "multivalued": {"method": "ipw"},
     # the normal-theory interval is what is studied; the randomization p-value is exact
@@ -257,6 +269,9 @@ NOTES: dict[str | tuple[str, str], str] = {
     ("dose_dml", "E[Y(1)]"): "n = 5000; linear outcome learner, bandwidth sd·n^−0.3",
     ("dose_dml", "optimal_dose"): "n = 5000; grid argmax, percentile interval over "
     "Gaussian draws of the curve",
+    "msm_iptw": "4 periods, treatment–confounder feedback; robust (GEE) SE, weights as known",
+    "gformula": "4 periods, treatment–confounder feedback; 1 draw per unit, bootstrap SE "
+    "(100 replicates)",
     "network_exposure": "mean degree 4, one fixed graph, complete randomisation of half; "
     "Hájek with the small-sample corrections (docs/validation_network.md)",
 }
@@ -269,7 +284,11 @@ def _one(args: tuple[str, str, str, int]) -> dict[str, Any]:
 
     df, roles, truth = DESIGNS[design](seed)
     roles = dict(roles)
-    kw = {k: roles.pop(k) for k in ("outcome", "treatment", "covariates", "dose") if k in roles}
+    kw = {
+        k: roles.pop(k)
+        for k in ("outcome", "treatment", "covariates", "dose", "unit", "time")
+        if k in roles
+    }
     from cqox.estimators import registry
 
     cls = registry.get(name)
@@ -310,6 +329,8 @@ def plan() -> tuple[list[tuple[str, str, str]], list[str]]:
                 (name, DOSE_DESIGNS[name], CURVE_AT),
                 (name, DOSE_DESIGNS[name], "optimal_dose"),
             ]
+        elif "time_varying" in designs:
+            todo.append((name, "time_varying_feedback", "always_vs_never"))
         elif "backdoor" in designs:
             for est in ("ATE", "ATT"):
                 if est in cls.estimands:

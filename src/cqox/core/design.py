@@ -25,6 +25,12 @@ class Design(StrEnum):
     TRANSPORTABILITY = "transportability"
     PROXIMAL = "proximal"
     OFF_POLICY = "off_policy"
+    #: A treatment that changes over the periods of a long panel, with named time-varying
+    #: confounders (``covariates``) that earlier treatment may affect: g-methods
+    #: (marginal structural models, the g-formula).  Kept by
+    #: :func:`cqox.data.design_detect.refine_designs` only when the treatment and some
+    #: named covariate change within units.
+    TIME_VARYING = "time_varying"
     #: Heterogeneous (unit-level) effects under unconfoundedness: the backdoor design
     #: asked for τ(x) rather than an average.  Requested (``cqox cate``, ``cqox analyze
     #: --heterogeneity`` or by naming a CATE estimator), never inferred from roles.
@@ -54,6 +60,8 @@ def designs_for(roles: Roles) -> list[Design]:
         out.append(Design.STAGGERED_DID)
     if panel and "treatment" in has:
         out.extend([Design.SYNTHETIC_CONTROL, Design.PANEL_MATCHING])
+    if panel and "treatment" in has and "covariates" in has:
+        out.append(Design.TIME_VARYING)
     if "outcome" in has and "time" in has and "treatment" in has and "unit" not in has:
         out.append(Design.ITS)
     if "outcome" in has and "treatment" in has and "mediator" in has:

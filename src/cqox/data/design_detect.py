@@ -172,15 +172,36 @@ def find_fuzzy(
     return None
 
 
+def time_varying_applies(df: pd.DataFrame, roles: Roles) -> bool:
+    """Whether the treatment and at least one named covariate change within some unit.
+
+    The time-varying design needs a treatment history (not one treatment per unit) and
+    time-varying confounders; a DiD panel with baseline covariates has neither.
+    """
+    cols = roles.covariates
+    if roles.unit is None or roles.treatment is None or not isinstance(cols, tuple):
+        return False
+    needed = [roles.unit, roles.treatment, *cols]
+    if any(c not in df.columns for c in needed):
+        return False
+    varies = df.groupby(df[roles.unit].to_numpy(), sort=False)[[roles.treatment, *cols]]
+    changes = varies.nunique(dropna=True).gt(1).any()
+    return bool(changes[roles.treatment]) and bool(changes[list(cols)].any())
+
+
 def refine_designs(
     df: pd.DataFrame, roles: Roles, designs: list[Design]
 ) -> tuple[list[Design], list[str]]:
-    """Drop the backdoor design where the treatment is a sharp threshold of the running.
+    """Drop designs the data contradict.
 
-    With ``treatment = 1[running ≥ cutoff]`` no unit of one arm has a running value of
-    the other, so adjusting for the running variable is impossible (no overlap) and not
-    adjusting is confounded: only the RD identifies the effect (at the cutoff).
+    The backdoor design where the treatment is a sharp threshold of the running: with
+    ``treatment = 1[running ≥ cutoff]`` no unit of one arm has a running value of the
+    other, so adjusting for the running variable is impossible (no overlap) and not
+    adjusting is confounded: only the RD identifies the effect (at the cutoff).  The
+    time-varying design unless :func:`time_varying_applies`.
     """
+    if Design.TIME_VARYING in designs and not time_varying_applies(df, roles):
+        designs = [d for d in designs if d is not Design.TIME_VARYING]
     if (
         Design.RD not in designs
         or Design.BACKDOOR not in designs
@@ -213,4 +234,5 @@ __all__ = [
     "refine_designs",
     "roundest",
     "threshold_of",
+    "time_varying_applies",
 ]

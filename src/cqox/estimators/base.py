@@ -120,6 +120,11 @@ class Estimator(ABC):
     #: the covariates).  Rosenbaum bounds need no declaration: they follow a published
     #: ``matched_pairs`` table (:data:`cqox.sensitivity.rosenbaum.MATCHED_PAIRS_TABLE`).
     sensitivity: ClassVar[tuple[str, ...]] = ()
+    #: Roles that must be *given* (never inferred) for this estimator to run unasked: the
+    #: service's work budget counts it only when the request names them
+    #: (:func:`cqox.server.budget.planned`).  ``("covariates",)`` for the time-varying
+    #: estimators, whose confounders change within units and are never inferred.
+    explicit_roles: ClassVar[tuple[str, ...]] = ()
     #: A small seeded example (simulator + roles) every contract test runs on.
     example: ClassVar[Example | None] = None
 

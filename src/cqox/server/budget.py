@@ -163,19 +163,27 @@ def planned(
     estimators: Sequence[str] | None,
     design: str | None = None,
     network: bool = False,
+    roles: Mapping[str, Any] | None = None,
 ) -> list[type[Estimator]]:
     """The estimators a request may run (an upper bound: some may not apply to the data).
 
     Mirrors :func:`cqox.server.worker.run_job` and ``cqox.analyze``: the named
     estimators; else, for a design route, every estimator serving the design; else
-    every estimator run by default, and with a network the network design's.
+    every estimator run by default, and with a network the network design's.  An
+    estimator with ``explicit_roles`` (roles never inferred) runs unasked only when the
+    request's ``roles`` name them, so only then is it counted.
     """
     if estimators:
         return [registry.get(n) for n in estimators]
     if kind in ("did", "design"):
         designs = {"did", "staggered_did"} if kind == "did" else {str(design)}
         return registry.for_designs(designs)
-    out = [c for c in registry.all_estimators().values() if c.run_by_default]
+    given = {k for k, v in (roles or {}).items() if v}
+    out = [
+        c
+        for c in registry.all_estimators().values()
+        if c.run_by_default and set(c.explicit_roles) <= given
+    ]
     if network:
         out += [c for c in registry.for_designs({"network"}) if c not in out]
     return out

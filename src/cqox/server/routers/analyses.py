@@ -194,7 +194,7 @@ def _check_work(
     """Check the estimator parameters and the work budget at request time (422)."""
     names = [request["estimator"]] if kind == "ate" else request["estimators"]
     network = request.get("network_dataset_id") is not None
-    classes = budget.planned(kind, names, request.get("design"), network)
+    classes = budget.planned(kind, names, request.get("design"), network, request.get("roles"))
     estimate = budget.estimate_work(
         int(dataset.rows), int(dataset.n_columns), classes, request["params"], edges
     )

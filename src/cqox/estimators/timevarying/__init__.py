@@ -1,0 +1,1 @@
+"""Time-varying treatments: marginal structural models by IPTW and the parametric g-formula."""
