@@ -241,11 +241,14 @@ def analyze(
     estimates: list[Estimate] = list(graph_estimates)
     failures: list[dict[str, Any]] = []
     input_errors: list[CqoxError] = []
+    unnamed = _inferred_covariates(r)
     for i, (cls, p) in enumerate(runs):
         ctx.report(f"{cls.name} {p.get('estimand', '')}".strip(), i / max(1, len(runs)))
         est = cls(**p)
         key = (cls.prepare, cls.requires, cls.binary_treatment)
         try:
+            if cls.needs_named_covariates and unnamed:
+                raise covariates_to_name(cls, unnamed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", CqoxWarning)
                 if key not in prepared:
@@ -320,6 +323,33 @@ def analyze(
     )
     analysis.elapsed_s = time.perf_counter() - start
     return analysis
+
+
+def _inferred_covariates(roles: Roles) -> list[str]:
+    """The covariates inference filled (empty when named, from a graph, or none)."""
+    cov = roles.covariates
+    if not cov or isinstance(cov, str):
+        return []
+    how = next((g for g in roles.guesses if g.role == "covariates"), None)
+    return list(cov) if how is not None and how.source == "inferred" else []
+
+
+def covariates_to_name(cls: type[Estimator], inferred: Sequence[str]) -> RoleError:
+    """The refusal of an estimator whose assumption needs covariates the analyst names."""
+    why = (
+        "an instrument is valid given the controls the analyst chooses"
+        if Design.IV in cls.designs
+        else "sequential ignorability holds given the pre-treatment confounders the analyst "
+        "chooses"
+    )
+    shown = ", ".join(inferred[:8]) + (f", … ({len(inferred)} in all)" if len(inferred) > 8 else "")
+    return RoleError(
+        f"{cls.name} needs the role 'covariates' named: {why}, and the inferred columns "
+        f"({shown}) may be consequences of the treatment, which would bias it; give "
+        "--covariates A,B,... (Python: covariates=[...]), or --no-infer (infer=False) "
+        "for none",
+        details={"role": "covariates", "estimator": cls.name, "inferred": list(inferred)},
+    )
 
 
 def _network_design(
