@@ -339,8 +339,7 @@ def covariates_to_name(cls: type[Estimator], inferred: Sequence[str]) -> RoleErr
     why = (
         "an instrument is valid given the controls the analyst chooses"
         if Design.IV in cls.designs
-        else "sequential ignorability holds given the pre-treatment confounders the analyst "
-        "chooses"
+        else "sequential ignorability holds given the pre-treatment confounders the analyst chooses"
     )
     shown = ", ".join(inferred[:8]) + (f", … ({len(inferred)} in all)" if len(inferred) > 8 else "")
     return RoleError(

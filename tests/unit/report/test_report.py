@@ -142,9 +142,7 @@ def test_report_shows_each_estimate_with_ci_and_gates(demo: Analysis, page: str)
     assert len(gate_rows) == sum(len(e.gates) for e in demo.estimates) > 0
 
 
-def test_report_shows_the_baseline_and_the_randomization_check(
-    demo: Analysis, page: str
-) -> None:
+def test_report_shows_the_baseline_and_the_randomization_check(demo: Analysis, page: str) -> None:
     b = demo.baseline
     assert b is not None
     p = parse(page)
