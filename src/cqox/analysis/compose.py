@@ -213,7 +213,7 @@ def analyze(
         front = plan.identification.frontdoor
         if plan.identification.strategy == "frontdoor" and front and estimators is None:
             # the graph identifies the effect through its mediators only
-            from cqox.analysis.frontdoor import frontdoor_estimate
+            from cqox.estimators.frontdoor.twostage import frontdoor_estimate
 
             assert r.outcome is not None and r.treatment is not None  # checked by the plan
             graph_estimates.append(frontdoor_estimate(df, r.outcome, r.treatment, list(front)))
@@ -224,6 +224,16 @@ def analyze(
         raise no_design_error(df, r)
 
     classes = _choose(estimators, designs, r, params)
+    if graph_estimates:
+        # the graph's front-door estimate (every mediator of its set) is the one to keep
+        classes = [c for c in classes if Design.FRONTDOOR not in c.designs]
+    if (
+        estimators is not None
+        and Design.FRONTDOOR not in designs
+        and any(Design.FRONTDOOR in c.designs for c in classes)
+    ):
+        # never inferred from roles: naming the estimator is the request for the design
+        designs = [*designs, Design.FRONTDOOR]
     if heterogeneity and estimators is None and Design.BACKDOOR in designs:
         # unit-level effects on request: the CATE design on top of the backdoor one
         designs = [*designs, Design.CATE]
