@@ -787,8 +787,9 @@ Every change is a rule stated without reference to a data set; nothing was tuned
   Card's region, race and urban controls; sequential ignorability given pre-treatment
   confounders), and the inferred candidates hold columns the treatment may have moved:
   Card's automatic set swapped potential experience for `age` and added `married` and
-  `enroll` (1976) and the `KWW` test score, which moved 2SLS to 0.091; framing's added survey answers given
-  after the story (`anx`, `p_harm`, `immigr`; the arms differ on them at p < 0.05), and
+  `enroll` (1976) and the `KWW` test score, which moved 2SLS to 0.091; framing's added
+  survey answers given after the story (`anx`, `p_harm`, `immigr`; the arms differ on
+  them at p < 0.05), and
   the ACME fell to 0.003 with an interval excluding the published 0.08 — a confident
   wrong number.  No rule on names or data tells such columns from confounders, so
   these estimators now stop on inferred covariates with an error naming the role and
