@@ -120,13 +120,14 @@ class Estimator(ABC):
     #: the covariates).  Rosenbaum bounds need no declaration: they follow a published
     #: ``matched_pairs`` table (:data:`cqox.sensitivity.rosenbaum.MATCHED_PAIRS_TABLE`).
     sensitivity: ClassVar[tuple[str, ...]] = ()
-    #: Roles that must be *given* (never inferred) for this estimator to run unasked: the
-    #: service's work budget counts it only when the request names them
-    #: (:func:`cqox.server.budget.planned`).  ``("covariates",)`` for the time-varying
-    #: estimators, whose confounders change within units and are never inferred.
-    explicit_roles: ClassVar[tuple[str, ...]] = ()
     #: A small seeded example (simulator + roles) every contract test runs on.
     example: ClassVar[Example | None] = None
+    #: Whether its identifying assumption holds only given covariates the analyst names
+    #: (an instrument valid given controls; sequential ignorability given pre-treatment
+    #: confounders).  ``cqox.analyze`` then does not run it on *inferred* covariates:
+    #: inferred columns may be consequences of the treatment (bad controls), which no
+    #: rule on names or data can rule out, and they move these estimates (issue #11).
+    needs_named_covariates: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         self.params = params

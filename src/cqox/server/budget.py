@@ -170,19 +170,21 @@ def planned(
     Mirrors :func:`cqox.server.worker.run_job` and ``cqox.analyze``: the named
     estimators; else, for a design route, every estimator serving the design; else
     every estimator run by default, and with a network the network design's.  An
-    estimator with ``explicit_roles`` (roles never inferred) runs unasked only when the
-    request's ``roles`` name them, so only then is it counted.
+    estimator that requires covariates the analyst names (``needs_named_covariates`` and
+    ``covariates`` in ``requires``: the time-varying ones) cannot run unless the
+    request's ``roles`` name covariates, so only then is it counted.
     """
     if estimators:
         return [registry.get(n) for n in estimators]
     if kind in ("did", "design"):
         designs = {"did", "staggered_did"} if kind == "did" else {str(design)}
         return registry.for_designs(designs)
-    given = {k for k, v in (roles or {}).items() if v}
+    named = bool((roles or {}).get("covariates"))
     out = [
         c
         for c in registry.all_estimators().values()
-        if c.run_by_default and set(c.explicit_roles) <= given
+        if c.run_by_default
+        and (named or not (c.needs_named_covariates and "covariates" in c.requires))
     ]
     if network:
         out += [c for c in registry.for_designs({"network"}) if c not in out]

@@ -25,9 +25,10 @@ class TimeVaryingEstimator(Estimator):
     default_estimands = (ALWAYS_VS_NEVER,)
     requires: ClassVar[tuple[str, ...]] = ("outcome", "treatment", "unit", "time", "covariates")
     optional_roles: ClassVar[tuple[str, ...]] = ()
-    #: the time-varying covariates are never inferred (a column that changes within units
-    #: may be a consequence of treatment): the design exists only when they are named
-    explicit_roles: ClassVar[tuple[str, ...]] = ("covariates",)
+    #: the time-varying confounders are never inferred (a column that changes within
+    #: units may be a consequence of treatment): they must be named, and the service's
+    #: work budget counts these estimators only when a request names covariates
+    needs_named_covariates = True
 
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
         """The balanced long panel (:func:`~cqox.estimators.timevarying.panel.prepare_panel`)."""
