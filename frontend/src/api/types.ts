@@ -25,6 +25,10 @@ export interface Estimate {
   n: number | null;
   n_treated?: number | null;
   n_control?: number | null;
+  /** Rows in, rows dropped, units per arm (and per exposure condition for network estimators). */
+  counts?: Record<string, number>;
+  /** Estimator diagnostics (for CATE estimators: "cate" with n, mean, sd, quantiles). */
+  diagnostics?: Record<string, unknown>;
   gates: Gate[];
   tables: Record<string, Row[]>;
   params: Record<string, unknown>;
@@ -94,6 +98,7 @@ export interface AnalysisDetail {
     params?: Record<string, Record<string, unknown>>;
     quality_gates?: { enforce?: boolean };
     seed?: number;
+    network_dataset_id?: string | null;
   };
 }
 
