@@ -125,6 +125,25 @@ def test_report_has_a_file_name_and_downloads_as_an_attachment(api: Api) -> None
     assert saved.text == inline.text and "<html" in saved.text
 
 
+def test_served_report_allows_only_its_two_inline_scripts_by_hash(api: Api) -> None:
+    from cqox.report.interactive import script_hashes
+
+    h = api.headers("analyst")
+    aid = _analysis(api, h)["analysis_id"]
+    link = api.client.post(f"/api/analyses/{aid}/share", headers=h, json={"hours": 1}).json()
+    for r in (
+        api.client.get(f"/api/analyses/{aid}/report", headers=h),
+        api.client.get(link["url"]),
+    ):
+        policy = dict(
+            part.strip().split(" ", 1) for part in r.headers["content-security-policy"].split(";")
+        )
+        sources = policy["script-src"].split()
+        assert sources == ["'self'", *(f"'{x}'" for x in script_hashes())]
+        assert "unsafe" not in policy["script-src"] and "default-src" in policy
+        assert r.text.count("<script>") == 2 and 'type="application/json"' in r.text
+
+
 def test_viewer_link_opens_the_report_without_login_until_it_expires(api: Api) -> None:
     h = api.headers("analyst")
     aid = _analysis(api, h)["analysis_id"]

@@ -15,6 +15,8 @@ import pytest
 from tests.e2e.conftest import (
     ANALYSIS_TIMEOUT_MS,
     PASSWORD,
+    SCREENSHOTS,
+    WIDTHS,
     analysis_request,
     assert_shown_equals_library,
     check_page,
@@ -407,9 +409,30 @@ def test_result_figures_report_download_and_viewer_link(
     stranger = browser.new_context()
     try:
         view = stranger.new_page()
-        response = view.goto(url)
+        refused: list[str] = []
+        view.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
+        view.on("pageerror", lambda e: refused.append(str(e)))
+        response = view.goto(url, timeout=60_000)
         assert response.status == 200
         assert "CQOx report" in view.title()
+        # the report's figures turn interactive under its own policy (scripts by hash)
+        figures = view.locator("div.cqox-plot")
+        figures.locator(".main-svg").first.wait_for(timeout=60_000)
+        view.wait_for_function(
+            "() => [...document.querySelectorAll('div.cqox-plot')]"
+            ".every(b => !b.querySelector('img'))",
+            timeout=60_000,
+        )
+        assert figures.count() >= 2 and figures.locator("img").count() == 0
+        point = figures.first.locator("g.points path.point").first
+        point.hover(force=True)
+        figures.first.locator(".hoverlayer .hovertext").first.wait_for()
+        assert not refused, refused
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for width in WIDTHS:
+            view.set_viewport_size({"width": width, "height": 900})
+            view.wait_for_timeout(400)
+            view.screenshot(path=str(SCREENSHOTS / f"report-{width}.png"), full_page=True)
     finally:
         stranger.close()
     check_page(page, "result-lalonde")

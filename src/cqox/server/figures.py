@@ -72,6 +72,16 @@ def png_figure(an: Analysis, name: str) -> bytes:
 
 
 def report_html(an: Analysis) -> str:
-    """The self-contained HTML report."""
+    """The self-contained HTML report, its figures interactive (:mod:`cqox.report.interactive`)."""
+    from cqox.report.html import render_report
+
     with _render_lock:
-        return an.report()
+        return render_report(an, interactive=True)
+
+
+def report_csp() -> str:
+    """The content security policy of a served report (its two inline scripts by hash)."""
+    from cqox.report.interactive import script_hashes
+    from cqox.server.headers import csp_with_scripts
+
+    return csp_with_scripts(*script_hashes())

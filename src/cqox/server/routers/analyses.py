@@ -25,7 +25,7 @@ from cqox.server import bounds, budget
 from cqox.server.access import analysis_detail, analysis_summary, job_detail, owned, visible
 from cqox.server.db import transaction
 from cqox.server.deps import Analyst, DbSession, Deleter, ServicesDep, SettingsDep, Viewer
-from cqox.server.figures import available, load_analysis, plotly_figure, png_figure
+from cqox.server.figures import available, load_analysis, plotly_figure, png_figure, report_csp
 from cqox.server.figures import report_html as render_report
 from cqox.server.jobs import ACTIVE
 from cqox.server.models import AnalysisRecord, Dataset, Job, User
@@ -542,5 +542,8 @@ def get_report(
     disposition = "attachment" if download else "inline"
     return HTMLResponse(
         report_page(settings, analysis_id),
-        headers={"Content-Disposition": f'{disposition}; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{filename}"',
+            "Content-Security-Policy": report_csp(),
+        },
     )

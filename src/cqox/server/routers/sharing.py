@@ -21,6 +21,7 @@ from pydantic import Field
 
 from cqox.server.access import owned
 from cqox.server.deps import DbSession, SettingsDep, Viewer
+from cqox.server.figures import report_csp
 from cqox.server.models import AnalysisRecord
 from cqox.server.problems import NotFoundError, UnauthorizedError
 from cqox.server.routers.analyses import report_filename, report_page
@@ -109,5 +110,6 @@ def shared_report(token: str, session: DbSession, settings: SettingsDep) -> HTML
         headers={
             "Content-Disposition": f'inline; filename="{filename}"',
             "Cache-Control": "private, no-store",
+            "Content-Security-Policy": report_csp(),
         },
     )
