@@ -291,6 +291,13 @@ def test_one_analysis_per_design_family(page: Any, family: str) -> None:
         )
         assert 1 < int(slider.input_value()) <= last
         animation.get_by_role("button", name="Pause").click()
+    if family == "its":
+        # the animation saves as a GIF rendered by the service, one frame per period
+        with page.expect_download(timeout=120_000) as saved:
+            page.get_by_role("button", name=re.compile("as an animated GIF")).first.click()
+        gif = Path(saved.value.path()).read_bytes()
+        assert saved.value.suggested_filename.endswith("-effect_animation_its.gif")
+        assert gif.startswith(b"GIF89a")
     page.locator(".plot .main-svg").first.wait_for()
     if family in SCREENSHOT_FAMILIES:
         check_page(page, f"result-{family}")

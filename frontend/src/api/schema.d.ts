@@ -80,7 +80,10 @@ export interface paths {
         };
         /**
          * Get Figure
-         * @description A figure as Plotly JSON (``format=json``, default) or PNG (``format=png``).
+         * @description A figure as Plotly JSON (``format=json``, default), PNG or animated GIF.
+         *
+         *     ``format=gif`` serves a figure listed as ``animated`` as an animated GIF, saved as
+         *     ``cqox-<id>-<name>.gif`` (404 for a still figure, naming the animated ones).
          */
         get: operations["get_figure_api_analyses__analysis_id__figures__name__get"];
         put?: never;
@@ -1238,6 +1241,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                    "image/gif": unknown;
                     "image/png": unknown;
                 };
             };

@@ -188,6 +188,8 @@ export interface FigureInfo {
   name: string;
   title: string;
   caption: string;
+  /** Also served as an animated GIF (``?format=gif``). */
+  animated?: boolean;
   json: string;
   png: string;
 }

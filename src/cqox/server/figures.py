@@ -38,9 +38,12 @@ def _specs(an: Analysis) -> list[Any]:
     return list(figure_specs(an))
 
 
-def available(an: Analysis) -> list[dict[str, str]]:
-    """Name, title and caption of every figure this analysis has."""
-    return [{"name": s.name, "title": s.title, "caption": s.caption} for s in _specs(an)]
+def available(an: Analysis) -> list[dict[str, Any]]:
+    """Name, title, caption of every figure; ``animated``: it also renders as a GIF."""
+    return [
+        {"name": s.name, "title": s.title, "caption": s.caption, "animated": s.gif is not None}
+        for s in _specs(an)
+    ]
 
 
 def _spec(an: Analysis, name: str) -> Any:
@@ -61,6 +64,20 @@ def plotly_figure(an: Analysis, name: str) -> dict[str, Any]:
     with _render_lock:
         out: dict[str, Any] = to_jsonable(spec.plotly())
     return out
+
+
+def gif_figure(an: Analysis, name: str) -> bytes:
+    """An animated figure as an animated GIF (404 naming the animated ones otherwise)."""
+    spec = _spec(an, name)
+    if spec.gif is None:
+        animated = ", ".join(s.name for s in _specs(an) if s.gif is not None) or "none"
+        raise NotFoundError(
+            f"figure {name[:40]!r} is not animated (animated figures here: {animated})",
+            details={"figure": name[:40], "format": "gif"},
+        )
+    with _render_lock:
+        data: bytes = spec.gif()
+    return data
 
 
 def png_figure(an: Analysis, name: str) -> bytes:
