@@ -1,3 +1,5 @@
+import type { Schemas } from "./client";
+
 // Shapes of the analysis JSON (docs/design.md, "Command line": the Analysis JSON) and of
 // the list answers.  The service declares these answers as free-form objects in its
 // OpenAPI schema, so they are written out here, field for field with the engine.
@@ -153,23 +155,9 @@ export interface DatasetDetail extends DatasetSummary {
   };
 }
 
-export interface Parameter {
-  name: string;
-  default: unknown;
-  rule: string;
-  doc: string;
-}
-
-export interface EstimatorInfo {
-  name: string;
-  family: string;
-  designs: string[];
-  estimands: string[];
-  requires: string[];
-  optional_roles: string[];
-  summary: string;
-  parameters: Parameter[];
-}
+/** An estimator parameter and a registered estimator, typed by the OpenAPI schema. */
+export type Parameter = Schemas["ParameterInfo"];
+export type EstimatorInfo = Schemas["EstimatorInfo"];
 
 export interface ProgressEvent {
   job_id: string;

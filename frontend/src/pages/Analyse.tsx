@@ -3,7 +3,7 @@
 // and estimator parameters checked by the service, then a run with live progress.
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { Me } from "../App";
-import { api, errorMessage, toApiError, unwrap, type ApiError } from "../api/client";
+import { api, errorMessage, toApiError, unwrap, type ApiError, type Schemas } from "../api/client";
 import type { AnalysisDetail, DatasetDetail, DatasetSummary, EstimatorInfo, ProgressEvent } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
 import { num, statusText } from "../lib/format";
@@ -76,12 +76,8 @@ function byFamily(estimators: EstimatorInfo[]): [string, EstimatorInfo[]][] {
   return [...groups.entries()];
 }
 
-interface DesignInfo {
-  design: string;
-  estimators: string[];
-  /** Not implied by the roles: its estimators run only when ticked. */
-  named_only: boolean;
-}
+/** A design the roles support (``POST /api/designs``; named_only: runs only when ticked). */
+type DesignInfo = Schemas["DesignInfo"];
 
 interface Preview {
   columns: string[];
@@ -118,7 +114,7 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
         const detail = d as unknown as DatasetDetail;
         setDataset(detail);
         setPreview(p as unknown as Preview);
-        setRegistry((reg as unknown as { estimators: EstimatorInfo[] }).estimators);
+        setRegistry(reg.estimators);
         let start = emptyForm(datasetId, initialRoles(detail.roles));
         if (fromAnalysis) {
           const a = unwrap(await api.GET("/api/analyses/{analysis_id}", { params: { path: { analysis_id: fromAnalysis } } }));
@@ -142,7 +138,7 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
       const body = buildRequest(form, registry, []);
       const r = await api.POST("/api/designs", { body: { roles: body.roles ?? {} } });
       if (r.response.ok && r.data) {
-        setDesigns((r.data as unknown as { designs: DesignInfo[] }).designs);
+        setDesigns(r.data.designs);
         setDesignError(null);
       } else {
         setDesigns([]);

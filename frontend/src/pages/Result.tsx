@@ -197,11 +197,11 @@ function ReportActions({ analysisId }: { analysisId: string }) {
       params: { path: { analysis_id: analysisId } },
       body: { hours: Number(hours) },
     });
-    if (!r.response.ok) {
+    if (!r.response.ok || !r.data) {
       setError(toApiError(r.error, r.response.status));
       return;
     }
-    const body = r.data as unknown as { url: string; expires_at: string };
+    const body = r.data;
     setLink({ url: `${window.location.origin}${body.url}`, expires_at: body.expires_at });
   };
 

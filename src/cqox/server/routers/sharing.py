@@ -24,6 +24,7 @@ from cqox.server.deps import DbSession, SettingsDep, Viewer
 from cqox.server.figures import report_csp
 from cqox.server.models import AnalysisRecord
 from cqox.server.problems import NotFoundError, UnauthorizedError
+from cqox.server.responses import ShareLink
 from cqox.server.routers.analyses import report_filename, report_page
 from cqox.server.schemas import Strict
 from cqox.server.security import ALGORITHM, signing_key
@@ -75,7 +76,7 @@ def read_share_token(key: str, token: str) -> tuple[str, str]:
     return str(claims["sub"]), str(claims["owner"])
 
 
-@router.post("/analyses/{analysis_id}/share")
+@router.post("/analyses/{analysis_id}/share", response_model=ShareLink)
 def share_report(
     analysis_id: str,
     user: Viewer,
