@@ -162,7 +162,14 @@ FAMILIES = {
         ["did_cs"],
     ),
     "rd": Family("rdrobust_senate.csv", {"outcome": "vote", "running": "margin"}, ["rd"]),
-    "iv": Family("card1995.csv", {"outcome": "lwage", "treatment": "educ"}, ["iv_2sls"]),
+    "iv": Family(
+        "card1995.csv",
+        {"outcome": "lwage", "treatment": "educ"},
+        ["iv_2sls"],
+        # Card's controls (IV estimators run on named covariates only)
+        formula="exper + expersq + black + smsa + south + smsa66 + "
+        + " + ".join(f"reg66{i}" for i in range(2, 10)),
+    ),
     "synth": Family(
         "basque.csv",
         {"outcome": "gdpcap", "unit": "regionname", "time": "year", "treatment": ""},
@@ -265,6 +272,10 @@ def test_one_analysis_per_design_family(page: Any, family: str) -> None:
         assert table.locator("tbody th", has_text=name).count() >= 1, (family, name)
     # the numbers shown are the library's for the same request
     assert_shown_equals_library(page, spec.dataset, spec.network)
+    if family == "iv":
+        # and the published 2SLS return to schooling (Card 1995; 0.1315, SE 0.0550)
+        shown = {r["estimator"]: float(r["value"]) for r in shown_estimates(page)}
+        assert shown["iv_2sls"] == pytest.approx(0.1315, abs=5e-4)
     verdict = page.get_by_role("region", name="verdict").inner_text()
     assert "{" not in verdict and "checks" in verdict  # a sentence, not raw JSON
     page.get_by_role("heading", name="Quality radar").wait_for()
