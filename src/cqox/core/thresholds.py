@@ -145,6 +145,12 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         0.01,
         "transportability: sampling scores P(trial | X) below this count as extreme",
     ),
+    "proxy_relevance": _t(
+        "proxy_relevance",
+        10.0,
+        "proximal: robust first-stage F of the treatment proxy for the outcome proxy; warn "
+        "below, fail below a quarter",
+    ),
     "its_segment_length": _t(
         "its_segment_length",
         8.0,

@@ -203,7 +203,7 @@ class _TransportEstimator(Estimator):
             tables={
                 "potential_outcomes": pd.DataFrame(rows),
                 "sampling_score": score_histogram(p, data.s),
-                "balance": balance_table(data, nuis, target),
+                "sample_balance": balance_table(data, nuis, target),
             },
             influence=phi,
             method=(
