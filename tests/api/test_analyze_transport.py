@@ -10,7 +10,7 @@ def test_comprehensive_analysis_with_a_sample_returns_target_effects_and_the_ove
     api: Api,
 ) -> None:
     h = api.headers("analyst")
-    df, truth = nested_trial(n=2000, seed=4)
+    df, _ = nested_trial(n=2000, seed=4)
     ds = api.dataset(h, df)
     r = api.client.post(
         "/api/analyze/comprehensive",

@@ -77,10 +77,8 @@ def _delicatessen(df: Any, method: str, estimand: str) -> dict[str, float]:
     est = MEstimator(psi, init=[0.0] * (4 * k + n_psi))
     est.estimate()
     theta, V = est.theta[4 * k :], est.variance[4 * k :, 4 * k :]
-    if method == "dr":
-        contrast = np.array([-1.0, -1.0, 1.0, 1.0])  # (ν0 + δ0) vs (ν1 + δ1)
-    else:
-        contrast = np.array([-1.0, 1.0])
+    # dr: (ν1 + δ1) − (ν0 + δ0)
+    contrast = np.array([-1.0, -1.0, 1.0, 1.0]) if method == "dr" else np.array([-1.0, 1.0])
     return {
         "estimate": float(contrast @ theta),
         "se": float(np.sqrt(contrast @ V @ contrast)),
