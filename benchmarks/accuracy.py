@@ -436,21 +436,27 @@ def replace_rows(
     rerun every other one.  A note under the table says when the rows were refreshed.
     """
     lines = out.read_text(encoding="utf-8").splitlines()
-    table = [i for i, line in enumerate(lines) if line.startswith("| ")]
-    last = table[-1]
     kept = [
         line
-        for i, line in enumerate(lines)
-        if not (i in table and line.startswith(f"| {name} |"))
-        and not line.startswith(f"Rows of `{name}` refreshed")
+        for line in lines
+        if not line.startswith(f"| {name} |") and not line.startswith(f"Rows of `{name}` refreshed")
     ]
-    last = max(i for i, line in enumerate(kept) if line.startswith("| "))
+    # the estimators' table, not a later one (the refutation gates' table follows it)
+    start = next(i for i, line in enumerate(kept) if line.startswith("| estimator |"))
+    last = start
+    while last + 1 < len(kept) and kept[last + 1].startswith("| "):
+        last += 1
     note = (
         f"Rows of `{name}` refreshed by `python -m benchmarks.accuracy --only {name}` "
         f"({', '.join(str(r.get('reps', 0)) for r in rows)} replications, {elapsed:.0f} s)."
     )
     new = [_row_line(r) for r in rows]
-    kept = [*kept[: last + 1], *new, "", note, *kept[last + 1 :]]
+    kept = [*kept[: last + 1], *new, *kept[last + 1 :]]
+    notes = [i for i, line in enumerate(kept) if line.startswith("Rows of `")]
+    at = notes[-1] if notes else last + len(new)
+    kept = [*kept[: at + 1], "", note, *kept[at + 1 :]]
+    # a removed note leaves its blank line behind: no two blank lines in a row
+    kept = [line for i, line in enumerate(kept) if line or i == 0 or kept[i - 1]]
     out.write_text("\n".join(kept) + "\n", encoding="utf-8")
 
 
