@@ -59,7 +59,7 @@ def target_effects(gamma0: float, q: float) -> dict[str, float]:
     var1 = 1 - SELECT[0] ** 2 / SIGMA2  # Var(x1 | u)
     for name, s in (("TATE", 0), ("trial_ATE", 1)):
         m1, m2 = _conditional_moments(gamma0, s)
-        out[name] = TAU0 + TAU_X1 * c1 * m1 + TAU_X2 * c2 * m1 + q * (var1 + c1 * c1 * m2)
+        out[name] = float(TAU0 + TAU_X1 * c1 * m1 + TAU_X2 * c2 * m1 + q * (var1 + c1 * c1 * m2))
     return out
 
 
