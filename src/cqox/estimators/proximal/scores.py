@@ -157,7 +157,7 @@ def fit_treatment_bridge(
         _, _, m, J = _bridge_terms(tau, F, sign, B)
         return m.mean(axis=0), J
 
-    # start: the logistic propensity of A on (1, Z, X) gives the bridge under ζ_A = 0
+    # start at t = 0 (q = 2 everywhere: the bridge of a treatment independent of U)
     sol = optimize.root(
         moments,
         np.zeros(F.shape[1]),
