@@ -53,7 +53,7 @@ from cqox.core.gate import Gate, threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
-from cqox.errors import DesignError, ParameterError
+from cqox.errors import DesignError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.did.panel import build_panel, constant_within_unit, prepare_panel
@@ -62,6 +62,7 @@ from cqox.estimators.registry import register
 from cqox.estimators.spatial.rings import (
     MAX_RINGS,
     RING_EDGES_RULE,
+    RingDesign,
     default_ring_edges,
     distance_to_treated,
     parse_ring_edges,
@@ -150,7 +151,14 @@ class RingDiD(Estimator):
         return params
 
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
-        """Validate the panel roles (treatment or cohort) and drop incomplete rows."""
+        """Validate the panel and coordinate roles and drop incomplete rows."""
+        for role in ("lat", "lon"):
+            if getattr(roles, role) is None:
+                raise RoleError(
+                    f"role '{role}' is required by ring_did but was not given; name the "
+                    "latitude and longitude columns (decimal degrees) of each place",
+                    details={"role": role},
+                )
         return prepare_panel(df, roles, require_treatment=False)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
@@ -180,7 +188,7 @@ class RingDiD(Estimator):
                 details={"parameter": "ring", "estimator": self.name},
             )
         design = ring_design(dist, treated_row, edges)
-        self._check_rings(design.ring_of_row, edges, panel.unit)
+        self._check_rings(design, edges, panel.unit)
         K = len(edges)
         D = np.column_stack([panel.d, design.rings, panel.X])
         res = twfe_fit(panel.y, D, panel.unit, panel.time, panel.cluster, panel.weight)
@@ -239,10 +247,10 @@ class RingDiD(Estimator):
         )
 
     @staticmethod
-    def _check_rings(ring_of_row: np.ndarray, edges: list[float], unit: np.ndarray) -> None:
+    def _check_rings(design: RingDesign, edges: list[float], unit: np.ndarray) -> None:
         """Every ring and the pure controls need rows (else the design cannot separate them)."""
         K = len(edges)
-        counts = np.bincount(ring_of_row, minlength=K + 2)
+        counts = np.bincount(design.ring_of_row, minlength=K + 2)
         for k in range(1, K + 1):
             if counts[k] == 0:
                 raise DesignError(
@@ -250,11 +258,13 @@ class RingDiD(Estimator):
                     "or merge the rings (parameter 'ring_edges_km')",
                     details={"parameter": "ring_edges_km", "ring": k},
                 )
-        pure = ring_of_row == K + 1
+        # pure controls while something is treated (before, every place is one)
+        pure = (design.ring_of_row == K + 1) & np.isfinite(design.distance_km)
         if len(np.unique(unit[pure])) < 2:
             raise DesignError(
-                f"fewer than two places lie beyond the last ring edge ({edges[-1]:g} km) in "
-                "any period: no pure controls are left; lower the edges (parameter "
+                f"fewer than two places lie beyond the last ring edge ({edges[-1]:g} km) "
+                "while others are treated: no pure controls are left; lower the edges "
+                "(parameter "
                 "'ring_edges_km')",
                 details={"parameter": "ring_edges_km", "n_pure_controls": int(pure.sum())},
             )
