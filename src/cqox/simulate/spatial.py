@@ -116,3 +116,56 @@ def ring_spillover_panel(
         "ring_edges_km": [float(e) for e in edges],
     }
     return df, truth
+
+
+def boundary_rd(
+    n: int = 2000,
+    effect: float = 1.0,
+    extent_km: float = 60.0,
+    zigzag_km: float = 5.0,
+    n_bends: int = 6,
+    noise: float = 0.5,
+    seed: int | None = 0,
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Places on both sides of a zigzag border, those on its left treated (Keele & Titiunik).
+
+    The border runs south to north through the middle of a square of side ``extent_km``,
+    swinging ``zigzag_km`` east and west at ``n_bends`` bends.  Places west of it (on its
+    left walking north) are treated; ``y = 0.03·north + 0.04·east + 0.5·sin(north/8) +
+    effect·treated + ε`` (km), smooth across the border, so the effect at the border is
+    ``effect`` everywhere along it.
+
+    Returns
+    -------
+    df : DataFrame
+        ``y``, ``t`` (treated), ``lat``, ``lon``, ``east_km``, ``north_km``.
+    truth : dict
+        ``ATE(c)`` (the effect at the border) and ``boundary`` (``[[lon, lat], …]``,
+        GeoJSON order).
+    """
+    from cqox.data.boundary import parse_boundary, signed_distance_km
+
+    rng = np.random.default_rng(seed)
+    lat0, lon0 = 45.0, 10.0
+    km_lon = KM_PER_DEGREE * np.cos(np.radians(lat0))
+    north_b = np.linspace(-extent_km, extent_km, n_bends + 1)  # runs past the square
+    east_b = zigzag_km * np.where(np.arange(n_bends + 1) % 2 == 0, 1.0, -1.0)
+    # the border is these points, rounded to 1e-4 degrees (so it can be written down)
+    line = [
+        [round(float(lon0 + e / km_lon), 4), round(float(lat0 + s / KM_PER_DEGREE), 4)]
+        for e, s in zip(east_b, north_b, strict=True)
+    ]
+    lat, lon = places(n, extent_km, rng, (lat0, lon0))
+    north = (lat - lat0) * KM_PER_DEGREE
+    east = (lon - lon0) * km_lon
+    side = signed_distance_km(lat, lon, parse_boundary(line)).signed_km
+    t = (side >= 0).astype(np.int64)
+    y = (
+        0.03 * north
+        + 0.04 * east
+        + 0.5 * np.sin(north / 8.0)
+        + effect * t
+        + noise * rng.standard_normal(n)
+    )
+    df = pd.DataFrame({"y": y, "t": t, "lat": lat, "lon": lon, "east_km": east, "north_km": north})
+    return df, {"ATE(c)": float(effect), "boundary": line}
