@@ -55,9 +55,16 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
 from cqox.errors import DesignError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, estimand_param
+from cqox.estimators.common import (
+    CI_LEVEL,
+    CONLEY_CUTOFF,
+    CONLEY_KERNEL,
+    check_conley_params,
+    estimand_param,
+    se_method_param,
+)
 from cqox.estimators.did.panel import build_panel, constant_within_unit, prepare_panel
-from cqox.estimators.did.twfe import treatment_in_period, twfe_fit
+from cqox.estimators.did.twfe import treatment_in_period, twfe_conley_vcov, twfe_fit
 from cqox.estimators.registry import register
 from cqox.estimators.spatial.rings import (
     MAX_RINGS,
@@ -135,6 +142,14 @@ class RingDiD(Estimator):
             high=MAX_RINGS,
         ),
         CI_LEVEL,
+        se_method_param(
+            ("clustered", "conley"),
+            "clustered",
+            "'clustered' is CR1 with fixest's small-sample factor; 'conley' correlates "
+            "places within conley_cutoff_km in each period and the periods of each unit",
+        ),
+        CONLEY_CUTOFF,
+        CONLEY_KERNEL,
     )
 
     def resolved_params(self) -> dict[str, Any]:
@@ -162,6 +177,7 @@ class RingDiD(Estimator):
         return prepare_panel(df, roles, require_treatment=False)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
+        check_conley_params(params, self.name)
         r = data.roles
         assert r.lat is not None and r.lon is not None
         panel, derived = treatment_in_period(build_panel(data, need_cohort=True), r)
@@ -201,6 +217,23 @@ class RingDiD(Estimator):
                 details={"parameter": "ring_edges_km", "ring": k},
             )
         coef, se = res.coef[: K + 1], res.se[: K + 1]
+        method = (
+            "two-way fixed effects with treatment-distance ring indicators (Butts 2021), "
+            "CR1 cluster-robust SE (fixest small-sample factor)"
+        )
+        spatial: dict[str, Any] = {}
+        if params["se_method"] == "conley":
+            cutoff, kernel = float(params["conley_cutoff_km"]), params["conley_kernel"]
+            vcov = twfe_conley_vcov(
+                res, panel.weight, lat, lon, panel.unit, panel.time, cutoff, kernel
+            )
+            spatial = {"se_cr1": se.tolist(), "conley_cutoff_km": cutoff, "conley_kernel": kernel}
+            se = np.sqrt(np.diag(vcov))[: K + 1]
+            method = (
+                "two-way fixed effects with treatment-distance ring indicators (Butts 2021), "
+                f"Conley spatial-HAC SE ({kernel} kernel, cutoff {cutoff:g} km, within "
+                "periods; serial within places)"
+            )
         rings = self._rings_table(coef, se, edges, design.ring_of_row, panel.unit, params)
         j = 0 if params["estimand"] == "direct" else int(params["ring"])
         gates = [self._outer_gate(rings, ctx)]
@@ -238,12 +271,12 @@ class RingDiD(Estimator):
                 "n_periods": panel.n_times,
                 "df_k": res.df_k,
                 "balanced": panel.balanced,
+                **spatial,
             },
             gates=gates,
             tables={"rings": rings, "unit_rings": units},
             warnings=notes,
-            method="two-way fixed effects with treatment-distance ring indicators (Butts "
-            "2021), CR1 cluster-robust SE (fixest small-sample factor)",
+            method=method,
         )
 
     @staticmethod
