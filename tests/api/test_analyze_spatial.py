@@ -19,8 +19,7 @@ def test_lat_lon_roles_on_a_panel_run_the_ring_did_for_both_estimands(api: Api) 
         "options": {"params": {"ring_did": {"ring_edges_km": [1, 2, 3]}}, "wait_s": 60},
     }  # fmt: skip
     r = api.client.post("/api/analyze/comprehensive", headers=h, json=body)
-    assert r.status_code == 200, r.text
-    result = r.json()["result"]
+    result = api.finished(r, h)["result"]
     assert "spatial" in result["designs"]
     got = {e["estimand"]: e for e in result["estimates"]}
     assert set(got) == {"direct", "spillover"}
@@ -38,7 +37,6 @@ def test_geo_rd_takes_a_geojson_boundary_in_the_request(api: Api) -> None:
         "options": {"params": {"geo_rd": {"boundary": line, "gates": False}}, "wait_s": 60},
     }
     r = api.client.post("/api/analyze/comprehensive", headers=h, json=body)
-    assert r.status_code == 200, r.text
-    (est,) = r.json()["result"]["estimates"]
+    (est,) = api.finished(r, h)["result"]["estimates"]
     assert est["estimator"] == "geo_rd" and est["estimand"] == "ATE(c)"
     assert est["ci"][0] < truth["ATE(c)"] < est["ci"][1]
