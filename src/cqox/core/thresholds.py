@@ -83,6 +83,12 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         0.05,
         "p-value of the joint pre-treatment (placebo) ATT(g,t) Wald test; warn below",
     ),
+    "ring_outer_spillover": _t(
+        "ring_outer_spillover",
+        0.05,
+        "p-value of the spillover in the outermost ring of ring_did (spillovers may reach "
+        "the pure controls); warn below",
+    ),
     "weak_instrument": _t(
         "weak_instrument",
         10.0,
