@@ -292,7 +292,9 @@ def analyze(
     if not estimates:
         raise nothing_ran_error(df, r, designs, failures)
 
-    first = next(iter(prepared.values()), None)
+    # data-level gates, refutations and E-values read a table of complete rows: a
+    # trial-plus-target table (transport) has no outcome in its target rows
+    first = next((d for d in prepared.values() if _complete(d)), None)
     data_level_gates = _data_gates(ctx, first, designs) + backdoor_refutation_gates(
         first, designs, ctx
     )
@@ -401,6 +403,11 @@ def _network_design(
             "units and are not run (name them in estimators= to run them anyway)",
         ]
     return out, notes
+
+
+def _complete(data: CausalData) -> bool:
+    """Whether the outcome and the treatment (where present) are observed on every row."""
+    return all(v is None or bool(np.isfinite(v).all()) for v in (data.y, data.t))
 
 
 def _outcome_scale(data: CausalData | None) -> float | None:
