@@ -17,6 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from cqox.server.artefacts import ArtefactCache
 from cqox.server.jobs import JobRunner
 from cqox.server.metrics import Metrics
 from cqox.server.models import User
@@ -35,12 +36,13 @@ from cqox.server.shared_queue import SharedJobs
 
 @dataclass
 class Services:
-    """What one app owns: database, job runner, metrics."""
+    """What one app owns: database, job runner, metrics, rendered-artefact cache."""
 
     engine: Engine
     factory: sessionmaker[Session]
     runner: JobRunner | SharedJobs
     metrics: Metrics
+    artefacts: ArtefactCache
 
 
 def get_services(request: Request) -> Services:

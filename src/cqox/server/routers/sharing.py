@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from cqox.server.access import owned
-from cqox.server.deps import DbSession, SettingsDep, Viewer
+from cqox.server.deps import DbSession, ServicesDep, SettingsDep, Viewer
 from cqox.server.figures import report_csp
 from cqox.server.models import AnalysisRecord
 from cqox.server.problems import NotFoundError, UnauthorizedError
@@ -97,7 +97,9 @@ def share_report(
 
 
 @router.get("/shared/reports/{token}", response_class=HTMLResponse)
-def shared_report(token: str, session: DbSession, settings: SettingsDep) -> HTMLResponse:
+def shared_report(
+    token: str, session: DbSession, settings: SettingsDep, services: ServicesDep
+) -> HTMLResponse:
     """The report behind a viewer link (no login: the signed token is the credential)."""
     analysis_id, owner_id = read_share_token(signing_key(settings), token[:4096])
     analysis = session.get(AnalysisRecord, analysis_id)
@@ -105,7 +107,7 @@ def shared_report(token: str, session: DbSession, settings: SettingsDep) -> HTML
         raise NotFoundError("the analysis of this link has been deleted")
     filename = report_filename(session, analysis)
     session.close()
-    page = report_page(settings, analysis_id)
+    page = report_page(settings, analysis_id, services.artefacts)
     return HTMLResponse(
         page,
         headers={
