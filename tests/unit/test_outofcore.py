@@ -1,6 +1,7 @@
 """Out-of-core estimation from Parquet directories equals the in-memory estimators.
 
-Proves: regression adjustment and IPW (Hájek, Horvitz–Thompson, clipped) computed
+Proves: regression adjustment, IPW (Hájek, Horvitz–Thompson, clipped) and parametric
+AIPW (logit propensity, OLS by arm, M-estimation SE; clipped or not) computed
 partition by partition give the estimate and standard error of ``cqox.estimate`` on
 the whole table to 1e-8, for ATE, ATT and ATC; bad input is refused by name; a pass
 that outlives its ``timeout`` fails instead of waiting; and (``ci_bounded``) on a
@@ -51,6 +52,8 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, Path]
         ("ipw", {}),
         ("ipw", {"weighting": "horvitz_thompson"}),
         ("ipw", {"clip": 0.05}),
+        ("aipw", {}),
+        ("aipw", {"clip": 0.05}),
     ],
 )
 def test_out_of_core_equals_in_memory(
@@ -64,13 +67,18 @@ def test_out_of_core_equals_in_memory(
     assert abs(ooc.se - mem.se) < AGREEMENT
     assert (ooc.n, ooc.n_treated, ooc.n_control) == (mem.n, mem.n_treated, mem.n_control)
     assert ooc.diagnostics["out_of_core"] is True
+    for key in ("mu1", "mu0", "propensity_min", "propensity_max"):
+        if key in mem.diagnostics and key in ooc.diagnostics:
+            assert abs(ooc.diagnostics[key] - mem.diagnostics[key]) < AGREEMENT, key
 
 
 def test_bad_input_is_refused_by_name(table: tuple[pd.DataFrame, Path], tmp_path: Path) -> None:
     df, folder = table
     roles = {"outcome": "y", "treatment": "t", "covariates": COVARIATES}
-    with pytest.raises(ParameterError, match="'aipw' does not run out of core"):
-        estimate_parquet(folder, "aipw", **roles)
+    with pytest.raises(ParameterError, match="'psm' does not run out of core"):
+        estimate_parquet(folder, "psm", **roles)
+    with pytest.raises(ParameterError, match="weighting"):
+        estimate_parquet(folder, "aipw", weighting="hajek", **roles)
     with pytest.raises(ParameterError, match="'nope'"):
         estimate_parquet(folder, "ipw", outcome="y", treatment="t", covariates=["x1", "nope"])
     with pytest.raises(ParameterError, match="trim"):

@@ -45,7 +45,7 @@ from cqox.errors import EstimationError, ParameterError, SeparationError
 from cqox.nuisance.glm import MAX_COEF, MAX_ITER, TOLERANCE
 
 #: Estimators that run out of core.
-ESTIMATORS = ("regression_adjustment", "ipw")
+ESTIMATORS = ("regression_adjustment", "ipw", "aipw")
 ESTIMANDS = ("ATE", "ATT", "ATC")
 
 Sums = dict[str, Any]
@@ -149,10 +149,18 @@ def _on_partition(
 
 
 def _add(parts: list[Sums]) -> Sums:
+    """Key by key: the sum over partitions (``min_…``/``max_…`` keys: the min or max)."""
     total: Sums = {}
     for p in parts:
         for key, value in p.items():
-            total[key] = value if key not in total else total[key] + value
+            if key not in total:
+                total[key] = value
+            elif key.startswith("min_"):
+                total[key] = min(total[key], value)
+            elif key.startswith("max_"):
+                total[key] = max(total[key], value)
+            else:
+                total[key] = total[key] + value
     return total
 
 
@@ -503,6 +511,195 @@ def ipw(
     )
 
 
+# -- AIPW -------------------------------------------------------------------------------
+
+
+def _aipw_rows(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    beta: np.ndarray,
+    clip: float,
+    estimand: str,
+    g1: np.ndarray,
+    g0: np.ndarray,
+    p_t: float,
+) -> tuple[np.ndarray, ...]:
+    """Per-row ``Z_p, Z_o, e, de, μ̂₁, μ̂₀`` and the score terms ``ψ_a, ψ_b``."""
+    Zp, p, ed = _propensity(X, mean, scale, beta, clip)
+    Zo = _intercept(X)
+    mu1_hat, mu0_hat = Zo @ g1, Zo @ g0
+    e, de = ed[0], ed[1]
+    psi_a, psi_b = _dr_score_rows(y, t, mu0_hat, mu1_hat, e, estimand, p_t)
+    return Zp, p, Zo, e, de, mu1_hat, mu0_hat, psi_a, psi_b
+
+
+def _dr_score_rows(
+    y: np.ndarray,
+    t: np.ndarray,
+    mu0_hat: np.ndarray,
+    mu1_hat: np.ndarray,
+    e: np.ndarray,
+    estimand: str,
+    p_t: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~cqox.estimators.backdoor.aipw.dr_score` with the whole table's ``p = mean(T)``.
+
+    (A partition's own share of treated rows would give other terms for ATT and ATC.)
+    """
+    if estimand == "ATE":
+        psi_b = mu1_hat - mu0_hat + t * (y - mu1_hat) / e - (1 - t) * (y - mu0_hat) / (1 - e)
+        return -np.ones_like(y), psi_b
+    if estimand == "ATT":
+        psi_b = (t * (y - mu0_hat) - e * (1 - t) * (y - mu0_hat) / (1 - e)) / p_t
+        return -t / p_t, psi_b
+    q = 1 - p_t
+    psi_b = ((1 - t) * (mu1_hat - y) + t * (1 - e) * (y - mu1_hat) / e) / q
+    return -(1 - t) / q, psi_b
+
+
+def _aipw_sums(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    beta: np.ndarray,
+    clip: float,
+    estimand: str,
+    g1: np.ndarray,
+    g0: np.ndarray,
+    p_t: float,
+) -> Sums:
+    Zp, _, Zo, e, de, mu1_hat, mu0_hat, psi_a, psi_b = _aipw_rows(
+        y, t, X, mean, scale, beta, clip, estimand, g1, g0, p_t
+    )
+    r1, r0 = y - mu1_hat, y - mu0_hat
+    out: Sums = {"psi_a": float(psi_a.sum()), "psi_b": float(psi_b.sum())}
+    # derivatives of Σψ with respect to γ₁, γ₀ and β (sums; divided by n·scale later),
+    # and the sums of the potential-outcome means — as in aipw_parametric
+    if estimand == "ATE":
+        out["d_g1"] = (1 - t / e) @ Zo
+        out["d_g0"] = -(1 - (1 - t) / (1 - e)) @ Zo
+        out["d_b"] = (-t * r1 * de / e**2 - (1 - t) * r0 * de / (1 - e) ** 2) @ Zp
+        out["m1"] = float(np.sum(mu1_hat + t * r1 / e))
+        out["m0"] = float(np.sum(mu0_hat + (1 - t) * r0 / (1 - e)))
+    elif estimand == "ATT":
+        out["d_g1"] = np.zeros(Zo.shape[1])
+        out["d_g0"] = (-t + e * (1 - t) / (1 - e)) @ Zo / p_t
+        out["d_b"] = (-(1 - t) * r0 * de / (1 - e) ** 2) @ Zp / p_t
+        out["m1"] = float(np.sum(t * y))
+        out["m0"] = float(np.sum(t * mu0_hat + e * (1 - t) * r0 / (1 - e)))
+    else:
+        out["d_g1"] = ((1 - t) - t * (1 - e) / e) @ Zo / (1 - p_t)
+        out["d_g0"] = np.zeros(Zo.shape[1])
+        out["d_b"] = (-t * r1 * de / e**2) @ Zp / (1 - p_t)
+        out["m1"] = float(np.sum((1 - t) * mu1_hat + t * (1 - e) * r1 / e))
+        out["m0"] = float(np.sum((1 - t) * y))
+    out["min_e"] = float(e.min(initial=np.inf))
+    out["max_e"] = float(e.max(initial=-np.inf))
+    return out
+
+
+def _aipw_influence(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    beta: np.ndarray,
+    clip: float,
+    estimand: str,
+    g1: np.ndarray,
+    g0: np.ndarray,
+    p_t: float,
+    theta: float,
+    J: float,
+    v1: np.ndarray,
+    v0: np.ndarray,
+    w_b: np.ndarray,
+) -> Sums:
+    Zp, p, Zo, _, _, mu1_hat, mu0_hat, psi_a, psi_b = _aipw_rows(
+        y, t, X, mean, scale, beta, clip, estimand, g1, g0, p_t
+    )
+    treated = t == 1
+    # γ̂_a's influence along D_γa: 1{T=a} ε_i z_i' n (Z_a'Z_a)⁻¹ D_γa = 1{T=a} ε_i z_i'v_a;
+    # β̂'s along D_β: s_i' H⁻¹ D_β with s_i = z_i (t_i − p_i)
+    correction = np.where(treated, (y - mu1_hat) * (Zo @ v1), (y - mu0_hat) * (Zo @ v0))
+    correction += (t - p) * (Zp @ w_b)
+    influence = -(psi_a * theta + psi_b) / J - correction / J
+    return {"sum_inf2": float(influence @ influence)}
+
+
+def aipw(table: ParquetTable, estimand: str = "ATE", clip: float = 0.0) -> Estimate:
+    """Parametric AIPW out of core: logit propensity, OLS by arm, M-estimation SE.
+
+    The numbers of :func:`cqox.estimators.backdoor.aipw.aipw_parametric` (the default,
+    not cross-fitted ``aipw``) from passes over the partitions: the propensity's
+    Newton steps (as :func:`ipw`), each arm's ``Z'Z`` and ``Z'y`` (as
+    :func:`regression_adjustment`), one pass for the score sums ``Σψ_a``, ``Σψ_b`` and
+    the derivatives ``D_γ1, D_γ0, D_β`` of the mean score, and one for ``Σ ψ_i²`` of
+    the stacked M-estimator's influence function
+    ``ψ_i = −[ψ_a,i θ̂ + ψ_b,i + 1{T=a} ε_i z_i' n(Z_a'Z_a)⁻¹D_γa + s_i'H⁻¹D_β] / J``.
+    """
+    beta, mean, scale, terms, n_iter, n = _fit_logit(table)
+    m = table.run(_ra_moments, "ATE")
+    k = len(table.covariates) + 1
+    gamma: dict[int, np.ndarray] = {}
+    for a in (1, 0):
+        n_a = int(m[f"n{a}"])
+        if n_a <= k:
+            raise EstimationError(
+                f"the {'treated' if a else 'control'} arm has {n_a} rows for {k} "
+                "outcome-model coefficients; use fewer covariates",
+                details={"arm": a, "rows": n_a, "coefficients": k},
+            )
+        gamma[a] = np.linalg.solve(m[f"zz{a}"], m[f"zy{a}"])
+    n_treated = int(m["n1"])
+    p_t = n_treated / n
+    args = (mean, scale, beta, clip, estimand, gamma[1], gamma[0], p_t)
+    f = table.run(_aipw_sums, *args)
+    J = f["psi_a"] / n
+    theta = -(f["psi_b"] / n) / J
+    v1 = n * np.linalg.solve(m["zz1"], f["d_g1"] / n)
+    v0 = n * np.linalg.solve(m["zz0"], f["d_g0"] / n)
+    w_b = np.linalg.solve(terms["info"] / n, f["d_b"] / n)
+    g = table.run(_aipw_influence, *args, theta, J, v1, v0, w_b)
+    se = math.sqrt(g["sum_inf2"]) / n
+    population = {"ATE": n, "ATT": n_treated, "ATC": n - n_treated}[estimand]
+    mu1, mu0 = f["m1"] / population, f["m0"] / population
+    names = ["(intercept)", *table.covariates]
+    coef = np.empty_like(beta)
+    coef[1:] = beta[1:] / scale
+    coef[0] = beta[0] - np.sum(beta[1:] * mean / scale)
+    return Estimate.from_se(
+        "aipw",
+        estimand,
+        theta,
+        se,
+        0.95,
+        n=n,
+        n_treated=n_treated,
+        n_control=n - n_treated,
+        diagnostics={
+            "mu1": mu1,
+            "mu0": mu0,
+            "propensity_min": f["min_e"],
+            "propensity_max": f["max_e"],
+            "propensity_converged": True,
+            "propensity_iterations": n_iter,
+            "propensity_coef": dict(zip(names, coef.tolist(), strict=True)),
+            "outcome_coef_treated": dict(zip(names, gamma[1].tolist(), strict=True)),
+            "outcome_coef_control": dict(zip(names, gamma[0].tolist(), strict=True)),
+            "out_of_core": True,
+        },
+        method="AIPW, logit propensity, OLS outcome by arm, M-estimation "
+        "(influence-function) SE (out of core: distributed Newton steps and sums)",
+    )
+
+
 def estimate_parquet(
     source: str | Path,
     estimator: str,
@@ -521,7 +718,7 @@ def estimate_parquet(
     ----------
     source : str or Path
         A Parquet directory (or file, or glob), read partition by partition.
-    estimator : {"regression_adjustment", "ipw"}
+    estimator : {"regression_adjustment", "ipw", "aipw"}
     outcome, treatment, covariates
         Columns (treatment 0/1, complete rows).
     estimand : {"ATE", "ATT", "ATC"}
@@ -530,7 +727,7 @@ def estimate_parquet(
     timeout : float, optional
         Seconds each pass may take on ``client``'s cluster (default: no limit).
     **params
-        ``ipw``: ``weighting`` (``hajek``/``horvitz_thompson``), ``clip``.
+        ``ipw``: ``weighting`` (``hajek``/``horvitz_thompson``), ``clip``; ``aipw``: ``clip``.
 
     Examples
     --------
@@ -557,7 +754,8 @@ def estimate_parquet(
             f"{', '.join(ESTIMANDS)}. Got {estimand!r} instead.",
             details={"parameter": "estimand"},
         )
-    unknown = set(params) - ({"weighting", "clip"} if estimator == "ipw" else set())
+    allowed = {"ipw": {"weighting", "clip"}, "aipw": {"clip"}}.get(estimator, set())
+    unknown = set(params) - allowed
     if unknown:
         raise ParameterError(
             f"unknown out-of-core parameter(s) of {estimator}: {', '.join(sorted(unknown))}",
@@ -572,4 +770,6 @@ def estimate_parquet(
     table = ParquetTable(source, outcome, treatment, tuple(covariates), client, timeout)
     if estimator == "regression_adjustment":
         return regression_adjustment(table, estimand)
+    if estimator == "aipw":
+        return aipw(table, estimand, **params)
     return ipw(table, estimand, **params)
