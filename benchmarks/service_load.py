@@ -39,8 +39,9 @@ import cqox
 ESTIMATORS = ("ipw", "aipw", "regression_adjustment")
 #: Seconds between polls of a job.
 POLL_S = 0.1
-#: Seconds any one request may take (connect, send, wait for the answer).
-REQUEST_TIMEOUT_S = 120.0
+#: Seconds any one request may take (connect, send, wait for the answer): above what an
+#: upload may wait for a parser (``CQOX_PARSE_TIME_LIMIT_S``, 120 s) plus its parse.
+REQUEST_TIMEOUT_S = 300.0
 PASSWORD = "load-test-password-1"
 
 
@@ -60,13 +61,18 @@ class ClientResult:
     job: dict[str, Any] = field(default_factory=dict)
     dataset_id: str | None = None
     error: str | None = None
+    step: str = "login"
 
 
 async def _one_client(
-    i: int, urls: list[str], user: str, password: str, raw: bytes, estimators: tuple[str, ...]
+    out: ClientResult,
+    urls: list[str],
+    user: str,
+    password: str,
+    raw: bytes,
+    estimators: tuple[str, ...],
 ) -> ClientResult:
-    n = len(urls)
-    out = ClientResult(i)
+    i, n = out.i, len(urls)
     timeout = httpx.Timeout(REQUEST_TIMEOUT_S)
     async with httpx.AsyncClient(timeout=timeout) as c:
         r = await c.post(
@@ -77,6 +83,7 @@ async def _one_client(
             out.error = f"login {r.status_code}"
             return out
         h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        out.step = "upload"
         r = await c.post(
             urls[(i + 1) % n] + "/api/upload", headers=h, files={"file": (f"c{i}.csv", raw)}
         )
@@ -86,6 +93,7 @@ async def _one_client(
             return out
         out.dataset_id = r.json()["dataset_id"]
         start = time.perf_counter()
+        out.step = "analyze"
         r = await c.post(
             urls[(i + 2) % n] + "/api/analyze/comprehensive",
             headers=h,
@@ -95,6 +103,7 @@ async def _one_client(
         body = r.json()
         while r.status_code == 202 or body.get("status") in ("queued", "running"):
             await asyncio.sleep(POLL_S)
+            out.step = "poll"
             r = await c.get(f"{urls[(i + 3) % n]}/api/jobs/{body['job_id']}", headers=h)
             out.codes.append(r.status_code)
             if r.status_code != 200:
@@ -116,13 +125,16 @@ async def _bounded_client(
     deadline_s: float,
 ) -> ClientResult:
     """One client within its deadline; an exception becomes the client's ``error``."""
-    one = _one_client(i, urls, user, password, raw, estimators)
+    out = ClientResult(i)
     try:
-        return await asyncio.wait_for(one, deadline_s)
+        return await asyncio.wait_for(
+            _one_client(out, urls, user, password, raw, estimators), deadline_s
+        )
     except TimeoutError:
-        return ClientResult(i, error=f"no answer within {deadline_s:g} s")
+        out.error = f"{out.step}: no answer within the client's {deadline_s:g} s"
     except httpx.HTTPError as exc:
-        return ClientResult(i, error=f"{type(exc).__name__}: {exc}")
+        out.error = f"{out.step}: {type(exc).__name__} {exc}".rstrip()
+    return out
 
 
 def run_clients(

@@ -730,22 +730,21 @@ def crossfit_folds(
 ) -> tuple[list[np.ndarray], int]:
     """The folds of :mod:`cqox.estimators.backdoor.dml` for this table, split by partition.
 
-    ``fold_ids(n, n_folds, Context(seed).rng(_DML_STREAM), strata=T)``, as the
+    ``fold_ids(n, n_folds, Context(seed).rng(DML_SPLIT_STREAM), strata=T)``, as the
     in-memory estimators draw them: one pass gathers the treatment column (one byte a
     row, here), the permutation is drawn here and each partition gets its slice.
     Returns the per-partition folds (int16) and the learners' seed drawn after them.
     """
     from cqox.core.context import Context
-    from cqox.estimators.backdoor.dml import _DML_STREAM, _SEED_MAX
-    from cqox.nuisance.crossfit import fold_ids
+    from cqox.nuisance.crossfit import DML_SPLIT_STREAM, SEED_MAX, fold_ids
 
     pieces = [r["t"] for r in table.map(_treatment_of)]
     t = np.concatenate(pieces)
-    rng = Context(seed=seed).rng(_DML_STREAM)
+    rng = Context(seed=seed).rng(DML_SPLIT_STREAM)
     folds = fold_ids(len(t), n_folds, rng, strata=t).astype(np.int16)
     bounds = np.cumsum([0, *(len(p) for p in pieces)])
     return [folds[bounds[j] : bounds[j + 1]] for j in range(len(pieces))], int(
-        rng.integers(_SEED_MAX)
+        rng.integers(SEED_MAX)
     )
 
 
