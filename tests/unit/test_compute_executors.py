@@ -5,7 +5,8 @@ A two-worker ``distributed.LocalCluster`` on loopback stands for a cluster.  Pro
 replicates, SE and interval on every executor for a given seed, and so do the
 cross-fitting folds (of DML here; AIPW and the CATE learners share the code); every
 task runs with one BLAS thread; an analysis records the executor as ``compute``;
-``cqox analyze --dask ADDRESS`` and ``CQOX_DASK_SCHEDULER`` run on the cluster; bad executor specs are refused by name.
+``cqox analyze --dask ADDRESS`` and ``CQOX_DASK_SCHEDULER`` run on the cluster; bad
+executor specs are refused by name.
 """
 
 from __future__ import annotations
