@@ -19,6 +19,13 @@ class Design(StrEnum):
     ITS = "its"
     PANEL_MATCHING = "panel_matching"
     MEDIATION = "mediation"
+    #: The front-door criterion (Pearl 1995): mediators that carry the whole effect, that
+    #: no backdoor path reaches from the treatment, and whose backdoor paths to the
+    #: outcome the treatment blocks.  Identified by a causal graph (``dag=``) or asked
+    #: for by naming the ``frontdoor`` estimator with the ``mediator`` role; never
+    #: inferred from roles, which cannot tell it from mediation (same roles, other
+    #: assumptions).
+    FRONTDOOR = "frontdoor"
     DOSE_RESPONSE = "dose_response"
     NETWORK = "network"
     SPATIAL = "spatial"
@@ -52,6 +59,9 @@ def designs_for(roles: Roles) -> list[Design]:
         out.append(Design.DID)
     if panel and "cohort" in has:
         out.append(Design.STAGGERED_DID)
+    # a panel of places: spillovers by distance to treated places (ring DiD)
+    if panel and ("treatment" in has or "cohort" in has) and "lat" in has and "lon" in has:
+        out.append(Design.SPATIAL)
     if panel and "treatment" in has:
         out.extend([Design.SYNTHETIC_CONTROL, Design.PANEL_MATCHING])
     if "outcome" in has and "time" in has and "treatment" in has and "unit" not in has:

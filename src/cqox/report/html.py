@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from cqox._version import __version__
@@ -29,7 +30,7 @@ th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right}
 th{background:#f5f5f5}td.l,th.l{text-align:left}
 .pass{color:#2a7d2a;font-weight:600}.warn{color:#b36b00;font-weight:600}
 .fail{color:#c0392b;font-weight:600}.not_applicable{color:#888}
-.muted{color:#666;font-size:.9em}img{max-width:100%}
+.muted{color:#666;font-size:.9em}img{max-width:100%}.cqox-plotly{width:100%;min-height:360px}
 nav a{margin-right:.8em}code{background:#f5f5f5;padding:0 .2em}
 """
 
@@ -173,6 +174,7 @@ def _estimates_section(an: Analysis) -> list[str]:
             "</table><p class=muted>The consensus is the median over estimators of the same "
             "estimand; estimates of different estimands are never pooled.</p>"
         )
+    parts += _baseline_part(an)
     methods = {e.estimator: e.method for e in an.estimates if e.method}
     if methods:
         parts.append("<h3>Methods</h3><ul>")
@@ -181,13 +183,53 @@ def _estimates_section(an: Analysis) -> list[str]:
     return parts
 
 
-def _figures_section(an: Analysis) -> list[str]:
+def _baseline_part(an: Analysis) -> list[str]:
+    """The unadjusted difference in means and its randomization check."""
+    b = an.baseline
+    if b is None:
+        return []
+    check = b.get("randomization_check", {})
+    if check.get("ran"):
+        check_text = (
+            f"{_e(check['test'])}: χ² = {_num(check['statistic'])} on {_e(check['df'])} df, "
+            f"p = {_num(check['p_value'])} "
+            + ("(the arms differ)" if check.get("arms_differ") else "(no evidence they differ)")
+        )
+    else:
+        check_text = f"not run: {_e(check.get('reason', 'no covariates'))}"
+    ci = b["ci"]
+    return [
+        "<h3 id=baseline>Baseline: unadjusted difference in means</h3>"
+        "<table><tr><th class=l>estimand</th><th>estimate</th><th>se</th><th>95% CI</th>"
+        "<th>p</th><th>treated</th><th>control</th></tr>"
+        f"<tr><td class=l>{_e(b['estimand'])}</td><td>{_num(b['estimate'])}</td>"
+        f"<td>{_num(b['se'])}</td><td>[{_num(ci[0])}, {_num(ci[1])}]</td>"
+        f"<td>{_num(b.get('p_value'))}</td><td>{_e(b.get('n_treated', ''))}</td>"
+        f"<td>{_e(b.get('n_control', ''))}</td></tr></table>"
+        f"<p>Randomization check — {check_text}.</p>"
+        f"<p class=muted>{_e(b['note'])}. The baseline is ȳ₁ − ȳ₀ with the Neyman (Welch) "
+        "standard error on every row with the outcome and the treatment; it never enters "
+        "the consensus.</p>"
+    ]
+
+
+def _figures_section(an: Analysis, interactive: bool = False) -> list[str]:
     from cqox.report.gallery import figure_specs
 
     parts = ["<h2 id=figures>Figures</h2>"]
     for spec in figure_specs(an):
         # the image draws its own title: a heading above it would show the title twice
-        parts.append(f"<figure>{_img(spec.png(), spec.title)}")
+        image = _img(spec.png(), spec.title)
+        if interactive:
+            from cqox.core.jsonable import to_jsonable
+            from cqox.report.interactive import figure_json_block
+
+            name = re.sub(r"[^A-Za-z0-9_-]", "_", spec.name)
+            image = (
+                f"<div class=cqox-plot data-figure='{name}' data-title='{_e(spec.title)}'>"
+                f"{image}</div>{figure_json_block(name, to_jsonable(spec.plotly()))}"
+            )
+        parts.append(f"<figure>{image}")
         parts.append(f"<figcaption class=muted>{_e(spec.caption)}</figcaption></figure>")
     if len(parts) == 1:
         parts.append("<p>No figure for this analysis.</p>")
@@ -338,8 +380,13 @@ def _notes_section(an: Analysis) -> list[str]:
     return parts
 
 
-def render_report(an: Analysis) -> str:
-    """Render the whole report as one self-contained HTML string."""
+def render_report(an: Analysis, interactive: bool = False) -> str:
+    """Render the whole report as one self-contained HTML string.
+
+    ``interactive`` adds each figure's Plotly JSON and Plotly.js with a small viewer
+    (:mod:`cqox.report.interactive`), inline, so that the figures can be zoomed and
+    hovered; the PNGs stay as the fallback.  The file is then about 5 MB larger.
+    """
     body: list[str] = []
     for section in (
         _roles_section,
@@ -350,7 +397,7 @@ def render_report(an: Analysis) -> str:
         _data_section,
         _notes_section,
     ):
-        body += section(an)
+        body += _figures_section(an, interactive) if section is _figures_section else section(an)
     present = [(i, t) for i, t in SECTIONS if f"<h2 id={i}>" in "".join(body)]
     nav = " ".join(f"<a href='#{i}'>{_e(t)}</a>" for i, t in present)
     head = [
@@ -363,4 +410,8 @@ def render_report(an: Analysis) -> str:
         f"{an.elapsed_s:.2f} s · {len(an.estimates)} estimates</p>",
         f"<nav>{nav}</nav>",
     ]
+    if interactive:
+        from cqox.report.interactive import scripts
+
+        body.append(scripts())
     return "\n".join([*head, *body, "</body></html>"])

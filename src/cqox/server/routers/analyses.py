@@ -25,7 +25,14 @@ from cqox.server import bounds, budget
 from cqox.server.access import analysis_detail, analysis_summary, job_detail, owned, visible
 from cqox.server.db import transaction
 from cqox.server.deps import Analyst, DbSession, Deleter, ServicesDep, SettingsDep, Viewer
-from cqox.server.figures import available, load_analysis, plotly_figure, png_figure
+from cqox.server.figures import (
+    available,
+    gif_figure,
+    load_analysis,
+    plotly_figure,
+    png_figure,
+    report_csp,
+)
 from cqox.server.figures import report_html as render_report
 from cqox.server.jobs import ACTIVE
 from cqox.server.models import AnalysisRecord, Dataset, Job, User
@@ -486,7 +493,7 @@ def list_figures(
 
 @router.get(
     "/analyses/{analysis_id}/figures/{name}",
-    responses={200: {"content": {"application/json": {}, "image/png": {}}}},
+    responses={200: {"content": {"application/json": {}, "image/png": {}, "image/gif": {}}}},
 )
 def get_figure(
     analysis_id: str,
@@ -494,16 +501,29 @@ def get_figure(
     user: Viewer,
     session: DbSession,
     settings: SettingsDep,
-    format: str = Query(default="json", pattern="^(json|png)$"),
+    format: str = Query(default="json", pattern="^(json|png|gif)$"),
 ) -> Response:
-    """A figure as Plotly JSON (``format=json``, default) or PNG (``format=png``)."""
+    """A figure as Plotly JSON (``format=json``, default), PNG or animated GIF.
+
+    ``format=gif`` serves a figure listed as ``animated`` as an animated GIF, saved as
+    ``cqox-<id>-<name>.gif`` (404 for a still figure, naming the animated ones).
+    """
     owned(session, AnalysisRecord, analysis_id, user)
     session.close()
     if name.endswith(".png"):
         name, format = name[:-4], "png"
     elif name.endswith(".json"):
         name, format = name[:-5], "json"
+    elif name.endswith(".gif"):
+        name, format = name[:-4], "gif"
     an = load_analysis(artifact_path(settings, analysis_id))
+    if format == "gif":
+        filename = re.sub(r"[^A-Za-z0-9._-]+", "_", f"cqox-{analysis_id[:8]}-{name}")[:120]
+        return Response(
+            gif_figure(an, name),
+            media_type="image/gif",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.gif"'},
+        )
     if format == "png":
         return Response(png_figure(an, name), media_type="image/png")
     return JSONResponse(plotly_figure(an, name))
@@ -542,5 +562,8 @@ def get_report(
     disposition = "attachment" if download else "inline"
     return HTMLResponse(
         report_page(settings, analysis_id),
-        headers={"Content-Disposition": f'{disposition}; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{filename}"',
+            "Content-Security-Policy": report_csp(),
+        },
     )

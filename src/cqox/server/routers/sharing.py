@@ -21,8 +21,10 @@ from pydantic import Field
 
 from cqox.server.access import owned
 from cqox.server.deps import DbSession, SettingsDep, Viewer
+from cqox.server.figures import report_csp
 from cqox.server.models import AnalysisRecord
 from cqox.server.problems import NotFoundError, UnauthorizedError
+from cqox.server.responses import ShareLink
 from cqox.server.routers.analyses import report_filename, report_page
 from cqox.server.schemas import Strict
 from cqox.server.security import ALGORITHM, signing_key
@@ -74,7 +76,7 @@ def read_share_token(key: str, token: str) -> tuple[str, str]:
     return str(claims["sub"]), str(claims["owner"])
 
 
-@router.post("/analyses/{analysis_id}/share")
+@router.post("/analyses/{analysis_id}/share", response_model=ShareLink)
 def share_report(
     analysis_id: str,
     user: Viewer,
@@ -109,5 +111,6 @@ def shared_report(token: str, session: DbSession, settings: SettingsDep) -> HTML
         headers={
             "Content-Disposition": f'inline; filename="{filename}"',
             "Cache-Control": "private, no-store",
+            "Content-Security-Policy": report_csp(),
         },
     )
