@@ -95,14 +95,16 @@ from cqox.gates.weights import common_support_gate
 from cqox.inference.score import aggregate_repetitions, solve_linear_score
 from cqox.nuisance.crossfit import (
     CALIBRATION_METHODS,
+    DML_SPLIT_STREAM,
+    SEED_MAX,
     calibrate_propensity,
     crossfit_predict,
     fold_ids,
 )
 
 #: Seed stream of the sample splits and learners (repetition ``r`` uses stream + r).
-_DML_STREAM = 1000
-_SEED_MAX = 2**31 - 1
+_DML_STREAM = DML_SPLIT_STREAM
+_SEED_MAX = SEED_MAX
 
 
 @dataclass(frozen=True)
