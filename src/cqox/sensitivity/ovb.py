@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import special  # Student t quantiles (stdtrit, as scipy.stats.t.ppf)
+from scipy.linalg import solve_triangular
 
 from cqox.errors import EstimationError
+from cqox.nuisance.ols import least_squares
 
 
 def partial_r2(t_value: float, dof: float) -> float:
@@ -113,7 +115,9 @@ class OVBResult:
 def _ols_t(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Coefficients, classical SEs and residual df of ``y`` on ``Z``."""
     n, k = Z.shape
-    coef, *_ = np.linalg.lstsq(Z, y, rcond=None)
+    # blocked Householder QR (linear in the rows, one block of memory); the SVD of
+    # lstsq only when Z is rank deficient
+    coef, r = least_squares(Z, y)
     resid = y - Z @ coef
     dof = n - k
     if dof <= 1:
@@ -123,6 +127,10 @@ def _ols_t(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
             details={"rows": n, "coefficients": k},
         )
     sigma2 = float(resid @ resid) / dof
+    if r is not None:
+        # diag((Z'Z)⁻¹) = row sums of squares of R⁻¹
+        r_inv = solve_triangular(r, np.eye(k))
+        return coef, np.sqrt(sigma2 * np.sum(r_inv**2, axis=1)), dof
     cov = sigma2 * np.linalg.pinv(Z.T @ Z)
     return coef, np.sqrt(np.diag(cov)), dof
 
