@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
@@ -139,6 +139,39 @@ def r_factor(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
         block[:, k] = y[rows]
         acc.reduce()
     return acc.result()
+
+
+def least_squares_blocks(
+    design: Callable[[slice], np.ndarray], n: int, k: int, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`least_squares` with the rows of ``Z`` made by ``design(rows)`` (shape (m, k)).
+
+    The same blocks, so the same R factor, as ``least_squares(design(slice(None)), y)``
+    without the n × k design in memory; that call is the fallback when rank deficient.
+    """
+    if n >= k > 0:
+        acc = RFactor(k + 1)
+        for a in range(0, n, QR_BLOCK):
+            rows = slice(a, min(a + QR_BLOCK, n))
+            block = acc.new_block(rows.stop - rows.start)
+            block[:, :k] = design(rows)
+            block[:, k] = y[rows]
+            acc.reduce()
+        R = acc.result()
+        r = R[:k, :k]
+        d = np.abs(np.diag(r))
+        if d.min() > QR_RANK_TOLERANCE * d.max():
+            return solve_triangular(r, R[:k, k]), r
+    return least_squares(design(slice(None)), y)
+
+
+def design_dot(design: Callable[[slice], np.ndarray], n: int, coef: np.ndarray) -> np.ndarray:
+    """``Z @ coef`` with the rows of ``Z`` made by ``design(rows)``, in blocks."""
+    out = np.empty(n)
+    for a in range(0, n, QR_BLOCK):
+        rows = slice(a, min(a + QR_BLOCK, n))
+        out[rows] = design(rows) @ coef
+    return out
 
 
 def least_squares(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

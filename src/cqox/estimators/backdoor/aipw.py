@@ -203,7 +203,6 @@ def aipw_parametric(
     score = solve_linear_score(psi_a, psi_b)
     theta = score.theta
     r1, r0 = y - mu1_hat, y - mu0_hat
-    Zp = fit.Z
 
     def along_design(v: np.ndarray) -> np.ndarray:
         """``v @ [1, Xo]`` without the n × k design."""
@@ -214,17 +213,17 @@ def aipw_parametric(
     if estimand == "ATE":
         d_g1 = along_design(1 - t / e) / n
         d_g0 = -along_design(1 - (1 - t) / (1 - e)) / n
-        d_b = (-t * r1 * de / e**2 - (1 - t) * r0 * de / (1 - e) ** 2) @ Zp / n
+        d_b = fit.zt_dot(-t * r1 * de / e**2 - (1 - t) * r0 * de / (1 - e) ** 2) / n
     elif estimand == "ATT":
         p = t.mean()
         d_g1 = np.zeros(k)
         d_g0 = along_design(-t + e * (1 - t) / (1 - e)) / (n * p)
-        d_b = (-(1 - t) * r0 * de / (1 - e) ** 2) @ Zp / (n * p)
+        d_b = fit.zt_dot(-(1 - t) * r0 * de / (1 - e) ** 2) / (n * p)
     else:
         q = 1 - t.mean()
         d_g1 = along_design((1 - t) - t * (1 - e) / e) / (n * q)
         d_g0 = np.zeros(k)
-        d_b = (-t * r1 * de / e**2) @ Zp / (n * q)
+        d_b = fit.zt_dot(-t * r1 * de / e**2) / (n * q)
     # n-scaled influence of γ̂_a along d: n z_i'(Z_a'Z_a)⁻¹d ε_i on the rows of arm a
     # (fit.bread = (Z_a'Z_a/n_a)⁻¹), one n-vector instead of an n × k matrix
     correction = fit.influence_along(d_b)

@@ -84,6 +84,25 @@ def _weighted_ols(Z: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(Zw.T @ Z, Zw.T @ y, rcond=None)[0]
 
 
+def _ols_by_arm(X: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """:func:`_weighted_ols` with unit weights of ``y[rows]`` on ``[1, X[rows]]``.
+
+    The normal equations are accumulated over blocks of rows, so neither the design
+    ``[1, X]`` nor its arm's rows are copied (two n × k arrays at 10⁶ rows).
+    """
+    k = X.shape[1] + 1
+    G = np.zeros((k, k))
+    b = np.zeros(k)
+    for start in range(0, len(rows), IF_BLOCK):
+        chunk = rows[start : start + IF_BLOCK]
+        Z = np.empty((len(chunk), k))
+        Z[:, 0] = 1.0
+        Z[:, 1:] = X[chunk]
+        G += Z.T @ Z
+        b += Z.T @ y[chunk]
+    return np.linalg.lstsq(G, b, rcond=None)[0]
+
+
 def _weighted_logit(
     Z: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray | None = None
 ) -> tuple[np.ndarray, bool]:
@@ -132,6 +151,11 @@ def fit_outcome_model(
 ) -> OutcomeModel:
     """Fit ``m(t, x)`` by (weighted) least squares or logistic regression."""
     n = len(y)
+    if w is None and kind == "linear" and interactions:
+        coef = np.empty((2, X.shape[1] + 1))
+        for a in (0, 1):
+            coef[a] = _ols_by_arm(X, y, np.flatnonzero(t == a))
+        return OutcomeModel(kind, True, coef, True)
     w = np.ones(n) if w is None else w
     ones = np.ones(n)
     converged = True

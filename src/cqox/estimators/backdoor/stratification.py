@@ -440,7 +440,9 @@ class Stratification(Estimator):
             counts.update(tr.counts())
             if (note := tr.note()) is not None:
                 notes.append(note)
-        y, t, X, ek, score = y[keep], t[keep], X[keep], e[keep], fit.score[keep]
+        ek = e
+        if not keep.all():  # no copies of the rows when common support keeps them all
+            y, t, X, ek = y[keep], t[keep], X[keep], e[keep]
         stratum, edges = stratify(
             ek, params["n_strata"], t == 1 if params["cut_on"] == "treated" else None
         )
@@ -460,7 +462,7 @@ class Stratification(Estimator):
             res = stratified_effect(y, t, stratum, edges, params["estimand"])
             se, psi = res.se, res.psi
             if params["estimand"] == "ATE":
-                psi = project_out_score(res.psi, score)
+                psi = project_out_score(res.psi, fit.score[keep])
                 se = float(np.sqrt(np.sum(psi**2)) / len(y))
         dropped = res.table[~res.table["used"]]
         if len(dropped):
