@@ -28,7 +28,6 @@ from cqox.core.context import Context
 from cqox.core.gate import Gate, Status, threshold_gate
 from cqox.gates.weights import common_support, common_support_gate, ess_gate, max_weight_gate
 
-
 #: Rows per block of the moment sums: the squares of one block in memory, not of ``X``.
 MOMENT_BLOCK = 16384
 

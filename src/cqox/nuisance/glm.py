@@ -85,7 +85,7 @@ class BinaryFit:
         return Zb
 
     @property
-    def Z(self) -> np.ndarray:
+    def Z(self) -> np.ndarray:  # noqa: N802 (the paper's design matrix)
         """The internal design ``[1, (X − mean)/scale]``, shape (n, p + 1) (a new array)."""
         return self._block(slice(None))
 
