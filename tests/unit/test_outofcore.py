@@ -2,13 +2,15 @@
 
 Proves: regression adjustment and IPW (Hájek, Horvitz–Thompson, clipped) computed
 partition by partition give the estimate and standard error of ``cqox.estimate`` on
-the whole table to 1e-8, for ATE, ATT and ATC; bad input is refused by name; and
-(``ci_bounded``) on a two-worker ``LocalCluster`` whose workers may each use less
-memory than the Parquet directory holds, the estimates still match.
+the whole table to 1e-8, for ATE, ATT and ATC; bad input is refused by name; a pass
+that outlives its ``timeout`` fails instead of waiting; and (``ci_bounded``) on a
+two-worker ``LocalCluster``, the estimates still match while no worker's memory grows
+by half of what the table takes in memory (measured, not assumed).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pandas as pd
 import pytest
 
 import cqox
-from cqox.compute.outofcore import estimate_parquet
+from cqox.compute.outofcore import ESTIMATORS, ParquetTable, estimate_parquet
 from cqox.errors import EstimationError, ParameterError
 
 pytest.importorskip("dask.dataframe", reason="the dask extra: pip install 'cqox[dask]'")
@@ -80,45 +82,127 @@ def test_bad_input_is_refused_by_name(table: tuple[pd.DataFrame, Path], tmp_path
         estimate_parquet(bad, "regression_adjustment", **roles)
 
 
-#: Each worker's memory limit in the cluster test, and the table's size in memory,
-#: which is larger: 9 million rows × 8 float64 columns ≈ 549 MiB.
-WORKER_MEMORY = "512MiB"
-BIG_ROWS = 9_000_000
+def _slow_pass(y: np.ndarray, t: np.ndarray, X: np.ndarray) -> dict[str, Any]:
+    time.sleep(2)
+    return {"n": len(y)}
+
+
+@pytest.mark.timeout(60)
+def test_a_pass_that_outlives_its_timeout_fails_instead_of_waiting(
+    table: tuple[pd.DataFrame, Path],
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    _, folder = table
+    roles = {"outcome": "y", "treatment": "t", "covariates": COVARIATES}
+    with pytest.raises(ParameterError, match="'timeout'"):
+        estimate_parquet(folder, "ipw", timeout=0, **roles)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False, timeout=30) as client,
+    ):
+        slow = ParquetTable(folder, "y", "t", tuple(COVARIATES), client, timeout=0.3)
+        started = time.monotonic()
+        with pytest.raises(EstimationError, match=r"timeout=0\.3"):
+            slow.run(_slow_pass)
+        assert time.monotonic() - started < 1.5
+
+
+#: The cluster test's table: 1 million rows × 8 float64 columns = 61 MiB in memory,
+#: in 40 Parquet files of 25,000 rows (1.5 MiB each).
+BIG_ROWS = 1_000_000
+BIG_PART_ROWS = 25_000
+#: What each worker's memory may grow by during one estimate, as a share of the table:
+#: half — so no worker held the table, nor the half of it a two-way split would give
+#: it.  Measured: about a quarter (15-17 MiB per worker, most of it the scheduler's
+#: bookkeeping of 400-800 tasks, not data).
+WORKER_SHARE = 0.5
+#: Seconds for starting the cluster, and for each pass over the data.
+START_TIMEOUT = 60
+PASS_TIMEOUT = 60
+
+
+def _rss_kib() -> dict[str, int]:
+    """This process's resident set now and its high-water mark (``/proc``, KiB)."""
+    fields = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0])
+    return fields
+
+
+def _reset_peak() -> dict[str, int]:
+    """Reset the high-water mark to the resident set (Linux ≥ 4.0); report both."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    return _rss_kib()
 
 
 @pytest.mark.ci_bounded
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
 def test_parquet_larger_than_worker_memory_on_a_two_worker_cluster(tmp_path: Path) -> None:
+    """No worker's memory grows by half the table, and the estimates still match.
+
+    Dask's memory management is set so that nothing can wait forever: workers never
+    pause (a paused worker holds its tasks until its memory falls, which a worker whose
+    imports alone take most of a small limit never sees — how this test once hung CI),
+    a worker past 95% of its limit is killed, and a killed worker fails the computation
+    at once (``allowed-failures: 0``); every pass has a timeout.  What each worker used
+    is measured — its resident-set high-water mark, reset after a warm-up and before
+    each estimate — not assumed from a nominal limit.
+    """
     distributed = pytest.importorskip("distributed")
+    import dask
+
     df, _ = cqox.simulate.confounded_binary(n=BIG_ROWS, p=6, seed=5)
     covariates = [f"x{k}" for k in range(1, 7)]
     df = df[["y", "t", *covariates]].astype(np.float64)
-    folder = _write_parts(df, tmp_path / "big", 300_000)
-    in_memory_bytes = int(df.memory_usage(index=False).sum())
-    limit = 512 * 2**20
-    assert in_memory_bytes > limit
+    folder = _write_parts(df, tmp_path / "big", BIG_PART_ROWS)
+    warm = _write_parts(df.iloc[:2_000], tmp_path / "warm", 1_000)
+    table_kib = int(df.memory_usage(index=False).sum()) // 1024
     roles = {"outcome": "y", "treatment": "t", "covariates": covariates}
-    expected = {
-        (name, estimand): cqox.estimate(name, df, estimand=estimand, **roles)
-        for name in ("regression_adjustment", "ipw")
-        for estimand in ("ATE", "ATT")
-    }
+    expected = {name: cqox.estimate(name, df, **roles) for name in ESTIMATORS}
     del df
+    config = {
+        "distributed.worker.memory.target": False,
+        "distributed.worker.memory.spill": False,
+        "distributed.worker.memory.pause": False,
+        "distributed.worker.memory.terminate": 0.95,
+        "distributed.scheduler.allowed-failures": 0,
+    }
+    growth: dict[str, dict[str, int]] = {}
     with (
+        dask.config.set(config),
         distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-            memory_limit=WORKER_MEMORY,
+            memory_limit="2GiB",
+            timeout=START_TIMEOUT,
         ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
+        distributed.Client(cluster, set_as_default=False, timeout=START_TIMEOUT) as client,
     ):
-        client.wait_for_workers(2, timeout=120)
-        for (name, estimand), mem in expected.items():
-            ooc = estimate_parquet(folder, name, estimand=estimand, client=client, **roles)
-            assert abs(ooc.estimate - mem.estimate) < AGREEMENT, (name, estimand)
-            assert abs(ooc.se - mem.se) < AGREEMENT, (name, estimand)
+        client.wait_for_workers(2, timeout=START_TIMEOUT)
+        # warm-up: every import and allocator pool the passes need, before measuring
+        estimate_parquet(warm, "ipw", client=client, timeout=PASS_TIMEOUT, **roles)
+        for name, mem in expected.items():
+            before = client.run(_reset_peak)
+            ooc = estimate_parquet(folder, name, client=client, timeout=PASS_TIMEOUT, **roles)
+            after = client.run(_rss_kib)
+            assert sorted(after) == sorted(before), "a worker was lost (killed for memory?)"
+            growth[name] = {w: after[w]["VmHWM"] - before[w]["VmRSS"] for w in after}
+            assert abs(ooc.estimate - mem.estimate) < AGREEMENT, name
+            assert abs(ooc.se - mem.se) < AGREEMENT, name
             assert ooc.n == BIG_ROWS
-        # both workers took part, and neither was restarted for lack of memory
-        assert len(client.scheduler_info(n_workers=-1)["workers"]) == 2
+        executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+    for name, by_worker in growth.items():
+        for worker, kib in by_worker.items():
+            assert kib < WORKER_SHARE * table_kib, (name, worker, kib, table_kib)
+    # both workers read partitions (each ran a fair share of the tasks)
+    assert min(executed.values()) > 0.2 * sum(executed.values()), executed

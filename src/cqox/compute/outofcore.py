@@ -30,6 +30,7 @@ separating covariate); ``clip`` is supported.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,11 @@ class ParquetTable:
     covariates : sequence of str
     client : distributed.Client, optional
         Where the passes run (default: Dask's local threads).
+    timeout : float, optional
+        Seconds one pass may take on the cluster before it is cancelled and an
+        :class:`~cqox.errors.EstimationError` raised (default: no limit).  A worker that
+        stalls — paused at its memory threshold, or lost — then fails the estimate
+        instead of blocking it forever.
     """
 
     source: str | Path
@@ -69,6 +75,7 @@ class ParquetTable:
     treatment: str
     covariates: tuple[str, ...]
     client: Any = None
+    timeout: float | None = None
 
     def partitions(self) -> list[Any]:
         """The partitions as delayed pandas frames (read only when a pass runs)."""
@@ -93,10 +100,27 @@ class ParquetTable:
         columns = (self.outcome, self.treatment, self.covariates)
         tasks = [delayed(_on_partition)(part, fn, *columns, args) for part in self.partitions()]
         if self.client is not None:
-            results = self.client.gather(self.client.compute(tasks))
+            results = self._on_cluster(tasks)
         else:
             results = compute(*tasks, scheduler="threads")
         return _add(list(results))
+
+    def _on_cluster(self, tasks: list[Any]) -> list[Sums]:
+        futures = self.client.compute(tasks)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        try:
+            return [
+                f.result(timeout=None if deadline is None else max(deadline - time.monotonic(), 0))
+                for f in futures
+            ]
+        except TimeoutError as exc:
+            self.client.cancel(futures)
+            raise EstimationError(
+                f"an out-of-core pass over {self.source} did not finish within "
+                f"timeout={self.timeout} s on the cluster (are its workers alive, not "
+                "paused for memory?)",
+                details={"parameter": "timeout", "value": self.timeout},
+            ) from exc
 
 
 def _on_partition(
@@ -488,6 +512,7 @@ def estimate_parquet(
     covariates: Sequence[str],
     estimand: str = "ATE",
     client: Any = None,
+    timeout: float | None = None,
     **params: Any,
 ) -> Estimate:
     """One out-of-core estimate from a Parquet directory.
@@ -502,6 +527,8 @@ def estimate_parquet(
     estimand : {"ATE", "ATT", "ATC"}
     client : distributed.Client, optional
         Run the passes on this cluster (default: Dask's local threads).
+    timeout : float, optional
+        Seconds each pass may take on ``client``'s cluster (default: no limit).
     **params
         ``ipw``: ``weighting`` (``hajek``/``horvitz_thompson``), ``clip``.
 
@@ -536,7 +563,13 @@ def estimate_parquet(
             f"unknown out-of-core parameter(s) of {estimator}: {', '.join(sorted(unknown))}",
             details={"parameter": sorted(unknown)[0]},
         )
-    table = ParquetTable(source, outcome, treatment, tuple(covariates), client)
+    if timeout is not None and not timeout > 0:
+        raise ParameterError(
+            f"The 'timeout' parameter of estimate_parquet must be a positive number of "
+            f"seconds. Got {timeout!r} instead.",
+            details={"parameter": "timeout", "value": timeout},
+        )
+    table = ParquetTable(source, outcome, treatment, tuple(covariates), client, timeout)
     if estimator == "regression_adjustment":
         return regression_adjustment(table, estimand)
     return ipw(table, estimand, **params)
