@@ -139,6 +139,22 @@ def test_summary_fits_the_terminal_without_cutting_names_or_numbers(
     assert "Consensus" in out and "Quality:" in out
 
 
+def test_summary_shows_the_baseline_with_its_randomization_check(
+    demo_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(
+        capsys, "analyze", str(demo_csv), "--outcome", "y", "--treatment", "t", "--estimators", FAST
+    )
+    assert status == 0
+    df = pd.read_csv(demo_csv)
+    diff = df.loc[df.t == 1, "y"].mean() - df.loc[df.t == 0, "y"].mean()
+    row = next(line for line in out.splitlines() if line.lstrip("│┃ ").startswith("baseline "))
+    assert fmt_num(diff) in row and "unadj." in row
+    flat = " ".join(out.split())  # the note wraps at the terminal's width
+    assert "randomization check (HC1 Wald test" in flat
+    assert "the unadjusted difference in means, never in the consensus" in flat
+
+
 def test_quiet_prints_nothing(demo_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(
         capsys,

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import cqox
-from cqox.analysis.frontdoor import frontdoor_effect
+from cqox.estimators.frontdoor.twostage import frontdoor_effect
 
 dowhy = pytest.importorskip("dowhy")
 
@@ -59,3 +59,13 @@ def test_frontdoor_estimate_is_dowhys_two_stage_regression(binary: bool) -> None
     assert est.estimate == pytest.approx(theirs, rel=RTOL)
     ours = frontdoor_effect(df["y"].to_numpy(), df["t"].to_numpy(), df[["m"]].to_numpy())
     assert ours == pytest.approx(theirs, rel=RTOL)
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "continuous"])
+def test_registered_frontdoor_estimator_is_dowhys_two_stage_regression(binary: bool) -> None:
+    """The registry's ``frontdoor`` (the mediator named as a role) is the same arithmetic."""
+    df = _front_door_table(1200, binary, seed=8)
+    theirs = _dowhy_frontdoor(df.assign(t=df["t"].astype(bool)) if binary else df)
+    est = cqox.estimate("frontdoor", df, outcome="y", treatment="t", mediator="m")
+    assert est.estimand == ("ATE" if binary else "ACR")
+    assert est.estimate == pytest.approx(theirs, rel=RTOL)

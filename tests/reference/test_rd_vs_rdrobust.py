@@ -169,3 +169,15 @@ def test_nonzero_cutoff_matches_rdrobust(senate: pd.DataFrame) -> None:
     ok = senate["vote"].notna()
     peer = _rdrobust("senate-cutoff5", senate.loc[ok, "vote"], senate.loc[ok, "margin"], c=5.0)
     _compare(ours, peer)
+
+
+def test_the_automatic_rd_of_the_drinking_age_cells_is_rdrobusts() -> None:
+    """MLDA (48 age cells, cutoff 21): what ``cqox analyze`` runs with only the running
+    variable and the cutoff named is rdrobust's default local-linear fit (9.595 with an
+    MSE-optimal h ≈ 0.49 years), not the book's global linear fit (7.66, docs/auto_mode.md)."""
+    df = pd.read_csv(dataset_path("mlda_drinking.csv"))
+    an = cqox.analyze(df, outcome="all", running="agecell", cutoff=21, seed=0)
+    ours = an.estimate_for("rd")
+    ok = df["all"].notna()
+    peer = _rdrobust("mlda-all", df.loc[ok, "all"], df.loc[ok, "agecell"], c=21)
+    _compare(ours, peer)

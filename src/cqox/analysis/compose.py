@@ -216,7 +216,7 @@ def analyze(
         front = plan.identification.frontdoor
         if plan.identification.strategy == "frontdoor" and front and estimators is None:
             # the graph identifies the effect through its mediators only
-            from cqox.analysis.frontdoor import frontdoor_estimate
+            from cqox.estimators.frontdoor.twostage import frontdoor_estimate
 
             assert r.outcome is not None and r.treatment is not None  # checked by the plan
             graph_estimates.append(frontdoor_estimate(df, r.outcome, r.treatment, list(front)))
@@ -227,6 +227,16 @@ def analyze(
         raise no_design_error(df, r)
 
     classes = _choose(estimators, designs, r, params)
+    if graph_estimates:
+        # the graph's front-door estimate (every mediator of its set) is the one to keep
+        classes = [c for c in classes if Design.FRONTDOOR not in c.designs]
+    if (
+        estimators is not None
+        and Design.FRONTDOOR not in designs
+        and any(Design.FRONTDOOR in c.designs for c in classes)
+    ):
+        # never inferred from roles: naming the estimator is the request for the design
+        designs = [*designs, Design.FRONTDOOR]
     if heterogeneity and estimators is None and Design.BACKDOOR in designs:
         # unit-level effects on request: the CATE design on top of the backdoor one
         designs = [*designs, Design.CATE]
@@ -244,11 +254,14 @@ def analyze(
     estimates: list[Estimate] = list(graph_estimates)
     failures: list[dict[str, Any]] = []
     input_errors: list[CqoxError] = []
+    unnamed = _inferred_covariates(r)
     for i, (cls, p) in enumerate(runs):
         ctx.report(f"{cls.name} {p.get('estimand', '')}".strip(), i / max(1, len(runs)))
         est = cls(**p)
         key = cls.prepare_key(df, r)
         try:
+            if cls.needs_named_covariates and unnamed:
+                raise covariates_to_name(cls, unnamed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", CqoxWarning)
                 if key not in prepared:
@@ -282,7 +295,9 @@ def analyze(
     if not estimates:
         raise nothing_ran_error(df, r, designs, failures)
 
-    first = next(iter(prepared.values()), None)
+    # data-level gates, refutations and E-values read a table of complete rows: a
+    # trial-plus-target table (transport) has no outcome in its target rows
+    first = next((d for d in prepared.values() if _complete(d)), None)
     data_level_gates = _data_gates(ctx, first, designs) + backdoor_refutation_gates(
         first, designs, ctx
     )
@@ -325,6 +340,32 @@ def analyze(
     return analysis
 
 
+def _inferred_covariates(roles: Roles) -> list[str]:
+    """The covariates inference filled (empty when named, from a graph, or none)."""
+    cov = roles.covariates
+    if not cov or isinstance(cov, str):
+        return []
+    how = next((g for g in roles.guesses if g.role == "covariates"), None)
+    return list(cov) if how is not None and how.source == "inferred" else []
+
+
+def covariates_to_name(cls: type[Estimator], inferred: Sequence[str]) -> RoleError:
+    """The refusal of an estimator whose assumption needs covariates the analyst names."""
+    why = (
+        "an instrument is valid given the controls the analyst chooses"
+        if Design.IV in cls.designs
+        else "sequential ignorability holds given the pre-treatment confounders the analyst chooses"
+    )
+    shown = ", ".join(inferred[:8]) + (f", … ({len(inferred)} in all)" if len(inferred) > 8 else "")
+    return RoleError(
+        f"{cls.name} needs the role 'covariates' named: {why}, and the inferred columns "
+        f"({shown}) may be consequences of the treatment, which would bias it; give "
+        "--covariates A,B,... (Python: covariates=[...]), or --no-infer (infer=False) "
+        "for none",
+        details={"role": "covariates", "estimator": cls.name, "inferred": list(inferred)},
+    )
+
+
 def _network_design(
     network: DataLike,
     roles: Roles,
@@ -365,6 +406,11 @@ def _network_design(
             "units and are not run (name them in estimators= to run them anyway)",
         ]
     return out, notes
+
+
+def _complete(data: CausalData) -> bool:
+    """Whether the outcome and the treatment (where present) are observed on every row."""
+    return all(v is None or bool(np.isfinite(v).all()) for v in (data.y, data.t))
 
 
 def _outcome_scale(data: CausalData | None) -> float | None:

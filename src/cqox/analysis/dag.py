@@ -343,7 +343,7 @@ def identify(g: nx.DiGraph, t: str, y: str, observed: Iterable[str]) -> Identifi
         reasons.append(
             f"no observed set blocks the backdoor paths; the mediators {', '.join(frontdoor)} "
             "satisfy the front-door criterion (estimated by the front-door plug-in, "
-            "cqox.analysis.frontdoor)"
+            "cqox.estimators.frontdoor.twostage)"
         )
         strategy = "frontdoor"
     else:
@@ -473,7 +473,10 @@ class GraphPlan:
         if self.identification.strategy == "backdoor":
             return designs
         unconfounded = (Design.BACKDOOR, Design.MEDIATION, Design.DOSE_RESPONSE, Design.CATE)
-        return [d for d in designs if d not in unconfounded]
+        kept = [d for d in designs if d not in unconfounded]
+        if self.identification.strategy == "frontdoor":
+            kept.append(Design.FRONTDOOR)
+        return kept
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the ``dag`` section of the Analysis)."""

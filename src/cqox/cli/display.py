@@ -133,6 +133,8 @@ class Display:
         self.out.print(self.estimates_table(an))
         if any(e.status == "not_checked" for e in an.estimates):
             self.out.print("[dim]gates —: not checked (no gate applies to that estimate)[/dim]")
+        if (baseline := self.baseline_text(an)) is not None:
+            self.out.print(baseline)
         if an.consensus:
             self.out.print(self.consensus_table(an))
         for name, message in unique_failures(an.failures):
@@ -228,7 +230,37 @@ class Display:
             # "not checked" would widen the narrow table; a dash with a legend line below
             row += ["[yellow]—[/yellow]" if e.status == "not_checked" else _status(e.status)]
             table.add_row(*row)
+        b = an.baseline
+        if b is not None:
+            # the unadjusted contrast, set apart: it is never in the consensus
+            table.add_section()
+            row = ["[dim]baseline[/dim]", str(b["estimand"])]
+            row += [fmt_num(b["estimate"])]
+            row += [fmt_num(b["se"])] if wide else []
+            row += [fmt_ci(b["ci"]), fmt_p(b.get("p_value"))]
+            row += [str(b["n"])] if wide else []
+            row += ["[dim]unadj.[/dim]"]
+            table.add_row(*row)
         return table
+
+    def baseline_text(self, an: Analysis) -> str | None:
+        """The baseline's randomization check and what it means for this analysis."""
+        b = an.baseline
+        if b is None:
+            return None
+        check = b.get("randomization_check", {})
+        if check.get("ran"):
+            p_text = fmt_p(check["p_value"])
+            head = (
+                f"randomization check (HC1 Wald test, {check['df']} covariates) "
+                f"p {p_text if p_text.startswith('<') else '= ' + p_text}"
+            )
+        else:
+            head = f"randomization check not run ({check.get('reason', 'no covariates')})"
+        return (
+            "[dim]baseline:[/dim] the unadjusted difference in means, never in the consensus; "
+            f"{head}; {b['note']}"
+        )
 
     def consensus_table(self, an: Analysis) -> Table:
         """Consensus per estimand (median, range, agreement, truth when known)."""

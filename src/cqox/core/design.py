@@ -19,6 +19,13 @@ class Design(StrEnum):
     ITS = "its"
     PANEL_MATCHING = "panel_matching"
     MEDIATION = "mediation"
+    #: The front-door criterion (Pearl 1995): mediators that carry the whole effect, that
+    #: no backdoor path reaches from the treatment, and whose backdoor paths to the
+    #: outcome the treatment blocks.  Identified by a causal graph (``dag=``) or asked
+    #: for by naming the ``frontdoor`` estimator with the ``mediator`` role; never
+    #: inferred from roles, which cannot tell it from mediation (same roles, other
+    #: assumptions).
+    FRONTDOOR = "frontdoor"
     DOSE_RESPONSE = "dose_response"
     NETWORK = "network"
     SPATIAL = "spatial"

@@ -134,6 +134,23 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         "refutation gates refute_* (placebo, random common cause, subset, dummy outcome, "
         "unobserved common cause): p-value; warn below",
     ),
+    "sample_overlap": _t(
+        "sample_overlap",
+        0.90,
+        "transportability: share of target rows within the trial's sampling-score range; "
+        "warn below, fail below half",
+    ),
+    "sample_overlap_extreme": _t(
+        "sample_overlap",
+        0.01,
+        "transportability: sampling scores P(trial | X) below this count as extreme",
+    ),
+    "proxy_relevance": _t(
+        "proxy_relevance",
+        10.0,
+        "proximal: robust first-stage F of the treatment proxy for the outcome proxy; warn "
+        "below, fail below a quarter",
+    ),
     "its_segment_length": _t(
         "its_segment_length",
         8.0,

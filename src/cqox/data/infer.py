@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 from cqox.core.roles import RoleGuess, Roles
 from cqox.data.design_detect import find_fuzzy, find_threshold
@@ -243,6 +244,12 @@ INFERRED_ROLES = (
 )
 #: Minimum score for a guess to be used.
 MIN_SCORE = 0.5
+#: Names this short (``m``) are weak evidence of a mediator on their own.
+SHORT_NAME_LENGTH = 2
+#: Confidence of a mediator guessed from a short name and the data's evidence.
+SHORT_MEDIATOR_SCORE = 0.6
+#: Largest p-value of the treatment–column association that counts as that evidence.
+MEDIATOR_EVIDENCE_P = 0.001
 #: Share of rows on each side of 0 for a margin-type running variable to get cutoff 0.
 MIN_SIDE_SHARE = 0.05
 #: Largest table on which pairs of few-level covariates are checked for determining the
@@ -534,7 +541,42 @@ class _Inference:
                 for c in cols
                 if _numeric(self.df[c]) and (self.df[c].dropna() >= 0).all() and not self._binary[c]
             ]
-        self.pick(role, self.named(role, cols))
+        cands = self.named(role, cols)
+        if role == "mediator":
+            cands = [c for c in map(self._mediator_evidence, cands) if c is not None]
+        self.pick(role, cands)
+
+    def _mediator_evidence(self, cand: Candidate) -> Candidate | None:
+        """A mediator guessed from a short name needs the data's evidence too.
+
+        Taking a column as the mediator adds a design and removes it from the
+        covariates, so a one- or two-letter name (``m``) is not enough on its own: the
+        treatment must predict the column (a mediator is moved by the treatment), by the
+        correlation test ``|r|·√((n − 2)/(1 − r²))`` against the normal at
+        :data:`MEDIATOR_EVIDENCE_P`; the guess then has confidence
+        :data:`SHORT_MEDIATOR_SCORE`, not that of a usual name.
+        """
+        if len(normalise_name(cand.column)) > SHORT_NAME_LENGTH:
+            return cand
+        treat = self.role("treatment")
+        if treat is None:
+            return None
+        pair = self.df[[treat, cand.column]].apply(pd.to_numeric, errors="coerce").dropna()
+        n = len(pair)
+        if n < 10 or pair.nunique().min() < 2:
+            return None
+        r = float(np.corrcoef(pair.to_numpy(np.float64).T)[0, 1])
+        stat = abs(r) * np.sqrt((n - 2) / max(1.0 - r * r, 1e-12))
+        p = float(2.0 * ndtr(-stat))
+        if not p < MEDIATOR_EVIDENCE_P:
+            return None
+        return Candidate(
+            "mediator",
+            cand.column,
+            SHORT_MEDIATOR_SCORE,
+            f"name '{cand.column}' is short (weak evidence alone) and the treatment "
+            f"'{treat}' predicts it (r = {r:.2f}, p = {p:.2g})",
+        )
 
     def suggest(self, role: str) -> None:
         """Name the best column for a role that is never applied without the user's say."""

@@ -122,6 +122,12 @@ class Estimator(ABC):
     sensitivity: ClassVar[tuple[str, ...]] = ()
     #: A small seeded example (simulator + roles) every contract test runs on.
     example: ClassVar[Example | None] = None
+    #: Whether its identifying assumption holds only given covariates the analyst names
+    #: (an instrument valid given controls; sequential ignorability given pre-treatment
+    #: confounders).  ``cqox.analyze`` then does not run it on *inferred* covariates:
+    #: inferred columns may be consequences of the treatment (bad controls), which no
+    #: rule on names or data can rule out, and they move these estimates (issue #11).
+    needs_named_covariates: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         self.params = params

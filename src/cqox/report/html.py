@@ -173,12 +173,43 @@ def _estimates_section(an: Analysis) -> list[str]:
             "</table><p class=muted>The consensus is the median over estimators of the same "
             "estimand; estimates of different estimands are never pooled.</p>"
         )
+    parts += _baseline_part(an)
     methods = {e.estimator: e.method for e in an.estimates if e.method}
     if methods:
         parts.append("<h3>Methods</h3><ul>")
         parts += [f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in methods.items()]
         parts.append("</ul>")
     return parts
+
+
+def _baseline_part(an: Analysis) -> list[str]:
+    """The unadjusted difference in means and its randomization check."""
+    b = an.baseline
+    if b is None:
+        return []
+    check = b.get("randomization_check", {})
+    if check.get("ran"):
+        check_text = (
+            f"{_e(check['test'])}: χ² = {_num(check['statistic'])} on {_e(check['df'])} df, "
+            f"p = {_num(check['p_value'])} "
+            + ("(the arms differ)" if check.get("arms_differ") else "(no evidence they differ)")
+        )
+    else:
+        check_text = f"not run: {_e(check.get('reason', 'no covariates'))}"
+    ci = b["ci"]
+    return [
+        "<h3 id=baseline>Baseline: unadjusted difference in means</h3>"
+        "<table><tr><th class=l>estimand</th><th>estimate</th><th>se</th><th>95% CI</th>"
+        "<th>p</th><th>treated</th><th>control</th></tr>"
+        f"<tr><td class=l>{_e(b['estimand'])}</td><td>{_num(b['estimate'])}</td>"
+        f"<td>{_num(b['se'])}</td><td>[{_num(ci[0])}, {_num(ci[1])}]</td>"
+        f"<td>{_num(b.get('p_value'))}</td><td>{_e(b.get('n_treated', ''))}</td>"
+        f"<td>{_e(b.get('n_control', ''))}</td></tr></table>"
+        f"<p>Randomization check — {check_text}.</p>"
+        f"<p class=muted>{_e(b['note'])}. The baseline is ȳ₁ − ȳ₀ with the Neyman (Welch) "
+        "standard error on every row with the outcome and the treatment; it never enters "
+        "the consensus.</p>"
+    ]
 
 
 def _figures_section(an: Analysis) -> list[str]:

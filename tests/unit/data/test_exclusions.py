@@ -22,7 +22,7 @@ from cqox.data.exclusions import (
     treatment_function_columns,
 )
 from cqox.data.infer import infer_roles
-from cqox.errors import EstimationError
+from cqox.errors import EstimationError, RoleError
 
 #: |estimate − truth| ≤ 4·SE: a false alarm below 1e-4 while a leak (estimate 0) or a
 #: bad control still fails.
@@ -205,8 +205,19 @@ def test_instrument_codings_are_never_controls_and_missing_columns_are_not_infer
     assert "z_far (a coding of the instrument 'z' (correlation -1.00))" in reason
     assert "z_dist (a coding of the instrument 'z' (correlation -0.86))" in reason
     assert "spotty (missing in 20% of the rows" in reason
+    # the IV estimators do not run on inferred controls: the refusal names the role
+    with pytest.raises(RoleError, match="iv_2sls needs the role 'covariates' named") as info:
+        cqox.analyze(
+            df, outcome="y", treatment="d", roles={"instrument": ["z"]}, estimators=["iv_2sls"]
+        )
+    assert info.value.details["inferred"] == ["x1"]
     an = cqox.analyze(
-        df, outcome="y", treatment="d", roles={"instrument": ["z"]}, estimators=["iv_2sls"]
+        df,
+        outcome="y",
+        treatment="d",
+        covariates=info.value.details["inferred"],
+        roles={"instrument": ["z"]},
+        estimators=["iv_2sls"],
     )
     est = an.estimate_for("iv_2sls")
     assert est.n == 64  # no row dropped for an inferred covariate

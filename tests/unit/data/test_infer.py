@@ -290,3 +290,32 @@ def test_ambiguous_outcome_is_not_guessed() -> None:
     r = infer_roles(read("thornton_hiv.csv"))
     assert (r.treatment, r.cluster, r.outcome) == ("any", None, None)
     assert "--cluster villnum" in guess(r, "cluster")[2]  # suggested, not applied
+
+
+def _with_m(effect_on_m: float, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = 800
+    t = rng.integers(0, 2, n)
+    m = effect_on_m * t + rng.normal(size=n)
+    return pd.DataFrame({"y": m + t + rng.normal(size=n), "t": t, "m": m, "x": rng.normal(size=n)})
+
+
+def test_a_one_letter_m_the_treatment_does_not_move_stays_a_covariate() -> None:
+    # a column named 'm' was taken as the mediator with confidence 0.99 on its name alone
+    r = infer_roles(_with_m(0.0), Roles(outcome="y", treatment="t"))
+    assert r.mediator is None
+    assert "m" in (r.covariates or ())
+    assert Design.MEDIATION not in designs_for(r)
+
+
+def test_a_one_letter_m_the_treatment_moves_is_a_mediator_with_modest_confidence() -> None:
+    r = infer_roles(_with_m(1.0), Roles(outcome="y", treatment="t"))
+    column, confidence, reason = guess(r, "mediator")
+    assert column == "m" and confidence == pytest.approx(0.6)
+    assert confidence < CONFIDENT and "predicts it" in reason
+
+
+def test_a_usual_mediator_name_needs_no_such_evidence() -> None:
+    df = _with_m(0.0).rename(columns={"m": "mediator"})
+    r = infer_roles(df, Roles(outcome="y", treatment="t"))
+    assert guess(r, "mediator")[:2] == ("mediator", 0.99)

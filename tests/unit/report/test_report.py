@@ -142,6 +142,17 @@ def test_report_shows_each_estimate_with_ci_and_gates(demo: Analysis, page: str)
     assert len(gate_rows) == sum(len(e.gates) for e in demo.estimates) > 0
 
 
+def test_report_shows_the_baseline_and_the_randomization_check(demo: Analysis, page: str) -> None:
+    b = demo.baseline
+    assert b is not None
+    p = parse(page)
+    (row,) = [r for r in p.rows if len(r) == 7 and r[0] == "ATE" and r[1] == f"{b['estimate']:.4g}"]
+    assert row[3] == f"[{b['ci'][0]:.4g}, {b['ci'][1]:.4g}]"
+    check = b["randomization_check"]
+    assert "Baseline: unadjusted difference in means" in page
+    assert f"p = {check['p_value']:.4g}" in page and "HC1 Wald test" in page
+
+
 def test_values_from_the_data_are_escaped() -> None:
     df, _ = cqox.simulate.confounded_binary(n=300, seed=2)
     df = df.rename(columns={"x1": "<script>alert(1)</script>"})

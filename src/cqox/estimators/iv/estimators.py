@@ -135,6 +135,7 @@ class _IVBase(Estimator):
     requires = ("outcome", "treatment", "instrument")
     optional_roles = ("covariates", "cluster", "weight")
     binary_treatment = False
+    needs_named_covariates = True
 
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
         """Complete cases in every role and every ``endogenous`` column."""

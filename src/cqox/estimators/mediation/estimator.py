@@ -112,6 +112,7 @@ class _MediationEstimator(Estimator):
     default_estimands = DEFAULT_ESTIMANDS
     requires = ("outcome", "treatment", "mediator")
     example = _EXAMPLE
+    needs_named_covariates = True
 
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
         """Prepare as the backdoor design does; the mediator may not be a covariate."""

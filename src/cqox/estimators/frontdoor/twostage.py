@@ -1,7 +1,7 @@
-"""The front-door estimate of an analysis whose graph identifies the effect that way.
+"""The front-door two-stage estimate: the arithmetic of the ``frontdoor`` estimator.
 
-When a causal graph (``dag=``) leaves no observed backdoor set but the mediators ``M``
-satisfy the front-door criterion (Pearl 1995; :func:`cqox.analysis.dag.frontdoor_set`),
+When the mediators ``M`` satisfy the front-door criterion (Pearl 1995; a causal graph
+finds them with :func:`cqox.analysis.dag.frontdoor_set`),
 
     E[Y | do(t)] = Σ_m P(m | t) Σ_t' E[Y | m, t'] P(t').
 
@@ -23,8 +23,10 @@ included) and the second-order term of Goodman (1960) (Sobel 1982 without it), w
 normal interval.  In simulation (``tests/truth/test_frontdoor_truth.py``) its coverage
 is nominal (0.94 over 1,000 draws) where a 200-resample bootstrap SE under-covered
 (0.92 over 500).  The estimand is the ATE for a 0/1 treatment and the average causal
-response per unit (ACR) otherwise.  The estimate is made by the analysis of a graph
-(it is not a registry estimator: it needs the mediators the graph names).
+response per unit (ACR) otherwise.  An analysis of a graph that identifies the effect
+this way calls :func:`frontdoor_estimate` with every mediator of the graph's front-door
+set; the registered ``frontdoor`` estimator (:mod:`cqox.estimators.frontdoor.estimator`)
+runs it with the ``mediator`` role.
 
 References
 ----------

@@ -1,0 +1,1 @@
+"""Front-door estimation (Pearl 1995): the effect through mediators the graph names."""
