@@ -197,7 +197,10 @@ def analyze(
         {"outcome": outcome, "treatment": treatment, "covariates": covariates, **role_keywords},
     )
     _check_columns(df, given)
-    r = infer_roles(df, given) if infer else given
+    from cqox.data.profile import distinct_counts
+
+    distinct = distinct_counts(df)  # once, for the inference and the profile
+    r = infer_roles(df, given, distinct) if infer else given
     ctx = Context(seed=seed, thresholds=dict(thresholds or {}), progress=progress)
     plan = None
     if dag is not None:
@@ -255,7 +258,7 @@ def analyze(
     for i, (cls, p) in enumerate(runs):
         ctx.report(f"{cls.name} {p.get('estimand', '')}".strip(), i / max(1, len(runs)))
         est = cls(**p)
-        key = (cls.prepare, cls.requires, cls.binary_treatment)
+        key = cls.prepare_key(df, r)
         try:
             if cls.needs_named_covariates and unnamed:
                 raise covariates_to_name(cls, unnamed)
@@ -302,7 +305,7 @@ def analyze(
         data_level_gates += plan.gates
     agreed, consensus_notes = consensus_with_notes(estimates, _outcome_scale(first))
     analysis = Analysis(
-        profile=_profile(df),
+        profile=_profile(df, distinct),
         roles=r,
         designs=designs,
         estimates=estimates,
@@ -438,10 +441,10 @@ def _choose(
     return chosen
 
 
-def _profile(df: pd.DataFrame) -> dict[str, Any]:
+def _profile(df: pd.DataFrame, distinct: dict[str, int] | None = None) -> dict[str, Any]:
     from cqox.data.profile import profile
 
-    return profile(df)
+    return profile(df, nunique=distinct)
 
 
 def _backdoor_propensity(

@@ -1054,14 +1054,19 @@ def _usable_covariate(s: pd.Series, n: int, nunique: int) -> bool:
     return bool(nunique <= min(20, max(2, n // 10)))
 
 
-def infer_roles(df: pd.DataFrame, given: Roles | None = None) -> Roles:
+def infer_roles(
+    df: pd.DataFrame, given: Roles | None = None, nunique: dict[str, int] | None = None
+) -> Roles:
     """Infer the roles the table can fill; roles in ``given`` are kept and always win.
+
+    ``nunique`` (distinct non-missing values per column) is computed when not given;
+    an analysis computes it once for the inference and the profile.
 
     Returns roles whose ``guesses`` record every role (explicit ones with confidence 1
     and source ``explicit``), with a confidence and a one-line reason for each inferred
     one.  See the module docstring for the rules.
     """
-    state = _Inference(df, given or Roles())
+    state = _Inference(df, given or Roles(), nunique)
     state.treatment()
     state.outcome(by_name_only=True)
     state.time()

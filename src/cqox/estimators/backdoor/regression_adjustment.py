@@ -54,7 +54,7 @@ from cqox.estimators.common import (
 )
 from cqox.estimators.registry import register
 from cqox.inference.spatial_hac import conley_se
-from cqox.nuisance.ols import fit_ols, with_intercept
+from cqox.nuisance.ols import fit_ols_rows, rows_dot
 
 
 @dataclass(frozen=True)
@@ -89,32 +89,32 @@ def regression_adjustment(
     y: np.ndarray, t: np.ndarray, X: np.ndarray, estimand: str = "ATE"
 ) -> RAResult:
     """Regression-adjustment effect with its influence function."""
-    n = len(y)
-    Z = with_intercept(X)
+    n, k = len(y), X.shape[1] + 1
     s = np.ones(n, dtype=bool) if estimand == "ATE" else (t == (1 if estimand == "ATT" else 0))
-    zbar = Z.mean(axis=0) if estimand == "ATE" else Z[s].mean(axis=0)
+    # the mean design row [1, x̄] over the target, without an n × k design
+    zbar = np.concatenate([[1.0], X.mean(axis=0) if estimand == "ATE" else X[s].mean(axis=0)])
     arms = {}
     # the correction term of ψ, (inf1 − inf0) @ zbar, is n z_i'(Z_a'Z_a)⁻¹zbar · ε_i for
     # the rows of arm a: one n-vector, no n × k influence matrix
     correction = np.zeros(n)
     for a in (1, 0):
-        idx = t == a
-        n_a = int(idx.sum())
-        if n_a <= Z.shape[1]:
+        idx = np.flatnonzero(t == a)
+        n_a = len(idx)
+        if n_a <= k:
             raise EstimationError(
                 f"the {'treated' if a else 'control'} arm has {n_a} rows for "
-                f"{Z.shape[1]} regression coefficients; use fewer covariates",
-                details={"arm": a, "rows": n_a, "coefficients": Z.shape[1]},
+                f"{k} regression coefficients; use fewer covariates",
+                details={"arm": a, "rows": n_a, "coefficients": k},
             )
-        Za, ya = Z[idx], y[idx]
-        fit = fit_ols(Za, ya)
+        ya = y[idx]
+        fit = fit_ols_rows(X, y, idx)
         # fit.bread = (Z_a'Z_a/n_a)⁻¹, so n (Z_a'Z_a)⁻¹ zbar = (n/n_a) bread zbar
         direction = fit.bread @ zbar * (n / n_a)
-        correction[idx] += (1 if a == 1 else -1) * (Za @ direction) * fit.resid
+        correction[idx] += (1 if a == 1 else -1) * rows_dot(X, idx, direction) * fit.resid
         r2 = 1 - float(np.sum(fit.resid**2) / np.sum((ya - ya.mean()) ** 2))
         arms[a] = (fit.coef, r2)
     (b1, r2_1), (b0, r2_0) = arms[1], arms[0]
-    diff = Z @ (b1 - b0)
+    diff = (b1 - b0)[0] + X @ (b1 - b0)[1:]
     p_s = s.mean()
     # standardisation is linear in the coefficients
     mu1, mu0 = float(zbar @ b1), float(zbar @ b0)
