@@ -14,6 +14,11 @@ cross_section``), every backdoor estimator with linear/logit DML nuisances, gate
 sensitivity.  *engine* is the time inside ``cqox.analyze`` in a fresh process (imports
 and file reading excluded).  Results go to ``benchmarks/results/cold_start.json`` and
 to the "Cold start" section of ``docs/benchmarks.md`` (which ``benchmarks.run`` keeps).
+
+The service rows start ``cqox serve`` (one warmed-up worker, SQLite, loopback) in a
+temporary data directory: start → ready, the first analysis of the same table after
+ready, the median of ``--runs`` more (*p50*), and a finished report and PNG figure,
+first rendered, then served from the artefact cache (``--no-service`` skips them).
 """
 
 from __future__ import annotations
@@ -40,7 +45,13 @@ GOALS = {
     "cqox estimators": 0.5,
     "cqox analyze (10k × 50, linear nuisances)": 2.0,
     "engine: cqox.analyze in a fresh process": 1.0,
+    "service: first analysis after ready (10k × 50)": 1.5,
+    "service: analysis p50 (10k × 50)": 0.6,
+    "service: report, cached": 0.1,
+    "service: PNG figure, cached": 0.1,
 }
+#: Seconds to wait for the service to answer /ready.
+SERVICE_START_TIMEOUT_S = 300.0
 LINEAR = ("--set", "dml_plr.learner=linear", "--set", "dml_irm.learner=linear")
 
 _ENGINE = """
@@ -87,7 +98,138 @@ def time_command(argv: list[str], runs: int, env: dict[str, str]) -> dict[str, A
     }
 
 
-def measure(runs: int) -> dict[str, Any]:
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _timed(call: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = call()
+    return time.perf_counter() - start, out
+
+
+def _row(walls: list[float], load_before: tuple[float, ...]) -> dict[str, Any]:
+    return {
+        "runs": len(walls),
+        "wall_s": walls,
+        "median_wall_s": statistics.median(walls),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def measure_service(path: str, runs: int, env: dict[str, str]) -> dict[str, Any]:
+    """The service rows: ``cqox serve`` in a temporary data directory, on loopback."""
+    import httpx
+
+    rows: dict[str, Any] = {}
+    password = "cold-start benchmark password"
+    with tempfile.TemporaryDirectory() as data_dir:
+        senv = {k: v for k, v in env.items() if not k.startswith("CQOX_")}
+        senv.update(
+            CQOX_DATA_DIR=data_dir,
+            CQOX_SECRET_KEY="cold-start-" + "k" * 40,
+            CQOX_WORKERS="1",
+            CQOX_RATE_LIMIT_PER_MINUTE="0",
+            CQOX_RATE_LIMIT_IP_PER_MINUTE="0",
+            CQOX_CACHE_DIR=str(Path(data_dir) / "cache"),
+        )
+        cli = [sys.executable, "-m", "cqox.cli.main"]
+        subprocess.run(
+            [*cli, "users", "create", "bench", "--role", "analyst", "--password-stdin"],
+            input=password + "\n",
+            env=senv,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        load0 = os.getloadavg()
+        start = time.perf_counter()
+        with open(Path(data_dir) / "serve.log", "wb") as log:
+            server = subprocess.Popen(
+                [*cli, "serve", "--port", str(port)], env=senv, stdout=log, stderr=log
+            )
+            try:
+                deadline = start + SERVICE_START_TIMEOUT_S
+                while True:
+                    if server.poll() is not None or time.perf_counter() > deadline:
+                        raise RuntimeError("cqox serve did not become ready")
+                    try:
+                        if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    time.sleep(0.05)
+                rows["service: start → ready"] = _row([time.perf_counter() - start], load0)
+                rows.update(_service_requests(url, path, password, runs))
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait(timeout=30)
+    return rows
+
+
+def _service_requests(url: str, path: str, password: str, runs: int) -> dict[str, Any]:
+    """First and repeated analyses, then report and figure fetches (first, cached)."""
+    import httpx
+
+    rows: dict[str, Any] = {}
+    with httpx.Client(base_url=url, timeout=600) as client:
+        token = client.post("/api/auth/login", json={"username": "bench", "password": password})
+        token.raise_for_status()
+        h = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        with open(path, "rb") as fh:
+            up = client.post("/api/upload", files={"file": ("data.parquet", fh)}, headers=h)
+        up.raise_for_status()
+        body = {
+            "dataset_id": up.json()["dataset_id"],
+            "roles": {"outcome": "y", "treatment": "t"},
+            "options": {
+                "seed": 0,
+                "wait_s": 60,
+                "params": {"dml_plr": {"learner": "linear"}, "dml_irm": {"learner": "linear"}},
+            },
+        }
+
+        def analyze() -> str:
+            r = client.post("/api/analyze/comprehensive", json=body, headers=h)
+            if r.status_code != 200:
+                raise RuntimeError(f"analysis failed: {r.status_code} {r.text[:300]}")
+            return str(r.json()["analysis_id"])
+
+        load0 = os.getloadavg()
+        first, aid = _timed(analyze)
+        rows["service: first analysis after ready (10k × 50)"] = _row([first], load0)
+        load0 = os.getloadavg()
+        rows["service: analysis p50 (10k × 50)"] = _row(
+            [_timed(analyze)[0] for _ in range(runs)], load0
+        )
+        for name, route in (
+            ("report", f"/api/analyses/{aid}/report"),
+            ("PNG figure", f"/api/analyses/{aid}/figures/forest.png"),
+        ):
+            load0 = os.getloadavg()
+
+            def get(route: str = route) -> None:
+                client.get(route, headers=h).raise_for_status()
+
+            rows[f"service: {name}, first fetch"] = _row([_timed(get)[0]], load0)
+            load0 = os.getloadavg()
+            rows[f"service: {name}, cached"] = _row([_timed(get)[0] for _ in range(runs)], load0)
+    return rows
+
+
+def measure(runs: int, service: bool = True) -> dict[str, Any]:
     """Every row of the table."""
     from benchmarks.datagen import cross_section
 
@@ -137,6 +279,14 @@ def measure(runs: int) -> dict[str, Any]:
                 f" median {row['median_wall_s']:.2f} s wall, {row['median_cpu_s']:.2f} s CPU"
                 f"{extra} (load {row['load_before'][0]} → {row['load_after'][0]})"
             )
+        if service:
+            print("  service …", flush=True)
+            for name, row in measure_service(path, runs, env).items():
+                rows[name] = row
+                print(
+                    f"  {name}: median {row['median_wall_s']:.3f} s wall "
+                    f"(load {row['load_before'][0]} → {row['load_after'][0]})"
+                )
     return {"rows": rows, "cores": os.cpu_count(), "python": sys.version.split()[0]}
 
 
@@ -153,23 +303,31 @@ def section(result: dict[str, Any]) -> list[str]:
         f"runs on {result.get('cores', '?')} cores: above the core count the wall times "
         "include waiting for other jobs, the CPU times much less so.",
         "",
-        "| command | runs | median wall s | median CPU s | goal s | met? (wall) | load |",
-        "| --- | ---: | ---: | ---: | ---: | :---: | --- |",
+        "| command | runs | median wall s | median CPU s | goal s | met? (wall) | met? (CPU) "
+        "| load |",
+        "| --- | ---: | ---: | ---: | ---: | :---: | :---: | --- |",
     ]
     for name, row in result["rows"].items():
         value = row.get("median_engine_s", row["median_wall_s"])
         goal = GOALS.get(name)
-        cpu = f"{row.get('median_engine_cpu_s', row['median_cpu_s']):.3f}"
+        cpu_s = row.get("median_engine_cpu_s", row.get("median_cpu_s"))
+        cpu = "" if cpu_s is None else f"{cpu_s:.3f}"
         met = "" if goal is None else ("yes" if value <= goal else "no")
+        # the CPU time of a single-threaded command is its wall time on an idle core
+        met_cpu = "" if goal is None or cpu_s is None else ("yes" if cpu_s <= goal else "no")
         lines.append(
             f"| {name} | {row['runs']} | {value:.3f} | {cpu} | "
-            f"{'' if goal is None else goal} | {met} | "
+            f"{'' if goal is None else goal} | {met} | {met_cpu} | "
             f"{row['load_before'][0]} → {row['load_after'][0]} |"
         )
     lines += [
         "",
         "The engine row is the time inside `cqox.analyze` (wall and CPU time of the "
-        "process; imports and reading the file excluded) in a fresh process.",
+        "process; imports and reading the file excluded) in a fresh process. The service "
+        "rows time HTTP requests to `cqox serve` on loopback (one worker, warmed up at "
+        "start; the same table and settings as `cqox analyze`, sent inline with `wait_s`); "
+        "their CPU time is spread over the API and worker processes and is not shown. "
+        "*cached* is a second fetch, served from the artefact cache.",
         END,
     ]
     return lines
@@ -200,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="fresh processes per command")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--no-service", action="store_true", help="skip the service rows")
     args = parser.parse_args(argv)
-    result = measure(args.runs)
+    result = measure(args.runs, service=not args.no_service)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1), encoding="utf-8")
     write_section(Path(args.out), result)

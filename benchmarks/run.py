@@ -36,6 +36,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 from benchmarks import cases, cases_dose, cold_start, datagen  # noqa: E402
 from benchmarks.harness import Outcome, measure_group  # noqa: E402
 from benchmarks.mediation_cases import mediation_cases, mediation_design  # noqa: E402
+from benchmarks.transport_proximal_cases import (  # noqa: E402
+    proximal_cases,
+    proximal_design,
+    transport_cases,
+    transport_design,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = (
@@ -146,6 +152,8 @@ def designs(quick: bool) -> list[tuple[datagen.Design, Any]]:
         (cases_dose.dose_design("dose_polynomial", n=10_000, seed=8), cases_dose.dose_cases),
         (cases_dose.dose_design("hirano_imbens", n=10_000, seed=9), cases_dose.dose_cases),
         (cases_dose.multivalued_design(n=10_000, seed=10), cases_dose.multivalued_cases),
+        (transport_design(n=10_000, seed=11), transport_cases),
+        (proximal_design(n=10_000, seed=12), proximal_cases),
     ]
 
 
@@ -163,6 +171,8 @@ def small_designs() -> list[tuple[datagen.Design, Any]]:
         (cases_dose.dose_design("dose_polynomial", n=500, seed=8), cases_dose.dose_cases),
         (cases_dose.dose_design("hirano_imbens", n=500, seed=9), cases_dose.dose_cases),
         (cases_dose.multivalued_design(n=500, seed=10), cases_dose.multivalued_cases),
+        (transport_design(n=600, seed=11), transport_cases),
+        (proximal_design(n=600, seed=12), proximal_cases),
     ]
 
 

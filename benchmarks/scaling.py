@@ -282,9 +282,25 @@ def write(rows: list[dict], out: Path, quick: bool) -> None:
         a2.legend(frameon=False)
         fig.tight_layout()
         fig.savefig(out.with_suffix(".png"), dpi=100)
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out.write_text("\n".join(lines) + "\n" + kept_section(out), encoding="utf-8")
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / "scaling.json").write_text(json.dumps(rows, indent=1))
+
+
+#: Markers of the hand-written "Scaling out" section that a regeneration keeps.
+KEPT_BEGIN = "<!-- scale-out:begin -->"
+KEPT_END = "<!-- scale-out:end -->"
+
+
+def kept_section(out: Path) -> str:
+    """The hand-written section between :data:`KEPT_BEGIN` and :data:`KEPT_END`, if any."""
+    if not out.exists():
+        return ""
+    text = out.read_text(encoding="utf-8")
+    start, end = text.find(KEPT_BEGIN), text.find(KEPT_END)
+    if start < 0 or end < start:
+        return ""
+    return "\n" + text[start : end + len(KEPT_END)] + "\n"
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+if "CQOX_CACHE_DIR" not in os.environ:
+    # the estimator-listing cache of this run (cqox._cachedir), never the user's ~/.cache
+    _cache = tempfile.mkdtemp(prefix="cqox-test-cache-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ["CQOX_CACHE_DIR"] = _cache
 
 #: ../shared/datasets beside the repository (CI lays shared/ next to the clone);
 #: ``CQOX_DATASETS`` points elsewhere (a git worktree is not beside shared/).

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api, setLoggedOutHandler, tokens } from "./api/client";
+import { api, setLoggedOutHandler, tokens, type Schemas } from "./api/client";
 import { useRoute } from "./lib/route";
 import { AnalysePage } from "./pages/Analyse";
 import { ComparePage } from "./pages/Compare";
@@ -10,11 +10,8 @@ import { LoginPage } from "./pages/Login";
 import { ResultPage } from "./pages/Result";
 import { UsersPage } from "./pages/Users";
 
-export interface Me {
-  id: string;
-  username: string;
-  role: "admin" | "analyst" | "viewer";
-}
+/** The logged-in user, as ``GET /api/auth/me`` answers (typed by the OpenAPI schema). */
+export type Me = Schemas["UserOut"];
 
 const NAV = [
   { page: "data", label: "Data sets" },
@@ -36,7 +33,7 @@ export function App() {
       return;
     }
     const r = await api.GET("/api/auth/me");
-    setMe(r.response.ok ? (r.data as unknown as Me) : null);
+    setMe(r.response.ok && r.data ? r.data : null);
     setChecked(true);
   }, []);
 

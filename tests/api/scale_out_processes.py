@@ -43,6 +43,30 @@ def require_postgres() -> str:
     return url
 
 
+def new_schema() -> tuple[str, str]:
+    """A fresh PostgreSQL schema of the test database: (a URL that uses it, its name)."""
+    import uuid
+
+    import psycopg
+
+    url = require_postgres()
+    schema = "cqox_scale_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(url, autocommit=True, connect_timeout=30) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def drop_schema(schema: str) -> None:
+    """Drop a schema made by :func:`new_schema`."""
+    import psycopg
+
+    url = os.environ.get("CQOX_TEST_POSTGRES_URL")
+    if url:
+        with psycopg.connect(url, autocommit=True, connect_timeout=30) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 class Worker:
     """A ``cqox worker`` subprocess."""
 

@@ -30,15 +30,15 @@ def test_cate_route_returns_predictions_and_importance(api: Api) -> None:
             "options": {"wait_s": 60},
         },
     )
-    assert r.status_code == 200, r.text
-    result = r.json()["result"]
+    answer = api.finished(r, h)
+    result = answer["result"]
     assert [e["estimator"] for e in result["estimates"]] == ["causal_forest"]
     preds = result["cate_predictions"]
     assert len(preds) == 2
     assert set(preds[0]) >= {"x1", "cate", "se", "ci_lower", "ci_upper"}
     assert preds[1]["cate"] > preds[0]["cate"]  # τ(x) = 2 + x1 in this design
     assert set(result["feature_importance"]) == {"x1", "x2", "x3"}
-    figures = api.client.get(r.json()["links"]["figures"], headers=h).json()["figures"]
+    figures = api.client.get(answer["links"]["figures"], headers=h).json()["figures"]
     names = {f["name"] for f in figures}
     assert {"cate_landscape", "cate_heatmap", "gates", "uplift", "variable_importance"} <= names
     land = next(f for f in figures if f["name"] == "cate_landscape")

@@ -21,11 +21,11 @@ def test_comprehensive_analysis_with_a_mediator_returns_the_decomposition(api: A
             "options": {"params": {"mediation_dml": {"learner": "linear"}}, "wait_s": 60},
         },
     )  # fmt: skip
-    assert r.status_code == 200, r.text
-    result = r.json()["result"]
+    answer = api.finished(r, h)
+    result = answer["result"]
     got = {(e["estimator"], e["estimand"]) for e in result["estimates"]}
     assert got == {(n, e) for n in ("mediation", "mediation_dml") for e in ("NIE", "NDE")}
     assert {"NIE", "NDE"} <= set(result["consensus"])
-    figures = api.client.get(r.json()["links"]["figures"], headers=h).json()["figures"]
+    figures = api.client.get(answer["links"]["figures"], headers=h).json()["figures"]
     names = {f["name"] for f in figures}
     assert {"mediation_decomposition", "mediation_sensitivity"} <= names

@@ -32,8 +32,7 @@ def test_network_dataset_runs_both_network_estimators_for_three_estimands(api: A
     h = api.headers("analyst")
     units, edges, table = _network(api, h)
     r = api.client.post("/api/analyze/comprehensive", headers=h, json=_body(units, edges))
-    assert r.status_code == 200, r.text
-    result = r.json()["result"]
+    result = api.finished(r, h)["result"]
     assert result["designs"] == ["network"]
     got = {(e["estimator"], e["estimand"]) for e in result["estimates"]}
     assert got == {
@@ -53,8 +52,7 @@ def test_network_design_route_takes_the_edge_dataset(api: Api) -> None:
     }
     body["estimators"] = ["network_exposure"]
     r = api.client.post("/api/analyze/design/network", headers=h, json=body)
-    assert r.status_code == 200, r.text
-    (est,) = r.json()["result"]["estimates"]
+    (est,) = api.finished(r, h)["result"]["estimates"]
     assert est["estimand"] == "spillover"
 
 

@@ -125,6 +125,58 @@ def test_report_has_a_file_name_and_downloads_as_an_attachment(api: Api) -> None
     assert saved.text == inline.text and "<html" in saved.text
 
 
+def test_an_animated_figure_downloads_as_a_gif_and_a_still_one_is_refused(api: Api) -> None:
+    from cqox.simulate.its import its_ar1
+
+    h = api.headers("analyst")
+    df, _ = its_ar1(n_pre=10, n_post=6, seed=0)
+    ds = api.dataset(h, df)
+    r = api.client.post(
+        "/api/analyze/comprehensive",
+        headers=h,
+        json={
+            "dataset_id": ds,
+            "roles": {"outcome": "y", "time": "t"},
+            "estimators": ["its"],
+            "options": {"params": {"its": {"interruption": 10}}, "wait_s": 60},
+        },
+    )
+    assert r.status_code == 200, r.text
+    aid = r.json()["analysis_id"]
+    listed = api.client.get(f"/api/analyses/{aid}/figures", headers=h).json()["figures"]
+    animated = [f["name"] for f in listed if f["animated"]]
+    assert animated == ["effect_animation_its"]
+    gif = api.client.get(f"/api/analyses/{aid}/figures/effect_animation_its?format=gif", headers=h)
+    assert gif.status_code == 200 and gif.headers["content-type"] == "image/gif"
+    assert gif.content.startswith(b"GIF89a")
+    assert gif.headers["content-disposition"] == (
+        f'attachment; filename="cqox-{aid[:8]}-effect_animation_its.gif"'
+    )
+    still = next(f["name"] for f in listed if not f["animated"])
+    refused = api.client.get(f"/api/analyses/{aid}/figures/{still}?format=gif", headers=h)
+    assert_error(refused, 404, "NOT_FOUND")
+    assert "effect_animation_its" in refused.json()["error"]["message"]
+
+
+def test_served_report_allows_only_its_two_inline_scripts_by_hash(api: Api) -> None:
+    from cqox.report.interactive import script_hashes
+
+    h = api.headers("analyst")
+    aid = _analysis(api, h)["analysis_id"]
+    link = api.client.post(f"/api/analyses/{aid}/share", headers=h, json={"hours": 1}).json()
+    for r in (
+        api.client.get(f"/api/analyses/{aid}/report", headers=h),
+        api.client.get(link["url"]),
+    ):
+        policy = dict(
+            part.strip().split(" ", 1) for part in r.headers["content-security-policy"].split(";")
+        )
+        sources = policy["script-src"].split()
+        assert sources == ["'self'", *(f"'{x}'" for x in script_hashes())]
+        assert "unsafe" not in policy["script-src"] and "default-src" in policy
+        assert r.text.count("<script>") == 2 and 'type="application/json"' in r.text
+
+
 def test_viewer_link_opens_the_report_without_login_until_it_expires(api: Api) -> None:
     h = api.headers("analyst")
     aid = _analysis(api, h)["analysis_id"]

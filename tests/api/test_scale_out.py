@@ -27,12 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
+from benchmarks import service_load
 
-import cqox
 from tests.api.conftest import PASSWORD, small_frame
-from tests.api.scale_out_processes import Worker, require_postgres, shared_env, start_cluster
+from tests.api.scale_out_processes import (
+    Worker,
+    drop_schema,
+    new_schema,
+    require_postgres,
+    shared_env,
+    start_cluster,
+)
 from tests.api.service_process import create_user_cli
 
 #: The analysis of the load test: quick estimators, so that the service, not the engine,
@@ -204,18 +210,10 @@ def test_limits_queue_and_revocations_are_shared_across_processes(tmp_path: Path
 
 
 def require_postgres_schema(tmp_path: Path) -> str:
-    """A fresh PostgreSQL schema for one cluster (dropped at the end of the session)."""
-    import uuid
-
-    import psycopg
-
-    url = require_postgres()
-    schema = "cqox_scale_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    """A fresh PostgreSQL schema for one cluster (dropped at the end of the module)."""
+    url, schema = new_schema()
     _SCHEMAS.append(schema)
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{schema}"
+    return url
 
 
 _SCHEMAS: list[str] = []
@@ -224,82 +222,16 @@ _SCHEMAS: list[str] = []
 @pytest.fixture(autouse=True, scope="module")
 def _drop_schemas() -> Any:
     yield
-    url = os.environ.get("CQOX_TEST_POSTGRES_URL")
-    if url and _SCHEMAS:
-        import psycopg
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            for schema in _SCHEMAS:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        _SCHEMAS.clear()
+    for schema in _SCHEMAS:
+        drop_schema(schema)
+    _SCHEMAS.clear()
 
 
 # -- load test ---------------------------------------------------------------------------
 
 
-def _csv(i: int) -> bytes:
-    df, _ = cqox.simulate.confounded_binary(
-        n=LOAD_ROWS + i, p=5, effect=1 + 0.01 * i, seed=1000 + i
-    )
-    return df.to_csv(index=False).encode()
-
-
-async def _client(i: int, urls: list[str], user: str, raw: bytes) -> dict[str, Any]:
-    """Log in, upload, analyse and poll, each step through another API process."""
-    n = len(urls)
-    codes: list[int] = []
-    out: dict[str, Any] = {"i": i, "codes": codes, "latency": float("nan")}
-    async with httpx.AsyncClient(timeout=600) as c:
-        r = await c.post(
-            urls[i % n] + "/api/auth/login", json={"username": user, "password": PASSWORD}
-        )
-        codes.append(r.status_code)
-        h = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        r = await c.post(
-            urls[(i + 1) % n] + "/api/upload", headers=h, files={"file": (f"c{i}.csv", raw)}
-        )
-        codes.append(r.status_code)
-        out["dataset"] = ds = r.json()
-        if r.status_code != 201:
-            return out
-        start = time.perf_counter()
-        r = await c.post(
-            urls[(i + 2) % n] + "/api/analyze/comprehensive",
-            headers=h,
-            json={"dataset_id": ds["dataset_id"], "estimators": LOAD_ESTIMATORS},
-        )
-        codes.append(r.status_code)
-        body = r.json()
-        while r.status_code == 202 or body.get("status") in ("queued", "running"):
-            await asyncio.sleep(0.1)
-            r = await c.get(f"{urls[(i + 3) % n]}/api/jobs/{body['job_id']}", headers=h)
-            codes.append(r.status_code)
-            body = r.json()
-        out["latency"] = time.perf_counter() - start
-        out["job"] = body
-    return out
-
-
-def _percentiles(xs: list[float]) -> dict[str, float]:
-    a = np.asarray(xs)
-    return {f"p{q}": round(float(np.percentile(a, q)), 3) for q in (50, 95, 99)} | {
-        "max": round(float(a.max()), 3),
-        "n": len(xs),
-    }
-
-
-@pytest.mark.parametrize(
-    ("clients", "users"),
-    [
-        pytest.param(40, 8, marks=pytest.mark.ci_bounded, id="bounded"),
-        pytest.param(200, 20, marks=pytest.mark.slow, id="full"),
-    ],
-)
-def test_four_api_processes_two_workers_serve_many_clients_without_errors(
-    tmp_path: Path, clients: int, users: int
-) -> None:
-    apis, workers = 4, 2
-    env = shared_env(
+def _load_env(tmp_path: Path, clients: int, users: int) -> dict[str, str]:
+    return shared_env(
         tmp_path / "data",
         require_postgres_schema(tmp_path),
         CQOX_WORKERS="1",  # one sandboxed worker process per `cqox worker`
@@ -309,58 +241,58 @@ def test_four_api_processes_two_workers_serve_many_clients_without_errors(
         # every client logs in at once: parallel logins of one account would trip the
         # per-account back-off, which the test above checks
         CQOX_LOGIN_FREE_ATTEMPTS="1000",
-        CQOX_MAX_JOBS_PER_USER=str(clients // users),
+        CQOX_MAX_JOBS_PER_USER=str(-(-clients // users)),
     )
+
+
+def _serve_clients(
+    tmp_path: Path, apis: int, workers: int, clients: int, users: int, deadline_s: float
+) -> dict[str, Any]:
+    """Start the cluster, run the clients (each within ``deadline_s``), check every answer."""
+    env = _load_env(tmp_path, clients, users)
     create_user_cli(env, "loadadmin", "admin", PASSWORD)
     cluster = start_cluster(env, tmp_path, apis=apis, workers=workers)
     try:
         admin = _login(cluster.urls[0], "loadadmin")
-        for k in range(users):
-            _make_user(cluster.urls[k % apis], admin, f"load{k}")
-        data = [_csv(i) for i in range(clients)]  # made before the clock starts
-
-        async def run_all() -> list[dict[str, Any]]:
-            return list(
-                await asyncio.gather(
-                    *(_client(i, cluster.urls, f"load{i % users}", data[i]) for i in range(clients))
-                )
-            )
-
-        start = time.perf_counter()
-        results = asyncio.run(run_all())
-        wall = time.perf_counter() - start
+        names = [f"load{k}" for k in range(users)]
+        for k, name in enumerate(names):
+            _make_user(cluster.urls[k % apis], admin, name)
+        data = [service_load.client_csv(i, LOAD_ROWS) for i in range(clients)]
+        results, wall = service_load.run_clients(
+            cluster.urls, names, data, tuple(LOAD_ESTIMATORS), deadline_s, PASSWORD
+        )
     finally:
         cluster.stop()
+    report = service_load.summarise(results, wall, LOAD_ROWS, EFFECT_TOLERANCE)
+    # every client answered, with its own result (row count and effect), no error
+    assert report["errors"] == {} and report["error_statuses"] == {}, report
+    assert report["mixed_up"] == {}, report["mixed_up"]
+    assert report["answered"] == clients
+    assert len({r.job["analysis_id"] for r in results}) == clients
+    return report | {"api_processes": apis, "worker_processes": workers, "users": users}
 
-    errors = [(r["i"], c) for r in results for c in r["codes"] if c not in (200, 201, 202)]
-    assert errors == [], errors
-    seen = set()
-    for r in results:
-        i, job = r["i"], r["job"]
-        assert job["status"] == "succeeded", job
-        assert job["dataset_id"] == r["dataset"]["dataset_id"]
-        result = job["result"]
-        assert result["profile"]["rows"] == LOAD_ROWS + i
-        assert all(e["n"] == LOAD_ROWS + i for e in result["estimates"] if e["estimand"] == "ATE")
-        assert abs(result["consensus"]["ATE"]["estimate"] - (1 + 0.01 * i)) < EFFECT_TOLERANCE
-        seen.add(job["analysis_id"])
-    assert len(seen) == clients
 
-    report = {
-        "api_processes": apis,
-        "worker_processes": workers,
-        "clients": clients,
-        "users": users,
-        "rows": LOAD_ROWS,
-        "estimators": LOAD_ESTIMATORS,
-        "cpu_count": os.cpu_count(),
-        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
-        "wall_s": round(wall, 2),
-        "analyses_per_s": round(clients / wall, 2),
-        "latency_s": _percentiles([r["latency"] for r in results]),
-        "engine_time_s": _percentiles([r["job"]["result"]["elapsed_s"] for r in results]),
-        "requests": sum(len(r["codes"]) for r in results),
-    }
+@pytest.mark.ci_bounded
+@pytest.mark.timeout(240)
+def test_concurrent_clients_each_get_their_own_answer(tmp_path: Path) -> None:
+    """Twelve clients at once through two API processes and one worker (bounded)."""
+    require_postgres()
+    _serve_clients(tmp_path, apis=2, workers=1, clients=12, users=4, deadline_s=150)
+
+
+@pytest.mark.parametrize(
+    ("clients", "users"),
+    [
+        pytest.param(40, 8, marks=[pytest.mark.ci_bounded, pytest.mark.timeout(600)], id="bounded"),
+        pytest.param(200, 20, marks=[pytest.mark.slow, pytest.mark.timeout(1800)], id="full"),
+    ],
+)
+def test_four_api_processes_two_workers_serve_many_clients_without_errors(
+    tmp_path: Path, clients: int, users: int
+) -> None:
+    report = _serve_clients(
+        tmp_path, apis=4, workers=2, clients=clients, users=users, deadline_s=1500
+    )
     print(json.dumps(report, indent=2))
     if os.environ.get("CQOX_LOAD_REPORT"):
         Path(os.environ["CQOX_LOAD_REPORT"]).write_text(json.dumps(report, indent=2))

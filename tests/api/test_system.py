@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -43,9 +44,19 @@ ROUTES = {
 }
 
 
+#: Seconds a test app's worker may take to start (it is ready only then).
+WORKER_READY_TIMEOUT_S = 120.0
+
+
 def test_health_and_ready(api: Api) -> None:
     assert api.client.get("/health").json()["status"] == "ok"
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
     r = api.client.get("/ready")
+    while r.status_code == 503 and time.monotonic() < deadline:
+        # not ready while the worker starts: only the workers check may be false
+        assert r.json()["checks"] == {"database": True, "storage": True, "workers": False}
+        time.sleep(0.1)
+        r = api.client.get("/ready")
     assert r.status_code == 200
     assert r.json()["checks"] == {"database": True, "storage": True, "workers": True}
 

@@ -21,6 +21,7 @@ LAYERS = {
     "errors": 0,
     "_version": 0,
     "_lazy": 0,
+    "_cachedir": 0,
     "core": 1,
     "data": 2,
     "inference": 2,

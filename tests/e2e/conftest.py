@@ -12,6 +12,7 @@ script or style, a page exception) fails the test that caused it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -32,6 +33,17 @@ PASSWORD = "e2e password 1"
 CI = os.environ.get("CI") == "true"
 #: Widths of the screenshots: a laptop and a phone.
 WIDTHS = (1400, 420)
+#: Tables simulated for the designs that no shared data set serves.
+SIMULATED = ROOT / "build" / "e2e-data"
+SIMULATED_NAMES = frozenset(
+    {
+        "its_series.csv",
+        "panel_switching.csv",
+        "dose_polynomial.csv",
+        "network_units.csv",
+        "network_edges.csv",
+    }
+)
 #: Longest an analysis may take in these tests.
 ANALYSIS_TIMEOUT_MS = 240_000
 #: Console messages that are not faults: the browser logs every 4xx answer, and the
@@ -159,3 +171,152 @@ def assert_accessible(page: Any, name: str) -> None:
     )
     bad = [v for v in found if v["impact"] in ("serious", "critical")]
     assert not bad, f"{name}: accessibility violations {json.dumps(bad, indent=1)}"
+
+
+def simulated_dataset(name: str) -> Path:
+    """A table simulated by :mod:`cqox.simulate` for a design no shared data set has
+    (written once into ``build/e2e-data/``; the same seed gives the same file)."""
+    from cqox.simulate.dose import dose_polynomial
+    from cqox.simulate.its import its_ar1
+    from cqox.simulate.network import network_interference
+    from cqox.simulate.panel_match import panel_switching
+
+    path = SIMULATED / name
+    if path.exists():
+        return path
+    SIMULATED.mkdir(parents=True, exist_ok=True)
+    if name.startswith("network_"):
+        units, edges, _ = network_interference(n=300, seed=0, graph_seed=0)
+        units.to_csv(SIMULATED / "network_units.csv", index=False)
+        edges.to_csv(SIMULATED / "network_edges.csv", index=False)
+    else:
+        make = {
+            "its_series.csv": lambda: its_ar1(n_pre=60, n_post=60, seed=0)[0],
+            "panel_switching.csv": lambda: panel_switching(n_units=100, n_periods=10, seed=0)[0],
+            "dose_polynomial.csv": lambda: dose_polynomial(n=500, seed=0)[0],
+        }[name]
+        make().to_csv(path, index=False)
+    return path
+
+
+def dataset_path(name: str) -> Path:
+    """A simulated table (:data:`SIMULATED_NAMES`) or a shared data set."""
+    return simulated_dataset(name) if name in SIMULATED_NAMES else shared_dataset(name)
+
+
+def open_dataset(page: Any, name: str) -> None:
+    """The analysis page of a data set (uploaded on first use)."""
+    page.goto("/#/data")
+    link = page.get_by_role("link", name=f"Analyse {name}")
+    page.get_by_role("heading", name="Your data sets").wait_for()
+    page.wait_for_timeout(300)
+    if link.count():
+        link.first.click()
+        page.get_by_role("heading", name=f"Analyse {name}").wait_for()
+        page.locator("#role-outcome").wait_for()
+    else:
+        upload(page, dataset_path(name))
+
+
+def set_role(page: Any, role: str, column: str) -> None:
+    """Pick a role's column, opening its group of roles first when it is closed."""
+    field = page.locator(f"#role-{role}")
+    if not field.is_visible():
+        field.locator("xpath=ancestor::details[1]/summary").click()
+    field.select_option(column)
+
+
+def tick(page: Any, label: str, on: bool = True) -> None:
+    box = page.get_by_role("checkbox", name=label, exact=True)
+    if box.is_checked() != on:
+        box.click()
+
+
+def tick_estimator(page: Any, name: str) -> None:
+    page.locator(f"input[name=estimator][value='{name}']").check()
+
+
+def param(page: Any, estimator: str, name: str, value: str) -> None:
+    field = page.locator(f"#param-{estimator}-{name}")
+    if not field.is_visible():
+        page.locator("summary", has_text=f"parameters of {estimator}").click()
+    if field.evaluate("e => e.tagName") == "SELECT":
+        field.select_option(value)
+    else:
+        field.fill(value)
+
+
+def run(page: Any, dataset: str) -> None:
+    """Run and wait for the result page."""
+    page.get_by_role("button", name="Run analysis").click()
+    page.get_by_role("heading", name=f"Analysis of {dataset}").wait_for(timeout=ANALYSIS_TIMEOUT_MS)
+
+
+def shown_estimates(page: Any) -> list[dict[str, Any]]:
+    """The estimates table of a result page: estimator, estimand, the text shown and
+    the full-precision value behind it (``data-value``)."""
+    table = page.locator("#estimates-table")
+    rows: list[dict[str, Any]] = table.evaluate(
+        """t => [...t.querySelectorAll('tbody tr')].map(r => ({
+            estimator: r.querySelector('th').innerText.trim(),
+            estimand: r.querySelectorAll('td')[0].innerText.trim(),
+            text: r.querySelectorAll('td')[1].innerText.trim(),
+            value: r.querySelectorAll('td')[1].dataset.value}))"""
+    )
+    return rows
+
+
+def shown_number(x: float | None, digits: int = 4) -> str:
+    """A number as the dashboard shows it (``num`` of frontend/src/lib/format.ts)."""
+    if x is None or not math.isfinite(x):
+        return "—"
+    if x != 0 and (abs(x) >= 1e6 or abs(x) < 1e-3):
+        mantissa, exponent = f"{x:.2e}".split("e")
+        return f"{mantissa}e{int(exponent):+d}"
+    text = repr(float(f"{x:.{digits}g}"))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def analysis_request(page: Any) -> dict[str, Any]:
+    """What the open result page's analysis was asked (roles, estimators, params, seed)."""
+    analysis_id = page.url.rsplit("/result/", 1)[1]
+    body: dict[str, Any] = page.evaluate(
+        """async (id) => {
+            const r = await fetch('/api/analyses/' + id, {headers: {
+                Authorization: 'Bearer ' + sessionStorage.getItem('cqox_token')}});
+            return await r.json();
+        }""",
+        analysis_id,
+    )
+    request: dict[str, Any] = body["request"]
+    return request
+
+
+def assert_shown_equals_library(page: Any, dataset: str, network: str | None = None) -> None:
+    """Every estimate on the result page is the library's, run on the same table with
+    the request the page sent: the text shown as the dashboard formats the library's
+    number, and the value behind it to 1e-9 relative."""
+    import pandas as pd
+
+    import cqox
+
+    request = analysis_request(page)
+    df = pd.read_csv(dataset_path(dataset))
+    edges = pd.read_csv(dataset_path(network)) if network else None
+    library = cqox.analyze(
+        df,
+        roles=request["roles"],
+        estimators=request["estimators"],
+        params=request["params"],
+        thresholds=request.get("thresholds") or {},
+        infer=bool(request.get("infer", True)),
+        seed=request["seed"],
+        network=edges,
+    ).to_dict()
+    expected = {(e["estimator"], e["estimand"]): e["estimate"] for e in library["estimates"]}
+    shown = shown_estimates(page)
+    assert {(r["estimator"], r["estimand"]) for r in shown} == set(expected), (shown, expected)
+    for row in shown:
+        want = expected[(row["estimator"], row["estimand"])]
+        assert row["text"] == shown_number(want), (row, want)
+        assert float(row["value"]) == pytest.approx(want, rel=1e-9, abs=1e-12), (row, want)

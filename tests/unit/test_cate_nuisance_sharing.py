@@ -27,6 +27,17 @@ def _analyze(df: Any, estimators: list[str], monkeypatch: pytest.MonkeyPatch) ->
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(module, "crossfit_predict", counting)
+    # the built-in linear learners take a sufficient-statistics path in dml (one pass
+    # over the rows for every fold): each prediction it returns is one nuisance model
+    real_linear = dml.crossfit_linear_or_none
+
+    def counting_linear(*args: Any, **kwargs: Any) -> Any:
+        out = real_linear(*args, **kwargs)
+        if out is not None:
+            full_fits.append(True)
+        return out
+
+    monkeypatch.setattr(dml, "crossfit_linear_or_none", counting_linear)
     params = {name: {"learner": "linear"} for name in estimators}
     an = cqox.analyze(
         df,

@@ -2,9 +2,11 @@
 
 A two-worker ``distributed.LocalCluster`` on loopback stands for a cluster.  Proves:
 ``map`` keeps the items' order on every executor; a bootstrap gives bit-identical
-replicates, SE and interval on every executor for a given seed; an analysis records
-the executor as ``compute``; ``cqox analyze --dask ADDRESS`` and
-``CQOX_DASK_SCHEDULER`` run on the cluster; bad executor specs are refused by name.
+replicates, SE and interval on every executor for a given seed, and so do the
+cross-fitting folds (of DML here; AIPW and the CATE learners share the code); every
+task runs with one BLAS thread; an analysis records the executor as ``compute``;
+``cqox analyze --dask ADDRESS`` and ``CQOX_DASK_SCHEDULER`` run on the cluster; bad
+executor specs are refused by name.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def cluster() -> Iterator[Any]:
         ) as lc,
         distributed.Client(lc, set_as_default=False) as client,
     ):
-        client.wait_for_workers(2, timeout=120)
+        client.wait_for_workers(2, timeout=60)
         yield client
 
 
@@ -90,6 +92,49 @@ def test_bootstrap_is_identical_on_every_executor(cluster: Any) -> None:
     # and the same as without any executor (the default local path)
     e = cqox.estimate("bootstrap", df, n_jobs=1, **kwargs)
     assert (e.estimate, e.se, e.ci) == results["serial"]
+
+
+@pytest.mark.timeout(120)
+def test_cross_fitting_folds_are_identical_on_every_executor(cluster: Any) -> None:
+    """The folds' fits run on the executor in force (each fold seeded by its number)."""
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    df, _ = cqox.simulate.confounded_binary(n=400, p=3, seed=13)
+    # seeded forests: the same trees wherever a fold runs
+    forests = {
+        "outcome_learner": RandomForestRegressor(n_estimators=10, max_depth=4, random_state=1),
+        "treatment_learner": RandomForestClassifier(n_estimators=10, max_depth=4, random_state=2),
+    }
+    kwargs: dict[str, Any] = {
+        "outcome": "y",
+        "treatment": "t",
+        "covariates": ["x1", "x2", "x3"],
+        "n_folds": 4,
+        "seed": 3,
+    }
+    results = {}
+    for name, ex in (
+        ("none", None),
+        ("processes", compute.ProcessExecutor(2)),
+        ("dask", compute.DaskExecutor(client=cluster)),
+    ):
+        with compute.use(ex):
+            plr = cqox.estimate("dml_plr", df, n_rep=1, **forests, **kwargs)
+        results[name] = (plr.estimate, plr.se, plr.diagnostics["rmse_l"])
+    assert results["processes"] == results["none"]
+    assert results["dask"] == results["none"]
+
+
+def _blas_threads(_: int) -> int:
+    from threadpoolctl import threadpool_info
+
+    return max((p["num_threads"] for p in threadpool_info()), default=1)
+
+
+@pytest.mark.timeout(60)
+def test_each_task_uses_one_blas_thread(cluster: Any) -> None:
+    for ex in (compute.ProcessExecutor(2), compute.DaskExecutor(client=cluster)):
+        assert set(ex.map(_blas_threads, list(range(4)))) == {1}
 
 
 def test_analysis_records_the_executor(cluster: Any) -> None:

@@ -109,3 +109,19 @@ export function dispositionFilename(header: string | null): string | null {
   const match = header ? /filename="([^"]+)"/.exec(header) : null;
   return match ? match[1] : null;
 }
+
+/** Save what ``url`` answers as a file (authenticated); the name from Content-Disposition. */
+export async function downloadFile(url: string, fallback: string): Promise<string> {
+  const r = await authFetch(url);
+  if (!r.ok) throw new ApiFailure(toApiError(await r.json().catch(() => undefined), r.status), r.status);
+  const name = dispositionFilename(r.headers.get("Content-Disposition")) ?? fallback;
+  const href = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = href;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  window.setTimeout(() => URL.revokeObjectURL(href), 1000);
+  return name;
+}

@@ -80,7 +80,10 @@ export interface paths {
         };
         /**
          * Get Figure
-         * @description A figure as Plotly JSON (``format=json``, default) or PNG (``format=png``).
+         * @description A figure as Plotly JSON (``format=json``, default), PNG or animated GIF.
+         *
+         *     ``format=gif`` serves a figure listed as ``animated`` as an animated GIF, saved as
+         *     ``cqox-<id>-<name>.gif`` (404 for a still figure, naming the animated ones).
          */
         get: operations["get_figure_api_analyses__analysis_id__figures__name__get"];
         put?: never;
@@ -775,6 +778,58 @@ export interface components {
             name?: string;
         };
         /**
+         * ApiKeyCreated
+         * @description A new API key: the key itself, shown only in this answer.
+         */
+        ApiKeyCreated: {
+            /** Created At */
+            created_at: string | null;
+            /** Id */
+            id: string;
+            /** Key */
+            key: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /** Prefix */
+            prefix: string;
+            /** Revoked At */
+            revoked_at: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ApiKeyList
+         * @description The current user's API keys.
+         */
+        ApiKeyList: {
+            /** Api Keys */
+            api_keys: components["schemas"]["ApiKeyOut"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ApiKeyOut
+         * @description An API key's record (never the key).
+         */
+        ApiKeyOut: {
+            /** Created At */
+            created_at: string | null;
+            /** Id */
+            id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /** Prefix */
+            prefix: string;
+            /** Revoked At */
+            revoked_at: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * AteRequest
          * @description One estimator (``estimator``, default the first available of aipw/ipw).
          */
@@ -863,6 +918,30 @@ export interface components {
             };
         };
         /**
+         * DesignInfo
+         * @description A design the roles support, with the estimators that serve it.
+         */
+        DesignInfo: {
+            /** Design */
+            design: string;
+            /** Estimators */
+            estimators: string[];
+            /** Named Only */
+            named_only: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DesignList
+         * @description The designs of ``POST /api/designs``.
+         */
+        DesignList: {
+            /** Designs */
+            designs: components["schemas"]["DesignInfo"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * DesignsRequest
          * @description Roles as the analysis request gives them (role → column, columns or cutoff).
          */
@@ -871,6 +950,40 @@ export interface components {
             roles?: {
                 [key: string]: string | string[] | number | null;
             };
+        };
+        /**
+         * EstimatorInfo
+         * @description A registered estimator (``cqox estimators --json``).
+         */
+        EstimatorInfo: {
+            /** Designs */
+            designs: string[];
+            /** Estimands */
+            estimands: string[];
+            /** Family */
+            family: string;
+            /** Name */
+            name: string;
+            /** Optional Roles */
+            optional_roles: string[];
+            /** Parameters */
+            parameters: components["schemas"]["ParameterInfo"][];
+            /** Requires */
+            requires: string[];
+            /** Summary */
+            summary: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * EstimatorList
+         * @description Every registered estimator.
+         */
+        EstimatorList: {
+            /** Estimators */
+            estimators: components["schemas"]["EstimatorInfo"][];
+        } & {
+            [key: string]: unknown;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -929,6 +1042,22 @@ export interface components {
             wait_s?: number | null;
         };
         /**
+         * ParameterInfo
+         * @description An estimator parameter: default, validation rule and documentation.
+         */
+        ParameterInfo: {
+            /** Default */
+            default: unknown;
+            /** Doc */
+            doc: string;
+            /** Name */
+            name: string;
+            /** Rule */
+            rule: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * ParamsCheck
          * @description Parameters of one estimator, as the form would send them in ``options.params``.
          */
@@ -937,6 +1066,20 @@ export interface components {
             params?: {
                 [key: string]: unknown;
             };
+        };
+        /**
+         * ParamsChecked
+         * @description An estimator's parameters with the defaults filled in.
+         */
+        ParamsChecked: {
+            /** Estimator */
+            estimator: string;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
         };
         /**
          * QualityGates
@@ -1019,6 +1162,22 @@ export interface components {
             sd_outcome?: number | null;
         };
         /**
+         * ShareLink
+         * @description A signed viewer link to an analysis's report.
+         */
+        ShareLink: {
+            /** Analysis Id */
+            analysis_id: string;
+            /** Expires At */
+            expires_at: string;
+            /** Hours */
+            hours: number;
+            /** Url */
+            url: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * ShareRequest
          * @description How long the link stays valid.
          */
@@ -1061,6 +1220,35 @@ export interface components {
             role: "admin" | "analyst" | "viewer";
             /** Username */
             username: string;
+        };
+        /**
+         * UserList
+         * @description Every user (admins).
+         */
+        UserList: {
+            /** Users */
+            users: components["schemas"]["UserOut"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * UserOut
+         * @description A user account (never its password hash).
+         */
+        UserOut: {
+            /** Created At */
+            created_at: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "admin" | "analyst" | "viewer";
+            /** Username */
+            username: string;
+        } & {
+            [key: string]: unknown;
         };
         /** ValidationError */
         ValidationError: {
@@ -1238,6 +1426,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                    "image/gif": unknown;
                     "image/png": unknown;
                 };
             };
@@ -1307,9 +1496,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ShareLink"];
                 };
             };
             /** @description Validation Error */
@@ -1575,9 +1762,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ApiKeyList"];
                 };
             };
         };
@@ -1601,9 +1786,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ApiKeyCreated"];
                 };
             };
             /** @description Validation Error */
@@ -1634,9 +1817,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ApiKeyOut"];
                 };
             };
             /** @description Validation Error */
@@ -1733,9 +1914,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["UserOut"];
                 };
             };
         };
@@ -1915,9 +2094,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["DesignList"];
                 };
             };
             /** @description Validation Error */
@@ -1946,9 +2123,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["EstimatorList"];
                 };
             };
         };
@@ -1974,9 +2149,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ParamsChecked"];
                 };
             };
             /** @description Validation Error */
@@ -2198,9 +2371,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["UserList"];
                 };
             };
         };
@@ -2224,9 +2395,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["UserOut"];
                 };
             };
             /** @description Validation Error */

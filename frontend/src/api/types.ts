@@ -1,3 +1,5 @@
+import type { Schemas } from "./client";
+
 // Shapes of the analysis JSON (docs/design.md, "Command line": the Analysis JSON) and of
 // the list answers.  The service declares these answers as free-form objects in its
 // OpenAPI schema, so they are written out here, field for field with the engine.
@@ -25,6 +27,10 @@ export interface Estimate {
   n: number | null;
   n_treated?: number | null;
   n_control?: number | null;
+  /** Rows in, rows dropped, units per arm (and per exposure condition for network estimators). */
+  counts?: Record<string, number>;
+  /** Estimator diagnostics (for CATE estimators: "cate" with n, mean, sd, quantiles). */
+  diagnostics?: Record<string, unknown>;
   gates: Gate[];
   tables: Record<string, Row[]>;
   params: Record<string, unknown>;
@@ -94,6 +100,7 @@ export interface AnalysisDetail {
     params?: Record<string, Record<string, unknown>>;
     quality_gates?: { enforce?: boolean };
     seed?: number;
+    network_dataset_id?: string | null;
   };
 }
 
@@ -148,23 +155,9 @@ export interface DatasetDetail extends DatasetSummary {
   };
 }
 
-export interface Parameter {
-  name: string;
-  default: unknown;
-  rule: string;
-  doc: string;
-}
-
-export interface EstimatorInfo {
-  name: string;
-  family: string;
-  designs: string[];
-  estimands: string[];
-  requires: string[];
-  optional_roles: string[];
-  summary: string;
-  parameters: Parameter[];
-}
+/** An estimator parameter and a registered estimator, typed by the OpenAPI schema. */
+export type Parameter = Schemas["ParameterInfo"];
+export type EstimatorInfo = Schemas["EstimatorInfo"];
 
 export interface ProgressEvent {
   job_id: string;
@@ -183,6 +176,8 @@ export interface FigureInfo {
   name: string;
   title: string;
   caption: string;
+  /** Also served as an animated GIF (``?format=gif``). */
+  animated?: boolean;
   json: string;
   png: string;
 }

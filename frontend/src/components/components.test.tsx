@@ -58,3 +58,28 @@ describe("ParamField", () => {
     expect([...select.options].map((o) => o.textContent)).toEqual(["default (never_treated)", "never_treated", "not_yet_treated"]);
   });
 });
+
+describe("RoleEditor suggestions", () => {
+  it("shows a suggestion that changes the estimand without applying it, and applies it on request", () => {
+    const changes: [string, unknown][] = [];
+    render(
+      <RoleEditor
+        values={{ outcome: "y" }}
+        formula=""
+        profiles={[
+          { name: "y", kind: "numeric", dtype: "float64", missing: 0, unique: 100 },
+          { name: "w", kind: "numeric", dtype: "float64", missing: 0, unique: 100, min: 0 },
+        ]}
+        candidates={{}}
+        guesses={{ weight: { role: "weight", column: "w", confidence: 0.5, reason: "weights change the estimand", source: "suggested" } }}
+        onChange={(role, value) => changes.push([role, value])}
+        onFormula={() => undefined}
+      />,
+    );
+    expect((screen.getByLabelText("Weight") as HTMLSelectElement).value).toBe("");
+    expect(screen.getByText("suggested · not applied")).toBeTruthy();
+    expect(changes).toEqual([]);
+    fireEvent.click(screen.getByRole("button", { name: "Apply the suggested weight w" }));
+    expect(changes).toEqual([["weight", "w"]]);
+  });
+});

@@ -3,7 +3,7 @@
 // animation over periods; then the gallery of every figure the server registers.
 import { useEffect, useMemo, useState } from "react";
 import type { Data, Layout } from "plotly.js";
-import { api, unwrap } from "../api/client";
+import { api, downloadFile, errorMessage, unwrap } from "../api/client";
 import type { AnalysisResult, FigureInfo } from "../api/types";
 import { Plot } from "../components/Plot";
 import { num } from "../lib/format";
@@ -154,6 +154,33 @@ function seriesFigure(p: EffectPath): { data: Data[]; layout: Partial<Layout> } 
   };
 }
 
+/** Saves an animated figure as a GIF rendered by the service (one frame per period). */
+function GifButton({ analysisId, name, what }: { analysisId: string; name: string; what: string }) {
+  const [status, setStatus] = useState("");
+  const save = async () => {
+    setStatus("rendering the GIF…");
+    try {
+      const file = await downloadFile(
+        `/api/analyses/${encodeURIComponent(analysisId)}/figures/${encodeURIComponent(name)}?format=gif`,
+        `cqox-${name}.gif`,
+      );
+      setStatus(`saved ${file}`);
+    } catch (e) {
+      setStatus(`GIF not saved: ${errorMessage(e).message}`);
+    }
+  };
+  return (
+    <span className="gif-export">
+      <button type="button" className="secondary small" onClick={() => void save()} aria-label={`Save ${what} as an animated GIF`}>
+        GIF
+      </button>
+      <span className="muted" role="status">
+        {status}
+      </span>
+    </span>
+  );
+}
+
 /** The effect over periods, played period by period (play/pause and a slider). */
 export function EffectAnimation({ path, id }: { path: EffectPath; id: string }) {
   const n = path.periods.length;
@@ -204,6 +231,7 @@ export function EffectAnimation({ path, id }: { path: EffectPath; id: string }) 
         <output aria-live="polite">
           up to {path.periods[Math.max(0, upTo - 1)]}: effect {num(path.effect[Math.max(0, upTo - 1)])}
         </output>
+        <GifButton analysisId={id} name={`effect_animation_${path.label.split(" ")[0]}`} what={`the effect of ${path.label} over time`} />
       </div>
     </div>
   );
@@ -243,7 +271,9 @@ export function Gallery({ analysisId, skip }: { analysisId: string; skip: string
     void api
       .GET("/api/analyses/{analysis_id}/figures", { params: { path: { analysis_id: analysisId } } })
       .then((r) => {
-        if (alive) setFigures(((unwrap(r) as { figures: FigureInfo[] }).figures ?? []).filter((f) => !skip.includes(f.name)));
+        // the effect animations are drawn above (EffectPaths), with their GIF button
+        const all = (unwrap(r) as { figures: FigureInfo[] }).figures ?? [];
+        if (alive) setFigures(all.filter((f) => !skip.includes(f.name) && !f.name.startsWith("effect_animation_")));
       })
       .catch(() => alive && setFigures([]));
     return () => {
@@ -286,6 +316,11 @@ function GalleryFigure({ info, analysisId }: { info: FigureInfo; analysisId: str
         {info.caption && <p className="muted">{info.caption}</p>}
       </figcaption>
       {fig ? <Plot data={fig.data} layout={fig.layout} label={info.title} filename={`cqox-${analysisId}-${info.name}`} /> : <p className="muted">loading…</p>}
+      {info.animated && (
+        <div className="controls">
+          <GifButton analysisId={analysisId} name={info.name} what={info.title} />
+        </div>
+      )}
     </figure>
   );
 }

@@ -17,6 +17,8 @@ export interface FormState {
   params: Record<string, Record<string, string>>;
   enforce: boolean;
   seed: string;
+  /** An uploaded edge list (source, target) linking the unit ids: network interference. */
+  networkDatasetId: string;
 }
 
 export function emptyForm(datasetId: string, roles: RoleValues = {}): FormState {
@@ -29,6 +31,7 @@ export function emptyForm(datasetId: string, roles: RoleValues = {}): FormState 
     params: {},
     enforce: false,
     seed: "0",
+    networkDatasetId: "",
   };
 }
 
@@ -91,6 +94,7 @@ export function buildRequest(
     options: { params, seed: Number.isInteger(seed) && seed >= 0 ? seed : 0, wait_s: 0 },
   };
   if (state.estimators.length) request.estimators = state.estimators;
+  if (state.networkDatasetId) request.network_dataset_id = state.networkDatasetId;
   if (state.enforce) request.quality_gates = { enforce: true, fail_on: "fail", thresholds: {} };
   return request;
 }
@@ -125,5 +129,6 @@ export function formFromAnalysis(detail: AnalysisDetail): FormState {
     params,
     enforce: Boolean(req.quality_gates?.enforce),
     seed: String(req.seed ?? 0),
+    networkDatasetId: req.network_dataset_id ?? "",
   };
 }

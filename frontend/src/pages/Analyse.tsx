@@ -3,8 +3,8 @@
 // and estimator parameters checked by the service, then a run with live progress.
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { Me } from "../App";
-import { api, errorMessage, toApiError, unwrap, type ApiError } from "../api/client";
-import type { AnalysisDetail, DatasetDetail, EstimatorInfo, ProgressEvent } from "../api/types";
+import { api, errorMessage, toApiError, unwrap, type ApiError, type Schemas } from "../api/client";
+import type { AnalysisDetail, DatasetDetail, DatasetSummary, EstimatorInfo, ProgressEvent } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
 import { num, statusText } from "../lib/format";
 import { paramValues } from "../lib/params";
@@ -76,12 +76,8 @@ function byFamily(estimators: EstimatorInfo[]): [string, EstimatorInfo[]][] {
   return [...groups.entries()];
 }
 
-interface DesignInfo {
-  design: string;
-  estimators: string[];
-  /** Not implied by the roles: its estimators run only when ticked. */
-  named_only: boolean;
-}
+/** A design the roles support (``POST /api/designs``; named_only: runs only when ticked). */
+type DesignInfo = Schemas["DesignInfo"];
 
 interface Preview {
   columns: string[];
@@ -100,6 +96,7 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
   const [notice, setNotice] = useState("");
   const [job, setJob] = useState<{ id: string; event: ProgressEvent | null } | null>(null);
   const [loadError, setLoadError] = useState<ApiError | null>(null);
+  const [others, setOthers] = useState<DatasetSummary[]>([]);
 
   useEffect(() => {
     let alive = true;
@@ -117,7 +114,7 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
         const detail = d as unknown as DatasetDetail;
         setDataset(detail);
         setPreview(p as unknown as Preview);
-        setRegistry((reg as unknown as { estimators: EstimatorInfo[] }).estimators);
+        setRegistry(reg.estimators);
         let start = emptyForm(datasetId, initialRoles(detail.roles));
         if (fromAnalysis) {
           const a = unwrap(await api.GET("/api/analyses/{analysis_id}", { params: { path: { analysis_id: fromAnalysis } } }));
@@ -141,7 +138,7 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
       const body = buildRequest(form, registry, []);
       const r = await api.POST("/api/designs", { body: { roles: body.roles ?? {} } });
       if (r.response.ok && r.data) {
-        setDesigns((r.data as unknown as { designs: DesignInfo[] }).designs);
+        setDesigns(r.data.designs);
         setDesignError(null);
       } else {
         setDesigns([]);
@@ -151,6 +148,23 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
     return () => window.clearTimeout(timer);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [rolesKey, dataset]);
+
+  // the edge lists a network design can use: the user's other data sets, listed once it applies
+  const networkDesign = designs.some((d) => d.design === "network");
+  useEffect(() => {
+    if (!networkDesign) return;
+    let alive = true;
+    void api
+      .GET("/api/datasets")
+      .then((r) => {
+        const all = (unwrap(r) as unknown as { datasets: DatasetSummary[] }).datasets;
+        if (alive) setOthers(all.filter((d) => d.dataset_id !== datasetId));
+      })
+      .catch((e) => alive && setDesignError(errorMessage(e)));
+    return () => {
+      alive = false;
+    };
+  }, [networkDesign, datasetId]);
 
   // the parameters typed for each estimator, checked by the service (the engine's messages)
   const paramsKey = JSON.stringify(form.params);
@@ -343,6 +357,24 @@ export function AnalysePage({ datasetId, fromAnalysis, me }: { datasetId: string
                 <strong>{DESIGN_NAMES[d.design] ?? statusText(d.design)}</strong>
                 <span className="muted"> · {d.estimators.join(", ") || "no estimator yet"}</span>
                 {d.named_only && <span className="muted"> · runs when its estimator is ticked below</span>}
+                {d.design === "network" && (
+                  <div className="grid">
+                    <div className="field">
+                      <label htmlFor="network-dataset">Network: edge list</label>
+                      <select id="network-dataset" value={form.networkDatasetId} onChange={(e) => change({ networkDatasetId: e.target.value })} aria-describedby="network-dataset-help">
+                        <option value="">— no network —</option>
+                        {others.map((o) => (
+                          <option key={o.dataset_id} value={o.dataset_id}>
+                            {o.name} ({o.rows.toLocaleString()} rows)
+                          </option>
+                        ))}
+                      </select>
+                      <span className="help" id="network-dataset-help">
+                        an uploaded data set of edges (source, target) between the ids of the unit column; the network design then replaces the backdoor one
+                      </span>
+                    </div>
+                  </div>
+                )}
                 {(DESIGN_FIELDS[d.design] ?? []).length > 0 && (
                   <div className="grid">
                     {DESIGN_FIELDS[d.design].map(({ estimator, param }) => {

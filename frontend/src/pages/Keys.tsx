@@ -1,16 +1,9 @@
 import { useCallback, useEffect, useState } from "react";
-import { api, errorMessage, toApiError, unwrap, type ApiError } from "../api/client";
+import { api, errorMessage, toApiError, unwrap, type ApiError, type Schemas } from "../api/client";
 import { ErrorBox } from "../components/ErrorBox";
 import { when } from "../lib/format";
 
-interface Key {
-  id: string;
-  name: string;
-  prefix: string;
-  created_at: string;
-  revoked_at: string | null;
-  last_used_at: string | null;
-}
+type Key = Schemas["ApiKeyOut"];
 
 export function KeysPage() {
   const [keys, setKeys] = useState<Key[] | null>(null);
@@ -19,7 +12,7 @@ export function KeysPage() {
   const [error, setError] = useState<ApiError | null>(null);
   const load = useCallback(async () => {
     try {
-      setKeys((unwrap(await api.GET("/api/auth/api-keys")) as unknown as { api_keys: Key[] }).api_keys);
+      setKeys(unwrap(await api.GET("/api/auth/api-keys")).api_keys);
     } catch (e) {
       setError(errorMessage(e));
     }
@@ -29,11 +22,11 @@ export function KeysPage() {
   const create = async (e: React.FormEvent) => {
     e.preventDefault();
     const r = await api.POST("/api/auth/api-keys", { body: { name: name || "api key" } });
-    if (!r.response.ok) {
+    if (!r.response.ok || !r.data) {
       setError(toApiError(r.error, r.response.status));
       return;
     }
-    setCreated((r.data as unknown as { key: string }).key);
+    setCreated(r.data.key);
     setName("");
     await load();
   };

@@ -6,6 +6,7 @@ import type { Me } from "../App";
 import { api, authFetch, dispositionFilename, errorMessage, toApiError, unwrap, type ApiError } from "../api/client";
 import type { AnalysisDetail, AnalysisResult } from "../api/types";
 import { ErrorBox, StatusBadge } from "../components/ErrorBox";
+import { DesignViews } from "../figures/DesignViews";
 import { EffectPaths, ForestPlot, Gallery, QualityRadar } from "../figures/Figures";
 import { num, percent, pValue, rolesLine, statusText, when } from "../lib/format";
 
@@ -196,11 +197,11 @@ function ReportActions({ analysisId }: { analysisId: string }) {
       params: { path: { analysis_id: analysisId } },
       body: { hours: Number(hours) },
     });
-    if (!r.response.ok) {
+    if (!r.response.ok || !r.data) {
       setError(toApiError(r.error, r.response.status));
       return;
     }
-    const body = r.data as unknown as { url: string; expires_at: string };
+    const body = r.data;
     setLink({ url: `${window.location.origin}${body.url}`, expires_at: body.expires_at });
   };
 
@@ -278,9 +279,9 @@ export function ResultPage({ analysisId, me }: { analysisId: string; me: Me }) {
         <section className="panel" aria-labelledby="consensus-h">
           <h2 id="consensus-h">Consensus</h2>
           <ConsensusTable result={result} />
-          <h2>Estimates</h2>
+          <h2 id="estimates-h">Estimates</h2>
           <div className="table-scroll" tabIndex={0}>
-            <table>
+            <table id="estimates-table" aria-labelledby="estimates-h">
               <thead>
                 <tr>
                   <th scope="col">estimator</th>
@@ -298,7 +299,9 @@ export function ResultPage({ analysisId, me }: { analysisId: string; me: Me }) {
                   <tr key={i}>
                     <th scope="row">{e.estimator}</th>
                     <td>{e.estimand}</td>
-                    <td className="n">{num(e.estimate)}</td>
+                    <td className="n" data-value={e.estimate ?? ""}>
+                      {num(e.estimate)}
+                    </td>
                     <td className="n">{num(e.se)}</td>
                     <td className="n">
                       [{num(e.ci[0])}, {num(e.ci[1])}]
@@ -329,6 +332,8 @@ export function ResultPage({ analysisId, me }: { analysisId: string; me: Me }) {
           )}
         </aside>
       </div>
+
+      <DesignViews result={result} id={analysisId} />
 
       <section className="panel" aria-labelledby="gates-h">
         <h2 id="gates-h">Quality gates</h2>

@@ -12,9 +12,21 @@ interface Props {
   onFormula: (text: string) => void;
 }
 
-function Inferred({ guess, value }: { guess?: RoleGuess; value: string | string[] | undefined }) {
+function Inferred({ guess, value, onAccept }: { guess?: RoleGuess; value: string | string[] | undefined; onAccept: () => void }) {
   if (!guess) return null;
   const shown = Array.isArray(value) ? value.join(", ") : value;
+  if (guess.source === "suggested") {
+    // a suggestion changes the design, the inference or the estimand: applied only on request
+    if (shown === guess.column) return <span className="hint">suggestion applied</span>;
+    return (
+      <span className="hint suggestion">
+        <span className="confidence mid">suggested · not applied</span> {guess.reason}{" "}
+        <button type="button" className="link" onClick={onAccept} aria-label={`Apply the suggested ${guess.role} ${guess.column}`}>
+          Apply {guess.column}
+        </button>
+      </span>
+    );
+  }
   if (shown !== guess.column) return <span className="hint">changed from the inferred {guess.column}</span>;
   const pct = Math.round(100 * guess.confidence);
   return (
@@ -58,7 +70,7 @@ export function RoleEditor({ values, formula, profiles, candidates, guesses, onC
           <span className="help" id={`${id}-help`}>
             {def.help}
           </span>
-          <Inferred guess={guesses[def.role]} value={value} />
+          <Inferred guess={guesses[def.role]} value={value} onAccept={() => onChange(def.role, guesses[def.role].column)} />
         </div>
       );
     }
@@ -85,7 +97,7 @@ export function RoleEditor({ values, formula, profiles, candidates, guesses, onC
             </>
           )}
           <span className="help">{def.help}</span>
-          <Inferred guess={guesses[def.role]} value={current} />
+          <Inferred guess={guesses[def.role]} value={current} onAccept={() => onChange(def.role, [...current, guesses[def.role].column])} />
         </div>
       );
     }
@@ -103,7 +115,7 @@ export function RoleEditor({ values, formula, profiles, candidates, guesses, onC
         <span className="help" id={`${id}-help`}>
           {def.help}
         </span>
-        <Inferred guess={guesses[def.role]} value={current[0]} />
+        <Inferred guess={guesses[def.role]} value={current[0]} onAccept={() => onChange(def.role, guesses[def.role].column)} />
       </div>
     );
   };
@@ -116,8 +128,10 @@ export function RoleEditor({ values, formula, profiles, candidates, guesses, onC
           const v = values[d.role];
           return Array.isArray(v) ? v.length > 0 : Boolean(v);
         });
+        // a group holding a suggestion is open, so that the suggestion is seen
+        const suggested = defs.some((d) => guesses[d.role]?.source === "suggested");
         return (
-          <details key={g.id} open={g.id === "core" || used} className="role-group">
+          <details key={g.id} open={g.id === "core" || used || suggested} className="role-group">
             <summary>{g.title}</summary>
             <div className="grid">{defs.map(field)}</div>
           </details>

@@ -1,15 +1,10 @@
 import { useCallback, useEffect, useState } from "react";
 import type { Me } from "../App";
-import { api, errorMessage, toApiError, unwrap, type ApiError } from "../api/client";
+import { api, errorMessage, toApiError, unwrap, type ApiError, type Schemas } from "../api/client";
 import { ErrorBox } from "../components/ErrorBox";
 import { when } from "../lib/format";
 
-interface User {
-  id: string;
-  username: string;
-  role: string;
-  created_at: string;
-}
+type User = Schemas["UserOut"];
 
 export function UsersPage({ me }: { me: Me }) {
   const [users, setUsers] = useState<User[] | null>(null);
@@ -18,7 +13,7 @@ export function UsersPage({ me }: { me: Me }) {
   const [status, setStatus] = useState("");
   const load = useCallback(async () => {
     try {
-      setUsers((unwrap(await api.GET("/api/users")) as unknown as { users: User[] }).users);
+      setUsers(unwrap(await api.GET("/api/users")).users);
     } catch (e) {
       setError(errorMessage(e));
     }

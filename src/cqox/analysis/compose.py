@@ -197,7 +197,10 @@ def analyze(
         {"outcome": outcome, "treatment": treatment, "covariates": covariates, **role_keywords},
     )
     _check_columns(df, given)
-    r = infer_roles(df, given) if infer else given
+    from cqox.data.profile import distinct_counts
+
+    distinct = distinct_counts(df)  # once, for the inference and the profile
+    r = infer_roles(df, given, distinct) if infer else given
     ctx = Context(seed=seed, thresholds=dict(thresholds or {}), progress=progress)
     plan = None
     if dag is not None:
@@ -255,7 +258,7 @@ def analyze(
     for i, (cls, p) in enumerate(runs):
         ctx.report(f"{cls.name} {p.get('estimand', '')}".strip(), i / max(1, len(runs)))
         est = cls(**p)
-        key = (cls.prepare, cls.requires, cls.binary_treatment)
+        key = cls.prepare_key(df, r)
         try:
             if cls.needs_named_covariates and unnamed:
                 raise covariates_to_name(cls, unnamed)
@@ -292,7 +295,9 @@ def analyze(
     if not estimates:
         raise nothing_ran_error(df, r, designs, failures)
 
-    first = next(iter(prepared.values()), None)
+    # data-level gates, refutations and E-values read a table of complete rows: a
+    # trial-plus-target table (transport) has no outcome in its target rows
+    first = next((d for d in prepared.values() if _complete(d)), None)
     data_level_gates = _data_gates(ctx, first, designs) + backdoor_refutation_gates(
         first, designs, ctx
     )
@@ -300,7 +305,7 @@ def analyze(
         data_level_gates += plan.gates
     agreed, consensus_notes = consensus_with_notes(estimates, _outcome_scale(first))
     analysis = Analysis(
-        profile=_profile(df),
+        profile=_profile(df, distinct),
         roles=r,
         designs=designs,
         estimates=estimates,
@@ -403,6 +408,11 @@ def _network_design(
     return out, notes
 
 
+def _complete(data: CausalData) -> bool:
+    """Whether the outcome and the treatment (where present) are observed on every row."""
+    return all(v is None or bool(np.isfinite(v).all()) for v in (data.y, data.t))
+
+
 def _outcome_scale(data: CausalData | None) -> float | None:
     """Standard deviation of the outcome (scale of the degenerate-SE rule)."""
     if data is None or data.y is None or len(data.y) < 2:
@@ -431,10 +441,10 @@ def _choose(
     return chosen
 
 
-def _profile(df: pd.DataFrame) -> dict[str, Any]:
+def _profile(df: pd.DataFrame, distinct: dict[str, int] | None = None) -> dict[str, Any]:
     from cqox.data.profile import profile
 
-    return profile(df)
+    return profile(df, nunique=distinct)
 
 
 def _backdoor_propensity(

@@ -12,15 +12,16 @@ import contextlib
 import math
 import sys
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cqox.analysis.analysis import Analysis
-from cqox.core.context import ProgressCallback
+if TYPE_CHECKING:  # the listing of ``cqox estimators`` needs no Analysis (nor NumPy, pandas)
+    from cqox.analysis.analysis import Analysis
+    from cqox.core.context import ProgressCallback
 
 STATUS_STYLE = {
     "pass": "green",

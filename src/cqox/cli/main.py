@@ -388,12 +388,13 @@ def _read_dag(path: str | None) -> str | None:
 
 def _estimators(as_json: bool = False) -> int:
     from cqox.cli.display import Display
-    from cqox.core.jsonable import to_jsonable
-    from cqox.estimators.registry import list_estimators
 
-    entries = list_estimators()
+    # the cached listing (cqox.estimators.listing): no estimator module, no NumPy/pandas
+    from cqox.estimators.listing import listing
+
+    entries = listing()
     if as_json:
-        sys.stdout.write(json.dumps(to_jsonable(entries), indent=2) + "\n")
+        sys.stdout.write(json.dumps(entries, indent=2) + "\n")
     else:
         Display().estimators(entries)
     return 0

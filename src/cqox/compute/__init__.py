@@ -2,8 +2,8 @@
 
 - :mod:`cqox.compute.executor`: :class:`SerialExecutor`, :class:`ProcessExecutor`,
   :class:`DaskExecutor`, and :func:`use` / :func:`current` (the executor in force);
-- :mod:`cqox.compute.outofcore`: regression adjustment and IPW from Parquet
-  directories larger than memory, with Dask (imported only when used).
+- :mod:`cqox.compute.outofcore`: regression adjustment, IPW, AIPW and linear-learner
+  DML from Parquet directories larger than memory, with Dask (imported only when used).
 
 docs/compute.md describes both.
 """

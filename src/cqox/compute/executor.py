@@ -26,11 +26,9 @@ executor is set).  :func:`current` returns it, and an Analysis records it as
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -64,6 +62,18 @@ def _chunks(n: int, parts: int) -> list[range]:
 
 def _apply_chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     return [fn(item) for item in items]
+
+
+def _apply_chunk_one_thread(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """:func:`_apply_chunk` with one BLAS/OpenMP thread (a Dask worker runs many tasks).
+
+    Each worker process already runs as many tasks as it has threads; letting each
+    task's BLAS use every core as well would oversubscribe the machine.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return [fn(item) for item in items]
 
 
 class Executor(ABC):
@@ -118,8 +128,9 @@ def _limit_threads() -> None:
 class ProcessExecutor(Executor):
     """A local pool of ``workers`` forked processes (spawned where fork does not exist).
 
-    Fork: workers start in milliseconds and inherit the imported modules and ``fn``
-    (closures included); where only spawn exists ``fn`` must be picklable.
+    Fork: workers start in milliseconds and inherit the imported modules.  ``fn`` and
+    the items are pickled to the workers with each chunk, so ``fn`` must be picklable
+    (a module-level function or a callable object, not a closure).
     """
 
     backend = "processes"
@@ -133,6 +144,10 @@ class ProcessExecutor(Executor):
         """Run chunks of items in the pool; results in the items' order."""
         if self.workers == 1 or len(items) <= 1:
             return SerialExecutor().map(fn, items, progress)
+        # imported here: the cross-fitting loop imports this module on every analysis
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         pieces = _chunks(len(items), self.workers * CHUNKS_PER_WORKER)
@@ -215,7 +230,7 @@ class DaskExecutor(Executor):
         shipped = client.scatter(fn, broadcast=True, hash=False)
         pieces = _chunks(len(items), max(1, self.workers) * CHUNKS_PER_WORKER)
         futures = [
-            client.submit(_apply_chunk, shipped, [items[i] for i in piece], pure=False)
+            client.submit(_apply_chunk_one_thread, shipped, [items[i] for i in piece], pure=False)
             for piece in pieces
         ]
         where = {f.key: piece for f, piece in zip(futures, pieces, strict=True)}

@@ -45,7 +45,7 @@ from cqox.errors import EstimationError, ParameterError, SeparationError
 from cqox.nuisance.glm import MAX_COEF, MAX_ITER, TOLERANCE
 
 #: Estimators that run out of core.
-ESTIMATORS = ("regression_adjustment", "ipw")
+ESTIMATORS = ("regression_adjustment", "ipw", "aipw", "dml_plr", "dml_irm")
 ESTIMANDS = ("ATE", "ATT", "ATC")
 
 Sums = dict[str, Any]
@@ -92,18 +92,36 @@ class ParquetTable:
             )
         return list(frame[columns].to_delayed())
 
-    def run(self, fn: Callable[..., Sums], *args: Any) -> Sums:
-        """``Σ fn(arrays of a partition, *args)`` over the partitions (a map-reduce)."""
+    def run(self, fn: Callable[..., Sums], *args: Any, each: Sequence[Any] | None = None) -> Sums:
+        """``Σ fn(arrays of a partition, *args)`` over the partitions (a map-reduce).
+
+        ``each``: one more argument per partition (in partition order), passed to
+        ``fn`` before ``args`` — e.g. the partition's cross-fitting folds.
+        """
+        return _add(self.map(fn, *args, each=each))
+
+    def map(
+        self, fn: Callable[..., Sums], *args: Any, each: Sequence[Any] | None = None
+    ) -> list[Sums]:
+        """``[fn(arrays of partition j, each[j], *args) for j]``, in partition order."""
         from dask.base import compute
         from dask.delayed import delayed
 
         columns = (self.outcome, self.treatment, self.covariates)
-        tasks = [delayed(_on_partition)(part, fn, *columns, args) for part in self.partitions()]
+        parts = self.partitions()
+        if each is not None and len(each) != len(parts):
+            raise EstimationError(
+                f"{self.source} has {len(parts)} partitions, not {len(each)}: it changed "
+                "between two passes",
+                details={"partitions": len(parts)},
+            )
+        tasks = [
+            delayed(_on_partition)(part, fn, *columns, (args if each is None else (each[j], *args)))
+            for j, part in enumerate(parts)
+        ]
         if self.client is not None:
-            results = self._on_cluster(tasks)
-        else:
-            results = compute(*tasks, scheduler="threads")
-        return _add(list(results))
+            return self._on_cluster(tasks)
+        return list(compute(*tasks, scheduler="threads"))
 
     def _on_cluster(self, tasks: list[Any]) -> list[Sums]:
         futures = self.client.compute(tasks)
@@ -149,10 +167,18 @@ def _on_partition(
 
 
 def _add(parts: list[Sums]) -> Sums:
+    """Key by key: the sum over partitions (``min_…``/``max_…`` keys: the min or max)."""
     total: Sums = {}
     for p in parts:
         for key, value in p.items():
-            total[key] = value if key not in total else total[key] + value
+            if key not in total:
+                total[key] = value
+            elif key.startswith("min_"):
+                total[key] = min(total[key], value)
+            elif key.startswith("max_"):
+                total[key] = max(total[key], value)
+            else:
+                total[key] = total[key] + value
     return total
 
 
@@ -503,6 +529,462 @@ def ipw(
     )
 
 
+# -- AIPW -------------------------------------------------------------------------------
+
+
+def _aipw_rows(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    beta: np.ndarray,
+    clip: float,
+    estimand: str,
+    g1: np.ndarray,
+    g0: np.ndarray,
+    p_t: float,
+) -> tuple[np.ndarray, ...]:
+    """Per-row ``Z_p, Z_o, e, de, μ̂₁, μ̂₀`` and the score terms ``ψ_a, ψ_b``."""
+    Zp, p, ed = _propensity(X, mean, scale, beta, clip)
+    Zo = _intercept(X)
+    mu1_hat, mu0_hat = Zo @ g1, Zo @ g0
+    e, de = ed[0], ed[1]
+    psi_a, psi_b = _dr_score_rows(y, t, mu0_hat, mu1_hat, e, estimand, p_t)
+    return Zp, p, Zo, e, de, mu1_hat, mu0_hat, psi_a, psi_b
+
+
+def _dr_score_rows(
+    y: np.ndarray,
+    t: np.ndarray,
+    mu0_hat: np.ndarray,
+    mu1_hat: np.ndarray,
+    e: np.ndarray,
+    estimand: str,
+    p_t: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~cqox.estimators.backdoor.aipw.dr_score` with the whole table's ``p = mean(T)``.
+
+    (A partition's own share of treated rows would give other terms for ATT and ATC.)
+    """
+    if estimand == "ATE":
+        psi_b = mu1_hat - mu0_hat + t * (y - mu1_hat) / e - (1 - t) * (y - mu0_hat) / (1 - e)
+        return -np.ones_like(y), psi_b
+    if estimand == "ATT":
+        psi_b = (t * (y - mu0_hat) - e * (1 - t) * (y - mu0_hat) / (1 - e)) / p_t
+        return -t / p_t, psi_b
+    q = 1 - p_t
+    psi_b = ((1 - t) * (mu1_hat - y) + t * (1 - e) * (y - mu1_hat) / e) / q
+    return -(1 - t) / q, psi_b
+
+
+def _aipw_sums(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    beta: np.ndarray,
+    clip: float,
+    estimand: str,
+    g1: np.ndarray,
+    g0: np.ndarray,
+    p_t: float,
+) -> Sums:
+    Zp, _, Zo, e, de, mu1_hat, mu0_hat, psi_a, psi_b = _aipw_rows(
+        y, t, X, mean, scale, beta, clip, estimand, g1, g0, p_t
+    )
+    r1, r0 = y - mu1_hat, y - mu0_hat
+    out: Sums = {"psi_a": float(psi_a.sum()), "psi_b": float(psi_b.sum())}
+    # derivatives of Σψ with respect to γ₁, γ₀ and β (sums; divided by n·scale later),
+    # and the sums of the potential-outcome means — as in aipw_parametric
+    if estimand == "ATE":
+        out["d_g1"] = (1 - t / e) @ Zo
+        out["d_g0"] = -(1 - (1 - t) / (1 - e)) @ Zo
+        out["d_b"] = (-t * r1 * de / e**2 - (1 - t) * r0 * de / (1 - e) ** 2) @ Zp
+        out["m1"] = float(np.sum(mu1_hat + t * r1 / e))
+        out["m0"] = float(np.sum(mu0_hat + (1 - t) * r0 / (1 - e)))
+    elif estimand == "ATT":
+        out["d_g1"] = np.zeros(Zo.shape[1])
+        out["d_g0"] = (-t + e * (1 - t) / (1 - e)) @ Zo / p_t
+        out["d_b"] = (-(1 - t) * r0 * de / (1 - e) ** 2) @ Zp / p_t
+        out["m1"] = float(np.sum(t * y))
+        out["m0"] = float(np.sum(t * mu0_hat + e * (1 - t) * r0 / (1 - e)))
+    else:
+        out["d_g1"] = ((1 - t) - t * (1 - e) / e) @ Zo / (1 - p_t)
+        out["d_g0"] = np.zeros(Zo.shape[1])
+        out["d_b"] = (-t * r1 * de / e**2) @ Zp / (1 - p_t)
+        out["m1"] = float(np.sum((1 - t) * mu1_hat + t * (1 - e) * r1 / e))
+        out["m0"] = float(np.sum((1 - t) * y))
+    out["min_e"] = float(e.min(initial=np.inf))
+    out["max_e"] = float(e.max(initial=-np.inf))
+    return out
+
+
+def _aipw_influence(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    beta: np.ndarray,
+    clip: float,
+    estimand: str,
+    g1: np.ndarray,
+    g0: np.ndarray,
+    p_t: float,
+    theta: float,
+    J: float,
+    v1: np.ndarray,
+    v0: np.ndarray,
+    w_b: np.ndarray,
+) -> Sums:
+    Zp, p, Zo, _, _, mu1_hat, mu0_hat, psi_a, psi_b = _aipw_rows(
+        y, t, X, mean, scale, beta, clip, estimand, g1, g0, p_t
+    )
+    treated = t == 1
+    # γ̂_a's influence along D_γa: 1{T=a} ε_i z_i' n (Z_a'Z_a)⁻¹ D_γa = 1{T=a} ε_i z_i'v_a;
+    # β̂'s along D_β: s_i' H⁻¹ D_β with s_i = z_i (t_i − p_i)
+    correction = np.where(treated, (y - mu1_hat) * (Zo @ v1), (y - mu0_hat) * (Zo @ v0))
+    correction += (t - p) * (Zp @ w_b)
+    influence = -(psi_a * theta + psi_b) / J - correction / J
+    return {"sum_inf2": float(influence @ influence)}
+
+
+def aipw(table: ParquetTable, estimand: str = "ATE", clip: float = 0.0) -> Estimate:
+    """Parametric AIPW out of core: logit propensity, OLS by arm, M-estimation SE.
+
+    The numbers of :func:`cqox.estimators.backdoor.aipw.aipw_parametric` (the default,
+    not cross-fitted ``aipw``) from passes over the partitions: the propensity's
+    Newton steps (as :func:`ipw`), each arm's ``Z'Z`` and ``Z'y`` (as
+    :func:`regression_adjustment`), one pass for the score sums ``Σψ_a``, ``Σψ_b`` and
+    the derivatives ``D_γ1, D_γ0, D_β`` of the mean score, and one for ``Σ ψ_i²`` of
+    the stacked M-estimator's influence function
+    ``ψ_i = −[ψ_a,i θ̂ + ψ_b,i + 1{T=a} ε_i z_i' n(Z_a'Z_a)⁻¹D_γa + s_i'H⁻¹D_β] / J``.
+    """
+    beta, mean, scale, terms, n_iter, n = _fit_logit(table)
+    m = table.run(_ra_moments, "ATE")
+    k = len(table.covariates) + 1
+    gamma: dict[int, np.ndarray] = {}
+    for a in (1, 0):
+        n_a = int(m[f"n{a}"])
+        if n_a <= k:
+            raise EstimationError(
+                f"the {'treated' if a else 'control'} arm has {n_a} rows for {k} "
+                "outcome-model coefficients; use fewer covariates",
+                details={"arm": a, "rows": n_a, "coefficients": k},
+            )
+        gamma[a] = np.linalg.solve(m[f"zz{a}"], m[f"zy{a}"])
+    n_treated = int(m["n1"])
+    p_t = n_treated / n
+    args = (mean, scale, beta, clip, estimand, gamma[1], gamma[0], p_t)
+    f = table.run(_aipw_sums, *args)
+    J = f["psi_a"] / n
+    theta = -(f["psi_b"] / n) / J
+    v1 = n * np.linalg.solve(m["zz1"], f["d_g1"] / n)
+    v0 = n * np.linalg.solve(m["zz0"], f["d_g0"] / n)
+    w_b = np.linalg.solve(terms["info"] / n, f["d_b"] / n)
+    g = table.run(_aipw_influence, *args, theta, J, v1, v0, w_b)
+    se = math.sqrt(g["sum_inf2"]) / n
+    population = {"ATE": n, "ATT": n_treated, "ATC": n - n_treated}[estimand]
+    mu1, mu0 = f["m1"] / population, f["m0"] / population
+    names = ["(intercept)", *table.covariates]
+    coef = np.empty_like(beta)
+    coef[1:] = beta[1:] / scale
+    coef[0] = beta[0] - np.sum(beta[1:] * mean / scale)
+    return Estimate.from_se(
+        "aipw",
+        estimand,
+        theta,
+        se,
+        0.95,
+        n=n,
+        n_treated=n_treated,
+        n_control=n - n_treated,
+        diagnostics={
+            "mu1": mu1,
+            "mu0": mu0,
+            "propensity_min": f["min_e"],
+            "propensity_max": f["max_e"],
+            "propensity_converged": True,
+            "propensity_iterations": n_iter,
+            "propensity_coef": dict(zip(names, coef.tolist(), strict=True)),
+            "outcome_coef_treated": dict(zip(names, gamma[1].tolist(), strict=True)),
+            "outcome_coef_control": dict(zip(names, gamma[0].tolist(), strict=True)),
+            "out_of_core": True,
+        },
+        method="AIPW, logit propensity, OLS outcome by arm, M-estimation "
+        "(influence-function) SE (out of core: distributed Newton steps and sums)",
+    )
+
+
+# -- DML (cross-fitted, linear learners) ---------------------------------------------------
+
+
+def _treatment_of(y: np.ndarray, t: np.ndarray, X: np.ndarray) -> Sums:
+    return {"t": t.astype(np.int8)}
+
+
+def crossfit_folds(
+    table: ParquetTable, n_folds: int, seed: int | None
+) -> tuple[list[np.ndarray], int]:
+    """The folds of :mod:`cqox.estimators.backdoor.dml` for this table, split by partition.
+
+    ``fold_ids(n, n_folds, Context(seed).rng(DML_SPLIT_STREAM), strata=T)``, as the
+    in-memory estimators draw them: one pass gathers the treatment column (one byte a
+    row, here), the permutation is drawn here and each partition gets its slice.
+    Returns the per-partition folds (int16) and the learners' seed drawn after them.
+    """
+    from cqox.core.context import Context
+    from cqox.nuisance.crossfit import DML_SPLIT_STREAM, SEED_MAX, fold_ids
+
+    pieces = [r["t"] for r in table.map(_treatment_of)]
+    t = np.concatenate(pieces)
+    rng = Context(seed=seed).rng(DML_SPLIT_STREAM)
+    folds = fold_ids(len(t), n_folds, rng, strata=t).astype(np.int16)
+    bounds = np.cumsum([0, *(len(p) for p in pieces)])
+    return [folds[bounds[j] : bounds[j + 1]] for j in range(len(pieces))], int(
+        rng.integers(SEED_MAX)
+    )
+
+
+def _fold_ols_moments(
+    y: np.ndarray, t: np.ndarray, X: np.ndarray, folds: np.ndarray, n_folds: int
+) -> Sums:
+    """Per fold: ``Z'Z`` and ``Z'y`` over all rows, the control rows and the treated rows."""
+    Z = _intercept(X)
+    k = Z.shape[1]
+    out: Sums = {}
+    for arm in ("all", "0", "1"):
+        out[f"zz_{arm}"] = np.zeros((n_folds, k, k))
+        out[f"zy_{arm}"] = np.zeros((n_folds, k))
+    for j in range(n_folds):
+        in_fold = folds == j
+        for arm, rows in (("all", in_fold), ("0", in_fold & (t == 0)), ("1", in_fold & (t == 1))):
+            Zr = Z[rows]
+            out[f"zz_{arm}"][j] = Zr.T @ Zr
+            out[f"zy_{arm}"][j] = Zr.T @ y[rows]
+    out["n_fold"] = np.bincount(folds, minlength=n_folds)
+    out["t_fold"] = np.bincount(folds, weights=t, minlength=n_folds)
+    return out
+
+
+def _fold_ols(m: Sums, arm: str) -> np.ndarray:
+    """Coefficients (n_folds, k) of OLS fitted on every fold but k (sums minus fold k)."""
+    zz, zy = m[f"zz_{arm}"], m[f"zy_{arm}"]
+    return np.stack(
+        [np.linalg.solve(zz.sum(axis=0) - zz[j], zy.sum(axis=0) - zy[j]) for j in range(len(zz))]
+    )
+
+
+def _fold_logit_terms(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    folds: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    betas: np.ndarray,
+) -> Sums:
+    """For each fold's logit (fitted on the other folds): log-likelihood, gradient, information."""
+    Z = _standardised(X, mean, scale)
+    n_folds, k = betas.shape
+    ll, grad, info = np.zeros(n_folds), np.zeros((n_folds, k)), np.zeros((n_folds, k, k))
+    for j in range(n_folds):
+        rows = folds != j
+        Zr, tr = Z[rows], t[rows]
+        eta = Zr @ betas[j]
+        p = special.expit(eta)
+        Zw = Zr * np.sqrt(p * (1 - p))[:, None]
+        ll[j] = np.sum(tr * eta - np.logaddexp(0, eta))
+        grad[j] = Zr.T @ (tr - p)
+        info[j] = Zw.T @ Zw
+    return {"ll": ll, "grad": grad, "info": info}
+
+
+def _fold_logits(
+    table: ParquetTable,
+    folds: list[np.ndarray],
+    n_folds: int,
+    t_fold: np.ndarray,
+    n_fold: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each fold's propensity logit, fitted on the other folds by Newton–Raphson.
+
+    All folds' models advance together, one pass per Newton step (and per halving).
+    The maximum-likelihood estimate is unique, so these coefficients equal those of
+    :class:`cqox.nuisance.learners.LogitLearner` (another parametrisation, the same
+    fitted probabilities) once both have converged.
+    """
+    first = table.run(_col_sums)
+    n = int(first["n"])
+    mean = first["sum_x"] / n
+    scale = np.sqrt(table.run(_col_ss, mean)["ss"] / n)
+    scale[scale == 0] = 1.0
+    k = len(table.covariates) + 1
+    betas = np.zeros((n_folds, k))
+    pbar = (t_fold.sum() - t_fold) / (n_fold.sum() - n_fold)
+    if np.any((pbar <= 0) | (pbar >= 1)):
+        raise EstimationError(
+            "cross-fitting: the training rows of a fold contain one treatment arm only; "
+            "use fewer folds",
+            details={"parameter": "n_folds"},
+        )
+    betas[:, 0] = np.log(pbar / (1 - pbar))
+    terms = table.run(_fold_logit_terms, mean, scale, betas, each=folds)
+    active = np.ones(n_folds, dtype=bool)
+    for _ in range(MAX_ITER):
+        steps = np.zeros_like(betas)
+        for j in np.flatnonzero(active):
+            steps[j] = np.linalg.solve(terms["info"][j], terms["grad"][j])
+        size = np.where(active, 1.0, 0.0)
+        while True:
+            cand = betas + size[:, None] * steps
+            new = table.run(_fold_logit_terms, mean, scale, cand, each=folds)
+            worse = active & (new["ll"] < terms["ll"] - 1e-12) & (size >= 1e-8)
+            if not worse.any():
+                break
+            size[worse] /= 2
+        betas, terms = cand, new
+        active &= np.max(np.abs(size[:, None] * steps), axis=1) >= TOLERANCE
+        if not active.any():
+            break
+    if active.any() or np.max(np.abs(betas[:, 1:])) > MAX_COEF:
+        raise SeparationError(
+            "a cross-fitting fold's propensity model separates treated from control "
+            "units (or did not converge); out of core there is no ridge fallback: remove "
+            "or coarsen the covariate that predicts treatment",
+            details={"parameter": "covariates"},
+        )
+    return betas, mean, scale
+
+
+def _dml_score_sums(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    folds: np.ndarray,
+    model: str,
+    estimand: str,
+    clip: float,
+    p_t: float,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    b_m: np.ndarray,
+    b_l: np.ndarray,
+    b_g0: np.ndarray,
+    b_g1: np.ndarray,
+) -> Sums:
+    """Sums of the DML score terms ``ψ_a, ψ_b`` and their squares and product."""
+    Zo = _intercept(X)
+    Zp = _standardised(X, mean, scale)
+    m_hat = special.expit(np.einsum("ij,ij->i", Zp, b_m[folds]))
+    if model == "plr":
+        v = t - m_hat
+        psi_a = -(v**2)
+        psi_b = (y - np.einsum("ij,ij->i", Zo, b_l[folds])) * v
+        e = m_hat
+    else:
+        e = np.clip(m_hat, clip, 1 - clip) if clip > 0 else m_hat
+        if np.any((e <= 0) | (e >= 1)):
+            raise EstimationError(
+                "cross-fitted propensities of exactly 0 or 1; set 'clip' > 0",
+                details={"parameter": "clip"},
+            )
+        g0 = np.einsum("ij,ij->i", Zo, b_g0[folds])
+        g1 = np.einsum("ij,ij->i", Zo, b_g1[folds])
+        psi_a, psi_b = _dr_score_rows(y, t, g0, g1, e, estimand, p_t)
+    return {
+        "a": float(psi_a.sum()),
+        "b": float(psi_b.sum()),
+        "aa": float(psi_a @ psi_a),
+        "ab": float(psi_a @ psi_b),
+        "bb": float(psi_b @ psi_b),
+        "min_e": float(e.min(initial=np.inf)),
+        "max_e": float(e.max(initial=-np.inf)),
+        "n_clipped": int(np.sum(e != m_hat)),
+    }
+
+
+def dml(
+    table: ParquetTable,
+    model: str,
+    estimand: str = "ATE",
+    n_folds: int = 5,
+    clip: float = 0.01,
+    seed: int | None = None,
+) -> Estimate:
+    """Cross-fitted DML with linear learners out of core: ``dml_plr`` or ``dml_irm``.
+
+    The estimators of :mod:`cqox.estimators.backdoor.dml` with ``learner="linear"``
+    and one sample split (``n_rep=1``; ``dml_irm`` also with
+    ``propensity_calibration="none"``: isotonic calibration sorts the whole table):
+    the same folds (:func:`crossfit_folds`), each fold's OLS from the other folds'
+    ``Z'Z`` and ``Z'y`` (whole-table sums minus the fold's), each fold's logit
+    propensity by joint Newton passes, then one pass for ``Σψ_a``, ``Σψ_b``,
+    ``Σψ_a²``, ``Σψ_aψ_b``, ``Σψ_b²``: ``θ̂ = −Σψ_b/Σψ_a`` and
+    ``SE = sqrt(Σ(ψ_a θ̂ + ψ_b)² / n / J²/ n)`` with ``J = Σψ_a / n`` (DML2,
+    Chernozhukov et al. 2018, doi:10.1111/ectj.12097).  The treatment is 0/1.
+    """
+    folds, _ = crossfit_folds(table, n_folds, seed)
+    m = table.run(_fold_ols_moments, n_folds, each=folds)
+    n = int(m["n_fold"].sum())
+    n_treated = round(float(m["t_fold"].sum()))
+    b_m, mean, scale = _fold_logits(table, folds, n_folds, m["t_fold"], m["n_fold"])
+    k = len(table.covariates) + 1
+    zero = np.zeros((n_folds, k))
+    if model == "plr":
+        b_l, b_g0, b_g1 = _fold_ols(m, "all"), zero, zero
+    else:
+        b_l, b_g0, b_g1 = zero, _fold_ols(m, "0"), _fold_ols(m, "1")
+    f = table.run(
+        _dml_score_sums,
+        model,
+        estimand,
+        clip,
+        n_treated / n,
+        mean,
+        scale,
+        b_m,
+        b_l,
+        b_g0,
+        b_g1,
+        each=folds,
+    )
+    J = f["a"] / n
+    if not np.isfinite(J) or J == 0:
+        raise EstimationError(
+            "the orthogonal score has a zero (or non-finite) derivative: the treatment "
+            "residuals vanish, so the effect is not identified with these nuisance fits",
+            details={"J": J},
+        )
+    theta = -(f["b"] / n) / J
+    sum_psi2 = theta**2 * f["aa"] + 2 * theta * f["ab"] + f["bb"]
+    se = math.sqrt(max(sum_psi2, 0.0) / n / J**2 / n)
+    name = f"dml_{model}"
+    return Estimate.from_se(
+        name,
+        estimand,
+        theta,
+        se,
+        0.95,
+        n=n,
+        n_treated=n_treated,
+        n_control=n - n_treated,
+        counts={"n_propensity_trimmed": int(f["n_clipped"])} if model == "irm" else {},
+        diagnostics={
+            "propensity_min": f["min_e"],
+            "propensity_max": f["max_e"],
+            "n_folds": n_folds,
+            "n_rep": 1,
+            "out_of_core": True,
+        },
+        method=f"DML {'partially linear' if model == 'plr' else 'interactive'}, "
+        f"{n_folds}-fold cross-fitting × 1, linear outcome, logit treatment (out of core: "
+        "the in-memory folds, distributed per-fold sums and Newton steps)",
+    )
+
+
 def estimate_parquet(
     source: str | Path,
     estimator: str,
@@ -521,7 +1003,7 @@ def estimate_parquet(
     ----------
     source : str or Path
         A Parquet directory (or file, or glob), read partition by partition.
-    estimator : {"regression_adjustment", "ipw"}
+    estimator : {"regression_adjustment", "ipw", "aipw"}
     outcome, treatment, covariates
         Columns (treatment 0/1, complete rows).
     estimand : {"ATE", "ATT", "ATC"}
@@ -530,7 +1012,7 @@ def estimate_parquet(
     timeout : float, optional
         Seconds each pass may take on ``client``'s cluster (default: no limit).
     **params
-        ``ipw``: ``weighting`` (``hajek``/``horvitz_thompson``), ``clip``.
+        ``ipw``: ``weighting`` (``hajek``/``horvitz_thompson``), ``clip``; ``aipw``: ``clip``.
 
     Examples
     --------
@@ -557,7 +1039,13 @@ def estimate_parquet(
             f"{', '.join(ESTIMANDS)}. Got {estimand!r} instead.",
             details={"parameter": "estimand"},
         )
-    unknown = set(params) - ({"weighting", "clip"} if estimator == "ipw" else set())
+    allowed = {
+        "ipw": {"weighting", "clip"},
+        "aipw": {"clip"},
+        "dml_plr": {"n_folds", "seed"},
+        "dml_irm": {"n_folds", "seed", "clip", "propensity_calibration"},
+    }.get(estimator, set())
+    unknown = set(params) - allowed
     if unknown:
         raise ParameterError(
             f"unknown out-of-core parameter(s) of {estimator}: {', '.join(sorted(unknown))}",
@@ -572,4 +1060,27 @@ def estimate_parquet(
     table = ParquetTable(source, outcome, treatment, tuple(covariates), client, timeout)
     if estimator == "regression_adjustment":
         return regression_adjustment(table, estimand)
+    if estimator == "aipw":
+        return aipw(table, estimand, **params)
+    if estimator == "dml_plr":
+        if estimand != "ATE":
+            raise ParameterError(
+                f"dml_plr estimates the ATE only. Got estimand={estimand!r}.",
+                details={"parameter": "estimand"},
+            )
+        return dml(table, "plr", **params)
+    if estimator == "dml_irm":
+        if estimand == "ATC":
+            raise ParameterError(
+                "dml_irm estimates the ATE or the ATT. Got estimand='ATC'.",
+                details={"parameter": "estimand"},
+            )
+        calibration = params.pop("propensity_calibration", "none")
+        if calibration != "none":
+            raise ParameterError(
+                "out of core, dml_irm takes propensity_calibration='none' (isotonic "
+                f"calibration sorts the whole table). Got {calibration!r}.",
+                details={"parameter": "propensity_calibration", "value": calibration},
+            )
+        return dml(table, "irm", estimand, **params)
     return ipw(table, estimand, **params)

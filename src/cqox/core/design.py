@@ -65,6 +65,9 @@ def designs_for(roles: Roles) -> list[Design]:
         out.append(Design.DID)
     if panel and "cohort" in has:
         out.append(Design.STAGGERED_DID)
+    # a panel of places: spillovers by distance to treated places (ring DiD)
+    if panel and ("treatment" in has or "cohort" in has) and "lat" in has and "lon" in has:
+        out.append(Design.SPATIAL)
     if panel and "treatment" in has:
         out.extend([Design.SYNTHETIC_CONTROL, Design.PANEL_MATCHING])
     if panel and "treatment" in has and "covariates" in has:

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cqox.errors import ParameterError, closest, warn_deprecated
 
+#: Longest repr of a refused value shown in an error message.
+MAX_SHOWN = 200
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = MAX_SHOWN
+_SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxdict = _SHORT_REPR.maxset = 20
 #: Largest seed (NumPy seeds are unsigned; the service's request seed has the same bound).
 MAX_SEED = 2**32 - 1
 
@@ -133,10 +139,15 @@ class Param:
         return lo_ok and hi_ok
 
     def _fail(self, value: Any, owner: str) -> None:
+        # a list of a million items is neither echoed back (messages go to logs and HTTP
+        # bodies) nor rendered in full first
+        shown = _SHORT_REPR.repr(value)
+        if len(shown) > MAX_SHOWN:
+            shown = shown[: MAX_SHOWN - 1] + "…"
         raise ParameterError(
             f"The '{self.name}' parameter of {owner} must be {self.describe()}. "
-            f"Got {value!r} instead.",
-            details={"parameter": self.name, "estimator": owner, "value": repr(value)},
+            f"Got {shown} instead.",
+            details={"parameter": self.name, "estimator": owner, "value": shown},
         )
 
 

@@ -83,6 +83,12 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         0.05,
         "p-value of the joint pre-treatment (placebo) ATT(g,t) Wald test; warn below",
     ),
+    "ring_outer_spillover": _t(
+        "ring_outer_spillover",
+        0.05,
+        "p-value of the spillover in the outermost ring of ring_did (spillovers may reach "
+        "the pure controls); warn below",
+    ),
     "weak_instrument": _t(
         "weak_instrument",
         10.0,
@@ -133,6 +139,23 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         0.05,
         "refutation gates refute_* (placebo, random common cause, subset, dummy outcome, "
         "unobserved common cause): p-value; warn below",
+    ),
+    "sample_overlap": _t(
+        "sample_overlap",
+        0.90,
+        "transportability: share of target rows within the trial's sampling-score range; "
+        "warn below, fail below half",
+    ),
+    "sample_overlap_extreme": _t(
+        "sample_overlap",
+        0.01,
+        "transportability: sampling scores P(trial | X) below this count as extreme",
+    ),
+    "proxy_relevance": _t(
+        "proxy_relevance",
+        10.0,
+        "proximal: robust first-stage F of the treatment proxy for the outcome proxy; warn "
+        "below, fail below a quarter",
     ),
     "its_segment_length": _t(
         "its_segment_length",

@@ -45,6 +45,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -294,6 +295,7 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[.\-\s]+", "_", str(name).strip().lower())
 
 
+@functools.lru_cache(maxsize=8192)
 def name_score(name: str, role: str) -> float:
     """1.0 for an exact synonym, 0.8 for a synonym as a whole word, 0.6 for a weak hint."""
     low = normalise_name(name)
@@ -331,12 +333,22 @@ def is_binary(s: pd.Series) -> bool:
     return bool(labels & TREATED_LABELS) and bool(labels & CONTROL_LABELS)
 
 
+#: Values checked first by :func:`_integer_valued`: a continuous column shows a fraction
+#: among them, so the whole column is scanned only when it may be integer-valued.
+_INTEGER_PROBE = 64
+
+
 def _integer_valued(s: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
         return False
     if pd.api.types.is_integer_dtype(s):
         return True
-    v = s.dropna().to_numpy(dtype=np.float64)
+    v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    head = v[:_INTEGER_PROBE]
+    head = head[~np.isnan(head)]
+    if len(head) and not (np.all(np.isfinite(head)) and np.all(head == np.round(head))):
+        return False
+    v = v[~np.isnan(v)]
     return bool(len(v) and np.all(np.isfinite(v)) and np.all(v == np.round(v)))
 
 
@@ -391,9 +403,31 @@ class _Inference:
             )
             for role, v in self.explicit.items()
         ]
-        self.nunique = nunique or {c: int(df[c].nunique(dropna=True)) for c in self.cols}
+        # each column once: a pandas column lookup costs more than most checks below
+        self.col: dict[str, pd.Series] = {c: df[c] for c in self.cols}
+        self.nunique = nunique or {c: int(self.col[c].nunique(dropna=True)) for c in self.cols}
+        self._intval: dict[str, bool] = {}
+        self._time_like: dict[str, bool] = {}
         self.suggested: dict[str, str] = {}
         self._binary = {c: self.nunique[c] == 2 and is_binary(df[c]) for c in self.cols}
+
+    def intval(self, c: str) -> bool:
+        """Whether column ``c`` is integer-valued (computed once per inference)."""
+        if c not in self._intval:
+            self._intval[c] = _integer_valued(self.col[c])
+        return self._intval[c]
+
+    def time_like(self, c: str) -> bool:
+        """Whether column ``c`` holds years or dates (computed once per inference)."""
+        if c not in self._time_like:
+            self._time_like[c] = is_time_like(self.col[c])
+        return self._time_like[c]
+
+    def id_like(self, c: str) -> bool:
+        """:func:`_is_id_like` of column ``c``, from the counts and checks already made."""
+        if self.n < 2 or self.nunique[c] != self.n:
+            return False
+        return self.intval(c) or not pd.api.types.is_numeric_dtype(self.col[c])
 
     def role(self, name: str) -> str | None:
         value = self.explicit.get(name, self.chosen.get(name))
@@ -436,10 +470,10 @@ class _Inference:
         cands = []
         for c in self.cols:
             s = name_score(c, "time")
-            like = is_time_like(self.df[c])
+            like = self.time_like(c)
             if like and s:
                 cands.append(Candidate("time", c, min(s + 0.2, 0.99), f"name '{c}'; years/dates"))
-            elif s >= 0.8 and _integer_valued(self.df[c]) and self.nunique[c] > 1:
+            elif s >= 0.8 and self.intval(c) and self.nunique[c] > 1:
                 cands.append(Candidate("time", c, s * 0.8, f"name '{c}'; integer periods"))
             elif like:
                 cands.append(Candidate("time", c, 0.55, f"'{c}' holds years/dates"))
@@ -463,7 +497,7 @@ class _Inference:
         for c in self.cols:
             if c in self.taken or c == t_col:
                 continue
-            s = self.df[c]
+            s = self.col[c]
             name = name_score(c, "unit")
             if pd.api.types.is_float_dtype(s) and not _integer_valued(s):
                 continue
@@ -486,15 +520,15 @@ class _Inference:
         u, t = self.role("unit"), self.role("time")
         cands = []
         for c in self.cols:
-            if c in self.taken or not _numeric(self.df[c]) or self._binary[c]:
+            if c in self.taken or not _numeric(self.col[c]) or self._binary[c]:
                 continue
             name = name_score(c, "cohort")
             if not name:
                 continue
             reason = f"name '{c}' is a usual cohort name"
             if u is not None and t is not None and self._constant_within(c, u):
-                times = set(pd.unique(self.df[t].dropna()))
-                vals = set(pd.unique(self.df[c].dropna())) - {0, np.inf}
+                times = set(pd.unique(self.col[t].dropna()))
+                vals = set(pd.unique(self.col[c].dropna())) - {0, np.inf}
                 if vals <= times or vals <= {float(x) for x in times}:
                     reason += f"; constant within '{u}', values are '{t}' periods (0 = never)"
                     name += 0.1
@@ -515,10 +549,15 @@ class _Inference:
         return None
 
     def simple(self, role: str, numeric: bool = True) -> None:
+        # only columns whose name suggests the role can be picked (``named``), so the
+        # data checks below run on those alone
         cols = [
             c
             for c in self.cols
-            if c not in self.taken and (not numeric or _numeric(self.df[c])) and not is_oracle(c)
+            if c not in self.taken
+            and name_score(c, role) > 0
+            and (not numeric or _numeric(self.col[c]))
+            and not is_oracle(c)
         ]
         if role in ("dose", "running"):
             cols = [c for c in cols if not self._binary[c] and self.nunique[c] > 2]
@@ -526,20 +565,22 @@ class _Inference:
             cols = [c for c in cols if self._binary[c]]
         if role == "logging_propensity":
             cols = [
-                c for c in cols if ((self.df[c].dropna() > 0) & (self.df[c].dropna() <= 1)).all()
+                c for c in cols if ((self.col[c].dropna() > 0) & (self.col[c].dropna() <= 1)).all()
             ]
         if role == "cluster":
             cols = [
                 c
                 for c in cols
-                if (_integer_valued(self.df[c]) or not pd.api.types.is_numeric_dtype(self.df[c]))
+                if (self.intval(c) or not pd.api.types.is_numeric_dtype(self.col[c]))
                 and 1 < self.nunique[c] < self.n
             ]
         if role == "weight":
             cols = [
                 c
                 for c in cols
-                if _numeric(self.df[c]) and (self.df[c].dropna() >= 0).all() and not self._binary[c]
+                if _numeric(self.col[c])
+                and (self.col[c].dropna() >= 0).all()
+                and not self._binary[c]
             ]
         cands = self.named(role, cols)
         if role == "mediator":
@@ -611,7 +652,7 @@ class _Inference:
         low = normalise_name(running)
         if not any(w in low for w in ("margin", "centered", "centred")):
             return
-        v = self.df[running].dropna().to_numpy(dtype=np.float64)
+        v = self.col[running].dropna().to_numpy(dtype=np.float64)
         if len(v) == 0:
             return
         below, above = float(np.mean(v < 0)), float(np.mean(v > 0))
@@ -650,8 +691,8 @@ class _Inference:
                 and c != y_col
                 and not is_oracle(c)
                 and not self._binary[c]
-                and not is_time_like(self.df[c])
-                and not _is_id_like(self.df[c], self.n, self.nunique[c])
+                and not self.time_like(c)
+                and not self.id_like(c)
             ]
         found = find_threshold(self.df, t_col, cands, self.nunique)
         if found is None:
@@ -685,7 +726,7 @@ class _Inference:
         t_col = self.role("treatment")
         if t_col is None or "dose" in self.explicit or "dose" in self.chosen:
             return
-        s = self.df[t_col]
+        s = self.col[t_col]
         if self._binary[t_col] or not _numeric(s) or self.nunique[t_col] <= 2:
             return
         self.chosen["dose"] = t_col
@@ -705,7 +746,7 @@ class _Inference:
         cols = [
             c
             for c in self.cols
-            if c not in self.taken and _numeric(self.df[c]) and not is_oracle(c)
+            if c not in self.taken and _numeric(self.col[c]) and not is_oracle(c)
         ]
         cands = self.named("outcome", cols)
         u = self.role("unit")
@@ -724,9 +765,9 @@ class _Inference:
             c
             for c in cols
             if not self._binary[c]
-            and not _is_id_like(self.df[c], self.n, self.nunique[c])
+            and not self.id_like(c)
             and self.nunique[c] > 2
-            and not is_time_like(self.df[c])
+            and not self.time_like(c)
             and (u is None or not self._constant_within(c, u))
         ]
         if len(rest) == 1:
@@ -748,12 +789,12 @@ class _Inference:
         keep: list[str] = []
         seen_codes: dict[bytes, str] = {}
         if t_col is not None:
-            seen_codes[_codes_key(self.df[t_col])] = t_col
-        y = self.df[y_col] if y_col is not None and _numeric(self.df[y_col]) else None
+            seen_codes[_codes_key(self.col[t_col])] = t_col
+        y = self.col[y_col] if y_col is not None and _numeric(self.col[y_col]) else None
         for c in self.cols:
             if c in self.taken:
                 continue
-            s = self.df[c]
+            s = self.col[c]
             if is_oracle(c):
                 excluded[c] = "a counterfactual/oracle column"
                 continue
@@ -771,7 +812,7 @@ class _Inference:
                 and self._binary[t_col]
                 and 2 < nunique <= min(20, self.n // 5)
                 and _integer_valued(s)
-                and _determines(s, self.df[t_col])
+                and _determines(s, self.col[t_col])
             ):
                 # a numeric condition code (framing's 'cond') that fixes the treatment
                 excluded[c] = "it determines the treatment"
@@ -793,7 +834,7 @@ class _Inference:
                     t_col is not None
                     and self._binary[t_col]
                     and nunique <= min(20, self.n // 5)
-                    and _determines(s, self.df[t_col])
+                    and _determines(s, self.col[t_col])
                 ):
                     excluded[c] = "it determines the treatment"
                     continue
@@ -1013,14 +1054,19 @@ def _usable_covariate(s: pd.Series, n: int, nunique: int) -> bool:
     return bool(nunique <= min(20, max(2, n // 10)))
 
 
-def infer_roles(df: pd.DataFrame, given: Roles | None = None) -> Roles:
+def infer_roles(
+    df: pd.DataFrame, given: Roles | None = None, nunique: dict[str, int] | None = None
+) -> Roles:
     """Infer the roles the table can fill; roles in ``given`` are kept and always win.
+
+    ``nunique`` (distinct non-missing values per column) is computed when not given;
+    an analysis computes it once for the inference and the profile.
 
     Returns roles whose ``guesses`` record every role (explicit ones with confidence 1
     and source ``explicit``), with a confidence and a one-line reason for each inferred
     one.  See the module docstring for the rules.
     """
-    state = _Inference(df, given or Roles())
+    state = _Inference(df, given or Roles(), nunique)
     state.treatment()
     state.outcome(by_name_only=True)
     state.time()

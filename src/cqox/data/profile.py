@@ -56,26 +56,40 @@ def _numeric_stats(s: pd.Series) -> dict[str, float]:
     }
 
 
-def profile(df: pd.DataFrame, max_levels: int = 10, roles: bool = True) -> dict[str, Any]:
+def distinct_counts(df: pd.DataFrame) -> dict[str, int]:
+    """Distinct non-missing values of every column (shared by the profile and the inference)."""
+    return {str(c): int(df[c].nunique(dropna=True)) for c in df.columns}
+
+
+def profile(
+    df: pd.DataFrame,
+    max_levels: int = 10,
+    roles: bool = True,
+    nunique: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """Rows, columns, dtypes, missingness, per-column statistics and candidate roles.
 
     Numeric columns get mean, sd, min, quartiles and max; others their most frequent
     levels (at most ``max_levels``).  ``candidate_roles`` lists, per role, the columns
     that could fill it with a confidence and a reason (see :mod:`cqox.data.infer`).
+    ``nunique`` (:func:`distinct_counts`) is computed when not given.
     """
     cols: list[dict[str, Any]] = []
     distinct: dict[str, int] = {}
     for name in df.columns:
         s = df[name]
         missing = int(s.isna().sum())
-        nunique = distinct[str(name)] = int(s.nunique(dropna=True))
+        given = None if nunique is None else nunique.get(str(name))
+        nunique_s = distinct[str(name)] = (
+            int(s.nunique(dropna=True)) if given is None else int(given)
+        )
         entry: dict[str, Any] = {
             "name": str(name),
             "dtype": str(s.dtype),
-            "kind": column_kind(s, nunique),
+            "kind": column_kind(s, nunique_s),
             "missing": missing,
             "missing_share": missing / len(s) if len(s) else 0.0,
-            "unique": nunique,
+            "unique": nunique_s,
         }
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             entry.update(_numeric_stats(s))

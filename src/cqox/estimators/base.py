@@ -147,6 +147,16 @@ class Estimator(ABC):
             )
         return params
 
+    @classmethod
+    def prepare_key(cls, df: pd.DataFrame, roles: Roles) -> tuple[Any, ...]:
+        """Which estimators can share one :meth:`prepare` within an analysis.
+
+        Estimators with equal keys get the same :class:`CausalData` (one copy of the
+        covariate matrix, one propensity cache entry).  The default is the preparation
+        method, the required roles and whether the treatment is coded 0/1.
+        """
+        return (cls.prepare, cls.requires, cls.binary_treatment)
+
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
         """Validate roles and build the complete-case data this estimator needs."""
         return prepare(df, roles, require=self.requires, binary_treatment=self.binary_treatment)

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from cqox.core.params import Param
+from cqox.data.prepare import CausalData
+from cqox.errors import ParameterError, RoleError
 from cqox.inference.se_methods import SE_METHODS
+from cqox.inference.spatial_hac import CONLEY_KERNELS, MAX_CUTOFF_KM, check_coordinates
 
 #: shared parameter name → (kind, meaning).  A Param with one of these names has this
 #: kind and a doc that starts with this meaning.
@@ -46,6 +51,12 @@ SHARED_MEANINGS: dict[str, tuple[str, str]] = {
     "n_draws": ("int", "Monte Carlo draws"),
     "outcome_model": ("choice", "outcome model"),
     "bandwidth": ("float", "kernel bandwidth in dose units"),
+    "conley_cutoff_km": (
+        "float",
+        "Conley spatial-HAC cutoff in km: scores of units within this great-circle "
+        "distance are correlated; required by se_method='conley'",
+    ),
+    "conley_kernel": ("choice", "Conley kernel: weight of a pair within the cutoff"),
     "weighting": (
         "choice",
         "inverse-probability weights normalised to sum to one (Hájek) or not (Horvitz–Thompson)",
@@ -168,3 +179,59 @@ def learner_param(name: str, default: Any, note: str = "") -> Param:
         rule="one of " + ", ".join(repr(n) for n in LEARNER_NAMES) + ", or a scikit-learn "
         "estimator",
     )
+
+
+#: ``conley_cutoff_km``: the spatial-HAC distance cutoff (needed by se_method='conley').
+CONLEY_CUTOFF = Param(
+    "conley_cutoff_km",
+    None,
+    "float",
+    _doc("conley_cutoff_km", ""),
+    low=0.0,
+    high=MAX_CUTOFF_KM,
+    closed="right",
+    nullable=True,
+)
+#: ``conley_kernel``: weight of a pair within the cutoff.
+CONLEY_KERNEL = Param(
+    "conley_kernel",
+    "uniform",
+    "choice",
+    _doc(
+        "conley_kernel",
+        "'uniform' (1 within the cutoff; Hsiang 2010) or 'bartlett' (1 − d/cutoff; Conley 1999)",
+    ),
+    choices=CONLEY_KERNELS,
+)
+
+
+def check_conley_params(params: dict[str, Any], estimator: str) -> None:
+    """``conley_cutoff_km`` given exactly when ``se_method='conley'``."""
+    conley = params["se_method"] == "conley"
+    cutoff = params["conley_cutoff_km"]
+    if conley and cutoff is None:
+        raise ParameterError(
+            f"The 'conley_cutoff_km' parameter of {estimator} is required with "
+            "se_method='conley': give the distance in km within which errors are correlated.",
+            details={"parameter": "conley_cutoff_km", "estimator": estimator},
+        )
+    if not conley and cutoff is not None:
+        raise ParameterError(
+            f"The 'conley_cutoff_km' parameter of {estimator} applies to se_method='conley' "
+            f"only. Got se_method={params['se_method']!r}.",
+            details={"parameter": "conley_cutoff_km", "estimator": estimator},
+        )
+
+
+def conley_coordinates(data: CausalData) -> tuple[np.ndarray, np.ndarray]:
+    """The checked ``lat``/``lon`` columns of ``data`` (RoleError naming what is missing)."""
+    for role in ("lat", "lon"):
+        if getattr(data.roles, role) is None:
+            raise RoleError(
+                f"role '{role}' is required by se_method='conley' but was not given; "
+                "name the latitude and longitude columns (decimal degrees) as roles "
+                "'lat' and 'lon'",
+                details={"role": role},
+            )
+    assert data.roles.lat is not None and data.roles.lon is not None
+    return check_coordinates(data.column("lat"), data.column("lon"), data.roles.lat, data.roles.lon)

@@ -28,18 +28,27 @@ from cqox.core.context import Context
 from cqox.core.gate import Gate, Status, threshold_gate
 from cqox.gates.weights import common_support, common_support_gate, ess_gate, max_weight_gate
 
+#: Rows per block of the moment sums: the squares of one block in memory, not of ``X``.
+MOMENT_BLOCK = 16384
+
 
 def _arm_moments(
-    X: np.ndarray, t: np.ndarray, w: np.ndarray | None, X2: np.ndarray | None = None
+    X: np.ndarray, t: np.ndarray, w: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted mean and variance of each column in each arm (two matrix products)."""
+    """Weighted mean and variance of each column in each arm (matrix products by block)."""
     base = np.ones(len(t)) if w is None else w
     W = np.column_stack([base * (t == 1), base * (t == 0)])
     sw = W.sum(axis=0)
-    X2 = X * X if X2 is None else X2
+    sums = np.zeros((2, X.shape[1]))
+    squares = np.zeros((2, X.shape[1]))
+    for start in range(0, X.shape[0], MOMENT_BLOCK):
+        rows = slice(start, start + MOMENT_BLOCK)
+        Xb = X[rows]
+        sums += W[rows].T @ Xb
+        squares += W[rows].T @ (Xb * Xb)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (W.T @ X) / sw[:, None]
-        var = np.maximum((W.T @ X2) / sw[:, None] - mean**2, 0.0)
+        mean = sums / sw[:, None]
+        var = np.maximum(squares / sw[:, None] - mean**2, 0.0)
     return mean[0], var[0], mean[1], var[1]
 
 
@@ -101,8 +110,7 @@ def balance_table(
 
     SMDs use the unweighted pooled standard deviation in both columns.
     """
-    X2 = X * X
-    m1, v1, m0, v0 = _arm_moments(X, t, None, X2)
+    m1, v1, m0, v0 = _arm_moments(X, t, None)
     scale = np.sqrt((v1 + v0) / 2)
     safe = np.where(scale > 0, scale, 1.0)
 
@@ -115,7 +123,7 @@ def balance_table(
 
     after: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
     if w_after is not None:
-        a1, av1, a0, av0 = _arm_moments(X, t, w_after, X2)
+        a1, av1, a0, av0 = _arm_moments(X, t, w_after)
         after = (smd(a1, a0), ratio(av1, av0))
     return BalanceTable(list(names), smd(m1, m0), ratio(v1, v0), after[0], after[1])
 

@@ -14,11 +14,19 @@ from typing import Any
 
 import numpy as np
 
+from cqox.compute.executor import current
 from cqox.errors import EstimationError
 from cqox.nuisance.learners import make_learner, predict_fitted
 
 #: Probabilities are bounded away from 0 and 1 by this much when computing log-loss.
 _LOGLOSS_EPS = 1e-15
+
+
+#: Seed stream of the sample splits of the DML estimators (``Context.rng``), and the
+#: bound of the learners' seed drawn after them: here, so that the out-of-core DML
+#: (:mod:`cqox.compute.outofcore`) draws the very same folds.
+DML_SPLIT_STREAM = 1000
+SEED_MAX = 2**31 - 1
 
 
 def fold_ids(
@@ -65,6 +73,54 @@ class CrossFitPrediction:
     metric: str
 
 
+@dataclass(frozen=True)
+class _FoldFit:
+    """Fit the learner on every fold but ``k`` and predict fold ``k`` (a picklable task)."""
+
+    learner: Any
+    X: np.ndarray
+    target: np.ndarray
+    folds: np.ndarray
+    task: str
+    seed: int
+    train_mask: np.ndarray | None
+    role: str
+
+    def __call__(self, k: int) -> tuple[np.ndarray, float]:
+        """Fold ``k``'s predictions and held-out error (RMSE or log-loss)."""
+        X, target, task, role, train_mask = (
+            self.X,
+            self.target,
+            self.task,
+            self.role,
+            self.train_mask,
+        )
+        test = self.folds == k
+        train = ~test if train_mask is None else (~test & train_mask)
+        if train.sum() < 2:
+            raise EstimationError(
+                f"cross-fitting fold {k}: only {int(train.sum())} training rows for the "
+                f"{role} model; use fewer folds",
+                details={"fold": k, "parameter": role},
+            )
+        if task == "classification" and len(np.unique(target[train])) < 2:
+            raise EstimationError(
+                f"cross-fitting fold {k}: the training rows of the {role} model contain "
+                "one treatment arm only; use fewer folds",
+                details={"fold": k, "parameter": role},
+            )
+        model = make_learner(self.learner, task, self.seed + k, role)
+        model.fit(X[train], target[train])
+        fold_pred = predict_fitted(model, X[test], task)
+        if not np.all(np.isfinite(fold_pred)):
+            raise EstimationError(
+                f"the {role} learner returned non-finite predictions in fold {k}",
+                details={"fold": k, "parameter": role},
+            )
+        held = test[test] if train_mask is None else train_mask[test]
+        return fold_pred, _metric(target[test][held], fold_pred[held], task)
+
+
 def crossfit_predict(
     learner: Any,
     X: np.ndarray,
@@ -96,33 +152,17 @@ def crossfit_predict(
     """
     n = len(target)
     pred = np.empty(n)
-    ks = np.unique(folds)
+    ks = [int(k) for k in np.unique(folds)]
+
+    fit_fold = _FoldFit(learner, X, target, folds, task, seed, train_mask, role)
+    # the folds are independent fits (fold k's learner seeded with seed + k): with an
+    # executor in force they run on it — process pool or Dask — with the same numbers
+    executor = current()
+    fitted = [fit_fold(k) for k in ks] if executor is None else executor.map(fit_fold, ks)
     metric = np.empty(len(ks))
-    for j, k in enumerate(ks):
-        test = folds == k
-        train = ~test if train_mask is None else (~test & train_mask)
-        if train.sum() < 2:
-            raise EstimationError(
-                f"cross-fitting fold {k}: only {int(train.sum())} training rows for the "
-                f"{role} model; use fewer folds",
-                details={"fold": int(k), "parameter": role},
-            )
-        if task == "classification" and len(np.unique(target[train])) < 2:
-            raise EstimationError(
-                f"cross-fitting fold {k}: the training rows of the {role} model contain "
-                "one treatment arm only; use fewer folds",
-                details={"fold": int(k), "parameter": role},
-            )
-        model = make_learner(learner, task, seed + int(k), role)
-        model.fit(X[train], target[train])
-        pred[test] = predict_fitted(model, X[test], task)
-        if not np.all(np.isfinite(pred[test])):
-            raise EstimationError(
-                f"the {role} learner returned non-finite predictions in fold {k}",
-                details={"fold": int(k), "parameter": role},
-            )
-        held = test if train_mask is None else (test & train_mask)
-        metric[j] = _metric(target[held], pred[held], task)
+    for j, (k, (fold_pred, fold_metric)) in enumerate(zip(ks, fitted, strict=True)):
+        pred[folds == k] = fold_pred
+        metric[j] = fold_metric
     return CrossFitPrediction(pred, metric, "log_loss" if task == "classification" else "rmse")
 
 

@@ -124,11 +124,14 @@ def fit_firth(X: np.ndarray, t: np.ndarray) -> BinaryFit:
     p = special.expit(eta)
     f = p * (1 - p)
     h, info = _hat_diagonal(Z, np.maximum(f, 1e-300))
-    score = Z * (t - p + h * (0.5 - p))[:, None]
+    weight = t - p + h * (0.5 - p)
     coef = np.empty_like(beta)
     coef[1:] = beta[1:] / scale
     coef[0] = beta[0] - np.sum(beta[1:] * mean / scale)
-    return BinaryFit("logit", coef, p, f, Z, score, info / n, it, converged, penalty="firth")
+    Xf = np.asarray(X, dtype=np.float64)
+    return BinaryFit(
+        "logit", coef, p, f, Xf, mean, scale, weight, info / n, it, converged, penalty="firth"
+    )
 
 
 __all__ = ["MAX_STEP", "fit_firth"]

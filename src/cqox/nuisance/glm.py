@@ -9,6 +9,7 @@ Lunceford & Davidian 2004, doi:10.1002/sim.1903).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,10 +41,13 @@ class BinaryFit:
         Fitted probabilities.
     dp_deta : ndarray, shape (n,)
         Derivative of the probability with respect to the linear index.
-    Z : ndarray, shape (n, p + 1)
-        Design used internally (intercept, standardised covariates).
-    score : ndarray, shape (n, p + 1)
-        Per-observation score of the log-likelihood in the internal parametrisation.
+    X : ndarray, shape (n, p)
+        The covariates fitted on (the caller's array, not a copy).
+    mean, scale : ndarray, shape (p,)
+        Standardisation of the internal design ``Z = [1, (X − mean)/scale]``.
+    score_weight : ndarray, shape (n,)
+        The per-observation score of the log-likelihood in the internal
+        parametrisation is ``score_i = Z_i · score_weight_i`` (``t − p`` for the logit).
     hessian : ndarray, shape (p + 1, p + 1)
         Minus the mean observed Hessian (positive definite), same parametrisation.
     n_iter : int
@@ -60,13 +64,59 @@ class BinaryFit:
     coef: np.ndarray
     p_hat: np.ndarray
     dp_deta: np.ndarray
-    Z: np.ndarray
-    score: np.ndarray
+    X: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    score_weight: np.ndarray
     hessian: np.ndarray
     n_iter: int
     converged: bool
     penalty: str = "none"
     separating: tuple[int, ...] = ()
+
+    # The n × (p + 1) design and scores are not kept (two copies of the covariates per
+    # fit): the products the estimators need are formed block by block from ``X``.
+
+    def _block(self, rows: slice) -> np.ndarray:
+        Zb = np.empty((len(self.X[rows]), self.X.shape[1] + 1))
+        Zb[:, 0] = 1.0
+        np.subtract(self.X[rows], self.mean, out=Zb[:, 1:])
+        Zb[:, 1:] /= self.scale
+        return Zb
+
+    @property
+    def Z(self) -> np.ndarray:  # noqa: N802 (the paper's design matrix)
+        """The internal design ``[1, (X − mean)/scale]``, shape (n, p + 1) (a new array)."""
+        return self._block(slice(None))
+
+    @property
+    def score(self) -> np.ndarray:
+        """Per-observation scores ``Z_i · score_weight_i``, shape (n, p + 1) (a new array)."""
+        Z = self.Z
+        Z *= self.score_weight[:, None]
+        return Z
+
+    def z_dot(self, v: np.ndarray) -> np.ndarray:
+        """``Z @ v``, shape (n,), without forming ``Z``."""
+        n = self.X.shape[0]
+        out = np.empty(n)
+        for start in range(0, n, GRAM_BLOCK):
+            rows = slice(start, min(start + GRAM_BLOCK, n))
+            out[rows] = self._block(rows) @ v
+        return out
+
+    def zt_dot(self, w: np.ndarray) -> np.ndarray:
+        """``w @ Z``, shape (p + 1,), without forming ``Z``."""
+        n = self.X.shape[0]
+        out = np.zeros(self.X.shape[1] + 1)
+        for start in range(0, n, GRAM_BLOCK):
+            rows = slice(start, min(start + GRAM_BLOCK, n))
+            out += w[rows] @ self._block(rows)
+        return out
+
+    def score_gram(self) -> np.ndarray:
+        """``score' score = Z' diag(score_weight²) Z``, shape (p + 1, p + 1), in blocks."""
+        return weighted_gram_of(self._block, self.X.shape[0], self.score_weight**2)
 
     def beta_influence(self) -> np.ndarray:
         """``H⁻¹ s_i`` for each observation, shape (n, p + 1): the influence of β̂."""
@@ -77,9 +127,9 @@ class BinaryFit:
 
         ``D`` (shape (p + 1,)) is a derivative with respect to β.  Equal to
         ``beta_influence() @ D`` (``H`` is symmetric) but ``O(n p)``: one small solve
-        and one matrix–vector product instead of ``n`` right-hand sides.
+        and one pass over ``X`` instead of ``n`` right-hand sides.
         """
-        return np.asarray(self.score @ np.linalg.solve(self.hessian, D))
+        return self.z_dot(np.linalg.solve(self.hessian, D)) * self.score_weight
 
 
 def standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,6 +163,19 @@ def weighted_gram(Z: np.ndarray, w: np.ndarray) -> np.ndarray:
         rows = slice(start, start + GRAM_BLOCK)
         Zw = Z[rows] * root[rows, None]
         out += Zw.T @ Zw
+    return out
+
+
+def weighted_gram_of(block: Callable[[slice], np.ndarray], n: int, w: np.ndarray) -> np.ndarray:
+    """``Z' diag(w) Z`` for ``w ≥ 0`` with the rows of ``Z`` made by ``block(rows)``."""
+    out: np.ndarray | None = None
+    root = np.sqrt(w)
+    for start in range(0, n, GRAM_BLOCK):
+        rows = slice(start, min(start + GRAM_BLOCK, n))
+        Zw = block(rows)
+        Zw *= root[rows, None]
+        out = Zw.T @ Zw if out is None else out + Zw.T @ Zw
+    assert out is not None
     return out
 
 
@@ -203,17 +266,17 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
             },
         )
     if link == "logit":
-        score = Z * (t - p)[:, None]
+        weight = t - p
         hess = weighted_gram(Z, f) / len(t)
     else:
         q = 2 * t - 1
-        lam = q * np.exp(stats.norm.logpdf(q * eta) - special.log_ndtr(q * eta))
-        score = Z * lam[:, None]
-        hess = (Z * (lam * (lam + eta))[:, None]).T @ Z / len(t)
+        weight = q * np.exp(stats.norm.logpdf(q * eta) - special.log_ndtr(q * eta))
+        hess = (Z * (weight * (weight + eta))[:, None]).T @ Z / len(t)
     coef = np.empty_like(beta)
     coef[1:] = beta[1:] / scale
     coef[0] = beta[0] - np.sum(beta[1:] * mean / scale)
-    return BinaryFit(link, coef, p, f, Z, score, hess, it, converged)
+    Xf = np.asarray(X, dtype=np.float64)
+    return BinaryFit(link, coef, p, f, Xf, mean, scale, weight, hess, it, converged)
 
 
 def weighted_logit(

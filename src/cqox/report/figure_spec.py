@@ -20,13 +20,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """A figure: stable ``name``, a title, a caption, and its two renderers."""
+    """A figure: stable ``name``, a title, a caption, and its renderers.
+
+    ``gif`` renders an animated figure as an animated GIF (``None``: not animated).
+    """
 
     name: str
     title: str
     caption: str
     png: Callable[[], bytes]
     plotly: Callable[[], dict[str, Any]]
+    gif: Callable[[], bytes] | None = None
 
 
 FigureProvider = Callable[["Analysis"], list[FigureSpec]]

@@ -450,6 +450,7 @@ def network_figures(an: Analysis) -> list[FigureSpec]:
             "would reach.",
             lambda: spread_png(view()),
             lambda: spread_plotly(view()),
+            lambda: spread_gif(view()),
         ),
     ]
     for est in ests:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from cqox._version import __version__
@@ -29,7 +30,7 @@ th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right}
 th{background:#f5f5f5}td.l,th.l{text-align:left}
 .pass{color:#2a7d2a;font-weight:600}.warn{color:#b36b00;font-weight:600}
 .fail{color:#c0392b;font-weight:600}.not_applicable{color:#888}
-.muted{color:#666;font-size:.9em}img{max-width:100%}
+.muted{color:#666;font-size:.9em}img{max-width:100%}.cqox-plotly{width:100%;min-height:360px}
 nav a{margin-right:.8em}code{background:#f5f5f5;padding:0 .2em}
 """
 
@@ -212,13 +213,23 @@ def _baseline_part(an: Analysis) -> list[str]:
     ]
 
 
-def _figures_section(an: Analysis) -> list[str]:
+def _figures_section(an: Analysis, interactive: bool = False) -> list[str]:
     from cqox.report.gallery import figure_specs
 
     parts = ["<h2 id=figures>Figures</h2>"]
     for spec in figure_specs(an):
         # the image draws its own title: a heading above it would show the title twice
-        parts.append(f"<figure>{_img(spec.png(), spec.title)}")
+        image = _img(spec.png(), spec.title)
+        if interactive:
+            from cqox.core.jsonable import to_jsonable
+            from cqox.report.interactive import figure_json_block
+
+            name = re.sub(r"[^A-Za-z0-9_-]", "_", spec.name)
+            image = (
+                f"<div class=cqox-plot data-figure='{name}' data-title='{_e(spec.title)}'>"
+                f"{image}</div>{figure_json_block(name, to_jsonable(spec.plotly()))}"
+            )
+        parts.append(f"<figure>{image}")
         parts.append(f"<figcaption class=muted>{_e(spec.caption)}</figcaption></figure>")
     if len(parts) == 1:
         parts.append("<p>No figure for this analysis.</p>")
@@ -369,8 +380,13 @@ def _notes_section(an: Analysis) -> list[str]:
     return parts
 
 
-def render_report(an: Analysis) -> str:
-    """Render the whole report as one self-contained HTML string."""
+def render_report(an: Analysis, interactive: bool = False) -> str:
+    """Render the whole report as one self-contained HTML string.
+
+    ``interactive`` adds each figure's Plotly JSON and Plotly.js with a small viewer
+    (:mod:`cqox.report.interactive`), inline, so that the figures can be zoomed and
+    hovered; the PNGs stay as the fallback.  The file is then about 5 MB larger.
+    """
     body: list[str] = []
     for section in (
         _roles_section,
@@ -381,7 +397,7 @@ def render_report(an: Analysis) -> str:
         _data_section,
         _notes_section,
     ):
-        body += section(an)
+        body += _figures_section(an, interactive) if section is _figures_section else section(an)
     present = [(i, t) for i, t in SECTIONS if f"<h2 id={i}>" in "".join(body)]
     nav = " ".join(f"<a href='#{i}'>{_e(t)}</a>" for i, t in present)
     head = [
@@ -394,4 +410,8 @@ def render_report(an: Analysis) -> str:
         f"{an.elapsed_s:.2f} s · {len(an.estimates)} estimates</p>",
         f"<nav>{nav}</nav>",
     ]
+    if interactive:
+        from cqox.report.interactive import scripts
+
+        body.append(scripts())
     return "\n".join([*head, *body, "</body></html>"])

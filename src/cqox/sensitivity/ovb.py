@@ -27,14 +27,16 @@ R²s ``R²_{Y~Z|D,X}`` and ``R²_{D~Z|X}`` changes the estimate by
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import special  # Student t quantiles (stdtrit, as scipy.stats.t.ppf)
+from scipy.linalg import solve_triangular
 
 from cqox.errors import EstimationError
+from cqox.nuisance.ols import design_dot, least_squares_blocks
 
 
 def partial_r2(t_value: float, dof: float) -> float:
@@ -110,11 +112,14 @@ class OVBResult:
         }
 
 
-def _ols_t(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Coefficients, classical SEs and residual df of ``y`` on ``Z``."""
-    n, k = Z.shape
-    coef, *_ = np.linalg.lstsq(Z, y, rcond=None)
-    resid = y - Z @ coef
+def _ols_t(
+    design: Callable[[slice], np.ndarray], n: int, k: int, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Coefficients, classical SEs and residual df of ``y`` on ``Z`` (rows by ``design``)."""
+    # blocked Householder QR (linear in the rows, one block of memory, no n × k
+    # design); the SVD of lstsq only when Z is rank deficient
+    coef, r = least_squares_blocks(design, n, k, y)
+    resid = y - design_dot(design, n, coef)
     dof = n - k
     if dof <= 1:
         raise EstimationError(
@@ -123,6 +128,11 @@ def _ols_t(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
             details={"rows": n, "coefficients": k},
         )
     sigma2 = float(resid @ resid) / dof
+    if r is not None:
+        # diag((Z'Z)⁻¹) = row sums of squares of R⁻¹
+        r_inv = solve_triangular(r, np.eye(k))
+        return coef, np.sqrt(sigma2 * np.sum(r_inv**2, axis=1)), dof
+    Z = design(slice(None))
     cov = sigma2 * np.linalg.pinv(Z.T @ Z)
     return coef, np.sqrt(np.diag(cov)), dof
 
@@ -146,8 +156,16 @@ def ovb_sensitivity(
     """
     n, p = X.shape
     names = list(names) if names is not None else [f"x{j + 1}" for j in range(p)]
-    Z = np.column_stack([np.ones(n), d, X])
-    coef, se, dof = _ols_t(Z, y)
+
+    def outcome_design(rows: slice) -> np.ndarray:
+        """``[1, D, X]``."""
+        return np.column_stack([np.ones(len(d[rows])), d[rows], X[rows]])
+
+    def treatment_design(rows: slice) -> np.ndarray:
+        """``[1, X]``."""
+        return np.column_stack([np.ones(len(d[rows])), X[rows]])
+
+    coef, se, dof = _ols_t(outcome_design, n, p + 2, y)
     est, se_d = float(coef[1]), float(se[1])
     t_d = est / se_d
     rows: list[dict[str, object]] = []
@@ -155,7 +173,7 @@ def ovb_sensitivity(
         # partial R² of each covariate with Y given D and the rest: from the outcome model
         r2y = {names[j]: partial_r2(coef[2 + j] / se[2 + j], dof) for j in range(p)}
         # ... and with D given the other covariates: from the treatment model D ~ 1 + X
-        cd, sd, dof_d = _ols_t(np.column_stack([np.ones(n), X]), d)
+        cd, sd, dof_d = _ols_t(treatment_design, n, p + 1, d)
         r2d = {names[j]: partial_r2(cd[1 + j] / sd[1 + j], dof_d) for j in range(p)}
         t_crit = float(special.stdtrit(dof - 1, 1 - alpha / 2))
         if benchmarks is None:

@@ -17,6 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from cqox.server.artefacts import ArtefactCache
 from cqox.server.jobs import JobRunner
 from cqox.server.metrics import Metrics
 from cqox.server.models import User
@@ -35,12 +36,13 @@ from cqox.server.shared_queue import SharedJobs
 
 @dataclass
 class Services:
-    """What one app owns: database, job runner, metrics."""
+    """What one app owns: database, job runner, metrics, rendered-artefact cache."""
 
     engine: Engine
     factory: sessionmaker[Session]
     runner: JobRunner | SharedJobs
     metrics: Metrics
+    artefacts: ArtefactCache
 
 
 def get_services(request: Request) -> Services:
@@ -89,8 +91,12 @@ def get_current_user(
         user = user_for_api_key(session, key)
         if user is None:
             raise UnauthorizedError("invalid or revoked API key")
+        # end the transaction first: its connection goes back to the pool before the
+        # shared rate limit takes one (holding one while waiting for a second deadlocks
+        # a busy process once every pooled connection is held that way), and no lock
+        # is held while the handler works
+        session.commit()
         _limit_user(request, user)
-        session.commit()  # end the transaction: no lock is held while the handler works
         return user
     if bearer is None or not bearer.credentials:
         raise UnauthorizedError("authentication required: send 'Authorization: Bearer <token>'")
@@ -100,9 +106,9 @@ def get_current_user(
     user = session.get(User, claims.sub)
     if user is None:
         raise UnauthorizedError("the token's user no longer exists")
-    _limit_user(request, user)
     request.state.token_claims = claims
-    session.commit()  # end the transaction: no lock is held while the handler works
+    session.commit()  # as above: release the connection before the rate limit's
+    _limit_user(request, user)
     return user
 
 

@@ -38,9 +38,12 @@ def _specs(an: Analysis) -> list[Any]:
     return list(figure_specs(an))
 
 
-def available(an: Analysis) -> list[dict[str, str]]:
-    """Name, title and caption of every figure this analysis has."""
-    return [{"name": s.name, "title": s.title, "caption": s.caption} for s in _specs(an)]
+def available(an: Analysis) -> list[dict[str, Any]]:
+    """Name, title, caption of every figure; ``animated``: it also renders as a GIF."""
+    return [
+        {"name": s.name, "title": s.title, "caption": s.caption, "animated": s.gif is not None}
+        for s in _specs(an)
+    ]
 
 
 def _spec(an: Analysis, name: str) -> Any:
@@ -63,6 +66,20 @@ def plotly_figure(an: Analysis, name: str) -> dict[str, Any]:
     return out
 
 
+def gif_figure(an: Analysis, name: str) -> bytes:
+    """An animated figure as an animated GIF (404 naming the animated ones otherwise)."""
+    spec = _spec(an, name)
+    if spec.gif is None:
+        animated = ", ".join(s.name for s in _specs(an) if s.gif is not None) or "none"
+        raise NotFoundError(
+            f"figure {name[:40]!r} is not animated (animated figures here: {animated})",
+            details={"figure": name[:40], "format": "gif"},
+        )
+    with _render_lock:
+        data: bytes = spec.gif()
+    return data
+
+
 def png_figure(an: Analysis, name: str) -> bytes:
     """The figure as PNG bytes."""
     spec = _spec(an, name)
@@ -72,6 +89,16 @@ def png_figure(an: Analysis, name: str) -> bytes:
 
 
 def report_html(an: Analysis) -> str:
-    """The self-contained HTML report."""
+    """The self-contained HTML report, its figures interactive (:mod:`cqox.report.interactive`)."""
+    from cqox.report.html import render_report
+
     with _render_lock:
-        return an.report()
+        return render_report(an, interactive=True)
+
+
+def report_csp() -> str:
+    """The content security policy of a served report (its two inline scripts by hash)."""
+    from cqox.report.interactive import script_hashes
+    from cqox.server.headers import csp_with_scripts
+
+    return csp_with_scripts(*script_hashes())

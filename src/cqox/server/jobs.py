@@ -234,6 +234,8 @@ class JobRunner:
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.workers: list[_Worker | None] = []
+        #: per slot: set once its first worker was ready (``workers_alive``)
+        self.warm: list[threading.Event] = []
         self.stopping = threading.Event()
         self.started = False
         self.identity = sandbox.Identity()
@@ -270,6 +272,7 @@ class JobRunner:
         # (an error, a second Ctrl-C) still stops them instead of waiting on them
         atexit.register(self.shutdown)
         self.workers = [None] * self.settings.workers
+        self.warm = [threading.Event() for _ in range(self.settings.workers)]
         for i in range(self.settings.workers):
             t = threading.Thread(target=self._slot, args=(i,), name=f"cqox-job-{i}", daemon=True)
             t.start()
@@ -312,8 +315,17 @@ class JobRunner:
         return [w.pid for w in list(self.workers) if w is not None and w.alive()]
 
     def workers_alive(self) -> bool:
-        """True when every slot thread runs (a dead worker process is replaced on demand)."""
-        return self.started and all(t.is_alive() for t in self.threads)
+        """True when every slot thread runs and its worker has been ready once.
+
+        Ready means started and warmed up (``CQOX_WORKER_WARM_UP``), so ``/ready`` holds
+        traffic back until the first analysis pays no start-up cost.  A worker that dies
+        later is replaced on demand and does not make the service unready.
+        """
+        return (
+            self.started
+            and all(t.is_alive() for t in self.threads)
+            and all(e.is_set() for e in self.warm)
+        )
 
     # -- slot ---------------------------------------------------------------------------
     def _worker(self, i: int) -> _Worker:
@@ -330,6 +342,7 @@ class JobRunner:
             if i < len(self.workers):
                 self.workers[i] = None
             raise RuntimeError("the worker process did not start")
+        self.warm[i].set()
         return w
 
     def _slot(self, i: int) -> None:

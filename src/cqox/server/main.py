@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import func, select
 
 from cqox._version import __version__
+from cqox.server.artefacts import ArtefactCache
 from cqox.server.db import make_engine, migrate, session_factory, transaction
 from cqox.server.deps import Services
 from cqox.server.headers import install_security_headers
@@ -83,7 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     metrics.bind(runner.queue_depth, count_datasets)
     upload_parser = UploadParser(settings)
-    services = Services(engine=engine, factory=factory, runner=runner, metrics=metrics)
+    services = Services(
+        engine=engine,
+        factory=factory,
+        runner=runner,
+        metrics=metrics,
+        artefacts=ArtefactCache(int(settings.artefact_cache_mb * 1024 * 1024)),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

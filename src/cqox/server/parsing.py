@@ -24,6 +24,7 @@ upload that finds no free slot within ``CQOX_PARSE_TIME_LIMIT_S`` is answered 50
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -33,6 +34,7 @@ import resource
 import signal
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -201,6 +203,29 @@ class UploadParser:
         self.settings = settings
         self.slots = threading.BoundedSemaphore(settings.parse_concurrency)
         self.context = mp.get_context("forkserver")
+        self._turns: asyncio.Semaphore | None = None
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait for a parsing slot on the event loop, not in a server thread.
+
+        A burst of uploads used to wait for :attr:`slots` inside the request thread
+        pool (40 threads): fifty queued uploads held every thread, so every other
+        request of the process — logins, job polls — queued behind them for as long
+        as the uploads took.  The upload route enters this first; its handler (and
+        :meth:`parse`) then runs in a thread only once a slot is free.  One that finds
+        no slot within ``CQOX_PARSE_TIME_LIMIT_S`` is answered 503.
+        """
+        if self._turns is None:  # created on the service's event loop
+            self._turns = asyncio.Semaphore(self.settings.parse_concurrency)
+        try:
+            await asyncio.wait_for(self._turns.acquire(), self.settings.parse_time_limit_s)
+        except TimeoutError as exc:
+            raise _busy(self.settings.parse_concurrency) from exc
+        try:
+            yield
+        finally:
+            self._turns.release()
 
     def start(self) -> None:
         """Start the forkserver with the engine imported, and wait until it forks.
@@ -230,12 +255,7 @@ class UploadParser:
         # a burst of uploads queues (each wait holds a server thread, as parsing in the
         # API process did); one that cannot start within a parse's time is told to retry
         if not self.slots.acquire(timeout=job.time_limit_s):
-            raise UploadRefusedError(
-                "SERVICE_UNAVAILABLE",
-                f"all {self.settings.parse_concurrency} upload parsers are busy "
-                "(CQOX_PARSE_CONCURRENCY); retry shortly",
-                headers={"Retry-After": "5"},
-            )
+            raise _busy(self.settings.parse_concurrency)
         try:
             return self._run(job)
         finally:
@@ -273,6 +293,14 @@ class UploadParser:
             return result
         _, code, text, details = message
         raise UploadRefusedError(code, text, details=details)
+
+
+def _busy(concurrency: int) -> UploadRefusedError:
+    return UploadRefusedError(
+        "SERVICE_UNAVAILABLE",
+        f"all {concurrency} upload parsers are busy (CQOX_PARSE_CONCURRENCY); retry shortly",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _kill(child: Any) -> None:

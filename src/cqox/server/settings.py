@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         description="extra database connections one process may open under load (several "
         "processes on one PostgreSQL: keep the sum under its max_connections)",
     )
+    artefact_cache_mb: float = Field(
+        default=64.0,
+        ge=0,
+        description="memory each API process keeps for rendered reports and figures "
+        "(least recently used go first); 0: render on every request",
+    )
     job_heartbeat_timeout_s: float = Field(
         default=60.0,
         ge=5,

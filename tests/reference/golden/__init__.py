@@ -126,6 +126,8 @@ DOWHY = Peer("dowhy", ("dowhy",))
 CAUSALML = Peer("causalml", ("causalml", "xgboost"))
 #: Open Bandit Pipeline 0.4.1 imports PyTorch (too heavy for the test extra): stored outputs
 OBP = Peer("obp", ("obp", "torch"))
+#: Generalized M-estimation (numerical-derivative sandwich): transport and proximal twins
+DELICATESSEN = Peer("delicatessen", ("delicatessen",))
 
 #: Every peer with stored outputs.
 PEERS = (
@@ -141,4 +143,5 @@ PEERS = (
     DOWHY,
     CAUSALML,
     OBP,
+    DELICATESSEN,
 )

@@ -14,6 +14,7 @@ import pytest
 import cqox
 from cqox.core.roles import Roles
 from cqox.data.exclusions import (
+    SCREEN_ROWS,
     leakage_columns,
     missing_value_columns,
     name_years,
@@ -362,3 +363,17 @@ def test_a_function_of_the_treatment_alone_is_flagged() -> None:
     df = _card_like()
     df["educ_sq"] = df["educ"] ** 2
     assert "educ_sq" in treatment_function_columns(df, ["age", "educ_sq"], "educ")
+
+
+def test_a_function_of_the_treatment_and_a_rare_column_survives_the_screening() -> None:
+    # c = educ · rare is zero on nearly every row, so the few screening rows may show it
+    # constant: such a column must go on to the full regression, not be screened out
+    df = _card_like()
+    screened = np.random.default_rng(0).permutation(len(df))[:SCREEN_ROWS]
+    rare_rows = np.setdiff1d(np.arange(len(df)), screened)[:12]  # none among the screened
+    df["rare"] = 0.0
+    df.loc[rare_rows, "rare"] = 1.0
+    df["educ_rare"] = df["educ"] * df["rare"]
+    out = treatment_function_columns(df, ["age", "rare", "educ_rare"], "educ")
+    assert set(out) == {"educ_rare"}
+    assert "'rare'" in out["educ_rare"]

@@ -26,6 +26,28 @@ import numpy as np
 TIE_RTOL = 1e-10
 
 
+#: Above this many queries they are searched in sorted order (see :func:`_search`).
+SORTED_SEARCH_MIN = 32_768
+
+
+def _search(ref: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:
+    """``searchsorted(ref, x, side)`` as int64, many queries searched in sorted order.
+
+    Binary searches for queries in random order touch random parts of ``ref``: past
+    the size of the CPU caches each search costs several cache misses, and the time
+    grows faster than the rows (0.52 s for 10⁶ queries into 10⁶ scores against
+    0.015 s for 10⁵).  In sorted order consecutive searches share their path and
+    NumPy narrows each from the previous one (0.21 s including the sort); the
+    result is the same.
+    """
+    if x.shape[0] < SORTED_SEARCH_MIN or bool(np.all(x[1:] >= x[:-1])):
+        return np.searchsorted(ref, x, side=side).astype(np.int64)  # type: ignore[call-overload]
+    order = np.argsort(x, kind="stable")
+    out = np.empty(x.shape[0], np.int64)
+    out[order] = np.searchsorted(ref, x[order], side=side)  # type: ignore[call-overload]
+    return out
+
+
 def segment_search(
     ref: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray, side: str
 ) -> np.ndarray:
@@ -34,13 +56,13 @@ def segment_search(
     if x.shape[0] == 0:
         return np.zeros(0, np.int64)
     if bool(np.all(lo == 0)) and bool(np.all(hi == n_r)):
-        return np.searchsorted(ref, x, side=side).astype(np.int64)  # type: ignore[call-overload]
+        return _search(ref, x, side)
     out = np.empty(x.shape[0], np.int64)
     keys, inverse = np.unique(lo * (n_r + 1) + hi, return_inverse=True)
     for g, key in enumerate(keys):
         rows = np.flatnonzero(inverse == g)
         a, b = divmod(int(key), n_r + 1)
-        out[rows] = a + np.searchsorted(ref[a:b], x[rows], side=side)  # type: ignore[call-overload]
+        out[rows] = a + _search(ref[a:b], x[rows], side)
     return out
 
 

@@ -82,7 +82,7 @@ from cqox.gates.weights import common_support_gate, ess_gate, max_weight_gate
 from cqox.inference.score import solve_linear_score
 from cqox.nuisance.crossfit import crossfit_predict, fold_ids
 from cqox.nuisance.glm import BinaryFit
-from cqox.nuisance.ols import fit_ols, with_intercept
+from cqox.nuisance.ols import fit_ols_rows, rows_dot
 from cqox.nuisance.propensity import propensity, separation_gates, trim_and_clip
 
 #: Seed stream of the cross-fitting folds and learners (see ``Context.rng``).
@@ -184,47 +184,53 @@ def aipw_parametric(
     e = fit.p_hat if e is None else e
     de = fit.dp_deta if de is None else de
     n = len(y)
-    Zo = with_intercept(Xo)
-    k = Zo.shape[1]
+    k = Xo.shape[1] + 1
     mu_hat: dict[int, np.ndarray] = {}
-    gamma_inf: dict[int, np.ndarray] = {}
+    fits: dict[int, tuple[np.ndarray, Any]] = {}
     for a in (0, 1):
-        idx = t == a
-        if idx.sum() <= k:
+        idx = np.flatnonzero(t == a)
+        if len(idx) <= k:
             raise EstimationError(
-                f"the {'treated' if a else 'control'} arm has {int(idx.sum())} rows for "
+                f"the {'treated' if a else 'control'} arm has {len(idx)} rows for "
                 f"{k} outcome-model coefficients; use fewer outcome covariates",
-                details={"arm": a, "rows": int(idx.sum()), "coefficients": k},
+                details={"arm": a, "rows": len(idx), "coefficients": k},
             )
-        ols = fit_ols(Zo[idx], y[idx])
-        mu_hat[a] = Zo @ ols.coef
-        inf = np.zeros((n, k))
-        # n-scaled influence of γ̂_a: mean over all n rows equals γ̂_a − γ_a
-        inf[idx] = (Zo[idx] * ols.resid[:, None]) @ np.linalg.pinv(Zo[idx].T @ Zo[idx] / n)
-        gamma_inf[a] = inf
+        ols = fit_ols_rows(Xo, y, idx)
+        mu_hat[a] = ols.coef[0] + Xo @ ols.coef[1:]
+        fits[a] = (idx, ols)
     mu0_hat, mu1_hat = mu_hat[0], mu_hat[1]
     psi_a, psi_b = dr_score(y, t, mu0_hat, mu1_hat, e, estimand)
     score = solve_linear_score(psi_a, psi_b)
     theta = score.theta
     r1, r0 = y - mu1_hat, y - mu0_hat
-    Zp = fit.Z
+
+    def along_design(v: np.ndarray) -> np.ndarray:
+        """``v @ [1, Xo]`` without the n × k design."""
+        return np.concatenate([[v.sum()], v @ Xo])
+
     # Derivatives of the mean score with respect to γ₁, γ₀ (outcome coefficients) and
     # β (propensity index, internal parametrisation of the fit); ψ = ψ_a θ + ψ_b.
     if estimand == "ATE":
-        d_g1 = (1 - t / e) @ Zo / n
-        d_g0 = -(1 - (1 - t) / (1 - e)) @ Zo / n
-        d_b = (-t * r1 * de / e**2 - (1 - t) * r0 * de / (1 - e) ** 2) @ Zp / n
+        d_g1 = along_design(1 - t / e) / n
+        d_g0 = -along_design(1 - (1 - t) / (1 - e)) / n
+        d_b = fit.zt_dot(-t * r1 * de / e**2 - (1 - t) * r0 * de / (1 - e) ** 2) / n
     elif estimand == "ATT":
         p = t.mean()
         d_g1 = np.zeros(k)
-        d_g0 = (-t + e * (1 - t) / (1 - e)) @ Zo / (n * p)
-        d_b = (-(1 - t) * r0 * de / (1 - e) ** 2) @ Zp / (n * p)
+        d_g0 = along_design(-t + e * (1 - t) / (1 - e)) / (n * p)
+        d_b = fit.zt_dot(-(1 - t) * r0 * de / (1 - e) ** 2) / (n * p)
     else:
         q = 1 - t.mean()
-        d_g1 = ((1 - t) - t * (1 - e) / e) @ Zo / (n * q)
+        d_g1 = along_design((1 - t) - t * (1 - e) / e) / (n * q)
         d_g0 = np.zeros(k)
-        d_b = (-t * r1 * de / e**2) @ Zp / (n * q)
-    correction = gamma_inf[1] @ d_g1 + gamma_inf[0] @ d_g0 + fit.influence_along(d_b)
+        d_b = fit.zt_dot(-t * r1 * de / e**2) / (n * q)
+    # n-scaled influence of γ̂_a along d: n z_i'(Z_a'Z_a)⁻¹d ε_i on the rows of arm a
+    # (fit.bread = (Z_a'Z_a/n_a)⁻¹), one n-vector instead of an n × k matrix
+    correction = fit.influence_along(d_b)
+    for a, d_g in ((1, d_g1), (0, d_g0)):
+        idx, ols = fits[a]
+        direction = ols.bread @ d_g * (n / len(idx))
+        correction[idx] += rows_dot(Xo, idx, direction) * ols.resid
     influence = score.influence - correction / score.J
     se = float(np.sqrt(np.sum(influence**2)) / n)
     mu1, mu0 = _po_means(y, t, mu0_hat, mu1_hat, e, estimand)

@@ -77,7 +77,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
-from cqox.errors import EstimationError
+from cqox.errors import CqoxError, EstimationError
 from cqox.estimators.backdoor.aipw import dr_score
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import (
@@ -95,14 +95,24 @@ from cqox.gates.weights import common_support_gate
 from cqox.inference.score import aggregate_repetitions, solve_linear_score
 from cqox.nuisance.crossfit import (
     CALIBRATION_METHODS,
+    DML_SPLIT_STREAM,
+    SEED_MAX,
+    CrossFitPrediction,
     calibrate_propensity,
     crossfit_predict,
     fold_ids,
 )
+from cqox.nuisance.linear_crossfit import (
+    LinearCrossfit,
+    crossfit_linear_or_none,
+    is_linear_learner,
+    shared_linear_crossfit,
+)
+from cqox.nuisance.propensity import propensity
 
 #: Seed stream of the sample splits and learners (repetition ``r`` uses stream + r).
-_DML_STREAM = 1000
-_SEED_MAX = 2**31 - 1
+_DML_STREAM = DML_SPLIT_STREAM
+_SEED_MAX = SEED_MAX
 
 
 @dataclass(frozen=True)
@@ -188,12 +198,17 @@ def dml_plr(
     ml_l: Any = "lightgbm",
     ml_m: Any = "lightgbm",
     seed: int = 0,
+    linear_cache: dict[Any, Any] | None = None,
+    propensity_start: np.ndarray | None = None,
 ) -> DMLResult:
     """Partially linear model, partialling-out score, cross-fitted on each fold set.
 
     ``folds_list`` holds one fold assignment (shape (n,)) per sample split.  ``ml_m``
     is used as a classifier when ``d`` is 0/1 (and ``ml_m`` is a name or has
-    ``predict_proba``), as a regressor otherwise.
+    ``predict_proba``), as a regressor otherwise.  ``linear_cache`` (the analysis
+    cache) shares the built-in linear learners' cross-fits with ``dml_irm``
+    (:mod:`cqox.nuisance.linear_crossfit`); ``propensity_start`` is the full-sample
+    logit their folds start from.
     """
     binary = bool(np.all((d == 0) | (d == 1)))
     # a 0/1 treatment is learned by a classifier, unless the learner given is a
@@ -204,8 +219,31 @@ def dml_plr(
     diag: dict[str, Any] = {"fold_rmse_l": [], "fold_rmse_m": []}
     e_first: np.ndarray | None = None
     for folds, s in zip(folds_list, _seeds(folds_list, seed), strict=True):
-        l_hat = crossfit_predict(ml_l, X, y, folds, "regression", s, role="outcome_learner")
-        m_hat = crossfit_predict(ml_m, X, d, folds, m_task, s + 1, role="treatment_learner")
+        lc = _linear(linear_cache, (ml_l, "regression"), (ml_m, m_task), X, y, d, folds)
+        l_hat = _nuisance(
+            crossfit_linear_or_none(lc, ml_l, "regression", "y", role="outcome_learner"),
+            ml_l,
+            X,
+            y,
+            folds,
+            "regression",
+            s,
+            None,
+            "outcome_learner",
+        )
+        m_hat = _nuisance(
+            crossfit_linear_or_none(
+                lc, ml_m, m_task, "d", start=propensity_start, role="treatment_learner"
+            ),
+            ml_m,
+            X,
+            d,
+            folds,
+            m_task,
+            s + 1,
+            None,
+            "treatment_learner",
+        )
         if e_first is None and binary:
             e_first = m_hat.pred
         v = d - m_hat.pred
@@ -238,6 +276,8 @@ def dml_irm(
     nuisance_cache: dict[int, Any] | None = None,
     propensity_calibration: str = "none",
     se_method: str = "median_ci",
+    linear_cache: dict[Any, Any] | None = None,
+    propensity_start: np.ndarray | None = None,
 ) -> DMLResult:
     """Interactive regression model (ATE or ATT score), cross-fitted on each fold set.
 
@@ -247,6 +287,7 @@ def dml_irm(
     default; the registered estimator defaults to ``"isotonic"``) is applied to the
     cross-fitted propensities of each split before truncation.  ``se_method``
     (:data:`SE_AGGREGATIONS`; ``"median_ci"`` here, as DoubleML) combines the splits.
+    ``linear_cache`` and ``propensity_start`` as in :func:`dml_plr`.
     """
     thetas, ses, infs = [], [], []
     diag: dict[str, Any] = {"fold_rmse_g0": [], "fold_rmse_g1": [], "fold_logloss_m": []}
@@ -256,14 +297,42 @@ def dml_irm(
         if nuisance_cache is not None and r in nuisance_cache:
             g0, g1, m = nuisance_cache[r]
         else:
-            g0 = crossfit_predict(
-                ml_g, X, y, folds, "regression", s, d == 0, role="outcome_learner"
+            lc = _linear(
+                linear_cache, (ml_g, "regression"), (ml_m, "classification"), X, y, d, folds
             )
-            g1 = crossfit_predict(
-                ml_g, X, y, folds, "regression", s, d == 1, role="outcome_learner"
+            g0, g1 = (
+                _nuisance(
+                    crossfit_linear_or_none(
+                        lc, ml_g, "regression", "y", arm=a, role="outcome_learner"
+                    ),
+                    ml_g,
+                    X,
+                    y,
+                    folds,
+                    "regression",
+                    s,
+                    d == a,
+                    "outcome_learner",
+                )
+                for a in (0, 1)
             )
-            m = crossfit_predict(
-                ml_m, X, d, folds, "classification", s + 1, role="propensity_learner"
+            m = _nuisance(
+                crossfit_linear_or_none(
+                    lc,
+                    ml_m,
+                    "classification",
+                    "d",
+                    start=propensity_start,
+                    role="propensity_learner",
+                ),
+                ml_m,
+                X,
+                d,
+                folds,
+                "classification",
+                s + 1,
+                None,
+                "propensity_learner",
             )
             if nuisance_cache is not None:
                 nuisance_cache[r] = (g0, g1, m)
@@ -293,6 +362,51 @@ def dml_irm(
     diag["n_propensity_trimmed"] = n_trimmed
     diag["propensity_calibration"] = propensity_calibration
     return _aggregate(thetas, ses, infs, diag, e_first, se_method)
+
+
+def _linear(
+    cache: dict[Any, Any] | None,
+    outcome: tuple[Any, str],
+    treatment: tuple[Any, str],
+    X: np.ndarray,
+    y: np.ndarray,
+    d: np.ndarray,
+    folds: np.ndarray,
+) -> LinearCrossfit | None:
+    """The shared linear cross-fit when a nuisance uses a built-in linear learner."""
+    if cache is None or not (is_linear_learner(*outcome) or is_linear_learner(*treatment)):
+        return None
+    return shared_linear_crossfit(cache, X, y, d, folds)
+
+
+def _nuisance(
+    fast: CrossFitPrediction | None,
+    learner: Any,
+    X: np.ndarray,
+    target: np.ndarray,
+    folds: np.ndarray,
+    task: str,
+    seed: int,
+    train_mask: np.ndarray | None,
+    role: str,
+) -> CrossFitPrediction:
+    """``fast`` when the linear path applied, else the learner cross-fitted fold by fold."""
+    if fast is not None:
+        return fast
+    return crossfit_predict(learner, X, target, folds, task, seed, train_mask, role=role)
+
+
+def _propensity_start(data: CausalData, ctx: Context, learner: Any) -> np.ndarray | None:
+    """The analysis's full-sample logit (shared), where the folds' logits start from."""
+    if not is_linear_learner(learner, "classification") or data.t is None:
+        return None
+    if not bool(np.all((data.t == 0) | (data.t == 1))) or data.X.shape[1] == 0:
+        return None
+    try:
+        fit = propensity(data, ctx)
+    except (CqoxError, ValueError, np.linalg.LinAlgError):
+        return None
+    return fit.coef if fit.penalty == "none" else None
 
 
 def _log_loss(d: np.ndarray, e: np.ndarray) -> float:
@@ -346,6 +460,11 @@ def _name(spec: Any) -> str:
     return spec if isinstance(spec, str) else type(spec).__name__
 
 
+def _two_valued(df: pd.DataFrame, roles: Roles) -> bool:
+    col = roles.treatment
+    return col is not None and col in df.columns and df[col].dropna().nunique() == 2
+
+
 @register
 class DMLPLR(Estimator):
     """Double ML, partially linear regression (partialling-out score)."""
@@ -369,10 +488,16 @@ class DMLPLR(Estimator):
         CI_LEVEL,
     )
 
+    @classmethod
+    def prepare_key(cls, df: pd.DataFrame, roles: Roles) -> tuple[Any, ...]:
+        """With a two-valued treatment, the preparation every binary-treatment estimator shares."""
+        if _two_valued(df, roles):
+            return (Estimator.prepare, cls.requires, True)
+        return (cls.prepare, cls.requires, False)
+
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
         """A two-valued treatment is coded 0/1; any other numeric treatment is kept."""
-        col = roles.treatment
-        binary = col is not None and col in df.columns and df[col].dropna().nunique() == 2
+        binary = _two_valued(df, roles)
         return prepare(df, roles, require=self.requires, binary_treatment=binary)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
@@ -382,7 +507,17 @@ class DMLPLR(Estimator):
         folds_list, seed = _folds(data.n, params, ctx, d if binary else None)
         ml_l = _learner_for(params, "outcome_learner")
         ml_m = _learner_for(params, "treatment_learner")
-        res = dml_plr(data.y, d, data.X, folds_list, ml_l, ml_m, seed)
+        res = dml_plr(
+            data.y,
+            d,
+            data.X,
+            folds_list,
+            ml_l,
+            ml_m,
+            seed,
+            linear_cache=ctx.cache,
+            propensity_start=_propensity_start(data, ctx, ml_m),
+        )
         gates = [common_support_gate(res.e_hat, d, ctx)] if res.e_hat is not None else []
         return Estimate.from_se(
             self.name,
@@ -482,6 +617,8 @@ class DMLIRM(Estimator):
             ),
             propensity_calibration=params["propensity_calibration"],
             se_method=params["se_method"],
+            linear_cache=ctx.cache,
+            propensity_start=_propensity_start(data, ctx, ml_m),
         )
         assert res.e_hat is not None
         return Estimate.from_se(

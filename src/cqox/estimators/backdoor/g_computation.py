@@ -16,12 +16,26 @@ difference; the risk ratio ``μ̂₁/μ̂₀`` and odds ratio are in the diagnos
 Assumptions: unconfoundedness given ``X``, positivity, and a correctly specified
 outcome model.
 
-Inference: nonparametric bootstrap (``n_boot`` replicates, seeded from the analysis
-seed).  Each replicate reweights the rows by multinomial counts, refits the outcome
-model by weighted least squares (or Newton–Raphson started at the full-sample fit)
-and re-standardises over the resampled target population; the standard error is the
-replicates' standard deviation, the interval Wald with that SE (the percentile
-interval is in the diagnostics).
+Inference (``se_method``): nonparametric bootstrap (``n_boot`` replicates, seeded
+from the analysis seed).  Each replicate reweights the rows by multinomial counts,
+refits the outcome model by weighted least squares (or Newton–Raphson started at the
+full-sample fit) and re-standardises over the resampled target population; the
+standard error is the replicates' standard deviation, the interval Wald with that SE
+(the percentile interval is in the diagnostics).  Or ``"analytic"``: the variance of
+the influence function of the stacked M-estimator (outcome model's estimating
+equations and the standardisation; Tsiatis 2006, *Semiparametric Theory and Missing
+Data*, §13; for the linear model by arm it is the regression-adjustment influence
+function),
+
+    IF_μa(i) = 1[i∈S]/p_S · (m̂(a, X_i) − μ̂_a) + n D_a' (Σ_j w_j z_j z_j')⁻¹ z_i r_i,
+
+with ``D_a = mean_S ∂m̂(a, X)/∂β``, ``w = 1`` (linear) or ``m̂(1 − m̂)`` (logistic)
+and ``r_i`` the fitted model's residual on the rows it was fitted to.  The default
+``"auto"`` bootstraps up to :data:`AUTO_BOOTSTRAP_MAX_ROWS` rows and uses the
+influence function beyond: a bootstrap refits ``n_boot`` outcome models (``n_boot``
+Gram matrices, 200 × n × k² operations: about 35 s of CPU at 10⁶ rows × 50
+covariates), and at that size the two agree to well within the bootstrap's own
+Monte-Carlo error (1/√(2·n_boot) ≈ 5% of the SE with 200 replicates).
 
 Example
 -------
@@ -49,12 +63,16 @@ from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.errors import EstimationError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param
+from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param, se_method_param
 from cqox.estimators.registry import register
 from cqox.nuisance.glm import weighted_logit
 
 #: Random stream (``Context.rng``) of the bootstrap replicates.
 _BOOTSTRAP_STREAM = 31
+
+#: ``se_method="auto"`` bootstraps up to this many rows and uses the influence
+#: function beyond (see the module docstring).
+AUTO_BOOTSTRAP_MAX_ROWS = 100_000
 
 #: Newton stops when the largest coefficient step is below this.
 NEWTON_TOL = 1e-9
@@ -64,6 +82,25 @@ NEWTON_MAX_ITER = 50
 def _weighted_ols(Z: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     Zw = Z * w[:, None]
     return np.linalg.lstsq(Zw.T @ Z, Zw.T @ y, rcond=None)[0]
+
+
+def _ols_by_arm(X: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """:func:`_weighted_ols` with unit weights of ``y[rows]`` on ``[1, X[rows]]``.
+
+    The normal equations are accumulated over blocks of rows, so neither the design
+    ``[1, X]`` nor its arm's rows are copied (two n × k arrays at 10⁶ rows).
+    """
+    k = X.shape[1] + 1
+    G = np.zeros((k, k))
+    b = np.zeros(k)
+    for start in range(0, len(rows), IF_BLOCK):
+        chunk = rows[start : start + IF_BLOCK]
+        Z = np.empty((len(chunk), k))
+        Z[:, 0] = 1.0
+        Z[:, 1:] = X[chunk]
+        G += Z.T @ Z
+        b += Z.T @ y[chunk]
+    return np.linalg.lstsq(G, b, rcond=None)[0]
 
 
 def _weighted_logit(
@@ -114,6 +151,11 @@ def fit_outcome_model(
 ) -> OutcomeModel:
     """Fit ``m(t, x)`` by (weighted) least squares or logistic regression."""
     n = len(y)
+    if w is None and kind == "linear" and interactions:
+        coef = np.empty((2, X.shape[1] + 1))
+        for a in (0, 1):
+            coef[a] = _ols_by_arm(X, y, np.flatnonzero(t == a))
+        return OutcomeModel(kind, True, coef, True)
     w = np.ones(n) if w is None else w
     ones = np.ones(n)
     converged = True
@@ -449,6 +491,75 @@ def bootstrap_g_formula(
     return out, ok, int((~ok).sum())
 
 
+#: Rows per block of the influence-function passes (one block of the design in memory).
+IF_BLOCK = 8192
+
+
+def _fit_design(X: np.ndarray, t: np.ndarray, rows: slice, pooled: bool) -> np.ndarray:
+    """``[1, X]`` (by arm) or ``[1, T, X]`` (pooled) of the rows ``rows``."""
+    Xb = X[rows]
+    Z = np.empty((Xb.shape[0], Xb.shape[1] + (2 if pooled else 1)))
+    Z[:, 0] = 1.0
+    if pooled:
+        Z[:, 1] = t[rows]
+    Z[:, -Xb.shape[1] :] = Xb
+    return Z
+
+
+def g_formula_influence(
+    y: np.ndarray, t: np.ndarray, X: np.ndarray, res: GFormulaResult, estimand: str
+) -> np.ndarray:
+    """Influence functions of ``(μ̂₁, μ̂₀)``, shape (n, 2) (module docstring's formula).
+
+    ``sqrt(Σ IF²)/n`` is the standard error; the outcome model's estimating equations
+    enter through ``n D_a'(Σ w z z')⁻¹ z_i r_i``.  Computed in blocks of rows: memory
+    beyond the data is a few n-vectors and one block of the design.
+    """
+    model = res.model
+    n = len(y)
+    target = _target(t, estimand)
+    p_s = float(target.mean())
+    pooled = not model.interactions
+    logistic = model.kind == "logistic"
+    m = {a: model.predict(X, a) for a in (1, 0)}
+    mu = {1: res.mu1, 0: res.mu0}
+    # the fitted value of each row under its own treatment: the residual's centre
+    own = np.where(t == 1, m[1], m[0])
+    resid = y - own
+    k = X.shape[1] + (2 if pooled else 1)
+    # Σ w z z' over the rows each model was fitted to, and D_a = mean_S ∂m̂(a, X)/∂β
+    grams = {a: np.zeros((k, k)) for a in ((None,) if pooled else (1, 0))}
+    D = {a: np.zeros(k) for a in (1, 0)}
+    n_s = float(target.sum())
+    for start in range(0, n, IF_BLOCK):
+        rows = slice(start, min(start + IF_BLOCK, n))
+        Z = _fit_design(X, t, rows, pooled)
+        tb, sb = t[rows], target[rows]
+        w = own[rows] * (1 - own[rows]) if logistic else np.ones(len(tb))
+        for key in grams:
+            use = np.ones(len(tb), bool) if key is None else tb == key
+            Zw = Z[use] * np.sqrt(w[use])[:, None]
+            grams[key] += Zw.T @ Zw
+        for a in (1, 0):
+            if pooled:
+                Z[:, 1] = a
+            dm = m[a][rows] * (1 - m[a][rows]) if logistic else np.ones(len(tb))
+            D[a] += (dm * sb) @ Z / n_s
+    out = np.empty((n, 2))
+    for col, a in enumerate((1, 0)):
+        G = grams[None if pooled else a]
+        v = np.linalg.lstsq(G, D[a], rcond=None)[0]
+        corr = np.empty(n)
+        for start in range(0, n, IF_BLOCK):
+            rows = slice(start, min(start + IF_BLOCK, n))
+            corr[rows] = _fit_design(X, t, rows, pooled) @ v
+        corr *= n * resid
+        if not pooled:
+            corr[t != a] = 0.0
+        out[:, col] = target * (m[a] - mu[a]) / p_s + corr
+    return out
+
+
 @register
 class GComputation(Estimator):
     """Parametric g-formula with a linear or logistic outcome model."""
@@ -476,6 +587,11 @@ class GComputation(Estimator):
         ),
         Param("interactions", True, "bool", "treatment–covariate interactions (model per arm)"),
         n_boot_param(200, low=20, high=100_000, note="for the standard error"),
+        se_method_param(
+            ("auto", "bootstrap", "analytic"),
+            "auto",
+            f"'auto': bootstrap up to {AUTO_BOOTSTRAP_MAX_ROWS:,} rows, analytic beyond",
+        ),
         CI_LEVEL,
     )
 
@@ -509,6 +625,11 @@ class GComputation(Estimator):
                 "perfectly predicted by the covariates); use fewer covariates",
                 details={"parameter": "outcome_model"},
             )
+        se_method = params["se_method"]
+        if se_method == "auto":
+            se_method = "bootstrap" if data.n <= AUTO_BOOTSTRAP_MAX_ROWS else "analytic"
+        if se_method == "analytic":
+            return self._analytic(data, params, res, kind, binary)
         ctx.report("g_computation bootstrap", 0.0)
         reps, ok, failed = bootstrap_g_formula(
             y,
@@ -547,6 +668,7 @@ class GComputation(Estimator):
             "outcome_model": kind,
             "interactions": params["interactions"],
             "n_boot": len(reps),
+            "se_method": "bootstrap",
             "ci_percentile": [
                 float(np.quantile(taus, alpha / 2)),
                 float(np.quantile(taus, 1 - alpha / 2)),
@@ -584,4 +706,56 @@ class GComputation(Estimator):
             method=f"g-formula with a {kind} outcome model"
             + (" by arm" if params["interactions"] else "")
             + f", standardised; bootstrap SE ({len(reps)} replicates)",
+        )
+
+    def _analytic(
+        self,
+        data: CausalData,
+        params: dict[str, Any],
+        res: GFormulaResult,
+        kind: str,
+        binary: bool,
+    ) -> Estimate:
+        """The estimate with the influence-function SE (``se_method="analytic"``)."""
+        assert data.y is not None and data.t is not None
+        y, t = data.y, data.t
+        n = data.n
+        inf = g_formula_influence(y, t, data.X, res, params["estimand"])
+        psi = inf[:, 0] - inf[:, 1]
+        se = float(np.sqrt(np.sum(psi**2)) / n)
+        diagnostics: dict[str, Any] = {
+            "mu1": res.mu1,
+            "mu0": res.mu0,
+            "outcome_model": kind,
+            "interactions": params["interactions"],
+            "se_method": "analytic",
+        }
+        if binary and 0 < res.mu0 < 1 and 0 < res.mu1 < 1:
+            # delta method on the potential-outcome means' influence functions
+            inf_rr = inf[:, 0] / res.mu1 - inf[:, 1] / res.mu0
+            inf_or = inf[:, 0] / (res.mu1 * (1 - res.mu1)) - inf[:, 1] / (res.mu0 * (1 - res.mu0))
+            diagnostics.update(
+                {
+                    "risk_difference": res.tau,
+                    "risk_ratio": res.mu1 / res.mu0,
+                    "risk_ratio_se_log": float(np.sqrt(np.sum(inf_rr**2)) / n),
+                    "odds_ratio": (res.mu1 / (1 - res.mu1)) / (res.mu0 / (1 - res.mu0)),
+                    "odds_ratio_se_log": float(np.sqrt(np.sum(inf_or**2)) / n),
+                }
+            )
+        return Estimate.from_se(
+            self.name,
+            params["estimand"],
+            res.tau,
+            se,
+            params["ci_level"],
+            n=n,
+            n_treated=int(t.sum()),
+            n_control=int(n - t.sum()),
+            counts={"n_boot_failed": 0},
+            diagnostics=diagnostics,
+            influence=psi,
+            method=f"g-formula with a {kind} outcome model"
+            + (" by arm" if params["interactions"] else "")
+            + ", standardised; influence-function (M-estimation) SE",
         )

@@ -146,7 +146,7 @@ def ipw_effect(
         d, dd = (w, dw) if normalised else (g, np.zeros(n))
         mu = float(np.sum(w * y) / np.sum(d))
         m = w * y - mu * d
-        D = ((dw * y - mu * dd) @ fit.Z) / n
+        D = fit.zt_dot(dw * y - mu * dd) / n
         return mu, (m + fit.influence_along(D)) / d.mean()
 
     mu1, psi1 = arm_mean(w1, dw1)

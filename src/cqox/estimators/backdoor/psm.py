@@ -236,7 +236,9 @@ class PSM(Estimator):
         keep = _common_support_rows(e, t, params["common_support"], counts, notes)
         exact = _exact_columns(params["exact"])
         cells = exact_cells(data.frame, exact)[keep] if exact else None
-        yk, tk, Xk, ek = y[keep], t[keep], X[keep], e[keep]
+        yk, tk, Xk, ek = y, t, X, e
+        if not keep.all():  # no copies of the rows when common support keeps them all
+            yk, tk, Xk, ek = y[keep], t[keep], X[keep], e[keep]
         score, Xw, cal = _matching_metric(Xk, ek, params["distance"], params["caliper"])
         res = match_estimate(
             yk,

@@ -40,73 +40,21 @@ import numpy as np
 from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate
-from cqox.core.params import Param
 from cqox.data.prepare import CausalData
-from cqox.errors import EstimationError, ParameterError, RoleError
+from cqox.errors import EstimationError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, estimand_param, se_method_param
+from cqox.estimators.common import (
+    CI_LEVEL,
+    CONLEY_CUTOFF,
+    CONLEY_KERNEL,
+    check_conley_params,
+    conley_coordinates,
+    estimand_param,
+    se_method_param,
+)
 from cqox.estimators.registry import register
-from cqox.inference.spatial_hac import (
-    CONLEY_KERNELS,
-    MAX_CUTOFF_KM,
-    check_coordinates,
-    conley_se,
-)
-from cqox.nuisance.ols import fit_ols, with_intercept
-
-#: ``conley_cutoff_km``: the spatial-HAC distance cutoff (needed by se_method='conley').
-CONLEY_CUTOFF = Param(
-    "conley_cutoff_km",
-    None,
-    "float",
-    "Conley spatial-HAC cutoff in km: scores of units within this great-circle distance "
-    "are correlated; required by se_method='conley'",
-    low=0.0,
-    high=MAX_CUTOFF_KM,
-    closed="right",
-    nullable=True,
-)
-#: ``conley_kernel``: weight of a pair within the cutoff.
-CONLEY_KERNEL = Param(
-    "conley_kernel",
-    "uniform",
-    "choice",
-    "Conley kernel: 'uniform' (1 within the cutoff; Hsiang 2010) or 'bartlett' "
-    "(1 − d/cutoff; Conley 1999)",
-    choices=CONLEY_KERNELS,
-)
-
-
-def check_conley_params(params: dict[str, Any], estimator: str) -> None:
-    """``conley_cutoff_km`` given exactly when ``se_method='conley'``."""
-    conley = params["se_method"] == "conley"
-    cutoff = params["conley_cutoff_km"]
-    if conley and cutoff is None:
-        raise ParameterError(
-            f"The 'conley_cutoff_km' parameter of {estimator} is required with "
-            "se_method='conley': give the distance in km within which errors are correlated.",
-            details={"parameter": "conley_cutoff_km", "estimator": estimator},
-        )
-    if not conley and cutoff is not None:
-        raise ParameterError(
-            f"The 'conley_cutoff_km' parameter of {estimator} applies to se_method='conley' "
-            f"only. Got se_method={params['se_method']!r}.",
-            details={"parameter": "conley_cutoff_km", "estimator": estimator},
-        )
-
-
-def coordinates(data: CausalData) -> tuple[np.ndarray, np.ndarray]:
-    """The checked ``lat``/``lon`` columns of ``data`` (RoleError naming what is missing)."""
-    for role in ("lat", "lon"):
-        if getattr(data.roles, role) is None:
-            raise RoleError(
-                f"role '{role}' is required by se_method='conley' but was not given; "
-                "name the latitude and longitude columns (decimal degrees) as roles "
-                "'lat' and 'lon'",
-                details={"role": role},
-            )
-    assert data.roles.lat is not None and data.roles.lon is not None
-    return check_coordinates(data.column("lat"), data.column("lon"), data.roles.lat, data.roles.lon)
+from cqox.inference.spatial_hac import conley_se
+from cqox.nuisance.ols import fit_ols_rows, rows_dot
 
 
 @dataclass(frozen=True)
@@ -141,32 +89,32 @@ def regression_adjustment(
     y: np.ndarray, t: np.ndarray, X: np.ndarray, estimand: str = "ATE"
 ) -> RAResult:
     """Regression-adjustment effect with its influence function."""
-    n = len(y)
-    Z = with_intercept(X)
+    n, k = len(y), X.shape[1] + 1
     s = np.ones(n, dtype=bool) if estimand == "ATE" else (t == (1 if estimand == "ATT" else 0))
-    zbar = Z.mean(axis=0) if estimand == "ATE" else Z[s].mean(axis=0)
+    # the mean design row [1, x̄] over the target, without an n × k design
+    zbar = np.concatenate([[1.0], X.mean(axis=0) if estimand == "ATE" else X[s].mean(axis=0)])
     arms = {}
     # the correction term of ψ, (inf1 − inf0) @ zbar, is n z_i'(Z_a'Z_a)⁻¹zbar · ε_i for
     # the rows of arm a: one n-vector, no n × k influence matrix
     correction = np.zeros(n)
     for a in (1, 0):
-        idx = t == a
-        n_a = int(idx.sum())
-        if n_a <= Z.shape[1]:
+        idx = np.flatnonzero(t == a)
+        n_a = len(idx)
+        if n_a <= k:
             raise EstimationError(
                 f"the {'treated' if a else 'control'} arm has {n_a} rows for "
-                f"{Z.shape[1]} regression coefficients; use fewer covariates",
-                details={"arm": a, "rows": n_a, "coefficients": Z.shape[1]},
+                f"{k} regression coefficients; use fewer covariates",
+                details={"arm": a, "rows": n_a, "coefficients": k},
             )
-        Za, ya = Z[idx], y[idx]
-        fit = fit_ols(Za, ya)
+        ya = y[idx]
+        fit = fit_ols_rows(X, y, idx)
         # fit.bread = (Z_a'Z_a/n_a)⁻¹, so n (Z_a'Z_a)⁻¹ zbar = (n/n_a) bread zbar
         direction = fit.bread @ zbar * (n / n_a)
-        correction[idx] += (1 if a == 1 else -1) * (Za @ direction) * fit.resid
+        correction[idx] += (1 if a == 1 else -1) * rows_dot(X, idx, direction) * fit.resid
         r2 = 1 - float(np.sum(fit.resid**2) / np.sum((ya - ya.mean()) ** 2))
         arms[a] = (fit.coef, r2)
     (b1, r2_1), (b0, r2_0) = arms[1], arms[0]
-    diff = Z @ (b1 - b0)
+    diff = (b1 - b0)[0] + X @ (b1 - b0)[1:]
     p_s = s.mean()
     # standardisation is linear in the coefficients
     mu1, mu0 = float(zbar @ b1), float(zbar @ b0)
@@ -204,7 +152,7 @@ class RegressionAdjustment(Estimator):
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         assert data.y is not None and data.t is not None
         check_conley_params(params, self.name)
-        lat_lon = coordinates(data) if params["se_method"] == "conley" else None
+        lat_lon = conley_coordinates(data) if params["se_method"] == "conley" else None
         res = regression_adjustment(data.y, data.t, data.X, params["estimand"])
         se, method = res.se, "OLS by arm with full interactions, robust influence-function SE"
         spatial: dict[str, Any] = {}

@@ -84,7 +84,7 @@ from cqox.gates.balance import (
     variance_ratio_gate,
 )
 from cqox.gates.weights import common_support_gate
-from cqox.nuisance.ols import qr_r, r_factor_blocks
+from cqox.nuisance.ols import QR_BLOCK, RFactor, qr_r, r_factor_blocks, stack_r
 from cqox.nuisance.propensity import propensity, separation_gates
 
 
@@ -220,6 +220,56 @@ def _design_block(
     return np.column_stack([np.ones(len(tb)), tb, Xc, tb[:, None] * Xc]), Xc
 
 
+#: An arm's R factor whose smallest diagonal is below this share of its largest is
+#: (nearly) rank deficient: a covariate term will be dropped, and which of two tied
+#: columns the pivoted QR drops depends on rounding, so the design is then factorised
+#: as a whole, as before (the choice changes the contrast).
+ARM_RANK_SHARE = 1e-6
+
+
+def _interacted_r_factor(
+    y: np.ndarray, t: np.ndarray, X: np.ndarray, xbar: np.ndarray
+) -> np.ndarray | None:
+    """R factor of ``[1, T, X̃, T·X̃, y]``, shape (2p + 3, 2p + 3), from one QR per arm.
+
+    The rows of arm ``a`` of that matrix are ``[1, X̃, y]_a · A_a`` for a fixed 0/1
+    embedding ``A_a`` (the control rows have zeros in the ``T`` and ``T·X̃`` columns,
+    the treated rows repeat ``1`` and ``X̃`` there).  With ``[1, X̃, y]_a = Q_a R_a``
+    the stacked rows are ``diag(Q_0, Q_1) [R_0 A_0; R_1 A_1]``, so the R factor of the
+    small stack is the R factor of the whole design (up to row signs, to which the fit
+    is invariant).  Each arm's QR has ``p + 2`` columns instead of ``2p + 3``: about a
+    quarter of the work per row, and no ``n × (2p + 3)`` design blocks.  ``None`` when
+    an arm's factor is nearly rank deficient (:data:`ARM_RANK_SHARE`).
+    """
+    p = X.shape[1]
+    width = p + 2
+    k = 2 + 2 * p
+    stacked = []
+    for a in (0, 1):
+        idx = np.flatnonzero(t == a)
+        acc = RFactor(width)
+        for start in range(0, len(idx), QR_BLOCK):
+            rows = idx[start : start + QR_BLOCK]
+            block = acc.new_block(len(rows))
+            block[:, 0] = 1.0
+            np.subtract(X[rows], xbar, out=block[:, 1 : p + 1])
+            block[:, p + 1] = y[rows]
+            acc.reduce()
+        R_a = acc.result()
+        d = np.abs(np.diag(R_a)[: p + 1])
+        if not d.max() > 0 or d.min() < ARM_RANK_SHARE * d.max():
+            return None
+        embed = np.zeros((width, k + 1))
+        embed[0, 0] = 1.0
+        embed[1 : p + 1, 2 : 2 + p] = np.eye(p)
+        embed[p + 1, k] = 1.0
+        if a == 1:
+            embed[0, 1] = 1.0
+            embed[1 : p + 1, 2 + p : k] = np.eye(p)
+        stacked.append(R_a @ embed)
+    return stack_r(stacked, k + 1)
+
+
 def _stratum_regression(
     y: np.ndarray, t: np.ndarray, X: np.ndarray, g: np.ndarray
 ) -> tuple[float, np.ndarray]:
@@ -241,9 +291,12 @@ def _stratum_regression(
     xbar = X[g].mean(axis=0)
     k = 2 + 2 * p
     blocks = [slice(a, min(a + STRATUM_BLOCK, n)) for a in range(0, n, STRATUM_BLOCK)]
-    R = r_factor_blocks(
-        (np.column_stack([_design_block(t, X, xbar, rows)[0], y[rows]]) for rows in blocks), k + 1
-    )
+    R = _interacted_r_factor(y, t, X, xbar)
+    if R is None:
+        R = r_factor_blocks(
+            (np.column_stack([_design_block(t, X, xbar, rows)[0], y[rows]]) for rows in blocks),
+            k + 1,
+        )
     # Intercept and T always stay; covariate terms that are dependent on them or on
     # each other within the stratum (a covariate that separates the arms here, or is
     # constant in one arm) are dropped, as R drops aliased terms.  R[2:k, 2:k] is the
@@ -387,7 +440,9 @@ class Stratification(Estimator):
             counts.update(tr.counts())
             if (note := tr.note()) is not None:
                 notes.append(note)
-        y, t, X, ek, score = y[keep], t[keep], X[keep], e[keep], fit.score[keep]
+        ek = e
+        if not keep.all():  # no copies of the rows when common support keeps them all
+            y, t, X, ek = y[keep], t[keep], X[keep], e[keep]
         stratum, edges = stratify(
             ek, params["n_strata"], t == 1 if params["cut_on"] == "treated" else None
         )
@@ -407,7 +462,7 @@ class Stratification(Estimator):
             res = stratified_effect(y, t, stratum, edges, params["estimand"])
             se, psi = res.se, res.psi
             if params["estimand"] == "ATE":
-                psi = project_out_score(res.psi, score)
+                psi = project_out_score(res.psi, fit.score[keep])
                 se = float(np.sqrt(np.sum(psi**2)) / len(y))
         dropped = res.table[~res.table["used"]]
         if len(dropped):

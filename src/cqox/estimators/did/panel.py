@@ -166,7 +166,7 @@ def _first_in_unit(values: np.ndarray, unit: np.ndarray, n_units: int) -> np.nda
     return out
 
 
-def _check_constant_within_unit(
+def constant_within_unit(
     values: np.ndarray, unit: np.ndarray, unit_labels: np.ndarray, role: str, column: str
 ) -> np.ndarray:
     """The per-unit value of a unit-level column, or a RoleError naming the culprit."""
@@ -245,7 +245,7 @@ def build_panel(data: CausalData, *, need_cohort: bool = False) -> Panel:
 
     cohort: np.ndarray | None = None
     if roles.cohort is not None:
-        cohort = _check_constant_within_unit(
+        cohort = constant_within_unit(
             frame[roles.cohort].to_numpy(dtype=np.float64),
             unit,
             unit_labels,

@@ -58,9 +58,16 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate, threshold_gate
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
-from cqox.errors import DesignError, EstimationError
+from cqox.errors import DesignError, EstimationError, ParameterError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.common import (
+    CI_LEVEL,
+    CONLEY_CUTOFF,
+    CONLEY_KERNEL,
+    check_conley_params,
+    conley_coordinates,
+    se_method_param,
+)
 from cqox.estimators.did.panel import (
     Panel,
     build_panel,
@@ -69,6 +76,7 @@ from cqox.estimators.did.panel import (
 )
 from cqox.estimators.registry import register
 from cqox.inference.multiplier import cluster_sums
+from cqox.inference.spatial_hac import conley_panel_meat
 
 #: Alternating projections stop when the largest unit mean of the residual is below
 #: this times the scale of the data: far below the 1e-6 agreement asked of peers.
@@ -199,6 +207,39 @@ def twfe_fit(
     return TWFEResult(
         coef, vcov, np.sqrt(np.diag(vcov)), resid, Xd, int(df_k), n_clusters, n_iter, keep
     )
+
+
+def twfe_conley_vcov(
+    res: TWFEResult,
+    w: np.ndarray | None,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    unit: np.ndarray,
+    time: np.ndarray,
+    cutoff_km: float,
+    kernel: str,
+) -> np.ndarray:
+    """Conley covariance of the slopes of :func:`twfe_fit`.
+
+    ``(X̃'WX̃)⁻¹ M (X̃'WX̃)⁻¹`` with scores ``s_it = w_it x̃_it ε̂_it`` and ``M`` the panel
+    meat of :func:`cqox.inference.spatial_hac.conley_panel_meat` (spatial within each
+    period, serial within each unit); no small-sample factor, so a vanishing cutoff gives
+    the CR0 cluster-by-unit covariance.  A negative variance (possible with the uniform
+    kernel) is an error naming ``conley_kernel``.
+    """
+    ww = np.ones(len(res.resid)) if w is None else w
+    bread = np.linalg.inv((res.Xd * ww[:, None]).T @ res.Xd)
+    meat = conley_panel_meat(
+        res.Xd * (ww * res.resid)[:, None], lat, lon, unit, time, cutoff_km, kernel
+    )
+    vcov: np.ndarray = bread @ meat @ bread
+    if np.any(np.diag(vcov) < 0):
+        raise ParameterError(
+            f"the Conley variance is negative with the {kernel} kernel at "
+            f"conley_cutoff_km={cutoff_km}; use conley_kernel='bartlett' or a smaller cutoff",
+            details={"parameter": "conley_kernel"},
+        )
+    return vcov
 
 
 #: A demeaned regressor whose squared norm, after projection on the earlier kept
@@ -422,23 +463,53 @@ class DiDTWFE(Estimator):
     designs = (Design.DID, Design.STAGGERED_DID)
     estimands = ("ATT",)
     requires = ("outcome", "unit", "time")
-    optional_roles = ("treatment", "cohort", "covariates", "weight", "cluster")
+    optional_roles = ("treatment", "cohort", "covariates", "weight", "cluster", "lat", "lon")
     binary_treatment = False
     summary_line = (
         "Two-way fixed effects (absorbed), CR1 cluster SE; Goodman-Bacon decomposition "
         "and negative-weight share under staggered adoption"
     )
-    parameters = (CI_LEVEL,)
+    parameters = (
+        CI_LEVEL,
+        se_method_param(
+            ("clustered", "conley"),
+            "clustered",
+            "'clustered' is CR1 with fixest's small-sample factor; 'conley' correlates "
+            "places within conley_cutoff_km in each period and the periods of each unit",
+        ),
+        CONLEY_CUTOFF,
+        CONLEY_KERNEL,
+    )
 
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
         """Validate the panel roles (treatment or cohort) and drop incomplete rows."""
         return prepare_panel(df, roles, require_treatment=False)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
+        check_conley_params(params, self.name)
+        lat_lon = conley_coordinates(data) if params["se_method"] == "conley" else None
         panel, derived = treatment_in_period(build_panel(data), data.roles)
         assert panel.d is not None
         D = np.column_stack([panel.d, panel.X]) if panel.X.shape[1] else panel.d[:, None]
         res = twfe_fit(panel.y, D, panel.unit, panel.time, panel.cluster, panel.weight)
+        method = (
+            "two-way fixed effects (absorbed by alternating projections), "
+            "CR1 cluster-robust SE (fixest small-sample factor)"
+        )
+        se = float(res.se[0])
+        spatial: dict[str, Any] = {}
+        if lat_lon is not None:
+            cutoff, kernel = float(params["conley_cutoff_km"]), params["conley_kernel"]
+            vcov = twfe_conley_vcov(
+                res, panel.weight, *lat_lon, panel.unit, panel.time, cutoff, kernel
+            )
+            spatial = {"se_cr1": se, "conley_cutoff_km": cutoff, "conley_kernel": kernel}
+            se = float(np.sqrt(vcov[0, 0]))
+            method = (
+                "two-way fixed effects (absorbed by alternating projections), Conley "
+                f"spatial-HAC SE ({kernel} kernel, cutoff {cutoff:g} km, within periods; "
+                "serial within units)"
+            )
         notes: list[str] = [derived] if derived else []
         w = np.ones(panel.n) if panel.weight is None else panel.weight
         gates: list[Gate] = []
@@ -450,6 +521,7 @@ class DiDTWFE(Estimator):
             "df_k": res.df_k,
             "demean_sweeps": res.n_iter,
             "balanced": panel.balanced,
+            **spatial,
         }
         if panel.X.shape[1]:
             kept = [nm for nm, k in zip(panel.covariate_names, res.kept[1:], strict=True) if k]
@@ -509,7 +581,7 @@ class DiDTWFE(Estimator):
             self.name,
             "ATT",
             float(res.coef[0]),
-            float(res.se[0]),
+            se,
             params["ci_level"],
             n=panel.n,
             n_treated=int((panel.d > 0).sum()),
@@ -519,8 +591,7 @@ class DiDTWFE(Estimator):
             gates=gates,
             tables=tables,
             warnings=notes,
-            method="two-way fixed effects (absorbed by alternating projections), "
-            "CR1 cluster-robust SE (fixest small-sample factor)",
+            method=method,
         )
 
     def _bacon(
@@ -571,5 +642,6 @@ __all__ = [
     "bacon_decomposition",
     "demean_two_way",
     "negative_weights",
+    "twfe_conley_vcov",
     "twfe_fit",
 ]

@@ -48,7 +48,14 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import NoDataError, RoleError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, se_method_param
+from cqox.estimators.common import (
+    CI_LEVEL,
+    CONLEY_CUTOFF,
+    CONLEY_KERNEL,
+    check_conley_params,
+    conley_coordinates,
+    se_method_param,
+)
 from cqox.estimators.iv.diagnostics import (
     ARSet,
     EndogeneityTests,
@@ -59,7 +66,7 @@ from cqox.estimators.iv.diagnostics import (
     first_stages,
     overid_tests,
 )
-from cqox.estimators.iv.kclass import IVArrays, KClassResult, iv_arrays, kclass
+from cqox.estimators.iv.kclass import ConleySpec, IVArrays, KClassResult, iv_arrays, kclass
 from cqox.estimators.iv.rank import check_instrument_rank
 from cqox.estimators.registry import register
 
@@ -79,9 +86,11 @@ ENDOGENOUS = Param(
     rule="a column name or a list of column names",
 )
 SE_METHOD = se_method_param(
-    ("auto", "robust", "unadjusted", "clustered"),
+    ("auto", "robust", "unadjusted", "clustered", "conley"),
     "auto",
-    "'auto' = 'clustered' if a cluster role is given, else 'robust'",
+    "'auto' = 'clustered' if a cluster role is given, else 'robust'; with 'conley' the "
+    "diagnostics (first stage, Anderson–Rubin, over-identification, endogeneity) are "
+    "the robust ones",
     aliases=("cov_type",),
 )
 DEBIASED = Param(
@@ -133,7 +142,7 @@ class _IVBase(Estimator):
     designs = (Design.IV,)
     estimands = ("LATE", "ACR")
     requires = ("outcome", "treatment", "instrument")
-    optional_roles = ("covariates", "cluster", "weight")
+    optional_roles = ("covariates", "cluster", "weight", "lat", "lon")
     binary_treatment = False
     needs_named_covariates = True
 
@@ -177,7 +186,17 @@ class _IVBase(Estimator):
         w_names = ["(intercept)", *data.covariate_names]
         weight = data.column("weight").astype(np.float64) if roles.weight else None
         clusters = data.column("cluster") if roles.cluster else None
+        check_conley_params(params, self.name)
+        spatial = None
         se_method = params["se_method"]
+        if se_method == "conley":
+            spatial = ConleySpec(
+                *conley_coordinates(data),
+                float(params["conley_cutoff_km"]),
+                params["conley_kernel"],
+            )
+            # the diagnostics and gates use the heteroskedasticity-robust variance
+            se_method = "robust"
         if se_method == "auto":
             se_method = "clustered" if clusters is not None else "robust"
         if se_method == "clustered" and clusters is None:
@@ -198,7 +217,9 @@ class _IVBase(Estimator):
         a = iv_arrays(data.y, W, D, Zx, weight, clusters)
         debiased = bool(params["debiased"])
         kappa, fuller = self._kappa(params)
-        res = kclass(a, kappa, fuller=fuller, se_method=se_method, debiased=debiased)
+        res = kclass(
+            a, kappa, fuller=fuller, se_method=se_method, debiased=debiased, spatial=spatial
+        )
         tsls = res if kappa == 1.0 else kclass(a, 1.0, se_method=se_method, debiased=debiased)
         j = W.shape[1]  # index of the treatment among [W, D]
         level = params["ci_level"]
@@ -219,7 +240,7 @@ class _IVBase(Estimator):
             _endogeneity_gate(endo, se_method),
         ]
         diagnostics: dict[str, Any] = {
-            "se_method": se_method,
+            "se_method": "conley" if spatial is not None else se_method,
             "debiased": debiased,
             "kappa": res.kappa,
             "first_stage": {
@@ -262,7 +283,9 @@ class _IVBase(Estimator):
             diagnostics=diagnostics,
             gates=gates,
             tables={"coefficients": coef_table},
-            method=self._method(se_method, debiased, res),
+            method=self._method(
+                "Conley spatial-HAC" if spatial is not None else se_method, debiased, res
+            ),
         )
 
     @abstractmethod
@@ -406,7 +429,7 @@ class IV2SLS(_IVBase):
 
     name = "iv_2sls"
     summary_line = "Two-stage least squares (robust/clustered SE, weak-IV and AR gates)"
-    parameters = (ENDOGENOUS, SE_METHOD, DEBIASED, CI_LEVEL)
+    parameters = (ENDOGENOUS, SE_METHOD, DEBIASED, CI_LEVEL, CONLEY_CUTOFF, CONLEY_KERNEL)
 
     def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
         return 1.0, 0.0
@@ -421,7 +444,15 @@ class IVLIML(_IVBase):
 
     name = "iv_liml"
     summary_line = "LIML / Fuller k-class IV (robust/clustered SE, weak-IV and AR gates)"
-    parameters = (ENDOGENOUS, SE_METHOD, DEBIASED, FULLER, CI_LEVEL)
+    parameters = (
+        ENDOGENOUS,
+        SE_METHOD,
+        DEBIASED,
+        FULLER,
+        CI_LEVEL,
+        CONLEY_CUTOFF,
+        CONLEY_KERNEL,
+    )
 
     def _kappa(self, params: dict[str, Any]) -> tuple[float | None, float]:
         return None, float(params["fuller"])

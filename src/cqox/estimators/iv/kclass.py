@@ -37,6 +37,7 @@ import numpy as np
 from scipy import linalg
 
 from cqox.errors import EstimationError
+from cqox.inference.spatial_hac import conley_meat
 
 COV_TYPES: tuple[str, ...] = ("unadjusted", "robust", "clustered")
 
@@ -133,6 +134,16 @@ def iv_arrays(
     return IVArrays(
         y * sw, W * sw[:, None], D * sw[:, None], Zx * sw[:, None], codes, np.asarray(sw)
     )
+
+
+@dataclass(frozen=True)
+class ConleySpec:
+    """Coordinates (rows of the data) and the cutoff/kernel of a Conley covariance."""
+
+    lat: np.ndarray
+    lon: np.ndarray
+    cutoff_km: float
+    kernel: str
 
 
 @dataclass(frozen=True)
@@ -233,10 +244,13 @@ def kclass(
     fuller: float = 0.0,
     se_method: str = "robust",
     debiased: bool = False,
+    spatial: ConleySpec | None = None,
 ) -> KClassResult:
     """Fit the k-class estimator with ``κ`` (``None``: LIML's κ, less ``fuller/(n−L)``).
 
-    Returns coefficients on ``[W, D]`` and their covariance of type ``se_method``.
+    Returns coefficients on ``[W, D]`` and their covariance of type ``se_method``; with
+    ``spatial`` the Conley (1999) covariance ``V⁻¹ M V⁻¹ / n²``, ``M = Σ_i Σ_j K(d_ij/c)
+    s_i s_j'`` over the scores ``s_i = P_Z x_i ε̂_i`` (``n/(n − k)`` when ``debiased``).
     """
     X, Z = a.X, a.Z
     n, k = X.shape
@@ -260,7 +274,22 @@ def kclass(
             "endogenous regressors (or regressors are collinear)"
         ) from None
     e = a.y - X @ params
-    cov = _kclass_cov(PX, e, Vinv, a.clusters, se_method, debiased, k)
+    if spatial is None:
+        cov = _kclass_cov(PX, e, Vinv, a.clusters, se_method, debiased, k)
+    else:
+        meat = conley_meat(
+            PX * e[:, None], spatial.lat, spatial.lon, spatial.cutoff_km, spatial.kernel
+        )
+        S = meat / n * (n / (n - k) if debiased else 1.0)
+        cov = Vinv @ S @ Vinv / n
+        cov = (cov + cov.T) / 2
+        if np.any(np.diag(cov) < 0):
+            raise EstimationError(
+                f"the Conley variance is negative with the {spatial.kernel} kernel at "
+                f"conley_cutoff_km={spatial.cutoff_km}; use conley_kernel='bartlett' or a "
+                "smaller cutoff",
+                details={"parameter": "conley_kernel"},
+            )
     nc = None if a.clusters is None else int(a.clusters.max()) + 1
     return KClassResult(params, cov, np.sqrt(np.diag(cov)), e, float(kappa), liml_k, n - k, nc)
 

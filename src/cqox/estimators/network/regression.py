@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from cqox.core.context import Context
 from cqox.core.design import Design
@@ -175,7 +175,7 @@ class NetworkRegression(Estimator):
         var, var_hc, fell_back = network_hac(x, u, c, pair_i, pair_j)
         se = float(np.sqrt(var))
         level = params["ci_level"]
-        q = float(stats.norm.ppf(0.5 + level / 2))
+        q = float(special.ndtri(0.5 + level / 2))
         notes = [
             "assumes the exposure mapping, unconfounded treatment and exposure given the "
             "covariates, constant effects and errors dependent within two hops only"
@@ -191,7 +191,7 @@ class NetworkRegression(Estimator):
             estimate=tau,
             se=se,
             ci=(tau - q * se, tau + q * se),
-            p_value=float(2 * stats.norm.sf(abs(tau) / se)) if se > 0 else float("nan"),
+            p_value=float(2 * special.ndtr(-abs(tau) / se)) if se > 0 else float("nan"),
             ci_level=level,
             n=data.n,
             n_treated=int(zz.sum()),

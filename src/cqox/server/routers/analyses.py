@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 
+from cqox.analysis.analysis import Analysis
 from cqox.core.design import Design
 from cqox.core.jsonable import to_jsonable
 from cqox.core.roles import LIST_ROLES, VALUE_ROLES, Roles, normalise_covariates
@@ -23,9 +26,17 @@ from cqox.errors import LimitExceededError, ParameterError, RoleError, column_no
 from cqox.estimators import registry
 from cqox.server import bounds, budget
 from cqox.server.access import analysis_detail, analysis_summary, job_detail, owned, visible
+from cqox.server.artefacts import ArtefactCache, stored_version
 from cqox.server.db import transaction
 from cqox.server.deps import Analyst, DbSession, Deleter, ServicesDep, SettingsDep, Viewer
-from cqox.server.figures import available, load_analysis, plotly_figure, png_figure
+from cqox.server.figures import (
+    available,
+    gif_figure,
+    load_analysis,
+    plotly_figure,
+    png_figure,
+    report_csp,
+)
 from cqox.server.figures import report_html as render_report
 from cqox.server.jobs import ACTIVE
 from cqox.server.models import AnalysisRecord, Dataset, Job, User
@@ -453,7 +464,11 @@ def get_analysis(analysis_id: str, user: Viewer, session: DbSession) -> dict[str
 
 @router.delete("/analyses/{analysis_id}")
 def delete_analysis(
-    analysis_id: str, user: Deleter, session: DbSession, settings: SettingsDep
+    analysis_id: str,
+    user: Deleter,
+    session: DbSession,
+    settings: SettingsDep,
+    services: ServicesDep,
 ) -> dict[str, Any]:
     """Delete an analysis and its stored files."""
     row = owned(session, AnalysisRecord, analysis_id, user)
@@ -461,32 +476,67 @@ def delete_analysis(
     session.commit()
     for suffix in (".pkl", ".html"):
         artifact_path(settings, analysis_id, suffix).unlink(missing_ok=True)
+    services.artefacts.invalidate(analysis_id)
     return {"deleted": analysis_id}
+
+
+def _json_bytes(value: Any) -> bytes:
+    """``value`` encoded exactly as a ``JSONResponse`` would send it."""
+    return bytes(JSONResponse(value).body)
+
+
+def cached_artefact(
+    cache: ArtefactCache,
+    settings: Settings,
+    analysis_id: str,
+    artefact: str,
+    render: Callable[[Analysis], bytes],
+) -> bytes:
+    """An artefact of a stored analysis from ``cache``, rendered on a miss.
+
+    ``render`` gets the stored analysis.  The caller has checked that the analysis
+    exists and that the user may see it.
+    """
+    path = artifact_path(settings, analysis_id)
+    key = (analysis_id, artefact, stored_version(path))
+    return cache.get_or_render(key, lambda: render(load_analysis(path)))
 
 
 @router.get("/analyses/{analysis_id}/figures")
 def list_figures(
-    analysis_id: str, user: Viewer, session: DbSession, settings: SettingsDep
+    analysis_id: str,
+    user: Viewer,
+    session: DbSession,
+    settings: SettingsDep,
+    services: ServicesDep,
 ) -> dict[str, Any]:
     """The figures of an analysis, with their URLs (Plotly JSON and PNG)."""
     owned(session, AnalysisRecord, analysis_id, user)
-    an = load_analysis(artifact_path(settings, analysis_id))
+    session.close()
     base = f"/api/analyses/{analysis_id}/figures"
-    return {
-        "figures": [
+
+    def render(an: Analysis) -> bytes:
+        return _json_bytes(
             {
-                **f,
-                "json": f"{base}/{f['name']}?format=json",
-                "png": f"{base}/{f['name']}?format=png",
+                "figures": [
+                    {
+                        **f,
+                        "json": f"{base}/{f['name']}?format=json",
+                        "png": f"{base}/{f['name']}?format=png",
+                    }
+                    for f in available(an)
+                ]
             }
-            for f in available(an)
-        ]
-    }
+        )
+
+    data = cached_artefact(services.artefacts, settings, analysis_id, "figures", render)
+    listing: dict[str, Any] = json.loads(data)  # a dict keeps the route's OpenAPI schema
+    return listing
 
 
 @router.get(
     "/analyses/{analysis_id}/figures/{name}",
-    responses={200: {"content": {"application/json": {}, "image/png": {}}}},
+    responses={200: {"content": {"application/json": {}, "image/png": {}, "image/gif": {}}}},
 )
 def get_figure(
     analysis_id: str,
@@ -494,29 +544,64 @@ def get_figure(
     user: Viewer,
     session: DbSession,
     settings: SettingsDep,
-    format: str = Query(default="json", pattern="^(json|png)$"),
+    services: ServicesDep,
+    format: str = Query(default="json", pattern="^(json|png|gif)$"),
 ) -> Response:
-    """A figure as Plotly JSON (``format=json``, default) or PNG (``format=png``)."""
+    """A figure as Plotly JSON (``format=json``, default), PNG or animated GIF.
+
+    ``format=gif`` serves a figure listed as ``animated`` as an animated GIF, saved as
+    ``cqox-<id>-<name>.gif`` (404 for a still figure, naming the animated ones).
+    """
     owned(session, AnalysisRecord, analysis_id, user)
     session.close()
     if name.endswith(".png"):
         name, format = name[:-4], "png"
     elif name.endswith(".json"):
         name, format = name[:-5], "json"
-    an = load_analysis(artifact_path(settings, analysis_id))
+    elif name.endswith(".gif"):
+        name, format = name[:-4], "gif"
+    cache = services.artefacts
+    if format == "gif":
+        gif = cached_artefact(
+            cache, settings, analysis_id, f"figure:{name}.gif", lambda an: gif_figure(an, name)
+        )
+        filename = re.sub(r"[^A-Za-z0-9._-]+", "_", f"cqox-{analysis_id[:8]}-{name}")[:120]
+        return Response(
+            gif,
+            media_type="image/gif",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.gif"'},
+        )
     if format == "png":
-        return Response(png_figure(an, name), media_type="image/png")
-    return JSONResponse(plotly_figure(an, name))
+        png = cached_artefact(
+            cache, settings, analysis_id, f"figure:{name}.png", lambda an: png_figure(an, name)
+        )
+        return Response(png, media_type="image/png")
+    data = cached_artefact(
+        cache,
+        settings,
+        analysis_id,
+        f"figure:{name}.json",
+        lambda an: _json_bytes(plotly_figure(an, name)),
+    )
+    return Response(data, media_type="application/json")
 
 
-def report_page(settings: Settings, analysis_id: str) -> str:
-    """The report of a stored analysis, rendered once and cached beside it."""
-    cached = artifact_path(settings, analysis_id, ".html")
-    if cached.exists():
-        return cached.read_text(encoding="utf-8")
-    page = render_report(load_analysis(artifact_path(settings, analysis_id)))
-    atomic_write(cached, page.encode("utf-8"))
-    return page
+def report_page(settings: Settings, analysis_id: str, cache: ArtefactCache | None = None) -> str:
+    """The report of a stored analysis: rendered once, kept beside it and in ``cache``."""
+
+    def render() -> bytes:
+        stored = artifact_path(settings, analysis_id, ".html")
+        if stored.exists():  # rendered before, by this process or another
+            return stored.read_bytes()
+        page = render_report(load_analysis(artifact_path(settings, analysis_id)))
+        data = page.encode("utf-8")
+        atomic_write(stored, data)
+        return data
+
+    if cache is None:
+        return render().decode("utf-8")
+    key = (analysis_id, "report", stored_version(artifact_path(settings, analysis_id)))
+    return cache.get_or_render(key, render).decode("utf-8")
 
 
 def report_filename(session: Any, analysis: AnalysisRecord) -> str:
@@ -533,6 +618,7 @@ def get_report(
     user: Viewer,
     session: DbSession,
     settings: SettingsDep,
+    services: ServicesDep,
     download: bool = Query(default=False, description="as an attachment (save) rather than inline"),
 ) -> HTMLResponse:
     """The self-contained HTML report of the analysis, named by ``Content-Disposition``."""
@@ -541,6 +627,9 @@ def get_report(
     session.close()
     disposition = "attachment" if download else "inline"
     return HTMLResponse(
-        report_page(settings, analysis_id),
-        headers={"Content-Disposition": f'{disposition}; filename="{filename}"'},
+        report_page(settings, analysis_id, services.artefacts),
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{filename}"',
+            "Content-Security-Policy": report_csp(),
+        },
     )

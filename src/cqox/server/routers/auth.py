@@ -16,6 +16,7 @@ from cqox.server.access import iso
 from cqox.server.deps import CurrentUser, DbSession, SettingsDep
 from cqox.server.models import ApiKey, User, utcnow
 from cqox.server.problems import NotFoundError, RateLimitExceededError, UnauthorizedError
+from cqox.server.responses import ApiKeyCreated, ApiKeyList, ApiKeyOut, UserOut
 from cqox.server.schemas import (
     ApiKeyCreate,
     LoginRequest,
@@ -94,7 +95,7 @@ def logout(
     return {"revoked": True}
 
 
-@router.get("/me")
+@router.get("/me", response_model=UserOut)
 def me(user: CurrentUser) -> dict[str, Any]:
     """The current user."""
     return {
@@ -116,14 +117,14 @@ def _key_out(k: ApiKey) -> dict[str, Any]:
     }
 
 
-@router.post("/api-keys", status_code=201)
+@router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
 def create_api_key(body: ApiKeyCreate, user: CurrentUser, session: DbSession) -> dict[str, Any]:
     """Create an API key (send it as ``X-API-Key``); the key is shown only in this answer."""
     row, key = new_api_key(session, user, body.name)
     return {**_key_out(row), "key": key}
 
 
-@router.get("/api-keys")
+@router.get("/api-keys", response_model=ApiKeyList)
 def list_api_keys(user: CurrentUser, session: DbSession) -> dict[str, Any]:
     """The current user's API keys (never the keys themselves)."""
     rows = session.scalars(
@@ -132,7 +133,7 @@ def list_api_keys(user: CurrentUser, session: DbSession) -> dict[str, Any]:
     return {"api_keys": [_key_out(k) for k in rows]}
 
 
-@router.delete("/api-keys/{key_id}")
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
 def revoke_api_key(key_id: str, user: CurrentUser, session: DbSession) -> dict[str, Any]:
     """Revoke one of the current user's API keys."""
     check_id(key_id, "key_id")

@@ -80,6 +80,16 @@ async def upload_form(request: Request) -> AsyncIterator[UploadFile]:
 UploadedFile = Annotated[UploadFile, Depends(upload_form)]
 
 
+async def parse_turn(request: Request) -> AsyncIterator[None]:
+    """Wait for an upload parser on the event loop (:meth:`UploadParser.turn`)."""
+    parser: UploadParser = request.app.state.upload_parser
+    async with parser.turn():
+        yield
+
+
+ParseTurn = Annotated[None, Depends(parse_turn, scope="function")]
+
+
 def _copy_upload(source: IO[bytes], target: Path, settings: Settings) -> int:
     """Copy the uploaded file to ``target``, refusing it once past the upload limit."""
     limit = settings.max_upload_bytes
@@ -102,6 +112,7 @@ def upload(
     request: Request,
     user: Analyst,
     file: UploadedFile,
+    _turn: ParseTurn,
     session: DbSession,
     settings: SettingsDep,
 ) -> dict[str, Any]:

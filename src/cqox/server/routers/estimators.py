@@ -18,6 +18,7 @@ from cqox.core.jsonable import to_jsonable
 from cqox.core.roles import Roles
 from cqox.estimators import registry
 from cqox.server.deps import Viewer
+from cqox.server.responses import DesignList, EstimatorList, ParamsChecked
 from cqox.server.schemas import MappingValue, Strict
 
 router = APIRouter(prefix="/api/estimators", tags=["estimators"])
@@ -29,13 +30,13 @@ class ParamsCheck(Strict):
     params: dict[str, Any] = Field(default_factory=dict, max_length=100)
 
 
-@router.get("")
+@router.get("", response_model=EstimatorList)
 def list_estimators(user: Viewer) -> dict[str, Any]:
     """Every registered estimator: family, designs, estimands, roles and parameters."""
     return {"estimators": to_jsonable(registry.list_estimators())}
 
 
-@router.post("/{name}/check")
+@router.post("/{name}/check", response_model=ParamsChecked)
 def check_params(name: str, body: ParamsCheck, user: Viewer) -> dict[str, Any]:
     """The parameters with defaults filled in, or 422 with the engine's message."""
     cls = registry.get(name[:64])  # unknown → INVALID_PARAMETER with a "did you mean"
@@ -52,7 +53,7 @@ class DesignsRequest(Strict):
 designs_router = APIRouter(prefix="/api", tags=["estimators"])
 
 
-@designs_router.post("/designs")
+@designs_router.post("/designs", response_model=DesignList)
 def designs(body: DesignsRequest, user: Viewer) -> dict[str, Any]:
     """The designs these roles support, each with the estimators that serve it.
 

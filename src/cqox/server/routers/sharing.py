@@ -20,9 +20,11 @@ from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from cqox.server.access import owned
-from cqox.server.deps import DbSession, SettingsDep, Viewer
+from cqox.server.deps import DbSession, ServicesDep, SettingsDep, Viewer
+from cqox.server.figures import report_csp
 from cqox.server.models import AnalysisRecord
 from cqox.server.problems import NotFoundError, UnauthorizedError
+from cqox.server.responses import ShareLink
 from cqox.server.routers.analyses import report_filename, report_page
 from cqox.server.schemas import Strict
 from cqox.server.security import ALGORITHM, signing_key
@@ -74,7 +76,7 @@ def read_share_token(key: str, token: str) -> tuple[str, str]:
     return str(claims["sub"]), str(claims["owner"])
 
 
-@router.post("/analyses/{analysis_id}/share")
+@router.post("/analyses/{analysis_id}/share", response_model=ShareLink)
 def share_report(
     analysis_id: str,
     user: Viewer,
@@ -95,7 +97,9 @@ def share_report(
 
 
 @router.get("/shared/reports/{token}", response_class=HTMLResponse)
-def shared_report(token: str, session: DbSession, settings: SettingsDep) -> HTMLResponse:
+def shared_report(
+    token: str, session: DbSession, settings: SettingsDep, services: ServicesDep
+) -> HTMLResponse:
     """The report behind a viewer link (no login: the signed token is the credential)."""
     analysis_id, owner_id = read_share_token(signing_key(settings), token[:4096])
     analysis = session.get(AnalysisRecord, analysis_id)
@@ -103,11 +107,12 @@ def shared_report(token: str, session: DbSession, settings: SettingsDep) -> HTML
         raise NotFoundError("the analysis of this link has been deleted")
     filename = report_filename(session, analysis)
     session.close()
-    page = report_page(settings, analysis_id)
+    page = report_page(settings, analysis_id, services.artefacts)
     return HTMLResponse(
         page,
         headers={
             "Content-Disposition": f'inline; filename="{filename}"',
             "Cache-Control": "private, no-store",
+            "Content-Security-Policy": report_csp(),
         },
     )

@@ -16,6 +16,7 @@ from cqox.server.accounts import delete_account
 from cqox.server.deps import Admin, DbSession, ServicesDep, SettingsDep
 from cqox.server.models import User
 from cqox.server.problems import ConflictError, NotFoundError
+from cqox.server.responses import UserList, UserOut
 from cqox.server.schemas import UserCreate
 from cqox.server.security import check_username, create_user
 
@@ -26,13 +27,13 @@ def _out(u: User) -> dict[str, Any]:
     return {"id": u.id, "username": u.username, "role": u.role, "created_at": iso(u.created_at)}
 
 
-@router.get("")
+@router.get("", response_model=UserList)
 def list_users(admin: Admin, session: DbSession) -> dict[str, Any]:
     """Every user."""
     return {"users": [_out(u) for u in session.scalars(select(User).order_by(User.username))]}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=UserOut)
 def add_user(body: UserCreate, admin: Admin, session: DbSession) -> dict[str, Any]:
     """Create a user with a role."""
     return _out(create_user(session, body.username, body.role, body.password))

@@ -1,0 +1,1 @@
+"""Spatial designs over the ``lat``/``lon`` roles: ``ring_did`` (Butts 2021 spillover rings)."""
