@@ -165,6 +165,28 @@ PARAMETERS = (
 )
 
 
+def prepare_with_riding_covariates(
+    df: pd.DataFrame, roles: Roles, require: tuple[str, ...]
+) -> CausalData:
+    """Complete cases in the required roles; covariates ride along, missing values kept.
+
+    RD covariates do not enter the estimate (only its continuity gate reads them), so a
+    missing covariate does not remove a row.
+    """
+    covs = roles.covariates
+    data = prepare(df, roles.with_roles(covariates=None), require=require, binary_treatment=False)
+    if not isinstance(covs, tuple) or not covs:
+        return data
+    for col in covs:
+        if col not in df.columns:
+            raise column_not_found("covariates", col, [str(c) for c in df.columns])
+    extra = df[list(covs)].iloc[data.row_index].reset_index(drop=True)
+    frame = pd.concat(
+        [data.frame, extra.drop(columns=list(data.frame.columns), errors="ignore")], axis=1
+    )
+    return replace(data, frame=frame, roles=roles)
+
+
 @register
 class RegressionDiscontinuity(Estimator):
     """Local-polynomial regression discontinuity (sharp and fuzzy)."""
@@ -190,20 +212,7 @@ class RegressionDiscontinuity(Estimator):
         Covariates do not enter the estimate, so a missing covariate does not remove a
         row; their columns ride along (with missing values) for the continuity gate.
         """
-        covs = roles.covariates
-        data = prepare(
-            df, roles.with_roles(covariates=None), require=self.requires, binary_treatment=False
-        )
-        if not isinstance(covs, tuple) or not covs:
-            return data
-        for col in covs:
-            if col not in df.columns:
-                raise column_not_found("covariates", col, [str(c) for c in df.columns])
-        extra = df[list(covs)].iloc[data.row_index].reset_index(drop=True)
-        frame = pd.concat(
-            [data.frame, extra.drop(columns=list(data.frame.columns), errors="ignore")], axis=1
-        )
-        return replace(data, frame=frame, roles=roles)
+        return prepare_with_riding_covariates(df, roles, self.requires)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         assert data.y is not None

@@ -36,7 +36,6 @@ True
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -52,11 +51,11 @@ from cqox.data.boundary import (
     parse_boundary,
     signed_distance_km,
 )
-from cqox.data.prepare import CausalData, prepare
-from cqox.errors import DesignError, ParameterError, RoleError, column_not_found
+from cqox.data.prepare import CausalData
+from cqox.errors import DesignError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.rd.estimator import PARAMETERS as RD_PARAMETERS
-from cqox.estimators.rd.estimator import RegressionDiscontinuity
+from cqox.estimators.rd.estimator import RegressionDiscontinuity, prepare_with_riding_covariates
 from cqox.estimators.registry import register
 from cqox.inference.spatial_hac import check_coordinates
 
@@ -162,20 +161,7 @@ class GeographicRD(Estimator):
                     "latitude and longitude columns (decimal degrees)",
                     details={"role": role},
                 )
-        covs = roles.covariates
-        data = prepare(
-            df, roles.with_roles(covariates=None), require=self.requires, binary_treatment=False
-        )
-        if not isinstance(covs, tuple) or not covs:
-            return data
-        for col in covs:
-            if col not in df.columns:
-                raise column_not_found("covariates", col, [str(c) for c in df.columns])
-        extra = df[list(covs)].iloc[data.row_index].reset_index(drop=True)
-        frame = pd.concat(
-            [data.frame, extra.drop(columns=list(data.frame.columns), errors="ignore")], axis=1
-        )
-        return replace(data, frame=frame, roles=roles)
+        return prepare_with_riding_covariates(df, roles, self.requires)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         r = data.roles
