@@ -99,6 +99,8 @@ HOSTILE: tuple[Hostile, ...] = (
     Hostile("called_result", "log(x1)(open('{marker}', 'w'))", "log(x1)"),
     # literal slots that must hold literals
     Hostile("levels_code", "C(x1, levels=[open('{marker}', 'w')])", "levels"),
+    # found by the property test: a dunder inside a level string reached the engine's text
+    Hostile("levels_dunder", "C(x1, levels=['c', '__import__a'])", "levels"),
     Hostile("treatment_code", "C(x1, Treatment(open('{marker}', 'w')))", "Treatment(open"),
     Hostile("poly_degree_code", "poly(x1, open('{marker}', 'w'))", "open"),
     Hostile("bs_df_code", "bs(x1, df=__import__('os').system('" + TOUCH + "'))", "__import__"),

@@ -734,7 +734,9 @@ def _is_numbers(node: ast.AST, _: _TermChecker) -> bool:
 
 def _is_level(node: ast.AST) -> bool:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return len(node.value) <= 200
+        # a level is data, but the text handed to the formula engine carries no double
+        # underscore anywhere (the same rule as for names): defence in depth
+        return len(node.value) <= 200 and "__" not in node.value
     return _number_value(node) is not None or (
         isinstance(node, ast.Constant) and isinstance(node.value, bool)
     )
@@ -783,7 +785,7 @@ _LITERAL_RULES: dict[ArgKind, str] = {
     "number": "a number",
     "numbers": f"a list of at most {MAX_LIST} numbers",
     "bool": "True or False",
-    "levels": f"a list of at most {MAX_LIST} literal levels ('a', 1, …)",
+    "levels": f"a list of at most {MAX_LIST} literal levels ('a', 1, …; no '__' in a level)",
     "contrast": f"{CONTRAST}(reference) with a literal reference level",
     "column": "a quoted column name",
 }
