@@ -45,13 +45,41 @@ def test_network_hac_equals_a_double_loop_over_units_sharing_a_neighbour() -> No
     u = rng.normal(size=60)
     c = np.array([0.0, 1.0, 0.0])
     pi, pj = dependent_pairs(a)
-    got, hc, fell_back = network_hac(x, u, c, pi, pj)
-    # twin: closed neighbourhoods as sets, every pair checked by hand
+    got = network_hac(x, u, c, pi, pj)
+    # twin: closed neighbourhoods as sets, every pair checked by hand, dense matrices
     hood = [{i, *a.indices[a.indptr[i] : a.indptr[i + 1]].tolist()} for i in range(60)]
-    psi = x @ np.linalg.inv(x.T @ x) @ c * u
-    want = sum(
-        psi[i] * psi[j] for i in range(60) for j in range(60) if i == j or hood[i] & hood[j]
-    ) * (60 / 57)
-    assert not fell_back
-    assert got == pytest.approx(want, rel=1e-10)
-    assert hc == pytest.approx(float(np.sum(psi**2)) * 60 / 57, rel=1e-10)
+    inv = np.linalg.inv(x.T @ x)
+    hat = x @ inv @ x.T
+    g = x @ inv @ c / np.sqrt(1 - np.diag(hat))
+    K = np.array(
+        [[1.0 if i == j or hood[i] & hood[j] else 0.0 for j in range(60)] for i in range(60)]
+    )
+    W = g[:, None] * K * g[None, :]
+    M = np.eye(60) - hat
+    G = M @ W @ M
+    # unbiased under independent homoskedastic errors: scaled by c'(X'X)⁻¹c / tr(G)
+    want = float((u * g) @ K @ (u * g)) * float(c @ inv @ c) / np.trace(G)
+    want_df = np.trace(G) ** 2 / np.trace(G @ G)
+    assert not got.fell_back
+    assert got.var == pytest.approx(want, rel=1e-10)
+    assert got.var_hc2 == pytest.approx(float(np.sum((u * g) ** 2)), rel=1e-10)
+    assert got.df == pytest.approx(want_df, rel=1e-10)
+
+
+def test_bell_mccaffrey_df_of_hc2_without_pairs_is_the_dense_trace_ratio() -> None:
+    rng = np.random.default_rng(5)
+    x = np.column_stack([np.ones(40), rng.integers(0, 2, 40), rng.normal(size=40)])
+    u = rng.normal(size=40)
+    c = np.array([0.0, 1.0, 0.0])
+    none = np.zeros(0, dtype=np.int64)
+    got = network_hac(x, u, c, none, none)
+    inv = np.linalg.inv(x.T @ x)
+    hat = x @ inv @ x.T
+    g = x @ inv @ c / np.sqrt(1 - np.diag(hat))
+    M = np.eye(40) - hat
+    G = M @ np.diag(g**2) @ M
+    assert got.var == pytest.approx(got.var_hc2, rel=1e-12)
+    assert got.scale == pytest.approx(1.0, rel=1e-10)
+    assert got.df == pytest.approx(np.trace(G) ** 2 / np.trace(G @ G), rel=1e-10)
+    # a two-group mean difference: HC2 is unbiased and ν below n − k
+    assert 1 < got.df < 40 - 3
