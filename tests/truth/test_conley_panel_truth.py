@@ -125,5 +125,6 @@ def test_coverage_bounded_conley_vs_clustered() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~100 s of CPU; more wall time on a shared machine
 def test_coverage_full_study() -> None:
     check(coverage(30, 1000, seed=42), FULL, 1000)
