@@ -9,7 +9,7 @@ import cqox
 
 COVARIATES = ["x1", "x2", "x3", "x4", "x5"]
 SHARED = {
-    "g_computation": {"n_boot": 50},
+    "g_computation": {"n_boot": 50, "se_method": "bootstrap"},
     "dml_irm": {"learner": "linear"},
     "ipw": {},
     "aipw": {},
@@ -60,6 +60,6 @@ def test_second_estimand_reuses_bootstrap_fits(monkeypatch: pytest.MonkeyPatch) 
         treatment="t",
         covariates=COVARIATES,
         estimators=["g_computation"],
-        params={"g_computation": {"n_boot": 30}},
+        params={"g_computation": {"n_boot": 30, "se_method": "bootstrap"}},
     )
     assert len(calls) == 2  # one batched refit per arm, shared by the ATE and the ATT
