@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+from scipy import linalg, special
 
 from cqox.core.context import Context
 from cqox.core.design import Design
@@ -95,19 +95,32 @@ class _Partial:
     """
 
     def __init__(self, X: np.ndarray) -> None:
-        Z = np.column_stack([np.ones(X.shape[0]), X])
-        q, r = np.linalg.qr(Z)
+        Z = np.empty((X.shape[0], X.shape[1] + 1), order="F")
+        Z[:, 0] = 1.0
+        Z[:, 1:] = X
+        # LAPACK on a Fortran-ordered copy: half the time of numpy.linalg.qr's (which
+        # transposes a C-ordered array first); the same Householder factorisation
+        q, r = linalg.qr(Z, mode="economic", overwrite_a=True, check_finite=False)
         d = np.abs(np.diag(r))
         keep = d > max(Z.shape) * np.finfo(float).eps * (d.max() if d.size else 1.0)
         self.Q = q[:, keep]  # a basis of the column space (dependent columns dropped)
 
     def resid(self, v: np.ndarray) -> np.ndarray:
+        """Residuals on ``[1, X]`` of a vector, or of each column of a matrix (one product)."""
         return np.asarray(v - self.Q @ (self.Q.T @ v))
 
     @staticmethod
     def effect(t_res: np.ndarray, y_res: np.ndarray) -> float:
         den = float(t_res @ t_res)
         return float(t_res @ y_res) / den if den > 0 else float("nan")
+
+    @staticmethod
+    def effects(t_res: np.ndarray, y_res: np.ndarray) -> np.ndarray:
+        """:meth:`effect` of each column pair of ``t_res`` and ``y_res`` (shape (n, sims))."""
+        den = np.einsum("ij,ij->j", t_res, t_res)
+        num = np.einsum("ij,ij->j", t_res, y_res)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
     def subset_effect(self, t_res: np.ndarray, y_res: np.ndarray, left_out: np.ndarray) -> float:
         """The OLS coefficient of ``t`` on the rows outside ``left_out``, without a refit.
@@ -186,7 +199,10 @@ def refute_placebo(
     est = ols_effect(y, t, X) if est is None else est
     part = _Partial(X) if part is None else part
     y_res = part.resid(y)
-    sims = _simulate(n_sims, lambda _: part.effect(part.resid(t[rng.permutation(len(t))]), y_res))
+    # all permutations first (the stream of one permutation per simulation), then the
+    # residuals of every permuted treatment in one matrix product
+    placebos = np.column_stack([t[rng.permutation(len(t))] for _ in range(n_sims)])
+    sims = part.effects(part.resid(placebos), np.repeat(y_res[:, None], n_sims, axis=1))
     return Refutation("placebo_treatment", est, float(sims.mean()), significance(0.0, sims), sims)
 
 
@@ -204,13 +220,13 @@ def refute_random_common_cause(
     est = ols_effect(y, t, X) if est is None else est
     part = _Partial(X) if part is None else part
     t_res, y_res = part.resid(t), part.resid(y)
-
-    def draw(_: int) -> float:
-        w = part.resid(rng.normal(size=len(y)))
-        ww = float(w @ w)
-        return part.effect(t_res - w * (w @ t_res) / ww, y_res - w * (w @ y_res) / ww)
-
-    sims = _simulate(n_sims, draw)
+    # one N(0, 1) column per simulation (the same stream as drawing them one by one),
+    # residualised together; adding w to [1, X] removes its residual from t̃ and ỹ
+    W = part.resid(rng.normal(size=(n_sims, len(y))).T)
+    ww = np.einsum("ij,ij->j", W, W)
+    t_new = t_res[:, None] - W * ((W.T @ t_res) / ww)
+    y_new = y_res[:, None] - W * ((W.T @ y_res) / ww)
+    sims = part.effects(t_new, y_new)
     return Refutation("random_common_cause", est, float(sims.mean()), significance(est, sims), sims)
 
 
@@ -260,7 +276,8 @@ def refute_dummy_outcome(
     sd = float(np.std(y)) or 1.0
     part = _Partial(X) if part is None else part
     t_res = part.resid(t)
-    sims = _simulate(n_sims, lambda _: part.effect(t_res, part.resid(rng.normal(0.0, sd, len(y)))))
+    dummies = part.resid(rng.normal(0.0, sd, size=(n_sims, len(y))).T)
+    sims = part.effects(np.repeat(t_res[:, None], n_sims, axis=1), dummies)
     return Refutation("dummy_outcome", est, float(sims.mean()), significance(0.0, sims), sims)
 
 
