@@ -1,4 +1,4 @@
-"""A DataFrame becomes the same JSON records whether its columns are converted whole or value by value.
+"""A DataFrame becomes the same JSON records whether its columns go whole or value by value.
 
 :func:`cqox.core.jsonable.to_jsonable` converts NumPy numeric columns at once (the
 matched pairs of ``psm`` are a 10,000-row table in every served analysis) and the
