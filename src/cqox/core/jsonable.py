@@ -42,7 +42,6 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-
 def _numpy_column(arr: np.ndarray) -> list[Any] | None:
     """The JSON values of a NumPy int/uint/bool/float column at once (else ``None``).
 
@@ -70,8 +69,7 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     if not df.columns.is_unique:
         # duplicate names: one value per name, the last column's (as ``to_dict`` gives)
         return [
-            {str(k): to_jsonable(v) for k, v in row.items()}
-            for row in df.to_dict(orient="records")
+            {str(k): to_jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")
         ]
     columns: list[list[Any] | None] = [
         _numpy_column(df.iloc[:, j].to_numpy()) if isinstance(dtype, np.dtype) else None
