@@ -10,10 +10,11 @@ network exposure; it is endogenous, and the randomized default of those friends'
 sessions (``default``) is its instrument.  The two-stage least-squares coefficient of
 ``takeup_survey`` on ``pre_takeup_rate`` with household controls and administrative-
 village fixed effects, clustered by natural village (``address``), is the spillover of
-friends' purchases on one's own: **0.791** — the number of the paper's default-option
-IV regression, which Huntington-Klein's *The Effect* (2021, ch. 19) reproduces on the same
-file with ``fixest::feols(... | factor(village) | pre_takeup_rate ~ default, cluster =
-~address)``.  The data ship with CQOx (``cqox.datasets.load("social_insure")``,
+friends' purchases on one's own: **0.791**, the paper's default-option IV regression as
+Huntington-Klein's *The Effect* (2021, ch. 19) reproduces it on the same file with
+``fixest::feols(... | factor(village) | pre_takeup_rate ~ default, cluster = ~address)``
+(the table of the journal article itself could not be consulted offline when this test
+was written; the number is the textbook's replication of it).  The data ship with CQOx (``cqox.datasets.load("social_insure")``,
 MIT-licensed copy from ``causaldata`` 0.1.5; see src/cqox/datasets/LICENSES.md).
 """
 
