@@ -211,7 +211,7 @@ def _reset_peak() -> dict[str, int]:
 
 
 @pytest.mark.ci_bounded
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
 def test_parquet_larger_than_worker_memory_on_a_two_worker_cluster(tmp_path: Path) -> None:
     """A table larger than each worker's memory limit, estimated on two workers.

@@ -316,6 +316,10 @@ def _moments(table: ParquetTable) -> tuple[int, float, np.ndarray, np.ndarray]:
     ``M2 = Σ_j M2_j + Σ_j n_j (x̄_j − x̄)²``, as stable as the two-pass formula.
     """
     parts = [p for p in table.map(_col_moments) if p["n"] > 0]
+    if not parts:
+        raise EstimationError(
+            f"{table.source} has no rows", details={"columns": list(table.covariates)}
+        )
     sizes = np.array([p["n"] for p in parts], dtype=np.float64)
     n = int(sizes.sum())
     means = np.stack([p["mean"] for p in parts])
