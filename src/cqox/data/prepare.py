@@ -189,29 +189,37 @@ def prepare(
             "remove it from the covariates",
             details={"role": "covariates", "column": name},
         )
-    missing = _missing(df.take([columns.index(c) for c in cov_cols], axis=1))
-    all_missing = [cov_cols[j] for j in np.flatnonzero(missing.all(axis=0))]
-    if formula is None:
-        for col in all_missing:
-            dropped[col] = "all values missing"
-            cov_cols.remove(col)
-    else:
-        empty = all_missing
-        if empty:
-            raise RoleError(
-                f"role 'covariates': column '{empty[0]}' in the formula has no values (all "
-                "missing); remove it from the formula",
-                details={"role": "covariates", "column": empty[0]},
-            )
-
     # a formula's columns come from the formula; ``c not in formula_text`` would be a
     # substring test (outcome 'y' inside 'poly(…)' dropped the outcome: KeyError)
     listed = roles.covariates if isinstance(roles.covariates, tuple) else ()
-    used = [c for _, c in _role_columns(roles) if c not in listed]
-    used = list(dict.fromkeys(used + cov_cols + list(extra_columns)))
+    role_cols = [c for _, c in _role_columns(roles) if c not in listed]
+
+    def in_use() -> list[str]:
+        return list(dict.fromkeys(role_cols + cov_cols + list(extra_columns)))
+
+    used = in_use()
+    position = {c: j for j, c in enumerate(columns)}
     # by position: label lookup of a column list costs several times more
-    sub = df.take([columns.index(c) for c in used], axis=1)
-    complete = _complete_rows(sub)
+    sub = df.take([position[c] for c in used], axis=1)
+    # one missing-value pass over every column in use, covariates included
+    missing = _missing(sub)
+    at = {c: j for j, c in enumerate(used)}
+    all_missing = [c for c in cov_cols if missing[:, at[c]].all()]
+    if all_missing and formula is not None:
+        raise RoleError(
+            f"role 'covariates': column '{all_missing[0]}' in the formula has no values (all "
+            "missing); remove it from the formula",
+            details={"role": "covariates", "column": all_missing[0]},
+        )
+    if all_missing:
+        for col in all_missing:
+            dropped[col] = "all values missing"
+            cov_cols.remove(col)
+        used = in_use()
+        keep = [at[c] for c in used]
+        sub = sub.take(keep, axis=1)
+        missing = missing[:, keep]
+    complete = np.asarray(~missing.any(axis=1))
     n_input = len(df)
     n_missing = int(n_input - complete.sum())
     if n_missing:
@@ -239,11 +247,14 @@ def prepare(
         )
 
     if formula is None:
+        dtypes = dict(zip(used, frame.dtypes, strict=True))
         for col in list(cov_cols):
-            s = frame[col]
             # numeric constants are dropped with the design matrix (cheaply, by range)
-            numeric = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
-            if not numeric and s.nunique(dropna=True) <= 1:
+            kind = dtypes[col]
+            if pd.api.types.is_numeric_dtype(kind) or pd.api.types.is_bool_dtype(kind):
+                continue
+            s = frame[col]
+            if s.nunique(dropna=True) <= 1:
                 # a one-level text column would otherwise expand to no indicator at all
                 dropped[col] = f"constant ({_show(frame[col].iloc[0])}) in the rows in use"
                 cov_cols.remove(col)
@@ -495,6 +506,15 @@ def independent_columns(corr: np.ndarray) -> list[int]:
     kept columns is ``1 − c'C⁻¹c``; columns with residual variance below
     :data:`DEPENDENCE_TOLERANCE` are skipped.
     """
+    # Sequential Cholesky that keeps every column is the ordinary Cholesky factor, whose
+    # squared diagonal holds the residual variances: one LAPACK call decides the common
+    # case (no dependent column); the column loop below runs only when one is dropped.
+    try:
+        diag = np.diag(np.linalg.cholesky(corr))
+    except np.linalg.LinAlgError:
+        diag = None
+    if diag is not None and bool(np.all(diag * diag > DEPENDENCE_TOLERANCE)):
+        return list(range(corr.shape[0]))
     kept: list[int] = []
     L = np.zeros((0, 0))
     for j in range(corr.shape[0]):
