@@ -57,7 +57,7 @@ from cqox.estimators.common import CI_LEVEL, se_method_param
 from cqox.estimators.rd.bandwidth import BWSELECTS, Bandwidths, select_bandwidths
 from cqox.estimators.rd.binned import binned_means
 from cqox.estimators.rd.density import density_test
-from cqox.estimators.rd.local_poly import KERNELS, VCES, RDFit, rd_fit
+from cqox.estimators.rd.local_poly import KERNELS, VCES, RDFit, n_distinct_sorted, rd_fit
 from cqox.estimators.registry import register
 
 
@@ -107,7 +107,7 @@ def rd_estimate(
         t = None if t is None else t[order]
     left = x < c
     n_l, n_r = int(left.sum()), int((~left).sum())
-    if min(_n_distinct_sorted(x[left]), _n_distinct_sorted(x[~left])) < q + 1:
+    if min(n_distinct_sorted(x[left]), n_distinct_sorted(x[~left])) < q + 1:
         raise NoDataError(
             f"role 'running': too few distinct values on one side of the cutoff {c:g} "
             f"({n_l} rows below, {n_r} at or above) to fit polynomials of order {q}",
@@ -122,11 +122,6 @@ def rd_estimate(
     xc = x - c
     fit = rd_fit(xc[left], Y[left], xc[~left], Y[~left], bw.h, bw.b, p, q, kernel, vce, nnmatch)
     return RDResult(fit, bw, t is not None, (n_l, n_r))
-
-
-def _n_distinct_sorted(v: np.ndarray) -> int:
-    """Distinct values of a sorted array (``np.unique(v).size`` without sorting again)."""
-    return int(v.size and 1 + np.count_nonzero(v[1:] != v[:-1]))
 
 
 def _positive_or_none(v: Any) -> bool:
