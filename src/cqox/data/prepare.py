@@ -202,7 +202,10 @@ def prepare(
     # by position: label lookup of a column list costs several times more
     sub = df.take([position[c] for c in used], axis=1)
     # one missing-value pass over every column in use, covariates included
-    missing = _missing(sub)
+    # every column in use numeric (NumPy dtypes): one float64 block serves the
+    # missing-value mask and the design matrix (pandas would copy the columns twice)
+    block = _numeric_block(sub)
+    missing = _missing(sub) if block is None else np.isnan(block)
     at = {c: j for j, c in enumerate(used)}
     all_missing = [c for c in cov_cols if missing[:, at[c]].all()]
     if all_missing and formula is not None:
@@ -219,6 +222,8 @@ def prepare(
         keep = [at[c] for c in used]
         sub = sub.take(keep, axis=1)
         missing = missing[:, keep]
+        block = None if block is None else block[:, keep]
+        at = {c: j for j, c in enumerate(used)}
     complete = np.asarray(~missing.any(axis=1))
     n_input = len(df)
     n_missing = int(n_input - complete.sum())
@@ -274,11 +279,16 @@ def prepare(
                 details={"role": "treatment", "column": roles.treatment},
             )
 
-    design = (
-        design_from_formula(formula, frame)
-        if formula is not None
-        else design_from_columns(cov_cols, frame)
-    )
+    if formula is not None:
+        design = design_from_formula(formula, frame)
+    elif block is not None and cov_cols:
+        # the same float64 values design_from_columns would convert, C order
+        rows = block if not n_missing else block[complete]
+        design = DesignMatrix(
+            np.ascontiguousarray(rows[:, [at[c] for c in cov_cols]]), list(cov_cols)
+        )
+    else:
+        design = design_from_columns(cov_cols, frame)
     if design.X.size and not np.isfinite(design.X).all():
         j_bad = int(np.flatnonzero(~np.isfinite(design.X).all(axis=0))[0])
         i_bad = int(np.flatnonzero(~np.isfinite(design.X[:, j_bad]))[0])
@@ -305,6 +315,18 @@ def prepare(
         dropped=dropped,
         warnings=notes,
     )
+
+
+def _numeric_block(sub: pd.DataFrame) -> np.ndarray | None:
+    """``sub`` as one float64 array when every column has a NumPy numeric/bool dtype.
+
+    Integer and boolean columns cannot be missing and convert exactly (as in the
+    design matrix), so ``isnan`` of the block is the missing-value mask.
+    """
+    kinds = [dt.kind if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
+    if not kinds or any(k not in "iubf" for k in kinds):
+        return None
+    return np.asarray(sub.to_numpy(dtype=np.float64))
 
 
 def _complete_rows(sub: pd.DataFrame) -> np.ndarray:
