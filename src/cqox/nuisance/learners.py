@@ -16,8 +16,11 @@ name                      regression                       classification
 
 Any scikit-learn-compatible estimator may be passed instead of a name; it is always
 ``sklearn.base.clone``-d before fitting, so the caller's object is never fitted or
-shared between folds.  Every random learner gets an explicit seed and one thread
-(``n_jobs=1`` / ``num_threads=1``), so results do not depend on the machine.
+shared between folds.  A regression ensemble passed where a classifier is needed (one
+``learner`` for every nuisance, the propensity included) is replaced by its classifier
+twin with the same settings (:func:`classifier_twin`).  Every random learner gets an
+explicit seed and one thread (``n_jobs=1`` / ``num_threads=1``), so results do not
+depend on the machine.
 
 LightGBM defaults (:data:`LIGHTGBM_DEFAULTS`) are chosen for nuisance estimation in
 cross-fitting, where each fit sees ``(K−1)/K`` of the rows and speed matters: 7
