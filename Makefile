@@ -144,6 +144,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.cold_start
+	$(BIN)/python -m benchmarks.peer_speed
 	$(BIN)/python -m benchmarks.scaling
 	$(BIN)/python -m benchmarks.accuracy
 	$(BIN)/python -m benchmarks.dml_accuracy
@@ -153,6 +154,7 @@ bench: $(BENCH_STAMP)
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run --quick
 	$(BIN)/python -m benchmarks.cold_start --runs 3
+	$(BIN)/python -m benchmarks.peer_speed --runs 5
 	$(BIN)/python -m benchmarks.scaling --quick
 	$(BIN)/python -m benchmarks.accuracy --quick
 	$(BIN)/python -m benchmarks.dml_accuracy --quick

@@ -33,7 +33,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from benchmarks import cases, cases_dose, cold_start, datagen  # noqa: E402
+from benchmarks import cases, cases_dose, cold_start, datagen, peer_speed  # noqa: E402
 from benchmarks.harness import Outcome, measure_group  # noqa: E402
 from benchmarks.mediation_cases import mediation_cases, mediation_design  # noqa: E402
 from benchmarks.transport_proximal_cases import (  # noqa: E402
@@ -540,6 +540,8 @@ def markdown(
     lines += [f"- {m}" for m in missing] or ["- none"]
     # the cold-start rows (fresh processes) of the last `python -m benchmarks.cold_start`
     lines += cold_start.saved_section()
+    # the CPU-time rows at 1k and 10k of the last `python -m benchmarks.peer_speed`
+    lines += peer_speed.saved_section()
     lines += ["", "## Versions", "", "| package | version |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in info["versions"].items()]
     return "\n".join(lines) + "\n"

@@ -109,3 +109,41 @@ def test_auto_mode_pools_ground_truth_rows_and_compares_the_baseline(tmp_path) -
     (pooled,) = auto_mode.pooled_rows(rows[:2])
     assert pooled["verdict"] == "reproduces" and pooled["value"] < auto_mode.TRUTH_TOLERANCE
     assert rows[2]["verdict"] == "reproduces" and "difference in means" in rows[2]["result"]
+
+
+def test_peer_speed_times_cpu_and_writes_its_section(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks import peer_speed
+
+    def busy() -> dict[str, float]:
+        return {"estimate": float(np.linalg.norm(np.ones((200, 200)) @ np.ones(200)))}
+
+    def broken() -> dict[str, float]:
+        raise RuntimeError("peer failed")
+
+    group = [
+        peer_speed.PeerCase("its", "cqox", 300, busy),
+        peer_speed.PeerCase("its", "peer", 300, busy),
+        peer_speed.PeerCase("its", "broken peer", 300, broken),
+    ]
+    peer_speed.measure(group, runs=3)
+    assert [len(c.cpu_s) for c in group] == [3, 3, 0] and group[2].error
+    rows = [
+        {
+            "method": c.method,
+            "library": c.library,
+            "rows": c.rows,
+            "note": c.note,
+            "cpu_s": min(c.cpu_s) if c.cpu_s else None,
+            "estimate": c.estimate,
+            "error": c.error,
+        }
+        for c in group
+    ]
+    result = {"runs": 3, "sizes": [300], "load_average": [0.0, 0.0, 0.0], "rows": rows}
+    doc = tmp_path / "bench.md"
+    doc.write_text("# title\n\nbefore\n", encoding="utf-8")
+    peer_speed.write_section(doc, result)
+    peer_speed.write_section(doc, result)  # replaced, not appended twice
+    text = doc.read_text(encoding="utf-8")
+    assert text.count(peer_speed.BEGIN) == 1 and "| its | 300 |" in text
+    assert "RuntimeError: peer failed" in text

@@ -317,7 +317,7 @@ def design_from_columns(columns: list[str], frame: pd.DataFrame) -> DesignMatrix
     expanded into indicators with the first level (sorted) as the reference.
     """
     n = len(frame)
-    kinds = frame.dtypes
+    kinds = dict(zip(frame.columns, frame.dtypes, strict=True))
     if columns and all(_numeric_dtype(kinds[c]) for c in columns):
         # one 2-D conversion by pandas (per dtype block) instead of a column-by-column
         # stack; C order, as the estimators slice rows

@@ -190,29 +190,42 @@ def prepare(
             "remove it from the covariates",
             details={"role": "covariates", "column": name},
         )
-    missing = _missing(df.take([columns.index(c) for c in cov_cols], axis=1))
-    all_missing = [cov_cols[j] for j in np.flatnonzero(missing.all(axis=0))]
-    if formula is None:
-        for col in all_missing:
-            dropped[col] = "all values missing"
-            cov_cols.remove(col)
-    else:
-        empty = all_missing
-        if empty:
-            raise RoleError(
-                f"role 'covariates': column '{empty[0]}' in the formula has no values (all "
-                "missing); remove it from the formula",
-                details={"role": "covariates", "column": empty[0]},
-            )
-
     # a formula's columns come from the formula; ``c not in formula_text`` would be a
     # substring test (outcome 'y' inside 'poly(…)' dropped the outcome: KeyError)
     listed = roles.covariates if isinstance(roles.covariates, tuple) else ()
-    used = [c for _, c in _role_columns(roles) if c not in listed]
-    used = list(dict.fromkeys(used + cov_cols + list(extra_columns)))
+    role_cols = [c for _, c in _role_columns(roles) if c not in listed]
+
+    def in_use() -> list[str]:
+        return list(dict.fromkeys(role_cols + cov_cols + list(extra_columns)))
+
+    used = in_use()
+    position = {c: j for j, c in enumerate(columns)}
     # by position: label lookup of a column list costs several times more
-    sub = df.take([columns.index(c) for c in used], axis=1)
-    complete = _complete_rows(sub)
+    sub = df.take([position[c] for c in used], axis=1)
+    # one missing-value pass over every column in use, covariates included
+    # every column in use numeric (NumPy dtypes): one float64 block serves the
+    # missing-value mask and the design matrix (pandas would copy the columns twice)
+    block = _numeric_block(sub)
+    missing = _missing(sub) if block is None else np.isnan(block)
+    at = {c: j for j, c in enumerate(used)}
+    all_missing = [c for c in cov_cols if missing[:, at[c]].all()]
+    if all_missing and formula is not None:
+        raise RoleError(
+            f"role 'covariates': column '{all_missing[0]}' in the formula has no values (all "
+            "missing); remove it from the formula",
+            details={"role": "covariates", "column": all_missing[0]},
+        )
+    if all_missing:
+        for col in all_missing:
+            dropped[col] = "all values missing"
+            cov_cols.remove(col)
+        used = in_use()
+        keep = [at[c] for c in used]
+        sub = sub.take(keep, axis=1)
+        missing = missing[:, keep]
+        block = None if block is None else block[:, keep]
+        at = {c: j for j, c in enumerate(used)}
+    complete = np.asarray(~missing.any(axis=1))
     n_input = len(df)
     n_missing = int(n_input - complete.sum())
     if n_missing:
@@ -240,11 +253,14 @@ def prepare(
         )
 
     if formula is None:
+        dtypes = dict(zip(used, frame.dtypes, strict=True))
         for col in list(cov_cols):
-            s = frame[col]
             # numeric constants are dropped with the design matrix (cheaply, by range)
-            numeric = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
-            if not numeric and s.nunique(dropna=True) <= 1:
+            kind = dtypes[col]
+            if pd.api.types.is_numeric_dtype(kind) or pd.api.types.is_bool_dtype(kind):
+                continue
+            s = frame[col]
+            if s.nunique(dropna=True) <= 1:
                 # a one-level text column would otherwise expand to no indicator at all
                 dropped[col] = f"constant ({_show(frame[col].iloc[0])}) in the rows in use"
                 cov_cols.remove(col)
@@ -264,11 +280,16 @@ def prepare(
                 details={"role": "treatment", "column": roles.treatment},
             )
 
-    design = (
-        design_from_formula(formula, frame)
-        if formula is not None
-        else design_from_columns(cov_cols, frame)
-    )
+    if formula is not None:
+        design = design_from_formula(formula, frame)
+    elif block is not None and cov_cols:
+        # the same float64 values design_from_columns would convert, C order
+        rows = block if not n_missing else block[complete]
+        design = DesignMatrix(
+            np.ascontiguousarray(rows[:, [at[c] for c in cov_cols]]), list(cov_cols)
+        )
+    else:
+        design = design_from_columns(cov_cols, frame)
     if design.X.size and not np.isfinite(design.X).all():
         j_bad = int(np.flatnonzero(~np.isfinite(design.X).all(axis=0))[0])
         i_bad = int(np.flatnonzero(~np.isfinite(design.X[:, j_bad]))[0])
@@ -295,6 +316,18 @@ def prepare(
         dropped=dropped,
         warnings=notes,
     )
+
+
+def _numeric_block(sub: pd.DataFrame) -> np.ndarray | None:
+    """``sub`` as one float64 array when every column has a NumPy numeric/bool dtype.
+
+    Integer and boolean columns cannot be missing and convert exactly (as in the
+    design matrix), so ``isnan`` of the block is the missing-value mask.
+    """
+    kinds = [dt.kind if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
+    if not kinds or any(k not in "iubf" for k in kinds):
+        return None
+    return np.asarray(sub.to_numpy(dtype=np.float64))
 
 
 def _complete_rows(sub: pd.DataFrame) -> np.ndarray:
@@ -501,6 +534,15 @@ def independent_columns(corr: np.ndarray) -> list[int]:
     kept columns is ``1 − c'C⁻¹c``; columns with residual variance below
     :data:`DEPENDENCE_TOLERANCE` are skipped.
     """
+    # Sequential Cholesky that keeps every column is the ordinary Cholesky factor, whose
+    # squared diagonal holds the residual variances: one LAPACK call decides the common
+    # case (no dependent column); the column loop below runs only when one is dropped.
+    try:
+        diag = np.diag(np.linalg.cholesky(corr))
+    except np.linalg.LinAlgError:
+        diag = None
+    if diag is not None and bool(np.all(diag * diag > DEPENDENCE_TOLERANCE)):
+        return list(range(corr.shape[0]))
     kept: list[int] = []
     L = np.zeros((0, 0))
     for j in range(corr.shape[0]):

@@ -16,8 +16,11 @@ name                      regression                       classification
 
 Any scikit-learn-compatible estimator may be passed instead of a name; it is always
 ``sklearn.base.clone``-d before fitting, so the caller's object is never fitted or
-shared between folds.  Every random learner gets an explicit seed and one thread
-(``n_jobs=1`` / ``num_threads=1``), so results do not depend on the machine.
+shared between folds.  A regression ensemble passed where a classifier is needed (one
+``learner`` for every nuisance, the propensity included) is replaced by its classifier
+twin with the same settings (:func:`classifier_twin`).  Every random learner gets an
+explicit seed and one thread (``n_jobs=1`` / ``num_threads=1``), so results do not
+depend on the machine.
 
 LightGBM defaults (:data:`LIGHTGBM_DEFAULTS`) are chosen for nuisance estimation in
 cross-fitting, where each fit sees ``(K−1)/K`` of the rows and speed matters: 7
@@ -181,6 +184,44 @@ class EarlyStoppedLightGBM:
         return np.asarray(self.model_.predict_proba(X), dtype=np.float64)
 
 
+#: Regression ensembles whose classifier twin stands in for them where a propensity is
+#: fitted: ``learner=RandomForestRegressor(...)`` sets every nuisance of an estimator,
+#: as ``learner="random_forest"`` does, and the propensity needs ``predict_proba``.
+CLASSIFIER_TWINS: dict[str, tuple[str, str]] = {
+    "RandomForestRegressor": ("sklearn.ensemble", "RandomForestClassifier"),
+    "ExtraTreesRegressor": ("sklearn.ensemble", "ExtraTreesClassifier"),
+    "GradientBoostingRegressor": ("sklearn.ensemble", "GradientBoostingClassifier"),
+    "HistGradientBoostingRegressor": ("sklearn.ensemble", "HistGradientBoostingClassifier"),
+    "DecisionTreeRegressor": ("sklearn.tree", "DecisionTreeClassifier"),
+    "LGBMRegressor": ("lightgbm", "LGBMClassifier"),
+}
+#: Parameters that name a regression loss: the twin keeps its own (log-loss) default.
+_REGRESSION_LOSS_PARAMS = frozenset({"loss", "criterion", "objective", "alpha", "quantile"})
+
+
+def classifier_twin(model: Any) -> Any | None:
+    """The classifier of the same ensemble with the regressor's settings, or ``None``.
+
+    Every parameter the classifier accepts is carried over (trees, depth, learning
+    rate, seed, threads, …) except the regression loss (:data:`_REGRESSION_LOSS_PARAMS`).
+    Only the exact classes of :data:`CLASSIFIER_TWINS` have a twin (a subclass may
+    change what its parameters mean).
+    """
+    import importlib
+
+    where = CLASSIFIER_TWINS.get(type(model).__name__)
+    if where is None or type(model).__module__.split(".")[0] != where[0].split(".")[0]:
+        return None
+    cls = getattr(importlib.import_module(where[0]), where[1])
+    accepted = cls().get_params(deep=False)
+    settings = {
+        k: v
+        for k, v in model.get_params(deep=False).items()
+        if k in accepted and k not in _REGRESSION_LOSS_PARAMS
+    }
+    return cls(**settings)
+
+
 def make_learner(spec: Any, task: str, seed: int, role: str = "learner") -> Any:
     """A fresh, unfitted learner for ``task`` from a name or an estimator object.
 
@@ -205,6 +246,9 @@ def make_learner(spec: Any, task: str, seed: int, role: str = "learner") -> Any:
 
         model = clone(spec)
         if task == "classification" and not hasattr(model, "predict_proba"):
+            twin = classifier_twin(model)
+            if twin is not None:
+                return twin
             raise ParameterError(
                 f"The '{role}' learner {type(spec).__name__} has no predict_proba; the "
                 "propensity needs a classifier",

@@ -50,7 +50,10 @@ extrapolated into the other arm's region), isotonic propensity calibration and
 repeated cross-fitting (see ``n_rep``).  Why: with step-tree LightGBM, uncalibrated
 propensities and one split, ``dml_irm`` left a bias of 0.6 SD and 87% coverage on
 :func:`cqox.simulate.dml.make_irm_heterogeneous` at n = 2000
-(docs/validation_backdoor_dml.md).
+(docs/validation_backdoor_dml.md).  ``dml_irm``'s ``outcome_structure="pooled"``
+replaces the two per-arm outcome models ``g0``, ``g1`` by one model of ``Y`` on
+``(X, T)`` predicted at ``T = 0`` and ``1`` — the nuisance structure of EconML's
+``DRLearner`` — with the same doubly robust score: half the outcome fits.
 
 Example
 -------
@@ -100,6 +103,7 @@ from cqox.nuisance.crossfit import (
     CrossFitPrediction,
     calibrate_propensity,
     crossfit_predict,
+    crossfit_predict_pooled,
     fold_ids,
 )
 from cqox.nuisance.linear_crossfit import (
@@ -113,6 +117,10 @@ from cqox.nuisance.propensity import propensity
 #: Seed stream of the sample splits and learners (repetition ``r`` uses stream + r).
 _DML_STREAM = DML_SPLIT_STREAM
 _SEED_MAX = SEED_MAX
+#: Outcome-nuisance structures of :func:`dml_irm`: one model per arm, or one pooled
+#: model with the treatment as a feature.
+OUTCOME_STRUCTURES: tuple[str, ...] = ("per_arm", "pooled")
+POOLED_NOTE = " (pooled over arms)"
 
 
 @dataclass(frozen=True)
@@ -278,6 +286,7 @@ def dml_irm(
     se_method: str = "median_ci",
     linear_cache: dict[Any, Any] | None = None,
     propensity_start: np.ndarray | None = None,
+    outcome_structure: str = "per_arm",
 ) -> DMLResult:
     """Interactive regression model (ATE or ATT score), cross-fitted on each fold set.
 
@@ -288,7 +297,13 @@ def dml_irm(
     cross-fitted propensities of each split before truncation.  ``se_method``
     (:data:`SE_AGGREGATIONS`; ``"median_ci"`` here, as DoubleML) combines the splits.
     ``linear_cache`` and ``propensity_start`` as in :func:`dml_plr`.
+    ``outcome_structure`` (:data:`OUTCOME_STRUCTURES`): ``"per_arm"`` fits ``g0`` and
+    ``g1`` on each arm's training rows (DoubleML's IRM); ``"pooled"`` fits one outcome
+    model on ``(X, T)`` and predicts it at ``T = 0`` and ``1`` (EconML's DRLearner; see
+    :func:`cqox.nuisance.crossfit.crossfit_predict_pooled`).
     """
+    if outcome_structure not in OUTCOME_STRUCTURES:
+        raise ValueError(f"outcome_structure must be one of {OUTCOME_STRUCTURES}")
     thetas, ses, infs = [], [], []
     diag: dict[str, Any] = {"fold_rmse_g0": [], "fold_rmse_g1": [], "fold_logloss_m": []}
     e_first: np.ndarray | None = None
@@ -300,22 +315,25 @@ def dml_irm(
             lc = _linear(
                 linear_cache, (ml_g, "regression"), (ml_m, "classification"), X, y, d, folds
             )
-            g0, g1 = (
-                _nuisance(
-                    crossfit_linear_or_none(
-                        lc, ml_g, "regression", "y", arm=a, role="outcome_learner"
-                    ),
-                    ml_g,
-                    X,
-                    y,
-                    folds,
-                    "regression",
-                    s,
-                    d == a,
-                    "outcome_learner",
+            if outcome_structure == "pooled":
+                g0, g1 = crossfit_predict_pooled(ml_g, X, y, d, folds, s, "outcome_learner")
+            else:
+                g0, g1 = (
+                    _nuisance(
+                        crossfit_linear_or_none(
+                            lc, ml_g, "regression", "y", arm=a, role="outcome_learner"
+                        ),
+                        ml_g,
+                        X,
+                        y,
+                        folds,
+                        "regression",
+                        s,
+                        d == a,
+                        "outcome_learner",
+                    )
+                    for a in (0, 1)
                 )
-                for a in (0, 1)
-            )
             m = _nuisance(
                 crossfit_linear_or_none(
                     lc,
@@ -583,12 +601,22 @@ class DMLIRM(Estimator):
         se_method_param(
             SE_AGGREGATIONS, "split_variance", "over repeated splits", aliases=("se_aggregation",)
         ),
+        Param(
+            "outcome_structure",
+            "per_arm",
+            "choice",
+            "'per_arm': one outcome model per treatment arm (DoubleML's IRM); 'pooled': one "
+            "outcome model on (X, T), predicted at T = 0 and 1 (EconML's DRLearner), half "
+            "the outcome fits",
+            choices=OUTCOME_STRUCTURES,
+        ),
         CI_LEVEL,
     )
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         assert data.y is not None and data.t is not None
         t = data.t
+        structure = params["outcome_structure"]
         folds_list, seed = _folds(data.n, params, ctx, t)
         n_rep = len(folds_list)
         ml_g = _learner_for(params, "outcome_learner")
@@ -605,7 +633,8 @@ class DMLIRM(Estimator):
             seed,
             nuisance_cache=ctx.cache.setdefault(
                 (
-                    "dml_irm_nuisance",
+                    # the per-arm key is the one the CATE estimators share
+                    "dml_irm_nuisance" + ("" if structure == "per_arm" else "_" + structure),
                     data.cache_key(),
                     repr(ml_g),
                     repr(ml_m),
@@ -619,6 +648,7 @@ class DMLIRM(Estimator):
             se_method=params["se_method"],
             linear_cache=ctx.cache,
             propensity_start=_propensity_start(data, ctx, ml_m),
+            outcome_structure=structure,
         )
         assert res.e_hat is not None
         return Estimate.from_se(
@@ -642,6 +672,6 @@ class DMLIRM(Estimator):
             influence=res.influence,
             method=f"DML interactive model ({params['estimand']} score), "
             f"{params['n_folds']}-fold cross-fitting × {n_rep}, outcome "
-            f"{_name(ml_g)}, propensity {_name(ml_m)} ({params['propensity_calibration']} "
-            "calibration); score SE",
+            f"{_name(ml_g)}{POOLED_NOTE if structure == 'pooled' else ''}, propensity "
+            f"{_name(ml_m)} ({params['propensity_calibration']} calibration); score SE",
         )

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from cqox._lazy import scipy_optimize as optimize
-from cqox._lazy import scipy_stats as stats
 from cqox.estimators.iv.kclass import IVArrays, ols_cov, orth, project, score_covariance
 
 
@@ -74,12 +74,12 @@ class TestStat:
 
 def chi2_stat(name: str, stat: float, df: int, null: str) -> TestStat:
     """A chi-squared test."""
-    return TestStat(name, float(stat), df, float(stats.chi2.sf(stat, df)), null)
+    return TestStat(name, float(stat), df, float(special.chdtrc(df, stat)), null)
 
 
 def f_stat(name: str, stat: float, df: int, df_denom: int, null: str) -> TestStat:
     """An F test."""
-    return TestStat(name, float(stat), df, float(stats.f.sf(stat, df, df_denom)), null, df_denom)
+    return TestStat(name, float(stat), df, float(special.fdtrc(df, df_denom, stat)), null, df_denom)
 
 
 @dataclass(frozen=True)
@@ -234,8 +234,8 @@ class _ARParts:
 
     def critical(self, level: float) -> float:
         if self.se_method == "unadjusted":
-            return float(stats.f.ppf(level, self.q, self.n - self.L))
-        return float(stats.chi2.ppf(level, self.q))
+            return float(special.fdtri(self.q, self.n - self.L, level))
+        return float(2 * special.gammaincinv(self.q / 2, level))
 
     def test(self, b: float) -> TestStat:
         s = self.stat(b)

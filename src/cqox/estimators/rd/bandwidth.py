@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cqox.estimators.rd.local_poly import inv_spd, kernel_weights, residuals, tie_groups, vander
+from cqox.estimators.rd.local_poly import (
+    inv_spd,
+    kernel_weights,
+    n_distinct_sorted,
+    residuals,
+    tie_groups,
+    vander,
+)
 
 BWSELECTS: tuple[str, ...] = ("mserd", "msetwo", "cerrd", "certwo")
 #: Kernel constants of the rule-of-thumb pilot bandwidth.
@@ -67,7 +74,7 @@ class _Side:
         w = kernel_weights(self.x, h, self.kernel)
         ind = w > 0
         ex = self.x[ind]
-        if np.unique(ex).size < o + 1:
+        if n_distinct_sorted(ex) < o + 1:  # the side's x is sorted
             return None
         ew, eY = w[ind], self.Y[ind]
         R = vander(ex, o)

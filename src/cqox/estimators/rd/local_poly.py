@@ -49,6 +49,11 @@ def vander(u: np.ndarray, p: int) -> np.ndarray:
     return out
 
 
+def n_distinct_sorted(v: np.ndarray) -> int:
+    """Distinct values of a sorted array: ``np.unique(v).size`` without sorting it again."""
+    return int(v.size and 1 + np.count_nonzero(v[1:] != v[:-1]))
+
+
 def tie_groups(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For sorted ``x``: size of each row's tie group and its 1-based rank inside it."""
     n = x.shape[0]
@@ -178,7 +183,8 @@ def fit_side(
     n_b = int(np.sum(w_b_all > 0))
     ind = w_h_all > 0 if h > b else w_b_all > 0
     ex, eY = xc[ind], Y[ind]
-    if np.unique(ex[w_h_all[ind] > 0]).size < p + 1 or np.unique(ex).size < q + 1:
+    # ``ex`` is sorted (as ``xc``): distinct values counted without np.unique's sort
+    if n_distinct_sorted(ex[w_h_all[ind] > 0]) < p + 1 or n_distinct_sorted(ex) < q + 1:
         raise EstimationError(
             "too few distinct running-variable values inside the bandwidth to fit the "
             f"polynomials (p = {p}, q = {q}); use a larger bandwidth or a lower order",

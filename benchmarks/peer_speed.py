@@ -1,0 +1,455 @@
+"""Same-method peers at 1k and 10k rows: CPU time of CQOx's defaults against each peer.
+
+Issue #15 asks that every estimator be at least as fast as every same-method peer at
+its defaults.  For the estimators that were slower (ipw, psm, its, iv_2sls, rd with its
+gates, dml_irm with the same LightGBM objects) this module times CQOx and every
+installed peer on the same data, in this one process, at 1,000 and 10,000 rows::
+
+    python -m benchmarks.peer_speed              # 1k and 10k rows, 15 runs per case
+    python -m benchmarks.peer_speed --runs 5     # quicker
+    python -m benchmarks.peer_speed --only psm   # one method (no docs written)
+
+The clock is the process's CPU time (``time.process_time``: user + system of every
+thread; LightGBM and BLAS run one thread each), so that a loaded machine inflates
+every case alike less than wall time would; wall times are kept in the JSON.  The
+cases of one method and size are warmed up once, then run round-robin (alternately
+forwards and backwards, as ``harness.measure_group``), and the table gives medians.
+*ratio* = the peer's CPU time / CQOx's (at least 1: CQOx is as fast or faster).
+Results go to ``benchmarks/results/peer_speed.json`` and to the "Same-method peers"
+section of ``docs/benchmarks.md`` (which ``benchmarks.run`` keeps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+from benchmarks import cases, datagen  # noqa: E402
+from benchmarks.harness import Result  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "peer_speed.json"
+BEGIN = "<!-- peer-speed:begin -->"
+END = "<!-- peer-speed:end -->"
+#: Table sizes (rows; periods for the time series).
+SIZES = (1_000, 10_000)
+#: Covariates of the backdoor design (as the main suite's cross-section design).
+N_COVARIATES = 50
+#: A case whose warm-up takes more CPU seconds than this is timed this many times only.
+SLOW_CASE_S = 1.0
+SLOW_CASE_RUNS = 3
+
+
+@dataclass
+class PeerCase:
+    """One library's run of one method at one size."""
+
+    method: str
+    library: str
+    rows: int
+    run: Callable[[], Result]
+    note: str = ""
+    cpu_s: list[float] = field(default_factory=list)
+    wall_s: list[float] = field(default_factory=list)
+    estimate: float | None = None
+    error: str | None = None
+    wanted: int = 0
+
+
+def _estimate(r: Result) -> float | None:
+    v = r.get("estimate")
+    return None if v is None else float(v)
+
+
+def _backdoor(n: int) -> datagen.Design:
+    return datagen.cross_section(n=n, p=N_COVARIATES, seed=1)
+
+
+def ipw_cases(n: int) -> list[PeerCase]:
+    """IPW (ATE, logit propensity): CQOx's defaults vs statsmodels and DoWhy."""
+    d = _backdoor(n)
+    out = [PeerCase("ipw", "cqox", n, cases._cqox("ipw", d, "ATE"), "Hájek, M-estimation SE")]
+    X = d.frame[d.roles["covariates"]].to_numpy()
+    y, t = d.frame["y"].to_numpy(), d.frame["t"].to_numpy()
+    if cases.has("statsmodels"):
+        out.append(PeerCase("ipw", "statsmodels", n, _statsmodels_te(X, y, t, "ipw")))
+    if cases.has("dowhy"):
+        cols = d.roles["covariates"]
+        run = cases._dowhy(d.frame, cols, "backdoor.propensity_score_weighting", "ate")
+        out.append(PeerCase("ipw", "dowhy", n, run, "no standard error"))
+    return out
+
+
+def _statsmodels_te(X: np.ndarray, y: np.ndarray, t: np.ndarray, method: str) -> Any:
+    import statsmodels.api as sm_api
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.treatment.treatment_effects import TreatmentEffect
+
+    exog = np.column_stack([np.ones(len(y)), X])
+
+    def run() -> Result:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res_ps = Logit(t, exog).fit(disp=0)
+            te = TreatmentEffect(sm_api.OLS(y, exog), t, results_select=res_ps)
+            r = getattr(te, method)()
+        return {"estimate": float(r.effect[0]), "se": float(r.sd[0])}
+
+    return run
+
+
+def psm_cases(n: int) -> list[PeerCase]:
+    """1:1 propensity-score matching with replacement (ATT): CQOx vs DoWhy and CausalML."""
+    d = _backdoor(n)
+    df, cols = d.frame, d.roles["covariates"]
+    out = [PeerCase("psm", "cqox", n, cases._cqox("psm", d, "ATT"), "Abadie–Imbens SE")]
+    if cases.has("dowhy"):
+        run = cases._dowhy(df, cols, "backdoor.propensity_score_matching", "att")
+        out.append(PeerCase("psm", "dowhy", n, run, "no standard error"))
+    if cases.has("causalml"):
+        X, t = df[cols].to_numpy(), df["t"].to_numpy()
+
+        def cml() -> Result:
+            from causalml.match import NearestNeighborMatch
+            from sklearn.linear_model import LogisticRegression
+
+            ps = LogisticRegression(max_iter=1000).fit(X, t).predict_proba(X)[:, 1]
+            m = NearestNeighborMatch(replace=True, ratio=1, random_state=0)
+            matched = m.match(data=df.assign(ps=ps), treatment_col="t", score_cols=["ps"])
+            tr = matched[matched.t == 1].y.mean()
+            co = matched[matched.t == 0].y.mean()
+            return {"estimate": float(tr - co)}
+
+        out.append(PeerCase("psm", "causalml", n, cml, "no standard error"))
+    return out
+
+
+def its_cases(n: int) -> list[PeerCase]:
+    """Segmented regression with Newey–West SEs (60 % pre-period) vs statsmodels OLS HAC."""
+    d = datagen.its_series(n_pre=int(0.6 * n), n_post=n - int(0.6 * n), seed=7)
+    t0 = d.extra["interruption"]
+    lag = math.floor(4 * (n / 100) ** (2 / 9))
+    out = [
+        PeerCase(
+            "its",
+            "cqox",
+            n,
+            cases._cqox("its", d, "level_change", interruption=t0, hac_lag=lag, se_method="normal"),
+            f"HAC lag {lag}, normal critical values",
+        ),
+        PeerCase(
+            "its",
+            "cqox (defaults)",
+            n,
+            cases._cqox("its", d, "level_change", interruption=t0),
+            "default EWC interval",
+        ),
+    ]
+    if cases.has("statsmodels"):
+        import statsmodels.api as sm_api
+
+        y = d.frame["y"].to_numpy()
+
+        def sm() -> Result:
+            s = np.arange(n, dtype=float)
+            D = (s >= t0).astype(float)
+            Z = np.column_stack([np.ones(n), s - t0, D, (s - t0) * D])
+            r = sm_api.OLS(y, Z).fit(cov_type="HAC", cov_kwds={"maxlags": lag})
+            return {"estimate": float(r.params[2]), "se": float(r.bse[2])}
+
+        out.append(PeerCase("its", "statsmodels", n, sm, f"OLS HAC lag {lag}"))
+    return out
+
+
+def iv_cases(n: int) -> list[PeerCase]:
+    """2SLS, one instrument, 5 covariates: CQOx's defaults vs linearmodels and statsmodels."""
+    d = datagen.iv(n=n, seed=2)
+    df, cols = d.frame, d.roles["covariates"]
+    out = [
+        PeerCase(
+            "iv_2sls",
+            "cqox",
+            n,
+            cases._cqox("iv_2sls", d),
+            "robust SE; first-stage F, effective F, AR set, Wu–Hausman",
+        )
+    ]
+    if cases.has("linearmodels"):
+        from linearmodels.iv import IV2SLS
+
+        exog = df[cols].assign(const=1.0)
+
+        def lm() -> Result:
+            r = IV2SLS(df["y"], exog, df[["d"]], df[["z"]]).fit(cov_type="robust", debiased=False)
+            return {"estimate": float(r.params["d"]), "se": float(r.std_errors["d"])}
+
+        out.append(PeerCase("iv_2sls", "linearmodels", n, lm, "robust SE"))
+    if cases.has("statsmodels"):
+        from statsmodels.sandbox.regression.gmm import IV2SLS as SMIV2SLS
+
+        const = np.ones((n, 1))
+        W = df[cols].to_numpy()
+        exog_sm = np.column_stack([const, df["d"].to_numpy(), W])
+        instr = np.column_stack([const, df["z"].to_numpy(), W])
+        y = df["y"].to_numpy()
+
+        def sm() -> Result:
+            r = SMIV2SLS(y, exog_sm, instr).fit()
+            return {"estimate": float(r.params[1]), "se": float(r.bse[1])}
+
+        out.append(PeerCase("iv_2sls", "statsmodels", n, sm, "unadjusted SE, no diagnostics"))
+    return out
+
+
+def rd_cases(n: int) -> list[PeerCase]:
+    """Sharp RD, CQOx with its default gates (and without) vs rdrobust's defaults."""
+    d = datagen.sharp_rd(n=n, seed=3)
+    out = [
+        PeerCase("rd", "cqox", n, cases._cqox("rd", d), "default gates: density, placebo, donut"),
+        PeerCase("rd", "cqox (gates off)", n, cases._cqox("rd", d, gates=False), "gates off"),
+    ]
+    if cases.has("rdrobust"):
+        from rdrobust import rdrobust
+
+        y, x = d.frame["y"].to_numpy(), d.frame["x"].to_numpy()
+
+        def run() -> Result:
+            r = rdrobust(y=y, x=x, c=0.0)
+            return {"estimate": float(r.coef.iloc[0, 0])}
+
+        out.append(PeerCase("rd", "rdrobust", n, run, "robust CI"))
+    return out
+
+
+def dml_irm_cases(n: int) -> list[PeerCase]:
+    """IRM/DR-learner ATE with the same LightGBM objects, 5 folds: CQOx vs EconML, DoubleML."""
+    d = _backdoor(n)
+    df, cols = d.frame, d.roles["covariates"]
+    X, y, t = df[cols].to_numpy(), df["y"].to_numpy(), df["t"].to_numpy()
+    reg, clf = cases._lgbm()
+    folds = cases.FOLDS
+    # one sample split like the peers (the default n_rep repeats the split 5 times at
+    # 1,000 rows, 1 from 10,000: a statistical choice, timed in the main suite)
+    learners = {"outcome_learner": reg, "propensity_learner": clf, "n_folds": folds, "n_rep": 1}
+    out = [
+        PeerCase(
+            "dml_irm",
+            "cqox",
+            n,
+            cases._cqox("dml_irm", d, "ATE", **learners),
+            "outcome model per arm (g0, g1) + propensity; n_rep=1",
+        ),
+    ]
+    if "outcome_structure" in {p.name for p in cases.registry.get("dml_irm").parameters}:
+        out.append(
+            PeerCase(
+                "dml_irm",
+                "cqox (outcome_structure='pooled')",
+                n,
+                cases._cqox("dml_irm", d, "ATE", outcome_structure="pooled", **learners),
+                "one outcome model on (X, T), as DRLearner",
+            )
+        )
+    if cases.has("econml"):
+        from econml.dr import DRLearner
+
+        def econ_dr() -> Result:
+            m = DRLearner(model_propensity=clf, model_regression=reg, cv=folds, random_state=0)
+            m.fit(y, t, X=None, W=X)
+            return {"estimate": float(m.ate())}
+
+        out.append(PeerCase("dml_irm", "econml DRLearner", n, econ_dr, "X=None, W = covariates"))
+    if cases.has("doubleml"):
+        import doubleml as dml
+
+        data = dml.DoubleMLData(df[["y", "t", *cols]], y_col="y", d_cols="t", x_cols=cols)
+
+        def dml_irm() -> Result:
+            m = dml.DoubleMLIRM(data, reg, clf, n_folds=folds)
+            m.fit()
+            return {"estimate": float(m.coef[0]), "se": float(m.se[0])}
+
+        out.append(PeerCase("dml_irm", "doubleml", n, dml_irm))
+    return out
+
+
+BUILDERS: dict[str, Callable[[int], list[PeerCase]]] = {
+    "ipw": ipw_cases,
+    "psm": psm_cases,
+    "its": its_cases,
+    "iv_2sls": iv_cases,
+    "rd": rd_cases,
+    "dml_irm": dml_irm_cases,
+}
+
+
+def _timed(case: PeerCase) -> Result:
+    c0, w0 = time.process_time(), time.perf_counter()
+    result = case.run()
+    case.cpu_s.append(time.process_time() - c0)
+    case.wall_s.append(time.perf_counter() - w0)
+    return result
+
+
+def measure(group: list[PeerCase], runs: int) -> None:
+    """Warm every case up once, then time them round-robin, alternating the direction."""
+    live: list[PeerCase] = []
+    for case in group:
+        try:
+            case.estimate = _estimate(_timed(case))
+        except Exception as exc:  # a peer's failure is a finding, not a crash
+            case.error = f"{type(exc).__name__}: {exc}"[:200]
+            continue
+        warm = case.cpu_s.pop()
+        case.wall_s.pop()
+        case.wanted = SLOW_CASE_RUNS if warm > SLOW_CASE_S else runs
+        live.append(case)
+    for k in range(max((c.wanted for c in live), default=0)):
+        order = live if k % 2 else list(reversed(live))
+        for case in order:
+            if len(case.cpu_s) < case.wanted:
+                _timed(case)
+
+
+def run(sizes: tuple[int, ...], runs: int, only: str | None) -> dict[str, Any]:
+    """Every method at every size; JSON-ready results."""
+    rows: list[dict[str, Any]] = []
+    for method, builder in BUILDERS.items():
+        if only and only != method:
+            continue
+        for n in sizes:
+            group = builder(n)
+            measure(group, runs)
+            for c in group:
+                cpu = statistics.median(c.cpu_s) if c.cpu_s else None
+                rows.append(
+                    {
+                        "method": c.method,
+                        "library": c.library,
+                        "rows": n,
+                        "cpu_s": cpu,
+                        "wall_s": statistics.median(c.wall_s) if c.wall_s else None,
+                        "runs": len(c.cpu_s),
+                        "estimate": c.estimate,
+                        "note": c.note,
+                        "error": c.error,
+                    }
+                )
+                shown = f"{1000 * cpu:9.2f} ms CPU" if cpu is not None else f"ERROR {c.error}"
+                print(f"  {method:<8} {n:>6} {c.library:<34} {shown}", flush=True)
+    return {
+        "runs": runs,
+        "sizes": list(sizes),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "rows": rows,
+    }
+
+
+def section(result: dict[str, Any]) -> list[str]:
+    """The Markdown section: one row per peer and size, with its ratio to CQOx."""
+    lines = [
+        BEGIN,
+        "## Same-method peers at 1k and 10k rows (CPU time)",
+        "",
+        "Generated by `python -m benchmarks.peer_speed` (part of `make bench`). Median "
+        f"process CPU time of {result['runs']} interleaved runs after one warm-up (cases "
+        f"whose warm-up exceeds {SLOW_CASE_S:g} CPU s: {SLOW_CASE_RUNS} runs), on the same "
+        "data in one process; one thread per library. CQOx runs at its defaults (dml_irm "
+        "with the peers' LightGBM objects, 5 folds and one split, n_rep=1, as the peers); "
+        "*ratio* = peer CPU time / CQOx's "
+        "(≥ 1: CQOx is as fast or faster). Load average at the end: "
+        f"{'/'.join(str(x) for x in result['load_average'])}.",
+        "",
+        "| method | rows | CQOx ms | peer | peer ms | ratio | CQOx estimate | peer estimate "
+        "| note |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    rows = result["rows"]
+    for r in rows:
+        if r["library"] != "cqox":
+            continue
+        for p in rows:
+            if p["method"] != r["method"] or p["rows"] != r["rows"] or p is r:
+                continue
+            cq, pc = r["cpu_s"], p["cpu_s"]
+            ratio = f"{pc / cq:.2f}" if cq and pc else "—"
+            note = (p["error"] or p["note"] or "").replace("|", "/")
+            lines.append(
+                f"| {r['method']} | {r['rows']:,} | {_ms(cq)} | {p['library']} | {_ms(pc)} | "
+                f"{ratio} | {_num(r['estimate'])} | {_num(p['estimate'])} | {note} |"
+            )
+    lines += [
+        "",
+        "Rows whose library starts with *cqox* are CQOx variants (gates off, the HAC "
+        "interval of statsmodels, the pooled outcome model), compared with CQOx's "
+        "defaults the same way.",
+        END,
+    ]
+    return lines
+
+
+def _ms(x: float | None) -> str:
+    return "—" if x is None else f"{1000 * x:.3g}"
+
+
+def _num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.4g}"
+
+
+def write_section(doc: Path, result: dict[str, Any]) -> None:
+    """Replace (or append) the peer-speed section of ``doc``."""
+    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    block = "\n".join(section(result))
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    doc.write_text(text, encoding="utf-8")
+
+
+def saved_section() -> list[str]:
+    """The section from the last saved run (for ``benchmarks.run``), or nothing."""
+    if not RESULTS.exists():
+        return []
+    return ["", *section(json.loads(RESULTS.read_text(encoding="utf-8")))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per case")
+    parser.add_argument("--only", choices=sorted(BUILDERS), help="one method; no docs written")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--json", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    result = run(tuple(args.sizes), args.runs, args.only)
+    if args.only:
+        print("\n".join(section(result)))
+        return 0
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    write_section(Path(args.out), result)
+    print(f"wrote {args.out} and {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
