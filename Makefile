@@ -134,9 +134,13 @@ BENCH_STAMP := $(VENV)/.bench-installed-$(CKSUM)
 
 # causalml 0.18 declares scipy>=1.16, which dowhy 0.14 (scipy<=1.15.3) excludes; its
 # matching code runs on either, so it is installed without its dependency pins.
+# causal-curve 1.0.6 (the dose_gps peer) declares its development tools (sphinx, black,
+# pytest, coverage) as dependencies; it needs only pygam and progressbar2 to run.
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m pip install --quiet --no-deps "causalml==0.18.0"
+	$(BIN)/python -m pip install --quiet --no-deps "causal-curve==1.0.6" "pygam==0.12.0" \
+		"progressbar2==4.6.0" "python-utils==4.2.0"
 	rm -f $(VENV)/.bench-installed-*
 	touch $(BENCH_STAMP)
 

@@ -294,15 +294,15 @@ NOTES: dict[str | tuple[str, str], str] = {
     ("proximal_2sls", "zivich_2023"): "Zivich et al. (2023) scenario 2, n = 500; published: "
     "bias −0.003, sd 0.210, mean SE 0.208, coverage 0.946",
     ("dose_msm", "optimal_dose"): "grid argmax; percentile interval over Gaussian draws of "
-    "the curve (a parametric bootstrap of the maximiser)",
+    "the curve (a parametric bootstrap of the maximiser), shifted back by their drift",
     ("dose_gps", "optimal_dose"): "grid argmax; percentile interval over Gaussian draws of "
-    "the curve (a parametric bootstrap of the maximiser)",
+    "the curve (a parametric bootstrap of the maximiser), shifted back by their drift",
     ("dose_kernel_dr", "E[Y(1)]"): "n = 5000; local linear, leave-one-out bandwidth × n^−0.1",
     ("dose_kernel_dr", "optimal_dose"): "n = 5000; grid argmax, percentile interval over "
-    "Gaussian draws of the curve",
+    "Gaussian draws of the curve, shifted back by their drift",
     ("dose_dml", "E[Y(1)]"): "n = 5000; linear outcome learner, bandwidth sd·n^−0.3",
     ("dose_dml", "optimal_dose"): "n = 5000; grid argmax, percentile interval over "
-    "Gaussian draws of the curve",
+    "Gaussian draws of the curve, shifted back by their drift",
     "msm_iptw": "4 periods, treatment–confounder feedback; robust (GEE) SE, weights as known",
     "gformula": "4 periods, treatment–confounder feedback; 1 draw per unit, bootstrap SE "
     "(100 replicates)",
@@ -414,11 +414,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ESTIMATOR",
         help="run this estimator's rows only and replace them in the existing table",
     )
+    parser.add_argument(
+        "--estimand",
+        help="with --only: run (and replace) the rows of this estimand only",
+    )
     args = parser.parse_args(argv)
     reps = args.reps or (QUICK_REPS if args.quick else FULL_REPS)
     todo, uncovered = plan()
     if args.only:
         todo = [t for t in todo if t[0] == args.only]
+    if args.only and args.estimand:
+        todo = [t for t in todo if t[2] == args.estimand]
     start = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=2) as pool:
@@ -468,39 +474,55 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     if args.only:
-        replace_rows(Path(args.out), args.only, rows, reps, time.perf_counter() - start)
+        replace_rows(
+            Path(args.out), args.only, rows, reps, time.perf_counter() - start, args.estimand
+        )
     else:
         write(rows, uncovered, reps, Path(args.out), args.quick, time.perf_counter() - start)
     return 0
 
 
 def replace_rows(
-    out: Path, name: str, rows: list[dict[str, Any]], reps: int, elapsed: float
+    out: Path,
+    name: str,
+    rows: list[dict[str, Any]],
+    reps: int,
+    elapsed: float,
+    estimand: str | None = None,
 ) -> None:
     """Put ``name``'s new rows in the table of ``out`` in place of its old ones.
 
     The rest of the table (and its header) is kept: a study of one estimator need not
     rerun every other one.  A note under the table says when the rows were refreshed.
+    With ``estimand`` only that estimand's rows are replaced.
     """
     lines = out.read_text(encoding="utf-8").splitlines()
-    kept = [
-        line
-        for line in lines
-        if not line.startswith(f"| {name} |") and not line.startswith(f"Rows of `{name}` refreshed")
-    ]
+    prefix = f"| {name} |"
+    note_of = f"Rows of `{name}`" + (f" ({estimand})" if estimand else "") + " refreshed"
+
+    def replaced(line: str) -> bool:
+        if not line.startswith(prefix):
+            return False
+        return estimand is None or line.split(" | ")[2].strip() == estimand
+
+    kept = [line for line in lines if not replaced(line) and not line.startswith(note_of)]
     # the estimators' table, not a later one (the refutation gates' table follows it)
     start = next(i for i, line in enumerate(kept) if line.startswith("| estimator |"))
     last = start
     while last + 1 < len(kept) and kept[last + 1].startswith("| "):
         last += 1
+    flag = f" --estimand {estimand}" if estimand else ""
     note = (
-        f"Rows of `{name}` refreshed by `python -m benchmarks.accuracy --only {name}` "
+        f"{note_of} by `python -m benchmarks.accuracy --only {name}{flag}` "
         f"({', '.join(str(r.get('reps', 0)) for r in rows)} replications, {elapsed:.0f} s)."
     )
     new = [_row_line(r) for r in rows]
-    kept = [*kept[: last + 1], *new, *kept[last + 1 :]]
+    # next to the estimator's other rows when some are kept, else at the end of the table
+    mine = [i for i in range(start, last + 1) if kept[i].startswith(prefix)]
+    at_row = mine[-1] if mine else last
+    kept = [*kept[: at_row + 1], *new, *kept[at_row + 1 :]]
     notes = [i for i, line in enumerate(kept) if line.startswith("Rows of `")]
-    at = notes[-1] if notes else last + len(new)
+    at = notes[-1] if notes else last + len(new)  # the table grew by len(new) rows
     kept = [*kept[: at + 1], "", note, *kept[at + 1 :]]
     # a removed note leaves its blank line behind: no two blank lines in a row
     kept = [line for i, line in enumerate(kept) if line or i == 0 or kept[i - 1]]

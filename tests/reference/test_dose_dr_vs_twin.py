@@ -10,8 +10,8 @@ independent NumPy/SciPy/scikit-learn twin on the same data (and, for DML, the sa
   interpolates a 400-point grid), the curve by weighted least squares at each dose; the
   Theorem 3 sandwich with its integral on a 4001-point trapezoid, plus the nuisances'
   delta-method term with a finite-difference Jacobian of the twin's own pipeline; and the
-  exact leave-one-out risk by refitting without each unit (CQOX interpolates fits and
-  hat values from a grid);
+  exact leave-one-out risk by refitting without each unit (CQOx bins the doses and
+  interpolates fits and hat values);
 - ``dose_dml``: scikit-learn ``LinearRegression`` for ``γ`` and ``E[T | X]`` on the same
   folds, the normal GPS by ``scipy.stats.norm.pdf``, Colangelo & Lee's average and SE.
 """
@@ -34,7 +34,7 @@ DOSES = np.array([0.0, 1.0, 2.0])
 CURVE_RTOL = 1e-4
 #: The interpolated ϖ̂ and the 400- vs 4001-point integrals; finite differences (~1e-7).
 SE_RTOL = 2e-3
-#: Leave-one-out fits and hat values interpolated from 150 doses vs exact refits.
+#: Leave-one-out fits and hat values from 1024 binned doses (interpolated) vs exact refits.
 RISK_RTOL = 2e-2
 #: Same folds, same closed-form learners: round-off only.
 DML_RTOL = 1e-8

@@ -135,6 +135,27 @@ def test_the_work_estimate_grows_with_every_replicate_count() -> None:
     assert default.total <= s.max_work, (default.total, s.max_work)
 
 
+def test_n_boot_counts_only_when_the_se_method_resamples() -> None:
+    def work(name: str, **given: Any) -> float:
+        return budget.estimate_work(1000, 5, [registry.get(name)], {name: given}).total
+
+    # msm_iptw: robust/analytic SEs draw no bootstrap, whatever n_boot says
+    for se_method in ("robust", "analytic"):
+        assert work("msm_iptw", se_method=se_method, n_boot=10_000) == work(
+            "msm_iptw", se_method=se_method, n_boot=20
+        )
+        assert work("msm_iptw", se_method=se_method) == 1000 * 5
+    assert work("msm_iptw", se_method="bootstrap", n_boot=400) == pytest.approx(
+        2 * work("msm_iptw", se_method="bootstrap", n_boot=200)
+    )
+    assert work("panel_match", se_method="analytic", n_boot=100_000) == work(
+        "panel_match", se_method="analytic", n_boot=50
+    )
+    assert work("panel_match", se_method="bootstrap", n_boot=2000) > work(
+        "panel_match", se_method="bootstrap", n_boot=1000
+    )
+
+
 def test_bootstrap_of_itself_is_refused_at_request_time() -> None:
     with pytest.raises(budget.ParameterRefusedError, match="base_estimator"):
         budget.estimate_work(

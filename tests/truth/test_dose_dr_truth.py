@@ -7,10 +7,12 @@ double robustness (the outcome model misses ``x1² − 1``, the dose model is ri
 - default run: ``|μ̂(a) − μ(a)| ≤ 3·SE`` at fixed doses on three seeds (``dose_dml`` with
   its default LightGBM outcome learner on one), and the unadjusted curve is rejected;
 - ``ci_bounded`` (≈ 8 min): 400 replications at n = 5000 (``dose_dml`` with the linear
-  outcome learner, the model of the design): pointwise coverage within 2 Monte-Carlo SEs
-  of [93%, 97%] (``BOUNDED_SLACK``), mean bias within 4 MC SEs of the smoothing bias
-  bound, band and optimum reported;
-- ``slow``: 2000 replications at n = 5000, coverage in [93%, 97%].
+  outcome learner, the model of the design): pointwise and optimal-dose coverage within
+  2 Monte-Carlo SEs of [93%, 97%] (``BOUNDED_SLACK``), mean bias within 4 MC SEs of the
+  smoothing bias bound, band reported;
+- ``slow``: 2000 replications at n = 5000, coverage in [93%, 97%] (the optimal dose's
+  drift-corrected percentile interval included: the plain one covered ≈ 0.97 for
+  ``dose_dml``, docs/validation_dose_response.md).
 
 At n = 2000 both kernel estimators' SEs are 5–9% low at the 0 and 2 doses (the
 pseudo-outcome's weights are heaviest there; docs/validation_dose_response.md), so the
@@ -108,10 +110,11 @@ def _check(res: dict[str, tuple[float, float, float]], title: str, slack: float)
     for k, (cov, bias, mcse) in res.items():
         print(f"  {k:<14} {cov:8.3f} {bias:8.4f} ({mcse:.4f})")
     for k, (cov, bias, mcse) in res.items():
-        if k in ("optimum CI", "uniform band"):
+        if k == "uniform band":
             continue  # reported (docs/validation_dose_response.md)
         assert COVERAGE_BAND[0] - slack <= cov <= COVERAGE_BAND[1] + slack, (k, cov)
-        assert abs(bias) <= SMOOTHING_BIAS + BIAS_Z * mcse, (k, bias, mcse)
+        if k != "optimum CI":  # a grid dose: its bias is reported, not bounded
+            assert abs(bias) <= SMOOTHING_BIAS + BIAS_Z * mcse, (k, bias, mcse)
 
 
 @pytest.mark.ci_bounded

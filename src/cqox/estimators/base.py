@@ -132,6 +132,16 @@ class Estimator(ABC):
     def __init__(self, **params: Any) -> None:
         self.params = params
 
+    @classmethod
+    def unused_params(cls, params: Mapping[str, Any]) -> frozenset[str]:
+        """Parameters the resolved ``params`` leave unused (``n_boot`` without a bootstrap).
+
+        The service's work budget (:mod:`cqox.server.budget`) does not count a replicate
+        parameter the chosen method does not use; estimators whose replicates depend on
+        another parameter (``se_method``) override this.
+        """
+        return frozenset()
+
     def get_params(self) -> dict[str, Any]:
         """The parameters as given to the constructor."""
         return dict(self.params)

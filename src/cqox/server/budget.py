@@ -13,6 +13,8 @@ where a *run* is one estimator fitted for one estimand (``cqox.analyze`` runs an
 estimator once per default estimand) and ``R`` is the product of its replicate-like
 count parameters (:data:`MULTIPLIER`: bootstrap replicates, repetitions, folds,
 permutations, trees, neighbours, draws): each replicate refits or rescans the data.
+A count the chosen method leaves unused (``n_boot`` of ``msm_iptw`` without
+``se_method='bootstrap'``: :meth:`Estimator.unused_params`) is not counted.
 The ``bootstrap`` estimator costs ``(n_boot + 1 [+ jackknife_groups for BCa])`` times
 its base estimator's work.  ``network_exposure`` draws assignments and walks the
 edges once per draw, for its Monte Carlo probabilities and again for its randomization
@@ -150,7 +152,10 @@ def run_work(
         bca = params.get("ci_method") == "bca"
         extra = float(params.get("jackknife_groups") or 0) if bca else 0.0
         return (n_boot + 1 + extra) * inner_work, "n_boot"
-    factors = [(k, max(1.0, v)) for k, v in _factors(params)]
+    # a replicate count the chosen method does not use (n_boot with an analytic SE) is
+    # not work
+    unused = registry.get(name).unused_params(params)
+    factors = [(k, max(1.0, v)) for k, v in _factors(params) if k not in unused]
     work = cells
     for _, v in factors:
         work *= v

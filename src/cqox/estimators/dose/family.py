@@ -2,8 +2,9 @@
 
 A dose-response estimator's headline :class:`~cqox.core.estimate.Estimate` is the
 ``optimal_dose``: the grid dose that maximises the estimated curve, with the standard
-deviation and percentile interval of the maximiser over ``n_sim`` Gaussian draws of the
-curve (:mod:`cqox.estimators.dose.curve`); ``p_value`` is NaN (there is no null value).  The
+deviation and the (drift-corrected) percentile interval of the maximiser over ``n_sim``
+Gaussian draws of the curve (:mod:`cqox.estimators.dose.curve`); ``p_value`` is NaN
+(there is no null value).  The
 curve itself is in ``tables["curve"]`` (pointwise intervals and the uniform band) and
 at any dose through :meth:`Estimate.curve`.
 """

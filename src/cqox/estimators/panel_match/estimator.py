@@ -40,6 +40,7 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -166,6 +167,11 @@ class PanelMatch(Estimator):
         n_boot_param(1000, low=50, high=100_000, note="unit bootstrap", aliases=("n_bootstrap",)),
         CI_LEVEL,
     )
+
+    @classmethod
+    def unused_params(cls, params: Mapping[str, Any]) -> frozenset[str]:
+        """``n_boot`` with ``se_method='analytic'`` (no unit bootstrap is drawn)."""
+        return frozenset({"n_boot"}) if params.get("se_method") == "analytic" else frozenset()
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         L, Fmax, F0 = params["lags"], params["leads"], params["lead"]

@@ -41,6 +41,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,6 +244,11 @@ class MSMIPTW(TimeVaryingEstimator):
         ),
         CI_LEVEL,
     )
+
+    @classmethod
+    def unused_params(cls, params: Mapping[str, Any]) -> frozenset[str]:
+        """``n_boot`` unless ``se_method='bootstrap'`` (the other SEs do not resample)."""
+        return frozenset() if params.get("se_method") == "bootstrap" else frozenset({"n_boot"})
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         panel = self.panel_of(data)
