@@ -15,7 +15,8 @@ Huntington-Klein's *The Effect* (2021, ch. 19) reproduces it on the same file wi
 ``fixest::feols(... | factor(village) | pre_takeup_rate ~ default, cluster = ~address)``
 (the table of the journal article itself could not be consulted offline when this test
 was written; the number is the textbook's replication of it).  The data ship with CQOx
-(``cqox.datasets.load("social_insure")``, MIT-licensed copy from ``causaldata`` 0.1.5; see src/cqox/datasets/LICENSES.md).
+(``cqox.datasets.load("social_insure")``, MIT-licensed copy from ``causaldata`` 0.1.5;
+see src/cqox/datasets/LICENSES.md).
 """
 
 from __future__ import annotations
