@@ -72,4 +72,4 @@ def test_coverage_at_the_true_rho(binary: str) -> None:
         hits += row["ci_low"] <= truth["NIE"] <= row["ci_high"]
     cover = hits / reps
     print(f"\n{binary}: coverage {cover:.3f} over {reps} replications (n = 1000)")
-    assert 0.93 <= cover <= 0.97
+    assert 0.925 <= cover <= 0.975  # 95 % ± 2.3 Monte Carlo SEs (400 replications)

@@ -44,11 +44,13 @@ vanishes at ``ρ = ρ₁₂``.
 
 Inference follows ``medsens``: ``n_draws`` quasi-Bayesian draws of the models'
 coefficients from ``N(coef, vcov)`` (and, for the linear mediator, ``σ₂²`` from its
-scaled inverse χ² with ``n − k`` degrees of freedom); for the probit mediator the
-outcome coefficients of each draw and ρ are drawn from their GLS distribution
-``N(θ(ρ), σ₃² (Z_y'V⁻¹Z_y)⁻¹)``.  The table's estimate is the plug-in at the fitted
-coefficients (``medsens`` prints the mean of its draws; they agree to Monte Carlo
-error), its SE the SD of the draws and the interval their percentiles.
+scaled inverse χ² with ``n − k`` degrees of freedom); for the probit mediator, for each
+draw and ρ, ``σ₃`` from its scaled inverse χ² and the outcome coefficients from their
+GLS distribution ``N(θ(ρ) − (σ₃* − σ̂₃)ρ b_λ, σ₃*² (Z_y'V⁻¹Z_y)⁻¹)`` (``medsens`` keeps
+``σ₃`` fixed, which leaves out its share of the variance through the adjustment).
+The table's estimate is the plug-in at the fitted coefficients (``medsens`` prints the
+mean of its draws; they agree to Monte Carlo error), its SE the SD of the draws and the
+interval their percentiles.
 """
 
 from __future__ import annotations
@@ -130,8 +132,10 @@ def _gls_curve(
     ZZ: np.ndarray,
     mu: np.ndarray,
     rho: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``θ(ρ)``, ``σ₃(ρ)`` and ``(Z'V⁻¹Z)⁻¹`` for each ρ; shapes (G, k), (G,), (G, k, k).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``θ(ρ)``, ``σ₃(ρ)``, ``(Z'V⁻¹Z)⁻¹`` and ``∂θ/∂σ₃ = −ρ b_λ`` for each ρ.
+
+    Shapes (G, k), (G,), (G, k, k), (G, k); ``b_λ`` is the GLS fit of ``λ`` on ``Z_y``.
 
     ``ZZ`` is ``Z_y`` with each row's outer product flattened, shape (n, k²), so that
     the G weighted Gram matrices are one matrix product.
@@ -152,7 +156,7 @@ def _gls_curve(
     D = (n - k) - rho**2 * C
     sigma = (-rho * B + np.sqrt(rho**2 * B**2 + A * D)) / D
     theta = b_y - (sigma * rho)[:, None] * b_l
-    return theta, sigma, inv
+    return theta, sigma, inv, -rho[:, None] * b_l
 
 
 def probit_mediator_sensitivity(
@@ -185,19 +189,27 @@ def probit_mediator_sensitivity(
         return np.vstack([d0, d1, (d0 + d1) / 2])
 
     beta_hat = mediator_fit.coef
-    theta, _, _ = _gls_curve(y, m, Zy, ZZ, Zm @ beta_hat, rho)
+    theta = _gls_curve(y, m, Zy, ZZ, Zm @ beta_hat, rho)[0]
     plug_in = acme(theta, beta_hat)
     betas = rng.multivariate_normal(beta_hat, mediator_fit.vcov, size=n_draws)
     draws = np.empty((3, n_draws, len(rho)))
+    df = n - k
     for s, beta in enumerate(betas):
-        th, sig, inv = _gls_curve(y, m, Zy, ZZ, Zm @ beta, rho)
-        chol = np.linalg.cholesky(inv) * sig[:, None, None]
-        th_draw = th + np.einsum("gij,gj->gi", chol, rng.standard_normal(th.shape))
+        th, sig, inv, d_sigma = _gls_curve(y, m, Zy, ZZ, Zm @ beta, rho)
+        # σ₃ from its scaled inverse χ² (it moves θ through the adjustment σ₃ρλ), then θ
+        # from its GLS distribution given σ₃
+        sig_draw = sig * np.sqrt(df / rng.chisquare(df))
+        chol = np.linalg.cholesky(inv) * sig_draw[:, None, None]
+        th_draw = (
+            th
+            + (sig_draw - sig)[:, None] * d_sigma
+            + np.einsum("gij,gj->gi", chol, rng.standard_normal(th.shape))
+        )
         draws[:, s, :] = acme(th_draw, beta)
 
     # ρ at which the average ACME vanishes: γ(ρ) + ι(ρ)/2 = 0 on the plug-in curve
     def zero(r: float) -> float:
-        th, _, _ = _gls_curve(y, m, Zy, ZZ, Zm @ beta_hat, np.array([r]))
+        th = _gls_curve(y, m, Zy, ZZ, Zm @ beta_hat, np.array([r]))[0]
         return float(th[0, 2] + (th[0, 3] / 2 if interaction else 0.0))
 
     ends = (-0.999, 0.999)
