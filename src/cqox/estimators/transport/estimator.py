@@ -61,24 +61,21 @@ _BOOT_STREAM = 0x7472_616E
 N_BOOT = 999
 
 
-def _parameters(se_default: str) -> tuple[Any, ...]:
-    """The parameters of a transport estimator whose ``se_method`` defaults to ``se_default``."""
-    return (
-        estimand_param(ESTIMANDS, "TATE"),
-        se_method_param(
-            ("analytic", "bootstrap"),
-            se_default,
-            "'analytic' is the sandwich of the stacked estimating equations (nuisance "
-            "models included) with a Wald interval; 'bootstrap' keeps that SE and takes "
-            "the interval and p-value from a studentized (percentile-t) bootstrap that "
-            "refits every model on each resample (stratified by sample), which corrects "
-            "the skewness of heavy inverse-odds weights",
-        ),
-        n_boot_param(N_BOOT, low=99, high=100_000, note="with se_method='bootstrap'"),
-        CI_LEVEL,
-    )
-
-
+#: The parameters of the three transport estimators.
+PARAMETERS = (
+    estimand_param(ESTIMANDS, "TATE"),
+    se_method_param(
+        ("analytic", "bootstrap"),
+        "analytic",
+        "'analytic' is the sandwich of the stacked estimating equations (nuisance models "
+        "included) with a Wald interval; 'bootstrap' keeps that SE and takes the interval "
+        "and p-value from a studentized (percentile-t) bootstrap that refits every model "
+        "on each resample (stratified by sample): it captures part of the skewness of "
+        "heavy inverse odds weights (docs/validation_transport.md)",
+    ),
+    n_boot_param(N_BOOT, low=99, high=100_000, note="with se_method='bootstrap'"),
+    CI_LEVEL,
+)
 _EXAMPLE = Example(
     "transport.nested_trial",
     {"n": 800, "seed": 1},
@@ -160,7 +157,7 @@ class _TransportEstimator(Estimator):
     default_estimands = ("TATE",)
     requires = ("outcome", "treatment", "sample")
     example = _EXAMPLE
-    parameters = _parameters("analytic")
+    parameters = PARAMETERS
     method_name: ClassVar[str]
     method_text: ClassVar[str]
 
