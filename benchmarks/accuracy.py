@@ -282,6 +282,7 @@ NOTES: dict[str | tuple[str, str], str] = {
     ("did_twfe", "staggered_did"): "TWFE is biased under the design's dynamic effects "
     "(by construction; see the constant-effect row)",
     "dml_plr": "PLR targets the variance-weighted effect, equal to the ATE here",
+    "g_computation": "influence-function SE (the default for the linear outcome model)",
     "its": "mean SE is the EWC HAC SE; the interval uses design-adjusted fixed-b critical "
     "values (wider than ±1.96 SE), which is what corrects the coverage",
     "synth": "one treated unit (19 donors, 30 + 10 periods): conformal interval "

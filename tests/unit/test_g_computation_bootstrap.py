@@ -81,3 +81,22 @@ def test_block_sums_equal_dense_products(monkeypatch: pytest.MonkeyPatch) -> Non
     for b, w in enumerate(counts):
         model = fit_outcome_model(y, t, X, "linear", True, w, start=dense)
         assert got[b] == pytest.approx(standardise(model, X, t == 1, w), rel=SAME_FIT)
+
+
+@pytest.mark.parametrize(("binary", "expected"), [(False, "analytic"), (True, "bootstrap")])
+def test_default_se_is_the_influence_function_for_the_linear_model(
+    binary: bool, expected: str
+) -> None:
+    # se_method="auto": the linear outcome model's SE is the influence function's at any
+    # size; the logistic model's is bootstrapped up to AUTO_BOOTSTRAP_MAX_ROWS rows
+    import pandas as pd
+
+    import cqox
+
+    y, t, X, _ = _data(binary)
+    df = pd.DataFrame({"y": y, "t": t, "a": X[:, 0], "b": X[:, 1], "c": X[:, 2]})
+    kw = {"outcome": "y", "treatment": "t", "covariates": ["a", "b", "c"], "seed": 0}
+    est = cqox.estimate("g_computation", df, n_boot=20, **kw)
+    assert est.diagnostics["se_method"] == expected
+    chosen = cqox.estimate("g_computation", df, n_boot=20, se_method=expected, **kw)
+    assert (est.estimate, est.se) == (chosen.estimate, chosen.se)

@@ -1,5 +1,6 @@
 """Work shared across the estimators of one analysis gives the same numbers as running
-each estimator alone (shared propensity, DML nuisances, g-formula bootstrap fits)."""
+each estimator alone (shared propensity, DML nuisances, g-formula bootstrap fits, the
+outcome regressions by arm of aipw and regression_adjustment)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import cqox
 
 COVARIATES = ["x1", "x2", "x3", "x4", "x5"]
 SHARED = {
-    "g_computation": {"n_boot": 50},
+    "g_computation": {"n_boot": 50, "se_method": "bootstrap"},
     "dml_irm": {"learner": "linear"},
     "ipw": {},
     "aipw": {},
+    "regression_adjustment": {},
 }
 
 
@@ -60,6 +62,32 @@ def test_second_estimand_reuses_bootstrap_fits(monkeypatch: pytest.MonkeyPatch) 
         treatment="t",
         covariates=COVARIATES,
         estimators=["g_computation"],
-        params={"g_computation": {"n_boot": 30}},
+        params={"g_computation": {"n_boot": 30, "se_method": "bootstrap"}},
     )
     assert len(calls) == 2  # one batched refit per arm, shared by the ATE and the ATT
+
+
+def test_outcome_regressions_by_arm_are_fitted_once_per_analysis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # aipw and regression_adjustment, ATE and ATT each: one OLS per arm in all
+    from cqox.nuisance import ols
+
+    calls = []
+    real = ols.fit_ols_rows
+
+    def counting(*args: object) -> object:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ols, "fit_ols_rows", counting)
+    df, _ = cqox.simulate.confounded_binary(n=800, seed=5)
+    an = cqox.analyze(
+        df,
+        outcome="y",
+        treatment="t",
+        covariates=COVARIATES,
+        estimators=["aipw", "regression_adjustment"],
+    )
+    assert len(an.estimates) == 4
+    assert len(calls) == 2

@@ -426,12 +426,13 @@ def _choose(
     roles: Roles,
     params: Mapping[str, Any],
 ) -> list[type[Estimator]]:
-    known = registry.all_estimators()
+    # the families of these designs first: parameters of their estimators (the usual
+    # case) are then checked without importing every other family
+    registry.load_for(designs)
     for name, given in params.items():
-        if name not in known:
-            registry.get(name)  # raises with a "did you mean"
-        # a parameter the user set is checked even when its estimator does not apply here
-        known[name](**dict(given)).resolved_params()
+        # a parameter the user set is checked even when its estimator does not apply
+        # here; an unknown name raises with a "did you mean"
+        registry.get(name)(**dict(given)).resolved_params()
     if names is not None:
         return [registry.get(n) for n in names]
     chosen = registry.for_designs(designs, roles, default_only=True)
@@ -508,7 +509,7 @@ def _sensitivity(
     ovb_keys = [
         f"{e.estimator}:{e.estimand}"
         for e in estimates
-        if e.estimator in registry.all_estimators()  # not the graph's front-door estimate
+        if registry.is_registered(e.estimator)  # not the graph's front-door estimate
         and "ovb" in registry.get(e.estimator).sensitivity
         and f"{e.estimator}:{e.estimand}" in out
     ]

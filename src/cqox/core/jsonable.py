@@ -28,10 +28,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return [to_jsonable(v) for v in value.tolist()]
     if isinstance(value, pd.DataFrame):
-        return [
-            {str(k): to_jsonable(v) for k, v in row.items()}
-            for row in value.to_dict(orient="records")
-        ]
+        return _records(value)
     if isinstance(value, pd.Series):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, Mapping):
@@ -43,3 +40,46 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     return str(value)
+
+
+def _numpy_column(arr: np.ndarray) -> list[Any] | None:
+    """The JSON values of a NumPy int/uint/bool/float column at once (else ``None``).
+
+    ``tolist`` gives the Python numbers :func:`to_jsonable` gives value by value (a
+    10,000-row table of matched pairs: 40 ms → a few); non-finite floats become ``None``.
+    """
+    if arr.dtype.kind in ("i", "u", "b"):
+        return list(arr.tolist())
+    if arr.dtype.kind == "f":
+        values: list[Any] = arr.tolist()
+        if not bool(np.isfinite(arr).all()):
+            for i in np.flatnonzero(~np.isfinite(arr)):
+                values[i] = None
+        return values
+    return None
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A DataFrame as a list of records (column name → JSON value).
+
+    NumPy numeric columns are converted whole (:func:`_numpy_column`); the others go
+    through ``to_dict(orient="records")`` and :func:`to_jsonable` value by value, as all
+    columns did before (pandas turns missing values of nullable columns into ``None``).
+    """
+    if not df.columns.is_unique:
+        # duplicate names: one value per name, the last column's (as ``to_dict`` gives)
+        return [
+            {str(k): to_jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")
+        ]
+    columns: list[list[Any] | None] = [
+        _numpy_column(df.iloc[:, j].to_numpy()) if isinstance(dtype, np.dtype) else None
+        for j, dtype in enumerate(df.dtypes)
+    ]
+    rest = [j for j, col in enumerate(columns) if col is None]
+    if rest:
+        records = df.iloc[:, rest].to_dict(orient="records")
+        for j in rest:
+            label = df.columns[j]
+            columns[j] = [to_jsonable(row[label]) for row in records]
+    names = [str(c) for c in df.columns]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]

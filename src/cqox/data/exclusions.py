@@ -53,8 +53,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import solve_triangular
 
-from cqox.nuisance.ols import least_squares
+from cqox.nuisance.ols import QR_RANK_TOLERANCE, least_squares, r_factor, stack_r
 
 #: Cross-fitted R² of the outcome on candidate columns, within arms, from which the
 #: candidates are taken to determine the outcome (leakage, issue #11).
@@ -398,18 +399,33 @@ def missing_value_columns(
 
 # --- leakage ---------------------------------------------------------------------------
 def _fold_r2(groups: list[tuple[np.ndarray, np.ndarray]], cols: Sequence[int], seed: int) -> float:
-    """Cross-fitted R² pooled over groups: 1 − Σ SSR_cv / Σ SST (within-group means)."""
+    """Cross-fitted R² pooled over groups: 1 − Σ SSR_cv / Σ SST (within-group means).
+
+    Each fold's least-squares fit on the other folds comes from the R factors of the
+    folds' ``[Z, y]`` (one Householder QR pass over the rows; the R factor of a union
+    of row sets is the R factor of theirs stacked, :func:`cqox.nuisance.ols.stack_r`)
+    instead of a QR of the training rows per fold; a rank-deficient training design
+    falls back to :func:`cqox.nuisance.ols.least_squares` on its rows (minimum norm).
+    """
     ssr = sst = 0.0
     for X, y in groups:
         n = len(y)
         rng = np.random.default_rng(seed)
         folds = rng.permutation(n) % LEAKAGE_FOLDS
         Z = np.column_stack([np.ones(n), X[:, list(cols)]]) if cols else np.ones((n, 1))
+        width = Z.shape[1]
+        cells = [np.flatnonzero(folds == k) for k in range(LEAKAGE_FOLDS)]
+        factors = [r_factor(Z[rows], y[rows]) for rows in cells]
         pred = np.empty(n)
-        for k in range(LEAKAGE_FOLDS):
-            test = folds == k
-            # Householder QR (SVD when rank deficient): a third of the SVD's work
-            beta, _ = least_squares(Z[~test], y[~test])
+        for k, test in enumerate(cells):
+            R = stack_r([f for j, f in enumerate(factors) if j != k], width + 1)
+            r = R[:width, :width]
+            d = np.abs(np.diag(r))
+            if d.max() > 0 and d.min() > QR_RANK_TOLERANCE * d.max():
+                beta = solve_triangular(r, R[:width, width])
+            else:
+                train = folds != k
+                beta, _ = least_squares(Z[train], y[train])
             pred[test] = Z[test] @ beta
         ssr += float(np.sum((y - pred) ** 2))
         sst += float(np.sum((y - y.mean()) ** 2))

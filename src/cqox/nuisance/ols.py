@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from scipy.linalg import lapack, solve_triangular
@@ -245,6 +245,32 @@ def fit_ols_rows(X: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -
             r_inv = solve_triangular(r, np.eye(k))
             return OLSFit(coef, resid, n_rows * (r_inv @ r_inv.T))
     return fit_ols(with_intercept(X[idx]), y[idx])
+
+
+def shared_fit_ols_rows(
+    cache: dict[Any, Any] | None, X: np.ndarray, y: np.ndarray, rows: np.ndarray
+) -> OLSFit:
+    """:func:`fit_ols_rows` of ``y[rows]`` on ``[1, X[rows]]``, once per analysis.
+
+    ``cache`` is the analysis's (``Context.cache``): estimators that regress the outcome
+    on the covariates by arm (``aipw``, ``regression_adjustment``, each for every
+    estimand) get the one fit, bit for bit what a fit of their own gives.  Entries are
+    matched by the identity of ``X`` and ``y`` — the analysis's prepared arrays, which
+    the entry keeps alive, so an identity cannot be reused — and the values of
+    ``rows``; a subset (rows trimmed away) is a new array and a new fit.  The fit's
+    arrays are shared: callers read them only.
+    """
+    if cache is None:
+        return fit_ols_rows(X, y, rows)
+    entries: list[tuple[np.ndarray, np.ndarray, np.ndarray, OLSFit]] = cache.setdefault(
+        ("ols_rows", X.shape), []
+    )
+    for ex, ey, erows, fit in entries:
+        if ex is X and ey is y and np.array_equal(erows, rows):
+            return fit
+    fit = fit_ols_rows(X, y, rows)
+    entries.append((X, y, rows.copy(), fit))
+    return fit
 
 
 def with_intercept(X: np.ndarray) -> np.ndarray:

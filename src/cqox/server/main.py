@@ -13,8 +13,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
 from cqox._version import __version__
+from cqox.estimators import registry
 from cqox.server.artefacts import ArtefactCache
 from cqox.server.db import make_engine, migrate, session_factory, transaction
 from cqox.server.deps import Services
@@ -108,6 +110,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if interrupted:
             log.warning("marked %d interrupted job(s) failed", interrupted)
         runner.start()
+        # the request checks price every default estimator (cqox.server.budget), which
+        # imports every estimator family: 0.4 s of CPU that the first analysis request
+        # would wait for; done here, while the workers warm up, before /ready answers
+        await run_in_threadpool(registry.load_all)
         listener = start_metrics_listener(settings, metrics)
         try:
             yield

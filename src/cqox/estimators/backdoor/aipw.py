@@ -82,7 +82,7 @@ from cqox.gates.weights import common_support_gate, ess_gate, max_weight_gate
 from cqox.inference.score import solve_linear_score
 from cqox.nuisance.crossfit import crossfit_predict, fold_ids
 from cqox.nuisance.glm import BinaryFit
-from cqox.nuisance.ols import fit_ols_rows, rows_dot
+from cqox.nuisance.ols import rows_dot, shared_fit_ols_rows
 from cqox.nuisance.propensity import propensity, separation_gates, trim_and_clip
 
 #: Seed stream of the cross-fitting folds and learners (see ``Context.rng``).
@@ -171,8 +171,12 @@ def aipw_parametric(
     estimand: str = "ATE",
     e: np.ndarray | None = None,
     de: np.ndarray | None = None,
+    cache: dict[Any, Any] | None = None,
 ) -> AIPWResult:
     """AIPW with a fitted logit/probit propensity and OLS outcome models by arm.
+
+    ``cache`` (the analysis's) shares each arm's outcome fit with the other estimands
+    and ``regression_adjustment`` (:func:`cqox.nuisance.ols.shared_fit_ols_rows`).
 
     ``Xo`` (shape (n, q)) holds the outcome-model covariates (an intercept is added);
     ``fit`` is the propensity fit on the same rows.  ``e``/``de`` default to the fit's
@@ -195,7 +199,7 @@ def aipw_parametric(
                 f"{k} outcome-model coefficients; use fewer outcome covariates",
                 details={"arm": a, "rows": len(idx), "coefficients": k},
             )
-        ols = fit_ols_rows(Xo, y, idx)
+        ols = shared_fit_ols_rows(cache, Xo, y, idx)
         mu_hat[a] = ols.coef[0] + Xo @ ols.coef[1:]
         fits[a] = (idx, ols)
     mu0_hat, mu1_hat = mu_hat[0], mu_hat[1]
@@ -436,7 +440,7 @@ class AIPW(Estimator):
             separation = separation_gates(fit, pdata.covariate_names, params["link"])
             counts.update(tp.counts)
             notes += tp.notes
-            res = aipw_parametric(y, t, Xo, fit, estimand, e=e, de=de)
+            res = aipw_parametric(y, t, Xo, fit, estimand, e=e, de=de, cache=ctx.cache)
             diagnostics["propensity_converged"] = fit.converged
             diagnostics["propensity_coef"] = dict(
                 zip(["(intercept)", *pdata.covariate_names], fit.coef.tolist(), strict=True)

@@ -54,7 +54,7 @@ from cqox.estimators.common import (
 )
 from cqox.estimators.registry import register
 from cqox.inference.spatial_hac import conley_se
-from cqox.nuisance.ols import fit_ols_rows, rows_dot
+from cqox.nuisance.ols import rows_dot, shared_fit_ols_rows
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,17 @@ class RAResult:
 
 
 def regression_adjustment(
-    y: np.ndarray, t: np.ndarray, X: np.ndarray, estimand: str = "ATE"
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    estimand: str = "ATE",
+    cache: dict[Any, Any] | None = None,
 ) -> RAResult:
-    """Regression-adjustment effect with its influence function."""
+    """Regression-adjustment effect with its influence function.
+
+    ``cache`` (the analysis's) shares each arm's fit with the other estimands and
+    ``aipw`` (:func:`cqox.nuisance.ols.shared_fit_ols_rows`).
+    """
     n, k = len(y), X.shape[1] + 1
     s = np.ones(n, dtype=bool) if estimand == "ATE" else (t == (1 if estimand == "ATT" else 0))
     # the mean design row [1, x̄] over the target, without an n × k design
@@ -107,7 +115,7 @@ def regression_adjustment(
                 details={"arm": a, "rows": n_a, "coefficients": k},
             )
         ya = y[idx]
-        fit = fit_ols_rows(X, y, idx)
+        fit = shared_fit_ols_rows(cache, X, y, idx)
         # fit.bread = (Z_a'Z_a/n_a)⁻¹, so n (Z_a'Z_a)⁻¹ zbar = (n/n_a) bread zbar
         direction = fit.bread @ zbar * (n / n_a)
         correction[idx] += (1 if a == 1 else -1) * rows_dot(X, idx, direction) * fit.resid
@@ -153,7 +161,7 @@ class RegressionAdjustment(Estimator):
         assert data.y is not None and data.t is not None
         check_conley_params(params, self.name)
         lat_lon = conley_coordinates(data) if params["se_method"] == "conley" else None
-        res = regression_adjustment(data.y, data.t, data.X, params["estimand"])
+        res = regression_adjustment(data.y, data.t, data.X, params["estimand"], ctx.cache)
         se, method = res.se, "OLS by arm with full interactions, robust influence-function SE"
         spatial: dict[str, Any] = {}
         if lat_lon is not None:
