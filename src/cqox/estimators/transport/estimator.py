@@ -37,9 +37,8 @@ from cqox.core.gate import Gate, threshold_gate
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, estimand_param, n_boot_param, se_method_param
+from cqox.estimators.common import CI_LEVEL, estimand_param
 from cqox.estimators.registry import register
-from cqox.estimators.transport.bootstrap import studentized_bootstrap
 from cqox.estimators.transport.data import TransportData, prepare_transport
 from cqox.estimators.transport.scores import (
     TransportNuisances,
@@ -54,28 +53,6 @@ ESTIMANDS = ("TATE", "PATE")
 TARGETS = {"TATE": "target", "PATE": "all"}
 #: Bins of the sampling-score histogram (``tables["sampling_score"]``, the figure).
 SCORE_BINS = 20
-#: Random stream of the transport bootstrap.
-_BOOT_STREAM = 0x7472_616E
-#: Bootstrap replicates by default (percentile-t: 999 keeps ~25 replicates beyond each
-#: 2.5 % quantile of t*).
-N_BOOT = 999
-
-
-#: The parameters of the three transport estimators.
-PARAMETERS = (
-    estimand_param(ESTIMANDS, "TATE"),
-    se_method_param(
-        ("analytic", "bootstrap"),
-        "analytic",
-        "'analytic' is the sandwich of the stacked estimating equations (nuisance models "
-        "included) with a Wald interval; 'bootstrap' keeps that SE and takes the interval "
-        "and p-value from a studentized (percentile-t) bootstrap that refits every model "
-        "on each resample (stratified by sample): it captures part of the skewness of "
-        "heavy inverse odds weights (docs/validation_transport.md)",
-    ),
-    n_boot_param(N_BOOT, low=99, high=100_000, note="with se_method='bootstrap'"),
-    CI_LEVEL,
-)
 _EXAMPLE = Example(
     "transport.nested_trial",
     {"n": 800, "seed": 1},
@@ -157,7 +134,10 @@ class _TransportEstimator(Estimator):
     default_estimands = ("TATE",)
     requires = ("outcome", "treatment", "sample")
     example = _EXAMPLE
-    parameters = PARAMETERS
+    parameters = (
+        estimand_param(ESTIMANDS, "TATE"),
+        CI_LEVEL,
+    )
     method_name: ClassVar[str]
     method_text: ClassVar[str]
 
@@ -197,47 +177,17 @@ class _TransportEstimator(Estimator):
             max_weight_gate(w, t1, ctx),
         ]
         population = "target sample" if target == "target" else "trial and target together"
-        estimate = arms[1].estimate - arms[0].estimate
-        se = float(np.sqrt(phi @ phi) / n)
-        ci, p_value = normal_inference(estimate, se, level)
-        inference = "sandwich SE of the stacked estimating equations, Wald interval"
-        diagnostics: dict[str, Any] = {}
-        if params["se_method"] == "bootstrap":
-            key_b = ("transport_bootstrap", data.cache_key(), self.method_name,
-                     params["n_boot"], ctx.seed)  # fmt: skip
-            if key_b not in ctx.cache:
-                ctx.cache[key_b] = studentized_bootstrap(
-                    data.X, data.s, data.t, data.y, self.method_name, params["n_boot"],
-                    ctx.rng(_BOOT_STREAM),
-                )  # fmt: skip
-            reps = ctx.cache[key_b][target]
-            ci = reps.interval(estimate, se, level)
-            p_value = reps.p_value(estimate, se)
-            inference = (
-                "sandwich SE of the stacked estimating equations; studentized (percentile-t) "
-                f"bootstrap interval and p-value ({len(reps.estimates)} resamples, every model "
-                "refitted, stratified by sample)"
-            )
-            diagnostics = {
-                "bootstrap_replicates": len(reps.estimates),
-                "bootstrap_failed": reps.n_failed,
-                "bootstrap_sd": float(np.std(reps.estimates, ddof=1)),
-                "wald_ci": list(normal_inference(estimate, se, level)[0]),
-            }
-        return Estimate(
+        return Estimate.from_se(
             self.name,
             params["estimand"],
-            estimate,
-            se,
-            ci,
-            p_value,
+            arms[1].estimate - arms[0].estimate,
+            float(np.sqrt(phi @ phi) / n),
             level,
             n=n,
             n_treated=int(t1.sum()),
             n_control=int(len(t1) - t1.sum()),
             counts={"n_trial": data.n_trial, "n_target": data.n_target},
             diagnostics={
-                **diagnostics,
                 "trial_value": data.trial_value,
                 "trial_rule": data.trial_rule,
                 "population": population,
@@ -258,7 +208,8 @@ class _TransportEstimator(Estimator):
             influence=phi,
             method=(
                 f"{self.method_text} to the {population} (logistic sampling and trial "
-                f"treatment models, linear outcome model per arm); {inference}"
+                "treatment models, linear outcome model per arm); sandwich SE of the "
+                "stacked estimating equations"
             ),
         )
 
