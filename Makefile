@@ -99,14 +99,20 @@ demo: install-run
 	    --truth $(OUT)/truth.json --json $(OUT)/analysis.json --report $(OUT)/report.html --seed 7
 	@echo "Report: $(OUT)/report.html   JSON: $(OUT)/analysis.json"
 
+# The tests run on TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in one).
+# A test file stays on one process (its module fixtures are built once); tests/conftest.py
+# hands out the files of the simulation studies and the browser tests first.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 ## make test: install, lint, type-check, build the dashboard, run its component tests and
 ## the tests (bounded simulation studies when CI=true; the browser tests need chromium).
 test: install lint typecheck ui ui-test
-	$(BIN)/python -m pytest -q $(if $(filter true,$(CI)),--ci-bounded,) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) $(if $(filter true,$(CI)),--ci-bounded,) $(PYTEST_ARGS)
 
 ## make test-all: the full (slow) simulation studies as well.
 test-all: install ui
-	$(BIN)/python -m pytest -q --run-slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) --run-slow $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -309,6 +309,8 @@ NOTES: dict[str | tuple[str, str], str] = {
     "(100 replicates)",
     "network_exposure": "mean degree 4, one fixed graph, complete randomisation of half; "
     "Hájek with the small-sample corrections (docs/validation_network.md)",
+    "network_regression": "mean degree 4, one fixed graph, complete randomisation of half; "
+    "HC2 network HAC, working-model scale, t with Bell–McCaffrey df (docs/validation_network.md)",
 }
 
 

@@ -49,11 +49,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip_bounded = pytest.mark.skip(
         reason="bounded simulation study: runs with --ci-bounded (CI=true make test)"
     )
+    studies: set[Path] = set()
     for item in items:
         if "slow" in item.keywords and not run_slow:
             item.add_marker(skip_slow)
         elif "ci_bounded" in item.keywords and not bounded:
             item.add_marker(skip_bounded)
+        elif "slow" in item.keywords or "ci_bounded" in item.keywords:
+            studies.add(item.path)
+    if hasattr(config, "workerinput"):
+        # A pytest-xdist worker (`make test`: `-n 2 --dist loadfile`): the controller hands
+        # out whole files in this order, so the longest ones go first — the browser tests,
+        # then the files of the simulation studies that run — and the short files fill in
+        # at the end instead of one long file running alone on one worker.
+        def rank(item: pytest.Item) -> int:
+            if item.path.parent.name == "e2e":
+                return 0
+            return 1 if item.path in studies else 2
+
+        items.sort(key=rank)  # stable: the order within a file is kept
 
 
 #: shared/ files that ``cqox.datasets`` ships: the same bytes once decompressed (less the

@@ -3,7 +3,7 @@
 Every test that takes ``api`` runs on SQLite and — when ``CQOX_TEST_POSTGRES_URL`` is
 set (``.ci/run`` sets it after starting PostgreSQL on loopback) — on PostgreSQL, in a
 fresh schema dropped at the end.  One app (with one worker process) per backend is
-shared by the session, because starting a worker costs seconds.
+shared by the session (by each pytest-xdist worker), because starting a worker costs seconds.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,20 +203,38 @@ def _cheap_password_hashing() -> Iterator[None]:
     security._hasher = saved
 
 
+@pytest.fixture(scope="session")
+def api_apps(
+    tmp_path_factory: pytest.TempPathFactory, pg_schema_factory: Any
+) -> Iterator[Callable[[str], Api]]:
+    """The app of a backend, started on first use and kept until the session ends.
+
+    pytest finalises a session fixture whenever its parameter changes; under pytest-xdist
+    (``make test``: whole files per worker) the files' tests come backend by backend, so
+    without this cache each file would start its apps again (seconds each).
+    """
+    apps: dict[str, Api] = {}
+    with ExitStack() as stack:
+
+        def get(backend: str) -> Api:
+            if backend not in apps:
+                url = database_url(backend, pg_schema_factory)
+                shared = backend == "shared"
+                folder = tmp_path_factory.mktemp(f"cqox-{backend}")
+                settings = make_settings(folder, url, shared_state=shared)
+                app = create_app(settings)
+                client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+                stack.enter_context(worker_service(settings))
+                apps[backend] = Api(app, client, settings, backend)
+            return apps[backend]
+
+        yield get
+
+
 @pytest.fixture(scope="session", params=API_BACKENDS)
-def api(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    pg_schema_factory: Any,
-) -> Iterator[Api]:
+def api(request: pytest.FixtureRequest, api_apps: Callable[[str], Api]) -> Api:
     """The app on one backend (session-wide)."""
-    backend = str(request.param)
-    url = database_url(backend, pg_schema_factory)
-    shared = backend == "shared"
-    settings = make_settings(tmp_path_factory.mktemp(f"cqox-{backend}"), url, shared_state=shared)
-    app = create_app(settings)
-    with TestClient(app, raise_server_exceptions=False) as client, worker_service(settings):
-        yield Api(app, client, settings, backend)
+    return api_apps(str(request.param))
 
 
 @contextmanager

@@ -178,7 +178,13 @@ PARAM_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "param", "value"), PARAM_CASES, ids=repr)
+def _case_id(value: Any) -> str:
+    """``repr`` of a value, but a bare ``object()`` without its address: the ids must be
+    the same in every pytest-xdist worker (each collects the tests itself)."""
+    return "object()" if type(value) is object else repr(value)
+
+
+@pytest.mark.parametrize(("name", "param", "value"), PARAM_CASES, ids=_case_id)
 def test_a_bad_parameter_value_is_refused_naming_the_parameter(
     name: str, param: str, value: Any
 ) -> None:

@@ -27,9 +27,8 @@ from cqox.server.parsing import ParseJob, UploadParser, UploadRefusedError
 from tests.api.conftest import PASSWORD, Api, assert_error, make_settings, small_frame
 from tests.api.service_process import Server, create_user_cli, free_port, service_env
 from tests.security import attacks
+from tests.security.budgets import wall_budget_s
 
-#: The issue's bound: a hostile upload is refused in under 2 s.
-REFUSAL_BUDGET_S = 2.0
 #: The issue's bound on the API process's memory while it is attacked.
 API_MEMORY_BUDGET = 1 << 30
 
@@ -111,7 +110,7 @@ def test_hostile_upload_is_413_naming_its_setting_fast_and_stores_nothing(
     elapsed = time.perf_counter() - start
     err = assert_error(r, 413, "PAYLOAD_TOO_LARGE")
     assert setting in err["message"] and err["details"]["limit"] == setting, err
-    assert elapsed < REFUSAL_BUDGET_S, f"{case}: refused after {elapsed:.2f} s"
+    assert elapsed < wall_budget_s(), f"{case}: refused after {elapsed:.2f} s"
     _nothing_stored(api, h, before)
 
 
@@ -245,7 +244,7 @@ def test_a_parse_past_the_time_limit_is_killed(parser: UploadParser, tmp_path: P
     start = time.perf_counter()
     with pytest.raises(UploadRefusedError) as info:
         parser.parse(job)
-    assert time.perf_counter() - start < job.time_limit_s + REFUSAL_BUDGET_S
+    assert time.perf_counter() - start < job.time_limit_s + wall_budget_s()
     assert info.value.code == "PAYLOAD_TOO_LARGE"
     assert "CQOX_PARSE_TIME_LIMIT_S" in info.value.message
 
@@ -270,7 +269,9 @@ def test_the_parsing_process_returns_metadata_and_the_stored_file(
     parser: UploadParser, tmp_path: Path
 ) -> None:
     raw = small_frame().to_csv(index=False).encode()
-    job = _job(parser, tmp_path, raw, "ok.csv")
+    # the module's 1 s limit is for the test that must be killed; a child parsing a
+    # small file on a loaded machine may need longer than that to start
+    job = _job(parser, tmp_path, raw, "ok.csv", time_limit_s=60.0)
     meta = parser.parse(job)
     assert meta["rows"] == 400 and meta["n_columns"] == 5 and meta["format"] == "csv"
     assert Path(job.output).stat().st_size == meta["stored_bytes"]
@@ -348,7 +349,8 @@ def test_a_fresh_service_refuses_every_attack_fast_and_stays_under_1_GB(tmp_path
         assert status in (413, "WriteError", "RemoteProtocolError", "ReadError"), status
         assert counter[0] < 60 << 20, f"{counter[0] >> 20} MB sent before the server stopped"
 
-        slow = {k: round(v, 2) for k, v in timings.items() if v >= REFUSAL_BUDGET_S}
+        budget = wall_budget_s()
+        slow = {k: round(v, 2) for k, v in timings.items() if v >= budget}
         assert not slow, f"refused too slowly: {slow}"
         peak = _peak_rss(server.proc.pid)
         assert peak < API_MEMORY_BUDGET, f"API process peaked at {peak >> 20} MB"

@@ -6,8 +6,9 @@ DML with linear learners (``dml_plr``, ``dml_irm`` on the in-memory folds) compu
 partition by partition give the estimate and standard error of ``cqox.estimate`` on
 the whole table to 1e-8, for ATE, ATT and ATC; bad input is refused by name; a pass
 that outlives its ``timeout`` fails instead of waiting; and (``ci_bounded``) on a
-two-worker ``LocalCluster``, the estimates still match while no worker's memory grows
-by half of what the table takes in memory (measured, not assumed).
+two-worker ``LocalCluster`` whose workers each have a memory limit below the size of
+the table in memory, the estimates still match, no worker reaches its limit and none
+grows by a tenth of the table (measured, not assumed).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import special
 
 import cqox
 from cqox.compute.outofcore import ParquetTable, estimate_parquet
@@ -152,15 +154,22 @@ def test_a_pass_that_outlives_its_timeout_fails_instead_of_waiting(
         assert time.monotonic() - started < 1.5
 
 
-#: The cluster test's table: 1 million rows × 8 float64 columns = 61 MiB in memory,
-#: in 40 Parquet files of 25,000 rows (1.5 MiB each).
-BIG_ROWS = 1_000_000
-BIG_PART_ROWS = 25_000
+#: The cluster test's table: 2.8 million rows × 22 float64 columns (the outcome, the
+#: treatment and 20 covariates) = 470 MiB in memory, in 140 Parquet files of 20,000 rows
+#: (3.4 MiB each in memory) — larger than a worker's whole memory limit.  Many columns
+#: rather than many rows: the passes' cost is mostly per row.
+BIG_ROWS = 2_800_000
+BIG_COVARIATES = 20
+BIG_PART_ROWS = 20_000
+#: Each worker's memory limit: above what a worker takes once its imports are done
+#: (about 265 MiB: Python, NumPy, pandas, PyArrow, Dask, CQOx) by room for a few
+#: partitions and Dask's bookkeeping (measured peak: 315 MiB), and below the table.
+#: A worker past 95% of it is killed, which fails the test (never hangs it).
+WORKER_LIMIT = 384 * 2**20
 #: What each worker's memory may grow by during one estimate, as a share of the table:
-#: half — so no worker held the table, nor the half of it a two-way split would give
-#: it.  Measured: about a quarter (15-17 MiB per worker, most of it the scheduler's
-#: bookkeeping of 400-800 tasks, not data).
-WORKER_SHARE = 0.5
+#: a tenth — partitions come and go one at a time.  Measured: under 5% (most of it the
+#: scheduler's bookkeeping of the tasks, not data).
+WORKER_SHARE = 0.1
 #: Estimated on the cluster: the one-pass-per-sum estimator and the Newton one (the
 #: others reuse the same passes; each is checked in-process above).
 CLUSTER_ESTIMATORS = ("regression_adjustment", "ipw")
@@ -168,6 +177,19 @@ CLUSTER_ESTIMATORS = ("regression_adjustment", "ipw")
 #: takes about a second, but a machine shared with other jobs can stretch it 50-fold).
 START_TIMEOUT = 60
 PASS_TIMEOUT = 180
+
+
+def _big_table() -> pd.DataFrame:
+    """A confounded design (logit propensity, linear outcome), float64 throughout."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((BIG_ROWS, BIG_COVARIATES))
+    e = special.expit(0.6 * X[:, 0] - 0.4 * X[:, 1])
+    t = (rng.random(BIG_ROWS) < e).astype(np.float64)
+    y = 2.0 * t + X @ np.linspace(1.0, -1.0, BIG_COVARIATES) + rng.standard_normal(BIG_ROWS)
+    frame = pd.DataFrame(X, columns=[f"x{k}" for k in range(1, BIG_COVARIATES + 1)])
+    frame.insert(0, "t", t)
+    frame.insert(0, "y", y)
+    return frame
 
 
 def _rss_kib() -> dict[str, int]:
@@ -192,7 +214,11 @@ def _reset_peak() -> dict[str, int]:
 @pytest.mark.timeout(900)
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
 def test_parquet_larger_than_worker_memory_on_a_two_worker_cluster(tmp_path: Path) -> None:
-    """No worker's memory grows by half the table, and the estimates still match.
+    """A table larger than each worker's memory limit, estimated on two workers.
+
+    The table takes 470 MiB in memory, each worker may use 384 MiB in all, so neither
+    could hold it; the estimates still equal the in-memory ones, no worker's memory
+    ever reaches its limit, and none grows by a tenth of the table during an estimate.
 
     Dask's memory management is set so that nothing can wait forever: workers never
     pause (a paused worker holds its tasks until its memory falls, which a worker whose
@@ -200,17 +226,17 @@ def test_parquet_larger_than_worker_memory_on_a_two_worker_cluster(tmp_path: Pat
     a worker past 95% of its limit is killed, and a killed worker fails the computation
     at once (``allowed-failures: 0``); every pass has a timeout.  What each worker used
     is measured — its resident-set high-water mark, reset after a warm-up and before
-    each estimate — not assumed from a nominal limit.
+    each estimate — not assumed from the nominal limit.
     """
     distributed = pytest.importorskip("distributed")
     import dask
 
-    df, _ = cqox.simulate.confounded_binary(n=BIG_ROWS, p=6, seed=5)
-    covariates = [f"x{k}" for k in range(1, 7)]
-    df = df[["y", "t", *covariates]].astype(np.float64)
+    df = _big_table()
+    covariates = [c for c in df.columns if c.startswith("x")]
+    table_bytes = int(df.memory_usage(index=False).sum())
+    assert table_bytes > WORKER_LIMIT  # the point of the test
     folder = _write_parts(df, tmp_path / "big", BIG_PART_ROWS)
     warm = _write_parts(df.iloc[:2_000], tmp_path / "warm", 1_000)
-    table_kib = int(df.memory_usage(index=False).sum()) // 1024
     roles = {"outcome": "y", "treatment": "t", "covariates": covariates}
     expected = {name: cqox.estimate(name, df, **roles) for name in CLUSTER_ESTIMATORS}
     del df
@@ -220,8 +246,12 @@ def test_parquet_larger_than_worker_memory_on_a_two_worker_cluster(tmp_path: Pat
         "distributed.worker.memory.pause": False,
         "distributed.worker.memory.terminate": 0.95,
         "distributed.scheduler.allowed-failures": 0,
+        # one partition read ahead per thread: a read partition waits in memory for
+        # the task that sums it
+        "distributed.scheduler.worker-saturation": 1.0,
     }
     growth: dict[str, dict[str, int]] = {}
+    peaks: dict[str, int] = {}
     with (
         dask.config.set(config),
         distributed.LocalCluster(
@@ -230,7 +260,7 @@ def test_parquet_larger_than_worker_memory_on_a_two_worker_cluster(tmp_path: Pat
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-            memory_limit="2GiB",
+            memory_limit=WORKER_LIMIT,
             timeout=START_TIMEOUT,
         ) as cluster,
         distributed.Client(cluster, set_as_default=False, timeout=START_TIMEOUT) as client,
@@ -244,12 +274,16 @@ def test_parquet_larger_than_worker_memory_on_a_two_worker_cluster(tmp_path: Pat
             after = client.run(_rss_kib)
             assert sorted(after) == sorted(before), "a worker was lost (killed for memory?)"
             growth[name] = {w: after[w]["VmHWM"] - before[w]["VmRSS"] for w in after}
+            for w in after:
+                peaks[w] = max(peaks.get(w, 0), after[w]["VmHWM"])
             assert abs(ooc.estimate - mem.estimate) < AGREEMENT, name
             assert abs(ooc.se - mem.se) < AGREEMENT, name
             assert ooc.n == BIG_ROWS
         executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+    for worker, kib in peaks.items():
+        assert kib * 1024 < WORKER_LIMIT, (worker, kib)  # the whole process, always
     for name, by_worker in growth.items():
         for worker, kib in by_worker.items():
-            assert kib < WORKER_SHARE * table_kib, (name, worker, kib, table_kib)
+            assert kib * 1024 < WORKER_SHARE * table_bytes, (name, worker, kib, table_bytes)
     # both workers read partitions (each ran a fair share of the tasks)
     assert min(executed.values()) > 0.2 * sum(executed.values()), executed

@@ -34,8 +34,12 @@ def test_stratum_r_factor_from_arms_equals_the_whole_design() -> None:
     n = len(y)
     Z = np.column_stack([np.ones(n), t, X - xbar, t[:, None] * (X - xbar), y])
     R_whole = np.linalg.qr(Z, mode="r")
-    R_arms = stratification._interacted_r_factor(y, t, X, xbar)
-    assert R_arms is not None
+    by_arm = stratification._interacted_r_factor(y, t, X, xbar)
+    assert by_arm is not None
+    R_arms, arm_factors = by_arm
+    for a, R_a in enumerate(arm_factors):
+        Z_a = np.column_stack([np.ones(int((t == a).sum())), X[t == a] - xbar])
+        np.testing.assert_allclose(R_a.T @ R_a, Z_a.T @ Z_a, rtol=SAME, atol=1e-6)
     # equal up to row signs: compare the Gram matrices they factor
     np.testing.assert_allclose(R_arms.T @ R_arms, R_whole.T @ R_whole, rtol=SAME, atol=1e-6)
 
@@ -44,6 +48,26 @@ def test_stratum_r_factor_declines_a_rank_deficient_arm() -> None:
     X, y, t = _table()
     X[t == 1, 3] = 1.0  # constant among the treated: the whole-design QR decides
     assert stratification._interacted_r_factor(y, t, X, X.mean(axis=0)) is None
+
+
+@pytest.mark.parametrize("estimand", ["ATE", "ATT"])
+def test_stratum_influence_from_the_arms_equals_the_interacted_design(
+    monkeypatch: pytest.MonkeyPatch, estimand: str
+) -> None:
+    X, y, t = _table()
+    g = np.ones(len(t), bool) if estimand == "ATE" else t == 1
+    fast = stratification._stratum_regression(y, t, X, g)
+    whole = stratification._interacted_r_factor
+
+    def without_arms(*args: np.ndarray) -> tuple[np.ndarray, None] | None:
+        out = whole(*args)
+        return None if out is None else (out[0], None)
+
+    # without the arms' factors the influence terms come from the interacted design
+    monkeypatch.setattr(stratification, "_interacted_r_factor", without_arms)
+    slow = stratification._stratum_regression(y, t, X, g)
+    assert fast[0] == pytest.approx(slow[0], rel=SAME)
+    np.testing.assert_allclose(fast[1], slow[1], rtol=SAME, atol=1e-12)
 
 
 def test_ols_on_rows_equals_ols_on_the_copied_design() -> None:

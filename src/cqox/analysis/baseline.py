@@ -38,6 +38,7 @@ from scipy import special  # normal and χ² tails without importing scipy.stats
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import CqoxError
+from cqox.nuisance.blocked import design_gram
 
 #: Level of the randomization check below which the arms are said to differ.
 RANDOMIZATION_ALPHA = 0.05
@@ -54,12 +55,17 @@ def randomization_check(t: np.ndarray, X: np.ndarray, names: list[str]) -> dict[
     n, p = X.shape
     if p == 0 or n <= p + 1:
         return {"ran": False, "reason": "no covariates to check"}
-    Z = np.column_stack([np.ones(n), X])
-    ZtZ_inv = np.linalg.pinv(Z.T @ Z)
-    beta = ZtZ_inv @ (Z.T @ t)
-    e = t - Z @ beta
-    meat = (Z * (e**2)[:, None]).T @ Z
-    V = ZtZ_inv @ meat @ ZtZ_inv * (n / (n - Z.shape[1]))
+    # Z = [1, X − x̄] is never formed: its Gram matrices are accumulated over blocks of
+    # rows.  Centring leaves the slopes and their covariance unchanged and keeps the
+    # normal equations well conditioned for columns with a large mean.
+    k = p + 1
+    center = X.mean(axis=0)
+    gram = design_gram(X, extra=t, center=center)
+    ZtZ_inv = np.linalg.pinv(gram[:k, :k])
+    beta = ZtZ_inv @ gram[:k, k]
+    e = t - (beta[0] - center @ beta[1:]) - X @ beta[1:]
+    meat = design_gram(X, weights=e**2, center=center)
+    V = ZtZ_inv @ meat @ ZtZ_inv * (n / (n - k))
     b, Vs = beta[1:], V[1:, 1:]
     rank = int(np.linalg.matrix_rank(Vs))
     if rank == 0:

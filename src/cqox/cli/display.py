@@ -158,10 +158,11 @@ class Display:
             )
             + f"   time {an.elapsed_s:.2f} s"
         )
+        # a path is printed whole, never wrapped at the terminal's width (it is copied)
         if json_path:
-            self.out.print(f"JSON:   {json_path}")
+            self.out.print(f"JSON:   {json_path}", soft_wrap=True)
         if report_path:
-            self.out.print(f"Report: {report_path}")
+            self.out.print(f"Report: {report_path}", soft_wrap=True)
 
     def roles_text(self, an: Analysis) -> str:
         """One line per role group: what plays which role and whether it was inferred."""

@@ -15,7 +15,7 @@ rounding (tested to 1e-8 against ``cqox.estimate`` on the same table):
   residual sums of squares; ``SE = sqrt(Σψ²)/n``.
 - **IPW** (Lunceford & Davidian 2004, doi:10.1002/sim.1903): the logit propensity by
   the same Newton–Raphson as :func:`cqox.nuisance.glm.fit_binary` — standardised
-  covariates (two passes for the mean and SD), one pass per Newton step for the
+  covariates (one pass for the mean and SD), one pass per Newton step for the
   log-likelihood, gradient ``Σ z(t−p)`` and information ``Σ p(1−p) zz'``, the same step
   halving and stopping rule — then one pass for the weighted arm means and one for the
   M-estimation influence function
@@ -29,6 +29,7 @@ separating covariate); ``clip`` is supported.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +43,7 @@ from scipy import special
 
 from cqox.core.estimate import Estimate
 from cqox.errors import EstimationError, ParameterError, SeparationError
-from cqox.nuisance.glm import MAX_COEF, MAX_ITER, TOLERANCE
+from cqox.nuisance.glm import LL_SLACK, MAX_COEF, MAX_ITER, TOLERANCE
 
 #: Estimators that run out of core.
 ESTIMATORS = ("regression_adjustment", "ipw", "aipw", "dml_plr", "dml_irm")
@@ -78,7 +79,15 @@ class ParquetTable:
     timeout: float | None = None
 
     def partitions(self) -> list[Any]:
-        """The partitions as delayed pandas frames (read only when a pass runs)."""
+        """The partitions as delayed pandas frames (read only when a pass runs).
+
+        Built once per table: listing a directory and reading its schema costs a
+        fraction of a second, which every pass would otherwise pay again.
+        """
+        return self._partitions
+
+    @functools.cached_property
+    def _partitions(self) -> list[Any]:
         import dask.dataframe as dd
 
         columns = [self.outcome, self.treatment, *self.covariates]
@@ -292,13 +301,31 @@ def regression_adjustment(table: ParquetTable, estimand: str = "ATE") -> Estimat
 # -- IPW --------------------------------------------------------------------------------
 
 
-def _col_sums(y: np.ndarray, t: np.ndarray, X: np.ndarray) -> Sums:
-    return {"n": len(t), "sum_x": X.sum(axis=0), "sum_t": float(t.sum())}
-
-
-def _col_ss(y: np.ndarray, t: np.ndarray, X: np.ndarray, mean: np.ndarray) -> Sums:
+def _col_moments(y: np.ndarray, t: np.ndarray, X: np.ndarray) -> Sums:
+    """A partition's rows, treated count, column means and squared deviations from them."""
+    mean = X.mean(axis=0) if len(t) else np.zeros(X.shape[1])
     d = X - mean
-    return {"ss": (d * d).sum(axis=0)}
+    return {"n": len(t), "sum_t": float(t.sum()), "mean": mean, "m2": (d * d).sum(axis=0)}
+
+
+def _moments(table: ParquetTable) -> tuple[int, float, np.ndarray, np.ndarray]:
+    """Rows, treated rows, and each covariate's mean and SD (``ddof=0``) in one pass.
+
+    Each partition's mean and sum of squared deviations from it are combined exactly
+    (Chan, Golub & LeVeque 1983, doi:10.1080/00031305.1983.10483115):
+    ``M2 = Σ_j M2_j + Σ_j n_j (x̄_j − x̄)²``, as stable as the two-pass formula.
+    """
+    parts = [p for p in table.map(_col_moments) if p["n"] > 0]
+    if not parts:
+        raise EstimationError(
+            f"{table.source} has no rows", details={"columns": list(table.covariates)}
+        )
+    sizes = np.array([p["n"] for p in parts], dtype=np.float64)
+    n = int(sizes.sum())
+    means = np.stack([p["mean"] for p in parts])
+    mean = sizes @ means / n
+    m2 = sum(p["m2"] for p in parts) + sizes @ (means - mean) ** 2
+    return n, float(sum(p["sum_t"] for p in parts)), mean, np.sqrt(m2 / n)
 
 
 def _standardised(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -334,15 +361,12 @@ def _fit_logit(
     table: ParquetTable,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Sums, int, int]:
     """The propensity's (standardised) coefficients, mean, scale, last terms, iterations, n."""
-    first = table.run(_col_sums)
-    n = int(first["n"])
-    mean = first["sum_x"] / n
-    scale = np.sqrt(table.run(_col_ss, mean)["ss"] / n)
+    n, n_treated, mean, scale = _moments(table)
     scale[scale == 0] = 1.0
-    pbar = first["sum_t"] / n
+    pbar = n_treated / n
     if not 0 < pbar < 1:
         raise EstimationError(
-            f"treatment '{table.treatment}' has one arm only ({first['sum_t']:.0f} of {n})",
+            f"treatment '{table.treatment}' has one arm only ({n_treated:.0f} of {n})",
             details={"role": "treatment"},
         )
     beta = np.zeros(len(table.covariates) + 1)
@@ -359,7 +383,8 @@ def _fit_logit(
         while True:
             cand = beta + size * step
             new = table.run(_newton_terms, mean, scale, cand)
-            if new["ll"] >= terms["ll"] - 1e-12 or size < 1e-8:
+            # relative slack, as fit_binary: each needless halving would cost a pass
+            if new["ll"] >= terms["ll"] - LL_SLACK * max(1.0, abs(terms["ll"])) or size < 1e-8:
                 break
             size /= 2
         beta, terms = cand, new
@@ -816,10 +841,7 @@ def _fold_logits(
     :class:`cqox.nuisance.learners.LogitLearner` (another parametrisation, the same
     fitted probabilities) once both have converged.
     """
-    first = table.run(_col_sums)
-    n = int(first["n"])
-    mean = first["sum_x"] / n
-    scale = np.sqrt(table.run(_col_ss, mean)["ss"] / n)
+    _, _, mean, scale = _moments(table)
     scale[scale == 0] = 1.0
     k = len(table.covariates) + 1
     betas = np.zeros((n_folds, k))
@@ -841,7 +863,8 @@ def _fold_logits(
         while True:
             cand = betas + size[:, None] * steps
             new = table.run(_fold_logit_terms, mean, scale, cand, each=folds)
-            worse = active & (new["ll"] < terms["ll"] - 1e-12) & (size >= 1e-8)
+            slack = LL_SLACK * np.maximum(1.0, np.abs(terms["ll"]))
+            worse = active & (new["ll"] < terms["ll"] - slack) & (size >= 1e-8)
             if not worse.any():
                 break
             size[worse] /= 2

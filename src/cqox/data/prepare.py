@@ -24,6 +24,7 @@ from cqox.data.formula import (
     formula_variables,
 )
 from cqox.errors import CqoxWarning, DataError, NoDataError, RoleError, column_not_found, show_value
+from cqox.nuisance.blocked import row_blocks
 
 #: Two-level text values read as "treated" (case-insensitive).
 TREATED_LABELS = frozenset({"1", "true", "yes", "y", "t", "treated", "treatment", "treat"})
@@ -475,10 +476,15 @@ def _correlation(X: np.ndarray) -> np.ndarray:
     their first row first, so the subtraction does not cancel for columns with a large
     mean relative to their spread.
     """
-    n = X.shape[0]
-    shifted = X - X[0]
-    mean = shifted.mean(axis=0)
-    cov = shifted.T @ shifted / n - np.outer(mean, mean)
+    n, p = X.shape
+    first = X[0].copy()
+    gram, total = np.zeros((p, p)), np.zeros(p)
+    for rows in row_blocks(n):  # one block of the shifted columns at a time, not a copy
+        shifted = X[rows] - first
+        total += shifted.sum(axis=0)
+        gram += shifted.T @ shifted
+    mean = total / n
+    cov = gram / n - np.outer(mean, mean)
     sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
     return np.asarray(cov / np.outer(sd, sd))
 

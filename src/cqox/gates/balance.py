@@ -27,6 +27,7 @@ import pandas as pd
 from cqox.core.context import Context
 from cqox.core.gate import Gate, Status, threshold_gate
 from cqox.gates.weights import common_support, common_support_gate, ess_gate, max_weight_gate
+from cqox.nuisance.blocked import centred_gram, column_mean_sd
 
 #: Rows per block of the moment sums: the squares of one block in memory, not of ``X``.
 MOMENT_BLOCK = 16384
@@ -202,9 +203,11 @@ def vif(X: np.ndarray) -> np.ndarray:
     p = X.shape[1]
     if p < 2:
         return np.ones(p)
-    sd = X.std(axis=0)
-    Z = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    R = Z.T @ Z / X.shape[0]
+    # the correlation matrix from one blocked Gram of the centred columns, instead of
+    # a standardised n × p copy of X
+    mean, sd = column_mean_sd(X)
+    sd = np.where(sd > 0, sd, 1.0)
+    R = centred_gram(X, mean) / np.outer(sd, sd) / X.shape[0]
     try:
         diag = np.diag(np.linalg.inv(R))
     except np.linalg.LinAlgError:

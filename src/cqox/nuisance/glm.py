@@ -17,11 +17,15 @@ from scipy import special
 
 from cqox._lazy import scipy_stats as stats
 from cqox.errors import SeparationError
+from cqox.nuisance.blocked import column_mean_sd
 
 #: Newton stops when the largest step is below this (coefficients on standardised
 #: covariates), which is far tighter than statistical precision.
 TOLERANCE = 1e-10
 MAX_ITER = 100
+#: A Newton step is accepted when the log-likelihood falls by at most this share of
+#: its size (rounding in a sum over n rows is about 1e-16·√n of it).
+LL_SLACK = 1e-12
 #: A coefficient above this per standard deviation of its covariate moves the linear
 #: index by more than 30 over one SD: treatment is then (quasi-)deterministic in that
 #: covariate, the sign of separation (a finite MLE is never near it in practice).
@@ -78,11 +82,7 @@ class BinaryFit:
     # fit): the products the estimators need are formed block by block from ``X``.
 
     def _block(self, rows: slice) -> np.ndarray:
-        Zb = np.empty((len(self.X[rows]), self.X.shape[1] + 1))
-        Zb[:, 0] = 1.0
-        np.subtract(self.X[rows], self.mean, out=Zb[:, 1:])
-        Zb[:, 1:] /= self.scale
-        return Zb
+        return standardised_block(self.X, rows, self.mean, self.scale)
 
     @property
     def Z(self) -> np.ndarray:  # noqa: N802 (the paper's design matrix)
@@ -186,6 +186,68 @@ def _probs(eta: np.ndarray, link: str) -> tuple[np.ndarray, np.ndarray]:
     return special.ndtr(eta), stats.norm.pdf(eta)
 
 
+def standardised_block(
+    X: np.ndarray, rows: slice | np.ndarray, mean: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """``[1, (X[rows] − mean)/scale]``, a new array of the block's rows."""
+    Xb = X[rows]
+    Zb = np.empty((Xb.shape[0], Xb.shape[1] + 1))
+    Zb[:, 0] = 1.0
+    np.subtract(Xb, mean, out=Zb[:, 1:])
+    Zb[:, 1:] /= scale
+    return Zb
+
+
+def _row_chunks(n: int, rows: np.ndarray | None) -> list[slice] | list[np.ndarray]:
+    """Blocks of :data:`GRAM_BLOCK` rows: slices of all rows, or pieces of ``rows``."""
+    if rows is None:
+        return [slice(a, min(a + GRAM_BLOCK, n)) for a in range(0, n, GRAM_BLOCK)]
+    return [rows[a : a + GRAM_BLOCK] for a in range(0, len(rows), GRAM_BLOCK)]
+
+
+def binary_pass(
+    X: np.ndarray,
+    t: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    beta: np.ndarray,
+    link: str = "logit",
+    rows: np.ndarray | None = None,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Log-likelihood, score and information of a binary GLM at ``beta``, in one pass.
+
+    ``beta`` is on the standardised design ``Z = [1, (X − mean)/scale]``; ``rows``
+    (indices) restricts the sums to those rows (all rows by default).  Each block of
+    rows is standardised into a scratch array (never a standardised copy of ``X``)
+    and ``Z'WZ`` accumulated as ``(W^½Z)'(W^½Z)`` (BLAS ``syrk``).  Logit: the score
+    is ``Z'(t − p)`` and ``W = p(1 − p)`` (observed = expected information); probit:
+    Fisher scoring, ``Z'((t − p) f / (p(1 − p)))`` and ``W = f² / (p(1 − p))`` with
+    ``f = φ(η)``.  Probabilities are bounded into ``[1e-300, 1 − 1e-16]`` in the
+    score as :func:`fit_binary` always did.
+    """
+    k = len(beta)
+    ll = 0.0
+    grad = np.zeros(k)
+    info = np.zeros((k, k))
+    for chunk in _row_chunks(X.shape[0], rows):
+        Z = standardised_block(X, chunk, mean, scale)
+        tb = t[chunk]
+        eta = Z @ beta
+        p, f = _probs(eta, link)
+        p = np.clip(p, 1e-300, 1 - 1e-16)
+        if link == "logit":
+            ll += float(np.sum(tb * eta - np.logaddexp(0, eta)))
+            grad += Z.T @ (tb - p)
+            w = f
+        else:
+            ll += float(np.sum(special.log_ndtr((2 * tb - 1) * eta)))
+            grad += Z.T @ ((tb - p) * f / (p * (1 - p)))
+            w = f * f / (p * (1 - p))
+        Z *= np.sqrt(w)[:, None]
+        info += Z.T @ Z
+    return ll, grad, info
+
+
 def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
     """Maximum-likelihood logit or probit of ``t`` on ``X`` plus an intercept.
 
@@ -194,36 +256,27 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
     Raises :class:`EstimationError` on (quasi-)complete separation, recognised by
     coefficients that diverge (never by small fitted probabilities alone, which a
     finite MLE can produce for units far from the other arm).
+
+    Each Newton step is one pass over the rows (:func:`binary_pass`: the
+    log-likelihood of the candidate and the score and information there together) on
+    covariates standardised block by block, so no standardised copy of ``X`` is made.
     """
     if link not in ("logit", "probit"):
         raise ValueError(f"link must be 'logit' or 'probit'; got {link!r}")
-    Z, mean, scale = standardise(np.asarray(X, dtype=np.float64))
+    Xf = np.asarray(X, dtype=np.float64)
+    mean, scale = column_mean_sd(Xf)
+    scale[scale == 0] = 1.0
     t = np.asarray(t, dtype=np.float64)
-    beta = np.zeros(Z.shape[1])
+    n = len(t)
+    beta = np.zeros(Xf.shape[1] + 1)
     pbar = t.mean()
     beta[0] = np.log(pbar / (1 - pbar)) if link == "logit" else stats.norm.ppf(pbar)
 
-    def loglik(eta: np.ndarray) -> float:
-        if link == "logit":
-            return float(np.sum(t * eta - np.logaddexp(0, eta)))
-        q = 2 * t - 1
-        return float(np.sum(special.log_ndtr(q * eta)))
-
-    eta = Z @ beta
-    ll = loglik(eta)
+    ll, grad, info = binary_pass(Xf, t, mean, scale, beta, link)
     converged = False
     it = 0
     for it in range(1, MAX_ITER + 1):  # noqa: B007 (it is reported after the loop)
-        # ``eta`` is that of the accepted step (computed for its log-likelihood)
-        p, f = _probs(eta, link)
-        p = np.clip(p, 1e-300, 1 - 1e-16)
-        if link == "logit":
-            grad = Z.T @ (t - p)
-            w = f
-        else:
-            grad = Z.T @ ((t - p) * f / (p * (1 - p)))
-            w = f * f / (p * (1 - p))
-        info = weighted_gram(Z, w)
+        # ``grad`` and ``info`` are those of the accepted step
         try:
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
@@ -231,16 +284,20 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
         size = 1.0
         while True:
             cand = beta + size * step
-            eta_new = Z @ cand
-            ll_new = loglik(eta_new)
-            if ll_new >= ll - 1e-12 or size < 1e-8:
+            ll_new, grad_new, info_new = binary_pass(Xf, t, mean, scale, cand, link)
+            # relative slack: near the optimum the change in a sum over many rows is
+            # below its rounding error, and each halving would cost a pass
+            if ll_new >= ll - LL_SLACK * max(1.0, abs(ll)) or size < 1e-8:
                 break
             size /= 2
-        beta, ll, eta = cand, ll_new, eta_new
+        beta, ll, grad, info = cand, ll_new, grad_new, info_new
         if np.max(np.abs(size * step)) < TOLERANCE:
             converged = True
             break
 
+    eta = np.empty(n)
+    for rows in _row_chunks(n, None):
+        eta[rows] = standardised_block(Xf, rows, mean, scale) @ beta
     p, f = _probs(eta, link)
     # Under (quasi-)complete separation the MLE does not exist: the log-likelihood keeps
     # rising as the coefficients run off to infinity, so Newton never settles and the
@@ -267,15 +324,20 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
         )
     if link == "logit":
         weight = t - p
-        hess = weighted_gram(Z, f) / len(t)
+        # the information of the last pass is that of the solution: Z' diag(f) Z
+        hess = info / n
     else:
         q = 2 * t - 1
         weight = q * np.exp(stats.norm.logpdf(q * eta) - special.log_ndtr(q * eta))
-        hess = (Z * (weight * (weight + eta))[:, None]).T @ Z / len(t)
+        observed = weight * (weight + eta)
+        hess = np.zeros_like(info)
+        for rows in _row_chunks(n, None):
+            Zb = standardised_block(Xf, rows, mean, scale)
+            hess += (Zb * observed[rows, None]).T @ Zb
+        hess /= n
     coef = np.empty_like(beta)
     coef[1:] = beta[1:] / scale
     coef[0] = beta[0] - np.sum(beta[1:] * mean / scale)
-    Xf = np.asarray(X, dtype=np.float64)
     return BinaryFit(link, coef, p, f, Xf, mean, scale, weight, hess, it, converged)
 
 

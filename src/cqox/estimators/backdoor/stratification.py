@@ -84,6 +84,7 @@ from cqox.gates.balance import (
     variance_ratio_gate,
 )
 from cqox.gates.weights import common_support_gate
+from cqox.nuisance.blocked import row_blocks
 from cqox.nuisance.ols import QR_BLOCK, RFactor, qr_r, r_factor_blocks, stack_r
 from cqox.nuisance.propensity import propensity, separation_gates
 
@@ -229,7 +230,7 @@ ARM_RANK_SHARE = 1e-6
 
 def _interacted_r_factor(
     y: np.ndarray, t: np.ndarray, X: np.ndarray, xbar: np.ndarray
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, list[np.ndarray]] | None:
     """R factor of ``[1, T, X̃, T·X̃, y]``, shape (2p + 3, 2p + 3), from one QR per arm.
 
     The rows of arm ``a`` of that matrix are ``[1, X̃, y]_a · A_a`` for a fixed 0/1
@@ -238,13 +239,15 @@ def _interacted_r_factor(
     the stacked rows are ``diag(Q_0, Q_1) [R_0 A_0; R_1 A_1]``, so the R factor of the
     small stack is the R factor of the whole design (up to row signs, to which the fit
     is invariant).  Each arm's QR has ``p + 2`` columns instead of ``2p + 3``: about a
-    quarter of the work per row, and no ``n × (2p + 3)`` design blocks.  ``None`` when
-    an arm's factor is nearly rank deficient (:data:`ARM_RANK_SHARE`).
+    quarter of the work per row, and no ``n × (2p + 3)`` design blocks.  Returns that
+    factor and the arms' factors of ``[1, X̃]`` (control first), shape (p + 1, p + 1);
+    ``None`` when an arm's factor is nearly rank deficient (:data:`ARM_RANK_SHARE`).
     """
     p = X.shape[1]
     width = p + 2
     k = 2 + 2 * p
     stacked = []
+    arms = []
     for a in (0, 1):
         idx = np.flatnonzero(t == a)
         acc = RFactor(width)
@@ -267,7 +270,8 @@ def _interacted_r_factor(
             embed[0, 1] = 1.0
             embed[1 : p + 1, 2 + p : k] = np.eye(p)
         stacked.append(R_a @ embed)
-    return stack_r(stacked, k + 1)
+        arms.append(R_a[: p + 1, : p + 1])
+    return stack_r(stacked, k + 1), arms
 
 
 def _stratum_regression(
@@ -291,12 +295,15 @@ def _stratum_regression(
     xbar = X[g].mean(axis=0)
     k = 2 + 2 * p
     blocks = [slice(a, min(a + STRATUM_BLOCK, n)) for a in range(0, n, STRATUM_BLOCK)]
-    R = _interacted_r_factor(y, t, X, xbar)
-    if R is None:
+    by_arm = _interacted_r_factor(y, t, X, xbar)
+    if by_arm is None:
+        arm_factors = None
         R = r_factor_blocks(
             (np.column_stack([_design_block(t, X, xbar, rows)[0], y[rows]]) for rows in blocks),
             k + 1,
         )
+    else:
+        R, arm_factors = by_arm
     # Intercept and T always stay; covariate terms that are dependent on them or on
     # each other within the stratum (a covariate that separates the arms here, or is
     # constant in one arm) are dropped, as R drops aliased terms.  R[2:k, 2:k] is the
@@ -317,6 +324,8 @@ def _stratum_regression(
     full = np.zeros(k)
     full[keep] = coef
     delta = full[2 + p :]
+    if arm_factors is not None and m == k:
+        return float(full[1]), _arm_influence(y, t, X, xbar, g, full, arm_factors)
     n_g = g.sum()
     infl = np.empty(n)
     for rows in blocks:
@@ -327,6 +336,50 @@ def _stratum_regression(
         infl[rows] = (Zk @ row_t) * resid / np.sqrt(np.maximum(1.0 - leverage, 1e-12))
         infl[rows] += np.where(g[rows], (Xc_b @ delta) / n_g, 0.0)
     return float(full[1]), infl
+
+
+def _arm_influence(
+    y: np.ndarray,
+    t: np.ndarray,
+    X: np.ndarray,
+    xbar: np.ndarray,
+    g: np.ndarray,
+    full: np.ndarray,
+    arm_factors: list[np.ndarray],
+) -> np.ndarray:
+    """The influence terms of :func:`_stratum_regression` from the arms' R factors.
+
+    With every term of ``[1, T, X̃, T·X̃]`` kept, that design spans the same columns as
+    the arms' own designs ``[1, X̃]·1[T = a]``, whose Gram matrix is block diagonal:
+    the interacted fit is the two arms' fits.  So a row's leverage is its leverage in
+    its arm's regression, ``h_i = ‖z̃_i R_a⁻¹‖²`` (``z̃_i = [1, x̃_i]``), and
+    ``[(Z'Z)⁻¹z_i]_T = ±z̃_i'(R_a'R_a)⁻¹e₁`` (the coefficient on ``T`` is the
+    difference of the arms' intercepts; + for the treated).  Per row that is a
+    ``(p + 1)²`` product instead of ``(2p + 2)²``, and no ``n × (2p + 2)`` design
+    block; equal to the general pass to rounding.
+    """
+    n, p = X.shape
+    n_g = g.sum()
+    inverses = [linalg.solve_triangular(r, np.eye(p + 1)) for r in arm_factors]
+    delta = full[2 + p :]
+    slopes = np.column_stack([full[2 : 2 + p], delta])  # X̃ @ βx and X̃ @ (β₁ − β₀)
+    infl = np.empty(n)
+    for rows in row_blocks(n, STRATUM_BLOCK):
+        Xc = X[rows] - xbar
+        tb = t[rows]
+        lin = Xc @ slopes
+        resid = y[rows] - (full[0] + full[1] * tb + lin[:, 0] + tb * lin[:, 1])
+        out = np.empty(len(tb))
+        for a, r_inv in enumerate(inverses):
+            mine = tb == a
+            U = Xc[mine] @ r_inv[1:]
+            U += r_inv[0]
+            leverage = np.einsum("ij,ij->i", U, U)
+            toward_t = (U @ r_inv[0]) * (1.0 if a == 1 else -1.0)
+            out[mine] = toward_t * resid[mine] / np.sqrt(np.maximum(1.0 - leverage, 1e-12))
+        out += np.where(g[rows], lin[:, 1] / n_g, 0.0)
+        infl[rows] = out
+    return infl
 
 
 def stratified_regression(

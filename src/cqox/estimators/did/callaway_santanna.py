@@ -42,7 +42,13 @@ Inference: analytic influence-function standard errors, or the multiplier
 bootstrap (Rademacher multipliers on the unit — or cluster — influence sums; the
 standard error is the bootstrap interquartile range / 1.349), which also gives the
 simultaneous (uniform) critical value ``c = q_{1−α}(max_k |θ*_k − θ_k| / σ_k)`` for
-the bands of the ATT(g,t), event-study, group and calendar tables.  The pre-trend
+the bands of the ATT(g,t), event-study, group and calendar tables, or Conley's (1999)
+spatial HAC of the unit influence functions (``se_method="conley"``, with
+``conley_cutoff_km``, ``conley_kernel`` and ``lat``/``lon`` roles constant within each
+unit): ``SE = √(Σ_i Σ_j K(d_ij / c) ψ_i ψ_j) / n``.  A unit's ``ψ_i`` already sums its
+periods, so each unit's periods are correlated with each other and with those of the
+places within the cutoff; a vanishing cutoff gives the analytic SE.  The multiplier
+bootstrap ignores spatial correlation, so with ``conley`` no uniform bands are drawn.  The pre-trend
 gate is the Wald test ``W = n·θ_pre' V̂⁻¹ θ_pre ~ χ²(#pre cells)`` of the
 pre-treatment ATT(g,t), with ``V̂`` their influence-function covariance.
 
@@ -80,10 +86,25 @@ from cqox.core.gate import Gate, threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
-from cqox.errors import DesignError, EstimationError
+from cqox.errors import DesignError, EstimationError, ParameterError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, n_boot_param, se_method_param
-from cqox.estimators.did.panel import Panel, WidePanel, build_panel, prepare_panel, wide_panel
+from cqox.estimators.common import (
+    CI_LEVEL,
+    CONLEY_CUTOFF,
+    CONLEY_KERNEL,
+    check_conley_params,
+    conley_coordinates,
+    n_boot_param,
+    se_method_param,
+)
+from cqox.estimators.did.panel import (
+    Panel,
+    WidePanel,
+    build_panel,
+    constant_within_unit,
+    prepare_panel,
+    wide_panel,
+)
 from cqox.estimators.registry import register
 from cqox.inference.multiplier import (
     BootstrapResult,
@@ -94,6 +115,7 @@ from cqox.inference.multiplier import (
     multiplier_bootstrap,
     summarise_draws,
 )
+from cqox.inference.spatial_hac import conley_meat
 from cqox.nuisance.glm import weighted_logit
 
 #: Random stream (``Context.rng``) of the multiplier-bootstrap weights.
@@ -427,6 +449,33 @@ def aggregate(res: ATTgtResult, wp: WidePanel, glist: np.ndarray, kind: str) -> 
 
 
 @dataclass(frozen=True)
+class SpatialKernel:
+    """Unit coordinates and Conley kernel for spatial-HAC influence-function variances."""
+
+    lat: np.ndarray
+    lon: np.ndarray
+    cutoff_km: float
+    kernel: str
+
+    def meat(self, inf: np.ndarray) -> np.ndarray:
+        """``Σ_i Σ_j K(d_ij / c) ψ_i ψ_j'`` of unit influence functions ``inf`` (n, K)."""
+        return conley_meat(inf, self.lat, self.lon, self.cutoff_km, self.kernel)
+
+    def se(self, inf: np.ndarray) -> np.ndarray:
+        """``√(diag M) / n`` per column; a negative variance names ``conley_kernel``."""
+        v = np.diag(self.meat(inf))
+        if np.any(v < -1e-12 * np.max(np.abs(v), initial=0.0)):
+            raise ParameterError(
+                f"the Conley variance is negative with the {self.kernel} kernel at "
+                f"conley_cutoff_km={self.cutoff_km:g}; use conley_kernel='bartlett' or a "
+                "smaller cutoff",
+                details={"parameter": "conley_kernel"},
+            )
+        out: np.ndarray = np.sqrt(np.maximum(v, 0.0)) / inf.shape[0]
+        return out
+
+
+@dataclass(frozen=True)
 class PretrendTest:
     """Wald test of zero pre-treatment ATT(g,t).
 
@@ -443,20 +492,26 @@ class PretrendTest:
 
 
 def pretrend_wald(
-    res: ATTgtResult, cluster: np.ndarray | None, anticipation: int
+    res: ATTgtResult,
+    cluster: np.ndarray | None,
+    anticipation: int,
+    spatial: SpatialKernel | None = None,
 ) -> PretrendTest | None:
     """Pre-trend Wald statistic ``W = n θ' V⁻¹ θ``.
 
     Over the pre-treatment cells ``t < g − δ`` with non-zero variance; ``None`` when
-    there are none or ``V`` is singular.
+    there are none or ``V`` is singular.  With ``spatial`` ``V`` is Conley's.
     """
     se = analytic_se(res.inf, cluster)
     pre = np.flatnonzero((res.group - anticipation > res.time) & ~res.reference & (se > 0))
     if len(pre) == 0:
         return None
     n = res.inf.shape[0]
-    S = influence_sums(res.inf[:, pre], cluster)
-    V = S.T @ S / n
+    if spatial is not None:
+        V = spatial.meat(res.inf[:, pre]) / n
+    else:
+        S = influence_sums(res.inf[:, pre], cluster)
+        V = S.T @ S / n
     if np.linalg.cond(V) > 1 / np.finfo(float).eps:
         return None
     theta = res.att[pre]
@@ -574,7 +629,7 @@ class DiDCallawaySantAnna(Estimator):
     designs = (Design.STAGGERED_DID, Design.DID)
     estimands = ("ATT",)
     requires = ("outcome", "unit", "time")
-    optional_roles = ("treatment", "cohort", "covariates", "weight", "cluster")
+    optional_roles = ("treatment", "cohort", "covariates", "weight", "cluster", "lat", "lon")
     binary_treatment = False
     summary_line = (
         "Callaway–Sant'Anna ATT(g,t) (DR/IPW/OR) with simple, group, event-study and "
@@ -612,8 +667,13 @@ class DiDCallawaySantAnna(Estimator):
             choices=("varying", "universal"),
         ),
         se_method_param(
-            ("analytic", "bootstrap"), "analytic", "'bootstrap' is the multiplier bootstrap"
+            ("analytic", "bootstrap", "conley"),
+            "analytic",
+            "'bootstrap' is the multiplier bootstrap; 'conley' the spatial HAC of the unit "
+            "influence functions (no uniform bands)",
         ),
+        CONLEY_CUTOFF,
+        CONLEY_KERNEL,
         n_boot_param(
             999, low=0, high=100_000, note="multiplier-bootstrap draws (uniform bands; 0 = none)"
         ),
@@ -626,6 +686,8 @@ class DiDCallawaySantAnna(Estimator):
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         notes: list[str] = []
+        check_conley_params(params, self.name)
+        coords = conley_coordinates(data) if params["se_method"] == "conley" else None
         panel = _cohort_panel(data, notes)
         if params["se_method"] == "bootstrap" and params["n_boot"] < 2:
             raise EstimationError(
@@ -633,6 +695,14 @@ class DiDCallawaySantAnna(Estimator):
             )
         wp = wide_panel(panel, notes)
         wp, glist = select_cohorts(wp, params["control_group"], params["anticipation"], notes)
+        spatial = None
+        if coords is not None:
+            spatial = _unit_kernel(data, panel, wp, coords, params)
+            if data.roles.cluster is not None:
+                notes.append(
+                    f"the cluster role '{data.roles.cluster}' is not used by "
+                    "se_method='conley' (units are correlated by distance)"
+                )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             res = att_gt(
@@ -651,13 +721,16 @@ class DiDCallawaySantAnna(Estimator):
         level = params["ci_level"]
         alpha = 1 - level
         z = float(stats.norm.ppf(0.5 + level / 2))
-        B = params["n_boot"]
+        # the multiplier draws are independent across units: no spatial bands
+        B = 0 if spatial is not None else params["n_boot"]
         aggs = {k: aggregate(res, wp, glist, k) for k in AGGREGATIONS}
         blocks = _influence_blocks(res, aggs)
         boots = _bootstrap_blocks(blocks, wp.cluster, B, ctx.rng(_MULTIPLIER_STREAM), alpha)
 
         def pick_se(key: str) -> np.ndarray:
             b = boots[key]
+            if spatial is not None:
+                return spatial.se(blocks[key])
             if params["se_method"] == "bootstrap" and b is not None:
                 return b.se
             return analytic_se(blocks[key], wp.cluster)
@@ -688,7 +761,7 @@ class DiDCallawaySantAnna(Estimator):
                 "se": [v[1] for v in overall.values()],
             }
         )
-        pre = pretrend_wald(res, wp.cluster, params["anticipation"])
+        pre = pretrend_wald(res, wp.cluster, params["anticipation"], spatial)
         gate = _pretrend_gate(pre, ctx)
         kind = params["aggregation"]
         estimate, se = overall[kind]
@@ -707,6 +780,9 @@ class DiDCallawaySantAnna(Estimator):
         }
         if wp.cluster is not None:
             diagnostics["n_clusters"] = int(wp.cluster.max()) + 1
+        if spatial is not None:
+            diagnostics["conley_cutoff_km"] = spatial.cutoff_km
+            diagnostics["conley_kernel"] = spatial.kernel
         return Estimate.from_se(
             self.name,
             "ATT",
@@ -728,11 +804,12 @@ class DiDCallawaySantAnna(Estimator):
             warnings=notes,
             method=f"Callaway–Sant'Anna ({params['method']}, {params['control_group']} "
             f"comparison, {kind} aggregation), "
-            + (
-                "influence-function SE"
-                if params["se_method"] == "analytic"
-                else f"multiplier-bootstrap SE ({B} draws)"
-            ),
+            + {
+                "analytic": "influence-function SE",
+                "bootstrap": f"multiplier-bootstrap SE ({B} draws)",
+                "conley": "Conley spatial-HAC SE of the unit influence functions "
+                f"({params['conley_kernel']} kernel, cutoff {params['conley_cutoff_km']} km)",
+            }[params["se_method"]],
         )
 
 
@@ -753,6 +830,24 @@ def _cohort_panel(data: CausalData, notes: list[str]) -> Panel:
     if panel.cohort is not None and roles.cohort is None:
         notes.append(f"cohort derived from treatment '{roles.treatment}' (first treated period)")
     return panel
+
+
+def _unit_kernel(
+    data: CausalData,
+    panel: Panel,
+    wp: WidePanel,
+    coords: tuple[np.ndarray, np.ndarray],
+    params: dict[str, Any],
+) -> SpatialKernel:
+    """Each kept unit's coordinates (constant within the unit) and the Conley kernel."""
+    r = data.roles
+    assert r.lat is not None and r.lon is not None
+    lat = constant_within_unit(coords[0], panel.unit, panel.unit_labels, "lat", r.lat)
+    lon = constant_within_unit(coords[1], panel.unit, panel.unit_labels, "lon", r.lon)
+    rows = pd.Index(panel.unit_labels).get_indexer(wp.unit_labels)
+    return SpatialKernel(
+        lat[rows], lon[rows], float(params["conley_cutoff_km"]), params["conley_kernel"]
+    )
 
 
 def _influence_blocks(res: ATTgtResult, aggs: dict[str, Aggregation]) -> dict[str, np.ndarray]:

@@ -14,6 +14,13 @@ difference of the four (weighted) cell means.  Standard errors are cluster-robus
 (CR1, clustered by unit unless a ``cluster`` role is given) with the usual
 small-sample factor ``G/(G−1)·(N−1)/(N−K)`` (Stata's and statsmodels' default).
 
+``se_method="conley"`` (with ``conley_cutoff_km``, ``conley_kernel`` and the ``lat``/
+``lon`` roles) takes Conley's (1999) spatial HAC of the rows' scores ``s_it = w_it z_it
+ε̂_it`` — the influence functions of the coefficients up to the bread — with the panel
+meat of :func:`cqox.inference.spatial_hac.conley_panel_meat`: places within the cutoff
+correlated in the same period, every period of a unit with every other.  No
+small-sample factor, so a vanishing cutoff gives CR0 by unit (as ``did_twfe``).
+
 Pre and post: with two periods the later one is "post".  With more periods they
 are collapsed to pre/post by ``Post_t = 1{t ≥ post_period}``; ``post_period``
 defaults to the first period in which any unit is treated when the ``treatment``
@@ -49,10 +56,18 @@ from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
 from cqox.errors import DesignError, EstimationError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL
+from cqox.estimators.common import (
+    CI_LEVEL,
+    CONLEY_CUTOFF,
+    CONLEY_KERNEL,
+    check_conley_params,
+    conley_coordinates,
+    se_method_param,
+)
 from cqox.estimators.did.panel import Panel, build_panel, prepare_panel
 from cqox.estimators.registry import register
 from cqox.inference.multiplier import cluster_sums
+from cqox.inference.spatial_hac import conley_panel_meat
 
 
 @dataclass(frozen=True)
@@ -146,6 +161,42 @@ def did_2x2_regression(
         }
     )
     return DiD2x2Result(float(coef[3]), float(np.sqrt(vcov[3, 3])), coef, vcov, table, n_clusters)
+
+
+def did_2x2_conley_vcov(
+    res: DiD2x2Result,
+    y: np.ndarray,
+    group: np.ndarray,
+    post: np.ndarray,
+    X: np.ndarray,
+    w: np.ndarray | None,
+    coords: tuple[np.ndarray, np.ndarray],
+    unit: np.ndarray,
+    time: np.ndarray,
+    cutoff_km: float,
+    kernel: str,
+) -> np.ndarray:
+    """Conley covariance ``(Z'WZ)⁻¹ M (Z'WZ)⁻¹`` of the 2x2 regression's coefficients.
+
+    ``M`` is the panel meat of :func:`cqox.inference.spatial_hac.conley_panel_meat` over
+    the scores ``w_it z_it ε̂_it`` (``z = [1, G, Post, G·Post, X]``); no small-sample
+    factor.  A negative variance (possible with the uniform kernel) is an error naming
+    ``conley_kernel``.
+    """
+    ww = np.ones(len(y)) if w is None else w
+    cell = (2 * group + post).astype(np.intp)
+    Z = np.column_stack([_CELL_ROWS[cell], X])
+    resid = y - Z @ res.coef
+    bread = np.linalg.inv(Z.T @ (Z * ww[:, None]))
+    meat = conley_panel_meat(Z * (ww * resid)[:, None], *coords, unit, time, cutoff_km, kernel)
+    vcov: np.ndarray = bread @ meat @ bread
+    if np.any(np.diag(vcov) < 0):
+        raise ParameterError(
+            f"the Conley variance is negative with the {kernel} kernel at "
+            f"conley_cutoff_km={cutoff_km}; use conley_kernel='bartlett' or a smaller cutoff",
+            details={"parameter": "conley_kernel"},
+        )
+    return vcov
 
 
 def _first_in_unit(values: np.ndarray, panel: Panel) -> np.ndarray:
@@ -250,7 +301,7 @@ class DiD2x2(Estimator):
     designs = (Design.DID,)
     estimands = ("ATT",)
     requires = ("outcome", "unit", "time")
-    optional_roles = ("treatment", "cohort", "covariates", "weight", "cluster")
+    optional_roles = ("treatment", "cohort", "covariates", "weight", "cluster", "lat", "lon")
     binary_treatment = False
     summary_line = "Two-group two-period DiD (pooled interaction regression), CR1 cluster SE"
     parameters = (
@@ -261,6 +312,14 @@ class DiD2x2(Estimator):
             "first 'post' period when there are more than two periods",
             nullable=True,
         ),
+        se_method_param(
+            ("clustered", "conley"),
+            "clustered",
+            "'clustered' is CR1 with the usual small-sample factor; 'conley' correlates "
+            "places within conley_cutoff_km in each period and the periods of each unit",
+        ),
+        CONLEY_CUTOFF,
+        CONLEY_KERNEL,
         CI_LEVEL,
     )
 
@@ -269,6 +328,8 @@ class DiD2x2(Estimator):
         return prepare_panel(df, roles, require_treatment=False)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
+        check_conley_params(params, self.name)
+        coords = conley_coordinates(data) if params["se_method"] == "conley" else None
         panel = build_panel(data)
         group, post, p = group_and_post(
             panel,
@@ -284,11 +345,41 @@ class DiD2x2(Estimator):
                         details={"parameter": "post_period"},
                     )
         res = did_2x2_regression(panel.y, group, post, panel.X, panel.cluster, panel.weight)
+        se = res.se
+        method = "pooled interaction regression y ~ G + Post + G:Post, CR1 cluster-robust SE"
+        spatial: dict[str, Any] = {}
+        notes: list[str] = []
+        if coords is not None:
+            cutoff, kernel = float(params["conley_cutoff_km"]), params["conley_kernel"]
+            vcov = did_2x2_conley_vcov(
+                res,
+                panel.y,
+                group,
+                post,
+                panel.X,
+                panel.weight,
+                coords,
+                panel.unit,
+                panel.time,
+                cutoff,
+                kernel,
+            )
+            se = float(np.sqrt(vcov[3, 3]))
+            spatial = {"se_cr1": res.se, "conley_cutoff_km": cutoff, "conley_kernel": kernel}
+            method = (
+                "pooled interaction regression y ~ G + Post + G:Post, Conley spatial-HAC SE "
+                f"({kernel} kernel, cutoff {cutoff:g} km, within periods; serial within units)"
+            )
+            if data.roles.cluster is not None:
+                notes.append(
+                    f"the cluster role '{data.roles.cluster}' is not used by "
+                    "se_method='conley' (places are correlated by distance and by unit)"
+                )
         return Estimate.from_se(
             self.name,
             "ATT",
             res.tau,
-            res.se,
+            se,
             params["ci_level"],
             n=panel.n,
             n_treated=int(group.sum()),
@@ -305,7 +396,9 @@ class DiD2x2(Estimator):
                         strict=True,
                     )
                 ),
+                **spatial,
             },
             tables={"cell_means": res.means},
-            method="pooled interaction regression y ~ G + Post + G:Post, CR1 cluster-robust SE",
+            warnings=notes,
+            method=method,
         )

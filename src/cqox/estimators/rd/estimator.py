@@ -53,11 +53,18 @@ from cqox.errors import (
     column_not_found,
 )
 from cqox.estimators.base import Estimator, Example
-from cqox.estimators.common import CI_LEVEL, se_method_param
+from cqox.estimators.common import (
+    CI_LEVEL,
+    CONLEY_CUTOFF,
+    CONLEY_KERNEL,
+    check_conley_params,
+    conley_coordinates,
+    se_method_param,
+)
 from cqox.estimators.rd.bandwidth import BWSELECTS, Bandwidths, select_bandwidths
 from cqox.estimators.rd.binned import binned_means
 from cqox.estimators.rd.density import density_test
-from cqox.estimators.rd.local_poly import KERNELS, VCES, RDFit, rd_fit
+from cqox.estimators.rd.local_poly import KERNELS, VCES, ConleySpec, RDFit, rd_fit
 from cqox.estimators.registry import register
 
 
@@ -92,13 +99,22 @@ def rd_estimate(
     b: float | None = None,
     vce: str = "nn",
     nnmatch: int = 3,
+    conley: tuple[np.ndarray, np.ndarray, float, str] | None = None,
 ) -> RDResult:
-    """Sharp (``t=None``) or fuzzy RD of ``y`` at ``x = c``; bandwidths selected unless given."""
+    """Sharp (``t=None``) or fuzzy RD of ``y`` at ``x = c``; bandwidths selected unless given.
+
+    ``conley = (lat, lon, cutoff_km, kernel)`` replaces every variance by Conley's over
+    the residuals of ``vce`` (:func:`cqox.estimators.rd.local_poly.conley_variances`).
+    """
     q = p + 1 if q is None else q
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     t = None if t is None else t[order]
     left = x < c
+    spec = None
+    if conley is not None:
+        lat, lon = conley[0][order], conley[1][order]
+        spec = ConleySpec(lat[left], lon[left], lat[~left], lon[~left], conley[2], conley[3])
     n_l, n_r = int(left.sum()), int((~left).sum())
     if min(np.unique(x[left]).size, np.unique(x[~left]).size) < q + 1:
         raise NoDataError(
@@ -113,7 +129,9 @@ def rd_estimate(
         bw = Bandwidths((h, h), (bb, bb), "manual")
     Y = y[:, None] if t is None else np.column_stack([y, t])
     xc = x - c
-    fit = rd_fit(xc[left], Y[left], xc[~left], Y[~left], bw.h, bw.b, p, q, kernel, vce, nnmatch)
+    fit = rd_fit(
+        xc[left], Y[left], xc[~left], Y[~left], bw.h, bw.b, p, q, kernel, vce, nnmatch, spec
+    )
     return RDResult(fit, bw, t is not None, (n_l, n_r))
 
 
@@ -158,7 +176,15 @@ PARAMETERS = (
         closed="neither",
         nullable=True,
     ),
-    se_method_param(VCES, "nn", aliases=("vce",)),
+    se_method_param(
+        (*VCES, "conley"),
+        "nn",
+        "'conley' uses plug-in (HC0) residuals with Conley's spatial kernel over the lat/lon "
+        "roles; the bandwidths and gates then use 'hc0'",
+        aliases=("vce",),
+    ),
+    CONLEY_CUTOFF,
+    CONLEY_KERNEL,
     Param("nnmatch", 3, "int", "neighbours for the NN variance", low=1, high=100),
     Param("gates", True, "bool", "run the density, covariate, placebo and donut gates"),
     CI_LEVEL,
@@ -199,7 +225,7 @@ class RegressionDiscontinuity(Estimator):
     designs = (Design.RD,)
     estimands = ("ATE(c)", "LATE(c)")
     requires = ("outcome", "running", "cutoff")
-    optional_roles = ("treatment", "covariates")
+    optional_roles = ("treatment", "covariates", "lat", "lon")
     binary_treatment = False
     summary_line = (
         "Local-polynomial RD, MSE/CER-optimal bandwidths, robust bias-corrected CI (CCT 2014)"
@@ -236,15 +262,26 @@ class RegressionDiscontinuity(Estimator):
         if t is not None and np.array_equal(t, (x >= c).astype(float)):
             notes.append("the treatment equals 1[running ≥ cutoff]: the design is sharp")
             t = None
+        check_conley_params(params, self.name)
         opts = {k: params[k] for k in ("p", "q", "kernel", "bwselect", "h", "b", "nnmatch")}
-        opts["vce"] = params["se_method"]  # rdrobust's name inside the numerical core
+        conley = params["se_method"] == "conley"
+        # rdrobust's name inside the numerical core; Conley's meat takes plug-in residuals
+        opts["vce"] = "hc0" if conley else params["se_method"]
         if opts["q"] is not None and opts["q"] <= opts["p"]:
             raise ParameterError(
                 f"The 'q' parameter of rd must be greater than p = {opts['p']}. "
                 f"Got {opts['q']} instead.",
                 details={"parameter": "q", "estimator": "rd"},
             )
-        res = rd_estimate(x, data.y, c, t, **opts)
+        spatial: dict[str, Any] = {}
+        if conley:
+            cutoff, kern = float(params["conley_cutoff_km"]), params["conley_kernel"]
+            res = rd_estimate(
+                x, data.y, c, t, **opts, conley=(*conley_coordinates(data), cutoff, kern)
+            )
+            spatial = {"conley_cutoff_km": cutoff, "conley_kernel": kern}
+        else:
+            res = rd_estimate(x, data.y, c, t, **opts)
         level = params["ci_level"]
         ci_rb, p_rb = res.robust_ci(level)
         f = res.fit
@@ -275,6 +312,7 @@ class RegressionDiscontinuity(Estimator):
             "mu_right": f.mu_r,
             "coef_left": f.beta_l.tolist(),
             "coef_right": f.beta_r.tolist(),
+            **spatial,
         }
         if res.fuzzy:
             diagnostics["first_stage"] = {
@@ -310,6 +348,12 @@ class RegressionDiscontinuity(Estimator):
                 f"{params['kernel']} kernel, {res.bw.method} h={res.bw.h[0]:.4g}"
                 + ("" if res.bw.h[0] == res.bw.h[1] else f"/{res.bw.h[1]:.4g}")
                 + ", robust bias-corrected CI"
+                + (
+                    f", Conley spatial-HAC SEs ({spatial['conley_kernel']} kernel, cutoff "
+                    f"{spatial['conley_cutoff_km']:g} km)"
+                    if spatial
+                    else ""
+                )
             ),
         )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cqox.errors import EstimationError
+from cqox.errors import EstimationError, ParameterError
 
 KERNELS: tuple[str, ...] = ("triangular", "uniform", "epanechnikov")
 VCES: tuple[str, ...] = ("nn", "hc0", "hc1", "hc2", "hc3")
@@ -124,6 +124,8 @@ class SideFit:
         ``inv_g_p``, ``RW_p``, ``Q_q`` and residuals to form variances for any ``s``.
     n_h, n_b : int
         Rows with positive weight under ``h`` and under ``b``.
+    rows : ndarray of int, shape (m,)
+        Positions, in the side's input arrays, of the ``m`` rows of the fit.
     """
 
     beta_p: np.ndarray
@@ -135,6 +137,17 @@ class SideFit:
     res_b: np.ndarray
     n_h: int
     n_b: int
+    rows: np.ndarray
+
+    def scores(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row terms ``ψ_i`` of ``s'β̂[0, :]``, conventional and robust: ``Σ ψ_i² = V``.
+
+        ``ψ_i = (e₀'G⁻¹ r_i w_i)(ε̂_i's)`` with the conventional design row ``r_i w_i``
+        (``RW_p``) or the bias-corrected one (``Q_q``) — the terms whose sum of squares
+        :meth:`variances` returns, and whose spatially weighted sum is Conley's.
+        """
+        lead = self.inv_g_p[:, 0]
+        return (self.RW_p @ lead) * (self.res_h @ s), (self.Q_q @ lead) * (self.res_b @ s)
 
     def variances(self, s: np.ndarray) -> tuple[float, float]:
         """Conventional and robust variances of ``s'β̂[0, :]`` on this side."""
@@ -192,7 +205,50 @@ def fit_side(
         if vce == "nn"
         else residuals(ex, eY, R_q, beta_q, invG_q, RW_q, vce, nnmatch, dups, dupsid)
     )
-    return SideFit(beta_p, beta_bc, inv_g_p, RW_p, Q_q, res_h, res_b, n_h, n_b)
+    return SideFit(beta_p, beta_bc, inv_g_p, RW_p, Q_q, res_h, res_b, n_h, n_b, np.flatnonzero(ind))
+
+
+@dataclass(frozen=True)
+class ConleySpec:
+    """Coordinates and kernel for Conley (1999) spatial-HAC variances of an RD fit.
+
+    Attributes
+    ----------
+    lat_l, lon_l, lat_r, lon_r : ndarray
+        Coordinates (decimal degrees) of the rows of ``x_l`` and ``x_r``, in their order.
+    cutoff_km : float
+    kernel : {"uniform", "bartlett"}
+    """
+
+    lat_l: np.ndarray
+    lon_l: np.ndarray
+    lat_r: np.ndarray
+    lon_r: np.ndarray
+    cutoff_km: float
+    kernel: str
+
+
+def conley_variances(
+    left: SideFit, right: SideFit, s: np.ndarray, spec: ConleySpec
+) -> tuple[float, float]:
+    """Conley variances (conventional, robust) of ``s'(β̂_+[0] − β̂_−[0])``.
+
+    The estimate is linear in the outcomes of both sides, ``τ̂ = Σ_i ψ_i`` up to its
+    residuals, with ``ψ_i`` from :meth:`SideFit.scores` (negated on the left side), so
+    ``V = Σ_i Σ_j K(d_ij / c) ψ_i ψ_j`` over the rows of both sides: places on opposite
+    sides of the cutoff that lie close together (across a border, in ``geo_rd``) are
+    correlated too.  With no two places within the cutoff it is the HC0 sum ``Σ ψ_i²``.
+    """
+    # imported here: only spatial fits need the KD-tree search
+    from cqox.inference.spatial_hac import conley_meat
+
+    cl_l, rb_l = left.scores(s)
+    cl_r, rb_r = right.scores(s)
+    psi = np.column_stack([np.r_[-cl_l, cl_r], np.r_[-rb_l, rb_r]])
+    lat = np.r_[spec.lat_l[left.rows], spec.lat_r[right.rows]]
+    lon = np.r_[spec.lon_l[left.rows], spec.lon_r[right.rows]]
+    meat = conley_meat(psi, lat, lon, spec.cutoff_km, spec.kernel)
+    return float(meat[0, 0]), float(meat[1, 1])
 
 
 @dataclass(frozen=True)
@@ -243,10 +299,13 @@ def rd_fit(
     kernel: str = "triangular",
     vce: str = "nn",
     nnmatch: int = 3,
+    conley: ConleySpec | None = None,
 ) -> RDFit:
     """Estimate the jump at 0 of centred, sorted data ``x_l < 0 ≤ x_r``.
 
-    ``Y_*`` has one column (sharp) or two (outcome, treatment: fuzzy).
+    ``Y_*`` has one column (sharp) or two (outcome, treatment: fuzzy).  With ``conley``
+    every variance is :func:`conley_variances` over the residuals of ``vce`` (the
+    caller passes plug-in ``"hc0"`` residuals).
     """
     L = fit_side(x_l, Y_l, h[0], b[0], p, q, kernel, vce, nnmatch)
     R = fit_side(x_r, Y_r, h[1], b[1], p, q, kernel, vce, nnmatch)
@@ -266,14 +325,14 @@ def rd_fit(
         s = np.array([1 / tT_cl, -tY_cl / tT_cl**2])
         tau_bc = tau_cl - float(s @ np.array([tY_cl - tY_bc, tT_cl - tT_bc]))
         sT = np.array([0.0, 1.0])
-        vl, vr = L.variances(sT), R.variances(sT)
-        se_t_cl, se_t_rb = np.sqrt(vl[0] + vr[0]), np.sqrt(vl[1] + vr[1])
-    vl, vr = L.variances(s), R.variances(s)
+        v_cl, v_rb = _variances(L, R, sT, conley)
+        se_t_cl, se_t_rb = np.sqrt(v_cl), np.sqrt(v_rb)
+    v_cl, v_rb = _variances(L, R, s, conley)
     return RDFit(
         tau_cl,
         tau_bc,
-        float(np.sqrt(vl[0] + vr[0])),
-        float(np.sqrt(vl[1] + vr[1])),
+        float(np.sqrt(v_cl)),
+        float(np.sqrt(v_rb)),
         tT_cl,
         tT_bc,
         float(se_t_cl),
@@ -285,3 +344,21 @@ def rd_fit(
         L.beta_p[:, 0].copy(),
         R.beta_p[:, 0].copy(),
     )
+
+
+def _variances(
+    left: SideFit, right: SideFit, s: np.ndarray, conley: ConleySpec | None
+) -> tuple[float, float]:
+    """Conventional and robust variances of the jump in ``s'β̂[0, :]``."""
+    if conley is not None:
+        v_cl, v_rb = conley_variances(left, right, s, conley)
+        if min(v_cl, v_rb) < 0:
+            raise ParameterError(
+                f"the Conley variance is negative with the {conley.kernel} kernel at "
+                f"conley_cutoff_km={conley.cutoff_km:g}; use conley_kernel='bartlett' or a "
+                "smaller cutoff",
+                details={"parameter": "conley_kernel"},
+            )
+        return v_cl, v_rb
+    vl, vr = left.variances(s), right.variances(s)
+    return vl[0] + vr[0], vl[1] + vr[1]

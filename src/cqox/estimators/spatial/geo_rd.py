@@ -16,6 +16,12 @@ first point to its last, or ``auto`` — the side where the ``treatment`` role i
 often 1.  With a ``treatment`` that is 1 exactly on the treated side the design is sharp;
 otherwise fuzzy (``LATE(c)``), as in ``rd``.
 
+Standard errors: ``rd``'s, or with ``se_method="conley"`` (and ``conley_cutoff_km``,
+``conley_kernel``) Conley's (1999) spatial-HAC variance of the local-polynomial fit: the
+estimate is a kernel-weighted sum over the places of both sides, and the sandwich
+correlates the weighted scores of places within the cutoff, on either side of the
+border (:func:`cqox.estimators.rd.local_poly.conley_variances`).
+
 Assumptions (Keele & Titiunik 2015): potential outcomes continuous in location at the
 border (no other policy changes along the same line, no sorting across it — the density
 gate checks the latter in distance); the effect estimated is an average along the
@@ -186,6 +192,9 @@ class GeographicRD(Estimator):
             covariates=r.covariates,
             running=column,
             cutoff=0.0,
+            # the places' coordinates, for se_method="conley"
+            lat=r.lat,
+            lon=r.lon,
         )
         est = RegressionDiscontinuity(**rd_params).fit(table, rd_roles, ctx)
         notes = list(est.warnings)
