@@ -290,7 +290,8 @@ NOTES: dict[str | tuple[str, str], str] = {
     "mediation": "quasi-Bayesian percentile interval (1,000 draws); SE = SD of the draws",
     "multivalued": "three levels; level 1 against level 0 (the ATT on level-1 units)",
     "transport_iosw": "log-normal inverse odds of sampling weights: the Wald interval "
-    "under-covers at this size (docs/validation_transport.md)",
+    "under-covers at this size, with the true weights too (0.928 over 2,000 seeds); the "
+    "bootstrap does not repair it (docs/validation_transport.md)",
     ("proximal_2sls", "zivich_2023"): "Zivich et al. (2023) scenario 2, n = 500; published: "
     "bias −0.003, sd 0.210, mean SE 0.208, coverage 0.946",
     ("dose_msm", "optimal_dose"): "grid argmax; percentile interval over Gaussian draws of "

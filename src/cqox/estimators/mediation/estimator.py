@@ -50,14 +50,25 @@ from cqox.estimators.common import (
     se_method_param,
 )
 from cqox.estimators.mediation.crossfit import mediation_scores
-from cqox.estimators.mediation.models import MODEL_CHOICES, SE_CHOICES, choose_family, fit_model
+from cqox.estimators.mediation.models import (
+    MODEL_CHOICES,
+    SE_CHOICES,
+    ParametricFit,
+    choose_family,
+    fit_model,
+)
 from cqox.estimators.mediation.quasi_bayes import (
     EFFECT_LABELS,
     MediationDesign,
     simulate_effects,
     summarise,
 )
-from cqox.estimators.mediation.sensitivity import rho_sensitivity
+from cqox.estimators.mediation.sensitivity import RhoSensitivity, rho_sensitivity
+from cqox.estimators.mediation.sensitivity_probit import (
+    probit_mediator_sensitivity,
+    probit_outcome_sensitivity,
+    sensitivity_draws,
+)
 from cqox.estimators.registry import register
 from cqox.nuisance.crossfit import fold_ids
 
@@ -70,6 +81,7 @@ DEFAULT_ESTIMANDS = ("NIE", "NDE")
 #: Random streams of the two estimators (independent of every other estimator's).
 _QB_STREAM = 0x6D_6564
 _DML_STREAM = 0x6D_6D6C
+_SENS_STREAM = 0x6D_7365
 _EXAMPLE = Example(
     "mediation.mediation_linear",
     {"n": 400, "seed": 1},
@@ -143,9 +155,13 @@ class QuasiBayesMediation(_MediationEstimator):
     Linear, logistic or probit models for the mediator and the outcome (``auto``: logistic for
     a 0/1 variable, linear otherwise), an optional treatment–mediator interaction, and
     ``n_draws`` draws of both models' coefficients from ``N(β̂, V̂)``
-    (:mod:`cqox.estimators.mediation.quasi_bayes`).  For a linear mediator and a linear
-    outcome without interaction the ρ sensitivity analysis of Imai, Keele & Yamamoto
-    (2010) is added (``tables["sensitivity"]``; :mod:`cqox.estimators.mediation.sensitivity`).
+    (:mod:`cqox.estimators.mediation.quasi_bayes`).  The ρ sensitivity analysis of Imai,
+    Keele & Yamamoto (2010) is added (``tables["sensitivity"]``) for a linear mediator
+    and a linear outcome without interaction (closed form;
+    :mod:`cqox.estimators.mediation.sensitivity`), a probit mediator with a linear
+    outcome, and a linear mediator with a probit outcome without interaction (by
+    simulation; :mod:`cqox.estimators.mediation.sensitivity_probit`); other models say
+    why not in ``diagnostics["sensitivity"]``.
     """
 
     name = "mediation"
@@ -270,8 +286,8 @@ class QuasiBayesMediation(_MediationEstimator):
             "n_draws_undefined_pm": n_bad,
         }
         tables: dict[str, pd.DataFrame] = {"effects": table}
-        if fam_m == fam_y == "linear" and not params["interaction"]:
-            sens = rho_sensitivity(data.y, data.t, m, data.X, params["ci_level"])
+        sens, why_not = _rho_analysis(data, m, med_fit, out_fit, design, params, ctx)
+        if sens is not None:
             tables["sensitivity"] = sens.table
             diagnostics.update(
                 {
@@ -281,11 +297,7 @@ class QuasiBayesMediation(_MediationEstimator):
                 }
             )
         else:
-            diagnostics["sensitivity"] = (
-                "not applicable, because the closed-form ρ analysis (Imai, Keele & Yamamoto "
-                "2010, Theorem 2) needs a linear mediator and a linear outcome model without "
-                "interaction"
-            )
+            diagnostics["sensitivity"] = why_not
         return table, diagnostics, tables
 
 
@@ -401,6 +413,64 @@ class CrossFitMediation(_MediationEstimator):
                 "influence-function SE"
             ),
         )
+
+
+def _rho_analysis(
+    data: CausalData,
+    m: np.ndarray,
+    med_fit: ParametricFit,
+    out_fit: ParametricFit,
+    design: MediationDesign,
+    params: dict[str, Any],
+    ctx: Context,
+) -> tuple[RhoSensitivity | None, str]:
+    """The ρ sensitivity analysis that fits the two models, or why there is none.
+
+    Linear–linear without interaction: the closed form
+    (:mod:`cqox.estimators.mediation.sensitivity`); a probit mediator with a linear
+    outcome, or a linear mediator with a probit outcome (no interaction), by simulation
+    (:mod:`cqox.estimators.mediation.sensitivity_probit`), as R ``medsens``.
+    """
+    assert data.y is not None and data.t is not None
+    fam_m, fam_y = med_fit.family, out_fit.family
+    level = params["ci_level"]
+    for what, fam in (("mediator", fam_m), ("outcome", fam_y)):
+        if fam == "logistic":
+            return None, (
+                f"not applicable, because the {what} model is logistic: ρ is the "
+                "correlation of normal errors (Imai, Keele & Yamamoto 2010), a logistic "
+                "model's latent error is not normal, so the ACME has no formula in ρ; "
+                f"refit with {what}_model='probit' (R medsens refuses logit too)"
+            )
+    if fam_m == fam_y == "linear":
+        if design.interaction:
+            return None, (
+                "not applicable, because the closed-form ρ analysis (Imai, Keele & "
+                "Yamamoto 2010, Theorem 2) of a linear mediator and a linear outcome has "
+                "no treatment × mediator interaction"
+            )
+        return rho_sensitivity(data.y, data.t, m, data.X, level), ""
+    if fam_m == fam_y == "probit":
+        return None, (
+            "not applicable, because the mediator and the outcome models are both probit: "
+            "the ρ analysis (Imai, Keele & Yamamoto 2010; R medsens) needs one of the two "
+            "linear"
+        )
+    rng = ctx.rng(_SENS_STREAM)
+    draws = sensitivity_draws(params["n_draws"], data.n)
+    if fam_m == "probit":
+        sens = probit_mediator_sensitivity(
+            data.y, data.t, m, data.X, med_fit, design.interaction, draws, rng, level
+        )
+        return sens, ""
+    if design.interaction:
+        return None, (
+            "not applicable, because the ρ analysis of a probit outcome (Imai, Keele & "
+            "Yamamoto 2010; R medsens) has no treatment × mediator interaction term"
+        )
+    index = design.outcome(data.t, m, data.X) @ out_fit.coef
+    sens = probit_outcome_sensitivity(data.t, data.X, med_fit, out_fit, index, draws, rng, level)
+    return sens, ""
 
 
 def _name(spec: Any) -> str:
