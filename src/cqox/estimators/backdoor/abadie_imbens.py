@@ -9,6 +9,7 @@ them from arrays and :class:`~cqox.estimators.backdoor.matching.Matches`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -261,13 +262,17 @@ def weighted_conditional_covariance(
     y: np.ndarray,
     t: np.ndarray,
     s: np.ndarray,
-    Z: np.ndarray,
+    zt_dot: Callable[[np.ndarray], np.ndarray],
     arm: int,
     L: int,
     w: np.ndarray,
     within: Matches | None = None,
 ) -> np.ndarray:
     """``Σ_i w_i ĉov(Z, Y | e(X_i), W = arm)``, shape (k,).
+
+    ``zt_dot(v)`` is ``Z'v`` for the propensity model's design ``Z``
+    (:meth:`cqox.nuisance.glm.BinaryFit.zt_dot` computes it in blocks, so that the
+    ``n × k`` design is never copied).
 
     ``within`` reuses the arm's own ``L``-nearest same-arm matches if already known.
 
@@ -301,7 +306,7 @@ def weighted_conditional_covariance(
             weights=np.repeat(np.where(ok, wq * sy / np.where(ok, h, 1.0), 0.0), m.sizes),
             minlength=n,
         )
-    return Z.T @ (u * y - r)
+    return zt_dot(u * y - r)
 
 
 def estimated_score_adjustment(
@@ -310,7 +315,7 @@ def estimated_score_adjustment(
     s: np.ndarray,
     e: np.ndarray,
     f: np.ndarray,
-    Z: np.ndarray,
+    zt_dot: Callable[[np.ndarray], np.ndarray],
     H: np.ndarray,
     estimand: str,
     tau: float,
@@ -320,8 +325,8 @@ def estimated_score_adjustment(
 ) -> float:
     """Abadie–Imbens (2016) reduction of ``Var(τ̂)`` for matching on an estimated score.
 
-    With ``I = N·H`` the information of the propensity model (``Z`` its design,
-    ``f = ∂e/∂(Z'θ)``), the adjusted variance is ``V̂ − adjustment`` where
+    With ``I = N·H`` the information of the propensity model (``Z`` its design, given as
+    ``zt_dot(v) = Z'v``; ``f = ∂e/∂(Z'θ)``), the adjusted variance is ``V̂ − adjustment`` where
 
     - ATE: ``adjustment = c'I⁻¹c``, ``c = (1/N) Σ_i f_i (ĉov₁_i/e_i + ĉov₀_i/(1 − e_i))``;
     - ATT: ``adjustment = c'I⁻¹c − d'I⁻¹d``, ``c = (1/N₁) Σ_i f_i (ĉov₁_i +
@@ -342,10 +347,10 @@ def estimated_score_adjustment(
         w1, w0, n_s = f * (1 - e) / e, f, float(n - t.sum())
     w0_within, w1_within = within if len(within) == 2 else (None, None)
     c = (
-        weighted_conditional_covariance(y, t, s, Z, 1, L, w1, w1_within)
-        + weighted_conditional_covariance(y, t, s, Z, 0, L, w0, w0_within)
+        weighted_conditional_covariance(y, t, s, zt_dot, 1, L, w1, w1_within)
+        + weighted_conditional_covariance(y, t, s, zt_dot, 0, L, w0, w0_within)
     ) / n_s
     if estimand == "ATE":
         return float(c @ np.linalg.solve(H, c)) / n
-    d = (f * (effect - tau)) @ Z / n_s
+    d = zt_dot(f * (effect - tau)) / n_s
     return float(c @ np.linalg.solve(H, c) - d @ np.linalg.solve(H, d)) / n

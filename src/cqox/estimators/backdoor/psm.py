@@ -379,7 +379,7 @@ def _standard_error(
             score,
             e,
             fit.dp_deta,
-            fit.Z,
+            fit.zt_dot,
             fit.hessian,
             params["estimand"],
             res.tau,
