@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from benchmarks import transport_bootstrap as tb
 
 import cqox
-from cqox.estimators.transport import bootstrap as tb
 from cqox.simulate.transport import nested_trial
 
 KW = {"outcome": "y", "treatment": "t", "sample": "s", "covariates": ["x1", "x2", "x3"]}

@@ -24,7 +24,7 @@ What it achieves there is limited: on the 300 seeds where the Wald TATE interval
 0.897, the percentile-t one covered 0.917 (PATE 0.917 both), and the percentile, BCa
 and bootstrap-SE intervals no better than Wald; the weighting estimator with the *true*
 weights covers 0.928 too, so the shortfall is the weights' tail, which no resample of
-the sample reproduces.  Hence a study tool, not wired into the estimators.
+the sample reproduces.  Hence a study tool kept with the benchmarks, not wired into the estimators.
 """
 
 from __future__ import annotations
