@@ -307,3 +307,33 @@ def conley_panel_meat(
     # spatial part already)
     out: np.ndarray = meat + by_unit.T @ by_unit - S.T @ S
     return out
+
+
+def conley_panel_vcov(
+    X: np.ndarray,
+    resid: np.ndarray,
+    w: np.ndarray | None,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    unit: np.ndarray,
+    time: np.ndarray,
+    cutoff_km: float,
+    kernel: str,
+) -> np.ndarray:
+    """Conley sandwich of a (weighted) least-squares fit on a panel.
+
+    ``V = (X'WX)⁻¹ M (X'WX)⁻¹`` with ``M`` the :func:`conley_panel_meat` of the scores
+    ``w_i e_i X_i``.  A negative variance (possible with the uniform kernel) is an error
+    naming ``conley_kernel``.
+    """
+    ww = np.ones(len(resid)) if w is None else w
+    bread = np.linalg.inv(X.T @ (X * ww[:, None]))
+    meat = conley_panel_meat(X * (ww * resid)[:, None], lat, lon, unit, time, cutoff_km, kernel)
+    vcov: np.ndarray = bread @ meat @ bread
+    if np.any(np.diag(vcov) < 0):
+        raise ParameterError(
+            f"the Conley variance is negative with the {kernel} kernel at "
+            f"conley_cutoff_km={cutoff_km}; use conley_kernel='bartlett' or a smaller cutoff",
+            details={"parameter": "conley_kernel"},
+        )
+    return vcov

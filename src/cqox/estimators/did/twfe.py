@@ -58,7 +58,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate, threshold_gate
 from cqox.core.roles import Roles
 from cqox.data.prepare import CausalData
-from cqox.errors import DesignError, EstimationError, ParameterError
+from cqox.errors import DesignError, EstimationError
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import (
     CI_LEVEL,
@@ -76,7 +76,7 @@ from cqox.estimators.did.panel import (
 )
 from cqox.estimators.registry import register
 from cqox.inference.multiplier import cluster_sums
-from cqox.inference.spatial_hac import conley_panel_meat
+from cqox.inference.spatial_hac import conley_panel_vcov
 
 #: Alternating projections stop when the largest unit mean of the residual is below
 #: this times the scale of the data: far below the 1e-6 agreement asked of peers.
@@ -227,19 +227,7 @@ def twfe_conley_vcov(
     the CR0 cluster-by-unit covariance.  A negative variance (possible with the uniform
     kernel) is an error naming ``conley_kernel``.
     """
-    ww = np.ones(len(res.resid)) if w is None else w
-    bread = np.linalg.inv((res.Xd * ww[:, None]).T @ res.Xd)
-    meat = conley_panel_meat(
-        res.Xd * (ww * res.resid)[:, None], lat, lon, unit, time, cutoff_km, kernel
-    )
-    vcov: np.ndarray = bread @ meat @ bread
-    if np.any(np.diag(vcov) < 0):
-        raise ParameterError(
-            f"the Conley variance is negative with the {kernel} kernel at "
-            f"conley_cutoff_km={cutoff_km}; use conley_kernel='bartlett' or a smaller cutoff",
-            details={"parameter": "conley_kernel"},
-        )
-    return vcov
+    return conley_panel_vcov(res.Xd, res.resid, w, lat, lon, unit, time, cutoff_km, kernel)
 
 
 #: A demeaned regressor whose squared norm, after projection on the earlier kept

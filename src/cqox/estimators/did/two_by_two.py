@@ -67,7 +67,7 @@ from cqox.estimators.common import (
 from cqox.estimators.did.panel import Panel, build_panel, prepare_panel
 from cqox.estimators.registry import register
 from cqox.inference.multiplier import cluster_sums
-from cqox.inference.spatial_hac import conley_panel_meat
+from cqox.inference.spatial_hac import conley_panel_vcov
 
 
 @dataclass(frozen=True)
@@ -183,20 +183,9 @@ def did_2x2_conley_vcov(
     factor.  A negative variance (possible with the uniform kernel) is an error naming
     ``conley_kernel``.
     """
-    ww = np.ones(len(y)) if w is None else w
     cell = (2 * group + post).astype(np.intp)
     Z = np.column_stack([_CELL_ROWS[cell], X])
-    resid = y - Z @ res.coef
-    bread = np.linalg.inv(Z.T @ (Z * ww[:, None]))
-    meat = conley_panel_meat(Z * (ww * resid)[:, None], *coords, unit, time, cutoff_km, kernel)
-    vcov: np.ndarray = bread @ meat @ bread
-    if np.any(np.diag(vcov) < 0):
-        raise ParameterError(
-            f"the Conley variance is negative with the {kernel} kernel at "
-            f"conley_cutoff_km={cutoff_km}; use conley_kernel='bartlett' or a smaller cutoff",
-            details={"parameter": "conley_kernel"},
-        )
-    return vcov
+    return conley_panel_vcov(Z, y - Z @ res.coef, w, *coords, unit, time, cutoff_km, kernel)
 
 
 def _first_in_unit(values: np.ndarray, panel: Panel) -> np.ndarray:
