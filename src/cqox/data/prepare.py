@@ -202,13 +202,10 @@ def prepare(
     position = {c: j for j, c in enumerate(columns)}
     # by position: label lookup of a column list costs several times more
     sub = df.take([position[c] for c in used], axis=1)
-    # one missing-value pass over every column in use, covariates included
-    # every column in use numeric (NumPy dtypes): one float64 block serves the
-    # missing-value mask and the design matrix (pandas would copy the columns twice)
-    block = _numeric_block(sub)
-    missing = _missing(sub) if block is None else np.isnan(block)
-    at = {c: j for j, c in enumerate(used)}
-    all_missing = [c for c in cov_cols if missing[:, at[c]].all()]
+    # one missing-value pass, column by column: a 2-D mask (or a float64 copy of every
+    # column in use) would be an n × k temporary as large as the covariates
+    nan_count = _missing_counts(sub)
+    all_missing = [c for c in cov_cols if nan_count[c] == len(sub)]
     if all_missing and formula is not None:
         raise RoleError(
             f"role 'covariates': column '{all_missing[0]}' in the formula has no values (all "
@@ -220,17 +217,13 @@ def prepare(
             dropped[col] = "all values missing"
             cov_cols.remove(col)
         used = in_use()
-        keep = [at[c] for c in used]
-        sub = sub.take(keep, axis=1)
-        missing = missing[:, keep]
-        block = None if block is None else block[:, keep]
-        at = {c: j for j, c in enumerate(used)}
-    complete = np.asarray(~missing.any(axis=1))
+        still = {c: j for j, c in enumerate(sub.columns)}
+        sub = sub.take([still[c] for c in used], axis=1)
     n_input = len(df)
-    n_missing = int(n_input - complete.sum())
+    complete = _complete_rows(sub, [c for c in used if nan_count[c]])
+    n_missing = int(n_input - np.count_nonzero(complete))
     if n_missing:
-        per_col = sub.isna().sum()
-        worst = ", ".join(f"{c} ({int(k)})" for c, k in per_col[per_col > 0].items())
+        worst = ", ".join(f"{c} ({nan_count[c]})" for c in used if nan_count[c])
         notes.append(
             f"removed {n_missing} of {n_input} rows with missing values (listwise deletion; "
             f"missing per column: {worst})"
@@ -280,25 +273,25 @@ def prepare(
                 details={"role": "treatment", "column": roles.treatment},
             )
 
+    numeric = None if formula is not None or not cov_cols else _numeric_columns(frame, cov_cols)
     if formula is not None:
         design = design_from_formula(formula, frame)
-    elif block is not None and cov_cols:
-        # the same float64 values design_from_columns would convert, C order
-        rows = block if not n_missing else block[complete]
-        design = DesignMatrix(
-            np.ascontiguousarray(rows[:, [at[c] for c in cov_cols]]), list(cov_cols)
-        )
+    elif numeric is not None:
+        design = DesignMatrix(numeric, list(cov_cols))
     else:
         design = design_from_columns(cov_cols, frame)
-    if design.X.size and not np.isfinite(design.X).all():
-        j_bad = int(np.flatnonzero(~np.isfinite(design.X).all(axis=0))[0])
+    # the column ranges find infinite (and, from a formula, undefined) values without an
+    # n × k mask, and serve the constant-column check below
+    ranges = (design.X.min(axis=0), design.X.max(axis=0)) if design.X.size else None
+    if ranges is not None and not (np.isfinite(ranges[0]).all() and np.isfinite(ranges[1]).all()):
+        j_bad = int(np.flatnonzero(~(np.isfinite(ranges[0]) & np.isfinite(ranges[1])))[0])
         i_bad = int(np.flatnonzero(~np.isfinite(design.X[:, j_bad]))[0])
         raise RoleError(
             f"role 'covariates': '{design.names[j_bad]}' has infinite values (first in row "
             f"{int(row_index[i_bad])}: {float(design.X[i_bad, j_bad])}); remove or recode them",
             details={"role": "covariates", "column": design.names[j_bad]},
         )
-    design, more = _drop_degenerate(design, formula is None)
+    design, more = _drop_degenerate(design, ranges)
     dropped.update(more)
     for name, why in dropped.items():
         notes.append(f"dropped covariate '{name}': {why}")
@@ -318,39 +311,61 @@ def prepare(
     )
 
 
-def _numeric_block(sub: pd.DataFrame) -> np.ndarray | None:
-    """``sub`` as one float64 array when every column has a NumPy numeric/bool dtype.
+def _missing_counts(sub: pd.DataFrame) -> dict[str, int]:
+    """Missing values per column of ``sub``, one column at a time (no 2-D mask).
 
-    Integer and boolean columns cannot be missing and convert exactly (as in the
-    design matrix), so ``isnan`` of the block is the missing-value mask.
+    Integer and boolean columns cannot be missing; a float column whose sum is a
+    number has no NaN (a NaN makes the sum NaN), so only the columns that may have one
+    are scanned value by value; other dtypes (text, nullable, dates, categories) go
+    through pandas.
     """
-    kinds = [dt.kind if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
-    if not kinds or any(k not in "iubf" for k in kinds):
+    counts: dict[str, int] = {}
+    for name, s in sub.items():
+        counts[str(name)] = int(np.count_nonzero(_column_missing(s))) if _may_miss(s) else 0
+    return counts
+
+
+def _may_miss(s: pd.Series) -> bool:
+    """Whether column ``s`` may hold a missing value (cheap, never a false "no")."""
+    kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else "O"
+    if kind in "iub":
+        return False
+    if kind == "f":
+        # inf − inf is NaN too: then the values are checked one by one
+        return bool(np.isnan(np.add.reduce(s.to_numpy(), axis=None)))
+    return True
+
+
+def _column_missing(s: pd.Series) -> np.ndarray:
+    """Missing-value mask of one column, shape (n,)."""
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f":
+        return np.isnan(s.to_numpy())
+    return np.asarray(s.isna().to_numpy(), dtype=bool)
+
+
+def _complete_rows(sub: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
+    """Rows with no missing value in ``columns`` of ``sub`` (default: every column)."""
+    complete = np.ones(len(sub), dtype=bool)
+    for name in sub.columns if columns is None else columns:
+        s = sub[name]
+        if columns is not None or _may_miss(s):
+            complete &= ~_column_missing(s)
+    return complete
+
+
+def _numeric_columns(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray | None:
+    """The float64 matrix of ``columns`` (NumPy numeric/bool dtypes), ``None`` otherwise.
+
+    No copy when the columns are one float64 block of the table in order, as a table
+    built from one array or read from a file usually holds them: the matrix is then a
+    read-only view of the caller's values, in column-major (Fortran) order.  Otherwise
+    pandas converts them into one new array (the one copy).
+    """
+    position = {c: j for j, c in enumerate(frame.columns)}
+    part = frame.take([position[c] for c in columns], axis=1)
+    if any(not isinstance(dt, np.dtype) or dt.kind not in "iubf" for dt in part.dtypes):
         return None
-    return np.asarray(sub.to_numpy(dtype=np.float64))
-
-
-def _complete_rows(sub: pd.DataFrame) -> np.ndarray:
-    """Rows with no missing value in any column of ``sub``."""
-    return np.asarray(~_missing(sub).any(axis=1))
-
-
-def _missing(sub: pd.DataFrame) -> np.ndarray:
-    """Missing-value mask of ``sub``, shape (n, columns).
-
-    In NumPy where the dtype allows: integer and boolean columns cannot be missing,
-    float columns are checked together with one ``isnan`` on a 2-D array; only other
-    dtypes (text, nullable, dates, categories) go through pandas column by column.
-    """
-    mask = np.zeros(sub.shape, dtype=bool)
-    kinds = [dt.kind if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
-    floats = [j for j, k in enumerate(kinds) if k == "f"]
-    if floats:
-        mask[:, floats] = np.isnan(sub.iloc[:, floats].to_numpy(dtype=np.float64))
-    for j, k in enumerate(kinds):
-        if k not in "iubf":
-            mask[:, j] = sub.iloc[:, j].isna().to_numpy()
-    return mask
+    return np.asarray(part.to_numpy(dtype=np.float64))
 
 
 def check_ordered_periods(values: pd.Series, column: str) -> None:
@@ -478,13 +493,20 @@ def _is_number(v: object) -> bool:
     return True
 
 
-def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatrix, dict[str, str]]:
-    """Drop constant columns and columns linearly dependent on earlier ones."""
+def _drop_degenerate(
+    design: DesignMatrix, ranges: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[DesignMatrix, dict[str, str]]:
+    """Drop constant columns and columns linearly dependent on earlier ones.
+
+    ``ranges`` are the column minima and maxima when already known.  The design is
+    returned as it is (a view of the caller's table stays a view) unless a column goes.
+    """
     X, names = design.X, list(design.names)
     dropped: dict[str, str] = {}
     if X.shape[1] == 0:
         return design, dropped
-    varies = X.max(axis=0) > X.min(axis=0)
+    lo, hi = ranges if ranges is not None else (X.min(axis=0), X.max(axis=0))
+    varies = hi > lo
     keep = np.flatnonzero(varies).tolist()
     for j in np.flatnonzero(~varies):
         dropped[names[j]] = f"constant ({X[0, j]:g}) in the rows in use"
@@ -499,7 +521,7 @@ def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatri
             for col in sorted(set(range(X.shape[1])) - set(keep_idx)):
                 dropped[names[col]] = "linearly dependent on other covariates"
             X, names = X[:, keep_idx], [names[j] for j in keep_idx]
-    return DesignMatrix(np.ascontiguousarray(X), names), dropped
+    return (design if X is design.X else DesignMatrix(X, names)), dropped
 
 
 def _correlation(X: np.ndarray) -> np.ndarray:
