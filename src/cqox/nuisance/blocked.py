@@ -28,6 +28,51 @@ def row_blocks(n: int, size: int = ROW_BLOCK) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
+class RowsOf:
+    """Rows ``index`` of a matrix, gathered one block at a time instead of copied at once.
+
+    ``RowsOf(X, index)[rows]`` is ``X[index[rows]]``: code that reads its matrix by
+    blocks of rows (``X[a:b]``, ``X[positions]``) works on a subset of the rows, e.g. one
+    stratum, with one block in memory instead of an ``n_s × p`` copy.
+    """
+
+    def __init__(self, X: np.ndarray, index: np.ndarray) -> None:
+        self.X = X
+        self.index = np.asarray(index)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(len(index), X.shape[1])``."""
+        return (len(self.index), self.X.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
+        return np.asarray(self.X[self.index[rows]])
+
+
+def column_mean(X: np.ndarray | RowsOf, rows: np.ndarray | None = None) -> np.ndarray:
+    """Mean of each column over the rows where ``rows`` (a 0/1 mask; default all).
+
+    Summed block by block, so no copy of the selected rows: ``X[mask].mean(axis=0)``
+    to rounding.
+    """
+    n, p = X.shape
+    total = np.zeros(p)
+    count = 0
+    for block in row_blocks(n):
+        part = X[block]
+        if rows is None:
+            total += part.sum(axis=0)
+            count += len(part)
+        else:
+            mine = rows[block].astype(bool, copy=False)
+            total += part[mine].sum(axis=0)
+            count += int(np.count_nonzero(mine))
+    return total / count if count else np.full(p, np.nan)
+
+
 def column_mean_sd(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and population SD (``ddof=0``) of each column, without an ``n × p`` copy.
 
@@ -88,4 +133,12 @@ def centred_gram(X: np.ndarray, center: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["ROW_BLOCK", "centred_gram", "column_mean_sd", "design_gram", "row_blocks"]
+__all__ = [
+    "ROW_BLOCK",
+    "RowsOf",
+    "centred_gram",
+    "column_mean",
+    "column_mean_sd",
+    "design_gram",
+    "row_blocks",
+]

@@ -54,6 +54,7 @@ from cqox.estimators.common import (
 )
 from cqox.estimators.registry import register
 from cqox.inference.spatial_hac import conley_se
+from cqox.nuisance.blocked import column_mean
 from cqox.nuisance.ols import rows_dot, shared_fit_ols_rows
 
 
@@ -99,8 +100,9 @@ def regression_adjustment(
     """
     n, k = len(y), X.shape[1] + 1
     s = np.ones(n, dtype=bool) if estimand == "ATE" else (t == (1 if estimand == "ATT" else 0))
-    # the mean design row [1, x̄] over the target, without an n × k design
-    zbar = np.concatenate([[1.0], X.mean(axis=0) if estimand == "ATE" else X[s].mean(axis=0)])
+    # the mean design row [1, x̄] over the target, without an n × k design or a copy of
+    # the target's rows
+    zbar = np.concatenate([[1.0], X.mean(axis=0) if estimand == "ATE" else column_mean(X, s)])
     arms = {}
     # the correction term of ψ, (inf1 − inf0) @ zbar, is n z_i'(Z_a'Z_a)⁻¹zbar · ε_i for
     # the rows of arm a: one n-vector, no n × k influence matrix

@@ -84,7 +84,7 @@ from cqox.gates.balance import (
     variance_ratio_gate,
 )
 from cqox.gates.weights import common_support_gate
-from cqox.nuisance.blocked import row_blocks
+from cqox.nuisance.blocked import RowsOf, column_mean, row_blocks
 from cqox.nuisance.ols import QR_BLOCK, RFactor, qr_r, r_factor_blocks, stack_r
 from cqox.nuisance.propensity import propensity, separation_gates
 
@@ -213,7 +213,7 @@ STRATUM_BLOCK = 8192
 
 
 def _design_block(
-    t: np.ndarray, X: np.ndarray, xbar: np.ndarray, rows: slice
+    t: np.ndarray, X: np.ndarray | RowsOf, xbar: np.ndarray, rows: slice
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(Z, X̃)`` of the rows ``rows``: ``Z = [1, T, X̃, T·X̃]`` with ``X̃ = X − x̄``."""
     Xc = X[rows] - xbar
@@ -229,7 +229,7 @@ ARM_RANK_SHARE = 1e-6
 
 
 def _interacted_r_factor(
-    y: np.ndarray, t: np.ndarray, X: np.ndarray, xbar: np.ndarray
+    y: np.ndarray, t: np.ndarray, X: np.ndarray | RowsOf, xbar: np.ndarray
 ) -> tuple[np.ndarray, list[np.ndarray]] | None:
     """R factor of ``[1, T, X̃, T·X̃, y]``, shape (2p + 3, 2p + 3), from one QR per arm.
 
@@ -275,7 +275,7 @@ def _interacted_r_factor(
 
 
 def _stratum_regression(
-    y: np.ndarray, t: np.ndarray, X: np.ndarray, g: np.ndarray
+    y: np.ndarray, t: np.ndarray, X: np.ndarray | RowsOf, g: np.ndarray
 ) -> tuple[float, np.ndarray]:
     """Coefficient on ``T`` in ``Y ~ [1, T, X̃, T·X̃]`` and its influence terms.
 
@@ -292,7 +292,7 @@ def _stratum_regression(
     second pass over the blocks gives residuals, leverages and influence terms.
     """
     n, p = X.shape
-    xbar = X[g].mean(axis=0)
+    xbar = column_mean(X, g)
     k = 2 + 2 * p
     blocks = [slice(a, min(a + STRATUM_BLOCK, n)) for a in range(0, n, STRATUM_BLOCK)]
     by_arm = _interacted_r_factor(y, t, X, xbar)
@@ -341,7 +341,7 @@ def _stratum_regression(
 def _arm_influence(
     y: np.ndarray,
     t: np.ndarray,
-    X: np.ndarray,
+    X: np.ndarray | RowsOf,
     xbar: np.ndarray,
     g: np.ndarray,
     full: np.ndarray,
@@ -415,7 +415,9 @@ def stratified_regression(
             m0 = y[rows & (t == 0)].mean()
             infl[rows] = np.where(t[rows] == 1, (y[rows] - m1) / n1[s], -(y[rows] - m0) / n0[s])
             continue
-        tau_s[s], infl[rows] = _stratum_regression(y[rows], t[rows], X[rows], target[rows])
+        # the stratum's covariates are read by blocks of its rows, never copied whole
+        within = RowsOf(X, np.flatnonzero(rows))
+        tau_s[s], infl[rows] = _stratum_regression(y[rows], t[rows], within, target[rows])
         se_s[s] = float(np.sqrt(np.sum(infl[rows] ** 2)))
         adjusted[s] = True
     n_target = float({"ATE": n1 + n0, "ATT": n1, "ATC": n0}[estimand][used].sum())
