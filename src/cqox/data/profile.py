@@ -40,8 +40,10 @@ def column_kind(s: pd.Series, nunique: int | None = None) -> str:
 
 
 def _numeric_stats(s: pd.Series) -> dict[str, float]:
-    v = s.dropna().to_numpy(dtype=np.float64)
-    v = v[np.isfinite(v)]
+    v = s.to_numpy(dtype=np.float64)
+    finite = np.isfinite(v)
+    if not finite.all():  # a copy only when there are missing or infinite values
+        v = v[finite]
     if not len(v):
         return {}
     q = np.quantile(v, [0.25, 0.5, 0.75])
@@ -76,9 +78,17 @@ def profile(
     """
     cols: list[dict[str, Any]] = []
     distinct: dict[str, int] = {}
+    # complete rows and missing cells column by column: ``df.notna()`` would be an
+    # n × k mask
+    complete = np.ones(len(df), dtype=bool)
+    missing_cells = 0
     for name in df.columns:
         s = df[name]
-        missing = int(s.isna().sum())
+        absent = s.isna().to_numpy()
+        missing = int(np.count_nonzero(absent))
+        if missing:
+            complete &= ~absent
+            missing_cells += missing
         given = None if nunique is None else nunique.get(str(name))
         nunique_s = distinct[str(name)] = (
             int(s.nunique(dropna=True)) if given is None else int(given)
@@ -103,8 +113,8 @@ def profile(
     out: dict[str, Any] = {
         "rows": len(df),
         "columns": len(df.columns),
-        "complete_rows": int(df.notna().all(axis=1).sum()),
-        "missing_cells": int(df.isna().sum().sum()),
+        "complete_rows": int(np.count_nonzero(complete)),
+        "missing_cells": missing_cells,
         "dtypes": {str(c): str(df[c].dtype) for c in df.columns},
         "kinds": kinds,
         "memory_bytes": int(df.memory_usage(deep=False).sum()),

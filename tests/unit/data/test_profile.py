@@ -74,3 +74,11 @@ def test_profile_is_json_serialisable_and_has_candidate_roles() -> None:
 
 def test_profile_can_skip_roles() -> None:
     assert "candidate_roles" not in profile(table(), roles=False)
+
+
+def test_counts_without_a_table_sized_mask() -> None:
+    """Complete rows and missing cells are counted column by column: same numbers."""
+    df = table().drop(columns="empty").assign(z=[1.0, 2.0, 3.0, 4.0, np.nan])
+    p = profile(df)
+    assert p["complete_rows"] == int(df.notna().all(axis=1).sum())
+    assert p["missing_cells"] == int(df.isna().sum().sum())
