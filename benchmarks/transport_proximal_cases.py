@@ -7,8 +7,11 @@
   (logits of ``S`` on every row and of ``A`` in the trial, least squares by trial arm),
   point estimate only.
 - :func:`proximal_design` (:func:`cqox.simulate.proximal.proximal_bridges`, ATE 2):
-  ``proximal_2sls`` and ``proximal_dr`` against linearmodels' ``IV2SLS`` (``W``
-  instrumented by ``Z``, robust covariance), which computes proximal 2SLS's closed form.
+  ``proximal_2sls`` against linearmodels' ``IV2SLS`` (``W`` instrumented by ``Z``, robust
+  covariance), which computes proximal 2SLS's closed form, and ``proximal_dr`` against
+  its hand-written twin of ``tests/reference/test_proximal_vs_peers.py``: the stacked
+  estimating equations of both bridges and ψ (Cui et al. 2023) solved by delicatessen's
+  ``MEstimator``, with its numerical sandwich.
 """
 
 from __future__ import annotations
@@ -134,8 +137,46 @@ def _iv2sls(d: Design) -> Callable[[], Result]:
     return run
 
 
+def _delicatessen_dr(d: Design) -> Callable[[], Result]:
+    """``proximal_dr``'s estimating equations, stacked by hand and solved by delicatessen."""
+    import numpy as np
+    from delicatessen import MEstimator
+
+    df = d.frame
+    n = len(df)
+    one = np.ones(n)
+    a, y = df["t"].to_numpy(float), df["y"].to_numpy(float)
+    G = np.column_stack([one, a, df["z"], df["x"]])
+    D = np.column_stack([one, a, df["w"], df["x"]])
+    B = np.column_stack([one, df["w"], df["x"]])
+    sign = 2 * a - 1
+
+    def psi(theta: np.ndarray) -> np.ndarray:
+        b, t, mu = theta[:4], theta[4:8], theta[8]
+        resid = y - D @ b
+        q = 1 + np.exp(-sign * (G @ t))
+        return np.vstack(
+            [
+                (G * resid[:, None]).T,
+                ((sign * q)[:, None] * B).T,
+                (q - 2)[None, :],
+                (sign * q * resid + b[1] - mu)[None, :],
+            ]
+        )
+
+    def run() -> Result:
+        b0 = np.linalg.solve(G.T @ D, G.T @ y)  # the 2SLS outcome bridge as the start
+        est = MEstimator(psi, init=[*b0, 0.0, 0.0, 0.0, 0.0, float(b0[1])])
+        est.estimate(solver="lm")
+        lo, hi = est.confidence_intervals()[8]
+        return {"estimate": float(est.theta[8]), "se": float(np.sqrt(est.variance[8, 8])),
+                "ci": [float(lo), float(hi)]}  # fmt: skip
+
+    return run
+
+
 def proximal_cases(d: Design, quick: bool) -> list[Case]:
-    """The ATE by each proximal estimator and by linearmodels' IV2SLS."""
+    """The ATE by each proximal estimator, linearmodels' IV2SLS and the DR twin."""
     from benchmarks.cases import _cqox, cqox_available, has
 
     out: list[Any] = [
@@ -152,6 +193,18 @@ def proximal_cases(d: Design, quick: bool) -> list[Case]:
                 "ATE",
                 _iv2sls(d),
                 note="IV2SLS, W instrumented by Z, robust",
+                group="proximal",
+            )
+        )
+    if has("delicatessen") and cqox_available("proximal_dr"):
+        out.append(
+            Case(
+                "proximal_dr",
+                "hand twin (delicatessen)",
+                d.name,
+                "ATE",
+                _delicatessen_dr(d),
+                note="stacked bridge and ψ equations by hand, MEstimator (lm), numerical sandwich",
                 group="proximal",
             )
         )
