@@ -202,13 +202,20 @@ def prepare(
     position = {c: j for j, c in enumerate(columns)}
     # by position: label lookup of a column list costs several times more
     sub = df.take([position[c] for c in used], axis=1)
-    # one missing-value pass over every column in use, covariates included
-    # every column in use numeric (NumPy dtypes): one float64 block serves the
-    # missing-value mask and the design matrix (pandas would copy the columns twice)
-    block = _numeric_block(sub)
-    missing = _missing(sub) if block is None else np.isnan(block)
     at = {c: j for j, c in enumerate(used)}
-    all_missing = [c for c in cov_cols if missing[:, at[c]].all()]
+    # The common case first: every column in use numeric and finite.  The covariates
+    # are then read straight from pandas' storage (no block of every column in use),
+    # and no missing-value mask is needed.
+    covariates = None if formula is not None else _finite_columns(sub, [at[c] for c in cov_cols])
+    block: np.ndarray | None = None
+    missing: np.ndarray | None = None
+    if covariates is None:
+        # one missing-value pass over every column in use, covariates included
+        # every column in use numeric (NumPy dtypes): one float64 block serves the
+        # missing-value mask and the design matrix (pandas would copy the columns twice)
+        block = _numeric_block(sub)
+        missing = _missing(sub) if block is None else np.isnan(block)
+    all_missing = [] if missing is None else [c for c in cov_cols if missing[:, at[c]].all()]
     if all_missing and formula is not None:
         raise RoleError(
             f"role 'covariates': column '{all_missing[0]}' in the formula has no values (all "
@@ -222,10 +229,11 @@ def prepare(
         used = in_use()
         keep = [at[c] for c in used]
         sub = sub.take(keep, axis=1)
+        assert missing is not None  # all-missing columns were found in it
         missing = missing[:, keep]
         block = None if block is None else block[:, keep]
         at = {c: j for j, c in enumerate(used)}
-    complete = np.asarray(~missing.any(axis=1))
+    complete = np.ones(len(sub), bool) if missing is None else np.asarray(~missing.any(axis=1))
     n_input = len(df)
     n_missing = int(n_input - complete.sum())
     if n_missing:
@@ -282,15 +290,22 @@ def prepare(
 
     if formula is not None:
         design = design_from_formula(formula, frame)
+    elif covariates is not None:
+        # the same float64 values design_from_columns would convert, C order, always a
+        # copy (a view of one column would be pandas' storage, the caller's table)
+        design = DesignMatrix(np.array(covariates, order="C"), list(cov_cols))
     elif block is not None and cov_cols:
-        # the same float64 values design_from_columns would convert, C order
         rows = block if not n_missing else block[complete]
         design = DesignMatrix(
             np.ascontiguousarray(rows[:, [at[c] for c in cov_cols]]), list(cov_cols)
         )
+        del rows
     else:
         design = design_from_columns(cov_cols, frame)
-    if design.X.size and not np.isfinite(design.X).all():
+    # pandas' column-major copy is not needed any more: free it before the checks
+    # below allocate their scratch (fresh memory costs a page fault per 4 kB)
+    del block, covariates
+    if design.X.size and missing is not None and not np.isfinite(design.X).all():
         j_bad = int(np.flatnonzero(~np.isfinite(design.X).all(axis=0))[0])
         i_bad = int(np.flatnonzero(~np.isfinite(design.X[:, j_bad]))[0])
         raise RoleError(
@@ -324,10 +339,39 @@ def _numeric_block(sub: pd.DataFrame) -> np.ndarray | None:
     Integer and boolean columns cannot be missing and convert exactly (as in the
     design matrix), so ``isnan`` of the block is the missing-value mask.
     """
+    if _numeric_kinds(sub) is None:
+        return None
+    return np.asarray(sub.to_numpy(dtype=np.float64))
+
+
+def _finite_columns(sub: pd.DataFrame, cols: list[int]) -> np.ndarray | None:
+    """Columns ``cols`` of ``sub`` as float64 when every column of ``sub`` is finite.
+
+    ``None`` unless every column has a NumPy numeric/bool dtype and no value is missing
+    or infinite.  The array is pandas' own column-major storage when the columns are
+    one float64 block (no copy), else one copy.  A finite sum of each row proves a
+    block holds no NaN and no infinity (either makes its row's sum NaN or infinite),
+    one reduction to an n-vector instead of an n × k mask; a row whose sum overflows
+    is sent to the exact path.
+    """
+    if not cols or _numeric_kinds(sub) is None:
+        return None
+    chosen = set(cols)
+    rest = [j for j in range(sub.shape[1]) if j not in chosen]
+    if rest and not np.isfinite(sub.iloc[:, rest].to_numpy(dtype=np.float64)).all():
+        return None
+    values = np.asarray(sub.iloc[:, cols].to_numpy(dtype=np.float64))
+    if not np.isfinite(values.sum(axis=1)).all():
+        return None
+    return values
+
+
+def _numeric_kinds(sub: pd.DataFrame) -> list[str] | None:
+    """The dtype kinds of ``sub``'s columns if all are NumPy numeric or bool, else ``None``."""
     kinds = [dt.kind if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
     if not kinds or any(k not in "iubf" for k in kinds):
         return None
-    return np.asarray(sub.to_numpy(dtype=np.float64))
+    return kinds
 
 
 def _complete_rows(sub: pd.DataFrame) -> np.ndarray:
@@ -502,6 +546,10 @@ def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatri
     return DesignMatrix(np.ascontiguousarray(X), names), dropped
 
 
+#: Rows per block of the shifted covariates in :func:`_correlation` (0.8 MB at 50).
+SHIFTED_ROWS = 2048
+
+
 def _correlation(X: np.ndarray) -> np.ndarray:
     """Correlation matrix of the columns of ``X`` from one Gram product (BLAS ``syrk``).
 
@@ -512,7 +560,9 @@ def _correlation(X: np.ndarray) -> np.ndarray:
     n, p = X.shape
     first = X[0].copy()
     gram, total = np.zeros((p, p)), np.zeros(p)
-    for rows in row_blocks(n):  # one block of the shifted columns at a time, not a copy
+    # one small block of the shifted columns at a time, not a copy: a scratch reused
+    # from the allocator's heap rather than fresh memory (a page fault per 4 kB) per call
+    for rows in row_blocks(n, SHIFTED_ROWS):
         shifted = X[rows] - first
         total += shifted.sum(axis=0)
         gram += shifted.T @ shifted

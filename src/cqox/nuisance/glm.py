@@ -191,6 +191,12 @@ def weighted_gram_of(block: Callable[[slice], np.ndarray], n: int, w: np.ndarray
     return out
 
 
+#: Rows per scaled block ``W^½Z`` of a kept design: a scratch of 2,048 rows (0.8 MB at
+#: 50 covariates) is reused from the allocator's heap, where one of all the rows (4 MB
+#: at 10,000 rows) would be fresh memory, a page fault per 4 kB, on every call.
+SCALED_ROWS = 2048
+
+
 def _probs(eta: np.ndarray, link: str) -> tuple[np.ndarray, np.ndarray]:
     if link == "logit":
         p = special.expit(eta)
@@ -258,11 +264,15 @@ def binary_pass(
             ll += float(np.sum(special.log_ndtr((2 * tb - 1) * eta)))
             grad += Z.T @ ((tb - p) * f / (p * (1 - p)))
             w = f * f / (p * (1 - p))
+        root = np.sqrt(w)
         if design is None:
-            Z *= np.sqrt(w)[:, None]  # the scratch block: scaled in place
-        else:
-            Z = Z * np.sqrt(w)[:, None]
-        info += Z.T @ Z
+            Z *= root[:, None]  # the scratch block: scaled in place
+            info += Z.T @ Z
+            continue
+        for start in range(0, len(root), SCALED_ROWS):
+            rows = slice(start, start + SCALED_ROWS)
+            Zw = Z[rows] * root[rows, None]
+            info += Zw.T @ Zw
     return ll, grad, info
 
 
