@@ -368,7 +368,7 @@ def _finite_columns(sub: pd.DataFrame, cols: list[int]) -> np.ndarray | None:
 
 def _numeric_kinds(sub: pd.DataFrame) -> list[str] | None:
     """The dtype kinds of ``sub``'s columns if all are NumPy numeric or bool, else ``None``."""
-    kinds = [dt.kind if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
+    kinds = [str(dt.kind) if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
     if not kinds or any(k not in "iubf" for k in kinds):
         return None
     return kinds

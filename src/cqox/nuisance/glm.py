@@ -270,8 +270,8 @@ def binary_pass(
             info += Z.T @ Z
             continue
         for start in range(0, len(root), SCALED_ROWS):
-            rows = slice(start, start + SCALED_ROWS)
-            Zw = Z[rows] * root[rows, None]
+            part = slice(start, start + SCALED_ROWS)
+            Zw = Z[part] * root[part, None]
             info += Zw.T @ Zw
     return ll, grad, info
 
