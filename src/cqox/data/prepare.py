@@ -358,12 +358,19 @@ def _finite_columns(sub: pd.DataFrame, cols: list[int]) -> np.ndarray | None:
         return None
     chosen = set(cols)
     rest = [j for j in range(sub.shape[1]) if j not in chosen]
-    if rest and not np.isfinite(sub.iloc[:, rest].to_numpy(dtype=np.float64)).all():
+    if rest and not np.isfinite(_take(sub, rest).to_numpy(dtype=np.float64)).all():
         return None
-    values = np.asarray(sub.iloc[:, cols].to_numpy(dtype=np.float64))
+    values = np.asarray(_take(sub, cols).to_numpy(dtype=np.float64))
     if not np.isfinite(values.sum(axis=1)).all():
         return None
     return values
+
+
+def _take(frame: pd.DataFrame, cols: list[int]) -> pd.DataFrame:
+    """Columns at positions ``cols``: a slice when they are consecutive (cheaper in pandas)."""
+    if cols == list(range(cols[0], cols[0] + len(cols))):
+        return frame.iloc[:, cols[0] : cols[0] + len(cols)]
+    return frame.iloc[:, cols]
 
 
 def _numeric_kinds(sub: pd.DataFrame) -> list[str] | None:
@@ -528,17 +535,25 @@ def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatri
     dropped: dict[str, str] = {}
     if X.shape[1] == 0:
         return design, dropped
-    varies = X.max(axis=0) > X.min(axis=0)
+    # one Gram product of the shifted columns serves both checks: a column with a
+    # positive sum of squared deviations from its first row varies; only those with
+    # a zero sum (constant, or deviations whose squares underflow) are compared exactly
+    gram, total = _shifted_gram(X)
+    varies = np.diag(gram) > 0
+    flat = np.flatnonzero(~varies)
+    if flat.size:
+        varies[flat] = X[:, flat].max(axis=0) > X[:, flat].min(axis=0)
     keep = np.flatnonzero(varies).tolist()
     for j in np.flatnonzero(~varies):
         dropped[names[j]] = f"constant ({X[0, j]:g}) in the rows in use"
     if len(keep) < X.shape[1]:
         X, names = X[:, keep], [names[j] for j in keep]
+        gram, total = gram[np.ix_(keep, keep)], total[keep]
     if X.shape[1] > 1:
         # Elimination in column order keeps the earlier column of a collinear pair,
         # matching how R and statsmodels report aliased terms.  Working on the k×k
         # correlation matrix instead of an n×k QR keeps this cheap at any n.
-        keep_idx = independent_columns(_correlation(X))
+        keep_idx = independent_columns(_correlation_from(gram, total, X.shape[0]))
         if len(keep_idx) < X.shape[1]:
             for col in sorted(set(range(X.shape[1])) - set(keep_idx)):
                 dropped[names[col]] = "linearly dependent on other covariates"
@@ -557,6 +572,11 @@ def _correlation(X: np.ndarray) -> np.ndarray:
     their first row first, so the subtraction does not cancel for columns with a large
     mean relative to their spread.
     """
+    return _correlation_from(*_shifted_gram(X), X.shape[0])
+
+
+def _shifted_gram(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(D'D, D'1)`` of the columns shifted by their first row, ``D = X − 1 x₁'``."""
     n, p = X.shape
     first = X[0].copy()
     gram, total = np.zeros((p, p)), np.zeros(p)
@@ -566,6 +586,11 @@ def _correlation(X: np.ndarray) -> np.ndarray:
         shifted = X[rows] - first
         total += shifted.sum(axis=0)
         gram += shifted.T @ shifted
+    return gram, total
+
+
+def _correlation_from(gram: np.ndarray, total: np.ndarray, n: int) -> np.ndarray:
+    """Correlations from the shifted Gram matrix and column sums of :func:`_shifted_gram`."""
     mean = total / n
     cov = gram / n - np.outer(mean, mean)
     sd = np.sqrt(np.maximum(np.diag(cov), 0.0))

@@ -276,6 +276,24 @@ def binary_pass(
     return ll, grad, info
 
 
+def _standardised_design(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(mean, scale, Z)`` with ``Z = [1, (X − mean)/scale]`` built in place.
+
+    The deviations are written into ``Z`` once and their column sums of squares taken
+    there, so the SD (``ddof=0``, zero replaced by one) needs no scratch copy of ``X``.
+    """
+    n, p = X.shape
+    mean = X.mean(axis=0)
+    Z = np.empty((n, p + 1))
+    Z[:, 0] = 1.0
+    dev = Z[:, 1:]
+    np.subtract(X, mean, out=dev)
+    scale = np.sqrt(np.einsum("ij,ij->j", dev, dev) / n)
+    scale[scale == 0] = 1.0
+    dev /= scale
+    return mean, scale, Z
+
+
 def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
     """Maximum-likelihood logit or probit of ``t`` on ``X`` plus an intercept.
 
@@ -297,14 +315,17 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
     if link not in ("logit", "probit"):
         raise ValueError(f"link must be 'logit' or 'probit'; got {link!r}")
     Xf = np.asarray(X, dtype=np.float64)
-    mean, scale = column_mean_sd(Xf)
-    scale[scale == 0] = 1.0
     t = np.asarray(t, dtype=np.float64)
     n = len(t)
+    if n <= GRAM_BLOCK:
+        mean, scale, design = _standardised_design(Xf)
+    else:
+        mean, scale = column_mean_sd(Xf)
+        scale[scale == 0] = 1.0
+        design = None
     beta = np.zeros(Xf.shape[1] + 1)
     pbar = t.mean()
     beta[0] = np.log(pbar / (1 - pbar)) if link == "logit" else stats.norm.ppf(pbar)
-    design = standardised_block(Xf, slice(None), mean, scale) if n <= GRAM_BLOCK else None
 
     ll, grad, info = binary_pass(Xf, t, mean, scale, beta, link, design=design)
     converged = False

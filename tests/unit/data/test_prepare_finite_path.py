@@ -93,3 +93,20 @@ def test_a_row_whose_sum_overflows_takes_the_exact_path() -> None:
     fast, general = _prepared(df, ("a", "e", "b"), False), _prepared(df, ("a", "e", "b"), True)
     np.testing.assert_array_equal(fast.X, general.X)
     assert fast.n == len(df)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the tiny column has no usable SD
+def test_constant_and_dependent_columns_are_dropped_as_before() -> None:
+    df = _table()
+    df["const"] = 3.0
+    df["dup"] = 2 * df["a"] - df["b"]
+    # varies, though its squared deviations underflow to zero: kept, as max > min says
+    df["tiny"] = 1e-170 * (np.arange(len(df)) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = _prepared(df, ("a", "const", "b", "dup", "tiny"), False)
+    assert data.dropped == {
+        "const": "constant (3) in the rows in use",
+        "dup": "linearly dependent on other covariates",
+    }
+    assert data.covariate_names == ["a", "b", "tiny"]
