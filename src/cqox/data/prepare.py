@@ -358,8 +358,9 @@ def _finite_columns(sub: pd.DataFrame, cols: list[int]) -> np.ndarray | None:
         return None
     chosen = set(cols)
     rest = [j for j in range(sub.shape[1]) if j not in chosen]
-    if rest and not np.isfinite(_take(sub, rest).to_numpy(dtype=np.float64)).all():
-        return None
+    for j in rest:  # a few role columns: one at a time costs pandas less than a frame
+        if not np.isfinite(sub.iloc[:, j].to_numpy(dtype=np.float64)).all():
+            return None
     values = np.asarray(_take(sub, cols).to_numpy(dtype=np.float64))
     if not np.isfinite(values.sum(axis=1)).all():
         return None
