@@ -419,6 +419,16 @@ def section(result: dict[str, Any]) -> list[str]:
         "Rows whose library starts with *cqox* are CQOx variants (gates off, the HAC "
         "interval of statsmodels, the pooled outcome model), compared with CQOx's "
         "defaults the same way.",
+        "",
+        "Propensity peers: DoWhy's propensity estimators write their score into the "
+        "caller's table and skip the propensity fit when it is there, so each timed DoWhy "
+        "run starts from a table without it (an untimed reset) and every library fits its "
+        "own propensity model in every run. DoWhy and CausalML fit scikit-learn's "
+        "L2-penalised logit (C = 1) to lbfgs' gradient tolerance of 1e-4; CQOx fits the "
+        "unpenalised maximum-likelihood logit to a Newton step of 1e-10, which its "
+        "M-estimation (ipw) and Abadie–Imbens (2016) (psm) standard errors need, and "
+        "runs its overlap, balance and separation gates; the peers report no standard "
+        "error.",
         END,
     ]
     return lines
