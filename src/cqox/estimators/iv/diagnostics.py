@@ -196,7 +196,7 @@ class _ARParts:
         Zt = a.Zt
         yt = a.y - project(QW, a.y)
         dt = a.D[:, 0] - project(QW, a.D[:, 0])
-        QZt = orth(Zt)
+        QZt = a.QZt
         self.gy, self.gd = Zt.T @ yt, Zt.T @ dt
         ry, rd = yt - project(QZt, yt), dt - project(QZt, dt)
         if se_method == "unadjusted":
