@@ -121,6 +121,38 @@ class IVArrays:
         kw = self.W.shape[1]
         return self.QZt @ self.qr_Z[1][kw:, kw:]
 
+    @cached_property
+    def QZ_X(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """``Q_Z'X``, shape (k_z, k): ``Q_Z'W`` is the first block of R, only ``Q_Z'D`` is a product."""
+        kw = self.W.shape[1]
+        return np.column_stack([self.qr_Z[1][:, :kw], self.QZ.T @ self.D])
+
+    @cached_property
+    def QZ_y(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """``Q_Z'y``, shape (k_z,)."""
+        return np.asarray(self.QZ.T @ self.y)
+
+    @cached_property
+    def PX(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """``P_Z X = Q_Z (Q_Z'X)``: the fitted values of every first stage (W fits itself)."""
+        return np.asarray(self.QZ @ self.QZ_X)
+
+    @cached_property
+    def VD(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """First-stage residuals ``M_Z D``, shape (n, k_d)."""
+        return np.asarray(self.D - self.PX[:, self.W.shape[1] :])
+
+    @cached_property
+    def My(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """Reduced-form residuals ``M_Z y``, shape (n,)."""
+        return np.asarray(self.y - self.QZ @ self.QZ_y)
+
+    @cached_property
+    def Rinv_Z(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
+        """``R⁻¹`` of the QR of ``Z``: ``(Z'Z)⁻¹ = R⁻¹R⁻ᵀ`` and OLS on ``Z`` is ``R⁻¹Q_Z'``."""
+        R = self.qr_Z[1]
+        return np.asarray(linalg.solve_triangular(R, np.eye(R.shape[0]), check_finite=False))
+
     @property
     def n(self) -> int:
         """Rows."""
@@ -288,12 +320,15 @@ def kclass(
     if kappa is None:
         liml_k = liml_kappa(a, QZ)
         kappa = liml_k - fuller / (n - Z.shape[1])
-    PX = project(QZ, X)
-    Py = project(QZ, a.y)
-    XtX = X.T @ X
-    XtPX = X.T @ PX
-    V = ((1 - kappa) * XtX + kappa * XtPX) / n
-    rhs = ((1 - kappa) * (X.T @ a.y) + kappa * (X.T @ Py)) / n
+    PX = a.PX
+    # X'P_Z X = (Q_Z'X)'(Q_Z'X) and X'P_Z y = (Q_Z'X)'(Q_Z'y): k_z × k products only
+    XtPX = a.QZ_X.T @ a.QZ_X
+    XtPy = a.QZ_X.T @ a.QZ_y
+    if kappa == 1.0:  # 2SLS: X'X and X'y are not needed
+        V, rhs = XtPX / n, XtPy / n
+    else:
+        V = ((1 - kappa) * (X.T @ X) + kappa * XtPX) / n
+        rhs = ((1 - kappa) * (X.T @ a.y) + kappa * XtPy) / n
     try:
         params = np.linalg.solve(V, rhs)
         Vinv = np.linalg.inv(V)
@@ -304,7 +339,7 @@ def kclass(
         ) from None
     e = a.y - X @ params
     if spatial is None:
-        cov = _kclass_cov(PX, e, Vinv, a.clusters, se_method, debiased, k)
+        cov = kclass_cov(PX, e, Vinv, a.clusters, se_method, debiased, k)
     else:
         meat = conley_meat(
             PX * e[:, None], spatial.lat, spatial.lon, spatial.cutoff_km, spatial.kernel
@@ -323,7 +358,7 @@ def kclass(
     return KClassResult(params, cov, np.sqrt(np.diag(cov)), e, float(kappa), liml_k, n - k, nc)
 
 
-def _kclass_cov(
+def kclass_cov(
     PX: np.ndarray,
     e: np.ndarray,
     Vinv: np.ndarray,
@@ -332,6 +367,11 @@ def _kclass_cov(
     debiased: bool,
     k: int,
 ) -> np.ndarray:
+    """Sandwich ``V⁻¹ S V⁻¹ / n`` over the scores ``PX ⊙ e`` (``s² V⁻¹/n`` when unadjusted).
+
+    ``Vinv`` is the inverse of the bread ``X'P_Z X / n``; ``k`` the number of
+    coefficients of the small-sample factors.
+    """
     n = len(e)
     if se_method == "unadjusted":
         s2 = float(e @ e) / n * (n / (n - k) if debiased else 1.0)
@@ -350,4 +390,4 @@ def ols_cov(
     Vinv = np.linalg.inv(X.T @ X / n)
     coef = Vinv @ (X.T @ y / n)
     e = y - X @ coef
-    return coef, _kclass_cov(X, e, Vinv, codes, se_method, debiased, k), e
+    return coef, kclass_cov(X, e, Vinv, codes, se_method, debiased, k), e
