@@ -352,8 +352,8 @@ class RegressionDiscontinuity(Estimator):
         gates: list[Gate] = []
         if params["gates"]:
             gates = [
-                _density_gate(x, c, ctx),
-                _covariate_gate(data, x, c, opts, ctx),
+                _density_gate(x_s, c, ctx),
+                _covariate_gate(data, x_s, order, c, opts, ctx),
                 _placebo_gate(x_s, y_s, c, opts, ctx),
                 _donut_gate(x_s, y_s, c, t_s, opts, res, ctx),
             ]
@@ -438,8 +438,18 @@ def _bonferroni_gate(
 
 
 def _covariate_gate(
-    data: CausalData, x: np.ndarray, c: float, opts: dict[str, Any], ctx: Context
+    data: CausalData,
+    x: np.ndarray,
+    order: np.ndarray,
+    c: float,
+    opts: dict[str, Any],
+    ctx: Context,
 ) -> Gate:
+    """Continuity of each covariate at ``c``; ``x`` sorted ascending (stable) by ``order``.
+
+    The covariates are put in the same order, so each refit skips the sort (a stable
+    sort of a subset of the rows is the subset of the sorted rows).
+    """
     pvals: dict[str, float] = {}
     covs = data.roles.covariates
     if isinstance(covs, str):
@@ -450,10 +460,10 @@ def _covariate_gate(
         s = data.frame[name]
         if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
             continue
-        v = s.to_numpy(dtype=np.float64)
+        v = s.to_numpy(dtype=np.float64)[order]
         ok = np.isfinite(v)
         try:
-            pvals[name] = _sharp_p(x[ok], v[ok], c, opts)
+            pvals[name] = _sharp_p(x[ok], v[ok], c, opts, presorted=True)
         except (EstimationError, NoDataError, np.linalg.LinAlgError):
             continue
     return _bonferroni_gate(
