@@ -176,13 +176,13 @@ def iv_arrays(
             "regressors",
             details={"instruments": Zx.shape[1], "endogenous": D.shape[1]},
         )
-    if weight is None:
-        sw = np.ones(n)
-    else:
-        if np.any(weight <= 0) or not np.all(np.isfinite(weight)):
-            raise EstimationError("role 'weight': weights must be positive and finite")
-        sw = np.sqrt(weight / weight.mean())
     codes = None if clusters is None else np.unique(clusters, return_inverse=True)[1]
+    if weight is None:
+        # unweighted: the arrays as they are (multiplying by ones would copy each)
+        return IVArrays(y, W, D, Zx, codes, np.ones(n))
+    if np.any(weight <= 0) or not np.all(np.isfinite(weight)):
+        raise EstimationError("role 'weight': weights must be positive and finite")
+    sw = np.sqrt(weight / weight.mean())
     return IVArrays(
         y * sw, W * sw[:, None], D * sw[:, None], Zx * sw[:, None], codes, np.asarray(sw)
     )
@@ -241,7 +241,14 @@ def thin_qr(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     NumPy's ``linalg.qr`` forms ``Q`` several times more slowly on tall matrices (2 ms
     against 0.4 ms at 10,000 × 7).
     """
-    Q, R = linalg.qr(A, mode="economic", check_finite=False)
+    # LAPACK works in place on a Fortran-ordered copy we own: without overwrite_a SciPy
+    # makes its own copy in a slower path (0.8 ms against 0.2 ms at 10,000 × 7)
+    Q, R = linalg.qr(
+        np.array(A, dtype=np.float64, order="F"),
+        mode="economic",
+        overwrite_a=True,
+        check_finite=False,
+    )
     return Q, R
 
 
