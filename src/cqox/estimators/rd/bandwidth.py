@@ -193,13 +193,15 @@ def select_bandwidths(
     y_sd = float(np.std(y, ddof=1))
     iqr = quantile_type2(x, 0.75, is_sorted=True) - quantile_type2(x, 0.25, is_sorted=True)
     BWp = min(1.0, (iqr / x_sd) / 1.349)
-    left = x < c
+    # x is ascending: the rows below the cutoff are a prefix
+    n_l = int(np.searchsorted(x, c, side="left"))
+    left, right = slice(0, n_l), slice(n_l, None)
     xs, cs = x / x_sd, c / x_sd
-    X_l, X_r = xs[left] - cs, xs[~left] - cs
+    X_l, X_r = xs[left] - cs, xs[right] - cs
     Y = (y / y_sd)[:, None]
-    if t is not None and np.var(t[left]) > 0 and np.var(t[~left]) > 0:
+    if t is not None and np.var(t[left]) > 0 and np.var(t[right]) > 0:
         Y = np.column_stack([Y, t])
-    Y_l, Y_r = Y[left], Y[~left]
+    Y_l, Y_r = Y[left], Y[right]
     N = x.shape[0]
     u_l, u_r = _distinct_sorted(X_l), _distinct_sorted(X_r)
     M = u_l.size + u_r.size

@@ -125,15 +125,17 @@ def rd_estimate(
         order = np.argsort(x, kind="stable")
         x, y = x[order], y[order]
         t = None if t is None else t[order]
-    left = x < c
+    # x is ascending: the rows below the cutoff are a prefix (views, no masks or copies)
+    n_l = int(np.searchsorted(x, c, side="left"))
+    n_r = x.shape[0] - n_l
+    left, right = slice(0, n_l), slice(n_l, None)
     spec = None
     if conley is not None:
         lat, lon = conley[0], conley[1]
         if not presorted:
             lat, lon = lat[order], lon[order]
-        spec = ConleySpec(lat[left], lon[left], lat[~left], lon[~left], conley[2], conley[3])
-    n_l, n_r = int(left.sum()), int((~left).sum())
-    if min(n_distinct_sorted(x[left]), n_distinct_sorted(x[~left])) < q + 1:
+        spec = ConleySpec(lat[left], lon[left], lat[right], lon[right], conley[2], conley[3])
+    if min(n_distinct_sorted(x[left]), n_distinct_sorted(x[right])) < q + 1:
         raise NoDataError(
             f"role 'running': too few distinct values on one side of the cutoff {c:g} "
             f"({n_l} rows below, {n_r} at or above) to fit polynomials of order {q}",
@@ -147,7 +149,7 @@ def rd_estimate(
     Y = y[:, None] if t is None else np.column_stack([y, t])
     xc = x - c
     fit = rd_fit(
-        xc[left], Y[left], xc[~left], Y[~left], bw.h, bw.b, p, q, kernel, vce, nnmatch, spec
+        xc[left], Y[left], xc[right], Y[right], bw.h, bw.b, p, q, kernel, vce, nnmatch, spec
     )
     return RDResult(fit, bw, t is not None, (n_l, n_r))
 
