@@ -123,7 +123,7 @@ class IVArrays:
 
     @cached_property
     def QZ_X(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """``Q_Z'X``, shape (k_z, k): ``Q_Z'W`` is the first block of R, only ``Q_Z'D`` is a product."""
+        """``Q_Z'X``, shape (k_z, k): ``Q_Z'W`` is R's first block; only ``Q_Z'D`` is a product."""
         kw = self.W.shape[1]
         return np.column_stack([self.qr_Z[1][:, :kw], self.QZ.T @ self.D])
 
