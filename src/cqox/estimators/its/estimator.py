@@ -329,8 +329,9 @@ def _ordered_periods(data: CausalData) -> tuple[np.ndarray, np.ndarray]:
     """``(order, sorted periods)``: rows sorted by the time role, one row per period."""
     r = data.roles
     assert r.time is not None
-    check_ordered_periods(data.frame[r.time], r.time)
-    time_all = data.frame[r.time].to_numpy()
+    column = data.frame[r.time]
+    check_ordered_periods(column, r.time)
+    time_all = column.to_numpy()
     order = np.argsort(time_all, kind="stable")
     times = time_all[order]
     if times.size > 1:
