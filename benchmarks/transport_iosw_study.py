@@ -107,11 +107,19 @@ def _ht(
 
 
 def _oracle(
-    df_s: np.ndarray, df_t: np.ndarray, y: np.ndarray, x: np.ndarray, truth: dict[str, float]
+    df_s: np.ndarray,
+    df_t: np.ndarray,
+    y: np.ndarray,
+    x: np.ndarray,
+    truth: dict[str, float],
+    target: str,
 ) -> tuple[float, float]:
-    """Hájek estimate of the TATE with the true weights ``e^{−γ0 − u}/e_A`` and its SE."""
+    """Hájek estimate with the true weights ``v/e_A`` and its SE (no nuisance term).
+
+    ``v = e^{−γ0 − u}`` for the target sample, ``1 + e^{−γ0 − u}`` for the population.
+    """
     u = x[:, :2] @ (truth["selection"] * SELECT)
-    v = np.exp(-(truth["gamma0"] + u))
+    v = np.exp(-(truth["gamma0"] + u)) + (0.0 if target == "target" else 1.0)
     e1 = special.expit(truth["kappa"] * x[:, 0])
     est, var = 0.0, 0.0
     for arm, sign in ((0, -1.0), (1, 1.0)):
@@ -123,7 +131,7 @@ def _oracle(
     return est, float(np.sqrt(var))
 
 
-def one(seed: int, n: int, selection: float, kappa: float) -> dict[str, object]:
+def one(seed: int, n: int, selection: float, kappa: float, estimand: str) -> dict[str, object]:
     """Every interval, the gates and the estimate on one sample."""
     df, truth = nested_trial(n=n, kappa=kappa, selection=selection, seed=seed)
     with warnings.catch_warnings():
@@ -132,7 +140,7 @@ def one(seed: int, n: int, selection: float, kappa: float) -> dict[str, object]:
     s, t, y = data.s, data.t, data.y
     assert t is not None and y is not None
     nuis = fit_nuisances(data.X, s, t, y)
-    target = "target"
+    target = "target" if estimand == "TATE" else "all"
     arms = [potential_outcome_mean(nuis, s, t, y, a, "iosw", target) for a in (0, 1)]
     est = arms[1].estimate - arms[0].estimate
     phi = arms[1].influence - arms[0].influence
@@ -147,12 +155,12 @@ def one(seed: int, n: int, selection: float, kappa: float) -> dict[str, object]:
     # the unnormalized estimator is not location invariant: the same sample with 10
     # added to every outcome (the effect is unchanged)
     ht10_est, ht10_se = _ht(nuis, s, t, y + 10.0, target)
-    or_est, or_se = _oracle(s, t, y, df[["x1", "x2", "x3"]].to_numpy(), truth)
+    or_est, or_se = _oracle(s, t, y, df[["x1", "x2", "x3"]].to_numpy(), truth, target)
     dr = [potential_outcome_mean(nuis, s, t, y, a, "dr", target) for a in (0, 1)]
     dr_est = dr[1].estimate - dr[0].estimate
     dphi = dr[1].influence - dr[0].influence
     dr_se = float(np.sqrt(dphi @ dphi) / len(s))
-    tate = truth["TATE"]
+    tate = truth[estimand]
     overlap = sample_overlap_gate(nuis.sampling.p_hat, s, Context(seed=seed))
     return {
         "est": est,
@@ -175,9 +183,11 @@ def one(seed: int, n: int, selection: float, kappa: float) -> dict[str, object]:
     }
 
 
-def study(reps: int, n: int, selection: float, kappa: float, seed: int) -> dict[str, float]:
+def study(
+    reps: int, n: int, selection: float, kappa: float, seed: int, estimand: str = "TATE"
+) -> dict[str, float]:
     """Coverage of every interval, SD/SE and the gates over ``reps`` samples."""
-    rows = [one(seed + r, n, selection, kappa) for r in range(reps)]
+    rows = [one(seed + r, n, selection, kappa, estimand) for r in range(reps)]
     err = np.array([r["est"] - r["truth"] for r in rows], dtype=float)
     se = np.array([r["se"] for r in rows], dtype=float)
     out: dict[str, float] = {k: float(np.mean([r[k] for r in rows])) for k in INTERVALS}
@@ -209,13 +219,17 @@ def main() -> None:
     ap.add_argument("--kappa", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--selection", type=float, nargs="+", default=[1.0])
+    ap.add_argument("--estimand", choices=("TATE", "PATE"), default="TATE")
     args = ap.parse_args()
     for sel in args.selection:
         t0 = time.process_time()
-        res = study(args.reps, args.n, sel, args.kappa, args.seed)
+        res = study(args.reps, args.n, sel, args.kappa, args.seed, args.estimand)
         cpu = time.process_time() - t0
         shown = " ".join(f"{k}={v:.3f}" for k, v in res.items())
-        print(f"selection={sel} n={args.n} reps={args.reps} cpu={cpu:.0f}s {shown}", flush=True)
+        print(
+            f"{args.estimand} selection={sel} n={args.n} reps={args.reps} cpu={cpu:.0f}s {shown}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
