@@ -202,10 +202,20 @@ def prepare(
     position = {c: j for j, c in enumerate(columns)}
     # by position: label lookup of a column list costs several times more
     sub = df.take([position[c] for c in used], axis=1)
-    # one missing-value pass, column by column: a 2-D mask (or a float64 copy of every
-    # column in use) would be an n × k temporary as large as the covariates
-    nan_count = _missing_counts(sub)
-    all_missing = [c for c in cov_cols if nan_count[c] == len(sub)]
+    at = {c: j for j, c in enumerate(used)}
+    # The common case first: every column in use numeric and finite.  The covariates
+    # are then read straight from pandas' storage (no block of every column in use),
+    # and no missing-value mask is needed.
+    covariates = None if formula is not None else _finite_columns(sub, [at[c] for c in cov_cols])
+    block: np.ndarray | None = None
+    missing: np.ndarray | None = None
+    if covariates is None:
+        # one missing-value pass over every column in use, covariates included
+        # every column in use numeric (NumPy dtypes): one float64 block serves the
+        # missing-value mask and the design matrix (pandas would copy the columns twice)
+        block = _numeric_block(sub)
+        missing = _missing(sub) if block is None else np.isnan(block)
+    all_missing = [] if missing is None else [c for c in cov_cols if missing[:, at[c]].all()]
     if all_missing and formula is not None:
         raise RoleError(
             f"role 'covariates': column '{all_missing[0]}' in the formula has no values (all "
@@ -217,13 +227,18 @@ def prepare(
             dropped[col] = "all values missing"
             cov_cols.remove(col)
         used = in_use()
-        still = {c: j for j, c in enumerate(sub.columns)}
-        sub = sub.take([still[c] for c in used], axis=1)
+        keep = [at[c] for c in used]
+        sub = sub.take(keep, axis=1)
+        assert missing is not None  # all-missing columns were found in it
+        missing = missing[:, keep]
+        block = None if block is None else block[:, keep]
+        at = {c: j for j, c in enumerate(used)}
+    complete = np.ones(len(sub), bool) if missing is None else np.asarray(~missing.any(axis=1))
     n_input = len(df)
-    complete = _complete_rows(sub, [c for c in used if nan_count[c]])
-    n_missing = int(n_input - np.count_nonzero(complete))
+    n_missing = int(n_input - complete.sum())
     if n_missing:
-        worst = ", ".join(f"{c} ({nan_count[c]})" for c in used if nan_count[c])
+        per_col = sub.isna().sum()
+        worst = ", ".join(f"{c} ({int(k)})" for c, k in per_col[per_col > 0].items())
         notes.append(
             f"removed {n_missing} of {n_input} rows with missing values (listwise deletion; "
             f"missing per column: {worst})"
@@ -273,25 +288,33 @@ def prepare(
                 details={"role": "treatment", "column": roles.treatment},
             )
 
-    numeric = None if formula is not None or not cov_cols else _numeric_columns(frame, cov_cols)
     if formula is not None:
         design = design_from_formula(formula, frame)
-    elif numeric is not None:
-        design = DesignMatrix(numeric, list(cov_cols))
+    elif covariates is not None:
+        # pandas' own storage when the covariates are one float64 block of the table:
+        # a read-only view of the caller's values (copy-on-write), column-major, no
+        # copy (at 10⁶ × 50 a copy is 381 MiB, as large as the table)
+        design = DesignMatrix(covariates, list(cov_cols))
+    elif block is not None and cov_cols:
+        rows = block if not n_missing else block[complete]
+        design = DesignMatrix(
+            np.ascontiguousarray(rows[:, [at[c] for c in cov_cols]]), list(cov_cols)
+        )
+        del rows
     else:
         design = design_from_columns(cov_cols, frame)
-    # the column ranges find infinite (and, from a formula, undefined) values without an
-    # n × k mask, and serve the constant-column check below
-    ranges = (design.X.min(axis=0), design.X.max(axis=0)) if design.X.size else None
-    if ranges is not None and not (np.isfinite(ranges[0]).all() and np.isfinite(ranges[1]).all()):
-        j_bad = int(np.flatnonzero(~(np.isfinite(ranges[0]) & np.isfinite(ranges[1])))[0])
+    # pandas' column-major copy is not needed any more: free it before the checks
+    # below allocate their scratch (fresh memory costs a page fault per 4 kB)
+    del block, covariates
+    if design.X.size and missing is not None and not np.isfinite(design.X).all():
+        j_bad = int(np.flatnonzero(~np.isfinite(design.X).all(axis=0))[0])
         i_bad = int(np.flatnonzero(~np.isfinite(design.X[:, j_bad]))[0])
         raise RoleError(
             f"role 'covariates': '{design.names[j_bad]}' has infinite values (first in row "
             f"{int(row_index[i_bad])}: {float(design.X[i_bad, j_bad])}); remove or recode them",
             details={"role": "covariates", "column": design.names[j_bad]},
         )
-    design, more = _drop_degenerate(design, ranges)
+    design, more = _drop_degenerate(design, formula is None)
     dropped.update(more)
     for name, why in dropped.items():
         notes.append(f"dropped covariate '{name}': {why}")
@@ -311,61 +334,76 @@ def prepare(
     )
 
 
-def _missing_counts(sub: pd.DataFrame) -> dict[str, int]:
-    """Missing values per column of ``sub``, one column at a time (no 2-D mask).
+def _numeric_block(sub: pd.DataFrame) -> np.ndarray | None:
+    """``sub`` as one float64 array when every column has a NumPy numeric/bool dtype.
 
-    Integer and boolean columns cannot be missing; a float column whose sum is a
-    number has no NaN (a NaN makes the sum NaN), so only the columns that may have one
-    are scanned value by value; other dtypes (text, nullable, dates, categories) go
-    through pandas.
+    Integer and boolean columns cannot be missing and convert exactly (as in the
+    design matrix), so ``isnan`` of the block is the missing-value mask.
     """
-    counts: dict[str, int] = {}
-    for name, s in sub.items():
-        counts[str(name)] = int(np.count_nonzero(_column_missing(s))) if _may_miss(s) else 0
-    return counts
-
-
-def _may_miss(s: pd.Series) -> bool:
-    """Whether column ``s`` may hold a missing value (cheap, never a false "no")."""
-    kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else "O"
-    if kind in "iub":
-        return False
-    if kind == "f":
-        # inf − inf is NaN too: then the values are checked one by one
-        return bool(np.isnan(np.add.reduce(s.to_numpy(), axis=None)))
-    return True
-
-
-def _column_missing(s: pd.Series) -> np.ndarray:
-    """Missing-value mask of one column, shape (n,)."""
-    if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f":
-        return np.isnan(s.to_numpy())
-    return np.asarray(s.isna().to_numpy(), dtype=bool)
-
-
-def _complete_rows(sub: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
-    """Rows with no missing value in ``columns`` of ``sub`` (default: every column)."""
-    complete = np.ones(len(sub), dtype=bool)
-    for name in sub.columns if columns is None else columns:
-        s = sub[name]
-        if columns is not None or _may_miss(s):
-            complete &= ~_column_missing(s)
-    return complete
-
-
-def _numeric_columns(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray | None:
-    """The float64 matrix of ``columns`` (NumPy numeric/bool dtypes), ``None`` otherwise.
-
-    No copy when the columns are one float64 block of the table in order, as a table
-    built from one array or read from a file usually holds them: the matrix is then a
-    read-only view of the caller's values, in column-major (Fortran) order.  Otherwise
-    pandas converts them into one new array (the one copy).
-    """
-    position = {c: j for j, c in enumerate(frame.columns)}
-    part = frame.take([position[c] for c in columns], axis=1)
-    if any(not isinstance(dt, np.dtype) or dt.kind not in "iubf" for dt in part.dtypes):
+    if _numeric_kinds(sub) is None:
         return None
-    return np.asarray(part.to_numpy(dtype=np.float64))
+    return np.asarray(sub.to_numpy(dtype=np.float64))
+
+
+def _finite_columns(sub: pd.DataFrame, cols: list[int]) -> np.ndarray | None:
+    """Columns ``cols`` of ``sub`` as float64 when every column of ``sub`` is finite.
+
+    ``None`` unless every column has a NumPy numeric/bool dtype and no value is missing
+    or infinite.  The array is pandas' own column-major storage when the columns are
+    one float64 block (no copy), else one copy.  A finite sum of each row proves a
+    block holds no NaN and no infinity (either makes its row's sum NaN or infinite),
+    one reduction to an n-vector instead of an n × k mask; a row whose sum overflows
+    is sent to the exact path.
+    """
+    if not cols or _numeric_kinds(sub) is None:
+        return None
+    chosen = set(cols)
+    rest = [j for j in range(sub.shape[1]) if j not in chosen]
+    for j in rest:  # a few role columns: one at a time costs pandas less than a frame
+        if not np.isfinite(sub.iloc[:, j].to_numpy(dtype=np.float64)).all():
+            return None
+    values = np.asarray(_take(sub, cols).to_numpy(dtype=np.float64))
+    if not np.isfinite(values.sum(axis=1)).all():
+        return None
+    return values
+
+
+def _take(frame: pd.DataFrame, cols: list[int]) -> pd.DataFrame:
+    """Columns at positions ``cols``: a slice when they are consecutive (cheaper in pandas)."""
+    if cols == list(range(cols[0], cols[0] + len(cols))):
+        return frame.iloc[:, cols[0] : cols[0] + len(cols)]
+    return frame.iloc[:, cols]
+
+
+def _numeric_kinds(sub: pd.DataFrame) -> list[str] | None:
+    """The dtype kinds of ``sub``'s columns if all are NumPy numeric or bool, else ``None``."""
+    kinds = [str(dt.kind) if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
+    if not kinds or any(k not in "iubf" for k in kinds):
+        return None
+    return kinds
+
+
+def _complete_rows(sub: pd.DataFrame) -> np.ndarray:
+    """Rows with no missing value in any column of ``sub``."""
+    return np.asarray(~_missing(sub).any(axis=1))
+
+
+def _missing(sub: pd.DataFrame) -> np.ndarray:
+    """Missing-value mask of ``sub``, shape (n, columns).
+
+    In NumPy where the dtype allows: integer and boolean columns cannot be missing,
+    float columns are checked together with one ``isnan`` on a 2-D array; only other
+    dtypes (text, nullable, dates, categories) go through pandas column by column.
+    """
+    mask = np.zeros(sub.shape, dtype=bool)
+    kinds = [dt.kind if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
+    floats = [j for j, k in enumerate(kinds) if k == "f"]
+    if floats:
+        mask[:, floats] = np.isnan(sub.iloc[:, floats].to_numpy(dtype=np.float64))
+    for j, k in enumerate(kinds):
+        if k not in "iubf":
+            mask[:, j] = sub.iloc[:, j].isna().to_numpy()
+    return mask
 
 
 def check_ordered_periods(values: pd.Series, column: str) -> None:
@@ -493,35 +531,41 @@ def _is_number(v: object) -> bool:
     return True
 
 
-def _drop_degenerate(
-    design: DesignMatrix, ranges: tuple[np.ndarray, np.ndarray] | None = None
-) -> tuple[DesignMatrix, dict[str, str]]:
-    """Drop constant columns and columns linearly dependent on earlier ones.
-
-    ``ranges`` are the column minima and maxima when already known.  The design is
-    returned as it is (a view of the caller's table stays a view) unless a column goes.
-    """
+def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatrix, dict[str, str]]:
+    """Drop constant columns and columns linearly dependent on earlier ones."""
     X, names = design.X, list(design.names)
     dropped: dict[str, str] = {}
     if X.shape[1] == 0:
         return design, dropped
-    lo, hi = ranges if ranges is not None else (X.min(axis=0), X.max(axis=0))
-    varies = hi > lo
+    # one Gram product of the shifted columns serves both checks: a column with a
+    # positive sum of squared deviations from its first row varies; only those with
+    # a zero sum (constant, or deviations whose squares underflow) are compared exactly
+    gram, total = _shifted_gram(X)
+    varies = np.diag(gram) > 0
+    flat = np.flatnonzero(~varies)
+    if flat.size:
+        varies[flat] = X[:, flat].max(axis=0) > X[:, flat].min(axis=0)
     keep = np.flatnonzero(varies).tolist()
     for j in np.flatnonzero(~varies):
         dropped[names[j]] = f"constant ({X[0, j]:g}) in the rows in use"
     if len(keep) < X.shape[1]:
         X, names = X[:, keep], [names[j] for j in keep]
+        gram, total = gram[np.ix_(keep, keep)], total[keep]
     if X.shape[1] > 1:
         # Elimination in column order keeps the earlier column of a collinear pair,
         # matching how R and statsmodels report aliased terms.  Working on the k×k
         # correlation matrix instead of an n×k QR keeps this cheap at any n.
-        keep_idx = independent_columns(_correlation(X))
+        keep_idx = independent_columns(_correlation_from(gram, total, X.shape[0]))
         if len(keep_idx) < X.shape[1]:
             for col in sorted(set(range(X.shape[1])) - set(keep_idx)):
                 dropped[names[col]] = "linearly dependent on other covariates"
             X, names = X[:, keep_idx], [names[j] for j in keep_idx]
+    # as it is: a view of the caller's table stays a view (no C-order copy)
     return (design if X is design.X else DesignMatrix(X, names)), dropped
+
+
+#: Rows per block of the shifted covariates in :func:`_correlation` (0.8 MB at 50).
+SHIFTED_ROWS = 2048
 
 
 def _correlation(X: np.ndarray) -> np.ndarray:
@@ -531,13 +575,25 @@ def _correlation(X: np.ndarray) -> np.ndarray:
     their first row first, so the subtraction does not cancel for columns with a large
     mean relative to their spread.
     """
+    return _correlation_from(*_shifted_gram(X), X.shape[0])
+
+
+def _shifted_gram(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(D'D, D'1)`` of the columns shifted by their first row, ``D = X − 1 x₁'``."""
     n, p = X.shape
     first = X[0].copy()
     gram, total = np.zeros((p, p)), np.zeros(p)
-    for rows in row_blocks(n):  # one block of the shifted columns at a time, not a copy
+    # one small block of the shifted columns at a time, not a copy: a scratch reused
+    # from the allocator's heap rather than fresh memory (a page fault per 4 kB) per call
+    for rows in row_blocks(n, SHIFTED_ROWS):
         shifted = X[rows] - first
         total += shifted.sum(axis=0)
         gram += shifted.T @ shifted
+    return gram, total
+
+
+def _correlation_from(gram: np.ndarray, total: np.ndarray, n: int) -> np.ndarray:
+    """Correlations from the shifted Gram matrix and column sums of :func:`_shifted_gram`."""
     mean = total / n
     cov = gram / n - np.outer(mean, mean)
     sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
