@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from cqox.errors import ParameterError
+from cqox.errors import EstimationError, ParameterError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -179,18 +179,31 @@ class DaskExecutor(Executor):
         The scheduler (``tcp://host:8786``); a client is connected on first use.
     client : distributed.Client, optional
         An existing client (e.g. of a ``LocalCluster``) instead of an address.
+    timeout : float, optional
+        Seconds one :meth:`map` may take on the cluster; past it the outstanding tasks
+        are cancelled and :class:`~cqox.errors.EstimationError` names the timeout (a lost
+        or paused worker then fails the analysis instead of stalling it).  ``None``:
+        wait as long as the tasks take.
     """
 
     backend = "dask"
 
-    def __init__(self, address: str | None = None, client: Any = None) -> None:
+    def __init__(
+        self, address: str | None = None, client: Any = None, timeout: float | None = None
+    ) -> None:
         if (address is None) == (client is None):
             raise ParameterError(
                 "DaskExecutor needs exactly one of 'address' (tcp://host:8786) or 'client'",
                 details={"parameter": "address"},
             )
+        if timeout is not None and not timeout > 0:
+            raise ParameterError(
+                f"DaskExecutor 'timeout' must be a positive number of seconds; got {timeout!r}",
+                details={"parameter": "timeout", "value": timeout},
+            )
         self._client = client
         self._address = address
+        self.timeout = timeout
 
     @property
     def client(self) -> Any:
@@ -236,14 +249,25 @@ class DaskExecutor(Executor):
         where = {f.key: piece for f, piece in zip(futures, pieces, strict=True)}
         out: list[Any] = [None] * len(items)
         done = 0
-        for fut in as_completed(futures, loop=client.loop):  # this client, not a default
-            values = fut.result()
-            piece = where[fut.key]
-            for i, value in zip(piece, values, strict=True):
-                out[i] = value
-            done += len(piece)
-            if progress is not None:
-                progress(done, len(items))
+        # `loop=`: this client's, not a default one
+        finished = as_completed(futures, loop=client.loop, timeout=self.timeout)
+        try:
+            for fut in finished:
+                values = fut.result()
+                piece = where[fut.key]
+                for i, value in zip(piece, values, strict=True):
+                    out[i] = value
+                done += len(piece)
+                if progress is not None:
+                    progress(done, len(items))
+        except TimeoutError as exc:
+            client.cancel(futures)
+            raise EstimationError(
+                f"the Dask cluster at {self.scheduler} did not finish {len(items)} tasks "
+                f"within timeout={self.timeout} s ({done} done); a worker may be lost or "
+                "paused for memory",
+                details={"parameter": "timeout", "value": self.timeout, "done": done},
+            ) from exc
         return out
 
     def close(self) -> None:
