@@ -14,6 +14,10 @@ by address).  Proves:
   JSON records ``"compute": {"backend": "dask", "scheduler": ADDRESS, "workers": 2}``;
 - the refuters give the same draws on every executor for a seed (in-process, a local
   process pool, the cluster), and other draws for another seed;
+- synthetic control's in-space placebos (one refit per donor) give the same numbers on
+  an executor (a process pool);
+- a task runs its own loops in-process (no pool inside a pool, no task waiting on
+  tasks it submitted);
 - an executor map that outlives its ``timeout`` is cancelled and fails by name instead
   of waiting.
 
@@ -185,6 +189,51 @@ def test_refuters_draw_the_same_numbers_on_every_executor_for_a_seed(cluster: An
     other = details(5, None)
     moved = [a[2] != b[2] for a, b in zip(other, expected, strict=True)]
     assert all(moved), moved
+
+
+@pytest.mark.timeout(120)
+def test_synth_placebos_are_the_same_on_every_executor() -> None:
+    """The in-space placebos (one refit per donor) run on the executor, same numbers."""
+    from cqox.simulate.synth import synth_factor_model
+
+    df, _ = synth_factor_model(n_donors=8, n_pre=12, n_post=4, seed=2)
+    kwargs: dict[str, Any] = {
+        "outcome": "y",
+        "roles": {"unit": "unit", "time": "time", "treatment": "treated"},
+        "v_method": "equal",
+        "leave_one_out": False,
+    }
+    local = cqox.estimate("synth", df, **kwargs)
+    # a process pool (the Dask path of the same map is exercised above; a Dask worker's
+    # first placebo would load the Numba kernels of the QP solver, tens of seconds on a
+    # loaded machine)
+    for executor in (compute.SerialExecutor(), compute.ProcessExecutor(2)):
+        with compute.use(executor):
+            other = cqox.estimate("synth", df, **kwargs)
+        assert (other.estimate, other.se, other.ci, other.p_value) == (
+            local.estimate,
+            local.se,
+            local.ci,
+            local.p_value,
+        ), executor.backend
+        assert other.to_dict()["tables"] == local.to_dict()["tables"], executor.backend
+
+
+def _backend_inside(_: int) -> str:
+    inside = compute.current()
+    return "none" if inside is None else inside.backend
+
+
+@pytest.mark.timeout(120)
+def test_a_task_runs_its_own_loops_in_process(cluster: Any) -> None:
+    """No nested fan-out: a bootstrap replicate's folds run inside the replicate's task."""
+    for executor in (
+        compute.ProcessExecutor(2),
+        compute.DaskExecutor(client=cluster, timeout=MAP_TIMEOUT),
+    ):
+        with compute.use(executor):
+            assert executor.map(_backend_inside, [0, 1, 2]) == ["serial"] * 3
+        assert compute.current() is None
 
 
 def _sleep(seconds: float) -> float:

@@ -61,7 +61,19 @@ def _chunks(n: int, parts: int) -> list[range]:
 
 
 def _apply_chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    return [fn(item) for item in items]
+    """``fn`` over a chunk of items inside a task, whose own loops run in-process.
+
+    A task never fans out again: a loop inside it (a bootstrap replicate's
+    cross-fitting folds) runs serially in the task's process, with the same numbers.
+    Otherwise each process-pool worker would start a pool of its own (it inherits the
+    executor in force with the fork), and a Dask worker given ``CQOX_DASK_SCHEDULER``
+    would submit tasks from a task and could wait on them with every thread held.
+    """
+    token = _CURRENT.set(SerialExecutor())
+    try:
+        return [fn(item) for item in items]
+    finally:
+        _CURRENT.reset(token)
 
 
 def _apply_chunk_one_thread(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
@@ -73,7 +85,7 @@ def _apply_chunk_one_thread(fn: Callable[[Any], Any], items: Sequence[Any]) -> l
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
-        return [fn(item) for item in items]
+        return _apply_chunk(fn, items)
 
 
 class Executor(ABC):
