@@ -253,3 +253,15 @@ def test_a_map_that_outlives_its_timeout_fails_instead_of_waiting(cluster: Any) 
     # the cluster is still usable once the cancelled tasks end
     quick = compute.DaskExecutor(client=cluster, timeout=MAP_TIMEOUT)
     assert quick.map(np.sqrt, [4.0, 9.0]) == [2.0, 3.0]
+
+
+def test_dask_timeout_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CQOX_DASK_TIMEOUT`` bounds the executor of ``--dask`` (a spec); refused by name."""
+    monkeypatch.setenv(compute.TIMEOUT_ENV, "45")
+    executor = compute.from_spec("tcp://127.0.0.1:1")
+    assert isinstance(executor, compute.DaskExecutor) and executor.timeout == 45.0
+    monkeypatch.setenv(compute.TIMEOUT_ENV, "soon")
+    with pytest.raises(ParameterError, match="CQOX_DASK_TIMEOUT"):
+        compute.from_spec("tcp://127.0.0.1:1")
+    monkeypatch.delenv(compute.TIMEOUT_ENV)
+    assert compute.from_spec("tcp://127.0.0.1:1").timeout is None

@@ -39,6 +39,9 @@ R = TypeVar("R")
 
 #: Environment variable naming a Dask scheduler to use when no executor is set.
 SCHEDULER_ENV = "CQOX_DASK_SCHEDULER"
+#: Environment variable bounding, in seconds, each map of a Dask executor made from a
+#: spec (``--dask``, ``CQOX_DASK_SCHEDULER``); unset: no bound.
+TIMEOUT_ENV = "CQOX_DASK_TIMEOUT"
 #: Chunks per worker: enough to balance uneven items, few enough to amortise a task.
 CHUNKS_PER_WORKER = 4
 
@@ -302,8 +305,22 @@ def current() -> Executor | None:
     if not address:
         return None
     if address not in _FROM_ENV:
-        _FROM_ENV[address] = DaskExecutor(address)
+        _FROM_ENV[address] = DaskExecutor(address, timeout=_timeout_from_env())
     return _FROM_ENV[address]
+
+
+def _timeout_from_env() -> float | None:
+    """``CQOX_DASK_TIMEOUT`` in seconds (None when unset); refused by name when not a number."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ParameterError(
+            f"{TIMEOUT_ENV} must be a number of seconds; got {text!r}",
+            details={"parameter": TIMEOUT_ENV, "value": text},
+        ) from None
 
 
 @contextlib.contextmanager
@@ -331,7 +348,7 @@ def from_spec(spec: str) -> Executor:
             )
         return ProcessExecutor(int(count) if count else None)
     if "://" in text:
-        return DaskExecutor(text)
+        return DaskExecutor(text, timeout=_timeout_from_env())
     raise ParameterError(
         f"unknown executor {spec!r}: use 'serial', 'processes', 'processes:N' or a Dask "
         "scheduler address such as tcp://host:8786",
