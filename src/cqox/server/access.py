@@ -107,13 +107,6 @@ def analysis_summary(a: AnalysisRecord, result: dict[str, Any] | None = None) ->
     }
 
 
-def analysis_detail(a: AnalysisRecord) -> dict[str, Any]:
-    """An analysis with its full result (the documented Analysis JSON)."""
-    out = analysis_summary(a)
-    out["result"] = a.result
-    return out
-
-
 def job_detail(j: Job, analysis: AnalysisRecord | None = None) -> dict[str, Any]:
     """A job with its status, progress, and result or error."""
     out: dict[str, Any] = {

@@ -24,6 +24,21 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+#: Bytes → ``d`` (a digit), ``.`` (a decimal point) or ``x`` (anything else), so that a
+#: number of 19 digits or more before any decimal point is ``x`` + 19 ``d``: an integer
+#: that orjson may read as a float (see :func:`decode`).  Fractions do not count: orjson
+#: writes 1.2e-5 as ``0.000012``, with long runs of digits after the point.
+_DIGIT_CLASSES = bytes(
+    ord("d") if chr(b).isdigit() and b < 128 else b if b == ord(".") else ord("x")
+    for b in range(256)
+)
+_LONG_INTEGER = b"x" + b"d" * 19
+
+
+def _has_long_integer(data: bytes) -> bool:
+    """True when ``data`` has a run of 19 digits or more not after a decimal point."""
+    return (b" " + data).translate(_DIGIT_CLASSES).find(_LONG_INTEGER) >= 0
+
 
 @dataclass(frozen=True)
 class JsonText:
@@ -46,6 +61,26 @@ def encode(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
             "utf-8"
         )
+
+
+def decode(text: str | bytes | memoryview) -> Any:
+    """JSON text as Python values: the values ``json.loads`` gives, read by orjson.
+
+    orjson reads a result three to four times faster than ``json.loads``.  Where the two
+    would differ, ``json.loads`` reads it: a ``NaN`` or ``Infinity`` literal (orjson
+    refuses them) and a number of 19 digits or more before its decimal point (orjson
+    reads an integer beyond 64 bits as a float; such a number is rare, and the search
+    for one takes about a millisecond per megabyte).
+    """
+    import orjson
+
+    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    if not _has_long_integer(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
 
 
 def column_serializer(value: Any) -> str:

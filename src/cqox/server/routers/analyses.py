@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from cqox.analysis.analysis import Analysis
 from cqox.core.design import Design
@@ -27,7 +28,6 @@ from cqox.errors import LimitExceededError, ParameterError, RoleError, column_no
 from cqox.estimators import registry
 from cqox.server import bounds, budget
 from cqox.server.access import (
-    analysis_detail,
     analysis_summary,
     job_detail,
     job_detail_json,
@@ -48,6 +48,7 @@ from cqox.server.figures import (
 )
 from cqox.server.figures import report_html as render_report
 from cqox.server.jobs import ACTIVE
+from cqox.server.json_documents import decode, with_document
 from cqox.server.models import AnalysisRecord, Dataset, Job, User
 from cqox.server.problems import InvalidRequestError, NotFoundError, ServiceError, error_response
 from cqox.server.schemas import AnalyzeRequest, AteRequest, CateRequest, SensitivityRequest
@@ -458,7 +459,7 @@ def list_analyses(
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """The analyses the user may see, newest first."""
-    q = visible(AnalysisRecord, user)
+    q = visible(AnalysisRecord, user).options(undefer(AnalysisRecord.result))
     if dataset_id is not None:
         q = q.where(AnalysisRecord.dataset_id == check_id(dataset_id))
     rows = session.scalars(q.limit(limit)).all()
@@ -480,8 +481,8 @@ def list_analyses(
     }
 
 
-@router.get("/analyses/{analysis_id}")
-def get_analysis(analysis_id: str, user: Viewer, session: DbSession) -> dict[str, Any]:
+@router.get("/analyses/{analysis_id}", response_model=dict[str, Any])
+def get_analysis(analysis_id: str, user: Viewer, session: DbSession) -> Response:
     """An analysis: roles, designs, estimates, consensus, sensitivity, gates.
 
     ``request`` is what was asked (roles, estimators, parameters, gate options, seed), so
@@ -491,11 +492,15 @@ def get_analysis(analysis_id: str, user: Viewer, session: DbSession) -> dict[str
     job = session.get(Job, analysis.job_id) if analysis.job_id else None
     dataset = session.get(Dataset, analysis.dataset_id) if analysis.dataset_id else None
     request = {k: v for k, v in (job.request if job is not None else {}).items() if k != "work"}
-    return {
-        **analysis_detail(analysis),
+    document = result_text(session, analysis.id)
+    out = {
+        **analysis_summary(analysis, decode(document) if document is not None else {}),
+        "result": None,
         "dataset_name": dataset.name if dataset is not None else None,
         "request": request,
     }
+    # the result as stored, not encoded again (cqox.server.json_documents)
+    return Response(with_document(out, "result", document), media_type="application/json")
 
 
 @router.delete("/analyses/{analysis_id}")
