@@ -36,6 +36,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 from benchmarks import cases, cases_dose, cold_start, datagen, peer_speed  # noqa: E402
 from benchmarks.harness import Outcome, measure_group  # noqa: E402
 from benchmarks.mediation_cases import mediation_cases, mediation_design  # noqa: E402
+from benchmarks.timevarying_cases import timevarying_cases, timevarying_design  # noqa: E402
 from benchmarks.transport_proximal_cases import (  # noqa: E402
     proximal_cases,
     proximal_design,
@@ -154,6 +155,7 @@ def designs(quick: bool) -> list[tuple[datagen.Design, Any]]:
         (cases_dose.multivalued_design(n=10_000, seed=10), cases_dose.multivalued_cases),
         (transport_design(n=10_000, seed=11), transport_cases),
         (proximal_design(n=10_000, seed=12), proximal_cases),
+        (timevarying_design(n=2_000 if quick else 10_000, seed=13), timevarying_cases),
     ]
 
 
@@ -173,6 +175,7 @@ def small_designs() -> list[tuple[datagen.Design, Any]]:
         (cases_dose.multivalued_design(n=500, seed=10), cases_dose.multivalued_cases),
         (transport_design(n=600, seed=11), transport_cases),
         (proximal_design(n=600, seed=12), proximal_cases),
+        (timevarying_design(n=300, seed=13), timevarying_cases),
     ]
 
 

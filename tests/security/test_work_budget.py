@@ -154,6 +154,21 @@ def test_n_boot_counts_only_when_the_se_method_resamples() -> None:
     assert work("panel_match", se_method="bootstrap", n_boot=2000) > work(
         "panel_match", se_method="bootstrap", n_boot=1000
     )
+    # g_computation: the analytic SE draws nothing; 'auto' may bootstrap, so it counts
+    assert work("g_computation", se_method="analytic", n_boot=100_000) == work(
+        "g_computation", se_method="analytic", n_boot=20
+    )
+    for se_method in ("bootstrap", "auto"):
+        assert work("g_computation", se_method=se_method, n_boot=2000) > work(
+            "g_computation", se_method=se_method, n_boot=1000
+        )
+    # did_cs: the multiplier draws give uniform bands, which Conley SEs do not draw
+    assert work("did_cs", se_method="conley", n_boot=100_000) == work(
+        "did_cs", se_method="conley", n_boot=10
+    )
+    assert work("did_cs", se_method="analytic", n_boot=2000) > work(
+        "did_cs", se_method="analytic", n_boot=1000
+    )
 
 
 def test_bootstrap_of_itself_is_refused_at_request_time() -> None:

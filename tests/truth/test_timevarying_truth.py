@@ -11,7 +11,9 @@ both far off, and the tests show it.
   regressions more than 4 SEs away;
 - ``ci_bounded`` (≈ 4 min): ``msm_iptw`` 1000 and ``gformula`` 200 replications (with
   ``n_boot = 100``) at n = 1000: coverage within 2 MC SEs of [93%, 97%], bias within 4
-  MC SEs of zero;
+  MC SEs of zero; where that coverage bound passes 100 % (``gformula``) the mean SE over
+  the estimates' SD at most ``1 + 3/√(2·reps)``, so too-wide intervals still fail
+  (measured: msm_iptw 0.937 / SE/SD 0.904, gformula 0.955 / 1.023);
 - ``slow``: 2000 and 1000 replications, coverage in [93%, 97%].
 
 Run the bounded study with ``--ci-bounded``, the full one with ``--run-slow``; add ``-s``.
@@ -78,6 +80,12 @@ def _check(res: tuple[float, float, float, float], reps: int, title: str, slack_
     slack = slack_se * np.sqrt(0.95 * 0.05 / reps)
     assert COVERAGE_BAND[0] - slack <= cov <= COVERAGE_BAND[1] + slack, cov
     assert abs(bias) <= BIAS_Z * mcse, (bias, mcse)
+    if COVERAGE_BAND[1] + slack >= 1.0:
+        # with few replications the coverage bound passes 100 % and cannot catch
+        # intervals too wide; the SEs against the estimates' spread can (the SD's
+        # relative Monte-Carlo error is ≈ 1/√(2 reps): 3 of them, 1.21 at 200 reps, where
+        # normal intervals would cover 98 %)
+        assert ratio <= 1.0 + 3.0 / np.sqrt(2 * reps), ratio
 
 
 @pytest.mark.ci_bounded

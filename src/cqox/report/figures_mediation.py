@@ -93,19 +93,53 @@ def decomposition_plotly(est: Estimate) -> dict[str, Any]:
     }
 
 
+#: The treatment arms of an interaction model's ρ curves: column suffix, label, colour.
+ARMS = (
+    ("_control", "ACME(0), control arm", CONTROL_COLOUR),
+    ("_treated", "ACME(1), treated arm", TREATED_COLOUR),
+)
+
+
+def sensitivity_arms(s: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """The arms to draw: those whose curve the table has and that differ between arms.
+
+    A model with a treatment × mediator interaction has one ACME(ρ) per arm
+    (``estimate_control``, ``estimate_treated``, with bands where ``ci_low_<arm>`` is
+    given); without one the arms coincide and only the average is drawn.
+    """
+    if not {"estimate_control", "estimate_treated"} <= set(s.columns):
+        return []
+    if np.allclose(s["estimate_control"], s["estimate_treated"], rtol=1e-12, atol=1e-14):
+        return []
+    return list(ARMS)
+
+
 def sensitivity_png(est: Estimate) -> bytes:
-    """ACME(ρ) with its band; dashed lines at ρ = 0 and where the ACME vanishes."""
+    """ACME(ρ) with its band (and each arm's with an interaction); ρ = 0 and the zero."""
     import matplotlib.pyplot as plt
 
     s = est.tables["sensitivity"]
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.fill_between(s["rho"], s["ci_low"], s["ci_high"], color="#bbbbbb", alpha=0.6, lw=0)
-    ax.plot(s["rho"], s["estimate"], color="black", lw=1.5)
+    arms = sensitivity_arms(s)
+    ax.plot(s["rho"], s["estimate"], color="black", lw=1.5, label="average ACME" if arms else None)
+    for suffix, label, colour in arms:
+        if f"ci_low{suffix}" in s.columns:
+            ax.fill_between(
+                s["rho"],
+                s[f"ci_low{suffix}"],
+                s[f"ci_high{suffix}"],
+                color=colour,
+                alpha=0.15,
+                lw=0,
+            )
+        ax.plot(s["rho"], s[f"estimate{suffix}"], color=colour, lw=1.2, ls="--", label=label)
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(0, color="grey", lw=0.8, ls="--")
     rho0 = est.diagnostics.get("sensitivity_rho_at_zero")
     if isinstance(rho0, float) and np.isfinite(rho0):
-        ax.axvline(rho0, color=TREATED_COLOUR, lw=1, ls=":", label=f"ACME = 0 at ρ = {rho0:.2f}")
+        ax.axvline(rho0, color="#555555", lw=1, ls=":", label=f"ACME = 0 at ρ = {rho0:.2f}")
+    if arms or (isinstance(rho0, float) and np.isfinite(rho0)):
         ax.legend(frameon=False, fontsize=8)
     ax.set_xlabel("sensitivity parameter ρ = corr(ε_M, ε_Y)")
     ax.set_ylabel("average causal mediation effect")
@@ -137,6 +171,7 @@ def sensitivity_plotly(est: Estimate) -> dict[str, Any]:
                 "line": {"color": "black"},
                 "name": "ACME(ρ)",
             },
+            *_arm_traces(s),
         ],
         "layout": {
             "title": {"text": "Sensitivity of the ACME to mediator–outcome confounding"},
@@ -144,6 +179,40 @@ def sensitivity_plotly(est: Estimate) -> dict[str, Any]:
             "yaxis": {"title": {"text": "ACME"}},
         },
     }
+
+
+def _arm_traces(s: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each arm's ACME(ρ) and band as Plotly traces (none when the arms coincide)."""
+    rho = s["rho"].astype(float).tolist()
+    traces: list[dict[str, Any]] = []
+    for suffix, label, colour in sensitivity_arms(s):
+        if f"ci_low{suffix}" in s.columns:
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": rho + rho[::-1],
+                    "y": s[f"ci_high{suffix}"].astype(float).tolist()
+                    + s[f"ci_low{suffix}"].astype(float).tolist()[::-1],
+                    "fill": "toself",
+                    "fillcolor": colour,
+                    "opacity": 0.15,
+                    "line": {"width": 0},
+                    "name": f"{label}, interval",
+                    "showlegend": False,
+                }
+            )
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": rho,
+                "y": s[f"estimate{suffix}"].astype(float).tolist(),
+                "line": {"color": colour, "dash": "dash"},
+                "name": label,
+            }
+        )
+    return traces
 
 
 @register_figures(order=55)
@@ -178,7 +247,8 @@ def mediation_specs(an: Analysis) -> list[FigureSpec]:
                 "Mediation sensitivity (ρ)",
                 "The ACME if the mediator's and the outcome's errors were correlated by ρ "
                 "(an unobserved mediator–outcome confounder; Imai, Keele & Yamamoto 2010); "
-                "sequential ignorability is ρ = 0.",
+                "sequential ignorability is ρ = 0.  With a treatment × mediator interaction "
+                "each arm's ACME has its own curve.",
                 partial(sensitivity_png, sens),
                 partial(sensitivity_plotly, sens),
             )

@@ -13,8 +13,9 @@ where a *run* is one estimator fitted for one estimand (``cqox.analyze`` runs an
 estimator once per default estimand) and ``R`` is the product of its replicate-like
 count parameters (:data:`MULTIPLIER`: bootstrap replicates, repetitions, folds,
 permutations, trees, neighbours, draws): each replicate refits or rescans the data.
-A count the chosen method leaves unused (``n_boot`` of ``msm_iptw`` without
-``se_method='bootstrap'``: :meth:`Estimator.unused_params`) is not counted.
+A count the chosen method leaves unused (``n_boot`` of ``msm_iptw`` or ``panel_match``
+without ``se_method='bootstrap'``, of ``g_computation`` with ``'analytic'``, of
+``did_cs`` with ``'conley'``: :meth:`Estimator.unused_params`) is not counted.
 The ``bootstrap`` estimator costs ``(n_boot + 1 [+ jackknife_groups for BCa])`` times
 its base estimator's work.  ``network_exposure`` draws assignments and walks the
 edges once per draw, for its Monte Carlo probabilities and again for its randomization

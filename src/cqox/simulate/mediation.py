@@ -116,13 +116,21 @@ def mediation_confounded(
     rho: float = 0.5,
     binary: str = "outcome",
     seed: int | None = 0,
+    interaction: float = 0.0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Mediation with a mediator–outcome confounder: errors correlated by ``rho``.
 
-    The design of :func:`mediation_linear` (no interaction) with one of the two models
-    binary and ``corr(ε_M, ε_Y) = rho``, which breaks sequential ignorability: the ACME
-    of the fitted models (the ρ = 0 analysis) is biased, and the ρ sensitivity analysis
-    (Imai, Keele & Yamamoto 2010) at the true ``rho`` recovers the truth.
+    The design of :func:`mediation_linear` with one of the two models binary (no
+    interaction) or both linear (``binary="neither"``, with the treatment–mediator
+    interaction ``interaction``) and ``corr(ε_M, ε_Y) = rho``, which breaks sequential
+    ignorability: the ACME of the fitted models (the ρ = 0 analysis) is biased, and the
+    ρ sensitivity analysis (Imai, Keele & Yamamoto 2010) at the true ``rho`` recovers
+    the truth.
+
+    ``binary="neither"``: ``M = 0.5 + T + 0.6 x1 + 0.3 x3 + ε_M``,
+    ``Y = 1 + 0.5 T + 0.8 M + d T·M + β'x + ε_Y`` with ``ε_M, ε_Y ~ N(0, 1)``; the
+    effects are :func:`mediation_linear`'s (``NIE(t) = (0.8 + d t)``), as the errors have
+    mean zero whatever their correlation.
 
     ``binary="outcome"``: ``M = 0.5 + T + 0.6 x1 + 0.3 x3 + ε_M``, ``ε_M ~ N(0, 1)``,
     ``Y = 1{−1 + 0.5 T + 0.8 M + β'x + ε_Y > 0}``, ``ε_Y ~ N(0, 1)``; so
@@ -135,15 +143,27 @@ def mediation_confounded(
     Returns the table (``y``, ``t``, ``m``, ``x1 … x3``) and the population effects
     (as :func:`mediation_linear`, plus ``rho``).
     """
-    if binary not in ("outcome", "mediator"):
-        raise ValueError(f"binary must be 'outcome' or 'mediator'; got {binary!r}")
+    if binary not in ("outcome", "mediator", "neither"):
+        raise ValueError(f"binary must be 'outcome', 'mediator' or 'neither'; got {binary!r}")
+    if interaction != 0 and binary != "neither":
+        raise ValueError(
+            f"interaction={interaction!r} needs binary='neither' (the binary designs have none)"
+        )
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, 3))
     t = (rng.random(n) < special.expit(0.5 * X[:, 0] - 0.4 * X[:, 1])).astype(np.int64)
     e_m = rng.standard_normal(n)
     e_y = rho * e_m + np.sqrt(1 - rho**2) * rng.standard_normal(n)
     potential: dict[tuple[int, int], float] = {}
-    if binary == "outcome":
+    if binary == "neither":
+        m = M0 + A_TM * t + X @ GAMMA_M + e_m
+        y = 1.0 + C_TY * t + B_MY * m + interaction * t * m + X @ BETA_Y + e_y
+        for tt in (0, 1):
+            for tm in (0, 1):
+                slope = B_MY + interaction * tt
+                potential[tt, tm] = 1.0 + C_TY * tt + slope * (M0 + A_TM * tm)
+        df = pd.DataFrame({"y": y, "t": t, "m": m})
+    elif binary == "outcome":
         m = M0 + A_TM * t + X @ GAMMA_M + e_m
         y_star = -1.0 + C_TY * t + B_MY * m + X @ BETA_Y + e_y
         y = (y_star > 0).astype(np.int64)

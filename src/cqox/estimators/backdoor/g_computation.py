@@ -53,7 +53,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -602,6 +602,11 @@ class GComputation(Estimator):
         ),
         CI_LEVEL,
     )
+
+    @classmethod
+    def unused_params(cls, params: Mapping[str, Any]) -> frozenset[str]:
+        """``n_boot`` with ``se_method='analytic'`` (``'auto'`` may bootstrap: counted)."""
+        return frozenset({"n_boot"}) if params.get("se_method") == "analytic" else frozenset()
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         assert data.y is not None and data.t is not None

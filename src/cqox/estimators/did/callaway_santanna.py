@@ -71,6 +71,7 @@ True
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -683,6 +684,11 @@ class DiDCallawaySantAnna(Estimator):
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
         """Validate the panel roles (treatment or cohort) and drop incomplete rows."""
         return prepare_panel(df, roles, require_treatment=False)
+
+    @classmethod
+    def unused_params(cls, params: Mapping[str, Any]) -> frozenset[str]:
+        """``n_boot`` with ``se_method='conley'`` (no multiplier draws: no spatial bands)."""
+        return frozenset({"n_boot"}) if params.get("se_method") == "conley" else frozenset()
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         notes: list[str] = []

@@ -63,7 +63,11 @@ from cqox.estimators.mediation.quasi_bayes import (
     simulate_effects,
     summarise,
 )
-from cqox.estimators.mediation.sensitivity import RhoSensitivity, rho_sensitivity
+from cqox.estimators.mediation.sensitivity import (
+    RhoSensitivity,
+    rho_sensitivity,
+    rho_sensitivity_interaction,
+)
 from cqox.estimators.mediation.sensitivity_probit import (
     probit_mediator_sensitivity,
     probit_outcome_sensitivity,
@@ -157,11 +161,11 @@ class QuasiBayesMediation(_MediationEstimator):
     ``n_draws`` draws of both models' coefficients from ``N(β̂, V̂)``
     (:mod:`cqox.estimators.mediation.quasi_bayes`).  The ρ sensitivity analysis of Imai,
     Keele & Yamamoto (2010) is added (``tables["sensitivity"]``) for a linear mediator
-    and a linear outcome without interaction (closed form;
-    :mod:`cqox.estimators.mediation.sensitivity`), a probit mediator with a linear
-    outcome, and a linear mediator with a probit outcome without interaction (by
-    simulation; :mod:`cqox.estimators.mediation.sensitivity_probit`); other models say
-    why not in ``diagnostics["sensitivity"]``.
+    and a linear outcome, with or without interaction (closed form, each arm's curve
+    with an interaction; :mod:`cqox.estimators.mediation.sensitivity`), a probit
+    mediator with a linear outcome, and a linear mediator with a probit outcome without
+    interaction (by simulation; :mod:`cqox.estimators.mediation.sensitivity_probit`);
+    other models say why not in ``diagnostics["sensitivity"]``.
     """
 
     name = "mediation"
@@ -296,6 +300,9 @@ class QuasiBayesMediation(_MediationEstimator):
                     "sensitivity_r2tilde_prod": sens.r2tilde_prod,
                 }
             )
+            if sens.rho_at_zero_arms is not None:
+                diagnostics["sensitivity_rho_at_zero_control"] = sens.rho_at_zero_arms[0]
+                diagnostics["sensitivity_rho_at_zero_treated"] = sens.rho_at_zero_arms[1]
         else:
             diagnostics["sensitivity"] = why_not
         return table, diagnostics, tables
@@ -426,7 +433,7 @@ def _rho_analysis(
 ) -> tuple[RhoSensitivity | None, str]:
     """The ρ sensitivity analysis that fits the two models, or why there is none.
 
-    Linear–linear without interaction: the closed form
+    Linear–linear, with or without interaction: the closed form
     (:mod:`cqox.estimators.mediation.sensitivity`); a probit mediator with a linear
     outcome, or a linear mediator with a probit outcome (no interaction), by simulation
     (:mod:`cqox.estimators.mediation.sensitivity_probit`), as R ``medsens``.
@@ -444,11 +451,7 @@ def _rho_analysis(
             )
     if fam_m == fam_y == "linear":
         if design.interaction:
-            return None, (
-                "not applicable, because the closed-form ρ analysis (Imai, Keele & "
-                "Yamamoto 2010, Theorem 2) of a linear mediator and a linear outcome has "
-                "no treatment × mediator interaction"
-            )
+            return rho_sensitivity_interaction(data.y, data.t, m, data.X, level), ""
         return rho_sensitivity(data.y, data.t, m, data.X, level), ""
     if fam_m == fam_y == "probit":
         return None, (
