@@ -29,6 +29,8 @@ class Case:
     note: str = ""
     #: Cases with the same non-empty group have their timed runs interleaved.
     group: str = ""
+    #: Called before every run, outside the clock (undo what a run leaves behind).
+    reset: Callable[[], None] | None = None
 
 
 @dataclass
@@ -114,6 +116,18 @@ def measure(
     return measure_group([(case, truth, tau)], repeats, single_run_s, few_runs_s)[0]
 
 
+def _timed_run(case: Case) -> tuple[Result, float]:
+    """``case.run()`` and its wall time, with ``case.reset`` before and after, untimed."""
+    if case.reset is not None:
+        case.reset()
+    start = time.perf_counter()
+    result = case.run()
+    elapsed = time.perf_counter() - start
+    if case.reset is not None:
+        case.reset()
+    return result, elapsed
+
+
 def measure_group(
     items: list[tuple[Case, float | None, np.ndarray | None]],
     repeats: int | None = None,
@@ -133,9 +147,7 @@ def measure_group(
         out = Outcome(case.method, case.library, case.design, case.estimand, note=case.note)
         outs.append(out)
         try:
-            start = time.perf_counter()
-            result = case.run()  # warm-up (JIT compilation, imports, caches)
-            first = time.perf_counter() - start
+            result, first = _timed_run(case)  # warm-up (JIT compilation, imports, caches)
         except Exception as exc:  # a peer's failure is a finding, not a crash of the suite
             _fail(out, exc)
             continue
@@ -154,9 +166,8 @@ def measure_group(
             pending.reverse()
         for i, times in pending:
             try:
-                start = time.perf_counter()
-                results[i] = items[i][0].run()
-                times.append(time.perf_counter() - start)
+                results[i], elapsed = _timed_run(items[i][0])
+                times.append(elapsed)
             except Exception as exc:
                 _fail(outs[i], exc)
                 failed.add(i)

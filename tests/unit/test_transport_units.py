@@ -20,12 +20,14 @@ def df() -> pd.DataFrame:
     return nested_trial(n=1500, seed=7)[0]
 
 
-def test_the_simulators_target_effects_match_a_large_sample() -> None:
-    big, truth = nested_trial(n=400_000, q=0.3, observed_target=True, seed=1)
+@pytest.mark.parametrize("selection", [1.0, 0.5])
+def test_the_simulators_target_effects_match_a_large_sample(selection: float) -> None:
+    big, truth = nested_trial(n=400_000, q=0.3, selection=selection, observed_target=True, seed=1)
     tau = 1 + 0.8 * big["x1"] - 0.5 * big["x2"] + 0.3 * big["x1"] ** 2
     assert tau[big["s"] == 0].mean() == pytest.approx(truth["TATE"], abs=0.01)
     assert tau.mean() == pytest.approx(truth["PATE"], abs=0.01)
     assert target_effects(-1.0, 0.0)["trial_ATE"] > 1.3  # the trial is not the target
+    assert target_effects(-1.0, 0.0, selection=0.0)["TATE"] == 1.0  # selection at random
 
 
 def test_the_target_is_the_sample_value_without_outcomes(df: pd.DataFrame) -> None:

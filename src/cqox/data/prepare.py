@@ -202,13 +202,20 @@ def prepare(
     position = {c: j for j, c in enumerate(columns)}
     # by position: label lookup of a column list costs several times more
     sub = df.take([position[c] for c in used], axis=1)
-    # one missing-value pass over every column in use, covariates included
-    # every column in use numeric (NumPy dtypes): one float64 block serves the
-    # missing-value mask and the design matrix (pandas would copy the columns twice)
-    block = _numeric_block(sub)
-    missing = _missing(sub) if block is None else np.isnan(block)
     at = {c: j for j, c in enumerate(used)}
-    all_missing = [c for c in cov_cols if missing[:, at[c]].all()]
+    # The common case first: every column in use numeric and finite.  The covariates
+    # are then read straight from pandas' storage (no block of every column in use),
+    # and no missing-value mask is needed.
+    covariates = None if formula is not None else _finite_columns(sub, [at[c] for c in cov_cols])
+    block: np.ndarray | None = None
+    missing: np.ndarray | None = None
+    if covariates is None:
+        # one missing-value pass over every column in use, covariates included
+        # every column in use numeric (NumPy dtypes): one float64 block serves the
+        # missing-value mask and the design matrix (pandas would copy the columns twice)
+        block = _numeric_block(sub)
+        missing = _missing(sub) if block is None else np.isnan(block)
+    all_missing = [] if missing is None else [c for c in cov_cols if missing[:, at[c]].all()]
     if all_missing and formula is not None:
         raise RoleError(
             f"role 'covariates': column '{all_missing[0]}' in the formula has no values (all "
@@ -222,10 +229,11 @@ def prepare(
         used = in_use()
         keep = [at[c] for c in used]
         sub = sub.take(keep, axis=1)
+        assert missing is not None  # all-missing columns were found in it
         missing = missing[:, keep]
         block = None if block is None else block[:, keep]
         at = {c: j for j, c in enumerate(used)}
-    complete = np.asarray(~missing.any(axis=1))
+    complete = np.ones(len(sub), bool) if missing is None else np.asarray(~missing.any(axis=1))
     n_input = len(df)
     n_missing = int(n_input - complete.sum())
     if n_missing:
@@ -282,15 +290,22 @@ def prepare(
 
     if formula is not None:
         design = design_from_formula(formula, frame)
+    elif covariates is not None:
+        # the same float64 values design_from_columns would convert, C order, always a
+        # copy (a view of one column would be pandas' storage, the caller's table)
+        design = DesignMatrix(np.array(covariates, order="C"), list(cov_cols))
     elif block is not None and cov_cols:
-        # the same float64 values design_from_columns would convert, C order
         rows = block if not n_missing else block[complete]
         design = DesignMatrix(
             np.ascontiguousarray(rows[:, [at[c] for c in cov_cols]]), list(cov_cols)
         )
+        del rows
     else:
         design = design_from_columns(cov_cols, frame)
-    if design.X.size and not np.isfinite(design.X).all():
+    # pandas' column-major copy is not needed any more: free it before the checks
+    # below allocate their scratch (fresh memory costs a page fault per 4 kB)
+    del block, covariates
+    if design.X.size and missing is not None and not np.isfinite(design.X).all():
         j_bad = int(np.flatnonzero(~np.isfinite(design.X).all(axis=0))[0])
         i_bad = int(np.flatnonzero(~np.isfinite(design.X[:, j_bad]))[0])
         raise RoleError(
@@ -324,10 +339,47 @@ def _numeric_block(sub: pd.DataFrame) -> np.ndarray | None:
     Integer and boolean columns cannot be missing and convert exactly (as in the
     design matrix), so ``isnan`` of the block is the missing-value mask.
     """
-    kinds = [dt.kind if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
-    if not kinds or any(k not in "iubf" for k in kinds):
+    if _numeric_kinds(sub) is None:
         return None
     return np.asarray(sub.to_numpy(dtype=np.float64))
+
+
+def _finite_columns(sub: pd.DataFrame, cols: list[int]) -> np.ndarray | None:
+    """Columns ``cols`` of ``sub`` as float64 when every column of ``sub`` is finite.
+
+    ``None`` unless every column has a NumPy numeric/bool dtype and no value is missing
+    or infinite.  The array is pandas' own column-major storage when the columns are
+    one float64 block (no copy), else one copy.  A finite sum of each row proves a
+    block holds no NaN and no infinity (either makes its row's sum NaN or infinite),
+    one reduction to an n-vector instead of an n × k mask; a row whose sum overflows
+    is sent to the exact path.
+    """
+    if not cols or _numeric_kinds(sub) is None:
+        return None
+    chosen = set(cols)
+    rest = [j for j in range(sub.shape[1]) if j not in chosen]
+    for j in rest:  # a few role columns: one at a time costs pandas less than a frame
+        if not np.isfinite(sub.iloc[:, j].to_numpy(dtype=np.float64)).all():
+            return None
+    values = np.asarray(_take(sub, cols).to_numpy(dtype=np.float64))
+    if not np.isfinite(values.sum(axis=1)).all():
+        return None
+    return values
+
+
+def _take(frame: pd.DataFrame, cols: list[int]) -> pd.DataFrame:
+    """Columns at positions ``cols``: a slice when they are consecutive (cheaper in pandas)."""
+    if cols == list(range(cols[0], cols[0] + len(cols))):
+        return frame.iloc[:, cols[0] : cols[0] + len(cols)]
+    return frame.iloc[:, cols]
+
+
+def _numeric_kinds(sub: pd.DataFrame) -> list[str] | None:
+    """The dtype kinds of ``sub``'s columns if all are NumPy numeric or bool, else ``None``."""
+    kinds = [str(dt.kind) if isinstance(dt, np.dtype) else "O" for dt in sub.dtypes]
+    if not kinds or any(k not in "iubf" for k in kinds):
+        return None
+    return kinds
 
 
 def _complete_rows(sub: pd.DataFrame) -> np.ndarray:
@@ -484,22 +536,34 @@ def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatri
     dropped: dict[str, str] = {}
     if X.shape[1] == 0:
         return design, dropped
-    varies = X.max(axis=0) > X.min(axis=0)
+    # one Gram product of the shifted columns serves both checks: a column with a
+    # positive sum of squared deviations from its first row varies; only those with
+    # a zero sum (constant, or deviations whose squares underflow) are compared exactly
+    gram, total = _shifted_gram(X)
+    varies = np.diag(gram) > 0
+    flat = np.flatnonzero(~varies)
+    if flat.size:
+        varies[flat] = X[:, flat].max(axis=0) > X[:, flat].min(axis=0)
     keep = np.flatnonzero(varies).tolist()
     for j in np.flatnonzero(~varies):
         dropped[names[j]] = f"constant ({X[0, j]:g}) in the rows in use"
     if len(keep) < X.shape[1]:
         X, names = X[:, keep], [names[j] for j in keep]
+        gram, total = gram[np.ix_(keep, keep)], total[keep]
     if X.shape[1] > 1:
         # Elimination in column order keeps the earlier column of a collinear pair,
         # matching how R and statsmodels report aliased terms.  Working on the k×k
         # correlation matrix instead of an n×k QR keeps this cheap at any n.
-        keep_idx = independent_columns(_correlation(X))
+        keep_idx = independent_columns(_correlation_from(gram, total, X.shape[0]))
         if len(keep_idx) < X.shape[1]:
             for col in sorted(set(range(X.shape[1])) - set(keep_idx)):
                 dropped[names[col]] = "linearly dependent on other covariates"
             X, names = X[:, keep_idx], [names[j] for j in keep_idx]
     return DesignMatrix(np.ascontiguousarray(X), names), dropped
+
+
+#: Rows per block of the shifted covariates in :func:`_correlation` (0.8 MB at 50).
+SHIFTED_ROWS = 2048
 
 
 def _correlation(X: np.ndarray) -> np.ndarray:
@@ -509,13 +573,25 @@ def _correlation(X: np.ndarray) -> np.ndarray:
     their first row first, so the subtraction does not cancel for columns with a large
     mean relative to their spread.
     """
+    return _correlation_from(*_shifted_gram(X), X.shape[0])
+
+
+def _shifted_gram(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(D'D, D'1)`` of the columns shifted by their first row, ``D = X − 1 x₁'``."""
     n, p = X.shape
     first = X[0].copy()
     gram, total = np.zeros((p, p)), np.zeros(p)
-    for rows in row_blocks(n):  # one block of the shifted columns at a time, not a copy
+    # one small block of the shifted columns at a time, not a copy: a scratch reused
+    # from the allocator's heap rather than fresh memory (a page fault per 4 kB) per call
+    for rows in row_blocks(n, SHIFTED_ROWS):
         shifted = X[rows] - first
         total += shifted.sum(axis=0)
         gram += shifted.T @ shifted
+    return gram, total
+
+
+def _correlation_from(gram: np.ndarray, total: np.ndarray, n: int) -> np.ndarray:
+    """Correlations from the shifted Gram matrix and column sums of :func:`_shifted_gram`."""
     mean = total / n
     cov = gram / n - np.outer(mean, mean)
     sd = np.sqrt(np.maximum(np.diag(cov), 0.0))

@@ -29,19 +29,20 @@ from cqox.core.gate import Gate, Status, threshold_gate
 from cqox.gates.weights import common_support, common_support_gate, ess_gate, max_weight_gate
 from cqox.nuisance.blocked import centred_gram, column_mean_sd
 
-#: Rows per block of the moment sums: the squares of one block in memory, not of ``X``.
-MOMENT_BLOCK = 16384
+#: Rows per block of the moment sums: the squares of one block in memory, not of ``X``
+#: (2,048 rows: a scratch the allocator reuses, where a bigger one would be fresh
+#: memory, a page fault per 4 kB, on every call).
+MOMENT_BLOCK = 2048
 
 
-def _arm_moments(
-    X: np.ndarray, t: np.ndarray, w: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted mean and variance of each column in each arm (matrix products by block)."""
-    base = np.ones(len(t)) if w is None else w
-    W = np.column_stack([base * (t == 1), base * (t == 0)])
+def _weighted_moments(X: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each column under each weight column of ``W`` (shape (n, m)).
+
+    Returns arrays of shape (m, p), from ``W'X`` and ``W'(X∘X)`` accumulated by block.
+    """
     sw = W.sum(axis=0)
-    sums = np.zeros((2, X.shape[1]))
-    squares = np.zeros((2, X.shape[1]))
+    sums = np.zeros((W.shape[1], X.shape[1]))
+    squares = np.zeros((W.shape[1], X.shape[1]))
     for start in range(0, X.shape[0], MOMENT_BLOCK):
         rows = slice(start, start + MOMENT_BLOCK)
         Xb = X[rows]
@@ -50,6 +51,19 @@ def _arm_moments(
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = sums / sw[:, None]
         var = np.maximum(squares / sw[:, None] - mean**2, 0.0)
+    return mean, var
+
+
+def _arm_weights(t: np.ndarray, w: np.ndarray | None) -> list[np.ndarray]:
+    base = np.ones(len(t)) if w is None else w
+    return [base * (t == 1), base * (t == 0)]
+
+
+def _arm_moments(
+    X: np.ndarray, t: np.ndarray, w: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted mean and variance of each column in each arm (matrix products by block)."""
+    mean, var = _weighted_moments(X, np.column_stack(_arm_weights(t, w)))
     return mean[0], var[0], mean[1], var[1]
 
 
@@ -111,7 +125,10 @@ def balance_table(
 
     SMDs use the unweighted pooled standard deviation in both columns.
     """
-    m1, v1, m0, v0 = _arm_moments(X, t, None)
+    # one pass over X for the raw and the weighted moments
+    weights = _arm_weights(t, None) + ([] if w_after is None else _arm_weights(t, w_after))
+    mean, var = _weighted_moments(X, np.column_stack(weights))
+    m1, v1, m0, v0 = mean[0], var[0], mean[1], var[1]
     scale = np.sqrt((v1 + v0) / 2)
     safe = np.where(scale > 0, scale, 1.0)
 
@@ -124,8 +141,7 @@ def balance_table(
 
     after: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
     if w_after is not None:
-        a1, av1, a0, av0 = _arm_moments(X, t, w_after)
-        after = (smd(a1, a0), ratio(av1, av0))
+        after = (smd(mean[2], mean[3]), ratio(var[2], var[3]))
     return BalanceTable(list(names), smd(m1, m0), ratio(v1, v0), after[0], after[1])
 
 

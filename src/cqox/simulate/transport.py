@@ -42,23 +42,28 @@ TAU0, TAU_X1, TAU_X2 = 1.0, 0.8, -0.5
 N_NODES = 120
 
 
-def _conditional_moments(gamma0: float, sample: int) -> tuple[float, float]:
+def _conditional_moments(gamma0: float, sample: int, sigma2: float) -> tuple[float, float]:
     """``E[u | S = sample]`` and ``E[u² | S = sample]`` by Gauss–Hermite quadrature."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(N_NODES)
-    u = nodes * np.sqrt(SIGMA2)
+    u = nodes * np.sqrt(sigma2)
     p1 = special.expit(gamma0 + u)
     dens = weights * (p1 if sample == 1 else 1 - p1)
     mass = dens.sum()
     return float((dens * u).sum() / mass), float((dens * u * u).sum() / mass)
 
 
-def target_effects(gamma0: float, q: float) -> dict[str, float]:
+def target_effects(gamma0: float, q: float, selection: float = 1.0) -> dict[str, float]:
     """``TATE``, ``PATE`` and the trial's average effect ``trial_ATE`` of the design."""
     out: dict[str, float] = {"PATE": TAU0 + q}
-    c1, c2 = SELECT / SIGMA2  # E[x_j | u] = c_j u
-    var1 = 1 - SELECT[0] ** 2 / SIGMA2  # Var(x1 | u)
+    coef = selection * SELECT
+    sigma2 = float(coef @ coef)
+    if sigma2 == 0:  # selection at random: every population has the same effect
+        tau = TAU0 + q * 1.0
+        return {"PATE": tau, "TATE": tau, "trial_ATE": tau}
+    c1, c2 = coef / sigma2  # E[x_j | u] = c_j u
+    var1 = 1 - coef[0] ** 2 / sigma2  # Var(x1 | u)
     for name, s in (("TATE", 0), ("trial_ATE", 1)):
-        m1, m2 = _conditional_moments(gamma0, s)
+        m1, m2 = _conditional_moments(gamma0, s, sigma2)
         out[name] = float(TAU0 + TAU_X1 * c1 * m1 + TAU_X2 * c2 * m1 + q * (var1 + c1 * c1 * m2))
     return out
 
@@ -68,6 +73,7 @@ def nested_trial(
     gamma0: float = -1.0,
     kappa: float = 0.0,
     q: float = 0.0,
+    selection: float = 1.0,
     observed_target: bool = False,
     seed: int | None = 0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -83,6 +89,11 @@ def nested_trial(
         Log-odds of treatment per unit of ``x1`` in the trial (0: 1:1 randomization).
     q : float
         Coefficient of ``x1²`` in the effect (0: every working model is correct).
+    selection : float
+        Multiplies the selection coefficients ``(0.7, −0.5)``: the inverse odds of
+        sampling weights ``e^{−γ0 − u}`` are log-normal with log-SD ``0.86·selection``,
+        so ``selection`` sets how heavy they are (1: the default design, whose weights
+        keep about half of the trial as effective sample size; 0.5: about 80 %).
     observed_target : bool
         Also fill ``t`` and ``y`` in the target rows (by default they are missing, as in
         a target sample with covariates only).
@@ -99,7 +110,7 @@ def nested_trial(
     """
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, 3))
-    u = x[:, :2] @ SELECT
+    u = x[:, :2] @ (selection * SELECT)
     s = (rng.random(n) < special.expit(gamma0 + u)).astype(np.int64)
     t = (rng.random(n) < special.expit(kappa * x[:, 0])).astype(np.float64)
     tau = TAU0 + TAU_X1 * x[:, 0] + TAU_X2 * x[:, 1] + q * x[:, 0] ** 2
@@ -109,9 +120,10 @@ def nested_trial(
         y[s == 0] = np.nan
     df = pd.DataFrame({"y": y, "t": t, "s": s, "x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2]})
     truth: dict[str, Any] = {
-        **target_effects(gamma0, q),
+        **target_effects(gamma0, q, selection),
         "gamma0": gamma0,
         "kappa": kappa,
         "q": q,
+        "selection": selection,
     }
     return df, truth

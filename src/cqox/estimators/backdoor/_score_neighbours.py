@@ -91,9 +91,14 @@ def nn_intervals(
         start = np.minimum(lo, hi)
         return start.copy(), start.copy()
     has_self = s >= 0
-    pos = segment_search(ref, lo, hi, q, "left")
-    lft = np.where(has_self, s - 1, pos - 1)
-    rgt = np.where(has_self, s + 1, pos)
+    # a query in the reference (within-arm matching) starts beside its own position;
+    # only the others need a binary search
+    if bool(has_self.all()):
+        lft, rgt = s - 1, s + 1
+    else:
+        pos = segment_search(ref, lo, hi, q, "left")
+        lft = np.where(has_self, s - 1, pos - 1)
+        rgt = np.where(has_self, s + 1, pos)
     count = np.zeros(n_q, np.int64)
     d_m = np.zeros(n_q)
     top = n_r - 1
@@ -111,11 +116,18 @@ def nn_intervals(
         lft = lft - take_l
         rgt = rgt + take_r
         count += active
-    rows = np.flatnonzero(count > 0)
+    # Widen to the ties at the m-th distance.  Only queries whose next candidate on a
+    # side is itself within ``d_m + tol`` move on that side (with a continuous score,
+    # hardly any): the others are settled by that one test, without a binary search.
+    c = d_m + tol
+    ref_l = ref[np.clip(lft, 0, top)]
+    ref_r = ref[np.clip(rgt, 0, top)]
+    rows = np.flatnonzero((count > 0) & (lft >= lo) & (q - ref_l <= c))
     if rows.size:
-        c = d_m[rows] + tol
-        lft[rows] = _widen_left(ref, q[rows], c, lo[rows], hi[rows], lft[rows])
-        rgt[rows] = _widen_right(ref, q[rows], c, lo[rows], hi[rows], rgt[rows])
+        lft[rows] = _widen_left(ref, q[rows], c[rows], lo[rows], hi[rows], lft[rows])
+    rows = np.flatnonzero((count > 0) & (rgt < hi) & (ref_r - q <= c))
+    if rows.size:
+        rgt[rows] = _widen_right(ref, q[rows], c[rows], lo[rows], hi[rows], rgt[rows])
     a = lft + 1
     b = rgt.copy()
     only_self = has_self & (b - a == 1)

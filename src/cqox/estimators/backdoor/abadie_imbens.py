@@ -189,6 +189,21 @@ def match_estimate(
         For ``order="random"``.
     """
     n = len(y)
+    # conditional variances from same-arm matching on the same metric
+    # (first: their sort of each arm's scores serves the matching across arms too)
+    sigma2 = np.zeros(n)
+    within_arms: list[Matches] = []
+    for w in (0, 1):
+        rows = np.flatnonzero(t == w)
+        c = None if cells is None else cells[rows]
+        if score is not None:
+            within = match_within(score[rows], var_matches, c)
+        else:
+            assert Xw is not None
+            within = kd_match(Xw[rows], Xw[rows], var_matches, np.inf, c, c, exclude_self=True)
+        sigma2[rows] = conditional_variance(y[rows], y[rows], within)
+        within_arms.append(within)
+
     groups = {"ATT": (1,), "ATC": (0,), "ATE": (1, 0)}[estimand]
     ptr_parts: list[np.ndarray] = []
     idx_parts: list[np.ndarray] = []
@@ -202,7 +217,7 @@ def match_estimate(
         if score is not None:
             s_q, s_r = score[q_rows], score[r_rows]
             if replace:
-                mt = match_scores(s_q, s_r, m, caliper, cq, cr)
+                mt = match_scores(s_q, s_r, m, caliper, cq, cr, within_arms[1 - w].order)
             else:
                 if order == "largest":
                     qo = np.argsort(-s_q, kind="stable")
@@ -233,20 +248,6 @@ def match_estimate(
     ptr = np.zeros(len(targets) + 1, np.int64)
     np.cumsum(sizes, out=ptr[1:])
     matches = Matches(ptr, np.concatenate(idx_parts))
-
-    # conditional variances from same-arm matching on the same metric
-    sigma2 = np.zeros(n)
-    within_arms: list[Matches] = []
-    for w in (0, 1):
-        rows = np.flatnonzero(t == w)
-        c = None if cells is None else cells[rows]
-        if score is not None:
-            within = match_within(score[rows], var_matches, c)
-        else:
-            assert Xw is not None
-            within = kd_match(Xw[rows], Xw[rows], var_matches, np.inf, c, c, exclude_self=True)
-        sigma2[rows] = conditional_variance(y[rows], y[rows], within)
-        within_arms.append(within)
 
     y_adj = None
     if Xb is not None:
@@ -293,7 +294,7 @@ def weighted_conditional_covariance(
         if lvl == arm:
             m = within if within is not None else match_within(s[rows], L)
         else:
-            m = match_scores(s[q], s[rows], L)
+            m = match_scores(s[q], s[rows], L, order=None if within is None else within.order)
         h = m.sizes.astype(np.float64)
         ok = h > 1
         wq = np.where(ok, w[q] / np.where(ok, h - 1, 1.0), 0.0)

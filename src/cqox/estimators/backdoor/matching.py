@@ -33,10 +33,14 @@ class Matches:
         Query ``i``'s matches are ``idx[ptr[i]:ptr[i + 1]]``.
     idx : ndarray of int, shape (total,)
         Row positions (into the full data) of the matches.
+    order : ndarray of int or None
+        The stable sort order of the reference scores, when they were sorted without
+        exact cells: another match against the same reference can reuse it.
     """
 
     ptr: np.ndarray
     idx: np.ndarray
+    order: np.ndarray | None = None
 
     @property
     def sizes(self) -> np.ndarray:
@@ -45,11 +49,19 @@ class Matches:
 
 
 def _cells_sort(
-    s_r: np.ndarray, cell_r: np.ndarray | None, s_q: np.ndarray, cell_q: np.ndarray | None
+    s_r: np.ndarray,
+    cell_r: np.ndarray | None,
+    s_q: np.ndarray,
+    cell_q: np.ndarray | None,
+    order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sort the reference by (cell, score); each query's segment of it."""
+    """Sort the reference by (cell, score); each query's segment of it.
+
+    ``order`` is the reference's stable sort order if already known (no cells).
+    """
     if cell_r is None or cell_q is None:
-        order = np.argsort(s_r, kind="stable")
+        if order is None:
+            order = np.argsort(s_r, kind="stable")
         n_q = len(s_q)
         return order, s_r[order], np.zeros(n_q, np.int64), np.full(n_q, len(s_r), np.int64)
     order = np.lexsort((s_r, cell_r))
@@ -88,12 +100,14 @@ def match_scores(
     caliper: float = np.inf,
     cell_q: np.ndarray | None = None,
     cell_r: np.ndarray | None = None,
+    order: np.ndarray | None = None,
 ) -> Matches:
     """``m`` nearest reference scores of each query score, with ties, within cells.
 
-    Returns matches as positions into ``s_r``.
+    Returns matches as positions into ``s_r``.  ``order`` is the stable sort order of
+    ``s_r`` when already known (``Matches.order`` of a within-arm match of ``s_r``).
     """
-    order, ref, lo, hi = _cells_sort(s_r, cell_r, s_q, cell_q)
+    order, ref, lo, hi = _cells_sort(s_r, cell_r, s_q, cell_q, order)
     no_self = np.full(len(s_q), -1, np.int64)
     q = np.ascontiguousarray(s_q, np.float64)
     tol = _tie_tol(s_q, s_r)
@@ -119,7 +133,7 @@ def match_within(s: np.ndarray, m: int, cell: np.ndarray | None = None) -> Match
     left, right = _score_neighbours.nn_intervals(ref[inv], lo, hi, inv, ref, m, _tie_tol(s))
     _check_pairs(left, right)
     ptr, idx = _score_neighbours.expand_intervals(left, right, inv, order)
-    return Matches(ptr, idx)
+    return Matches(ptr, idx, order if cell is None else None)
 
 
 def match_scores_without_replacement(

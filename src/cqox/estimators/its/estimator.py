@@ -85,12 +85,14 @@ from cqox.estimators.its.segmented import (
     auto_lag,
     ewc_terms,
     fixed_b,
+    full_rank,
     its_design,
     llsw_lag,
     normal_critical_value,
     normal_p_value,
     ols_ewc,
     ols_hac,
+    thin_qr,
 )
 from cqox.estimators.registry import register
 
@@ -205,10 +207,11 @@ class ITS(Estimator):
             data.X[order] if data.X.shape[1] else None,
             data.covariate_names,
         )
-        _check_design(Z, names, n)
+        # one QR serves the rank check, the fit and the fixed-b reference law
+        qr = _check_design(Z, names, n)
         inference = self._inference(params, n)
         level = params["ci_level"]
-        fit, lrv = _fit_long_run_variance(y_used, Z, inference, params, n)
+        fit, lrv = _fit_long_run_variance(y_used, Z, inference, params, n, qr)
         tstat = fit.coef / fit.se
         crit, pvals, ref, fb = _reference_distribution(fit, inference, level, params, len(names))
         lo = fit.coef - crit * fit.se
@@ -326,8 +329,9 @@ def _ordered_periods(data: CausalData) -> tuple[np.ndarray, np.ndarray]:
     """``(order, sorted periods)``: rows sorted by the time role, one row per period."""
     r = data.roles
     assert r.time is not None
-    check_ordered_periods(data.frame[r.time], r.time)
-    time_all = data.frame[r.time].to_numpy()
+    column = data.frame[r.time]
+    check_ordered_periods(column, r.time)
+    time_all = column.to_numpy()
     order = np.argsort(time_all, kind="stable")
     times = time_all[order]
     if times.size > 1:
@@ -391,34 +395,44 @@ def _spacing_notes(times: np.ndarray, column: str) -> list[str]:
     return []
 
 
-def _check_design(Z: np.ndarray, names: list[str], n: int) -> None:
-    """Refuse a design with no residual degrees of freedom or dependent columns."""
+def _check_design(Z: np.ndarray, names: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Refuse a design with no residual degrees of freedom or dependent columns.
+
+    Returns the thin QR factors of ``Z`` (whose ``R`` diagonal is the rank test).
+    """
     if n <= Z.shape[1]:
         raise DesignError(
             f"the ITS model has {Z.shape[1]} coefficients but only {n} periods; it needs "
             "more periods than coefficients to estimate the error variance",
             details={"columns": names, "n": n},
         )
-    if np.linalg.matrix_rank(Z) < Z.shape[1]:
+    qr = thin_qr(Z)
+    if not full_rank(qr[1], n):
         raise DesignError(
             "the ITS design matrix is rank-deficient (too few periods for the "
             "seasonal terms or covariates?)",
             details={"columns": names},
         )
+    return qr
 
 
 def _fit_long_run_variance(
-    y: np.ndarray, Z: np.ndarray, inference: str, params: dict[str, Any], n: int
+    y: np.ndarray,
+    Z: np.ndarray,
+    inference: str,
+    params: dict[str, Any],
+    n: int,
+    qr: tuple[np.ndarray, np.ndarray],
 ) -> tuple[Any, str]:
     """OLS with the EWC or Newey–West long-run variance, and its description."""
     small = params["small_sample"]
     if inference == "ewc":
         terms = ewc_terms(n) if params["ewc_terms"] is None else params["ewc_terms"]
-        return ols_ewc(y, Z, terms, small), f"EWC SE ({terms} cosine terms"
+        return ols_ewc(y, Z, terms, small, qr), f"EWC SE ({terms} cosine terms"
     lag = params["hac_lag"]
     if lag is None:
         lag = auto_lag(n) if inference == "normal" else llsw_lag(n)
-    return ols_hac(y, Z, lag, small), f"Newey–West HAC SE (Bartlett, lag {lag}"
+    return ols_hac(y, Z, lag, small, qr), f"Newey–West HAC SE (Bartlett, lag {lag}"
 
 
 def _reference_distribution(

@@ -35,7 +35,14 @@ import numpy as np
 from scipy import special
 
 from cqox._lazy import scipy_optimize as optimize
-from cqox.estimators.iv.kclass import IVArrays, ols_cov, orth, project, score_covariance
+from cqox.estimators.iv.kclass import (
+    IVArrays,
+    kclass_cov,
+    ols_cov,
+    orth,
+    project,
+    score_covariance,
+)
 
 
 @dataclass(frozen=True)
@@ -113,22 +120,28 @@ def first_stages(a: IVArrays, names: list[str], se_method: str, debiased: bool) 
     Z = a.Z
     n, L = Z.shape
     q = a.Zx.shape[1]
-    QW = a.QW
-    Zt = a.Zt
-    ZtZ = Zt.T @ Zt
+    kw = a.W.shape[1]
+    # every first stage from the shared QR of Z: π̂ = R⁻¹Q_Z'd, residual M_Z d,
+    # (Z'Z/n)⁻¹ = n R⁻¹R⁻ᵀ, Z̃'Z̃ = R_Z̃'R_Z̃ (R_Z̃ the instruments' block of R)
+    Rt = a.qr_Z[1][kw:, kw:]
+    ZtZ = Rt.T @ Rt
+    Rinv = a.Rinv_Z
+    Vinv = n * (Rinv @ Rinv.T)
     out = []
     for j, name in enumerate(names):
-        d = a.D[:, j]
-        coef, cov, _ = ols_cov(Z, d, a.clusters, se_method, debiased)
+        qd = a.QZ_X[:, kw + j]  # Q_Z'd
+        coef = Rinv @ qd
+        resid = a.VD[:, j]  # M_Z d
+        cov = kclass_cov(Z, resid, Vinv, a.clusters, se_method, debiased, L)
         pi = coef[-q:]
         C = cov[-q:, -q:]
         wald = float(pi @ np.linalg.solve(C, pi))
         f = wald / q
         # linearmodels' denominator df is n − L for every covariance type
         fs = f_stat("first-stage F", f, q, n - L, f"the instruments do not predict {name}")
-        dt = d - project(QW, d)
-        resid = dt - Zt @ np.linalg.lstsq(Zt, dt, rcond=None)[0]
-        partial_r2 = 1 - float(resid @ resid) / float(dt @ dt)
+        # M_W d = M_Z d + P_Z̃ d: ‖M_W d‖² = ‖M_Z d‖² + ‖Q_Z̃'d‖²
+        rss = float(resid @ resid)
+        partial_r2 = 1 - rss / (rss + float(qd[kw:] @ qd[kw:]))
         eff = float(pi @ ZtZ @ pi) / float(np.trace(C @ ZtZ))
         out.append(FirstStage(name, pi, np.sqrt(np.diag(C)), fs, partial_r2, eff))
     return out
@@ -192,19 +205,20 @@ class _ARParts:
         self.q = a.Zx.shape[1]
         self.n, self.L = n, L
         self.se_method = se_method
-        QW = a.QW
-        Zt = a.Zt
-        yt = a.y - project(QW, a.y)
-        dt = a.D[:, 0] - project(QW, a.D[:, 0])
-        QZt = orth(Zt)
-        self.gy, self.gd = Zt.T @ yt, Zt.T @ dt
-        ry, rd = yt - project(QZt, yt), dt - project(QZt, dt)
+        kw = a.W.shape[1]
+        # from the shared QR of Z: Z̃'y = R_Z̃'Q_Z̃'y (Z̃ = M_W Z_x ⊥ W), and the residuals
+        # of M_W y and M_W d on Z̃ are M_Z y and M_Z d
+        Rt = a.qr_Z[1][kw:, kw:]
+        self.gy = Rt.T @ a.QZ_y[kw:]
+        self.gd = Rt.T @ a.QZ_X[kw:, kw]
+        ry, rd = a.My, a.VD[:, 0]
         if se_method == "unadjusted":
-            G = Zt.T @ Zt
+            G = Rt.T @ Rt
             self.Ginv = np.linalg.inv(G)
             self.Ryy, self.Ryd, self.Rdd = float(ry @ ry), float(ry @ rd), float(rd @ rd)
         else:
             # S(β₀) = S_yy − 2β₀ S_yd + β₀² S_dd, from the scores z̃ᵢ(r_y − β₀ r_d)ᵢ
+            Zt = a.Zt
             fy, fd = Zt * ry[:, None], Zt * rd[:, None]
             k = L  # parameters of the test regression: W and Z_x
             Syy = score_covariance(fy, a.clusters, se_method, debiased, k)
@@ -383,7 +397,7 @@ def endogeneity_tests(
     null = "the endogenous regressors are exogenous (OLS is consistent)"
     b0 = np.linalg.solve(X.T @ X, X.T @ a.y)
     e0 = a.y - X @ b0
-    V = a.D - project(a.QZ, a.D)
+    V = a.VD
     # P_[Z, D] = P_Z + P_{M_Z D}: two orthogonal pieces, no new factorisation of [Z, D]
     ss1 = float(np.sum((a.QZ.T @ e0) ** 2) + np.sum((orth(V).T @ e0) ** 2))
     ss2 = float(np.sum((a.QZ.T @ resid) ** 2))

@@ -67,7 +67,7 @@ from cqox.estimators.iv.diagnostics import (
     overid_tests,
 )
 from cqox.estimators.iv.kclass import ConleySpec, IVArrays, KClassResult, iv_arrays, kclass
-from cqox.estimators.iv.rank import check_instrument_rank
+from cqox.estimators.iv.rank import check_instrument_rank, check_instrument_rank_qr
 from cqox.estimators.registry import register
 
 
@@ -213,8 +213,13 @@ class _IVBase(Estimator):
                 "have no residual degrees of freedom otherwise)",
                 details={"rows": data.n, "coefficients": k},
             )
-        check_instrument_rank(W, Zx, w_names, [str(z) for z in roles.instrument or ()])
+        z_names = [str(z) for z in roles.instrument or ()]
         a = iv_arrays(data.y, W, D, Zx, weight, clusters)
+        if weight is None:
+            # unweighted: the arrays' own QR of [W, Z_x] answers the rank question
+            check_instrument_rank_qr(a.qr_Z[1], W, Zx, w_names, z_names)
+        else:
+            check_instrument_rank(W, Zx, w_names, z_names)
         debiased = bool(params["debiased"])
         kappa, fuller = self._kappa(params)
         res = kclass(

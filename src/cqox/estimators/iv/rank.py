@@ -56,4 +56,25 @@ def check_instrument_rank(
         )
 
 
-__all__ = ["check_instrument_rank"]
+def check_instrument_rank_qr(
+    R: np.ndarray,
+    W: np.ndarray,
+    Zx: np.ndarray,
+    w_names: Sequence[str],
+    z_names: Sequence[str],
+) -> None:
+    """:func:`check_instrument_rank` from the R factor of the QR of ``[W, Z_x]``.
+
+    ``|R_jj|`` of an instrument's column is the norm of its residual on the columns
+    before it, the quantity the per-instrument regressions compute; only when one fails
+    the test are the regressions run, to name the spanning columns in the error.
+    """
+    kw = W.shape[1]
+    resid = np.abs(np.diag(R)[kw:])
+    centred = np.linalg.norm(Zx - Zx.mean(axis=0), axis=0)
+    if np.all(centred > 0.0) and np.all(resid > RANK_TOL * centred):
+        return
+    check_instrument_rank(W, Zx, w_names, z_names)
+
+
+__all__ = ["check_instrument_rank", "check_instrument_rank_qr"]

@@ -14,13 +14,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cqox.estimators.rd.local_poly import n_distinct_sorted
+
 #: Bins per side and order of the global polynomial (rdplot's evenly spaced default).
 N_BINS = 20
 GLOBAL_ORDER = 4
 
 
 def binned_means(
-    x: np.ndarray, y: np.ndarray, cutoff: float, n_bins: int = N_BINS, order: int = GLOBAL_ORDER
+    x: np.ndarray,
+    y: np.ndarray,
+    cutoff: float,
+    n_bins: int = N_BINS,
+    order: int = GLOBAL_ORDER,
+    presorted: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(bins, global_fit)`` on each side of ``cutoff``.
 
@@ -28,6 +35,7 @@ def binned_means(
     midpoint), ``y`` (mean outcome), ``n`` (rows).  ``global_fit`` has one row per
     coefficient: ``side``, ``power`` (of ``x − cutoff``), ``coef``, and the side's
     support ``x_low``/``x_high``.  Rows with a missing ``x`` or ``y`` are left out.
+    ``presorted=True`` says ``x`` is ascending (distinct values counted without a sort).
     """
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
@@ -48,7 +56,8 @@ def binned_means(
         bins["x"].append(mids[keep])
         bins["y"].append(sums[keep] / counts[keep])
         bins["n"].append(counts[keep])
-        deg = int(min(order, max(np.unique(xs).size - 1, 0)))
+        distinct = n_distinct_sorted(xs) if presorted else np.unique(xs).size
+        deg = int(min(order, max(distinct - 1, 0)))
         coef = np.polynomial.polynomial.polyfit(xs - cutoff, ys, deg)
         fits["side"] += [side] * (deg + 1)
         fits["power"].append(np.arange(deg + 1))

@@ -306,10 +306,22 @@ def _kth(a: np.ndarray, k: int) -> float:
     return float(np.partition(a, m)[m])
 
 
+def _kth_sorted(a: np.ndarray, k: int, descending: bool) -> float:
+    """:func:`_kth` of an already sorted array: an index instead of a partition."""
+    if a.shape[0] == 0:
+        return _kth(a, k)
+    m = min(k, a.shape[0]) - 1
+    return float(a[-1 - m] if descending else a[m])
+
+
 def _floor(xs: np.ndarray, uniq: np.ndarray, nl: int, nul: int, k: int) -> tuple[float, float]:
-    """Smallest bandwidths holding ``k`` rows and ``k`` distinct values on each side."""
-    left = max(_kth(-xs[:nl], k), _kth(-uniq[:nul], k))
-    right = max(_kth(xs[nl:], k), _kth(uniq[nul:], k))
+    """Smallest bandwidths holding ``k`` rows and ``k`` distinct values on each side.
+
+    ``xs`` and ``uniq`` are ascending, so ``−xs[:nl]`` is descending and the k-th
+    smallest distance on each side is read off by position.
+    """
+    left = max(_kth_sorted(-xs[:nl], k, True), _kth_sorted(-uniq[:nul], k, True))
+    right = max(_kth_sorted(xs[nl:], k, False), _kth_sorted(uniq[nul:], k, False))
     return left, right
 
 

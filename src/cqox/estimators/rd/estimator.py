@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
-from cqox._lazy import scipy_stats as stats
 from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate
@@ -86,10 +86,12 @@ class RDResult:
 
     def robust_ci(self, level: float) -> tuple[tuple[float, float], float]:
         """Robust bias-corrected interval and p-value."""
-        z = float(stats.norm.ppf(0.5 + level / 2))
+        # scipy.special's normal quantile and tail (what scipy.stats.norm evaluates),
+        # without the distribution object's per-call argument checking
+        z = float(special.ndtri(0.5 + level / 2))
         f = self.fit
         ci = (f.tau_bc - z * f.se_rb, f.tau_bc + z * f.se_rb)
-        return ci, float(2 * stats.norm.sf(abs(f.tau_bc / f.se_rb)))
+        return ci, float(2 * special.ndtr(-abs(f.tau_bc / f.se_rb)))
 
 
 def rd_estimate(
@@ -123,15 +125,17 @@ def rd_estimate(
         order = np.argsort(x, kind="stable")
         x, y = x[order], y[order]
         t = None if t is None else t[order]
-    left = x < c
+    # x is ascending: the rows below the cutoff are a prefix (views, no masks or copies)
+    n_l = int(np.searchsorted(x, c, side="left"))
+    n_r = x.shape[0] - n_l
+    left, right = slice(0, n_l), slice(n_l, None)
     spec = None
     if conley is not None:
         lat, lon = conley[0], conley[1]
         if not presorted:
             lat, lon = lat[order], lon[order]
-        spec = ConleySpec(lat[left], lon[left], lat[~left], lon[~left], conley[2], conley[3])
-    n_l, n_r = int(left.sum()), int((~left).sum())
-    if min(n_distinct_sorted(x[left]), n_distinct_sorted(x[~left])) < q + 1:
+        spec = ConleySpec(lat[left], lon[left], lat[right], lon[right], conley[2], conley[3])
+    if min(n_distinct_sorted(x[left]), n_distinct_sorted(x[right])) < q + 1:
         raise NoDataError(
             f"role 'running': too few distinct values on one side of the cutoff {c:g} "
             f"({n_l} rows below, {n_r} at or above) to fit polynomials of order {q}",
@@ -145,7 +149,7 @@ def rd_estimate(
     Y = y[:, None] if t is None else np.column_stack([y, t])
     xc = x - c
     fit = rd_fit(
-        xc[left], Y[left], xc[~left], Y[~left], bw.h, bw.b, p, q, kernel, vce, nnmatch, spec
+        xc[left], Y[left], xc[right], Y[right], bw.h, bw.b, p, q, kernel, vce, nnmatch, spec
     )
     return RDResult(fit, bw, t is not None, (n_l, n_r))
 
@@ -311,7 +315,7 @@ class RegressionDiscontinuity(Estimator):
         level = params["ci_level"]
         ci_rb, p_rb = res.robust_ci(level)
         f = res.fit
-        z = float(stats.norm.ppf(0.5 + level / 2))
+        z = float(special.ndtri(0.5 + level / 2))
         diagnostics: dict[str, Any] = {
             "design": "fuzzy" if res.fuzzy else "sharp",
             "cutoff": c,
@@ -350,8 +354,8 @@ class RegressionDiscontinuity(Estimator):
         gates: list[Gate] = []
         if params["gates"]:
             gates = [
-                _density_gate(x, c, ctx),
-                _covariate_gate(data, x, c, opts, ctx),
+                _density_gate(x_s, c, ctx),
+                _covariate_gate(data, x_s, order, c, opts, ctx),
                 _placebo_gate(x_s, y_s, c, opts, ctx),
                 _donut_gate(x_s, y_s, c, t_s, opts, res, ctx),
             ]
@@ -366,7 +370,9 @@ class RegressionDiscontinuity(Estimator):
             n=int(f.n_h[0] + f.n_h[1]),
             counts={"n_used_left": res.n[0], "n_used_right": res.n[1]},
             diagnostics=diagnostics,
-            tables=dict(zip(("bins", "global_fit"), binned_means(x, data.y, c), strict=True)),
+            tables=dict(
+                zip(("bins", "global_fit"), binned_means(x_s, y_s, c, presorted=True), strict=True)
+            ),
             gates=gates,
             warnings=notes,
             method=(
@@ -434,8 +440,18 @@ def _bonferroni_gate(
 
 
 def _covariate_gate(
-    data: CausalData, x: np.ndarray, c: float, opts: dict[str, Any], ctx: Context
+    data: CausalData,
+    x: np.ndarray,
+    order: np.ndarray,
+    c: float,
+    opts: dict[str, Any],
+    ctx: Context,
 ) -> Gate:
+    """Continuity of each covariate at ``c``; ``x`` sorted ascending (stable) by ``order``.
+
+    The covariates are put in the same order, so each refit skips the sort (a stable
+    sort of a subset of the rows is the subset of the sorted rows).
+    """
     pvals: dict[str, float] = {}
     covs = data.roles.covariates
     if isinstance(covs, str):
@@ -446,10 +462,10 @@ def _covariate_gate(
         s = data.frame[name]
         if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
             continue
-        v = s.to_numpy(dtype=np.float64)
+        v = s.to_numpy(dtype=np.float64)[order]
         ok = np.isfinite(v)
         try:
-            pvals[name] = _sharp_p(x[ok], v[ok], c, opts)
+            pvals[name] = _sharp_p(x[ok], v[ok], c, opts, presorted=True)
         except (EstimationError, NoDataError, np.linalg.LinAlgError):
             continue
     return _bonferroni_gate(
@@ -507,8 +523,8 @@ def _donut_gate(
     fixed = {**opts, "h": res.bw.h[0], "b": res.bw.b[0]}
     if res.bw.h[0] != res.bw.h[1]:
         return Gate.not_applicable("donut", "the bandwidths differ by side (msetwo/certwo)")
-    for share in (0.01, 0.025, 0.05):
-        r = float(np.quantile(dist, share))
+    shares = (0.01, 0.025, 0.05)
+    for r in map(float, np.quantile(dist, shares)):  # one pass for the three radii
         keep = dist > r
         try:
             d = rd_estimate(
