@@ -26,7 +26,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -434,6 +433,12 @@ def main(argv: list[str] | None = None) -> int:
         "--estimand",
         help="with --only: run (and replace) the rows of this estimand only",
     )
+    parser.add_argument(
+        "--executor",
+        default="processes:2",
+        help="where the replications run (cqox.compute): serial, processes:N, or a Dask "
+        "scheduler's address (tcp://host:8786; its workers must import this repository)",
+    )
     args = parser.parse_args(argv)
     reps = args.reps or (QUICK_REPS if args.quick else FULL_REPS)
     todo, uncovered = plan()
@@ -443,52 +448,49 @@ def main(argv: list[str] | None = None) -> int:
         todo = [t for t in todo if t[2] == args.estimand]
     start = time.perf_counter()
     rows = []
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        for name, design, estimand in todo:
-            t0 = time.perf_counter()
-            n_reps = min(reps, REPS_CAP.get(design, reps))
-            results = list(
-                pool.map(
-                    _one,
-                    [(name, design, estimand, s) for s in range(n_reps)],
-                    chunksize=max(1, n_reps // 8),
-                )
+    from cqox import compute
+
+    # replication s is seeded by s alone: the same rows on every executor
+    executor = compute.from_spec(args.executor)
+    for name, design, estimand in todo:
+        t0 = time.perf_counter()
+        n_reps = min(reps, REPS_CAP.get(design, reps))
+        results = executor.map(_one, [(name, design, estimand, s) for s in range(n_reps)])
+        ok = [
+            r
+            for r in results
+            if "error" not in r and r["truth"] is not None and math.isfinite(r["estimate"])
+        ]
+        row: dict[str, Any] = {
+            "estimator": name,
+            "design": design,
+            "estimand": estimand,
+            "reps": len(ok),
+            "failed": len(results) - len(ok),
+            "seconds": time.perf_counter() - t0,
+        }
+        if ok:
+            est = np.array([r["estimate"] for r in ok])
+            tru = np.array([r["truth"] for r in ok])
+            se = np.array([r["se"] for r in ok])
+            cover = np.array([r["lo"] <= r["truth"] <= r["hi"] for r in ok])
+            row.update(
+                bias=float(np.mean(est - tru)),
+                rmse=float(np.sqrt(np.mean((est - tru) ** 2))),
+                sd=float(np.std(est, ddof=1)),
+                mean_se=float(np.nanmean(se)),
+                coverage=float(cover.mean()),
+                coverage_mcse=float(np.sqrt(cover.mean() * (1 - cover.mean()) / len(ok))),
             )
-            ok = [
-                r
-                for r in results
-                if "error" not in r and r["truth"] is not None and math.isfinite(r["estimate"])
-            ]
-            row: dict[str, Any] = {
-                "estimator": name,
-                "design": design,
-                "estimand": estimand,
-                "reps": len(ok),
-                "failed": len(results) - len(ok),
-                "seconds": time.perf_counter() - t0,
-            }
-            if ok:
-                est = np.array([r["estimate"] for r in ok])
-                tru = np.array([r["truth"] for r in ok])
-                se = np.array([r["se"] for r in ok])
-                cover = np.array([r["lo"] <= r["truth"] <= r["hi"] for r in ok])
-                row.update(
-                    bias=float(np.mean(est - tru)),
-                    rmse=float(np.sqrt(np.mean((est - tru) ** 2))),
-                    sd=float(np.std(est, ddof=1)),
-                    mean_se=float(np.nanmean(se)),
-                    coverage=float(cover.mean()),
-                    coverage_mcse=float(np.sqrt(cover.mean() * (1 - cover.mean()) / len(ok))),
-                )
-            else:
-                row["error"] = results[0].get("error", "no usable replication")
-            rows.append(row)
-            print(
-                f"  {name:<24}{design:<15}{estimand:<6}"
-                f"coverage {row.get('coverage', float('nan')):.3f}  "
-                f"bias {row.get('bias', float('nan')):+.4f}  ({row['seconds']:.0f} s)",
-                flush=True,
-            )
+        else:
+            row["error"] = results[0].get("error", "no usable replication")
+        rows.append(row)
+        print(
+            f"  {name:<24}{design:<15}{estimand:<6}"
+            f"coverage {row.get('coverage', float('nan')):.3f}  "
+            f"bias {row.get('bias', float('nan')):+.4f}  ({row['seconds']:.0f} s)",
+            flush=True,
+        )
     if args.only:
         replace_rows(
             Path(args.out), args.only, rows, reps, time.perf_counter() - start, args.estimand

@@ -14,19 +14,24 @@ What is reproduced, and from where:
   README's source):** ``teffects ra (…) (mbsmoke), atet`` — ATET −223.3017 (SE
   22.7422), control potential-outcome mean among the smokers 3360.9614, reproduced by
   ``estimand="ATT"`` on the two-level treatment to Stata's 4 decimals.
-- **Not reproduced, and why:** there is no Stata-printed multi-valued example on
-  ``msmoke`` to reproduce.  Stata's own multi-valued entry (``[TE] teffects
-  multivalued``; its help file's examples) uses ``bdsianesi5`` (``teffects ra (wage
-  london eastern paed math7, poisson) (ed)``), not ``cattaneo2``; its ``cattaneo2``
-  examples are all binary (``mbsmoke``, probit or logit); and the README has no
-  ``msmoke`` numbers.  Numbers quoted from memory would be invented, so none are
-  asserted.  The ``msmoke`` test below checks the structure of the answer (levels in
-  natural order, reference ``0 daily``, three contrasts, POM identities, every effect
-  negative and significant as in Cattaneo 2010) and locks the present values (to
-  1e-7, the stored 8 decimals) so that any change of method is deliberate.  The method
-  is the one Stata documents for multi-valued treatments (multinomial logit, the
-  only treatment model it allows there; robust M-estimation SEs), and with two levels
-  it reproduces Stata's binary logit/linear output exactly (above).
+- **Not reproduced, and why:** no published multi-valued number on ``msmoke`` that
+  CQOx can run was found (the search and its findings: docs/validation_multivalued.md,
+  "Published").  Stata's own multi-valued entry (``[TE] teffects multivalued``) uses
+  ``bdsianesi5``, not ``cattaneo2``; poparms (Cattaneo, Drukker & Holland 2013) is
+  illustrated on the simulated ``spmdata``; Cattaneo (2010) uses the full
+  Pennsylvania data with six smoking bins.  The one ``msmoke`` example of Stata's
+  manual known here, ``teffects aipw (bweight fbaby mage mmarried prenatal1) (msmoke
+  fbaby foreign medu mmarried), atet`` in the current ``[CAUSAL] teffects aipw``
+  entry, has its printed numbers in no stored copy reachable here and needs the AIPW
+  ATT and separate covariate lists, which this estimator does not have.  Numbers
+  quoted from memory would be invented, so none are asserted.  The ``msmoke`` test
+  below checks the structure of the answer (levels in natural order, reference ``0
+  daily``, three contrasts, POM identities, every effect negative and significant as
+  in Cattaneo 2010) and locks the present values (to 1e-7, the stored 8 decimals) so
+  that any change of method is deliberate.  The method is the one Stata documents for
+  multi-valued treatments (multinomial logit, the only treatment model it allows
+  there; robust M-estimation SEs), and with two levels it reproduces Stata's binary
+  logit/linear output exactly (above).
 
 Cattaneo, M. D. (2010), J. Econometrics 155(2):138–154,
 doi:10.1016/j.jeconom.2009.09.023.

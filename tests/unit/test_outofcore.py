@@ -4,11 +4,10 @@ Proves: regression adjustment, IPW (Hájek, Horvitz–Thompson, clipped), parame
 AIPW (logit propensity, OLS by arm, M-estimation SE; clipped or not) and cross-fitted
 DML with linear learners (``dml_plr``, ``dml_irm`` on the in-memory folds) computed
 partition by partition give the estimate and standard error of ``cqox.estimate`` on
-the whole table to 1e-8, for ATE, ATT and ATC; bad input is refused by name; a pass
-that outlives its ``timeout`` fails instead of waiting; and (``ci_bounded``) on a
-two-worker ``LocalCluster`` whose workers each have a memory limit below the size of
-the table in memory, the estimates still match, no worker reaches its limit and none
-grows by a tenth of the table (measured, not assumed).
+the whole table to 1e-8, for ATE, ATT and ATC; bad input is refused by name; and a
+pass that outlives its ``timeout`` fails instead of waiting.  The same estimators on a
+two-worker ``LocalCluster`` and a table larger than each worker's memory limit:
+``tests/dask/test_outofcore_on_cluster.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import special
 
 import cqox
 from cqox.compute.outofcore import ParquetTable, estimate_parquet
@@ -152,139 +150,3 @@ def test_a_pass_that_outlives_its_timeout_fails_instead_of_waiting(
         with pytest.raises(EstimationError, match=r"timeout=0\.3"):
             slow.run(_slow_pass)
         assert time.monotonic() - started < 1.5
-
-
-#: The cluster test's table: 3.4 million rows × 22 float64 columns (the outcome, the
-#: treatment and 20 covariates) = 571 MiB in memory, in 170 Parquet files of 20,000 rows
-#: (3.4 MiB each in memory) — larger than a worker's whole memory limit.  Many columns
-#: rather than many rows: the passes' cost is mostly per row.
-BIG_ROWS = 3_400_000
-BIG_COVARIATES = 20
-BIG_PART_ROWS = 20_000
-#: Each worker's memory limit: above what a worker takes once its imports are done
-#: (about 265 MiB: Python, NumPy, pandas, PyArrow, Dask, CQOx) by room for a few
-#: partitions, Dask's bookkeeping and PyArrow's memory pool (measured peak: 315 MiB on
-#: one machine; on a clean CI clone 384 MiB was crossed, so the room is generous), and
-#: below the table.  A worker past 95% of it is killed, which fails the test.
-WORKER_LIMIT = 512 * 2**20
-#: What each worker's memory may grow by during one estimate, as a share of the table:
-#: a tenth — partitions come and go one at a time.  Measured: under 5% (most of it the
-#: scheduler's bookkeeping of the tasks, not data).
-WORKER_SHARE = 0.1
-#: Estimated on the cluster: the one-pass-per-sum estimator and the Newton one (the
-#: others reuse the same passes; each is checked in-process above).
-CLUSTER_ESTIMATORS = ("regression_adjustment", "ipw")
-#: Seconds for starting the cluster, and for each pass over the data (generous: a pass
-#: takes about a second, but a machine shared with other jobs can stretch it 50-fold).
-START_TIMEOUT = 60
-PASS_TIMEOUT = 180
-
-
-def _big_table() -> pd.DataFrame:
-    """A confounded design (logit propensity, linear outcome), float64 throughout."""
-    rng = np.random.default_rng(5)
-    X = rng.standard_normal((BIG_ROWS, BIG_COVARIATES))
-    e = special.expit(0.6 * X[:, 0] - 0.4 * X[:, 1])
-    t = (rng.random(BIG_ROWS) < e).astype(np.float64)
-    y = 2.0 * t + X @ np.linspace(1.0, -1.0, BIG_COVARIATES) + rng.standard_normal(BIG_ROWS)
-    frame = pd.DataFrame(X, columns=[f"x{k}" for k in range(1, BIG_COVARIATES + 1)])
-    frame.insert(0, "t", t)
-    frame.insert(0, "y", y)
-    return frame
-
-
-def _rss_kib() -> dict[str, int]:
-    """This process's resident set now and its high-water mark (``/proc``, KiB)."""
-    fields = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0])
-    return fields
-
-
-def _reset_peak() -> dict[str, int]:
-    """Reset the high-water mark to the resident set (Linux ≥ 4.0); report both."""
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-    return _rss_kib()
-
-
-@pytest.mark.ci_bounded
-@pytest.mark.timeout(900)
-@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
-def test_parquet_larger_than_worker_memory_on_a_two_worker_cluster(tmp_path: Path) -> None:
-    """A table larger than each worker's memory limit, estimated on two workers.
-
-    The table takes 571 MiB in memory, each worker may use 512 MiB in all, so neither
-    could hold it; the estimates still equal the in-memory ones, no worker's memory
-    ever reaches its limit, and none grows by a tenth of the table during an estimate.
-
-    Dask's memory management is set so that nothing can wait forever: workers never
-    pause (a paused worker holds its tasks until its memory falls, which a worker whose
-    imports alone take most of a small limit never sees — how this test once hung CI),
-    a worker past 95% of its limit is killed, and a killed worker fails the computation
-    at once (``allowed-failures: 0``); every pass has a timeout.  What each worker used
-    is measured — its resident-set high-water mark, reset after a warm-up and before
-    each estimate — not assumed from the nominal limit.
-    """
-    distributed = pytest.importorskip("distributed")
-    import dask
-
-    df = _big_table()
-    covariates = [c for c in df.columns if c.startswith("x")]
-    table_bytes = int(df.memory_usage(index=False).sum())
-    assert table_bytes > WORKER_LIMIT  # the point of the test
-    folder = _write_parts(df, tmp_path / "big", BIG_PART_ROWS)
-    warm = _write_parts(df.iloc[:2_000], tmp_path / "warm", 1_000)
-    roles = {"outcome": "y", "treatment": "t", "covariates": covariates}
-    expected = {name: cqox.estimate(name, df, **roles) for name in CLUSTER_ESTIMATORS}
-    del df
-    config = {
-        "distributed.worker.memory.target": False,
-        "distributed.worker.memory.spill": False,
-        "distributed.worker.memory.pause": False,
-        "distributed.worker.memory.terminate": 0.95,
-        "distributed.scheduler.allowed-failures": 0,
-        # one partition read ahead per thread: a read partition waits in memory for
-        # the task that sums it
-        "distributed.scheduler.worker-saturation": 1.0,
-    }
-    growth: dict[str, dict[str, int]] = {}
-    peaks: dict[str, int] = {}
-    with (
-        dask.config.set(config),
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            memory_limit=WORKER_LIMIT,
-            timeout=START_TIMEOUT,
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False, timeout=START_TIMEOUT) as client,
-    ):
-        client.wait_for_workers(2, timeout=START_TIMEOUT)
-        # warm-up: every import and allocator pool the passes need, before measuring
-        estimate_parquet(warm, "ipw", client=client, timeout=PASS_TIMEOUT, **roles)
-        for name, mem in expected.items():
-            before = client.run(_reset_peak)
-            ooc = estimate_parquet(folder, name, client=client, timeout=PASS_TIMEOUT, **roles)
-            after = client.run(_rss_kib)
-            assert sorted(after) == sorted(before), "a worker was lost (killed for memory?)"
-            growth[name] = {w: after[w]["VmHWM"] - before[w]["VmRSS"] for w in after}
-            for w in after:
-                peaks[w] = max(peaks.get(w, 0), after[w]["VmHWM"])
-            assert abs(ooc.estimate - mem.estimate) < AGREEMENT, name
-            assert abs(ooc.se - mem.se) < AGREEMENT, name
-            assert ooc.n == BIG_ROWS
-        executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
-    for worker, kib in peaks.items():
-        assert kib * 1024 < WORKER_LIMIT, (worker, kib)  # the whole process, always
-    for name, by_worker in growth.items():
-        for worker, kib in by_worker.items():
-            assert kib * 1024 < WORKER_SHARE * table_bytes, (name, worker, kib, table_bytes)
-    # both workers read partitions (each ran a fair share of the tasks)
-    assert min(executed.values()) > 0.2 * sum(executed.values()), executed

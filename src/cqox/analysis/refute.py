@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, special
 
+from cqox.compute.executor import current
 from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.gate import Gate
@@ -318,6 +319,42 @@ def refute_unobserved_confounder(
     )
 
 
+#: The refuters of :func:`refutation_gates`, in the order of its gates (keys of ``_STREAM``).
+REFUTERS = ("placebo", "common_cause", "subset", "dummy", "unobserved")
+
+
+@dataclass(frozen=True)
+class _RefuterTask:
+    """Run one refuter by name with its generator: ``task((name, rng)) -> Refutation``.
+
+    The refuters are independent of each other (each has its own stream), so they are
+    the items an executor spreads (:func:`cqox.compute.current`); the shared linear
+    estimate and residual-maker travel with the task, sent once to each worker.
+    """
+
+    y: np.ndarray
+    t: np.ndarray
+    X: np.ndarray
+    est: float
+    part: _Partial
+    n_sims: int
+    kappa_y: float
+
+    def __call__(self, job: tuple[str, np.random.Generator]) -> Refutation:
+        """The refutation ``job[0]`` drawn from the generator ``job[1]``."""
+        name, rng = job
+        y, t, X, est, part, n_sims = self.y, self.t, self.X, self.est, self.part, self.n_sims
+        if name == "placebo":
+            return refute_placebo(y, t, X, rng, n_sims, est=est, part=part)
+        if name == "common_cause":
+            return refute_random_common_cause(y, t, X, rng, n_sims, est=est, part=part)
+        if name == "subset":
+            return refute_data_subset(y, t, X, rng, n_sims, est=est, part=part)
+        if name == "dummy":
+            return refute_dummy_outcome(y, t, X, rng, n_sims, est=est, part=part)
+        return refute_unobserved_confounder(y, t, X, rng, KAPPA_T, self.kappa_y, est=est)
+
+
 def backdoor_refutation_gates(
     data: CausalData | None, designs: Sequence[Design], ctx: Context
 ) -> list[Gate]:
@@ -346,15 +383,12 @@ def refutation_gates(
         y, t, X = y[idx], t[idx], X[idx]
     # the linear estimate and the residual-maker of [1, X] are shared by the refuters
     est = ols_effect(y, t, X)
-    part = _Partial(X)
-    results = [
-        refute_placebo(y, t, X, ctx.rng(_STREAM["placebo"]), n_sims, est=est, part=part),
-        refute_random_common_cause(
-            y, t, X, ctx.rng(_STREAM["common_cause"]), n_sims, est=est, part=part
-        ),
-        refute_data_subset(y, t, X, ctx.rng(_STREAM["subset"]), n_sims, est=est, part=part),
-        refute_dummy_outcome(y, t, X, ctx.rng(_STREAM["dummy"]), n_sims, est=est, part=part),
-    ]
+    task = _RefuterTask(y, t, X, est, _Partial(X), n_sims, KAPPA_Y * float(np.std(y)))
+    # each refuter draws from its own stream, created here: the same draws whichever
+    # process runs it, so the gates are identical on every executor
+    jobs = [(name, ctx.rng(_STREAM[name])) for name in REFUTERS]
+    executor = current()
+    *results, u = [task(job) for job in jobs] if executor is None else executor.map(task, jobs)
     what = {
         "placebo_treatment": "placebo (permuted) treatment: effects centred on 0",
         "random_common_cause": "an added random common cause leaves the estimate in place",
@@ -376,9 +410,6 @@ def refutation_gates(
                 {"estimate": r.estimate, "new_effect": r.new_effect, "n_sims": len(r.sims)},
             )
         )
-    u = refute_unobserved_confounder(
-        y, t, X, ctx.rng(_STREAM["unobserved"]), KAPPA_T, KAPPA_Y * float(np.std(y)), est=est
-    )
     flipped = u.p_value == 0.0
     on_t = (
         f"flipping {KAPPA_T:.0%} of the treatments"

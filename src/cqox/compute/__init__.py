@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from cqox.compute.executor import (
     SCHEDULER_ENV,
+    TIMEOUT_ENV,
     DaskExecutor,
     Executor,
     ProcessExecutor,
@@ -24,6 +25,7 @@ from cqox.compute.executor import (
 
 __all__ = [
     "SCHEDULER_ENV",
+    "TIMEOUT_ENV",
     "DaskExecutor",
     "Executor",
     "ProcessExecutor",

@@ -32,13 +32,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from cqox.errors import ParameterError
+from cqox.errors import EstimationError, ParameterError
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 #: Environment variable naming a Dask scheduler to use when no executor is set.
 SCHEDULER_ENV = "CQOX_DASK_SCHEDULER"
+#: Environment variable bounding, in seconds, each map of a Dask executor made from a
+#: spec (``--dask``, ``CQOX_DASK_SCHEDULER``); unset: no bound.
+TIMEOUT_ENV = "CQOX_DASK_TIMEOUT"
 #: Chunks per worker: enough to balance uneven items, few enough to amortise a task.
 CHUNKS_PER_WORKER = 4
 
@@ -61,7 +64,19 @@ def _chunks(n: int, parts: int) -> list[range]:
 
 
 def _apply_chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    return [fn(item) for item in items]
+    """``fn`` over a chunk of items inside a task, whose own loops run in-process.
+
+    A task never fans out again: a loop inside it (a bootstrap replicate's
+    cross-fitting folds) runs serially in the task's process, with the same numbers.
+    Otherwise each process-pool worker would start a pool of its own (it inherits the
+    executor in force with the fork), and a Dask worker given ``CQOX_DASK_SCHEDULER``
+    would submit tasks from a task and could wait on them with every thread held.
+    """
+    token = _CURRENT.set(SerialExecutor())
+    try:
+        return [fn(item) for item in items]
+    finally:
+        _CURRENT.reset(token)
 
 
 def _apply_chunk_one_thread(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
@@ -73,7 +88,7 @@ def _apply_chunk_one_thread(fn: Callable[[Any], Any], items: Sequence[Any]) -> l
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
-        return [fn(item) for item in items]
+        return _apply_chunk(fn, items)
 
 
 class Executor(ABC):
@@ -179,18 +194,31 @@ class DaskExecutor(Executor):
         The scheduler (``tcp://host:8786``); a client is connected on first use.
     client : distributed.Client, optional
         An existing client (e.g. of a ``LocalCluster``) instead of an address.
+    timeout : float, optional
+        Seconds one :meth:`map` may take on the cluster; past it the outstanding tasks
+        are cancelled and :class:`~cqox.errors.EstimationError` names the timeout (a lost
+        or paused worker then fails the analysis instead of stalling it).  ``None``:
+        wait as long as the tasks take.
     """
 
     backend = "dask"
 
-    def __init__(self, address: str | None = None, client: Any = None) -> None:
+    def __init__(
+        self, address: str | None = None, client: Any = None, timeout: float | None = None
+    ) -> None:
         if (address is None) == (client is None):
             raise ParameterError(
                 "DaskExecutor needs exactly one of 'address' (tcp://host:8786) or 'client'",
                 details={"parameter": "address"},
             )
+        if timeout is not None and not timeout > 0:
+            raise ParameterError(
+                f"DaskExecutor 'timeout' must be a positive number of seconds; got {timeout!r}",
+                details={"parameter": "timeout", "value": timeout},
+            )
         self._client = client
         self._address = address
+        self.timeout = timeout
 
     @property
     def client(self) -> Any:
@@ -236,14 +264,25 @@ class DaskExecutor(Executor):
         where = {f.key: piece for f, piece in zip(futures, pieces, strict=True)}
         out: list[Any] = [None] * len(items)
         done = 0
-        for fut in as_completed(futures, loop=client.loop):  # this client, not a default
-            values = fut.result()
-            piece = where[fut.key]
-            for i, value in zip(piece, values, strict=True):
-                out[i] = value
-            done += len(piece)
-            if progress is not None:
-                progress(done, len(items))
+        # `loop=`: this client's, not a default one
+        finished = as_completed(futures, loop=client.loop, timeout=self.timeout)
+        try:
+            for fut in finished:
+                values = fut.result()
+                piece = where[fut.key]
+                for i, value in zip(piece, values, strict=True):
+                    out[i] = value
+                done += len(piece)
+                if progress is not None:
+                    progress(done, len(items))
+        except TimeoutError as exc:
+            client.cancel(futures)
+            raise EstimationError(
+                f"the Dask cluster at {self.scheduler} did not finish {len(items)} tasks "
+                f"within timeout={self.timeout} s ({done} done); a worker may be lost or "
+                "paused for memory",
+                details={"parameter": "timeout", "value": self.timeout, "done": done},
+            ) from exc
         return out
 
     def close(self) -> None:
@@ -266,8 +305,22 @@ def current() -> Executor | None:
     if not address:
         return None
     if address not in _FROM_ENV:
-        _FROM_ENV[address] = DaskExecutor(address)
+        _FROM_ENV[address] = DaskExecutor(address, timeout=_timeout_from_env())
     return _FROM_ENV[address]
+
+
+def _timeout_from_env() -> float | None:
+    """``CQOX_DASK_TIMEOUT`` in seconds (None when unset); refused by name when not a number."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ParameterError(
+            f"{TIMEOUT_ENV} must be a number of seconds; got {text!r}",
+            details={"parameter": TIMEOUT_ENV, "value": text},
+        ) from None
 
 
 @contextlib.contextmanager
@@ -295,7 +348,7 @@ def from_spec(spec: str) -> Executor:
             )
         return ProcessExecutor(int(count) if count else None)
     if "://" in text:
-        return DaskExecutor(text)
+        return DaskExecutor(text, timeout=_timeout_from_env())
     raise ParameterError(
         f"unknown executor {spec!r}: use 'serial', 'processes', 'processes:N' or a Dask "
         "scheduler address such as tcp://host:8786",

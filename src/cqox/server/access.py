@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.orm import Session
 
+from cqox.server.json_documents import with_document
 from cqox.server.models import AnalysisRecord, Dataset, Job, User
 from cqox.server.problems import NotFoundError
 from cqox.server.storage import check_id
@@ -79,9 +80,9 @@ def dataset_detail(d: Dataset) -> dict[str, Any]:
     return out
 
 
-def analysis_links(a: AnalysisRecord) -> dict[str, str]:
-    """URLs of an analysis's resources."""
-    base = f"/api/analyses/{a.id}"
+def analysis_links(a: AnalysisRecord | str) -> dict[str, str]:
+    """URLs of an analysis's resources (of the record, or of its id)."""
+    base = f"/api/analyses/{a if isinstance(a, str) else a.id}"
     return {
         "self": base,
         "report": f"{base}/report",
@@ -89,9 +90,9 @@ def analysis_links(a: AnalysisRecord) -> dict[str, str]:
     }
 
 
-def analysis_summary(a: AnalysisRecord) -> dict[str, Any]:
-    """An analysis in lists."""
-    r = a.result or {}
+def analysis_summary(a: AnalysisRecord, result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An analysis in lists (``result``: its result decoded already, else ``a.result``)."""
+    r = (a.result if result is None else result) or {}
     return {
         "analysis_id": a.id,
         "kind": a.kind,
@@ -104,13 +105,6 @@ def analysis_summary(a: AnalysisRecord) -> dict[str, Any]:
         "verdict": (r.get("quality") or {}).get("verdict"),
         "links": analysis_links(a),
     }
-
-
-def analysis_detail(a: AnalysisRecord) -> dict[str, Any]:
-    """An analysis with its full result (the documented Analysis JSON)."""
-    out = analysis_summary(a)
-    out["result"] = a.result
-    return out
 
 
 def job_detail(j: Job, analysis: AnalysisRecord | None = None) -> dict[str, Any]:
@@ -133,3 +127,34 @@ def job_detail(j: Job, analysis: AnalysisRecord | None = None) -> dict[str, Any]
         out["result"] = analysis.result
         out["links"].update(analysis_links(analysis))
     return out
+
+
+def result_text(session: Session, analysis_id: str) -> str | None:
+    """The stored result of an analysis as JSON text, as stored: not decoded.
+
+    ``CAST(… AS TEXT)`` in SQL, so that no driver decodes it (psycopg would); the
+    text of a PostgreSQL ``json`` value is the text stored.
+    """
+    text = session.scalar(
+        select(cast(AnalysisRecord.result, Text)).where(AnalysisRecord.id == analysis_id)
+    )
+    return None if text is None else str(text)
+
+
+def job_detail_json(j: Job, document: str | None = None) -> bytes:
+    """:func:`job_detail` as a response body, the result given as its stored text.
+
+    The same JSON as ``job_detail(j, analysis)`` (``result`` last), without decoding and
+    encoding the result again (:mod:`cqox.server.json_documents`).
+    """
+    out = job_detail(j)
+    if document is None or j.analysis_id is None:
+        return _plain_json(out)
+    out["links"].update(analysis_links(j.analysis_id))
+    return with_document(out, "result", document)
+
+
+def _plain_json(value: dict[str, Any]) -> bytes:
+    from starlette.responses import JSONResponse
+
+    return bytes(JSONResponse(value).body)

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cqox.server import sandbox
 from cqox.server.db import transaction
+from cqox.server.json_documents import JsonText
 from cqox.server.models import AnalysisRecord, Job, utcnow
 from cqox.server.settings import Settings
 from cqox.server.storage import atomic_write
@@ -64,6 +65,38 @@ class Outcome:
     status: str
     analysis_id: str | None = None
     error: dict[str, Any] | None = None
+
+
+class JobEvent(threading.Event):
+    """The end of a job: a ``threading.Event`` that also calls back when it is set.
+
+    A request waiting for its job registers a callback (:meth:`add_done_callback`) that
+    wakes its event loop, instead of polling the event.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._callbacks: list[Callable[[], None]] = []
+        self._callbacks_lock = threading.Lock()
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (no arguments) once the event is set; at once if it is."""
+        with self._callbacks_lock:
+            if not self.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def set(self) -> None:
+        """Set the event and call the callbacks (each once; their errors are logged)."""
+        with self._callbacks_lock:
+            super().set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a job's done callback failed")
 
 
 class FairQueue:
@@ -229,7 +262,7 @@ class JobRunner:
         self.payload_for = payload_for
         self.on_finished = on_finished
         self.queue = FairQueue()
-        self.events: dict[str, threading.Event] = {}
+        self.events: dict[str, JobEvent] = {}
         self.cancelled: set[str] = set()
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
@@ -294,10 +327,10 @@ class JobRunner:
         self.threads = []
 
     # -- public API ---------------------------------------------------------------------
-    def submit(self, job_id: str, owner: str = "") -> threading.Event:
+    def submit(self, job_id: str, owner: str = "") -> JobEvent:
         """Queue a job of ``owner`` (its row exists, ``queued``); the event is set at its end."""
         with self.lock:
-            event = self.events.setdefault(job_id, threading.Event())
+            event = self.events.setdefault(job_id, JobEvent())
         self.queue.put(job_id, owner)
         return event
 
@@ -453,9 +486,12 @@ class JobRunner:
                     self._progress(job_id, str(body[1]), float(body[2]))
             elif kind == "done":
                 # the parent stores the artefact: the worker has no write access to the data
-                atomic_write(Path(payload["artifact_path"]), bytes(body[2]))
+                atomic_write(Path(payload["artifact_path"]), bytes(body[3]))
                 self._finish(
-                    job_id, Outcome("succeeded", analysis_id=payload["analysis_id"]), body[1]
+                    job_id,
+                    Outcome("succeeded", analysis_id=payload["analysis_id"]),
+                    body[1],
+                    bytes(body[2]),
                 )
                 return
             elif kind == "error":
@@ -484,7 +520,19 @@ class JobRunner:
                 .values(step=step[:250], progress=max(0.0, min(1.0, fraction)))
             )
 
-    def _finish(self, job_id: str, outcome: Outcome, result: dict[str, Any] | None) -> None:
+    def _finish(
+        self,
+        job_id: str,
+        outcome: Outcome,
+        result: dict[str, Any] | None,
+        document: bytes | None = None,
+    ) -> None:
+        """Record how a job ended; a success stores its result.
+
+        ``document`` is the result encoded by the worker, stored as it is; ``result`` is
+        then its summary (:func:`cqox.server.worker.result_summary`), which the quality
+        gates and ``on_finished`` read.  Without ``document``, ``result`` is stored.
+        """
         job: Job | None = None
         with transaction(self.factory) as s:
             job = s.get(Job, job_id)
@@ -497,7 +545,7 @@ class JobRunner:
                             dataset_id=job.dataset_id,
                             job_id=job.id,
                             kind=job.kind,
-                            result=result,
+                            result=result if document is None else stored_json(document),
                             elapsed_s=float(result.get("elapsed_s") or 0.0),
                         )
                     )
@@ -539,6 +587,11 @@ class JobRunner:
             self.cancelled.discard(job_id)
         if event is not None:
             event.set()
+
+
+def stored_json(document: bytes) -> Any:
+    """An encoded result as the value of the JSON column that stores it unchanged."""
+    return JsonText(document.decode("utf-8"))
 
 
 def _err(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

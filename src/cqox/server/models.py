@@ -146,6 +146,8 @@ class AnalysisRecord(Base):
     dataset_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     kind: Mapped[str] = mapped_column(String(32))
-    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: loaded when read, not with the row: checking who may see an analysis (its
+    #: report, figures, link) need not decode a JSON document of a megabyte
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
     elapsed_s: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

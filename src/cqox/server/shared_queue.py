@@ -50,7 +50,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from cqox.server.db import transaction
-from cqox.server.jobs import ACTIVE, FINISHED, JobRunner, Outcome, _err
+from cqox.server.jobs import ACTIVE, FINISHED, JobEvent, JobRunner, Outcome, _err
 from cqox.server.models import AnalysisRecord, Job, QueueTurn, utcnow
 from cqox.server.settings import Settings
 from cqox.server.shared_limits import ensure_row
@@ -392,7 +392,7 @@ class SharedJobs:
     def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
         self.settings = settings
         self.factory = factory
-        self.events: dict[str, threading.Event] = {}
+        self.events: dict[str, JobEvent] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
@@ -418,10 +418,10 @@ class SharedJobs:
             self.thread.join(timeout=5)
             self.thread = None
 
-    def submit(self, job_id: str, owner: str = "") -> threading.Event:
+    def submit(self, job_id: str, owner: str = "") -> JobEvent:
         """The job's row is ``queued`` already; the event is set when it has ended."""
         with self.lock:
-            return self.events.setdefault(job_id, threading.Event())
+            return self.events.setdefault(job_id, JobEvent())
 
     def cancel(self, job_id: str) -> None:
         """Ask for a job to stop (its worker stops it within a heartbeat)."""

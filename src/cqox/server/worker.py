@@ -6,10 +6,11 @@ unprivileged user when the service is root, its own session and process group, o
 BLAS thread, and an address-space limit it sets on itself first thing.  It receives
 ``("run", payload)`` followed by the open file descriptor of the dataset (the worker
 needs no access to the data folder), sends ``("progress", step, fraction)`` while the
-engine works and answers ``("done", result, artefact)`` — the artefact being the
-pickled :class:`cqox.Analysis`, which the parent stores — or
-``("error", code, message, details)``.  Killing a worker's process group (time limit,
-cancellation) loses only its current job and leaves no process behind.
+engine works and answers ``("done", summary, document, artefact)`` — the result's
+summary (:func:`result_summary`), the result encoded as JSON once
+(:mod:`cqox.server.json_documents`) and the pickled :class:`cqox.Analysis`, which the
+parent stores — or ``("error", code, message, details)``.  Killing a worker's process
+group (time limit, cancellation) loses only its current job and leaves no process behind.
 """
 
 from __future__ import annotations
@@ -128,6 +129,24 @@ def run_job(
     return result, pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def result_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """What the job runner and the metrics read of a result, without the whole document.
+
+    ``elapsed_s``, ``quality`` (the verdict and the flagged gates that
+    ``quality_gates.enforce`` checks) and, per estimate, ``estimator`` and ``elapsed_s``
+    (:meth:`cqox.server.metrics.Metrics.observe_result`): the same keys and values as
+    the result, so either may be given to them.
+    """
+    return {
+        "elapsed_s": result.get("elapsed_s"),
+        "quality": result.get("quality") or {},
+        "estimates": [
+            {"estimator": e.get("estimator"), "elapsed_s": e.get("elapsed_s")}
+            for e in result.get("estimates") or []
+        ],
+    }
+
+
 def _cate_extras(analysis: Any, grid: list[dict[str, Any]] | None) -> dict[str, Any]:
     """``cate_predictions`` on the grid and ``feature_importance`` of the CATE estimate."""
     import pandas as pd
@@ -232,6 +251,7 @@ def worker_main(
     from threadpoolctl import threadpool_limits
 
     from cqox.errors import CqoxError
+    from cqox.server.json_documents import encode
 
     threadpool_limits(1)
     _exit_with_parent()
@@ -264,6 +284,8 @@ def worker_main(
                 result, artefact = run_job(
                     payload, _Progress(conn), source, rest[0] if rest else None
                 )
+                # encoded here, once: the parent stores these bytes and the routes serve them
+                done = ("done", result_summary(result), encode(result), artefact)
         except CqoxError as exc:
             conn.send(("error", str(exc.code), exc.message, _plain(exc.details)))
         except MemoryError:
@@ -281,7 +303,7 @@ def worker_main(
                 ("error", "INTERNAL_ERROR", f"analysis failed: {type(exc).__name__}: {exc}", {})
             )
         else:
-            conn.send(("done", result, artefact))
+            conn.send(done)
         finally:
             _end_job_processes()
 

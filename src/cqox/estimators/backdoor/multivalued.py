@@ -21,7 +21,7 @@ standard errors do: ``ψ_ij = A_j⁻¹[m_ij + D_θ H⁻¹ s_i + D_γj ψ^{γj}_i
 ``SE(τ̂_j) = sqrt(Σ_i (ψ_ij − ψ_i0)²)/n``.  With two levels every method equals the
 binary ``ipw``, ``regression_adjustment`` and ``aipw`` estimators (logit link).
 
-The ATT (``estimand="ATT"``, Stata's ``atet``; ``ipw`` and ``ra`` only, as in Stata) is
+The ATT (``estimand="ATT"``, Stata's ``atet``; ``ipw`` and ``ra`` only) is
 every level's effect on the units of ``treated_level``
 (:func:`multivalued_att_pomeans`).  ``trim`` drops rows with some ``p̂_j < trim`` and
 refits; ``clip`` bounds every ``p̂_j`` below.  Gates (:mod:`cqox.gates.levels`): the
@@ -203,8 +203,9 @@ def multivalued_att_pomeans(
     - ``ipw``: ``μ̂_{j|t} = Σ_i w_ij Y_i / Σ_i w_ij`` with ``w_ij = 1{T_i=j} p̂_t(x_i)/p̂_j(x_i)``
       (normalised; ``μ̂_{t|t}`` is the mean outcome of level ``t``).
 
-    Stata's ``teffects aipw`` has no ATET and neither has this function.  The influence
-    functions stack the nuisance scores as in :func:`multivalued_pomeans`.
+    The AIPW ATT (which Stata's ``teffects aipw`` gained only in a recent release) is
+    not implemented.  The influence functions stack the nuisance scores as in
+    :func:`multivalued_pomeans`.
     """
     if method not in ("ipw", "ra"):
         raise ValueError(f"ATT method must be 'ipw' or 'ra'; got {method!r}")
@@ -363,7 +364,7 @@ class MultiValued(Estimator):
         if estimand == "ATT" and method == "aipw":
             raise ParameterError(
                 "The 'method' parameter of multivalued must be 'ipw' or 'ra' for the ATT "
-                "(Stata's teffects aipw has no ATET either). Got 'aipw' instead.",
+                "(the AIPW ATT is not implemented). Got 'aipw' instead.",
                 details={"parameter": "method", "estimator": self.name},
             )
         treated = 1

@@ -72,11 +72,13 @@ Example
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cqox.compute.executor import current
 from cqox.core.context import Context
 from cqox.core.design import Design
 from cqox.core.estimate import Estimate
@@ -111,6 +113,31 @@ _CONFORMAL_STREAM = 7
 
 def _is_list(v: Any) -> bool:
     return v is None or isinstance(v, list | tuple | range | str)
+
+
+@dataclass(frozen=True)
+class _PlaceboFit:
+    """Donor ``j`` refitted as if treated on the other donors: one in-space placebo.
+
+    A picklable task (``refit(j) -> UnitRun``) so that the placebos, independent of
+    each other, can run on an executor (:func:`cqox.compute.current`).
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    donors: np.ndarray
+    opt: np.ndarray
+    pre: np.ndarray
+    eff: np.ndarray
+    v: np.ndarray | None
+    penalty: float
+
+    def __call__(self, j: int) -> UnitRun:
+        """The placebo fit of donor ``j``."""
+        others = self.donors[self.donors != j]
+        return run_unit(
+            self.X, self.Y, j, others, self.opt, self.pre, self.eff, self.v, self.penalty
+        )
 
 
 @register
@@ -388,10 +415,20 @@ class Synth(Estimator):
 
         placebos: list[UnitRun] = []
         if params["placebo"]:
-            for j in donors:
-                ctx.report("synth placebo", j / N)
-                others = donors[donors != j]
-                placebos.append(run_unit(panel.X, panel.Y, int(j), others, opt, pre, eff, v, lam))
+            refit = _PlaceboFit(panel.X, panel.Y, donors, opt, pre, eff, v, lam)
+            executor = current()
+            if executor is None:
+                for j in donors:
+                    ctx.report("synth placebo", j / N)
+                    placebos.append(refit(int(j)))
+            else:
+                # independent, deterministic refits: on the executor in force (a process
+                # pool, a Dask cluster) with the same numbers, in donor order
+                placebos = executor.map(
+                    refit,
+                    [int(j) for j in donors],
+                    lambda done, total: ctx.report("synth placebo", done / total),
+                )
         loo: list[tuple[Any, UnitRun]] = []
         if params["leave_one_out"]:
             for j in donors[main.fit.w > 1e-6]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from cqox.analysis.analysis import Analysis
 from cqox.core.design import Design
@@ -25,7 +27,14 @@ from cqox.data.formula import check_formula
 from cqox.errors import LimitExceededError, ParameterError, RoleError, column_not_found
 from cqox.estimators import registry
 from cqox.server import bounds, budget
-from cqox.server.access import analysis_detail, analysis_summary, job_detail, owned, visible
+from cqox.server.access import (
+    analysis_summary,
+    job_detail,
+    job_detail_json,
+    owned,
+    result_text,
+    visible,
+)
 from cqox.server.artefacts import ArtefactCache, stored_version
 from cqox.server.db import transaction
 from cqox.server.deps import Analyst, DbSession, Deleter, ServicesDep, SettingsDep, Viewer
@@ -39,6 +48,7 @@ from cqox.server.figures import (
 )
 from cqox.server.figures import report_html as render_report
 from cqox.server.jobs import ACTIVE
+from cqox.server.json_documents import decode, with_document
 from cqox.server.models import AnalysisRecord, Dataset, Job, User
 from cqox.server.problems import InvalidRequestError, NotFoundError, ServiceError, error_response
 from cqox.server.schemas import AnalyzeRequest, AteRequest, CateRequest, SensitivityRequest
@@ -54,7 +64,7 @@ from cqox.server.storage import (
 
 router = APIRouter(prefix="/api", tags=["analyses"])
 
-#: How often a waiting request checks whether its job has finished.
+#: How often a waiting request checks an event that cannot call back (see wait_for_job).
 POLL_S = 0.01
 #: Retry-After (seconds) of a request refused by the per-user job limit.
 QUOTA_RETRY_AFTER_S = 10
@@ -266,6 +276,34 @@ def _create_job(
         return job.id
 
 
+async def wait_for_job(event: threading.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` seconds have passed, without polling.
+
+    The runner's events (:class:`cqox.server.jobs.JobEvent`) call back when set: the
+    callback wakes this request's event loop at once.  Another event is polled every
+    ``POLL_S``.
+    """
+    if event.is_set() or timeout <= 0:
+        return
+    add_callback = getattr(event, "add_done_callback", None)
+    if add_callback is None:
+        deadline = time.monotonic() + timeout
+        while not event.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_S)
+        return
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def wake() -> None:
+        # from the runner's thread; the loop may have closed when the request went away
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(done.set)
+
+    add_callback(wake)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout)
+
+
 async def run_analysis(
     request: Request,
     services: Any,
@@ -281,20 +319,19 @@ async def run_analysis(
     )
     event = services.runner.submit(job_id, user.id)
     wait = settings.inline_wait_s if body.options.wait_s is None else body.options.wait_s
-    deadline = time.monotonic() + wait
-    while not event.is_set() and time.monotonic() < deadline:
-        await asyncio.sleep(POLL_S)
+    await wait_for_job(event, wait)
 
-    def read() -> tuple[Job, AnalysisRecord | None]:
+    def read() -> tuple[Job, str | None]:
         with transaction(services.factory) as s:
             job = s.get(Job, job_id)
             assert job is not None
-            analysis = s.get(AnalysisRecord, job.analysis_id) if job.analysis_id else None
-            return job, analysis
+            ok = job.status == "succeeded" and job.analysis_id is not None
+            return job, result_text(s, str(job.analysis_id)) if ok else None
 
-    job, analysis = await run_in_threadpool(read)
+    job, document = await run_in_threadpool(read)
     if job.status == "succeeded":
-        return JSONResponse(job_detail(job, analysis), status_code=200)
+        # the result as the worker encoded it, not decoded and encoded again
+        return Response(job_detail_json(job, document), media_type="application/json")
     if job.status in ("failed", "cancelled"):
         err = job.error or {"code": "INTERNAL_ERROR", "message": "the job failed"}
         details = {**(err.get("details") or {}), "job_id": job.id}
@@ -422,7 +459,7 @@ def list_analyses(
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """The analyses the user may see, newest first."""
-    q = visible(AnalysisRecord, user)
+    q = visible(AnalysisRecord, user).options(undefer(AnalysisRecord.result))
     if dataset_id is not None:
         q = q.where(AnalysisRecord.dataset_id == check_id(dataset_id))
     rows = session.scalars(q.limit(limit)).all()
@@ -444,8 +481,8 @@ def list_analyses(
     }
 
 
-@router.get("/analyses/{analysis_id}")
-def get_analysis(analysis_id: str, user: Viewer, session: DbSession) -> dict[str, Any]:
+@router.get("/analyses/{analysis_id}", response_model=dict[str, Any])
+def get_analysis(analysis_id: str, user: Viewer, session: DbSession) -> Response:
     """An analysis: roles, designs, estimates, consensus, sensitivity, gates.
 
     ``request`` is what was asked (roles, estimators, parameters, gate options, seed), so
@@ -455,11 +492,15 @@ def get_analysis(analysis_id: str, user: Viewer, session: DbSession) -> dict[str
     job = session.get(Job, analysis.job_id) if analysis.job_id else None
     dataset = session.get(Dataset, analysis.dataset_id) if analysis.dataset_id else None
     request = {k: v for k, v in (job.request if job is not None else {}).items() if k != "work"}
-    return {
-        **analysis_detail(analysis),
+    document = result_text(session, analysis.id)
+    out = {
+        **analysis_summary(analysis, decode(document) if document is not None else {}),
+        "result": None,
         "dataset_name": dataset.name if dataset is not None else None,
         "request": request,
     }
+    # the result as stored, not encoded again (cqox.server.json_documents)
+    return Response(with_document(out, "result", document), media_type="application/json")
 
 
 @router.delete("/analyses/{analysis_id}")

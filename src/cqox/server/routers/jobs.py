@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
-from cqox.server.access import job_detail, owned, visible
+from cqox.server.access import job_detail, job_detail_json, owned, result_text, visible
 from cqox.server.deps import DbSession, Deleter, ServicesDep, Viewer
 from cqox.server.jobs import FINISHED, mark_cancelled_if_queued
-from cqox.server.models import AnalysisRecord, Job
+from cqox.server.models import Job
 from cqox.server.problems import ConflictError
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -23,15 +24,17 @@ def list_jobs(
     return {"jobs": [job_detail(j) for j in session.scalars(visible(Job, user).limit(limit)).all()]}
 
 
-@router.get("/{job_id}")
-def get_job(job_id: str, user: Viewer, session: DbSession) -> dict[str, Any]:
+@router.get("/{job_id}", response_model=dict[str, Any])
+def get_job(job_id: str, user: Viewer, session: DbSession) -> Response:
     """A job: status, progress 0–1 with the current step, and the result or the error.
 
     Statuses: queued, running, succeeded, failed, cancelled.
     """
     job = owned(session, Job, job_id, user)
-    analysis = session.get(AnalysisRecord, job.analysis_id) if job.analysis_id else None
-    return job_detail(job, analysis if job.status == "succeeded" else None)
+    ok = job.status == "succeeded" and job.analysis_id is not None
+    document = result_text(session, str(job.analysis_id)) if ok else None
+    # the result as stored, not decoded and encoded again
+    return Response(job_detail_json(job, document), media_type="application/json")
 
 
 @router.delete("/{job_id}")
