@@ -4,8 +4,8 @@ Proves that this path gives exactly what the general path (one block of every co
 use, a missing-value mask) gives, on tables whose covariates span several of pandas'
 blocks, come in another order than the table's or include integers and booleans; that
 a missing or infinite value anywhere, or a row whose sum overflows, takes the general
-path with its messages; and that the design matrix is a writable copy, never the
-caller's storage.
+path with its messages; and that the caller's storage never changes through the
+design (where the design is a view of it, the view is read-only).
 """
 
 from __future__ import annotations
