@@ -137,12 +137,15 @@ def _iv2sls(d: Design) -> Callable[[], Result]:
     return run
 
 
-def _delicatessen_dr(d: Design) -> Callable[[], Result]:
-    """``proximal_dr``'s estimating equations, stacked by hand and solved by delicatessen."""
+def delicatessen_proximal_dr(df: Any) -> Result:
+    """``proximal_dr``'s estimating equations, stacked by hand and solved by delicatessen.
+
+    Columns ``t``, ``y``, ``z`` (treatment proxy), ``w`` (outcome proxy), ``x``; the
+    reference test (tests/reference/test_proximal_vs_peers.py) checks CQOx against it.
+    """
     import numpy as np
     from delicatessen import MEstimator
 
-    df = d.frame
     n = len(df)
     one = np.ones(n)
     a, y = df["t"].to_numpy(float), df["y"].to_numpy(float)
@@ -164,15 +167,18 @@ def _delicatessen_dr(d: Design) -> Callable[[], Result]:
             ]
         )
 
-    def run() -> Result:
-        b0 = np.linalg.solve(G.T @ D, G.T @ y)  # the 2SLS outcome bridge as the start
-        est = MEstimator(psi, init=[*b0, 0.0, 0.0, 0.0, 0.0, float(b0[1])])
-        est.estimate(solver="lm")
-        lo, hi = est.confidence_intervals()[8]
-        return {"estimate": float(est.theta[8]), "se": float(np.sqrt(est.variance[8, 8])),
-                "ci": [float(lo), float(hi)]}  # fmt: skip
+    # start from the outcome bridge by 2SLS: the root finder needs a nearby start
+    b0 = np.linalg.solve(G.T @ D, G.T @ y)
+    est = MEstimator(psi, init=[*b0, 0.0, 0.0, 0.0, 0.0, float(b0[1])])
+    est.estimate(solver="lm")
+    lo, hi = est.confidence_intervals()[8]
+    return {"estimate": float(est.theta[8]), "se": float(np.sqrt(est.variance[8, 8])),
+            "ci": [float(lo), float(hi)]}  # fmt: skip
 
-    return run
+
+def _delicatessen_dr(d: Design) -> Callable[[], Result]:
+    """The delicatessen twin of ``proximal_dr`` on the design's table."""
+    return lambda: delicatessen_proximal_dr(d.frame)
 
 
 def proximal_cases(d: Design, quick: bool) -> list[Case]:

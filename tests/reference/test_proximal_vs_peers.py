@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
+from benchmarks.transport_proximal_cases import delicatessen_proximal_dr
 
 import cqox
 from cqox.simulate.proximal import proximal_bridges, zivich_2023
@@ -55,34 +55,8 @@ def test_proximal_2sls_is_linearmodels_iv2sls(scenario: int) -> None:
 
 
 def _delicatessen_dr(df: pd.DataFrame) -> dict[str, float]:
-    from delicatessen import MEstimator
-
-    n = len(df)
-    one = np.ones(n)
-    a, y = df["t"].to_numpy(float), df["y"].to_numpy(float)
-    G = np.column_stack([one, a, df["z"], df["x"]])
-    D = np.column_stack([one, a, df["w"], df["x"]])
-    B = np.column_stack([one, df["w"], df["x"]])
-    sign = 2 * a - 1
-
-    def psi(theta: np.ndarray) -> np.ndarray:
-        b, t, mu = theta[:4], theta[4:8], theta[8]
-        resid = y - D @ b
-        q = 1 + np.exp(-sign * (G @ t))
-        return np.vstack(
-            [
-                (G * resid[:, None]).T,
-                ((sign * q)[:, None] * B).T,
-                (q - 2)[None, :],
-                (sign * q * resid + b[1] - mu)[None, :],
-            ]
-        )
-
-    # start from the outcome bridge by 2SLS: the root finder needs a nearby start
-    b0 = np.linalg.solve(G.T @ D, G.T @ y)
-    est = MEstimator(psi, init=[*b0, 0.0, 0.0, 0.0, 0.0, float(b0[1])])
-    est.estimate(solver="lm")
-    return {"estimate": float(est.theta[8]), "se": float(np.sqrt(est.variance[8, 8]))}
+    out = delicatessen_proximal_dr(df)
+    return {"estimate": out["estimate"], "se": out["se"]}
 
 
 @pytest.mark.reference

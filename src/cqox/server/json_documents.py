@@ -109,8 +109,8 @@ def with_document(envelope: dict[str, Any], key: str, document: str | bytes | No
     # random part makes a collision with a value of the envelope impossible in practice
     marker = f"\x00cqox-document-{uuid.uuid4().hex}\x00"
     body = bytes(JSONResponse({**envelope, key: marker}).body)
-    placeholder = json.dumps(marker).encode("utf-8")
-    head, found, tail = body.partition(placeholder)
+    marker_text = json.dumps(marker).encode("utf-8")
+    head, found, tail = body.partition(marker_text)
     if not found:  # pragma: no cover  (JSONResponse escapes NUL as json.dumps does)
-        raise RuntimeError("the document's placeholder is missing from the envelope")
+        raise RuntimeError("the document's marker is missing from the rendered envelope")
     return head + data + tail
