@@ -286,7 +286,9 @@ def _standardised_design(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     """
     n, p = X.shape
     mean = X.mean(axis=0)
-    Z = np.empty((n, p + 1))
+    # in the memory order of X: a column-major table (a pandas block) is then copied
+    # column by column, not transposed through the cache
+    Z = np.empty((n, p + 1), order="F" if X.flags.f_contiguous and p > 1 else "C")
     Z[:, 0] = 1.0
     dev = Z[:, 1:]
     np.subtract(X, mean, out=dev)

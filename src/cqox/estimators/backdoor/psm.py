@@ -147,8 +147,10 @@ def _unit_effects(
         if done[t == w].all():
             continue
         q, r = np.flatnonzero(t == w), np.flatnonzero(t != w)
-        order = res.within[1 - w].order if len(res.within) == 2 else None
-        mt = match_scores(s[q], s[r], m, order=order)
+        order, q_order = (
+            (res.within[1 - w].order, res.within[w].order) if len(res.within) == 2 else (None, None)
+        )
+        mt = match_scores(s[q], s[r], m, order=order, query_order=q_order)
         imputed = segment_sums(y[r][mt.idx], mt.ptr) / np.maximum(mt.sizes, 1)
         effect[q] = (2 * w - 1) * (y[q] - imputed)
     return effect
