@@ -59,7 +59,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import special
 
 from cqox.core.context import Context
@@ -67,6 +66,7 @@ from cqox.core.design import Design
 from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
 from cqox.core.params import Param
+from cqox.core.tables import Tables
 from cqox.data.prepare import CausalData
 from cqox.errors import EstimationError
 from cqox.estimators.backdoor.abadie_imbens import (
@@ -299,17 +299,18 @@ class PSM(Estimator):
                 "propensity_max": float(e.max()),
                 "caliper_abs": None if not np.isfinite(cal) else float(cal),
             },
-            tables={
-                "balance": table.to_frame(),
-                # the matched sets behind this estimate, for Rosenbaum bounds downstream
-                MATCHED_PAIRS_TABLE: pd.DataFrame(
-                    {
+            # as columns: the DataFrames are built when first read
+            tables=Tables(
+                {
+                    "balance": table.columns(),
+                    # the matched sets behind this estimate, for Rosenbaum bounds downstream
+                    MATCHED_PAIRS_TABLE: {
                         "row": np.flatnonzero(keep)[res.targets],
                         "n_matches": res.matches.sizes,
                         "difference": res.d,
-                    }
-                ),
-            },
+                    },
+                }
+            ),
             gates=gates,
             warnings=notes,
             method=_method_text(params, adjustment is not None),
