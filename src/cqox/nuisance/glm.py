@@ -481,14 +481,18 @@ def _newton_cg(
         return np.asarray((w * (design @ v)) @ design)
 
     info = float(np.mean(w)) * gram
-    precond = _inverse(info)
+    precond: np.ndarray | None = None  # the inverse of ``info``, formed when first needed
     exact = True  # ``info`` is the information at ``beta``
     last = 1.0  # the largest coefficient change of the last step
     converged = False
     it = 0
     for it in range(1, MAX_ITER + 1):
         # ``grad`` and ``w`` are those of the accepted step
-        step = None if exact else _cg_step(product, grad, precond, min(CG_RTOL, last))
+        step = None
+        if not exact:
+            if precond is None:
+                precond = _inverse(info)
+            step = _cg_step(product, grad, precond, min(CG_RTOL, last))
         if step is None or np.max(np.abs(step)) < TOLERANCE:
             # slow conjugate gradients, or converged by their account: the information
             # here gives the exact step (and the sandwich's information if it is the
@@ -496,7 +500,7 @@ def _newton_cg(
             # step along the diverging coefficients, which the exact step shows)
             if not exact:
                 info = information(X, mean, scale, w, design)
-                precond = _inverse(info)
+                precond = None
                 exact = True
             step = _solve(info, grad)
         if np.max(np.abs(step)) < TOLERANCE:
