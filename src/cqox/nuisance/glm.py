@@ -383,9 +383,11 @@ def _cg_step(
     rz = float(r @ z)
     amplification = 1.0
     for _ in range(MAX_CG):
+        if not (rz > 0 and np.isfinite(rz)):  # a degenerate preconditioner or residual
+            return None
         Ad = product(d)
         curvature = float(d @ Ad)
-        if not curvature > 0:
+        if not (curvature > 0 and np.isfinite(curvature)):
             return None
         alpha = rz / curvature
         amplification = max(amplification, alpha)
