@@ -562,7 +562,7 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
     pbar = t.mean()
     start[0] = np.log(pbar / (1 - pbar)) if link == "logit" else stats.norm.ppf(pbar)
     design: np.ndarray | None = None
-    if n <= GRAM_BLOCK:
+    if 0 < n <= GRAM_BLOCK:
         mean, scale, design, gram = _standardised_design(Xf)
         beta, info, converged, it = _newton_cg(Xf, t, mean, scale, design, gram, start, link)
     else:
