@@ -342,8 +342,9 @@ def _matching_metric(
     if distance == "mahalanobis":
         return None, whiten(X), np.inf if caliper is None else caliper
     score = special.logit(e) if distance == "logit" else e
-    sd = float(np.std(score, ddof=1))
-    return score, None, np.inf if caliper is None else caliper * sd
+    if caliper is None:
+        return score, None, np.inf
+    return score, None, caliper * float(np.std(score, ddof=1))
 
 
 def _match_counts(res: MatchingResult, t: np.ndarray) -> dict[str, int]:
