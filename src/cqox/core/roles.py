@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cqox.errors import RoleError, closest, warn_deprecated
+
 #: Roles that name a single column.
 COLUMN_ROLES: tuple[str, ...] = (
     "outcome",
@@ -178,8 +180,6 @@ def normalise_roles(mapping: Mapping[str, Any]) -> dict[str, Any]:
     instruments as tuples (or a formula), the cutoff a float; an unknown role or a
     column role given several columns raises :class:`cqox.errors.RoleError`.
     """
-    from cqox.errors import RoleError, closest, warn_deprecated
-
     merged: dict[str, Any] = {}
     for key, value in mapping.items():
         name = ROLE_ALIASES.get(key, key)
@@ -227,8 +227,6 @@ def normalise_covariates(value: Any) -> tuple[str, ...] | str:
     A string with formula syntax (``+ * : ( ~``) stays a formula; a comma-separated
     string is split into names; a list is kept as names.
     """
-    from cqox.errors import RoleError
-
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("~"):

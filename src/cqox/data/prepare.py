@@ -639,19 +639,22 @@ def _missing(sub: pd.DataFrame) -> np.ndarray:
     return mask
 
 
-def check_ordered_periods(values: pd.Series, column: str) -> None:
+def check_ordered_periods(values: pd.Series | np.ndarray, column: str) -> None:
     """Raise unless a ``time`` column sorts in time order: numbers or dates.
 
     Text periods would sort as text (``'10'`` before ``'2'``) and silently reorder a
-    series or a panel's lags.
+    series or a panel's lags.  ``values`` is the column or its array
+    (:meth:`CausalData.values`).
     """
-    if pd.api.types.is_datetime64_any_dtype(values) or (
-        pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    dtype = values.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
     ):
         return
+    first = values.iloc[0] if isinstance(values, pd.Series) else values[0]
     raise RoleError(
         f"role 'time': column '{column}' must be numeric periods or dates; got dtype "
-        f"{values.dtype} with values like {show_value(values.iloc[0])}; convert it first "
+        f"{dtype} with values like {show_value(first)}; convert it first "
         "(text sorts as text: '10' before '2')",
         details={"role": "time", "column": column},
     )
@@ -799,6 +802,10 @@ def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatri
 
 #: Rows per block of the shifted covariates in :func:`_correlation` (0.8 MB at 50).
 SHIFTED_ROWS = 2048
+#: Cells of one block of the shifted covariates (the 0.8 MB of :data:`SHIFTED_ROWS` rows
+#: of 50 columns): fewer columns take more rows a block, so a 10,000 × 5 design is one
+#: product, not five (each block costs a BLAS call and a scratch array: 4× the time).
+SHIFTED_CELLS = SHIFTED_ROWS * 50
 
 
 def _correlation(X: np.ndarray) -> np.ndarray:
@@ -818,7 +825,7 @@ def _shifted_gram(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gram, total = np.zeros((p, p)), np.zeros(p)
     # one small block of the shifted columns at a time, not a copy: a scratch reused
     # from the allocator's heap rather than fresh memory (a page fault per 4 kB) per call
-    for rows in row_blocks(n, SHIFTED_ROWS):
+    for rows in row_blocks(n, max(SHIFTED_ROWS, SHIFTED_CELLS // max(p, 1))):
         shifted = X[rows] - first
         total += shifted.sum(axis=0)
         gram += shifted.T @ shifted

@@ -272,3 +272,19 @@ def test_estimates_are_the_same_whichever_path_prepared_the_data(name: str, make
         return out
 
     assert run() == _general(run)()
+
+
+def test_period_checks_read_an_array_as_its_column() -> None:
+    from cqox.data.prepare import check_ordered_periods
+    from cqox.errors import RoleError
+
+    for good in (np.arange(3), np.array(["2020-01-01"], dtype="datetime64[ns]")):
+        check_ordered_periods(good, "time")
+        check_ordered_periods(pd.Series(good), "time")
+    text = pd.Series(["10", "2"], dtype=object)
+    messages = []
+    for values in (text, text.to_numpy()):
+        with pytest.raises(RoleError) as caught:
+            check_ordered_periods(values, "time")
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] and "'10'" in messages[0]
