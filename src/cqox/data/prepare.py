@@ -162,6 +162,15 @@ class RowsInUse:
             return np.asarray(self.frame()[column].to_numpy())
         return values
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # sent to a worker process as the rows in use, not as the caller's whole table
+        return (_as_is, (self.frame(),))
+
+
+def _as_is(frame: pd.DataFrame) -> pd.DataFrame:
+    """What an unpickled :class:`RowsInUse` becomes: its frame (``CausalData`` takes both)."""
+    return frame
+
 
 class _FrameField:
     """The ``frame`` field of :class:`CausalData`: a DataFrame, or :class:`RowsInUse`.

@@ -288,3 +288,17 @@ def test_period_checks_read_an_array_as_its_column() -> None:
             check_ordered_periods(values, "time")
         messages.append(str(caught.value))
     assert messages[0] == messages[1] and "'10'" in messages[0]
+
+
+def test_prepared_data_pickles_with_the_rows_in_use_only() -> None:
+    import pickle
+
+    df = _table()
+    df["unused"] = np.arange(len(df)).astype(str)
+    data = prepare(df, Roles(outcome="y", treatment="t", covariates=("a", "b")))
+    back = pickle.loads(pickle.dumps(data))
+    assert isinstance(back.__dict__["frame"], pd.DataFrame)
+    pd.testing.assert_frame_equal(back.frame, data.frame)
+    assert "unused" not in back.frame.columns
+    np.testing.assert_array_equal(back.X, data.X)
+    np.testing.assert_array_equal(back.values("a"), data.values("a"))
