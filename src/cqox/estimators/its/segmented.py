@@ -45,7 +45,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import fft, linalg, special
+from scipy import fft, special
+from scipy.linalg import lapack
 
 
 def auto_lag(n: int) -> int:
@@ -84,24 +85,35 @@ def its_design(
     names : list of str
     """
     s = np.arange(n, dtype=np.float64)
-    D = (s >= s0).astype(np.float64)
-    cols = [np.ones(n), s - s0, D, (s - s0) * D]
     names = ["intercept", "time", "level_change", "slope_change"]
+    extra: list[np.ndarray] = []
     if season_period is not None and season_period > 1:
         if season_method == "dummies":
             phase = np.arange(n) % season_period
             for k in range(1, season_period):
-                cols.append((phase == k).astype(np.float64))
+                extra.append((phase == k).astype(np.float64))
                 names.append(f"season_{k}")
         else:
             for k in range(1, fourier_order + 1):
                 ang = 2 * np.pi * k * s / season_period
-                cols += [np.sin(ang), np.cos(ang)]
+                extra += [np.sin(ang), np.cos(ang)]
                 names += [f"sin_{k}", f"cos_{k}"]
-    if X is not None and X.shape[1]:
-        cols += list(X.T)
-        names += list(covariate_names or [f"x{j}" for j in range(X.shape[1])])
-    return np.column_stack(cols), names
+    p = X.shape[1] if X is not None else 0
+    if X is not None and p:
+        names += list(covariate_names or [f"x{j}" for j in range(p)])
+    # column-major, as LAPACK's QR reads it: each column is written once, in place
+    Z = np.empty((n, 4 + len(extra) + p), order="F")
+    Z[:, 0] = 1.0
+    np.subtract(s, s0, out=Z[:, 1])
+    m = min(max(s0, 0), n)  # D_s = 1{s ≥ s0}
+    Z[:m, 2:4] = 0.0
+    Z[m:, 2] = 1.0
+    Z[m:, 3] = Z[m:, 1]
+    for j, col in enumerate(extra):
+        Z[:, 4 + j] = col
+    if X is not None and p:
+        Z[:, 4 + len(extra) :] = X
+    return Z, names
 
 
 def llsw_lag(n: int) -> int:
@@ -142,6 +154,67 @@ def cosine_transform(V: np.ndarray, terms: int) -> np.ndarray:
     return np.asarray(V @ cosine_basis(n, terms))
 
 
+class LeastSquaresQR:
+    """Householder QR ``Z = QR`` of a design, as LAPACK leaves it (``geqrf``).
+
+    One factorisation serves the rank check (the diagonal of ``R``), the coefficients
+    (``R⁻¹Q'y`` with ``Q'y`` applied from the Householder reflectors, ``ormqr``), the
+    bread ``(Z'Z)⁻¹ = R⁻¹R⁻ᵀ`` and, only when the fixed-b law asks for it, the explicit
+    ``Q`` (``orgqr``, formed on first use).  LAPACK is called directly: SciPy's
+    ``linalg.qr`` adds a workspace query and checks that cost more than the
+    factorisation of a 1,000 × 4 design.
+    """
+
+    __slots__ = ("R", "_Q", "_Rinv", "n", "packed", "tau")
+
+    def __init__(self, Z: np.ndarray) -> None:
+        n, k = Z.shape
+        # geqrf works in place on a Fortran-ordered copy we own (its_design builds one)
+        a = np.array(Z, dtype=np.float64, order="F", copy=True)
+        packed, tau, _, info = _GEQRF(a, lwork=max(1, 64 * k), overwrite_a=1)
+        if info != 0:  # pragma: no cover - LAPACK argument error
+            raise np.linalg.LinAlgError(f"geqrf failed (info={info})")
+        self.n = n
+        self.packed = packed
+        self.tau = tau
+        self.R = np.triu(packed[: min(n, k)])
+        self._Q: np.ndarray | None = None
+        self._Rinv: np.ndarray | None = None
+
+    @property
+    def Q(self) -> np.ndarray:  # noqa: N802 - matrix notation (Z = QR)
+        """The thin ``Q`` (n × k), formed from the reflectors on first use."""
+        if self._Q is None:
+            q, _, info = _ORGQR(self.packed, self.tau, lwork=max(1, 64 * self.R.shape[1]))
+            if info != 0:  # pragma: no cover - LAPACK argument error
+                raise np.linalg.LinAlgError(f"orgqr failed (info={info})")
+            self._Q = q
+        return self._Q
+
+    @property
+    def Rinv(self) -> np.ndarray:  # noqa: N802 - matrix notation (R⁻¹)
+        """``R⁻¹`` (upper triangular; needs full rank)."""
+        if self._Rinv is None:
+            rinv, info = _TRTRI(self.R)
+            if info != 0:
+                raise np.linalg.LinAlgError("the design is rank-deficient")
+            self._Rinv = rinv
+        return self._Rinv
+
+    def qty(self, y: np.ndarray) -> np.ndarray:
+        """The first k entries of ``Q'y`` (the reflectors applied to ``y``)."""
+        k = self.R.shape[1]
+        c, _, info = _ORMQR(b"L", b"T", self.packed, self.tau, y[:, None], max(1, 64))
+        if info != 0:  # pragma: no cover - LAPACK argument error
+            raise np.linalg.LinAlgError(f"ormqr failed (info={info})")
+        return np.asarray(c[:k, 0])
+
+
+_GEQRF, _ORGQR, _ORMQR, _TRTRI = lapack.get_lapack_funcs(
+    ("geqrf", "orgqr", "ormqr", "trtri"), dtype=np.float64
+)
+
+
 @dataclass(frozen=True)
 class HACFit:
     """OLS with a heteroskedasticity- and autocorrelation-robust (HAR) covariance.
@@ -158,6 +231,8 @@ class HACFit:
         Bartlett truncation lag ``L`` (Newey–West) or number of cosine terms ``ν`` (EWC).
     kernel : str
         ``"bartlett"`` (Newey–West) or ``"ewc"`` (equal-weighted cosine).
+    factor : LeastSquaresQR or None
+        The QR of the design (its ``Q`` and ``R⁻¹`` serve :func:`fixed_b`).
     """
 
     coef: np.ndarray
@@ -167,25 +242,22 @@ class HACFit:
     fitted: np.ndarray
     lag: int
     kernel: str = "bartlett"
-    Q: np.ndarray | None = field(default=None, repr=False)
-    Rinv: np.ndarray | None = field(default=None, repr=False)
+    factor: LeastSquaresQR | None = field(default=None, repr=False)
+
+    @property
+    def Q(self) -> np.ndarray | None:  # noqa: N802 - matrix notation (Z = QR)
+        """Thin ``Q`` of the design's QR (``None`` without the factorisation)."""
+        return None if self.factor is None else self.factor.Q
+
+    @property
+    def Rinv(self) -> np.ndarray | None:  # noqa: N802 - matrix notation (R⁻¹)
+        """``R⁻¹`` of the design's QR (``None`` without the factorisation)."""
+        return None if self.factor is None else self.factor.Rinv
 
 
-def thin_qr(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Economic QR ``Z = QR`` (``Q`` n × k, ``R`` k × k upper triangular).
-
-    SciPy's LAPACK call: NumPy's ``linalg.qr`` forms ``Q`` several times more slowly on
-    tall designs (2 ms against 0.4 ms at 10,000 × 7).
-    """
-    # LAPACK works in place on a Fortran-ordered copy we own: without overwrite_a SciPy
-    # makes its own copy in a slower path (0.8 ms against 0.2 ms at 10,000 × 7)
-    Q, R = linalg.qr(
-        np.array(Z, dtype=np.float64, order="F"),
-        mode="economic",
-        overwrite_a=True,
-        check_finite=False,
-    )
-    return Q, R
+def thin_qr(Z: np.ndarray) -> LeastSquaresQR:
+    """Householder QR of ``Z`` (see :class:`LeastSquaresQR`): ``.R``, ``.Q``, ``.Rinv``."""
+    return LeastSquaresQR(Z)
 
 
 def full_rank(R: np.ndarray, n: int) -> bool:
@@ -200,12 +272,26 @@ def full_rank(R: np.ndarray, n: int) -> bool:
 
 
 def _ols(
-    y: np.ndarray, Z: np.ndarray, qr: tuple[np.ndarray, np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    Q, R = thin_qr(Z) if qr is None else qr
-    Rinv = linalg.solve_triangular(R, np.eye(R.shape[0]), check_finite=False)
-    coef = Rinv @ (Q.T @ y)
-    return Q, Rinv, coef, Z @ coef
+    y: np.ndarray, Z: np.ndarray, qr: LeastSquaresQR | None
+) -> tuple[LeastSquaresQR, np.ndarray, np.ndarray, np.ndarray]:
+    """``(factor, coef, fitted, U')``: ``U' = (z_s ε̂_s)'`` as a contiguous k × n array."""
+    f = LeastSquaresQR(Z) if qr is None else qr
+    coef = f.Rinv @ f.qty(y)
+    fitted = Z @ coef
+    e = y - fitted
+    # rows of Z' are contiguous for a column-major Z: the lag products below read rows
+    Ut = np.multiply(Z.T, e)
+    return f, coef, fitted, Ut
+
+
+def _sandwich(f: LeastSquaresQR, S: np.ndarray, correction: bool) -> np.ndarray:
+    """``(Z'Z)⁻¹ S (Z'Z)⁻¹`` (times ``n/(n−k)`` with the correction)."""
+    bread = f.Rinv @ f.Rinv.T  # (Z'Z)^{-1}
+    cov = bread @ S @ bread
+    if correction:
+        n, k = f.n, f.R.shape[1]
+        cov *= n / (n - k)
+    return np.asarray(cov)
 
 
 def ols_hac(
@@ -213,25 +299,16 @@ def ols_hac(
     Z: np.ndarray,
     lag: int,
     correction: bool = False,
-    qr: tuple[np.ndarray, np.ndarray] | None = None,
+    qr: LeastSquaresQR | None = None,
 ) -> HACFit:
     """OLS of ``y`` on ``Z`` with the Newey–West (Bartlett) covariance at lag ``lag``.
 
     ``qr`` is :func:`thin_qr` of ``Z`` when the caller already has it.
     """
-    n, k = Z.shape
-    Q, Rinv, coef, fitted = _ols(y, Z, qr)
-    e = y - fitted
-    U = Z * e[:, None]
-    # S = Σ_{|j|≤L} w_j Σ_s u_s u_{s−j}' = U'KU with K the Bartlett matrix (running sums:
-    # O(n k) whatever the lag)
-    S = U.T @ bartlett_smooth(U, min(lag, n - 1))
-    S = 0.5 * (S + S.T)
-    bread = Rinv @ Rinv.T  # (Z'Z)^{-1}
-    cov = bread @ S @ bread
-    if correction:
-        cov *= n / (n - k)
-    return HACFit(coef, cov, np.sqrt(np.diag(cov)), e, fitted, lag, "bartlett", Q, Rinv)
+    f, coef, fitted, Ut = _ols(y, Z, qr)
+    S = newey_west_meat(Ut, min(lag, len(y) - 1))
+    cov = _sandwich(f, S, correction)
+    return HACFit(coef, cov, np.sqrt(np.diag(cov)), y - fitted, fitted, lag, "bartlett", f)
 
 
 def ols_ewc(
@@ -239,7 +316,7 @@ def ols_ewc(
     Z: np.ndarray,
     terms: int,
     correction: bool = False,
-    qr: tuple[np.ndarray, np.ndarray] | None = None,
+    qr: LeastSquaresQR | None = None,
 ) -> HACFit:
     """OLS of ``y`` on ``Z`` with the equal-weighted cosine (EWC) covariance.
 
@@ -248,15 +325,48 @@ def ols_ewc(
     doi:10.1080/07350015.2018.1506926); covariance ``(Z'Z)⁻¹ S (Z'Z)⁻¹``.  ``qr`` is
     :func:`thin_qr` of ``Z`` when the caller already has it.
     """
-    n, k = Z.shape
-    Q, Rinv, coef, fitted = _ols(y, Z, qr)
-    e = y - fitted
-    Lam = cosine_transform((Z * e[:, None]).T, terms).T  # Φ'U, (ν, k)
-    bread = Rinv @ Rinv.T
-    cov = bread @ (Lam.T @ Lam / terms) @ bread
-    if correction:
-        cov *= n / (n - k)
-    return HACFit(coef, cov, np.sqrt(np.diag(cov)), e, fitted, terms, "ewc", Q, Rinv)
+    f, coef, fitted, Ut = _ols(y, Z, qr)
+    Lam = cosine_transform(Ut, terms)  # (Φ'U)', (k, ν)
+    cov = _sandwich(f, Lam @ Lam.T / terms, correction)
+    return HACFit(coef, cov, np.sqrt(np.diag(cov)), y - fitted, fitted, terms, "ewc", f)
+
+
+#: Up to this lag the Newey–West meat is summed lag by lag (one small matrix product per
+#: lag); beyond it the moving-sum form costs less (a fixed number of passes).
+DIRECT_LAGS = 8
+
+
+def newey_west_meat(Ut: np.ndarray, lag: int) -> np.ndarray:
+    """``S = Σ_{|j|≤L} (1 − |j|/(L+1)) Σ_s u_s u_{s−j}'`` from ``U'`` (k × n, rows contiguous).
+
+    Up to :data:`DIRECT_LAGS` the autocovariances ``Γ_j = Σ_s u_s u_{s−j}'`` are summed
+    directly (statsmodels' ``S_hac_simple``); beyond, ``S = B'B/(L+1)`` with ``B`` the
+    width-``L+1`` moving sums of ``U`` (``K = CC'/(L+1)`` for the Bartlett matrix), two
+    passes whatever the lag.
+    """
+    k, n = Ut.shape
+    if lag <= DIRECT_LAGS:
+        # Γ_0 from two operands that are not the same array: NumPy would call BLAS syrk,
+        # several times slower than gemm for a short, wide k × n operand
+        S = Ut @ Ut.T.copy()
+        if lag:
+            A = np.zeros((k, k))  # Σ_j w_j Γ_j; Γ_{−j} = Γ_j' comes with the symmetrisation
+            for j in range(1, lag + 1):
+                A += (1.0 - j / (lag + 1.0)) * (Ut[:, j:] @ Ut[:, : n - j].T)
+            S += 2.0 * A
+        # symmetric to the last bit (gemm need not round Γ_0 symmetrically)
+        return np.asarray(S + S.T) * 0.5
+    # moving sums b_i = Σ_{t=i−L}^{i} u_t, i = 0 … n+L−1, from one cumulative sum
+    cs = np.empty((k, n + lag + 1))
+    cs[:, 0] = 0.0
+    np.cumsum(Ut, axis=1, out=cs[:, 1 : n + 1])
+    cs[:, n + 1 :] = cs[:, n : n + 1]
+    B = cs[:, 1:].copy()
+    B[:, lag + 1 :] -= cs[:, 1:n]
+    S = B @ B.T.copy()
+    S += S.T
+    S *= 0.5 / (lag + 1.0)
+    return np.asarray(S)
 
 
 def bartlett_smooth(V: np.ndarray, lag: int) -> np.ndarray:
