@@ -66,7 +66,7 @@ Example
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -78,7 +78,8 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
-from cqox.data.prepare import CausalData, check_ordered_periods, check_table, prepare
+from cqox.core.tables import Tables
+from cqox.data.prepare import CausalData, check_ordered_periods, prepare
 from cqox.errors import DataError, DesignError, EstimationError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param, se_method_param
@@ -252,7 +253,7 @@ class ITS(Estimator):
         resid = fit.resid
         ss = float(resid @ resid)
         rho1 = float(resid[1:] @ resid[:-1] / ss) if n > 2 else float("nan")
-        dev = y_used - y_used.mean()
+        dev = y_used - y_used.sum() / n  # the mean (as ndarray.mean computes it)
         n_pre, n_post = s0, n - s0
         gates = [
             threshold_gate(
@@ -289,10 +290,11 @@ class ITS(Estimator):
                 "r_squared": float(1.0 - ss / float(dev @ dev)),
             },
             gates=gates,
-            tables={
-                "coefficients": _coefficient_table(names, coef, se, tstat, pvals, lo, hi),
-                "fit": _fit_table(times, y_used, Z, fit, s0, y, c),
-            },
+            # handed as columns: a DataFrame is built only when a caller reads the table
+            tables=Tables(
+                coefficients=_coefficient_table(names, coef, se, tstat, pvals, lo, hi),
+                fit=_fit_table(times, y_used, Z, fit, s0, y, c, own=order is not None),
+            ),
             warnings=notes,
             method=(
                 ("comparative " if c is not None else "")
@@ -352,8 +354,17 @@ class SeriesData(CausalData):
     control: np.ndarray | None = None
 
 
-#: Roles the fast preparation reads; a table with any other role takes the general one.
-_SERIES_ROLES = frozenset({"outcome", "time", "treatment"})
+#: Roles the fast preparation does not read: a table with any of them takes the general one.
+_OTHER_ROLES = tuple(
+    f.name for f in fields(Roles) if f.name not in ("outcome", "time", "treatment", "guesses")
+)
+
+
+def _text_names(columns: pd.Index) -> bool:
+    """Whether every column name is a ``str`` (pandas' text dtype says so without a pass)."""
+    if isinstance(columns.dtype, pd.StringDtype) and not columns.hasnans:
+        return True
+    return all(isinstance(c, str) for c in columns)
 
 
 def _complete_numeric_series(
@@ -366,14 +377,15 @@ def _complete_numeric_series(
     """
     if not isinstance(df, pd.DataFrame) or roles.time is None or roles.outcome is None:
         return None
-    if not roles.given().keys() <= _SERIES_ROLES:
+    if any(getattr(roles, name) is not None for name in _OTHER_ROLES):
         return None  # covariates or other roles: their checks live in prepare()
-    df = check_table(df)
     columns = df.columns
+    # check_table's conditions (columns, rows, unique names), and text names throughout:
+    # else the general path words the problem or renames the columns
+    if len(columns) == 0 or len(df) == 0 or not columns.is_unique or not _text_names(columns):
+        return None
     wanted = [roles.outcome, roles.time] + [c for c in (roles.treatment, control) if c]
-    if len(set(wanted)) < len(wanted) or not all(
-        isinstance(c, str) and c in columns for c in columns.tolist() + wanted
-    ):
+    if len(set(wanted)) < len(wanted) or not all(c in columns for c in wanted):
         return None
     y = _finite_numbers(df[roles.outcome])
     if y is None or not y.max() > y.min():
@@ -441,7 +453,7 @@ def _period_order(times: np.ndarray, column: str) -> np.ndarray | None:
 
     Raises when a period appears twice (ITS needs one row per period).
     """
-    if times.size < 2 or bool(np.all(times[1:] > times[:-1])):
+    if times.size < 2 or bool((times[1:] > times[:-1]).all()):
         return None
     order = np.argsort(times, kind="stable")
     ordered = times[order]
@@ -494,8 +506,8 @@ def _interruption(
 def _spacing_notes(times: np.ndarray, column: str) -> list[str]:
     """A note when numeric periods are not equally spaced (the slope is per observation)."""
     if times.dtype.kind in "iu" and times.size > 1:
-        steps = np.diff(times)
-        if steps.min() == steps.max():  # integer periods: exact, no float pass
+        steps = times[1:] - times[:-1]  # increasing: no wrap-around for unsigned periods
+        if steps.min() == steps.max():  # equal integer steps: exact, no float pass
             return []
     if np.issubdtype(times.dtype, np.number):
         steps = np.diff(times.astype(float))
@@ -577,21 +589,17 @@ def _coefficient_table(
     pvals: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
-) -> pd.DataFrame:
-    """One row per coefficient: estimate, HAR SE, t-ratio, p-value and interval."""
-    return pd.DataFrame(
-        {
-            "term": names,
-            "coef": coef,
-            "se": se,
-            "t": tstat,
-            "p_value": pvals,
-            "ci_low": lo,
-            "ci_high": hi,
-        },
-        index=pd.RangeIndex(len(names)),
-        copy=False,
-    )
+) -> dict[str, Any]:
+    """Columns of the coefficient table: estimate, HAR SE, t-ratio, p-value and interval."""
+    return {
+        "term": names,
+        "coef": coef,
+        "se": se,
+        "t": tstat,
+        "p_value": pvals,
+        "ci_low": lo,
+        "ci_high": hi,
+    }
 
 
 def _fit_table(
@@ -602,23 +610,33 @@ def _fit_table(
     s0: int,
     y: np.ndarray,
     c: np.ndarray | None,
-) -> pd.DataFrame:
-    """Observed, fitted and counterfactual (no level or slope change) series by period."""
-    n = len(y_used)
+    *,
+    own: bool,
+) -> dict[str, np.ndarray]:
+    """Columns of the fit table: observed, fitted and counterfactual series by period.
+
+    The counterfactual is the fitted line without the level and slope change; a
+    comparative ITS adds the treated and the control series.
+    Unless ``own`` (the rows were sorted into new arrays), the period and series arrays
+    may be views of the caller's table: they are copied, so that the table built later
+    does not follow changes the caller makes to its table in the meantime.
+    """
+    if not own:
+        times, y = times.copy(), y.copy()
+        y_used = y if c is None else y_used
+        c = None if c is None else c.copy()
     coef = fit.coef
-    counterfactual = fit.fitted - Z[:, 2] * coef[2] - Z[:, 3] * coef[3]
-    table = pd.DataFrame(
-        {
-            "time": times,
-            "observed": y_used,
-            "fitted": fit.fitted,
-            "counterfactual": counterfactual,
-            "post": np.arange(n) >= s0,
-        },
-        index=pd.RangeIndex(n),
-        copy=False,
-    )
+    # without the level and slope change: β2 + β3 (s − s0) off the fitted post periods
+    counterfactual = fit.fitted.copy()
+    counterfactual[s0:] -= coef[2] + Z[s0:, 3] * coef[3]
+    columns = {
+        "time": times,
+        "observed": y_used,
+        "fitted": fit.fitted,
+        "counterfactual": counterfactual,
+        "post": np.arange(len(y_used)) >= s0,
+    }
     if c is not None:
-        table["treated_series"] = y
-        table["control_series"] = c
-    return table
+        columns["treated_series"] = y
+        columns["control_series"] = c
+    return columns

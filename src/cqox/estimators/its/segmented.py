@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 from scipy import fft, special
 from scipy.linalg import lapack
 
@@ -177,7 +177,10 @@ class LeastSquaresQR:
         self.n = n
         self.packed = packed
         self.tau = tau
-        self.R = np.triu(packed[: min(n, k)])
+        R = packed[: min(n, k)].copy()
+        for i in range(1, R.shape[0]):  # below the diagonal: the reflectors, not R
+            R[i, :i] = 0.0
+        self.R = R
         self._Q: np.ndarray | None = None
         self._Rinv: np.ndarray | None = None
 
@@ -267,21 +270,24 @@ def full_rank(R: np.ndarray, n: int) -> bool:
     scale), applied to the diagonal of ``R``: the residual norm of each column on the
     columns before it.
     """
-    d = np.abs(np.diag(R))
-    return bool(d.size == 0 or d.min() > d.max() * max(n, R.shape[1]) * np.finfo(float).eps)
+    d = np.abs(R.diagonal())
+    return bool(d.size == 0 or d.min() > d.max() * max(n, R.shape[1]) * _EPS)
+
+
+_EPS = float(np.finfo(np.float64).eps)
 
 
 def _ols(
     y: np.ndarray, Z: np.ndarray, qr: LeastSquaresQR | None
-) -> tuple[LeastSquaresQR, np.ndarray, np.ndarray, np.ndarray]:
-    """``(factor, coef, fitted, U')``: ``U' = (z_s ε̂_s)'`` as a contiguous k × n array."""
+) -> tuple[LeastSquaresQR, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(factor, coef, fitted, ε̂, U')``: ``U' = (z_s ε̂_s)'`` as a contiguous k × n array."""
     f = LeastSquaresQR(Z) if qr is None else qr
     coef = f.Rinv @ f.qty(y)
     fitted = Z @ coef
     e = y - fitted
     # rows of Z' are contiguous for a column-major Z: the lag products below read rows
     Ut = np.multiply(Z.T, e)
-    return f, coef, fitted, Ut
+    return f, coef, fitted, e, Ut
 
 
 def _sandwich(f: LeastSquaresQR, S: np.ndarray, correction: bool) -> np.ndarray:
@@ -305,10 +311,10 @@ def ols_hac(
 
     ``qr`` is :func:`thin_qr` of ``Z`` when the caller already has it.
     """
-    f, coef, fitted, Ut = _ols(y, Z, qr)
+    f, coef, fitted, e, Ut = _ols(y, Z, qr)
     S = newey_west_meat(Ut, min(lag, len(y) - 1))
     cov = _sandwich(f, S, correction)
-    return HACFit(coef, cov, np.sqrt(np.diag(cov)), y - fitted, fitted, lag, "bartlett", f)
+    return HACFit(coef, cov, np.sqrt(cov.diagonal()), e, fitted, lag, "bartlett", f)
 
 
 def ols_ewc(
@@ -325,45 +331,42 @@ def ols_ewc(
     doi:10.1080/07350015.2018.1506926); covariance ``(Z'Z)⁻¹ S (Z'Z)⁻¹``.  ``qr`` is
     :func:`thin_qr` of ``Z`` when the caller already has it.
     """
-    f, coef, fitted, Ut = _ols(y, Z, qr)
+    f, coef, fitted, e, Ut = _ols(y, Z, qr)
     Lam = cosine_transform(Ut, terms)  # (Φ'U)', (k, ν)
     cov = _sandwich(f, Lam @ Lam.T / terms, correction)
-    return HACFit(coef, cov, np.sqrt(np.diag(cov)), y - fitted, fitted, terms, "ewc", f)
-
-
-#: Up to this lag the Newey–West meat is summed lag by lag (one small matrix product per
-#: lag); beyond it the moving-sum form costs less (a fixed number of passes).
-DIRECT_LAGS = 8
+    return HACFit(coef, cov, np.sqrt(cov.diagonal()), e, fitted, terms, "ewc", f)
 
 
 def newey_west_meat(Ut: np.ndarray, lag: int) -> np.ndarray:
     """``S = Σ_{|j|≤L} (1 − |j|/(L+1)) Σ_s u_s u_{s−j}'`` from ``U'`` (k × n, rows contiguous).
 
-    Up to :data:`DIRECT_LAGS` the autocovariances ``Γ_j = Σ_s u_s u_{s−j}'`` are summed
-    directly (statsmodels' ``S_hac_simple``); beyond, ``S = B'B/(L+1)`` with ``B`` the
-    width-``L+1`` moving sums of ``U`` (``K = CC'/(L+1)`` for the Bartlett matrix), two
-    passes whatever the lag.
+    For short lags the autocovariances ``Γ_j = Σ_s u_s u_{s−j}'`` are summed directly
+    (statsmodels' ``S_hac_simple``: one small matrix product per lag); for long ones
+    ``S = B'B/(L+1)`` with ``B`` the width-``L+1`` moving sums of ``U`` (``K = CC'/(L+1)``
+    for the Bartlett matrix), a fixed number of passes whatever the lag.  The crossover
+    (measured: lag 7 at 1,000 × 4, lag 16 at 10,000 × 4) grows with the size because a
+    cumulative sum costs more per element than a matrix product.
     """
     k, n = Ut.shape
-    if lag <= DIRECT_LAGS:
-        # Γ_0 from two operands that are not the same array: NumPy would call BLAS syrk,
-        # several times slower than gemm for a short, wide k × n operand
-        S = Ut @ Ut.T.copy()
+    # Γ_0 and B'B from two arrays, not one: NumPy would call BLAS syrk for X @ X.T,
+    # several times slower than gemm for a short, wide k × n operand
+    if lag <= 6 + (k * n) // 4000:
+        S = Ut @ Ut.copy().T
         if lag:
-            A = np.zeros((k, k))  # Σ_j w_j Γ_j; Γ_{−j} = Γ_j' comes with the symmetrisation
+            A = np.zeros((k, k))  # Σ_{j≥1} w_j Γ_j (Γ_{−j} = Γ_j' comes with the symmetrisation)
             for j in range(1, lag + 1):
                 A += (1.0 - j / (lag + 1.0)) * (Ut[:, j:] @ Ut[:, : n - j].T)
             S += 2.0 * A
         # symmetric to the last bit (gemm need not round Γ_0 symmetrically)
         return np.asarray(S + S.T) * 0.5
-    # moving sums b_i = Σ_{t=i−L}^{i} u_t, i = 0 … n+L−1, from one cumulative sum
-    cs = np.empty((k, n + lag + 1))
-    cs[:, 0] = 0.0
-    np.cumsum(Ut, axis=1, out=cs[:, 1 : n + 1])
-    cs[:, n + 1 :] = cs[:, n : n + 1]
-    B = cs[:, 1:].copy()
-    B[:, lag + 1 :] -= cs[:, 1:n]
-    S = B @ B.T.copy()
+    # moving sums b_i = Σ_{t=i−L}^{i} u_t = P_{i+L+1} − P_i, i = 0 … n+L−1, with P the
+    # cumulative sums of U padded by L+1 zeros in front and the total behind
+    P = np.empty((k, n + 2 * lag + 1))
+    P[:, : lag + 1] = 0.0
+    np.cumsum(Ut, axis=1, out=P[:, lag + 1 : lag + 1 + n])
+    P[:, lag + 1 + n :] = P[:, lag + n : lag + n + 1]
+    B = P[:, lag + 1 :] - P[:, : n + lag]
+    S = B @ B.copy().T
     S += S.T
     S *= 0.5 / (lag + 1.0)
     return np.asarray(S)
@@ -432,12 +435,12 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
     Cost ``O(k² n + k n log n)`` (Newey–West) or ``O(k² n ν + k n log n)`` (EWC); no
     n × n matrix is formed.
     """
-    if fit.Q is None or fit.Rinv is None:
+    if fit.factor is None:
         raise ValueError("fixed_b needs the QR factors kept by ols_hac / ols_ewc")
-    Q, Rinv = fit.Q, fit.Rinv
+    Q, Rinv = fit.factor.Q, fit.factor.Rinv
     n, k = Q.shape
-    Arows = Rinv @ Q.T  # (k, n): row j is a_j
-    aa = np.einsum("jn,jn->j", Arows, Arows)
+    # a_j'a_j = (R⁻¹Q'QR⁻ᵀ)_jj = Σ_a (R⁻¹_ja)², Q having orthonormal columns
+    aa = np.einsum("ja,ja->j", Rinv, Rinv)
     if fit.kernel == "ewc":
         nu = fit.lag
         # C = (D_a Φ)' M (D_a Φ) = Φ'D_{a²}Φ − (Q'D_aΦ)'(Q'D_aΦ), for every coefficient.
@@ -446,6 +449,7 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
         if 2 * nu + 1 <= n:
             cm, QG = _ewc_transforms(Q, Rinv, nu)
         else:
+            Arows = Rinv @ Q.T  # (k, n): row j is a_j
             a2 = Arows * Arows
             grid = np.outer(np.arange(n) + 0.5, np.arange(2 * nu + 1)) * (np.pi / n)
             cm = a2 @ np.cos(grid)
@@ -464,6 +468,7 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
     else:
         L = min(fit.lag, n - 1)
         w = bartlett_weights(L)
+        Arows = Rinv @ Q.T
         a2 = Arows * Arows
         # tr(B²) = Σ_{s,t} a_s² a_t² w_{|s−t|}² from the autocovariances of a² (FFT)
         m = 1 << (2 * n - 1).bit_length()
@@ -487,7 +492,9 @@ def _ewc_transforms(Q: np.ndarray, Rinv: np.ndarray, nu: int) -> tuple[np.ndarra
     Needs ``2ν + 1 ≤ n``.
     """
     k = Q.shape[1]
-    ia, ib = np.triu_indices(k)
+    # the pairs a ≤ b (row-major upper triangle), without triu_indices' index grids
+    ia = np.repeat(np.arange(k), np.arange(k, 0, -1))
+    ib = np.concatenate([np.arange(a, k) for a in range(k)])
     Qt = Q.T
     F = fft.dct(Qt[ia] * Qt[ib], type=2, axis=1)[:, : 2 * nu + 1]
     full = np.empty((k, k, 2 * nu + 1))
@@ -510,9 +517,15 @@ def _toeplitz_plus_hankel(cm: np.ndarray, nu: int) -> np.ndarray:
     """
     # row v−1 of the Toeplitz part is cm[|v−w|], w = 1 … ν: a window of the sequence
     # cm[ν−1], …, cm[1], cm[0], cm[1], …, cm[ν−1] starting at ν − v
+    k = cm.shape[0]
     seq = np.concatenate([cm[:, nu - 1 : 0 : -1], cm[:, :nu]], axis=1)
-    toeplitz = sliding_window_view(seq, nu, axis=1)[:, ::-1, :]
-    hankel = sliding_window_view(cm[:, 2 : 2 * nu + 1], nu, axis=1)  # cm[v + w]
+    # windows as strided views (as_strided: sliding_window_view's checks cost more than
+    # the sum at ν = 26); seq and the band of cm are C-contiguous rows
+    s0, s1 = seq.strides
+    toeplitz = as_strided(seq[:, nu - 1 :], (k, nu, nu), (s0, -s1, s1))
+    band = np.ascontiguousarray(cm[:, 2 : 2 * nu + 1])
+    b0, b1 = band.strides
+    hankel = as_strided(band, (k, nu, nu), (b0, b1, b1))  # cm[v + w]
     return np.asarray(toeplitz + hankel)
 
 
