@@ -141,7 +141,7 @@ def cosine_basis(n: int, terms: int) -> np.ndarray:
     return np.sqrt(2.0) * np.cos(np.outer(s, np.arange(1, terms + 1)) * (np.pi / n))
 
 
-def cosine_transform(V: np.ndarray, terms: int) -> np.ndarray:
+def cosine_transform(V: np.ndarray, terms: int, overwrite: bool = False) -> np.ndarray:
     """``Φ'V`` along the last axis for the cosines of :func:`cosine_basis`, shape (…, terms).
 
     ``Σ_s √2 cos(π j (s + ½)/n) v_s`` is ``√2/2`` times the unnormalised DCT-II of ``v``
@@ -150,7 +150,9 @@ def cosine_transform(V: np.ndarray, terms: int) -> np.ndarray:
     """
     n = V.shape[-1]
     if terms < n:
-        return np.asarray(math.sqrt(0.5) * fft.dct(V, type=2, axis=-1)[..., 1 : terms + 1])
+        # overwrite: V is the caller's own temporary, the transform's scratch (no copy)
+        F = fft.dct(V, type=2, axis=-1, overwrite_x=overwrite)
+        return np.asarray(math.sqrt(0.5) * F[..., 1 : terms + 1])
     return np.asarray(V @ cosine_basis(n, terms))
 
 
@@ -332,7 +334,7 @@ def ols_ewc(
     :func:`thin_qr` of ``Z`` when the caller already has it.
     """
     f, coef, fitted, e, Ut = _ols(y, Z, qr)
-    Lam = cosine_transform(Ut, terms)  # (Φ'U)', (k, ν)
+    Lam = cosine_transform(Ut, terms, overwrite=True)  # (Φ'U)', (k, ν); Ut is ours
     cov = _sandwich(f, Lam @ Lam.T / terms, correction)
     return HACFit(coef, cov, np.sqrt(cov.diagonal()), e, fitted, terms, "ewc", f)
 
@@ -496,7 +498,7 @@ def _ewc_transforms(Q: np.ndarray, Rinv: np.ndarray, nu: int) -> tuple[np.ndarra
     ia = np.repeat(np.arange(k), np.arange(k, 0, -1))
     ib = np.concatenate([np.arange(a, k) for a in range(k)])
     Qt = Q.T
-    F = fft.dct(Qt[ia] * Qt[ib], type=2, axis=1)[:, : 2 * nu + 1]
+    F = fft.dct(Qt[ia] * Qt[ib], type=2, axis=1, overwrite_x=True)[:, : 2 * nu + 1]
     full = np.empty((k, k, 2 * nu + 1))
     full[ia, ib] = F
     full[ib, ia] = F
