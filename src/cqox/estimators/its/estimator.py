@@ -66,6 +66,7 @@ Example
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -387,8 +388,12 @@ def _complete_numeric_series(
     wanted = [roles.outcome, roles.time] + [c for c in (roles.treatment, control) if c]
     if len(set(wanted)) < len(wanted) or not all(c in columns for c in wanted):
         return None
-    y = _finite_numbers(df[roles.outcome])
-    if y is None or not y.max() > y.min():
+    y = _float_values(df[roles.outcome])
+    if y is None:
+        return None
+    # min and max carry any NaN (then no comparison holds) and any infinity
+    lo, hi = float(y.min()), float(y.max())
+    if not (lo < hi and math.isfinite(lo) and math.isfinite(hi)):
         return None  # missing, infinite or constant: prepare() words it
     times = df[roles.time].to_numpy()
     kind = times.dtype.kind
@@ -426,13 +431,18 @@ def _complete_numeric_series(
     )
 
 
-def _finite_numbers(column: pd.Series) -> np.ndarray | None:
-    """A NumPy int/uint/float column as float64 when every value is finite, else ``None``."""
+def _float_values(column: pd.Series) -> np.ndarray | None:
+    """A NumPy int/uint/float column as float64 (a view when it is float64), else ``None``."""
     dtype = column.dtype
     if not isinstance(dtype, np.dtype) or dtype.kind not in "iuf":
         return None
-    values = column.to_numpy(dtype=np.float64)
-    return values if np.isfinite(values).all() else None
+    return np.asarray(column.to_numpy(dtype=np.float64))
+
+
+def _finite_numbers(column: pd.Series) -> np.ndarray | None:
+    """A NumPy int/uint/float column as float64 when every value is finite, else ``None``."""
+    values = _float_values(column)
+    return values if values is not None and np.isfinite(values).all() else None
 
 
 def _time_and_control(
