@@ -154,3 +154,14 @@ def test_tables_are_built_on_first_read_and_do_not_follow_the_callers_table() ->
         "level_change",
         "slope_change",
     ]
+
+
+def test_a_control_equal_to_the_outcome_is_a_role_error() -> None:
+    """y − c constant: a worded error (it was a ZeroDivisionError in R²)."""
+    df, _ = its_ar1(n_pre=30, n_post=30, with_control=True, seed=10)
+    for table in (df, df.assign(c=df["y"])):
+        control = "y" if table is df else "c"
+        with pytest.raises(cqox.RoleError, match="minus control"):
+            cqox.estimate(
+                "its", table, outcome="y", roles={"time": "t"}, interruption=30, control=control
+            )

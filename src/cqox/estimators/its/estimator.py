@@ -193,10 +193,11 @@ class ITS(Estimator):
         Every other table, and any table that fails one of these checks, takes the
         general preparation, which removes incomplete rows and words each error.
         """
-        fast = _complete_numeric_series(df, roles, params["control"])
+        control = params.get("control")
+        fast = _complete_numeric_series(df, roles, control)
         if fast is not None:
             return fast
-        extra = [params["control"]] if params.get("control") else []
+        extra = [control] if control else []
         return prepare(df, roles, require=self.requires, extra_columns=extra)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
@@ -211,6 +212,13 @@ class ITS(Estimator):
             c = None if control is None else control[order]
             t = None if data.t is None else data.t[order]
         y_used = y if c is None else y - c
+        if c is not None and not y_used.max() > y_used.min():
+            raise RoleError(
+                f"parameter 'control': outcome '{r.outcome}' minus control "
+                f"'{params['control']}' is constant; the comparative ITS has nothing to fit "
+                "(is the control the outcome itself?)",
+                details={"parameter": "control", "column": params["control"]},
+            )
         t0, s0 = _interruption(times, t, r.treatment, params["interruption"])
         n = len(y_used)
         if s0 < 2 or n - s0 < 2:
