@@ -165,3 +165,16 @@ def test_a_control_equal_to_the_outcome_is_a_role_error() -> None:
             cqox.estimate(
                 "its", table, outcome="y", roles={"time": "t"}, interruption=30, control=control
             )
+
+
+def test_fast_preparation_without_pandas_internal_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pandas without ``DataFrame._get_column_array``: the public read, same answer."""
+    df, _ = its_ar1(n_pre=40, n_post=30, with_control=True, seed=11)
+    df = df.assign(day=pd.date_range("2001-01-01", periods=len(df), freq="D"))
+    kw: dict[str, Any] = {"outcome": "y", "roles": {"time": "day"}, "control": "c"}
+    kw["interruption"] = pd.Timestamp("2001-02-10")
+    a = cqox.estimate("its", df, **kw)
+    monkeypatch.setattr(pd.DataFrame, "_get_column_array", None, raising=False)
+    data = ITS(control="c").prepare(df, Roles(outcome="y", time="day"), {"control": "c"})
+    assert isinstance(data, SeriesData) and not data.y.flags.writeable
+    assert _answer(cqox.estimate("its", df, **kw)) == _answer(a)
