@@ -23,6 +23,7 @@ from cqox.data.formula import (
     design_from_formula,
     formula_variables,
 )
+from cqox.data.gram import ShiftedGram
 from cqox.errors import CqoxWarning, DataError, NoDataError, RoleError, column_not_found, show_value
 from cqox.nuisance.blocked import row_blocks
 
@@ -64,6 +65,10 @@ class CausalData:
         Covariates dropped, with the reason.
     warnings : list of str
         What the preparation changed (rows removed, covariates dropped, ...).
+    gram : ShiftedGram or None
+        The shifted Gram matrix of ``X`` formed to find degenerate covariates (O(k²),
+        read-only), reused by the propensity fit while ``X`` is this very array
+        (:meth:`ShiftedGram.is_of`); ``None`` when not formed.
     """
 
     frame: pd.DataFrame
@@ -76,6 +81,7 @@ class CausalData:
     n_input: int
     dropped: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    gram: ShiftedGram | None = field(default=None, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -421,7 +427,7 @@ def prepare(
             f"{int(row_index[i_bad])}: {float(design.X[i_bad, j_bad])}); remove or recode them",
             details={"role": "covariates", "column": design.names[j_bad]},
         )
-    design, more = _drop_degenerate(design, formula is None)
+    design, more, gram = _drop_degenerate(design, formula is None)
     dropped.update(more)
     for name, why in dropped.items():
         notes.append(f"dropped covariate '{name}': {why}")
@@ -438,6 +444,7 @@ def prepare(
         n_input=n_input,
         dropped=dropped,
         warnings=notes,
+        gram=gram,
     )
 
 
@@ -509,7 +516,7 @@ def _prepare_plain(
         X = np.empty((n, len(columns)), dtype=np.float64, order="F")
         for j, values in enumerate(columns):
             X[:, j] = values
-    design, dropped = _drop_degenerate(DesignMatrix(X, list(cov_cols)), True)
+    design, dropped, gram = _drop_degenerate(DesignMatrix(X, list(cov_cols)), True)
     return CausalData(
         frame=RowsInUse(df, positions, arrays),  # type: ignore[arg-type]  # see _FrameField
         roles=roles,
@@ -521,6 +528,7 @@ def _prepare_plain(
         n_input=n,
         dropped=dropped,
         warnings=[f"dropped covariate '{name}': {why}" for name, why in dropped.items()],
+        gram=gram,
     )
 
 
@@ -776,15 +784,22 @@ def _is_number(v: object) -> bool:
     return True
 
 
-def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatrix, dict[str, str]]:
-    """Drop constant columns and columns linearly dependent on earlier ones."""
+def _drop_degenerate(
+    design: DesignMatrix, by_column: bool
+) -> tuple[DesignMatrix, dict[str, str], ShiftedGram | None]:
+    """Drop constant columns and columns linearly dependent on earlier ones.
+
+    Returns the design kept, the reasons for those dropped, and the shifted Gram matrix
+    of the kept design (``None`` without covariates), which the propensity fit reuses.
+    """
     X, names = design.X, list(design.names)
     dropped: dict[str, str] = {}
     if X.shape[1] == 0:
-        return design, dropped
+        return design, dropped, None
     # one Gram product of the shifted columns serves both checks: a column with a
     # positive sum of squared deviations from its first row varies; only those with
     # a zero sum (constant, or deviations whose squares underflow) are compared exactly
+    first = X[0].copy()
     gram, total = _shifted_gram(X)
     varies = np.diag(gram) > 0
     flat = np.flatnonzero(~varies)
@@ -795,7 +810,8 @@ def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatri
         dropped[names[j]] = f"constant ({X[0, j]:g}) in the rows in use"
     if len(keep) < X.shape[1]:
         X, names = X[:, keep], [names[j] for j in keep]
-        gram, total = gram[np.ix_(keep, keep)], total[keep]
+        gram, total, first = gram[np.ix_(keep, keep)], total[keep], first[keep]
+    moments = ShiftedGram(X, first, total, gram)
     if X.shape[1] > 1:
         # Elimination in column order keeps the earlier column of a collinear pair,
         # matching how R and statsmodels report aliased terms.  Working on the k×k
@@ -805,8 +821,11 @@ def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatri
             for col in sorted(set(range(X.shape[1])) - set(keep_idx)):
                 dropped[names[col]] = "linearly dependent on other covariates"
             X, names = X[:, keep_idx], [names[j] for j in keep_idx]
+            moments = moments.subset(keep_idx, X)
+    if X.shape[1] == 0:
+        return DesignMatrix(X, names), dropped, None
     # as it is: a view of the caller's table stays a view (no C-order copy)
-    return (design if X is design.X else DesignMatrix(X, names)), dropped
+    return (design if X is design.X else DesignMatrix(X, names)), dropped, moments
 
 
 #: Rows per block of the shifted covariates in :func:`_correlation` (0.8 MB at 50).

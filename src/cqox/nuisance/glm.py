@@ -16,6 +16,7 @@ import numpy as np
 from scipy import special
 
 from cqox._lazy import scipy_stats as stats
+from cqox.data.gram import ShiftedGram
 from cqox.errors import SeparationError
 from cqox.nuisance.blocked import column_mean_sd
 
@@ -276,13 +277,17 @@ def binary_pass(
     return ll, grad, info
 
 
-def _standardised_design(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _standardised_design(
+    X: np.ndarray, shifted: ShiftedGram | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(mean, scale, Z, Z'Z)`` with ``Z = [1, (X − mean)/scale]`` built in place.
 
     The deviations are written into ``Z`` once and their Gram matrix taken there (one
     BLAS ``syrk``), so the SD (``ddof=0``, zero replaced by one) needs no scratch copy of
     ``X`` and the Gram matrix of the standardised design — the information at the
-    intercept-only start of :func:`fit_binary`, up to a constant — comes with it.
+    intercept-only start of :func:`fit_binary`, up to a constant — comes with it.  When
+    ``shifted`` is the shifted Gram matrix of this very ``X`` (the preparation's, see
+    :meth:`ShiftedGram.is_of`) the Gram matrix is centred from it (O(k²)) instead.
     """
     n, p = X.shape
     mean = X.mean(axis=0)
@@ -292,7 +297,13 @@ def _standardised_design(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     Z[:, 0] = 1.0
     dev = Z[:, 1:]
     np.subtract(X, mean, out=dev)
-    gram = Z.T @ Z
+    if shifted is not None and p > 0 and shifted.is_of(X):
+        gram = np.empty((p + 1, p + 1))
+        gram[0, 0] = n
+        gram[1:, 1:], gram[1:, 0] = shifted.centred(mean)
+        gram[0, 1:] = gram[1:, 0]
+    else:
+        gram = Z.T @ Z
     scale = np.sqrt(np.diag(gram)[1:] / n)
     scale[scale == 0] = 1.0
     dev /= scale
@@ -526,7 +537,9 @@ def _newton_cg(
     return beta, None, converged, it
 
 
-def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
+def fit_binary(
+    X: np.ndarray, t: np.ndarray, link: str = "logit", gram: ShiftedGram | None = None
+) -> BinaryFit:
     """Maximum-likelihood logit or probit of ``t`` on ``X`` plus an intercept.
 
     Newton–Raphson (logit: observed = expected information; probit: Fisher scoring,
@@ -552,6 +565,11 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
     product would standardise the blocks again.  Either way a step below
     ``TOLERANCE`` is taken without a pass (the coefficients move by less than 1e-10
     per SD of their covariate).
+
+    ``gram``, the shifted Gram matrix the preparation formed
+    (:attr:`cqox.data.prepare.CausalData.gram`), spares the kept design its first Gram
+    product when it is of this very ``X`` (same object and shape); for any other matrix
+    (a subset, trimmed rows) it is ignored and the product formed.
     """
     if link not in ("logit", "probit"):
         raise ValueError(f"link must be 'logit' or 'probit'; got {link!r}")
@@ -563,8 +581,8 @@ def fit_binary(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
     start[0] = np.log(pbar / (1 - pbar)) if link == "logit" else stats.norm.ppf(pbar)
     design: np.ndarray | None = None
     if 0 < n <= GRAM_BLOCK:
-        mean, scale, design, gram = _standardised_design(Xf)
-        beta, info, converged, it = _newton_cg(Xf, t, mean, scale, design, gram, start, link)
+        mean, scale, design, zz = _standardised_design(Xf, gram)
+        beta, info, converged, it = _newton_cg(Xf, t, mean, scale, design, zz, start, link)
     else:
         mean, scale = column_mean_sd(Xf)
         scale[scale == 0] = 1.0

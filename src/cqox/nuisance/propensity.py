@@ -20,6 +20,7 @@ import numpy as np
 
 from cqox.core.context import Context
 from cqox.core.gate import Gate
+from cqox.data.gram import ShiftedGram
 from cqox.data.prepare import CausalData
 from cqox.errors import NoDataError, SeparationError
 from cqox.nuisance.firth import fit_firth
@@ -59,14 +60,17 @@ def separating_covariates(
     return tuple(sorted(out))
 
 
-def fit_propensity_model(X: np.ndarray, t: np.ndarray, link: str = "logit") -> BinaryFit:
+def fit_propensity_model(
+    X: np.ndarray, t: np.ndarray, link: str = "logit", gram: ShiftedGram | None = None
+) -> BinaryFit:
     """Maximum-likelihood logit/probit; the Firth logit when the MLE separates.
 
     The Firth fit carries ``penalty="firth"`` and the indices of the separating
-    covariates (``separating``).
+    covariates (``separating``).  ``gram``: the preparation's shifted Gram matrix, used
+    only if it is of this very ``X`` (see :func:`cqox.nuisance.glm.fit_binary`).
     """
     try:
-        return fit_binary(X, t, link)
+        return fit_binary(X, t, link, gram)
     except SeparationError as exc:
         coef = exc.details.get("coef_per_sd", [])
         culprits = separating_covariates(
@@ -106,7 +110,7 @@ def propensity(data: CausalData, ctx: Context, link: str = "logit") -> BinaryFit
     key = ("propensity", link, data.cache_key())
     fit = ctx.cache.get(key)
     if fit is None:
-        fit = fit_propensity_model(data.X, data.t, link)
+        fit = fit_propensity_model(data.X, data.t, link, data.gram)
         ctx.cache[key] = fit
     return fit
 
