@@ -16,6 +16,9 @@ from cqox.errors import EstimationError
 
 #: Relative residual norm below which an instrument is spanned by the other columns.
 RANK_TOL = 1e-8
+#: An instrument whose variation is below this fraction of its mean (in norm) is sent to
+#: the per-instrument regressions: R's entries below its first row are rounding then.
+NEAR_CONSTANT = 1e-10
 #: Most columns named as spanning an instrument.
 MAX_NAMED = 5
 
@@ -63,16 +66,24 @@ def check_instrument_rank_qr(
     w_names: Sequence[str],
     z_names: Sequence[str],
 ) -> None:
-    """:func:`check_instrument_rank` from the R factor of the QR of ``[W, Z_x]``.
+    """:func:`check_instrument_rank` from the R factor of the QR of ``[W, Z_x, …]``.
 
-    ``|R_jj|`` of an instrument's column is the norm of its residual on the columns
-    before it, the quantity the per-instrument regressions compute; only when one fails
-    the test are the regressions run, to name the spanning columns in the error.
+    ``W``'s first column is the intercept.  ``|R_jj|`` of an instrument's column is the
+    norm of its residual on the columns before it, the quantity the per-instrument
+    regressions compute, and the norm of the column's entries below the first row is
+    the norm of the instrument net of its mean; only when the test fails (or the
+    instrument is nearly constant, where that norm is rounding) are the regressions
+    run, to name the spanning columns in the error.
     """
-    kw = W.shape[1]
-    resid = np.abs(np.diag(R)[kw:])
-    centred = np.linalg.norm(Zx - Zx.mean(axis=0), axis=0)
-    if np.all(centred > 0.0) and np.all(resid > RANK_TOL * centred):
+    kw, q = W.shape[1], Zx.shape[1]
+    block = R[:, kw : kw + q]
+    centred = np.sqrt(np.einsum("ij,ij->j", block[1 : kw + q], block[1 : kw + q])).tolist()
+    mean_part = block[0].tolist()
+    resid = np.abs(R.diagonal()[kw : kw + q]).tolist()
+    if all(
+        c > NEAR_CONSTANT * abs(m0) and c > 0.0 and r > RANK_TOL * c
+        for c, m0, r in zip(centred, mean_part, resid, strict=True)
+    ):
         return
     check_instrument_rank(W, Zx, w_names, z_names)
 
