@@ -45,6 +45,7 @@ from cqox.core.estimate import Estimate, normal_inference
 from cqox.core.gate import Gate, threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
+from cqox.core.tables import Tables
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import NoDataError, RoleError
 from cqox.estimators.base import Estimator, Example
@@ -303,7 +304,7 @@ class _IVBase(Estimator):
             n_control=int(data.n - data.t.sum()) if binary else None,
             diagnostics=diagnostics,
             gates=gates,
-            tables={"coefficients": coef_table},
+            tables=Tables(coefficients=coef_table),
             method=self._method(
                 "Conley spatial-HAC" if spatial is not None else se_method, debiased, res
             ),
@@ -324,12 +325,13 @@ def _inference(
     return (beta - q * se, beta + q * se), p
 
 
-def _coef_table(names: list[str], res: KClassResult, debiased: bool) -> pd.DataFrame:
+def _coef_table(names: list[str], res: KClassResult, debiased: bool) -> dict[str, Any]:
+    """The coefficient table as its columns (a DataFrame is built when it is read)."""
     z = res.params / res.se
     # scipy.special's ufuncs (what scipy.stats' t.sf and norm.sf evaluate), without the
     # distribution objects' per-call argument checking
     p = 2 * special.stdtr(res.df_resid, -np.abs(z)) if debiased else 2 * special.ndtr(-np.abs(z))
-    return pd.DataFrame({"term": names, "coef": res.params, "se": res.se, "stat": z, "p_value": p})
+    return {"term": names, "coef": res.params, "se": res.se, "stat": z, "p_value": p}
 
 
 def _wald_ratio(
