@@ -180,14 +180,14 @@ def first_stages(
         scale = meat_scale(n, L, scores.n_clusters, debiased) * n
     # unadjusted: s² = ‖M_Z d‖² / n (/(n − L) when debiased)
     s2_scale = 1.0 / (n - L if debiased else n)
-    rss_all = np.einsum("ij,ij->j", R[L : L + kd, L : L + kd], R[L : L + kd, L : L + kd])
+    # ‖M_Z d_j‖²: the squares of Q'd_j from row L on (R's rows L…L+k_d)
+    rss_list = [sum(v * v for v in col) for col in R[L : L + kd, L : L + kd].T.tolist()]
     null = "the instruments do not predict {}"
     out = []
     if q == 1:  # scalars: 1 × 1 matrices cost more in NumPy calls than in arithmetic
         rt = float(R[kw, kw])
         ztz = rt * rt
         qds = R[kw, L : L + kd].tolist()
-        rss_list = rss_all.tolist()
         g = None if scores is None else scores.gram.diagonal().tolist()
         for j, name in enumerate(names):
             qd, rss = qds[j], rss_list[j]
@@ -207,7 +207,7 @@ def first_stages(
     Pi = Rt_inv @ R[kw:L, L : L + kd]
     for j, name in enumerate(names):
         pi = Pi[:, j]
-        rss = float(rss_all[j])
+        rss = rss_list[j]
         if scores is None:
             C = rss * s2_scale * ZtZ_inv
         else:
@@ -291,32 +291,35 @@ class _ARParts:
         self.n, self.L = n, L
         self.se_method = se_method
         R = a.R
-        # Z̃'y = R_Z̃'Q_Z̃'y (Z̃ = M_W Z_x ⊥ W); the residuals of M_W y and M_W d on Z̃ are
-        # M_Z y and M_Z d, whose coordinates are the rows of Q'[d, y] from L on
-        Rt = R[kw:L, kw:L]
-        self.gy = Rt.T @ R[kw:L, -1]
-        self.gd = Rt.T @ R[kw:L, L]
         if se_method == "unadjusted":
             ry, rd = R[L:, -1], R[L:, L]
-            self.Ginv = np.linalg.inv(Rt.T @ Rt)
             self.Ryy, self.Ryd, self.Rdd = float(ry @ ry), float(ry @ rd), float(rd @ rd)
         else:
             # S(β₀) = S_yy − 2β₀ S_yd + β₀² S_dd, from the scores z̃ᵢ(r_y − β₀ r_d)ᵢ; the
             # test regression has the L parameters of W and Z_x
             scores = scores if scores is not None else instrument_scores(a, se_method)
             scale = meat_scale(n, L, scores.n_clusters, debiased) * n
+        # Z̃'y = R_Z̃'Q_Z̃'y (Z̃ = M_W Z_x ⊥ W); the residuals of M_W y and M_W d on Z̃ are
+        # M_Z y and M_Z d, whose coordinates are the rows of Q'[d, y] from L on
+        self.scalars: tuple[float, ...] | None = None
+        if self.q == 1:  # the statistic in Python floats: 1 × 1 arrays cost more
+            rt = float(R[kw, kw])
+            gy, gd = rt * float(R[kw, -1]), rt * float(R[kw, L])
+            if scores is None:
+                self.scalars = (gy, gd, 1.0 / (rt * rt))
+            else:
+                (dd, dy), (yd, yy) = scores.gram[:2, :2].tolist()
+                self.scalars = (gy, gd, yy * scale, (yd + dy) / 2 * scale, dd * scale)
+            return
+        Rt = R[kw:L, kw:L]
+        self.gy = Rt.T @ R[kw:L, -1]
+        self.gd = Rt.T @ R[kw:L, L]
+        if scores is None:
+            self.Ginv = np.linalg.inv(Rt.T @ Rt)
+        else:
             self.Syy = scores.block(1, 1) * scale
             self.Sdd = scores.block(0, 0) * scale
             self.Syd = (scores.block(1, 0) + scores.block(0, 1)) / 2 * scale
-        # one instrument: the statistic in Python floats (1 × 1 arrays cost more)
-        self.scalars: tuple[float, ...] | None = None
-        if self.q == 1:
-            tail = (
-                (float(self.Ginv[0, 0]),)
-                if se_method == "unadjusted"
-                else (float(self.Syy[0, 0]), float(self.Syd[0, 0]), float(self.Sdd[0, 0]))
-            )
-            self.scalars = (float(self.gy[0]), float(self.gd[0]), *tail)
 
     def stat(self, b: float) -> float:
         """``AR(b)``: F under ``unadjusted``, else the chi-squared Wald statistic."""
@@ -362,6 +365,13 @@ class _ARParts:
         """``(A, B, C)`` with ``AR(β) ≤ c ⇔ Aβ² + Bβ + C ≤ 0``, when the set is a quadratic."""
         if self.se_method == "unadjusted":
             h = c * self.q / (self.n - self.L)
+            if self.scalars is not None:
+                gy, gd, ginv = self.scalars
+                return (
+                    gd * ginv * gd - h * self.Rdd,
+                    -2 * (gy * ginv * gd) + 2 * h * self.Ryd,
+                    gy * ginv * gy - h * self.Ryy,
+                )
             gGy = float(self.gy @ self.Ginv @ self.gy)
             gGd = float(self.gd @ self.Ginv @ self.gd)
             gGyd = float(self.gy @ self.Ginv @ self.gd)
