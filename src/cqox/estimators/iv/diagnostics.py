@@ -530,7 +530,7 @@ def endogeneity_tests(
     Y = np.zeros((R.shape[0], kd + 1))
     Y[L : L + kd, :kd] = R[L : L + kd, L : L + kd]
     Y[:, kd] = R[:, -1]
-    B = np.linalg.inv(Rx.T @ Rx) @ (Rx.T @ Y)  # [t, b̂₀]: V on X, y on X
+    B = np.linalg.solve(Rx.T @ Rx, Rx.T @ Y)  # [t, b̂₀]: V on X, y on X
     C = Y - Rx @ B  # Q'[Ṽ, M_X y], Ṽ = M_X V
     G = C.T @ C  # [[Ṽ'Ṽ, Ṽ'M_X y], [·, ‖M_X y‖²]]
     c0 = C[:, kd]
@@ -551,28 +551,45 @@ def endogeneity_tests(
     wh = f_stat("Wu-Hausman", wh_stat, kd, df_denom, null)
 
     kA = k + kd  # coefficients of the test regression [X, V]
-    try:
-        VtV_inv = np.linalg.inv(G[:kd, :kd])
-    except np.linalg.LinAlgError:
-        raise EstimationError(
-            "the endogeneity test regression is singular: the instruments predict the "
-            "endogenous regressors exactly"
-        ) from None
-    gamma = VtV_inv @ G[:kd, kd]
-    if se_method == "unadjusted":
-        cw = c0 - C[:, :kd] @ gamma
-        cov = VtV_inv * (float(cw @ cw) / (n - kA if debiased else n))
-    else:
+    robust = se_method != "unadjusted"
+    if robust:
         V = (reduced_form_residuals(a) if scores is None else scores.resid)[:, :kd]
         Mx = a.M @ (a.Sx @ B)  # X t and X b̂₀
-        Vt = V - Mx[:, :kd]  # M_X V
-        ew = a.M[:, -1] - Mx[:, kd] - Vt @ gamma  # M_{[X, V]} y
-        gram, n_clusters = score_gram(Vt * ew[:, None], a.clusters, se_method)
-        cov = VtV_inv @ gram @ VtV_inv * (meat_scale(n, kA, n_clusters, debiased) * n)
-    if kd == 1:
-        g0 = float(gamma[0])
-        wald = g0 * g0 / float(cov[0, 0])
+        y_x = a.M[:, -1] - Mx[:, kd]  # M_X y
+    if kd == 1:  # Ṽ'Ṽ, γ̂ and its variance as floats
+        (vtv, vty), (_, _) = G.tolist()
+        if vtv == 0.0:
+            raise EstimationError(
+                "the endogeneity test regression is singular: the instruments predict the "
+                "endogenous regressors exactly"
+            )
+        g0 = vty / vtv
+        if robust:
+            vt = V[:, 0] - Mx[:, 0]  # M_X V
+            s = vt * (y_x - g0 * vt)  # ṽᵢ ê_{w,i}, ê_w = M_{[X, V]} y
+            gram, n_clusters = score_gram(s[:, None], a.clusters, se_method)
+            var = float(gram[0, 0]) / vtv / vtv * (meat_scale(n, kA, n_clusters, debiased) * n)
+        else:
+            cw = c0 - C[:, 0] * g0
+            var = float(cw @ cw) / (n - kA if debiased else n) / vtv
+        wald = _divide(g0 * g0, var)
     else:
+        try:
+            VtV_inv = np.linalg.inv(G[:kd, :kd])
+        except np.linalg.LinAlgError:
+            raise EstimationError(
+                "the endogeneity test regression is singular: the instruments predict the "
+                "endogenous regressors exactly"
+            ) from None
+        gamma = VtV_inv @ G[:kd, kd]
+        if robust:
+            Vt = V - Mx[:, :kd]  # M_X V
+            ew = y_x - Vt @ gamma  # M_{[X, V]} y
+            gram, n_clusters = score_gram(Vt * ew[:, None], a.clusters, se_method)
+            cov = VtV_inv @ gram @ VtV_inv * (meat_scale(n, kA, n_clusters, debiased) * n)
+        else:
+            cw = c0 - C[:, :kd] @ gamma
+            cov = VtV_inv * (float(cw @ cw) / (n - kA if debiased else n))
         wald = float(gamma @ np.linalg.solve(cov, gamma))
     wool = chi2_stat("Wooldridge regression", wald, kd, null)
     return EndogeneityTests(durbin, wh, wool)

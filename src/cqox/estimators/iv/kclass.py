@@ -273,11 +273,6 @@ class KClassResult:
     score_gram_kind: str | None = None
 
 
-def project(Q: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """``P A`` for the orthonormal basis ``Q`` of a column space."""
-    return Q @ (Q.T @ A)
-
-
 def cluster_sums(scores: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Per-cluster sums of score rows, shape (G, k)."""
     G = int(codes.max()) + 1
@@ -309,14 +304,6 @@ def meat_scale(n: int, k: int, n_clusters: int | None, debiased: bool) -> float:
         return 1.0 / (n - k)
     G = n_clusters
     return G / (G - 1) * ((n - 1) / (n - k)) / n
-
-
-def score_covariance(
-    scores: np.ndarray, codes: np.ndarray | None, se_method: str, debiased: bool, k: int
-) -> np.ndarray:
-    """``S``: the covariance of the score rows (divided by ``n``) with its small-sample factor."""
-    gram, G = score_gram(scores, codes, se_method)
-    return gram * meat_scale(scores.shape[0], k, G, debiased)
 
 
 def liml_kappa(a: IVArrays) -> float:
