@@ -8,6 +8,7 @@ that span it, so the user knows which covariate to remove.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -76,14 +77,16 @@ def check_instrument_rank_qr(
     run, to name the spanning columns in the error.
     """
     kw, q = W.shape[1], Zx.shape[1]
-    block = R[:, kw : kw + q]
-    centred = np.sqrt(np.einsum("ij,ij->j", block[1 : kw + q], block[1 : kw + q])).tolist()
-    mean_part = block[0].tolist()
-    resid = np.abs(R.diagonal()[kw : kw + q]).tolist()
-    if all(
-        c > NEAR_CONSTANT * abs(m0) and c > 0.0 and r > RANK_TOL * c
-        for c, m0, r in zip(centred, mean_part, resid, strict=True)
-    ):
+    # the instruments' columns of R, as lists (q is small: Python beats NumPy calls here)
+    cols = R[: kw + q, kw : kw + q].T.tolist()
+    for j, col in enumerate(cols):
+        centred = math.sqrt(sum(v * v for v in col[1 : kw + j + 1]))
+        resid = abs(col[kw + j])
+        if not (
+            centred > NEAR_CONSTANT * abs(col[0]) and centred > 0.0 and resid > RANK_TOL * centred
+        ):
+            break
+    else:
         return
     check_instrument_rank(W, Zx, w_names, z_names)
 
