@@ -113,19 +113,20 @@ def _names(value: Any) -> list[str]:
     return list(value or ())
 
 
-def _put_columns(
-    M: np.ndarray, start: int, frame: pd.DataFrame, cols: list[str], role: str
-) -> None:
-    """Write the numeric, non-constant columns ``cols`` of ``frame`` into ``M`` from ``start``."""
+def _put_columns(M: np.ndarray, start: int, data: CausalData, cols: list[str], role: str) -> None:
+    """Write the numeric, non-constant columns ``cols`` of ``data`` into ``M`` from ``start``."""
     for j, c in enumerate(cols):
-        s = frame[c]
-        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-            raise RoleError(
-                f"role '{role}': column '{c}' must be numeric; got dtype {s.dtype}",
-                details={"role": role, "column": c},
-            )
+        values = data.values(c)
+        if values.dtype.kind not in "iubf":  # text, dates, nullable types: pandas decides
+            s = data.frame[c]
+            if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+                raise RoleError(
+                    f"role '{role}': column '{c}' must be numeric; got dtype {s.dtype}",
+                    details={"role": role, "column": c},
+                )
+            values = s.to_numpy(dtype=np.float64)
         v = M[:, start + j]
-        v[:] = s.to_numpy(dtype=np.float64)
+        v[:] = values
         if v.max() == v.min():
             raise RoleError(
                 f"role '{role}': column '{c}' is constant ({v[0]:g}) in the rows in use",
@@ -190,8 +191,8 @@ class _IVBase(Estimator):
         M = np.empty((n, L + kd + 1), order="F")
         M[:, 0] = 1.0
         M[:, 1:kw] = data.X
-        _put_columns(M, L + 1, data.frame, endog, "endogenous")
-        _put_columns(M, kw, data.frame, z_names, "instrument")
+        _put_columns(M, L + 1, data, endog, "endogenous")
+        _put_columns(M, kw, data, z_names, "instrument")
         M[:, L] = data.t
         M[:, -1] = data.y
         w_names = ["(intercept)", *data.covariate_names]
