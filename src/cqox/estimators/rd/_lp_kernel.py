@@ -1,0 +1,444 @@
+"""Compiled local-polynomial fits of the RD estimator and of its bandwidth selector.
+
+An RD estimate with its default gates runs some fifty weighted least-squares fits of
+order 1 to 4 on windows of a few hundred rows (three bandwidth selections of twelve
+fits, eight side fits); written with NumPy, each fit is some thirty array calls whose
+overhead exceeds the arithmetic.  Here each fit is one compiled pass over its window:
+
+- the window: the rows of the sorted running variable ``x`` with positive weight
+  ``K(x/h)/h`` (binary search for ``|x| ≤ h(1 + 1e-12)``, then the weights decide);
+- the Gram matrix ``G = RᵀWR`` of ``R = [1, x, …, x^o]`` and ``RᵀWY``;
+- ``G⁻¹`` by Cholesky (``G = LLᵀ``, ``G⁻¹ = L⁻ᵀL⁻¹``), or, when ``G`` is not numerically
+  positive definite, the pseudo-inverse from its eigen-decomposition (cyclic Jacobi:
+  ``G`` is symmetric, so this is the SVD's pseudo-inverse, NumPy's ``pinv``);
+- residuals: nearest-neighbour (``vce="nn"``, :mod:`cqox.estimators.rd._nn_kernel`) or
+  plug-in with an HC factor;
+- sandwich variances ``[G⁻¹ (Σ_i r_i² (w_iR_i)(w_iR_i)ᵀ) G⁻¹]``.
+
+The formulas are those of :mod:`cqox.estimators.rd.local_poly` (CCT 2014) and
+:mod:`cqox.estimators.rd.bandwidth` (``rdrobust_bw``).  Only scalar loops are used
+(no array expressions, fancy indexing or BLAS calls), which keeps Numba's one-time
+compilation short; only the order of the floating-point sums differs from NumPy's
+matrix products (``tests/unit/test_rd_compiled_fits.py`` bounds the effect).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from cqox.estimators.rd._nn_kernel import nn_residuals
+
+#: Numba's options for every function here: cached machine code, no GIL, and NumPy's
+#: floating-point semantics (a division by zero gives inf/NaN, as the array code did).
+compiled = njit(cache=True, nogil=True, error_model="numpy")
+#: ``fit_side`` status: fitted, or too few distinct values in the window.
+OK, TOO_FEW = 0, 1
+#: Relative cut-off of the pseudo-inverse's eigenvalues (NumPy's ``pinv`` default).
+PINV_RCOND = 1e-15
+
+
+@compiled
+def gather(
+    x: np.ndarray, Y: np.ndarray, h: float, b: float, kern: int
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int, int, int
+]:  # pragma: no cover - compiled
+    """The rows of sorted ``x`` with positive weight under the larger of ``h`` and ``b``.
+
+    Returns ``(ex, eY, w_h, w_b, rows, n_h, n_b, d_h, d)``: their ``x``, ``Y``, kernel
+    weights ``K(x/h)/h`` and ``K(x/b)/b`` (kernel code ``kern``: triangular, uniform,
+    Epanechnikov), positions; the numbers of rows with positive weight under ``h`` and
+    under ``b``; the numbers of distinct ``x`` with positive weight under ``h`` and among
+    the rows returned.  The rows are found by binary search for
+    ``|x| ≤ max(h, b)(1 + 1e-12)``; the weights then decide.
+    """
+    reach = max(h, b) * (1.0 + 1e-12)
+    lo, hi = 0, x.shape[0]
+    while lo < hi:  # first x ≥ −reach
+        mid = (lo + hi) // 2
+        if x[mid] < -reach:
+            lo = mid + 1
+        else:
+            hi = mid
+    start, hi = lo, x.shape[0]
+    while lo < hi:  # first x > reach
+        mid = (lo + hi) // 2
+        if x[mid] <= reach:
+            lo = mid + 1
+        else:
+            hi = mid
+    m, k = lo - start, Y.shape[1]
+    ex, eY = np.empty(m), np.empty((m, k))
+    w_h, w_b = np.empty(m), np.empty(m)
+    rows = np.empty(m, np.int64)
+    wt = np.empty(2)
+    n_h = n_b = d_h = d = j = 0
+    last_h = last = 0.0
+    for i in range(start, start + m):
+        for t in range(2):
+            bw = h if t == 0 else b
+            u = abs(x[i] / bw)
+            wt[t] = 0.0
+            if u <= 1.0:
+                if kern == 1:
+                    wt[t] = 0.5 / bw
+                elif kern == 2:
+                    wt[t] = 0.75 * (1.0 - u * u) / bw
+                else:
+                    wt[t] = (1.0 - u) / bw
+        n_h += wt[0] > 0
+        n_b += wt[1] > 0
+        if (wt[0] > 0) if h > b else (wt[1] > 0):
+            ex[j], w_h[j], w_b[j], rows[j] = x[i], wt[0], wt[1], i
+            for c in range(k):
+                eY[j, c] = Y[i, c]
+            if d == 0 or x[i] != last:
+                d += 1
+                last = x[i]
+            if wt[0] > 0 and (d_h == 0 or x[i] != last_h):
+                d_h += 1
+                last_h = x[i]
+            j += 1
+    return ex[:j], eY[:j], w_h[:j], w_b[:j], rows[:j], n_h, n_b, d_h, d
+
+
+@compiled
+def tie_groups(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """For sorted ``x``: size of each row's tie group and its 1-based rank inside it."""
+    n = x.shape[0]
+    dups, dupsid = np.empty(n, np.int64), np.empty(n, np.int64)
+    start = 0
+    for i in range(1, n + 1):
+        if i == n or x[i] != x[i - 1]:
+            for j in range(start, i):
+                dups[j] = i - start
+                dupsid[j] = j - start + 1
+            start = i
+    return dups, dupsid
+
+
+@compiled
+def pinv_sym(A: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Pseudo-inverse of a symmetric matrix: ``Σ_{|λ| > rcond·max|λ|} v vᵀ/λ`` (cyclic Jacobi)."""
+    n = A.shape[0]
+    D = A.copy()
+    V = np.zeros((n, n))
+    for i in range(n):
+        V[i, i] = 1.0
+    for _ in range(100):
+        off = 0.0
+        for p in range(n):
+            for q in range(p + 1, n):
+                off += D[p, q] * D[p, q]
+        if off == 0.0 or not np.isfinite(off):
+            break
+        for p in range(n):
+            for q in range(p + 1, n):
+                if D[p, q] == 0.0:
+                    continue
+                theta = (D[q, q] - D[p, p]) / (2.0 * D[p, q])
+                t = (1.0 if theta >= 0 else -1.0) / (abs(theta) + math.sqrt(theta * theta + 1.0))
+                c = 1.0 / math.sqrt(t * t + 1.0)
+                s = t * c
+                for k in range(n):  # D ← JᵀDJ, V ← VJ
+                    dkp, dkq = D[k, p], D[k, q]
+                    D[k, p], D[k, q] = c * dkp - s * dkq, s * dkp + c * dkq
+                for k in range(n):
+                    dpk, dqk = D[p, k], D[q, k]
+                    D[p, k], D[q, k] = c * dpk - s * dqk, s * dpk + c * dqk
+                for k in range(n):
+                    vkp, vkq = V[k, p], V[k, q]
+                    V[k, p], V[k, q] = c * vkp - s * vkq, s * vkp + c * vkq
+    top = 0.0
+    for i in range(n):
+        top = max(top, abs(D[i, i]))
+    out = np.zeros((n, n))
+    for k in range(n):
+        if abs(D[k, k]) > PINV_RCOND * top:
+            for a in range(n):
+                for b in range(n):
+                    out[a, b] += V[a, k] * V[b, k] / D[k, k]
+    return out
+
+
+@compiled
+def wls(
+    ex: np.ndarray, eY: np.ndarray, w: np.ndarray, o: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """``(R, RW, G⁻¹, β̂)`` of the order-``o`` weighted fit of ``eY`` on ``ex``.
+
+    ``R = [1, x, …, x^o]``, ``RW = R·diag(w)``, ``G = RᵀWR``, ``β̂ = G⁻¹RᵀWY``.  ``G⁻¹``
+    by Cholesky (``G = LLᵀ`` from the lower triangle, ``G⁻¹ = L⁻ᵀL⁻¹``); a non-positive
+    or non-finite pivot (``G`` not numerically positive definite) falls back to
+    :func:`pinv_sym`.
+    """
+    n, d, k = ex.shape[0], o + 1, eY.shape[1]
+    R, RW = np.empty((n, d)), np.empty((n, d))
+    G, RWY = np.zeros((d, d)), np.zeros((d, k))
+    for i in range(n):
+        R[i, 0] = 1.0
+        for a in range(1, d):
+            R[i, a] = R[i, a - 1] * ex[i]
+        for a in range(d):
+            RW[i, a] = R[i, a] * w[i]
+        for a in range(d):
+            for b in range(d):
+                G[a, b] += R[i, a] * RW[i, b]
+            for c in range(k):
+                RWY[a, c] += RW[i, a] * eY[i, c]
+    L = np.zeros((d, d))
+    spd = True
+    for j in range(d):
+        piv = G[j, j]
+        for m in range(j):
+            piv -= L[j, m] * L[j, m]
+        if not (piv > 0 and np.isfinite(piv)):
+            spd = False
+            break
+        L[j, j] = math.sqrt(piv)
+        for i in range(j + 1, d):
+            t = G[i, j]
+            for m in range(j):
+                t -= L[i, m] * L[j, m]
+            L[i, j] = t / L[j, j]
+            spd = spd and np.isfinite(L[i, j])
+    if spd:
+        Li = np.zeros((d, d))  # L⁻¹, lower triangular, by forward substitution
+        for j in range(d):
+            Li[j, j] = 1.0 / L[j, j]
+            for i in range(j + 1, d):
+                t = 0.0
+                for m in range(j, i):
+                    t -= L[i, m] * Li[m, j]
+                Li[i, j] = t / L[i, i]
+        invG = np.empty((d, d))
+        for a in range(d):
+            for b in range(a, d):
+                t = 0.0
+                for m in range(b, d):
+                    t += Li[m, a] * Li[m, b]
+                invG[a, b] = t
+                invG[b, a] = t
+    else:
+        invG = pinv_sym(G)
+    beta = np.zeros((d, k))
+    for a in range(d):
+        for b in range(d):
+            for c in range(k):
+                beta[a, c] += invG[a, b] * RWY[b, c]
+    return R, RW, invG, beta
+
+
+@compiled
+def residuals(
+    ex: np.ndarray,
+    eY: np.ndarray,
+    R: np.ndarray,
+    RW: np.ndarray,
+    beta: np.ndarray,
+    invG: np.ndarray,
+    vce: int,
+    nnmatch: int,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Residuals for the variance: nearest-neighbour (``vce`` 0), or plug-in with an HC factor.
+
+    Plug-in ``ε̂ = Y − Rβ̂``: ``hc0`` (1) as is, ``hc1`` (2) times ``√(n/(n − d))``,
+    ``hc2``/``hc3`` (3, 4) times ``(1 − h_ii)^{-1/2}``/``(1 − h_ii)^{-1}`` with the
+    leverage ``h_ii = R_i G⁻¹ (w_iR_i)ᵀ`` floored so that ``1 − h_ii ≥ 1e-8``.
+    """
+    if vce == 0:
+        dups, dupsid = tie_groups(ex)
+        return nn_residuals(ex, eY, dups, dupsid, nnmatch)
+    n, d = R.shape
+    k = eY.shape[1]
+    e = np.empty((n, k))
+    for i in range(n):
+        f = 1.0
+        if vce == 2:
+            f = math.sqrt(n / (n - d))
+        elif vce > 2:
+            hii = 0.0
+            for a in range(d):
+                ra = 0.0
+                for b in range(d):
+                    ra += R[i, b] * invG[b, a]
+                hii += ra * RW[i, a]
+            one_minus = max(1.0 - hii, 1e-8)
+            f = math.sqrt(1.0 / one_minus) if vce == 3 else 1.0 / one_minus
+        for c in range(k):
+            fit = 0.0
+            for a in range(d):
+                fit += R[i, a] * beta[a, c]
+            e[i, c] = (eY[i, c] - fit) * f
+    return e
+
+
+@compiled
+def sandwich(
+    invG: np.ndarray, RW: np.ndarray, res: np.ndarray, s: np.ndarray, a: int
+) -> float:  # pragma: no cover - compiled
+    """``[G⁻¹ (Σ_i (RW_i r_i)(RW_i r_i)ᵀ) G⁻¹]_aa`` with ``r = ε̂ s``."""
+    d = RW.shape[1]
+    meat = np.zeros((d, d))
+    for i in range(RW.shape[0]):
+        r = 0.0
+        for c in range(s.shape[0]):
+            r += res[i, c] * s[c]
+        for p in range(d):
+            for q in range(d):
+                meat[p, q] += (RW[i, p] * r) * (RW[i, q] * r)
+    out = 0.0
+    for q in range(d):
+        t = 0.0
+        for p in range(d):
+            t += invG[a, p] * meat[p, q]
+        out += t * invG[q, a]
+    return out
+
+
+@compiled
+def pilot_terms(
+    x: np.ndarray, Y: np.ndarray, h: float, kern: int, o: int, nu: int, vce: int, nnmatch: int
+) -> tuple[float, float, np.ndarray]:  # pragma: no cover - compiled
+    """``rdrobust_bw``'s V-step: ``(V_V, B_const, s)`` of the order-``o`` fit at ``h``.
+
+    ``V_V = [G⁻¹ M G⁻¹]_νν`` (``M`` the meat of ``ε̂ s``),
+    ``B_const = h^ν [G⁻¹ RᵀW u^{o+1}]_ν`` with ``u = x/h``; ``s = (1/τ_T, −τ_Y/τ_T²)``
+    for a fuzzy design (``τ`` the ``ν``-th derivatives), ``(1)`` for a sharp one.
+    NaNs when the window holds fewer than ``o + 1`` distinct values.
+    """
+    ex, eY, w, _, _, _, _, _, n_values = gather(x, Y, h, h, kern)
+    s = np.ones(1)
+    if n_values < o + 1:
+        return np.nan, np.nan, s
+    R, RW, invG, beta = wls(ex, eY, w, o)
+    if eY.shape[1] == 2:
+        fact = 1.0
+        for j in range(2, nu + 1):
+            fact *= j
+        tY, tT = fact * beta[nu, 0], fact * beta[nu, 1]
+        s = np.array([1 / tT, -tY / tT**2])
+    res = residuals(ex, eY, R, RW, beta, invG, vce, nnmatch)
+    B_const = 0.0
+    for a in range(o + 1):
+        v_a = 0.0
+        for i in range(ex.shape[0]):
+            v_a += RW[i, a] * (ex[i] / h) ** (o + 1)
+        B_const += invG[nu, a] * v_a
+    return sandwich(invG, RW, res, s, nu), h**nu * B_const, s
+
+
+@compiled
+def bias_terms(
+    x: np.ndarray,
+    Y: np.ndarray,
+    h: float,
+    kern: int,
+    o: int,
+    s: np.ndarray,
+    with_variance: bool,
+    vce: int,
+    nnmatch: int,
+) -> tuple[bool, float, float]:  # pragma: no cover - compiled
+    """``(ok, s'β̂_o, V_B)`` of the order-``o`` fit at ``h`` (``rdrobust_bw``'s B and R steps).
+
+    ``β̂_o`` is the leading coefficient; ``V_B = [G⁻¹ M G⁻¹]_oo`` its variance (0 unless
+    ``with_variance``).
+    """
+    ex, eY, w, _, _, _, _, _, n_values = gather(x, Y, h, h, kern)
+    if n_values < o + 1:
+        return False, np.nan, np.nan
+    R, RW, invG, beta = wls(ex, eY, w, o)
+    V_B = 0.0
+    if with_variance:
+        res = residuals(ex, eY, R, RW, beta, invG, vce, nnmatch)
+        V_B = sandwich(invG, RW, res, s, o)
+    b_s = 0.0
+    for c in range(s.shape[0]):
+        b_s += beta[o, c] * s[c]
+    return True, b_s, V_B
+
+
+@compiled
+def fit_side(
+    xc: np.ndarray,
+    Y: np.ndarray,
+    h: float,
+    b: float,
+    p: int,
+    q: int,
+    kern: int,
+    vce: int,
+    nnmatch: int,
+) -> tuple[
+    int,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    int,
+    int,
+    np.ndarray,
+]:  # pragma: no cover - compiled
+    """One side's conventional and bias-corrected fits (CCT 2014, eq. 9), see ``SideFit``.
+
+    Returns ``(status, β̂_p, β̂_bc, G_p⁻¹, RW_p, Q_q, ε̂_h, ε̂_b, n_h, n_b, rows)`` over the
+    rows with positive weight under the larger of ``h`` and ``b``:
+    ``Q_q = RW_p − h^{p+1} (R_q G_q⁻¹ e_{p+1} w_b) Lᵀ`` with ``L = RW_pᵀ u^{p+1}``,
+    ``u = x/h``; ``β̂_bc = G_p⁻¹ Q_qᵀ Y``.
+    """
+    ex, eY, W_h, W_b, rows, n_h, n_b, d_h, d = gather(xc, Y, h, b, kern)
+    if d_h < p + 1 or d < q + 1:
+        e = np.empty((0, 0))
+        return TOO_FEW, e, e, e, e, e, e, e, n_h, n_b, rows
+    R_p, RW_p, inv_g_p, beta_p = wls(ex, eY, W_h, p)
+    R_q, RW_q, invG_q, beta_q = wls(ex, eY, W_b, q)
+    m = ex.shape[0]
+    L = np.zeros(p + 1)
+    for a in range(p + 1):
+        for i in range(m):
+            L[a] += RW_p[i, a] * (ex[i] / h) ** (p + 1)
+    hp = h ** (p + 1)
+    Q_q = np.empty((m, p + 1))
+    for i in range(m):
+        mi = 0.0
+        for a in range(q + 1):
+            mi += R_q[i, a] * invG_q[p + 1, a]
+        mi *= W_b[i]
+        for a in range(p + 1):
+            Q_q[i, a] = RW_p[i, a] - hp * mi * L[a]
+    k = eY.shape[1]
+    QY = np.zeros((p + 1, k))
+    for i in range(m):
+        for a in range(p + 1):
+            for c in range(k):
+                QY[a, c] += Q_q[i, a] * eY[i, c]
+    beta_bc = np.zeros((p + 1, k))
+    for a in range(p + 1):
+        for b_ in range(p + 1):
+            for c in range(k):
+                beta_bc[a, c] += inv_g_p[a, b_] * QY[b_, c]
+    res_h = residuals(ex, eY, R_p, RW_p, beta_p, inv_g_p, vce, nnmatch)
+    res_b = res_h
+    if vce != 0:
+        res_b = residuals(ex, eY, R_q, RW_q, beta_q, invG_q, vce, nnmatch)
+    return OK, beta_p, beta_bc, inv_g_p, RW_p, Q_q, res_h, res_b, n_h, n_b, rows
+
+
+@compiled
+def side_variances(
+    inv_g_p: np.ndarray,
+    RW_p: np.ndarray,
+    Q_q: np.ndarray,
+    res_h: np.ndarray,
+    res_b: np.ndarray,
+    s: np.ndarray,
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    """Conventional and robust variances of ``s'β̂[0, :]`` on one side."""
+    return sandwich(inv_g_p, RW_p, res_h, s, 0), sandwich(inv_g_p, Q_q, res_b, s, 0)
