@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -13,6 +14,7 @@ from scipy import special
 
 from cqox.core.gate import Gate
 from cqox.core.jsonable import to_jsonable
+from cqox.core.tables import tables_jsonable
 
 
 def normal_inference(
@@ -72,8 +74,9 @@ class Estimate:
         Numbers that describe the fit (propensity range, R², ESS, ...).
     gates : list of Gate
         Checks of assumptions and estimation quality.
-    tables : dict of DataFrame
-        Extra tables (weights, group-time effects, CATE predictions, ...).
+    tables : mapping of str to DataFrame
+        Extra tables (weights, group-time effects, CATE predictions, ...): a dict, or a
+        :class:`~cqox.core.tables.Tables` whose DataFrames are built when first read.
     params : dict
         The parameters as used, defaults filled in.
     elapsed_s : float
@@ -107,7 +110,7 @@ class Estimate:
     counts: dict[str, int] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     gates: list[Gate] = field(default_factory=list)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -203,7 +206,7 @@ class Estimate:
             "counts": to_jsonable(self.counts),
             "diagnostics": to_jsonable(self.diagnostics),
             "gates": [g.to_dict() for g in self.gates],
-            "tables": {k: to_jsonable(v) for k, v in self.tables.items()},
+            "tables": tables_jsonable(self.tables),
             "params": to_jsonable(self.params),
             "elapsed_s": round(self.elapsed_s, 6),
             "warnings": list(self.warnings),

@@ -28,7 +28,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return [to_jsonable(v) for v in value.tolist()]
     if isinstance(value, pd.DataFrame):
-        return _records(value)
+        return records(value)
     if isinstance(value, pd.Series):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, Mapping):
@@ -42,7 +42,7 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _numpy_column(arr: np.ndarray) -> list[Any] | None:
+def numpy_column(arr: np.ndarray) -> list[Any] | None:
     """The JSON values of a NumPy int/uint/bool/float column at once (else ``None``).
 
     ``tolist`` gives the Python numbers :func:`to_jsonable` gives value by value (a
@@ -59,10 +59,10 @@ def _numpy_column(arr: np.ndarray) -> list[Any] | None:
     return None
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """A DataFrame as a list of records (column name → JSON value).
 
-    NumPy numeric columns are converted whole (:func:`_numpy_column`); the others go
+    NumPy numeric columns are converted whole (:func:`numpy_column`); the others go
     through ``to_dict(orient="records")`` and :func:`to_jsonable` value by value, as all
     columns did before (pandas turns missing values of nullable columns into ``None``).
     """
@@ -72,7 +72,7 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
             {str(k): to_jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")
         ]
     columns: list[list[Any] | None] = [
-        _numpy_column(df.iloc[:, j].to_numpy()) if isinstance(dtype, np.dtype) else None
+        numpy_column(df.iloc[:, j].to_numpy()) if isinstance(dtype, np.dtype) else None
         for j, dtype in enumerate(df.dtypes)
     ]
     rest = [j for j, col in enumerate(columns) if col is None]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -72,7 +73,7 @@ def _first_post(table: pd.DataFrame, periods: list[float]) -> int:
     return next((i for i, p in enumerate(periods) if p >= 0), len(periods))
 
 
-def _path(estimator: str, tables: dict[str, Any]) -> EffectPath | None:
+def _path(estimator: str, tables: Mapping[str, Any]) -> EffectPath | None:
     event = tables.get("event_study")
     path = tables.get("path")
     fit = tables.get("fit")
