@@ -50,7 +50,6 @@ from functools import cache
 from math import factorial
 
 import numpy as np
-
 from scipy import special
 
 from cqox.errors import EstimationError, NoDataError, ParameterError
