@@ -170,25 +170,33 @@ def wls(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """``(R, RW, G⁻¹, β̂)`` of the order-``o`` weighted fit of ``eY`` on ``ex``.
 
-    ``R = [1, x, …, x^o]``, ``RW = R·diag(w)``, ``G = RᵀWR``, ``β̂ = G⁻¹RᵀWY``.  ``G⁻¹``
+    ``R = [1, x, …, x^o]``, ``RW = R·diag(w)``, ``G = RᵀWR`` (the Hankel matrix of the
+    weighted moments ``Σ w x^j``, ``j ≤ 2o``), ``β̂ = G⁻¹RᵀWY``.  ``G⁻¹``
     by Cholesky (``G = LLᵀ`` from the lower triangle, ``G⁻¹ = L⁻ᵀL⁻¹``); a non-positive
     or non-finite pivot (``G`` not numerically positive definite) falls back to
     :func:`pinv_sym`.
     """
     n, d, k = ex.shape[0], o + 1, eY.shape[1]
     R, RW = np.empty((n, d)), np.empty((n, d))
-    G, RWY = np.zeros((d, d)), np.zeros((d, k))
+    S, RWY = np.zeros(2 * d - 1), np.zeros((d, k))
     for i in range(n):
         R[i, 0] = 1.0
         for a in range(1, d):
             R[i, a] = R[i, a - 1] * ex[i]
         for a in range(d):
             RW[i, a] = R[i, a] * w[i]
-        for a in range(d):
-            for b in range(d):
-                G[a, b] += R[i, a] * RW[i, b]
             for c in range(k):
                 RWY[a, c] += RW[i, a] * eY[i, c]
+        power = RW[i, d - 1]  # the moments Σ w x^j, j ≤ 2o: G is their Hankel matrix
+        for j in range(d):
+            S[j] += RW[i, j]
+        for j in range(d, 2 * d - 1):
+            power *= ex[i]
+            S[j] += power
+    G = np.empty((d, d))
+    for a in range(d):
+        for b in range(d):
+            G[a, b] = S[a + b]
     L = np.zeros((d, d))
     spd = True
     for j in range(d):
