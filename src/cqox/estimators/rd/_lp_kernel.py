@@ -16,10 +16,11 @@ overhead exceeds the arithmetic.  Here each fit is one compiled pass over its wi
 - sandwich variances ``[G⁻¹ (Σ_i r_i² (w_iR_i)(w_iR_i)ᵀ) G⁻¹]``.
 
 The formulas are those of :mod:`cqox.estimators.rd.local_poly` (CCT 2014) and
-:mod:`cqox.estimators.rd.bandwidth` (``rdrobust_bw``).  Only scalar loops are used
-(no array expressions, fancy indexing or BLAS calls), which keeps Numba's one-time
-compilation short; only the order of the floating-point sums differs from NumPy's
-matrix products (``tests/unit/test_rd_compiled_fits.py`` bounds the effect).
+:mod:`cqox.estimators.rd.bandwidth` (``rdrobust_bw``), written as scalar loops (no
+array expressions, fancy indexing or BLAS calls); only the order of the floating-point
+sums differs from NumPy's matrix products (``tests/unit/test_rd_compiled_fits.py``
+bounds the effect).  Numba compiles these functions once per installation (about 10 s
+of CPU) and reads them from its cache afterwards.
 """
 
 from __future__ import annotations
@@ -330,12 +331,14 @@ def pilot_terms(
         tY, tT = fact * beta[nu, 0], fact * beta[nu, 1]
         s = np.array([1 / tT, -tY / tT**2])
     res = residuals(ex, eY, R, RW, beta, invG, vce, nnmatch)
+    v = np.zeros(o + 1)  # RᵀW u^{o+1}
+    for i in range(ex.shape[0]):
+        u_pow = (ex[i] / h) ** (o + 1)
+        for a in range(o + 1):
+            v[a] += RW[i, a] * u_pow
     B_const = 0.0
     for a in range(o + 1):
-        v_a = 0.0
-        for i in range(ex.shape[0]):
-            v_a += RW[i, a] * (ex[i] / h) ** (o + 1)
-        B_const += invG[nu, a] * v_a
+        B_const += invG[nu, a] * v[a]
     return sandwich(invG, RW, res, s, nu), h**nu * B_const, s
 
 
@@ -409,9 +412,10 @@ def fit_side(
     R_q, RW_q, invG_q, beta_q = wls(ex, eY, W_b, q)
     m = ex.shape[0]
     L = np.zeros(p + 1)
-    for a in range(p + 1):
-        for i in range(m):
-            L[a] += RW_p[i, a] * (ex[i] / h) ** (p + 1)
+    for i in range(m):
+        u_pow = (ex[i] / h) ** (p + 1)
+        for a in range(p + 1):
+            L[a] += RW_p[i, a] * u_pow
     hp = h ** (p + 1)
     Q_q = np.empty((m, p + 1))
     for i in range(m):

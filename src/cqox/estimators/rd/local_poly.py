@@ -97,8 +97,9 @@ class SideFit:
     def variances(self, s: np.ndarray) -> tuple[float, float]:
         """Conventional and robust variances of ``s'β̂[0, :]`` on this side.
 
-        ``[G_p⁻¹ (Σ_i (RW_p,i ε̂_h,i's)²…) G_p⁻¹]₀₀`` with the conventional rows ``RW_p`` and
-        the bias-corrected ``Q_q`` (compiled: :func:`._lp_kernel.side_variances`).
+        ``[G_p⁻¹ (Σ_i (ε̂_i's)² r_i r_iᵀ) G_p⁻¹]₀₀`` with the conventional rows
+        ``r_i = RW_p,i`` and residuals ``ε̂_h`` (conventional) or the bias-corrected rows
+        ``Q_q,i`` and ``ε̂_b`` (robust); compiled: :func:`._lp_kernel.side_variances`.
         """
         from cqox.estimators.rd._lp_kernel import side_variances
 
