@@ -39,6 +39,8 @@ compiled = njit(cache=True, nogil=True, error_model="numpy")
 OK, TOO_FEW = 0, 1
 #: Relative cut-off of the pseudo-inverse's eigenvalues (NumPy's ``pinv`` default).
 PINV_RCOND = 1e-15
+#: The ``s`` of a sharp design, the placeholder :func:`pilot_terms` passes.
+_ONE = np.ones(1)
 
 
 @compiled
@@ -309,9 +311,65 @@ def sandwich(
 
 
 @compiled
+def bw_terms(
+    x: np.ndarray,
+    Y: np.ndarray,
+    h: float,
+    kern: int,
+    o: int,
+    nu: int,
+    s: np.ndarray,
+    pilot: bool,
+    with_variance: bool,
+    vce: int,
+    nnmatch: int,
+) -> tuple[bool, float, float, np.ndarray]:  # pragma: no cover - compiled
+    """The order-``o`` fit at ``h`` of ``rdrobust_bw``'s V step (``pilot``) or B/R step.
+
+    One compiled function serves both steps (they share the window, the fit, the
+    residuals and the sandwich), so that Numba compiles those once, not once per step.
+    Returns ``(ok, t₁, t₂, s)``: for the V step ``(V_V, B_const)`` and the ``s`` it
+    derives, for the B/R step ``(s'β̂_o, V_B)`` and the ``s`` given; see
+    :func:`pilot_terms` and :func:`bias_terms`.
+    """
+    ex, eY, w, _, _, _, _, _, n_values = gather(x, Y, h, h, kern)
+    if pilot:
+        s = np.ones(1)
+    if n_values < o + 1:
+        return False, np.nan, np.nan, s
+    R, RW, invG, beta = wls(ex, eY, w, o)
+    a = o
+    if pilot:
+        a = nu
+        if eY.shape[1] == 2:
+            fact = 1.0
+            for j in range(2, nu + 1):
+                fact *= j
+            tY, tT = fact * beta[nu, 0], fact * beta[nu, 1]
+            s = np.array([1 / tT, -tY / tT**2])
+    V = 0.0
+    if pilot or with_variance:
+        res = residuals(ex, eY, R, RW, beta, invG, vce, nnmatch)
+        V = sandwich(invG, RW, res, s, a)
+    if pilot:
+        v = np.zeros(o + 1)  # RᵀW u^{o+1}
+        for i in range(ex.shape[0]):
+            u_pow = (ex[i] / h) ** (o + 1)
+            for b in range(o + 1):
+                v[b] += RW[i, b] * u_pow
+        B_const = 0.0
+        for b in range(o + 1):
+            B_const += invG[nu, b] * v[b]
+        return True, V, h**nu * B_const, s
+    b_s = 0.0
+    for c in range(s.shape[0]):
+        b_s += beta[o, c] * s[c]
+    return True, b_s, V, s
+
+
 def pilot_terms(
     x: np.ndarray, Y: np.ndarray, h: float, kern: int, o: int, nu: int, vce: int, nnmatch: int
-) -> tuple[float, float, np.ndarray]:  # pragma: no cover - compiled
+) -> tuple[float, float, np.ndarray]:
     """``rdrobust_bw``'s V-step: ``(V_V, B_const, s)`` of the order-``o`` fit at ``h``.
 
     ``V_V = [G⁻¹ M G⁻¹]_νν`` (``M`` the meat of ``ε̂ s``),
@@ -319,30 +377,10 @@ def pilot_terms(
     for a fuzzy design (``τ`` the ``ν``-th derivatives), ``(1)`` for a sharp one.
     NaNs when the window holds fewer than ``o + 1`` distinct values.
     """
-    ex, eY, w, _, _, _, _, _, n_values = gather(x, Y, h, h, kern)
-    s = np.ones(1)
-    if n_values < o + 1:
-        return np.nan, np.nan, s
-    R, RW, invG, beta = wls(ex, eY, w, o)
-    if eY.shape[1] == 2:
-        fact = 1.0
-        for j in range(2, nu + 1):
-            fact *= j
-        tY, tT = fact * beta[nu, 0], fact * beta[nu, 1]
-        s = np.array([1 / tT, -tY / tT**2])
-    res = residuals(ex, eY, R, RW, beta, invG, vce, nnmatch)
-    v = np.zeros(o + 1)  # RᵀW u^{o+1}
-    for i in range(ex.shape[0]):
-        u_pow = (ex[i] / h) ** (o + 1)
-        for a in range(o + 1):
-            v[a] += RW[i, a] * u_pow
-    B_const = 0.0
-    for a in range(o + 1):
-        B_const += invG[nu, a] * v[a]
-    return sandwich(invG, RW, res, s, nu), h**nu * B_const, s
+    _, V_V, B_const, s = bw_terms(x, Y, h, kern, o, nu, _ONE, True, True, vce, nnmatch)
+    return V_V, B_const, s
 
 
-@compiled
 def bias_terms(
     x: np.ndarray,
     Y: np.ndarray,
@@ -353,24 +391,14 @@ def bias_terms(
     with_variance: bool,
     vce: int,
     nnmatch: int,
-) -> tuple[bool, float, float]:  # pragma: no cover - compiled
+) -> tuple[bool, float, float]:
     """``(ok, s'β̂_o, V_B)`` of the order-``o`` fit at ``h`` (``rdrobust_bw``'s B and R steps).
 
     ``β̂_o`` is the leading coefficient; ``V_B = [G⁻¹ M G⁻¹]_oo`` its variance (0 unless
     ``with_variance``).
     """
-    ex, eY, w, _, _, _, _, _, n_values = gather(x, Y, h, h, kern)
-    if n_values < o + 1:
-        return False, np.nan, np.nan
-    R, RW, invG, beta = wls(ex, eY, w, o)
-    V_B = 0.0
-    if with_variance:
-        res = residuals(ex, eY, R, RW, beta, invG, vce, nnmatch)
-        V_B = sandwich(invG, RW, res, s, o)
-    b_s = 0.0
-    for c in range(s.shape[0]):
-        b_s += beta[o, c] * s[c]
-    return True, b_s, V_B
+    ok, b_s, V_B, _ = bw_terms(x, Y, h, kern, o, 0, s, False, with_variance, vce, nnmatch)
+    return ok, b_s, V_B
 
 
 @compiled
@@ -443,7 +471,6 @@ def fit_side(
     return OK, beta_p, beta_bc, inv_g_p, RW_p, Q_q, res_h, res_b, n_h, n_b, rows
 
 
-@compiled
 def side_variances(
     inv_g_p: np.ndarray,
     RW_p: np.ndarray,
@@ -451,6 +478,10 @@ def side_variances(
     res_h: np.ndarray,
     res_b: np.ndarray,
     s: np.ndarray,
-) -> tuple[float, float]:  # pragma: no cover - compiled
-    """Conventional and robust variances of ``s'β̂[0, :]`` on one side."""
+) -> tuple[float, float]:
+    """Conventional and robust variances of ``s'β̂[0, :]`` on one side.
+
+    Two calls of :func:`sandwich` from Python: the index ``0`` as a Python ``int`` keeps
+    one compiled signature (a literal ``0`` inside compiled code would compile a second).
+    """
     return sandwich(inv_g_p, RW_p, res_h, s, 0), sandwich(inv_g_p, Q_q, res_b, s, 0)
