@@ -169,15 +169,46 @@ def test_too_few_distinct_values_is_an_estimation_error() -> None:
 def test_inverse_is_cholesky_and_falls_back_to_the_pseudo_inverse() -> None:
     x = np.random.default_rng(6).uniform(0, 0.5, 200)
     R = _vander(x, 3)
-    _, _, invG, _ = kernels.wls(x, np.ones((200, 1)), np.ones(200), 3)
+    *_, invG, _, fitted = kernels.wls(x, np.ones((200, 1)), np.ones(200), 3, kernels.NO_INVERSE)
+    assert fitted
     np.testing.assert_allclose(invG, np.linalg.inv(R.T @ R), rtol=1e-8)
     for singular in (
         np.ones((3, 3)),
         np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 0.5]]),
     ):
         np.testing.assert_allclose(kernels.pinv_sym(singular), np.linalg.pinv(singular), atol=1e-12)
-    # rows on two values only: the cubic's Gram matrix is singular, the fit uses the pinv
+    # rows on two values only: the cubic's Gram matrix is singular; wls hands it back and
+    # fits with the pseudo-inverse it is given
     x2 = np.repeat([0.1, 0.2], 20)
-    _, _, inv2, _ = kernels.wls(x2, np.ones((40, 1)), np.ones(40), 3)
     R2 = _vander(x2, 3)
+    Y2 = np.ones((40, 1))
+    *_, G2, _, fitted = kernels.wls(x2, Y2, np.ones(40), 3, kernels.NO_INVERSE)
+    assert not fitted
+    np.testing.assert_allclose(G2, R2.T @ R2, rtol=1e-12)
+    inv2 = kernels.pinv_sym(G2)
     np.testing.assert_allclose(inv2, np.linalg.pinv(R2.T @ R2), atol=1e-6 * np.abs(inv2).max())
+    *_, inv_used, beta2, fitted = kernels.wls(x2, Y2, np.ones(40), 3, inv2)
+    assert fitted and inv_used is inv2
+    np.testing.assert_allclose(beta2, inv2 @ (R2.T @ Y2), rtol=1e-10)
+
+
+def test_a_singular_gram_matrix_is_fitted_with_its_pseudo_inverse() -> None:
+    # four distinct values, the last three 1e-9 apart: the cubic's Gram matrix is not
+    # numerically positive definite, so every fit goes through the pseudo-inverse
+    xc = np.sort(np.r_[np.repeat(0.1, 30), 0.2 + 1e-9 * np.repeat([0.0, 1.0, 2.0], 10)])
+    Y = (1.0 + xc)[:, None]
+    G = _vander(xc, 3).T @ (_vander(xc, 3) * _weights(xc, 0.5, "uniform")[:, None])
+    assert np.linalg.eigvalsh(G).min() < 1e-12 * np.linalg.eigvalsh(G).max()
+    kern, none = KERNEL_CODE["uniform"], kernels.NO_INVERSE
+    assert kernels.side_kernel(xc, Y, 0.5, 0.5, 3, 3, kern, 1, 3, none, none)[0] == kernels.NOT_PD
+    assert kernels.bw_terms(xc, Y, 0.5, kern, 3, 0, np.ones(1), True, True, 1, 3, none)[0] == (
+        kernels.NOT_PD
+    )
+    status, beta_p, *_ = kernels.fit_side(xc, Y, 0.5, 0.5, 3, 3, kern, 1, 3)
+    assert status == kernels.OK
+    R = _vander(xc, 3)
+    RW = R * _weights(xc, 0.5, "uniform")[:, None]
+    expected = np.linalg.pinv(R.T @ RW) @ (RW.T @ Y)
+    np.testing.assert_allclose(R @ beta_p, R @ expected, atol=1e-8)
+    V_V, B_const, _ = kernels.pilot_terms(xc, Y, 0.5, kern, 3, 0, 1, 3)
+    assert np.isfinite(V_V) and np.isfinite(B_const)

@@ -37,10 +37,15 @@ from cqox.estimators.rd._nn_kernel import nn_residuals
 compiled = njit(cache=True, nogil=True, error_model="numpy")
 #: ``fit_side`` status: fitted, or too few distinct values in the window.
 OK, TOO_FEW = 0, 1
+#: Status of the compiled fits: a Gram matrix (of the order-p or order-q fit) is not
+#: numerically positive definite; the fit is repeated with its pseudo-inverse.
+NOT_PD, NOT_PD_Q = 2, 3
 #: Relative cut-off of the pseudo-inverse's eigenvalues (NumPy's ``pinv`` default).
 PINV_RCOND = 1e-15
 #: The ``s`` of a sharp design, the placeholder :func:`pilot_terms` passes.
 _ONE = np.ones(1)
+#: "No inverse given" for :func:`wls`: compute ``G⁻¹``.
+NO_INVERSE = np.empty((0, 0))
 
 
 @compiled
@@ -169,15 +174,18 @@ def pinv_sym(A: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
 
 @compiled
 def wls(
-    ex: np.ndarray, eY: np.ndarray, w: np.ndarray, o: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """``(R, RW, G⁻¹, β̂)`` of the order-``o`` weighted fit of ``eY`` on ``ex``.
+    ex: np.ndarray, eY: np.ndarray, w: np.ndarray, o: int, inv_given: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:  # pragma: no cover - compiled
+    """``(R, RW, G⁻¹, β̂, True)`` of the order-``o`` weighted fit of ``eY`` on ``ex``.
 
     ``R = [1, x, …, x^o]``, ``RW = R·diag(w)``, ``G = RᵀWR`` (the Hankel matrix of the
-    weighted moments ``Σ w x^j``, ``j ≤ 2o``), ``β̂ = G⁻¹RᵀWY``.  ``G⁻¹``
-    by Cholesky (``G = LLᵀ`` from the lower triangle, ``G⁻¹ = L⁻ᵀL⁻¹``); a non-positive
-    or non-finite pivot (``G`` not numerically positive definite) falls back to
-    :func:`pinv_sym`.
+    weighted moments ``Σ w x^j``, ``j ≤ 2o``), ``β̂ = G⁻¹RᵀWY``.  ``G⁻¹`` is
+    ``inv_given`` when that is ``(o+1) × (o+1)``, else by Cholesky (``G = LLᵀ`` from the
+    lower triangle, ``G⁻¹ = L⁻ᵀL⁻¹``).  A non-positive or non-finite pivot (``G`` not
+    numerically positive definite) returns ``(R, RW, G, 0, False)``: the caller computes
+    the pseudo-inverse (:func:`pinv_sym`, called from Python) and fits again with it.
+    Keeping that rare branch out of the compiled fits keeps its code out of every
+    function that calls this one, which Numba would otherwise compile again in each.
     """
     n, d, k = ex.shape[0], o + 1, eY.shape[1]
     R, RW = np.empty((n, d)), np.empty((n, d))
@@ -200,23 +208,23 @@ def wls(
     for a in range(d):
         for b in range(d):
             G[a, b] = S[a + b]
-    L = np.zeros((d, d))
-    spd = True
-    for j in range(d):
-        piv = G[j, j]
-        for m in range(j):
-            piv -= L[j, m] * L[j, m]
-        if not (piv > 0 and np.isfinite(piv)):
-            spd = False
-            break
-        L[j, j] = math.sqrt(piv)
-        for i in range(j + 1, d):
-            t = G[i, j]
+    invG = inv_given
+    if inv_given.shape[0] != d:
+        L = np.zeros((d, d))
+        for j in range(d):
+            piv = G[j, j]
             for m in range(j):
-                t -= L[i, m] * L[j, m]
-            L[i, j] = t / L[j, j]
-            spd = spd and np.isfinite(L[i, j])
-    if spd:
+                piv -= L[j, m] * L[j, m]
+            if not (piv > 0 and np.isfinite(piv)):
+                return R, RW, G, np.zeros((d, k)), False
+            L[j, j] = math.sqrt(piv)
+            for i in range(j + 1, d):
+                t = G[i, j]
+                for m in range(j):
+                    t -= L[i, m] * L[j, m]
+                L[i, j] = t / L[j, j]
+                if not np.isfinite(L[i, j]):
+                    return R, RW, G, np.zeros((d, k)), False
         Li = np.zeros((d, d))  # L⁻¹, lower triangular, by forward substitution
         for j in range(d):
             Li[j, j] = 1.0 / L[j, j]
@@ -233,14 +241,12 @@ def wls(
                     t += Li[m, a] * Li[m, b]
                 invG[a, b] = t
                 invG[b, a] = t
-    else:
-        invG = pinv_sym(G)
     beta = np.zeros((d, k))
     for a in range(d):
         for b in range(d):
             for c in range(k):
                 beta[a, c] += invG[a, b] * RWY[b, c]
-    return R, RW, invG, beta
+    return R, RW, invG, beta, True
 
 
 @compiled
@@ -323,21 +329,25 @@ def bw_terms(
     with_variance: bool,
     vce: int,
     nnmatch: int,
-) -> tuple[bool, float, float, np.ndarray]:  # pragma: no cover - compiled
+    inv_given: np.ndarray,
+) -> tuple[int, float, float, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """The order-``o`` fit at ``h`` of ``rdrobust_bw``'s V step (``pilot``) or B/R step.
 
     One compiled function serves both steps (they share the window, the fit, the
     residuals and the sandwich), so that Numba compiles those once, not once per step.
-    Returns ``(ok, t₁, t₂, s)``: for the V step ``(V_V, B_const)`` and the ``s`` it
-    derives, for the B/R step ``(s'β̂_o, V_B)`` and the ``s`` given; see
-    :func:`pilot_terms` and :func:`bias_terms`.
+    Returns ``(status, t₁, t₂, s, G⁻¹)``: for the V step ``(V_V, B_const)`` and the
+    ``s`` it derives, for the B/R step ``(s'β̂_o, V_B)`` and the ``s`` given; see
+    :func:`pilot_terms` and :func:`bias_terms`.  ``G⁻¹`` is ``inv_given`` if that fits
+    (:func:`wls`); with status ``NOT_PD`` the last value is ``G``.
     """
     ex, eY, w, _, _, _, _, _, n_values = gather(x, Y, h, h, kern)
     if pilot:
         s = np.ones(1)
     if n_values < o + 1:
-        return False, np.nan, np.nan, s
-    R, RW, invG, beta = wls(ex, eY, w, o)
+        return TOO_FEW, np.nan, np.nan, s, np.empty((0, 0))
+    R, RW, invG, beta, fitted = wls(ex, eY, w, o, inv_given)
+    if not fitted:
+        return NOT_PD, np.nan, np.nan, s, invG
     a = o
     if pilot:
         a = nu
@@ -360,11 +370,36 @@ def bw_terms(
         B_const = 0.0
         for b in range(o + 1):
             B_const += invG[nu, b] * v[b]
-        return True, V, h**nu * B_const, s
+        return OK, V, h**nu * B_const, s, invG
     b_s = 0.0
     for c in range(s.shape[0]):
         b_s += beta[o, c] * s[c]
-    return True, b_s, V, s
+    return OK, b_s, V, s, invG
+
+
+def _bw_fit(
+    x: np.ndarray,
+    Y: np.ndarray,
+    h: float,
+    kern: int,
+    o: int,
+    nu: int,
+    s: np.ndarray,
+    pilot: bool,
+    with_variance: bool,
+    vce: int,
+    nnmatch: int,
+) -> tuple[int, float, float, np.ndarray]:
+    """:func:`bw_terms`, again with the pseudo-inverse if the Gram matrix is not PD."""
+    inv = NO_INVERSE
+    for _ in range(2):
+        status, t1, t2, s_out, G = bw_terms(
+            x, Y, h, kern, o, nu, s, pilot, with_variance, vce, nnmatch, inv
+        )
+        if status != NOT_PD:
+            break
+        inv = pinv_sym(G)
+    return status, t1, t2, s_out
 
 
 def pilot_terms(
@@ -377,7 +412,7 @@ def pilot_terms(
     for a fuzzy design (``τ`` the ``ν``-th derivatives), ``(1)`` for a sharp one.
     NaNs when the window holds fewer than ``o + 1`` distinct values.
     """
-    _, V_V, B_const, s = bw_terms(x, Y, h, kern, o, nu, _ONE, True, True, vce, nnmatch)
+    _, V_V, B_const, s = _bw_fit(x, Y, h, kern, o, nu, _ONE, True, True, vce, nnmatch)
     return V_V, B_const, s
 
 
@@ -397,12 +432,12 @@ def bias_terms(
     ``β̂_o`` is the leading coefficient; ``V_B = [G⁻¹ M G⁻¹]_oo`` its variance (0 unless
     ``with_variance``).
     """
-    ok, b_s, V_B, _ = bw_terms(x, Y, h, kern, o, 0, s, False, with_variance, vce, nnmatch)
-    return ok, b_s, V_B
+    status, b_s, V_B, _ = _bw_fit(x, Y, h, kern, o, 0, s, False, with_variance, vce, nnmatch)
+    return status == OK, b_s, V_B
 
 
 @compiled
-def fit_side(
+def side_kernel(
     xc: np.ndarray,
     Y: np.ndarray,
     h: float,
@@ -412,6 +447,8 @@ def fit_side(
     kern: int,
     vce: int,
     nnmatch: int,
+    inv_p: np.ndarray,
+    inv_q: np.ndarray,
 ) -> tuple[
     int,
     np.ndarray,
@@ -433,11 +470,15 @@ def fit_side(
     ``u = x/h``; ``β̂_bc = G_p⁻¹ Q_qᵀ Y``.
     """
     ex, eY, W_h, W_b, rows, n_h, n_b, d_h, d = gather(xc, Y, h, b, kern)
+    e = np.empty((0, 0))
     if d_h < p + 1 or d < q + 1:
-        e = np.empty((0, 0))
         return TOO_FEW, e, e, e, e, e, e, e, n_h, n_b, rows
-    R_p, RW_p, inv_g_p, beta_p = wls(ex, eY, W_h, p)
-    R_q, RW_q, invG_q, beta_q = wls(ex, eY, W_b, q)
+    R_p, RW_p, inv_g_p, beta_p, fitted = wls(ex, eY, W_h, p, inv_p)
+    if not fitted:  # inv_g_p is G_p: the caller fits again with its pseudo-inverse
+        return NOT_PD, e, e, inv_g_p, e, e, e, e, n_h, n_b, rows
+    R_q, RW_q, invG_q, beta_q, fitted = wls(ex, eY, W_b, q, inv_q)
+    if not fitted:
+        return NOT_PD_Q, e, e, invG_q, e, e, e, e, n_h, n_b, rows
     m = ex.shape[0]
     L = np.zeros(p + 1)
     for i in range(m):
@@ -469,6 +510,46 @@ def fit_side(
     if vce != 0:
         res_b = residuals(ex, eY, R_q, RW_q, beta_q, invG_q, vce, nnmatch)
     return OK, beta_p, beta_bc, inv_g_p, RW_p, Q_q, res_h, res_b, n_h, n_b, rows
+
+
+def fit_side(
+    xc: np.ndarray,
+    Y: np.ndarray,
+    h: float,
+    b: float,
+    p: int,
+    q: int,
+    kern: int,
+    vce: int,
+    nnmatch: int,
+) -> tuple[
+    int,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    int,
+    int,
+    np.ndarray,
+]:
+    """:func:`side_kernel`, again with the pseudo-inverse of a Gram matrix not PD.
+
+    Status ``OK`` or ``TOO_FEW``; at most three compiled passes (the second and third
+    only when ``G_p`` or ``G_q`` is not numerically positive definite).
+    """
+    inv_p = inv_q = NO_INVERSE
+    for _ in range(3):
+        out = side_kernel(xc, Y, h, b, p, q, kern, vce, nnmatch, inv_p, inv_q)
+        if out[0] == NOT_PD:
+            inv_p = pinv_sym(out[3])
+        elif out[0] == NOT_PD_Q:
+            inv_q = pinv_sym(out[3])
+        else:
+            break
+    return out
 
 
 def side_variances(
