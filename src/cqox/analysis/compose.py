@@ -21,7 +21,7 @@ from cqox.core.context import Context, ProgressCallback
 from cqox.core.design import Design, designs_for
 from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
-from cqox.core.roles import Roles, split_role_keywords
+from cqox.core.roles import Roles, normalise_roles, split_role_keywords
 from cqox.data.design_detect import refine_designs
 from cqox.data.domain import detect_domain
 from cqox.data.infer import infer_roles, inference_notes
@@ -58,13 +58,16 @@ def _load(data: DataLike) -> pd.DataFrame:
 
 
 def _check_columns(df: pd.DataFrame, roles: Roles) -> None:
-    columns = [str(c) for c in df.columns]
+    # text labels (the usual case): pandas' hashed lookup, no list of every label
+    index = df.columns
+    text = index.inferred_type == "string"
+    columns: Any = index if text else [str(c) for c in index]
     for role, value in roles.given().items():
         if role == "cutoff" or (role == "covariates" and isinstance(value, str)):
             continue
         for col in value if isinstance(value, list) else [value]:
             if col not in columns:
-                raise column_not_found(role, col, columns)
+                raise column_not_found(role, col, [str(c) for c in index])
 
 
 def _roles_from(roles: Mapping[str, Any] | Roles | None, keywords: Mapping[str, Any]) -> Roles:
@@ -73,17 +76,35 @@ def _roles_from(roles: Mapping[str, Any] | Roles | None, keywords: Mapping[str, 
     A role given both ways must name the same thing: two answers are an error rather
     than one silently winning.
     """
-    base = roles if isinstance(roles, Roles) else Roles.from_mapping(dict(roles or {}))
-    given = Roles.from_mapping({k: v for k, v in keywords.items() if v is not None})
-    mine, theirs = base.given(), given.given()
-    clash = sorted(k for k in mine.keys() & theirs.keys() if mine[k] != theirs[k])
+    named = {k: v for k, v in keywords.items() if v is not None}
+    if isinstance(roles, Roles):
+        if not named:
+            return roles
+        base, given = roles, Roles.from_mapping(named)
+        mine, theirs = base.given(), given.given()
+        _no_clash(mine, theirs)
+        return base.merge(given)
+    # two mappings: one Roles from both (``merge`` of two would build three)
+    mine, theirs = normalise_roles(dict(roles or {})), normalise_roles(named)
+    _no_clash(mine, theirs)
+    return Roles(**{**theirs, **mine})
+
+
+def _no_clash(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> None:
+    """Raise unless the roles given both ways name the same columns."""
+    clash = sorted(k for k in mine.keys() & theirs.keys() if _listed(mine[k]) != _listed(theirs[k]))
     if clash:
         raise RoleError(
-            f"role '{clash[0]}' given twice with different values: {theirs[clash[0]]!r} as a "
-            f"keyword and {mine[clash[0]]!r} in roles=",
+            f"role '{clash[0]}' given twice with different values: "
+            f"{_listed(theirs[clash[0]])!r} as a keyword and {_listed(mine[clash[0]])!r} in "
+            "roles=",
             details={"role": clash[0]},
         )
-    return base.merge(given)
+
+
+def _listed(value: Any) -> Any:
+    """A role's value as :meth:`Roles.given` shows it (a list for several columns)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def estimate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -134,8 +134,18 @@ class Estimate:
         return cls(estimator, estimand, float(estimate), float(se), ci, p, level, **kwargs)
 
     def with_updates(self, **changes: Any) -> Estimate:
-        """A copy with some fields replaced (estimates are immutable)."""
-        return replace(self, **changes)
+        """A copy with some fields replaced (estimates are immutable).
+
+        What ``dataclasses.replace`` gives — the same field values, shallow — without
+        running ``__init__`` again over every field (``replace`` costs ~10 µs, as much as
+        the rest of a small estimator's bookkeeping); an unknown name raises as there.
+        """
+        if not changes.keys() <= _FIELD_NAMES:
+            return replace(self, **changes)  # raises TypeError naming the field
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
 
     def effects(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
         """Unit-level effects: ``cate``, ``se``, ``ci_lower``, ``ci_upper`` per row.
@@ -256,3 +266,7 @@ class Estimate:
         )
         title = html.escape(f"{self.estimator} — {self.estimand}")
         return f"<div><h4>{title}</h4><table>{body}</table><ul>{gates}</ul></div>"
+
+
+#: The fields of :class:`Estimate` (:meth:`Estimate.with_updates` checks names against them).
+_FIELD_NAMES = frozenset(f.name for f in fields(Estimate))

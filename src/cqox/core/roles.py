@@ -9,8 +9,10 @@ explicit role always wins.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from cqox.errors import RoleError, closest, warn_deprecated
 
 #: Roles that name a single column.
 COLUMN_ROLES: tuple[str, ...] = (
@@ -124,57 +126,15 @@ class Roles:
 
         Unknown keys raise :class:`cqox.errors.RoleError` naming the key.
         """
-        from cqox.errors import RoleError, closest, warn_deprecated
-
-        merged: dict[str, Any] = {}
-        for key, value in {**(mapping or {}), **roles}.items():
-            name = ROLE_ALIASES.get(key, key)
-            if key in ROLE_ALIASES:
-                warn_deprecated(
-                    f"role alias '{key}' is deprecated and will be removed in the next "
-                    f"release; use '{name}'"
-                )
-            if name not in ALL_ROLES:
-                hint = closest(key, ALL_ROLES)
-                raise RoleError(
-                    f"unknown role '{key}'"
-                    + (f"; did you mean '{hint}'?" if hint else "")
-                    + f" (roles: {', '.join(ALL_ROLES)})",
-                    details={"role": key},
-                )
-            if value is None or (isinstance(value, str | list | tuple) and len(value) == 0):
-                continue
-            merged[name] = value
-        if "covariates" in merged:
-            merged["covariates"] = normalise_covariates(merged["covariates"])
-        if "instrument" in merged:
-            inst = merged["instrument"]
-            merged["instrument"] = (inst,) if isinstance(inst, str) else tuple(inst)
-        if "cutoff" in merged:
-            try:
-                merged["cutoff"] = float(merged["cutoff"])
-            except (TypeError, ValueError):
-                raise RoleError(
-                    f"role 'cutoff' must be a number; got {merged['cutoff']!r}",
-                    details={"role": "cutoff"},
-                ) from None
-        for name in COLUMN_ROLES:
-            if name in merged and not isinstance(merged[name], str):
-                raise RoleError(
-                    f"role '{name}' must name one column; got {merged[name]!r}",
-                    details={"role": name},
-                )
-        return cls(**merged)
+        return cls(**normalise_roles({**(mapping or {}), **roles}))
 
     def given(self) -> dict[str, Any]:
         """The roles that are set, as a dictionary (``guesses`` excluded)."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name == "guesses":
-                continue
-            value = getattr(self, f.name)
-            if value is not None:
-                out[f.name] = list(value) if isinstance(value, tuple) else value
+        # the instance's fields in declaration order (``fields()`` costs ~5× more)
+        for name, value in vars(self).items():
+            if value is not None and name != "guesses":
+                out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
     def columns(self) -> list[str]:
@@ -197,14 +157,10 @@ class Roles:
 
     def merge(self, other: Roles) -> Roles:
         """Roles of ``self`` filled in with those of ``other`` where ``self`` has none."""
-        changes = {
-            f.name: getattr(other, f.name)
-            for f in fields(self)
-            if f.name != "guesses"
-            and getattr(self, f.name) is None
-            and getattr(other, f.name) is not None
-        }
-        return replace(self, **changes, guesses=self.guesses + other.guesses)
+        values = {k: v for k, v in vars(other).items() if v is not None}
+        values.update((k, v) for k, v in vars(self).items() if v is not None)
+        values["guesses"] = self.guesses + other.guesses
+        return type(self)(**values)
 
     def with_roles(self, **changes: Any) -> Roles:
         """A copy with some roles replaced."""
@@ -217,14 +173,60 @@ class Roles:
         return out
 
 
+def normalise_roles(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """The roles of ``mapping`` as :class:`Roles` takes them (see :meth:`Roles.from_mapping`).
+
+    Aliases renamed (with a DeprecationWarning), empty values left out, covariates and
+    instruments as tuples (or a formula), the cutoff a float; an unknown role or a
+    column role given several columns raises :class:`cqox.errors.RoleError`.
+    """
+    merged: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = ROLE_ALIASES.get(key, key)
+        if key in ROLE_ALIASES:
+            warn_deprecated(
+                f"role alias '{key}' is deprecated and will be removed in the next "
+                f"release; use '{name}'"
+            )
+        if name not in ALL_ROLES:
+            hint = closest(key, ALL_ROLES)
+            raise RoleError(
+                f"unknown role '{key}'"
+                + (f"; did you mean '{hint}'?" if hint else "")
+                + f" (roles: {', '.join(ALL_ROLES)})",
+                details={"role": key},
+            )
+        if value is None or (isinstance(value, str | list | tuple) and len(value) == 0):
+            continue
+        merged[name] = value
+    if "covariates" in merged:
+        merged["covariates"] = normalise_covariates(merged["covariates"])
+    if "instrument" in merged:
+        inst = merged["instrument"]
+        merged["instrument"] = (inst,) if isinstance(inst, str) else tuple(inst)
+    if "cutoff" in merged:
+        try:
+            merged["cutoff"] = float(merged["cutoff"])
+        except (TypeError, ValueError):
+            raise RoleError(
+                f"role 'cutoff' must be a number; got {merged['cutoff']!r}",
+                details={"role": "cutoff"},
+            ) from None
+    for name in COLUMN_ROLES:
+        if name in merged and not isinstance(merged[name], str):
+            raise RoleError(
+                f"role '{name}' must name one column; got {merged[name]!r}",
+                details={"role": name},
+            )
+    return merged
+
+
 def normalise_covariates(value: Any) -> tuple[str, ...] | str:
     """Covariates as a tuple of column names, or a formula string.
 
     A string with formula syntax (``+ * : ( ~``) stays a formula; a comma-separated
     string is split into names; a list is kept as names.
     """
-    from cqox.errors import RoleError
-
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("~"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -80,7 +80,7 @@ class CausalData:
     @property
     def n(self) -> int:
         """Rows in use."""
-        return len(self.frame)
+        return len(self.row_index)
 
     @property
     def n_missing_dropped(self) -> int:
@@ -94,7 +94,18 @@ class CausalData:
             raise RoleError(
                 f"role '{role}' is required here but was not given", details={"role": role}
             )
-        return self.frame[name].to_numpy()
+        return self.values(name)
+
+    def values(self, column: str) -> np.ndarray:
+        """The values of ``column`` in the rows in use: ``frame[column].to_numpy()``.
+
+        Read from the caller's table without building :attr:`frame` when the
+        preparation took the plain path (:class:`RowsInUse`); read-only when a view.
+        """
+        source = self.__dict__["frame"]
+        if isinstance(source, RowsInUse):
+            return source.values(column)
+        return np.asarray(self.frame[column].to_numpy())
 
     def counts(self) -> dict[str, int]:
         """Row counts for an Estimate."""
@@ -105,8 +116,88 @@ class CausalData:
         return out
 
     def cache_key(self) -> tuple[Any, ...]:
-        """A key identifying these rows and covariates (for shared nuisance fits)."""
-        return (id(self.frame), self.n, tuple(self.covariate_names))
+        """A key identifying these rows and covariates (for shared nuisance fits).
+
+        The rows are identified by the ``row_index`` array of the preparation, which a
+        ``dataclasses.replace`` of other fields keeps (``aipw``'s submodels share the
+        propensity of their rows this way) and which needs no :attr:`frame`.
+        """
+        return (id(self.row_index), self.n, tuple(self.covariate_names))
+
+
+class RowsInUse:
+    """The columns in use of a complete table: a DataFrame only when read.
+
+    What :attr:`CausalData.frame` holds after the plain preparation: the caller's table
+    and the positions of the columns in use.  ``frame()`` builds the DataFrame the
+    general path builds (``take`` of the columns, the index reset to ``0..n-1``) once;
+    ``values(column)`` reads a column's values without it.  Estimators that only read
+    arrays (the role columns, ``y``, ``t``, ``X``) so never pay for a DataFrame.
+    """
+
+    __slots__ = ("_arrays", "_built", "_positions", "_table")
+
+    def __init__(
+        self, table: pd.DataFrame, positions: list[int], arrays: dict[str, np.ndarray]
+    ) -> None:
+        self._table = table
+        self._positions = positions
+        self._arrays = arrays
+        self._built: pd.DataFrame | None = None
+
+    def frame(self) -> pd.DataFrame:
+        """The rows in use as a DataFrame (built on the first call, then kept)."""
+        if self._built is None:
+            sub = self._table.take(self._positions, axis=1)
+            index = sub.index
+            if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+                sub = sub.reset_index(drop=True)
+            self._built = sub
+        return self._built
+
+    def values(self, column: str) -> np.ndarray:
+        """``frame()[column].to_numpy()`` without the frame when ``column`` is in use."""
+        values = self._arrays.get(column)
+        if values is None:
+            return np.asarray(self.frame()[column].to_numpy())
+        return values
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # sent to a worker process as the rows in use, not as the caller's whole table
+        return (_as_is, (self.frame(),))
+
+
+def _as_is(frame: pd.DataFrame) -> pd.DataFrame:
+    """What an unpickled :class:`RowsInUse` becomes: its frame (``CausalData`` takes both)."""
+    return frame
+
+
+class _FrameField:
+    """The ``frame`` field of :class:`CausalData`: a DataFrame, or :class:`RowsInUse`.
+
+    A data descriptor, so the frozen dataclass's ``__init__`` (and
+    ``dataclasses.replace``, pickling) store whatever they are given, and a reader of
+    ``data.frame`` always gets a DataFrame, built from :class:`RowsInUse` on first read.
+    """
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _FrameField: ...
+    @overload
+    def __get__(self, obj: CausalData, owner: type | None = None) -> pd.DataFrame: ...
+    def __get__(
+        self, obj: CausalData | None, owner: type | None = None
+    ) -> pd.DataFrame | _FrameField:
+        if obj is None:
+            return self
+        source = obj.__dict__["frame"]
+        return source.frame() if isinstance(source, RowsInUse) else source
+
+    def __set__(self, obj: CausalData, value: pd.DataFrame | RowsInUse) -> None:
+        obj.__dict__["frame"] = value
+
+
+# installed after the class is made: the dataclass and mypy see an ordinary field
+setattr(CausalData, "frame", _FrameField())  # noqa: B010
 
 
 def check_table(df: object) -> pd.DataFrame:
@@ -117,6 +208,8 @@ def check_table(df: object) -> pd.DataFrame:
         raise NoDataError("the table has no columns")
     if len(df) == 0:
         raise NoDataError("the table has no rows")
+    if df.columns.is_unique and df.columns.inferred_type == "string":
+        return df  # unique text labels (both cached by pandas): no name repeats
     cols = [str(c) for c in df.columns]
     dupes = sorted({c for c in cols if cols.count(c) > 1})
     if dupes:
@@ -158,6 +251,20 @@ def prepare(
         Minimum rows per treatment arm after deletion (binary treatment only).
     """
     df = check_table(df)
+    if roles.covariate_formula is None and df.columns.inferred_type == "string":
+        plain = _prepare_plain(
+            df,
+            roles,
+            require,
+            extra_columns,
+            binary_treatment=binary_treatment,
+            numeric_outcome=numeric_outcome,
+            min_per_arm=min_per_arm,
+        )
+        if plain is not None:
+            for note in plain.warnings:
+                warnings.warn(note, CqoxWarning, stacklevel=3)
+            return plain
     columns = [str(c) for c in df.columns]
     if any(not isinstance(c, str) for c in df.columns):
         df = df.set_axis(columns, axis=1)
@@ -334,6 +441,141 @@ def prepare(
     )
 
 
+def _prepare_plain(
+    df: pd.DataFrame,
+    roles: Roles,
+    require: Sequence[str],
+    extra_columns: Sequence[str],
+    *,
+    binary_treatment: bool,
+    numeric_outcome: bool,
+    min_per_arm: int,
+) -> CausalData | None:
+    """:class:`CausalData` of the common case, or ``None`` for the general path.
+
+    The common case: text column labels, covariates as a list of columns, every role
+    given and present, every column in use with a NumPy int/uint/bool/float dtype and
+    finite, and the outcome and treatment passing their checks.  Each column in use is
+    then read once as an array (no ``take`` of the table, no missing-value mask, no
+    DataFrame: :class:`RowsInUse` builds the frame if someone reads it) and the result
+    equals the general path's: same ``y``, ``t``, ``X`` (column-major, as
+    :func:`_finite_columns` gives it), covariates dropped with the same reasons.
+    Anything else — a missing or infinite value, a text or nullable column, a constant
+    outcome, a treatment not coded 0/1 — returns ``None``, and the general path
+    answers (with its messages and errors).
+    """
+    index = df.columns
+    if any(getattr(roles, role) is None for role in require):
+        return None
+    listed = roles.covariates if isinstance(roles.covariates, tuple) else ()
+    role_cols = [c for _, c in _role_columns(roles) if c not in listed]
+    cov_cols = list(listed)
+    if {roles.outcome, roles.treatment} & set(cov_cols):
+        return None
+    used = list(dict.fromkeys(role_cols + cov_cols + list(extra_columns)))
+    if any(c not in index for c in used):
+        return None
+    # unique text labels (check_table): get_loc gives each column's position
+    locs = [index.get_loc(c) for c in used]
+    positions = [j for j in locs if isinstance(j, int)]
+    if len(positions) != len(used):
+        return None
+    arrays: dict[str, np.ndarray] = {}
+    for col, j in zip(used, positions, strict=True):
+        values = _column_array(df, j)
+        if values is None or (values.dtype.kind == "f" and not np.isfinite(values).all()):
+            return None
+        arrays[col] = values
+    n = len(df)
+    y = None
+    if roles.outcome and numeric_outcome:
+        y = arrays[roles.outcome].astype(np.float64, copy=False)
+        if np.ptp(y) == 0:
+            return None
+    t = None
+    if roles.treatment is not None:
+        t = arrays[roles.treatment].astype(np.float64, copy=False)
+        if binary_treatment:
+            treated = t == 1.0
+            n1 = int(treated.sum())
+            if min(n1, n - n1) < max(min_per_arm, 1) or not (treated | (t == 0.0)).all():
+                return None
+        elif np.ptp(t) == 0:
+            return None
+    columns = [arrays[c] for c in cov_cols]
+    X = _block_view(columns)
+    if X is None:
+        # one column-major copy, as pandas' ``to_numpy`` of several blocks gives
+        X = np.empty((n, len(columns)), dtype=np.float64, order="F")
+        for j, values in enumerate(columns):
+            X[:, j] = values
+    design, dropped = _drop_degenerate(DesignMatrix(X, list(cov_cols)), True)
+    return CausalData(
+        frame=RowsInUse(df, positions, arrays),  # type: ignore[arg-type]  # see _FrameField
+        roles=roles,
+        y=y,
+        t=t,
+        X=design.X,
+        covariate_names=design.names,
+        row_index=np.arange(n),
+        n_input=n,
+        dropped=dropped,
+        warnings=[f"dropped covariate '{name}': {why}" for name, why in dropped.items()],
+    )
+
+
+def _block_view(columns: list[np.ndarray]) -> np.ndarray | None:
+    """``columns`` as one read-only (n, k) column-major view, when they are one block.
+
+    pandas stores the float64 columns of a table as the rows of one 2-D array: columns
+    that are consecutive rows of it are one column-major matrix already, which pandas'
+    ``to_numpy`` of those columns hands out as a view (no n × k copy: at 10⁶ × 50, 381
+    MiB).  This builds the same view from the columns' arrays: each float64, a view of
+    the same array, contiguous, and each starting where the previous one ends (so the
+    matrix lies inside that array's buffer).  ``None`` otherwise (the caller copies).
+    """
+    if not columns:
+        return None
+    first = columns[0]
+    base, n = first.base, first.shape[0]
+    if base is None or n == 0:
+        return None
+    step = n * first.itemsize
+    start = first.__array_interface__["data"][0]
+    for j, values in enumerate(columns):
+        if (
+            values.dtype != np.float64
+            or values.base is not base
+            or values.strides != (first.itemsize,)
+            or values.__array_interface__["data"][0] != start + j * step
+        ):
+            return None
+    view = np.lib.stride_tricks.as_strided(
+        first, shape=(n, len(columns)), strides=(first.itemsize, step), writeable=False
+    )
+    return np.asarray(view)
+
+
+def _column_array(df: pd.DataFrame, j: int) -> np.ndarray | None:
+    """Column ``j`` of ``df`` as a read-only NumPy array if its dtype is int/uint/bool/float.
+
+    pandas' own array of the column (no copy, no Series: ``df.iloc[:, j]`` costs ~20×
+    more), made read-only as pandas' ``to_numpy`` is under copy-on-write; ``None`` for
+    any other dtype (text, nullable, categorical, dates).
+    """
+    read = getattr(df, "_get_column_array", None)  # pandas' internal read, ~1 µs
+    if callable(read):
+        values = read(j)
+    else:  # a pandas without it: the public (slower) read
+        column = df.iloc[:, j]
+        values = column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+    if not isinstance(values, np.ndarray) or values.dtype.kind not in "iubf":
+        return None
+    view = values.view()
+    view.flags.writeable = False
+    return view
+
+
 def _numeric_block(sub: pd.DataFrame) -> np.ndarray | None:
     """``sub`` as one float64 array when every column has a NumPy numeric/bool dtype.
 
@@ -406,19 +648,22 @@ def _missing(sub: pd.DataFrame) -> np.ndarray:
     return mask
 
 
-def check_ordered_periods(values: pd.Series, column: str) -> None:
+def check_ordered_periods(values: pd.Series | np.ndarray, column: str) -> None:
     """Raise unless a ``time`` column sorts in time order: numbers or dates.
 
     Text periods would sort as text (``'10'`` before ``'2'``) and silently reorder a
-    series or a panel's lags.
+    series or a panel's lags.  ``values`` is the column or its array
+    (:meth:`CausalData.values`).
     """
-    if pd.api.types.is_datetime64_any_dtype(values) or (
-        pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    dtype = values.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
     ):
         return
+    first = values.iloc[0] if isinstance(values, pd.Series) else values[0]
     raise RoleError(
         f"role 'time': column '{column}' must be numeric periods or dates; got dtype "
-        f"{values.dtype} with values like {show_value(values.iloc[0])}; convert it first "
+        f"{dtype} with values like {show_value(first)}; convert it first "
         "(text sorts as text: '10' before '2')",
         details={"role": "time", "column": column},
     )
@@ -427,7 +672,7 @@ def check_ordered_periods(values: pd.Series, column: str) -> None:
 def _role_columns(roles: Roles) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for role, value in roles.given().items():
-        if role in ("cutoff",) or (role == "covariates" and isinstance(value, str)):
+        if role == "cutoff" or (role == "covariates" and isinstance(value, str)):
             continue
         if isinstance(value, list):
             out.extend((role, v) for v in value)
@@ -566,6 +811,10 @@ def _drop_degenerate(design: DesignMatrix, by_column: bool) -> tuple[DesignMatri
 
 #: Rows per block of the shifted covariates in :func:`_correlation` (0.8 MB at 50).
 SHIFTED_ROWS = 2048
+#: Cells of one block of the shifted covariates (the 0.8 MB of :data:`SHIFTED_ROWS` rows
+#: of 50 columns): fewer columns take more rows a block, so a 10,000 × 5 design is one
+#: product, not five (each block costs a BLAS call and a scratch array: 4× the time).
+SHIFTED_CELLS = SHIFTED_ROWS * 50
 
 
 def _correlation(X: np.ndarray) -> np.ndarray:
@@ -585,7 +834,7 @@ def _shifted_gram(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gram, total = np.zeros((p, p)), np.zeros(p)
     # one small block of the shifted columns at a time, not a copy: a scratch reused
     # from the allocator's heap rather than fresh memory (a page fault per 4 kB) per call
-    for rows in row_blocks(n, SHIFTED_ROWS):
+    for rows in row_blocks(n, max(SHIFTED_ROWS, SHIFTED_CELLS // max(p, 1))):
         shifted = X[rows] - first
         total += shifted.sum(axis=0)
         gram += shifted.T @ shifted

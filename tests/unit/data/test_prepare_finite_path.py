@@ -39,6 +39,7 @@ def _prepared(df: pd.DataFrame, covariates: tuple[str, ...], general: bool) -> C
     if not general:
         return prepare(df, roles)
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(prep, "_prepare_plain", lambda *args, **kwargs: None)
         mp.setattr(prep, "_finite_columns", lambda sub, cols: None)
         return prepare(df, roles)
 

@@ -66,6 +66,8 @@ Example
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -77,11 +79,15 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
+from cqox.core.tables import Tables
 from cqox.data.prepare import CausalData, check_ordered_periods, prepare
 from cqox.errors import DataError, DesignError, EstimationError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param, se_method_param
 from cqox.estimators.its.segmented import (
+    FixedB,
+    HACFit,
+    LeastSquaresQR,
     auto_lag,
     ewc_terms,
     fixed_b,
@@ -178,18 +184,42 @@ class ITS(Estimator):
     )
 
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
-        """Complete-case rows of outcome, time, treatment, covariates and control."""
-        extra = [params["control"]] if params.get("control") else []
+        """Complete-case rows of outcome, time, treatment, covariates and control.
+
+        A table whose columns in use are NumPy numbers (or dates, for the period) with
+        no missing or infinite value and no covariates is read directly: each column
+        once, as an array, with the checks of :func:`cqox.data.prepare.prepare` for
+        such a table (outcome not constant, a 0/1 treatment with two rows per arm).
+        Every other table, and any table that fails one of these checks, takes the
+        general preparation, which removes incomplete rows and words each error.
+        """
+        control = params.get("control")
+        fast = _complete_numeric_series(df, roles, control)
+        if fast is not None:
+            return fast
+        extra = [control] if control else []
         return prepare(df, roles, require=self.requires, extra_columns=extra)
 
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         r = data.roles
         assert r.time is not None and data.y is not None
-        order, times = _ordered_periods(data)
-        y = data.y[order]
-        c = _control_series(data, order, params["control"])
+        raw_times, control = _time_and_control(data, params["control"])
+        order = _period_order(raw_times, r.time)
+        if order is None:  # already in period order: no sort, no copies
+            times, y, c, t = raw_times, data.y, control, data.t
+        else:
+            times, y = raw_times[order], data.y[order]
+            c = None if control is None else control[order]
+            t = None if data.t is None else data.t[order]
         y_used = y if c is None else y - c
-        t0, s0 = _interruption(data, order, times, params["interruption"])
+        if c is not None and not y_used.max() > y_used.min():
+            raise RoleError(
+                f"parameter 'control': outcome '{r.outcome}' minus control "
+                f"'{params['control']}' is constant; the comparative ITS has nothing to fit "
+                "(is the control the outcome itself?)",
+                details={"parameter": "control", "column": params["control"]},
+            )
+        t0, s0 = _interruption(times, t, r.treatment, params["interruption"])
         n = len(y_used)
         if s0 < 2 or n - s0 < 2:
             raise DesignError(
@@ -198,13 +228,16 @@ class ITS(Estimator):
                 details={"parameter": "interruption"},
             )
         notes = _spacing_notes(times, str(r.time))
+        X = None
+        if data.X.shape[1]:
+            X = data.X if order is None else data.X[order]
         Z, names = its_design(
             n,
             s0,
             params["season_period"],
             params["season_method"],
             params["fourier_order"],
-            data.X[order] if data.X.shape[1] else None,
+            X,
             data.covariate_names,
         )
         # one QR serves the rank check, the fit and the fixed-b reference law
@@ -212,40 +245,24 @@ class ITS(Estimator):
         inference = self._inference(params, n)
         level = params["ci_level"]
         fit, lrv = _fit_long_run_variance(y_used, Z, inference, params, n, qr)
-        tstat = fit.coef / fit.se
-        crit, pvals, ref, fb = _reference_distribution(fit, inference, level, params, len(names))
-        lo = fit.coef - crit * fit.se
-        hi = fit.coef + crit * fit.se
-        j = names.index(params["estimand"])
-        other = "slope_change" if params["estimand"] == "level_change" else "level_change"
-        k_other = names.index(other)
+        coef, se = fit.coef, fit.se
+        tstat = coef / se
+        crit, pvals, ref, fb = _reference_distribution(fit, tstat, inference, level, params)
+        half = crit * se
+        lo = coef - half
+        hi = coef + half
+        j = 2 if params["estimand"] == "level_change" else 3
+        k_other = 5 - j
+        other = names[k_other]
         diag_inf: dict[str, Any] = {"se_method": inference}
         if fb is not None:
-            diag_inf.update(
-                {
-                    "df": float(fb.df[j]),
-                    "critical_value": float(crit[j]),
-                    f"{other}_df": float(fb.df[k_other]),
-                }
-            )
-        coef = fit.coef
+            diag_inf["df"] = float(fb.df[j])
+            diag_inf["critical_value"] = float(crit[j])
+            diag_inf[f"{other}_df"] = float(fb.df[k_other])
         resid = fit.resid
         ss = float(resid @ resid)
         rho1 = float(resid[1:] @ resid[:-1] / ss) if n > 2 else float("nan")
-        dev = y_used - y_used.mean()
-        coef_table = pd.DataFrame(
-            {
-                "term": names,
-                "coef": coef,
-                "se": fit.se,
-                "t": tstat,
-                "p_value": pvals,
-                "ci_low": lo,
-                "ci_high": hi,
-            },
-            index=pd.RangeIndex(len(names)),
-            copy=False,
-        )
+        dev = y_used - y_used.sum() / n  # the mean (as ndarray.mean computes it)
         n_pre, n_post = s0, n - s0
         gates = [
             threshold_gate(
@@ -261,7 +278,7 @@ class ITS(Estimator):
             self.name,
             params["estimand"],
             float(coef[j]),
-            float(fit.se[j]),
+            float(se[j]),
             (float(lo[j]), float(hi[j])),
             float(pvals[j]),
             level,
@@ -270,7 +287,7 @@ class ITS(Estimator):
             diagnostics={
                 "interruption": t0,
                 other: float(coef[k_other]),
-                f"{other}_se": float(fit.se[k_other]),
+                f"{other}_se": float(se[k_other]),
                 f"{other}_ci": (float(lo[k_other]), float(hi[k_other])),
                 f"{other}_p_value": float(pvals[k_other]),
                 "pre_slope": float(coef[1]),
@@ -282,10 +299,11 @@ class ITS(Estimator):
                 "r_squared": float(1.0 - ss / float(dev @ dev)),
             },
             gates=gates,
-            tables={
-                "coefficients": coef_table,
-                "fit": _fit_table(times, y_used, Z, fit, s0, y, c),
-            },
+            # handed as columns: a DataFrame is built only when a caller reads the table
+            tables=Tables(
+                coefficients=_coefficient_table(names, coef, se, tstat, pvals, lo, hi),
+                fit=_fit_table(times, y_used, Z, fit, s0, y, c, own=order is not None),
+            ),
             warnings=notes,
             method=(
                 ("comparative " if c is not None else "")
@@ -325,32 +343,176 @@ class ITS(Estimator):
         return inference
 
 
-def _ordered_periods(data: CausalData) -> tuple[np.ndarray, np.ndarray]:
-    """``(order, sorted periods)``: rows sorted by the time role, one row per period."""
+@dataclass(frozen=True)
+class SeriesData(CausalData):
+    """:class:`CausalData` of a series read column by column (the fast preparation).
+
+    ``frame`` is the caller's table itself (complete in every column in use; pandas'
+    copy-on-write keeps it unchanged); the period and control columns are kept as the
+    arrays read once.
+
+    Attributes
+    ----------
+    time : ndarray, shape (n,)
+        The periods, in the table's row order.
+    control : ndarray, shape (n,) or None
+        The control series (float64), or ``None`` without one.
+    """
+
+    time: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    control: np.ndarray | None = None
+
+
+#: Roles the fast preparation does not read: a table with any of them takes the general one.
+_OTHER_ROLES = tuple(
+    f.name for f in fields(Roles) if f.name not in ("outcome", "time", "treatment", "guesses")
+)
+
+
+def _text_names(columns: pd.Index) -> bool:
+    """Whether every column name is a ``str`` (pandas' text dtype says so without a pass)."""
+    if isinstance(columns.dtype, pd.StringDtype) and not columns.hasnans:
+        return True
+    return all(isinstance(c, str) for c in columns)
+
+
+def _complete_numeric_series(
+    df: pd.DataFrame, roles: Roles, control: str | None
+) -> SeriesData | None:
+    """:class:`SeriesData` for a complete numeric table, else ``None`` (general path).
+
+    ``None`` whenever :func:`cqox.data.prepare.prepare` would remove a row, convert a
+    value or raise: then the general path does exactly that.
+    """
+    if not isinstance(df, pd.DataFrame) or roles.time is None or roles.outcome is None:
+        return None
+    if any(getattr(roles, name) is not None for name in _OTHER_ROLES):
+        return None  # covariates or other roles: their checks live in prepare()
+    columns = df.columns
+    # check_table's conditions (columns, rows, unique names), and text names throughout:
+    # else the general path words the problem or renames the columns
+    if len(columns) == 0 or len(df) == 0 or not columns.is_unique or not _text_names(columns):
+        return None
+    wanted = [roles.outcome, roles.time] + [c for c in (roles.treatment, control) if c]
+    if len(set(wanted)) < len(wanted) or not all(c in columns for c in wanted):
+        return None
+    y = _float_values(_column(df, roles.outcome))
+    if y is None:
+        return None
+    # min and max carry any NaN (then no comparison holds) and any infinity
+    lo, hi = float(y.min()), float(y.max())
+    if not (lo < hi and math.isfinite(lo) and math.isfinite(hi)):
+        return None  # missing, infinite or constant: prepare() words it
+    times = _column(df, roles.time)
+    if times is None:
+        return None
+    kind = times.dtype.kind
+    if kind == "M":
+        if np.isnat(times).any():
+            return None
+    elif kind not in "iuf" or (kind == "f" and not np.isfinite(times).all()):
+        return None
+    t = None
+    if roles.treatment:
+        t = _finite_numbers(_column(df, roles.treatment))
+        if t is None:
+            return None
+        n1 = int(np.count_nonzero(t == 1.0))
+        n0 = int(np.count_nonzero(t == 0.0))
+        if n0 + n1 != len(t) or min(n0, n1) < 2:
+            return None  # not 0/1 with two rows per arm: prepare() says so
+    c = None
+    if control:
+        c = _finite_numbers(_column(df, control))
+        if c is None:
+            return None
+    n = len(df)
+    return SeriesData(
+        frame=df,
+        roles=roles,
+        y=y,
+        t=t,
+        X=np.empty((n, 0)),
+        covariate_names=[],
+        row_index=np.arange(n),
+        n_input=n,
+        time=times,
+        control=c,
+    )
+
+
+def _column(df: pd.DataFrame, name: str) -> np.ndarray | None:
+    """Column ``name`` of ``df`` as a read-only NumPy array, or ``None`` (not a NumPy dtype).
+
+    pandas' own array of the column without a Series (``df[name]`` builds one: ~10 µs,
+    more than the rest of the preparation), through its internal read when there is
+    one, else the public ``to_numpy``; read-only, as pandas hands it out under
+    copy-on-write.  Dates come through the public read (their internal array is not a
+    NumPy array).
+    """
+    read = getattr(df, "_get_column_array", None)  # pandas' internal read, ~1 µs
+    values = read(df.columns.get_loc(name)) if callable(read) else None
+    if not isinstance(values, np.ndarray):
+        column = df[name]
+        if not isinstance(column.dtype, np.dtype):
+            return None
+        values = column.to_numpy()
+    view = values.view()
+    view.flags.writeable = False
+    return view
+
+
+def _float_values(values: np.ndarray | None) -> np.ndarray | None:
+    """Int/uint/float values as float64 (the same array when float64), else ``None``."""
+    if values is None or values.dtype.kind not in "iuf":
+        return None
+    return values.astype(np.float64, copy=False)
+
+
+def _finite_numbers(values: np.ndarray | None) -> np.ndarray | None:
+    """Int/uint/float values as float64 when every value is finite, else ``None``."""
+    floats = _float_values(values)
+    return floats if floats is not None and np.isfinite(floats).all() else None
+
+
+def _time_and_control(
+    data: CausalData, control: str | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The periods and the control series in row order (read once by the fast path)."""
+    if isinstance(data, SeriesData):
+        return data.time, data.control
     r = data.roles
     assert r.time is not None
     column = data.frame[r.time]
     check_ordered_periods(column, r.time)
-    time_all = column.to_numpy()
-    order = np.argsort(time_all, kind="stable")
-    times = time_all[order]
-    if times.size > 1:
-        same = times[1:] == times[:-1]
-        if same.any():
-            dup = times[1:][same][0]
-            raise DataError(
-                f"role 'time': period {dup!r} appears more than once; ITS needs one row "
-                "per period (aggregate first, or use a panel design)",
-                details={"role": "time", "column": r.time},
-            )
-    return order, times
+    return column.to_numpy(), _control_series(data, control)
 
 
-def _control_series(data: CausalData, order: np.ndarray, control: str | None) -> np.ndarray | None:
-    """The control series (comparative ITS), in period order, or ``None``."""
+def _period_order(times: np.ndarray, column: str) -> np.ndarray | None:
+    """``None`` when the periods already increase strictly, else the sorting permutation.
+
+    Raises when a period appears twice (ITS needs one row per period).
+    """
+    if times.size < 2 or bool((times[1:] > times[:-1]).all()):
+        return None
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    same = ordered[1:] == ordered[:-1]
+    if same.any():
+        dup = ordered[1:][same][0]
+        raise DataError(
+            f"role 'time': period {dup!r} appears more than once; ITS needs one row "
+            "per period (aggregate first, or use a panel design)",
+            details={"role": "time", "column": column},
+        )
+    return order
+
+
+def _control_series(data: CausalData, control: str | None) -> np.ndarray | None:
+    """The control series (comparative ITS) in row order, or ``None``."""
     if not control:
         return None
-    c = pd.to_numeric(data.frame[control], errors="coerce").to_numpy()[order]
+    c = pd.to_numeric(data.frame[control], errors="coerce").to_numpy()
     if np.isnan(c).any():
         raise RoleError(
             f"parameter 'control': column '{control}' must be numeric",
@@ -360,31 +522,33 @@ def _control_series(data: CausalData, order: np.ndarray, control: str | None) ->
 
 
 def _interruption(
-    data: CausalData, order: np.ndarray, times: np.ndarray, t0: Any
+    times: np.ndarray, t: np.ndarray | None, treatment: str | None, t0: Any
 ) -> tuple[Any, int]:
     """``(first post period, its position)`` from the parameter or the 0/1 treatment role."""
     if t0 is not None:
         return t0, int(np.searchsorted(times, t0, side="left"))
-    r = data.roles
-    if data.t is None:
+    if t is None:
         raise RoleError(
             "its needs the interruption: give the parameter 'interruption' (first "
             "post period) or a 0/1 'treatment' role (0 before, 1 from then on)",
             details={"role": "treatment"},
         )
-    d = data.t[order]
-    s0 = int(np.argmax(d == 1))
-    if np.any(d[:s0] != 0) or np.any(d[s0:] != 1):
+    s0 = int(np.argmax(t == 1))
+    if np.any(t[:s0] != 0) or np.any(t[s0:] != 1):
         raise DesignError(
-            f"role 'treatment': column '{r.treatment}' must be 0 up to the "
+            f"role 'treatment': column '{treatment}' must be 0 up to the "
             "interruption and 1 from then on (one interruption)",
-            details={"role": "treatment", "column": r.treatment},
+            details={"role": "treatment", "column": treatment},
         )
     return times[s0], s0
 
 
 def _spacing_notes(times: np.ndarray, column: str) -> list[str]:
     """A note when numeric periods are not equally spaced (the slope is per observation)."""
+    if times.dtype.kind in "iu" and times.size > 1:
+        steps = times[1:] - times[:-1]  # increasing: no wrap-around for unsigned periods
+        if steps.min() == steps.max():  # equal integer steps: exact, no float pass
+            return []
     if np.issubdtype(times.dtype, np.number):
         steps = np.diff(times.astype(float))
         if steps.size and np.ptp(steps) > 1e-9 * max(1.0, float(np.abs(steps).max())):
@@ -395,10 +559,10 @@ def _spacing_notes(times: np.ndarray, column: str) -> list[str]:
     return []
 
 
-def _check_design(Z: np.ndarray, names: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _check_design(Z: np.ndarray, names: list[str], n: int) -> LeastSquaresQR:
     """Refuse a design with no residual degrees of freedom or dependent columns.
 
-    Returns the thin QR factors of ``Z`` (whose ``R`` diagonal is the rank test).
+    Returns the QR of ``Z`` (whose ``R`` diagonal is the rank test).
     """
     if n <= Z.shape[1]:
         raise DesignError(
@@ -407,7 +571,7 @@ def _check_design(Z: np.ndarray, names: list[str], n: int) -> tuple[np.ndarray, 
             details={"columns": names, "n": n},
         )
     qr = thin_qr(Z)
-    if not full_rank(qr[1], n):
+    if not full_rank(qr.R, n):
         raise DesignError(
             "the ITS design matrix is rank-deficient (too few periods for the "
             "seasonal terms or covariates?)",
@@ -422,8 +586,8 @@ def _fit_long_run_variance(
     inference: str,
     params: dict[str, Any],
     n: int,
-    qr: tuple[np.ndarray, np.ndarray],
-) -> tuple[Any, str]:
+    qr: LeastSquaresQR,
+) -> tuple[HACFit, str]:
     """OLS with the EWC or Newey–West long-run variance, and its description."""
     small = params["small_sample"]
     if inference == "ewc":
@@ -436,13 +600,12 @@ def _fit_long_run_variance(
 
 
 def _reference_distribution(
-    fit: Any, inference: str, level: float, params: dict[str, Any], k: int
-) -> tuple[np.ndarray, np.ndarray, str, Any]:
+    fit: HACFit, tstat: np.ndarray, inference: str, level: float, params: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, str, FixedB | None]:
     """``(critical values, p-values, description, fixed-b law or None)`` per coefficient."""
-    tstat = fit.coef / fit.se
     if inference == "normal":
         return (
-            np.full(k, normal_critical_value(level)),
+            np.full(len(tstat), normal_critical_value(level)),
             normal_p_value(tstat),
             "normal CI",
             None,
@@ -458,31 +621,62 @@ def _reference_distribution(
     return fb.critical_value(level), fb.p_value(tstat), "design-adjusted fixed-b t CI", fb
 
 
+def _coefficient_table(
+    names: list[str],
+    coef: np.ndarray,
+    se: np.ndarray,
+    tstat: np.ndarray,
+    pvals: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> dict[str, Any]:
+    """Columns of the coefficient table: estimate, HAR SE, t-ratio, p-value and interval."""
+    return {
+        "term": names,
+        "coef": coef,
+        "se": se,
+        "t": tstat,
+        "p_value": pvals,
+        "ci_low": lo,
+        "ci_high": hi,
+    }
+
+
 def _fit_table(
     times: np.ndarray,
     y_used: np.ndarray,
     Z: np.ndarray,
-    fit: Any,
+    fit: HACFit,
     s0: int,
     y: np.ndarray,
     c: np.ndarray | None,
-) -> pd.DataFrame:
-    """Observed, fitted and counterfactual (no level or slope change) series by period."""
-    n = len(y_used)
+    *,
+    own: bool,
+) -> dict[str, np.ndarray]:
+    """Columns of the fit table: observed, fitted and counterfactual series by period.
+
+    The counterfactual is the fitted line without the level and slope change; a
+    comparative ITS adds the treated and the control series.
+    Unless ``own`` (the rows were sorted into new arrays), the period and series arrays
+    may be views of the caller's table: they are copied, so that the table built later
+    does not follow changes the caller makes to its table in the meantime.
+    """
+    if not own:
+        times, y = times.copy(), y.copy()
+        y_used = y if c is None else y_used
+        c = None if c is None else c.copy()
     coef = fit.coef
-    counterfactual = fit.fitted - Z[:, 2] * coef[2] - Z[:, 3] * coef[3]
-    table = pd.DataFrame(
-        {
-            "time": times,
-            "observed": y_used,
-            "fitted": fit.fitted,
-            "counterfactual": counterfactual,
-            "post": np.arange(n) >= s0,
-        },
-        index=pd.RangeIndex(n),
-        copy=False,
-    )
+    # without the level and slope change: β2 + β3 (s − s0) off the fitted post periods
+    counterfactual = fit.fitted.copy()
+    counterfactual[s0:] -= coef[2] + Z[s0:, 3] * coef[3]
+    columns = {
+        "time": times,
+        "observed": y_used,
+        "fitted": fit.fitted,
+        "counterfactual": counterfactual,
+        "post": np.arange(len(y_used)) >= s0,
+    }
     if c is not None:
-        table["treated_series"] = y
-        table["control_series"] = c
-    return table
+        columns["treated_series"] = y
+        columns["control_series"] = c
+    return columns

@@ -44,8 +44,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-from scipy import fft, linalg, special
+from numpy.lib.stride_tricks import as_strided
+from scipy import fft, special
+from scipy.linalg import lapack
 
 
 def auto_lag(n: int) -> int:
@@ -84,24 +85,35 @@ def its_design(
     names : list of str
     """
     s = np.arange(n, dtype=np.float64)
-    D = (s >= s0).astype(np.float64)
-    cols = [np.ones(n), s - s0, D, (s - s0) * D]
     names = ["intercept", "time", "level_change", "slope_change"]
+    extra: list[np.ndarray] = []
     if season_period is not None and season_period > 1:
         if season_method == "dummies":
             phase = np.arange(n) % season_period
             for k in range(1, season_period):
-                cols.append((phase == k).astype(np.float64))
+                extra.append((phase == k).astype(np.float64))
                 names.append(f"season_{k}")
         else:
             for k in range(1, fourier_order + 1):
                 ang = 2 * np.pi * k * s / season_period
-                cols += [np.sin(ang), np.cos(ang)]
+                extra += [np.sin(ang), np.cos(ang)]
                 names += [f"sin_{k}", f"cos_{k}"]
-    if X is not None and X.shape[1]:
-        cols += list(X.T)
-        names += list(covariate_names or [f"x{j}" for j in range(X.shape[1])])
-    return np.column_stack(cols), names
+    p = X.shape[1] if X is not None else 0
+    if X is not None and p:
+        names += list(covariate_names or [f"x{j}" for j in range(p)])
+    # column-major, as LAPACK's QR reads it: each column is written once, in place
+    Z = np.empty((n, 4 + len(extra) + p), order="F")
+    Z[:, 0] = 1.0
+    np.subtract(s, s0, out=Z[:, 1])
+    m = min(max(s0, 0), n)  # D_s = 1{s ≥ s0}
+    Z[:m, 2:4] = 0.0
+    Z[m:, 2] = 1.0
+    Z[m:, 3] = Z[m:, 1]
+    for j, col in enumerate(extra):
+        Z[:, 4 + j] = col
+    if X is not None and p:
+        Z[:, 4 + len(extra) :] = X
+    return Z, names
 
 
 def llsw_lag(n: int) -> int:
@@ -129,7 +141,7 @@ def cosine_basis(n: int, terms: int) -> np.ndarray:
     return np.sqrt(2.0) * np.cos(np.outer(s, np.arange(1, terms + 1)) * (np.pi / n))
 
 
-def cosine_transform(V: np.ndarray, terms: int) -> np.ndarray:
+def cosine_transform(V: np.ndarray, terms: int, overwrite: bool = False) -> np.ndarray:
     """``Φ'V`` along the last axis for the cosines of :func:`cosine_basis`, shape (…, terms).
 
     ``Σ_s √2 cos(π j (s + ½)/n) v_s`` is ``√2/2`` times the unnormalised DCT-II of ``v``
@@ -138,8 +150,74 @@ def cosine_transform(V: np.ndarray, terms: int) -> np.ndarray:
     """
     n = V.shape[-1]
     if terms < n:
-        return np.asarray(math.sqrt(0.5) * fft.dct(V, type=2, axis=-1)[..., 1 : terms + 1])
+        # overwrite: V is the caller's own temporary, the transform's scratch (no copy)
+        F = fft.dct(V, type=2, axis=-1, overwrite_x=overwrite)
+        return np.asarray(math.sqrt(0.5) * F[..., 1 : terms + 1])
     return np.asarray(V @ cosine_basis(n, terms))
+
+
+class LeastSquaresQR:
+    """Householder QR ``Z = QR`` of a design, as LAPACK leaves it (``geqrf``).
+
+    One factorisation serves the rank check (the diagonal of ``R``), the coefficients
+    (``R⁻¹Q'y`` with ``Q'y`` applied from the Householder reflectors, ``ormqr``), the
+    bread ``(Z'Z)⁻¹ = R⁻¹R⁻ᵀ`` and, only when the fixed-b law asks for it, the explicit
+    ``Q`` (``orgqr``, formed on first use).  LAPACK is called directly: SciPy's
+    ``linalg.qr`` adds a workspace query and checks that cost more than the
+    factorisation of a 1,000 × 4 design.
+    """
+
+    __slots__ = ("R", "_Q", "_Rinv", "n", "packed", "tau")
+
+    def __init__(self, Z: np.ndarray) -> None:
+        n, k = Z.shape
+        # geqrf works in place on a Fortran-ordered copy we own (its_design builds one)
+        a = np.array(Z, dtype=np.float64, order="F", copy=True)
+        packed, tau, _, info = _GEQRF(a, lwork=max(1, 64 * k), overwrite_a=1)
+        if info != 0:  # pragma: no cover - LAPACK argument error
+            raise np.linalg.LinAlgError(f"geqrf failed (info={info})")
+        self.n = n
+        self.packed = packed
+        self.tau = tau
+        R = packed[: min(n, k)].copy()
+        for i in range(1, R.shape[0]):  # below the diagonal: the reflectors, not R
+            R[i, :i] = 0.0
+        self.R = R
+        self._Q: np.ndarray | None = None
+        self._Rinv: np.ndarray | None = None
+
+    @property
+    def Q(self) -> np.ndarray:  # noqa: N802 - matrix notation (Z = QR)
+        """The thin ``Q`` (n × k), formed from the reflectors on first use."""
+        if self._Q is None:
+            q, _, info = _ORGQR(self.packed, self.tau, lwork=max(1, 64 * self.R.shape[1]))
+            if info != 0:  # pragma: no cover - LAPACK argument error
+                raise np.linalg.LinAlgError(f"orgqr failed (info={info})")
+            self._Q = q
+        return self._Q
+
+    @property
+    def Rinv(self) -> np.ndarray:  # noqa: N802 - matrix notation (R⁻¹)
+        """``R⁻¹`` (upper triangular; needs full rank)."""
+        if self._Rinv is None:
+            rinv, info = _TRTRI(self.R)
+            if info != 0:
+                raise np.linalg.LinAlgError("the design is rank-deficient")
+            self._Rinv = rinv
+        return self._Rinv
+
+    def qty(self, y: np.ndarray) -> np.ndarray:
+        """The first k entries of ``Q'y`` (the reflectors applied to ``y``)."""
+        k = self.R.shape[1]
+        c, _, info = _ORMQR(b"L", b"T", self.packed, self.tau, y[:, None], max(1, 64))
+        if info != 0:  # pragma: no cover - LAPACK argument error
+            raise np.linalg.LinAlgError(f"ormqr failed (info={info})")
+        return np.asarray(c[:k, 0])
+
+
+_GEQRF, _ORGQR, _ORMQR, _TRTRI = lapack.get_lapack_funcs(
+    ("geqrf", "orgqr", "ormqr", "trtri"), dtype=np.float64
+)
 
 
 @dataclass(frozen=True)
@@ -158,6 +236,8 @@ class HACFit:
         Bartlett truncation lag ``L`` (Newey–West) or number of cosine terms ``ν`` (EWC).
     kernel : str
         ``"bartlett"`` (Newey–West) or ``"ewc"`` (equal-weighted cosine).
+    factor : LeastSquaresQR or None
+        The QR of the design (its ``Q`` and ``R⁻¹`` serve :func:`fixed_b`).
     """
 
     coef: np.ndarray
@@ -167,25 +247,22 @@ class HACFit:
     fitted: np.ndarray
     lag: int
     kernel: str = "bartlett"
-    Q: np.ndarray | None = field(default=None, repr=False)
-    Rinv: np.ndarray | None = field(default=None, repr=False)
+    factor: LeastSquaresQR | None = field(default=None, repr=False)
+
+    @property
+    def Q(self) -> np.ndarray | None:  # noqa: N802 - matrix notation (Z = QR)
+        """Thin ``Q`` of the design's QR (``None`` without the factorisation)."""
+        return None if self.factor is None else self.factor.Q
+
+    @property
+    def Rinv(self) -> np.ndarray | None:  # noqa: N802 - matrix notation (R⁻¹)
+        """``R⁻¹`` of the design's QR (``None`` without the factorisation)."""
+        return None if self.factor is None else self.factor.Rinv
 
 
-def thin_qr(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Economic QR ``Z = QR`` (``Q`` n × k, ``R`` k × k upper triangular).
-
-    SciPy's LAPACK call: NumPy's ``linalg.qr`` forms ``Q`` several times more slowly on
-    tall designs (2 ms against 0.4 ms at 10,000 × 7).
-    """
-    # LAPACK works in place on a Fortran-ordered copy we own: without overwrite_a SciPy
-    # makes its own copy in a slower path (0.8 ms against 0.2 ms at 10,000 × 7)
-    Q, R = linalg.qr(
-        np.array(Z, dtype=np.float64, order="F"),
-        mode="economic",
-        overwrite_a=True,
-        check_finite=False,
-    )
-    return Q, R
+def thin_qr(Z: np.ndarray) -> LeastSquaresQR:
+    """Householder QR of ``Z`` (see :class:`LeastSquaresQR`): ``.R``, ``.Q``, ``.Rinv``."""
+    return LeastSquaresQR(Z)
 
 
 def full_rank(R: np.ndarray, n: int) -> bool:
@@ -195,17 +272,34 @@ def full_rank(R: np.ndarray, n: int) -> bool:
     scale), applied to the diagonal of ``R``: the residual norm of each column on the
     columns before it.
     """
-    d = np.abs(np.diag(R))
-    return bool(d.size == 0 or d.min() > d.max() * max(n, R.shape[1]) * np.finfo(float).eps)
+    d = np.abs(R.diagonal())
+    return bool(d.size == 0 or d.min() > d.max() * max(n, R.shape[1]) * _EPS)
+
+
+_EPS = float(np.finfo(np.float64).eps)
 
 
 def _ols(
-    y: np.ndarray, Z: np.ndarray, qr: tuple[np.ndarray, np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    Q, R = thin_qr(Z) if qr is None else qr
-    Rinv = linalg.solve_triangular(R, np.eye(R.shape[0]), check_finite=False)
-    coef = Rinv @ (Q.T @ y)
-    return Q, Rinv, coef, Z @ coef
+    y: np.ndarray, Z: np.ndarray, qr: LeastSquaresQR | None
+) -> tuple[LeastSquaresQR, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(factor, coef, fitted, ε̂, U')``: ``U' = (z_s ε̂_s)'`` as a contiguous k × n array."""
+    f = LeastSquaresQR(Z) if qr is None else qr
+    coef = f.Rinv @ f.qty(y)
+    fitted = Z @ coef
+    e = y - fitted
+    # rows of Z' are contiguous for a column-major Z: the lag products below read rows
+    Ut = np.multiply(Z.T, e)
+    return f, coef, fitted, e, Ut
+
+
+def _sandwich(f: LeastSquaresQR, S: np.ndarray, correction: bool) -> np.ndarray:
+    """``(Z'Z)⁻¹ S (Z'Z)⁻¹`` (times ``n/(n−k)`` with the correction)."""
+    bread = f.Rinv @ f.Rinv.T  # (Z'Z)^{-1}
+    cov = bread @ S @ bread
+    if correction:
+        n, k = f.n, f.R.shape[1]
+        cov *= n / (n - k)
+    return np.asarray(cov)
 
 
 def ols_hac(
@@ -213,25 +307,16 @@ def ols_hac(
     Z: np.ndarray,
     lag: int,
     correction: bool = False,
-    qr: tuple[np.ndarray, np.ndarray] | None = None,
+    qr: LeastSquaresQR | None = None,
 ) -> HACFit:
     """OLS of ``y`` on ``Z`` with the Newey–West (Bartlett) covariance at lag ``lag``.
 
     ``qr`` is :func:`thin_qr` of ``Z`` when the caller already has it.
     """
-    n, k = Z.shape
-    Q, Rinv, coef, fitted = _ols(y, Z, qr)
-    e = y - fitted
-    U = Z * e[:, None]
-    # S = Σ_{|j|≤L} w_j Σ_s u_s u_{s−j}' = U'KU with K the Bartlett matrix (running sums:
-    # O(n k) whatever the lag)
-    S = U.T @ bartlett_smooth(U, min(lag, n - 1))
-    S = 0.5 * (S + S.T)
-    bread = Rinv @ Rinv.T  # (Z'Z)^{-1}
-    cov = bread @ S @ bread
-    if correction:
-        cov *= n / (n - k)
-    return HACFit(coef, cov, np.sqrt(np.diag(cov)), e, fitted, lag, "bartlett", Q, Rinv)
+    f, coef, fitted, e, Ut = _ols(y, Z, qr)
+    S = newey_west_meat(Ut, min(lag, len(y) - 1))
+    cov = _sandwich(f, S, correction)
+    return HACFit(coef, cov, np.sqrt(cov.diagonal()), e, fitted, lag, "bartlett", f)
 
 
 def ols_ewc(
@@ -239,7 +324,7 @@ def ols_ewc(
     Z: np.ndarray,
     terms: int,
     correction: bool = False,
-    qr: tuple[np.ndarray, np.ndarray] | None = None,
+    qr: LeastSquaresQR | None = None,
 ) -> HACFit:
     """OLS of ``y`` on ``Z`` with the equal-weighted cosine (EWC) covariance.
 
@@ -248,15 +333,45 @@ def ols_ewc(
     doi:10.1080/07350015.2018.1506926); covariance ``(Z'Z)⁻¹ S (Z'Z)⁻¹``.  ``qr`` is
     :func:`thin_qr` of ``Z`` when the caller already has it.
     """
-    n, k = Z.shape
-    Q, Rinv, coef, fitted = _ols(y, Z, qr)
-    e = y - fitted
-    Lam = cosine_transform((Z * e[:, None]).T, terms).T  # Φ'U, (ν, k)
-    bread = Rinv @ Rinv.T
-    cov = bread @ (Lam.T @ Lam / terms) @ bread
-    if correction:
-        cov *= n / (n - k)
-    return HACFit(coef, cov, np.sqrt(np.diag(cov)), e, fitted, terms, "ewc", Q, Rinv)
+    f, coef, fitted, e, Ut = _ols(y, Z, qr)
+    Lam = cosine_transform(Ut, terms, overwrite=True)  # (Φ'U)', (k, ν); Ut is ours
+    cov = _sandwich(f, Lam @ Lam.T / terms, correction)
+    return HACFit(coef, cov, np.sqrt(cov.diagonal()), e, fitted, terms, "ewc", f)
+
+
+def newey_west_meat(Ut: np.ndarray, lag: int) -> np.ndarray:
+    """``S = Σ_{|j|≤L} (1 − |j|/(L+1)) Σ_s u_s u_{s−j}'`` from ``U'`` (k × n, rows contiguous).
+
+    For short lags the autocovariances ``Γ_j = Σ_s u_s u_{s−j}'`` are summed directly
+    (statsmodels' ``S_hac_simple``: one small matrix product per lag); for long ones
+    ``S = B'B/(L+1)`` with ``B`` the width-``L+1`` moving sums of ``U`` (``K = CC'/(L+1)``
+    for the Bartlett matrix), a fixed number of passes whatever the lag.  The crossover
+    (measured: lag 7 at 1,000 × 4, lag 16 at 10,000 × 4) grows with the size because a
+    cumulative sum costs more per element than a matrix product.
+    """
+    k, n = Ut.shape
+    # Γ_0 and B'B from two arrays, not one: NumPy would call BLAS syrk for X @ X.T,
+    # several times slower than gemm for a short, wide k × n operand
+    if lag <= 6 + (k * n) // 4000:
+        S = Ut @ Ut.copy().T
+        if lag:
+            A = np.zeros((k, k))  # Σ_{j≥1} w_j Γ_j (Γ_{−j} = Γ_j' comes with the symmetrisation)
+            for j in range(1, lag + 1):
+                A += (1.0 - j / (lag + 1.0)) * (Ut[:, j:] @ Ut[:, : n - j].T)
+            S += 2.0 * A
+        # symmetric to the last bit (gemm need not round Γ_0 symmetrically)
+        return np.asarray(S + S.T) * 0.5
+    # moving sums b_i = Σ_{t=i−L}^{i} u_t = P_{i+L+1} − P_i, i = 0 … n+L−1, with P the
+    # cumulative sums of U padded by L+1 zeros in front and the total behind
+    P = np.empty((k, n + 2 * lag + 1))
+    P[:, : lag + 1] = 0.0
+    np.cumsum(Ut, axis=1, out=P[:, lag + 1 : lag + 1 + n])
+    P[:, lag + 1 + n :] = P[:, lag + n : lag + n + 1]
+    B = P[:, lag + 1 :] - P[:, : n + lag]
+    S = B @ B.copy().T
+    S += S.T
+    S *= 0.5 / (lag + 1.0)
+    return np.asarray(S)
 
 
 def bartlett_smooth(V: np.ndarray, lag: int) -> np.ndarray:
@@ -322,12 +437,12 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
     Cost ``O(k² n + k n log n)`` (Newey–West) or ``O(k² n ν + k n log n)`` (EWC); no
     n × n matrix is formed.
     """
-    if fit.Q is None or fit.Rinv is None:
+    if fit.factor is None:
         raise ValueError("fixed_b needs the QR factors kept by ols_hac / ols_ewc")
-    Q, Rinv = fit.Q, fit.Rinv
+    Q, Rinv = fit.factor.Q, fit.factor.Rinv
     n, k = Q.shape
-    Arows = Rinv @ Q.T  # (k, n): row j is a_j
-    aa = np.einsum("jn,jn->j", Arows, Arows)
+    # a_j'a_j = (R⁻¹Q'QR⁻ᵀ)_jj = Σ_a (R⁻¹_ja)², Q having orthonormal columns
+    aa = np.einsum("ja,ja->j", Rinv, Rinv)
     if fit.kernel == "ewc":
         nu = fit.lag
         # C = (D_a Φ)' M (D_a Φ) = Φ'D_{a²}Φ − (Q'D_aΦ)'(Q'D_aΦ), for every coefficient.
@@ -336,6 +451,7 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
         if 2 * nu + 1 <= n:
             cm, QG = _ewc_transforms(Q, Rinv, nu)
         else:
+            Arows = Rinv @ Q.T  # (k, n): row j is a_j
             a2 = Arows * Arows
             grid = np.outer(np.arange(n) + 0.5, np.arange(2 * nu + 1)) * (np.pi / n)
             cm = a2 @ np.cos(grid)
@@ -354,6 +470,7 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
     else:
         L = min(fit.lag, n - 1)
         w = bartlett_weights(L)
+        Arows = Rinv @ Q.T
         a2 = Arows * Arows
         # tr(B²) = Σ_{s,t} a_s² a_t² w_{|s−t|}² from the autocovariances of a² (FFT)
         m = 1 << (2 * n - 1).bit_length()
@@ -377,9 +494,11 @@ def _ewc_transforms(Q: np.ndarray, Rinv: np.ndarray, nu: int) -> tuple[np.ndarra
     Needs ``2ν + 1 ≤ n``.
     """
     k = Q.shape[1]
-    ia, ib = np.triu_indices(k)
+    # the pairs a ≤ b (row-major upper triangle), without triu_indices' index grids
+    ia = np.repeat(np.arange(k), np.arange(k, 0, -1))
+    ib = np.concatenate([np.arange(a, k) for a in range(k)])
     Qt = Q.T
-    F = fft.dct(Qt[ia] * Qt[ib], type=2, axis=1)[:, : 2 * nu + 1]
+    F = fft.dct(Qt[ia] * Qt[ib], type=2, axis=1, overwrite_x=True)[:, : 2 * nu + 1]
     full = np.empty((k, k, 2 * nu + 1))
     full[ia, ib] = F
     full[ib, ia] = F
@@ -400,9 +519,15 @@ def _toeplitz_plus_hankel(cm: np.ndarray, nu: int) -> np.ndarray:
     """
     # row v−1 of the Toeplitz part is cm[|v−w|], w = 1 … ν: a window of the sequence
     # cm[ν−1], …, cm[1], cm[0], cm[1], …, cm[ν−1] starting at ν − v
+    k = cm.shape[0]
     seq = np.concatenate([cm[:, nu - 1 : 0 : -1], cm[:, :nu]], axis=1)
-    toeplitz = sliding_window_view(seq, nu, axis=1)[:, ::-1, :]
-    hankel = sliding_window_view(cm[:, 2 : 2 * nu + 1], nu, axis=1)  # cm[v + w]
+    # windows as strided views (as_strided: sliding_window_view's checks cost more than
+    # the sum at ν = 26); seq and the band of cm are C-contiguous rows
+    s0, s1 = seq.strides
+    toeplitz = as_strided(seq[:, nu - 1 :], (k, nu, nu), (s0, -s1, s1))
+    band = np.ascontiguousarray(cm[:, 2 : 2 * nu + 1])
+    b0, b1 = band.strides
+    hankel = as_strided(band, (k, nu, nu), (b0, b1, b1))  # cm[v + w]
     return np.asarray(toeplitz + hankel)
 
 
