@@ -10,7 +10,8 @@ overhead exceeds the arithmetic.  Here each fit is one compiled pass over its wi
 - the Gram matrix ``G = RᵀWR`` of ``R = [1, x, …, x^o]`` and ``RᵀWY``;
 - ``G⁻¹`` by Cholesky (``G = LLᵀ``, ``G⁻¹ = L⁻ᵀL⁻¹``), or, when ``G`` is not numerically
   positive definite, the pseudo-inverse from its eigen-decomposition (cyclic Jacobi:
-  ``G`` is symmetric, so this is the SVD's pseudo-inverse, NumPy's ``pinv``);
+  ``G`` is symmetric, so this is the SVD's pseudo-inverse, NumPy's ``pinv``), computed
+  by a separate call and the fit repeated with it;
 - residuals: nearest-neighbour (``vce="nn"``, :mod:`cqox.estimators.rd._nn_kernel`) or
   plug-in with an HC factor;
 - sandwich variances ``[G⁻¹ (Σ_i r_i² (w_iR_i)(w_iR_i)ᵀ) G⁻¹]``.
@@ -19,8 +20,20 @@ The formulas are those of :mod:`cqox.estimators.rd.local_poly` (CCT 2014) and
 :mod:`cqox.estimators.rd.bandwidth` (``rdrobust_bw``), written as scalar loops (no
 array expressions, fancy indexing or BLAS calls); only the order of the floating-point
 sums differs from NumPy's matrix products (``tests/unit/test_rd_compiled_fits.py``
-bounds the effect).  Numba compiles these functions once per installation (about 10 s
-of CPU) and reads them from its cache afterwards.
+bounds the effect).
+
+Numba compiles these functions on the first RD fit of a process with an empty cache
+(a new installation, each API worker's own cache): about 7–8 s of CPU on the 2-core
+test machine, then it reads them from the cache (0.2–0.3 s more per fresh process
+than without Numba).  Most of that is LLVM optimising and generating machine code, and
+Numba links every compiled callee into each caller and optimises it again there, so
+the layout keeps that work small: two entry points (:func:`side_kernel` and
+:func:`bw_terms`, which serves all of the selector's steps), :func:`sandwich` called
+from Python with a Python ``int`` (a literal index inside compiled code compiles a
+second specialisation), and the rare pseudo-inverse (:func:`pinv_sym`) called from
+Python and compiled only if a Gram matrix is ever not positive definite.  Inlining the
+helpers (``inline="always"``) made it slower (12–21 s), and so did merging the two
+entry points (no gain).
 """
 
 from __future__ import annotations
@@ -130,7 +143,11 @@ def tie_groups(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no co
 
 @compiled
 def pinv_sym(A: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """Pseudo-inverse of a symmetric matrix: ``Σ_{|λ| > rcond·max|λ|} v vᵀ/λ`` (cyclic Jacobi)."""
+    """Pseudo-inverse of a symmetric matrix: ``Σ_{|λ| > rcond·max|λ|} v vᵀ/λ`` (cyclic Jacobi).
+
+    Called from Python (:func:`fit_side`, :func:`pilot_terms`, :func:`bias_terms`) when a
+    compiled fit reports a Gram matrix that is not numerically positive definite.
+    """
     n = A.shape[0]
     D = A.copy()
     V = np.zeros((n, n))
