@@ -169,29 +169,7 @@ def test_instrument_rank_from_r_names_the_spanning_covariate() -> None:
 
 
 # --------------------------------------------------------------------------- rd
-@pytest.mark.parametrize("kernel", ["triangular", "uniform", "epanechnikov"])
-def test_kernel_window_equals_the_full_pass(kernel: str) -> None:
-    from cqox.estimators.rd.local_poly import kernel_weights, kernel_window
-
-    rng = np.random.default_rng(5)
-    h = 0.3
-    # values exactly at ±h and just beyond, where the kernels' zero weights decide
-    xc = np.sort(np.r_[rng.uniform(-1, 1, 400), -h, h, h, np.nextafter(h, 1.0), 0.0])
-    rows, w = kernel_window(xc, h, kernel)
-    w_all = kernel_weights(xc, h, kernel)
-    np.testing.assert_array_equal(rows, np.flatnonzero(w_all > 0))
-    np.testing.assert_array_equal(w, w_all[w_all > 0])
-
-
-def test_cholesky_inverse_equals_the_inverse_and_falls_back_when_singular() -> None:
-    from cqox.estimators.rd.local_poly import inv_spd, vander
-
-    x = np.random.default_rng(6).uniform(0, 0.5, 200)
-    G = vander(x, 3).T @ vander(x, 3)
-    np.testing.assert_allclose(inv_spd(G) @ G, np.eye(4), atol=1e-6)
-    np.testing.assert_allclose(inv_spd(G), np.linalg.inv(G), rtol=1e-8)
-    singular = np.ones((3, 3))
-    np.testing.assert_allclose(inv_spd(singular), np.linalg.pinv(singular))
+# the kernel window and the Cholesky inverse: tests/unit/test_rd_compiled_fits.py
 
 
 def test_density_floors_by_position_equal_the_partitions() -> None:
