@@ -414,7 +414,7 @@ class FixedB:
         return np.asarray(2.0 * special.stdtr(self.df, -np.abs(t) / self.scale))
 
 
-def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
+def fixed_b(fit: HACFit, correction: bool = False, s0: int | None = None) -> FixedB:
     """Two-moment (Satterthwaite) fit to the exact t-ratio law under Gaussian white noise.
 
     With ``a_j`` the j-th row of ``(Z'Z)⁻¹Z'``, ``M = I − Z(Z'Z)⁻¹Z'`` and ``K`` the
@@ -436,10 +436,21 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
     design EWC gives exactly ``scale = 1``, ``df = ν`` (the ``t_ν`` of Lazarus et al.).
     Cost ``O(k² n + k n log n)`` (Newey–West) or ``O(k² n ν + k n log n)`` (EWC); no
     n × n matrix is formed.
+
+    ``s0`` says that the design is the bare four-column ITS design of :func:`its_design`
+    (no seasonal term, no covariate) interrupted at ``s0``: every quantity above depends
+    on the design only through its column space, so the closed-form basis of
+    :func:`_segment_basis` replaces the QR's ``Q`` (no ``orgqr``) and half of the
+    products of basis columns vanish (fewer transforms).
     """
     if fit.factor is None:
         raise ValueError("fixed_b needs the QR factors kept by ols_hac / ols_ewc")
-    Q, Rinv = fit.factor.Q, fit.factor.Rinv
+    pairs: tuple[np.ndarray, np.ndarray] | None = None
+    if s0 is None:
+        Q, Rinv = fit.factor.Q, fit.factor.Rinv
+    else:
+        Q, Rinv = _segment_basis(fit.factor.n, s0)
+        pairs = _SEGMENT_PAIRS
     n, k = Q.shape
     # a_j'a_j = (R⁻¹Q'QR⁻ᵀ)_jj = Σ_a (R⁻¹_ja)², Q having orthonormal columns
     aa = np.einsum("ja,ja->j", Rinv, Rinv)
@@ -449,7 +460,7 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
         # 2 cos(πv x) cos(πw x) = cos(π(v−w)x) + cos(π(v+w)x), so Φ'D_{a²}Φ needs only
         # c(m) = Σ_s a_s² cos(πm(s+½)/n), m = 0 … 2ν: one DCT-II of a² (O(n log n)).
         if 2 * nu + 1 <= n:
-            cm, QG = _ewc_transforms(Q, Rinv, nu)
+            cm, QG = _ewc_transforms(Q, Rinv, nu, pairs)
         else:
             Arows = Rinv @ Q.T  # (k, n): row j is a_j
             a2 = Arows * Arows
@@ -485,21 +496,76 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
     return FixedB(np.sqrt(aa / (c * trA)), trA**2 / trA2)
 
 
-def _ewc_transforms(Q: np.ndarray, Rinv: np.ndarray, nu: int) -> tuple[np.ndarray, np.ndarray]:
+def _segment_basis(n: int, s0: int) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal basis of the bare ITS design's columns and its ``R⁻¹`` (closed form).
+
+    The columns ``[1, s − s0, D, (s − s0)·D]`` span the lines on the pre segment
+    (``s < s0``, ``p = s0`` periods) and on the post segment (``r = n − s0``): with
+    ``l = s − m`` centred on each segment's mean ``m`` and ``‖l‖² = p(p² − 1)/12``, the
+    basis is ``q = [1_pre/√p, l·1_pre/‖l_pre‖, 1_post/√r, l·1_post/‖l_post‖]``.  The
+    least-squares rows ``a_j`` of ``(Z'Z)⁻¹Z'`` are ``Σ_a B_ja q_a`` with ``B`` read off
+    the two segment fits (``β1`` the pre slope, ``β0`` the pre line at ``s0``, ``β2``
+    and ``β3`` the post line's level at ``s0`` and slope minus the pre ones) — the role
+    ``R⁻¹`` plays for the QR's ``Q``.  Needs ``p, r ≥ 2``.
+
+    Returns
+    -------
+    Q : ndarray, shape (n, 4), column-major
+    B : ndarray, shape (4, 4)
+    """
+    p, r = s0, n - s0
+    # segment means and norms of the centred index, exact for integer periods
+    m_pre, m_post = 0.5 * (p - 1), s0 + 0.5 * (r - 1)
+    rp, rr = math.sqrt(p), math.sqrt(r)
+    lp, lr = math.sqrt(p * (p * p - 1) / 12.0), math.sqrt(r * (r * r - 1) / 12.0)
+    Q = np.zeros((n, 4), order="F")
+    Q[:p, 0] = 1.0 / rp
+    np.subtract(np.arange(p, dtype=np.float64), m_pre, out=Q[:p, 1])
+    Q[:p, 1] /= lp
+    Q[p:, 2] = 1.0 / rr
+    np.subtract(np.arange(s0, n, dtype=np.float64), m_post, out=Q[p:, 3])
+    Q[p:, 3] /= lr
+    dp, dr = (s0 - m_pre) / lp, (s0 - m_post) / lr
+    B = np.array(
+        [
+            [1.0 / rp, dp, 0.0, 0.0],
+            [0.0, 1.0 / lp, 0.0, 0.0],
+            [-1.0 / rp, -dp, 1.0 / rr, dr],
+            [0.0, -1.0 / lp, 0.0, 1.0 / lr],
+        ]
+    )
+    return Q, B
+
+
+#: Products of :func:`_segment_basis` columns that are not zero (same segment), a ≤ b
+_SEGMENT_PAIRS = (np.array([0, 0, 1, 2, 2, 3]), np.array([0, 1, 1, 2, 3, 3]))
+
+
+def _ewc_transforms(
+    Q: np.ndarray,
+    Rinv: np.ndarray,
+    nu: int,
+    pairs: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``c(m) = Σ_s a_js² cos(πm(s+½)/n)`` (m ≤ 2ν) and ``Q'D_{a_j}Φ``, from one DCT batch.
 
     ``a_j = Σ_a R⁻¹_ja q_a`` is a combination of the columns of ``Q``, so both transforms
     are combinations of the DCT-II of the ``k(k+1)/2`` products ``q_a ⊙ q_b``: one batch
     of that many transforms instead of ``k + k²`` (4 + 16 for the basic ITS design).
-    Needs ``2ν + 1 ≤ n``.
+    ``pairs`` (index arrays ``a ≤ b``) lists the only products that are not zero when
+    the caller knows (6 of 10 for :func:`_segment_basis`).  Needs ``2ν + 1 ≤ n``.
     """
     k = Q.shape[1]
-    # the pairs a ≤ b (row-major upper triangle), without triu_indices' index grids
-    ia = np.repeat(np.arange(k), np.arange(k, 0, -1))
-    ib = np.concatenate([np.arange(a, k) for a in range(k)])
+    if pairs is None:
+        # the pairs a ≤ b (row-major upper triangle), without triu_indices' index grids
+        ia = np.repeat(np.arange(k), np.arange(k, 0, -1))
+        ib = np.concatenate([np.arange(a, k) for a in range(k)])
+        full = np.empty((k, k, 2 * nu + 1))
+    else:
+        ia, ib = pairs
+        full = np.zeros((k, k, 2 * nu + 1))
     Qt = Q.T
     F = fft.dct(Qt[ia] * Qt[ib], type=2, axis=1, overwrite_x=True)[:, : 2 * nu + 1]
-    full = np.empty((k, k, 2 * nu + 1))
     full[ia, ib] = F
     full[ib, ia] = F
     # c_j = ½ Σ_ab R⁻¹_ja R⁻¹_jb DCT(q_a q_b); QG_j = √½ Σ_a R⁻¹_ja DCT(q_a q_r)[1 … ν]
