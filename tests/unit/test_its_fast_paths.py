@@ -190,7 +190,10 @@ def test_segment_basis_gives_the_qr_fixed_b_law(
 ) -> None:
     """The bare design's closed-form basis: same rows a_j, same fixed-b law (1e-10)."""
     from cqox.estimators.its.segmented import (
+        _SEGMENT_PAIRS,
         _segment_basis,
+        _segment_coefficients,
+        _segment_products,
         ewc_terms,
         fixed_b,
         its_design,
@@ -202,8 +205,10 @@ def test_segment_basis_gives_the_qr_fixed_b_law(
 
     Z, _ = its_design(n, s0)
     qr = thin_qr(Z)
-    Q, B = _segment_basis(n, s0)
+    Q, B = _segment_basis(n, s0), _segment_coefficients(n, s0)
     np.testing.assert_allclose(Q.T @ Q, np.eye(4), atol=1e-13)
+    ia, ib = _SEGMENT_PAIRS
+    np.testing.assert_allclose(_segment_products(n, s0), Q.T[ia] * Q.T[ib], rtol=1e-13, atol=0)
     rows = qr.Rinv @ qr.Q.T  # a_j, the rows of (Z'Z)⁻¹Z'
     np.testing.assert_allclose(B @ Q.T, rows, rtol=0, atol=1e-11 * np.abs(rows).max())
     y = np.random.default_rng(n + s0).normal(size=n)
