@@ -105,8 +105,8 @@ class BalanceTable:
     smd_after: np.ndarray | None = None
     vr_after: np.ndarray | None = None
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per covariate."""
+    def columns(self) -> dict[str, object]:
+        """The columns of :meth:`to_frame` (for a table built on first read)."""
         cols: dict[str, object] = {
             "covariate": self.names,
             "smd_before": self.smd_before,
@@ -115,7 +115,11 @@ class BalanceTable:
         if self.smd_after is not None and self.vr_after is not None:
             cols["smd_after"] = self.smd_after
             cols["variance_ratio_after"] = self.vr_after
-        return pd.DataFrame(cols)
+        return cols
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per covariate."""
+        return pd.DataFrame(self.columns())
 
 
 def balance_table(

@@ -55,14 +55,16 @@ def max_weight_gate(w: np.ndarray, t: np.ndarray, ctx: Context) -> Gate:
 
 def common_support(e: np.ndarray, t: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Common-support interval of the propensity and the mask of rows inside it."""
-    low = max(float(e[t == 1].min()), float(e[t == 0].min()))
-    high = min(float(e[t == 1].max()), float(e[t == 0].max()))
+    e1, e0 = e[t == 1], e[t == 0]
+    low = max(float(e1.min()), float(e0.min()))
+    high = min(float(e1.max()), float(e0.max()))
     return low, high, (e >= low) & (e <= high)
 
 
 def common_support_gate(e: np.ndarray, t: np.ndarray, ctx: Context) -> Gate:
     """Share of rows inside the propensity common support."""
     low, high, inside = common_support(e, t)
+    outside = ~inside
     limit = ctx.threshold("common_support")
     extreme = ctx.threshold("common_support_extreme")
     return threshold_gate(
@@ -74,8 +76,8 @@ def common_support_gate(e: np.ndarray, t: np.ndarray, ctx: Context) -> Gate:
         fail_threshold=limit / 2,
         details={
             "interval": [low, high],
-            "outside_treated": int((~inside & (t == 1)).sum()),
-            "outside_control": int((~inside & (t == 0)).sum()),
+            "outside_treated": int(np.count_nonzero(outside & (t == 1))),
+            "outside_control": int(np.count_nonzero(outside & (t == 0))),
             "share_extreme": float(np.mean((e < extreme) | (e > 1 - extreme))),
             "e_min": float(e.min()),
             "e_max": float(e.max()),

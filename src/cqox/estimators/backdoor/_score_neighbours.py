@@ -74,6 +74,7 @@ def nn_intervals(
     ref: np.ndarray,
     m: int,
     tol: float,
+    start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``[left, right)`` of sorted ``ref`` holding each query's nearest neighbours.
 
@@ -81,7 +82,8 @@ def nn_intervals(
     ``q`` the query scores, ``[seg_lo, seg_hi)`` the part of ``ref`` each query may
     match into (sorted within), ``self_pos`` the query's own position in ``ref`` or -1
     (the run contains it: skip it), ``m`` matches with all ties at the ``m``-th
-    distance (absolute tie tolerance ``tol``).
+    distance (absolute tie tolerance ``tol``).  ``start``, when given, is
+    ``searchsorted(ref, q, "left")`` found by the caller (whole ``ref``, no segments).
     """
     n_q, n_r = q.shape[0], ref.shape[0]
     lo = seg_lo.astype(np.int64)
@@ -96,7 +98,7 @@ def nn_intervals(
     if bool(has_self.all()):
         lft, rgt = s - 1, s + 1
     else:
-        pos = segment_search(ref, lo, hi, q, "left")
+        pos = segment_search(ref, lo, hi, q, "left") if start is None else start
         lft = np.where(has_self, s - 1, pos - 1)
         rgt = np.where(has_self, s + 1, pos)
     count = np.zeros(n_q, np.int64)

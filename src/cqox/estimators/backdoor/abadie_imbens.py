@@ -217,7 +217,16 @@ def match_estimate(
         if score is not None:
             s_q, s_r = score[q_rows], score[r_rows]
             if replace:
-                mt = match_scores(s_q, s_r, m, caliper, cq, cr, within_arms[1 - w].order)
+                mt = match_scores(
+                    s_q,
+                    s_r,
+                    m,
+                    caliper,
+                    cq,
+                    cr,
+                    within_arms[1 - w].order,
+                    within_arms[w].order,
+                )
             else:
                 if order == "largest":
                     qo = np.argsort(-s_q, kind="stable")
@@ -268,6 +277,7 @@ def weighted_conditional_covariance(
     L: int,
     w: np.ndarray,
     within: Matches | None = None,
+    other: Matches | None = None,
 ) -> np.ndarray:
     """``Σ_i w_i ĉov(Z, Y | e(X_i), W = arm)``, shape (k,).
 
@@ -275,7 +285,8 @@ def weighted_conditional_covariance(
     (:meth:`cqox.nuisance.glm.BinaryFit.zt_dot` computes it in blocks, so that the
     ``n × k`` design is never copied).
 
-    ``within`` reuses the arm's own ``L``-nearest same-arm matches if already known.
+    ``within`` reuses the arm's own ``L``-nearest same-arm matches if already known;
+    ``other`` the other arm's (for the sort order of its scores).
 
     ``ĉov_i`` is the sample covariance over the ``L`` nearest arm-``arm`` rows ``H(i)``
     on the score ``s`` (ties kept; a row of that arm excludes itself), as in Abadie &
@@ -294,7 +305,13 @@ def weighted_conditional_covariance(
         if lvl == arm:
             m = within if within is not None else match_within(s[rows], L)
         else:
-            m = match_scores(s[q], s[rows], L, order=None if within is None else within.order)
+            m = match_scores(
+                s[q],
+                s[rows],
+                L,
+                order=None if within is None else within.order,
+                query_order=None if other is None else other.order,
+            )
         h = m.sizes.astype(np.float64)
         ok = h > 1
         wq = np.where(ok, w[q] / np.where(ok, h - 1, 1.0), 0.0)
@@ -348,8 +365,8 @@ def estimated_score_adjustment(
         w1, w0, n_s = f * (1 - e) / e, f, float(n - t.sum())
     w0_within, w1_within = within if len(within) == 2 else (None, None)
     c = (
-        weighted_conditional_covariance(y, t, s, zt_dot, 1, L, w1, w1_within)
-        + weighted_conditional_covariance(y, t, s, zt_dot, 0, L, w0, w0_within)
+        weighted_conditional_covariance(y, t, s, zt_dot, 1, L, w1, w1_within, w0_within)
+        + weighted_conditional_covariance(y, t, s, zt_dot, 0, L, w0, w0_within, w1_within)
     ) / n_s
     if estimand == "ATE":
         return float(c @ np.linalg.solve(H, c)) / n

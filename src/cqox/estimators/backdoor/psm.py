@@ -59,7 +59,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import special
 
 from cqox.core.context import Context
@@ -67,6 +66,7 @@ from cqox.core.design import Design
 from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
 from cqox.core.params import Param
+from cqox.core.tables import Tables
 from cqox.data.prepare import CausalData
 from cqox.errors import EstimationError
 from cqox.estimators.backdoor.abadie_imbens import (
@@ -147,8 +147,10 @@ def _unit_effects(
         if done[t == w].all():
             continue
         q, r = np.flatnonzero(t == w), np.flatnonzero(t != w)
-        order = res.within[1 - w].order if len(res.within) == 2 else None
-        mt = match_scores(s[q], s[r], m, order=order)
+        order, q_order = (
+            (res.within[1 - w].order, res.within[w].order) if len(res.within) == 2 else (None, None)
+        )
+        mt = match_scores(s[q], s[r], m, order=order, query_order=q_order)
         imputed = segment_sums(y[r][mt.idx], mt.ptr) / np.maximum(mt.sizes, 1)
         effect[q] = (2 * w - 1) * (y[q] - imputed)
     return effect
@@ -297,17 +299,18 @@ class PSM(Estimator):
                 "propensity_max": float(e.max()),
                 "caliper_abs": None if not np.isfinite(cal) else float(cal),
             },
-            tables={
-                "balance": table.to_frame(),
-                # the matched sets behind this estimate, for Rosenbaum bounds downstream
-                MATCHED_PAIRS_TABLE: pd.DataFrame(
-                    {
+            # as columns: the DataFrames are built when first read
+            tables=Tables(
+                {
+                    "balance": table.columns(),
+                    # the matched sets behind this estimate, for Rosenbaum bounds downstream
+                    MATCHED_PAIRS_TABLE: {
                         "row": np.flatnonzero(keep)[res.targets],
                         "n_matches": res.matches.sizes,
                         "difference": res.d,
-                    }
-                ),
-            },
+                    },
+                }
+            ),
             gates=gates,
             warnings=notes,
             method=_method_text(params, adjustment is not None),
@@ -339,8 +342,9 @@ def _matching_metric(
     if distance == "mahalanobis":
         return None, whiten(X), np.inf if caliper is None else caliper
     score = special.logit(e) if distance == "logit" else e
-    sd = float(np.std(score, ddof=1))
-    return score, None, np.inf if caliper is None else caliper * sd
+    if caliper is None:
+        return score, None, np.inf
+    return score, None, caliper * float(np.std(score, ddof=1))
 
 
 def _match_counts(res: MatchingResult, t: np.ndarray) -> dict[str, int]:
