@@ -178,3 +178,47 @@ def test_fast_preparation_without_pandas_internal_read(monkeypatch: pytest.Monke
     data = ITS(control="c").prepare(df, Roles(outcome="y", time="day"), {"control": "c"})
     assert isinstance(data, SeriesData) and not data.y.flags.writeable
     assert _answer(cqox.estimate("its", df, **kw)) == _answer(a)
+
+
+@pytest.mark.parametrize(
+    ("n", "s0"), [(24, 12), (60, 36), (200, 120), (1000, 600), (1000, 50), (3000, 2700)]
+)
+@pytest.mark.parametrize("kernel", ["ewc", "bartlett"])
+@pytest.mark.parametrize("correction", [False, True])
+def test_segment_basis_gives_the_qr_fixed_b_law(
+    n: int, s0: int, kernel: str, correction: bool
+) -> None:
+    """The bare design's closed-form basis: same rows a_j, same fixed-b law (1e-10)."""
+    from cqox.estimators.its.segmented import (
+        _SEGMENT_PAIRS,
+        _segment_basis,
+        _segment_coefficients,
+        _segment_products,
+        ewc_terms,
+        fixed_b,
+        its_design,
+        llsw_lag,
+        ols_ewc,
+        ols_hac,
+        thin_qr,
+    )
+
+    Z, _ = its_design(n, s0)
+    qr = thin_qr(Z)
+    Q, B = _segment_basis(n, s0), _segment_coefficients(n, s0)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(4), atol=1e-13)
+    ia, ib = _SEGMENT_PAIRS
+    np.testing.assert_allclose(_segment_products(n, s0), Q.T[ia] * Q.T[ib], rtol=1e-13, atol=0)
+    rows = qr.Rinv @ qr.Q.T  # a_j, the rows of (Z'Z)⁻¹Z'
+    np.testing.assert_allclose(B @ Q.T, rows, rtol=0, atol=1e-11 * np.abs(rows).max())
+    y = np.random.default_rng(n + s0).normal(size=n)
+    if kernel == "ewc":
+        fit = ols_ewc(y, Z, ewc_terms(n), correction, qr)
+    else:
+        fit = ols_hac(y, Z, llsw_lag(n), correction, qr)
+    general, bare = fixed_b(fit, correction), fixed_b(fit, correction, s0)
+    np.testing.assert_allclose(bare.scale, general.scale, rtol=1e-10)
+    np.testing.assert_allclose(bare.df, general.df, rtol=1e-10)
+    t = fit.coef / fit.se
+    np.testing.assert_allclose(bare.p_value(t), general.p_value(t), rtol=1e-10)
+    np.testing.assert_allclose(bare.critical_value(0.95), general.critical_value(0.95), rtol=1e-10)

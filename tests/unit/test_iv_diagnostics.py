@@ -100,3 +100,43 @@ def test_under_identified_model_is_an_estimation_error() -> None:
             roles={"instrument": ["z1"]},
             endogenous=["x2"],
         )
+
+
+def test_instrument_columns_of_any_numeric_dtype_give_the_same_fit() -> None:
+    """Integer, boolean and nullable instruments are read as their float values."""
+    df, _ = cqox.simulate.iv_linear(n=400, n_instruments=1, seed=3)
+    df["zb"] = df["z1"] > df["z1"].median()
+    base = cqox.estimate(
+        "iv_2sls", df, outcome="y", treatment="d", covariates=["x1"], roles={"instrument": ["zb"]}
+    )
+    for coded in (df["zb"].astype(np.int64), df["zb"].astype("Int64"), df["zb"].astype(float)):
+        est = cqox.estimate(
+            "iv_2sls",
+            df.assign(zb=coded),
+            outcome="y",
+            treatment="d",
+            covariates=["x1"],
+            roles={"instrument": ["zb"]},
+        )
+        assert est.estimate == pytest.approx(base.estimate, rel=1e-12)
+        assert est.se == pytest.approx(base.se, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        (lambda df: df["z1"].map(lambda v: f"{v:.3f}"), "must be numeric"),
+        (lambda df: df["z1"] * 0 + 2.0, "is constant"),
+    ],
+)
+def test_text_or_constant_instrument_is_a_role_error_naming_it(column, message) -> None:  # type: ignore[no-untyped-def]
+    df, _ = cqox.simulate.iv_linear(n=300, n_instruments=2, seed=1)
+    with pytest.raises(cqox.RoleError, match=f"role 'instrument': column 'z2' {message}"):
+        cqox.estimate(
+            "iv_2sls",
+            df.assign(z2=column(df)),
+            outcome="y",
+            treatment="d",
+            covariates=["x1"],
+            roles={"instrument": ["z1", "z2"]},
+        )

@@ -56,76 +56,120 @@ def test_its_refuses_a_design_whose_covariate_is_the_time_trend() -> None:
 
 
 # --------------------------------------------------------------------------- iv
-def _iv_data(n: int = 500, seed: int = 4) -> tuple[np.ndarray, ...]:
+def _iv_data(n: int = 400, seed: int = 2):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(seed)
     W = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
     Zx = rng.normal(size=(n, 2)) + 0.3 * W[:, 1:3]
-    u = rng.normal(size=n)
+    u = rng.normal(size=n) * (1 + 0.5 * np.abs(W[:, 1]))  # heteroskedastic
     D = (Zx @ [0.8, -0.5] + W[:, 1] + u + rng.normal(size=n))[:, None]
     y = 1.5 * D[:, 0] + W @ [1.0, 0.5, -0.2, 0.1] + u
     return y, W, D, Zx
 
 
+def _ols(A: np.ndarray, y: np.ndarray, se_method: str) -> tuple[np.ndarray, np.ndarray]:
+    """OLS coefficients and their HC0 (or homoskedastic) covariance, straight from the formula."""
+    bread = np.linalg.inv(A.T @ A)
+    coef = bread @ A.T @ y
+    e = y - A @ coef
+    if se_method == "unadjusted":
+        return coef, bread * (e @ e) / len(y)
+    meat = (A * e[:, None]).T @ (A * e[:, None])
+    return coef, bread @ meat @ bread
+
+
 @pytest.mark.parametrize("se_method", ["robust", "unadjusted"])
 def test_first_stage_from_the_shared_qr_equals_its_own_regression(se_method: str) -> None:
     from cqox.estimators.iv.diagnostics import first_stages
-    from cqox.estimators.iv.kclass import iv_arrays, ols_cov, project
+    from cqox.estimators.iv.kclass import iv_arrays
 
     y, W, D, Zx = _iv_data()
     a = iv_arrays(y, W, D, Zx)
     fs = first_stages(a, ["d"], se_method, False)[0]
-    coef, cov, _ = ols_cov(a.Z, D[:, 0], None, se_method, False)
+    coef, cov = _ols(np.column_stack([W, Zx]), D[:, 0], se_method)
     np.testing.assert_allclose(fs.pi, coef[-2:], rtol=RTOL)
     np.testing.assert_allclose(fs.se, np.sqrt(np.diag(cov)[-2:]), rtol=RTOL)
-    Zt = Zx - project(np.linalg.qr(W)[0], Zx)
-    dt = D[:, 0] - project(np.linalg.qr(W)[0], D[:, 0])
+    Zt = Zx - W @ np.linalg.lstsq(W, Zx, rcond=None)[0]
+    dt = D[:, 0] - W @ np.linalg.lstsq(W, D[:, 0], rcond=None)[0]
     resid = dt - Zt @ np.linalg.lstsq(Zt, dt, rcond=None)[0]
     assert fs.partial_r2 == pytest.approx(1 - resid @ resid / (dt @ dt), rel=RTOL)
-    np.testing.assert_allclose(a.Zt, Zt, rtol=0, atol=RTOL * np.abs(Zt).max())
+    np.testing.assert_allclose(a.partialled_instruments(), Zt, rtol=0, atol=RTOL * np.abs(Zt).max())
+
+
+@pytest.mark.parametrize("se_method", ["robust", "unadjusted"])
+def test_2sls_from_the_r_factor_equals_the_textbook_sandwich(se_method: str) -> None:
+    from cqox.estimators.iv.kclass import iv_arrays, kclass
+
+    y, W, D, Zx = _iv_data()
+    res = kclass(iv_arrays(y, W, D, Zx), 1.0, se_method=se_method)
+    X, Z = np.column_stack([W, D]), np.column_stack([W, Zx])
+    PX = Z @ np.linalg.lstsq(Z, X, rcond=None)[0]  # the first-stage fitted values
+    bread = np.linalg.inv(PX.T @ X)
+    beta = bread @ PX.T @ y
+    e = y - X @ beta
+    if se_method == "unadjusted":
+        cov = bread * (e @ e) / len(y)
+    else:
+        cov = bread @ ((PX * e[:, None]).T @ (PX * e[:, None])) @ bread.T
+    np.testing.assert_allclose(res.params, beta, rtol=RTOL)
+    np.testing.assert_allclose(res.resid, e, rtol=0, atol=RTOL * np.abs(e).max())
+    np.testing.assert_allclose(res.se, np.sqrt(np.diag(cov)), rtol=RTOL)
+
+
+@pytest.mark.parametrize("se_method", ["robust", "unadjusted"])
+def test_wooldridge_test_by_fwl_equals_the_control_function_regression(se_method: str) -> None:
+    from cqox.estimators.iv.diagnostics import endogeneity_tests
+    from cqox.estimators.iv.kclass import iv_arrays, kclass
+
+    y, W, D, Zx = _iv_data()
+    a = iv_arrays(y, W, D, Zx)
+    endo = endogeneity_tests(a, kclass(a, 1.0, se_method=se_method), se_method, False)
+    Z = np.column_stack([W, Zx])
+    V = D - Z @ np.linalg.lstsq(Z, D, rcond=None)[0]  # first-stage residuals
+    coef, cov = _ols(np.column_stack([W, D, V]), y, se_method)
+    assert endo.wooldridge.statistic == pytest.approx(coef[-1] ** 2 / cov[-1, -1], rel=RTOL)
+
+
+@pytest.mark.parametrize("se_method", ["robust", "unadjusted"])
+@pytest.mark.parametrize("q", [1, 2])
+def test_anderson_rubin_statistic_equals_the_test_regression(se_method: str, q: int) -> None:
+    from cqox.estimators.iv.diagnostics import _ARParts
+    from cqox.estimators.iv.kclass import iv_arrays
+
+    y, W, D, Zx = _iv_data()
+    Zx = Zx[:, :q]
+    parts = _ARParts(iv_arrays(y, W, D, Zx), se_method, False)
+    Z = np.column_stack([W, Zx])
+    for b in (-3.0, 0.0, 1.5, 7.0):
+        coef, cov = _ols(Z, y - b * D[:, 0], se_method)
+        pi, C = coef[-q:], cov[-q:, -q:]
+        wald = pi @ np.linalg.solve(C, pi)
+        if se_method == "unadjusted":  # the F form: s² on n − L degrees of freedom
+            wald = wald / q * (len(y) - Z.shape[1]) / len(y)
+        assert parts.stat(b) == pytest.approx(wald, rel=RTOL)
 
 
 def test_instrument_rank_from_r_names_the_spanning_covariate() -> None:
-    from cqox.estimators.iv.kclass import thin_qr
     from cqox.estimators.iv.rank import check_instrument_rank_qr
+
+    def r_factor(A: np.ndarray) -> np.ndarray:
+        return np.asarray(np.linalg.qr(A, mode="r"))
 
     _, W, _, Zx = _iv_data()
     z = (2.0 * W[:, 2] - W[:, 3])[:, None]
-    R = thin_qr(np.column_stack([W, z]))[1]
+    R = r_factor(np.column_stack([W, z]))
     with pytest.raises(EstimationError, match="linear combination of 'w2', 'w3'"):
         check_instrument_rank_qr(R, W, z, ["(intercept)", "w1", "w2", "w3"], ["z"])
-    R_ok = thin_qr(np.column_stack([W, Zx]))[1]
+    R_ok = r_factor(np.column_stack([W, Zx]))
     check_instrument_rank_qr(R_ok, W, Zx, ["(intercept)", "w1", "w2", "w3"], ["z1", "z2"])
     const = np.full((len(W), 1), 3.0)
     with pytest.raises(EstimationError, match="constant"):
         check_instrument_rank_qr(
-            thin_qr(np.column_stack([W, const]))[1], W, const, ["(intercept)"] * 4, ["c"]
+            r_factor(np.column_stack([W, const])), W, const, ["(intercept)"] * 4, ["c"]
         )
 
 
 # --------------------------------------------------------------------------- rd
-@pytest.mark.parametrize("kernel", ["triangular", "uniform", "epanechnikov"])
-def test_kernel_window_equals_the_full_pass(kernel: str) -> None:
-    from cqox.estimators.rd.local_poly import kernel_weights, kernel_window
-
-    rng = np.random.default_rng(5)
-    h = 0.3
-    # values exactly at ±h and just beyond, where the kernels' zero weights decide
-    xc = np.sort(np.r_[rng.uniform(-1, 1, 400), -h, h, h, np.nextafter(h, 1.0), 0.0])
-    rows, w = kernel_window(xc, h, kernel)
-    w_all = kernel_weights(xc, h, kernel)
-    np.testing.assert_array_equal(rows, np.flatnonzero(w_all > 0))
-    np.testing.assert_array_equal(w, w_all[w_all > 0])
-
-
-def test_cholesky_inverse_equals_the_inverse_and_falls_back_when_singular() -> None:
-    from cqox.estimators.rd.local_poly import inv_spd, vander
-
-    x = np.random.default_rng(6).uniform(0, 0.5, 200)
-    G = vander(x, 3).T @ vander(x, 3)
-    np.testing.assert_allclose(inv_spd(G) @ G, np.eye(4), atol=1e-6)
-    np.testing.assert_allclose(inv_spd(G), np.linalg.inv(G), rtol=1e-8)
-    singular = np.ones((3, 3))
-    np.testing.assert_allclose(inv_spd(singular), np.linalg.pinv(singular))
+# the kernel window and the Cholesky inverse: tests/unit/test_rd_compiled_fits.py
 
 
 def test_density_floors_by_position_equal_the_partitions() -> None:

@@ -247,7 +247,10 @@ class ITS(Estimator):
         fit, lrv = _fit_long_run_variance(y_used, Z, inference, params, n, qr)
         coef, se = fit.coef, fit.se
         tstat = coef / se
-        crit, pvals, ref, fb = _reference_distribution(fit, tstat, inference, level, params)
+        # the bare four-column design: fixed_b takes its closed-form basis (no seasons,
+        # no covariates)
+        bare = s0 if Z.shape[1] == 4 else None
+        crit, pvals, ref, fb = _reference_distribution(fit, tstat, inference, level, params, bare)
         half = crit * se
         lo = coef - half
         hi = coef + half
@@ -600,9 +603,18 @@ def _fit_long_run_variance(
 
 
 def _reference_distribution(
-    fit: HACFit, tstat: np.ndarray, inference: str, level: float, params: dict[str, Any]
+    fit: HACFit,
+    tstat: np.ndarray,
+    inference: str,
+    level: float,
+    params: dict[str, Any],
+    s0: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str, FixedB | None]:
-    """``(critical values, p-values, description, fixed-b law or None)`` per coefficient."""
+    """``(critical values, p-values, description, fixed-b law or None)`` per coefficient.
+
+    ``s0``: the interruption when the design is the bare four-column one (see
+    :func:`cqox.estimators.its.segmented.fixed_b`).
+    """
     if inference == "normal":
         return (
             np.full(len(tstat), normal_critical_value(level)),
@@ -610,7 +622,7 @@ def _reference_distribution(
             "normal CI",
             None,
         )
-    fb = fixed_b(fit, params["small_sample"])
+    fb = fixed_b(fit, params["small_sample"], s0)
     if not (np.all(np.isfinite(fb.scale)) and np.all(fb.df > 0)):
         raise EstimationError(
             "its: the fixed-b reference distribution is degenerate for this design "

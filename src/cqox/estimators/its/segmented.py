@@ -44,7 +44,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 from scipy import fft, special
 from scipy.linalg import lapack
 
@@ -414,7 +413,7 @@ class FixedB:
         return np.asarray(2.0 * special.stdtr(self.df, -np.abs(t) / self.scale))
 
 
-def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
+def fixed_b(fit: HACFit, correction: bool = False, s0: int | None = None) -> FixedB:
     """Two-moment (Satterthwaite) fit to the exact t-ratio law under Gaussian white noise.
 
     With ``a_j`` the j-th row of ``(Z'Z)⁻¹Z'``, ``M = I − Z(Z'Z)⁻¹Z'`` and ``K`` the
@@ -436,11 +435,17 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
     design EWC gives exactly ``scale = 1``, ``df = ν`` (the ``t_ν`` of Lazarus et al.).
     Cost ``O(k² n + k n log n)`` (Newey–West) or ``O(k² n ν + k n log n)`` (EWC); no
     n × n matrix is formed.
+
+    ``s0`` says that the design is the bare four-column ITS design of :func:`its_design`
+    (no seasonal term, no covariate) interrupted at ``s0``: every quantity above depends
+    on the design only through its column space, so the closed-form basis of
+    :func:`_segment_basis` replaces the QR's ``Q`` (no ``orgqr``) and half of the
+    products of basis columns vanish (fewer transforms).
     """
     if fit.factor is None:
         raise ValueError("fixed_b needs the QR factors kept by ols_hac / ols_ewc")
-    Q, Rinv = fit.factor.Q, fit.factor.Rinv
-    n, k = Q.shape
+    n, k = fit.factor.n, fit.factor.R.shape[1]
+    Rinv = fit.factor.Rinv if s0 is None else _segment_coefficients(n, s0)
     # a_j'a_j = (R⁻¹Q'QR⁻ᵀ)_jj = Σ_a (R⁻¹_ja)², Q having orthonormal columns
     aa = np.einsum("ja,ja->j", Rinv, Rinv)
     if fit.kernel == "ewc":
@@ -448,26 +453,33 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
         # C = (D_a Φ)' M (D_a Φ) = Φ'D_{a²}Φ − (Q'D_aΦ)'(Q'D_aΦ), for every coefficient.
         # 2 cos(πv x) cos(πw x) = cos(π(v−w)x) + cos(π(v+w)x), so Φ'D_{a²}Φ needs only
         # c(m) = Σ_s a_s² cos(πm(s+½)/n), m = 0 … 2ν: one DCT-II of a² (O(n log n)).
-        if 2 * nu + 1 <= n:
-            cm, QG = _ewc_transforms(Q, Rinv, nu)
+        if 2 * nu + 1 <= n and s0 is not None:
+            # the products of the closed-form basis, no basis or gather formed
+            cm, QG = _ewc_from_products(_segment_products(n, s0), _SEGMENT_PAIRS, Rinv, nu)
+        elif 2 * nu + 1 <= n:
+            cm, QG = _ewc_transforms(fit.factor.Q, Rinv, nu)
         else:
+            Q = fit.factor.Q if s0 is None else _segment_basis(n, s0)
             Arows = Rinv @ Q.T  # (k, n): row j is a_j
             a2 = Arows * Arows
             grid = np.outer(np.arange(n) + 0.5, np.arange(2 * nu + 1)) * (np.pi / n)
             cm = a2 @ np.cos(grid)
             QG = cosine_transform(Q.T[None, :, :] * Arows[:, None, :], nu)  # (k, k, ν)
-        GG = _toeplitz_plus_hankel(cm, nu)
-        # C = G − H'H (H = QG_j, k × ν) is never formed: tr C = tr G − ‖H‖² and
-        # ‖C‖² = ‖G‖² − 2⟨HG, H⟩ + ‖HH'‖² need only k × ν and k × k products
-        HG = np.matmul(QG, GG)  # (k, k, ν)
-        HH = np.matmul(QG, QG.transpose(0, 2, 1))  # (k, k, k)
-        trA = (np.trace(GG, axis1=1, axis2=2) - np.einsum("jrv,jrv->j", QG, QG)) / nu
-        trA2 = (
-            np.einsum("jvw,jvw->j", GG, GG)
-            - 2.0 * np.einsum("jrv,jrv->j", HG, QG)
-            + np.einsum("jrs,jrs->j", HH, HH)
-        ) / nu**2
+        # C_j = G_j − H_j'H_j (H_j = QG_j, k × ν), formed in the buffer of H'H: one
+        # batched product, and ‖C‖² without the cancellation of its expansion
+        # ‖G‖² − 2⟨HG, H⟩ + ‖HH'‖²; four NumPy calls where that took seven
+        C = np.matmul(QG.transpose(0, 2, 1), QG)  # (k, ν, ν)
+        # G = Toeplitz + Hankel from its two windowed views straight into C's buffer: a k·ν²
+        # temporary for G cost ten times the sums at ν = 186 (n = 10,000)
+        toeplitz, hankel = _toeplitz_hankel_views(cm, nu)
+        np.subtract(hankel, C, out=C)
+        C += toeplitz
+        trA = np.trace(C, axis1=1, axis2=2) / nu
+        flat = C.reshape(k, 1, nu * nu)
+        # ‖C_j‖² as k dot products (one batched BLAS call; einsum is slower here)
+        trA2 = np.matmul(flat, flat.transpose(0, 2, 1)).reshape(k) / nu**2
     else:
+        Q = fit.factor.Q if s0 is None else _segment_basis(n, s0)
         L = min(fit.lag, n - 1)
         w = bartlett_weights(L)
         Arows = Rinv @ Q.T
@@ -485,6 +497,85 @@ def fixed_b(fit: HACFit, correction: bool = False) -> FixedB:
     return FixedB(np.sqrt(aa / (c * trA)), trA**2 / trA2)
 
 
+def _segment_basis(n: int, s0: int) -> np.ndarray:
+    """Orthonormal basis of the bare ITS design's columns (closed form), n × 4.
+
+    The columns ``[1, s − s0, D, (s − s0)·D]`` span the lines on the pre segment
+    (``s < s0``, ``p = s0`` periods) and on the post segment (``r = n − s0``): with
+    ``l = s − m`` centred on each segment's mean ``m`` and ``‖l‖² = p(p² − 1)/12``, the
+    basis is ``q = [1_pre/√p, l·1_pre/‖l_pre‖, 1_post/√r, l·1_post/‖l_post‖]``
+    (column-major).  Needs ``p, r ≥ 2``.
+    """
+    p, m_pre, m_post, lp, lr = _segment_sizes(n, s0)
+    Q = np.zeros((n, 4), order="F")
+    Q[:p, 0] = 1.0 / math.sqrt(p)
+    np.subtract(np.arange(p, dtype=np.float64), m_pre, out=Q[:p, 1])
+    Q[:p, 1] /= lp
+    Q[p:, 2] = 1.0 / math.sqrt(n - p)
+    np.subtract(np.arange(p, n, dtype=np.float64), m_post, out=Q[p:, 3])
+    Q[p:, 3] /= lr
+    return Q
+
+
+def _segment_coefficients(n: int, s0: int) -> np.ndarray:
+    """``B`` with ``a_j = Σ_a B_ja q_a`` for the basis of :func:`_segment_basis`, 4 × 4.
+
+    The least-squares rows ``a_j`` of ``(Z'Z)⁻¹Z'`` read off the two segment fits
+    (``β1`` the pre slope, ``β0`` the pre line at ``s0``, ``β2`` and ``β3`` the post
+    line's level at ``s0`` and slope minus the pre ones): the role ``R⁻¹`` plays for
+    the QR's ``Q``.
+    """
+    p, m_pre, m_post, lp, lr = _segment_sizes(n, s0)
+    rp, rr = math.sqrt(p), math.sqrt(n - p)
+    dp, dr = (s0 - m_pre) / lp, (s0 - m_post) / lr
+    return np.array(
+        [
+            [1.0 / rp, dp, 0.0, 0.0],
+            [0.0, 1.0 / lp, 0.0, 0.0],
+            [-1.0 / rp, -dp, 1.0 / rr, dr],
+            [0.0, -1.0 / lp, 0.0, 1.0 / lr],
+        ]
+    )
+
+
+def _segment_products(n: int, s0: int) -> np.ndarray:
+    """The products ``q_a ⊙ q_b`` of :func:`_segment_basis` listed in ``_SEGMENT_PAIRS``.
+
+    Rows ``1/p, l/(√p‖l‖), l²/‖l‖²`` on the pre segment, then the same on the post
+    segment (zero elsewhere), written straight from the closed forms (6 × n): at
+    n = 10,000 gathering them from the basis took longer than their transforms.
+    """
+    p, m_pre, m_post, lp, lr = _segment_sizes(n, s0)
+    P = np.zeros((6, n))
+    for row, lo, hi, mean, norm in ((0, 0, p, m_pre, lp), (3, p, n, m_post, lr)):
+        size = hi - lo
+        P[row, lo:hi] = 1.0 / size
+        centred = np.subtract(np.arange(lo, hi, dtype=np.float64), mean, out=P[row + 1, lo:hi])
+        np.multiply(centred, centred, out=P[row + 2, lo:hi])
+        P[row + 2, lo:hi] /= norm * norm
+        centred /= norm * math.sqrt(size)
+    return P
+
+
+def _segment_sizes(n: int, s0: int) -> tuple[int, float, float, float, float]:
+    """``(p, m_pre, m_post, ‖l_pre‖, ‖l_post‖)``: segment means and centred-index norms.
+
+    Exact sums for integer periods: ``Σ (s − m)² = p(p² − 1)/12`` over ``p`` periods.
+    """
+    p, r = s0, n - s0
+    return (
+        p,
+        0.5 * (p - 1),
+        s0 + 0.5 * (r - 1),
+        math.sqrt(p * (p * p - 1) / 12.0),
+        math.sqrt(r * (r * r - 1) / 12.0),
+    )
+
+
+#: Products of :func:`_segment_basis` columns that are not zero (same segment), a ≤ b
+_SEGMENT_PAIRS = (np.array([0, 0, 1, 2, 2, 3]), np.array([0, 1, 1, 2, 3, 3]))
+
+
 def _ewc_transforms(Q: np.ndarray, Rinv: np.ndarray, nu: int) -> tuple[np.ndarray, np.ndarray]:
     """``c(m) = Σ_s a_js² cos(πm(s+½)/n)`` (m ≤ 2ν) and ``Q'D_{a_j}Φ``, from one DCT batch.
 
@@ -498,8 +589,23 @@ def _ewc_transforms(Q: np.ndarray, Rinv: np.ndarray, nu: int) -> tuple[np.ndarra
     ia = np.repeat(np.arange(k), np.arange(k, 0, -1))
     ib = np.concatenate([np.arange(a, k) for a in range(k)])
     Qt = Q.T
-    F = fft.dct(Qt[ia] * Qt[ib], type=2, axis=1, overwrite_x=True)[:, : 2 * nu + 1]
-    full = np.empty((k, k, 2 * nu + 1))
+    return _ewc_from_products(Qt[ia] * Qt[ib], (ia, ib), Rinv, nu)
+
+
+def _ewc_from_products(
+    products: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], Rinv: np.ndarray, nu: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ewc_transforms` from the products ``q_a ⊙ q_b`` (rows) of the pairs ``a ≤ b``.
+
+    A pair not listed has a zero product (the segment basis: 6 of its 10).  The
+    products are the transform's scratch (overwritten).
+    """
+    k = Rinv.shape[0]
+    ia, ib = pairs
+    F = fft.dct(products, type=2, axis=1, overwrite_x=True)[:, : 2 * nu + 1]
+    full = (
+        np.zeros((k, k, 2 * nu + 1)) if len(ia) < k * (k + 1) // 2 else np.empty((k, k, 2 * nu + 1))
+    )
     full[ia, ib] = F
     full[ib, ia] = F
     # c_j = ½ Σ_ab R⁻¹_ja R⁻¹_jb DCT(q_a q_b); QG_j = √½ Σ_a R⁻¹_ja DCT(q_a q_r)[1 … ν]
@@ -517,18 +623,29 @@ def _toeplitz_plus_hankel(cm: np.ndarray, nu: int) -> np.ndarray:
     Sliding windows over ``cm`` (views) instead of fancy indexing with two ν × ν index
     arrays, which costs 20 times more (2.3 ms at ν = 186).
     """
+    toeplitz, hankel = _toeplitz_hankel_views(cm, nu)
+    return np.asarray(toeplitz + hankel)
+
+
+def _toeplitz_hankel_views(cm: np.ndarray, nu: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only strided views ``cm[j, |v−w|]`` and ``cm[j, v+w]`` (v, w = 1 … ν), (k, ν, ν)."""
     # row v−1 of the Toeplitz part is cm[|v−w|], w = 1 … ν: a window of the sequence
     # cm[ν−1], …, cm[1], cm[0], cm[1], …, cm[ν−1] starting at ν − v
     k = cm.shape[0]
     seq = np.concatenate([cm[:, nu - 1 : 0 : -1], cm[:, :nu]], axis=1)
-    # windows as strided views (as_strided: sliding_window_view's checks cost more than
-    # the sum at ν = 26); seq and the band of cm are C-contiguous rows
+    # windows as views built by the ndarray constructor over a C-contiguous buffer
+    # (as_strided costs 4 µs a view, sliding_window_view more: the sums at ν = 40 cost
+    # about as much); read-only, they alias their buffer
     s0, s1 = seq.strides
-    toeplitz = as_strided(seq[:, nu - 1 :], (k, nu, nu), (s0, -s1, s1))
-    band = np.ascontiguousarray(cm[:, 2 : 2 * nu + 1])
+    toeplitz = np.ndarray(
+        (k, nu, nu), np.float64, buffer=seq, offset=(nu - 1) * s1, strides=(s0, -s1, s1)
+    )
+    band = np.ascontiguousarray(cm, dtype=np.float64)  # no copy for a matrix product's cm
     b0, b1 = band.strides
-    hankel = as_strided(band, (k, nu, nu), (b0, b1, b1))  # cm[v + w]
-    return np.asarray(toeplitz + hankel)
+    hankel = np.ndarray((k, nu, nu), np.float64, buffer=band, offset=2 * b1, strides=(b0, b1, b1))
+    toeplitz.flags.writeable = False
+    hankel.flags.writeable = False
+    return toeplitz, hankel  # cm[|v − w|], cm[v + w]
 
 
 def normal_critical_value(level: float) -> float:

@@ -28,6 +28,7 @@ a test that does not apply returns ``None`` and the caller says why in a Gate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,14 +36,8 @@ import numpy as np
 from scipy import special
 
 from cqox._lazy import scipy_optimize as optimize
-from cqox.estimators.iv.kclass import (
-    IVArrays,
-    kclass_cov,
-    ols_cov,
-    orth,
-    project,
-    score_covariance,
-)
+from cqox.errors import EstimationError
+from cqox.estimators.iv.kclass import IVArrays, KClassResult, meat_scale, score_gram
 
 
 @dataclass(frozen=True)
@@ -115,33 +110,115 @@ class FirstStage:
     effective_f: float
 
 
-def first_stages(a: IVArrays, names: list[str], se_method: str, debiased: bool) -> list[FirstStage]:
-    """First-stage statistics for each endogenous regressor."""
-    Z = a.Z
-    n, L = Z.shape
-    q = a.Zx.shape[1]
-    kw = a.W.shape[1]
-    # every first stage from the shared QR of Z: π̂ = R⁻¹Q_Z'd, residual M_Z d,
-    # (Z'Z/n)⁻¹ = n R⁻¹R⁻ᵀ, Z̃'Z̃ = R_Z̃'R_Z̃ (R_Z̃ the instruments' block of R)
-    Rt = a.qr_Z[1][kw:, kw:]
-    ZtZ = Rt.T @ Rt
-    Rinv = a.Rinv_Z
-    Vinv = n * (Rinv @ Rinv.T)
+@dataclass(frozen=True)
+class InstrumentScores:
+    """Meats of the scores ``z̃ᵢuᵢ`` of the partialled-out instruments ``Z̃ = M_W Z_x``.
+
+    One cross-product serves every first stage and the Anderson–Rubin set: for the
+    residuals ``u ∈ [M_Z d_1, …, M_Z d_{k_d}, M_Z y]`` (``r = k_d + 1`` of them), the
+    score columns ``z̃_i ⊙ u_j`` are stacked at ``i·r + j``.
+
+    Attributes
+    ----------
+    gram : ndarray, shape (q·r, q·r)
+        ``Σᵢ sᵢsᵢ'`` (robust) or ``Σ_g s_g s_g'`` over cluster sums (clustered).
+    r : int
+        Residuals: ``k_d + 1`` (the outcome's last).
+    n_clusters : int or None
+    resid : ndarray, shape (n, r)
+        The residuals ``[M_Z D, M_Z y]``.
+    """
+
+    gram: np.ndarray
+    r: int
+    n_clusters: int | None
+    resid: np.ndarray
+
+    def block(self, j1: int, j2: int) -> np.ndarray:
+        """``Σᵢ z̃ᵢz̃ᵢ' u_{j1,i} u_{j2,i}`` (or its cluster form), shape (q, q)."""
+        return self.gram[j1 :: self.r, j2 :: self.r]
+
+
+def reduced_form_residuals(a: IVArrays) -> np.ndarray:
+    """``[M_Z D, M_Z y]``, shape (n, k_d + 1): ``[D, y] − Z R_Z⁻¹(Q'[D, y])[:L]``."""
+    L = a.L
+    return np.asarray(a.M[:, L:] - a.M[:, :L] @ (a.rinv_z() @ a.R[:L, L:]))
+
+
+def instrument_scores(a: IVArrays, se_method: str) -> InstrumentScores:
+    """:class:`InstrumentScores` of ``a`` (``robust`` or ``clustered``)."""
+    q, r = a.q, a.kd + 1
+    U = reduced_form_residuals(a)
+    Zt = a.partialled_instruments()
+    S = Zt * U if q == 1 else (Zt[:, :, None] * U[:, None, :]).reshape(a.n, q * r)
+    gram, G = score_gram(S, a.clusters, se_method)
+    return InstrumentScores(gram, r, G, U)
+
+
+def first_stages(
+    a: IVArrays,
+    names: list[str],
+    se_method: str,
+    debiased: bool,
+    scores: InstrumentScores | None = None,
+) -> list[FirstStage]:
+    """First-stage statistics for each endogenous regressor.
+
+    Every first stage comes from the shared factorisation: by Frisch–Waugh–Lovell the
+    coefficients on the excluded instruments are ``π̂ = R_Z̃⁻¹ Q_Z̃'d`` (``R_Z̃`` the
+    instruments' block of ``R``, ``Z̃'Z̃ = R_Z̃'R_Z̃``), their covariance
+    ``(Z̃'Z̃)⁻¹ (Σᵢ z̃ᵢz̃ᵢ'vᵢ²) (Z̃'Z̃)⁻¹`` with ``v = M_Z d`` (robust; ``s²(Z̃'Z̃)⁻¹``
+    unadjusted), and ``‖M_Z d‖² = ‖(Q'd)[L:]‖²``.  ``scores`` is
+    :func:`instrument_scores` when the caller already has it.
+    """
+    n, L, kw, q, kd = a.n, a.L, a.kw, a.q, a.kd
+    R = a.R
+    scale = 0.0
+    if se_method != "unadjusted":
+        scores = scores if scores is not None else instrument_scores(a, se_method)
+        # linearmodels' small-sample factor counts the L columns of Z
+        scale = meat_scale(n, L, scores.n_clusters, debiased) * n
+    # unadjusted: s² = ‖M_Z d‖² / n (/(n − L) when debiased)
+    s2_scale = 1.0 / (n - L if debiased else n)
+    # ‖M_Z d_j‖²: the squares of Q'd_j from row L on (R's rows L…L+k_d)
+    rss_list = [sum(v * v for v in col) for col in R[L : L + kd, L : L + kd].T.tolist()]
+    null = "the instruments do not predict {}"
     out = []
+    if q == 1:  # scalars: 1 × 1 matrices cost more in NumPy calls than in arithmetic
+        rt = float(R[kw, kw])
+        ztz = rt * rt
+        qds = R[kw, L : L + kd].tolist()
+        g = None if scores is None else scores.gram.diagonal().tolist()
+        for j, name in enumerate(names):
+            qd, rss = qds[j], rss_list[j]
+            pi = qd / rt
+            c = rss * s2_scale / ztz if g is None else g[j] / ztz * scale / ztz
+            fs = f_stat("first-stage F", pi * pi / c, 1, n - L, null.format(name))
+            partial_r2 = 1 - rss / (rss + qd * qd)
+            eff = pi * ztz * pi / (c * ztz)
+            out.append(
+                FirstStage(name, np.array([pi]), np.array([math.sqrt(c)]), fs, partial_r2, eff)
+            )
+        return out
+    Rt = R[kw:L, kw:L]
+    Rt_inv = a.rinv_z()[kw:, kw:]
+    ZtZ = Rt.T @ Rt
+    ZtZ_inv = Rt_inv @ Rt_inv.T
+    Pi = Rt_inv @ R[kw:L, L : L + kd]
     for j, name in enumerate(names):
-        qd = a.QZ_X[:, kw + j]  # Q_Z'd
-        coef = Rinv @ qd
-        resid = a.VD[:, j]  # M_Z d
-        cov = kclass_cov(Z, resid, Vinv, a.clusters, se_method, debiased, L)
-        pi = coef[-q:]
-        C = cov[-q:, -q:]
+        pi = Pi[:, j]
+        rss = rss_list[j]
+        if scores is None:
+            C = rss * s2_scale * ZtZ_inv
+        else:
+            C = ZtZ_inv @ scores.block(j, j) @ ZtZ_inv * scale
+            C = (C + C.T) / 2
         wald = float(pi @ np.linalg.solve(C, pi))
-        f = wald / q
         # linearmodels' denominator df is n − L for every covariance type
-        fs = f_stat("first-stage F", f, q, n - L, f"the instruments do not predict {name}")
+        fs = f_stat("first-stage F", wald / q, q, n - L, null.format(name))
         # M_W d = M_Z d + P_Z̃ d: ‖M_W d‖² = ‖M_Z d‖² + ‖Q_Z̃'d‖²
-        rss = float(resid @ resid)
-        partial_r2 = 1 - rss / (rss + float(qd[kw:] @ qd[kw:]))
+        qd = R[kw:L, L + j]
+        partial_r2 = 1 - rss / (rss + float(qd @ qd))
         eff = float(pi @ ZtZ @ pi) / float(np.trace(C @ ZtZ))
         out.append(FirstStage(name, pi, np.sqrt(np.diag(C)), fs, partial_r2, eff))
     return out
@@ -186,13 +263,15 @@ class ARSet:
         if not self.intervals:
             return "empty"
         return " ∪ ".join(
-            ("(" if np.isinf(lo) else "[") + f"{lo:.4g}, {hi:.4g}" + (")" if np.isinf(hi) else "]")
+            ("(" if math.isinf(lo) else "[")
+            + f"{lo:.4g}, {hi:.4g}"
+            + (")" if math.isinf(hi) else "]")
             for lo, hi in self.intervals
         )
 
 
 def _inf_text(v: float) -> float | str:
-    if np.isinf(v):
+    if math.isinf(v):
         return "inf" if v > 0 else "-inf"
     return float(v)
 
@@ -200,39 +279,63 @@ def _inf_text(v: float) -> float | str:
 class _ARParts:
     """The pieces of ``AR(β₀)`` that are linear or quadratic in ``β₀``."""
 
-    def __init__(self, a: IVArrays, se_method: str, debiased: bool) -> None:
-        n, L = a.Z.shape
-        self.q = a.Zx.shape[1]
+    def __init__(
+        self,
+        a: IVArrays,
+        se_method: str,
+        debiased: bool,
+        scores: InstrumentScores | None = None,
+    ) -> None:
+        n, L, kw = a.n, a.L, a.kw
+        self.q = a.q
         self.n, self.L = n, L
         self.se_method = se_method
-        kw = a.W.shape[1]
-        # from the shared QR of Z: Z̃'y = R_Z̃'Q_Z̃'y (Z̃ = M_W Z_x ⊥ W), and the residuals
-        # of M_W y and M_W d on Z̃ are M_Z y and M_Z d
-        Rt = a.qr_Z[1][kw:, kw:]
-        self.gy = Rt.T @ a.QZ_y[kw:]
-        self.gd = Rt.T @ a.QZ_X[kw:, kw]
-        ry, rd = a.My, a.VD[:, 0]
+        R = a.R
         if se_method == "unadjusted":
-            G = Rt.T @ Rt
-            self.Ginv = np.linalg.inv(G)
+            ry, rd = R[L:, -1], R[L:, L]
             self.Ryy, self.Ryd, self.Rdd = float(ry @ ry), float(ry @ rd), float(rd @ rd)
         else:
-            # S(β₀) = S_yy − 2β₀ S_yd + β₀² S_dd, from the scores z̃ᵢ(r_y − β₀ r_d)ᵢ
-            Zt = a.Zt
-            fy, fd = Zt * ry[:, None], Zt * rd[:, None]
-            k = L  # parameters of the test regression: W and Z_x
-            Syy = score_covariance(fy, a.clusters, se_method, debiased, k)
-            Sdd = score_covariance(fd, a.clusters, se_method, debiased, k)
-            Spp = score_covariance(fy + fd, a.clusters, se_method, debiased, k)
-            self.Syy, self.Sdd = Syy * n, Sdd * n
-            self.Syd = (Spp * n - self.Syy - self.Sdd) / 2
+            # S(β₀) = S_yy − 2β₀ S_yd + β₀² S_dd, from the scores z̃ᵢ(r_y − β₀ r_d)ᵢ; the
+            # test regression has the L parameters of W and Z_x
+            scores = scores if scores is not None else instrument_scores(a, se_method)
+            scale = meat_scale(n, L, scores.n_clusters, debiased) * n
+        # Z̃'y = R_Z̃'Q_Z̃'y (Z̃ = M_W Z_x ⊥ W); the residuals of M_W y and M_W d on Z̃ are
+        # M_Z y and M_Z d, whose coordinates are the rows of Q'[d, y] from L on
+        self.scalars: tuple[float, ...] | None = None
+        if self.q == 1:  # the statistic in Python floats: 1 × 1 arrays cost more
+            rt = float(R[kw, kw])
+            gy, gd = rt * float(R[kw, -1]), rt * float(R[kw, L])
+            if scores is None:
+                self.scalars = (gy, gd, 1.0 / (rt * rt))
+            else:
+                (dd, dy), (yd, yy) = scores.gram[:2, :2].tolist()
+                self.scalars = (gy, gd, yy * scale, (yd + dy) / 2 * scale, dd * scale)
+            return
+        Rt = R[kw:L, kw:L]
+        self.gy = Rt.T @ R[kw:L, -1]
+        self.gd = Rt.T @ R[kw:L, L]
+        if scores is None:
+            self.Ginv = np.linalg.inv(Rt.T @ Rt)
+        else:
+            self.Syy = scores.block(1, 1) * scale
+            self.Sdd = scores.block(0, 0) * scale
+            self.Syd = (scores.block(1, 0) + scores.block(0, 1)) / 2 * scale
 
     def stat(self, b: float) -> float:
         """``AR(b)``: F under ``unadjusted``, else the chi-squared Wald statistic."""
-        g = self.gy - b * self.gd
         if self.se_method == "unadjusted":
             rss = self.Ryy - 2 * b * self.Ryd + b * b * self.Rdd
+            if self.scalars is not None:
+                gy, gd, ginv = self.scalars
+                gs = gy - b * gd
+                return gs * ginv * gs / self.q / (rss / (self.n - self.L))
+            g = self.gy - b * self.gd
             return float(g @ self.Ginv @ g) / self.q / (rss / (self.n - self.L))
+        if self.scalars is not None:
+            gy, gd, syy, syd, sdd = self.scalars
+            gs = gy - b * gd
+            return gs * gs / (syy - 2 * b * syd + b * b * sdd)
+        g = self.gy - b * self.gd
         S = self.Syy - 2 * b * self.Syd + b * b * self.Sdd
         return float(g @ np.linalg.solve(S, g))
 
@@ -262,26 +365,39 @@ class _ARParts:
         """``(A, B, C)`` with ``AR(β) ≤ c ⇔ Aβ² + Bβ + C ≤ 0``, when the set is a quadratic."""
         if self.se_method == "unadjusted":
             h = c * self.q / (self.n - self.L)
+            if self.scalars is not None:
+                gy, gd, ginv = self.scalars
+                return (
+                    gd * ginv * gd - h * self.Rdd,
+                    -2 * (gy * ginv * gd) + 2 * h * self.Ryd,
+                    gy * ginv * gy - h * self.Ryy,
+                )
             gGy = float(self.gy @ self.Ginv @ self.gy)
             gGd = float(self.gd @ self.Ginv @ self.gd)
             gGyd = float(self.gy @ self.Ginv @ self.gd)
             return (gGd - h * self.Rdd, -2 * gGyd + 2 * h * self.Ryd, gGy - h * self.Ryy)
-        if self.q == 1:
-            gy, gd = float(self.gy[0]), float(self.gd[0])
-            syy, syd, sdd = float(self.Syy[0, 0]), float(self.Syd[0, 0]), float(self.Sdd[0, 0])
+        if self.scalars is not None:
+            gy, gd, syy, syd, sdd = self.scalars
             return (gd * gd - c * sdd, -2 * gy * gd + 2 * c * syd, gy * gy - c * syy)
         return None
 
 
 def anderson_rubin_set(
-    a: IVArrays, se_method: str, debiased: bool, level: float, center: float, scale: float
+    a: IVArrays,
+    se_method: str,
+    debiased: bool,
+    level: float,
+    center: float,
+    scale: float,
+    scores: InstrumentScores | None = None,
 ) -> ARSet:
     """Anderson–Rubin confidence set for the (single) endogenous regressor's coefficient.
 
     ``center`` and ``scale`` (the 2SLS estimate and its SE) place the grid when the set
-    must be found numerically.
+    must be found numerically; ``scores`` is :func:`instrument_scores` when the caller
+    already has it.
     """
-    parts = _ARParts(a, se_method, debiased)
+    parts = _ARParts(a, se_method, debiased, scores)
     c = parts.critical(level)
     test_zero = parts.test(0.0)
     quad = parts.quadratic(c)
@@ -297,9 +413,9 @@ def anderson_rubin_set(
 def _kind(intervals: list[tuple[float, float]]) -> str:
     if not intervals:
         return "empty"
-    if len(intervals) == 1 and np.isinf(intervals[0][0]) and np.isinf(intervals[0][1]):
+    if len(intervals) == 1 and math.isinf(intervals[0][0]) and math.isinf(intervals[0][1]):
         return "whole_line"
-    if any(np.isinf(v) for iv in intervals for v in iv):
+    if any(math.isinf(v) for iv in intervals for v in iv):
         return "unbounded"
     return "bounded" if len(intervals) == 1 else "disjoint"
 
@@ -316,7 +432,7 @@ def _solve_quadratic(A: float, B: float, C: float) -> list[tuple[float, float]]:
     disc = B * B - 4 * A * C
     if disc < 0:
         return [] if A > 0 else [(-inf, inf)]
-    sq = np.sqrt(disc)
+    sq = math.sqrt(disc)
     r1, r2 = sorted(((-B - sq) / (2 * A), (-B + sq) / (2 * A)))
     if A > 0:
         return [(float(r1), float(r2))]
@@ -348,29 +464,34 @@ def _grid_set(
 
 
 def overid_tests(
-    a: IVArrays, resid: np.ndarray, resid_2sls: np.ndarray, se_method: str
+    a: IVArrays, res: KClassResult, tsls: KClassResult, se_method: str
 ) -> tuple[TestStat | None, TestStat | None]:
-    """Sargan's test (model residuals ``resid``) and Hansen's J; ``None`` if just-identified.
+    """Sargan's test (residuals of the fit ``res``) and Hansen's J; ``None`` if just-identified.
 
     Hansen's J is that of two-step efficient GMM whose weight matrix is estimated from
-    the 2SLS residuals ``resid_2sls``.
+    the residuals of the 2SLS fit ``tsls``.  Both come from the coordinates of the
+    shared factorisation: ``ê'M_Z ê = ‖(Q'ê)[L:]‖²``, ``X'Z = (Q_Z'X)'R_Z``,
+    ``Z'y = R_Z'Q_Z'y``.
     """
-    Z, X = a.Z, a.X
-    n = Z.shape[0]
-    df = a.Zx.shape[1] - a.D.shape[1]
+    n, L = a.n, a.L
+    df = a.q - a.kd
     if df <= 0:
         return None, None
     null = "the over-identifying restrictions hold (the instruments are valid)"
-    e = resid
-    u = e - project(a.QZ, e)
-    sargan = chi2_stat("Sargan", n * (1 - float(u @ u) / float(e @ e)), df, null)
+    c = res.resid_q
+    sargan = chi2_stat("Sargan", n * (1 - float(c[L:] @ c[L:]) / float(c @ c)), df, null)
     kind = "clustered" if se_method == "clustered" else "robust"
-    S = score_covariance(Z * resid_2sls[:, None], a.clusters, kind, False, X.shape[1])
-    Wm = np.linalg.inv(S)
-    XZ = X.T @ Z / n
-    Zy = Z.T @ a.y / n
+    gram = tsls.score_gram
+    if gram is None or tsls.score_gram_kind != kind:
+        gram, _ = score_gram(a.M[:, :L] * tsls.resid[:, None], a.clusters, kind)
+    Wm = np.linalg.inv(gram / n)
+    RZ = a.R[:L, :L]
+    A = a.R[:L, a.x_index]  # Q_Z'X
+    rz = a.R[:L, -1]  # Q_Z'y
+    XZ = A.T @ RZ / n
+    Zy = RZ.T @ rz / n
     beta = np.linalg.solve(XZ @ Wm @ XZ.T, XZ @ Wm @ Zy)
-    g = Z.T @ (a.y - X @ beta) / n
+    g = RZ.T @ (rz - A @ beta) / n
     hansen = chi2_stat("Hansen J", n * float(g @ Wm @ g), df, null)
     return sargan, hansen
 
@@ -385,34 +506,101 @@ class EndogeneityTests:
 
 
 def endogeneity_tests(
-    a: IVArrays, resid: np.ndarray, se_method: str, debiased: bool
+    a: IVArrays,
+    res: KClassResult,
+    se_method: str,
+    debiased: bool,
+    scores: InstrumentScores | None = None,
 ) -> EndogeneityTests:
     """Durbin, Wu–Hausman and Wooldridge's regression test of exogeneity of ``D``.
 
-    ``resid`` are the residuals of the fitted IV model (2SLS or LIML), as in linearmodels.
+    ``res`` is the fitted IV model (2SLS or LIML), whose residuals enter as in
+    linearmodels.  OLS of ``y`` on ``X`` runs on the coordinates ``Q'X = R[:, x]`` and
+    ``Q'y``; ``P_{[Z, D]} = P_Z + P_V`` (``V = M_Z D``) keeps the first ``L + k_d``
+    coordinates.  Wooldridge's test regresses ``y`` on ``[X, V]``; by Frisch–Waugh–Lovell
+    the coefficients on ``V`` are ``γ̂ = (Ṽ'Ṽ)⁻¹Ṽ'y`` with ``Ṽ = M_X V``, and their
+    covariance ``(Ṽ'Ṽ)⁻¹ (Σᵢ ṽᵢṽᵢ'ê_{w,i}²) (Ṽ'Ṽ)⁻¹`` (robust, or its cluster form;
+    ``s²(Ṽ'Ṽ)⁻¹`` unadjusted) is the ``V`` block of the regression's sandwich.
+    ``scores`` (:func:`instrument_scores`) supplies ``V`` when the caller has it.
     """
-    X = a.X
-    n = a.n
-    kw, kd = a.W.shape[1], a.D.shape[1]
+    n, L, kw, kd, k = a.n, a.L, a.kw, a.kd, a.k
+    R, Rx = a.R, a.Rx
     null = "the endogenous regressors are exogenous (OLS is consistent)"
-    b0 = np.linalg.solve(X.T @ X, X.T @ a.y)
-    e0 = a.y - X @ b0
-    V = a.VD
-    # P_[Z, D] = P_Z + P_{M_Z D}: two orthogonal pieces, no new factorisation of [Z, D]
-    ss1 = float(np.sum((a.QZ.T @ e0) ** 2) + np.sum((orth(V).T @ e0) ** 2))
-    ss2 = float(np.sum((a.QZ.T @ resid) ** 2))
+    # Q'[V, y] (V = M_Z D: the rows L…L+k_d of Q'D), regressed on X in one solve
+    Y = np.zeros((R.shape[0], kd + 1))
+    Y[L : L + kd, :kd] = R[L : L + kd, L : L + kd]
+    Y[:, kd] = R[:, -1]
+    B = np.linalg.solve(Rx.T @ Rx, Rx.T @ Y)  # [t, b̂₀]: V on X, y on X
+    C = Y - Rx @ B  # Q'[Ṽ, M_X y], Ṽ = M_X V
+    G = C.T @ C  # [[Ṽ'Ṽ, Ṽ'M_X y], [·, ‖M_X y‖²]]
+    c0 = C[:, kd]
+    # P_[Z, D] = P_Z + P_{M_Z D}: the first L + k_d coordinates
+    ss1 = float(c0[: L + kd] @ c0[: L + kd])
+    cr = res.resid_q[:L]
+    ss2 = float(cr @ cr)
     delta = ss1 - ss2
-    ss0 = float(e0 @ e0)
+    ss0 = float(G[kd, kd])
     df_denom = n - kw - kd - kd
     # an outcome fitted exactly by OLS (ss0 = 0) leaves nothing to test: NaN, not a crash
-    with np.errstate(divide="ignore", invalid="ignore"):
-        durbin_stat = np.float64(delta) / np.float64(ss0 / n)
-        wh_stat = np.float64(delta / kd) / np.float64((ss0 - delta) / max(df_denom, 1))
-    exact = ss0 <= 1e-300 or df_denom < 1
-    durbin = chi2_stat("Durbin", float("nan") if exact else float(durbin_stat), kd, null)
-    wh = f_stat("Wu-Hausman", float("nan") if exact else float(wh_stat), kd, df_denom, null)
-    coef, cov, _ = ols_cov(np.column_stack([X, V]), a.y, a.clusters, se_method, debiased)
-    g = coef[-kd:]
-    wald = float(g @ np.linalg.solve(cov[-kd:, -kd:], g))
+    if ss0 <= 1e-300 or df_denom < 1:
+        durbin_stat = wh_stat = float("nan")
+    else:
+        durbin_stat = _divide(delta, ss0 / n)
+        wh_stat = _divide(delta / kd, (ss0 - delta) / df_denom)
+    durbin = chi2_stat("Durbin", durbin_stat, kd, null)
+    wh = f_stat("Wu-Hausman", wh_stat, kd, df_denom, null)
+
+    kA = k + kd  # coefficients of the test regression [X, V]
+    robust = se_method != "unadjusted"
+    if robust:
+        V = (reduced_form_residuals(a) if scores is None else scores.resid)[:, :kd]
+        Mx = a.M @ (a.Sx @ B)  # X t and X b̂₀
+        y_x = a.M[:, -1] - Mx[:, kd]  # M_X y
+    if kd == 1:  # Ṽ'Ṽ, γ̂ and its variance as floats
+        (vtv, vty), (_, _) = G.tolist()
+        if vtv == 0.0:
+            raise EstimationError(
+                "the endogeneity test regression is singular: the instruments predict the "
+                "endogenous regressors exactly"
+            )
+        g0 = vty / vtv
+        if robust:
+            vt = V[:, 0] - Mx[:, 0]  # M_X V
+            s = vt * (y_x - g0 * vt)  # ṽᵢ ê_{w,i}, ê_w = M_{[X, V]} y
+            gram, n_clusters = score_gram(s[:, None], a.clusters, se_method)
+            var = float(gram[0, 0]) / vtv / vtv * (meat_scale(n, kA, n_clusters, debiased) * n)
+        else:
+            cw = c0 - C[:, 0] * g0
+            var = float(cw @ cw) / (n - kA if debiased else n) / vtv
+        wald = _divide(g0 * g0, var)
+    else:
+        try:
+            VtV_inv = np.linalg.inv(G[:kd, :kd])
+        except np.linalg.LinAlgError:
+            raise EstimationError(
+                "the endogeneity test regression is singular: the instruments predict the "
+                "endogenous regressors exactly"
+            ) from None
+        gamma = VtV_inv @ G[:kd, kd]
+        if robust:
+            Vt = V - Mx[:, :kd]  # M_X V
+            ew = y_x - Vt @ gamma  # M_{[X, V]} y
+            gram, n_clusters = score_gram(Vt * ew[:, None], a.clusters, se_method)
+            cov = VtV_inv @ gram @ VtV_inv * (meat_scale(n, kA, n_clusters, debiased) * n)
+        else:
+            cw = c0 - C[:, :kd] @ gamma
+            cov = VtV_inv * (float(cw @ cw) / (n - kA if debiased else n))
+        wald = float(gamma @ np.linalg.solve(cov, gamma))
     wool = chi2_stat("Wooldridge regression", wald, kd, null)
     return EndogeneityTests(durbin, wh, wool)
+
+
+def _divide(a: float, b: float) -> float:
+    """``a / b`` with IEEE results for ``b = 0`` (``±inf``, or NaN for ``0/0``)."""
+    if b != 0.0:
+        return a / b
+    return (
+        math.nan
+        if a == 0.0 or math.isnan(a)
+        else math.copysign(math.inf, a) * math.copysign(1.0, b)
+    )

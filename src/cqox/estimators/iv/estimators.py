@@ -45,6 +45,7 @@ from cqox.core.estimate import Estimate, normal_inference
 from cqox.core.gate import Gate, threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
+from cqox.core.tables import Tables
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import NoDataError, RoleError
 from cqox.estimators.base import Estimator, Example
@@ -64,9 +65,10 @@ from cqox.estimators.iv.diagnostics import (
     anderson_rubin_set,
     endogeneity_tests,
     first_stages,
+    instrument_scores,
     overid_tests,
 )
-from cqox.estimators.iv.kclass import ConleySpec, IVArrays, KClassResult, iv_arrays, kclass
+from cqox.estimators.iv.kclass import ConleySpec, KClassResult, iv_matrix, kclass
 from cqox.estimators.iv.rank import check_instrument_rank, check_instrument_rank_qr
 from cqox.estimators.registry import register
 
@@ -111,23 +113,25 @@ def _names(value: Any) -> list[str]:
     return list(value or ())
 
 
-def _numeric_columns(frame: pd.DataFrame, cols: list[str], role: str) -> np.ndarray:
-    out = []
-    for c in cols:
-        s = frame[c]
-        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-            raise RoleError(
-                f"role '{role}': column '{c}' must be numeric; got dtype {s.dtype}",
-                details={"role": role, "column": c},
-            )
-        v = s.to_numpy(dtype=np.float64)
-        if np.ptp(v) == 0:
+def _put_columns(M: np.ndarray, start: int, data: CausalData, cols: list[str], role: str) -> None:
+    """Write the numeric, non-constant columns ``cols`` of ``data`` into ``M`` from ``start``."""
+    for j, c in enumerate(cols):
+        values = data.values(c)
+        if values.dtype.kind not in "iubf":  # text, dates, nullable types: pandas decides
+            s = data.frame[c]
+            if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+                raise RoleError(
+                    f"role '{role}': column '{c}' must be numeric; got dtype {s.dtype}",
+                    details={"role": role, "column": c},
+                )
+            values = s.to_numpy(dtype=np.float64)
+        v = M[:, start + j]
+        v[:] = values
+        if v.max() == v.min():
             raise RoleError(
                 f"role '{role}': column '{c}' is constant ({v[0]:g}) in the rows in use",
                 details={"role": role, "column": c},
             )
-        out.append(v)
-    return np.column_stack(out) if out else np.empty((len(frame), 0))
 
 
 class _IVBase(Estimator):
@@ -180,9 +184,17 @@ class _IVBase(Estimator):
         roles = data.roles
         endog = _names(params["endogenous"])
         d_names = [str(roles.treatment), *endog]
-        D = np.column_stack([data.t, _numeric_columns(data.frame, endog, "endogenous")])
-        Zx = _numeric_columns(data.frame, list(roles.instrument or ()), "instrument")
-        W = np.column_stack([np.ones(data.n), data.X])
+        z_names = [str(z) for z in roles.instrument or ()]
+        n, kw, q, kd = data.n, 1 + data.X.shape[1], len(z_names), 1 + len(endog)
+        L = kw + q
+        # [W, Z_x, D, y], column-major: the one matrix the fit and every test read
+        M = np.empty((n, L + kd + 1), order="F")
+        M[:, 0] = 1.0
+        M[:, 1:kw] = data.X
+        _put_columns(M, L + 1, data, endog, "endogenous")
+        _put_columns(M, kw, data, z_names, "instrument")
+        M[:, L] = data.t
+        M[:, -1] = data.y
         w_names = ["(intercept)", *data.covariate_names]
         weight = data.column("weight").astype(np.float64) if roles.weight else None
         clusters = data.column("cluster") if roles.cluster else None
@@ -204,20 +216,20 @@ class _IVBase(Estimator):
                 "se_method 'clustered' needs the 'cluster' role (a column of cluster ids)",
                 details={"role": "cluster"},
             )
-        k = W.shape[1] + D.shape[1]
-        if data.n <= k + Zx.shape[1]:
+        k = kw + kd
+        if n <= k + q:
             raise NoDataError(
-                f"{self.name} has {data.n} complete rows for {k} coefficients and "
-                f"{Zx.shape[1]} excluded instrument(s); it needs more rows than "
+                f"{self.name} has {n} complete rows for {k} coefficients and "
+                f"{q} excluded instrument(s); it needs more rows than "
                 "coefficients plus instruments (the first stage and the endogeneity tests "
                 "have no residual degrees of freedom otherwise)",
-                details={"rows": data.n, "coefficients": k},
+                details={"rows": n, "coefficients": k},
             )
-        z_names = [str(z) for z in roles.instrument or ()]
-        a = iv_arrays(data.y, W, D, Zx, weight, clusters)
+        a = iv_matrix(M, kw, q, kd, weight, clusters)
+        W, Zx = M[:, :kw], M[:, kw:L]  # unweighted (iv_matrix scales a copy)
         if weight is None:
-            # unweighted: the arrays' own QR of [W, Z_x] answers the rank question
-            check_instrument_rank_qr(a.qr_Z[1], W, Zx, w_names, z_names)
+            # unweighted: the factorisation's R answers the rank question
+            check_instrument_rank_qr(a.R, W, Zx, w_names, z_names)
         else:
             check_instrument_rank(W, Zx, w_names, z_names)
         debiased = bool(params["debiased"])
@@ -225,23 +237,29 @@ class _IVBase(Estimator):
         res = kclass(
             a, kappa, fuller=fuller, se_method=se_method, debiased=debiased, spatial=spatial
         )
-        tsls = res if kappa == 1.0 else kclass(a, 1.0, se_method=se_method, debiased=debiased)
-        j = W.shape[1]  # index of the treatment among [W, D]
+        j = kw  # index of the treatment among [W, D]
         level = params["ci_level"]
         beta, se = float(res.params[j]), float(res.se[j])
         ci, p = _inference(beta, se, level, res.df_resid if debiased else None)
 
-        fs = first_stages(a, d_names, se_method, debiased)
+        # one cross-product of the instruments' scores serves the first stages and the AR set
+        scores = None if se_method == "unadjusted" else instrument_scores(a, se_method)
+        fs = first_stages(a, d_names, se_method, debiased, scores)
         ar = (
-            anderson_rubin_set(a, se_method, debiased, level, beta, se) if D.shape[1] == 1 else None
+            anderson_rubin_set(a, se_method, debiased, level, beta, se, scores) if kd == 1 else None
         )
-        sargan, hansen = overid_tests(a, res.resid, tsls.resid, se_method)
-        endo = endogeneity_tests(a, res.resid, se_method, debiased)
-        binary = bool(np.all((data.t == 0) | (data.t == 1)))
+        # Hansen's J weights by the 2SLS residuals: a second fit only for an
+        # over-identified LIML/Fuller model
+        tsls = res if kappa == 1.0 or q <= kd else kclass(a, 1.0, se_method=se_method)
+        sargan, hansen = overid_tests(a, res, tsls, se_method)
+        endo = endogeneity_tests(a, res, se_method, debiased, scores)
+        t0 = data.t[0]
+        # a continuous treatment is told by its first value, without a pass over the rows
+        binary = (t0 == 0 or t0 == 1) and bool(np.all((data.t == 0) | (data.t == 1)))
         gates = [
             _weak_gate(fs, ctx),
-            _ar_gate(ar, D.shape[1]),
-            _overid_gate(sargan if se_method == "unadjusted" else hansen, a, ctx),
+            _ar_gate(ar, kd),
+            _overid_gate(sargan if se_method == "unadjusted" else hansen, q, kd, ctx),
             _endogeneity_gate(endo, se_method),
         ]
         diagnostics: dict[str, Any] = {
@@ -269,7 +287,7 @@ class _IVBase(Estimator):
             diagnostics["liml_kappa"] = res.liml_kappa
         if res.n_clusters is not None:
             diagnostics["n_clusters"] = res.n_clusters
-        wald = _wald_ratio(a, binary, D.shape[1])
+        wald = _wald_ratio(data.y, data.t, Zx, weight) if binary and kd == 1 else None
         if wald is not None:
             diagnostics["wald"] = wald
         names = w_names + d_names
@@ -287,7 +305,7 @@ class _IVBase(Estimator):
             n_control=int(data.n - data.t.sum()) if binary else None,
             diagnostics=diagnostics,
             gates=gates,
-            tables={"coefficients": coef_table},
+            tables=Tables(coefficients=coef_table),
             method=self._method(
                 "Conley spatial-HAC" if spatial is not None else se_method, debiased, res
             ),
@@ -308,27 +326,30 @@ def _inference(
     return (beta - q * se, beta + q * se), p
 
 
-def _coef_table(names: list[str], res: KClassResult, debiased: bool) -> pd.DataFrame:
+def _coef_table(names: list[str], res: KClassResult, debiased: bool) -> dict[str, Any]:
+    """The coefficient table as its columns (a DataFrame is built when it is read)."""
     z = res.params / res.se
     # scipy.special's ufuncs (what scipy.stats' t.sf and norm.sf evaluate), without the
     # distribution objects' per-call argument checking
     p = 2 * special.stdtr(res.df_resid, -np.abs(z)) if debiased else 2 * special.ndtr(-np.abs(z))
-    return pd.DataFrame({"term": names, "coef": res.params, "se": res.se, "stat": z, "p_value": p})
+    return {"term": names, "coef": res.params, "se": res.se, "stat": z, "p_value": p}
 
 
-def _wald_ratio(a: IVArrays, binary_d: bool, kd: int) -> dict[str, float] | None:
+def _wald_ratio(
+    y: np.ndarray, d: np.ndarray, Zx: np.ndarray, weight: np.ndarray | None
+) -> dict[str, float] | None:
     """Reduced form, first stage and their ratio for one binary instrument."""
-    if kd != 1 or a.Zx.shape[1] != 1 or not binary_d:
+    if Zx.shape[1] != 1:
         return None
-    z = a.Zx[:, 0] / a.sqrt_w
+    z = Zx[:, 0]
     if not np.all((z == 0) | (z == 1)):
         return None
-    w = a.sqrt_w**2
-    y, d = a.y / a.sqrt_w, a.D[:, 0] / a.sqrt_w
     z1 = z == 1
 
     def mean(v: np.ndarray, m: np.ndarray) -> float:
-        return float(np.sum(w[m] * v[m]) / np.sum(w[m]))
+        if weight is None:
+            return float(np.mean(v[m]))
+        return float(np.sum(weight[m] * v[m]) / np.sum(weight[m]))
 
     rf = mean(y, z1) - mean(y, ~z1)
     first = mean(d, z1) - mean(d, ~z1)
@@ -396,12 +417,12 @@ def _ar_gate(ar: ARSet | None, kd: int) -> Gate:
     return Gate("anderson_rubin", p0, None, "warn", f"{text}; the set is {why}", details)
 
 
-def _overid_gate(test: TestStat | None, a: IVArrays, ctx: Context) -> Gate:
+def _overid_gate(test: TestStat | None, q: int, kd: int, ctx: Context) -> Gate:
     if test is None:
         return Gate.not_applicable(
             "overidentification",
-            f"the model is just identified ({a.Zx.shape[1]} instrument(s) for "
-            f"{a.D.shape[1]} endogenous regressor(s)); there is nothing to test",
+            f"the model is just identified ({q} instrument(s) for "
+            f"{kd} endogenous regressor(s)); there is nothing to test",
         )
     limit = ctx.threshold("overidentification")
     gate = threshold_gate(

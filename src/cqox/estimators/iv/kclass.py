@@ -26,137 +26,153 @@ and residuals ``e = y − Xβ̂``:
 ``clustered``, by ``G/(G−1)·(n−1)/(n−k)`` (Stata's small-sample factor); inference then
 uses ``t(n−k)`` instead of the normal.  Weights ``w`` (rescaled to mean one) enter as
 ``√w`` multiplying every row of ``y``, ``X`` and ``Z``.
+
+One factorisation serves the fit, its covariance and every diagnostic: the R factor of
+the thin QR of ``M = [W, Z_x, D, y]`` (:class:`IVArrays`).  The column order nests the
+spans, so the coordinates of every column of the model in the orthonormal basis ``Q``
+are a block of ``R`` (``Q'X``, ``Q'y``), the first ``L`` coordinates lie in the span of
+``Z`` and the rest are orthogonal to it.  Least squares among the columns of ``M`` are
+then least squares among the columns of ``R`` (``‖Qc‖ = ‖c‖``), and the n-row work left is
+forming the residual vectors that the sandwich covariances weight (``M`` times a small
+coefficient matrix) and their weighted cross-products.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import lapack
 
 from cqox.errors import EstimationError
 from cqox.inference.spatial_hac import conley_meat
 
 COV_TYPES: tuple[str, ...] = ("unadjusted", "robust", "clustered")
+_EPS = float(np.finfo(float).eps)
 
 
-@dataclass(frozen=True)
 class IVArrays:
-    """The arrays of an IV model, already multiplied by ``√w``.
+    """An IV model's data ``M = [W, Z_x, D, y]`` and the R factor of its thin QR.
+
+    Rows are multiplied by ``√w`` when weighted.  ``Q`` is never formed: with the
+    column order above, ``Q'W = R[:, :k_w]``, ``Q'Z = R[:, :L]``, ``Q'X = R[:, x]`` (``x``
+    the columns of ``[W, D]``) and ``Q'y = R[:, −1]``; the first ``L = k_w + q``
+    coordinates span ``Z`` (``‖P_Z a‖ = ‖(Q'a)[:L]‖``) and the others are orthogonal to
+    it (``‖M_Z a‖ = ‖(Q'a)[L:]‖``) for every ``a`` in the span of ``M``.
 
     Attributes
     ----------
-    y : ndarray, shape (n,)
-        Outcome.
-    W : ndarray, shape (n, k_w)
-        Exogenous regressors (intercept first).
-    D : ndarray, shape (n, k_d)
-        Endogenous regressors (the treatment first).
-    Zx : ndarray, shape (n, q)
-        Excluded instruments.
+    M : ndarray, shape (n, m), column-major
+        ``[W, Z_x, D, y]``, ``m = k_w + q + k_d + 1``; ``W`` has the intercept first.
+    R : ndarray, shape (m, m)
+        Upper-triangular factor of the thin QR of ``M``.
+    kw, q, kd : int
+        Columns of ``W``, ``Z_x`` and ``D``.
+    L, k, n : int
+        ``k_w + q`` instruments, ``k_w + k_d`` coefficients, rows.
+    x_index : list of int
+        Columns of ``M`` that form ``X = [W, D]``.
+    Rx : ndarray, shape (m, k)
+        ``Q'X = R[:, x_index]``.
+    Sx : ndarray, shape (m, k)
+        Selection of ``X`` from ``M``: ``X b = M (S_x b)``.
     clusters : ndarray of int, shape (n,), or None
         Cluster codes ``0..G−1``.
-    sqrt_w : ndarray, shape (n,)
-        Square roots of the normalised weights (ones when unweighted).
+    sqrt_w : ndarray, shape (n,), or None
+        Square roots of the weights normalised to mean one (``None``: unweighted).
     """
 
-    y: np.ndarray
-    W: np.ndarray
-    D: np.ndarray
-    Zx: np.ndarray
-    clusters: np.ndarray | None
-    sqrt_w: np.ndarray
+    __slots__ = (
+        "L",
+        "M",
+        "R",
+        "Rx",
+        "Sx",
+        "_rinv_z",
+        "clusters",
+        "k",
+        "kd",
+        "kw",
+        "n",
+        "q",
+        "sqrt_w",
+        "x_index",
+    )
 
-    @cached_property
-    def X(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """Regressors ``[W, D]``, shape (n, k_w + k_d)."""
-        return np.column_stack([self.W, self.D])
+    def __init__(
+        self,
+        M: np.ndarray,
+        kw: int,
+        q: int,
+        kd: int,
+        clusters: np.ndarray | None,
+        sqrt_w: np.ndarray | None,
+    ) -> None:
+        self.M, self.kw, self.q, self.kd = M, kw, q, kd
+        self.L, self.k, self.n = kw + q, kw + kd, int(M.shape[0])
+        self.x_index = [*range(kw), *range(kw + q, kw + q + kd)]
+        self.clusters, self.sqrt_w = clusters, sqrt_w
+        self.R = r_factor(M)
+        self.Rx = self.R[:, self.x_index]
+        self.Sx = _selection(M.shape[1], tuple(self.x_index))
+        self._rinv_z: np.ndarray | None = None
 
-    @cached_property
-    def Z(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """Instruments ``[W, Z_x]``, shape (n, k_w + q)."""
-        return np.column_stack([self.W, self.Zx])
+    def rinv_z(self) -> np.ndarray:
+        """``R_Z⁻¹``, the inverse of the instruments' block ``R[:L, :L]`` (upper triangular).
 
-    @cached_property
-    def qr_Z(self) -> tuple[np.ndarray, np.ndarray]:  # noqa: N802 - matrix notation
-        """Thin QR of ``Z = [W, Z_x]``: the one factorisation every fit and test shares.
-
-        Its columns are nested: the first ``k_w`` columns of ``Q`` span ``W``, so the
-        projections on ``W`` and on ``Z``, the partialled-out instruments ``M_W Z_x`` and
-        the basis of their span all come from it.
+        ``(Z'Z)⁻¹ = R_Z⁻¹R_Z⁻ᵀ``; OLS on ``Z`` of a column ``a`` of ``M`` is
+        ``R_Z⁻¹(Q'a)[:L]``; the leading ``k_w`` block is ``R_W⁻¹``.  Raises
+        :class:`EstimationError` when ``Z`` is rank deficient.
         """
-        return thin_qr(self.Z)
+        if self._rinv_z is None:
+            L = self.L
+            RZ = self.R[:L, :L]
+            d = [abs(v) for v in RZ.diagonal().tolist()]
+            if min(d) <= max(self.n, L) * _EPS * max(d):
+                raise EstimationError(
+                    "the instruments and exogenous regressors are linearly dependent; drop "
+                    "the redundant instrument(s)"
+                )
+            self._rinv_z = lapack.dtrtri(RZ)[0]
+        return self._rinv_z
 
-    @cached_property
-    def QZ(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """Orthonormal basis of the columns of ``Z`` (computed once, shared by every test)."""
-        Q, R = self.qr_Z
-        d = np.abs(np.diag(R))
-        if d.min() <= max(self.Z.shape) * np.finfo(float).eps * d.max():
-            raise EstimationError(
-                "the instruments and exogenous regressors are linearly dependent; drop the "
-                "redundant instrument(s)"
-            )
-        return Q
+    def partialled_instruments(self) -> np.ndarray:
+        """``Z̃ = M_W Z_x``: the excluded instruments net of ``W``, shape (n, q)."""
+        kw, L = self.kw, self.L
+        # Z_x on W: R_W⁻¹ R_{W,Z_x}; R_W⁻¹ is the leading block of R_Z⁻¹
+        coef = self.rinv_z()[:kw, :kw] @ self.R[:kw, kw:L]
+        return np.asarray(self.M[:, kw:L] - self.M[:, :kw] @ coef)
 
-    @cached_property
-    def QW(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """Orthonormal basis of the columns of ``W`` (the first ``k_w`` columns of ``QZ``)."""
-        return self.QZ[:, : self.W.shape[1]]
 
-    @cached_property
-    def QZt(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """Orthonormal basis of ``M_W Z_x`` (the last ``q`` columns of ``QZ``)."""
-        return self.QZ[:, self.W.shape[1] :]
+def iv_matrix(
+    M: np.ndarray,
+    kw: int,
+    q: int,
+    kd: int,
+    weight: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+) -> IVArrays:
+    """Check the order condition and the weights, scale by ``√w`` and factorise ``M``.
 
-    @cached_property
-    def Zt(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """Excluded instruments net of the exogenous regressors, ``M_W Z_x``.
-
-        ``Z_x = Q_W R_{WZ} + Q_Z̃ R_{Z̃Z̃}``, so ``M_W Z_x = Q_Z̃ R_{Z̃Z̃}`` (no n × q
-        projection).
-        """
-        kw = self.W.shape[1]
-        return self.QZt @ self.qr_Z[1][kw:, kw:]
-
-    @cached_property
-    def QZ_X(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """``Q_Z'X``, shape (k_z, k): ``Q_Z'W`` is R's first block; only ``Q_Z'D`` is a product."""
-        kw = self.W.shape[1]
-        return np.column_stack([self.qr_Z[1][:, :kw], self.QZ.T @ self.D])
-
-    @cached_property
-    def QZ_y(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """``Q_Z'y``, shape (k_z,)."""
-        return np.asarray(self.QZ.T @ self.y)
-
-    @cached_property
-    def PX(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """``P_Z X = Q_Z (Q_Z'X)``: the fitted values of every first stage (W fits itself)."""
-        return np.asarray(self.QZ @ self.QZ_X)
-
-    @cached_property
-    def VD(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """First-stage residuals ``M_Z D``, shape (n, k_d)."""
-        return np.asarray(self.D - self.PX[:, self.W.shape[1] :])
-
-    @cached_property
-    def My(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """Reduced-form residuals ``M_Z y``, shape (n,)."""
-        return np.asarray(self.y - self.QZ @ self.QZ_y)
-
-    @cached_property
-    def Rinv_Z(self) -> np.ndarray:  # noqa: N802 - matrix notation of the paper
-        """``R⁻¹`` of the QR of ``Z``: ``(Z'Z)⁻¹ = R⁻¹R⁻ᵀ`` and OLS on ``Z`` is ``R⁻¹Q_Z'``."""
-        R = self.qr_Z[1]
-        return np.asarray(linalg.solve_triangular(R, np.eye(R.shape[0]), check_finite=False))
-
-    @property
-    def n(self) -> int:
-        """Rows."""
-        return int(self.y.shape[0])
+    ``M = [W, Z_x, D, y]`` (column-major, ``k_w``, ``q`` and ``k_d`` columns before
+    ``y``) is not modified: weighted rows are scaled in a copy.
+    """
+    if q < kd:
+        raise EstimationError(
+            f"the model is under-identified: {q} excluded instrument(s) for "
+            f"{kd} endogenous regressor(s); add instruments or drop endogenous "
+            "regressors",
+            details={"instruments": q, "endogenous": kd},
+        )
+    codes = None if clusters is None else np.unique(clusters, return_inverse=True)[1]
+    if weight is None:
+        return IVArrays(M, kw, q, kd, codes, None)
+    if np.any(weight <= 0) or not np.all(np.isfinite(weight)):
+        raise EstimationError("role 'weight': weights must be positive and finite")
+    sw = np.sqrt(weight / weight.mean())
+    return IVArrays(np.asfortranarray(M * sw[:, None]), kw, q, kd, codes, np.asarray(sw))
 
 
 def iv_arrays(
@@ -167,25 +183,42 @@ def iv_arrays(
     weight: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
 ) -> IVArrays:
-    """Scale the data by ``√w`` (weights normalised to mean one) and check the order condition."""
-    n = len(y)
-    if Zx.shape[1] < D.shape[1]:
-        raise EstimationError(
-            f"the model is under-identified: {Zx.shape[1]} excluded instrument(s) for "
-            f"{D.shape[1]} endogenous regressor(s); add instruments or drop endogenous "
-            "regressors",
-            details={"instruments": Zx.shape[1], "endogenous": D.shape[1]},
-        )
-    codes = None if clusters is None else np.unique(clusters, return_inverse=True)[1]
-    if weight is None:
-        # unweighted: the arrays as they are (multiplying by ones would copy each)
-        return IVArrays(y, W, D, Zx, codes, np.ones(n))
-    if np.any(weight <= 0) or not np.all(np.isfinite(weight)):
-        raise EstimationError("role 'weight': weights must be positive and finite")
-    sw = np.sqrt(weight / weight.mean())
-    return IVArrays(
-        y * sw, W * sw[:, None], D * sw[:, None], Zx * sw[:, None], codes, np.asarray(sw)
-    )
+    """:func:`iv_matrix` of ``[W, Z_x, D, y]`` given as separate arrays."""
+    n, kw, q, kd = len(y), W.shape[1], Zx.shape[1], D.shape[1]
+    M = np.empty((n, kw + q + kd + 1), order="F")
+    M[:, :kw], M[:, kw : kw + q], M[:, kw + q : kw + q + kd], M[:, -1] = W, Zx, D, y
+    return iv_matrix(M, kw, q, kd, weight, clusters)
+
+
+def r_factor(M: np.ndarray) -> np.ndarray:
+    """R of the thin QR of ``M`` (Householder, LAPACK ``dgeqrf`` on a copy; no ``Q``).
+
+    Forming ``Q`` would cost as much again; every product with it is taken in the
+    coordinates ``R`` gives instead.
+    """
+    m = M.shape[1]
+    qr, _, _, info = lapack.dgeqrf(np.array(M, dtype=np.float64, order="F"), overwrite_a=1)
+    if info != 0:  # pragma: no cover - LAPACK argument errors only
+        raise EstimationError(f"the QR factorisation failed (LAPACK info {info})")
+    # below the diagonal dgeqrf leaves its Householder vectors: keep the upper triangle
+    return np.asarray(qr[:m] * _upper(m))
+
+
+@cache
+def _upper(m: int) -> np.ndarray:
+    """Ones on and above the diagonal of an ``m × m`` matrix (read-only, shared)."""
+    mask = np.triu(np.ones((m, m)))
+    mask.flags.writeable = False
+    return mask
+
+
+@cache
+def _selection(m: int, columns: tuple[int, ...]) -> np.ndarray:
+    """``S`` with ``S[columns[j], j] = 1``: ``A[:, columns] b = A (S b)`` (read-only, shared)."""
+    S = np.zeros((m, len(columns)))
+    S[list(columns), range(len(columns))] = 1.0
+    S.flags.writeable = False
+    return S
 
 
 @dataclass(frozen=True)
@@ -211,6 +244,8 @@ class KClassResult:
     se : ndarray, shape (k,)
     resid : ndarray, shape (n,)
         Weighted residuals ``√w (y − Xβ̂)``.
+    resid_q : ndarray, shape (m,)
+        The residuals' coordinates ``Q'ê`` (``ê = Q·resid_q``).
     kappa : float
         The κ used (1 for 2SLS).
     liml_kappa : float
@@ -218,43 +253,24 @@ class KClassResult:
     df_resid : int
         ``n − k``.
     n_clusters : int or None
+    score_gram : ndarray, shape (L, L), or None
+        ``Σᵢ zᵢzᵢ'êᵢ²`` (``robust``) or its cluster form (``clustered``), the meat the
+        covariance was built from; ``None`` for ``unadjusted`` or Conley.
+    score_gram_kind : str or None
+        ``robust`` or ``clustered`` (the kind of ``score_gram``).
     """
 
     params: np.ndarray
     cov: np.ndarray
     se: np.ndarray
     resid: np.ndarray
+    resid_q: np.ndarray
     kappa: float
     liml_kappa: float
     df_resid: int
     n_clusters: int | None
-
-
-def project(Q: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """``P A`` for the orthonormal basis ``Q`` of a column space."""
-    return Q @ (Q.T @ A)
-
-
-def thin_qr(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Economic QR ``A = QR`` by SciPy's LAPACK call.
-
-    NumPy's ``linalg.qr`` forms ``Q`` several times more slowly on tall matrices (2 ms
-    against 0.4 ms at 10,000 × 7).
-    """
-    # LAPACK works in place on a Fortran-ordered copy we own: without overwrite_a SciPy
-    # makes its own copy in a slower path (0.8 ms against 0.2 ms at 10,000 × 7)
-    Q, R = linalg.qr(
-        np.array(A, dtype=np.float64, order="F"),
-        mode="economic",
-        overwrite_a=True,
-        check_finite=False,
-    )
-    return Q, R
-
-
-def orth(A: np.ndarray) -> np.ndarray:
-    """An orthonormal basis of the column space of ``A`` (thin QR)."""
-    return thin_qr(A)[0]
+    score_gram: np.ndarray | None = None
+    score_gram_kind: str | None = None
 
 
 def cluster_sums(scores: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -265,11 +281,10 @@ def cluster_sums(scores: np.ndarray, codes: np.ndarray) -> np.ndarray:
     )
 
 
-def score_covariance(
-    scores: np.ndarray, codes: np.ndarray | None, se_method: str, debiased: bool, k: int
-) -> np.ndarray:
-    """``S``: the covariance of the score rows (divided by ``n``) with its small-sample factor."""
-    n = scores.shape[0]
+def score_gram(
+    scores: np.ndarray, codes: np.ndarray | None, se_method: str
+) -> tuple[np.ndarray, int | None]:
+    """The meat before scaling: ``Σᵢ sᵢsᵢ'`` or ``Σ_g (Σ_{i∈g} sᵢ)(Σ_{i∈g} sᵢ)'``, and ``G``."""
     if se_method == "clustered":
         if codes is None:
             raise EstimationError("se_method 'clustered' needs the 'cluster' role")
@@ -277,32 +292,41 @@ def score_covariance(
         G = sums.shape[0]
         if G < 2:
             raise EstimationError("a clustered covariance needs at least two clusters")
-        S = sums.T @ sums / n
-        if debiased:
-            S = S * (G / (G - 1)) * ((n - 1) / (n - k))
-        return S
-    S = scores.T @ scores / n
-    return S * (n / (n - k)) if debiased else S
+        return sums.T @ sums, G
+    return scores.T @ scores, None
 
 
-def liml_kappa(a: IVArrays, QZ: np.ndarray | None = None) -> float:
-    """κ of LIML: the smallest eigenvalue of ``(Ē'M_Z Ē)⁻¹ Ē'M_W Ē``, ``Ē = [y, D]``."""
-    E = np.column_stack([a.y, a.D])
-    QZ = a.QZ if QZ is None else QZ
-    if a.n - QZ.shape[1] < E.shape[1]:
+def meat_scale(n: int, k: int, n_clusters: int | None, debiased: bool) -> float:
+    """``1/n`` times the small-sample factor: ``n/(n−k)``, or ``G/(G−1)·(n−1)/(n−k)``."""
+    if not debiased:
+        return 1.0 / n
+    if n_clusters is None:
+        return 1.0 / (n - k)
+    G = n_clusters
+    return G / (G - 1) * ((n - 1) / (n - k)) / n
+
+
+def liml_kappa(a: IVArrays) -> float:
+    """κ of LIML: the smallest eigenvalue of ``(Ē'M_Z Ē)⁻¹ Ē'M_W Ē``, ``Ē = [D, y]``.
+
+    In the coordinates of ``Q``: ``M_Z Ē`` keeps the rows from ``L`` of ``Q'Ē =
+    R[:, L:]`` and ``M_W Ē`` those from ``k_w``.
+    """
+    L, kw = a.L, a.kw
+    if a.n - L < a.kd + 1:
         raise EstimationError(
-            f"LIML needs at least {QZ.shape[1] + E.shape[1]} rows; got {a.n}",
+            f"LIML needs at least {L + a.kd + 1} rows; got {a.n}",
             details={"rows": a.n},
         )
-    ez = E - project(QZ, E)
-    ew = E - project(a.QW, E) if a.W.shape[1] else E
-    A = ez.T @ ez
+    E = a.R[:, L:]
+    A = E[L:].T @ E[L:]
     if np.linalg.cond(A) > 1e14:
         raise EstimationError(
             "LIML's κ is not defined: the residuals of the outcome and the endogenous "
             "regressors on the instruments are linearly dependent"
         )
-    return float(linalg.eigh(ew.T @ ew, A, eigvals_only=True).min())
+    B = E[kw:].T @ E[kw:]
+    return float(linalg.eigh(B, A, eigvals_only=True, check_finite=False).min())
 
 
 def kclass(
@@ -319,40 +343,41 @@ def kclass(
     Returns coefficients on ``[W, D]`` and their covariance of type ``se_method``; with
     ``spatial`` the Conley (1999) covariance ``V⁻¹ M V⁻¹ / n²``, ``M = Σ_i Σ_j K(d_ij/c)
     s_i s_j'`` over the scores ``s_i = P_Z x_i ε̂_i`` (``n/(n − k)`` when ``debiased``).
+    The scores are ``P_Z X = Z Π̂`` with ``Π̂ = R_Z⁻¹ Q_Z'X``, so the robust meat is
+    ``Π̂' (Σᵢ zᵢzᵢ'êᵢ²) Π̂``: an ``L × L`` cross-product of the rows of ``Z``.
     """
-    X, Z = a.X, a.Z
-    n, k = X.shape
-    QZ = a.QZ
+    n, k, L = a.n, a.k, a.L
+    Rinv = a.rinv_z()
     liml_k = float("nan")
     if kappa is None:
-        liml_k = liml_kappa(a, QZ)
-        kappa = liml_k - fuller / (n - Z.shape[1])
-    PX = a.PX
+        liml_k = liml_kappa(a)
+        kappa = liml_k - fuller / (n - L)
+    Rx = a.Rx  # Q'X
+    r = a.R[:, -1]  # Q'y
+    A = Rx[:L]  # Q_Z'X
     # X'P_Z X = (Q_Z'X)'(Q_Z'X) and X'P_Z y = (Q_Z'X)'(Q_Z'y): k_z × k products only
-    XtPX = a.QZ_X.T @ a.QZ_X
-    XtPy = a.QZ_X.T @ a.QZ_y
     if kappa == 1.0:  # 2SLS: X'X and X'y are not needed
-        V, rhs = XtPX / n, XtPy / n
+        V, rhs = A.T @ A, A.T @ r[:L]
     else:
-        V = ((1 - kappa) * (X.T @ X) + kappa * XtPX) / n
-        rhs = ((1 - kappa) * (X.T @ a.y) + kappa * XtPy) / n
+        V = (1 - kappa) * (Rx.T @ Rx) + kappa * (A.T @ A)
+        rhs = (1 - kappa) * (Rx.T @ r) + kappa * (A.T @ r[:L])
     try:
-        params = np.linalg.solve(V, rhs)
-        Vinv = np.linalg.inv(V)
+        Vinv = np.linalg.inv(V)  # (X'(I − κM_Z)X)⁻¹; the bread of the text is n·Vinv
     except np.linalg.LinAlgError:
         raise EstimationError(
             "the IV normal equations are singular: the instruments do not move the "
             "endogenous regressors (or regressors are collinear)"
         ) from None
-    e = a.y - X @ params
-    if spatial is None:
-        cov = kclass_cov(PX, e, Vinv, a.clusters, se_method, debiased, k)
-    else:
+    params = Vinv @ rhs
+    resid_q = r - Rx @ params
+    e = a.M[:, -1] - a.M @ (a.Sx @ params)  # y − Xβ̂
+    gram, kind = None, None
+    if spatial is not None:
+        PX = a.M[:, :L] @ (Rinv @ A)
         meat = conley_meat(
             PX * e[:, None], spatial.lat, spatial.lon, spatial.cutoff_km, spatial.kernel
         )
-        S = meat / n * (n / (n - k) if debiased else 1.0)
-        cov = Vinv @ S @ Vinv / n
+        cov = Vinv @ meat @ Vinv * (n / (n - k) if debiased else 1.0)
         cov = (cov + cov.T) / 2
         if np.any(np.diag(cov) < 0):
             raise EstimationError(
@@ -361,40 +386,25 @@ def kclass(
                 "smaller cutoff",
                 details={"parameter": "conley_kernel"},
             )
-    nc = None if a.clusters is None else int(a.clusters.max()) + 1
-    return KClassResult(params, cov, np.sqrt(np.diag(cov)), e, float(kappa), liml_k, n - k, nc)
-
-
-def kclass_cov(
-    PX: np.ndarray,
-    e: np.ndarray,
-    Vinv: np.ndarray,
-    codes: np.ndarray | None,
-    se_method: str,
-    debiased: bool,
-    k: int,
-) -> np.ndarray:
-    """Sandwich ``V⁻¹ S V⁻¹ / n`` over the scores ``PX ⊙ e`` (``s² V⁻¹/n`` when unadjusted).
-
-    ``Vinv`` is the inverse of the bread ``X'P_Z X / n``; ``k`` the number of
-    coefficients of the small-sample factors.
-    """
-    n = len(e)
-    if se_method == "unadjusted":
-        s2 = float(e @ e) / n * (n / (n - k) if debiased else 1.0)
-        cov = s2 * Vinv / n
+    elif se_method == "unadjusted":
+        cov = Vinv * (float(resid_q @ resid_q) / (n - k if debiased else n))
     else:
-        S = score_covariance(PX * e[:, None], codes, se_method, debiased, k)
-        cov = Vinv @ S @ Vinv / n
-    return (cov + cov.T) / 2
-
-
-def ols_cov(
-    X: np.ndarray, y: np.ndarray, codes: np.ndarray | None, se_method: str, debiased: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """OLS coefficients, their covariance (same conventions) and residuals."""
-    n, k = X.shape
-    Vinv = np.linalg.inv(X.T @ X / n)
-    coef = Vinv @ (X.T @ y / n)
-    e = y - X @ coef
-    return coef, kclass_cov(X, e, Vinv, codes, se_method, debiased, k), e
+        gram, G = score_gram(a.M[:, :L] * e[:, None], a.clusters, se_method)
+        kind = se_method
+        # P_Z X = Z Π̂ with Π̂ = R_Z⁻¹Q_Z'X: Σ = T' (Σᵢ zᵢzᵢ'êᵢ²) T with T = Π̂ Vinv
+        T = Rinv @ A @ Vinv
+        cov = T.T @ gram @ T * (meat_scale(n, k, G, debiased) * n)
+    nc = None if a.clusters is None else int(a.clusters.max()) + 1
+    return KClassResult(
+        params,
+        cov,
+        np.sqrt(cov.diagonal()),
+        e,
+        resid_q,
+        float(kappa),
+        liml_k,
+        n - k,
+        nc,
+        gram,
+        kind,
+    )

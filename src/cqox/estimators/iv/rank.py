@@ -8,6 +8,7 @@ that span it, so the user knows which covariate to remove.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,9 @@ from cqox.errors import EstimationError
 
 #: Relative residual norm below which an instrument is spanned by the other columns.
 RANK_TOL = 1e-8
+#: An instrument whose variation is below this fraction of its mean (in norm) is sent to
+#: the per-instrument regressions: R's entries below its first row are rounding then.
+NEAR_CONSTANT = 1e-10
 #: Most columns named as spanning an instrument.
 MAX_NAMED = 5
 
@@ -63,16 +67,26 @@ def check_instrument_rank_qr(
     w_names: Sequence[str],
     z_names: Sequence[str],
 ) -> None:
-    """:func:`check_instrument_rank` from the R factor of the QR of ``[W, Z_x]``.
+    """:func:`check_instrument_rank` from the R factor of the QR of ``[W, Z_x, …]``.
 
-    ``|R_jj|`` of an instrument's column is the norm of its residual on the columns
-    before it, the quantity the per-instrument regressions compute; only when one fails
-    the test are the regressions run, to name the spanning columns in the error.
+    ``W``'s first column is the intercept.  ``|R_jj|`` of an instrument's column is the
+    norm of its residual on the columns before it, the quantity the per-instrument
+    regressions compute, and the norm of the column's entries below the first row is
+    the norm of the instrument net of its mean; only when the test fails (or the
+    instrument is nearly constant, where that norm is rounding) are the regressions
+    run, to name the spanning columns in the error.
     """
-    kw = W.shape[1]
-    resid = np.abs(np.diag(R)[kw:])
-    centred = np.linalg.norm(Zx - Zx.mean(axis=0), axis=0)
-    if np.all(centred > 0.0) and np.all(resid > RANK_TOL * centred):
+    kw, q = W.shape[1], Zx.shape[1]
+    # the instruments' columns of R, as lists (q is small: Python beats NumPy calls here)
+    cols = R[: kw + q, kw : kw + q].T.tolist()
+    for j, col in enumerate(cols):
+        centred = math.sqrt(sum(v * v for v in col[1 : kw + j + 1]))
+        resid = abs(col[kw + j])
+        if not (
+            centred > NEAR_CONSTANT * abs(col[0]) and centred > 0.0 and resid > RANK_TOL * centred
+        ):
+            break
+    else:
         return
     check_instrument_rank(W, Zx, w_names, z_names)
 

@@ -22,14 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cqox.estimators.rd.local_poly import (
-    inv_spd,
-    kernel_window,
-    n_distinct_sorted,
-    residuals,
-    tie_groups,
-    vander,
-)
+from cqox.estimators.rd.local_poly import KERNEL_CODE, VCE_CODE
 
 BWSELECTS: tuple[str, ...] = ("mserd", "msetwo", "cerrd", "certwo")
 #: Kernel constants of the rule-of-thumb pilot bandwidth.
@@ -74,103 +67,51 @@ def _distinct_sorted(v: np.ndarray) -> np.ndarray:
 
 
 class _Side:
-    """One side's standardised data and the pilot (V-step) fits, cached by ``(o, ν)``."""
+    """One side's standardised data and the pilot (V-step) fits, cached by ``(o, ν)``.
+
+    Each fit is one compiled pass over its kernel window (:mod:`._lp_kernel`): ``x`` is
+    sorted, so the window is found by binary search.
+    """
 
     def __init__(
         self, x: np.ndarray, Y: np.ndarray, kernel: str, vce: str, nnmatch: int, h_V: float
     ) -> None:
-        self.x, self.Y = x, Y
-        self.kernel, self.vce, self.nnmatch, self.h_V = kernel, vce, nnmatch, h_V
-        self.dups, self.dupsid = tie_groups(x)
+        self.x = np.ascontiguousarray(x, dtype=np.float64)
+        self.Y = np.ascontiguousarray(Y, dtype=np.float64)
+        self.kern, self.vce, self.nnmatch = KERNEL_CODE[kernel], VCE_CODE[vce], nnmatch
+        self.h_V = float(h_V)
         self.cache: dict[tuple[int, int], tuple[float, float, np.ndarray]] = {}
-
-    def _fit(
-        self, h: float, o: int
-    ) -> (
-        tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-        | None
-    ):
-        # the side's x is sorted: the window of positive weights by binary search
-        ind, ew = kernel_window(self.x, h, self.kernel)
-        ex = self.x[ind]
-        if n_distinct_sorted(ex) < o + 1:
-            return None
-        eY = self.Y[ind]
-        R = vander(ex, o)
-        RW = R * ew[:, None]
-        invG = inv_spd(R.T @ RW)
-        beta = invG @ (RW.T @ eY)
-        return ind, ex, eY, R, RW, invG, beta
-
-    def _res(
-        self,
-        ind_x: np.ndarray,
-        ex: np.ndarray,
-        eY: np.ndarray,
-        R: np.ndarray,
-        RW: np.ndarray,
-        invG: np.ndarray,
-        beta: np.ndarray,
-    ) -> np.ndarray:
-        return residuals(
-            ex,
-            eY,
-            R,
-            beta,
-            invG,
-            RW,
-            self.vce,
-            self.nnmatch,
-            self.dups[ind_x],
-            self.dupsid[ind_x],
-        )
 
     def v_step(self, o: int, nu: int) -> tuple[float, float, np.ndarray]:
         """Variance of the ν-th derivative and bias constant at the pilot bandwidth."""
+        from cqox.estimators.rd._lp_kernel import pilot_terms
+
         key = (o, nu)
-        if key in self.cache:
-            return self.cache[key]
-        fit = self._fit(self.h_V, o)
-        if fit is None:
-            out = (float("nan"), float("nan"), np.ones(1))
-            self.cache[key] = out
-            return out
-        ind_x, ex, eY, R, RW, invG, beta = fit
-        s = np.ones(1)
-        if eY.shape[1] == 2:
-            tY = math.factorial(nu) * beta[nu, 0]
-            tT = math.factorial(nu) * beta[nu, 1]
-            s = np.array([1 / tT, -tY / tT**2])
-        res = self._res(ind_x, ex, eY, R, RW, invG, beta)
-        A = RW * (res @ s)[:, None]
-        V_V = float((invG @ (A.T @ A) @ invG)[nu, nu])
-        v = RW.T @ (ex / self.h_V) ** (o + 1)
-        Hp = self.h_V ** np.arange(o + 1)
-        B_const = float((Hp * (invG @ v))[nu])
-        out = (V_V, B_const, s)
-        self.cache[key] = out
-        return out
+        if key not in self.cache:
+            V_V, B_const, s = pilot_terms(
+                self.x, self.Y, self.h_V, self.kern, o, nu, self.vce, self.nnmatch
+            )
+            self.cache[key] = (float(V_V), float(B_const), s)
+        return self.cache[key]
 
     def terms(
         self, o: int, nu: int, o_B: int, h_B: float, scale: float
     ) -> tuple[float, float, float, float]:
         """``(V, B, R, rate)`` of the MSE expansion (``rdrobust_bw``)."""
+        from cqox.estimators.rd._lp_kernel import bias_terms
+
         rate = 1 / (2 * o + 3)
         nan = (float("nan"), float("nan"), float("nan"), rate)
         V_V, B_const, s = self.v_step(o, nu)
         if not np.isfinite(V_V) or not (np.isfinite(h_B) and h_B > 0):
             return nan
-        fit = self._fit(h_B, o_B)
-        if fit is None:
+        ok, b_s, V_B = bias_terms(
+            self.x, self.Y, float(h_B), self.kern, o_B, s, scale > 0, self.vce, self.nnmatch
+        )
+        if not ok:
             return nan
-        ind_x, ex, eY, R, RW, invG, beta = fit
-        reg = 0.0
-        if scale > 0:
-            res = self._res(ind_x, ex, eY, R, RW, invG, beta)
-            A = RW * (res @ s)[:, None]
-            V_B = float((invG @ (A.T @ A) @ invG)[-1, -1])
-            reg = 3 * B_const**2 * V_B
-        B = math.sqrt(2 * (o + 1 - nu)) * B_const * float(s @ beta[-1, :])
+        reg = 3 * B_const**2 * V_B if scale > 0 else 0.0
+        B = math.sqrt(2 * (o + 1 - nu)) * B_const * b_s
         V = (2 * nu + 1) * self.h_V ** (2 * nu + 1) * V_V
         R_ = scale * (2 * (o + 1 - nu)) * reg
         return V, B, R_, rate

@@ -29,7 +29,23 @@ def binned_means(
     order: int = GLOBAL_ORDER,
     presorted: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(bins, global_fit)`` on each side of ``cutoff``.
+    """``(bins, global_fit)`` on each side of ``cutoff``, as DataFrames.
+
+    See :func:`binned_columns` for the columns.
+    """
+    bins, fits = binned_columns(x, y, cutoff, n_bins, order, presorted)
+    return pd.DataFrame(bins), pd.DataFrame(fits)
+
+
+def binned_columns(
+    x: np.ndarray,
+    y: np.ndarray,
+    cutoff: float,
+    n_bins: int = N_BINS,
+    order: int = GLOBAL_ORDER,
+    presorted: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The columns of ``(bins, global_fit)`` on each side of ``cutoff``.
 
     ``bins`` has one row per non-empty bin: ``side`` ("left"/"right"), ``x`` (bin
     midpoint), ``y`` (mean outcome), ``n`` (rows).  ``global_fit`` has one row per
@@ -39,8 +55,9 @@ def binned_means(
     """
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
-    # the columns of both sides, gathered first: one DataFrame per table (pandas
-    # construction and concatenation cost more than the arithmetic at any n)
+    # the columns of both sides, gathered first; the estimator hands them over as
+    # columns (cqox.core.tables.Tables): pandas construction costs more than the
+    # arithmetic at any n, and most readers never build the DataFrames
     bins: dict[str, list[Any]] = {"side": [], "x": [], "y": [], "n": []}
     fits: dict[str, list[Any]] = {"side": [], "power": [], "coef": [], "x_low": [], "x_high": []}
     for side, mask in (("left", x < cutoff), ("right", x >= cutoff)):
@@ -64,8 +81,8 @@ def binned_means(
         fits["coef"].append(coef)
         fits["x_low"].append(np.full(deg + 1, lo))
         fits["x_high"].append(np.full(deg + 1, hi))
-    return _frame(bins), _frame(fits)
+    return _columns(bins), _columns(fits)
 
 
-def _frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
-    return pd.DataFrame({k: v if k == "side" else np.concatenate(v) for k, v in columns.items()})
+def _columns(columns: dict[str, list[Any]]) -> dict[str, Any]:
+    return {k: v if k == "side" else np.concatenate(v) for k, v in columns.items()}

@@ -50,8 +50,8 @@ from functools import cache
 from math import factorial
 
 import numpy as np
+from scipy import special
 
-from cqox._lazy import scipy_stats as stats
 from cqox.errors import EstimationError, NoDataError, ParameterError
 
 KERNELS: tuple[str, ...] = ("triangular", "uniform", "epanechnikov")
@@ -235,6 +235,12 @@ def _reference_constants(p: int) -> tuple[float, float]:
     return factorial(p + 3) ** 2 * vb / bb**2, factorial(p + 1) ** 2 * vc / bc**2
 
 
+def _normal_pdf(z: float) -> float:
+    """``φ(z)``, computed as ``scipy.stats.norm.pdf`` does (the same operations on a 0-d array)."""
+    za = np.asarray(z, dtype=np.float64)
+    return float(np.exp(-(za**2) / 2.0) / np.sqrt(2 * np.pi))
+
+
 def _hermite(z: float, k: int) -> float:
     """Probabilists' Hermite polynomial ``He_k(z)``."""
     h0, h1 = 1.0, z
@@ -254,6 +260,30 @@ def _side_weights(u_abs: np.ndarray, kernel: str, h: float) -> np.ndarray:
     return (1 - u_abs) / h
 
 
+def _vander(u: np.ndarray, order: int) -> np.ndarray:
+    """``[1, u, …, u^order]``: ``np.vander(u, order + 1, increasing=True)``, column by column.
+
+    The same products in the same order (so the same numbers) without the strided
+    ``multiply.accumulate`` along rows that ``np.vander`` runs.
+    """
+    R = np.empty((u.shape[0], order + 1))
+    R[:, 0] = 1.0
+    for j in range(1, order + 1):
+        np.multiply(R[:, j - 1], u, out=R[:, j])
+    return R
+
+
+def _ecdf(xs: np.ndarray, lo: int | np.integer, hi: int | np.integer, ties: bool) -> np.ndarray:
+    """``F̃`` of the rows ``lo:hi`` of sorted ``xs`` (tied rows take the last one's value).
+
+    ``(#{j : x_j ≤ x_i} − 1)/(n − 1)``; without ties in ``xs`` the count is the position.
+    """
+    n = xs.shape[0]
+    if not ties:
+        return np.arange(lo, hi) / (n - 1)
+    return (np.searchsorted(xs, xs[lo:hi], side="right") - 1) / (n - 1)
+
+
 def _fit_window(
     xw: np.ndarray,
     Fw: np.ndarray,
@@ -264,11 +294,13 @@ def _fit_window(
     kernel: str,
     n: int,
     vce: str | None,
+    ties: bool = True,
 ) -> tuple[float, float, np.ndarray]:
     """Both one-sided fits on a sorted window; returns ``(est₋, est₊, V)``.
 
     ``est_s = β̂_{s,coef}/h_s^coef``; ``V`` is the 2×2 covariance of ``(f̂₋, f̂₊)`` (NaN when
-    ``vce`` is None).  A singular design gives NaN estimates.
+    ``vce`` is None).  A singular design gives NaN estimates.  ``ties=False`` says the
+    window has no tied values (each row is the first of its tie group).
     """
     nl = int(np.searchsorted(xw, 0.0, side="left"))
     est = np.full(2, np.nan)
@@ -276,7 +308,7 @@ def _fit_window(
     for s, (sl, h) in enumerate(((slice(0, nl), hl), (slice(nl, None), hr))):
         u = xw[sl] / h
         w = _side_weights(np.abs(u), kernel, h)
-        R = np.vander(u, order + 1, increasing=True)
+        R = _vander(u, order)
         RW = R * w[:, None]
         e = np.zeros(order + 1)
         e[coef] = 1.0
@@ -289,9 +321,10 @@ def _fit_window(
     V = np.full((2, 2), np.nan)
     if vce == "jackknife":
         # d_{s,i} = Σ_{k > first(i)} g_{s,k} / (n − 1)
-        first = np.searchsorted(xw, xw, side="left")
         tail = g.sum(axis=1, keepdims=True) - np.cumsum(g, axis=1)
-        d = tail[:, first] / (n - 1)
+        if ties:
+            tail = tail[:, np.searchsorted(xw, xw, side="left")]
+        d = tail / (n - 1)
         V = d @ d.T
     elif vce == "plugin":
         v11, _ = _kernel_constants(kernel, order, 1)
@@ -325,17 +358,19 @@ def _floor(xs: np.ndarray, uniq: np.ndarray, nl: int, nul: int, k: int) -> tuple
     return left, right
 
 
-def density_bandwidths(
-    xs: np.ndarray, F: np.ndarray, p: int, kernel: str, vce: str
-) -> DensityBandwidths:
+def density_bandwidths(xs: np.ndarray, p: int, kernel: str, vce: str) -> DensityBandwidths:
     """``rdbwdensity``'s MSE-optimal bandwidths for sorted centred ``xs`` (see module doc)."""
     n = xs.shape[0]
     nl = int(np.searchsorted(xs, 0.0, side="left"))
-    uniq = xs[np.r_[True, xs[1:] != xs[:-1]]]
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(xs[1:], xs[:-1], out=first[1:])
+    uniq = xs[first]
+    ties = uniq.shape[0] < n
     nul = int(np.searchsorted(uniq, 0.0, side="left"))
     sd = float(np.std(xs, ddof=1))
     z = float(np.mean(xs)) / sd
-    phi = float(stats.norm.pdf(z))
+    phi = _normal_pdf(z)
     Cb, Cc = _reference_constants(p)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         f_b = 1.0 / (_hermite(z, p + 2) ** 2 * phi)
@@ -348,9 +383,11 @@ def density_bandwidths(
     cn = max(min(cn, span), *_floor(xs, uniq, nl, nul, k0))
 
     lo, hi = np.searchsorted(xs, -bn, "left"), np.searchsorted(xs, bn, "right")
-    b_l, b_r, _ = _fit_window(xs[lo:hi], F[lo:hi], bn, bn, p + 2, p + 1, kernel, n, None)
+    b_l, b_r, _ = _fit_window(
+        xs[lo:hi], _ecdf(xs, lo, hi, ties), bn, bn, p + 2, p + 1, kernel, n, None, ties
+    )
     lo, hi = np.searchsorted(xs, -cn, "left"), np.searchsorted(xs, cn, "right")
-    _, _, V = _fit_window(xs[lo:hi], F[lo:hi], cn, cn, p, 1, kernel, n, vce)
+    _, _, V = _fit_window(xs[lo:hi], _ecdf(xs, lo, hi, ties), cn, cn, p, 1, kernel, n, vce, ties)
 
     _, bconst = _kernel_constants(kernel, p, 1)
     B_l, B_r = b_l * bconst * (-1) ** p, b_r * bconst
@@ -380,13 +417,15 @@ def density_test(
     vce: str = "jackknife",
     bwselect: str = "comb",
     h: float | tuple[float, float] | None = None,
+    presorted: bool = False,
 ) -> DensityTest:
     """Cattaneo–Jansson–Ma test of density continuity at ``c``, as ``rddensity`` computes it.
 
     Defaults are ``rddensity``'s: ``p = 2``, ``q = p + 1``, triangular kernel, jackknife
     variance, ``bwselect="comb"``; the statistic is its robust (order-``q``) ``T_jk``
     (``T_asy`` with ``vce="plugin"``).  ``h`` (one value or (left, right)) skips the
-    bandwidth selection.  O(n log n): one sort and linear passes.
+    bandwidth selection.  O(n log n): one sort and linear passes; ``presorted=True`` says
+    ``x`` is ascending already (no sort; the empirical CDF of each window by position).
 
     Example
     -------
@@ -415,8 +454,12 @@ def density_test(
         raise ParameterError(
             f"The 'q' of the density test must be an integer ≥ p = {p}; got {q!r}."
         )
-    xs = np.sort(np.asarray(x, dtype=np.float64) - c)
-    xs = xs[np.isfinite(xs)]
+    xs = np.asarray(x, dtype=np.float64) - c
+    # x - c keeps the order of x (rounding is monotone): sorted input needs no sort
+    xs = xs if presorted else np.sort(xs)
+    finite = np.isfinite(xs)
+    if not finite.all():
+        xs = xs[finite]
     n = xs.shape[0]
     nl = int(np.searchsorted(xs, 0.0, side="left"))
     if min(nl, n - nl) < _MIN_SIDE:
@@ -424,12 +467,10 @@ def density_test(
             f"the density test needs at least {_MIN_SIDE} rows on each side of the cutoff "
             f"{c:g}; got {nl} below and {n - nl} at or above it"
         )
-    # empirical CDF; tied rows take the value of the last of them
-    F = (np.searchsorted(xs, xs, side="right") - 1) / (n - 1)
     mass_points = bool(np.any(xs[1:] == xs[:-1]))
 
     if h is None:
-        hl, hr = density_bandwidths(xs, F, p, kernel, vce).select(bwselect)
+        hl, hr = density_bandwidths(xs, p, kernel, vce).select(bwselect)
         chosen = bwselect
     else:
         hh = np.atleast_1d(np.asarray(h, dtype=np.float64))
@@ -442,7 +483,9 @@ def density_test(
 
     lo, hi = np.searchsorted(xs, -hl, "left"), np.searchsorted(xs, hr, "right")
     xw = xs[lo:hi]
-    f_l, f_r, V = _fit_window(xw, F[lo:hi], hl, hr, q, 1, kernel, n, vce)
+    # empirical CDF; tied rows take the value of the last of them
+    Fw = _ecdf(xs, lo, hi, mass_points)
+    f_l, f_r, V = _fit_window(xw, Fw, hl, hr, q, 1, kernel, n, vce, mass_points)
     if not (np.isfinite(f_l) and np.isfinite(f_r)):
         raise EstimationError(
             f"the order-{q} density fit is singular at h = ({hl:.4g}, {hr:.4g}); "
@@ -451,7 +494,8 @@ def density_test(
     var_diff = V[0, 0] + V[1, 1] - 2 * V[0, 1]
     se = float(np.sqrt(var_diff)) if var_diff > 0 else float("nan")
     T = (f_r - f_l) / se if np.isfinite(se) else float("nan")
-    pv = float(2 * stats.norm.sf(abs(T))) if np.isfinite(T) else float("nan")
+    # scipy.stats.norm.sf(|T|) is ndtr(−|T|); called directly, without its argument checks
+    pv = float(2 * special.ndtr(-abs(T))) if np.isfinite(T) else float("nan")
     nlh = int(np.searchsorted(xw, 0.0, side="left"))
     return DensityTest(
         f_left=f_l,

@@ -44,6 +44,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate, threshold_gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
+from cqox.core.tables import Tables
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import (
     EstimationError,
@@ -62,7 +63,7 @@ from cqox.estimators.common import (
     se_method_param,
 )
 from cqox.estimators.rd.bandwidth import BWSELECTS, Bandwidths, select_bandwidths
-from cqox.estimators.rd.binned import binned_means
+from cqox.estimators.rd.binned import binned_columns
 from cqox.estimators.rd.density import density_test
 from cqox.estimators.rd.local_poly import (
     KERNELS,
@@ -351,6 +352,8 @@ class RegressionDiscontinuity(Estimator):
                 "jump_bias_corrected": f.tau_t_bc,
                 "se_robust": f.se_t_rb,
             }
+        # the RD plot's data, handed over as columns (DataFrames built when first read)
+        bins, global_fit = binned_columns(x_s, y_s, c, presorted=True)
         gates: list[Gate] = []
         if params["gates"]:
             gates = [
@@ -370,9 +373,7 @@ class RegressionDiscontinuity(Estimator):
             n=int(f.n_h[0] + f.n_h[1]),
             counts={"n_used_left": res.n[0], "n_used_right": res.n[1]},
             diagnostics=diagnostics,
-            tables=dict(
-                zip(("bins", "global_fit"), binned_means(x_s, y_s, c, presorted=True), strict=True)
-            ),
+            tables=Tables(bins=bins, global_fit=global_fit),
             gates=gates,
             warnings=notes,
             method=(
@@ -400,7 +401,7 @@ def _sharp_p(
 def _density_gate(x: np.ndarray, c: float, ctx: Context) -> Gate:
     """The ``density`` gate: rddensity's default manipulation test (robust ``T_jk``)."""
     try:
-        d = density_test(x, c)
+        d = density_test(x, c, presorted=True)
     except (np.linalg.LinAlgError, ValueError, EstimationError) as exc:
         # NoDataError and ParameterError are ValueErrors
         return Gate.not_applicable("density", f"the density test could not be computed ({exc})")
@@ -480,13 +481,19 @@ def _covariate_gate(
 def _placebo_gate(
     x: np.ndarray, y: np.ndarray, c: float, opts: dict[str, Any], ctx: Context
 ) -> Gate:
-    """Placebo cutoffs at each side's median; ``x`` sorted ascending (stable)."""
+    """Placebo cutoffs at each side's median; ``x`` sorted ascending (stable).
+
+    Each side is a slice of the sorted rows, and its median is read off by position.
+    """
     pvals: dict[str, float] = {}
-    for side in (x < c, x >= c):
+    n_l = int(np.searchsorted(x, c, side="left"))
+    for side in (slice(0, n_l), slice(n_l, None)):
         xs, ys = x[side], y[side]
         if xs.size < 40:
             continue
-        c0 = float(np.median(xs))
+        m = xs.size // 2
+        # np.median of sorted values: the middle one, or the mean of the middle two
+        c0 = float(xs[m] if xs.size % 2 else (xs[m - 1] + xs[m]) / 2)
         try:
             pvals[f"{c0:.4g}"] = _sharp_p(xs, ys, c0, opts, presorted=True)
         except (EstimationError, NoDataError, np.linalg.LinAlgError):
@@ -520,16 +527,34 @@ def _donut_gate(
     dist = np.abs(x - c)
     shifts: dict[str, float] = {}
     estimates: dict[str, float] = {}
-    fixed = {**opts, "h": res.bw.h[0], "b": res.bw.b[0]}
     if res.bw.h[0] != res.bw.h[1]:
         return Gate.not_applicable("donut", "the bandwidths differ by side (msetwo/certwo)")
+    h, b = (res.bw.h[0], res.bw.h[0]), (res.bw.b[0], res.bw.b[0])
+    q = opts["p"] + 1 if opts["q"] is None else opts["q"]
+    # the rows kept, |x - c| > r, are a prefix below c and a suffix above it (x sorted):
+    # refit on slices, without copies, at the main fit's bandwidths
+    n_l = int(np.searchsorted(x, c, side="left"))
+    xc = x - c
+    Y = y[:, None] if t is None else np.column_stack([y, t])
+    toward_c = -dist[:n_l]  # ascending
     shares = (0.01, 0.025, 0.05)
     for r in map(float, np.quantile(dist, shares)):  # one pass for the three radii
-        keep = dist > r
+        lo = int(np.searchsorted(toward_c, -r, side="left"))
+        hi = n_l + int(np.searchsorted(dist[n_l:], r, side="right"))
         try:
-            d = rd_estimate(
-                x[keep], y[keep], c, None if t is None else t[keep], **fixed, presorted=True
-            ).fit
+            d = rd_fit(
+                xc[:lo],
+                Y[:lo],
+                xc[hi:],
+                Y[hi:],
+                h,
+                b,
+                opts["p"],
+                q,
+                opts["kernel"],
+                opts["vce"],
+                opts["nnmatch"],
+            )
         except (EstimationError, NoDataError, np.linalg.LinAlgError):
             continue
         estimates[f"{r:.4g}"] = d.tau_bc

@@ -22,57 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import lapack
 
 from cqox.errors import EstimationError, ParameterError
 
 KERNELS: tuple[str, ...] = ("triangular", "uniform", "epanechnikov")
 VCES: tuple[str, ...] = ("nn", "hc0", "hc1", "hc2", "hc3")
-
-
-def kernel_weights(u_num: np.ndarray, h: float, kernel: str) -> np.ndarray:
-    """``K((x − c)/h)/h`` for centred ``u_num = x − c``."""
-    u = np.abs(u_num / h)
-    inside = u <= 1
-    if kernel == "uniform":
-        return 0.5 * inside / h
-    if kernel == "epanechnikov":
-        return 0.75 * (1 - u * u) * inside / h
-    return (1 - u) * inside / h
-
-
-def kernel_window(xc: np.ndarray, h: float, kernel: str) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of sorted centred ``xc`` with positive weight ``K(xc/h)/h``, and those weights.
-
-    Returns ``(rows, w)``: positions in ``xc`` (ascending) and their weights, the same as
-    ``w_all = kernel_weights(xc, h, kernel); rows = flatnonzero(w_all > 0)`` but found by
-    binary search on the sorted values, so the cost is that of the window, not of ``xc``.
-    The search bounds ``|x| ≤ h (1 + 1e-12)`` contain every row whose rounded ``|x/h|``
-    is at most 1; the weights then decide, as in the full pass.
-    """
-    lo, hi = window_bounds(xc, h)
-    w = kernel_weights(xc[lo:hi], h, kernel)
-    keep = w > 0
-    if keep.all():
-        return np.arange(lo, hi), w
-    return lo + np.flatnonzero(keep), w[keep]
-
-
-def window_bounds(xc: np.ndarray, h: float) -> tuple[int, int]:
-    """``(lo, hi)``: ``xc[lo:hi]`` holds every row of sorted ``xc`` with ``|x/h| ≤ 1``."""
-    reach = h * (1.0 + 1e-12)
-    lo = int(np.searchsorted(xc, -reach, side="left"))
-    hi = int(np.searchsorted(xc, reach, side="right"))
-    return lo, hi
-
-
-def vander(u: np.ndarray, p: int) -> np.ndarray:
-    """``[1, u, …, u^p]``, shape (n, p + 1)."""
-    out = np.empty((u.shape[0], p + 1))
-    out[:, 0] = 1.0
-    for j in range(1, p + 1):
-        out[:, j] = out[:, j - 1] * u
-    return out
+#: Codes of the kernels and variances in the compiled fits (:mod:`._lp_kernel`).
+KERNEL_CODE = {k: i for i, k in enumerate(KERNELS)}
+VCE_CODE = {v: i for i, v in enumerate(VCES)}
 
 
 def n_distinct_sorted(v: np.ndarray) -> int:
@@ -82,18 +39,9 @@ def n_distinct_sorted(v: np.ndarray) -> int:
 
 def tie_groups(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For sorted ``x``: size of each row's tie group and its 1-based rank inside it."""
-    n = x.shape[0]
-    if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    first = np.empty(n, dtype=bool)
-    first[0] = True
-    np.not_equal(x[1:], x[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    sizes = np.diff(starts, append=n)
-    group = np.repeat(np.arange(starts.shape[0]), sizes)
-    dups = sizes[group].astype(np.int64)
-    dupsid = (np.arange(n) - starts[group] + 1).astype(np.int64)
-    return dups, dupsid
+    from cqox.estimators.rd._lp_kernel import tie_groups as kernel
+
+    return kernel(np.ascontiguousarray(x, dtype=np.float64))
 
 
 def nn_residuals(
@@ -107,48 +55,6 @@ def nn_residuals(
     from cqox.estimators.rd._nn_kernel import nn_residuals as kernel
 
     return kernel(x, Y, dups, dupsid, matches)
-
-
-def residuals(
-    x: np.ndarray,
-    Y: np.ndarray,
-    R: np.ndarray,
-    beta: np.ndarray,
-    invG: np.ndarray,
-    RW: np.ndarray,
-    vce: str,
-    nnmatch: int,
-    dups: np.ndarray,
-    dupsid: np.ndarray,
-) -> np.ndarray:
-    """Residuals for the variance: nearest-neighbour, or plug-in with an HC factor."""
-    if vce == "nn":
-        return nn_residuals(x, Y, dups, dupsid, nnmatch)
-    e = Y - R @ beta
-    n, d = R.shape
-    if vce == "hc0":
-        return e
-    if vce == "hc1":
-        return e * np.sqrt(n / (n - d))
-    hii = np.sum((R @ invG) * RW, axis=1)
-    one_minus = np.maximum(1 - hii, 1e-8)
-    w = np.sqrt(1 / one_minus) if vce == "hc2" else 1 / one_minus
-    return e * w[:, None]
-
-
-def inv_spd(A: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive-definite matrix (Cholesky; pseudo-inverse fallback).
-
-    ``A = LL'``, ``A⁻¹ = L⁻ᵀL⁻¹`` with LAPACK's ``potrf`` and ``trtri`` called directly:
-    an RD estimate with its gates inverts some 60 matrices of order 2–5, where NumPy's
-    wrappers cost three times the arithmetic.
-    """
-    L, info = lapack.dpotrf(A, lower=1)
-    if info == 0:
-        Linv, info = lapack.dtrtri(L, lower=1)
-    if info != 0 or not np.all(np.isfinite(L)):
-        return np.asarray(np.linalg.pinv(A))
-    return np.asarray(Linv.T @ Linv)
 
 
 @dataclass(frozen=True)
@@ -189,14 +95,16 @@ class SideFit:
         return (self.RW_p @ lead) * (self.res_h @ s), (self.Q_q @ lead) * (self.res_b @ s)
 
     def variances(self, s: np.ndarray) -> tuple[float, float]:
-        """Conventional and robust variances of ``s'β̂[0, :]`` on this side."""
-        r_h = self.res_h @ s
-        r_b = self.res_b @ s
-        A = self.RW_p * r_h[:, None]
-        B = self.Q_q * r_b[:, None]
-        V_cl = self.inv_g_p @ (A.T @ A) @ self.inv_g_p
-        V_rb = self.inv_g_p @ (B.T @ B) @ self.inv_g_p
-        return float(V_cl[0, 0]), float(V_rb[0, 0])
+        """Conventional and robust variances of ``s'β̂[0, :]`` on this side.
+
+        ``[G_p⁻¹ (Σ_i (ε̂_i's)² r_i r_iᵀ) G_p⁻¹]₀₀`` with the conventional rows
+        ``r_i = RW_p,i`` and residuals ``ε̂_h`` (conventional) or the bias-corrected rows
+        ``Q_q,i`` and ``ε̂_b`` (robust); compiled: :func:`._lp_kernel.side_variances`.
+        """
+        from cqox.estimators.rd._lp_kernel import side_variances
+
+        v_cl, v_rb = side_variances(self.inv_g_p, self.RW_p, self.Q_q, self.res_h, self.res_b, s)
+        return float(v_cl), float(v_rb)
 
 
 def fit_side(
@@ -212,46 +120,36 @@ def fit_side(
 ) -> SideFit:
     """Fit one side (``xc = x − c`` sorted ascending, ``Y`` columns outcome[, treatment]).
 
-    Only the rows inside the larger bandwidth are touched (found by binary search on the
-    sorted ``xc``): the cost of a fit is that of its window, not of the side.
+    On the rows with positive weight under the larger of ``h`` and ``b`` (found by binary
+    search on the sorted ``xc``: the cost of a fit is that of its window, not of the
+    side), with ``R_p``/``R_q`` the polynomials of order ``p``/``q`` in ``x`` and ``W_h``,
+    ``W_b`` the kernel weights: ``β̂_p = G_p⁻¹ R_pᵀW_hY`` (``G_p = R_pᵀW_hR_p``) and
+    the bias-corrected ``β̂_bc = G_p⁻¹ Q_qᵀY`` with
+    ``Q_q = W_hR_p − h^{p+1} (W_bR_q G_q⁻¹ e_{p+1}) Lᵀ``, ``L = R_pᵀW_h (x/h)^{p+1}``
+    (CCT 2014, eq. 9).  One compiled pass (:func:`._lp_kernel.fit_side`).
     """
-    lo, hi = window_bounds(xc, max(h, b))
-    w_h_all = kernel_weights(xc[lo:hi], h, kernel)
-    w_b_all = kernel_weights(xc[lo:hi], b, kernel)
-    n_h = int(np.count_nonzero(w_h_all > 0))
-    n_b = int(np.count_nonzero(w_b_all > 0))
-    ind = w_h_all > 0 if h > b else w_b_all > 0
-    rows = lo + np.flatnonzero(ind)
-    ex, eY = xc[rows], Y[rows]
-    # ``ex`` is sorted (as ``xc``): distinct values counted without np.unique's sort
-    if n_distinct_sorted(ex[w_h_all[ind] > 0]) < p + 1 or n_distinct_sorted(ex) < q + 1:
+    from cqox.estimators.rd._lp_kernel import TOO_FEW
+    from cqox.estimators.rd._lp_kernel import fit_side as kernel_fit
+
+    status, *arrays, n_h, n_b, rows = kernel_fit(
+        np.ascontiguousarray(xc, dtype=np.float64),
+        np.ascontiguousarray(Y, dtype=np.float64),
+        float(h),
+        float(b),
+        p,
+        q,
+        KERNEL_CODE[kernel],
+        VCE_CODE[vce],
+        nnmatch,
+    )
+    if status == TOO_FEW:
         raise EstimationError(
             "too few distinct running-variable values inside the bandwidth to fit the "
             f"polynomials (p = {p}, q = {q}); use a larger bandwidth or a lower order",
             details={"h": h, "b": b},
         )
-    W_h, W_b = w_h_all[ind], w_b_all[ind]
-    u = ex / h
-    R_q = vander(ex, q)
-    R_p = R_q[:, : p + 1]
-    RW_p = R_p * W_h[:, None]
-    RW_q = R_q * W_b[:, None]
-    inv_g_p = inv_spd(R_p.T @ RW_p)
-    invG_q = inv_spd(R_q.T @ RW_q)
-    L = RW_p.T @ u ** (p + 1)
-    m = (R_q @ invG_q[p + 1, :]) * W_b
-    Q_q = RW_p - h ** (p + 1) * m[:, None] * L[None, :]
-    beta_p = inv_g_p @ (RW_p.T @ eY)
-    beta_q = invG_q @ (RW_q.T @ eY)
-    beta_bc = inv_g_p @ (Q_q.T @ eY)
-    dups, dupsid = tie_groups(ex)
-    res_h = residuals(ex, eY, R_p, beta_p, inv_g_p, RW_p, vce, nnmatch, dups, dupsid)
-    res_b = (
-        res_h
-        if vce == "nn"
-        else residuals(ex, eY, R_q, beta_q, invG_q, RW_q, vce, nnmatch, dups, dupsid)
-    )
-    return SideFit(beta_p, beta_bc, inv_g_p, RW_p, Q_q, res_h, res_b, n_h, n_b, rows)
+    beta_p, beta_bc, inv_g_p, RW_p, Q_q, res_h, res_b = arrays
+    return SideFit(beta_p, beta_bc, inv_g_p, RW_p, Q_q, res_h, res_b, int(n_h), int(n_b), rows)
 
 
 @dataclass(frozen=True)
