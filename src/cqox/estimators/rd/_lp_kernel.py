@@ -55,7 +55,7 @@ OK, TOO_FEW = 0, 1
 NOT_PD, NOT_PD_Q = 2, 3
 #: Relative cut-off of the pseudo-inverse's eigenvalues (NumPy's ``pinv`` default).
 PINV_RCOND = 1e-15
-#: The ``s`` of a sharp design, the placeholder :func:`pilot_terms` passes.
+#: The ``s`` of a sharp design (one entry, 1.0) that :func:`pilot_terms` passes on.
 _ONE = np.ones(1)
 #: "No inverse given" for :func:`wls`: compute ``G⁻¹``.
 NO_INVERSE = np.empty((0, 0))
