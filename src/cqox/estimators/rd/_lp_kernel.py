@@ -59,6 +59,21 @@ PINV_RCOND = 1e-15
 _ONE = np.ones(1)
 #: "No inverse given" for :func:`wls`: compute ``G⁻¹``.
 NO_INVERSE = np.empty((0, 0))
+#: What one side's fit returns (:func:`side_kernel`, :func:`fit_side`): ``(status, β̂_p,
+#: β̂_bc, G_p⁻¹, RW_p, Q_q, ε̂_h, ε̂_b, n_h, n_b, rows)``.
+SideResult = tuple[
+    int,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    int,
+    int,
+    np.ndarray,
+]
 
 
 @compiled
@@ -466,19 +481,7 @@ def side_kernel(
     nnmatch: int,
     inv_p: np.ndarray,
     inv_q: np.ndarray,
-) -> tuple[
-    int,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    int,
-    int,
-    np.ndarray,
-]:  # pragma: no cover - compiled
+) -> SideResult:  # pragma: no cover - compiled
     """One side's conventional and bias-corrected fits (CCT 2014, eq. 9), see ``SideFit``.
 
     Returns ``(status, β̂_p, β̂_bc, G_p⁻¹, RW_p, Q_q, ε̂_h, ε̂_b, n_h, n_b, rows)`` over the
@@ -539,19 +542,7 @@ def fit_side(
     kern: int,
     vce: int,
     nnmatch: int,
-) -> tuple[
-    int,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    int,
-    int,
-    np.ndarray,
-]:
+) -> SideResult:
     """:func:`side_kernel`, again with the pseudo-inverse of a Gram matrix not PD.
 
     Status ``OK`` or ``TOO_FEW``; at most three compiled passes (the second and third
