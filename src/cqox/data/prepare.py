@@ -305,7 +305,8 @@ def prepare(
         )
     # a formula's columns come from the formula; ``c not in formula_text`` would be a
     # substring test (outcome 'y' inside 'poly(…)' dropped the outcome: KeyError)
-    listed = roles.covariates if isinstance(roles.covariates, tuple) else ()
+    # a list as well as a tuple (a Roles built directly keeps the caller's list)
+    listed = tuple(roles.covariates) if isinstance(roles.covariates, list | tuple) else ()
     role_cols = [c for _, c in _role_columns(roles) if c not in listed]
 
     def in_use() -> list[str]:
@@ -474,7 +475,8 @@ def _prepare_plain(
     index = df.columns
     if any(getattr(roles, role) is None for role in require):
         return None
-    listed = roles.covariates if isinstance(roles.covariates, tuple) else ()
+    # a list as well as a tuple (a Roles built directly keeps the caller's list)
+    listed = tuple(roles.covariates) if isinstance(roles.covariates, list | tuple) else ()
     role_cols = [c for _, c in _role_columns(roles) if c not in listed]
     cov_cols = list(listed)
     if {roles.outcome, roles.treatment} & set(cov_cols):

@@ -115,6 +115,18 @@ def test_a_complete_numeric_table_takes_the_plain_path_with_the_same_result() ->
     }
 
 
+def test_covariates_given_as_a_list_are_used_as_a_tuple_would_be() -> None:
+    # a Roles built directly keeps the caller's list; the plain path once read only a
+    # tuple and prepared no covariates at all (regression adjustment became the naive
+    # difference of means)
+    df = _table()
+    as_list = prepare(df, Roles(outcome="y", treatment="t", covariates=["a", "c"]))
+    as_tuple = prepare(df, Roles(outcome="y", treatment="t", covariates=("a", "c")))
+    assert _took_plain_path(as_list)
+    assert as_list.covariate_names == as_tuple.covariate_names == ["a", "c"]
+    np.testing.assert_array_equal(as_list.X, as_tuple.X)
+
+
 def _with_nan(df: pd.DataFrame) -> None:
     df.loc[[3, 8], "a"] = np.nan
 
