@@ -120,6 +120,15 @@ class Roles:
     lon: str | None = None
     guesses: tuple[RoleGuess, ...] = field(default=(), compare=False)
 
+    def __post_init__(self) -> None:
+        # the documented list (``Roles(covariates=["a", "b"])``) becomes the one form
+        # every reader checks for, a tuple (a reader that saw a list as "no covariates"
+        # once turned regression adjustment into the naive difference of means)
+        for name in ("covariates", "instrument"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any] | None = None, **roles: Any) -> Roles:
         """Build roles from a mapping and/or keywords, accepting the documented aliases.

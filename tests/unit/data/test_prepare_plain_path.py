@@ -127,6 +127,13 @@ def test_covariates_given_as_a_list_are_used_as_a_tuple_would_be() -> None:
     np.testing.assert_array_equal(as_list.X, as_tuple.X)
 
 
+def test_roles_keep_covariates_and_instruments_as_tuples() -> None:
+    roles = Roles(outcome="y", treatment="t", covariates=["a", "c"], instrument=["z"])
+    assert roles.covariates == ("a", "c") and roles.instrument == ("z",)
+    assert roles.columns() == ["y", "t", "z", "a", "c"]
+    assert Roles(covariates="a + c").covariates == "a + c"  # a formula stays text
+
+
 def _with_nan(df: pd.DataFrame) -> None:
     df.loc[[3, 8], "a"] = np.nan
 
