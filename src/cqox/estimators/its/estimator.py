@@ -67,6 +67,7 @@ Example
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -100,8 +101,11 @@ from cqox.estimators.its.segmented import (
     ols_hac,
     thin_qr,
 )
+from cqox.estimators.its.two_segments import ewc_two_segments
 from cqox.estimators.registry import register
 
+#: Column names of the bare design (no seasonal term, no covariate).
+BARE_NAMES = ("intercept", "time", "level_change", "slope_change")
 #: Choices of the ``se_method`` parameter.
 INFERENCE = ("auto", "ewc", "fixed_b", "normal")
 
@@ -231,26 +235,39 @@ class ITS(Estimator):
         X = None
         if data.X.shape[1]:
             X = data.X if order is None else data.X[order]
-        Z, names = its_design(
-            n,
-            s0,
-            params["season_period"],
-            params["season_method"],
-            params["fourier_order"],
-            X,
-            data.covariate_names,
-        )
-        # one QR serves the rank check, the fit and the fixed-b reference law
-        qr = _check_design(Z, names, n)
+        # the bare four-column design (no seasons, no covariates) has full rank with two
+        # periods per segment: only the count of coefficients is checked before the QR
+        bare = params["season_period"] is None and X is None
+        if bare:
+            _check_length(4, BARE_NAMES, n)
+        else:
+            Z, names = self._design(n, s0, params, X, data.covariate_names)
+            qr = _check_design(Z, names, n)
         inference = self._inference(params, n)
         level = params["ci_level"]
-        fit, lrv = _fit_long_run_variance(y_used, Z, inference, params, n, qr)
-        coef, se = fit.coef, fit.se
-        tstat = coef / se
-        # the bare four-column design: fixed_b takes its closed-form basis (no seasons,
-        # no covariates)
-        bare = s0 if Z.shape[1] == 4 else None
-        crit, pvals, ref, fb = _reference_distribution(fit, tstat, inference, level, params, bare)
+        terms = ewc_terms(n) if params["ewc_terms"] is None else params["ewc_terms"]
+        if bare and inference == "ewc" and 2 * terms + 1 <= n and s0 > 2:
+            # the default: the two segment fits, EWC and the fixed-b law in one pass (two
+            # pre periods leave the pre line no residual: its law is rounding noise, which
+            # the QR route below words as before)
+            names = list(BARE_NAMES)
+            fit, fb = ewc_two_segments(y_used, s0, terms, params["small_sample"])
+            lrv = f"EWC SE ({terms} cosine terms"
+            coef, se = fit.coef, fit.se
+            tstat = coef / se
+            crit, pvals, ref = _fixed_b_inference(fb, fit, tstat, level)
+        else:
+            if bare:
+                Z, names = self._design(n, s0, params, None, [])
+                qr = _check_design(Z, names, n)
+            # one QR serves the rank check, the fit and the fixed-b reference law
+            fit, lrv = _fit_long_run_variance(y_used, Z, inference, params, n, qr, terms)
+            coef, se = fit.coef, fit.se
+            tstat = coef / se
+            # the bare design: fixed_b takes its closed-form basis
+            crit, pvals, ref, fb = _reference_distribution(
+                fit, tstat, inference, level, params, s0 if bare else None
+            )
         half = crit * se
         lo = coef - half
         hi = coef + half
@@ -305,7 +322,7 @@ class ITS(Estimator):
             # handed as columns: a DataFrame is built only when a caller reads the table
             tables=Tables(
                 coefficients=_coefficient_table(names, coef, se, tstat, pvals, lo, hi),
-                fit=_fit_table(times, y_used, Z, fit, s0, y, c, own=order is not None),
+                fit=_fit_table(times, y_used, fit, s0, y, c, own=order is not None),
             ),
             warnings=notes,
             method=(
@@ -316,6 +333,21 @@ class ITS(Estimator):
                 + "), "
                 + ref
             ),
+        )
+
+    @staticmethod
+    def _design(
+        n: int, s0: int, params: dict[str, Any], X: np.ndarray | None, covariates: list[str]
+    ) -> tuple[np.ndarray, list[str]]:
+        """The design matrix and its column names (:func:`its_design` with the parameters)."""
+        return its_design(
+            n,
+            s0,
+            params["season_period"],
+            params["season_method"],
+            params["fourier_order"],
+            X,
+            covariates,
         )
 
     def _inference(self, params: dict[str, Any], n: int) -> str:
@@ -562,17 +594,22 @@ def _spacing_notes(times: np.ndarray, column: str) -> list[str]:
     return []
 
 
+def _check_length(k: int, names: Sequence[str], n: int) -> None:
+    """Refuse a design with no residual degrees of freedom (``n ≤ k`` coefficients)."""
+    if n <= k:
+        raise DesignError(
+            f"the ITS model has {k} coefficients but only {n} periods; it needs "
+            "more periods than coefficients to estimate the error variance",
+            details={"columns": list(names), "n": n},
+        )
+
+
 def _check_design(Z: np.ndarray, names: list[str], n: int) -> LeastSquaresQR:
     """Refuse a design with no residual degrees of freedom or dependent columns.
 
     Returns the QR of ``Z`` (whose ``R`` diagonal is the rank test).
     """
-    if n <= Z.shape[1]:
-        raise DesignError(
-            f"the ITS model has {Z.shape[1]} coefficients but only {n} periods; it needs "
-            "more periods than coefficients to estimate the error variance",
-            details={"columns": names, "n": n},
-        )
+    _check_length(Z.shape[1], names, n)
     qr = thin_qr(Z)
     if not full_rank(qr.R, n):
         raise DesignError(
@@ -590,11 +627,11 @@ def _fit_long_run_variance(
     params: dict[str, Any],
     n: int,
     qr: LeastSquaresQR,
+    terms: int,
 ) -> tuple[HACFit, str]:
-    """OLS with the EWC or Newey–West long-run variance, and its description."""
+    """OLS with the EWC (``terms`` cosines) or Newey–West long-run variance, and its description."""
     small = params["small_sample"]
     if inference == "ewc":
-        terms = ewc_terms(n) if params["ewc_terms"] is None else params["ewc_terms"]
         return ols_ewc(y, Z, terms, small, qr), f"EWC SE ({terms} cosine terms"
     lag = params["hac_lag"]
     if lag is None:
@@ -623,14 +660,21 @@ def _reference_distribution(
             None,
         )
     fb = fixed_b(fit, params["small_sample"], s0)
-    if not (np.all(np.isfinite(fb.scale)) and np.all(fb.df > 0)):
+    return (*_fixed_b_inference(fb, fit, tstat, level), fb)
+
+
+def _fixed_b_inference(
+    fb: FixedB, fit: HACFit, tstat: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(critical values, p-values, description)`` of the fixed-b law (refused when degenerate)."""
+    if not (np.isfinite(fb.scale).all() and (fb.df > 0).all()):
         raise EstimationError(
             "its: the fixed-b reference distribution is degenerate for this design "
             f"({fit.lag} {'cosine terms' if fit.kernel == 'ewc' else 'lags'}); "
             "use more terms or a longer lag",
             details={"parameter": "ewc_terms" if fit.kernel == "ewc" else "hac_lag"},
         )
-    return fb.critical_value(level), fb.p_value(tstat), "design-adjusted fixed-b t CI", fb
+    return fb.critical_value(level), fb.p_value(tstat), "design-adjusted fixed-b t CI"
 
 
 def _coefficient_table(
@@ -657,7 +701,6 @@ def _coefficient_table(
 def _fit_table(
     times: np.ndarray,
     y_used: np.ndarray,
-    Z: np.ndarray,
     fit: HACFit,
     s0: int,
     y: np.ndarray,
@@ -680,7 +723,7 @@ def _fit_table(
     coef = fit.coef
     # without the level and slope change: β2 + β3 (s − s0) off the fitted post periods
     counterfactual = fit.fitted.copy()
-    counterfactual[s0:] -= coef[2] + Z[s0:, 3] * coef[3]
+    counterfactual[s0:] -= coef[2] + np.arange(len(y_used) - s0, dtype=np.float64) * coef[3]
     columns = {
         "time": times,
         "observed": y_used,

@@ -465,19 +465,7 @@ def fixed_b(fit: HACFit, correction: bool = False, s0: int | None = None) -> Fix
             grid = np.outer(np.arange(n) + 0.5, np.arange(2 * nu + 1)) * (np.pi / n)
             cm = a2 @ np.cos(grid)
             QG = cosine_transform(Q.T[None, :, :] * Arows[:, None, :], nu)  # (k, k, ν)
-        # C_j = G_j − H_j'H_j (H_j = QG_j, k × ν), formed in the buffer of H'H: one
-        # batched product, and ‖C‖² without the cancellation of its expansion
-        # ‖G‖² − 2⟨HG, H⟩ + ‖HH'‖²; four NumPy calls where that took seven
-        C = np.matmul(QG.transpose(0, 2, 1), QG)  # (k, ν, ν)
-        # G = Toeplitz + Hankel from its two windowed views straight into C's buffer: a k·ν²
-        # temporary for G cost ten times the sums at ν = 186 (n = 10,000)
-        toeplitz, hankel = _toeplitz_hankel_views(cm, nu)
-        np.subtract(hankel, C, out=C)
-        C += toeplitz
-        trA = np.trace(C, axis1=1, axis2=2) / nu
-        flat = C.reshape(k, 1, nu * nu)
-        # ‖C_j‖² as k dot products (one batched BLAS call; einsum is slower here)
-        trA2 = np.matmul(flat, flat.transpose(0, 2, 1)).reshape(k) / nu**2
+        trA, trA2 = ewc_cross_moments(cm, QG, nu)
     else:
         Q = fit.factor.Q if s0 is None else _segment_basis(n, s0)
         L = min(fit.lag, n - 1)
@@ -495,6 +483,29 @@ def fixed_b(fit: HACFit, correction: bool = False, s0: int | None = None) -> Fix
         trA2 = trB2 - 2.0 * np.einsum("jnp,jnp->j", BQ, BQ) + np.einsum("jmp,jmp->j", QBQ, QBQ)
     c = n / (n - k) if correction else 1.0
     return FixedB(np.sqrt(aa / (c * trA)), trA**2 / trA2)
+
+
+def ewc_cross_moments(cm: np.ndarray, QG: np.ndarray, nu: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(tr A_j, tr A_j²)`` of the EWC quadratic forms of :func:`fixed_b` (``c = 1``).
+
+    ``C_j = G_j − H_j'H_j`` (ν × ν) with ``G_j[v, w] = c_j(|v − w|) + c_j(v + w)`` (``cm``,
+    shape (k, ≥ 2ν + 1)) and ``H_j = Q'D_{a_j}Φ`` (``QG``, shape (k, k, ν)); ``tr A_j =
+    tr C_j / ν`` and ``tr A_j² = ‖C_j‖²_F / ν²``.
+    """
+    k = QG.shape[0]
+    # C_j formed in the buffer of H'H: one batched product, and ‖C‖² without the
+    # cancellation of its expansion ‖G‖² − 2⟨HG, H⟩ + ‖HH'‖²
+    C = np.matmul(QG.transpose(0, 2, 1), QG)  # (k, ν, ν)
+    # G = Toeplitz + Hankel from its two windowed views straight into C's buffer: a k·ν²
+    # temporary for G cost ten times the sums at ν = 186 (n = 10,000)
+    toeplitz, hankel = _toeplitz_hankel_views(cm, nu)
+    np.subtract(hankel, C, out=C)
+    C += toeplitz
+    trA = C.trace(axis1=1, axis2=2) / nu
+    flat = C.reshape(k, 1, nu * nu)
+    # ‖C_j‖² as k dot products (one batched BLAS call; einsum is slower here)
+    trA2 = np.matmul(flat, flat.transpose(0, 2, 1)).reshape(k) / nu**2
+    return trA, trA2
 
 
 def _segment_basis(n: int, s0: int) -> np.ndarray:
