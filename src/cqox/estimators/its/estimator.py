@@ -251,11 +251,12 @@ class ITS(Estimator):
             # pre periods leave the pre line no residual: its law is rounding noise, which
             # the QR route below words as before)
             names = list(BARE_NAMES)
-            fit, fb = ewc_two_segments(y_used, s0, terms, params["small_sample"])
+            fit, law = ewc_two_segments(y_used, s0, terms, params["small_sample"])
             lrv = f"EWC SE ({terms} cosine terms"
             coef, se = fit.coef, fit.se
             tstat = coef / se
-            crit, pvals, ref = _fixed_b_inference(fb, fit, tstat, level)
+            crit, pvals, ref = _fixed_b_inference(law, fit, tstat, level)
+            fb: FixedB | None = law
         else:
             if bare:
                 Z, names = self._design(n, s0, params, None, [])

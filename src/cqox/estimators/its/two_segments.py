@@ -81,70 +81,60 @@ def ewc_two_segments(
     np.subtract(s[p:], s0 + 0.5 * (r - 1), out=W[3, p:])
     rows = W[:4]
     np.multiply(W[2:4], W[2:4], out=W[4:6])
+    K = _segment_constants(p, r)
     sums = rows @ y  # Σ_pre y, Σ_post y, Σ_pre c y, Σ_post c y
-    norms = np.array([p, r, p * (p * p - 1) / 12.0, r * (r * r - 1) / 12.0])  # Σ of each row²
-    fitted = (sums / norms) @ rows  # each segment's level plus slope times c
+    fitted = (sums * K[:4]) @ rows  # each segment's level plus slope times c
     resid = y - fitted
     np.multiply(rows, resid, out=W[6:])
-    A = _coefficient_rows(p, r, norms)
+    A = K[4:20].reshape(4, 4)
     coef = A @ sums
     # the unnormalised DCT-II: F[i, m] = 2 Σ_s W[i, s] cos(πm(s+½)/n)
     F = fft.dct(W, type=2, axis=1, overwrite_x=True)
-    # every product of A with a row block in one matrix product: c_j(m) (4 rows),
-    # Q'D_{a_j}Φ (16 rows) and Γ (4 rows)
-    out = _transform_weights(A, norms) @ F[:, : 2 * nu + 1]
-    Gamma = out[20:, 1 : nu + 1]
+    # c_j(m) (4 rows) and Q'D_{a_j}Φ (16 rows): weighted sums of the transforms of 1, c, c²
+    out = K[24:].reshape(20, 6) @ F[:6, : 2 * nu + 1]
+    # Γ = √½ A · DCT(rows ε̂) at frequencies 1 … ν; the √½ enters the covariance
+    Gamma = A @ F[6:, 1 : nu + 1]
     cov = Gamma @ Gamma.T
-    cov *= (n / (n - 4) if correction else 1.0) / nu
-    se = np.sqrt(cov.diagonal())
-    # a_j'a_j = Σ_s a_j(s)²: the four rows are orthogonal with squared norms ``norms``
-    aa = (A * A) @ norms
-    trA, trA2 = ewc_cross_moments(out[:4], out[4:20, 1 : nu + 1].reshape(4, 4, nu), nu)
-    scale = np.sqrt(aa / ((n / (n - 4) if correction else 1.0) * trA))
-    fit = HACFit(coef, cov, se, resid, fitted, nu, "ewc", None)
-    return fit, FixedB(scale, trA**2 / trA2)
+    c = n / (n - 4) if correction else 1.0
+    cov *= 0.5 * c / nu
+    trA, trA2 = ewc_cross_moments(out[:4], out[4:, 1 : nu + 1].reshape(4, 4, nu), nu)
+    fit = HACFit(coef, cov, np.sqrt(cov.diagonal()), resid, fitted, nu, "ewc", None)
+    # a_j'a_j = Σ_s a_j(s)² (K[20:24])
+    return fit, FixedB(np.sqrt(K[20:24] / (c * trA)), trA**2 / trA2)
 
 
-def _coefficient_rows(p: int, r: int, norms: np.ndarray) -> np.ndarray:
-    """``A`` (4 × 4): ``β_j = Σ_i A_ji ⟨row_i, y⟩`` for the rows ``1_pre, 1_post, c_pre, c_post``.
+def _segment_constants(p: int, r: int) -> np.ndarray:
+    """The design's numbers, as one array: ``[1/‖row_i‖² (4), A (16), a_j'a_j (4), weights (120)]``.
 
-    ``β0 = ȳ_pre + b_pre (s0 − m_pre)`` and ``β2 = ȳ_post + b_post (s0 − m_post) − β0``
-    with the segment slopes ``b = Σ c y / Λ²`` and mean periods ``m``: ``s0 − m_pre =
-    (p + 1)/2`` and ``s0 − m_post = −(r − 1)/2``.
+    ``A`` (4 × 4): ``β_j = Σ_i A_ji ⟨row_i, y⟩`` for the rows ``1_pre, 1_post, c_pre,
+    c_post`` (squared norms ``p, r, Λ²_pre, Λ²_post``): ``β1 = b_pre``, ``β0 = ȳ_pre + b_pre
+    (s0 − m_pre)``, ``β2 = ȳ_post + b_post (s0 − m_post) − β0`` and ``β3 = b_post − b_pre``
+    with the segment slopes ``b = Σ c y / Λ²``, ``s0 − m_pre = (p + 1)/2`` and
+    ``s0 − m_post = −(r − 1)/2``.  ``a_j'a_j = Σ_i A_ji² ‖row_i‖²`` (orthogonal rows).
+
+    The weights (20 × 6) on the transforms of ``1, c, c²`` on each segment (rows ``1_pre,
+    1_post, c_pre, c_post, c²_pre, c²_post``): rows 0–3 ``c_j = ½ DCT(a_j²)`` with
+    ``a_j² = A_j0² 1 + 2A_j0A_j2 c + A_j2² c²`` on the pre segment (likewise on the post
+    one); rows 4 + 4j + a ``√½ DCT(q_a a_j)`` for the orthonormal basis
+    ``q = [1_pre/√p, 1_post/√r, c_pre/Λ_pre, c_post/Λ_post]``.  Built in Python and
+    converted once: NumPy's calls on 4 × 4 arrays cost more than the arithmetic.
     """
-    lp2, lr2 = float(norms[2]), float(norms[3])
+    lp2, lr2 = p * (p * p - 1) / 12.0, r * (r * r - 1) / 12.0
     d_pre, d_post = 0.5 * (p + 1) / lp2, -0.5 * (r - 1) / lr2
-    return np.array(
-        [
-            [1.0 / p, 0.0, d_pre, 0.0],
-            [0.0, 0.0, 1.0 / lp2, 0.0],
-            [-1.0 / p, 1.0 / r, -d_pre, d_post],
-            [0.0, 0.0, -1.0 / lp2, 1.0 / lr2],
-        ]
+    A = (
+        (1.0 / p, 0.0, d_pre, 0.0),
+        (0.0, 0.0, 1.0 / lp2, 0.0),
+        (-1.0 / p, 1.0 / r, -d_pre, d_post),
+        (0.0, 0.0, -1.0 / lp2, 1.0 / lr2),
     )
-
-
-def _transform_weights(A: np.ndarray, norms: np.ndarray) -> np.ndarray:
-    """Weights (24 × 10) on the ten transformed rows of :func:`ewc_two_segments`.
-
-    Rows 0–3: ``c_j = ½ DCT(a_j²)`` with ``a_j² = A_j0² 1 + 2A_j0A_j2 c + A_j2² c²`` on the
-    pre segment (likewise on the post one); rows 4 + 4j + a: ``√½ DCT(q_a a_j)`` for the
-    orthonormal basis ``q_a`` (so ``Σ_s √2 cos(πv(s+½)/n) q_a a_j`` at ``v ≥ 1``); rows
-    20–23: ``Γ_j = √½ DCT(a_j ε̂)``.
-    """
     h = math.sqrt(0.5)
-    ip, ir, ilp, ilr = (h / math.sqrt(float(x)) for x in norms)
-    weights = []
-    for u, w, v, x in A.tolist():  # the pre and post weights of a_j on 1 and c
-        half_square = [0.5 * u * u, 0.5 * w * w, u * v, w * x, 0.5 * v * v, 0.5 * x * x]
-        weights.append(half_square + [0.0] * 4)
-    for u, w, v, x in A.tolist():
-        weights += [
-            [u * ip, 0.0, v * ip, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-            [0.0, w * ir, 0.0, x * ir, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-            [0.0, 0.0, u * ilp, 0.0, v * ilp, 0.0, 0.0, 0.0, 0.0, 0.0],
-            [0.0, 0.0, 0.0, w * ilr, 0.0, x * ilr, 0.0, 0.0, 0.0, 0.0],
-        ]
-    for u, w, v, x in A.tolist():
-        weights.append([0.0] * 6 + [h * u, h * w, h * v, h * x])
-    return np.array(weights)
+    ip, ir, ilp, ilr = h / math.sqrt(p), h / math.sqrt(r), h / math.sqrt(lp2), h / math.sqrt(lr2)
+    flat = [1.0 / p, 1.0 / r, 1.0 / lp2, 1.0 / lr2, *A[0], *A[1], *A[2], *A[3]]
+    flat += [u * u * p + w * w * r + v * v * lp2 + x * x * lr2 for u, w, v, x in A]
+    z = 0.0
+    for u, w, v, x in A:  # the weights of a_j on 1 and c, pre (u, v) and post (w, x)
+        flat += (0.5 * u * u, 0.5 * w * w, u * v, w * x, 0.5 * v * v, 0.5 * x * x)
+    for u, w, v, x in A:
+        flat += (u * ip, z, v * ip, z, z, z, z, w * ir, z, x * ir, z, z)
+        flat += (z, z, u * ilp, z, v * ilp, z, z, z, z, w * ilr, z, x * ilr)
+    return np.array(flat)
