@@ -72,8 +72,10 @@ def ewc_two_segments(
     if p < 2 or r < 2 or 2 * nu + 1 > n:
         raise ValueError(f"needs 2 ≤ s0 ≤ n − 2 and 2ν + 1 ≤ n; got n={n}, s0={s0}, ν={nu}")
     # the rows 1_pre, 1_post, c_pre, c_post, c²_pre, c²_post, then ε̂ times the first four;
-    # each is zero off its segment
-    W = np.zeros((10, n))
+    # each is zero off its segment (only those halves are zeroed: the rest is written)
+    W = np.empty((10, n))
+    W[0:6:2, p:] = 0.0
+    W[1:6:2, :p] = 0.0
     W[0, :p] = 1.0
     W[1, p:] = 1.0
     s = np.arange(n, dtype=np.float64)
