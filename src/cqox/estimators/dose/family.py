@@ -11,6 +11,7 @@ at any dose through :meth:`Estimate.curve`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,6 +22,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
+from cqox.core.tables import Tables, TableSource
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import RoleError, column_not_found
 from cqox.estimators.base import Estimator
@@ -109,7 +111,7 @@ class DoseResponseEstimator(Estimator):
         *,
         gates: list[Gate],
         diagnostics: dict[str, Any],
-        tables: dict[str, pd.DataFrame],
+        tables: Mapping[str, TableSource],
         warnings: list[str],
         method: str,
     ) -> Estimate:
@@ -144,7 +146,7 @@ class DoseResponseEstimator(Estimator):
             n=data.n,
             diagnostics=diagnostics,
             gates=gates,
-            tables={"curve": inference.table(level), **tables},
+            tables=Tables({"curve": inference.columns(level), **tables}),
             warnings=notes,
             method=method,
             dose_curve=DoseCurve(evaluate, level),

@@ -59,7 +59,7 @@ from cqox.estimators.dose.msm import weight_gates
 from cqox.estimators.registry import register
 from cqox.estimators.timevarying.family import ALWAYS_VS_NEVER, TimeVaryingEstimator
 from cqox.estimators.timevarying.panel import TimeVaryingPanel
-from cqox.nuisance.glm import BinaryFit, fit_binary
+from cqox.estimators.timevarying.pooled_logit import fit_pooled_logit
 
 #: Seed stream of the bootstrap.
 _BOOT_STREAM = 3
@@ -123,8 +123,8 @@ def fit_msm_time(panel: TimeVaryingPanel, msm: str, se_method: str, truncate: fl
     """Stabilised weights, the weighted least-squares MSM and its influence per unit."""
     n, K = panel.n, panel.periods
     Xn, Xd, a = treatment_designs(panel)
-    num: BinaryFit = fit_binary(Xn, a)
-    den: BinaryFit = fit_binary(Xd, a)
+    num = fit_pooled_logit(Xn, a, "numerator")
+    den = fit_pooled_logit(Xd, a, "denominator")
     # P(A_t = a_t | ·) per unit-period, and the running products of their ratio
     pn = np.where(a == 1, num.p_hat, 1 - num.p_hat)
     pd_ = np.where(a == 1, den.p_hat, 1 - den.p_hat)
