@@ -64,6 +64,24 @@ GRID_PARAMS: tuple[Param, ...] = (
 )
 
 
+def _fewer_than_three_values(s: pd.Series) -> bool:
+    """Whether ``s`` has fewer than 3 distinct non-missing values.
+
+    A float or integer column is checked without hashing it (``Series.nunique``):
+    3 distinct values or more exactly when some value lies strictly between the
+    smallest and the largest.
+    """
+    x = s.to_numpy()
+    if x.dtype.kind not in "fiu":
+        return bool(s.nunique(dropna=True) < 3)
+    if x.dtype.kind == "f":
+        x = x[~np.isnan(x)]
+    if len(x) == 0:
+        return True
+    lo, hi = x.min(), x.max()
+    return not bool(np.any((x > lo) & (x < hi)))
+
+
 class DoseResponseEstimator(Estimator):
     """Base of the estimators of ``μ(a) = E[Y(a)]`` for a continuous ``dose``."""
 
@@ -92,7 +110,7 @@ class DoseResponseEstimator(Estimator):
                 f"treatment); got {s.dtype}",
                 details={"role": "dose", "column": roles.dose},
             )
-        if s.nunique(dropna=True) < 3:
+        if _fewer_than_three_values(s):
             raise RoleError(
                 f"role 'dose': column '{roles.dose}' has {s.nunique(dropna=True)} distinct "
                 "values; a dose-response curve needs a continuous dose (use 'multivalued' "
