@@ -50,11 +50,16 @@ def test_polynomial_basis_equals_vander(degree: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "values", [[1, 1, 1], [1, 2, 1, 2], [1, 2, 3], [np.nan, 1, 2], [np.nan, 1, 2, 3], [np.nan]]
-)
+    "values",
+    [[1, 1, 1], [1, 2, 1, 2], [1, 2, 3], [np.nan, 1, 2], [np.nan, 1, 2, 3], [np.nan],
+     [np.nan] * 70 + [1, 2], [np.nan] * 70 + [1, 2, 3], [1, 2] * 40 + [3], [1, 2] * 40],
+)  # fmt: skip
 def test_fewer_than_three_values_agrees_with_nunique(values: list[float]) -> None:
     s = pd.Series(values, dtype=float)
     assert _fewer_than_three_values(s) == (s.nunique(dropna=True) < 3)
+    if not s.isna().any():
+        as_int = s.astype(int)
+        assert _fewer_than_three_values(as_int) == (as_int.nunique() < 3)
 
 
 def test_marginal_dose_model_equals_the_least_squares_fit_on_a_constant() -> None:

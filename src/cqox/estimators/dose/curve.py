@@ -195,6 +195,10 @@ def curve_inference(
     )
 
 
+#: Columns of :meth:`DoseCurve.table` (an Index is immutable: one serves every table).
+_CURVE_COLUMNS = pd.Index(["dose", "estimate", "se", "ci_lower", "ci_upper"])
+
+
 @dataclass(frozen=True)
 class DoseCurve:
     """What :meth:`cqox.Estimate.curve` reads: the fitted curve at any dose."""
@@ -208,15 +212,10 @@ class DoseCurve:
         mu, cov = self.evaluate(a)
         se = pointwise_se(cov)
         z = float(special.ndtri(0.5 + self.level / 2))
-        return pd.DataFrame(
-            {
-                "dose": a,
-                "estimate": mu,
-                "se": se,
-                "ci_lower": mu - z * se,
-                "ci_upper": mu + z * se,
-            }
-        )
+        # one float block under a shared column index: the frame a dict of the five
+        # columns gives, at a seventh of pandas' cost (~90 µs, more than the curve)
+        values = np.column_stack([a, mu, se, mu - z * se, mu + z * se])
+        return pd.DataFrame(values, columns=_CURVE_COLUMNS)
 
 
 def dose_grid(a: np.ndarray, n_grid: int, grid_quantile: float) -> np.ndarray:

@@ -64,6 +64,11 @@ GRID_PARAMS: tuple[Param, ...] = (
 )
 
 
+#: Rows looked at first by :func:`_fewer_than_three_values` (a continuous dose has three
+#: distinct values among them; np.unique puts every NaN last, one NaN counted once)
+PEEK_ROWS = 64
+
+
 def _fewer_than_three_values(s: pd.Series) -> bool:
     """Whether ``s`` has fewer than 3 distinct non-missing values.
 
@@ -74,6 +79,8 @@ def _fewer_than_three_values(s: pd.Series) -> bool:
     x = s.to_numpy()
     if x.dtype.kind not in "fiu":
         return bool(s.nunique(dropna=True) < 3)
+    if len(np.unique(x[:PEEK_ROWS])) >= 3 + int(np.isnan(x[:PEEK_ROWS]).any()):
+        return False  # three distinct values among the first rows (a continuous dose)
     if x.dtype.kind == "f":
         x = x[~np.isnan(x)]
     if len(x) == 0:
