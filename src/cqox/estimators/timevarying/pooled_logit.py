@@ -69,17 +69,20 @@ def fit_pooled_logit(X: np.ndarray, a: np.ndarray, what: str) -> PooledLogit:
             "unit-period, so no weight can be formed",
             details={"model": what, "share_treated": pbar},
         )
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale == 0] = 1.0
-    Z = np.empty((N, p + 1))
+    # Fortran order: the products with the N-long columns read them contiguously
+    Z = np.empty((N, p + 1), order="F")
     Z[:, 0] = 1.0
-    np.divide(X - mean, scale, out=Z[:, 1:])
+    centred = Z[:, 1:]
+    mean = X.mean(axis=0)
+    np.subtract(X, mean, out=centred)
+    scale = np.sqrt(np.einsum("ij,ij->j", centred, centred) / N)
+    scale[scale == 0] = 1.0
+    centred /= scale
     beta = np.zeros(p + 1)
     beta[0] = np.log(pbar / (1 - pbar))
     eta = Z @ beta
     ll = _loglik(eta, a)
-    buf = np.empty_like(Z)
+    buf = np.empty_like(Z, order="F")
     converged = False
     it = 0
     while it < MAX_ITER:
