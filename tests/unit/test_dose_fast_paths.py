@@ -148,3 +148,22 @@ def test_pooled_logit_refuses_a_separating_column_naming_the_model() -> None:
     a = (x > 0).astype(float)
     with pytest.raises(cqox.errors.SeparationError, match="denominator treatment model"):
         fit_pooled_logit(x[:, None], a, "denominator")
+
+
+def test_dml_linear_outcome_table_equals_predictions_on_the_features() -> None:
+    from cqox.estimators.dose.dml import features, fit_dml_dose
+    from cqox.nuisance.learners import predict_fitted
+
+    df, _ = dose_polynomial(n=500, seed=6)
+    y, a, X = df["y"].to_numpy(), df["a"].to_numpy(), df[["x1", "x2"]].to_numpy()
+    fit = fit_dml_dose(y, a, X, outcome_learner="linear", treatment_learner="linear", n_folds=5,
+                       bandwidth=None, rng=np.random.default_rng(0), seed=0)  # fmt: skip
+    doses = np.linspace(-1.0, 3.0, 7)
+    rows = np.arange(len(y))
+    got = fit.gamma(doses, rows)
+    for k, model in enumerate(fit.models):
+        idx = np.flatnonzero(fit.folds == k)
+        T = np.repeat(doses[None, :], len(idx), axis=0).ravel()
+        F = features(T, np.repeat(X[idx], len(doses), axis=0))
+        want = predict_fitted(model, F, "regression").reshape(len(idx), len(doses))
+        np.testing.assert_allclose(got[idx], want, rtol=1e-12, atol=1e-12)
