@@ -100,7 +100,7 @@ def fit_msm(
 ) -> MSMFit:
     """Stabilised-weight MSM of degree ``degree``: weights, ``β̂`` and its covariance.
 
-    ``ψ_β = M⁻¹ core`` per unit, so ``ψ_β'ψ_β/n² = M⁻¹ (core'core/n²) M⁻¹`` (``M``
+X
     symmetric) from the (q × q) cross-product of ``core``, without the n × q ``ψ_β``.
     """
     n = len(y)
@@ -132,7 +132,7 @@ def fit_msm(
         core += psi.T @ np.stack([h_mean, h_var_num, h_var_den])
         core += (Z * ed[:, None]) @ (den.bread @ h_gamma.T)  # γ̂'s influence (Z'Z/n)⁻¹ z e
     m_inv = np.linalg.inv(M)
-    cov = m_inv @ (core.T @ core) @ m_inv / (n * n)
+    cov = m_inv @ (core.T @ core) @ m_inv.T / (n * n)
     return MSMFit(coef, cov, sw, num, den)
 
 
