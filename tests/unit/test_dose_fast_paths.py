@@ -167,3 +167,13 @@ def test_dml_linear_outcome_table_equals_predictions_on_the_features() -> None:
         F = features(T, np.repeat(X[idx], len(doses), axis=0))
         want = predict_fitted(model, F, "regression").reshape(len(idx), len(doses))
         np.testing.assert_allclose(got[idx], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("extra", ["constant", "collinear"])
+def test_pooled_logit_with_a_redundant_column_fits_as_the_general_binary_fit(extra: str) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(800)
+    a = (rng.uniform(size=800) < 1 / (1 + np.exp(-x))).astype(float)
+    X = np.column_stack([x, np.ones(800) if extra == "constant" else 2 * x])
+    ours, general = fit_pooled_logit(X, a, "numerator"), fit_binary(X, a)
+    np.testing.assert_allclose(ours.p_hat, general.p_hat, rtol=1e-10)

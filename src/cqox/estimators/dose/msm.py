@@ -100,8 +100,8 @@ def fit_msm(
 ) -> MSMFit:
     """Stabilised-weight MSM of degree ``degree``: weights, ``β̂`` and its covariance.
 
-X
-    symmetric) from the (q × q) cross-product of ``core``, without the n × q ``ψ_β``.
+    ``ψ_β = M⁻¹ core`` per unit, so ``ψ_β'ψ_β/n² = M⁻¹ (core'core/n²) M⁻ᵀ`` from the
+    (q × q) cross-product of ``core``, without the n × q ``ψ_β``.
     """
     n = len(y)
     Z = with_intercept(X)

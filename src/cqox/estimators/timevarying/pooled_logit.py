@@ -51,6 +51,18 @@ class PooledLogit:
     n_iter: int
 
 
+def _solve(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """The Newton step; least squares when the information is singular.
+
+    A constant or collinear column makes it so; :func:`cqox.nuisance.glm.fit_binary`
+    falls back the same way.
+    """
+    try:
+        return np.asarray(np.linalg.solve(info, grad))
+    except np.linalg.LinAlgError:
+        return np.asarray(np.linalg.lstsq(info, grad, rcond=None)[0])
+
+
 def _loglik(eta: np.ndarray, a: np.ndarray) -> float:
     """``Σ a·η − log(1 + e^η)``."""
     return float(a @ eta - np.logaddexp(0.0, eta).sum())
@@ -89,7 +101,7 @@ def fit_pooled_logit(X: np.ndarray, a: np.ndarray, what: str) -> PooledLogit:
         it += 1
         prob = special.expit(eta)
         np.multiply(Z, (prob * (1 - prob))[:, None], out=buf)
-        step = np.linalg.solve(buf.T @ Z, Z.T @ (a - prob))
+        step = _solve(buf.T @ Z, Z.T @ (a - prob))
         share = 1.0
         while True:
             cand = beta + share * step
