@@ -21,10 +21,7 @@ import numpy as np
 from scipy import special
 
 from cqox.errors import SeparationError
-from cqox.nuisance.glm import LL_SLACK, MAX_COEF, MAX_ITER, TOLERANCE
-
-#: Smallest step share tried by the step halving before the step is taken as is.
-MIN_STEP = 2.0**-30
+from cqox.nuisance.glm import MAX_COEF, MAX_ITER, TOLERANCE, backtrack, newton_step
 
 
 @dataclass(frozen=True)
@@ -49,18 +46,6 @@ class PooledLogit:
     score: np.ndarray
     hessian: np.ndarray
     n_iter: int
-
-
-def _solve(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """The Newton step; least squares when the information is singular.
-
-    A constant or collinear column makes it so; :func:`cqox.nuisance.glm.fit_binary`
-    falls back the same way.
-    """
-    try:
-        return np.asarray(np.linalg.solve(info, grad))
-    except np.linalg.LinAlgError:
-        return np.asarray(np.linalg.lstsq(info, grad, rcond=None)[0])
 
 
 def _loglik(eta: np.ndarray, a: np.ndarray) -> float:
@@ -92,8 +77,12 @@ def fit_pooled_logit(X: np.ndarray, a: np.ndarray, what: str) -> PooledLogit:
     centred /= scale
     beta = np.zeros(p + 1)
     beta[0] = np.log(pbar / (1 - pbar))
-    eta = Z @ beta
-    ll = _loglik(eta, a)
+
+    def evaluate(b: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = Z @ b
+        return _loglik(eta, a), eta
+
+    ll, eta = evaluate(beta)
     buf = np.empty_like(Z, order="F")
     converged = False
     it = 0
@@ -101,16 +90,8 @@ def fit_pooled_logit(X: np.ndarray, a: np.ndarray, what: str) -> PooledLogit:
         it += 1
         prob = special.expit(eta)
         np.multiply(Z, (prob * (1 - prob))[:, None], out=buf)
-        step = _solve(buf.T @ Z, Z.T @ (a - prob))
-        share = 1.0
-        while True:
-            cand = beta + share * step
-            eta_c = Z @ cand
-            ll_c = _loglik(eta_c, a)
-            if ll_c >= ll - LL_SLACK * abs(ll) or share < MIN_STEP:
-                break
-            share /= 2
-        beta, eta, ll = cand, eta_c, ll_c
+        step = newton_step(buf.T @ Z, Z.T @ (a - prob))
+        beta, share, (ll, eta) = backtrack(evaluate, beta, step, ll)
         if float(np.max(np.abs(share * step))) < TOLERANCE:
             converged = True
             break
