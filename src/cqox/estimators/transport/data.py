@@ -69,7 +69,8 @@ class TransportData(CausalData):
 def _trial_level(df: pd.DataFrame, sample: str, outcome: str) -> tuple[object, str]:
     """The ``sample`` value of the trial rows, and the rule that told it."""
     col = df[sample]
-    levels = list(pd.unique(col.dropna()))
+    values, present = _values(col)
+    levels = list(pd.unique(values[present]))
     if len(levels) != 2:
         shown = ", ".join(show_value(v) for v in levels[:6])
         raise RoleError(
@@ -77,8 +78,8 @@ def _trial_level(df: pd.DataFrame, sample: str, outcome: str) -> tuple[object, s
             f"{len(levels)} ({shown}{', …' if len(levels) > 6 else ''})",
             details={"role": "sample", "column": sample},
         )
-    observed = df[outcome].notna()
-    no_outcome = [v for v in levels if not observed[col == v].any()]
+    observed = _values(df[outcome])[1]
+    no_outcome = [v for v in levels if not observed[values == v].any()]
     if len(no_outcome) == 1:
         target = no_outcome[0]
         trial = levels[1 - levels.index(target)]
@@ -100,6 +101,51 @@ def _trial_level(df: pd.DataFrame, sample: str, outcome: str) -> tuple[object, s
         "leave the outcome empty in the target rows",
         details={"role": "sample", "column": sample},
     )
+
+
+def _values(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column's values and its not-missing mask, read as NumPy arrays.
+
+    A NumPy int/uint/bool/float column is read without pandas (missing = NaN); any
+    other dtype (text, categories, nullable numbers, objects) through pandas, whose
+    ``notna`` knows its missing values.
+    """
+    values = col.to_numpy()
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf":
+        present = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(len(values), bool)
+        return values, present
+    return values, col.notna().to_numpy()
+
+
+def _equals(col: pd.Series, values: np.ndarray, value: object) -> np.ndarray:
+    """``col == value`` as a bool array (missing values are not equal)."""
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf":
+        return np.asarray(values == value)
+    return np.asarray((col == value).to_numpy(dtype=bool, na_value=False))
+
+
+def _trial_arrays(
+    df: pd.DataFrame, outcome: str, treatment: str, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(y, t)`` of the trial rows as :func:`prepare` would give them, or ``None``.
+
+    The common case only: NumPy numeric columns, finite, an outcome that varies and a
+    0/1 treatment with at least two rows per arm; then the preparation of the trial
+    rows (outcome and treatment) returns exactly these float arrays, so it is not run.
+    Anything else returns ``None`` and the preparation answers, with its messages.
+    """
+    y_col, t_col = df[outcome], df[treatment]
+    if not all(isinstance(c.dtype, np.dtype) and c.dtype.kind in "biuf" for c in (y_col, t_col)):
+        return None
+    y = y_col.to_numpy()[rows].astype(np.float64)
+    t = t_col.to_numpy()[rows].astype(np.float64)
+    if not (np.isfinite(y).all() and np.isfinite(t).all()) or np.ptp(y) == 0:
+        return None
+    treated = t == 1.0
+    n1 = int(treated.sum())
+    if min(n1, len(t) - n1) < 2 or not (treated | (t == 0.0)).all():
+        return None
+    return y, t
 
 
 def _number(v: object) -> bool:
@@ -147,9 +193,10 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
                 details={"role": "covariates", "column": col},
             )
     trial_value, rule = _trial_level(df, sample, outcome)
-    in_trial = (df[sample] == trial_value).to_numpy()
-    complete_trial = (df[outcome].notna() & df[treatment].notna()).to_numpy()
-    keep = df[sample].notna().to_numpy() & (~in_trial | complete_trial)
+    sample_values, sample_present = _values(df[sample])
+    in_trial = _equals(df[sample], sample_values, trial_value)
+    complete_trial = _values(df[outcome])[1] & _values(df[treatment])[1]
+    keep = sample_present & (~in_trial | complete_trial)
     notes: list[str] = []
     n_incomplete = int((in_trial & ~complete_trial).sum())
     if n_incomplete:
@@ -158,7 +205,8 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
             f"(column '{outcome}' or '{treatment}')"
         )
     positions = np.flatnonzero(keep)
-    sub = df.iloc[positions]
+    # every row kept (the usual layout): the table itself, not a copy of its rows
+    sub = df if len(positions) == len(df) else df.iloc[positions]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CqoxWarning)
         base = prepare(
@@ -168,8 +216,8 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
             binary_treatment=False,
         )
     notes += [str(w.message) for w in caught if issubclass(w.category, CqoxWarning)]
-    rows = sub.iloc[base.row_index]
-    s = (rows[sample] == trial_value).to_numpy(dtype=np.float64)
+    used = positions[base.row_index]  # the rows in use, as positions in df
+    s = in_trial[used].astype(np.float64)
     n_target = int(len(s) - s.sum())
     if n_target < MIN_TARGET:
         raise NoDataError(
@@ -178,19 +226,21 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
             "needed",
             details={"role": "sample", "column": sample},
         )
-    trial_rows = rows.iloc[np.flatnonzero(s == 1)]
-    if len(trial_rows) == 0:
+    trial_positions = used[s == 1]
+    if len(trial_positions) == 0:
         raise NoDataError(
             f"role 'sample': no trial rows ('{sample}' = {show_value(trial_value)}) with an "
             "outcome, a treatment and complete covariates",
             details={"role": "sample", "column": sample},
         )
-    trial = prepare(trial_rows, Roles(outcome=outcome, treatment=treatment))
-    assert trial.y is not None and trial.t is not None
+    arrays = _trial_arrays(df, outcome, treatment, trial_positions)
+    if arrays is None:
+        trial = prepare(df.iloc[trial_positions], Roles(outcome=outcome, treatment=treatment))
+        assert trial.y is not None and trial.t is not None
+        arrays = (trial.y, trial.t)
     y = np.full(len(s), np.nan)
     t = np.full(len(s), np.nan)
-    y[s == 1] = trial.y
-    t[s == 1] = trial.t
+    y[s == 1], t[s == 1] = arrays
     for note in notes:
         warnings.warn(note, CqoxWarning, stacklevel=2)
     return TransportData(
@@ -204,6 +254,7 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
         n_input=len(df),
         dropped=base.dropped,
         warnings=notes,
+        gram=base.gram,
         s=s,
         trial_value=show_value(trial_value),
         trial_rule=rule,

@@ -37,6 +37,7 @@ from cqox.core.design import Design
 from cqox.core.estimate import Estimate, normal_inference
 from cqox.core.gate import Gate, threshold_gate
 from cqox.core.roles import Roles
+from cqox.core.tables import Tables
 from cqox.data.prepare import CausalData
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param
@@ -155,7 +156,7 @@ class _TransportEstimator(Estimator):
         assert isinstance(data, TransportData) and data.y is not None and data.t is not None
         key = ("transport_nuisances", data.cache_key())
         if key not in ctx.cache:
-            ctx.cache[key] = fit_nuisances(data.X, data.s, data.t, data.y)
+            ctx.cache[key] = fit_nuisances(data.X, data.s, data.t, data.y, data.gram)
         nuis: TransportNuisances = ctx.cache[key]
         target = TARGETS[params["estimand"]]
         level = params["ci_level"]
@@ -207,11 +208,12 @@ class _TransportEstimator(Estimator):
                 ],
             },
             gates=gates,
-            tables={
-                "potential_outcomes": pd.DataFrame(rows),
-                "sampling_score": score_histogram(p, data.s),
-                "sample_balance": balance_table(data, nuis, target),
-            },
+            # built as DataFrames only when read
+            tables=Tables(
+                potential_outcomes=lambda: pd.DataFrame(rows),
+                sampling_score=lambda: score_histogram(p, data.s),
+                sample_balance=lambda: balance_table(data, nuis, target),
+            ),
             influence=phi,
             warnings=notes,
             method=(

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cqox.data.gram import ShiftedGram
 from cqox.errors import EstimationError, SeparationError
 from cqox.nuisance.glm import BinaryFit, fit_binary
 from cqox.nuisance.ols import OLSFit, fit_ols, with_intercept
@@ -69,16 +70,24 @@ class TransportNuisances:
     g: np.ndarray
 
 
-def fit_nuisances(X: np.ndarray, s: np.ndarray, t: np.ndarray, y: np.ndarray) -> TransportNuisances:
+def fit_nuisances(
+    X: np.ndarray,
+    s: np.ndarray,
+    t: np.ndarray,
+    y: np.ndarray,
+    gram: ShiftedGram | None = None,
+) -> TransportNuisances:
     """Fit the sampling, trial treatment and per-arm outcome models.
 
-    ``t`` and ``y`` are read on the trial rows (``s == 1``) only.  A sampling model that
+    ``t`` and ``y`` are read on the trial rows (``s == 1``) only; ``gram``, the
+    preparation's shifted Gram matrix of ``X``, spares the sampling model's first
+    product (:func:`~cqox.nuisance.glm.fit_binary`).  A sampling model that
     separates the samples is an :class:`~cqox.errors.EstimationError` saying that the
     trial and the target do not overlap.
     """
     trial = s == 1
     try:
-        sampling = fit_binary(X, s)
+        sampling = fit_binary(X, s, gram=gram)
     except SeparationError as exc:
         raise EstimationError(
             "the sampling model P(trial | covariates) separates the trial from the target "
