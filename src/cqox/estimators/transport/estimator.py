@@ -46,7 +46,7 @@ from cqox.estimators.transport.data import TransportData, prepare_transport
 from cqox.estimators.transport.scores import (
     TransportNuisances,
     fit_nuisances,
-    potential_outcome_mean,
+    potential_outcome_means,
     weights,
 )
 from cqox.gates.weights import ess_gate, max_weight_gate
@@ -160,10 +160,7 @@ class _TransportEstimator(Estimator):
         nuis: TransportNuisances = ctx.cache[key]
         target = TARGETS[params["estimand"]]
         level = params["ci_level"]
-        arms = [
-            potential_outcome_mean(nuis, data.s, data.t, data.y, a, self.method_name, target)
-            for a in (0, 1)
-        ]
+        arms = potential_outcome_means(nuis, data.s, data.t, data.y, self.method_name, target)
         n = data.n
         rows = []
         for a, arm in enumerate(arms):

@@ -134,6 +134,86 @@ def _odds(p: np.ndarray, target: str) -> tuple[np.ndarray, np.ndarray]:
     return 1 / p, -odds  # v = 1 + e^{−η}
 
 
+def potential_outcome_means(
+    nuis: TransportNuisances,
+    s: np.ndarray,
+    t: np.ndarray,
+    y: np.ndarray,
+    method: str,
+    target: str,
+) -> tuple[ArmScore, ArmScore]:
+    """``(ψ̂(0), ψ̂(1))`` by ``method`` (``om``, ``iosw`` or ``dr``) for ``target``.
+
+    ``target`` is ``"target"`` (``E[Y^a | S = 0]``) or ``"all"`` (``E[Y^a]``).  The
+    influence function of ``ψ̂(a)`` is its equation's term plus each nuisance's
+    influence along the derivative ``D`` of that equation (Stefanski & Boos 2002):
+
+    - om: ``[R (ĝ_a − ψ̂) + IF_α(D_α)] / mean(R)``, ``D_α = mean(R z)``;
+    - iosw: ``[w (Y − ψ̂) + IF_γ(D_γ) + IF_β(D_β)] / mean(w)`` with
+      ``∂w/∂γ = 1{S=1,A=a} (∂v/∂η_S) z_S / e_a`` and ``∂w/∂β = −w (2a − 1)(1 − e_a) z_A``;
+    - dr: the sum of both, the weighted part on ``Y − ĝ_a`` with ``D_α`` less
+      ``mean(w z)/mean(w)``.
+
+    The weights are nonzero on the trial rows only, so the weighting terms are formed
+    there; the outcome model's influence ``(n/n_a) e z'(Z_a'Z_a/n_a)⁻¹ D`` is formed
+    once per arm along the sum of its directions.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    n = len(s)
+    rows = np.flatnonzero(s == 1)
+    t_trial = t[rows]
+    Zo = nuis.Zo
+    influence = [np.zeros(n), np.zeros(n)]
+    estimate = [0.0, 0.0]
+    D_outcome = [np.zeros(Zo.shape[1]), np.zeros(Zo.shape[1])]
+    if method in ("om", "dr"):
+        R = (1 - s) if target == "target" else np.ones(n)
+        c = float(R.mean())
+        D_alpha = (R @ Zo) / n
+        for arm in (0, 1):
+            g = nuis.g[arm]
+            psi_om = float(np.sum(R * g) / np.sum(R))
+            influence[arm] += R * (g - psi_om) / c
+            D_outcome[arm] += D_alpha / c
+            estimate[arm] += psi_om
+    if method in ("iosw", "dr"):
+        v, dv = _odds(nuis.sampling.p_hat[rows], target)
+        e_trial = nuis.treatment.p_hat
+        y_trial = y[rows]
+        Zo_trial = Zo[rows] if method == "dr" else Zo
+        along_gamma = np.zeros(n)
+        for arm in (0, 1):
+            ind = t_trial == arm
+            e_a = e_trial if arm == 1 else 1 - e_trial
+            w = np.where(ind, v / e_a, 0.0)
+            base = y_trial - nuis.g[arm][rows] if method == "dr" else y_trial
+            w_sum = float(np.sum(w))
+            delta = float(np.sum(w * base) / w_sum)
+            r = np.where(ind, base - delta, 0.0)
+            w_mean = w_sum / n
+            # ∂w/∂γ = 1{S=1,A=a} (∂v/∂η_S) z_S / e_a
+            along_gamma[rows] = np.where(ind, dv / e_a, 0.0) * r
+            D_gamma = nuis.sampling.zt_dot(along_gamma) / n
+            # ∂(1/e_a)/∂β = −(2a − 1)(1 − e_a)/e_a z_A, so ∂w/∂β = −w (2a − 1)(1 − e_a) z_A
+            de = -(2 * arm - 1) * (1 - e_a)
+            D_beta = nuis.treatment.zt_dot(w * r * de) / len(rows)
+            extra = nuis.sampling.influence_along(D_gamma)
+            extra[rows] += nuis.treatment.influence_along(D_beta) + w * r
+            influence[arm] += extra / w_mean
+            if method == "dr":
+                D_outcome[arm] -= (w @ Zo_trial) / n / w_mean
+            estimate[arm] += delta
+    if method in ("om", "dr"):
+        for arm in (0, 1):
+            # α̂_a's influence (n / n_a) 1{S=1, A=a} (Z'Z/n_a)⁻¹ z e, along D = ∂E[m]/∂α
+            fit_o = nuis.outcome[arm]
+            on = rows[t_trial == arm]
+            index = Zo @ (fit_o.bread @ D_outcome[arm])
+            influence[arm][on] += (n / len(on)) * fit_o.resid * index[on]
+    return ArmScore(estimate[0], influence[0]), ArmScore(estimate[1], influence[1])
+
+
 def potential_outcome_mean(
     nuis: TransportNuisances,
     s: np.ndarray,
@@ -143,59 +223,8 @@ def potential_outcome_mean(
     method: str,
     target: str,
 ) -> ArmScore:
-    """``ψ̂(arm)`` by ``method`` (``om``, ``iosw`` or ``dr``) for ``target``.
-
-    ``target`` is ``"target"`` (``E[Y^a | S = 0]``) or ``"all"`` (``E[Y^a]``).
-    """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    n = len(s)
-    trial = s == 1
-    n_trial = int(trial.sum())
-    R = (1 - s) if target == "target" else np.ones(n)
-    g = nuis.g[arm]
-    Zo = nuis.Zo
-    ind = trial & (t == arm)
-    y0 = np.where(trial, y, 0.0)
-    fit_o = nuis.outcome[arm]
-    resid = np.zeros(n)
-    resid[ind] = fit_o.resid
-    n_arm = int(ind.sum())
-
-    def through_outcome(D: np.ndarray) -> np.ndarray:
-        # α̂_a's influence (n / n_a) 1{S=1, A=a} (Z'Z/n_a)⁻¹ z e, along D = ∂E[m]/∂α
-        return (n / n_arm) * resid * (Zo @ (fit_o.bread @ D))
-
-    influence = np.zeros(n)
-    estimate = 0.0
-    if method in ("om", "dr"):
-        c = float(R.mean())
-        psi_om = float(np.sum(R * g) / np.sum(R))
-        D_alpha = (R[:, None] * Zo).mean(axis=0)
-        influence += (R * (g - psi_om) + through_outcome(D_alpha)) / c
-        estimate += psi_om
-    if method in ("iosw", "dr"):
-        p = nuis.sampling.p_hat
-        v, dv = _odds(p, target)
-        e_trial = nuis.treatment.p_hat
-        e_a = np.ones(n)
-        e_a[trial] = e_trial if arm == 1 else 1 - e_trial
-        w = np.where(ind, v / e_a, 0.0)
-        base = y0 - (g if method == "dr" else 0.0)
-        delta = float(np.sum(w * base) / np.sum(w))
-        r = np.where(ind, base - delta, 0.0)
-        # ∂w/∂γ = 1{S=1,A=a} (∂v/∂η_S) z_S / e_a
-        D_gamma = ((np.where(ind, dv / e_a, 0.0) * r)[:, None] * nuis.sampling.Z).mean(axis=0)
-        # ∂(1/e_a)/∂β = −(2a − 1)(1 − e_a)/e_a z_A, so ∂w/∂β = −w (2a − 1)(1 − e_a) z_A
-        de = -(2 * arm - 1) * (1 - e_a[trial])
-        D_beta = ((w[trial] * r[trial] * de)[:, None] * nuis.treatment.Z).sum(axis=0) / n_trial
-        extra = nuis.sampling.influence_along(D_gamma)
-        extra[trial] += nuis.treatment.influence_along(D_beta)
-        if method == "dr":
-            extra += through_outcome(-(w[:, None] * Zo).mean(axis=0))
-        influence += (w * r + extra) / float(w.mean())
-        estimate += delta
-    return ArmScore(estimate, influence)
+    """``ψ̂(arm)`` by ``method`` for ``target`` (:func:`potential_outcome_means`)."""
+    return potential_outcome_means(nuis, s, t, y, method, target)[arm]
 
 
 def weights(nuis: TransportNuisances, s: np.ndarray, t: np.ndarray, target: str) -> np.ndarray:
