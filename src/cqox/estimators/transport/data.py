@@ -244,7 +244,8 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
     for note in notes:
         warnings.warn(note, CqoxWarning, stacklevel=2)
     return TransportData(
-        frame=base.frame,
+        # the stored source (RowsInUse on the plain path): the frame is built when read
+        frame=base.__dict__["frame"],
         roles=roles,
         y=y,
         t=t,
