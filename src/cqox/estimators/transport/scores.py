@@ -40,7 +40,7 @@ import numpy as np
 from cqox.data.gram import ShiftedGram
 from cqox.errors import EstimationError, SeparationError
 from cqox.nuisance.glm import BinaryFit, fit_binary
-from cqox.nuisance.ols import OLSFit, fit_ols, with_intercept
+from cqox.nuisance.ols import OLSFit, fit_ols_rows, with_intercept
 
 METHODS = ("om", "iosw", "dr")
 
@@ -106,14 +106,15 @@ def fit_nuisances(
     Zo = with_intercept(X)
     fits = []
     for arm in (0, 1):
-        rows = trial & (t == arm)
-        if rows.sum() <= Zo.shape[1]:
+        rows = np.flatnonzero(trial & (t == arm))
+        if len(rows) <= Zo.shape[1]:
             raise EstimationError(
-                f"trial arm {arm} has {int(rows.sum())} rows, not more than the "
+                f"trial arm {arm} has {len(rows)} rows, not more than the "
                 f"{Zo.shape[1]} coefficients of its outcome model; use fewer covariates",
-                details={"arm": arm, "rows": int(rows.sum())},
+                details={"arm": arm, "rows": len(rows)},
             )
-        fits.append(fit_ols(Zo[rows], y[rows]))
+        # the QR of [1, X] on the arm's rows, filled from X (no copy of the design)
+        fits.append(fit_ols_rows(X, y, rows))
     g = np.vstack([Zo @ f.coef for f in fits])
     return TransportNuisances(sampling, treatment, (fits[0], fits[1]), Zo, g)
 
