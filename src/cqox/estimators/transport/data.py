@@ -66,9 +66,7 @@ class TransportData(CausalData):
         return int(self.n - self.s.sum())
 
 
-def _trial_level(
-    col: pd.Series, observed: np.ndarray, sample: str
-) -> tuple[object, str]:
+def _trial_level(col: pd.Series, observed: np.ndarray, sample: str) -> tuple[object, str]:
     """The ``sample`` value of the trial rows, and the rule that told it.
 
     ``col`` is the ``sample`` column, ``observed`` the rows whose outcome is not missing.
