@@ -165,17 +165,23 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
     non-numeric outcome or a non-binary treatment in the trial.
     """
     df = check_table(df)
-    columns = [str(c) for c in df.columns]
+
+    def columns() -> list[str]:
+        # the labels as text, for messages and formulas only (listing them costs more
+        # than the hashed look-ups of the usual case)
+        return [str(c) for c in df.columns]
+
     for role in ("outcome", "treatment", "sample"):
         col = getattr(roles, role)
         if col is None:
+            names = columns()
             raise RoleError(
                 f"role '{role}' is required but was not given (columns: "
-                f"{', '.join(columns[:12])}{', …' if len(columns) > 12 else ''})",
+                f"{', '.join(names[:12])}{', …' if len(names) > 12 else ''})",
                 details={"role": role},
             )
-        if col not in columns:
-            raise column_not_found(role, col, columns)
+        if col not in df.columns and col not in columns():
+            raise column_not_found(role, col, columns())
     outcome, treatment, sample = str(roles.outcome), str(roles.treatment), str(roles.sample)
     if len({outcome, treatment, sample}) < 3:
         raise RoleError(
@@ -183,7 +189,7 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
             details={"role": "sample", "column": sample},
         )
     formula = roles.covariate_formula
-    covs = formula_variables(formula, columns) if formula else list(roles.covariates or ())
+    covs = formula_variables(formula, columns()) if formula else list(roles.covariates or ())
     for col in covs:
         if col in (outcome, treatment, sample):
             raise RoleError(

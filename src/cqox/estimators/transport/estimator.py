@@ -197,8 +197,9 @@ class _TransportEstimator(Estimator):
                 "trial_rule": data.trial_rule,
                 "population": population,
                 "trial_difference_in_means": float(y1[t1 == 1].mean() - y1[t1 == 0].mean()),
-                "sampling_score_min_trial": float(p[trial].min()),
-                "sampling_score_min_target": float(p[~trial].min()),
+                # the overlap gate's: the trial's range and the target's minimum
+                "sampling_score_min_trial": gates[0].details["trial_range"][0],
+                "sampling_score_min_target": gates[0].details["target_min"],
                 "trial_propensity_range": [
                     float(nuis.treatment.p_hat.min()),
                     float(nuis.treatment.p_hat.max()),
