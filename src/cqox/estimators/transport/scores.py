@@ -135,6 +135,21 @@ def _odds(p: np.ndarray, target: str) -> tuple[np.ndarray, np.ndarray]:
     return 1 / p, -odds  # v = 1 + e^{−η}
 
 
+def _zt_dot(fit: BinaryFit, W: np.ndarray) -> np.ndarray:
+    """``W Z`` (shape (m, p + 1)) for the rows of ``W`` (shape (m, n)): :meth:`BinaryFit.zt_dot`."""
+    if fit.design is not None:
+        return np.asarray(W @ fit.design)
+    return np.vstack([fit.zt_dot(w) for w in W])
+
+
+def _influence_along(fit: BinaryFit, D: np.ndarray) -> np.ndarray:
+    """:meth:`BinaryFit.influence_along` for each row of ``D``: shape (m, n), one solve."""
+    if fit.design is not None:
+        V = np.linalg.solve(fit.hessian, D.T)
+        return np.asarray((fit.design @ V).T * fit.score_weight)
+    return np.vstack([fit.influence_along(d) for d in D])
+
+
 def potential_outcome_means(
     nuis: TransportNuisances,
     s: np.ndarray,
@@ -183,7 +198,11 @@ def potential_outcome_means(
         e_trial = nuis.treatment.p_hat
         y_trial = y[rows]
         Zo_trial = Zo[rows] if method == "dr" else Zo
-        along_gamma = np.zeros(n)
+        # per arm: the weights' derivative along the sampling (γ) and treatment (β)
+        # models, then each model's influence for both arms from one solve and product
+        along_gamma = np.zeros((2, n))
+        along_beta = np.empty((2, len(rows)))
+        terms = []
         for arm in (0, 1):
             ind = t_trial == arm
             e_a = e_trial if arm == 1 else 1 - e_trial
@@ -192,19 +211,20 @@ def potential_outcome_means(
             w_sum = float(np.sum(w))
             delta = float(np.sum(w * base) / w_sum)
             r = np.where(ind, base - delta, 0.0)
-            w_mean = w_sum / n
             # ∂w/∂γ = 1{S=1,A=a} (∂v/∂η_S) z_S / e_a
-            along_gamma[rows] = np.where(ind, dv / e_a, 0.0) * r
-            D_gamma = nuis.sampling.zt_dot(along_gamma) / n
+            along_gamma[arm, rows] = np.where(ind, dv / e_a, 0.0) * r
             # ∂(1/e_a)/∂β = −(2a − 1)(1 − e_a)/e_a z_A, so ∂w/∂β = −w (2a − 1)(1 − e_a) z_A
-            de = -(2 * arm - 1) * (1 - e_a)
-            D_beta = nuis.treatment.zt_dot(w * r * de) / len(rows)
-            extra = nuis.sampling.influence_along(D_gamma)
-            extra[rows] += nuis.treatment.influence_along(D_beta) + w * r
+            along_beta[arm] = w * r * (-(2 * arm - 1) * (1 - e_a))
+            terms.append((w, r, w_sum / n))
+            estimate[arm] += delta
+        if_gamma = _influence_along(nuis.sampling, _zt_dot(nuis.sampling, along_gamma) / n)
+        if_beta = _influence_along(nuis.treatment, _zt_dot(nuis.treatment, along_beta) / len(rows))
+        for arm, (w, r, w_mean) in enumerate(terms):
+            extra = if_gamma[arm]
+            extra[rows] += if_beta[arm] + w * r
             influence[arm] += extra / w_mean
             if method == "dr":
                 D_outcome[arm] -= (w @ Zo_trial) / n / w_mean
-            estimate[arm] += delta
     if method in ("om", "dr"):
         for arm in (0, 1):
             # α̂_a's influence (n / n_a) 1{S=1, A=a} (Z'Z/n_a)⁻¹ z e, along D = ∂E[m]/∂α
