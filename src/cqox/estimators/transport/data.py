@@ -66,12 +66,15 @@ class TransportData(CausalData):
         return int(self.n - self.s.sum())
 
 
-def _trial_level(col: pd.Series, observed: np.ndarray, sample: str) -> tuple[object, str]:
+def _trial_level(
+    col: pd.Series, values: np.ndarray, present: np.ndarray, observed: np.ndarray, sample: str
+) -> tuple[object, str]:
     """The ``sample`` value of the trial rows, and the rule that told it.
 
-    ``col`` is the ``sample`` column, ``observed`` the rows whose outcome is not missing.
+    ``col`` is the ``sample`` column, ``values`` and ``present`` its values and
+    not-missing mask (:func:`_values`), ``observed`` the rows whose outcome is not
+    missing.
     """
-    values, present = _values(col)
     levels = list(pd.unique(values[present]))
     if len(levels) != 2:
         shown = ", ".join(show_value(v) for v in levels[:6])
@@ -80,7 +83,7 @@ def _trial_level(col: pd.Series, observed: np.ndarray, sample: str) -> tuple[obj
             f"{len(levels)} ({shown}{', …' if len(levels) > 6 else ''})",
             details={"role": "sample", "column": sample},
         )
-    no_outcome = [v for v in levels if not observed[values == v].any()]
+    no_outcome = [v for v in levels if not np.any(observed & (values == v))]
     if len(no_outcome) == 1:
         target = no_outcome[0]
         trial = levels[1 - levels.index(target)]
@@ -201,8 +204,8 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
     # each role column read once (a pandas column read costs tens of microseconds)
     y_col, t_col, s_col = df[outcome], df[treatment], df[sample]
     observed = _values(y_col)[1]
-    trial_value, rule = _trial_level(s_col, observed, sample)
     sample_values, sample_present = _values(s_col)
+    trial_value, rule = _trial_level(s_col, sample_values, sample_present, observed, sample)
     in_trial = _equals(s_col, sample_values, trial_value)
     complete_trial = observed & _values(t_col)[1]
     keep = sample_present & (~in_trial | complete_trial)
@@ -225,7 +228,8 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
             binary_treatment=False,
         )
     notes += [str(w.message) for w in caught if issubclass(w.category, CqoxWarning)]
-    used = positions[base.row_index]  # the rows in use, as positions in df
+    # the rows in use, as positions in df (the preparation's own when every row is kept)
+    used = base.row_index if len(positions) == len(df) else positions[base.row_index]
     s = in_trial[used].astype(np.float64)
     n_target = int(len(s) - s.sum())
     if n_target < MIN_TARGET:
@@ -235,7 +239,8 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
             "needed",
             details={"role": "sample", "column": sample},
         )
-    trial_positions = used[s == 1]
+    in_s = s == 1
+    trial_positions = used[in_s]
     if len(trial_positions) == 0:
         raise NoDataError(
             f"role 'sample': no trial rows ('{sample}' = {show_value(trial_value)}) with an "
@@ -249,7 +254,7 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
         arrays = (trial.y, trial.t)
     y = np.full(len(s), np.nan)
     t = np.full(len(s), np.nan)
-    y[s == 1], t[s == 1] = arrays
+    y[in_s], t[in_s] = arrays
     for note in notes:
         warnings.warn(note, CqoxWarning, stacklevel=2)
     return TransportData(
@@ -260,7 +265,7 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
         t=t,
         X=base.X,
         covariate_names=base.covariate_names,
-        row_index=positions[base.row_index],
+        row_index=used,
         n_input=len(df),
         dropped=base.dropped,
         warnings=notes,
