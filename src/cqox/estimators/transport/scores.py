@@ -34,6 +34,7 @@ each nuisance θ (Stefanski & Boos 2002, doi:10.1198/000313002753631330).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -47,7 +48,12 @@ METHODS = ("om", "iosw", "dr")
 
 @dataclass(frozen=True)
 class TransportNuisances:
-    """The fitted sampling, treatment and outcome models.
+    """The fitted sampling and treatment models, and the outcome models when first read.
+
+    The outcome models are fitted on first use (``transport_iosw`` never reads them;
+    within an analysis the three estimators share one instance, so they are fitted at
+    most once); :func:`fit_nuisances` has already checked that each arm has more rows
+    than coefficients.
 
     Attributes
     ----------
@@ -55,6 +61,12 @@ class TransportNuisances:
         Logit of ``S`` on ``X`` over every row; ``sampling.p_hat`` has shape (n,).
     treatment : BinaryFit
         Logit of ``A`` on ``X`` over the trial rows; ``p_hat`` has shape (n_trial,).
+    X : ndarray, shape (n, p)
+        The covariates of every row.
+    y : ndarray, shape (n,)
+        The outcome (read on the trial rows only).
+    arm_rows : tuple of ndarray
+        Positions of the rows of trial arm 0 and of trial arm 1.
     outcome : tuple of OLSFit
         Least squares of ``Y`` on ``(1, X)`` in trial arm 0 and in trial arm 1.
     Zo : ndarray, shape (n, p + 1)
@@ -65,9 +77,25 @@ class TransportNuisances:
 
     sampling: BinaryFit
     treatment: BinaryFit
-    outcome: tuple[OLSFit, OLSFit]
-    Zo: np.ndarray
-    g: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    arm_rows: tuple[np.ndarray, np.ndarray]
+
+    @cached_property
+    def outcome(self) -> tuple[OLSFit, OLSFit]:
+        """The per-arm least-squares fits (the QR of ``[1, X]`` filled from ``X``)."""
+        a0, a1 = (fit_ols_rows(self.X, self.y, rows) for rows in self.arm_rows)
+        return a0, a1
+
+    @cached_property
+    def Zo(self) -> np.ndarray:  # noqa: N802 (the design matrix)
+        """``(1, X)`` of every row."""
+        return with_intercept(self.X)
+
+    @cached_property
+    def g(self) -> np.ndarray:
+        """``ĝ_0(X)`` and ``ĝ_1(X)`` on every row, shape (2, n)."""
+        return np.vstack([self.Zo @ f.coef for f in self.outcome])
 
 
 def fit_nuisances(
@@ -77,13 +105,14 @@ def fit_nuisances(
     y: np.ndarray,
     gram: ShiftedGram | None = None,
 ) -> TransportNuisances:
-    """Fit the sampling, trial treatment and per-arm outcome models.
+    """Fit the sampling and trial treatment models; check the per-arm outcome models.
 
     ``t`` and ``y`` are read on the trial rows (``s == 1``) only; ``gram``, the
     preparation's shifted Gram matrix of ``X``, spares the sampling model's first
     product (:func:`~cqox.nuisance.glm.fit_binary`).  A sampling model that
     separates the samples is an :class:`~cqox.errors.EstimationError` saying that the
-    trial and the target do not overlap.
+    trial and the target do not overlap, as is a trial arm with no more rows than its
+    outcome model's coefficients (the models are fitted when first read).
     """
     trial = s == 1
     try:
@@ -103,20 +132,18 @@ def fit_nuisances(
             "the treatment model of the trial separates treated from control participants",
             details=dict(exc.details),
         ) from None
-    Zo = with_intercept(X)
-    fits = []
+    k = X.shape[1] + 1
+    arm_rows = []
     for arm in (0, 1):
         rows = np.flatnonzero(trial & (t == arm))
-        if len(rows) <= Zo.shape[1]:
+        if len(rows) <= k:
             raise EstimationError(
                 f"trial arm {arm} has {len(rows)} rows, not more than the "
-                f"{Zo.shape[1]} coefficients of its outcome model; use fewer covariates",
+                f"{k} coefficients of its outcome model; use fewer covariates",
                 details={"arm": arm, "rows": len(rows)},
             )
-        # the QR of [1, X] on the arm's rows, filled from X (no copy of the design)
-        fits.append(fit_ols_rows(X, y, rows))
-    g = np.vstack([Zo @ f.coef for f in fits])
-    return TransportNuisances(sampling, treatment, (fits[0], fits[1]), Zo, g)
+        arm_rows.append(rows)
+    return TransportNuisances(sampling, treatment, X, y, (arm_rows[0], arm_rows[1]))
 
 
 @dataclass(frozen=True)
@@ -179,11 +206,12 @@ def potential_outcome_means(
     n = len(s)
     rows = np.flatnonzero(s == 1)
     t_trial = t[rows]
-    Zo = nuis.Zo
     influence = [np.zeros(n), np.zeros(n)]
     estimate = [0.0, 0.0]
-    D_outcome = [np.zeros(Zo.shape[1]), np.zeros(Zo.shape[1])]
+    k = nuis.X.shape[1] + 1
+    D_outcome = [np.zeros(k), np.zeros(k)]
     if method in ("om", "dr"):
+        Zo = nuis.Zo  # the outcome models' design: iosw never forms it
         R = (1 - s) if target == "target" else np.ones(n)
         c = float(R.mean())
         D_alpha = (R @ Zo) / n
@@ -197,7 +225,7 @@ def potential_outcome_means(
         v, dv = _odds(nuis.sampling.p_hat[rows], target)
         e_trial = nuis.treatment.p_hat
         y_trial = y[rows]
-        Zo_trial = Zo[rows] if method == "dr" else Zo
+        Zo_trial = nuis.Zo[rows] if method == "dr" else None
         # per arm: the weights' derivative along the sampling (γ) and treatment (β)
         # models, then each model's influence for both arms from one solve and product
         along_gamma = np.zeros((2, n))
@@ -223,14 +251,14 @@ def potential_outcome_means(
             extra = if_gamma[arm]
             extra[rows] += if_beta[arm] + w * r
             influence[arm] += extra / w_mean
-            if method == "dr":
+            if Zo_trial is not None:
                 D_outcome[arm] -= (w @ Zo_trial) / n / w_mean
     if method in ("om", "dr"):
         for arm in (0, 1):
             # α̂_a's influence (n / n_a) 1{S=1, A=a} (Z'Z/n_a)⁻¹ z e, along D = ∂E[m]/∂α
             fit_o = nuis.outcome[arm]
             on = rows[t_trial == arm]
-            index = Zo @ (fit_o.bread @ D_outcome[arm])
+            index = nuis.Zo @ (fit_o.bread @ D_outcome[arm])
             influence[arm][on] += (n / len(on)) * fit_o.resid * index[on]
     return ArmScore(estimate[0], influence[0]), ArmScore(estimate[1], influence[1])
 
