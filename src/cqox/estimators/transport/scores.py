@@ -213,12 +213,17 @@ def potential_outcome_means(
     if method in ("om", "dr"):
         Zo = nuis.Zo  # the outcome models' design: iosw never forms it
         R = (1 - s) if target == "target" else np.ones(n)
-        c = float(R.mean())
+        R_sum = float(np.sum(R))
+        c = R_sum / n
         D_alpha = (R @ Zo) / n
         for arm in (0, 1):
             g = nuis.g[arm]
-            psi_om = float(np.sum(R * g) / np.sum(R))
-            influence[arm] += R * (g - psi_om) / c
+            psi_om = float(np.sum(R * g) / R_sum)
+            # R (g − ψ̂) / c, in place
+            term = g - psi_om
+            term *= R
+            term /= c
+            influence[arm] = term
             D_outcome[arm] += D_alpha / c
             estimate[arm] += psi_om
     if method in ("iosw", "dr"):
