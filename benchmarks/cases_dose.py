@@ -226,7 +226,7 @@ def multivalued_cases(d: Design, quick: bool) -> list[Case]:
             return {"estimate": e.estimate, "se": e.se, "ci": list(e.ci)}
 
         cases.append(Case("multivalued", "cqox", d.name, "ATE", run,
-                          note="AIPW, M-estimation SE"))  # fmt: skip
+                          repeats=SMALL_CASE_REPEATS, note="AIPW, M-estimation SE"))  # fmt: skip
     if has("statsmodels"):
         import statsmodels.api as sm
 
@@ -243,5 +243,6 @@ def multivalued_cases(d: Design, quick: bool) -> list[Case]:
             return out
 
         cases.append(Case("multivalued", "statsmodels (MNLogit + OLS by hand)", d.name, "ATE",
-                          by_hand, note="AIPW point estimate, no SE"))  # fmt: skip
+                          by_hand, repeats=SMALL_CASE_REPEATS,
+                          note="AIPW point estimate, no SE"))  # fmt: skip
     return cases
