@@ -12,8 +12,8 @@ overhead exceeds the arithmetic.  Here each fit is one compiled pass over its wi
   positive definite, the pseudo-inverse from its eigen-decomposition (cyclic Jacobi:
   ``G`` is symmetric, so this is the SVD's pseudo-inverse, NumPy's ``pinv``), computed
   by a separate call and the fit repeated with it;
-- residuals: nearest-neighbour (``vce="nn"``, :mod:`cqox.estimators.rd._nn_kernel`) or
-  plug-in with an HC factor;
+- residuals: nearest-neighbour (``vce="nn"``, :func:`nn_residuals`) or plug-in with an HC
+  factor;
 - sandwich variances ``[G⁻¹ (Σ_i r_i² (w_iR_i)(w_iR_i)ᵀ) G⁻¹]``.
 
 The formulas are those of :mod:`cqox.estimators.rd.local_poly` (CCT 2014) and
@@ -42,8 +42,6 @@ import math
 
 import numpy as np
 from numba import njit
-
-from cqox.estimators.rd._nn_kernel import nn_residuals
 
 #: Numba's options for every function here: cached machine code, no GIL, and NumPy's
 #: floating-point semantics (a division by zero gives inf/NaN, as the array code did).
@@ -279,6 +277,52 @@ def wls(
             for c in range(k):
                 beta[a, c] += invG[a, b] * RWY[b, c]
     return R, RW, invG, beta, True
+
+
+@njit(cache=True, nogil=True)  # Python's error model, as it always had
+def nn_residuals(
+    x: np.ndarray, Y: np.ndarray, dups: np.ndarray, dupsid: np.ndarray, matches: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Nearest-neighbour residuals ``√(J/(J+1))·(Y_i − mean of its J neighbours)``.
+
+    ``x`` is sorted; the window around ``i`` starts with ``i``'s ties and grows by whole
+    tie groups towards the nearer side (both when equidistant) until it holds at least
+    ``matches`` other rows (Abadie & Imbens 2006; CCT 2014, §3).
+    """
+    n, k = Y.shape
+    out = np.zeros((n, k))
+    tol = np.sqrt(np.finfo(np.float64).eps)
+    cap = matches if matches < n - 1 else n - 1
+    for i in range(n):
+        right = dups[i] - dupsid[i]
+        left = dupsid[i] - 1
+        while left + right < cap:
+            if i - left - 1 < 0:
+                right += dups[i + right + 1]
+            elif i + right + 1 >= n:
+                left += dups[i - left - 1]
+            else:
+                dl = x[i] - x[i - left - 1]
+                dr = x[i + right + 1] - x[i]
+                eps = (dl if dl > dr else dr) * tol
+                if dl - dr > eps:
+                    right += dups[i + right + 1]
+                elif dr - dl > eps:
+                    left += dups[i - left - 1]
+                else:
+                    right += dups[i + right + 1]
+                    left += dups[i - left - 1]
+        lo = i - left
+        hi = i + right + 1
+        J = hi - lo - 1
+        f = (J / (J + 1.0)) ** 0.5
+        for col in range(k):
+            s = 0.0
+            for j in range(lo, hi):
+                s += Y[j, col]
+            s -= Y[i, col]
+            out[i, col] = f * (Y[i, col] - s / J)
+    return out
 
 
 @compiled
