@@ -85,14 +85,16 @@ def _host_cpu() -> str:
     if given["NUMBA_CPU_NAME"]:
         return json.dumps(given, sort_keys=True)
     lines: list[str] = []
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                key = line.split(":", 1)[0].strip()
-                if key in ("model name", "flags", "Features", "CPU part") and line not in lines:
-                    lines.append(line)
-                if not line.strip() and lines:
-                    break  # the first processor's block is enough
+    with (
+        contextlib.suppress(OSError),
+        open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh,
+    ):
+        for line in fh:
+            key = line.split(":", 1)[0].strip()
+            if key in ("model name", "flags", "Features", "CPU part") and line not in lines:
+                lines.append(line)
+            if not line.strip() and lines:
+                break  # the first processor's block is enough
     text = "".join(lines) or platform.processor()
     return json.dumps({**given, "host": hashlib.sha256(text.encode()).hexdigest()}, sort_keys=True)
 
@@ -261,7 +263,10 @@ def build(
         [str(_package_root().parent), *filter(None, child.get("PYTHONPATH", "").split(os.pathsep))]
     )
     if cache_dir is None:
-        return {**_run_warm_up(child, "Numba's cache", timeout), "seconds": time.monotonic() - start}
+        return {
+            **_run_warm_up(child, "Numba's cache", timeout),
+            "seconds": time.monotonic() - start,
+        }
     cache_dir.mkdir(parents=True, exist_ok=True)
     with _locked(cache_dir, exclusive=True, timeout=timeout):
         if is_current(cache_dir):
