@@ -182,3 +182,47 @@ def test_every_compiled_callee_lives_in_its_callers_module() -> None:
     # Numba checks a cached kernel against its own source file only: a compiled callee
     # in another file could change without invalidating its callers' machine code
     assert kernel_cache.cross_module_calls() == []
+
+
+def test_install_copies_the_built_kernels_to_numbas_folder_for_them(
+    built: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    # what `cqox warm-up` does after building CQOx's folder: the files land where
+    # Numba looks in a plain process (next to the sources, here a stand-in folder)
+    folder, _ = built
+    defaults = kernel_cache.numba_default_dirs()
+    from cqox.estimators.rd import _lp_kernel
+
+    assert defaults == {_lp_kernel.__name__: Path(_lp_kernel.side_kernel.stats.cache_path)}
+    target = tmp_path / "__pycache__"
+    assert kernel_cache.install(folder, {_lp_kernel.__name__: target}) == len(
+        list(folder.rglob("_lp_kernel.*.nb?"))
+    )
+    names = sorted(p.name for p in target.iterdir())
+    assert "_lp_kernel.side_kernel-" in " ".join(names)
+    assert all(n.startswith("_lp_kernel.") and n.endswith((".nbi", ".nbc")) for n in names)
+
+
+def test_a_service_worker_starts_with_a_copy_of_the_kernel_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cqox.server import jobs
+    from cqox.server.settings import Settings
+
+    folder = _fake_package(tmp_path, monkeypatch)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        secret_key="kernel-cache-test-" + "k" * 40,
+        env="test",
+        worker_warm_up=False,
+        kernel_cache_dir=str(folder),
+    )
+    assert settings.kernel_cache_path == folder
+    assert Settings(data_dir=tmp_path, kernel_cache_dir="").kernel_cache_path is None
+    worker = jobs._Worker(settings, sandbox.Identity(), folder)
+    try:
+        seeded = worker.home / "numba" / "rd_0" / "_lp_kernel.side_kernel-1.py311.nbi"
+        assert seeded.read_bytes() == b"index"
+    finally:
+        worker.stop()
+    assert not worker.home.exists()

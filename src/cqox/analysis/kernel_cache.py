@@ -24,8 +24,11 @@ never compile in front of a user:
   copied; the service copies its cache into each worker's private folder
   (:mod:`cqox.server.sandbox`).
 
-``cqox warm-up`` (:mod:`cqox.cli.warm_up`) runs :func:`build` after an installation;
-``make install``/``make install-run`` and the container image run it.
+``cqox warm-up`` (:mod:`cqox.cli.warm_up`) runs :func:`build` after an installation
+(``make install``/``make install-run`` and the container image run it): into a given
+folder, or into CQOx's cache folder (:func:`default_dir`, which a service seeds its
+workers from), then copied (:func:`install`) to where Numba looks in a plain process
+(:func:`numba_default_dirs`), so that the command line and the library find them too.
 
 Numba writes each index and data file to a temporary name and renames it into place
 (``os.replace``), so a reader never sees a partial file; but an index update is a
@@ -333,20 +336,75 @@ def seed(source: Path, dest: Path) -> int:
                 src = Path(root) / name
                 if not (name.endswith(CACHE_SUFFIXES) or name == STAMP_FILE) or src.is_symlink():
                     continue
-                target = dest / rel / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
-                shutil.copyfile(src, tmp)
-                os.replace(tmp, target)
+                _copy_atomic(src, dest / rel / name)
                 copied += 1
     return copied
 
 
-def default_dir() -> Path | None:
-    """``kernels`` under CQOx's cache directory (:mod:`cqox._cachedir`), if writable."""
-    from cqox._cachedir import cache_dir
+def default_dir(create: bool = True) -> Path | None:
+    """``kernels`` under CQOx's cache directory (:mod:`cqox._cachedir`).
 
-    return cache_dir(SUBDIR)
+    With ``create``, the folder is made if need be and ``None`` returned unless it is
+    writable; without, it is only named (``None`` when caching is disabled).
+    """
+    from cqox._cachedir import cache_dir, cache_root
+
+    if create:
+        return cache_dir(SUBDIR)
+    try:
+        root = cache_root()
+    except RuntimeError:  # no home directory to expand
+        return None
+    return None if root is None else root / SUBDIR
+
+
+def numba_default_dirs() -> dict[str, Path]:
+    """Per kernel module: the folder Numba caches it in for this process's environment.
+
+    ``NUMBA_CACHE_DIR`` when set, else the ``__pycache__`` next to the source when
+    writable, else Numba's folder in the user's cache (Numba's own choice, read from a
+    dispatcher: importing the module compiles nothing).
+    """
+    import importlib
+
+    out = {}
+    for name in KERNEL_MODULES:
+        module = importlib.import_module(name)
+        side = next(o for o in vars(module).values() if getattr(o, "stats", None) is not None)
+        out[name] = Path(side.stats.cache_path)
+    return out
+
+
+def install(cache_dir: Path, targets: dict[str, Path]) -> int:
+    """Copy each kernel module's files from the built ``cache_dir`` into ``targets[module]``.
+
+    ``cache_dir`` has Numba's ``NUMBA_CACHE_DIR`` layout (a subfolder per source folder,
+    named by Numba's ``get_suitable_cache_subpath``); a target is the folder Numba reads
+    that module's cache from (:func:`numba_default_dirs`).  The index and data files do
+    not depend on where they lie.  Returns the number of files copied.
+    """
+    from numba.core.caching import _CacheLocator
+
+    root = _package_root()
+    copied = 0
+    with _locked(cache_dir, exclusive=False, timeout=BUILD_TIMEOUT_S):
+        for name, rel in KERNEL_MODULES.items():
+            source = root / rel
+            sub = cache_dir / _CacheLocator.get_suitable_cache_subpath(str(source))
+            prefix = source.stem + "."
+            for src in sorted(sub.glob(prefix + "*")) if sub.is_dir() else []:
+                if src.name.endswith(CACHE_SUFFIXES) and not src.is_symlink():
+                    _copy_atomic(src, targets[name] / src.name)
+                    copied += 1
+    return copied
+
+
+def _copy_atomic(src: Path, target: Path) -> None:
+    """Copy through a temporary name and a rename: a reader never sees a partial file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,10 +17,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="compile the default path's kernels into a cache (run once after installing)",
         description="Compile the kernels of the default analysis path (the RD estimator's "
         "local-polynomial fits: 7-8 s of CPU) into a Numba cache, so that no analysis "
-        "compiles them: --cache-dir, else NUMBA_CACHE_DIR, else Numba's default cache "
+        "compiles them: into --cache-dir, else NUMBA_CACHE_DIR, else the `kernels` folder "
+        "of CQOx's cache (CQOX_CACHE_DIR, else ~/.cache/cqox), which `cqox serve` copies "
+        "into each worker (CQOX_KERNEL_CACHE_DIR), then copied to Numba's default cache "
         "(next to the installed sources when writable, else in the user's cache), where "
-        "every later run looks. Nothing is compiled when the cache is current. A service "
-        "copies its folder (CQOX_KERNEL_CACHE_DIR) into each worker's private cache.",
+        "`cqox analyze` looks. Nothing is compiled when the cache is current.",
     )
     p.add_argument("--cache-dir", metavar="DIR", help="the Numba cache folder to fill")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -30,8 +31,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def target(given: str | None) -> Path | None:
     """The folder ``cqox warm-up`` fills: ``--cache-dir``, else ``NUMBA_CACHE_DIR``.
 
-    ``None``: Numba's default cache (the ``__pycache__`` next to the installed sources when
-    writable, else Numba's folder in the user's cache), where every later run looks.
+    ``None``: CQOx's cache folder, copied to Numba's default cache afterwards.
     """
     if given:
         return Path(given).expanduser().resolve()
@@ -42,18 +42,35 @@ def target(given: str | None) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the cache; exit 1 (one line) when the warm-up fails."""
-    from cqox.analysis.kernel_cache import KernelCacheError, build
+    from cqox.analysis.kernel_cache import (
+        KernelCacheError,
+        build,
+        default_dir,
+        install,
+        numba_default_dirs,
+    )
 
     folder = target(args.cache_dir)
     try:
-        outcome = build(folder)
-    except KernelCacheError as exc:
+        if folder is not None:
+            outcome = build(folder)
+        else:
+            # CQOx's cache folder (what `cqox serve` seeds its workers from), then Numba's
+            # default cache of this environment (what `cqox analyze` and the library read)
+            shared = default_dir()
+            outcome = build(shared)
+            if shared is not None:
+                targets = numba_default_dirs()
+                outcome["installed"] = install(shared, targets)
+                outcome["numba_cache"] = sorted({str(p) for p in targets.values()})
+    except (KernelCacheError, OSError) as exc:
         print(f"cqox: error: {exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(outcome, sort_keys=True))
-    elif outcome["built"]:
-        print(f"compiled the kernels into {outcome['cache_path']} in {outcome['seconds']:.1f} s")
-    else:
-        print(f"the kernels in {outcome['cache_path']} are current")
+        return 0
+    done = "compiled the kernels into" if outcome["built"] else "the kernels are current in"
+    print(f"{done} {outcome['cache_path']} ({outcome['seconds']:.1f} s)")
+    for extra in outcome.get("numba_cache", []):
+        print(f"copied to {extra}")
     return 0

@@ -387,14 +387,18 @@ class JobRunner:
         return w
 
     def _kernel_cache(self) -> Path | None:
-        """The kernel cache (:func:`sandbox.prepare_kernel_cache`), built by the first caller.
+        """The kernel cache (:func:`sandbox.prepare_kernel_cache`), prepared by the first caller.
 
-        The other slots wait for it, so no worker starts with an empty cache while it is
-        being compiled (once per installation, CPU and cache folder).
+        A configured folder (``CQOX_KERNEL_CACHE_DIR``) that is out of date is compiled
+        then (once per installation, CPU and folder); the other slots wait for it, so no
+        worker starts with an empty cache meanwhile.
         """
         with self._kernels_lock:
             if not self._kernels_prepared:
-                self.kernels = sandbox.prepare_kernel_cache(self.settings.kernel_cache_path)
+                self.kernels = sandbox.prepare_kernel_cache(
+                    self.settings.kernel_cache_path,
+                    build=self.settings.kernel_cache_dir is not None,
+                )
                 self._kernels_prepared = True
             return self.kernels
 

@@ -151,26 +151,35 @@ def private_home(identity: Identity) -> Path:
     return home
 
 
-def prepare_kernel_cache(folder: Path | None) -> Path | None:
-    """The pre-compiled kernel cache to seed workers from, built first if need be.
+def prepare_kernel_cache(folder: Path | None, build: bool = True) -> Path | None:
+    """The pre-compiled kernel cache to seed workers from, built first if asked and need be.
 
     A current folder is used as is (a read-only one too: a container image's).  One that
-    is missing or out of date (another CQOx, Numba or CPU) is built when writable, by
+    is missing or out of date (another CQOx, Numba or CPU) is built when ``build`` (the
+    folder was configured: ``CQOX_KERNEL_CACHE_DIR``), by
     :func:`cqox.analysis.kernel_cache.build` in a fresh interpreter with a worker's
     allow-listed environment; it runs CQOx's own warm-up only, never a job's input, and
-    as the service's user, so workers (which never write it) cannot tamper with what
-    the next worker loads.  ``None`` (kernels compile on first use in each worker) when
-    there is no folder or the build fails; the failure is logged.
+    as the service's user, so workers (which only read it) cannot tamper with what the
+    next worker loads.  ``None`` (kernels compile on first use in each worker) when
+    there is no current folder or the build fails; both are logged.
     """
-    from cqox.analysis.kernel_cache import KernelCacheError, build, is_current
+    from cqox.analysis.kernel_cache import KernelCacheError, is_current
+    from cqox.analysis.kernel_cache import build as build_cache
 
     if folder is None:
         return None
     if is_current(folder):
         return folder
+    if not build:
+        log.warning(
+            "no current kernel cache in %s: each worker compiles the RD kernels on its first "
+            "RD analysis (7-8 s); run `cqox warm-up` once after installing",
+            folder,
+        )
+        return None
     scratch = Path(tempfile.mkdtemp(prefix="cqox-kernels-"))
     try:
-        outcome = build(folder, env=worker_environment(scratch))
+        outcome = build_cache(folder, env=worker_environment(scratch))
     except (KernelCacheError, OSError) as exc:
         log.warning("kernel cache %s: not used (%s); kernels compile in each worker", folder, exc)
         return None

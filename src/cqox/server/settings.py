@@ -81,10 +81,11 @@ class Settings(BaseSettings):
     )
     kernel_cache_dir: str | None = Field(
         default=None,
-        description="pre-compiled kernels (a Numba cache built by `cqox warm-up --cache-dir`) "
-        "copied into each worker's private cache; built at start when missing or out of "
-        "date and writable (unset: the `kernels` folder of CQOX_CACHE_DIR, else "
-        "~/.cache/cqox; empty: none, kernels compile on first use in each worker)",
+        description="pre-compiled kernels (a Numba cache built by `cqox warm-up`) copied "
+        "into each worker's private cache; when set, built at start if missing or out of "
+        "date (unset: the `kernels` folder of CQOX_CACHE_DIR, else ~/.cache/cqox, used "
+        "when `cqox warm-up` made it current; empty: none, the kernels compile on first "
+        "use in each worker)",
     )
     job_time_limit_s: float = Field(default=600.0, gt=0, description="time limit of one job")
     inline_wait_s: float = Field(
@@ -237,7 +238,7 @@ class Settings(BaseSettings):
         if self.kernel_cache_dir is None:
             from cqox.analysis.kernel_cache import default_dir
 
-            return default_dir()
+            return default_dir(create=False)
         return Path(self.kernel_cache_dir).expanduser() if self.kernel_cache_dir.strip() else None
 
     @property
