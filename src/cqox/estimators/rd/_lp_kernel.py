@@ -22,10 +22,13 @@ array expressions, fancy indexing or BLAS calls); only the order of the floating
 sums differs from NumPy's matrix products (``tests/unit/test_rd_compiled_fits.py``
 bounds the effect).
 
-Numba compiles these functions on the first RD fit of a process with an empty cache
-(a new installation, each API worker's own cache): about 7–8 s of CPU on the 2-core
-test machine, then it reads them from the cache (0.2–0.3 s more per fresh process
-than without Numba).  Most of that is LLVM optimising and generating machine code, and
+Numba compiles these functions on the first RD fit of a process with an empty cache:
+about 7–8 s of CPU on the 2-core test machine, then it reads them from the cache
+(about 0.5 s more per fresh process than without Numba: its import and the loads).
+``cqox warm-up`` compiles them at installation and a service copies that cache into
+each worker (:mod:`cqox.analysis.kernel_cache`).  Every compiled function that another
+one here calls lives in this file (:func:`nn_residuals` too): Numba checks a cached
+kernel against its own source file only.  Most of that is LLVM optimising and generating machine code, and
 Numba links every compiled callee into each caller and optimises it again there, so
 the layout keeps that work small: two entry points (:func:`side_kernel` and
 :func:`bw_terms`, which serves all of the selector's steps), :func:`sandwich` called
