@@ -66,6 +66,9 @@ LOCK_FILE = ".cqox-kernels.lock"
 SUBDIR = "kernels"
 #: Longest a build may take (seconds): a cold compile is 7–8 s of CPU on 2 cores.
 BUILD_TIMEOUT_S = 900.0
+#: Longest :func:`seed` waits for a build of its source to finish (seconds); then it
+#: copies nothing and the kernels compile on first use.
+SEED_WAIT_S = 5.0
 #: Numba's settings that change the machine code, hence the cache key.
 NUMBA_CODEGEN_VARIABLES = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_OPT")
 #: Suffixes of Numba's cache files (index, data).
@@ -321,12 +324,17 @@ def seed(source: Path, dest: Path) -> int:
 
     Only Numba's cache files and the stamp are copied, each through a temporary name
     and a rename; symbolic links are not followed.  Returns the number of files copied
-    (0 when ``source`` is missing or not current: the kernels then compile on first use).
+    (0 when ``source`` is missing, not current or still being built for longer than
+    :data:`SEED_WAIT_S`: the kernels then compile on first use).
     """
     if not source.is_dir():
         return 0
     copied = 0
-    with _locked(source, exclusive=False, timeout=BUILD_TIMEOUT_S):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(_locked(source, exclusive=False, timeout=SEED_WAIT_S))
+        except KernelCacheError:  # a build of it is still running
+            return 0
         if not is_current(source):
             return 0
         for root, dirs, files in os.walk(source, followlinks=False):

@@ -25,18 +25,20 @@ bounds the effect).
 Numba compiles these functions on the first RD fit of a process with an empty cache:
 about 7–8 s of CPU on the 2-core test machine, then it reads them from the cache
 (about 0.5 s more per fresh process than without Numba: its import and the loads).
+Most of that is LLVM optimising and generating machine code, and Numba links every
+compiled callee into each caller and optimises it again there, so the layout keeps
+that work small: two entry points (:func:`side_kernel` and :func:`bw_terms`, which
+serves all of the selector's steps), :func:`sandwich` called from Python with a Python
+``int`` (a literal index inside compiled code compiles a second specialisation), and
+the rare pseudo-inverse (:func:`pinv_sym`) called from Python and compiled only if a
+Gram matrix is ever not positive definite.  Inlining the helpers (``inline="always"``)
+made it slower (12–21 s), and so did merging the two entry points (no gain).  Compiled
+alone, the helpers take about 4.7 s and the two entry points add 1.6–1.8 s each.
+
 ``cqox warm-up`` compiles them at installation and a service copies that cache into
-each worker (:mod:`cqox.analysis.kernel_cache`).  Every compiled function that another
-one here calls lives in this file (:func:`nn_residuals` too): Numba checks a cached
-kernel against its own source file only.  Most of that is LLVM optimising and generating machine code, and
-Numba links every compiled callee into each caller and optimises it again there, so
-the layout keeps that work small: two entry points (:func:`side_kernel` and
-:func:`bw_terms`, which serves all of the selector's steps), :func:`sandwich` called
-from Python with a Python ``int`` (a literal index inside compiled code compiles a
-second specialisation), and the rare pseudo-inverse (:func:`pinv_sym`) called from
-Python and compiled only if a Gram matrix is ever not positive definite.  Inlining the
-helpers (``inline="always"``) made it slower (12–21 s), and so did merging the two
-entry points (no gain).
+each worker (:mod:`cqox.analysis.kernel_cache`), so no analysis compiles them.  Every
+compiled function that another one here calls lives in this file (:func:`nn_residuals`
+too): Numba checks a cached kernel against its own source file only.
 """
 
 from __future__ import annotations
