@@ -37,7 +37,7 @@ from scipy import special
 
 from cqox._lazy import scipy_optimize as optimize
 from cqox.errors import EstimationError
-from cqox.estimators.iv.kclass import IVArrays, KClassResult, meat_scale, score_gram
+from cqox.estimators.iv.kclass import IVArrays, KClassResult, meat_scale, score_gram, solve
 
 
 @dataclass(frozen=True)
@@ -530,7 +530,9 @@ def endogeneity_tests(
     Y = np.zeros((R.shape[0], kd + 1))
     Y[L : L + kd, :kd] = R[L : L + kd, L : L + kd]
     Y[:, kd] = R[:, -1]
-    B = np.linalg.solve(Rx.T @ Rx, Rx.T @ Y)  # [t, b̂₀]: V on X, y on X
+    B, info = solve(Rx.T @ Rx, Rx.T @ Y)  # [t, b̂₀]: V on X, y on X
+    if info != 0:  # pragma: no cover - X'X is nonsingular once the IV fit succeeded
+        raise EstimationError("the endogeneity test regression is singular: X'X is singular")
     C = Y - Rx @ B  # Q'[Ṽ, M_X y], Ṽ = M_X V
     G = C.T @ C  # [[Ṽ'Ṽ, Ṽ'M_X y], [·, ‖M_X y‖²]]
     c0 = C[:, kd]

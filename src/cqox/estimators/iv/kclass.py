@@ -306,6 +306,18 @@ def meat_scale(n: int, k: int, n_clusters: int | None, debiased: bool) -> float:
     return G / (G - 1) * ((n - 1) / (n - k)) / n
 
 
+def solve(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, int]:
+    """``A⁻¹B`` by LAPACK ``dgesv`` (LU with partial pivoting, as ``np.linalg.solve``).
+
+    Returns the solution and LAPACK's ``info`` (``> 0``: ``A`` is exactly singular), for
+    the caller to raise its own error; ``B`` may be overwritten.  The small systems of
+    the IV fit and its tests cost more in ``np.linalg``'s argument handling than in
+    arithmetic.
+    """
+    _, _, x, info = lapack.dgesv(A, B, overwrite_b=1)
+    return x, int(info)
+
+
 def liml_kappa(a: IVArrays) -> float:
     """κ of LIML: the smallest eigenvalue of ``(Ē'M_Z Ē)⁻¹ Ē'M_W Ē``, ``Ē = [D, y]``.
 
@@ -361,13 +373,14 @@ def kclass(
     else:
         V = (1 - kappa) * (Rx.T @ Rx) + kappa * (A.T @ A)
         rhs = (1 - kappa) * (Rx.T @ r) + kappa * (A.T @ r[:L])
-    try:
-        Vinv = np.linalg.inv(V)  # (X'(I − κM_Z)X)⁻¹; the bread of the text is n·Vinv
-    except np.linalg.LinAlgError:
+    # (X'(I − κM_Z)X)⁻¹, the bread of the text over n: LAPACK's LU solve against the
+    # identity, what np.linalg.inv runs, without its per-call wrapping
+    Vinv, info = solve(V, np.eye(k))
+    if info != 0:
         raise EstimationError(
             "the IV normal equations are singular: the instruments do not move the "
             "endogenous regressors (or regressors are collinear)"
-        ) from None
+        )
     params = Vinv @ rhs
     resid_q = r - Rx @ params
     e = a.M[:, -1] - a.M @ (a.Sx @ params)  # y − Xβ̂
