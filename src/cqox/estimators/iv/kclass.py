@@ -397,7 +397,10 @@ def kclass(
         )
     params = Vinv @ rhs
     resid_q = r - Rx @ params
-    e = a.M[:, -1] - a.M @ (a.Sx @ params)  # y − Xβ̂
+    # y − Xβ̂ = M c with c = e_y − S_x β̂ (one product, no subtraction over the rows)
+    c = a.Sx @ -params
+    c[-1] += 1.0
+    e = a.M @ c
     gram, kind = None, None
     if spatial is not None:
         PX = a.M[:, :L] @ (Rinv @ A)
