@@ -9,6 +9,7 @@ speed-up cannot silently change a number.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import fft
 
@@ -184,7 +185,7 @@ def test_density_floors_by_position_equal_the_partitions() -> None:
 
 def test_presorted_helpers_equal_their_sorting_forms() -> None:
     from cqox.estimators.rd.bandwidth import quantile_type2
-    from cqox.estimators.rd.binned import binned_means
+    from cqox.estimators.rd.binned import binned_columns
 
     rng = np.random.default_rng(8)
     x = np.round(rng.normal(size=500), 2)
@@ -193,8 +194,8 @@ def test_presorted_helpers_equal_their_sorting_forms() -> None:
     for prob in (0.25, 0.5, 0.75):
         assert quantile_type2(x[order], prob, is_sorted=True) == quantile_type2(x, prob)
     (b1, f1), (b2, f2) = (
-        binned_means(x, y, 0.0),
-        binned_means(x[order], y[order], 0.0, presorted=True),
+        (pd.DataFrame(c) for c in binned_columns(x, y, 0.0)),
+        (pd.DataFrame(c) for c in binned_columns(x[order], y[order], 0.0, presorted=True)),
     )
     np.testing.assert_allclose(b1[["x", "y", "n"]], b2[["x", "y", "n"]], rtol=1e-12)
     np.testing.assert_allclose(f1["coef"], f2["coef"], rtol=1e-9)

@@ -428,6 +428,28 @@ def _inverse(info: np.ndarray) -> np.ndarray:
         return np.linalg.pinv(info)
 
 
+_Pass = tuple[float, np.ndarray, np.ndarray]
+
+
+def _backtrack(
+    evaluate: Callable[[np.ndarray], _Pass], beta: np.ndarray, step: np.ndarray, ll: float
+) -> tuple[np.ndarray, float, _Pass]:
+    """Step halving from ``beta`` along ``step`` until the log-likelihood does not fall.
+
+    ``evaluate(b)`` is one pass at ``b`` returning ``(log-likelihood, score, third)``;
+    returns ``(accepted point, step size, its pass)``.  The slack is relative: near the
+    optimum the change in a sum over many rows is below its rounding error, and each
+    halving would cost a pass.
+    """
+    size = 1.0
+    while True:
+        cand = beta + size * step
+        out = evaluate(cand)
+        if out[0] >= ll - LL_SLACK * max(1.0, abs(ll)) or size < 1e-8:
+            return cand, size, out
+        size /= 2
+
+
 def _newton_exact(
     X: np.ndarray,
     t: np.ndarray,
@@ -453,16 +475,9 @@ def _newton_exact(
             # the last step of a quadratically converging Newton: no pass to check it
             # (its log-likelihood change is below rounding, the criterion below would stop)
             return beta + step, info, True, it
-        size = 1.0
-        while True:
-            cand = beta + size * step
-            ll_new, grad_new, info_new = binary_pass(X, t, mean, scale, cand, link)
-            # relative slack: near the optimum the change in a sum over many rows is
-            # below its rounding error, and each halving would cost a pass
-            if ll_new >= ll - LL_SLACK * max(1.0, abs(ll)) or size < 1e-8:
-                break
-            size /= 2
-        beta, ll, grad, info = cand, ll_new, grad_new, info_new
+        beta, size, (ll, grad, info) = _backtrack(
+            lambda b: binary_pass(X, t, mean, scale, b, link), beta, step, ll
+        )
         if np.max(np.abs(size * step)) < TOLERANCE:
             converged = True
             break
@@ -521,14 +536,9 @@ def _newton_cg(
             # (its log-likelihood change is below rounding); the information is that of
             # the previous iterate, less than TOLERANCE away
             return beta + step, info, True, it
-        size = 1.0
-        while True:
-            cand = beta + size * step
-            ll_new, grad_new, w_new = score_pass(design, t, cand, link)
-            if ll_new >= ll - LL_SLACK * max(1.0, abs(ll)) or size < 1e-8:
-                break
-            size /= 2
-        beta, ll, grad, w = cand, ll_new, grad_new, w_new
+        beta, size, (ll, grad, w) = _backtrack(
+            lambda b: score_pass(design, t, b, link), beta, step, ll
+        )
         exact = False
         last = float(np.max(np.abs(size * step)))
         if last < TOLERANCE:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cqox.core.estimate import Estimate
-from cqox.estimators.rd.binned import binned_means
+from cqox.estimators.rd.binned import binned_columns
 from cqox.report.figure_spec import FigureSpec, register_figures
 
 if TYPE_CHECKING:
@@ -58,8 +58,8 @@ def rd_plot_data(
     x: np.ndarray, y: np.ndarray, cutoff: float, n_bins: int = 20, order: int = 4
 ) -> RDPlotData:
     """Binned means (``n_bins`` evenly spaced bins per side) and global polynomial fits."""
-    bins, fit = binned_means(x, y, cutoff, n_bins, order)
-    return _from_tables(bins, fit, cutoff)
+    bins, fit = binned_columns(x, y, cutoff, n_bins, order)
+    return _from_tables(pd.DataFrame(bins), pd.DataFrame(fit), cutoff)
 
 
 def rd_plot_data_of(est: Estimate) -> RDPlotData | None:

@@ -12,29 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from cqox.estimators.rd.local_poly import n_distinct_sorted
 
 #: Bins per side and order of the global polynomial (rdplot's evenly spaced default).
 N_BINS = 20
 GLOBAL_ORDER = 4
-
-
-def binned_means(
-    x: np.ndarray,
-    y: np.ndarray,
-    cutoff: float,
-    n_bins: int = N_BINS,
-    order: int = GLOBAL_ORDER,
-    presorted: bool = False,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(bins, global_fit)`` on each side of ``cutoff``, as DataFrames.
-
-    See :func:`binned_columns` for the columns.
-    """
-    bins, fits = binned_columns(x, y, cutoff, n_bins, order, presorted)
-    return pd.DataFrame(bins), pd.DataFrame(fits)
 
 
 def binned_columns(
