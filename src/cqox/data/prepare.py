@@ -8,6 +8,7 @@ on others (with a warning naming each one); never mutates the caller's table.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -108,7 +109,7 @@ class CausalData:
         Read from the caller's table without building :attr:`frame` when the
         preparation took the plain path (:class:`RowsInUse`); read-only when a view.
         """
-        source = self.__dict__["frame"]
+        source = self.source
         if isinstance(source, RowsInUse):
             return source.values(column)
         return np.asarray(self.frame[column].to_numpy())
@@ -120,6 +121,24 @@ class CausalData:
             out["n_treated"] = int((self.t == 1).sum())
             out["n_control"] = int((self.t == 0).sum())
         return out
+
+    @property
+    def source(self) -> pd.DataFrame | RowsInUse:
+        """The rows as stored: a DataFrame, or :class:`RowsInUse` on the plain path.
+
+        Hand this on to a new ``CausalData`` of the same rows so that it, too, builds
+        :attr:`frame` only when read.
+        """
+        stored: pd.DataFrame | RowsInUse = self.__dict__["frame"]
+        return stored
+
+    def replace(self, **changes: Any) -> CausalData:
+        """``dataclasses.replace`` that keeps the stored rows (no DataFrame is built).
+
+        ``dataclasses.replace`` reads every field, and reading :attr:`frame` builds it.
+        """
+        changes.setdefault("frame", self.source)
+        return dataclasses.replace(self, **changes)
 
     def cache_key(self) -> tuple[Any, ...]:
         """A key identifying these rows and covariates (for shared nuisance fits).
