@@ -44,6 +44,7 @@ $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[server]"
+	$(BIN)/cqox warm-up
 	rm -f $(VENV)/.run-installed-*
 	touch $(RUN_STAMP)
 
@@ -51,10 +52,12 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/cqox warm-up
 	rm -f $(VENV)/.installed-* $(VENV)/.run-installed-*
 	touch $(STAMP) $(RUN_STAMP)
 
 ## make install: everything a developer needs (tests, linters); make install-run: what running needs.
+## Both compile the default path's kernels once (`cqox warm-up`: Numba's cache next to the sources).
 install: $(STAMP)
 install-run: $(RUN_STAMP)
 

@@ -19,6 +19,13 @@ The service rows start ``cqox serve`` (one warmed-up worker, SQLite, loopback) i
 temporary data directory: start → ready, the first analysis of the same table after
 ready, the median of ``--runs`` more (*p50*), and a finished report and PNG figure,
 first rendered, then served from the artefact cache (``--no-service`` skips them).
+
+The RD rows: the installation step ``cqox warm-up`` compiles the RD kernels into a new
+Numba cache (``NUMBA_CACHE_DIR``, a temporary folder: a fresh installation), timed once;
+then ``cqox analyze`` on a 10,000-row sharp RD table (``benchmarks.datagen.sharp_rd``)
+in fresh processes that read it (no unrecorded run first: the warm-up alone must make
+them compile nothing), and the first RD request to the service, whose worker was
+seeded from that cache (``CQOX_KERNEL_CACHE_DIR``).
 """
 
 from __future__ import annotations
@@ -49,7 +56,12 @@ GOALS = {
     "service: analysis p50 (10k × 50)": 0.6,
     "service: report, cached": 0.1,
     "service: PNG figure, cached": 0.1,
+    "cqox analyze (rd, 10k) in a fresh process": 1.5,
+    "service: first rd analysis (10k, fresh worker)": 1.5,
 }
+#: The installation step that compiles the kernels (``cqox warm-up``), timed once.
+WARM_UP = "cqox warm-up (once per installation: compiles the kernels)"
+RD = "cqox analyze (rd, 10k) in a fresh process"
 #: Seconds to wait for the service to answer /ready.
 SERVICE_START_TIMEOUT_S = 300.0
 LINEAR = ("--set", "dml_plr.learner=linear", "--set", "dml_irm.learner=linear")
@@ -163,7 +175,9 @@ def _timed_cpu(call: Any, pid: int) -> tuple[float, float | None]:
     return wall, service1 - service0 + own1 - own0
 
 
-def measure_service(path: str, runs: int, env: dict[str, str]) -> dict[str, Any]:
+def measure_service(
+    path: str, runs: int, env: dict[str, str], rd_path: str | None = None
+) -> dict[str, Any]:
     """The service rows: ``cqox serve`` in a temporary data directory, on loopback."""
     import httpx
 
@@ -179,6 +193,8 @@ def measure_service(path: str, runs: int, env: dict[str, str]) -> dict[str, Any]
             CQOX_RATE_LIMIT_IP_PER_MINUTE="0",
             CQOX_CACHE_DIR=str(Path(data_dir) / "cache"),
         )
+        if env.get("NUMBA_CACHE_DIR"):  # the installation's warmed kernels (cqox warm-up)
+            senv["CQOX_KERNEL_CACHE_DIR"] = env["NUMBA_CACHE_DIR"]
         cli = [sys.executable, "-m", "cqox.cli.main"]
         subprocess.run(
             [*cli, "users", "create", "bench", "--role", "analyst", "--password-stdin"],
@@ -209,7 +225,7 @@ def measure_service(path: str, runs: int, env: dict[str, str]) -> dict[str, Any]
                         pass
                     time.sleep(0.05)
                 rows["service: start → ready"] = _row([time.perf_counter() - start], load0)
-                rows.update(_service_requests(url, path, password, runs, server.pid))
+                rows.update(_service_requests(url, path, password, runs, server.pid, rd_path))
             finally:
                 server.terminate()
                 try:
@@ -221,7 +237,7 @@ def measure_service(path: str, runs: int, env: dict[str, str]) -> dict[str, Any]
 
 
 def _service_requests(
-    url: str, path: str, password: str, runs: int, server_pid: int
+    url: str, path: str, password: str, runs: int, server_pid: int, rd_path: str | None = None
 ) -> dict[str, Any]:
     """First and repeated analyses, then report and figure fetches (first, cached).
 
@@ -287,12 +303,24 @@ def _service_requests(
             load0 = os.getloadavg()
             walls, cpus = timed(get, runs)
             rows[f"service: {name}, cached"] = _row(walls, load0, cpus)
+        if rd_path is not None:  # the worker's first RD request (its kernels were seeded)
+            with open(rd_path, "rb") as fh:
+                up = client.post("/api/upload", files={"file": ("rd.parquet", fh)}, headers=h)
+            up.raise_for_status()
+            body = {
+                "dataset_id": up.json()["dataset_id"],
+                "roles": {"outcome": "y", "running": "x", "cutoff": 0.0},
+                "options": {"seed": 0, "wait_s": 60},
+            }
+            load0 = os.getloadavg()
+            walls, cpus = timed(analyze, 1)
+            rows["service: first rd analysis (10k, fresh worker)"] = _row(walls, load0, cpus)
     return rows
 
 
 def measure(runs: int, service: bool = True) -> dict[str, Any]:
     """Every row of the table."""
-    from benchmarks.datagen import cross_section
+    from benchmarks.datagen import cross_section, sharp_rd
 
     env = {
         **os.environ,
@@ -306,8 +334,17 @@ def measure(runs: int, service: bool = True) -> dict[str, Any]:
     py = sys.executable
     rows: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        # a fresh installation's Numba cache, filled by its installation step (cqox warm-up)
+        env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba")
         path = str(Path(tmp) / "cross_section_10k.parquet")
         cross_section(n=10_000, p=50, seed=11).frame.to_parquet(path)
+        rd_path = str(Path(tmp) / "sharp_rd_10k.parquet")
+        sharp_rd(n=10_000, seed=11).frame.to_parquet(rd_path)
+        print(f"  {WARM_UP} …", end="", flush=True)
+        rows[WARM_UP] = time_command([py, "-m", "cqox.cli.main", "warm-up"], 1, env)
+        rows[WARM_UP].pop("outputs")
+        once = rows[WARM_UP]
+        print(f" {once['median_wall_s']:.2f} s wall, {once['median_cpu_s']:.2f} s CPU")
         commands = {
             "cqox --version": [py, "-m", "cqox.cli.main", "--version"],
             "cqox estimators": [py, "-m", "cqox.cli.main", "estimators"],
@@ -316,11 +353,16 @@ def measure(runs: int, service: bool = True) -> dict[str, Any]:
                 *("--outcome", "y", "--treatment", "t", *LINEAR, "--quiet"),
             ],
             "engine: cqox.analyze in a fresh process": [py, "-c", _ENGINE.format(path=path)],
+            RD: [
+                *(py, "-m", "cqox.cli.main", "analyze", rd_path),
+                *("--outcome", "y", "--running", "x", "--cutoff", "0", "--quiet"),
+            ],
         }
         # one unrecorded run first: compiled bytecode and Numba caches are written once
-        # per installation, not per user run
-        for argv in commands.values():
-            subprocess.run(argv, capture_output=True, env=env, check=False)
+        # per installation, not per user run (the RD row's kernels: by cqox warm-up above)
+        for name, argv in commands.items():
+            if name != RD:
+                subprocess.run(argv, capture_output=True, env=env, check=False)
         for name, argv in commands.items():
             print(f"  {name} …", end="", flush=True)
             row = time_command(argv, runs, env)
@@ -342,7 +384,7 @@ def measure(runs: int, service: bool = True) -> dict[str, Any]:
             )
         if service:
             print("  service …", flush=True)
-            for name, row in measure_service(path, runs, env).items():
+            for name, row in measure_service(path, runs, env, rd_path).items():
                 rows[name] = row
                 cpu = f", {row['median_cpu_s']:.3f} s CPU" if "median_cpu_s" in row else ""
                 print(
@@ -392,7 +434,10 @@ def section(result: dict[str, Any]) -> list[str]:
         "they run mostly one after the other, so on an idle machine it is close to the "
         "wall time (which adds the waits for the disk and the sockets), and on a loaded "
         "one it is the fairer number. *cached* is a second fetch, served from the "
-        "artefact cache.",
+        "artefact cache. The RD rows: `cqox warm-up` (the installation step of `make "
+        "install`/`make run` and of the container image) compiles the RD kernels once "
+        "into a new Numba cache; the RD command then runs with no unrecorded run before "
+        "it, and the service's worker is seeded from that cache (`CQOX_KERNEL_CACHE_DIR`).",
         END,
     ]
     return lines

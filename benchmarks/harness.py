@@ -68,6 +68,12 @@ def _finite(x: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+#: Timed runs of a case that takes milliseconds (``multivalued``, the transport
+#: estimators and their hand twins): on a shared machine three wall times of ~10 ms
+#: scatter by more than the gap between the libraries, and fifteen cost a fraction of
+#: a second.
+SMALL_CASE_REPEATS = 15
+
 #: A first run longer than this counts as one of the timed repeats: one-off costs
 #: (JIT compilation, lazy imports, caches) are a small share of it, and a separate
 #: warm-up would double the suite's run time for little change in the median.

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cqox.errors import CqoxError, EstimationError
-from cqox.estimators.transport.scores import fit_nuisances, potential_outcome_mean
+from cqox.estimators.transport.scores import fit_nuisances, potential_outcome_means
 
 #: Share of failed resamples (a separated sampling or treatment model) above which the
 #: bootstrap is abandoned with an error.
@@ -70,7 +70,7 @@ def contrast(
     nuis = fit_nuisances(X, s, t, y)
     out = {}
     for target in TARGETS:
-        arms = [potential_outcome_mean(nuis, s, t, y, a, method, target) for a in (0, 1)]
+        arms = potential_outcome_means(nuis, s, t, y, method, target)
         phi = arms[1].influence - arms[0].influence
         out[target] = (arms[1].estimate - arms[0].estimate, float(np.sqrt(phi @ phi) / len(s)))
     return out

@@ -40,6 +40,7 @@ from cqox.estimators.transport.scores import (
     TransportNuisances,
     fit_nuisances,
     potential_outcome_mean,
+    potential_outcome_means,
     weights,
 )
 from cqox.gates.weights import kish_ess
@@ -141,7 +142,7 @@ def one(seed: int, n: int, selection: float, kappa: float, estimand: str) -> dic
     assert t is not None and y is not None
     nuis = fit_nuisances(data.X, s, t, y)
     target = "target" if estimand == "TATE" else "all"
-    arms = [potential_outcome_mean(nuis, s, t, y, a, "iosw", target) for a in (0, 1)]
+    arms = potential_outcome_means(nuis, s, t, y, "iosw", target)
     est = arms[1].estimate - arms[0].estimate
     phi = arms[1].influence - arms[0].influence
     se = float(np.sqrt(phi @ phi) / len(s))
@@ -156,7 +157,7 @@ def one(seed: int, n: int, selection: float, kappa: float, estimand: str) -> dic
     # added to every outcome (the effect is unchanged)
     ht10_est, ht10_se = _ht(nuis, s, t, y + 10.0, target)
     or_est, or_se = _oracle(s, t, y, df[["x1", "x2", "x3"]].to_numpy(), truth, target)
-    dr = [potential_outcome_mean(nuis, s, t, y, a, "dr", target) for a in (0, 1)]
+    dr = potential_outcome_means(nuis, s, t, y, "dr", target)
     dr_est = dr[1].estimate - dr[0].estimate
     dphi = dr[1].influence - dr[0].influence
     dr_se = float(np.sqrt(dphi @ dphi) / len(s))

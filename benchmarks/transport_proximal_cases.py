@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.datagen import Design
-from benchmarks.harness import Case, Result
+from benchmarks.harness import SMALL_CASE_REPEATS, Case, Result
 
 TRANSPORT = ("transport_om", "transport_iosw", "transport_dr")
 PROXIMAL = ("proximal_2sls", "proximal_dr")
@@ -69,7 +69,8 @@ def transport_cases(d: Design, quick: bool) -> list[Case]:
     for name in TRANSPORT:
         if not cqox_available(name):
             continue
-        out.append(Case(name, "cqox", d.name, "TATE", _cqox(name, d, "TATE"), group="transport"))
+        out.append(Case(name, "cqox", d.name, "TATE", _cqox(name, d, "TATE"), group="transport",
+                        repeats=SMALL_CASE_REPEATS))  # fmt: skip
         if has("statsmodels"):
             out.append(
                 Case(
@@ -80,6 +81,7 @@ def transport_cases(d: Design, quick: bool) -> list[Case]:
                     _transport_twin(d, name),
                     note="the estimator's formula over statsmodels Logit/OLS fits; no SE",
                     group="transport",
+                    repeats=SMALL_CASE_REPEATS,
                 )
             )
     return out

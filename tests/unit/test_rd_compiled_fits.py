@@ -37,7 +37,7 @@ def _vander(u: np.ndarray, p: int) -> np.ndarray:
 
 def _residuals(x, Y, R, beta, invG, RW, vce, nnmatch):  # type: ignore[no-untyped-def]
     if vce == "nn":
-        from cqox.estimators.rd._nn_kernel import nn_residuals
+        from cqox.estimators.rd._lp_kernel import nn_residuals
 
         return nn_residuals(x, Y, *tie_groups(x), nnmatch)
     e = Y - R @ beta

@@ -32,6 +32,7 @@ EXTRA_COMMANDS: tuple[str, ...] = (
     "cqox.cli.serve",
     "cqox.cli.users",
     "cqox.cli.worker",
+    "cqox.cli.warm_up",
 )
 
 #: Exit status for bad input (as argparse uses for bad flags).
@@ -90,7 +91,7 @@ def _extra_commands() -> dict[str, Any]:
             if exc.name != name:
                 raise
             continue
-        found[name.rsplit(".", 1)[1]] = module
+        found[name.rsplit(".", 1)[1].replace("_", "-")] = module  # warm_up: `warm-up`
     return found
 
 

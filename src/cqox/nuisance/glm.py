@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import special
@@ -414,7 +415,12 @@ def _cg_step(
     return None
 
 
-def _solve(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
+def newton_step(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """The Newton step ``info⁻¹ grad``; least squares when ``info`` is singular.
+
+    A constant or collinear column makes it so: the minimum-norm step leaves such a
+    column's coefficient where it is.
+    """
     try:
         return np.linalg.solve(info, grad)
     except np.linalg.LinAlgError:
@@ -428,15 +434,15 @@ def _inverse(info: np.ndarray) -> np.ndarray:
         return np.linalg.pinv(info)
 
 
-_Pass = tuple[float, np.ndarray, np.ndarray]
+_Pass = TypeVar("_Pass", bound=tuple[Any, ...])
 
 
-def _backtrack(
+def backtrack(
     evaluate: Callable[[np.ndarray], _Pass], beta: np.ndarray, step: np.ndarray, ll: float
 ) -> tuple[np.ndarray, float, _Pass]:
     """Step halving from ``beta`` along ``step`` until the log-likelihood does not fall.
 
-    ``evaluate(b)`` is one pass at ``b`` returning ``(log-likelihood, score, third)``;
+    ``evaluate(b)`` is one pass at ``b``: a tuple whose first item is the log-likelihood;
     returns ``(accepted point, step size, its pass)``.  The slack is relative: near the
     optimum the change in a sum over many rows is below its rounding error, and each
     halving would cost a pass.
@@ -470,12 +476,12 @@ def _newton_exact(
     it = 0
     for it in range(1, MAX_ITER + 1):
         # ``grad`` and ``info`` are those of the accepted step
-        step = _solve(info, grad)
+        step = newton_step(info, grad)
         if np.max(np.abs(step)) < TOLERANCE:
             # the last step of a quadratically converging Newton: no pass to check it
             # (its log-likelihood change is below rounding, the criterion below would stop)
             return beta + step, info, True, it
-        beta, size, (ll, grad, info) = _backtrack(
+        beta, size, (ll, grad, info) = backtrack(
             lambda b: binary_pass(X, t, mean, scale, b, link), beta, step, ll
         )
         if np.max(np.abs(size * step)) < TOLERANCE:
@@ -530,13 +536,13 @@ def _newton_cg(
                 info = information(X, mean, scale, w, design)
                 precond = None
                 exact = True
-            step = _solve(info, grad)
+            step = newton_step(info, grad)
         if np.max(np.abs(step)) < TOLERANCE:
             # the last step of a quadratically converging Newton: no pass to check it
             # (its log-likelihood change is below rounding); the information is that of
             # the previous iterate, less than TOLERANCE away
             return beta + step, info, True, it
-        beta, size, (ll, grad, w) = _backtrack(
+        beta, size, (ll, grad, w) = backtrack(
             lambda b: score_pass(design, t, b, link), beta, step, ll
         )
         exact = False

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from cqox.errors import SeparationError
 from cqox.nuisance.glm import MAX_COEF, MAX_ITER, TOLERANCE, standardise
@@ -25,6 +24,10 @@ from cqox.nuisance.glm import MAX_COEF, MAX_ITER, TOLERANCE, standardise
 @dataclass(frozen=True)
 class MultinomialFit:
     """A fitted multinomial logit.
+
+    The arrays of observations are views of level-by-row (transposed) arrays, so that
+    a level's column (``p_hat[:, j]``) is contiguous and the products over rows run on
+    contiguous rows.
 
     Attributes
     ----------
@@ -35,8 +38,9 @@ class MultinomialFit:
         Fitted probabilities of every level.
     Z : ndarray, shape (n, p + 1)
         Design used internally (intercept, standardised covariates).
-    score : ndarray, shape (n, (p + 1)(K − 1))
-        Per-observation score in the internal parametrisation, blocks by level.
+    resid : ndarray, shape (n, K − 1)
+        ``1{T_i=k} − p̂_ik`` for levels ``1 … K−1``: the score of observation ``i`` is
+        ``resid_ik z_i`` in block ``k`` (:attr:`score`).
     hessian : ndarray, shape ((p + 1)(K − 1), (p + 1)(K − 1))
         Minus the mean Hessian of the log-likelihood (positive definite).
     n_iter : int
@@ -46,50 +50,92 @@ class MultinomialFit:
     coef: np.ndarray
     p_hat: np.ndarray
     Z: np.ndarray
-    score: np.ndarray
+    resid: np.ndarray
     hessian: np.ndarray
     n_iter: int
     converged: bool
+
+    @property
+    def score(self) -> np.ndarray:
+        """Per-observation score, shape (n, (p + 1)(K − 1)), blocks by level."""
+        return _blocks(self.resid.T, self.Z.T).T
 
     def dp_dtheta(self, j: int) -> np.ndarray:
         """``∂p_ij/∂θ`` per observation, shape (n, (p + 1)(K − 1)).
 
         Block ``k`` (level ``k = 1 … K−1``) is ``p_ij (δ_jk − p_ik) z_i``.
         """
-        p = self.p_hat
-        K = p.shape[1]
-        delta = (np.arange(1, K) == j).astype(np.float64)
-        coef = p[:, [j]] * (delta[None, :] - p[:, 1:])  # (n, K−1)
-        return (coef[:, :, None] * self.Z[:, None, :]).reshape(len(p), -1)
+        return _blocks(self._dp_weight(j, None), self.Z.T).T
+
+    def dp_along(self, j: int, c: np.ndarray) -> np.ndarray:
+        """``Σ_i c_i ∂p_ij/∂θ``, shape ((p + 1)(K − 1),): ``c @ dp_dtheta(j)`` in one product.
+
+        Block ``k`` is ``Z'(c ∘ p_j ∘ (δ_jk − p_k))``, so no n × (p + 1)(K − 1) array.
+        """
+        return np.asarray((self._dp_weight(j, c) @ self.Z).ravel())
+
+    def _dp_weight(self, j: int, c: np.ndarray | None) -> np.ndarray:
+        """``c_i p_ij (δ_jk − p_ik)``, shape (K − 1, n) (``c = 1`` when ``None``)."""
+        pT = self.p_hat.T
+        pj = pT[j] if c is None else c * pT[j]
+        delta = (np.arange(1, pT.shape[0]) == j).astype(np.float64)
+        return np.asarray(pj * (delta[:, None] - pT[1:]))
 
     def influence_along(self, D: np.ndarray) -> np.ndarray:
-        """``(H⁻¹ s_i)' D`` per observation, shape (n,): θ̂'s influence through ``D``."""
-        return np.asarray(self.score @ np.linalg.solve(self.hessian, D))
+        """``(H⁻¹ s_i)' D`` per observation: θ̂'s influence through ``D``.
+
+        ``D`` of shape ((p + 1)(K − 1),) gives shape (n,); several directions as the
+        columns of ``D`` (shape ((p + 1)(K − 1), m)) give shape (n, m) from one solve.
+        ``s_i'v = Σ_k resid_ik z_i'v_k``, from ``Z`` and :attr:`resid` (no score matrix).
+        """
+        v = np.linalg.solve(self.hessian, D)
+        residT, ZT = self.resid.T, self.Z.T
+        K1, k = residT.shape[0], ZT.shape[0]
+        blocks = v.reshape(K1, k, -1)
+        out = (blocks[0].T @ ZT) * residT[0]
+        for a in range(1, K1):
+            out += (blocks[a].T @ ZT) * residT[a]
+        return out[0] if v.ndim == 1 else out.T
 
 
-def _probabilities(Z: np.ndarray, B: np.ndarray) -> np.ndarray:
-    eta = np.zeros((Z.shape[0], B.shape[1] + 1))
-    eta[:, 1:] = Z @ B
-    return np.asarray(special.softmax(eta, axis=1))
+def _blocks(weights: np.ndarray, ZT: np.ndarray) -> np.ndarray:
+    """Rows ``w_a ∘ z`` for every row ``a`` of ``weights``: shape (K1 k, n), blocks by ``a``."""
+    K1, n = weights.shape
+    return (weights[:, None, :] * ZT[None, :, :]).reshape(K1 * ZT.shape[0], n)
 
 
-def _loglik(Z: np.ndarray, B: np.ndarray, onehot: np.ndarray) -> float:
-    eta = np.zeros((Z.shape[0], B.shape[1] + 1))
-    eta[:, 1:] = Z @ B
-    return float(np.sum(onehot * eta) - np.sum(special.logsumexp(eta, axis=1)))
+def _evaluate(ZT: np.ndarray, B: np.ndarray, own: float) -> tuple[float, np.ndarray]:
+    """Log-likelihood and fitted probabilities (level × row) at ``B``, from one index.
+
+    ``ℓ = Σ_i η_{i,T_i} − Σ_i log Σ_j exp η_ij`` with the row maximum taken out of the
+    exponent (the log-sum-exp), and ``p_ij = exp η_ij / Σ_j exp η_ij`` from the same
+    exponentials; ``own`` is ``Σ_i η_{i,T_i}``, computed by the caller from the
+    per-level sums of ``z`` (``Σ_k β_k' Σ_{T_i=k} z_i``).
+    """
+    n, K1 = ZT.shape[1], B.shape[1]
+    eta = np.empty((K1 + 1, n))
+    eta[0] = 0.0
+    np.matmul(B.T, ZT, out=eta[1:])
+    top = eta.max(axis=0)
+    e = np.exp(eta - top)
+    total = e.sum(axis=0)
+    ll = own - float((top + np.log(total)).sum())
+    e /= total
+    return ll, e
 
 
-def _information(Z: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Minus the Hessian summed over rows, blocks ``Σ p_k(δ_kl − p_l) z z'``."""
-    K1 = p.shape[1] - 1
-    k = Z.shape[1]
-    info = np.empty((K1 * k, K1 * k))
-    for a in range(K1):
-        for b in range(a, K1):
-            w = p[:, a + 1] * ((a == b) - p[:, b + 1])
-            block = (Z * w[:, None]).T @ Z
-            info[a * k : (a + 1) * k, b * k : (b + 1) * k] = block
-            info[b * k : (b + 1) * k, a * k : (a + 1) * k] = block.T
+def _information(ZT: np.ndarray, p1T: np.ndarray) -> np.ndarray:
+    """Minus the Hessian summed over rows, blocks ``Σ p_k(δ_kl − p_l) z z'``.
+
+    With ``G`` the k(K − 1) × n matrix of the blocks ``p_k z``, the information is
+    ``blockdiag(G_k Z) − G G'``: two products for every block at once.
+    """
+    k = ZT.shape[0]
+    G = _blocks(p1T, ZT)
+    info = -(G @ G.T)
+    diag = G @ ZT.T  # (K1 k, k): the blocks G_k Z stacked
+    for a in range(p1T.shape[0]):
+        info[a * k : (a + 1) * k, a * k : (a + 1) * k] += diag[a * k : (a + 1) * k]
     return info
 
 
@@ -98,24 +144,28 @@ def fit_multinomial_logit(X: np.ndarray, t: np.ndarray, n_levels: int) -> Multin
 
     Newton–Raphson with step halving from the intercept-only solution.  Raises
     :class:`SeparationError` when the coefficients diverge (a level is perfectly
-    predicted by the covariates), as :func:`cqox.nuisance.glm.fit_binary` does.
+    predicted by the covariates), as :func:`cqox.nuisance.glm.fit_binary` does.  Each
+    candidate's probabilities come with its log-likelihood, so an accepted step's are
+    not computed again; the arrays are level × row so every product runs over
+    contiguous rows.
     """
     Z, mean, scale = standardise(np.asarray(X, dtype=np.float64))
+    ZT = np.ascontiguousarray(Z.T)
     codes = np.asarray(t).astype(np.int64)
     n, k = Z.shape
     K1 = n_levels - 1
-    onehot = np.zeros((n, n_levels))
-    onehot[np.arange(n), codes] = 1.0
-    share = onehot.mean(axis=0)
+    onehot = np.zeros((n_levels, n))
+    onehot[codes, np.arange(n)] = 1.0
+    level_sums = onehot[1:] @ Z  # (K1, k): Σ_{T_i=k} z_i, so Σ_i η_{i,T_i} = Σ_k β_k'·this
+    share = np.bincount(codes, minlength=n_levels) / n
     B = np.zeros((k, K1))
     B[0] = np.log(share[1:] / share[0])
-    ll = _loglik(Z, B, onehot)
+    ll, p = _evaluate(ZT, B, float(np.sum(level_sums.T * B)))
     converged = False
     it = 0
     for it in range(1, MAX_ITER + 1):  # noqa: B007 (it is reported after the loop)
-        p = _probabilities(Z, B)
-        grad = (Z.T @ (onehot[:, 1:] - p[:, 1:])).T.ravel()  # blocks by level
-        info = _information(Z, p)
+        grad = ((onehot[1:] - p[1:]) @ Z).ravel()  # blocks by level
+        info = _information(ZT, p[1:])
         try:
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
@@ -124,15 +174,14 @@ def fit_multinomial_logit(X: np.ndarray, t: np.ndarray, n_levels: int) -> Multin
         size = 1.0
         while True:
             cand = B + size * step_B
-            ll_new = _loglik(Z, cand, onehot)
+            ll_new, p_new = _evaluate(ZT, cand, float(np.sum(level_sums.T * cand)))
             if ll_new >= ll - 1e-12 or size < 1e-8:
                 break
             size /= 2
-        B, ll = cand, ll_new
+        B, ll, p = cand, ll_new, p_new
         if np.max(np.abs(size * step)) < TOLERANCE:
             converged = True
             break
-    p = _probabilities(Z, B)
     max_coef = float(np.max(np.abs(B[1:]), initial=0.0))
     if not converged or not np.isfinite(max_coef) or max_coef > MAX_COEF:
         raise SeparationError(
@@ -144,10 +193,9 @@ def fit_multinomial_logit(X: np.ndarray, t: np.ndarray, n_levels: int) -> Multin
             "sparse levels",
             details={"max_abs_coef_per_sd": max_coef, "converged": converged},
         )
-    resid = onehot[:, 1:] - p[:, 1:]
-    score = (resid[:, :, None] * Z[:, None, :]).reshape(n, -1)
-    hessian = _information(Z, p) / n
+    resid = onehot[1:] - p[1:]
+    hessian = _information(ZT, p[1:]) / n
     coef = np.empty_like(B)
     coef[1:] = B[1:] / scale[:, None]
     coef[0] = B[0] - (mean / scale) @ B[1:]
-    return MultinomialFit(coef, p, Z, score, hessian, it, converged)
+    return MultinomialFit(coef, p.T, ZT.T, resid.T, hessian, it, converged)

@@ -149,8 +149,12 @@ class FairQueue:
 class _Worker:
     """One sandboxed worker process and the parent end of its socket."""
 
-    def __init__(self, settings: Settings, identity: sandbox.Identity) -> None:
+    def __init__(
+        self, settings: Settings, identity: sandbox.Identity, kernels: Path | None = None
+    ) -> None:
         self.home = sandbox.private_home(identity)
+        # compiled kernels from the service's cache: the first RD job does not compile
+        sandbox.seed_kernel_cache(self.home, kernels)
         parent, child = socket.socketpair()
         command = [
             sys.executable,
@@ -272,6 +276,10 @@ class JobRunner:
         self.stopping = threading.Event()
         self.started = False
         self.identity = sandbox.Identity()
+        #: the pre-compiled kernel cache workers are seeded from, prepared once
+        self.kernels: Path | None = None
+        self._kernels_lock = threading.Lock()
+        self._kernels_prepared = False
 
     # -- life cycle ---------------------------------------------------------------------
     def recover(self) -> int:
@@ -368,7 +376,7 @@ class JobRunner:
         if w is None or not w.alive():
             if w is not None:
                 w.kill()
-            w = _Worker(self.settings, self.identity)
+            w = _Worker(self.settings, self.identity, self._kernel_cache())
             self.workers[i] = w
         if not w.wait_ready(WORKER_START_TIMEOUT_S):
             w.kill()
@@ -377,6 +385,22 @@ class JobRunner:
             raise RuntimeError("the worker process did not start")
         self.warm[i].set()
         return w
+
+    def _kernel_cache(self) -> Path | None:
+        """The kernel cache (:func:`sandbox.prepare_kernel_cache`), prepared by the first caller.
+
+        A configured folder (``CQOX_KERNEL_CACHE_DIR``) that is out of date is compiled
+        then (once per installation, CPU and folder); the other slots wait for it, so no
+        worker starts with an empty cache meanwhile.
+        """
+        with self._kernels_lock:
+            if not self._kernels_prepared:
+                self.kernels = sandbox.prepare_kernel_cache(
+                    self.settings.kernel_cache_path,
+                    build=self.settings.kernel_cache_dir is not None,
+                )
+                self._kernels_prepared = True
+            return self.kernels
 
     def _slot(self, i: int) -> None:
         try:

@@ -26,6 +26,7 @@ A worker is a fresh interpreter (``python -m cqox.server.worker``) started with
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -34,8 +35,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger("cqox.server.sandbox")
+
 #: Variables copied from the service's environment when set (nothing secret).
-PASSED_VARIABLES = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "VIRTUAL_ENV")
+PASSED_VARIABLES = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    # the CPU Numba compiles for: part of the key of every cached kernel (a container
+    # image's pre-built cache is compiled for NUMBA_CPU_NAME=generic)
+    "NUMBA_CPU_NAME",
+    "NUMBA_CPU_FEATURES",
+)
 #: Prefixes of variables copied likewise (locale categories).
 PASSED_PREFIXES = ("LC_",)
 #: Fixed settings of every worker: one BLAS/OpenMP thread per worker, so that N workers
@@ -135,6 +149,62 @@ def private_home(identity: Identity) -> Path:
     if identity.uid is not None and identity.gid is not None:
         os.chown(home, identity.uid, identity.gid)
     return home
+
+
+def prepare_kernel_cache(folder: Path | None, build: bool = True) -> Path | None:
+    """The pre-compiled kernel cache to seed workers from, built first if asked and need be.
+
+    A current folder is used as is (a read-only one too: a container image's).  One that
+    is missing or out of date (another CQOx, Numba or CPU) is built when ``build`` (the
+    folder was configured: ``CQOX_KERNEL_CACHE_DIR``), by
+    :func:`cqox.analysis.kernel_cache.build` in a fresh interpreter with a worker's
+    allow-listed environment; it runs CQOx's own warm-up only, never a job's input, and
+    as the service's user, so workers (which only read it) cannot tamper with what the
+    next worker loads.  ``None`` (kernels compile on first use in each worker) when
+    there is no current folder or the build fails; both are logged.
+    """
+    from cqox.analysis.kernel_cache import KernelCacheError, is_current
+    from cqox.analysis.kernel_cache import build as build_cache
+
+    if folder is None:
+        return None
+    if is_current(folder):
+        return folder
+    if not build:
+        log.warning(
+            "no current kernel cache in %s: each worker compiles the RD kernels on its first "
+            "RD analysis (7-8 s); run `cqox warm-up` once after installing",
+            folder,
+        )
+        return None
+    scratch = Path(tempfile.mkdtemp(prefix="cqox-kernels-"))
+    try:
+        outcome = build_cache(folder, env=worker_environment(scratch))
+    except (KernelCacheError, OSError) as exc:
+        log.warning("kernel cache %s: not used (%s); kernels compile in each worker", folder, exc)
+        return None
+    finally:
+        remove_home(scratch)
+    log.info("kernel cache %s: compiled in %.1f s", folder, outcome["seconds"])
+    return folder
+
+
+def seed_kernel_cache(home: Path, folder: Path | None) -> int:
+    """Copy the kernel cache ``folder`` into the worker's private Numba cache (``home/numba``).
+
+    The copy is the worker's own (it may add kernels a job compiles); the shared folder
+    is only read.  Returns the number of files copied (0 on any failure: the kernels
+    then compile on first use).
+    """
+    from cqox.analysis.kernel_cache import seed
+
+    if folder is None:
+        return 0
+    try:
+        return seed(folder, home / "numba")
+    except OSError as exc:
+        log.warning("kernel cache %s: not copied to a worker (%s)", folder, exc)
+        return 0
 
 
 def remove_home(home: Path) -> None:

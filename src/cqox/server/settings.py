@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     worker_warm_up: bool = Field(
         default=True, description="run a small analysis in each new worker before jobs"
     )
+    kernel_cache_dir: str | None = Field(
+        default=None,
+        description="pre-compiled kernels (a Numba cache built by `cqox warm-up`) copied "
+        "into each worker's private cache; when set, built at start if missing or out of "
+        "date (unset: the `kernels` folder of CQOX_CACHE_DIR, else ~/.cache/cqox, used "
+        "when `cqox warm-up` made it current; empty: none, the kernels compile on first "
+        "use in each worker)",
+    )
     job_time_limit_s: float = Field(default=600.0, gt=0, description="time limit of one job")
     inline_wait_s: float = Field(
         default=5.0, ge=0, description="how long an analyze request waits before answering 202"
@@ -223,6 +231,15 @@ class Settings(BaseSettings):
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         # the engine's libraries reserve ~2 GB of address space at import (RSS ~0.4 GB)
         return max(MIN_WORKER_MEMORY_MB * 1024 * 1024, ram // 2 // self.workers)
+
+    @property
+    def kernel_cache_path(self) -> Path | None:
+        """The folder of ``kernel_cache_dir``: the default when unset, ``None`` when empty."""
+        if self.kernel_cache_dir is None:
+            from cqox.analysis.kernel_cache import default_dir
+
+            return default_dir(create=False)
+        return Path(self.kernel_cache_dir).expanduser() if self.kernel_cache_dir.strip() else None
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -52,6 +52,7 @@ from cqox.core.design import Design
 from cqox.core.estimate import Estimate, normal_inference
 from cqox.core.params import Param
 from cqox.core.roles import Roles
+from cqox.core.tables import Tables
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import EstimationError, NoDataError, ParameterError, RoleError
 from cqox.estimators.base import Estimator, Example
@@ -95,37 +96,69 @@ class MultiValuedResult:
         return float(np.sqrt(psi @ psi) / len(psi))
 
 
+@dataclass(frozen=True)
+class _ArmModel:
+    """The outcome regression of one level: ``m̂_j(x) = z'γ̂_j`` on every row.
+
+    Attributes
+    ----------
+    m_hat : ndarray, shape (n,)
+        ``m̂_j(x_i)`` for all rows.
+    resid : ndarray, shape (n,)
+        ``y_i − m̂_j(x_i)`` on the level's rows, 0 elsewhere.
+    bread : ndarray, shape (k, k)
+        ``n (Z_j'Z_j)⁻¹`` (so that the influence of ``γ̂_j`` is ``bread z_i e_i``).
+    Zo : ndarray, shape (n, k)
+        ``(1, x)`` of every row.
+    """
+
+    m_hat: np.ndarray
+    resid: np.ndarray
+    bread: np.ndarray
+    Zo: np.ndarray
+
+    def along(self, d: np.ndarray) -> np.ndarray:
+        """``γ̂_j``'s n-scaled influence along ``d``, shape (n,): ``e_i z_i'(n (Z_j'Z_j)⁻¹ d)``.
+
+        The mean over all n rows of ``influence @ d`` is ``d'(γ̂_j − γ_j)`` to first
+        order; only the level's rows (``e_i ≠ 0``) contribute.
+        """
+        return np.asarray(self.resid * (self.Zo @ (self.bread @ d)))
+
+
 def _outcome_fits(
     y: np.ndarray, codes: np.ndarray, Zo: np.ndarray, n_levels: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per level ``(m̂_j(x_i) for all rows, n-scaled influence of γ̂_j (n × k))``."""
+) -> list[_ArmModel]:
+    """The arm-wise least-squares fits, one :class:`_ArmModel` per level."""
     n, k = Zo.shape
     out = []
     for j in range(n_levels):
         idx = codes == j
-        if idx.sum() <= k:
+        n_j = int(np.count_nonzero(idx))
+        if n_j <= k:
             raise EstimationError(
-                f"treatment level {j} has {int(idx.sum())} rows for {k} outcome-model "
+                f"treatment level {j} has {n_j} rows for {k} outcome-model "
                 "coefficients; use fewer covariates or merge sparse levels",
-                details={"level": j, "rows": int(idx.sum()), "coefficients": k},
+                details={"level": j, "rows": n_j, "coefficients": k},
             )
         ols = fit_ols(Zo[idx], y[idx])
-        inf = np.zeros((n, k))
-        # mean over all n rows of inf equals γ̂_j − γ_j to first order
-        inf[idx] = (Zo[idx] * ols.resid[:, None]) @ np.linalg.pinv(Zo[idx].T @ Zo[idx] / n)
-        out.append((Zo @ ols.coef, inf))
+        resid = np.zeros(n)
+        resid[idx] = ols.resid
+        # (Z_j'Z_j / n)⁻¹ = (n / n_j) (Z_j'Z_j / n_j)⁻¹, the bread fit_ols returns
+        out.append(_ArmModel(Zo @ ols.coef, resid, ols.bread * (n / n_j), Zo))
     return out
 
 
 def _propensity(fit: MultinomialFit, j: int, clip: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(p̂_j, ∂p̂_j/∂θ)``, with ``p̂_j`` bounded below by ``clip`` (derivative 0 there)."""
+    """``(p̂_j, free)``: ``p̂_j`` bounded below by ``clip`` and where it moves with θ.
+
+    Where the bound binds the derivative ``∂p̂_j/∂θ`` is 0 (``free`` is 0 there, 1 else).
+    """
     p = fit.p_hat[:, j]
-    dp = fit.dp_dtheta(j)
     if clip > 0:
         low = p < clip
-        p = np.where(low, clip, p)
-        dp = np.where(low[:, None], 0.0, dp)
-    return p, dp
+        return np.where(low, clip, p), (~low).astype(np.float64)
+    return p, np.ones(len(p))
 
 
 def multivalued_pomeans(
@@ -143,6 +176,10 @@ def multivalued_pomeans(
     the covariates of both the treatment and the outcome models; ``fit`` is the
     multinomial logit (fitted here when ``None`` and needed); ``clip`` bounds every
     ``p̂_j`` below (a bounded weight; the bound is treated as fixed).
+
+    The propensity's part of each influence function, ``D_j' H⁻¹ s_i``, is computed for
+    all levels at once (one solve, one product) from ``D_j = Σ_i c_ij ∂p̂_ij/∂θ / n``
+    (:meth:`~cqox.nuisance.multinomial.MultinomialFit.dp_along`).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -152,17 +189,19 @@ def multivalued_pomeans(
     if method != "ra" and fit is None:
         fit = fit_multinomial_logit(X, codes, n_levels)
     Zo = with_intercept(X)
-    zbar = Zo.mean(axis=0)
     outcome = _outcome_fits(y, codes, Zo, n_levels) if method != "ipw" else []
+    if method == "ra":
+        zbar = Zo.mean(axis=0)
+        for j, arm in enumerate(outcome):
+            pom[j] = arm.m_hat.mean()
+            infl[:, j] = arm.m_hat - pom[j] + arm.along(zbar)
+        return MultiValuedResult(pom, infl)
+    assert fit is not None
+    D = np.empty((fit.hessian.shape[0], n_levels))
+    scale = np.ones(n_levels)
     for j in range(n_levels):
         on = codes == j
-        if method == "ra":
-            m_hat, g_inf = outcome[j]
-            pom[j] = m_hat.mean()
-            infl[:, j] = m_hat - pom[j] + g_inf @ zbar
-            continue
-        assert fit is not None
-        p, dp = _propensity(fit, j, clip)
+        p, free = _propensity(fit, j, clip)
         inv_p = np.zeros(n)
         np.divide(1.0, p, out=inv_p, where=on)
         # ∂(1{T=j}/p_j)/∂θ = −1{T=j} (∂p_j/∂θ)/p_j²
@@ -170,16 +209,20 @@ def multivalued_pomeans(
             w = inv_p
             pom[j] = float(w @ y / w.sum())
             resid = y - pom[j]
-            D = -((inv_p**2 * resid) @ dp) / n
-            infl[:, j] = (w * resid + fit.influence_along(D)) / w.mean()
+            D[:, j] = -fit.dp_along(j, inv_p**2 * resid * free) / n
+            scale[j] = w.mean()
+            infl[:, j] = w * resid
         else:  # aipw
-            m_hat, g_inf = outcome[j]
-            r = y - m_hat
-            score = m_hat + inv_p * r
+            arm = outcome[j]
+            r = y - arm.m_hat
+            score = arm.m_hat + inv_p * r
             pom[j] = score.mean()
             d_gamma = (1 - inv_p) @ Zo / n
-            D = -((inv_p**2 * r) @ dp) / n
-            infl[:, j] = score - pom[j] + g_inf @ d_gamma + fit.influence_along(D)
+            D[:, j] = -fit.dp_along(j, inv_p**2 * r * free) / n
+            infl[:, j] = score - pom[j] + arm.along(d_gamma)
+    infl += fit.influence_along(D)
+    if method == "ipw":
+        infl /= scale
     return MultiValuedResult(pom, infl)
 
 
@@ -217,26 +260,32 @@ def multivalued_att_pomeans(
     if method == "ra":
         Zo = with_intercept(X)
         zbar_t = Zo[in_t].mean(axis=0)
-        for j, (m_hat, g_inf) in enumerate(_outcome_fits(y, codes, Zo, n_levels)):
-            pom[j] = float(m_hat[in_t].mean())
+        for j, arm in enumerate(_outcome_fits(y, codes, Zo, n_levels)):
+            pom[j] = float(arm.m_hat[in_t].mean())
             # n/n_t · 1{T=t}(m̂_j − μ) is the sample-mean part; z̄_t'(γ̂_j − γ_j) the model's
-            infl[:, j] = in_t * (m_hat - pom[j]) / share_t + g_inf @ zbar_t
+            infl[:, j] = in_t * (arm.m_hat - pom[j]) / share_t + arm.along(zbar_t)
         return MultiValuedResult(pom, infl)
     if fit is None:
         fit = fit_multinomial_logit(X, codes, n_levels)
-    p_t, dp_t = _propensity(fit, treated, clip)
+    p_t, free_t = _propensity(fit, treated, clip)
+    D = np.zeros((fit.hessian.shape[0], n_levels))
+    scale = np.empty(n_levels)
     for j in range(n_levels):
         on = codes == j
-        p_j, dp_j = _propensity(fit, j, clip)
+        p_j, free_j = _propensity(fit, j, clip)
         w = np.where(on, p_t / p_j, 0.0)
         pom[j] = float(w @ y / w.sum())
         resid = y - pom[j]
-        # ∂(p_t/p_j)/∂θ = (∂p_t p_j − p_t ∂p_j)/p_j²  (zero for j = t)
-        dw = np.where(
-            on[:, None], (dp_t * p_j[:, None] - p_t[:, None] * dp_j) / p_j[:, None] ** 2, 0.0
-        )
-        D = (resid @ dw) / n
-        infl[:, j] = (w * resid + fit.influence_along(D)) / w.mean()
+        if j != treated:  # w = 1{T=t} at j = t: no derivative
+            # ∂(p_t/p_j)/∂θ = (∂p_t p_j − p_t ∂p_j)/p_j²
+            c = np.where(on, resid / p_j, 0.0)
+            D[:, j] = (
+                fit.dp_along(treated, c * free_t) - fit.dp_along(j, c * (p_t / p_j) * free_j)
+            ) / n
+        infl[:, j] = w * resid
+        scale[j] = w.mean()
+    infl += fit.influence_along(D)
+    infl /= scale
     return MultiValuedResult(pom, infl)
 
 
@@ -335,11 +384,40 @@ class MultiValued(Estimator):
     )
 
     def prepare(self, df: pd.DataFrame, roles: Roles, params: dict[str, Any]) -> CausalData:
-        """Prepare with the treatment coded 0 … K−1 (reference 0); labels kept in the frame."""
+        """Prepare with the treatment coded 0 … K−1 (reference 0); labels kept in the frame.
+
+        A treatment column of NumPy numbers is prepared as it is (its values are the
+        labels the frame keeps) and recoded afterwards from its sorted distinct values,
+        so the table is neither copied nor rebuilt; other columns (text, categories,
+        nullable numbers) are mapped to codes first.
+        """
         col = roles.treatment
         if col is None or col not in df.columns:
             return prepare(df, roles, require=self.requires, binary_treatment=False)
         labels = df[col]
+        if not isinstance(labels, pd.Series) or labels.dtype.kind not in "biuf":
+            return self._prepare_mapped(df, roles, params, labels)
+        values = labels.to_numpy()
+        present = np.unique(values[~np.isnan(values)] if values.dtype.kind == "f" else values)
+        levels = list(present)
+        order = np.arange(len(levels))
+        ref = params.get("reference")
+        if ref is not None:
+            first = levels.index(_find_level(levels, ref, "reference", col))
+            levels = [levels[first], *levels[:first], *levels[first + 1 :]]
+            # the code of the sorted value at each position: the reference first
+            order = np.array([1 + i if i < first else (0 if i == first else i) for i in order])
+        if params.get("treated_level") is not None:
+            _find_level(levels, params["treated_level"], "treated_level", col)
+        data = prepare(df, roles, require=self.requires, binary_treatment=False)
+        codes = order[np.searchsorted(present, data.values(col))].astype(np.float64)
+        return data.replace(t=codes)
+
+    def _prepare_mapped(
+        self, df: pd.DataFrame, roles: Roles, params: dict[str, Any], labels: pd.Series
+    ) -> CausalData:
+        """:meth:`prepare` of a treatment of text, categories or nullable numbers."""
+        col = str(roles.treatment)
         levels = _level_order(labels)
         ref = params.get("reference")
         if ref is not None:
@@ -357,7 +435,7 @@ class MultiValued(Estimator):
     def _fit(self, data: CausalData, params: dict[str, Any], ctx: Context) -> Estimate:
         assert data.y is not None and data.t is not None and data.roles.treatment
         codes = data.t.astype(np.int64)
-        labels = data.frame[data.roles.treatment].to_numpy()
+        labels = data.values(data.roles.treatment)
         n_levels = int(codes.max()) + 1
         level_names = [labels[codes == j][0] for j in range(n_levels)]
         method, estimand = params["method"], params["estimand"]
@@ -477,7 +555,10 @@ class MultiValued(Estimator):
             },
             diagnostics=diagnostics,
             gates=gates,
-            tables={"effects": pd.DataFrame(effects), "pomeans": pd.DataFrame(pomeans)},
+            # built as DataFrames only when read
+            tables=Tables(
+                effects=lambda: pd.DataFrame(effects), pomeans=lambda: pd.DataFrame(pomeans)
+            ),
             warnings=notes,
             influence=psi,
             method=f"{method} {estimand}{population} for {n_levels} treatment levels vs "

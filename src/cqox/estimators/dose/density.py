@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -35,14 +36,28 @@ class NormalDoseModel:
         ``σ̂²`` (``n − k`` degrees of freedom).
     mean : ndarray, shape (n,)
         ``z_i'γ̂``.
-    influence : ndarray, shape (n, k + 1)
-        Influence of ``(γ̂, σ̂²)``.
+    resid : ndarray, shape (n,)
+        ``e_i = a_i − z_i'γ̂``.
+    Z : ndarray, shape (n, k)
+        The design (intercept first).
+    bread : ndarray, shape (k, k)
+        ``(Z'Z/n)⁻¹``.
     """
 
     coef: np.ndarray
     sigma2: float
     mean: np.ndarray
-    influence: np.ndarray
+    resid: np.ndarray
+    Z: np.ndarray
+    bread: np.ndarray
+
+    @cached_property
+    def influence(self) -> np.ndarray:
+        """Influence of ``(γ̂, σ̂²)``, shape (n, k + 1), built when first read."""
+        n, k = self.Z.shape
+        e = self.resid
+        gamma = (self.Z * e[:, None]) @ self.bread
+        return np.column_stack([gamma, n / (n - k) * e * e - self.sigma2])
 
     def log_density(self, a: np.ndarray) -> np.ndarray:
         """``log f(a_i | x_i)`` for each row (``a`` broadcast against the rows)."""
@@ -60,6 +75,16 @@ class NormalDoseModel:
         return np.column_stack([Z * (e / s2)[:, None], -0.5 / s2 + e * e / (2 * s2 * s2)])
 
 
+def _check_sigma2(sigma2: float, a: np.ndarray) -> None:
+    # relative to the dose's own variance: round-off leaves ~1e-30, never exactly 0
+    if not sigma2 > EXACT_FIT * max(float(np.var(a)), np.finfo(float).tiny):
+        raise EstimationError(
+            "the covariates predict the dose exactly (residual variance 0): no unit could "
+            "have received another dose, so the dose-response curve is not identified",
+            details={"sigma2": sigma2},
+        )
+
+
 def fit_normal_dose(a: np.ndarray, Z: np.ndarray) -> NormalDoseModel:
     """Least-squares fit of the dose ``a`` on ``Z`` (with intercept) and its influence."""
     n, k = Z.shape
@@ -70,14 +95,26 @@ def fit_normal_dose(a: np.ndarray, Z: np.ndarray) -> NormalDoseModel:
         )
     ols = fit_ols(Z, a)
     e = ols.resid
-    c = n / (n - k)
     sigma2 = float(e @ e / (n - k))
-    # relative to the dose's own variance: round-off leaves ~1e-30, never exactly 0
-    if not sigma2 > EXACT_FIT * max(float(np.var(a)), np.finfo(float).tiny):
+    _check_sigma2(sigma2, a)
+    return NormalDoseModel(ols.coef, sigma2, Z @ ols.coef, e, Z, ols.bread)
+
+
+def fit_marginal_dose(a: np.ndarray) -> NormalDoseModel:
+    """:func:`fit_normal_dose` on the intercept alone, ``N(ā, s²)``, in closed form.
+
+    The least-squares fit on a column of ones is the mean, its bread ``(1'1/n)⁻¹ = 1``
+    (the QR's answer up to round-off), with no factorisation to pay for.
+    """
+    n = len(a)
+    if n <= 1:
         raise EstimationError(
-            "the covariates predict the dose exactly (residual variance 0): no unit could "
-            "have received another dose, so the dose-response curve is not identified",
-            details={"sigma2": sigma2},
+            f"the dose model has 1 coefficient for {n} rows; use fewer covariates",
+            details={"rows": n, "coefficients": 1},
         )
-    infl = np.column_stack([ols.influence(Z), c * e * e - sigma2])
-    return NormalDoseModel(ols.coef, sigma2, Z @ ols.coef, infl)
+    m = float(np.mean(a))
+    e = a - m
+    sigma2 = float(e @ e / (n - 1))
+    _check_sigma2(sigma2, a)
+    one = np.ones((n, 1))
+    return NormalDoseModel(np.array([m]), sigma2, np.full(n, m), e, one, np.ones((1, 1)))

@@ -57,7 +57,7 @@ from cqox.estimators.dose.msm import weight_gates
 from cqox.estimators.dose.outcome import outcome_basis
 from cqox.estimators.registry import register
 from cqox.nuisance.crossfit import crossfit_predict, fold_ids
-from cqox.nuisance.learners import make_learner, predict_fitted
+from cqox.nuisance.learners import OLSLearner, make_learner, predict_fitted
 
 #: Largest (row, dose) block predicted at once (8 bytes per cell and feature).
 BLOCK_CELLS = 500_000
@@ -105,6 +105,15 @@ class DMLDoseFit:
         for k, model in enumerate(self.models):
             idx = np.flatnonzero(fr == k)
             if len(idx) == 0:
+                continue
+            if isinstance(model, OLSLearner):
+                # linear in the features (t, t², x, t·x): γ̂(t, X_i) = base_i + slope_i·t
+                # + c·t², the (rows × G) table without its (rows·G) × (2 + 2p) features
+                c = model.coef_
+                p = Xr.shape[1]
+                base = c[0] + Xr[idx] @ c[3 : 3 + p]
+                slope = c[1] + Xr[idx] @ c[3 + p :]
+                out[idx] = base[:, None] + slope[:, None] * doses + c[2] * doses * doses
                 continue
             T = np.repeat(doses[None, :], len(idx), axis=0).ravel()
             F = features(T, np.repeat(Xr[idx], len(doses), axis=0))

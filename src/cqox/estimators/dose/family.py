@@ -11,6 +11,7 @@ at any dose through :meth:`Estimate.curve`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,6 +22,7 @@ from cqox.core.estimate import Estimate
 from cqox.core.gate import Gate
 from cqox.core.params import Param
 from cqox.core.roles import Roles
+from cqox.core.tables import Tables, TableSource
 from cqox.data.prepare import CausalData, prepare
 from cqox.errors import RoleError, column_not_found
 from cqox.estimators.base import Estimator
@@ -62,6 +64,31 @@ GRID_PARAMS: tuple[Param, ...] = (
 )
 
 
+#: Rows looked at first by :func:`_fewer_than_three_values` (a continuous dose has three
+#: distinct values among them; np.unique puts every NaN last, one NaN counted once)
+PEEK_ROWS = 64
+
+
+def _fewer_than_three_values(s: pd.Series) -> bool:
+    """Whether ``s`` has fewer than 3 distinct non-missing values.
+
+    A float or integer column is checked without hashing it (``Series.nunique``):
+    3 distinct values or more exactly when some value lies strictly between the
+    smallest and the largest.
+    """
+    x = s.to_numpy()
+    if x.dtype.kind not in "fiu":
+        return bool(s.nunique(dropna=True) < 3)
+    if len(np.unique(x[:PEEK_ROWS])) >= 3 + int(np.isnan(x[:PEEK_ROWS]).any()):
+        return False  # three distinct values among the first rows (a continuous dose)
+    if x.dtype.kind == "f":
+        x = x[~np.isnan(x)]
+    if len(x) == 0:
+        return True
+    lo, hi = x.min(), x.max()
+    return not bool(np.any((x > lo) & (x < hi)))
+
+
 class DoseResponseEstimator(Estimator):
     """Base of the estimators of ``μ(a) = E[Y(a)]`` for a continuous ``dose``."""
 
@@ -90,7 +117,7 @@ class DoseResponseEstimator(Estimator):
                 f"treatment); got {s.dtype}",
                 details={"role": "dose", "column": roles.dose},
             )
-        if s.nunique(dropna=True) < 3:
+        if _fewer_than_three_values(s):
             raise RoleError(
                 f"role 'dose': column '{roles.dose}' has {s.nunique(dropna=True)} distinct "
                 "values; a dose-response curve needs a continuous dose (use 'multivalued' "
@@ -109,7 +136,7 @@ class DoseResponseEstimator(Estimator):
         *,
         gates: list[Gate],
         diagnostics: dict[str, Any],
-        tables: dict[str, pd.DataFrame],
+        tables: Mapping[str, TableSource],
         warnings: list[str],
         method: str,
     ) -> Estimate:
@@ -144,7 +171,7 @@ class DoseResponseEstimator(Estimator):
             n=data.n,
             diagnostics=diagnostics,
             gates=gates,
-            tables={"curve": inference.table(level), **tables},
+            tables=Tables({"curve": inference.columns(level), **tables}),
             warnings=notes,
             method=method,
             dose_curve=DoseCurve(evaluate, level),

@@ -12,8 +12,8 @@ overhead exceeds the arithmetic.  Here each fit is one compiled pass over its wi
   positive definite, the pseudo-inverse from its eigen-decomposition (cyclic Jacobi:
   ``G`` is symmetric, so this is the SVD's pseudo-inverse, NumPy's ``pinv``), computed
   by a separate call and the fit repeated with it;
-- residuals: nearest-neighbour (``vce="nn"``, :mod:`cqox.estimators.rd._nn_kernel`) or
-  plug-in with an HC factor;
+- residuals: nearest-neighbour (``vce="nn"``, :func:`nn_residuals`) or plug-in with an HC
+  factor;
 - sandwich variances ``[G⁻¹ (Σ_i r_i² (w_iR_i)(w_iR_i)ᵀ) G⁻¹]``.
 
 The formulas are those of :mod:`cqox.estimators.rd.local_poly` (CCT 2014) and
@@ -22,18 +22,23 @@ array expressions, fancy indexing or BLAS calls); only the order of the floating
 sums differs from NumPy's matrix products (``tests/unit/test_rd_compiled_fits.py``
 bounds the effect).
 
-Numba compiles these functions on the first RD fit of a process with an empty cache
-(a new installation, each API worker's own cache): about 7–8 s of CPU on the 2-core
-test machine, then it reads them from the cache (0.2–0.3 s more per fresh process
-than without Numba).  Most of that is LLVM optimising and generating machine code, and
-Numba links every compiled callee into each caller and optimises it again there, so
-the layout keeps that work small: two entry points (:func:`side_kernel` and
-:func:`bw_terms`, which serves all of the selector's steps), :func:`sandwich` called
-from Python with a Python ``int`` (a literal index inside compiled code compiles a
-second specialisation), and the rare pseudo-inverse (:func:`pinv_sym`) called from
-Python and compiled only if a Gram matrix is ever not positive definite.  Inlining the
-helpers (``inline="always"``) made it slower (12–21 s), and so did merging the two
-entry points (no gain).
+Numba compiles these functions on the first RD fit of a process with an empty cache:
+about 7–8 s of CPU on the 2-core test machine, then it reads them from the cache
+(about 0.5 s more per fresh process than without Numba: its import and the loads).
+Most of that is LLVM optimising and generating machine code, and Numba links every
+compiled callee into each caller and optimises it again there, so the layout keeps
+that work small: two entry points (:func:`side_kernel` and :func:`bw_terms`, which
+serves all of the selector's steps), :func:`sandwich` called from Python with a Python
+``int`` (a literal index inside compiled code compiles a second specialisation), and
+the rare pseudo-inverse (:func:`pinv_sym`) called from Python and compiled only if a
+Gram matrix is ever not positive definite.  Inlining the helpers (``inline="always"``)
+made it slower (12–21 s), and so did merging the two entry points (no gain).  Compiled
+alone, the helpers take about 4.7 s and the two entry points add 1.6–1.8 s each.
+
+``cqox warm-up`` compiles them at installation and a service copies that cache into
+each worker (:mod:`cqox.analysis.kernel_cache`), so no analysis compiles them.  Every
+compiled function that another one here calls lives in this file (:func:`nn_residuals`
+too): Numba checks a cached kernel against its own source file only.
 """
 
 from __future__ import annotations
@@ -42,8 +47,6 @@ import math
 
 import numpy as np
 from numba import njit
-
-from cqox.estimators.rd._nn_kernel import nn_residuals
 
 #: Numba's options for every function here: cached machine code, no GIL, and NumPy's
 #: floating-point semantics (a division by zero gives inf/NaN, as the array code did).
@@ -279,6 +282,52 @@ def wls(
             for c in range(k):
                 beta[a, c] += invG[a, b] * RWY[b, c]
     return R, RW, invG, beta, True
+
+
+@njit(cache=True, nogil=True)  # Python's error model, as it always had
+def nn_residuals(
+    x: np.ndarray, Y: np.ndarray, dups: np.ndarray, dupsid: np.ndarray, matches: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Nearest-neighbour residuals ``√(J/(J+1))·(Y_i − mean of its J neighbours)``.
+
+    ``x`` is sorted; the window around ``i`` starts with ``i``'s ties and grows by whole
+    tie groups towards the nearer side (both when equidistant) until it holds at least
+    ``matches`` other rows (Abadie & Imbens 2006; CCT 2014, §3).
+    """
+    n, k = Y.shape
+    out = np.zeros((n, k))
+    tol = np.sqrt(np.finfo(np.float64).eps)
+    cap = matches if matches < n - 1 else n - 1
+    for i in range(n):
+        right = dups[i] - dupsid[i]
+        left = dupsid[i] - 1
+        while left + right < cap:
+            if i - left - 1 < 0:
+                right += dups[i + right + 1]
+            elif i + right + 1 >= n:
+                left += dups[i - left - 1]
+            else:
+                dl = x[i] - x[i - left - 1]
+                dr = x[i + right + 1] - x[i]
+                eps = (dl if dl > dr else dr) * tol
+                if dl - dr > eps:
+                    right += dups[i + right + 1]
+                elif dr - dl > eps:
+                    left += dups[i - left - 1]
+                else:
+                    right += dups[i + right + 1]
+                    left += dups[i - left - 1]
+        lo = i - left
+        hi = i + right + 1
+        J = hi - lo - 1
+        f = (J / (J + 1.0)) ** 0.5
+        for col in range(k):
+            s = 0.0
+            for j in range(lo, hi):
+                s += Y[j, col]
+            s -= Y[i, col]
+            out[i, col] = f * (Y[i, col] - s / J)
+    return out
 
 
 @compiled

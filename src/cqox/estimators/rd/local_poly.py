@@ -49,10 +49,10 @@ def nn_residuals(
 ) -> np.ndarray:
     """Nearest-neighbour residuals ``√(J/(J+1))·(Y_i − mean of its J neighbours)``.
 
-    The compiled kernel :func:`cqox.estimators.rd._nn_kernel.nn_residuals`, imported on
+    The compiled kernel :func:`cqox.estimators.rd._lp_kernel.nn_residuals`, imported on
     first use so that listing the estimators does not import Numba.
     """
-    from cqox.estimators.rd._nn_kernel import nn_residuals as kernel
+    from cqox.estimators.rd._lp_kernel import nn_residuals as kernel
 
     return kernel(x, Y, dups, dupsid, matches)
 

@@ -46,12 +46,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import special
 
 from cqox.core.context import Context
 from cqox.core.estimate import Estimate
 from cqox.core.params import Param
+from cqox.core.tables import Tables
 from cqox.data.prepare import CausalData
 from cqox.estimators.base import Example
 from cqox.estimators.common import CI_LEVEL, n_boot_param, se_method_param
@@ -59,7 +59,7 @@ from cqox.estimators.dose.msm import weight_gates
 from cqox.estimators.registry import register
 from cqox.estimators.timevarying.family import ALWAYS_VS_NEVER, TimeVaryingEstimator
 from cqox.estimators.timevarying.panel import TimeVaryingPanel
-from cqox.nuisance.glm import BinaryFit, fit_binary
+from cqox.estimators.timevarying.pooled_logit import fit_pooled_logit
 
 #: Seed stream of the bootstrap.
 _BOOT_STREAM = 3
@@ -123,8 +123,8 @@ def fit_msm_time(panel: TimeVaryingPanel, msm: str, se_method: str, truncate: fl
     """Stabilised weights, the weighted least-squares MSM and its influence per unit."""
     n, K = panel.n, panel.periods
     Xn, Xd, a = treatment_designs(panel)
-    num: BinaryFit = fit_binary(Xn, a)
-    den: BinaryFit = fit_binary(Xd, a)
+    num = fit_pooled_logit(Xn, a, "numerator")
+    den = fit_pooled_logit(Xd, a, "denominator")
     # P(A_t = a_t | ·) per unit-period, and the running products of their ratio
     pn = np.where(a == 1, num.p_hat, 1 - num.p_hat)
     pd_ = np.where(a == 1, den.p_hat, 1 - den.p_hat)
@@ -159,16 +159,17 @@ def fit_msm_time(panel: TimeVaryingPanel, msm: str, se_method: str, truncate: fl
     return MSMTimeFit(coef, infl, sw, cumulative)
 
 
-def naive_regressions(panel: TimeVaryingPanel, msm: str) -> pd.DataFrame:
+def naive_regressions(panel: TimeVaryingPanel, msm: str) -> dict[str, list[Any]]:
     """The two regressions the g-methods replace, with their always-vs-never contrast.
 
     ``unadjusted``: OLS of ``Y`` on ``b(Ā)`` (confounded by ``L``); ``adjusted for L``: OLS
     of ``Y`` on ``b(Ā)`` and the whole covariate history (blocks the effect through ``L``
-    and, with unmeasured causes of ``L`` and ``Y``, opens a collider path).
+    and, with unmeasured causes of ``L`` and ``Y``, opens a collider path).  The table's
+    columns ``regression, estimate, se``.
     """
     B = msm_basis(panel.A, msm)
     c = contrast(panel.periods, msm)
-    rows = []
+    out: dict[str, list[Any]] = {"regression": [], "estimate": [], "se": []}
     hist = panel.L.reshape(panel.n, -1)
     for label, Z in (
         ("unadjusted", B),
@@ -179,26 +180,25 @@ def naive_regressions(panel: TimeVaryingPanel, msm: str) -> pd.DataFrame:
         bread = np.linalg.pinv(Z.T @ Z)
         V = bread @ (Z * (e * e)[:, None]).T @ Z @ bread
         cc = np.concatenate([c, np.zeros(Z.shape[1] - len(c))])
-        rows.append({"regression": label, "estimate": float(cc @ coef),
-                     "se": float(np.sqrt(cc @ V @ cc))})  # fmt: skip
-    return pd.DataFrame(rows)
+        out["regression"].append(label)
+        out["estimate"].append(float(cc @ coef))
+        out["se"].append(float(np.sqrt(cc @ V @ cc)))
+    return out
 
 
-def weights_by_period(cumulative: np.ndarray, times: np.ndarray) -> pd.DataFrame:
+def weights_by_period(cumulative: np.ndarray, times: np.ndarray) -> dict[str, np.ndarray]:
     """Distribution of the stabilised weight up to each period (the figure's data)."""
     q = np.quantile(cumulative, [0.01, 0.25, 0.5, 0.75, 0.99], axis=0)
-    return pd.DataFrame(
-        {
-            "time": times,
-            "mean": cumulative.mean(axis=0),
-            "q01": q[0],
-            "q25": q[1],
-            "median": q[2],
-            "q75": q[3],
-            "q99": q[4],
-            "max": cumulative.max(axis=0),
-        }
-    )
+    return {
+        "time": times,
+        "mean": cumulative.mean(axis=0),
+        "q01": q[0],
+        "q25": q[1],
+        "median": q[2],
+        "q75": q[3],
+        "q99": q[4],
+        "max": cumulative.max(axis=0),
+    }
 
 
 @register
@@ -272,11 +272,9 @@ class MSMIPTW(TimeVaryingEstimator):
         names = ["intercept", "cumulative treatment"] if msm == "cumulative" else [
             "intercept", *(f"a[{t}]" for t in panel.times)
         ]  # fmt: skip
-        coefs = pd.DataFrame({"term": names, "estimate": fit.coef, "se": np.sqrt(np.diag(cov))})
-        regimes = pd.DataFrame(
-            {"regime": ["never", "always"],
-             "estimate": [fit.coef[0], float(fit.coef[0] + c @ fit.coef)]}
-        )  # fmt: skip
+        coefs = {"term": names, "estimate": fit.coef, "se": np.sqrt(np.diag(cov))}
+        regimes = {"regime": ["never", "always"],
+                   "estimate": [fit.coef[0], float(fit.coef[0] + c @ fit.coef)]}  # fmt: skip
         w = fit.weights
         return Estimate(
             self.name,
@@ -297,12 +295,12 @@ class MSMIPTW(TimeVaryingEstimator):
                 ],
             },
             gates=weight_gates(w, ctx),
-            tables={
-                "coefficients": coefs,
-                "regimes": regimes,
-                "weights_by_period": weights_by_period(fit.cumulative, panel.times),
-                "naive_regressions": naive_regressions(panel, msm),
-            },
+            tables=Tables(
+                coefficients=coefs,
+                regimes=regimes,
+                weights_by_period=weights_by_period(fit.cumulative, panel.times),
+                naive_regressions=naive_regressions(panel, msm),
+            ),
             method=f"MSM ({msm}) by stabilised IPTW, pooled logistic treatment models; "
             f"{se_method} SE",
         )

@@ -120,6 +120,11 @@ def _numeric(df: pd.DataFrame, role: str, col: str) -> np.ndarray:
     return np.asarray(s.to_numpy(dtype=np.float64))
 
 
+def _zero_one(x: np.ndarray) -> bool:
+    """Whether every value is 0 or 1 (``set(np.unique(x)) <= {0, 1}`` without the sort)."""
+    return bool(np.all((x == 0.0) | (x == 1.0)))
+
+
 def prepare_panel(df: Any, roles: Roles) -> PanelData:
     """Check the roles and the panel and build :class:`PanelData` (errors name the column)."""
     df = check_table(df)
@@ -183,14 +188,15 @@ def prepare_panel(df: Any, roles: Roles) -> PanelData:
             details={"role": "unit", "column": unit},
         )
     a = _numeric(frame, "treatment", treatment)
-    if not set(np.unique(a)) <= {0.0, 1.0}:
+    if not _zero_one(a):
         raise RoleError(
             f"role 'treatment': column '{treatment}' must be 0/1 at each period; got "
             f"{sorted(set(np.unique(a)))[:5]}",
             details={"role": "treatment", "column": treatment},
         )
     L = np.stack([_numeric(frame, "covariates", c) for c in covs], axis=-1).reshape(n, K, -1)
-    last = frame.groupby(unit, sort=False).tail(1)
+    # sorted by unit and time and balanced: each unit's last period is every K-th row
+    last = frame.iloc[K - 1 :: K]
     y = _numeric(last, "outcome", outcome)
     if np.isnan(y).any():
         raise DataError(
@@ -199,7 +205,7 @@ def prepare_panel(df: Any, roles: Roles) -> PanelData:
             details={"role": "outcome", "column": outcome},
         )
     baseline = np.all(L[:, :1, :] == L, axis=(0, 1))
-    binary = np.array([set(np.unique(L[..., j])) <= {0.0, 1.0} for j in range(len(covs))])
+    binary = np.array([_zero_one(L[..., j]) for j in range(len(covs))])
     panel = TimeVaryingPanel(
         last[unit].to_numpy(), times, a.reshape(n, K), L, y, covs, baseline, binary
     )

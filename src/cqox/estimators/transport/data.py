@@ -66,10 +66,16 @@ class TransportData(CausalData):
         return int(self.n - self.s.sum())
 
 
-def _trial_level(df: pd.DataFrame, sample: str, outcome: str) -> tuple[object, str]:
-    """The ``sample`` value of the trial rows, and the rule that told it."""
-    col = df[sample]
-    levels = list(pd.unique(col.dropna()))
+def _trial_level(
+    col: pd.Series, values: np.ndarray, present: np.ndarray, observed: np.ndarray, sample: str
+) -> tuple[object, str]:
+    """The ``sample`` value of the trial rows, and the rule that told it.
+
+    ``col`` is the ``sample`` column, ``values`` and ``present`` its values and
+    not-missing mask (:func:`_values`), ``observed`` the rows whose outcome is not
+    missing.
+    """
+    levels = list(pd.unique(values[present]))
     if len(levels) != 2:
         shown = ", ".join(show_value(v) for v in levels[:6])
         raise RoleError(
@@ -77,8 +83,7 @@ def _trial_level(df: pd.DataFrame, sample: str, outcome: str) -> tuple[object, s
             f"{len(levels)} ({shown}{', …' if len(levels) > 6 else ''})",
             details={"role": "sample", "column": sample},
         )
-    observed = df[outcome].notna()
-    no_outcome = [v for v in levels if not observed[col == v].any()]
+    no_outcome = [v for v in levels if not np.any(observed & (values == v))]
     if len(no_outcome) == 1:
         target = no_outcome[0]
         trial = levels[1 - levels.index(target)]
@@ -102,6 +107,50 @@ def _trial_level(df: pd.DataFrame, sample: str, outcome: str) -> tuple[object, s
     )
 
 
+def _values(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column's values and its not-missing mask, read as NumPy arrays.
+
+    A NumPy int/uint/bool/float column is read without pandas (missing = NaN); any
+    other dtype (text, categories, nullable numbers, objects) through pandas, whose
+    ``notna`` knows its missing values.
+    """
+    values = col.to_numpy()
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf":
+        present = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(len(values), bool)
+        return values, present
+    return values, col.notna().to_numpy()
+
+
+def _equals(col: pd.Series, values: np.ndarray, value: object) -> np.ndarray:
+    """``col == value`` as a bool array (missing values are not equal)."""
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf":
+        return np.asarray(values == value)
+    return np.asarray((col == value).to_numpy(dtype=bool, na_value=False))
+
+
+def _trial_arrays(
+    y_col: pd.Series, t_col: pd.Series, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(y, t)`` of the trial rows as :func:`prepare` would give them, or ``None``.
+
+    The common case only: NumPy numeric columns, finite, an outcome that varies and a
+    0/1 treatment with at least two rows per arm; then the preparation of the trial
+    rows (outcome and treatment) returns exactly these float arrays, so it is not run.
+    Anything else returns ``None`` and the preparation answers, with its messages.
+    """
+    if not all(isinstance(c.dtype, np.dtype) and c.dtype.kind in "biuf" for c in (y_col, t_col)):
+        return None
+    y = y_col.to_numpy()[rows].astype(np.float64)
+    t = t_col.to_numpy()[rows].astype(np.float64)
+    if not (np.isfinite(y).all() and np.isfinite(t).all()) or np.ptp(y) == 0:
+        return None
+    treated = t == 1.0
+    n1 = int(treated.sum())
+    if min(n1, len(t) - n1) < 2 or not (treated | (t == 0.0)).all():
+        return None
+    return y, t
+
+
 def _number(v: object) -> bool:
     try:
         float(v)  # type: ignore[arg-type]
@@ -119,17 +168,23 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
     non-numeric outcome or a non-binary treatment in the trial.
     """
     df = check_table(df)
-    columns = [str(c) for c in df.columns]
+
+    def columns() -> list[str]:
+        # the labels as text, for messages and formulas only (listing them costs more
+        # than the hashed look-ups of the usual case)
+        return [str(c) for c in df.columns]
+
     for role in ("outcome", "treatment", "sample"):
         col = getattr(roles, role)
         if col is None:
+            names = columns()
             raise RoleError(
                 f"role '{role}' is required but was not given (columns: "
-                f"{', '.join(columns[:12])}{', …' if len(columns) > 12 else ''})",
+                f"{', '.join(names[:12])}{', …' if len(names) > 12 else ''})",
                 details={"role": role},
             )
-        if col not in columns:
-            raise column_not_found(role, col, columns)
+        if col not in df.columns and col not in columns():
+            raise column_not_found(role, col, columns())
     outcome, treatment, sample = str(roles.outcome), str(roles.treatment), str(roles.sample)
     if len({outcome, treatment, sample}) < 3:
         raise RoleError(
@@ -137,7 +192,7 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
             details={"role": "sample", "column": sample},
         )
     formula = roles.covariate_formula
-    covs = formula_variables(formula, columns) if formula else list(roles.covariates or ())
+    covs = formula_variables(formula, columns()) if formula else list(roles.covariates or ())
     for col in covs:
         if col in (outcome, treatment, sample):
             raise RoleError(
@@ -146,10 +201,14 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
                 "are pre-treatment characteristics measured in both samples",
                 details={"role": "covariates", "column": col},
             )
-    trial_value, rule = _trial_level(df, sample, outcome)
-    in_trial = (df[sample] == trial_value).to_numpy()
-    complete_trial = (df[outcome].notna() & df[treatment].notna()).to_numpy()
-    keep = df[sample].notna().to_numpy() & (~in_trial | complete_trial)
+    # each role column read once (a pandas column read costs tens of microseconds)
+    y_col, t_col, s_col = df[outcome], df[treatment], df[sample]
+    observed = _values(y_col)[1]
+    sample_values, sample_present = _values(s_col)
+    trial_value, rule = _trial_level(s_col, sample_values, sample_present, observed, sample)
+    in_trial = _equals(s_col, sample_values, trial_value)
+    complete_trial = observed & _values(t_col)[1]
+    keep = sample_present & (~in_trial | complete_trial)
     notes: list[str] = []
     n_incomplete = int((in_trial & ~complete_trial).sum())
     if n_incomplete:
@@ -158,7 +217,8 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
             f"(column '{outcome}' or '{treatment}')"
         )
     positions = np.flatnonzero(keep)
-    sub = df.iloc[positions]
+    # every row kept (the usual layout): the table itself, not a copy of its rows
+    sub = df if len(positions) == len(df) else df.iloc[positions]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CqoxWarning)
         base = prepare(
@@ -168,8 +228,9 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
             binary_treatment=False,
         )
     notes += [str(w.message) for w in caught if issubclass(w.category, CqoxWarning)]
-    rows = sub.iloc[base.row_index]
-    s = (rows[sample] == trial_value).to_numpy(dtype=np.float64)
+    # the rows in use, as positions in df (the preparation's own when every row is kept)
+    used = base.row_index if len(positions) == len(df) else positions[base.row_index]
+    s = in_trial[used].astype(np.float64)
     n_target = int(len(s) - s.sum())
     if n_target < MIN_TARGET:
         raise NoDataError(
@@ -178,32 +239,36 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
             "needed",
             details={"role": "sample", "column": sample},
         )
-    trial_rows = rows.iloc[np.flatnonzero(s == 1)]
-    if len(trial_rows) == 0:
+    in_s = s == 1
+    trial_positions = used[in_s]
+    if len(trial_positions) == 0:
         raise NoDataError(
             f"role 'sample': no trial rows ('{sample}' = {show_value(trial_value)}) with an "
             "outcome, a treatment and complete covariates",
             details={"role": "sample", "column": sample},
         )
-    trial = prepare(trial_rows, Roles(outcome=outcome, treatment=treatment))
-    assert trial.y is not None and trial.t is not None
+    arrays = _trial_arrays(y_col, t_col, trial_positions)
+    if arrays is None:
+        trial = prepare(df.iloc[trial_positions], Roles(outcome=outcome, treatment=treatment))
+        assert trial.y is not None and trial.t is not None
+        arrays = (trial.y, trial.t)
     y = np.full(len(s), np.nan)
     t = np.full(len(s), np.nan)
-    y[s == 1] = trial.y
-    t[s == 1] = trial.t
+    y[in_s], t[in_s] = arrays
     for note in notes:
         warnings.warn(note, CqoxWarning, stacklevel=2)
     return TransportData(
-        frame=base.frame,
+        frame=base.source,  # type: ignore[arg-type]  # see _FrameField
         roles=roles,
         y=y,
         t=t,
         X=base.X,
         covariate_names=base.covariate_names,
-        row_index=positions[base.row_index],
+        row_index=used,
         n_input=len(df),
         dropped=base.dropped,
         warnings=notes,
+        gram=base.gram,
         s=s,
         trial_value=show_value(trial_value),
         trial_rule=rule,

@@ -37,6 +37,7 @@ from cqox.core.design import Design
 from cqox.core.estimate import Estimate, normal_inference
 from cqox.core.gate import Gate, threshold_gate
 from cqox.core.roles import Roles
+from cqox.core.tables import Tables
 from cqox.data.prepare import CausalData
 from cqox.estimators.base import Estimator, Example
 from cqox.estimators.common import CI_LEVEL, estimand_param
@@ -45,7 +46,7 @@ from cqox.estimators.transport.data import TransportData, prepare_transport
 from cqox.estimators.transport.scores import (
     TransportNuisances,
     fit_nuisances,
-    potential_outcome_mean,
+    potential_outcome_means,
     weights,
 )
 from cqox.gates.weights import ess_gate, max_weight_gate
@@ -155,14 +156,11 @@ class _TransportEstimator(Estimator):
         assert isinstance(data, TransportData) and data.y is not None and data.t is not None
         key = ("transport_nuisances", data.cache_key())
         if key not in ctx.cache:
-            ctx.cache[key] = fit_nuisances(data.X, data.s, data.t, data.y)
+            ctx.cache[key] = fit_nuisances(data.X, data.s, data.t, data.y, data.gram)
         nuis: TransportNuisances = ctx.cache[key]
         target = TARGETS[params["estimand"]]
         level = params["ci_level"]
-        arms = [
-            potential_outcome_mean(nuis, data.s, data.t, data.y, a, self.method_name, target)
-            for a in (0, 1)
-        ]
+        arms = potential_outcome_means(nuis, data.s, data.t, data.y, self.method_name, target)
         n = data.n
         rows = []
         for a, arm in enumerate(arms):
@@ -199,19 +197,21 @@ class _TransportEstimator(Estimator):
                 "trial_rule": data.trial_rule,
                 "population": population,
                 "trial_difference_in_means": float(y1[t1 == 1].mean() - y1[t1 == 0].mean()),
-                "sampling_score_min_trial": float(p[trial].min()),
-                "sampling_score_min_target": float(p[~trial].min()),
+                # the overlap gate's: the trial's range and the target's minimum
+                "sampling_score_min_trial": gates[0].details["trial_range"][0],
+                "sampling_score_min_target": gates[0].details["target_min"],
                 "trial_propensity_range": [
                     float(nuis.treatment.p_hat.min()),
                     float(nuis.treatment.p_hat.max()),
                 ],
             },
             gates=gates,
-            tables={
-                "potential_outcomes": pd.DataFrame(rows),
-                "sampling_score": score_histogram(p, data.s),
-                "sample_balance": balance_table(data, nuis, target),
-            },
+            # built as DataFrames only when read
+            tables=Tables(
+                potential_outcomes=lambda: pd.DataFrame(rows),
+                sampling_score=lambda: score_histogram(p, data.s),
+                sample_balance=lambda: balance_table(data, nuis, target),
+            ),
             influence=phi,
             warnings=notes,
             method=(

@@ -1,0 +1,179 @@
+"""The fast paths of dose_msm and msm_iptw give the numbers of the plain formulas.
+
+Each shortcut (quantiles without NumPy's dispatch, powers column by column, the draws in
+two products, the MSM sandwich from q × q cross-products, the closed-form marginal dose
+model, the pooled logit on one array) is checked against the straightforward
+computation it replaces, to 1e-10 or bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cqox
+from cqox.estimators.dose.curve import curve_inference, dose_grid, linear_quantiles
+from cqox.estimators.dose.density import fit_marginal_dose, fit_normal_dose
+from cqox.estimators.dose.family import _fewer_than_three_values
+from cqox.estimators.dose.msm import fit_msm, polynomial_basis
+from cqox.estimators.timevarying.msm import treatment_designs
+from cqox.estimators.timevarying.pooled_logit import fit_pooled_logit
+from cqox.nuisance.glm import fit_binary
+from cqox.nuisance.ols import with_intercept
+from cqox.simulate.dose import dose_polynomial
+from cqox.simulate.timevarying import time_varying_feedback
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_linear_quantiles_equal_numpy_quantile_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    x = rng.standard_normal(n) * 10 ** rng.uniform(-4, 4)
+    if seed % 3 == 0:
+        x = np.round(x, 1)  # ties
+    q = np.concatenate([rng.uniform(0, 1, 3), [0.0, 1.0, 0.025, 0.975]])
+    assert np.array_equal(linear_quantiles(x, q), np.quantile(x, q))
+    assert float(linear_quantiles(x, 0.95)) == np.quantile(x, 0.95)
+
+
+def test_linear_quantiles_of_data_with_nan_are_nan_as_numpy() -> None:
+    x = np.array([1.0, np.nan, 3.0])
+    assert np.isnan(linear_quantiles(x, np.array([0.5]))).all()
+    assert np.isnan(np.quantile(x, 0.5))
+
+
+@pytest.mark.parametrize("degree", [1, 2, 3, 6])
+def test_polynomial_basis_equals_vander(degree: int) -> None:
+    a = np.random.default_rng(degree).standard_normal(500) * 3
+    assert np.array_equal(polynomial_basis(a, degree), np.vander(a, degree + 1, increasing=True))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[1, 1, 1], [1, 2, 1, 2], [1, 2, 3], [np.nan, 1, 2], [np.nan, 1, 2, 3], [np.nan],
+     [np.nan] * 70 + [1, 2], [np.nan] * 70 + [1, 2, 3], [1, 2] * 40 + [3], [1, 2] * 40],
+)  # fmt: skip
+def test_fewer_than_three_values_agrees_with_nunique(values: list[float]) -> None:
+    s = pd.Series(values, dtype=float)
+    assert _fewer_than_three_values(s) == (s.nunique(dropna=True) < 3)
+    if not s.isna().any():
+        as_int = s.astype(int)
+        assert _fewer_than_three_values(as_int) == (as_int.nunique() < 3)
+
+
+def test_marginal_dose_model_equals_the_least_squares_fit_on_a_constant() -> None:
+    a = np.random.default_rng(1).normal(2.0, 1.5, 700)
+    fast, plain = fit_marginal_dose(a), fit_normal_dose(a, np.ones((700, 1)))
+    assert fast.sigma2 == pytest.approx(plain.sigma2, rel=1e-12)
+    np.testing.assert_allclose(fast.mean, plain.mean, rtol=1e-12)
+    np.testing.assert_allclose(fast.influence, plain.influence, rtol=1e-10, atol=1e-12)
+
+
+def _plain_msm_cov(y: np.ndarray, a: np.ndarray, X: np.ndarray, degree: int) -> np.ndarray:
+    """The stacked sandwich as first written: n × (k + 3) scores and influences."""
+    n = len(y)
+    Z = with_intercept(X)
+    one = np.ones((n, 1))
+    den, num = fit_normal_dose(a, Z), fit_normal_dose(a, one)
+    sw = np.exp(num.log_density(a) - den.log_density(a))
+    B = np.vander(a, degree + 1, increasing=True)
+    WB = B * sw[:, None]
+    M = WB.T @ B / n
+    coef = np.linalg.solve(M, WB.T @ y / n)
+    core = WB * (y - B @ coef)[:, None]
+    dlog = np.column_stack([num.score(a, one), -den.score(a, Z)])
+    H = core.T @ dlog / n
+    core = core + np.column_stack([num.influence, den.influence]) @ H.T
+    infl = np.linalg.solve(M, core.T).T
+    return np.asarray(infl.T @ infl / n**2)
+
+
+@pytest.mark.parametrize("degree", [1, 2, 3])
+def test_msm_sandwich_equals_the_plain_stacked_formula(degree: int) -> None:
+    df, _ = dose_polynomial(n=900, seed=degree)
+    y, a, X = df["y"].to_numpy(), df["a"].to_numpy(), df[["x1", "x2"]].to_numpy()
+    np.testing.assert_allclose(
+        fit_msm(y, a, X, degree).cov, _plain_msm_cov(y, a, X, degree), rtol=1e-10
+    )
+
+
+def test_curve_draws_give_the_band_and_optimum_of_the_plain_draws() -> None:
+    df, _ = dose_polynomial(n=800, seed=5)
+    y, a, X = df["y"].to_numpy(), df["a"].to_numpy(), df[["x1", "x2"]].to_numpy()
+    fit = fit_msm(y, a, X, 2)
+    grid = dose_grid(a, 101, 0.05)
+    got = curve_inference(fit.evaluate, grid, 0.95, 2000, np.random.default_rng(7))
+    # the plain computation: one n_sim × G matrix of draws, reduced row by row
+    mu, cov = fit.evaluate(grid)
+    se = np.sqrt(np.diag(cov))
+    vals, vecs = np.linalg.eigh(cov)
+    keep = vals > 1e-12 * vals.max()
+    draws = (
+        np.random.default_rng(7).standard_normal((2000, int(keep.sum())))
+        @ (vecs[:, keep] * np.sqrt(vals[keep])).T
+    )
+    crit = np.quantile(np.max(np.abs(draws) / se, axis=1), 0.95)
+    arg = grid[np.argmax(mu + draws, axis=1)]
+    drift = np.mean(arg) - grid[np.argmax(mu)]
+    lo, hi = np.clip(np.quantile(arg, [0.025, 0.975]) - drift, grid[0], grid[-1])
+    assert got.crit == pytest.approx(crit, rel=1e-10)
+    assert got.optimum_ci == pytest.approx((lo, hi), rel=1e-10)
+    assert got.optimum_se == pytest.approx(np.std(arg, ddof=1), rel=1e-10)
+
+
+def test_pooled_logit_equals_the_general_binary_fit() -> None:
+    df, _ = time_varying_feedback(n=600, periods=4, seed=2)
+    est = cqox.estimate("msm_iptw", df, outcome="y", treatment="a", roles={"unit": "id",
+                        "time": "time"}, covariates=["l", "v"])  # fmt: skip
+    assert np.isfinite(est.se)
+    from cqox.estimators.timevarying.panel import prepare_panel
+
+    panel = prepare_panel(df, cqox.Roles(outcome="y", treatment="a", unit="id", time="time",
+                                         covariates=["l", "v"])).panel  # fmt: skip
+    assert panel is not None
+    for X in treatment_designs(panel)[:2]:
+        a = panel.A.reshape(-1)
+        ours, general = fit_pooled_logit(X, a, "denominator"), fit_binary(X, a)
+        np.testing.assert_allclose(ours.coef, general.coef, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours.p_hat, general.p_hat, rtol=1e-10)
+        # the same standardised parametrisation: scores and information agree too
+        np.testing.assert_allclose(ours.score, general.score, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(ours.hessian, general.hessian, rtol=1e-8, atol=1e-12)
+
+
+def test_pooled_logit_refuses_a_separating_column_naming_the_model() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(400)
+    a = (x > 0).astype(float)
+    with pytest.raises(cqox.errors.SeparationError, match="denominator treatment model"):
+        fit_pooled_logit(x[:, None], a, "denominator")
+
+
+def test_dml_linear_outcome_table_equals_predictions_on_the_features() -> None:
+    from cqox.estimators.dose.dml import features, fit_dml_dose
+    from cqox.nuisance.learners import predict_fitted
+
+    df, _ = dose_polynomial(n=500, seed=6)
+    y, a, X = df["y"].to_numpy(), df["a"].to_numpy(), df[["x1", "x2"]].to_numpy()
+    fit = fit_dml_dose(y, a, X, outcome_learner="linear", treatment_learner="linear", n_folds=5,
+                       bandwidth=None, rng=np.random.default_rng(0), seed=0)  # fmt: skip
+    doses = np.linspace(-1.0, 3.0, 7)
+    rows = np.arange(len(y))
+    got = fit.gamma(doses, rows)
+    for k, model in enumerate(fit.models):
+        idx = np.flatnonzero(fit.folds == k)
+        T = np.repeat(doses[None, :], len(idx), axis=0).ravel()
+        F = features(T, np.repeat(X[idx], len(doses), axis=0))
+        want = predict_fitted(model, F, "regression").reshape(len(idx), len(doses))
+        np.testing.assert_allclose(got[idx], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("extra", ["constant", "collinear"])
+def test_pooled_logit_with_a_redundant_column_fits_as_the_general_binary_fit(extra: str) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(800)
+    a = (rng.uniform(size=800) < 1 / (1 + np.exp(-x))).astype(float)
+    X = np.column_stack([x, np.ones(800) if extra == "constant" else 2 * x])
+    ours, general = fit_pooled_logit(X, a, "numerator"), fit_binary(X, a)
+    np.testing.assert_allclose(ours.p_hat, general.p_hat, rtol=1e-10)

@@ -1,0 +1,228 @@
+"""``cqox warm-up`` writes a Numba cache that a fresh process uses without compiling.
+
+The evidence is Numba's dispatcher statistics (a *miss* is a compilation), not timing.
+The module fixture compiles the RD kernels once into a temporary folder (7-8 s of CPU on
+2 cores), from two ``cqox warm-up`` processes started together: the build lock makes
+one compile and the other find the cache current.  The rest checks what invalidates a
+cache (a changed kernel source, another CPU) and how a worker's private cache is seeded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cqox._cachedir import write_atomic
+from cqox.analysis import kernel_cache
+from cqox.server import sandbox
+
+#: Seconds a warm-up or probe process may take before the test fails (a cold compile
+#: is 7-8 s of CPU; a loaded 2-core machine doubles the wall time).
+PROCESS_TIMEOUT_S = 300
+
+_PROBE = """
+import json, warnings
+warnings.simplefilter("ignore")
+import cqox
+from cqox.analysis.kernel_cache import compile_stats
+sharp, _ = cqox.simulate.rd_sharp(n=3000, seed=1)
+cqox.analyze(sharp, outcome="y", running="x", cutoff=0.0, seed=1)
+fuzzy, _ = cqox.simulate.rd_fuzzy(n=3000, seed=1)
+cqox.analyze(fuzzy, outcome="y", treatment="d", running="x", cutoff=0.0, estimators=["rd"])
+print(json.dumps(compile_stats()))
+"""
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    env.update(extra)
+    return env
+
+
+def _communicate(proc: subprocess.Popen[str]) -> str:
+    try:
+        out, err = proc.communicate(timeout=PROCESS_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate(timeout=30)
+        raise
+    assert proc.returncode == 0, err[-2000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    """A cache folder filled by two concurrent ``cqox warm-up`` processes; their outcomes."""
+    folder = tmp_path_factory.mktemp("kernels")
+    argv = [sys.executable, "-m", "cqox.cli.main", "warm-up", "--cache-dir", str(folder), "--json"]
+    procs = [
+        subprocess.Popen(
+            argv, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outcomes = [json.loads(_communicate(p).strip().splitlines()[-1]) for p in procs]
+    return folder, outcomes
+
+
+def test_concurrent_warm_ups_compile_once_and_stamp_the_cache(
+    built: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    folder, outcomes = built
+    assert sorted(o["built"] for o in outcomes) == [False, True]
+    compiled = next(o for o in outcomes if o["built"])
+    # every kernel of the default path was compiled once, into this folder
+    assert {"side_kernel", "bw_terms", "nn_residuals", "pinv_sym"} <= {
+        name.rsplit(".", 1)[1] for name in compiled["kernels"]
+    }
+    assert all(k == {"hits": 0, "misses": 1} for k in compiled["kernels"].values())
+    assert kernel_cache.is_current(folder)
+    assert list(folder.rglob("*.nbi")), "no Numba index written"
+
+
+def test_a_fresh_process_on_a_seeded_copy_runs_rd_without_compiling(
+    built: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    folder, _ = built
+    home = tmp_path / "worker-home"
+    home.mkdir()
+    # what the service does for each worker: a private copy in the worker's NUMBA_CACHE_DIR
+    assert sandbox.seed_kernel_cache(home, folder) > 0
+    cache = sandbox.worker_environment(home)["NUMBA_CACHE_DIR"]
+    assert Path(cache) == home / "numba"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PROBE],
+        env=_env(NUMBA_CACHE_DIR=cache),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stats = json.loads(_communicate(proc).strip().splitlines()[-1])
+    assert stats, "the probe ran no kernel"
+    assert {name: s["misses"] for name, s in stats.items() if s["misses"]} == {}
+    assert stats["cqox.estimators.rd._lp_kernel.side_kernel"]["hits"] == 1
+    assert stats["cqox.estimators.rd._lp_kernel.bw_terms"]["hits"] == 1
+
+
+def test_a_warm_up_of_a_current_cache_compiles_nothing(
+    built: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    folder, _ = built
+    assert kernel_cache.build(folder)["built"] is False
+
+
+def _fake_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A package root holding a copy of the kernel sources, and a current stamp for it."""
+    root = tmp_path / "cqox"
+    for rel in kernel_cache.KERNEL_MODULES.values():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((Path(kernel_cache.__file__).parents[1] / rel).read_bytes())
+    monkeypatch.setattr(kernel_cache, "_package_root", lambda: root)
+    folder = tmp_path / "kernels"
+    folder.mkdir()
+    assert write_atomic(folder / kernel_cache.STAMP_FILE, json.dumps(kernel_cache.stamp()))
+    (folder / "rd_0").mkdir()
+    (folder / "rd_0" / "_lp_kernel.side_kernel-1.py311.nbi").write_bytes(b"index")
+    (folder / "rd_0" / "_lp_kernel.side_kernel-1.py311.1.nbc").write_bytes(b"data")
+    return folder
+
+
+def test_a_changed_kernel_source_makes_the_cache_out_of_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _fake_package(tmp_path, monkeypatch)
+    assert kernel_cache.is_current(folder)
+    source = tmp_path / "cqox" / next(iter(kernel_cache.KERNEL_MODULES.values()))
+    source.write_text(source.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    assert not kernel_cache.is_current(folder)
+    # an out-of-date cache is not copied into a worker
+    assert sandbox.seed_kernel_cache(tmp_path / "home", folder) == 0
+
+
+def test_another_cpu_target_makes_the_cache_out_of_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _fake_package(tmp_path, monkeypatch)
+    monkeypatch.setenv("NUMBA_CPU_NAME", "generic")
+    assert not kernel_cache.is_current(folder)
+
+
+def test_seeding_copies_cache_files_and_the_stamp_but_no_links_or_strays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _fake_package(tmp_path, monkeypatch)
+    (folder / "rd_0" / "notes.txt").write_text("not a cache file", encoding="utf-8")
+    outside = tmp_path / "outside.nbi"
+    outside.write_bytes(b"planted")
+    (folder / "rd_0" / "link.nbi").symlink_to(outside)
+    home = tmp_path / "home"
+    home.mkdir()
+    assert sandbox.seed_kernel_cache(home, folder) == 3
+    copied = sorted(str(p.relative_to(home / "numba")) for p in (home / "numba").rglob("*.*"))
+    assert copied == [
+        kernel_cache.STAMP_FILE,
+        "rd_0/_lp_kernel.side_kernel-1.py311.1.nbc",
+        "rd_0/_lp_kernel.side_kernel-1.py311.nbi",
+    ]
+    assert sandbox.seed_kernel_cache(home, None) == 0
+    assert sandbox.prepare_kernel_cache(None) is None
+    # a current folder is used as it is: nothing is compiled
+    assert sandbox.prepare_kernel_cache(folder) == folder
+
+
+def test_every_compiled_callee_lives_in_its_callers_module() -> None:
+    # Numba checks a cached kernel against its own source file only: a compiled callee
+    # in another file could change without invalidating its callers' machine code
+    assert kernel_cache.cross_module_calls() == []
+
+
+def test_install_copies_the_built_kernels_to_numbas_folder_for_them(
+    built: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    # what `cqox warm-up` does after building CQOx's folder: the files land where
+    # Numba looks in a plain process (next to the sources, here a stand-in folder)
+    folder, _ = built
+    defaults = kernel_cache.numba_default_dirs()
+    from cqox.estimators.rd import _lp_kernel
+
+    assert defaults == {_lp_kernel.__name__: Path(_lp_kernel.side_kernel.stats.cache_path)}
+    target = tmp_path / "__pycache__"
+    assert kernel_cache.install(folder, {_lp_kernel.__name__: target}) == len(
+        list(folder.rglob("_lp_kernel.*.nb?"))
+    )
+    names = sorted(p.name for p in target.iterdir())
+    assert "_lp_kernel.side_kernel-" in " ".join(names)
+    assert all(n.startswith("_lp_kernel.") and n.endswith((".nbi", ".nbc")) for n in names)
+
+
+def test_a_service_worker_starts_with_a_copy_of_the_kernel_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cqox.server import jobs
+    from cqox.server.settings import Settings
+
+    folder = _fake_package(tmp_path, monkeypatch)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        secret_key="kernel-cache-test-" + "k" * 40,
+        env="test",
+        worker_warm_up=False,
+        kernel_cache_dir=str(folder),
+    )
+    assert settings.kernel_cache_path == folder
+    assert Settings(data_dir=tmp_path, kernel_cache_dir="").kernel_cache_path is None
+    worker = jobs._Worker(settings, sandbox.Identity(), folder)
+    try:
+        seeded = worker.home / "numba" / "rd_0" / "_lp_kernel.side_kernel-1.py311.nbi"
+        assert seeded.read_bytes() == b"index"
+    finally:
+        worker.stop()
+    assert not worker.home.exists()
