@@ -219,17 +219,25 @@ def iv_cases(n: int) -> list[PeerCase]:
     if cases.has("statsmodels"):
         from statsmodels.sandbox.regression.gmm import IV2SLS as SMIV2SLS
 
-        const = np.ones((n, 1))
-        W = df[cols].to_numpy()
-        exog_sm = np.column_stack([const, df["d"].to_numpy(), W])
-        instr = np.column_stack([const, df["z"].to_numpy(), W])
-        y = df["y"].to_numpy()
-
         def sm() -> Result:
-            r = SMIV2SLS(y, exog_sm, instr).fit()
+            # its arrays read from the table in the call, as CQOx and linearmodels read
+            # theirs (column by column: no DataFrame selection)
+            W = [df[c].to_numpy() for c in cols]
+            const = np.ones(n)
+            exog_sm = np.column_stack([const, df["d"].to_numpy(), *W])
+            instr = np.column_stack([const, df["z"].to_numpy(), *W])
+            r = SMIV2SLS(df["y"].to_numpy(), exog_sm, instr).fit()
             return {"estimate": float(r.params[1]), "se": float(r.bse[1])}
 
-        out.append(PeerCase("iv_2sls", "statsmodels", n, sm, "unadjusted SE, no diagnostics"))
+        out.append(
+            PeerCase(
+                "iv_2sls",
+                "statsmodels",
+                n,
+                sm,
+                "unadjusted SE, no diagnostics; design matrices built from the table in the call",
+            )
+        )
     return out
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from cqox.compute.executor import current
 from cqox.errors import EstimationError
 from cqox.nuisance.learners import make_learner, predict_fitted
+from cqox.nuisance.lightgbm_core import core_learner
 
 #: Probabilities are bounded away from 0 and 1 by this much when computing log-loss.
 _LOGLOSS_EPS = 1e-15
@@ -109,7 +110,9 @@ class _FoldFit:
                 "one treatment arm only; use fewer folds",
                 details={"fold": k, "parameter": role},
             )
-        model = make_learner(self.learner, task, self.seed + k, role)
+        # a plain LightGBM estimator is trained through LightGBM's core API: the same
+        # model bit for bit, without the wrapper's overhead (cqox.nuisance.lightgbm_core)
+        model = core_learner(make_learner(self.learner, task, self.seed + k, role), task)
         model.fit(X[train], target[train])
         fold_pred = predict_fitted(model, X[test], task)
         if not np.all(np.isfinite(fold_pred)):
@@ -188,7 +191,9 @@ class _PooledFoldFit:
                 f"{self.role} model; use fewer folds",
                 details={"fold": k, "parameter": self.role},
             )
-        model = make_learner(self.learner, "regression", self.seed + k, self.role)
+        model = core_learner(
+            make_learner(self.learner, "regression", self.seed + k, self.role), "regression"
+        )
         # the treatment is the last feature, as in EconML's DRLearner
         model.fit(np.column_stack([self.X[train], self.d[train]]), self.y[train])
         X_test = self.X[test]

@@ -247,6 +247,18 @@ def test_the_frame_is_built_only_when_read_and_then_kept() -> None:
             data.values(col)[0] = 1.0
 
 
+def test_replace_keeps_the_stored_rows_without_building_the_frame() -> None:
+    df = _table()
+    data = prepare(df, Roles(outcome="y", treatment="t", covariates=("a", "b")))
+    source = data.source
+    assert isinstance(source, RowsInUse)
+    changed = data.replace(t=1.0 - data.t)
+    assert changed.source is source and source._built is None
+    np.testing.assert_array_equal(changed.t, 1.0 - data.t)
+    np.testing.assert_array_equal(changed.X, data.X)
+    assert changed.frame.equals(data.frame)
+
+
 def test_one_float_block_of_covariates_is_a_read_only_view_of_the_callers_table() -> None:
     rng = np.random.default_rng(2)
     df = pd.DataFrame(rng.standard_normal((300, 4)), columns=["x0", "x1", "x2", "x3"])

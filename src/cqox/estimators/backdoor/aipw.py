@@ -49,7 +49,6 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -308,7 +307,7 @@ def _submodel_data(data: CausalData, spec: Any) -> CausalData:
         Roles.from_mapping(covariates=spec)
     )
     sub = prepare(data.frame, roles, require=("outcome", "treatment"))
-    return dataclasses.replace(data, X=sub.X, covariate_names=sub.covariate_names)
+    return data.replace(X=sub.X, covariate_names=sub.covariate_names)
 
 
 @register

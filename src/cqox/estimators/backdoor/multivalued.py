@@ -411,8 +411,7 @@ class MultiValued(Estimator):
             _find_level(levels, params["treated_level"], "treated_level", col)
         data = prepare(df, roles, require=self.requires, binary_treatment=False)
         codes = order[np.searchsorted(present, data.values(col))].astype(np.float64)
-        # frame: the stored source (RowsInUse on the plain path), not built by replace
-        return dataclasses.replace(data, t=codes, frame=data.__dict__["frame"])
+        return data.replace(t=codes)
 
     def _prepare_mapped(
         self, df: pd.DataFrame, roles: Roles, params: dict[str, Any], labels: pd.Series

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from scipy import special
 
 from cqox._lazy import scipy_optimize as optimize
 from cqox.errors import EstimationError
-from cqox.estimators.iv.kclass import IVArrays, KClassResult, meat_scale, score_gram
+from cqox.estimators.iv.kclass import IVArrays, KClassResult, meat_scale, score_gram, solve
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,21 @@ class TestStat:
 
 def chi2_stat(name: str, stat: float, df: int, null: str) -> TestStat:
     """A chi-squared test."""
-    return TestStat(name, float(stat), df, float(special.chdtrc(df, stat)), null)
+    stat = float(stat)
+    if df == 1 and 0.0 < stat < 1400.0:
+        # P(χ²₁ > s) = P(|N(0, 1)| > √s) = erfc(√(s/2)): the math module's erfc, a tenth
+        # of the cost of a scipy ufunc call on one number, equal to rounding (below 1400,
+        # where both are normal numbers; scipy's underflows to 0 beyond ~1420)
+        p = math.erfc(math.sqrt(stat / 2))
+    else:  # float degrees of freedom: the ufunc's double loop without a cast search
+        p = float(special.chdtrc(float(df), stat))
+    return TestStat(name, stat, df, p, null)
 
 
 def f_stat(name: str, stat: float, df: int, df_denom: int, null: str) -> TestStat:
     """An F test."""
-    return TestStat(name, float(stat), df, float(special.fdtrc(df, df_denom, stat)), null, df_denom)
+    p = float(special.fdtrc(float(df), float(df_denom), stat))
+    return TestStat(name, float(stat), df, p, null, df_denom)
 
 
 @dataclass(frozen=True)
@@ -127,12 +137,15 @@ class InstrumentScores:
     n_clusters : int or None
     resid : ndarray, shape (n, r)
         The residuals ``[M_Z D, M_Z y]``.
+    resid_coef : ndarray, shape (m, r)
+        Their coefficients on the columns of ``M``: ``resid = M · resid_coef``.
     """
 
     gram: np.ndarray
     r: int
     n_clusters: int | None
     resid: np.ndarray
+    resid_coef: np.ndarray
 
     def block(self, j1: int, j2: int) -> np.ndarray:
         """``Σᵢ z̃ᵢz̃ᵢ' u_{j1,i} u_{j2,i}`` (or its cluster form), shape (q, q)."""
@@ -141,18 +154,46 @@ class InstrumentScores:
 
 def reduced_form_residuals(a: IVArrays) -> np.ndarray:
     """``[M_Z D, M_Z y]``, shape (n, k_d + 1): ``[D, y] − Z R_Z⁻¹(Q'[D, y])[:L]``."""
+    return np.asarray(a.M @ reduced_form_coef(a))
+
+
+def reduced_form_coef(a: IVArrays) -> np.ndarray:
+    """``C`` with ``M C = [M_Z D, M_Z y]``: ``[−R_Z⁻¹(Q'[D, y])_{:L}; I]``, shape (m, k_d + 1)."""
     L = a.L
-    return np.asarray(a.M[:, L:] - a.M[:, :L] @ (a.rinv_z() @ a.R[:L, L:]))
+    C = np.empty((a.R.shape[0], a.kd + 1))
+    np.negative(a.rinv_z() @ a.R[:L, L:], out=C[:L])
+    C[L:] = _eye(a.kd + 1)
+    return C
 
 
 def instrument_scores(a: IVArrays, se_method: str) -> InstrumentScores:
-    """:class:`InstrumentScores` of ``a`` (``robust`` or ``clustered``)."""
-    q, r = a.q, a.kd + 1
-    U = reduced_form_residuals(a)
-    Zt = a.partialled_instruments()
+    """:class:`InstrumentScores` of ``a`` (``robust`` or ``clustered``).
+
+    ``U = [M_Z D, M_Z y]`` and ``Z̃ = M_W Z_x`` are columns of ``M`` less their fits, so
+    both come from one product ``M C`` with the coefficients stacked in ``C``:
+    ``[−R_Z⁻¹(Q'[D, y])_{:L}; I]`` and ``[−R_W⁻¹R_{W,Z_x}; I; 0]``.
+    """
+    q, r, kw, L = a.q, a.kd + 1, a.kw, a.L
+    Rinv, R = a.rinv_z(), a.R
+    C = np.zeros((R.shape[0], r + q))
+    C[:L, :r] = Rinv @ R[:L, L:]
+    C[:kw, r:] = Rinv[:kw, :kw] @ R[:kw, kw:L]
+    C *= -1.0
+    C[L:, :r] = _eye(r)
+    C[kw:L, r:] = _eye(q)
+    UZ = a.M @ C
+    U, Zt = UZ[:, :r], UZ[:, r:]
     S = Zt * U if q == 1 else (Zt[:, :, None] * U[:, None, :]).reshape(a.n, q * r)
     gram, G = score_gram(S, a.clusters, se_method)
-    return InstrumentScores(gram, r, G, U)
+    return InstrumentScores(gram, r, G, U, C[:, :r])
+
+
+@cache
+def _eye(k: int) -> np.ndarray:
+    """The ``k × k`` identity (read-only, shared)."""
+    eye = np.eye(k)
+    eye.flags.writeable = False
+    return eye
 
 
 def first_stages(
@@ -352,6 +393,8 @@ class _ARParts:
     def critical(self, level: float) -> float:
         if self.se_method == "unadjusted":
             return float(special.fdtri(self.q, self.n - self.L, level))
+        if self.q == 1:  # the χ²₁ quantile is the square of the normal's at (1 + level)/2
+            return float(special.ndtri((1.0 + level) / 2)) ** 2
         return float(2 * special.gammaincinv(self.q / 2, level))
 
     def test(self, b: float) -> TestStat:
@@ -530,7 +573,9 @@ def endogeneity_tests(
     Y = np.zeros((R.shape[0], kd + 1))
     Y[L : L + kd, :kd] = R[L : L + kd, L : L + kd]
     Y[:, kd] = R[:, -1]
-    B = np.linalg.solve(Rx.T @ Rx, Rx.T @ Y)  # [t, b̂₀]: V on X, y on X
+    B, info = solve(Rx.T @ Rx, Rx.T @ Y)  # [t, b̂₀]: V on X, y on X
+    if info != 0:  # pragma: no cover - X'X is nonsingular once the IV fit succeeded
+        raise EstimationError("the endogeneity test regression is singular: X'X is singular")
     C = Y - Rx @ B  # Q'[Ṽ, M_X y], Ṽ = M_X V
     G = C.T @ C  # [[Ṽ'Ṽ, Ṽ'M_X y], [·, ‖M_X y‖²]]
     c0 = C[:, kd]
@@ -552,10 +597,6 @@ def endogeneity_tests(
 
     kA = k + kd  # coefficients of the test regression [X, V]
     robust = se_method != "unadjusted"
-    if robust:
-        V = (reduced_form_residuals(a) if scores is None else scores.resid)[:, :kd]
-        Mx = a.M @ (a.Sx @ B)  # X t and X b̂₀
-        y_x = a.M[:, -1] - Mx[:, kd]  # M_X y
     if kd == 1:  # Ṽ'Ṽ, γ̂ and its variance as floats
         (vtv, vty), (_, _) = G.tolist()
         if vtv == 0.0:
@@ -565,8 +606,17 @@ def endogeneity_tests(
             )
         g0 = vty / vtv
         if robust:
-            vt = V[:, 0] - Mx[:, 0]  # M_X V
-            s = vt * (y_x - g0 * vt)  # ṽᵢ ê_{w,i}, ê_w = M_{[X, V]} y
+            # Ṽ = M_X V = M(c_V − S_x t) and ê_w = M_{[X, V]} y = M_X y − γ̂Ṽ, with
+            # M_X y = M(e_y − S_x b̂₀): both columns from one product with M
+            cV = (reduced_form_coef(a) if scores is None else scores.resid_coef)[:, 0]
+            SB = a.Sx @ B
+            coef = np.empty((SB.shape[0], 2), order="F")
+            np.subtract(cV, SB[:, 0], out=coef[:, 0])
+            np.negative(SB[:, 1], out=coef[:, 1])
+            coef[-1, 1] += 1.0
+            coef[:, 1] -= g0 * coef[:, 0]
+            VE = a.M @ coef
+            s = VE[:, 0] * VE[:, 1]  # ṽᵢ ê_{w,i}
             gram, n_clusters = score_gram(s[:, None], a.clusters, se_method)
             var = float(gram[0, 0]) / vtv / vtv * (meat_scale(n, kA, n_clusters, debiased) * n)
         else:
@@ -583,6 +633,9 @@ def endogeneity_tests(
             ) from None
         gamma = VtV_inv @ G[:kd, kd]
         if robust:
+            V = (reduced_form_residuals(a) if scores is None else scores.resid)[:, :kd]
+            Mx = a.M @ (a.Sx @ B)  # X t and X b̂₀
+            y_x = a.M[:, -1] - Mx[:, kd]  # M_X y
             Vt = V - Mx[:, :kd]  # M_X V
             ew = y_x - Vt @ gamma  # M_{[X, V]} y
             gram, n_clusters = score_gram(Vt * ew[:, None], a.clusters, se_method)

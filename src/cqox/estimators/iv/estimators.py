@@ -287,7 +287,7 @@ class _IVBase(Estimator):
             diagnostics["liml_kappa"] = res.liml_kappa
         if res.n_clusters is not None:
             diagnostics["n_clusters"] = res.n_clusters
-        wald = _wald_ratio(data.y, data.t, Zx, weight) if binary and kd == 1 else None
+        wald = _wald_ratio(M[:, L:], Zx, weight) if binary and kd == 1 else None
         if wald is not None:
             diagnostics["wald"] = wald
         names = w_names + d_names
@@ -336,23 +336,34 @@ def _coef_table(names: list[str], res: KClassResult, debiased: bool) -> dict[str
 
 
 def _wald_ratio(
-    y: np.ndarray, d: np.ndarray, Zx: np.ndarray, weight: np.ndarray | None
+    dy: np.ndarray, Zx: np.ndarray, weight: np.ndarray | None
 ) -> dict[str, float] | None:
-    """Reduced form, first stage and their ratio for one binary instrument."""
+    """Reduced form, first stage and their ratio for one binary instrument.
+
+    ``dy`` holds the treatment and the outcome as its two columns.  The instrument is
+    not constant (:func:`_put_columns`), so both groups have rows.
+    """
     if Zx.shape[1] != 1:
         return None
     z = Zx[:, 0]
-    if not np.all((z == 0) | (z == 1)):
-        return None
     z1 = z == 1
+    n = z.shape[0]
+    n1 = int(np.count_nonzero(z1))
+    if n1 + int(np.count_nonzero(z == 0)) != n:  # not coded 0/1
+        return None
+    if weight is None:
+        # the group sums of both columns from two products (z and 1 − z are 0/1)
+        (d1, y1), (d0, y0) = (z @ dy).tolist(), ((1.0 - z) @ dy).tolist()
+        n0 = n - n1
+        rf, first = y1 / n1 - y0 / n0, d1 / n1 - d0 / n0
+    else:
 
-    def mean(v: np.ndarray, m: np.ndarray) -> float:
-        if weight is None:
-            return float(np.mean(v[m]))
-        return float(np.sum(weight[m] * v[m]) / np.sum(weight[m]))
+        def mean(v: np.ndarray, m: np.ndarray) -> float:
+            return float(np.sum(weight[m] * v[m]) / np.sum(weight[m]))
 
-    rf = mean(y, z1) - mean(y, ~z1)
-    first = mean(d, z1) - mean(d, ~z1)
+        z0 = ~z1
+        rf = mean(dy[:, 1], z1) - mean(dy[:, 1], z0)
+        first = mean(dy[:, 0], z1) - mean(dy[:, 0], z0)
     return {
         "reduced_form": rf,
         "first_stage": first,

@@ -258,8 +258,7 @@ def prepare_transport(df: pd.DataFrame, roles: Roles) -> TransportData:
     for note in notes:
         warnings.warn(note, CqoxWarning, stacklevel=2)
     return TransportData(
-        # the stored source (RowsInUse on the plain path): the frame is built when read
-        frame=base.__dict__["frame"],
+        frame=base.source,  # type: ignore[arg-type]  # see _FrameField
         roles=roles,
         y=y,
         t=t,

@@ -1,0 +1,164 @@
+"""The shortcuts of the IV fit equal what they replace, to rounding (issue #15).
+
+Each replaced computation is recomputed here the plain way: the Gram products by BLAS
+gemm against NumPy's ``S.T @ S``, the binary-instrument Wald ratio against group means
+by boolean masks, the chi-squared(1) p-value and critical value against scipy's
+chi-squared functions, the fused residual products against the per-piece formulas.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+
+import cqox
+from cqox.data.prepare import _crossprod
+from cqox.estimators.iv import diagnostics as diag
+from cqox.estimators.iv.estimators import _wald_ratio
+from cqox.estimators.iv.kclass import IVArrays, crossprod, iv_matrix, kclass, solve
+
+RTOL = 1e-12
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+@pytest.mark.parametrize("cols", [1, 2, 7, 50])
+def test_crossprod_is_the_gram_matrix_and_symmetric(order: str, cols: int) -> None:
+    rng = np.random.default_rng(cols)
+    S = np.array(rng.standard_normal((1_000, cols)) * 3 + 1, order=order)
+    for gram in (crossprod(S), _crossprod(S)):
+        np.testing.assert_allclose(gram, S.T @ S, rtol=RTOL, atol=RTOL * np.abs(S.T @ S).max())
+        np.testing.assert_array_equal(gram, gram.T)
+    # neither contiguous (a column slice of a row-major array): the NumPy product
+    np.testing.assert_array_equal(crossprod(S[::2, :]), S[::2, :].T @ S[::2, :])
+
+
+def test_solve_matches_numpy_and_reports_a_singular_matrix() -> None:
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((6, 6))
+    B = rng.standard_normal((6, 2))
+    x, info = solve(A, B.copy())
+    assert info == 0
+    np.testing.assert_allclose(x, np.linalg.solve(A, B), rtol=1e-10)
+    A[:, 3] = A[:, 1]
+    assert solve(A, np.eye(6))[1] > 0
+
+
+def _masked_wald(y: np.ndarray, d: np.ndarray, z: np.ndarray) -> tuple[float, float]:
+    z1 = z == 1
+    rf = float(np.mean(y[z1]) - np.mean(y[~z1]))
+    first = float(np.mean(d[z1]) - np.mean(d[~z1]))
+    return rf, first
+
+
+def test_wald_ratio_equals_the_group_means() -> None:
+    rng = np.random.default_rng(2)
+    n = 997
+    z = rng.integers(0, 2, n).astype(float)
+    d = 0.6 * z + rng.standard_normal(n) + 100.0
+    y = 1.5 * d + rng.standard_normal(n) - 40.0
+    got = _wald_ratio(np.column_stack((d, y)), z[:, None], None)
+    assert got is not None
+    rf, first = _masked_wald(y, d, z)
+    assert got["reduced_form"] == pytest.approx(rf, rel=1e-10)
+    assert got["first_stage"] == pytest.approx(first, rel=1e-10)
+    assert got["ratio"] == pytest.approx(rf / first, rel=1e-10)
+    # an instrument with a value other than 0 and 1 has no Wald ratio
+    z[5] = 2.0
+    assert _wald_ratio(np.column_stack((d, y)), z[:, None], None) is None
+
+
+@pytest.mark.parametrize("stat", [1e-9, 0.3, 3.84, 14.6, 55.3, 400.0, 1399.0])
+def test_chi2_one_p_value_equals_scipy(stat: float) -> None:
+    got = diag.chi2_stat("t", stat, 1, "null").p_value
+    want = float(special.chdtrc(1.0, stat))
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_chi2_p_value_outside_the_erfc_range_is_scipys() -> None:
+    for stat in (0.0, 1500.0, float("nan")):
+        got = diag.chi2_stat("t", stat, 1, "null").p_value
+        want = float(special.chdtrc(1.0, stat))
+        assert got == want or (np.isnan(got) and np.isnan(want))
+    assert diag.chi2_stat("t", 5.0, 3, "null").p_value == float(special.chdtrc(3.0, 5.0))
+
+
+def _arrays(n: int = 600, seed: int = 3) -> tuple[IVArrays, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    z = rng.standard_normal((n, 2))
+    v = rng.standard_normal(n)
+    d = z @ [0.5, 0.3] + X @ [0.2, 0.1, 0.0] + v
+    y = 1.2 * d + X @ [0.3, -0.2, 0.1] + 0.5 * v + rng.standard_normal(n)
+    W = np.column_stack([np.ones(n), X])
+    M = np.asfortranarray(np.column_stack([W, z, d, y]))
+    return iv_matrix(M, 4, 2, 1), W, np.column_stack([W, z])
+
+
+def test_instrument_scores_equal_the_per_piece_residuals() -> None:
+    a, W, Z = _arrays()
+    scores = diag.instrument_scores(a, "robust")
+    M = a.M
+    DY = M[:, -2:]
+    U = DY - Z @ np.linalg.lstsq(Z, DY, rcond=None)[0]
+    Zx = M[:, 4:6]
+    Zt = Zx - W @ np.linalg.lstsq(W, Zx, rcond=None)[0]
+    np.testing.assert_allclose(scores.resid, U, atol=1e-10)
+    np.testing.assert_allclose(M @ scores.resid_coef, U, atol=1e-10)
+    S = (Zt[:, :, None] * U[:, None, :]).reshape(len(U), -1)
+    np.testing.assert_allclose(scores.gram, S.T @ S, rtol=1e-10)
+
+
+@pytest.mark.parametrize("se_method", ["robust", "clustered", "unadjusted"])
+def test_endogeneity_regression_test_equals_the_control_function_regression(
+    se_method: str,
+) -> None:
+    """Wooldridge's test: OLS of y on [X, V̂], the Wald test of V̂'s coefficient."""
+    a, W, Z = _arrays(seed=4)
+    n = a.n
+    clusters = np.arange(n) % 40
+    if se_method == "clustered":
+        a = iv_matrix(np.asfortranarray(a.M), 4, 2, 1, clusters=clusters)
+    res = kclass(a, 1.0, se_method=se_method)
+    got = diag.endogeneity_tests(a, res, se_method, False).wooldridge.statistic
+    M = a.M
+    d, y = M[:, -2], M[:, -1]
+    V = d - Z @ np.linalg.lstsq(Z, d, rcond=None)[0]
+    A = np.column_stack([W, d, V])
+    coef = np.linalg.lstsq(A, y, rcond=None)[0]
+    e = y - A @ coef
+    bread = np.linalg.inv(A.T @ A)
+    if se_method == "unadjusted":
+        cov = bread * (e @ e / n)
+    else:
+        s = A * e[:, None]
+        if se_method == "clustered":
+            s = np.vstack([s[clusters == g].sum(axis=0) for g in range(40)])
+        cov = bread @ (s.T @ s) @ bread
+    want = coef[-1] ** 2 / cov[-1, -1]
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_iv_2sls_defaults_reproduce_the_diagnostics_of_a_binary_instrument() -> None:
+    """The default call end to end: the Wald ratio and the χ²₁ tests in its output."""
+
+    rng = np.random.default_rng(5)
+    n = 800
+    x = rng.standard_normal(n)
+    z = rng.integers(0, 2, n)
+    v = rng.standard_normal(n)
+    d = (0.9 * z + 0.3 * x + v > 0.5).astype(float)  # binary: the Wald ratio is reported
+    y = 1.5 * d + 0.4 * x + 0.5 * v + rng.standard_normal(n)
+    df = pd.DataFrame({"y": y, "d": d, "z": z, "x": x})
+    est = cqox.estimate(
+        "iv_2sls", df, outcome="y", treatment="d", covariates=["x"], roles={"instrument": ["z"]}
+    )
+    assert est.estimand == "LATE"
+    rf, first = _masked_wald(y, d, z.astype(float))
+    assert est.diagnostics["wald"]["ratio"] == pytest.approx(rf / first, rel=1e-10)
+    for key in ("durbin", "wooldridge_regression"):
+        t = est.diagnostics[key]
+        assert t["p_value"] == pytest.approx(float(special.chdtrc(1.0, t["statistic"])), rel=1e-12)
+    ar = est.diagnostics["anderson_rubin"]["test_zero"]
+    assert ar["p_value"] == pytest.approx(float(special.chdtrc(1.0, ar["statistic"])), rel=1e-12)

@@ -1,0 +1,72 @@
+"""LightGBM estimators fitted through the core API give the wrapper's predictions bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+lgb = pytest.importorskip("lightgbm")
+
+from sklearn.base import clone  # noqa: E402
+
+from cqox.nuisance.crossfit import crossfit_predict, fold_ids  # noqa: E402
+from cqox.nuisance.lightgbm_core import CoreLightGBM, core_learner  # noqa: E402
+
+SETTINGS = {"n_estimators": 30, "num_leaves": 7, "learning_rate": 0.1, "n_jobs": 1, "verbose": -1}
+
+
+def _data(n: int = 400, p: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(n, p))
+    t = (rng.random(n) < 1 / (1 + np.exp(-X[:, 0]))).astype(np.int64)
+    y = X[:, 1] + 0.5 * t + rng.normal(size=n)
+    return X, y, t
+
+
+def test_regressor_predictions_equal_the_wrapper_bit_for_bit() -> None:
+    X, y, _ = _data()
+    spec = lgb.LGBMRegressor(**SETTINGS, random_state=4, colsample_bytree=0.7)
+    model = core_learner(clone(spec), "regression")
+    assert isinstance(model, CoreLightGBM)
+    fast = model.fit(X[:300], y[:300]).predict(X[300:])
+    slow = clone(spec).fit(X[:300], y[:300]).predict(X[300:])
+    assert model.booster_ is not None
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_classifier_probabilities_equal_the_wrapper_bit_for_bit() -> None:
+    X, _, t = _data()
+    spec = lgb.LGBMClassifier(**SETTINGS, random_state=1, subsample=0.8, subsample_freq=1)
+    model = core_learner(clone(spec), "classification")
+    assert isinstance(model, CoreLightGBM)
+    fast = model.fit(X[:300], t[:300]).predict_proba(X[300:])
+    slow = clone(spec).fit(X[:300], t[:300]).predict_proba(X[300:])
+    assert model.booster_ is not None
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_crossfit_with_a_lightgbm_object_matches_fold_by_fold_wrapper_fits() -> None:
+    X, y, t = _data()
+    spec = lgb.LGBMRegressor(**SETTINGS, random_state=0)
+    folds = fold_ids(len(y), 5, np.random.default_rng(0), t)
+    got = crossfit_predict(spec, X, y, folds, "regression", seed=0, train_mask=t == 1)
+    want = np.empty(len(y))
+    for k in range(5):
+        train = (folds != k) & (t == 1)
+        want[folds == k] = clone(spec).fit(X[train], y[train]).predict(X[folds == k])
+    np.testing.assert_array_equal(got.pred, want)
+    assert not spec.__sklearn_is_fitted__()  # the caller's object is never fitted
+
+
+def test_other_cases_keep_the_wrapper() -> None:
+    X, _, t = _data()
+    weighted = lgb.LGBMClassifier(**SETTINGS, class_weight="balanced")
+    assert not isinstance(core_learner(clone(weighted), "classification"), CoreLightGBM)
+    # a classifier asked for a regression keeps the wrapper (its predict gives labels)
+    clf = lgb.LGBMClassifier(**SETTINGS)
+    assert not isinstance(core_learner(clone(clf), "regression"), CoreLightGBM)
+    # labels other than 0/1 are fitted by the wrapper itself, with its label encoding
+    model = core_learner(clone(clf), "classification")
+    got = model.fit(X, t + 1).predict_proba(X)
+    assert model.booster_ is None
+    np.testing.assert_array_equal(got, clone(clf).fit(X, t + 1).predict_proba(X))
