@@ -121,6 +121,18 @@ def test_msm_options_agree_on_the_point_and_differ_in_the_se(panel: pd.DataFrame
     assert w.diagnostics["weight_max"] <= fits["analytic"].diagnostics["weight_max"]
 
 
+@pytest.mark.parametrize("column", ["constant", "collinear"])
+def test_analytic_se_ignores_a_constant_or_collinear_covariate(
+    panel: pd.DataFrame, column: str
+) -> None:
+    # the weight models' Hessians are singular then; the SE is that without the column
+    df = panel.assign(constant=1.0, collinear=2.0 * panel["l"])
+    base = _fit("msm_iptw", df, se_method="analytic")
+    more = _fit("msm_iptw", df, se_method="analytic", covariates=["l", "v", column])
+    assert more.estimate == pytest.approx(base.estimate, rel=1e-10)
+    assert more.se == pytest.approx(base.se, rel=1e-10)
+
+
 def test_weights_by_period_start_at_the_first_period_ratio(panel: pd.DataFrame) -> None:
     est = _fit("msm_iptw", panel)
     w = est.tables["weights_by_period"]

@@ -60,6 +60,7 @@ from cqox.estimators.registry import register
 from cqox.estimators.timevarying.family import ALWAYS_VS_NEVER, TimeVaryingEstimator
 from cqox.estimators.timevarying.panel import TimeVaryingPanel
 from cqox.estimators.timevarying.pooled_logit import fit_pooled_logit
+from cqox.nuisance.glm import newton_step
 
 #: Seed stream of the bootstrap.
 _BOOT_STREAM = 3
@@ -148,10 +149,13 @@ def fit_msm_time(panel: TimeVaryingPanel, msm: str, se_method: str, truncate: fl
         if truncate > 0:
             dlog = dlog * ((sw > lo) & (sw < hi))[:, None]  # capped weights do not move
         H = core.T @ dlog / n
+        # each unit's influence is one Newton step of its score: least squares when a
+        # constant or collinear covariate makes the Hessian singular (the scores have no
+        # component along its null space, so the product with H does not depend on it)
         psi_eta = np.column_stack(
             [
-                np.linalg.solve(K * num.hessian, s_num.T).T,
-                np.linalg.solve(K * den.hessian, s_den.T).T,
+                newton_step(K * num.hessian, s_num.T).T,
+                newton_step(K * den.hessian, s_den.T).T,
             ]
         )
         core = core + psi_eta @ H.T
