@@ -16,6 +16,7 @@ import math
 from functools import cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -222,6 +223,11 @@ def test_a_gate_is_overridden_by_its_own_name(name: str) -> None:
 # --- learners: any scikit-learn estimator in any learner parameter -------------------
 
 
+#: The lasso's penalties in the pipeline case (standardised covariates): a short grid
+#: given explicitly (scikit-learn < 1.7 takes no grid size in ``alphas``).
+LASSO_GRID = np.logspace(-3, 0, 8)
+
+
 def _regressors() -> dict[str, Any]:
     import lightgbm as lgb
     from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
@@ -229,10 +235,13 @@ def _regressors() -> dict[str, Any]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    # small learners: the test proves that any scikit-learn object is accepted (a forest, a
+    # booster, a pipeline ending in a cross-validated model), not how well it fits, so the
+    # forests have 10 trees and the cross-validated models short grids of penalties
     return {
-        "random_forest": RandomForestRegressor(n_estimators=20, random_state=0),
+        "random_forest": RandomForestRegressor(n_estimators=10, random_state=0),
         "hist_gradient_boosting": HistGradientBoostingRegressor(max_iter=20, random_state=0),
-        "pipeline_lasso": make_pipeline(StandardScaler(), LassoCV(cv=3)),
+        "pipeline_lasso": make_pipeline(StandardScaler(), LassoCV(cv=3, alphas=LASSO_GRID)),
         "lightgbm": lgb.LGBMRegressor(n_estimators=20, verbose=-1, n_jobs=1),
     }
 
@@ -245,9 +254,9 @@ def _classifiers() -> dict[str, Any]:
     from sklearn.preprocessing import StandardScaler
 
     return {
-        "random_forest": RandomForestClassifier(n_estimators=20, random_state=0),
+        "random_forest": RandomForestClassifier(n_estimators=10, random_state=0),
         "hist_gradient_boosting": HistGradientBoostingClassifier(max_iter=20, random_state=0),
-        "pipeline_lasso": make_pipeline(StandardScaler(), LogisticRegressionCV(cv=3)),
+        "pipeline_lasso": make_pipeline(StandardScaler(), LogisticRegressionCV(cv=3, Cs=4)),
         "lightgbm": lgb.LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1),
     }
 
