@@ -209,7 +209,8 @@ def test_a_warm_up_of_a_current_cache_compiles_nothing(
     built: tuple[Path, list[dict[str, Any]]],
 ) -> None:
     folder, _ = built
-    assert kernel_cache.build(folder)["built"] is False
+    assert kernel_cache.build(folder, env=_env(), only=list(BOUNDED))["built"] is False
+    assert kernel_cache.build(folder, env=_env(), only=["rd"])["built"] is False
 
 
 def _fake_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -287,14 +288,18 @@ def test_install_copies_the_built_kernels_to_numbas_folder_for_them(
     defaults = kernel_cache.numba_default_dirs()
     from cqox.estimators.rd import _lp_kernel
 
-    assert defaults == {_lp_kernel.__name__: Path(_lp_kernel.side_kernel.stats.cache_path)}
-    target = tmp_path / "__pycache__"
-    assert kernel_cache.install(folder, {_lp_kernel.__name__: target}) == len(
-        list(folder.rglob("_lp_kernel.*.nb?"))
-    )
-    names = sorted(p.name for p in target.iterdir())
-    assert "_lp_kernel.side_kernel-" in " ".join(names)
-    assert all(n.startswith("_lp_kernel.") and n.endswith((".nbi", ".nbc")) for n in names)
+    assert set(defaults) == set(kernel_cache.KERNEL_MODULES)
+    assert defaults[_lp_kernel.__name__] == Path(_lp_kernel.side_kernel.stats.cache_path)
+    targets = {name: tmp_path / name / "__pycache__" for name in defaults}
+    assert kernel_cache.install(folder, targets) == len(list(folder.rglob("*.nb?")))
+    for name, stem in (
+        (_lp_kernel.__name__, "_lp_kernel."),
+        ("cqox.estimators.backdoor._matching_kernels", "_matching_kernels."),
+    ):
+        names = sorted(p.name for p in targets[name].iterdir())
+        assert names and all(n.startswith(stem) and n.endswith((".nbi", ".nbc")) for n in names)
+    # families the folder was not built for have nothing to copy
+    assert not targets["cqox.estimators.cate._forest_kernels"].exists()
 
 
 def test_a_service_worker_starts_with_a_copy_of_the_kernel_cache(
