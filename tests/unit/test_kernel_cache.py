@@ -27,6 +27,8 @@ from cqox.server import sandbox
 #: Seconds a warm-up or probe process may take before the test fails (a cold compile
 #: is 7-8 s of CPU; a loaded 2-core machine doubles the wall time).
 PROCESS_TIMEOUT_S = 300
+#: The same for the full warm-up (about 43 s of CPU) and the all-families probe (slow).
+FULL_TIMEOUT_S = 1200
 
 #: Families the default-suite cache is built for (the cheap ones; psm's is among them).
 BOUNDED = ("rd", "matching")
@@ -52,8 +54,9 @@ if "matching" in families:
 if "causal_forest" in families:
     cqox.estimate("causal_forest", backdoor, **roles, learner="linear", n_trees=20, seed=2)
 if "policy_tree" in families:
-    cqox.estimate("policy_tree", backdoor, **roles, learner="linear", depth=1, seed=2)
-    cqox.estimate("policy_tree", backdoor, **roles, learner="linear", seed=2)
+    small = backdoor.iloc[:400]  # the exact depth-2 search is quadratic in rows
+    cqox.estimate("policy_tree", small, **roles, learner="linear", depth=1, seed=2)
+    cqox.estimate("policy_tree", small, **roles, learner="linear", seed=2)
 if "synth" in families:
     from cqox.simulate.synth import synth_factor_model
     panel, _ = synth_factor_model(n_donors=8, n_pre=10, n_post=4, seed=2)
@@ -77,9 +80,9 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _communicate(proc: subprocess.Popen[str]) -> str:
+def _communicate(proc: subprocess.Popen[str], timeout: float = PROCESS_TIMEOUT_S) -> str:
     try:
-        out, err = proc.communicate(timeout=PROCESS_TIMEOUT_S)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate(timeout=30)
@@ -127,7 +130,9 @@ def test_concurrent_warm_ups_compile_once_and_stamp_the_cache(
     assert list(folder.rglob("*.nbi")), "no Numba index written"
 
 
-def _probe(cache: str, families: tuple[str, ...]) -> dict[str, dict[str, int]]:
+def _probe(
+    cache: str, families: tuple[str, ...], timeout: float = PROCESS_TIMEOUT_S
+) -> dict[str, dict[str, int]]:
     """Run :data:`_PROBE` for ``families`` in a fresh process on the Numba cache ``cache``."""
     proc = subprocess.Popen(
         [sys.executable, "-c", _PROBE, *families],
@@ -136,7 +141,9 @@ def _probe(cache: str, families: tuple[str, ...]) -> dict[str, dict[str, int]]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    stats: dict[str, dict[str, int]] = json.loads(_communicate(proc).strip().splitlines()[-1])
+    stats: dict[str, dict[str, int]] = json.loads(
+        _communicate(proc, timeout).strip().splitlines()[-1]
+    )
     return stats
 
 
@@ -190,16 +197,17 @@ def test_the_command_line_seeds_a_private_copy_of_the_installed_cache(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3 * FULL_TIMEOUT_S)
 def test_every_family_runs_without_compiling_on_a_full_warm_up(tmp_path: Path) -> None:
-    # the whole warm-up (about 40 s of CPU on 2 cores: the forest's parallel kernels and
+    # the whole warm-up (about 43 s of CPU on 2 cores: the forest's parallel kernels and
     # the synthetic-control QP cost most), then real analyses of every family
     folder = tmp_path / "kernels"
-    outcome = kernel_cache.build(folder, env=_env())
+    outcome = kernel_cache.build(folder, env=_env(), timeout=FULL_TIMEOUT_S)
     assert outcome["built"] and kernel_cache.is_current(folder, list(kernel_cache.WORKLOADS))
     home = tmp_path / "home"
     home.mkdir()
     assert sandbox.seed_kernel_cache(home, folder) > 0
-    stats = _probe(str(home / "numba"), tuple(kernel_cache.WORKLOADS))
+    stats = _probe(str(home / "numba"), tuple(kernel_cache.WORKLOADS), FULL_TIMEOUT_S)
     assert {name: s["misses"] for name, s in stats.items() if s["misses"]} == {}
     modules = {name.rsplit(".", 1)[0] for name, s in stats.items() if s["hits"]}
     assert modules == set(kernel_cache.KERNEL_MODULES)
