@@ -3,18 +3,21 @@
 Numba compiles a ``cache=True`` kernel on its first call in a process whose Numba cache
 lacks it, then writes the machine code there (``NUMBA_CACHE_DIR``, else the
 ``__pycache__`` folder next to the source when writable, else Numba's folder in the
-user's cache).  The RD estimator's local-polynomial kernels
-(:mod:`cqox.estimators.rd._lp_kernel`) take 7–8 s of CPU to compile on a 2-core
-machine, against about 0.5 s to load from the cache, so the default RD path should
-never compile in front of a user:
+user's cache).  Compiling costs seconds of CPU per family on a 2-core machine (the RD
+estimator's local-polynomial kernels, :mod:`cqox.estimators.rd._lp_kernel`, 7–8 s; the
+causal forest's about 15 s; the synthetic-control QP about 10 s), against a fraction
+of a second to load from the cache, so no analysis should compile in front of a user:
 
-- :func:`warm_up` compiles (or loads) every kernel of the default path by running it:
-  a small sharp and fuzzy RD analysis with the default gates, so the cached signatures
-  are exactly those a real analysis uses, plus the pseudo-inverse fallback;
+- :func:`warm_up` compiles (or loads) every kernel module of :data:`KERNEL_MODULES` by
+  running small real analyses (:data:`WORKLOADS`: RD with the default gates, matching
+  with a caliper and without replacement, a causal forest, policy trees, a synthetic
+  control, network exposure), so the cached signatures are exactly those real analyses
+  use;
 - :func:`build` runs the warm-up in a fresh interpreter whose ``NUMBA_CACHE_DIR`` is a
   given folder, under an exclusive lock (concurrent builders wait, then find it done),
   and writes :data:`STAMP_FILE` last: the sources' hashes, the Numba and Python
-  versions and the CPU; :func:`is_current` compares it with this installation, so a
+  versions, the CPU and the workloads run (all, or those asked for: ``cqox warm-up
+  --only``); :func:`is_current` compares it with this installation, so a
   changed kernel source, an upgrade or another CPU rebuilds it.  Numba checks the
   same on every load: its index holds a hash of the kernel's source file and its key
   the CPU, and each kernel module holds every compiled function its kernels call
@@ -22,7 +25,8 @@ never compile in front of a user:
 - :func:`seed` copies a current cache into a writable Numba cache folder.  Numba only
   uses a folder it can write, so a read-only pre-built cache (a container image's) is
   copied; the service copies its cache into each worker's private folder
-  (:mod:`cqox.server.sandbox`).
+  (:mod:`cqox.server.sandbox`), and :func:`use_installed` into a command-line run's
+  (``CQOX_KERNEL_CACHE_DIR``: the container image's ``cqox analyze``).
 
 ``cqox warm-up`` (:mod:`cqox.cli.warm_up`) runs :func:`build` after an installation
 (``make install``/``make install-run`` and the container image run it): into a given
@@ -71,8 +75,9 @@ STAMP_FILE = "cqox-kernels.json"
 LOCK_FILE = ".cqox-kernels.lock"
 #: Subfolder of CQOx's cache directory (:mod:`cqox._cachedir`) used by default.
 SUBDIR = "kernels"
-#: Longest a build may take (seconds): a cold compile is 7–8 s of CPU on 2 cores.
-BUILD_TIMEOUT_S = 900.0
+#: Longest a build may take (seconds): the full warm-up is about 43 s of CPU on 2 cores,
+#: and a loaded machine stretches its wall time 5-10 times.
+BUILD_TIMEOUT_S = 1800.0
 #: Longest :func:`seed` waits for a build of its source to finish (seconds); then it
 #: copies nothing and the kernels compile on first use.
 SEED_WAIT_S = 5.0
