@@ -92,6 +92,9 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
+        # no caller gets this object to stop: stop the process here, or it outlives the run
+        # (a loaded CI machine left three such servers and their worker pools behind)
+        self.stop()
         raise AssertionError("the service did not become ready:\n" + log.read_text())
 
     def kill(self) -> None:
