@@ -37,6 +37,8 @@ from scipy import special
 NULL_EIGENVALUE = 1e-12
 #: evaluate(doses) → (curve at the doses (G,), its covariance (G, G))
 Evaluate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: factor(doses) → (curve (G,), its covariance Σ̂ (G, G), a root R (G, r) with RR' = Σ̂)
+Factor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def influence_cov(psi: np.ndarray) -> np.ndarray:
@@ -50,6 +52,17 @@ def pointwise_se(cov: np.ndarray) -> np.ndarray:
     return np.asarray(np.sqrt(np.clip(np.diag(cov), 0.0, None)))
 
 
+def covariance_root(cov: np.ndarray) -> np.ndarray:
+    """``R`` (p, r) with ``RR' = Σ`` over the ``r`` non-null eigen-directions of ``Σ`` (p × p).
+
+    ``R = U_r Λ_r^{1/2}`` from the eigen-decomposition, eigenvalues below
+    :data:`NULL_EIGENVALUE` of the largest dropped (round-off of a singular ``Σ``).
+    """
+    vals, vecs = np.linalg.eigh(cov)
+    keep = vals > NULL_EIGENVALUE * max(float(vals.max()), np.finfo(float).tiny)
+    return np.asarray(vecs[:, keep] * np.sqrt(vals[keep]))
+
+
 def gaussian_factors(
     cov: np.ndarray, n_sim: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -59,10 +72,8 @@ def gaussian_factors(
     non-null directions are drawn (a polynomial curve of degree ``d`` spans ``d + 1``):
     ``E`` is (n_sim, r) standard normal, ``root`` (G, r), so a draw costs ``O(rG)``.
     """
-    vals, vecs = np.linalg.eigh(cov)
-    keep = vals > NULL_EIGENVALUE * max(float(vals.max()), np.finfo(float).tiny)
-    root = vecs[:, keep] * np.sqrt(vals[keep])
-    return rng.standard_normal((n_sim, int(keep.sum()))), root
+    root = covariance_root(cov)
+    return rng.standard_normal((n_sim, root.shape[1])), root
 
 
 def gaussian_draws(cov: np.ndarray, n_sim: int, rng: np.random.Generator) -> np.ndarray:
@@ -150,11 +161,24 @@ def curve_inference(
     level: float,
     n_sim: int,
     rng: np.random.Generator,
+    factor: Factor | None = None,
 ) -> CurveInference:
-    """Pointwise SEs, the uniform critical value and the maximiser of the curve on ``grid``."""
-    mu, cov = evaluate(grid)
-    se = pointwise_se(cov)
-    E, root = gaussian_factors(cov, n_sim, rng)
+    """Pointwise SEs, the uniform critical value and the maximiser of the curve on ``grid``.
+
+    ``factor``, when the curve has one, gives a root of ``Σ̂`` without factoring the
+    G × G matrix: a parametric curve ``μ̂(a) = b(a)'β̂`` has ``Σ̂ = B V̂ B'``, so
+    ``R = B L`` with ``LL' = V̂`` ((p × p), p coefficients) and ``Z = R e``,
+    ``e ~ N(0, I_p)``, has the law of the eigen-route's draws (a rotation of ``e``);
+    for a given seed the draws differ, not their distribution.
+    """
+    if factor is None:
+        mu, cov = evaluate(grid)
+        se = pointwise_se(cov)
+        E, root = gaussian_factors(cov, n_sim, rng)
+    else:
+        mu, cov, root = factor(grid)
+        se = pointwise_se(cov)
+        E = rng.standard_normal((n_sim, root.shape[1]))
     ok = se > 0
     # the draws Z = E root' in two products, each laid out for its reduction: the sup-t
     # statistic max_g |Z_g|/SE_g over the grid (axis 0 of the G × n_sim product, root

@@ -33,6 +33,7 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,7 @@ from cqox.core.params import Param
 from cqox.data.prepare import CausalData
 from cqox.estimators.base import Example
 from cqox.estimators.common import se_method_param
-from cqox.estimators.dose.curve import curve_inference, dose_grid
+from cqox.estimators.dose.curve import covariance_root, curve_inference, dose_grid
 from cqox.estimators.dose.density import NormalDoseModel, fit_marginal_dose, fit_normal_dose
 from cqox.estimators.dose.family import GRID_PARAMS, DoseResponseEstimator
 from cqox.estimators.registry import register
@@ -94,45 +95,85 @@ class MSMFit:
         B = polynomial_basis(doses, len(self.coef) - 1)
         return B @ self.coef, B @ self.cov @ B.T
 
+    def factor(self, doses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`evaluate` and a root ``B L`` of ``B V̂_β B'`` (``LL' = V̂_β``, (d+1) × r).
+
+        The band's draws then need the (d + 1) × (d + 1) coefficient covariance factored,
+        not the G × G curve covariance (:func:`~cqox.estimators.dose.curve.curve_inference`).
+        """
+        B = polynomial_basis(doses, len(self.coef) - 1)
+        return B @ self.coef, B @ self.cov @ B.T, B @ covariance_root(self.cov)
+
 
 def fit_msm(
     y: np.ndarray, a: np.ndarray, X: np.ndarray, degree: int, se_method: str = "analytic"
 ) -> MSMFit:
     """Stabilised-weight MSM of degree ``degree``: weights, ``β̂`` and its covariance.
 
-    ``ψ_β = M⁻¹ core`` per unit, so ``ψ_β'ψ_β/n² = M⁻¹ (core'core/n²) M⁻ᵀ`` from the
-    (q × q) cross-product of ``core``, without the n × q ``ψ_β``.
+    ``ψ_β = M⁻¹ core`` per unit, so ``ψ_β'ψ_β/n² = M⁻¹ (core'core/n²) M⁻ᵀ``.  Each
+    unit's ``core`` is linear in the n-vectors ``f = (b·u, 1, e_num, e_num², e_den²,
+    z·e_den)`` (``u = SW·ε``): ``core_i = P'f_i`` with ``P`` ((q + 4 + k) × q) built from
+    ``H`` below, so ``core'core = P'(F'F)P`` from one (q + 4 + k)² Gram of the rows of
+    ``F`` — and ``H`` is read off that same Gram — without an n × q matrix per term.
     """
     n = len(y)
     Z = with_intercept(X)
-    den = fit_normal_dose(a, Z)
-    num = fit_marginal_dose(a)
-    sw = np.exp(num.log_density(a) - den.log_density(a))
+    q, k = degree + 1, Z.shape[1]
+    dose_var = float(np.var(a))
+    den = fit_normal_dose(a, Z, dose_var)
+    num = fit_marginal_dose(a, dose_var)
+    en, ed = num.resid, den.resid
+    # rows of F (the analytic SE's Gram below): b·u (q), 1, e_num, e_num², e_den², z·e_den
+    # (k); the squares, needed by the weights too, are written there once
+    F = np.empty((q + 4 + k, n))
+    en2, ed2 = F[q + 2], F[q + 3]
+    np.multiply(en, en, out=en2)
+    np.multiply(ed, ed, out=ed2)
+    # SW = exp(log f(a) − log f(a | x)) from the residuals the fits kept (as
+    # NormalDoseModel.log_density computes each, in place: the same numbers)
+    log_num = en2 / (2 * num.sigma2)
+    np.subtract(-0.5 * math.log(2 * math.pi * num.sigma2), log_num, out=log_num)
+    log_den = ed2 / (2 * den.sigma2)
+    np.subtract(-0.5 * math.log(2 * math.pi * den.sigma2), log_den, out=log_den)
+    sw = np.exp(np.subtract(log_num, log_den, out=log_num), out=log_num)
     B = polynomial_basis(a, degree)
     WB = B * sw[:, None]
     M = WB.T @ B / n
     coef = np.linalg.solve(M, WB.T @ y / n)
     eps = y - B @ coef
-    core = WB * eps[:, None]  # SW·b·ε
-    if se_method == "analytic":
-        # ∂SW/∂η = SW·(∂log f(a)/∂η_num, −∂log f(a|x)/∂η_den) with η = (ā, s², γ, σ²):
-        # H = mean(core ∂log SW/∂η') and core += ψ_η H', block by block of η (n-vectors
-        # and n × q products: no n × (k + 3) score or influence matrix is formed)
-        k = Z.shape[1]
-        en, ed = num.resid, den.resid
-        s2n, s2d = num.sigma2, den.sigma2
-        h_mean = core.T @ (en / s2n) / n
-        h_var_num = core.T @ (-0.5 / s2n + en * en / (2 * s2n * s2n)) / n
-        h_gamma = (core * (-ed / s2d)[:, None]).T @ Z / n
-        h_var_den = core.T @ (0.5 / s2d - ed * ed / (2 * s2d * s2d)) / n
-        psi = np.empty((3, n))  # the influences of ā, s² and σ̂²
-        psi[0] = en
-        psi[1] = n / (n - 1) * en * en - s2n
-        psi[2] = n / (n - k) * ed * ed - s2d
-        core += psi.T @ np.stack([h_mean, h_var_num, h_var_den])
-        core += (Z * ed[:, None]) @ (den.bread @ h_gamma.T)  # γ̂'s influence (Z'Z/n)⁻¹ z e
     m_inv = np.linalg.inv(M)
-    cov = m_inv @ (core.T @ core) @ m_inv.T / (n * n)
+    if se_method != "analytic":
+        core = WB * eps[:, None]  # SW·b·ε
+        cov = m_inv @ (core.T @ core) @ m_inv.T / (n * n)
+        return MSMFit(coef, cov, sw, num, den)
+    # F's other rows, one n-vector product each (one strided n × q product into F's rows
+    # costs ~4× as much)
+    for j in range(q):
+        np.multiply(WB[:, j], eps, out=F[j])  # SW·b·ε, the robust core
+    F[q] = 1.0
+    F[q + 1] = en
+    for j in range(k):
+        np.multiply(Z[:, j], ed, out=F[q + 4 + j])
+    gram = F @ F.T
+    cross = gram[:q] / n  # mean(core f'): every H below is read off it
+    s2n, s2d = num.sigma2, den.sigma2
+    c_num, c_den = n / (n - 1), n / (n - k)
+    # ∂SW/∂η = SW·(∂log f(a)/∂η_num, −∂log f(a|x)/∂η_den) with η = (ā, s², γ, σ²),
+    # H = mean(core ∂log SW/∂η'); ψ_η = (e_num, c e_num² − s², (Z'Z/n)⁻¹ z e_den,
+    # c e_den² − σ²) and core += H ψ_η, each term a combination of the rows of F
+    h_mean = cross[:, q + 1] / s2n
+    h_var_num = -0.5 / s2n * cross[:, q] + cross[:, q + 2] / (2 * s2n * s2n)
+    h_var_den = 0.5 / s2d * cross[:, q] - cross[:, q + 3] / (2 * s2d * s2d)
+    h_gamma = -cross[:, q + 4 :] / s2d  # (q, k)
+    P = np.empty((q + 4 + k, q))
+    P[:q] = np.eye(q)
+    P[q] = -s2n * h_var_num - s2d * h_var_den
+    P[q + 1] = h_mean
+    P[q + 2] = c_num * h_var_num
+    P[q + 3] = c_den * h_var_den
+    P[q + 4 :] = den.bread @ h_gamma.T  # γ̂'s influence (Z'Z/n)⁻¹ z e
+    meat = P.T @ gram @ P
+    cov = m_inv @ meat @ m_inv.T / (n * n)
     return MSMFit(coef, cov, sw, num, den)
 
 
@@ -191,7 +232,7 @@ class DoseMSM(DoseResponseEstimator):
         fit = fit_msm(data.y, a, data.X, params["degree"], params["se_method"])
         grid = dose_grid(a, params["n_grid"], params["grid_quantile"])
         inference = curve_inference(
-            fit.evaluate, grid, params["ci_level"], params["n_sim"], ctx.rng(0)
+            fit.evaluate, grid, params["ci_level"], params["n_sim"], ctx.rng(0), fit.factor
         )
         w = fit.weights
         se = np.sqrt(np.diag(fit.cov))
