@@ -39,6 +39,8 @@ NULL_EIGENVALUE = 1e-12
 Evaluate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 #: factor(doses) → (curve (G,), its covariance Σ̂ (G, G), a root R (G, r) with RR' = Σ̂)
 Factor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+#: draw_argmax(grid, E) → per row e of E (n_sim, r), the grid index maximising μ̂ + R e
+DrawArgmax = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def influence_cov(psi: np.ndarray) -> np.ndarray:
@@ -95,7 +97,9 @@ def linear_quantiles(x: np.ndarray, q: np.ndarray | float) -> np.ndarray:
     v = (n - 1) * np.asarray(q, dtype=np.float64)
     lo = np.floor(v).astype(np.intp)
     hi = np.minimum(lo + 1, n - 1)
-    part = np.partition(x, np.unique(np.concatenate([lo.ravel(), hi.ravel(), [n - 1]])))
+    # the few distinct order statistics wanted, as a Python set (np.unique's dispatch
+    # costs more than the partition of a few thousand draws)
+    part = np.partition(x, sorted({*lo.ravel().tolist(), *hi.ravel().tolist(), n - 1}))
     if np.isnan(part[-1]):
         return np.full(v.shape, np.nan)
     a, b = part[lo], part[hi]
@@ -162,6 +166,7 @@ def curve_inference(
     n_sim: int,
     rng: np.random.Generator,
     factor: Factor | None = None,
+    draw_argmax: DrawArgmax | None = None,
 ) -> CurveInference:
     """Pointwise SEs, the uniform critical value and the maximiser of the curve on ``grid``.
 
@@ -169,7 +174,9 @@ def curve_inference(
     G × G matrix: a parametric curve ``μ̂(a) = b(a)'β̂`` has ``Σ̂ = B V̂ B'``, so
     ``R = B L`` with ``LL' = V̂`` ((p × p), p coefficients) and ``Z = R e``,
     ``e ~ N(0, I_p)``, has the law of the eigen-route's draws (a rotation of ``e``);
-    for a given seed the draws differ, not their distribution.
+    for a given seed the draws differ, not their distribution.  ``draw_argmax``, with
+    ``factor``, finds each draw's maximiser without the n_sim × G matrix of the draws
+    (a quadratic's vertex: :func:`~cqox.estimators.dose.msm.quadratic_argmax`).
     """
     if factor is None:
         mu, cov = evaluate(grid)
@@ -195,9 +202,12 @@ def curve_inference(
         sup = np.zeros(n_sim)
     crit = float(linear_quantiles(sup, level))
     best = int(np.argmax(mu))
-    shifted = np.column_stack([E, np.ones(n_sim)]) @ np.column_stack([root, mu]).T
-    arg = grid[shifted.argmax(axis=1)]
-    del shifted
+    if draw_argmax is not None and factor is not None:
+        arg = grid[draw_argmax(grid, E)]
+    else:
+        shifted = np.column_stack([E, np.ones(n_sim)]) @ np.column_stack([root, mu]).T
+        arg = grid[shifted.argmax(axis=1)]
+        del shifted
     alpha = 1.0 - level
     # bias-corrected percentile interval: the draws' maximiser drifts from μ̂'s by the
     # maximiser's own bias (towards the noisier doses), so the interval is shifted back

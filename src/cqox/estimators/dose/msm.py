@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,28 @@ def polynomial_basis(a: np.ndarray, degree: int) -> np.ndarray:
     return np.ascontiguousarray(out.T)
 
 
+def quadratic_argmax(grid: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Per row ``c`` of ``C`` (m, 2 or 3), the index of the largest ``c₀ + c₁a + c₂a²`` on ``grid``.
+
+    ``grid`` is equally spaced (:func:`~cqox.estimators.dose.curve.dose_grid`).  A concave
+    parabola (``c₂ < 0``) is largest at the grid point nearest its vertex ``−c₁/(2c₂)``
+    (``f(a) = c₂(a − v)² + const``; the nearest end when the vertex is off the grid),
+    anything else at the end where it is larger (the first on a tie, as ``argmax``):
+    the argmax of the m × G matrix of values, without the matrix.
+    """
+    G = len(grid)
+    c1 = C[:, 1]
+    c2 = C[:, 2] if C.shape[1] > 2 else np.zeros(C.shape[0])
+    lo, hi = float(grid[0]), float(grid[-1])
+    concave = c2 < 0
+    vertex = np.divide(c1, -2 * c2, out=np.full(C.shape[0], lo), where=concave)
+    near = np.rint((vertex - lo) * ((G - 1) / (hi - lo)))
+    np.clip(near, 0, G - 1, out=near)
+    # f(hi) − f(lo) = c₁(hi − lo) + c₂(hi² − lo²): which end is larger
+    rises = c1 * (hi - lo) + c2 * (hi * hi - lo * lo) > 0
+    return np.where(concave, near, np.where(rises, G - 1, 0)).astype(np.intp)
+
+
 @dataclass(frozen=True)
 class MSMFit:
     """A fitted marginal structural model of the dose.
@@ -95,14 +118,23 @@ class MSMFit:
         B = polynomial_basis(doses, len(self.coef) - 1)
         return B @ self.coef, B @ self.cov @ B.T
 
+    @cached_property
+    def coef_root(self) -> np.ndarray:
+        """``L`` ((d + 1) × r) with ``LL' = V̂_β`` (:func:`covariance_root`)."""
+        return covariance_root(self.cov)
+
     def factor(self, doses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`evaluate` and a root ``B L`` of ``B V̂_β B'`` (``LL' = V̂_β``, (d+1) × r).
+        """:meth:`evaluate` and a root ``B L`` of ``B V̂_β B'`` (``LL' = V̂_β``).
 
         The band's draws then need the (d + 1) × (d + 1) coefficient covariance factored,
         not the G × G curve covariance (:func:`~cqox.estimators.dose.curve.curve_inference`).
         """
         B = polynomial_basis(doses, len(self.coef) - 1)
-        return B @ self.coef, B @ self.cov @ B.T, B @ covariance_root(self.cov)
+        return B @ self.coef, B @ self.cov @ B.T, B @ self.coef_root
+
+    def draw_argmax(self, grid: np.ndarray, E: np.ndarray) -> np.ndarray:
+        """Grid index maximising each draw ``B(β̂ + L e)`` (degree ≤ 2: :func:`quadratic_argmax`)."""
+        return quadratic_argmax(grid, self.coef + E @ self.coef_root.T)
 
 
 def fit_msm(
@@ -180,15 +212,16 @@ def fit_msm(
 def weight_gates(w: np.ndarray, ctx: Context) -> list[Gate]:
     """Kish ESS / n and the largest weight over the mean weight of the stabilised weights."""
     limit = ctx.threshold("effective_sample_size")
+    ess = kish_ess(w)
     return [
         threshold_gate(
             "effective_sample_size",
-            kish_ess(w) / len(w),
+            ess / len(w),
             limit,
             higher_is_better=True,
             label="ESS / n",
             fail_threshold=limit / 3,
-            details={"ess": kish_ess(w), "n": len(w)},
+            details={"ess": ess, "n": len(w)},
         ),
         threshold_gate(
             "max_weight_ratio",
@@ -232,7 +265,13 @@ class DoseMSM(DoseResponseEstimator):
         fit = fit_msm(data.y, a, data.X, params["degree"], params["se_method"])
         grid = dose_grid(a, params["n_grid"], params["grid_quantile"])
         inference = curve_inference(
-            fit.evaluate, grid, params["ci_level"], params["n_sim"], ctx.rng(0), fit.factor
+            fit.evaluate,
+            grid,
+            params["ci_level"],
+            params["n_sim"],
+            ctx.rng(0),
+            fit.factor,
+            fit.draw_argmax if params["degree"] <= 2 else None,
         )
         w = fit.weights
         se = np.sqrt(np.diag(fit.cov))
