@@ -120,8 +120,15 @@ class MSMFit:
 
     @cached_property
     def coef_root(self) -> np.ndarray:
-        """``L`` ((d + 1) × r) with ``LL' = V̂_β`` (:func:`covariance_root`)."""
-        return covariance_root(self.cov)
+        """``L`` ((d + 1) × r) with ``LL' = V̂_β``: the Cholesky factor (r = d + 1).
+
+        A singular ``V̂_β`` (no Cholesky factor) gets its eigen-root over the non-null
+        directions instead (:func:`covariance_root`).
+        """
+        try:
+            return np.linalg.cholesky(self.cov)
+        except np.linalg.LinAlgError:
+            return covariance_root(self.cov)
 
     def factor(self, doses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`evaluate` and a root ``B L`` of ``B V̂_β B'`` (``LL' = V̂_β``).
