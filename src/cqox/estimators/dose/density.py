@@ -88,9 +88,7 @@ def _check_sigma2(sigma2: float, a: np.ndarray, dose_var: float | None) -> None:
         )
 
 
-def fit_normal_dose(
-    a: np.ndarray, Z: np.ndarray, dose_var: float | None = None
-) -> NormalDoseModel:
+def fit_normal_dose(a: np.ndarray, Z: np.ndarray, dose_var: float | None = None) -> NormalDoseModel:
     """Least-squares fit of the dose ``a`` on ``Z`` (with intercept) and its influence.
 
     ``dose_var``: ``numpy.var(a)`` when the caller has it (the exact-fit check's scale).
