@@ -122,6 +122,10 @@ def fit_marginal_dose(a: np.ndarray, dose_var: float | None = None) -> NormalDos
     m = float(np.mean(a))
     e = a - m
     sigma2 = float(e @ e / (n - 1))
+    if dose_var is None:  # numpy.var(a) bit for bit: the same mean, squares and sum
+        dose_var = float(np.add.reduce(e * e) / n)
     _check_sigma2(sigma2, a, dose_var)
-    one = np.broadcast_to(np.ones((1, 1)), (n, 1))
+    # a column of ones as one shared 1 (stride 0, read-only): nothing n-long is written
+    one = np.ndarray((n, 1), buffer=np.ones(1), strides=(0, 0))
+    one.flags.writeable = False
     return NormalDoseModel(np.array([m]), sigma2, e, one, np.ones((1, 1)))

@@ -171,15 +171,16 @@ def fit_msm(
     n = len(y)
     Z = with_intercept(X)
     q, k = degree + 1, Z.shape[1]
-    dose_var = float(np.var(a))
-    den = fit_normal_dose(a, Z, dose_var)
-    num = fit_marginal_dose(a, dose_var)
-    en, ed = num.resid, den.resid
+    num = fit_marginal_dose(a)
+    en = num.resid
     # rows of F (the analytic SE's Gram below): b·u (q), 1, e_num, e_num², e_den², z·e_den
     # (k); the squares, needed by the weights too, are written there once
     F = np.empty((q + 4 + k, n))
     en2, ed2 = F[q + 2], F[q + 3]
     np.multiply(en, en, out=en2)
+    # numpy.var(a) bit for bit (e_num = a − mean(a)), the exact-fit check's scale
+    den = fit_normal_dose(a, Z, float(np.add.reduce(en2) / n))
+    ed = den.resid
     np.multiply(ed, ed, out=ed2)
     # SW = exp(log f(a) − log f(a | x)) from the residuals the fits kept (as
     # NormalDoseModel.log_density computes each, in place: the same numbers)
@@ -217,8 +218,8 @@ def fit_msm(
     h_var_num = -0.5 / s2n * cross[:, q] + cross[:, q + 2] / (2 * s2n * s2n)
     h_var_den = 0.5 / s2d * cross[:, q] - cross[:, q + 3] / (2 * s2d * s2d)
     h_gamma = -cross[:, q + 4 :] / s2d  # (q, k)
-    P = np.empty((q + 4 + k, q))
-    P[:q] = np.eye(q)
+    P = np.zeros((q + 4 + k, q))
+    P[range(q), range(q)] = 1.0
     P[q] = -s2n * h_var_num - s2d * h_var_den
     P[q + 1] = h_mean
     P[q + 2] = c_num * h_var_num
