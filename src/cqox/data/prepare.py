@@ -119,9 +119,11 @@ class CausalData:
     def counts(self) -> dict[str, int]:
         """Row counts for an Estimate."""
         out = {"n_input": self.n_input, "n_dropped_missing": self.n_missing_dropped}
-        if self.t is not None:
-            out["n_treated"] = int((self.t == 1).sum())
-            out["n_control"] = int((self.t == 0).sum())
+        t = self.t
+        if t is not None:
+            # count_nonzero of the comparison: no boolean-to-integer sum
+            out["n_treated"] = int(np.count_nonzero(t == 1))
+            out["n_control"] = int(np.count_nonzero(t == 0))
         return out
 
     @property
