@@ -37,6 +37,10 @@ from scipy import special
 NULL_EIGENVALUE = 1e-12
 #: evaluate(doses) → (curve at the doses (G,), its covariance (G, G))
 Evaluate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: factor(doses) → (curve (G,), its covariance Σ̂ (G, G), a root R (G, r) with RR' = Σ̂)
+Factor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+#: draw_argmax(grid, E) → per row e of E (n_sim, r), the grid index maximising μ̂ + R e
+DrawArgmax = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def influence_cov(psi: np.ndarray) -> np.ndarray:
@@ -50,6 +54,17 @@ def pointwise_se(cov: np.ndarray) -> np.ndarray:
     return np.asarray(np.sqrt(np.clip(np.diag(cov), 0.0, None)))
 
 
+def covariance_root(cov: np.ndarray) -> np.ndarray:
+    """``R`` (p, r) with ``RR' = Σ`` over the ``r`` non-null eigen-directions of ``Σ`` (p × p).
+
+    ``R = U_r Λ_r^{1/2}`` from the eigen-decomposition, eigenvalues below
+    :data:`NULL_EIGENVALUE` of the largest dropped (round-off of a singular ``Σ``).
+    """
+    vals, vecs = np.linalg.eigh(cov)
+    keep = vals > NULL_EIGENVALUE * max(float(vals.max()), np.finfo(float).tiny)
+    return np.asarray(vecs[:, keep] * np.sqrt(vals[keep]))
+
+
 def gaussian_factors(
     cov: np.ndarray, n_sim: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -59,10 +74,8 @@ def gaussian_factors(
     non-null directions are drawn (a polynomial curve of degree ``d`` spans ``d + 1``):
     ``E`` is (n_sim, r) standard normal, ``root`` (G, r), so a draw costs ``O(rG)``.
     """
-    vals, vecs = np.linalg.eigh(cov)
-    keep = vals > NULL_EIGENVALUE * max(float(vals.max()), np.finfo(float).tiny)
-    root = vecs[:, keep] * np.sqrt(vals[keep])
-    return rng.standard_normal((n_sim, int(keep.sum()))), root
+    root = covariance_root(cov)
+    return rng.standard_normal((n_sim, root.shape[1])), root
 
 
 def gaussian_draws(cov: np.ndarray, n_sim: int, rng: np.random.Generator) -> np.ndarray:
@@ -84,7 +97,9 @@ def linear_quantiles(x: np.ndarray, q: np.ndarray | float) -> np.ndarray:
     v = (n - 1) * np.asarray(q, dtype=np.float64)
     lo = np.floor(v).astype(np.intp)
     hi = np.minimum(lo + 1, n - 1)
-    part = np.partition(x, np.unique(np.concatenate([lo.ravel(), hi.ravel(), [n - 1]])))
+    # the few distinct order statistics wanted, as a Python set (np.unique's dispatch
+    # costs more than the partition of a few thousand draws)
+    part = np.partition(x, sorted({*lo.ravel().tolist(), *hi.ravel().tolist(), n - 1}))
     if np.isnan(part[-1]):
         return np.full(v.shape, np.nan)
     a, b = part[lo], part[hi]
@@ -150,11 +165,27 @@ def curve_inference(
     level: float,
     n_sim: int,
     rng: np.random.Generator,
+    factor: Factor | None = None,
+    draw_argmax: DrawArgmax | None = None,
 ) -> CurveInference:
-    """Pointwise SEs, the uniform critical value and the maximiser of the curve on ``grid``."""
-    mu, cov = evaluate(grid)
-    se = pointwise_se(cov)
-    E, root = gaussian_factors(cov, n_sim, rng)
+    """Pointwise SEs, the uniform critical value and the maximiser of the curve on ``grid``.
+
+    ``factor``, when the curve has one, gives a root of ``Σ̂`` without factoring the
+    G × G matrix: a parametric curve ``μ̂(a) = b(a)'β̂`` has ``Σ̂ = B V̂ B'``, so
+    ``R = B L`` with ``LL' = V̂`` ((p × p), p coefficients) and ``Z = R e``,
+    ``e ~ N(0, I_p)``, has the law of the eigen-route's draws (a rotation of ``e``);
+    for a given seed the draws differ, not their distribution.  ``draw_argmax``, with
+    ``factor``, finds each draw's maximiser without the n_sim × G matrix of the draws
+    (a quadratic's vertex: :func:`~cqox.estimators.dose.msm.quadratic_argmax`).
+    """
+    if factor is None:
+        mu, cov = evaluate(grid)
+        se = pointwise_se(cov)
+        E, root = gaussian_factors(cov, n_sim, rng)
+    else:
+        mu, cov, root = factor(grid)
+        se = pointwise_se(cov)
+        E = rng.standard_normal((n_sim, root.shape[1]))
     ok = se > 0
     # the draws Z = E root' in two products, each laid out for its reduction: the sup-t
     # statistic max_g |Z_g|/SE_g over the grid (axis 0 of the G × n_sim product, root
@@ -171,9 +202,12 @@ def curve_inference(
         sup = np.zeros(n_sim)
     crit = float(linear_quantiles(sup, level))
     best = int(np.argmax(mu))
-    shifted = np.column_stack([E, np.ones(n_sim)]) @ np.column_stack([root, mu]).T
-    arg = grid[shifted.argmax(axis=1)]
-    del shifted
+    if draw_argmax is not None and factor is not None:
+        arg = grid[draw_argmax(grid, E)]
+    else:
+        shifted = np.column_stack([E, np.ones(n_sim)]) @ np.column_stack([root, mu]).T
+        arg = grid[shifted.argmax(axis=1)]
+        del shifted
     alpha = 1.0 - level
     # bias-corrected percentile interval: the draws' maximiser drifts from μ̂'s by the
     # maximiser's own bias (towards the noisier doses), so the interval is shifted back

@@ -34,8 +34,6 @@ class NormalDoseModel:
         ``γ̂`` (intercept first).
     sigma2 : float
         ``σ̂²`` (``n − k`` degrees of freedom).
-    mean : ndarray, shape (n,)
-        ``z_i'γ̂``.
     resid : ndarray, shape (n,)
         ``e_i = a_i − z_i'γ̂``.
     Z : ndarray, shape (n, k)
@@ -46,10 +44,14 @@ class NormalDoseModel:
 
     coef: np.ndarray
     sigma2: float
-    mean: np.ndarray
     resid: np.ndarray
     Z: np.ndarray
     bread: np.ndarray
+
+    @cached_property
+    def mean(self) -> np.ndarray:
+        """``z_i'γ̂``, shape (n,), computed when first read (the MSM needs only ``resid``)."""
+        return np.asarray(self.Z @ self.coef)
 
     @cached_property
     def influence(self) -> np.ndarray:
@@ -75,9 +77,10 @@ class NormalDoseModel:
         return np.column_stack([Z * (e / s2)[:, None], -0.5 / s2 + e * e / (2 * s2 * s2)])
 
 
-def _check_sigma2(sigma2: float, a: np.ndarray) -> None:
+def _check_sigma2(sigma2: float, a: np.ndarray, dose_var: float | None) -> None:
     # relative to the dose's own variance: round-off leaves ~1e-30, never exactly 0
-    if not sigma2 > EXACT_FIT * max(float(np.var(a)), np.finfo(float).tiny):
+    var = float(np.var(a)) if dose_var is None else dose_var
+    if not sigma2 > EXACT_FIT * max(var, np.finfo(float).tiny):
         raise EstimationError(
             "the covariates predict the dose exactly (residual variance 0): no unit could "
             "have received another dose, so the dose-response curve is not identified",
@@ -85,8 +88,11 @@ def _check_sigma2(sigma2: float, a: np.ndarray) -> None:
         )
 
 
-def fit_normal_dose(a: np.ndarray, Z: np.ndarray) -> NormalDoseModel:
-    """Least-squares fit of the dose ``a`` on ``Z`` (with intercept) and its influence."""
+def fit_normal_dose(a: np.ndarray, Z: np.ndarray, dose_var: float | None = None) -> NormalDoseModel:
+    """Least-squares fit of the dose ``a`` on ``Z`` (with intercept) and its influence.
+
+    ``dose_var``: ``numpy.var(a)`` when the caller has it (the exact-fit check's scale).
+    """
     n, k = Z.shape
     if n <= k:
         raise EstimationError(
@@ -96,15 +102,16 @@ def fit_normal_dose(a: np.ndarray, Z: np.ndarray) -> NormalDoseModel:
     ols = fit_ols(Z, a)
     e = ols.resid
     sigma2 = float(e @ e / (n - k))
-    _check_sigma2(sigma2, a)
-    return NormalDoseModel(ols.coef, sigma2, Z @ ols.coef, e, Z, ols.bread)
+    _check_sigma2(sigma2, a, dose_var)
+    return NormalDoseModel(ols.coef, sigma2, e, Z, ols.bread)
 
 
-def fit_marginal_dose(a: np.ndarray) -> NormalDoseModel:
+def fit_marginal_dose(a: np.ndarray, dose_var: float | None = None) -> NormalDoseModel:
     """:func:`fit_normal_dose` on the intercept alone, ``N(ā, s²)``, in closed form.
 
     The least-squares fit on a column of ones is the mean, its bread ``(1'1/n)⁻¹ = 1``
-    (the QR's answer up to round-off), with no factorisation to pay for.
+    (the QR's answer up to round-off), with no factorisation to pay for; its design is
+    a read-only view of one 1 (no n-vector of ones is written).
     """
     n = len(a)
     if n <= 1:
@@ -115,6 +122,10 @@ def fit_marginal_dose(a: np.ndarray) -> NormalDoseModel:
     m = float(np.mean(a))
     e = a - m
     sigma2 = float(e @ e / (n - 1))
-    _check_sigma2(sigma2, a)
-    one = np.ones((n, 1))
-    return NormalDoseModel(np.array([m]), sigma2, np.full(n, m), e, one, np.ones((1, 1)))
+    if dose_var is None:  # numpy.var(a) bit for bit: the same mean, squares and sum
+        dose_var = float(np.add.reduce(e * e) / n)
+    _check_sigma2(sigma2, a, dose_var)
+    # a column of ones as one shared 1 (stride 0, read-only): nothing n-long is written
+    one = np.ndarray((n, 1), buffer=np.ones(1), strides=(0, 0))
+    one.flags.writeable = False
+    return NormalDoseModel(np.array([m]), sigma2, e, one, np.ones((1, 1)))

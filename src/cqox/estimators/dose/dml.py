@@ -61,6 +61,9 @@ from cqox.nuisance.learners import OLSLearner, make_learner, predict_fitted
 
 #: Largest (row, dose) block predicted at once (8 bytes per cell and feature).
 BLOCK_CELLS = 500_000
+#: Largest (rows × doses) table of scores kept between the two passes of
+#: :meth:`DMLDoseFit.evaluate` (8 bytes each: 16 MB); beyond it they are recomputed.
+CACHE_CELLS = 2_000_000
 #: Seed stream of the folds (the learners use ``seed + fold``).
 _FOLD_STREAM = 0
 
@@ -129,13 +132,16 @@ class DMLDoseFit:
         sd = math.sqrt(self.sigma2)
         total = np.zeros(G)
         cache: list[np.ndarray] = []
+        # the second pass reuses the first's blocks while they fit in CACHE_CELLS (the
+        # same numbers: recomputing them cost half of the call at 10,000 × 101)
+        keep = n * G <= CACHE_CELLS
         for rows in blocks:
             g = self.gamma(doses, rows)
             f = gaussian_kernel(doses[None, :] - self.t_mean[rows, None], sd)
             K = gaussian_kernel(self.a[rows, None] - doses[None, :], self.h)
             s = g + K / f * (self.y[rows, None] - g)
             total += s.sum(axis=0)
-            if len(blocks) == 1:
+            if keep:
                 cache.append(s)
         theta = total / n
         cov = np.zeros((G, G))

@@ -65,7 +65,7 @@ GRID_PARAMS: tuple[Param, ...] = (
 
 
 #: Rows looked at first by :func:`_fewer_than_three_values` (a continuous dose has three
-#: distinct values among them; np.unique puts every NaN last, one NaN counted once)
+#: distinct values among them: one strictly between their smallest and largest)
 PEEK_ROWS = 64
 
 
@@ -79,7 +79,11 @@ def _fewer_than_three_values(s: pd.Series) -> bool:
     x = s.to_numpy()
     if x.dtype.kind not in "fiu":
         return bool(s.nunique(dropna=True) < 3)
-    if len(np.unique(x[:PEEK_ROWS])) >= 3 + int(np.isnan(x[:PEEK_ROWS]).any()):
+    head = x[:PEEK_ROWS]
+    if len(head) == 0:
+        return True
+    lo, hi = head.min(), head.max()  # NaN when the first rows have one: the full check
+    if lo < hi and bool(np.any((head > lo) & (head < hi))):
         return False  # three distinct values among the first rows (a continuous dose)
     if x.dtype.kind == "f":
         x = x[~np.isnan(x)]
@@ -107,9 +111,11 @@ class DoseResponseEstimator(Estimator):
                 "(dose=...)",
                 details={"role": "dose"},
             )
-        columns = [str(c) for c in df.columns]
+        # text labels (the usual case): pandas' hashed lookup, no list of every label
+        index = df.columns
+        columns: Any = index if index.inferred_type == "string" else [str(c) for c in index]
         if roles.dose not in columns:
-            raise column_not_found("dose", roles.dose, columns)
+            raise column_not_found("dose", roles.dose, [str(c) for c in index])
         s = df[roles.dose]
         if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
             raise RoleError(

@@ -86,13 +86,25 @@ N_BANDWIDTHS = 20
 BANDWIDTH_RANGE = (0.05, 2.0)
 #: Largest (row, dose) block held in memory at once (8 bytes each).
 BLOCK_CELLS = 2_000_000
+#: Largest number of (row, dose) cells kept between the two passes of
+#: :meth:`KernelDRFit.evaluate` (8 bytes each: 24 MB); beyond it they are recomputed.
+CACHE_CELLS = 3_000_000
 _SQRT_2PI = float(np.sqrt(2.0 * np.pi))
 
 
 def gaussian_kernel(d: np.ndarray, h: float) -> np.ndarray:
-    """``K_h(d) = φ(d/h)/h``."""
-    u = d / h
-    return np.asarray(np.exp(-0.5 * u * u) / (_SQRT_2PI * h))
+    """``K_h(d) = φ(d/h)/h``.
+
+    ``exp(−0.5·u·u)/(√(2π)h)`` with ``u = d/h``, the steps in place in one array: on the
+    (rows × doses) blocks here each fresh temporary is megabytes the system must fault
+    in page by page, and the same operations in the same order give the same numbers.
+    """
+    u = np.asarray(d / h)
+    k = -0.5 * u
+    k *= u
+    np.exp(k, out=k)
+    k /= _SQRT_2PI * h
+    return k
 
 
 def _row_blocks(n: int, width: int) -> list[slice]:
@@ -118,7 +130,12 @@ def marginal_density(
         f = gaussian_kernel(e, sd)
         out += f.sum(axis=0)
         grad[:, :-1] += (f * e).T @ Z[rows] / s2
-        grad[:, -1] += np.sum(f * (-0.5 / s2 + e * e / (2 * s2 * s2)), axis=0)
+        # f·(−0.5/σ² + e²/(2σ⁴)) in e's array (the same operations, no new temporaries)
+        np.multiply(e, e, out=e)
+        e /= 2 * s2 * s2
+        np.add(-0.5 / s2, e, out=e)
+        e *= f
+        grad[:, -1] += np.sum(e, axis=0)
     return out / n, grad / n
 
 
@@ -288,16 +305,26 @@ class KernelDRFit:
         # ∂θ̂_h(a)/∂η = e₁'D̂⁻¹Pₙ[g K ∂ξ/∂η], shape (G, d)
         J0 = np.zeros((len(doses), self.dxi.shape[1]))
         J1 = np.zeros_like(J0)
-        for rows in _row_blocks(n, len(doses)):
+        blocks = _row_blocks(n, len(doses))
+        # the second pass reuses the first's kernel blocks while they fit in CACHE_CELLS
+        # (the same numbers, computed once)
+        cache: list[tuple[np.ndarray, np.ndarray]] = []
+        keep = 2 * n * len(doses) <= CACHE_CELLS
+        for rows in blocks:
             d = (self.a[rows, None] - doses[None, :]) / h
             K = gaussian_kernel(d * h, h)
             J0 += K.T @ self.dxi[rows]
             J1 += (K * d).T @ self.dxi[rows]
+            if keep:
+                cache.append((d, K))
         D_eta = (r0[:, None] * J0 + r1[:, None] * J1) / n
         cov = np.zeros((len(doses), len(doses)))
-        for rows in _row_blocks(n, len(doses)):
-            d = (self.a[rows, None] - doses[None, :]) / h
-            K = gaussian_kernel(d * h, h)
+        for j, rows in enumerate(blocks):
+            if cache:
+                d, K = cache[j]
+            else:
+                d = (self.a[rows, None] - doses[None, :]) / h
+                K = gaussian_kernel(d * h, h)
             res = K * (self.xi[rows, None] - theta[None, :] - d * beta1[None, :])
             s0 = res + self.u[rows, None] * I0[0] + self.v[rows, None] * I1[0]
             s1 = res * d + self.u[rows, None] * I0[1] + self.v[rows, None] * I1[1]
