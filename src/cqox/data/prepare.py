@@ -9,6 +9,7 @@ on others (with a warning naming each one); never mutates the caller's table.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any, overload
 import numpy as np
 import pandas as pd
 
+from cqox.core.linalg import crossprod
 from cqox.core.roles import Roles
 from cqox.data.formula import (
     DesignMatrix,
@@ -117,9 +119,11 @@ class CausalData:
     def counts(self) -> dict[str, int]:
         """Row counts for an Estimate."""
         out = {"n_input": self.n_input, "n_dropped_missing": self.n_missing_dropped}
-        if self.t is not None:
-            out["n_treated"] = int((self.t == 1).sum())
-            out["n_control"] = int((self.t == 0).sum())
+        t = self.t
+        if t is not None:
+            # count_nonzero of the comparison: no boolean-to-integer sum
+            out["n_treated"] = int(np.count_nonzero(t == 1))
+            out["n_control"] = int(np.count_nonzero(t == 0))
         return out
 
     @property
@@ -492,51 +496,69 @@ def _prepare_plain(
     answers (with its messages and errors).
     """
     index = df.columns
-    if any(getattr(roles, role) is None for role in require):
-        return None
+    for role in require:
+        if getattr(roles, role) is None:
+            return None
     # a list as well as a tuple (a Roles built directly keeps the caller's list)
-    listed = tuple(roles.covariates) if isinstance(roles.covariates, list | tuple) else ()
+    covariates = roles.covariates
+    listed = tuple(covariates) if isinstance(covariates, list | tuple) else ()
+    outcome, treatment = roles.outcome, roles.treatment
+    if outcome in listed or treatment in listed:
+        return None
     role_cols = [c for _, c in _role_columns(roles) if c not in listed]
     cov_cols = list(listed)
-    if {roles.outcome, roles.treatment} & set(cov_cols):
-        return None
     used = list(dict.fromkeys(role_cols + cov_cols + list(extra_columns)))
-    if any(c not in index for c in used):
+    # unique text labels (check_table): get_loc gives each column's position (a label
+    # not in the table raises KeyError: the general path names it)
+    get_loc = index.get_loc
+    try:
+        locs = [get_loc(c) for c in used]
+    except KeyError:
         return None
-    # unique text labels (check_table): get_loc gives each column's position
-    locs = [index.get_loc(c) for c in used]
     positions = [j for j in locs if isinstance(j, int)]
     if len(positions) != len(used):
         return None
+    read = getattr(df, "_get_column_array", None)  # pandas' internal read, ~0.5 µs
+    if not callable(read):
+        read = _public_column_array(df)
     arrays: dict[str, np.ndarray] = {}
+    covs = set(listed)
     for col, j in zip(used, positions, strict=True):
-        values = _column_array(df, j)
-        if values is None or (values.dtype.kind == "f" and not np.isfinite(values).all()):
+        values = read(j)
+        if not isinstance(values, np.ndarray) or values.dtype.kind not in "iubf":
             return None
-        arrays[col] = values
+        if col not in covs and values.dtype.kind == "f" and not _all_finite(values):
+            return None  # the covariates are checked below, all at once
+        # read-only, as pandas' ``to_numpy`` is under copy-on-write
+        view = values.view()
+        view.flags.writeable = False
+        arrays[col] = view
     n = len(df)
     y = None
-    if roles.outcome and numeric_outcome:
-        y = arrays[roles.outcome].astype(np.float64, copy=False)
-        if np.ptp(y) == 0:
+    if outcome and numeric_outcome:
+        y = arrays[outcome].astype(np.float64, copy=False)
+        if _is_constant(y):
             return None
     t = None
-    if roles.treatment is not None:
-        t = arrays[roles.treatment].astype(np.float64, copy=False)
+    if treatment is not None:
+        t = arrays[treatment].astype(np.float64, copy=False)
         if binary_treatment:
             treated = t == 1.0
             n1 = int(treated.sum())
             if min(n1, n - n1) < max(min_per_arm, 1) or not (treated | (t == 0.0)).all():
                 return None
-        elif np.ptp(t) == 0:
+        elif _is_constant(t):
             return None
-    columns = [arrays[c] for c in cov_cols]
-    X = _block_view(columns)
+    at = dict(zip(used, positions, strict=True))
+    X = _block_view(df, [at[c] for c in cov_cols])
     if X is None:
         # one column-major copy, as pandas' ``to_numpy`` of several blocks gives
-        X = np.empty((n, len(columns)), dtype=np.float64, order="F")
-        for j, values in enumerate(columns):
-            X[:, j] = values
+        X = np.empty((n, len(cov_cols)), dtype=np.float64, order="F")
+        for j, c in enumerate(cov_cols):
+            X[:, j] = arrays[c]
+    # one check of the whole covariate block instead of one per column
+    if X.size and not _all_finite(X):
+        return None
     design, dropped, gram = _drop_degenerate(DesignMatrix(X, list(cov_cols)), True)
     return CausalData(
         frame=RowsInUse(df, positions, arrays),  # type: ignore[arg-type]  # see _FrameField
@@ -553,56 +575,62 @@ def _prepare_plain(
     )
 
 
-def _block_view(columns: list[np.ndarray]) -> np.ndarray | None:
-    """``columns`` as one read-only (n, k) column-major view, when they are one block.
+def _all_finite(values: np.ndarray) -> bool:
+    """Whether every value of a float array is finite, from one sum in the common case.
 
-    pandas stores the float64 columns of a table as the rows of one 2-D array: columns
-    that are consecutive rows of it are one column-major matrix already, which pandas'
-    ``to_numpy`` of those columns hands out as a view (no n × k copy: at 10⁶ × 50, 381
-    MiB).  This builds the same view from the columns' arrays: each float64, a view of
-    the same array, contiguous, and each starting where the previous one ends (so the
-    matrix lies inside that array's buffer).  ``None`` otherwise (the caller copies).
+    A NaN or an infinity makes the sum NaN or infinite, so a finite sum proves every
+    value finite; a sum that is not finite (a non-finite value, or finite values whose
+    sum overflows) is settled by the exact check.
     """
-    if not columns:
+    if math.isfinite(np.add.reduce(values, axis=None)):
+        return True
+    return bool(np.isfinite(values).all())
+
+
+def _is_constant(values: np.ndarray) -> bool:
+    """``np.ptp(values) == 0`` for finite values: the largest equals the smallest."""
+    return bool(np.maximum.reduce(values) == np.minimum.reduce(values))
+
+
+def _block_view(df: pd.DataFrame, positions: list[int]) -> np.ndarray | None:
+    """Columns ``positions`` of ``df`` as one read-only (n, k) column-major view, if one block.
+
+    pandas stores the float64 columns of a table as the rows of one 2-D array (a block):
+    columns that are consecutive rows of it are one column-major matrix already, which
+    pandas' ``to_numpy`` of those columns hands out as a view (no n × k copy: at 10⁶ ×
+    50, 381 MiB).  This takes the same view from the table's block placement (which
+    block holds each column, and its row there): every column in one float64 block, in
+    consecutive rows, the rows contiguous.  ``None`` otherwise (the caller copies).
+    """
+    mgr = getattr(df, "_mgr", None)
+    try:  # pandas' internal placement (a pandas without it: the caller copies)
+        blknos, blklocs, blocks = mgr.blknos, mgr.blklocs, mgr.blocks  # type: ignore[union-attr]
+    except AttributeError:
         return None
-    first = columns[0]
-    base, n = first.base, first.shape[0]
-    if base is None or n == 0:
+    if not positions:
         return None
-    step = n * first.itemsize
-    start = first.__array_interface__["data"][0]
-    for j, values in enumerate(columns):
-        if (
-            values.dtype != np.float64
-            or values.base is not base
-            or values.strides != (first.itemsize,)
-            or values.__array_interface__["data"][0] != start + j * step
-        ):
+    block, first = blknos[positions[0]], blklocs[positions[0]]
+    for i, j in enumerate(positions):
+        if blknos[j] != block or blklocs[j] != first + i:
             return None
-    view = np.lib.stride_tricks.as_strided(
-        first, shape=(n, len(columns)), strides=(first.itemsize, step), writeable=False
-    )
+    values = blocks[block].values
+    if not isinstance(values, np.ndarray) or values.dtype != np.float64 or values.ndim != 2:
+        return None
+    view = values[first : first + len(positions)].T
+    if not view.flags.f_contiguous:
+        return None
+    view.flags.writeable = False
     return np.asarray(view)
 
 
-def _column_array(df: pd.DataFrame, j: int) -> np.ndarray | None:
-    """Column ``j`` of ``df`` as a read-only NumPy array if its dtype is int/uint/bool/float.
+def _public_column_array(df: pd.DataFrame) -> Any:
+    """A column reader for a pandas without ``DataFrame._get_column_array``."""
 
-    pandas' own array of the column (no copy, no Series: ``df.iloc[:, j]`` costs ~20×
-    more), made read-only as pandas' ``to_numpy`` is under copy-on-write; ``None`` for
-    any other dtype (text, nullable, categorical, dates).
-    """
-    read = getattr(df, "_get_column_array", None)  # pandas' internal read, ~1 µs
-    if callable(read):
-        values = read(j)
-    else:  # a pandas without it: the public (slower) read
+    def read(j: int) -> Any:
         column = df.iloc[:, j]
-        values = column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
-    if not isinstance(values, np.ndarray) or values.dtype.kind not in "iubf":
-        return None
-    view = values.view()
-    view.flags.writeable = False
-    return view
+        return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+
+    return read
 
 
 def _numeric_block(sub: pd.DataFrame) -> np.ndarray | None:
@@ -699,13 +727,18 @@ def check_ordered_periods(values: pd.Series | np.ndarray, column: str) -> None:
 
 
 def _role_columns(roles: Roles) -> list[tuple[str, str]]:
+    """``(role, column)`` of every role that names columns, in the order of ``given()``.
+
+    Read from the instance's fields directly (what :meth:`Roles.given` iterates),
+    without building its dictionary of lists.
+    """
     out: list[tuple[str, str]] = []
-    for role, value in roles.given().items():
-        if role == "cutoff" or (role == "covariates" and isinstance(value, str)):
+    for role, value in vars(roles).items():
+        if value is None or role == "guesses" or role == "cutoff":
             continue
-        if isinstance(value, list):
+        if isinstance(value, tuple | list):
             out.extend((role, v) for v in value)
-        else:
+        elif not (role == "covariates" and isinstance(value, str)):
             out.append((role, value))
     return out
 
@@ -822,8 +855,9 @@ def _drop_degenerate(
     # a zero sum (constant, or deviations whose squares underflow) are compared exactly
     first = X[0].copy()
     gram, total = _shifted_gram(X, first)
-    varies = gram.diagonal() > 0
-    if not varies.all():  # the common case (every column varies) needs none of this
+    diagonal = gram.diagonal()
+    if not np.minimum.reduce(diagonal) > 0:  # the common case (every column varies) skips this
+        varies = diagonal > 0
         flat = np.flatnonzero(~varies)
         varies[flat] = X[:, flat].max(axis=0) > X[:, flat].min(axis=0)
         keep = np.flatnonzero(varies).tolist()
@@ -875,29 +909,18 @@ def _shifted_gram(X: np.ndarray, first: np.ndarray | None = None) -> tuple[np.nd
     n, p = X.shape
     if first is None:
         first = X[0].copy()
+    size = max(SHIFTED_ROWS, SHIFTED_CELLS // max(p, 1))
+    if n <= size:  # one block: the sums themselves, without accumulators
+        shifted = X - first
+        return crossprod(shifted), np.add.reduce(shifted, axis=0)
     gram, total = np.zeros((p, p)), np.zeros(p)
     # one small block of the shifted columns at a time, not a copy: a scratch reused
     # from the allocator's heap rather than fresh memory (a page fault per 4 kB) per call
-    for rows in row_blocks(n, max(SHIFTED_ROWS, SHIFTED_CELLS // max(p, 1))):
+    for rows in row_blocks(n, size):
         shifted = X[rows] - first
         total += shifted.sum(axis=0)
-        gram += _crossprod(shifted)
+        gram += crossprod(shifted)
     return gram, total
-
-
-def _crossprod(S: np.ndarray) -> np.ndarray:
-    """``S'S`` by BLAS ``gemm``.
-
-    NumPy's ``S.T @ S`` calls ``syrk``, which OpenBLAS runs 2–7× slower for a thin ``S``
-    (a few to 50 columns; 9 µs against 2.5 µs at 1,000 × 5).
-    """
-    from scipy.linalg import blas  # loaded with scipy.special, which cqox.core imports
-
-    if S.flags.f_contiguous:
-        return np.asarray(blas.dgemm(1.0, S, S, trans_a=1))
-    if S.flags.c_contiguous:  # S' is column-major
-        return np.asarray(blas.dgemm(1.0, S.T, S.T, trans_b=1))
-    return np.asarray(S.T @ S)
 
 
 def _correlation_from(gram: np.ndarray, total: np.ndarray, n: int) -> np.ndarray:

@@ -617,8 +617,12 @@ def endogeneity_tests(
             coef[:, 1] -= g0 * coef[:, 0]
             VE = a.M @ coef
             s = VE[:, 0] * VE[:, 1]  # ṽᵢ ê_{w,i}
-            gram, n_clusters = score_gram(s[:, None], a.clusters, se_method)
-            var = float(gram[0, 0]) / vtv / vtv * (meat_scale(n, kA, n_clusters, debiased) * n)
+            if se_method == "robust":  # Σᵢ sᵢ²: one dot product, not a 1 × 1 Gram by BLAS
+                meat, n_clusters = float(s @ s), None
+            else:
+                gram, n_clusters = score_gram(s[:, None], a.clusters, se_method)
+                meat = float(gram[0, 0])
+            var = meat / vtv / vtv * (meat_scale(n, kA, n_clusters, debiased) * n)
         else:
             cw = c0 - C[:, 0] * g0
             var = float(cw @ cw) / (n - kA if debiased else n) / vtv
