@@ -259,6 +259,18 @@ def test_numbers_are_floats_so_huge_powers_cannot_hang() -> None:
     assert np.isinf(design.X).all()
 
 
+@pytest.mark.parametrize("number", ["0x1f", "0o7", "0b1", "1_000", "2j", "0X1F"])
+def test_numbers_have_one_spelling_decimal(number: str) -> None:
+    # Python reads hex, octal, binary, underscored and imaginary literals; the language's
+    # numbers are decimal (found by the property test: "bs(0x01, df=3)" was accepted)
+    cols = ["x1"]
+    for formula in (f"I(x1 * {number})", f"bs({number}, df=3)", f"C(x1, levels=[{number}])"):
+        with pytest.raises(FormulaError, match="decimal notation"):
+            check_formula(formula, cols)
+    for decimal in ("3", "0.5", ".5", "5.", "1e3", "1.5E-3"):
+        assert check_formula(f"I(x1 * {decimal})", cols).columns == ("x1",)
+
+
 def test_limits_are_what_the_documentation_says() -> None:
     cols = ["x1", "x2"]
     assert check_formula("x1 + " * ((MAX_CHARS - 2) // 5) + "x2", cols).columns == ("x1", "x2")

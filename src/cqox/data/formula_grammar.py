@@ -71,6 +71,9 @@ _OPERATOR_HINTS = {
     ".": "'.' for all other columns is not supported; name the columns",
 }
 _NUMBER = re.compile(r"\d+(\.\d*)?|\.\d+")
+#: A number inside a transform: decimal digits, an optional fraction and exponent.  Python
+#: would also read ``0x1f``, ``0o7``, ``0b1`` and ``1_000``; the language has one spelling.
+_DECIMAL = re.compile(r"(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 #: Operators allowed inside a transform, as Python AST nodes.
 _DATA_BINOPS: tuple[type[ast.operator], ...] = (
@@ -529,12 +532,26 @@ def check_term(
         tree = ast.parse(code, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise where.error(f"cannot parse {_short(expr)!r}", expr) from None
+    _check_decimal_numbers(tree, code, where)
     checker = _TermChecker(columns, aliases, where, role, parameter)
     root = tree.body
     if not isinstance(root, ast.Call):
         raise where.error(f"{_short(expr)!r} is not a transform call", expr)
     checker.data(root, 0)
     return tree, checker.used, aliases
+
+
+def _check_decimal_numbers(tree: ast.AST, code: str, where: _Where) -> None:
+    """Refuse number literals not written in decimal notation (``0x1f``, ``1_000``)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float, complex):
+            text = ast.get_source_segment(code, node) or repr(node.value)
+            if not _DECIMAL.fullmatch(text):
+                raise where.error(
+                    f"number {_short(text)!r} is not allowed: write numbers in decimal "
+                    "notation (1, 0.5, 1e3)",
+                    text,
+                )
 
 
 def _outside_quotes(code: str) -> str:
