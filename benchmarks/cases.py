@@ -65,6 +65,8 @@ FOLDS = 5
 #: Learner parameters of the comprehensive analysis' DML estimators in the speed goal
 #: of the backdoor issue ("logistic/linear nuisances").
 LINEAR_DML = {"dml_plr": {"learner": "linear"}, "dml_irm": {"learner": "linear"}}
+#: The CQOx row of dml_irm with DRLearner's nuisance structure (one pooled outcome model).
+POOLED_IRM = "cqox (outcome_structure='pooled')"
 #: Treatment-history length of panel matching: cohort 4 has three earlier periods.
 PANEL_MATCH_LAGS = 3
 #: Synthetic-control predictor blocks (pre-period outcome means), shared by both libraries.
@@ -368,6 +370,26 @@ def dml_cases(d: Design, quick: bool) -> list[Case]:
                     "dml_irm", d, "ATE", outcome_learner=reg, propensity_learner=clf, n_folds=FOLDS
                 ),
                 note=lgbm_note,
+            )
+        )
+        # the same nuisance structure as EconML's DRLearner (one outcome model on
+        # (X, T)): run.SAME_METHOD_VARIANTS compares DRLearner with this row
+        add(
+            Case(
+                "dml_irm",
+                POOLED_IRM,
+                d.name,
+                "ATE",
+                _cqox(
+                    "dml_irm",
+                    d,
+                    "ATE",
+                    outcome_learner=reg,
+                    propensity_learner=clf,
+                    n_folds=FOLDS,
+                    outcome_structure="pooled",
+                ),
+                note=lgbm_note + "; one outcome model on (X, T), as DRLearner",
             )
         )
         add(
