@@ -70,3 +70,34 @@ def test_other_cases_keep_the_wrapper() -> None:
     got = model.fit(X, t + 1).predict_proba(X)
     assert model.booster_ is None
     np.testing.assert_array_equal(got, clone(clf).fit(X, t + 1).predict_proba(X))
+
+
+def test_mediation_dml_with_lightgbm_objects_equals_the_wrapper_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cqox
+    from cqox.estimators.mediation import crossfit as mediation_crossfit
+    from cqox.simulate.mediation import mediation_linear
+
+    df, _ = mediation_linear(n=300, seed=2)
+    roles = {"outcome": "y", "treatment": "t", "mediator": "m", "covariates": ["x1", "x2"]}
+    params = {
+        "outcome_learner": lgb.LGBMRegressor(**SETTINGS),
+        "propensity_learner": lgb.LGBMClassifier(**SETTINGS),
+        "seed": 3,
+    }
+    used: list[bool] = []
+
+    def spy(model: object, task: str) -> object:
+        wrapped = core_learner(model, task)
+        used.append(isinstance(wrapped, CoreLightGBM))
+        return wrapped
+
+    monkeypatch.setattr(mediation_crossfit, "core_learner", spy)
+    fast = cqox.estimate("mediation_dml", df, **roles, **params)
+    assert used and all(used)  # every nuisance went through the core API
+    # the same analysis with every nuisance fitted by the scikit-learn wrapper
+    monkeypatch.setattr(mediation_crossfit, "core_learner", lambda model, task: model)
+    slow = cqox.estimate("mediation_dml", df, **roles, **params)
+    assert fast.estimate == slow.estimate and fast.se == slow.se
+    assert fast.ci == slow.ci
