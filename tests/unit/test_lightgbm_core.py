@@ -101,3 +101,25 @@ def test_mediation_dml_with_lightgbm_objects_equals_the_wrapper_path(
     slow = cqox.estimate("mediation_dml", df, **roles, **params)
     assert fast.estimate == slow.estimate and fast.se == slow.se
     assert fast.ci == slow.ci
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "lightgbm_linear"])
+@pytest.mark.parametrize("task", ["regression", "classification"])
+@pytest.mark.parametrize("n", [150, 600])
+def test_early_stopped_learners_equal_the_wrapper_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, name: str, task: str, n: int
+) -> None:
+    from cqox.nuisance import learners
+
+    X, y, t = _data(n=n + 200)
+    target = t if task == "classification" else y
+    fast = learners.make_learner(name, task, 7).fit(X[:n], target[:n])
+    assert isinstance(fast.model_, CoreLightGBM) and fast.model_.booster_ is not None
+    if n >= learners.LIGHTGBM_MIN_ROWS_FOR_EARLY_STOPPING:  # stopped before the last round
+        assert 0 < fast.model_.booster_.best_iteration < fast.model_.model.n_estimators
+    # the same learner fitted through the scikit-learn wrapper (early stopping included)
+    monkeypatch.setattr(learners, "core_learner", lambda model, task: model)
+    slow = learners.make_learner(name, task, 7).fit(X[:n], target[:n])
+    assert not isinstance(slow.model_, CoreLightGBM)
+    got, want = (learners.predict_fitted(m, X[n:], task) for m in (fast, slow))
+    np.testing.assert_array_equal(got, want)
