@@ -15,7 +15,9 @@ Settings chosen so that every library computes the same thing:
   folds; a regressor for outcomes, a classifier for the binary treatment.  Rows labelled
   ``raw nuisance fits`` time the same LightGBM models fitted and predicted by hand on
   the same number of folds — the floor that a DML implementation's overhead is
-  measured against.
+  measured against.  EconML's DRLearner (one outcome model on (X, T)) is compared with
+  ``dml_irm``'s ``outcome_structure="pooled"`` row, its nuisance structure; DoubleML's
+  IRM (one outcome model per arm) with ``dml_irm``'s default.
 * IV: heteroskedasticity-robust (HC0) covariance in both libraries.
 * RD: local linear, triangular kernel, MSE-optimal common bandwidth, NN variance with
   3 neighbours, robust bias-corrected interval (rdrobust's defaults); CQOx's

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -123,3 +125,6 @@ def test_early_stopped_learners_equal_the_wrapper_bit_for_bit(
     assert not isinstance(slow.model_, CoreLightGBM)
     got, want = (learners.predict_fitted(m, X[n:], task) for m in (fast, slow))
     np.testing.assert_array_equal(got, want)
+    # a fitted learner survives pickling (process pools, stored CATE models)
+    again = pickle.loads(pickle.dumps(fast))
+    np.testing.assert_array_equal(learners.predict_fitted(again, X[n:], task), want)
