@@ -128,3 +128,32 @@ def test_early_stopped_learners_equal_the_wrapper_bit_for_bit(
     # a fitted learner survives pickling (process pools, stored CATE models)
     again = pickle.loads(pickle.dumps(fast))
     np.testing.assert_array_equal(learners.predict_fitted(again, X[n:], task), want)
+
+
+@pytest.mark.parametrize("name", ["s_learner", "t_learner", "x_learner"])
+def test_cate_meta_learners_with_lightgbm_objects_equal_the_wrapper_path(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    import cqox
+    from cqox.estimators.cate import learners as cate_learners
+    from cqox.simulate.dml import make_irm_heterogeneous
+
+    df, _ = make_irm_heterogeneous(n=300, p=5, seed=3)
+    new, _ = make_irm_heterogeneous(n=50, p=5, seed=4)
+    params = {
+        "outcome_learner": lgb.LGBMRegressor(**SETTINGS),
+        "propensity_learner": lgb.LGBMClassifier(**SETTINGS),
+        "learner": "linear",
+    }
+
+    def run() -> tuple[object, np.ndarray]:
+        est = cqox.estimate(
+            name, df, outcome="y", treatment="t", covariates=["x1", "x2", "x3"], seed=1, **params
+        )
+        return est.estimate, est.effects(new)["cate"].to_numpy()
+
+    fast = run()
+    monkeypatch.setattr(cate_learners, "core_learner", lambda model, task: model)
+    slow = run()
+    assert fast[0] == slow[0]
+    np.testing.assert_array_equal(fast[1], slow[1])
