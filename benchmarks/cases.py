@@ -15,7 +15,9 @@ Settings chosen so that every library computes the same thing:
   folds; a regressor for outcomes, a classifier for the binary treatment.  Rows labelled
   ``raw nuisance fits`` time the same LightGBM models fitted and predicted by hand on
   the same number of folds — the floor that a DML implementation's overhead is
-  measured against.
+  measured against.  EconML's DRLearner (one outcome model on (X, T)) is compared with
+  ``dml_irm``'s ``outcome_structure="pooled"`` row, its nuisance structure; DoubleML's
+  IRM (one outcome model per arm) with ``dml_irm``'s default.
 * IV: heteroskedasticity-robust (HC0) covariance in both libraries.
 * RD: local linear, triangular kernel, MSE-optimal common bandwidth, NN variance with
   3 neighbours, robust bias-corrected interval (rdrobust's defaults); CQOx's
@@ -65,6 +67,8 @@ FOLDS = 5
 #: Learner parameters of the comprehensive analysis' DML estimators in the speed goal
 #: of the backdoor issue ("logistic/linear nuisances").
 LINEAR_DML = {"dml_plr": {"learner": "linear"}, "dml_irm": {"learner": "linear"}}
+#: The CQOx row of dml_irm with DRLearner's nuisance structure (one pooled outcome model).
+POOLED_IRM = "cqox (outcome_structure='pooled')"
 #: Treatment-history length of panel matching: cohort 4 has three earlier periods.
 PANEL_MATCH_LAGS = 3
 #: Synthetic-control predictor blocks (pre-period outcome means), shared by both libraries.
@@ -368,6 +372,26 @@ def dml_cases(d: Design, quick: bool) -> list[Case]:
                     "dml_irm", d, "ATE", outcome_learner=reg, propensity_learner=clf, n_folds=FOLDS
                 ),
                 note=lgbm_note,
+            )
+        )
+        # the same nuisance structure as EconML's DRLearner (one outcome model on
+        # (X, T)): run.SAME_METHOD_VARIANTS compares DRLearner with this row
+        add(
+            Case(
+                "dml_irm",
+                POOLED_IRM,
+                d.name,
+                "ATE",
+                _cqox(
+                    "dml_irm",
+                    d,
+                    "ATE",
+                    outcome_learner=reg,
+                    propensity_learner=clf,
+                    n_folds=FOLDS,
+                    outcome_structure="pooled",
+                ),
+                note=lgbm_note + "; one outcome model on (X, T), as DRLearner",
             )
         )
         add(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,88 @@ def test_other_cases_keep_the_wrapper() -> None:
     got = model.fit(X, t + 1).predict_proba(X)
     assert model.booster_ is None
     np.testing.assert_array_equal(got, clone(clf).fit(X, t + 1).predict_proba(X))
+
+
+def test_mediation_dml_with_lightgbm_objects_equals_the_wrapper_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cqox
+    from cqox.estimators.mediation import crossfit as mediation_crossfit
+    from cqox.simulate.mediation import mediation_linear
+
+    df, _ = mediation_linear(n=300, seed=2)
+    roles = {"outcome": "y", "treatment": "t", "mediator": "m", "covariates": ["x1", "x2"]}
+    params = {
+        "outcome_learner": lgb.LGBMRegressor(**SETTINGS),
+        "propensity_learner": lgb.LGBMClassifier(**SETTINGS),
+        "seed": 3,
+    }
+    used: list[bool] = []
+
+    def spy(model: object, task: str) -> object:
+        wrapped = core_learner(model, task)
+        used.append(isinstance(wrapped, CoreLightGBM))
+        return wrapped
+
+    monkeypatch.setattr(mediation_crossfit, "core_learner", spy)
+    fast = cqox.estimate("mediation_dml", df, **roles, **params)
+    assert used and all(used)  # every nuisance went through the core API
+    # the same analysis with every nuisance fitted by the scikit-learn wrapper
+    monkeypatch.setattr(mediation_crossfit, "core_learner", lambda model, task: model)
+    slow = cqox.estimate("mediation_dml", df, **roles, **params)
+    assert fast.estimate == slow.estimate and fast.se == slow.se
+    assert fast.ci == slow.ci
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "lightgbm_linear"])
+@pytest.mark.parametrize("task", ["regression", "classification"])
+@pytest.mark.parametrize("n", [150, 600])
+def test_early_stopped_learners_equal_the_wrapper_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, name: str, task: str, n: int
+) -> None:
+    from cqox.nuisance import learners
+
+    X, y, t = _data(n=n + 200)
+    target = t if task == "classification" else y
+    fast = learners.make_learner(name, task, 7).fit(X[:n], target[:n])
+    assert isinstance(fast.model_, CoreLightGBM) and fast.model_.booster_ is not None
+    if n >= learners.LIGHTGBM_MIN_ROWS_FOR_EARLY_STOPPING:  # stopped before the last round
+        assert 0 < fast.model_.booster_.best_iteration < fast.model_.model.n_estimators
+    # the same learner fitted through the scikit-learn wrapper (early stopping included)
+    monkeypatch.setattr(learners, "core_learner", lambda model, task: model)
+    slow = learners.make_learner(name, task, 7).fit(X[:n], target[:n])
+    assert not isinstance(slow.model_, CoreLightGBM)
+    got, want = (learners.predict_fitted(m, X[n:], task) for m in (fast, slow))
+    np.testing.assert_array_equal(got, want)
+    # a fitted learner survives pickling (process pools, stored CATE models)
+    again = pickle.loads(pickle.dumps(fast))
+    np.testing.assert_array_equal(learners.predict_fitted(again, X[n:], task), want)
+
+
+@pytest.mark.parametrize("name", ["s_learner", "t_learner", "x_learner"])
+def test_cate_meta_learners_with_lightgbm_objects_equal_the_wrapper_path(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    import cqox
+    from cqox.estimators.cate import learners as cate_learners
+    from cqox.simulate.dml import make_irm_heterogeneous
+
+    df, _ = make_irm_heterogeneous(n=300, p=5, seed=3)
+    new, _ = make_irm_heterogeneous(n=50, p=5, seed=4)
+    params = {
+        "outcome_learner": lgb.LGBMRegressor(**SETTINGS),
+        "propensity_learner": lgb.LGBMClassifier(**SETTINGS),
+        "learner": "linear",
+    }
+
+    def run() -> tuple[object, np.ndarray]:
+        est = cqox.estimate(
+            name, df, outcome="y", treatment="t", covariates=["x1", "x2", "x3"], seed=1, **params
+        )
+        return est.estimate, est.effects(new)["cate"].to_numpy()
+
+    fast = run()
+    monkeypatch.setattr(cate_learners, "core_learner", lambda model, task: model)
+    slow = run()
+    assert fast[0] == slow[0]
+    np.testing.assert_array_equal(fast[1], slow[1])

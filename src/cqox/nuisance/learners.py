@@ -54,6 +54,7 @@ import numpy as np
 
 from cqox.errors import EstimationError, ParameterError
 from cqox.nuisance.glm import fit_binary
+from cqox.nuisance.lightgbm_core import core_learner
 from cqox.nuisance.ols import least_squares
 
 LEARNER_NAMES: tuple[str, ...] = (
@@ -150,8 +151,12 @@ class EarlyStoppedLightGBM:
 
         cls = lgb.LGBMClassifier if self.task == "classification" else lgb.LGBMRegressor
         n = len(y)
+        # trained through LightGBM's core API where that is bit for bit the wrapper's
+        # model (cqox.nuisance.lightgbm_core): no model text round trip per fit
         if n < LIGHTGBM_MIN_ROWS_FOR_EARLY_STOPPING:
-            model = cls(**{**self.params, "n_estimators": 100}, random_state=self.seed)
+            model = core_learner(
+                cls(**{**self.params, "n_estimators": 100}, random_state=self.seed), self.task
+            )
             self.model_ = model.fit(X, y)
             return self
         rng = np.random.default_rng(self.seed)
@@ -165,7 +170,7 @@ class EarlyStoppedLightGBM:
                 is_val[rng.choice(idx, size=min(k, len(idx) - 1), replace=False)] = True
         else:
             is_val[rng.choice(n, size=n_val, replace=False)] = True
-        model = cls(**self.params, random_state=self.seed)
+        model = core_learner(cls(**self.params, random_state=self.seed), self.task)
         model.fit(
             X[~is_val],
             y[~is_val],

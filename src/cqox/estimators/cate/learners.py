@@ -40,6 +40,7 @@ from cqox.errors import EstimationError
 from cqox.estimators.cate.effects import Predictor
 from cqox.nuisance.crossfit import crossfit_predict
 from cqox.nuisance.learners import LIGHTGBM_DEFAULTS, make_learner, predict_fitted
+from cqox.nuisance.lightgbm_core import core_learner
 from cqox.nuisance.ols import least_squares
 
 #: Rounds of the weighted LightGBM final stage of the R-learner (no early stopping:
@@ -208,6 +209,14 @@ class XCombination:
         return e * self.tau0(X) + (1 - e) * self.tau1(X)
 
 
+def _core(model: Any) -> Any:
+    """A plain LightGBM regressor through the core API, any other learner as it is.
+
+    The core API trains the wrapper's model bit for bit (:mod:`cqox.nuisance.lightgbm_core`).
+    """
+    return core_learner(model, "regression")
+
+
 def _regressor(spec: Any, seed: int, weighted: bool, role: str) -> Any:
     """A fresh final-stage regressor; a weighted fit needs ``sample_weight`` support."""
     if weighted and isinstance(spec, str) and spec.startswith("lightgbm"):
@@ -285,10 +294,10 @@ def s_learner(
     oof = np.empty(len(y))
     for k in np.unique(folds):
         test = folds == k
-        model = make_learner(spec, "regression", seed + int(k), "outcome_learner")
+        model = _core(make_learner(spec, "regression", seed + int(k), "outcome_learner"))
         model.fit(Xt[~test], y[~test])
         oof[test] = _s_contrast(model, X[test])
-    full = make_learner(spec, "regression", seed + len(np.unique(folds)), "outcome_learner")
+    full = _core(make_learner(spec, "regression", seed + len(np.unique(folds)), "outcome_learner"))
     full.fit(Xt, y)
     return MetaFit(oof, np.full(len(y), np.nan), NoSE(SContrast(full)))
 
@@ -304,8 +313,10 @@ def arm_models(
     y: np.ndarray, t: np.ndarray, X: np.ndarray, spec: Any, seed: int
 ) -> tuple[Any, Any]:
     """``μ̂₀`` and ``μ̂₁`` fitted on all rows of their arm."""
-    mu0 = make_learner(spec, "regression", seed, "outcome_learner").fit(X[t == 0], y[t == 0])
-    mu1 = make_learner(spec, "regression", seed + 1, "outcome_learner").fit(X[t == 1], y[t == 1])
+    mu0 = _core(make_learner(spec, "regression", seed, "outcome_learner")).fit(X[t == 0], y[t == 0])
+    mu1 = _core(make_learner(spec, "regression", seed + 1, "outcome_learner")).fit(
+        X[t == 1], y[t == 1]
+    )
     return mu0, mu1
 
 
@@ -401,7 +412,10 @@ def propensity_model(
     spec: Any, X: np.ndarray, t: np.ndarray, seed: int
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``e(x)`` for new rows from a classifier fitted on all rows."""
-    model = make_learner(spec, "classification", seed, "propensity_learner").fit(X, t)
+    model = core_learner(
+        make_learner(spec, "classification", seed, "propensity_learner"), "classification"
+    )
+    model.fit(X, t)
     return ProbabilityPredictor(model)
 
 
