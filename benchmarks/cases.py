@@ -69,6 +69,12 @@ FOLDS = 5
 LINEAR_DML = {"dml_plr": {"learner": "linear"}, "dml_irm": {"learner": "linear"}}
 #: The CQOx row of dml_irm with DRLearner's nuisance structure (one pooled outcome model).
 POOLED_IRM = "cqox (outcome_structure='pooled')"
+#: Peers whose method is a CQOx variant rather than its default: (method, peer library) →
+#: the CQOx row it is compared with.  EconML's DRLearner fits one outcome model on (X, T),
+#: which is dml_irm's ``outcome_structure='pooled'``, not its per-arm default.
+SAME_METHOD_VARIANTS: dict[tuple[str, str], str] = {
+    ("dml_irm", "econml DRLearner"): POOLED_IRM,
+}
 #: Treatment-history length of panel matching: cohort 4 has three earlier periods.
 PANEL_MATCH_LAGS = 3
 #: Synthetic-control predictor blocks (pre-period outcome means), shared by both libraries.

@@ -415,18 +415,24 @@ def section(result: dict[str, Any]) -> list[str]:
         for p in rows:
             if p["method"] != r["method"] or p["rows"] != r["rows"] or p is r:
                 continue
-            cq, pc = r["cpu_s"], p["cpu_s"]
+            # a peer of a CQOx variant's method is compared with that variant
+            mine, peer = _counterpart(rows, r, p), p["library"]
+            if mine is not r:
+                peer = f"{peer} (vs {mine['library']})"
+            cq, pc = mine["cpu_s"], p["cpu_s"]
             ratio = f"{pc / cq:.2f}" if cq and pc else "—"
             note = (p["error"] or p["note"] or "").replace("|", "/")
             lines.append(
-                f"| {r['method']} | {r['rows']:,} | {_ms(cq)} | {p['library']} | {_ms(pc)} | "
-                f"{ratio} | {_num(r['estimate'])} | {_num(p['estimate'])} | {note} |"
+                f"| {r['method']} | {r['rows']:,} | {_ms(cq)} | {peer} | {_ms(pc)} | "
+                f"{ratio} | {_num(mine['estimate'])} | {_num(p['estimate'])} | {note} |"
             )
     lines += [
         "",
         "Rows whose library starts with *cqox* are CQOx variants (gates off, the HAC "
         "interval of statsmodels, the pooled outcome model), compared with CQOx's "
-        "defaults the same way.",
+        "defaults the same way. A peer whose method is such a variant is compared with it "
+        "(*peer (vs variant)*: EconML's DRLearner fits one outcome model on (X, T), "
+        "dml_irm's pooled structure).",
         "",
         "Propensity peers: DoWhy's propensity estimators write their score into the "
         "caller's table and skip the propensity fit when it is there, so each timed DoWhy "
@@ -440,6 +446,21 @@ def section(result: dict[str, Any]) -> list[str]:
         END,
     ]
     return lines
+
+
+def _counterpart(
+    rows: list[dict[str, Any]], ours: dict[str, Any], peer: dict[str, Any]
+) -> dict[str, Any]:
+    """The CQOx row ``peer`` is compared with: its same-method variant, else ``ours``."""
+    variant = cases.SAME_METHOD_VARIANTS.get((ours["method"], peer["library"]))
+    for c in rows:
+        if variant and (c["method"], c["rows"], c["library"]) == (
+            ours["method"],
+            ours["rows"],
+            variant,
+        ):
+            return c
+    return ours
 
 
 def _ms(x: float | None) -> str:

@@ -277,9 +277,7 @@ def _find(outcomes: list[Outcome], method: str, library: str) -> Outcome | None:
 #: fits one outcome model on (X, T), which is dml_irm's ``outcome_structure="pooled"``,
 #: not its default of one model per arm (DoubleML's IRM); the speed comparison pairs
 #: DRLearner with the pooled row (same nuisance structure, same LightGBM objects).
-SAME_METHOD_VARIANTS: dict[tuple[str, str], str] = {
-    ("dml_irm", "econml DRLearner"): cases.POOLED_IRM,
-}
+SAME_METHOD_VARIANTS = cases.SAME_METHOD_VARIANTS
 
 
 def _counterpart(outcomes: list[Outcome], o: Outcome, peer: Outcome) -> Outcome:

@@ -38,3 +38,17 @@ def test_a_slower_pooled_run_is_listed_against_drlearner() -> None:
     assert f"econml DRLearner (vs {cases.POOLED_IRM})" in row
     slower = [x for x in losses if x.startswith("slower")]
     assert len(slower) == 1 and cases.POOLED_IRM in slower[0] and "DRLearner" in slower[0]
+
+
+def test_peer_speed_compares_drlearner_with_the_pooled_structure() -> None:
+    from benchmarks import peer_speed
+
+    def row(library: str, cpu_s: float) -> dict[str, object]:
+        return {"method": "dml_irm", "rows": 1000, "library": library, "cpu_s": cpu_s,
+                "estimate": 1.0, "error": None, "note": ""}  # fmt: skip
+
+    rows = [row("cqox", 9.0), row(cases.POOLED_IRM, 6.0), row("econml DRLearner", 6.6)]
+    rows.append(row("doubleml", 9.5))
+    text = "\n".join(peer_speed.section({"runs": 3, "load_average": [1.0], "rows": rows}))
+    assert f"| econml DRLearner (vs {cases.POOLED_IRM}) | 6.6e+03 | 1.10 |" in text
+    assert "| doubleml | 9.5e+03 | 1.06 |" in text
