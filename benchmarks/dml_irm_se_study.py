@@ -22,7 +22,7 @@ settles it.  Each replication draws a fresh data set and runs, on it:
 Designs (population ATE = 1 + 0.5 E[x1] + 0.5 P(x2 > 0) = 1.25 in both):
 ``harness`` is ``cross_section(n, 50)``, ``e(x) = expit(0.6 x1 − 0.4 x2 + 0.3 x3 −
 0.2 x4)``; ``strong`` multiplies that index by :data:`STRONG_FACTOR` (propensities
-reach 1e-4 and 1 − 1e-4; about 12% of rows outside [0.05, 0.95]).
+reach about 0.002 and 0.998; about 13% of rows outside [0.05, 0.95]).
 
 Run (one core, low priority; each replication writes one JSON line, so an interrupted
 run keeps its rows and ``--summary`` reads whatever is there)::
@@ -30,6 +30,7 @@ run keeps its rows and ``--summary`` reads whatever is there)::
     OMP_NUM_THREADS=1 nice -n 10 python -m benchmarks.dml_irm_se_study --reps 200   # both designs
     python -m benchmarks.dml_irm_se_study --summary
     python -m benchmarks.dml_irm_se_study --explain --design harness   # one data set, mechanism
+    python -m benchmarks.dml_irm_se_study --oracle     # AIPW with the true g and e, 300 draws
 
 Results: ``benchmarks/results/dml_irm_se_<design>.jsonl``; the table and the reading
 are in docs/validation_backdoor_dml.md ("SE with the peers' LightGBM objects").
@@ -50,7 +51,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from scipy import special  # noqa: E402
 
 from benchmarks import cases, datagen  # noqa: E402
@@ -399,11 +399,7 @@ def explain(design: str, r: int) -> None:
                 f"top 1% of |ψ| carry {100 * share:.0f}% of Σψ²"
             )
     # nuisance accuracy against the truth (the design's known functions)
-    X = d.frame[d.roles["covariates"]].to_numpy()
-    mu0 = np.sin(X[:, 0]) + X[:, 1] + 0.5 * X[:, 2] ** 2 + 0.3 * X[:, 4]
-    mu1 = mu0 + d.tau
-    index = 0.6 * X[:, 0] - 0.4 * X[:, 1] + 0.3 * X[:, 2] - 0.2 * X[:, 3]
-    e_true = special.expit(index * (1.0 if design == "harness" else STRONG_FACTOR))
+    mu0, mu1, e_true = _truth(d, design)
     print("\nRMSE against the true functions (out-of-fold)")
     for label, pred in (("cqox", cq_pred), ("doubleml", dm_pred)):
         e_iso = calibrate_propensity(pred["m"], t, "isotonic")
@@ -414,7 +410,32 @@ def explain(design: str, r: int) -> None:
         )
     s = dr_ate(y, t, mu0, mu1, e_true)
     print(f"  oracle (true g, e): θ {s['theta']:.4f} SE {s['se']:.4f}")
-    _ = pd  # (pandas frames come from the design)
+
+
+def _truth(d: datagen.Design, design: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The design's true ``g0``, ``g1`` and ``e`` at its rows."""
+    X = d.frame[d.roles["covariates"]].to_numpy()
+    mu0 = np.sin(X[:, 0]) + X[:, 1] + 0.5 * X[:, 2] ** 2 + 0.3 * X[:, 4]
+    index = 0.6 * X[:, 0] - 0.4 * X[:, 1] + 0.3 * X[:, 2] - 0.2 * X[:, 3]
+    e = special.expit(index * (1.0 if design == "harness" else STRONG_FACTOR))
+    assert d.tau is not None
+    return mu0, mu0 + d.tau, e
+
+
+def oracle(reps: int = 300) -> None:
+    """SD and mean SE of the DR ATE with the true nuisances (draws 10,000 + r)."""
+    for design in SEED_BASE:
+        th, se = [], []
+        for r in range(reps):
+            d = make_data(design, 10_000 + r)
+            g0, g1, e = _truth(d, design)
+            s = dr_ate(d.frame["y"].to_numpy(), d.frame["t"].to_numpy(), g0, g1, e)
+            th.append(s["theta"])
+            se.append(s["se"])
+        print(
+            f"{design}: oracle bias {np.mean(th) - TRUE_ATE:+.4f}, SD {np.std(th, ddof=1):.4f}, "
+            f"mean SE {np.mean(se):.4f} ({reps} draws)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,9 +447,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", action="store_true", help="print the table of saved runs")
     parser.add_argument("--explain", action="store_true", help="mechanism on one data set")
     parser.add_argument("--rep", type=int, default=0, help="replication for --explain")
+    parser.add_argument("--oracle", action="store_true", help="AIPW with the true nuisances")
     args = parser.parse_args(argv)
     if args.summary:
         print_summary()
+    elif args.oracle:
+        oracle()
     elif args.explain:
         explain("harness" if args.design == "all" else args.design, args.rep)
     else:
