@@ -57,7 +57,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP) $(RUN_STAMP)
 
 ## make install: everything a developer needs (tests, linters); make install-run: what running needs.
-## Both compile the default path's kernels once (`cqox warm-up`: Numba's cache next to the sources).
+## Both compile the estimators' kernels once (`cqox warm-up`: Numba's cache next to the sources).
 install: $(STAMP)
 install-run: $(RUN_STAMP)
 

@@ -1,10 +1,12 @@
 """``cqox warm-up`` writes a Numba cache that a fresh process uses without compiling.
 
 The evidence is Numba's dispatcher statistics (a *miss* is a compilation), not timing.
-The module fixture compiles the RD kernels once into a temporary folder (7-8 s of CPU on
-2 cores), from two ``cqox warm-up`` processes started together: the build lock makes
-one compile and the other find the cache current.  The rest checks what invalidates a
-cache (a changed kernel source, another CPU) and how a worker's private cache is seeded.
+The module fixture compiles the RD and matching kernels once into a temporary folder
+(about 10 s of CPU on 2 cores), from two ``cqox warm-up --only rd --only matching``
+processes started together: the build lock makes one compile and the other find the
+cache current.  The rest checks what invalidates a cache (a changed kernel source,
+another CPU), how a worker's and a command line's private caches are seeded, and (slow:
+the full warm-up is some 40 s of CPU) that every family's kernels are covered.
 """
 
 from __future__ import annotations
@@ -25,16 +27,48 @@ from cqox.server import sandbox
 #: Seconds a warm-up or probe process may take before the test fails (a cold compile
 #: is 7-8 s of CPU; a loaded 2-core machine doubles the wall time).
 PROCESS_TIMEOUT_S = 300
+#: The same for the full warm-up (about 43 s of CPU) and the all-families probe (slow).
+FULL_TIMEOUT_S = 1200
 
+#: Families the default-suite cache is built for (the cheap ones; psm's is among them).
+BOUNDED = ("rd", "matching")
+
+#: Real analyses per family, other than the warm-up's (other sizes, seeds, entry points).
 _PROBE = """
-import json, warnings
+import json, sys, warnings
 warnings.simplefilter("ignore")
+import numpy as np
 import cqox
 from cqox.analysis.kernel_cache import compile_stats
-sharp, _ = cqox.simulate.rd_sharp(n=3000, seed=1)
-cqox.analyze(sharp, outcome="y", running="x", cutoff=0.0, seed=1)
-fuzzy, _ = cqox.simulate.rd_fuzzy(n=3000, seed=1)
-cqox.analyze(fuzzy, outcome="y", treatment="d", running="x", cutoff=0.0, estimators=["rd"])
+families = sys.argv[1:]
+if "rd" in families:
+    sharp, _ = cqox.simulate.rd_sharp(n=3000, seed=1)
+    cqox.analyze(sharp, outcome="y", running="x", cutoff=0.0, seed=1)
+    fuzzy, _ = cqox.simulate.rd_fuzzy(n=3000, seed=1)
+    cqox.analyze(fuzzy, outcome="y", treatment="d", running="x", cutoff=0.0, estimators=["rd"])
+backdoor, _ = cqox.simulate.confounded_binary(n=1500, p=4, seed=2)
+roles = dict(outcome="y", treatment="t", covariates=["x1", "x2", "x3", "x4"])
+if "matching" in families:
+    cqox.analyze(backdoor, **roles, estimators=["psm"], params={"psm": {"caliper": 0.1}})
+    cqox.estimate("psm", backdoor, **roles, replace=False, estimand="ATT", order="random")
+if "causal_forest" in families:
+    cqox.estimate("causal_forest", backdoor, **roles, learner="linear", n_trees=20, seed=2)
+if "policy_tree" in families:
+    small = backdoor.iloc[:400]  # the exact depth-2 search is quadratic in rows
+    cqox.estimate("policy_tree", small, **roles, learner="linear", depth=1, seed=2)
+    cqox.estimate("policy_tree", small, **roles, learner="linear", seed=2)
+if "synth" in families:
+    from cqox.simulate.synth import synth_factor_model
+    panel, _ = synth_factor_model(n_donors=8, n_pre=10, n_post=4, seed=2)
+    for extra in ({}, {"v_method": "equal", "penalty": 0.5, "se_method": "placebo"}):
+        cqox.estimate("synth", panel, outcome="y", leave_one_out=False, conformal_n_perm=99,
+                      roles={"unit": "unit", "time": "time", "treatment": "treated"}, **extra)
+if "network" in families:
+    from cqox.simulate.network import network_interference
+    nodes, edges, _ = network_interference(n=150, mean_degree=4, seed=2)
+    for design in ("complete", "bernoulli"):
+        cqox.estimate("network_exposure", nodes, outcome="y", treatment="t", network=edges,
+                      roles={"unit": "id"}, design=design, n_draws=300, n_perm=99, seed=2)
 print(json.dumps(compile_stats()))
 """
 
@@ -46,9 +80,9 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _communicate(proc: subprocess.Popen[str]) -> str:
+def _communicate(proc: subprocess.Popen[str], timeout: float = PROCESS_TIMEOUT_S) -> str:
     try:
-        out, err = proc.communicate(timeout=PROCESS_TIMEOUT_S)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate(timeout=30)
@@ -62,6 +96,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str
     """A cache folder filled by two concurrent ``cqox warm-up`` processes; their outcomes."""
     folder = tmp_path_factory.mktemp("kernels")
     argv = [sys.executable, "-m", "cqox.cli.main", "warm-up", "--cache-dir", str(folder), "--json"]
+    argv += [arg for name in BOUNDED for arg in ("--only", name)]
     procs = [
         subprocess.Popen(
             argv, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -78,16 +113,41 @@ def test_concurrent_warm_ups_compile_once_and_stamp_the_cache(
     folder, outcomes = built
     assert sorted(o["built"] for o in outcomes) == [False, True]
     compiled = next(o for o in outcomes if o["built"])
-    # every kernel of the default path was compiled once, into this folder
-    assert {"side_kernel", "bw_terms", "nn_residuals", "pinv_sym"} <= {
-        name.rsplit(".", 1)[1] for name in compiled["kernels"]
-    }
+    # every kernel of the two families was compiled once, into this folder
+    assert {
+        "side_kernel",
+        "bw_terms",
+        "nn_residuals",
+        "pinv_sym",
+        "nn_intervals",
+        "expand_intervals",
+        "greedy_without_replacement",
+    } <= {name.rsplit(".", 1)[1] for name in compiled["kernels"]}
     assert all(k == {"hits": 0, "misses": 1} for k in compiled["kernels"].values())
-    assert kernel_cache.is_current(folder)
+    assert kernel_cache.is_current(folder, list(BOUNDED))
+    # built for these families only: a full warm-up would build it again
+    assert not kernel_cache.is_current(folder, list(kernel_cache.WORKLOADS))
     assert list(folder.rglob("*.nbi")), "no Numba index written"
 
 
-def test_a_fresh_process_on_a_seeded_copy_runs_rd_without_compiling(
+def _probe(
+    cache: str, families: tuple[str, ...], timeout: float = PROCESS_TIMEOUT_S
+) -> dict[str, dict[str, int]]:
+    """Run :data:`_PROBE` for ``families`` in a fresh process on the Numba cache ``cache``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PROBE, *families],
+        env=_env(NUMBA_CACHE_DIR=cache),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stats: dict[str, dict[str, int]] = json.loads(
+        _communicate(proc, timeout).strip().splitlines()[-1]
+    )
+    return stats
+
+
+def test_a_fresh_process_on_a_seeded_copy_runs_rd_and_psm_without_compiling(
     built: tuple[Path, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
     folder, _ = built
@@ -97,25 +157,68 @@ def test_a_fresh_process_on_a_seeded_copy_runs_rd_without_compiling(
     assert sandbox.seed_kernel_cache(home, folder) > 0
     cache = sandbox.worker_environment(home)["NUMBA_CACHE_DIR"]
     assert Path(cache) == home / "numba"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _PROBE],
-        env=_env(NUMBA_CACHE_DIR=cache),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    stats = json.loads(_communicate(proc).strip().splitlines()[-1])
+    stats = _probe(cache, BOUNDED)
     assert stats, "the probe ran no kernel"
     assert {name: s["misses"] for name, s in stats.items() if s["misses"]} == {}
     assert stats["cqox.estimators.rd._lp_kernel.side_kernel"]["hits"] == 1
     assert stats["cqox.estimators.rd._lp_kernel.bw_terms"]["hits"] == 1
+    matching = "cqox.estimators.backdoor._matching_kernels."
+    assert stats[matching + "nn_intervals"]["hits"] == 1
+    assert stats[matching + "greedy_without_replacement"]["hits"] == 1
+
+
+def test_the_command_line_seeds_a_private_copy_of_the_installed_cache(
+    built: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    # the container image: CQOX_KERNEL_CACHE_DIR names the read-only pre-built cache and
+    # NUMBA_CACHE_DIR the user's own; `cqox analyze` copies the one into the other
+    folder, _ = built
+    mine = tmp_path / "numba"
+    env = {kernel_cache.SOURCE_VARIABLE: str(folder), "NUMBA_CACHE_DIR": str(mine)}
+    assert kernel_cache.use_installed(env) == mine
+    assert oct(mine.stat().st_mode & 0o777) == oct(0o700)
+    assert kernel_cache.read_stamp(mine) == kernel_cache.read_stamp(folder)
+    assert sorted(p.name for p in mine.rglob("*.nbi")) == sorted(
+        p.name for p in folder.rglob("*.nbi")
+    )
+    # a folder others may write is not used: a new private one is, named for Numba
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    env = {kernel_cache.SOURCE_VARIABLE: str(folder), "NUMBA_CACHE_DIR": str(shared)}
+    private = kernel_cache.use_installed(env)
+    assert private is not None and private != shared
+    assert env["NUMBA_CACHE_DIR"] == str(private)
+    assert not list(shared.iterdir())
+    assert list(private.rglob("*.nbi"))
+    # no pre-built cache configured, or one out of date: nothing is done
+    assert kernel_cache.use_installed({"NUMBA_CACHE_DIR": str(mine)}) is None
+    assert kernel_cache.use_installed({kernel_cache.SOURCE_VARIABLE: str(tmp_path)}) is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3 * FULL_TIMEOUT_S)
+def test_every_family_runs_without_compiling_on_a_full_warm_up(tmp_path: Path) -> None:
+    # the whole warm-up (about 43 s of CPU on 2 cores: the forest's parallel kernels and
+    # the synthetic-control QP cost most), then real analyses of every family
+    folder = tmp_path / "kernels"
+    outcome = kernel_cache.build(folder, env=_env(), timeout=FULL_TIMEOUT_S)
+    assert outcome["built"] and kernel_cache.is_current(folder, list(kernel_cache.WORKLOADS))
+    home = tmp_path / "home"
+    home.mkdir()
+    assert sandbox.seed_kernel_cache(home, folder) > 0
+    stats = _probe(str(home / "numba"), tuple(kernel_cache.WORKLOADS), FULL_TIMEOUT_S)
+    assert {name: s["misses"] for name, s in stats.items() if s["misses"]} == {}
+    modules = {name.rsplit(".", 1)[0] for name, s in stats.items() if s["hits"]}
+    assert modules == set(kernel_cache.KERNEL_MODULES)
 
 
 def test_a_warm_up_of_a_current_cache_compiles_nothing(
     built: tuple[Path, list[dict[str, Any]]],
 ) -> None:
     folder, _ = built
-    assert kernel_cache.build(folder)["built"] is False
+    assert kernel_cache.build(folder, env=_env(), only=list(BOUNDED))["built"] is False
+    assert kernel_cache.build(folder, env=_env(), only=["rd"])["built"] is False
 
 
 def _fake_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -193,14 +296,18 @@ def test_install_copies_the_built_kernels_to_numbas_folder_for_them(
     defaults = kernel_cache.numba_default_dirs()
     from cqox.estimators.rd import _lp_kernel
 
-    assert defaults == {_lp_kernel.__name__: Path(_lp_kernel.side_kernel.stats.cache_path)}
-    target = tmp_path / "__pycache__"
-    assert kernel_cache.install(folder, {_lp_kernel.__name__: target}) == len(
-        list(folder.rglob("_lp_kernel.*.nb?"))
-    )
-    names = sorted(p.name for p in target.iterdir())
-    assert "_lp_kernel.side_kernel-" in " ".join(names)
-    assert all(n.startswith("_lp_kernel.") and n.endswith((".nbi", ".nbc")) for n in names)
+    assert set(defaults) == set(kernel_cache.KERNEL_MODULES)
+    assert defaults[_lp_kernel.__name__] == Path(_lp_kernel.side_kernel.stats.cache_path)
+    targets = {name: tmp_path / name / "__pycache__" for name in defaults}
+    assert kernel_cache.install(folder, targets) == len(list(folder.rglob("*.nb?")))
+    for name, stem in (
+        (_lp_kernel.__name__, "_lp_kernel."),
+        ("cqox.estimators.backdoor._matching_kernels", "_matching_kernels."),
+    ):
+        names = sorted(p.name for p in targets[name].iterdir())
+        assert names and all(n.startswith(stem) and n.endswith((".nbi", ".nbc")) for n in names)
+    # families the folder was not built for have nothing to copy
+    assert not targets["cqox.estimators.cate._forest_kernels"].exists()
 
 
 def test_a_service_worker_starts_with_a_copy_of_the_kernel_cache(

@@ -3,18 +3,21 @@
 Numba compiles a ``cache=True`` kernel on its first call in a process whose Numba cache
 lacks it, then writes the machine code there (``NUMBA_CACHE_DIR``, else the
 ``__pycache__`` folder next to the source when writable, else Numba's folder in the
-user's cache).  The RD estimator's local-polynomial kernels
-(:mod:`cqox.estimators.rd._lp_kernel`) take 7–8 s of CPU to compile on a 2-core
-machine, against about 0.5 s to load from the cache, so the default RD path should
-never compile in front of a user:
+user's cache).  Compiling costs seconds of CPU per family on a 2-core machine (the RD
+estimator's local-polynomial kernels, :mod:`cqox.estimators.rd._lp_kernel`, 7–8 s; the
+causal forest's about 15 s; the synthetic-control QP about 10 s), against a fraction
+of a second to load from the cache, so no analysis should compile in front of a user:
 
-- :func:`warm_up` compiles (or loads) every kernel of the default path by running it:
-  a small sharp and fuzzy RD analysis with the default gates, so the cached signatures
-  are exactly those a real analysis uses, plus the pseudo-inverse fallback;
+- :func:`warm_up` compiles (or loads) every kernel module of :data:`KERNEL_MODULES` by
+  running small real analyses (:data:`WORKLOADS`: RD with the default gates, matching
+  with a caliper and without replacement, a causal forest, policy trees, a synthetic
+  control, network exposure), so the cached signatures are exactly those real analyses
+  use;
 - :func:`build` runs the warm-up in a fresh interpreter whose ``NUMBA_CACHE_DIR`` is a
   given folder, under an exclusive lock (concurrent builders wait, then find it done),
   and writes :data:`STAMP_FILE` last: the sources' hashes, the Numba and Python
-  versions and the CPU; :func:`is_current` compares it with this installation, so a
+  versions, the CPU and the workloads run (all, or those asked for: ``cqox warm-up
+  --only``); :func:`is_current` compares it with this installation, so a
   changed kernel source, an upgrade or another CPU rebuilds it.  Numba checks the
   same on every load: its index holds a hash of the kernel's source file and its key
   the CPU, and each kernel module holds every compiled function its kernels call
@@ -22,7 +25,8 @@ never compile in front of a user:
 - :func:`seed` copies a current cache into a writable Numba cache folder.  Numba only
   uses a folder it can write, so a read-only pre-built cache (a container image's) is
   copied; the service copies its cache into each worker's private folder
-  (:mod:`cqox.server.sandbox`).
+  (:mod:`cqox.server.sandbox`), and :func:`use_installed` into a command-line run's
+  (``CQOX_KERNEL_CACHE_DIR``: the container image's ``cqox analyze``).
 
 ``cqox warm-up`` (:mod:`cqox.cli.warm_up`) runs :func:`build` after an installation
 (``make install``/``make install-run`` and the container image run it): into a given
@@ -49,23 +53,31 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from cqox._cachedir import write_atomic
 
-#: Modules whose kernels the default analysis path runs, and their files (relative to
-#: the ``cqox`` package: their content is hashed without importing them).
-KERNEL_MODULES = {"cqox.estimators.rd._lp_kernel": "estimators/rd/_lp_kernel.py"}
+#: Every module of compiled (Numba) kernels, and its file (relative to the ``cqox``
+#: package: its content is hashed without importing it).
+KERNEL_MODULES = {
+    "cqox.estimators.rd._lp_kernel": "estimators/rd/_lp_kernel.py",
+    "cqox.estimators.backdoor._matching_kernels": "estimators/backdoor/_matching_kernels.py",
+    "cqox.estimators.cate._forest_kernels": "estimators/cate/_forest_kernels.py",
+    "cqox.estimators.cate._policy_kernels": "estimators/cate/_policy_kernels.py",
+    "cqox.estimators.network._bit_kernels": "estimators/network/_bit_kernels.py",
+    "cqox.estimators.synth._qp": "estimators/synth/_qp.py",
+}
 #: Written last by :func:`build`: what the cache was built for (:func:`stamp`).
 STAMP_FILE = "cqox-kernels.json"
 #: Lock file of :func:`build` (exclusive) and :func:`seed` (shared).
 LOCK_FILE = ".cqox-kernels.lock"
 #: Subfolder of CQOx's cache directory (:mod:`cqox._cachedir`) used by default.
 SUBDIR = "kernels"
-#: Longest a build may take (seconds): a cold compile is 7–8 s of CPU on 2 cores.
-BUILD_TIMEOUT_S = 900.0
+#: Longest a build may take (seconds): the full warm-up is about 43 s of CPU on 2 cores,
+#: and a loaded machine stretches its wall time 5-10 times.
+BUILD_TIMEOUT_S = 1800.0
 #: Longest :func:`seed` waits for a build of its source to finish (seconds); then it
 #: copies nothing and the kernels compile on first use.
 SEED_WAIT_S = 5.0
@@ -105,8 +117,11 @@ def _host_cpu() -> str:
     return json.dumps({**given, "host": hashlib.sha256(text.encode()).hexdigest()}, sort_keys=True)
 
 
-def stamp() -> dict[str, Any]:
-    """What a cache of the kernels depends on, without importing Numba or the kernels."""
+def stamp(workloads: list[str] | None = None) -> dict[str, Any]:
+    """What a cache of the kernels depends on, without importing Numba or the kernels.
+
+    ``workloads``: the :data:`WORKLOADS` it was built by (default: all of them).
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     from cqox._version import __version__
@@ -126,42 +141,178 @@ def stamp() -> dict[str, Any]:
             name: hashlib.sha256((root / rel).read_bytes()).hexdigest()
             for name, rel in KERNEL_MODULES.items()
         },
+        "workloads": sorted(WORKLOADS if workloads is None else set(workloads)),
     }
 
 
-def is_current(cache_dir: Path) -> bool:
-    """Whether ``cache_dir`` holds a complete build for this installation and CPU."""
+def read_stamp(cache_dir: Path) -> dict[str, Any] | None:
+    """The stamp :func:`build` wrote into ``cache_dir`` (``None``: none, or unreadable)."""
     try:
         saved = json.loads((cache_dir / STAMP_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return bool(saved == stamp())
+        return None
+    return saved if isinstance(saved, dict) else None
 
 
-def warm_up() -> dict[str, dict[str, int]]:
-    """Compile or load every kernel of the default path in this process; :func:`compile_stats`.
+def is_current(cache_dir: Path, workloads: list[str] | None = None) -> bool:
+    """Whether ``cache_dir`` holds a complete build for this installation and CPU.
 
-    Runs what a user runs: a sharp and a fuzzy RD analysis (rows drawn from
-    :mod:`cqox.simulate`) with the default bandwidths, variance and gates, so the
-    kernels are compiled for the argument types of a real analysis; then the
-    pseudo-inverse that a Gram matrix that is not positive definite falls back to.
+    Complete: by the ``workloads`` given (at least; by default any that were asked of
+    :func:`build`), for these kernel sources, CQOx, Numba, Python and CPU.
     """
-    import warnings
+    saved = read_stamp(cache_dir)
+    if saved is None:
+        return False
+    done = saved.get("workloads")
+    if not isinstance(done, list) or not set(done) <= set(WORKLOADS):
+        return False
+    if workloads is not None and not set(workloads) <= set(done):
+        return False
+    return bool(saved == stamp(done))
 
+
+def _warm_rd() -> None:
+    """A sharp and a fuzzy RD analysis with the default gates; the pseudo-inverse fallback."""
     import numpy as np
 
     import cqox
     from cqox.estimators.rd import _lp_kernel
 
+    sharp, _ = cqox.simulate.rd_sharp(n=1000, seed=0)
+    cqox.analyze(sharp, outcome="y", running="x", cutoff=0.0, estimators=["rd"], seed=0)
+    fuzzy, _ = cqox.simulate.rd_fuzzy(n=1000, seed=0)
+    cqox.analyze(
+        fuzzy, outcome="y", treatment="d", running="x", cutoff=0.0, estimators=["rd"], seed=0
+    )
+    _lp_kernel.pinv_sym(np.ones((2, 2)))
+
+
+def _warm_matching() -> None:
+    """Propensity-score matching with a caliper, and without replacement (greedy).
+
+    Matching with replacement and no caliper (psm's default) runs in NumPy.
+    """
+    import cqox
+
+    df, _ = cqox.simulate.confounded_binary(n=400, seed=0)
+    roles: dict[str, Any] = {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]}
+    cqox.estimate("psm", df, **roles, caliper=0.2, seed=0)
+    cqox.estimate("psm", df, **roles, replace=False, estimand="ATT", seed=0)
+
+
+def _warm_causal_forest() -> None:
+    """A causal forest (growing, out-of-bag and new-row predictions) with linear nuisances."""
+    import cqox
+
+    df, _ = cqox.simulate.confounded_binary(n=300, seed=0)
+    cqox.estimate(
+        "causal_forest",
+        df,
+        outcome="y",
+        treatment="t",
+        covariates=["x1", "x2", "x3"],
+        learner="linear",
+        n_trees=8,
+        n_folds=2,
+        seed=0,
+    )
+
+
+def _warm_policy_tree() -> None:
+    """Policy trees of depth 2 (the default) and 3 (its greedy third level: depth-1 search)."""
+    import cqox
+
+    df, _ = cqox.simulate.confounded_binary(n=200, seed=0)
+    roles: dict[str, Any] = {"outcome": "y", "treatment": "t", "covariates": ["x1", "x2", "x3"]}
+    for depth in (2, 3):
+        cqox.estimate("policy_tree", df, **roles, learner="linear", depth=depth, seed=0)
+
+
+def _warm_synth() -> None:
+    """Synthetic control with nested predictor weights and conformal inference (defaults)."""
+    import cqox
+    from cqox.simulate.synth import synth_factor_model
+
+    df, _ = synth_factor_model(n_donors=5, n_pre=8, n_post=3, seed=0)
+    cqox.estimate(
+        "synth",
+        df,
+        outcome="y",
+        roles={"unit": "unit", "time": "time", "treatment": "treated"},
+        conformal_n_perm=99,
+        seed=0,
+    )
+
+
+def _warm_network() -> None:
+    """Network exposure under complete and cluster randomisation.
+
+    (``network_regression`` has no compiled kernel.)
+    """
+    import numpy as np
+
+    import cqox
+    from cqox.simulate.network import network_interference
+
+    df, edges, _ = network_interference(n=60, mean_degree=3, seed=0)
+    roles: dict[str, Any] = {
+        "outcome": "y",
+        "treatment": "t",
+        "roles": {"unit": "id"},
+        "network": edges,
+    }
+    cqox.estimate("network_exposure", df, **roles, n_draws=200, n_perm=99, seed=0)
+    clustered = df.assign(cl=np.arange(len(df)) // 3)
+    clustered["t"] = (clustered["cl"] % 2).astype(int)
+    cqox.estimate(
+        "network_exposure",
+        clustered,
+        outcome="y",
+        treatment="t",
+        roles={"unit": "id", "cluster": "cl"},
+        network=edges,
+        design="cluster",
+        n_draws=200,
+        n_perm=99,
+        seed=0,
+    )
+
+
+#: What :func:`warm_up` runs, by name: small real analyses of every estimator with a
+#: compiled kernel, so the kernels are compiled for the argument types real analyses use.
+WORKLOADS = {
+    "rd": _warm_rd,
+    "matching": _warm_matching,
+    "causal_forest": _warm_causal_forest,
+    "policy_tree": _warm_policy_tree,
+    "synth": _warm_synth,
+    "network": _warm_network,
+}
+
+
+def warm_up(
+    only: list[str] | None = None, timings: dict[str, dict[str, float]] | None = None
+) -> dict[str, dict[str, int]]:
+    """Compile or load every compiled kernel in this process; :func:`compile_stats`.
+
+    Runs what a user runs (:data:`WORKLOADS`, or the named ones): small RD, matching,
+    causal-forest, policy-tree, synthetic-control and network analyses (rows drawn from
+    :mod:`cqox.simulate`) with their default options, so the kernels are compiled for
+    the argument types of a real analysis.  ``timings``, when given, receives each
+    workload's wall and CPU seconds.
+    """
+    import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sharp, _ = cqox.simulate.rd_sharp(n=1000, seed=0)
-        cqox.analyze(sharp, outcome="y", running="x", cutoff=0.0, estimators=["rd"], seed=0)
-        fuzzy, _ = cqox.simulate.rd_fuzzy(n=1000, seed=0)
-        cqox.analyze(
-            fuzzy, outcome="y", treatment="d", running="x", cutoff=0.0, estimators=["rd"], seed=0
-        )
-        _lp_kernel.pinv_sym(np.ones((2, 2)))
+        for name in WORKLOADS if only is None else only:
+            wall, cpu = time.perf_counter(), time.process_time()
+            WORKLOADS[name]()
+            if timings is not None:
+                timings[name] = {
+                    "wall_s": time.perf_counter() - wall,
+                    "cpu_s": time.process_time() - cpu,
+                }
     return compile_stats()
 
 
@@ -250,13 +401,17 @@ def _locked(folder: Path, exclusive: bool, timeout: float) -> Iterator[None]:
 
 
 def build(
-    cache_dir: Path | None, env: dict[str, str] | None = None, timeout: float = BUILD_TIMEOUT_S
+    cache_dir: Path | None,
+    env: dict[str, str] | None = None,
+    timeout: float = BUILD_TIMEOUT_S,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Compile the default path's kernels into the Numba cache folder ``cache_dir``.
+    """Compile the kernels into the Numba cache folder ``cache_dir``.
 
-    The warm-up runs in a fresh interpreter (``python -m cqox.analysis.kernel_cache``)
-    with ``env`` (default: this process's environment) and ``NUMBA_CACHE_DIR=cache_dir``;
-    nothing is compiled when the folder is already current (:func:`is_current`).  With
+    The warm-up (:data:`WORKLOADS`, or those named in ``only``) runs in a fresh
+    interpreter (``python -m cqox.analysis.kernel_cache``) with ``env`` (default: this
+    process's environment) and ``NUMBA_CACHE_DIR=cache_dir``; nothing is compiled when
+    the folder is already current for them (:func:`is_current`).  With
     ``cache_dir=None`` the child keeps the environment's Numba cache (``NUMBA_CACHE_DIR``
     if set, else the ``__pycache__`` next to the sources or Numba's user cache: where
     every later run looks), and Numba's own checks decide what to compile.  Returns
@@ -264,18 +419,24 @@ def build(
     raises :class:`KernelCacheError` when the warm-up fails or exceeds ``timeout`` s.
     """
     start = time.monotonic()
+    unknown = sorted(set(only or ()) - set(WORKLOADS))
+    if unknown:
+        raise KernelCacheError(
+            f"unknown warm-up workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}"
+        )
+    names = list(WORKLOADS) if not only else sorted(set(only))
     child = dict(os.environ if env is None else env)
     child["PYTHONPATH"] = os.pathsep.join(
         [str(_package_root().parent), *filter(None, child.get("PYTHONPATH", "").split(os.pathsep))]
     )
     if cache_dir is None:
         return {
-            **_run_warm_up(child, "Numba's cache", timeout),
+            **_run_warm_up(child, "Numba's cache", timeout, names),
             "seconds": time.monotonic() - start,
         }
     cache_dir.mkdir(parents=True, exist_ok=True)
     with _locked(cache_dir, exclusive=True, timeout=timeout):
-        if is_current(cache_dir):
+        if is_current(cache_dir, names):
             return {
                 "built": False,
                 "seconds": time.monotonic() - start,
@@ -284,17 +445,20 @@ def build(
             }
         (cache_dir / STAMP_FILE).unlink(missing_ok=True)
         child["NUMBA_CACHE_DIR"] = str(cache_dir)
-        outcome = _run_warm_up(child, str(cache_dir), timeout)
-        if not write_atomic(cache_dir / STAMP_FILE, json.dumps(stamp(), sort_keys=True)):
+        outcome = _run_warm_up(child, str(cache_dir), timeout, names)
+        if not write_atomic(cache_dir / STAMP_FILE, json.dumps(stamp(names), sort_keys=True)):
             raise KernelCacheError(f"kernel cache {cache_dir}: cannot write {STAMP_FILE}")
     return {**outcome, "seconds": time.monotonic() - start, "cache_path": str(cache_dir)}
 
 
-def _run_warm_up(env: dict[str, str], where: str, timeout: float) -> dict[str, Any]:
-    """Run :func:`warm_up` in a fresh interpreter; what it compiled and where it wrote."""
+def _run_warm_up(
+    env: dict[str, str], where: str, timeout: float, names: list[str]
+) -> dict[str, Any]:
+    """Run :func:`warm_up` of ``names`` in a fresh interpreter: what it compiled, where."""
+    only = [arg for name in names for arg in ("--only", name)]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "cqox.analysis.kernel_cache", "--in-process"],
+            [sys.executable, "-m", "cqox.analysis.kernel_cache", "--in-process", *only],
             env=env,
             capture_output=True,
             text=True,
@@ -316,6 +480,7 @@ def _run_warm_up(env: dict[str, str], where: str, timeout: float) -> dict[str, A
         "built": any(k["misses"] for k in kernels.values()),
         "kernels": kernels,
         "cache_path": report["cache_path"],
+        "workloads": report["timings"],
     }
 
 
@@ -342,11 +507,78 @@ def seed(source: Path, dest: Path) -> int:
             dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
             for name in files:
                 src = Path(root) / name
-                if not (name.endswith(CACHE_SUFFIXES) or name == STAMP_FILE) or src.is_symlink():
+                if not name.endswith(CACHE_SUFFIXES) or src.is_symlink():
                     continue
                 _copy_atomic(src, dest / rel / name)
                 copied += 1
+        # the stamp last: a copy cut short is not taken for a complete one
+        if not (source / STAMP_FILE).is_symlink():
+            _copy_atomic(source / STAMP_FILE, dest / STAMP_FILE)
+            copied += 1
     return copied
+
+
+#: The pre-built cache a process seeds its private Numba cache from (a container
+#: image's, written by ``cqox warm-up --cache-dir``); the service's workers use it too.
+SOURCE_VARIABLE = "CQOX_KERNEL_CACHE_DIR"
+
+
+def private_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder only this user can write (made so when missing).
+
+    A real directory (not a symbolic link) owned by this user, writable by neither its
+    group nor others: nobody else can plant machine code that this process would load.
+    A missing folder is created with mode 0700 (its parents as need be).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+        info = path.lstat()
+    except OSError:
+        return False
+    import stat
+
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.geteuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def use_installed(environ: MutableMapping[str, str] | None = None) -> Path | None:
+    """Seed this process's Numba cache from the pre-built one (:data:`SOURCE_VARIABLE`).
+
+    What the service does for each worker, for a command-line run (``cqox analyze`` in
+    the container image): the installed, read-only cache is copied (:func:`seed`) into
+    a Numba cache folder this user alone can write (:func:`private_folder`):
+    ``NUMBA_CACHE_DIR`` when it is one, else a new temporary folder removed at exit,
+    which ``NUMBA_CACHE_DIR`` then names (call this before the kernels are imported).
+    Nothing is copied when that folder already holds a current copy.  Returns the
+    folder Numba will use, or ``None`` (no pre-built cache configured, or not current:
+    the kernels then compile on first use, as without this).
+    """
+    env = os.environ if environ is None else environ
+    given = env.get(SOURCE_VARIABLE, "")
+    if not given:
+        return None
+    source = Path(given).expanduser()
+    if not is_current(source):
+        return None
+    configured = env.get("NUMBA_CACHE_DIR", "")
+    dest = Path(configured).expanduser() if configured else None
+    if dest is None or not private_folder(dest):
+        import atexit
+        import tempfile
+
+        dest = Path(tempfile.mkdtemp(prefix="cqox-numba-"))
+        atexit.register(shutil.rmtree, dest, True)
+        env["NUMBA_CACHE_DIR"] = str(dest)
+        if environ is None and "numba" in sys.modules:  # kernels declared from now on
+            sys.modules["numba"].config.CACHE_DIR = str(dest)
+    if read_stamp(dest) != read_stamp(source):
+        seed(source, dest)
+    return dest
 
 
 def default_dir(create: bool = True) -> Path | None:
@@ -378,7 +610,11 @@ def numba_default_dirs() -> dict[str, Path]:
     out = {}
     for name in KERNEL_MODULES:
         module = importlib.import_module(name)
-        side = next(o for o in vars(module).values() if getattr(o, "stats", None) is not None)
+        side = next(
+            o
+            for o in vars(module).values()
+            if getattr(o, "stats", None) is not None and getattr(o, "__module__", None) == name
+        )
         out[name] = Path(side.stats.cache_path)
     return out
 
@@ -421,14 +657,19 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m cqox.analysis.kernel_cache")
     parser.add_argument("--in-process", action="store_true", help="warm up in this process")
+    parser.add_argument(
+        "--only", action="append", choices=sorted(WORKLOADS), help="run this workload only"
+    )
     args = parser.parse_args(argv)
     if not args.in_process:
         parser.error("use `cqox warm-up` to build a kernel cache")
-    kernels = warm_up()
+    timings: dict[str, dict[str, float]] = {}
+    kernels = warm_up(args.only, timings)
     from cqox.estimators.rd import _lp_kernel
 
     where = str(_lp_kernel.side_kernel.stats.cache_path)
-    print(json.dumps({"kernels": kernels, "cache_path": where}, sort_keys=True))
+    report = {"kernels": kernels, "cache_path": where, "timings": timings}
+    print(json.dumps(report, sort_keys=True))
     return 0
 
 

@@ -303,7 +303,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
 
+#: Commands that run estimators, hence compiled kernels.
+KERNEL_COMMANDS = ("analyze", "cate")
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command in KERNEL_COMMANDS:
+        # a pre-built kernel cache (the container image's) is copied into a private
+        # Numba cache first, as the service does for each worker
+        from cqox.analysis.kernel_cache import use_installed
+
+        use_installed()
     if args.command == "analyze":
         return _analyze(args)
     if args.command == "estimators":

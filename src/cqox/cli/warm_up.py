@@ -1,4 +1,4 @@
-"""``cqox warm-up``: compile the default path's kernels once, into a cache every run reads."""
+"""``cqox warm-up``: compile the estimators' kernels once, into a cache every run reads."""
 
 from __future__ import annotations
 
@@ -9,21 +9,34 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: The families ``--only`` accepts (:data:`cqox.analysis.kernel_cache.WORKLOADS`; named
+#: here so that building the parser imports nothing of the engine).
+WORKLOAD_NAMES = ("rd", "matching", "causal_forest", "policy_tree", "synth", "network")
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``warm-up`` to the ``cqox`` command."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "warm-up",
-        help="compile the default path's kernels into a cache (run once after installing)",
-        description="Compile the kernels of the default analysis path (the RD estimator's "
-        "local-polynomial fits: 7-8 s of CPU) into a Numba cache, so that no analysis "
-        "compiles them: into --cache-dir, else NUMBA_CACHE_DIR, else the `kernels` folder "
+        help="compile the estimators' kernels into a cache (run once after installing)",
+        description="Compile the estimators' Numba kernels (RD, matching with a caliper or "
+        "without replacement, causal forest, policy tree, synthetic control, network "
+        "exposure) into a Numba cache, so that no analysis compiles them: into "
+        "--cache-dir, else NUMBA_CACHE_DIR, else the `kernels` folder "
         "of CQOx's cache (CQOX_CACHE_DIR, else ~/.cache/cqox), which `cqox serve` copies "
         "into each worker (CQOX_KERNEL_CACHE_DIR), then copied to Numba's default cache "
         "(next to the installed sources when writable, else in the user's cache), where "
         "`cqox analyze` looks. Nothing is compiled when the cache is current.",
     )
     p.add_argument("--cache-dir", metavar="DIR", help="the Numba cache folder to fill")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        choices=WORKLOAD_NAMES,
+        help="compile only this family's kernels (repeatable; the others then compile on "
+        f"first use): {', '.join(WORKLOAD_NAMES)}",
+    )
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     return p
 
@@ -53,12 +66,12 @@ def run(args: argparse.Namespace) -> int:
     folder = target(args.cache_dir)
     try:
         if folder is not None:
-            outcome = build(folder)
+            outcome = build(folder, only=args.only)
         else:
             # CQOx's cache folder (what `cqox serve` seeds its workers from), then Numba's
             # default cache of this environment (what `cqox analyze` and the library read)
             shared = default_dir()
-            outcome = build(shared)
+            outcome = build(shared, only=args.only)
             if shared is not None:
                 targets = numba_default_dirs()
                 outcome["installed"] = install(shared, targets)

@@ -40,7 +40,8 @@ def level_ess_gate(w: np.ndarray, codes: np.ndarray, ctx: Context) -> Gate:
 
 def level_max_weight_gate(w: np.ndarray, codes: np.ndarray, ctx: Context) -> Gate:
     """Largest weight relative to the mean weight of its level (worst level)."""
-    ratios = {int(j): float(w[codes == j].max() / w[codes == j].mean()) for j in np.unique(codes)}
+    arms = {int(j): w[codes == j] for j in np.unique(codes)}
+    ratios = {j: float(arm.max() / arm.mean()) for j, arm in arms.items()}
     return threshold_gate(
         "max_weight_ratio",
         max(ratios.values()),

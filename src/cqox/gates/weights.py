@@ -41,7 +41,8 @@ def ess_gate(w: np.ndarray, t: np.ndarray, ctx: Context) -> Gate:
 
 def max_weight_gate(w: np.ndarray, t: np.ndarray, ctx: Context) -> Gate:
     """Largest weight relative to the mean weight of its arm."""
-    ratios = [float(w[t == a].max() / w[t == a].mean()) for a in (1, 0)]
+    arms = (w[t == 1], w[t == 0])
+    ratios = [float(arm.max() / arm.mean()) for arm in arms]
     worst = max(ratios)
     return threshold_gate(
         "max_weight_ratio",

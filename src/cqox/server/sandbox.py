@@ -172,8 +172,8 @@ def prepare_kernel_cache(folder: Path | None, build: bool = True) -> Path | None
         return folder
     if not build:
         log.warning(
-            "no current kernel cache in %s: each worker compiles the RD kernels on its first "
-            "RD analysis (7-8 s); run `cqox warm-up` once after installing",
+            "no current kernel cache in %s: each worker compiles the kernels an analysis "
+            "needs on first use (RD: 7-8 s); run `cqox warm-up` once after installing",
             folder,
         )
         return None

@@ -385,10 +385,13 @@ def _warm_up() -> None:
 
 
 def _load_kernels() -> None:
-    """Load the compiled kernels the service's cache seeded (``NUMBA_CACHE_DIR``).
+    """Load the RD kernels the service's cache seeded (``NUMBA_CACHE_DIR``).
 
     Loading them costs about 0.5 s, paid here, before ``ready``, rather than by the
-    first RD job.  Without a seeded cache nothing is done: compiling (7-8 s) at every
+    first RD job.  The other families' kernels (forest, policy tree, matching, synthetic
+    control, network) are loaded by their first job (a fraction of a second each, from
+    the seeded copy): running all their warm-ups would delay every worker's start by
+    seconds.  Without a seeded cache nothing is done: compiling (7-8 s) at every
     worker start would cost more than the one job that needs them.
     """
     from cqox.analysis.kernel_cache import STAMP_FILE, warm_up
@@ -397,7 +400,7 @@ def _load_kernels() -> None:
     if not folder or not os.path.isfile(os.path.join(folder, STAMP_FILE)):
         return
     try:
-        warm_up()
+        warm_up(["rd"])
     except Exception:  # a broken estimator must not keep the worker from starting
         return
 
