@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import fft
 
 import cqox
 from cqox.errors import EstimationError
@@ -32,7 +33,11 @@ from cqox.estimators.its.segmented import (
     ols_ewc,
     thin_qr,
 )
-from cqox.estimators.its.two_segments import ewc_two_segments
+from cqox.estimators.its.two_segments import (
+    CLOSED_FORMS_FROM,
+    ewc_two_segments,
+    segment_cosine_sums,
+)
 from cqox.simulate.its import its_ar1
 
 LD = np.longdouble
@@ -219,3 +224,62 @@ def test_other_inferences_and_designs_keep_the_qr_route(monkeypatch: pytest.Monk
     with warnings.catch_warnings(), contextlib.suppress(EstimationError):
         warnings.simplefilter("ignore")
         cqox.estimate("its", df, outcome="y", roles={"time": "t"}, interruption=2)
+
+
+def _cosine_sums_long_double(n: int, s0: int, M: int) -> np.ndarray:
+    """``Σ_s c_s^k cos(πm(s+½)/n)`` per segment in long double, the phase reduced in integers."""
+    out = np.empty((6, M), dtype=LD)
+    pi = LD("3.14159265358979323846264338327950288")
+    m = np.arange(M)
+    for g, (a, size) in enumerate(((0, s0), (s0, n - s0))):
+        s = np.arange(a, a + size)
+        u = s.astype(LD) - (LD(a) + LD(size - 1) / 2)
+        phase = np.outer(m, 2 * s + 1) % (4 * n)
+        cosines = np.cos(phase.astype(LD) * pi / (2 * n))
+        for k in range(3):
+            out[2 * k + g] = cosines @ u**k
+    return out
+
+
+@pytest.mark.parametrize(
+    ("n", "s0", "M"),
+    [
+        (1500, 900, 105),
+        (1500, 3, 105),
+        (1500, 1497, 105),
+        (4000, 40, 301),
+        (20, 17, 19),
+        (10, 5, 9),
+    ],
+)
+def test_closed_form_cosine_sums_match_a_long_double_sum(n: int, s0: int, M: int) -> None:
+    """The Dirichlet-kernel closed forms (and their direct-sum branch) to 1e-13 of the scale.
+
+    The scale of row ``k`` is ``Σ |c_s|^k`` over the segment (what bounds every sum);
+    the DCT of the rows, the route of short series, is held to the same bound.
+    """
+    ref = _cosine_sums_long_double(n, s0, M)
+    got = segment_cosine_sums(n, s0, M)
+    W = np.zeros((6, n))
+    for g, (a, size) in enumerate(((0, s0), (s0, n - s0))):
+        u = np.arange(size) - (size - 1) / 2
+        for k in range(3):
+            W[2 * k + g, a : a + size] = u**k
+    by_dct = 0.5 * fft.dct(W, type=2, axis=1)[:, :M]
+    scale = np.abs(W).sum(axis=1, keepdims=True)
+    for values in (got, by_dct):
+        err = np.abs(values - ref.astype(float)) / scale
+        assert float(err.max()) < 1e-13
+
+
+@pytest.mark.parametrize(("n", "s0"), [(1499, 900), (1500, 900), (3000, 300)])
+def test_both_sides_of_the_closed_form_switch_give_the_qr_route_answer(n: int, s0: int) -> None:
+    """Series just below and at :data:`CLOSED_FORMS_FROM` (the DCT rows, the closed forms)."""
+    assert CLOSED_FORMS_FROM == 1500
+    y = _series(n, s0)
+    nu = ewc_terms(n)
+    new, law = ewc_two_segments(y, s0, nu)
+    old, ref = _qr_route(y, s0, nu, False)
+    _agree(new.se, old.se)
+    _agree(law.scale, ref.scale)
+    _agree(law.df, ref.df)
