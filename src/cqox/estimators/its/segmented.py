@@ -47,6 +47,8 @@ import numpy as np
 from scipy import fft, special
 from scipy.linalg import lapack
 
+from cqox.core.linalg import crossprod
+
 
 def auto_lag(n: int) -> int:
     """Newey–West (1994) rule ``floor(4 (n/100)^{2/9})``."""
@@ -349,10 +351,10 @@ def newey_west_meat(Ut: np.ndarray, lag: int) -> np.ndarray:
     cumulative sum costs more per element than a matrix product.
     """
     k, n = Ut.shape
-    # Γ_0 and B'B from two arrays, not one: NumPy would call BLAS syrk for X @ X.T,
-    # several times slower than gemm for a short, wide k × n operand
+    # Γ_0 by gemm (crossprod): NumPy would call BLAS syrk for Ut @ Ut.T, several times
+    # slower for a short, wide k × n operand
     if lag <= 6 + (k * n) // 4000:
-        S = Ut @ Ut.copy().T
+        S = crossprod(Ut.T)
         if lag:
             A = np.zeros((k, k))  # Σ_{j≥1} w_j Γ_j (Γ_{−j} = Γ_j' comes with the symmetrisation)
             for j in range(1, lag + 1):
@@ -367,7 +369,7 @@ def newey_west_meat(Ut: np.ndarray, lag: int) -> np.ndarray:
     np.cumsum(Ut, axis=1, out=P[:, lag + 1 : lag + 1 + n])
     P[:, lag + 1 + n :] = P[:, lag + n : lag + n + 1]
     B = P[:, lag + 1 :] - P[:, : n + lag]
-    S = B @ B.copy().T
+    S = crossprod(B.T)
     S += S.T
     S *= 0.5 / (lag + 1.0)
     return np.asarray(S)
