@@ -94,6 +94,8 @@ cqox.estimate({name!r}, frame, outcome="y", treatment="t", seed=0, **{kwargs!r})
 engine, engine_cpu = time.perf_counter() - start, time.process_time() - cpu
 print(json.dumps({{"engine_s": engine, "engine_cpu_s": engine_cpu}}))
 """
+#: Covariates of the backdoor table (x1 … x50).
+COVARIATES = 50
 FIRST_PSM = "engine: first psm call in a fresh process (10k × 50)"
 FIRST_FOREST = "engine: first causal_forest call in a fresh process (10k × 5, 200 trees)"
 
@@ -355,7 +357,7 @@ def measure(runs: int, service: bool = True) -> dict[str, Any]:
         # a fresh installation's Numba cache, filled by its installation step (cqox warm-up)
         env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba")
         path = str(Path(tmp) / "cross_section_10k.parquet")
-        cross_section(n=10_000, p=50, seed=11).frame.to_parquet(path)
+        cross_section(n=10_000, p=COVARIATES, seed=11).frame.to_parquet(path)
         rd_path = str(Path(tmp) / "sharp_rd_10k.parquet")
         sharp_rd(n=10_000, seed=11).frame.to_parquet(rd_path)
         print(f"  {WARM_UP} …", end="", flush=True)
@@ -375,7 +377,15 @@ def measure(runs: int, service: bool = True) -> dict[str, Any]:
                 *(py, "-m", "cqox.cli.main", "analyze", rd_path),
                 *("--outcome", "y", "--running", "x", "--cutoff", "0", "--quiet"),
             ],
-            FIRST_PSM: [py, "-c", _FIRST_CALL.format(path=path, name="psm", kwargs={})],
+            FIRST_PSM: [
+                py,
+                "-c",
+                _FIRST_CALL.format(
+                    path=path,
+                    name="psm",
+                    kwargs={"covariates": [f"x{j}" for j in range(1, COVARIATES + 1)]},
+                ),
+            ],
             FIRST_FOREST: [
                 py,
                 "-c",
