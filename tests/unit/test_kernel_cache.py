@@ -333,3 +333,10 @@ def test_a_service_worker_starts_with_a_copy_of_the_kernel_cache(
     finally:
         worker.stop()
     assert not worker.home.exists()
+
+
+def test_the_command_line_offers_every_warm_up_family() -> None:
+    # cli.warm_up names the families without importing the engine: the two lists must agree
+    from cqox.cli.warm_up import WORKLOAD_NAMES
+
+    assert tuple(kernel_cache.WORKLOADS) == WORKLOAD_NAMES
