@@ -139,6 +139,9 @@ class InstrumentScores:
         The residuals ``[M_Z D, M_Z y]``.
     resid_coef : ndarray, shape (m, r)
         Their coefficients on the columns of ``M``: ``resid = M · resid_coef``.
+    columns : ndarray, shape (n, r + q)
+        ``[M_Z D, M_Z y, Z̃]``: ``resid`` and the partialled instruments side by side
+        (any column of the span of ``[M_W D, M_W y]`` is this times a small matrix).
     """
 
     gram: np.ndarray
@@ -146,6 +149,7 @@ class InstrumentScores:
     n_clusters: int | None
     resid: np.ndarray
     resid_coef: np.ndarray
+    columns: np.ndarray
 
     def block(self, j1: int, j2: int) -> np.ndarray:
         """``Σᵢ z̃ᵢz̃ᵢ' u_{j1,i} u_{j2,i}`` (or its cluster form), shape (q, q)."""
@@ -185,7 +189,7 @@ def instrument_scores(a: IVArrays, se_method: str) -> InstrumentScores:
     U, Zt = UZ[:, :r], UZ[:, r:]
     S = Zt * U if q == 1 else (Zt[:, :, None] * U[:, None, :]).reshape(a.n, q * r)
     gram, G = score_gram(S, a.clusters, se_method)
-    return InstrumentScores(gram, r, G, U, C[:, :r])
+    return InstrumentScores(gram, r, G, U, C[:, :r], UZ)
 
 
 @cache
@@ -566,9 +570,13 @@ def endogeneity_tests(
     ``s²(Ṽ'Ṽ)⁻¹`` unadjusted) is the ``V`` block of the regression's sandwich.
     ``scores`` (:func:`instrument_scores`) supplies ``V`` when the caller has it.
     """
-    n, L, kw, kd, k = a.n, a.L, a.kw, a.kd, a.k
-    R, Rx = a.R, a.Rx
+    if a.kd == 1:
+        return _endogeneity_tests_one(a, res, se_method, debiased, scores)
+    n, L, kd, k = a.n, a.L, a.kd, a.k
     null = "the endogenous regressors are exogenous (OLS is consistent)"
+    kA = k + kd  # coefficients of the test regression [X, V]
+    robust = se_method != "unadjusted"
+    R, Rx = a.R, a.Rx
     # Q'[V, y] (V = M_Z D: the rows L…L+k_d of Q'D), regressed on X in one solve
     Y = np.zeros((R.shape[0], kd + 1))
     Y[L : L + kd, :kd] = R[L : L + kd, L : L + kd]
@@ -581,10 +589,39 @@ def endogeneity_tests(
     c0 = C[:, kd]
     # P_[Z, D] = P_Z + P_{M_Z D}: the first L + k_d coordinates
     ss1 = float(c0[: L + kd] @ c0[: L + kd])
-    cr = res.resid_q[:L]
-    ss2 = float(cr @ cr)
-    delta = ss1 - ss2
     ss0 = float(G[kd, kd])
+    durbin, wh = _durbin_wu_hausman(a, res, ss0, ss1, null)
+    try:
+        VtV_inv = np.linalg.inv(G[:kd, :kd])
+    except np.linalg.LinAlgError:
+        raise EstimationError(
+            "the endogeneity test regression is singular: the instruments predict the "
+            "endogenous regressors exactly"
+        ) from None
+    gamma = VtV_inv @ G[:kd, kd]
+    if robust:
+        V = (reduced_form_residuals(a) if scores is None else scores.resid)[:, :kd]
+        Mx = a.M @ (a.Sx @ B)  # X t and X b̂₀
+        y_x = a.M[:, -1] - Mx[:, kd]  # M_X y
+        Vt = V - Mx[:, :kd]  # M_X V
+        ew = y_x - Vt @ gamma  # M_{[X, V]} y
+        gram, n_clusters = score_gram(Vt * ew[:, None], a.clusters, se_method)
+        cov = VtV_inv @ gram @ VtV_inv * (meat_scale(n, kA, n_clusters, debiased) * n)
+    else:
+        cw = c0 - C[:, :kd] @ gamma
+        cov = VtV_inv * (float(cw @ cw) / (n - kA if debiased else n))
+    wald = float(gamma @ np.linalg.solve(cov, gamma))
+    wool = chi2_stat("Wooldridge regression", wald, kd, null)
+    return EndogeneityTests(durbin, wh, wool)
+
+
+def _durbin_wu_hausman(
+    a: IVArrays, res: KClassResult, ss0: float, ss1: float, null: str
+) -> tuple[TestStat, TestStat]:
+    """Durbin's and the Wu–Hausman statistics from ``‖M_X y‖²`` and ``‖P_[Z,D] M_X y‖²``."""
+    n, kw, kd = a.n, a.kw, a.kd
+    cr = res.resid_q[: a.L]
+    delta = ss1 - float(cr @ cr)
     df_denom = n - kw - kd - kd
     # an outcome fitted exactly by OLS (ss0 = 0) leaves nothing to test: NaN, not a crash
     if ss0 <= 1e-300 or df_denom < 1:
@@ -593,62 +630,74 @@ def endogeneity_tests(
         durbin_stat = _divide(delta, ss0 / n)
         wh_stat = _divide(delta / kd, (ss0 - delta) / df_denom)
     durbin = chi2_stat("Durbin", durbin_stat, kd, null)
-    wh = f_stat("Wu-Hausman", wh_stat, kd, df_denom, null)
+    return durbin, f_stat("Wu-Hausman", wh_stat, kd, df_denom, null)
 
-    kA = k + kd  # coefficients of the test regression [X, V]
-    robust = se_method != "unadjusted"
-    if kd == 1:  # Ṽ'Ṽ, γ̂ and its variance as floats
-        (vtv, vty), (_, _) = G.tolist()
-        if vtv == 0.0:
-            raise EstimationError(
-                "the endogeneity test regression is singular: the instruments predict the "
-                "endogenous regressors exactly"
-            )
-        g0 = vty / vtv
-        if robust:
-            # Ṽ = M_X V = M(c_V − S_x t) and ê_w = M_{[X, V]} y = M_X y − γ̂Ṽ, with
-            # M_X y = M(e_y − S_x b̂₀): both columns from one product with M
-            cV = (reduced_form_coef(a) if scores is None else scores.resid_coef)[:, 0]
-            SB = a.Sx @ B
-            coef = np.empty((SB.shape[0], 2), order="F")
-            np.subtract(cV, SB[:, 0], out=coef[:, 0])
-            np.negative(SB[:, 1], out=coef[:, 1])
-            coef[-1, 1] += 1.0
-            coef[:, 1] -= g0 * coef[:, 0]
-            VE = a.M @ coef
-            s = VE[:, 0] * VE[:, 1]  # ṽᵢ ê_{w,i}
-            if se_method == "robust":  # Σᵢ sᵢ²: one dot product, not a 1 × 1 Gram by BLAS
-                meat, n_clusters = float(s @ s), None
-            else:
-                gram, n_clusters = score_gram(s[:, None], a.clusters, se_method)
-                meat = float(gram[0, 0])
-            var = meat / vtv / vtv * (meat_scale(n, kA, n_clusters, debiased) * n)
-        else:
-            cw = c0 - C[:, 0] * g0
-            var = float(cw @ cw) / (n - kA if debiased else n) / vtv
-        wald = _divide(g0 * g0, var)
+
+def _endogeneity_tests_one(
+    a: IVArrays,
+    res: KClassResult,
+    se_method: str,
+    debiased: bool,
+    scores: InstrumentScores | None,
+) -> EndogeneityTests:
+    """:func:`endogeneity_tests` for one endogenous regressor ``d``, in Python floats.
+
+    By Frisch–Waugh–Lovell every regression on ``X = [W, d]`` is one on ``d̃ = M_W d``
+    among the coordinates after ``W``'s (rows ``k_w…`` of ``Q'·``, ``q + 2`` of them):
+    ``d̃`` is ``R[k_w:L+1, L]``, ``M_W y`` is ``R[k_w:, −1]`` and ``V = M_Z d`` has the one
+    coordinate ``R_LL`` (row ``L``).  With ``s_z = ‖P_Z̃ d‖²`` and ``‖d̃‖² = s_z + R_LL²``,
+    ``M_X y = M_W y − b̂ d̃`` (``b̂ = d̃'y/‖d̃‖²``) and ``Ṽ = M_X V = V − t d̃`` with
+    ``t = R_LL²/‖d̃‖²``, so ``Ṽ'Ṽ = R_LL² s_z/‖d̃‖²`` without cancellation.  The robust
+    meat needs ``ṽ`` and ``ê_w = M_X y − γ̂ṽ`` as n-vectors: both are combinations of
+    ``[M_Z d, M_Z y, Z̃]`` (``M_W d = M_Z d + Z̃π̂``, ``M_W y = M_Z y + Z̃ρ̂``), one product
+    with :attr:`InstrumentScores.columns`.
+    """
+    n, L, kw, q = a.n, a.L, a.kw, a.q
+    R = a.R
+    null = "the endogenous regressors are exogenous (OLS is consistent)"
+    dt = R[kw : L + 1, L].tolist()  # d̃, q + 1 coordinates (the last is R_LL)
+    yt = R[kw:, -1].tolist()  # M_W y, q + 2 coordinates
+    r_ll = dt[q]
+    s_z = sum(v * v for v in dt[:q])
+    dd = s_z + r_ll * r_ll
+    b = sum(u * v for u, v in zip(dt, yt, strict=False)) / dd  # yt has one more
+    c0 = [yt[i] - b * dt[i] for i in range(q + 1)]
+    ss1 = sum(v * v for v in c0)  # ‖P_[Z, D] M_X y‖²: the coordinates up to row L
+    c0.append(yt[q + 1])
+    ss0 = ss1 + yt[q + 1] * yt[q + 1]  # ‖M_X y‖²
+    durbin, wh = _durbin_wu_hausman(a, res, ss0, ss1, null)
+    t = r_ll * r_ll / dd
+    one_t = s_z / dd  # 1 − t
+    vt = [-t * v for v in dt[:q]]
+    vt.append(r_ll * one_t)
+    vtv = r_ll * r_ll * one_t
+    if vtv == 0.0:
+        raise EstimationError(
+            "the endogeneity test regression is singular: the instruments predict the "
+            "endogenous regressors exactly"
+        )
+    g0 = sum(u * v for u, v in zip(vt, c0, strict=False)) / vtv  # c0 has one more
+    kA = a.k + 1  # coefficients of the test regression [X, V]
+    if se_method == "unadjusted":
+        cw = [c - g0 * v for c, v in zip(c0, vt, strict=False)]  # c0 has one more
+        var = (sum(v * v for v in cw) + c0[q + 1] ** 2) / (n - kA if debiased else n) / vtv
     else:
-        try:
-            VtV_inv = np.linalg.inv(G[:kd, :kd])
-        except np.linalg.LinAlgError:
-            raise EstimationError(
-                "the endogeneity test regression is singular: the instruments predict the "
-                "endogenous regressors exactly"
-            ) from None
-        gamma = VtV_inv @ G[:kd, kd]
-        if robust:
-            V = (reduced_form_residuals(a) if scores is None else scores.resid)[:, :kd]
-            Mx = a.M @ (a.Sx @ B)  # X t and X b̂₀
-            y_x = a.M[:, -1] - Mx[:, kd]  # M_X y
-            Vt = V - Mx[:, :kd]  # M_X V
-            ew = y_x - Vt @ gamma  # M_{[X, V]} y
-            gram, n_clusters = score_gram(Vt * ew[:, None], a.clusters, se_method)
-            cov = VtV_inv @ gram @ VtV_inv * (meat_scale(n, kA, n_clusters, debiased) * n)
+        if scores is None:
+            scores = instrument_scores(a, se_method)
+        # ṽ = (1 − t)v − tZ̃π̂ and ê_w = u_y − (b̂ + γ̂(1 − t))v + Z̃(ρ̂ − (b̂ − γ̂t)π̂), with
+        # [π̂, ρ̂] = −resid_coef[k_w:L] (the excluded instruments' first-stage coefficients)
+        h = b - g0 * t
+        K = [[one_t, -(b + g0 * one_t)], [0.0, 1.0]]
+        K += [[t * p, h * p - rho] for p, rho in scores.resid_coef[kw:L].tolist()]
+        VE = scores.columns @ np.array(K)
+        s = VE[:, 0] * VE[:, 1]  # ṽᵢ ê_{w,i}
+        if se_method == "robust":  # Σᵢ sᵢ²: one dot product, not a 1 × 1 Gram by BLAS
+            meat, n_clusters = float(s @ s), None
         else:
-            cw = c0 - C[:, :kd] @ gamma
-            cov = VtV_inv * (float(cw @ cw) / (n - kA if debiased else n))
-        wald = float(gamma @ np.linalg.solve(cov, gamma))
-    wool = chi2_stat("Wooldridge regression", wald, kd, null)
+            gram, n_clusters = score_gram(s[:, None], a.clusters, se_method)
+            meat = float(gram[0, 0])
+        var = meat / vtv / vtv * (meat_scale(n, kA, n_clusters, debiased) * n)
+    wool = chi2_stat("Wooldridge regression", _divide(g0 * g0, var), 1, null)
     return EndogeneityTests(durbin, wh, wool)
 
 
