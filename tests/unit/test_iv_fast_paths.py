@@ -162,3 +162,58 @@ def test_iv_2sls_defaults_reproduce_the_diagnostics_of_a_binary_instrument() -> 
         assert t["p_value"] == pytest.approx(float(special.chdtrc(1.0, t["statistic"])), rel=1e-12)
     ar = est.diagnostics["anderson_rubin"]["test_zero"]
     assert ar["p_value"] == pytest.approx(float(special.chdtrc(1.0, ar["statistic"])), rel=1e-12)
+
+
+def _extended_r(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R of ``M`` by Cholesky in extended precision (``np.longdouble``), and column norms."""
+    Ml = M.astype(np.longdouble)
+    G = Ml.T @ Ml
+    m = G.shape[0]
+    R = np.zeros((m, m), dtype=np.longdouble)
+    for j in range(m):
+        R[j, j] = np.sqrt(G[j, j] - (R[:j, j] ** 2).sum())
+        for k in range(j + 1, m):
+            R[j, k] = (G[j, k] - (R[:j, j] * R[:j, k]).sum()) / R[j, j]
+    return R.astype(np.float64), np.sqrt(np.diag(G)).astype(np.float64)
+
+
+#: Entry error of R relative to its column's norm: Householder's is ~1e-16 here, the
+#: Cholesky factor's up to ~1e-14 (the squared condition number of the column-scaled
+#: matrix, bounded by the angle guard, times eps).
+R_ENTRY_TOL = 1e-13
+
+
+def test_r_factor_is_householders_to_rounding_and_declines_near_collinear_columns() -> None:
+    """The Cholesky factor of M'M is R to 1e-13 of each column's norm, or Householder's."""
+    from scipy.linalg import lapack
+
+    from cqox.estimators.iv.kclass import CHOLESKY_MIN_ANGLE, r_factor
+
+    rng = np.random.default_rng(11)
+    taken = {"cholesky": 0, "householder": 0}
+    for _ in range(80):
+        n, m = int(rng.integers(50, 3000)), int(rng.integers(3, 12))
+        # columns of very different scales, means of 0 to 30 standard deviations, one
+        # pair near-collinear at a random strength (some below the guard's angle)
+        sd = 10.0 ** rng.uniform(-4, 5, m)
+        M = (rng.standard_normal((n, m)) + rng.choice([0.0, 0.5, 3.0, 30.0], m)) * sd
+        M[:, 0] = 1.0
+        j = int(rng.integers(1, m))
+        M[:, j] = M[:, j - 1] * rng.uniform(-2, 2) + M[:, j] * 10.0 ** rng.uniform(-3, 0)
+        M = np.asfortranarray(M)
+        got = r_factor(M)
+        norms = np.linalg.norm(M, axis=0)
+        householder = np.triu(lapack.dgeqrf(M)[0][:m])
+        if np.all(got == householder):
+            taken["householder"] += 1
+            # declined only for a column at a smaller angle to the ones before it
+            assert np.min(np.abs(np.diag(householder)) / norms) < CHOLESKY_MIN_ANGLE * 1.01
+            continue
+        taken["cholesky"] += 1
+        want, norms = _extended_r(M)
+        assert np.all(np.diag(got) > 0) and not np.any(np.tril(got, -1))
+        assert np.max(np.abs(got - want) / norms) < R_ENTRY_TOL
+        # Householder's R is the same up to the signs of its rows
+        signs = np.sign(np.diag(householder))[:, None]
+        assert np.max(np.abs(got - signs * householder) / norms) < R_ENTRY_TOL
+    assert taken["cholesky"] >= 8 and taken["householder"] >= 8, taken
