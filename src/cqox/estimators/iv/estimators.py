@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from typing import Any
 
@@ -256,11 +257,13 @@ class _IVBase(Estimator):
         t0 = data.t[0]
         # a continuous treatment is told by its first value, without a pass over the rows
         binary = (t0 == 0 or t0 == 1) and bool(np.all((data.t == 0) | (data.t == 1)))
+        ar_dict = None if ar is None else ar.to_dict()
+        wooldridge = endo.wooldridge.to_dict()
         gates = [
             _weak_gate(fs, ctx),
-            _ar_gate(ar, kd),
+            _ar_gate(ar, kd, ar_dict),
             _overid_gate(sargan if se_method == "unadjusted" else hansen, q, kd, ctx),
-            _endogeneity_gate(endo, se_method),
+            _endogeneity_gate(endo, se_method, wooldridge),
         ]
         diagnostics: dict[str, Any] = {
             "se_method": "conley" if spatial is not None else se_method,
@@ -276,14 +279,14 @@ class _IVBase(Estimator):
                 }
                 for f in fs
             },
-            "anderson_rubin": None if ar is None else ar.to_dict(),
+            "anderson_rubin": ar_dict,
             "sargan": None if sargan is None else sargan.to_dict(),
             "hansen_j": None if hansen is None else hansen.to_dict(),
             "durbin": endo.durbin.to_dict(),
             "wu_hausman": endo.wu_hausman.to_dict(),
-            "wooldridge_regression": endo.wooldridge.to_dict(),
+            "wooldridge_regression": wooldridge,
         }
-        if not np.isnan(res.liml_kappa):
+        if not math.isnan(res.liml_kappa):
             diagnostics["liml_kappa"] = res.liml_kappa
         if res.n_clusters is not None:
             diagnostics["n_clusters"] = res.n_clusters
@@ -408,7 +411,8 @@ def _weak_gate(fs: list[FirstStage], ctx: Context) -> Gate:
     )
 
 
-def _ar_gate(ar: ARSet | None, kd: int) -> Gate:
+def _ar_gate(ar: ARSet | None, kd: int, ar_dict: dict[str, Any] | None = None) -> Gate:
+    """The AR set's gate; ``ar_dict`` is ``ar.to_dict()`` when the caller has it."""
     if ar is None:
         return Gate.not_applicable(
             "anderson_rubin",
@@ -416,7 +420,8 @@ def _ar_gate(ar: ARSet | None, kd: int) -> Gate:
         )
     p0 = ar.test_zero.p_value
     text = f"{ar.level:.0%} Anderson-Rubin set {ar.describe()} (AR p-value of no effect {p0:.3g})"
-    details = ar.to_dict()
+    # a copy: the diagnostics hold the same record
+    details = ar.to_dict() if ar_dict is None else dict(ar_dict)
     if ar.kind == "bounded":
         return Gate("anderson_rubin", p0, None, "pass", text, details)
     why = {
@@ -447,7 +452,10 @@ def _overid_gate(test: TestStat | None, q: int, kd: int, ctx: Context) -> Gate:
     return gate
 
 
-def _endogeneity_gate(endo: EndogeneityTests, se_method: str) -> Gate:
+def _endogeneity_gate(
+    endo: EndogeneityTests, se_method: str, wooldridge: dict[str, Any] | None = None
+) -> Gate:
+    """The endogeneity gate; ``wooldridge`` is ``endo.wooldridge.to_dict()`` if at hand."""
     test = endo.wu_hausman if se_method == "unadjusted" else endo.wooldridge
     if test.p_value < 0.05:
         msg = (
@@ -459,7 +467,10 @@ def _endogeneity_gate(endo: EndogeneityTests, se_method: str) -> Gate:
             f"{test.name} test does not reject exogeneity (p = {test.p_value:.3g}): OLS "
             "would be consistent and more precise if the treatment is exogenous"
         )
-    return Gate("endogeneity", test.p_value, None, "pass", msg, test.to_dict())
+    details = (
+        dict(wooldridge) if wooldridge is not None and test is endo.wooldridge else test.to_dict()
+    )
+    return Gate("endogeneity", test.p_value, None, "pass", msg, details)
 
 
 @register
