@@ -14,7 +14,7 @@ import pytest
 from scipy import special
 
 import cqox
-from cqox.core.linalg import crossprod
+from cqox.core.linalg import crossprod, gemm
 from cqox.estimators.iv import diagnostics as diag
 from cqox.estimators.iv.estimators import _wald_ratio
 from cqox.estimators.iv.kclass import IVArrays, iv_matrix, kclass, solve
@@ -32,6 +32,16 @@ def test_crossprod_is_the_gram_matrix_and_symmetric(order: str, cols: int) -> No
     np.testing.assert_array_equal(gram, gram.T)
     # neither contiguous (a column slice of a row-major array): the NumPy product
     np.testing.assert_array_equal(crossprod(S[::2, :]), S[::2, :].T @ S[::2, :])
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_gemm_is_the_product_in_column_major_order(order: str) -> None:
+    rng = np.random.default_rng(3)
+    A = np.array(rng.standard_normal((1_000, 9)), order=order)
+    B = rng.standard_normal((9, 3))
+    got = gemm(A, B)
+    assert got.flags.f_contiguous
+    np.testing.assert_allclose(got, A @ B, rtol=RTOL, atol=RTOL * np.abs(A @ B).max())
 
 
 def test_solve_matches_numpy_and_reports_a_singular_matrix() -> None:

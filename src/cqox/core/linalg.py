@@ -43,4 +43,16 @@ def crossprod(S: np.ndarray) -> np.ndarray:
     return np.asarray(S.T @ S)
 
 
-__all__ = ["crossprod"]
+def gemm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A @ B`` (float64) as a column-major array, by BLAS ``dgemm``.
+
+    NumPy's product is row-major, so a column of a thin ``n × k`` result is strided by
+    ``k``: an elementwise product of such columns runs its inner loop along the short
+    rows (9 µs against 1 µs for ``1,000 × 1`` times ``1,000 × 2``).  ``dgemm``'s result
+    is column-major, each column contiguous.  ``A`` is best column-major (as the model
+    matrices are); any other layout is copied by the BLAS wrapper.
+    """
+    return np.asarray((_BLAS or _blas()).dgemm(1.0, A, B))
+
+
+__all__ = ["crossprod", "gemm"]

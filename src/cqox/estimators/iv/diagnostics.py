@@ -37,6 +37,7 @@ import numpy as np
 from scipy import special
 
 from cqox._lazy import scipy_optimize as optimize
+from cqox.core.linalg import gemm
 from cqox.errors import EstimationError
 from cqox.estimators.iv.kclass import IVArrays, KClassResult, meat_scale, score_gram, solve
 
@@ -185,7 +186,7 @@ def instrument_scores(a: IVArrays, se_method: str) -> InstrumentScores:
     C *= -1.0
     C[L:, :r] = _eye(r)
     C[kw:L, r:] = _eye(q)
-    UZ = a.M @ C
+    UZ = gemm(a.M, C)  # column-major: the score products below run along columns
     U, Zt = UZ[:, :r], UZ[:, r:]
     S = Zt * U if q == 1 else (Zt[:, :, None] * U[:, None, :]).reshape(a.n, q * r)
     gram, G = score_gram(S, a.clusters, se_method)
@@ -689,7 +690,7 @@ def _endogeneity_tests_one(
         h = b - g0 * t
         K = [[one_t, -(b + g0 * one_t)], [0.0, 1.0]]
         K += [[t * p, h * p - rho] for p, rho in scores.resid_coef[kw:L].tolist()]
-        VE = scores.columns @ np.array(K)
+        VE = gemm(scores.columns, np.array(K))
         s = VE[:, 0] * VE[:, 1]  # ṽᵢ ê_{w,i}
         if se_method == "robust":  # Σᵢ sᵢ²: one dot product, not a 1 × 1 Gram by BLAS
             meat, n_clusters = float(s @ s), None
