@@ -227,3 +227,28 @@ def test_r_factor_is_householders_to_rounding_and_declines_near_collinear_column
         signs = np.sign(np.diag(householder))[:, None]
         assert np.max(np.abs(got - signs * householder) / norms) < R_ENTRY_TOL
     assert taken["cholesky"] >= 8 and taken["householder"] >= 8, taken
+
+
+@pytest.mark.parametrize("noise", [1e-9, 1e-3, 0.04, 0.06, 1.0])
+def test_separated_columns_pass_the_instrument_rank_check(noise: float) -> None:
+    """``IVArrays.separated`` (the Cholesky guard held) lets the fit skip the rank check.
+
+    An instrument that is a covariate plus ``noise``: the rank check passes whenever the
+    guard held, and an instrument the check refuses never takes the Cholesky factor.
+    """
+    from cqox.errors import EstimationError
+    from cqox.estimators.iv.rank import check_instrument_rank_qr
+
+    rng = np.random.default_rng(7)
+    n = 500
+    W = np.column_stack([np.ones(n), rng.standard_normal((n, 2))])
+    z = W[:, 1] + noise * rng.standard_normal(n)
+    d = z + rng.standard_normal(n)
+    y = d + rng.standard_normal(n)
+    a = iv_matrix(np.asfortranarray(np.column_stack([W, z, d, y])), 3, 1, 1)
+    names = ["(intercept)", "w1", "w2"]
+    try:
+        check_instrument_rank_qr(a.R, W, z[:, None], names, ["z"])
+    except EstimationError:
+        assert not a.separated
+    assert a.separated == (noise > 0.05)

@@ -68,7 +68,11 @@ class IVArrays:
     M : ndarray, shape (n, m), column-major
         ``[W, Z_x, D, y]``, ``m = k_w + q + k_d + 1``; ``W`` has the intercept first.
     R : ndarray, shape (m, m)
-        Upper-triangular factor of the thin QR of ``M``.
+        Upper-triangular factor of the thin QR of ``M`` (:func:`r_factor`).
+    separated : bool
+        Every column of ``M`` keeps at least :data:`CHOLESKY_MIN_ANGLE` of its norm off
+        the span of the columns before it (``R`` is then the Cholesky factor of
+        ``M'M``); ``False`` says nothing.
     kw, q, kd : int
         Columns of ``W``, ``Z_x`` and ``D``.
     L, k, n : int
@@ -98,6 +102,7 @@ class IVArrays:
         "kw",
         "n",
         "q",
+        "separated",
         "sqrt_w",
         "x_index",
     )
@@ -115,7 +120,7 @@ class IVArrays:
         self.L, self.k, self.n = kw + q, kw + kd, int(M.shape[0])
         self.x_index, self.Sx = _selection(M.shape[1], kw, q, kd)
         self.clusters, self.sqrt_w = clusters, sqrt_w
-        self.R = r_factor(M)
+        self.R, self.separated = _r_factor(M)
         # take with an index array: a fifth of the cost of indexing with a list
         self.Rx = self.R.take(self.x_index, axis=1)
         self._rinv_z: np.ndarray | None = None
@@ -209,18 +214,23 @@ def r_factor(M: np.ndarray) -> np.ndarray:
     tests need.  ``Q`` is never formed: every product with it is taken in the
     coordinates ``R`` gives instead.
     """
+    return _r_factor(M)[0]
+
+
+def _r_factor(M: np.ndarray) -> tuple[np.ndarray, bool]:
+    """:func:`r_factor`, and whether it is the Cholesky factor (every angle ≥ the guard)."""
     m = M.shape[1]
     G = crossprod(M)
     R, info = lapack.dpotrf(G)  # the upper triangle; the lower is set to zero
     if info == 0:
         g = G.diagonal().tolist()
         if all(r * r >= _MIN_ANGLE_SQ * v for r, v in zip(R.diagonal().tolist(), g, strict=True)):
-            return np.asarray(R)
+            return np.asarray(R), True
     qr, _, _, info = lapack.dgeqrf(M)  # on a copy: M is read later
     if info != 0:  # pragma: no cover - LAPACK argument errors only
         raise EstimationError(f"the QR factorisation failed (LAPACK info {info})")
     # below the diagonal dgeqrf leaves its Householder vectors: keep the upper triangle
-    return np.asarray(qr[:m] * _upper(m))
+    return np.asarray(qr[:m] * _upper(m)), False
 
 
 #: Smallest ``R_jj / ‖m_j‖`` (the sine of the angle between a column and the span of
