@@ -252,3 +252,20 @@ def test_separated_columns_pass_the_instrument_rank_check(noise: float) -> None:
     except EstimationError:
         assert not a.separated
     assert a.separated == (noise > 0.05)
+
+
+def test_an_instrument_constant_only_in_its_first_rows_is_not_refused() -> None:
+    """The constancy check reads the first rows first; a later value makes it vary."""
+    from cqox.errors import RoleError
+
+    rng = np.random.default_rng(8)
+    n = 400
+    z = rng.integers(0, 2, n).astype(float)
+    z[:40] = 1.0
+    d = 0.8 * z + rng.standard_normal(n)
+    df = pd.DataFrame({"y": d + rng.standard_normal(n), "d": d, "z": z})
+    est = cqox.estimate("iv_2sls", df, outcome="y", treatment="d", roles={"instrument": ["z"]})
+    assert np.isfinite(est.estimate)
+    df["z"] = 1.0
+    with pytest.raises(RoleError, match="'z' is constant"):
+        cqox.estimate("iv_2sls", df, outcome="y", treatment="d", roles={"instrument": ["z"]})

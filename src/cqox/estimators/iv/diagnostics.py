@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -396,11 +396,8 @@ class _ARParts:
         return np.einsum("pi,pi->p", g, np.linalg.solve(S, g[:, :, None])[:, :, 0])
 
     def critical(self, level: float) -> float:
-        if self.se_method == "unadjusted":
-            return float(special.fdtri(self.q, self.n - self.L, level))
-        if self.q == 1:  # the χ²₁ quantile is the square of the normal's at (1 + level)/2
-            return float(special.ndtri((1.0 + level) / 2)) ** 2
-        return float(2 * special.gammaincinv(self.q / 2, level))
+        df_denom = self.n - self.L if self.se_method == "unadjusted" else None
+        return _ar_critical(self.q, df_denom, level)
 
     def test(self, b: float) -> TestStat:
         s = self.stat(b)
@@ -428,6 +425,20 @@ class _ARParts:
             gy, gd, syy, syd, sdd = self.scalars
             return (gd * gd - c * sdd, -2 * gy * gd + 2 * c * syd, gy * gy - c * syy)
         return None
+
+
+@lru_cache(maxsize=256)
+def _ar_critical(q: int, df_denom: int | None, level: float) -> float:
+    """The AR test's critical value: ``F(q, df_denom)`` (``None``: ``χ²_q``) at ``level``.
+
+    Kept per arguments: the quantile functions cost microseconds and the arguments
+    repeat from call to call (the level, the instruments, often the rows).
+    """
+    if df_denom is not None:
+        return float(special.fdtri(q, df_denom, level))
+    if q == 1:  # the χ²₁ quantile is the square of the normal's at (1 + level)/2
+        return float(special.ndtri((1.0 + level) / 2)) ** 2
+    return float(2 * special.gammaincinv(q / 2, level))
 
 
 def anderson_rubin_set(
