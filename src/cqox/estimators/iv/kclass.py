@@ -206,9 +206,10 @@ def r_factor(M: np.ndarray) -> np.ndarray:
     are level-2 BLAS).  Squaring the matrix squares its condition number, so the
     Cholesky factor is kept only when every column keeps at least
     :data:`CHOLESKY_MIN_ANGLE` of its norm off the span of the columns before it
-    (``R_jj ≥ CHOLESKY_MIN_ANGLE · ‖m_j‖``): ``R`` is then as accurate as Householder's
-    to about ``1e-12`` relative (``eps`` times the squared condition number of the
-    column-scaled matrix, which the diagonal bounds for these few columns).  Otherwise
+    (``R_jj ≥ CHOLESKY_MIN_ANGLE · ‖m_j‖``): its entries are then within about
+    ``1e-14`` of each column's norm of an extended-precision factor (Householder's:
+    ``1e-16``) even for columns of very different scales, as Cholesky's rounding is
+    relative to the diagonal (``tests/unit/test_iv_fast_paths.py``).  Otherwise
     (near-collinear columns, a near-constant instrument, an outcome fitted almost
     exactly, a failed Cholesky) ``R`` comes from LAPACK ``dgeqrf``, which the rank
     tests need.  ``Q`` is never formed: every product with it is taken in the
