@@ -269,3 +269,21 @@ def test_an_instrument_constant_only_in_its_first_rows_is_not_refused() -> None:
     df["z"] = 1.0
     with pytest.raises(RoleError, match="'z' is constant"):
         cqox.estimate("iv_2sls", df, outcome="y", treatment="d", roles={"instrument": ["z"]})
+
+
+def test_gate_details_are_copies_of_the_diagnostics_records() -> None:
+    """The AR and endogeneity gates reuse the diagnostics' records as independent copies."""
+    df, _ = cqox.simulate.iv_linear(n=300, n_instruments=1, seed=4)
+    est = cqox.estimate(
+        "iv_2sls", df, outcome="y", treatment="d", covariates=["x1"], roles={"instrument": ["z1"]}
+    )
+    gates = {g.name: g for g in est.gates}
+    ar, endo = gates["anderson_rubin"].details, gates["endogeneity"].details
+    assert ar == est.diagnostics["anderson_rubin"]
+    assert endo == est.diagnostics["wooldridge_regression"]
+    ar["test_zero"]["p_value"] = -1.0
+    ar["intervals"][0][0] = -1.0
+    endo["statistic"] = -1.0
+    assert est.diagnostics["anderson_rubin"]["test_zero"]["p_value"] >= 0
+    assert est.diagnostics["anderson_rubin"]["intervals"][0][0] != -1.0
+    assert est.diagnostics["wooldridge_regression"]["statistic"] >= 0

@@ -426,8 +426,14 @@ def _ar_gate(ar: ARSet | None, kd: int, ar_dict: dict[str, Any] | None = None) -
         )
     p0 = ar.test_zero.p_value
     text = f"{ar.level:.0%} Anderson-Rubin set {ar.describe()} (AR p-value of no effect {p0:.3g})"
-    # a copy: the diagnostics hold the same record
-    details = ar.to_dict() if ar_dict is None else dict(ar_dict)
+    if ar_dict is None:
+        details = ar.to_dict()
+    else:  # a copy, nested lists and test included: the diagnostics hold the record
+        details = {
+            **ar_dict,
+            "intervals": [list(iv) for iv in ar_dict["intervals"]],
+            "test_zero": dict(ar_dict["test_zero"]),
+        }
     if ar.kind == "bounded":
         return Gate("anderson_rubin", p0, None, "pass", text, details)
     why = {
@@ -473,6 +479,7 @@ def _endogeneity_gate(
             f"{test.name} test does not reject exogeneity (p = {test.p_value:.3g}): OLS "
             "would be consistent and more precise if the treatment is exogenous"
         )
+    # a copy of the diagnostics' (flat) record
     details = (
         dict(wooldridge) if wooldridge is not None and test is endo.wooldridge else test.to_dict()
     )
