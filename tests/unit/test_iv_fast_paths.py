@@ -287,3 +287,17 @@ def test_gate_details_are_copies_of_the_diagnostics_records() -> None:
     assert est.diagnostics["anderson_rubin"]["test_zero"]["p_value"] >= 0
     assert est.diagnostics["anderson_rubin"]["intervals"][0][0] != -1.0
     assert est.diagnostics["wooldridge_regression"]["statistic"] >= 0
+
+
+def test_r_factor_of_columns_whose_squares_overflow_is_householders() -> None:
+    """A column near 1e160 (the outcome, last) overflows M'M; R is then Householder's, finite."""
+    from scipy.linalg import lapack
+
+    from cqox.estimators.iv.kclass import r_factor
+
+    rng = np.random.default_rng(12)
+    M = np.asfortranarray(np.column_stack([np.ones(200), rng.standard_normal((200, 3))]))
+    M[:, 3] *= 1e160
+    got = r_factor(M)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_array_equal(got, np.triu(lapack.dgeqrf(M)[0][:4]))

@@ -39,6 +39,7 @@ coefficient matrix) and their weighted cross-products.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -223,10 +224,14 @@ def _r_factor(M: np.ndarray) -> tuple[np.ndarray, bool]:
     m = M.shape[1]
     G = crossprod(M)
     R, info = lapack.dpotrf(G)  # the upper triangle; the lower is set to zero
-    if info == 0:
-        g = G.diagonal().tolist()
-        if all(r * r >= _MIN_ANGLE_SQ * v for r, v in zip(R.diagonal().tolist(), g, strict=True)):
-            return np.asarray(R), True
+    g = G.diagonal().tolist()
+    # a column beyond ~1e154 overflows the Gram (inf): Householder scales its norms
+    if (
+        info == 0
+        and sum(g) < math.inf
+        and all(r * r >= _MIN_ANGLE_SQ * v for r, v in zip(R.diagonal().tolist(), g, strict=True))
+    ):
+        return np.asarray(R), True
     qr, _, _, info = lapack.dgeqrf(M)  # on a copy: M is read later
     if info != 0:  # pragma: no cover - LAPACK argument errors only
         raise EstimationError(f"the QR factorisation failed (LAPACK info {info})")
