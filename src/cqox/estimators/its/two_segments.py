@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 import numpy as np
 from scipy import fftpack
 
-from cqox.estimators.its.segmented import FixedB, HACFit, ewc_cross_moments
+from cqox.estimators.its.segmented import FixedB, HACFit, ewc_cross_moments, newey_west_meat
 
 T = TypeVar("T")
 
@@ -128,6 +128,38 @@ def ewc_two_segments(
             _LAWS, key, FixedB(_frozen(np.sqrt(K[20:24] / (c * trA))), _frozen(trA**2 / trA2))
         )
     return HACFit(coef, cov, np.sqrt(cov.diagonal()), resid, fitted, nu, "ewc", None), law
+
+
+def hac_two_segments(y: np.ndarray, s0: int, lag: int, correction: bool = False) -> HACFit:
+    """OLS of ``y`` on the bare ITS design with the Newey–West covariance at lag ``lag``.
+
+    The two segment fits of :func:`ewc_two_segments`, and the covariance as the
+    Newey–West long-run variance of the coefficients' own scores ``a_j(s) ε̂_s``
+    (:func:`cqox.estimators.its.segmented.newey_west_meat`, Bartlett weights
+    ``1 − j/(L+1)``): ``(Z'Z)⁻¹ S (Z'Z)⁻¹`` with the rows ``a_j`` of ``(Z'Z)⁻¹Z'`` moved
+    inside the sums, so no QR, no design matrix and no sandwich.  Times ``n/(n − 4)``
+    with the correction.  Needs ``2 ≤ s0 ≤ n − 2``; ``factor`` is ``None``.
+    """
+    n = y.shape[0]
+    p, r = s0, n - s0
+    if p < 2 or r < 2:
+        raise ValueError(f"needs 2 ≤ s0 ≤ n − 2; got n={n}, s0={s0}")
+    K = segment_constants(p, r)
+    W = np.zeros((4, n))
+    W[0, :p] = 1.0
+    W[1, p:] = 1.0
+    s = np.arange(n, dtype=np.float64)
+    np.subtract(s[:p], 0.5 * (p - 1), out=W[2, :p])
+    np.subtract(s[p:], s0 + 0.5 * (r - 1), out=W[3, p:])
+    sums = W @ y
+    fitted = (sums * K[:4]) @ W
+    resid = y - fitted
+    A = K[4:20].reshape(4, 4)
+    W *= resid
+    cov = newey_west_meat(A @ W, min(lag, n - 1))  # the scores a_j(s) ε̂_s, 4 × n
+    if correction:
+        cov *= n / (n - 4)
+    return HACFit(A @ sums, cov, np.sqrt(cov.diagonal()), resid, fitted, lag, "bartlett", None)
 
 
 #: Laws and design constants kept per design (the oldest entry goes first when full):
