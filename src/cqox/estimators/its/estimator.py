@@ -596,7 +596,7 @@ def _interruption(
 ) -> tuple[Any, int]:
     """``(first post period, its position)`` from the parameter or the 0/1 treatment role."""
     if t0 is not None:
-        return t0, int(np.searchsorted(times, t0, side="left"))
+        return t0, int(times.searchsorted(t0, side="left"))
     if t is None:
         raise RoleError(
             "its needs the interruption: give the parameter 'interruption' (first "

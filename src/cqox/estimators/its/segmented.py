@@ -370,10 +370,8 @@ def newey_west_meat(Ut: np.ndarray, lag: int) -> np.ndarray:
         P[:, lag:] = Ut
         size = k * m - lag
         windows = np.ndarray((lag + 1, size), np.float64, buffer=P, strides=(8, 8))
-        w = np.arange(1.0, lag + 2.0) / (lag + 1.0)  # w_{L−i} = (i + 1)/(L + 1)
-        w[lag] = 0.5
         B = np.empty(k * m)
-        np.matmul(w, windows, out=B[:size])
+        np.matmul(_shifted_weights(lag), windows, out=B[:size])
         G = Ut @ B.reshape(k, m)[:, :n].T
         return np.asarray(G + G.T)
     # Γ_0 by gemm (crossprod): NumPy would call BLAS syrk for Ut @ Ut.T, several times
@@ -398,6 +396,19 @@ def newey_west_meat(Ut: np.ndarray, lag: int) -> np.ndarray:
     S += S.T
     S *= 0.5 / (lag + 1.0)
     return np.asarray(S)
+
+
+@functools.lru_cache(maxsize=64)
+def _shifted_weights(lag: int) -> np.ndarray:
+    """``[w_L, …, w_1, ½]`` (``w_j = 1 − j/(L+1)``) for :func:`newey_west_meat`'s windows.
+
+    Window ``i`` is ``U`` shifted by ``L − i`` periods; ``w_0`` is halved because ``S`` is
+    ``G + G'``.  Read-only, kept per lag.
+    """
+    w = np.arange(1.0, lag + 2.0) / (lag + 1.0)  # w_{L−i} = (i + 1)/(L + 1)
+    w[lag] = 0.5
+    w.flags.writeable = False
+    return w
 
 
 def bartlett_smooth(V: np.ndarray, lag: int) -> np.ndarray:
