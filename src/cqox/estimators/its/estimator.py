@@ -245,7 +245,9 @@ class ITS(Estimator):
             qr = _check_design(Z, names, n)
         inference = self._inference(params, n)
         level = params["ci_level"]
-        terms = ewc_terms(n) if params["ewc_terms"] is None else params["ewc_terms"]
+        terms = params["ewc_terms"]
+        if terms is None:  # the cosine terms serve EWC only (0: not used)
+            terms = ewc_terms(n) if inference == "ewc" else 0
         if bare and inference == "ewc" and 2 * terms + 1 <= n and s0 > 2:
             # the default: the two segment fits, EWC and the fixed-b law in one pass (two
             # pre periods leave the pre line no residual: its law is rounding noise, which
