@@ -475,6 +475,13 @@ def student_t_quantiles(df: np.ndarray, prob: float) -> np.ndarray:
     return q
 
 
+def clear_caches() -> None:
+    """Forget the kept t and normal quantiles and Newey–West window weights."""
+    _T_QUANTILES.clear()
+    normal_critical_value.cache_clear()
+    _shifted_weights.cache_clear()
+
+
 def fixed_b(fit: HACFit, correction: bool = False, s0: int | None = None) -> FixedB:
     """Two-moment (Satterthwaite) fit to the exact t-ratio law under Gaussian white noise.
 

@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 import numpy as np
 from scipy import fftpack
 
+from cqox.estimators.its import segmented
 from cqox.estimators.its.segmented import FixedB, HACFit, ewc_cross_moments, newey_west_meat
 
 T = TypeVar("T")
@@ -171,6 +172,17 @@ CACHE_SIZE = 64
 
 _LAWS: dict[tuple[int, int, int, bool], FixedB] = {}
 _CONSTANTS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def clear_caches() -> None:
+    """Forget every kept law, segment constant and quantile of the ``its`` routes.
+
+    The next call of each design computes them afresh (what a first call costs: the
+    benchmarks time it so).
+    """
+    _LAWS.clear()
+    _CONSTANTS.clear()
+    segmented.clear_caches()
 
 
 def _remember(cache: dict[Any, T], key: Any, value: T) -> T:
