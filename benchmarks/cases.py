@@ -685,6 +685,13 @@ def did_2x2_cases(d: Design, quick: bool) -> list[Case]:
     return cases
 
 
+def its_cold() -> None:
+    """Forget what ``its`` keeps per design, so each timed run costs a first call."""
+    from cqox.estimators.its.two_segments import clear_caches
+
+    clear_caches()
+
+
 def its_cases(d: Design, quick: bool) -> list[Case]:
     """Segmented regression with Newey–West SEs: CQOx its vs statsmodels OLS HAC."""
     cases: list[Case] = []
@@ -702,6 +709,7 @@ def its_cases(d: Design, quick: bool) -> list[Case]:
                 _cqox("its", d, "level_change", interruption=t0, hac_lag=lag, se_method="normal"),
                 note=f"HAC lag {lag}, normal critical values as statsmodels (the default "
                 "EWC interval is in docs/accuracy.md)",
+                reset=its_cold,
             )
         )
     if has("statsmodels"):

@@ -168,6 +168,8 @@ def its_cases(n: int) -> list[PeerCase]:
             n,
             cases._cqox("its", d, "level_change", interruption=t0, hac_lag=lag, se_method="normal"),
             f"HAC lag {lag}, normal critical values",
+            # its keeps per-design laws and quantiles: each timed run is a first call
+            reset=cases.its_cold,
         ),
         PeerCase(
             "its",
@@ -175,6 +177,7 @@ def its_cases(n: int) -> list[PeerCase]:
             n,
             cases._cqox("its", d, "level_change", interruption=t0),
             "default EWC interval",
+            reset=cases.its_cold,
         ),
     ]
     if cases.has("statsmodels"):

@@ -222,3 +222,206 @@ def test_segment_basis_gives_the_qr_fixed_b_law(
     t = fit.coef / fit.se
     np.testing.assert_allclose(bare.p_value(t), general.p_value(t), rtol=1e-10)
     np.testing.assert_allclose(bare.critical_value(0.95), general.critical_value(0.95), rtol=1e-10)
+
+
+def _qr_hac(y: np.ndarray, s0: int, lag: int, correction: bool) -> Any:
+    """Newey–West through the QR of the design (the general route)."""
+    from cqox.estimators.its.segmented import its_design, ols_hac, thin_qr
+
+    Z, _ = its_design(len(y), s0)
+    return ols_hac(y, Z, lag, correction, thin_qr(Z))
+
+
+def _hac_series(n: int, s0: int, lag: int) -> np.ndarray:
+    rng = np.random.default_rng(n + s0 + lag)
+    s = np.arange(n, dtype=float)
+    return 10.0 + 0.02 * s + 1.5 * (s >= s0) + np.cumsum(rng.normal(size=n)) * 0.3
+
+
+def _lag(rule: str, n: int) -> int:
+    from cqox.estimators.its.segmented import auto_lag, llsw_lag
+
+    return {"zero": 0, "one": 1, "auto": auto_lag(n), "llsw": llsw_lag(n), "long": n + 3}[rule]
+
+
+LAG_RULES = ["zero", "one", "auto", "llsw", "long"]
+
+
+@pytest.mark.parametrize(
+    ("n", "s0"), [(5, 3), (6, 3), (12, 6), (60, 36), (200, 120), (1000, 600), (1000, 998)]
+)
+@pytest.mark.parametrize("lag_rule", LAG_RULES)
+@pytest.mark.parametrize("correction", [False, True])
+def test_hac_two_segments_give_the_qr_route_answer(
+    n: int, s0: int, lag_rule: str, correction: bool
+) -> None:
+    """Newey–West of the scores a_j ε̂: the QR route's fit and covariance (1e-10)."""
+    from cqox.estimators.its.two_segments import hac_two_segments
+
+    lag = _lag(lag_rule, n)
+    y = _hac_series(n, s0, lag)
+    new, old = hac_two_segments(y, s0, lag, correction), _qr_hac(y, s0, lag, correction)
+    scale = float(np.abs(old.cov).max())
+    np.testing.assert_allclose(new.cov, old.cov, rtol=1e-10, atol=1e-10 * scale)
+    for name in ("coef", "se", "resid", "fitted"):
+        a, b = getattr(new, name), getattr(old, name)
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * float(np.abs(b).max()))
+    assert (new.lag, new.kernel, new.factor) == (lag, "bartlett", None)
+
+
+def _long_double_hac(y: np.ndarray, s0: int, lag: int) -> np.ndarray:
+    """Newey–West covariance of the bare design's coefficients in long double.
+
+    The rows ``a_j`` of ``(Z'Z)⁻¹Z'`` from the segment fits and the Bartlett sum of the
+    scores ``a_j(s) ε̂_s`` written out (the definition, no shortcut).
+    """
+    LD = np.longdouble
+    n, p, r = len(y), s0, len(y) - s0
+    s = np.arange(n).astype(LD)
+    pre = s < s0
+    c = np.where(pre, s - LD(p - 1) / 2, s - (LD(s0) + LD(r - 1) / 2))
+    rows = np.stack([pre.astype(LD), (~pre).astype(LD), c * pre, c * ~pre])
+    norms = np.array([p, r, LD(p) * (p * p - 1) / 12, LD(r) * (r * r - 1) / 12], dtype=LD)
+    sums = rows @ y.astype(LD)
+    e = y.astype(LD) - (sums / norms) @ rows
+    dp, dr, one = LD(p + 1) / 2 / norms[2], -LD(r - 1) / 2 / norms[3], LD(1)
+    A = np.array(
+        [
+            [one / p, 0, dp, 0],
+            [0, 0, one / norms[2], 0],
+            [-one / p, one / r, -dp, dr],
+            [0, 0, -one / norms[2], one / norms[3]],
+        ],
+        dtype=LD,
+    )
+    U = (A @ rows) * e
+    S = U @ U.T
+    L = min(lag, n - 1)  # a lag beyond the series is cut to n − 1, weights included
+    for j in range(1, L + 1):
+        g = U[:, j:] @ U[:, : n - j].T
+        S += (1 - LD(j) / (L + 1)) * (g + g.T)
+    return S
+
+
+@pytest.mark.parametrize(("n", "s0"), [(60, 3), (200, 3), (200, 6), (200, 20), (1000, 3)])
+@pytest.mark.parametrize("lag_rule", LAG_RULES)
+def test_where_the_hac_routes_differ_the_long_double_reference_sides_with_two_segments(
+    n: int, s0: int, lag_rule: str
+) -> None:
+    """A short pre segment: the QR route loses digits (up to 7e-4 at n = 1,000, s0 = 3).
+
+    Its scores ``z_s ε̂_s`` carry the uncentred trend column and the sandwich undoes
+    the cancellation only to rounding of ``(Z'Z)⁻¹``; the segment route centres each
+    segment.  Against the definition in long double the segment route is exact to
+    1e-12, which bounds how far the two routes may differ.
+    """
+    from cqox.estimators.its.two_segments import hac_two_segments
+
+    lag = _lag(lag_rule, n)
+    y = _hac_series(n, s0, lag)
+    ref = _long_double_hac(y, s0, lag).astype(float)
+    new = hac_two_segments(y, s0, lag).cov
+    np.testing.assert_allclose(new, ref, rtol=1e-12, atol=1e-12 * float(np.abs(ref).max()))
+    old = _qr_hac(y, s0, lag, False).cov
+    scale = float(np.abs(ref).max())
+    assert np.abs(new - ref).max() <= np.abs(old - ref).max() + 1e-13 * scale
+
+
+def test_two_pre_periods_keep_the_qr_route_for_normal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two pre periods leave the pre line no residual: the QR route, as before."""
+    from cqox.estimators.its import estimator as its_estimator
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("the two-segment route was taken")
+
+    monkeypatch.setattr(its_estimator, "hac_two_segments", refuse)
+    df, _ = its_ar1(n_pre=40, n_post=30, seed=13)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cqox.estimate(
+            "its", df, outcome="y", roles={"time": "t"}, interruption=2, se_method="normal"
+        )
+
+
+@pytest.mark.parametrize("params", [{}, {"hac_lag": 3}, {"small_sample": True, "hac_lag": 7}])
+def test_normal_estimate_is_the_qr_routes_estimate(
+    params: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """se_method='normal' on the bare design: every number as through the QR route."""
+    from cqox.estimators.its import estimator as its_estimator
+
+    df, _ = its_ar1(n_pre=72, n_post=48, seed=12)
+    kw: dict[str, Any] = {
+        "outcome": "y",
+        "roles": {"time": "t"},
+        "interruption": 72,
+        "se_method": "normal",
+    }
+    new = cqox.estimate("its", df, **kw, **params)
+    monkeypatch.setattr(its_estimator, "hac_two_segments", _qr_hac)
+    old = cqox.estimate("its", df, **kw, **params)
+    _close(_answer(old), _answer(new))
+    for name in ("coefficients", "fit"):
+        for column in old.tables[name].columns:
+            u, v = old.tables[name][column].to_numpy(), new.tables[name][column].to_numpy()
+            if u.dtype.kind == "f":
+                np.testing.assert_allclose(v, u, rtol=1e-10, atol=1e-10 * float(np.abs(u).max()))
+            else:
+                np.testing.assert_array_equal(v, u)
+
+
+def _close(a: Any, b: Any, path: str = "") -> None:
+    """Equal structure and text; numbers to 1e-10 (arrays relative to their largest entry)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            _close(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list | tuple) and a and isinstance(a[0], dict):
+        assert len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b, strict=True)):
+            _close(u, v, f"{path}[{i}]")
+    elif isinstance(a, float) or (isinstance(a, list | tuple) and a and isinstance(a[0], float)):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=path)
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("k", [1, 4, 9])
+@pytest.mark.parametrize(("n", "lag"), [(3, 2), (50, 0), (50, 7), (200, 4), (999, 15)])
+def test_newey_west_meat_is_the_bartlett_sum(k: int, n: int, lag: int) -> None:
+    """Both branches of the meat against the definition Σ_{|j|≤L} (1 − |j|/(L+1)) Γ_j."""
+    from cqox.estimators.its.segmented import newey_west_meat
+
+    U = np.random.default_rng(k * n + lag).normal(size=(k, n))
+    ref = U @ U.T
+    for j in range(1, lag + 1):
+        g = U[:, j:] @ U[:, : n - j].T
+        ref += (1.0 - j / (lag + 1.0)) * (g + g.T)
+    got = newey_west_meat(U, lag)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * float(np.abs(ref).max()))
+    np.testing.assert_array_equal(got, got.T)
+
+
+def test_period_steps_that_wrap_around_are_not_taken_for_order() -> None:
+    """Equal int64 steps after a wrap-around: not in order, sorted as by the comparison."""
+    from cqox.estimators.its.estimator import _period_order, _period_order_and_notes
+
+    d = 2**62 + 2**61
+    t0 = -(2**63) + 5
+    times = np.array([t0, t0 + d, t0 + 2 * d, 0], dtype=np.int64)
+    with np.errstate(over="ignore"):
+        times[3] = times[2] + np.int64(d)  # wraps (NumPy integer arithmetic)
+    steps = times[1:] - times[:-1]
+    assert steps.min() == steps.max() == d  # the steps alone look equal and positive
+    order, _ = _period_order_and_notes(times, "t")
+    expected = _period_order(times, "t")
+    assert order is not None and expected is not None
+    np.testing.assert_array_equal(order, expected)
+    for series, notes in (
+        (np.arange(5, 50, 3), []),
+        (np.array([1, 2, 4, 5]), ["not equally spaced"]),
+        (np.array([3.0, 1.0, 2.0]), []),
+    ):
+        order, got = _period_order_and_notes(series, "t")
+        assert [n for n in notes if not any(n in g for g in got)] == []
+        assert len(got) == len(notes)

@@ -283,3 +283,62 @@ def test_both_sides_of_the_closed_form_switch_give_the_qr_route_answer(n: int, s
     _agree(new.se, old.se)
     _agree(law.scale, ref.scale)
     _agree(law.df, ref.df)
+
+
+@pytest.fixture
+def empty_caches() -> Any:
+    """The kept laws, segment constants and t quantiles emptied before and after a test."""
+    from cqox.estimators.its import segmented, two_segments
+
+    kept = (two_segments._LAWS, two_segments._CONSTANTS, segmented._T_QUANTILES)
+    for cache in kept:
+        cache.clear()
+    yield kept
+    for cache in kept:
+        cache.clear()
+
+
+@pytest.mark.parametrize(("n", "s0"), [(24, 12), (200, 120), (1000, 600), (3000, 2700)])
+@pytest.mark.parametrize("correction", [False, True])
+def test_a_kept_law_gives_the_numbers_computed_afresh(
+    n: int, s0: int, correction: bool, empty_caches: Any
+) -> None:
+    """A second series of the same design reuses the law: every number bit-identical."""
+    from cqox.estimators.its import segmented, two_segments
+
+    nu = ewc_terms(n)
+    first = _series(n, s0)
+    second = 0.5 * first[::-1].copy() + np.sin(np.arange(n))
+    _, law_first = ewc_two_segments(first, s0, nu, correction)
+    crit_first = law_first.critical_value(0.95)
+    fit, law = ewc_two_segments(second, s0, nu, correction)  # the law as kept
+    assert law is law_first
+    crit = law.critical_value(0.95)
+    for cache in empty_caches:
+        cache.clear()
+    fresh, fresh_law = ewc_two_segments(second, s0, nu, correction)
+    for name in ("coef", "cov", "se", "resid", "fitted"):
+        np.testing.assert_array_equal(getattr(fit, name), getattr(fresh, name))
+    np.testing.assert_array_equal(law.scale, fresh_law.scale)
+    np.testing.assert_array_equal(law.df, fresh_law.df)
+    np.testing.assert_array_equal(crit, fresh_law.critical_value(0.95))
+    np.testing.assert_array_equal(crit, crit_first)
+    # kept arrays are shared by every later caller: read-only
+    assert not law.scale.flags.writeable and not law.df.flags.writeable
+    assert not two_segments._CONSTANTS[(s0, n - s0)].flags.writeable
+    assert all(not q.flags.writeable for q in segmented._T_QUANTILES.values())
+
+
+def test_kept_laws_and_quantiles_stay_bounded(empty_caches: Any) -> None:
+    from cqox.estimators.its import segmented, two_segments
+
+    for n in range(40, 40 + two_segments.CACHE_SIZE + 6):
+        _, law = ewc_two_segments(_series(n, 20), 20, ewc_terms(n))
+        law.critical_value(0.95)
+    assert len(two_segments._LAWS) == two_segments.CACHE_SIZE
+    assert len(two_segments._CONSTANTS) == two_segments.CACHE_SIZE
+    assert len(segmented._T_QUANTILES) == segmented.T_QUANTILES_KEPT
+    # the oldest went first: the last design is kept, the first is not
+    last = 40 + two_segments.CACHE_SIZE + 5
+    assert (last, 20, ewc_terms(last), False) in two_segments._LAWS
+    assert (40, 20, ewc_terms(40), False) not in two_segments._LAWS

@@ -67,6 +67,7 @@ Example
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -101,7 +102,7 @@ from cqox.estimators.its.segmented import (
     ols_hac,
     thin_qr,
 )
-from cqox.estimators.its.two_segments import ewc_two_segments
+from cqox.estimators.its.two_segments import ewc_two_segments, hac_two_segments
 from cqox.estimators.registry import register
 
 #: Column names of the bare design (no seasonal term, no covariate).
@@ -208,7 +209,7 @@ class ITS(Estimator):
         r = data.roles
         assert r.time is not None and data.y is not None
         raw_times, control = _time_and_control(data, params["control"])
-        order = _period_order(raw_times, r.time)
+        order, notes = _period_order_and_notes(raw_times, r.time)
         if order is None:  # already in period order: no sort, no copies
             times, y, c, t = raw_times, data.y, control, data.t
         else:
@@ -231,7 +232,6 @@ class ITS(Estimator):
                 "segment needs at least 2 to fit a line",
                 details={"parameter": "interruption"},
             )
-        notes = _spacing_notes(times, str(r.time))
         X = None
         if data.X.shape[1]:
             X = data.X if order is None else data.X[order]
@@ -245,7 +245,9 @@ class ITS(Estimator):
             qr = _check_design(Z, names, n)
         inference = self._inference(params, n)
         level = params["ci_level"]
-        terms = ewc_terms(n) if params["ewc_terms"] is None else params["ewc_terms"]
+        terms = params["ewc_terms"]
+        if terms is None:  # the cosine terms serve EWC only (0: not used)
+            terms = ewc_terms(n) if inference == "ewc" else 0
         if bare and inference == "ewc" and 2 * terms + 1 <= n and s0 > 2:
             # the default: the two segment fits, EWC and the fixed-b law in one pass (two
             # pre periods leave the pre line no residual: its law is rounding noise, which
@@ -257,6 +259,17 @@ class ITS(Estimator):
             tstat = coef / se
             crit, pvals, ref = _fixed_b_inference(law, fit, tstat, level)
             fb: FixedB | None = law
+        elif bare and inference == "normal" and s0 > 2:
+            # statsmodels' HAC on the bare design: the two segment fits and the
+            # Newey–West variance of the coefficients' scores, no QR (two pre periods
+            # leave the pre line no residual: its SEs are rounding noise, as before)
+            names = list(BARE_NAMES)
+            lag = auto_lag(n) if params["hac_lag"] is None else params["hac_lag"]
+            fit = hac_two_segments(y_used, s0, lag, params["small_sample"])
+            lrv = f"Newey–West HAC SE (Bartlett, lag {lag}"
+            coef, se = fit.coef, fit.se
+            tstat = coef / se
+            crit, pvals, ref, fb = _reference_distribution(fit, tstat, inference, level, params)
         else:
             if bare:
                 Z, names = self._design(n, s0, params, None, [])
@@ -275,11 +288,15 @@ class ITS(Estimator):
         j = 2 if params["estimand"] == "level_change" else 3
         k_other = 5 - j
         other = names[k_other]
+        # Python floats, each array converted in one call
+        b, sd, p_val = coef.tolist(), se.tolist(), pvals.tolist()
+        low, high = lo.tolist(), hi.tolist()
         diag_inf: dict[str, Any] = {"se_method": inference}
         if fb is not None:
-            diag_inf["df"] = float(fb.df[j])
+            df_list = fb.df.tolist()
+            diag_inf["df"] = df_list[j]
             diag_inf["critical_value"] = float(crit[j])
-            diag_inf[f"{other}_df"] = float(fb.df[k_other])
+            diag_inf[f"{other}_df"] = df_list[k_other]
         resid = fit.resid
         ss = float(resid @ resid)
         rho1 = float(resid[1:] @ resid[:-1] / ss) if n > 2 else float("nan")
@@ -298,20 +315,20 @@ class ITS(Estimator):
         return Estimate(
             self.name,
             params["estimand"],
-            float(coef[j]),
-            float(se[j]),
-            (float(lo[j]), float(hi[j])),
-            float(pvals[j]),
+            b[j],
+            sd[j],
+            (low[j], high[j]),
+            p_val[j],
             level,
             n=n,
             counts={"n_pre": n_pre, "n_post": n_post},
             diagnostics={
                 "interruption": t0,
-                other: float(coef[k_other]),
-                f"{other}_se": float(se[k_other]),
-                f"{other}_ci": (float(lo[k_other]), float(hi[k_other])),
-                f"{other}_p_value": float(pvals[k_other]),
-                "pre_slope": float(coef[1]),
+                other: b[k_other],
+                f"{other}_se": sd[k_other],
+                f"{other}_ci": (low[k_other], high[k_other]),
+                f"{other}_p_value": p_val[k_other],
+                "pre_slope": b[1],
                 "hac_lag": fit.lag if fit.kernel == "bartlett" else None,
                 "ewc_terms": fit.lag if fit.kernel == "ewc" else None,
                 **diag_inf,
@@ -403,6 +420,8 @@ class SeriesData(CausalData):
 _OTHER_ROLES = tuple(
     f.name for f in fields(Roles) if f.name not in ("outcome", "time", "treatment", "guesses")
 )
+#: Their values in one call (a generator over 19 ``getattr`` calls costs ~3 µs)
+_other_roles = operator.attrgetter(*_OTHER_ROLES)
 
 
 def _text_names(columns: pd.Index) -> bool:
@@ -422,7 +441,7 @@ def _complete_numeric_series(
     """
     if not isinstance(df, pd.DataFrame) or roles.time is None or roles.outcome is None:
         return None
-    if any(getattr(roles, name) is not None for name in _OTHER_ROLES):
+    if _other_roles(roles).count(None) != len(_OTHER_ROLES):
         return None  # covariates or other roles: their checks live in prepare()
     columns = df.columns
     # check_table's conditions (columns, rows, unique names), and text names throughout:
@@ -524,6 +543,23 @@ def _time_and_control(
     return column.to_numpy(), _control_series(data, control)
 
 
+def _period_order_and_notes(times: np.ndarray, column: str) -> tuple[np.ndarray | None, list[str]]:
+    """:func:`_period_order` and the :func:`_spacing_notes` of the ordered periods.
+
+    Integer periods in order with equal steps (the usual series) are recognised from
+    their steps alone: the smallest step is positive and equals the largest, and the
+    span equals the steps' sum in Python integers (no step wrapped around).
+    """
+    if times.dtype.kind == "i" and times.size > 1:
+        steps = times[1:] - times[:-1]
+        step = int(steps.min())
+        span = int(times[-1]) - int(times[0])
+        if step > 0 and step == steps.max() and span == (times.size - 1) * step:
+            return None, []
+    order = _period_order(times, column)
+    return order, _spacing_notes(times if order is None else times[order], str(column))
+
+
 def _period_order(times: np.ndarray, column: str) -> np.ndarray | None:
     """``None`` when the periods already increase strictly, else the sorting permutation.
 
@@ -562,7 +598,7 @@ def _interruption(
 ) -> tuple[Any, int]:
     """``(first post period, its position)`` from the parameter or the 0/1 treatment role."""
     if t0 is not None:
-        return t0, int(np.searchsorted(times, t0, side="left"))
+        return t0, int(times.searchsorted(t0, side="left"))
     if t is None:
         raise RoleError(
             "its needs the interruption: give the parameter 'interruption' (first "

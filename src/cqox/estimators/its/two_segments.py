@@ -38,11 +38,15 @@ no rank test is needed.  The numbers agree with the QR route to rounding
 from __future__ import annotations
 
 import math
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import fftpack
 
-from cqox.estimators.its.segmented import FixedB, HACFit, ewc_cross_moments
+from cqox.estimators.its import segmented
+from cqox.estimators.its.segmented import FixedB, HACFit, ewc_cross_moments, newey_west_meat
+
+T = TypeVar("T")
 
 
 def ewc_two_segments(
@@ -73,12 +77,17 @@ def ewc_two_segments(
     p, r, nu = s0, n - s0, terms
     if p < 2 or r < 2 or 2 * nu + 1 > n:
         raise ValueError(f"needs 2 ≤ s0 ≤ n − 2 and 2ν + 1 ≤ n; got n={n}, s0={s0}, ν={nu}")
-    K = _segment_constants(p, r)
     M = 2 * nu + 1
     closed = n >= CLOSED_FORMS_FROM
-    # the rows 1_pre, 1_post, c_pre, c_post (each zero off its segment), then for short
-    # series the rows c²_pre, c²_post and four rows for the products with ε̂
-    W = np.zeros((4 if closed else 10, n))
+    c = n / (n - 4) if correction else 1.0
+    key = (n, p, nu, bool(correction))
+    law = _LAWS.get(key)  # the fixed-b law depends on the design only, not on y
+    K = segment_constants(p, r)
+    # the rows 1_pre, 1_post, c_pre, c_post (each zero off its segment), then, when the
+    # law is to be computed from short series' transforms, the rows c²_pre, c²_post and
+    # four rows for the products with ε̂
+    batch = law is None and not closed
+    W = np.zeros((10 if batch else 4, n))
     W[0, :p] = 1.0
     W[1, p:] = 1.0
     s = np.arange(n, dtype=np.float64)
@@ -91,32 +100,116 @@ def ewc_two_segments(
     A = K[4:20].reshape(4, 4)
     coef = A @ sums
     # the unnormalised DCT-II 2 Σ_s x_s cos(πm(s+½)/n) of the rows times ε̂ (written over
-    # the rows when the cosine sums of 1, c, c² come in closed form) and, for short
-    # series, of the rows 1, c, c² themselves (twice their cosine sums)
-    if closed:
-        np.multiply(rows, resid, out=W)
-        F = _dct2(W)
-        sums6 = segment_cosine_sums(n, p, M, K[_SUMS:])
-    else:
+    # the rows) and, in the batch, of the rows 1, c, c² themselves (twice their cosine
+    # sums)
+    if batch:
         np.multiply(W[2:4], W[2:4], out=W[4:6])
         np.multiply(rows, resid, out=W[6:])
         F = _dct2(W)
         sums6 = F[:6, :M]
         F = F[6:]
+    else:
+        np.multiply(rows, resid, out=W)
+        F = _dct2(W)
     # Γ = √½ A · DCT(rows ε̂) at frequencies 1 … ν; the √½ enters the covariance
     Gamma = A @ F[:, 1 : nu + 1]
     cov = Gamma @ Gamma.T
-    c = n / (n - 4) if correction else 1.0
     cov *= 0.5 * c / nu
-    # c_j(m) (4 rows) and Q'D_{a_j}Φ (16 rows): weighted sums of the cosine sums of
-    # 1, c and c² on each segment
-    out = K[_WEIGHTS:_SUMS].reshape(20, 6) @ sums6
-    if not closed:
-        out *= 0.5
-    trA, trA2 = ewc_cross_moments(out[:4], out[4:, 1 : nu + 1].reshape(4, 4, nu), nu)
-    fit = HACFit(coef, cov, np.sqrt(cov.diagonal()), resid, fitted, nu, "ewc", None)
-    # a_j'a_j = Σ_s a_j(s)² (K[20:24])
-    return fit, FixedB(np.sqrt(K[20:24] / (c * trA)), trA**2 / trA2)
+    if law is None:
+        if closed:
+            sums6 = segment_cosine_sums(n, p, M, K[_SUMS:])
+        # c_j(m) (4 rows) and Q'D_{a_j}Φ (16 rows): weighted sums of the cosine sums of
+        # 1, c and c² on each segment
+        out = K[_WEIGHTS:_SUMS].reshape(20, 6) @ sums6
+        if not closed:
+            out *= 0.5
+        trA, trA2 = ewc_cross_moments(out[:4], out[4:, 1 : nu + 1].reshape(4, 4, nu), nu)
+        # a_j'a_j = Σ_s a_j(s)² (K[20:24])
+        law = _remember(
+            _LAWS, key, FixedB(_frozen(np.sqrt(K[20:24] / (c * trA))), _frozen(trA**2 / trA2))
+        )
+    return HACFit(coef, cov, np.sqrt(cov.diagonal()), resid, fitted, nu, "ewc", None), law
+
+
+def hac_two_segments(y: np.ndarray, s0: int, lag: int, correction: bool = False) -> HACFit:
+    """OLS of ``y`` on the bare ITS design with the Newey–West covariance at lag ``lag``.
+
+    The two segment fits of :func:`ewc_two_segments`, and the covariance as the
+    Newey–West long-run variance of the coefficients' own scores ``a_j(s) ε̂_s``
+    (:func:`cqox.estimators.its.segmented.newey_west_meat`, Bartlett weights
+    ``1 − j/(L+1)``): ``(Z'Z)⁻¹ S (Z'Z)⁻¹`` with the rows ``a_j`` of ``(Z'Z)⁻¹Z'`` moved
+    inside the sums, so no QR, no design matrix and no sandwich.  Times ``n/(n − 4)``
+    with the correction.  Needs ``2 ≤ s0 ≤ n − 2``; ``factor`` is ``None``.
+    """
+    n = y.shape[0]
+    p, r = s0, n - s0
+    if p < 2 or r < 2:
+        raise ValueError(f"needs 2 ≤ s0 ≤ n − 2; got n={n}, s0={s0}")
+    K = segment_constants(p, r)
+    W = np.zeros((4, n))
+    W[0, :p] = 1.0
+    W[1, p:] = 1.0
+    s = np.arange(n, dtype=np.float64)
+    np.subtract(s[:p], 0.5 * (p - 1), out=W[2, :p])
+    np.subtract(s[p:], s0 + 0.5 * (r - 1), out=W[3, p:])
+    sums = W @ y
+    fitted = (sums * K[:4]) @ W
+    resid = y - fitted
+    A = K[4:20].reshape(4, 4)
+    W *= resid
+    cov = newey_west_meat(A @ W, min(lag, n - 1))  # the scores a_j(s) ε̂_s, 4 × n
+    if correction:
+        cov *= n / (n - 4)
+    return HACFit(A @ sums, cov, np.sqrt(cov.diagonal()), resid, fitted, lag, "bartlett", None)
+
+
+#: Laws and design constants kept per design (the oldest entry goes first when full):
+#: a series is often estimated more than once (both estimands, another ``ci_level``, a
+#: control, the dashboard's re-runs), and its fixed-b law and segment constants depend on
+#: the design's integers only — ~60 % of the default route's arithmetic at 1,000 periods
+#: (the transforms of the design rows, :func:`ewc_cross_moments`).  A few KB each.
+CACHE_SIZE = 64
+
+_LAWS: dict[tuple[int, int, int, bool], FixedB] = {}
+_CONSTANTS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def clear_caches() -> None:
+    """Forget every kept law, segment constant and quantile of the ``its`` routes.
+
+    The next call of each design computes them afresh (what a first call costs: the
+    benchmarks time it so).
+    """
+    _LAWS.clear()
+    _CONSTANTS.clear()
+    segmented.clear_caches()
+
+
+def _remember(cache: dict[Any, T], key: Any, value: T) -> T:
+    """Store ``value`` under ``key``, dropping the oldest entry when ``cache`` is full."""
+    if len(cache) >= CACHE_SIZE:
+        cache.pop(next(iter(cache), None), None)  # another thread may have dropped it
+    cache[key] = value
+    return value
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """``a`` made read-only (a kept array is shared by every caller that reads it)."""
+    a.flags.writeable = False
+    return a
+
+
+def segment_constants(p: int, r: int) -> np.ndarray:
+    """:func:`_segment_constants` of the segments (read-only), kept per design.
+
+    With the constants of :func:`segment_cosine_sums` only from :data:`CLOSED_FORMS_FROM`
+    periods on (below, the design rows' transforms come from the DCT batch).
+    """
+    K = _CONSTANTS.get((p, r))
+    if K is None:
+        K = _segment_constants(p, r, p + r >= CLOSED_FORMS_FROM)
+        _remember(_CONSTANTS, (p, r), _frozen(K))
+    return K
 
 
 #: Where the weights and the cosine-sum constants begin in :func:`_segment_constants`.
@@ -240,7 +333,7 @@ def _direct_sums(n: int, a: int, size: int, top: int) -> np.ndarray:
     return np.stack([np.ones(size), u, u * u]) @ cosines.T
 
 
-def _segment_constants(p: int, r: int) -> np.ndarray:
+def _segment_constants(p: int, r: int, closed: bool = True) -> np.ndarray:
     """The design's numbers, one array: ``[1/‖row_i‖² (4), A (16), a_j'a_j (4), weights (120), …]``.
 
     ``A`` (4 × 4): ``β_j = Σ_i A_ji ⟨row_i, y⟩`` for the rows ``1_pre, 1_post, c_pre,
@@ -254,9 +347,9 @@ def _segment_constants(p: int, r: int) -> np.ndarray:
     :func:`segment_cosine_sums`): rows 0–3 ``c_j = Σ_s a_j(s)² cos(πm(s+½)/n)`` with
     ``a_j² = A_j0² 1 + 2A_j0A_j2 c + A_j2² c²`` on the pre segment (likewise on the post
     one); rows 4 + 4j + a ``√½ DCT(q_a a_j) = √2 Σ_s q_a a_j cos(πm(s+½)/n)`` for the
-    orthonormal basis ``q = [1_pre/√p, 1_post/√r, c_pre/Λ_pre, c_post/Λ_post]``.  Then the
-    constants of :func:`segment_cosine_sums`.  Built in Python and converted once: NumPy's
-    calls on 4 × 4 arrays cost more than the arithmetic.
+    orthonormal basis ``q = [1_pre/√p, 1_post/√r, c_pre/Λ_pre, c_post/Λ_post]``.  Then, when
+    ``closed``, the constants of :func:`segment_cosine_sums`.  Built in Python and converted
+    once: NumPy's calls on 4 × 4 arrays cost more than the arithmetic.
     """
     lp2, lr2 = p * (p * p - 1) / 12.0, r * (r * r - 1) / 12.0
     d_pre, d_post = 0.5 * (p + 1) / lp2, -0.5 * (r - 1) / lr2
@@ -276,7 +369,7 @@ def _segment_constants(p: int, r: int) -> np.ndarray:
     for u, w, v, x in A:
         flat += (u * ip, z, v * ip, z, z, z, z, w * ir, z, x * ir, z, z)
         flat += (z, z, u * ilp, z, v * ilp, z, z, z, z, w * ilr, z, x * ilr)
-    return np.array(flat + _cosine_sum_constants(p, r))
+    return np.array(flat + _cosine_sum_constants(p, r) if closed else flat)
 
 
 def _dct2(x: np.ndarray) -> np.ndarray:
