@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.signal import lfilter
 
 import cqox
 from cqox.core.context import Context
@@ -425,3 +426,126 @@ def test_period_steps_that_wrap_around_are_not_taken_for_order() -> None:
         order, got = _period_order_and_notes(series, "t")
         assert [n for n in notes if not any(n in g for g in got)] == []
         assert len(got) == len(notes)
+
+
+def _qr_route(y: np.ndarray, s0: int, terms: int, correction: bool) -> Any:
+    """The fit and the fixed-b law of the default inference through the design's QR."""
+    from cqox.estimators.its.segmented import fixed_b, its_design, ols_ewc, thin_qr
+
+    Z, _ = its_design(len(y), s0)
+    fit = ols_ewc(y, Z, terms, correction, thin_qr(Z))
+    return fit, fixed_b(fit, correction)
+
+
+#: (n, interruption, estimand, ci_level): 20 to 5,000 periods, short and long segments
+#: on either side, both sides of the closed-form switch (1,500), both estimands
+MANY_DESIGNS = [
+    (n, s0, estimand, level)
+    for i, (n, s0) in enumerate(
+        [
+            (20, 4),
+            (20, 10),
+            (20, 18),
+            (37, 30),
+            (200, 20),
+            (200, 120),
+            (999, 500),
+            (1000, 600),
+            (1000, 997),
+            (1499, 150),
+            (1500, 1200),
+            (5000, 2500),
+            (4000, 400),
+        ]
+    )
+    for estimand, level in [(("level_change", "slope_change")[i % 2], (0.9, 0.95, 0.99)[i % 3])]
+]
+
+
+@pytest.mark.parametrize(("n", "s0", "estimand", "level"), MANY_DESIGNS)
+def test_default_route_on_many_designs_is_the_qr_routes_answer(
+    n: int, s0: int, estimand: str, level: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cold default call (nothing kept) gives the QR route's numbers to 1e-10.
+
+    Guards the rewritten arithmetic of the default route (halved weights, one buffer
+    for the Toeplitz and Hankel views, the pocketfft binding): estimate, SE, interval,
+    p-value, df and critical value of both coefficients.
+    """
+    from cqox.estimators.its import estimator as its_estimator
+    from cqox.estimators.its.two_segments import clear_caches
+
+    s = np.arange(n, dtype=float)
+    rng = np.random.default_rng(n + s0)
+    e = lfilter([1.0], [1.0, -0.5], rng.normal(size=n))  # AR(1) errors, φ = 0.5
+    df = pd.DataFrame({"t": np.arange(n), "y": 3.0 + 0.02 * s + 1.0 * (s >= s0) + e})
+    kw: dict[str, Any] = {
+        "outcome": "y",
+        "roles": {"time": "t"},
+        "interruption": s0,
+        "estimand": estimand,
+        "ci_level": level,
+    }
+    clear_caches()
+    new = _answer(cqox.estimate("its", df, **kw))
+    monkeypatch.setattr(its_estimator, "ewc_two_segments", _qr_route)
+    old = _answer(cqox.estimate("its", df, **kw))
+    clear_caches()
+    _close(old, new)
+    assert new["diagnostics"]["df"] > 0 and new["diagnostics"]["critical_value"] > 0
+
+
+@pytest.mark.parametrize(("rows", "n"), [(1, 5), (4, 1000), (10, 999), (10, 1024), (3, 20_000)])
+def test_pocketfft_binding_gives_fftpack_dct(rows: int, n: int) -> None:
+    """The pocketfft binding of ``_dct2`` is ``fftpack.dct``'s transform to the last bit."""
+    from scipy import fftpack
+
+    from cqox.estimators.its import two_segments
+
+    x = np.random.default_rng(rows * n).normal(size=(rows, n))
+    want = fftpack.dct(x, type=2, axis=1)
+    assert two_segments._POCKETFFT_DCT is not None  # this SciPy has it
+    np.testing.assert_array_equal(two_segments._dct2(x.copy()), want)
+
+
+def test_default_route_without_the_pocketfft_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the binding (another SciPy) ``fftpack.dct`` runs: the same numbers."""
+    from cqox.estimators.its import two_segments
+
+    y = np.random.default_rng(8).normal(size=1000).cumsum()
+    two_segments.clear_caches()
+    fit, law = two_segments.ewc_two_segments(y, 600, 40)
+    monkeypatch.setattr(two_segments, "_POCKETFFT_DCT", None)
+    two_segments.clear_caches()
+    fit2, law2 = two_segments.ewc_two_segments(y, 600, 40)
+    two_segments.clear_caches()
+    for a, b in ((fit.coef, fit2.coef), (fit.cov, fit2.cov), (law.scale, law2.scale)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(law.df, law2.df)
+
+
+@pytest.mark.parametrize(("p", "r"), [(2, 2), (3, 17), (600, 400), (12_000, 8000)])
+def test_dct_weights_are_half_the_cosine_sum_weights(p: int, r: int) -> None:
+    """Below the closed-form switch the weights carry the DCT's ½: exactly half, bit for bit."""
+    from cqox.estimators.its.two_segments import _SUMS, _WEIGHTS, _segment_constants
+
+    closed, dct = _segment_constants(p, r, True), _segment_constants(p, r, False)
+    assert dct.size == _SUMS
+    np.testing.assert_array_equal(dct[:_WEIGHTS], closed[:_WEIGHTS])
+    np.testing.assert_array_equal(dct[_WEIGHTS:], 0.5 * closed[_WEIGHTS:_SUMS])
+
+
+@pytest.mark.parametrize("nu", [1, 2, 7, 40, 186])
+def test_ewc_cross_moments_are_the_trace_and_norm_of_the_formed_matrices(nu: int) -> None:
+    """``tr C_j/ν`` and ``‖C_j‖²/ν²`` for ``C_j = G_j − H_j'H_j``, G indexed directly."""
+    from cqox.estimators.its.segmented import ewc_cross_moments
+
+    rng = np.random.default_rng(nu)
+    cm = rng.normal(size=(4, 2 * nu + 3))  # wider than 2ν + 1: only the first 2ν + 1 count
+    H = rng.normal(size=(4, 4, nu))
+    v = np.arange(1, nu + 1)
+    G = cm[:, np.abs(v[:, None] - v[None, :])] + cm[:, v[:, None] + v[None, :]]
+    C = G - np.einsum("jav,jaw->jvw", H, H)
+    trA, trA2 = ewc_cross_moments(cm, H, nu)
+    np.testing.assert_allclose(trA, np.trace(C, axis1=1, axis2=2) / nu, rtol=1e-13)
+    np.testing.assert_allclose(trA2, (C * C).sum(axis=(1, 2)) / nu**2, rtol=1e-13)

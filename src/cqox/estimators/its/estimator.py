@@ -704,7 +704,9 @@ def _fixed_b_inference(
     fb: FixedB, fit: HACFit, tstat: np.ndarray, level: float
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """``(critical values, p-values, description)`` of the fixed-b law (refused when degenerate)."""
-    if not (np.isfinite(fb.scale).all() and (fb.df > 0).all()):
+    # the largest scale is finite and the smallest df positive (a NaN in either fails
+    # both comparisons; a scale is a square root, never −inf): two reductions, no masks
+    if not (math.isfinite(fb.scale.max()) and fb.df.min() > 0):
         raise EstimationError(
             "its: the fixed-b reference distribution is degenerate for this design "
             f"({fit.lag} {'cosine terms' if fit.kernel == 'ewc' else 'lags'}); "
