@@ -549,3 +549,24 @@ def test_ewc_cross_moments_are_the_trace_and_norm_of_the_formed_matrices(nu: int
     trA, trA2 = ewc_cross_moments(cm, H, nu)
     np.testing.assert_allclose(trA, np.trace(C, axis1=1, axis2=2) / nu, rtol=1e-13)
     np.testing.assert_allclose(trA2, (C * C).sum(axis=(1, 2)) / nu**2, rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("roles", "control"),
+    [
+        (Roles(outcome="nope", time="t"), None),
+        (Roles(outcome="y", time="nope"), None),
+        (Roles(outcome="y", time="t", treatment="nope"), None),
+        (Roles(outcome="y", time="t"), "nope"),
+    ],
+)
+def test_an_absent_column_takes_the_general_preparation(roles: Roles, control: str | None) -> None:
+    """A role or control naming no column: no fast read (its lookup says so); prepare() words it."""
+    from cqox.errors import CqoxError
+    from cqox.estimators.its.estimator import _complete_numeric_series
+
+    df, _ = its_ar1(n_pre=40, n_post=30, with_control=True, seed=6)
+    assert _complete_numeric_series(df, roles, control) is None
+    est = ITS(control=control) if roles.treatment else ITS(control=control, interruption=40)
+    with pytest.raises(CqoxError, match="nope"):
+        est.prepare(df, roles, est.resolved_params())

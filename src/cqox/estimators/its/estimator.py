@@ -444,13 +444,14 @@ def _complete_numeric_series(
     if _other_roles(roles).count(None) != len(_OTHER_ROLES):
         return None  # covariates or other roles: their checks live in prepare()
     columns = df.columns
+    n = len(df)
     # check_table's conditions (columns, rows, unique names), and text names throughout:
     # else the general path words the problem or renames the columns
-    if len(columns) == 0 or len(df) == 0 or not columns.is_unique or not _text_names(columns):
+    if len(columns) == 0 or n == 0 or not columns.is_unique or not _text_names(columns):
         return None
     wanted = [roles.outcome, roles.time] + [c for c in (roles.treatment, control) if c]
-    if len(set(wanted)) < len(wanted) or not all(c in columns for c in wanted):
-        return None
+    if len(set(wanted)) < len(wanted):
+        return None  # a name not in the table: _column's lookup says None
     y = _float_values(_column(df, roles.outcome))
     if y is None:
         return None
@@ -481,7 +482,6 @@ def _complete_numeric_series(
         c = _finite_numbers(_column(df, control))
         if c is None:
             return None
-    n = len(df)
     return SeriesData(
         frame=df,
         roles=roles,
@@ -497,7 +497,7 @@ def _complete_numeric_series(
 
 
 def _column(df: pd.DataFrame, name: str) -> np.ndarray | None:
-    """Column ``name`` of ``df`` as a read-only NumPy array, or ``None`` (not a NumPy dtype).
+    """Column ``name`` of ``df`` as a read-only NumPy array, or ``None`` (absent, not NumPy).
 
     pandas' own array of the column without a Series (``df[name]`` builds one: ~10 µs,
     more than the rest of the preparation), through its internal read when there is
@@ -506,12 +506,15 @@ def _column(df: pd.DataFrame, name: str) -> np.ndarray | None:
     NumPy array).
     """
     read = getattr(df, "_get_column_array", None)  # pandas' internal read, ~1 µs
-    values = read(df.columns.get_loc(name)) if callable(read) else None
-    if not isinstance(values, np.ndarray):
-        column = df[name]
-        if not isinstance(column.dtype, np.dtype):
-            return None
-        values = column.to_numpy()
+    try:  # one lookup answers whether the column is there (unique names: an integer)
+        values = read(df.columns.get_loc(name)) if callable(read) else None
+        if not isinstance(values, np.ndarray):
+            column = df[name]
+            if not isinstance(column.dtype, np.dtype):
+                return None
+            values = column.to_numpy()
+    except KeyError:
+        return None
     view = values.view()
     view.flags.writeable = False
     return view
@@ -762,13 +765,18 @@ def _fit_table(
     coef = fit.coef
     # without the level and slope change: β2 + β3 (s − s0) off the fitted post periods
     counterfactual = fit.fitted.copy()
-    counterfactual[s0:] -= coef[2] + np.arange(len(y_used) - s0, dtype=np.float64) * coef[3]
+    ramp = np.arange(len(y_used) - s0, dtype=np.float64)  # in place: the same numbers
+    ramp *= coef[3]
+    ramp += coef[2]
+    counterfactual[s0:] -= ramp
+    post = np.zeros(len(y_used), dtype=bool)  # no integer ramp to compare
+    post[s0:] = True
     columns = {
         "time": times,
         "observed": y_used,
         "fitted": fit.fitted,
         "counterfactual": counterfactual,
-        "post": np.arange(len(y_used)) >= s0,
+        "post": post,
     }
     if c is not None:
         columns["treated_series"] = y
