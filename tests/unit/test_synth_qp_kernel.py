@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cqox.estimators.synth._qp import _solve, nested_loss, simplex_qp
+from cqox.estimators.synth._qp import _min, _solve, nested_loss, simplex_qp
 
 #: The same LAPACK call on the same bytes gives the same bits; the tolerance only
 #: covers printing the reference values to 17 digits.
@@ -66,3 +66,15 @@ def test_a_non_finite_system_is_refused_as_by_np_linalg_solve(bad: float) -> Non
 def test_a_singular_system_is_refused_as_by_np_linalg_solve() -> None:
     with pytest.raises(np.linalg.LinAlgError, match="singular"):
         _solve(np.ones((2, 2)), np.ones(2))
+
+
+def test_the_loop_minimum_is_numpys_nan_included() -> None:
+    rng = np.random.default_rng(5)
+    for x in (
+        np.array([2.0]),
+        rng.normal(size=9),
+        np.array([3.0, np.nan, -1.0]),
+        np.array([np.nan, -5.0]),
+        np.array([1.0, -np.inf, 0.0]),
+    ):
+        assert np.array_equal(_min(x), np.min(x), equal_nan=True)

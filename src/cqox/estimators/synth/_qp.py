@@ -18,7 +18,9 @@ Each KKT system is solved by LAPACK's ``dgesv`` through the routine Numba's own
 generic overload: its compilation (layouts, dimension checks, error messages) was
 about 3 of the family's 10 s of warm-up CPU time.  Array expressions between two
 arrays are written as loops for the same reason (each compiles a broadcasting check
-and its message); the arithmetic is the same, element by element.
+and its message), and so are ``min``, ``max`` and ``flatnonzero`` (Numba's are generic
+over dimensions and layouts); the arithmetic and comparisons are the same, element by
+element.
 """
 
 from __future__ import annotations
@@ -113,6 +115,22 @@ def _solve(a_t: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - 
 
 
 @numba.njit(cache=True)
+def _min(x: np.ndarray) -> float:  # pragma: no cover - compiled
+    """``x.min()`` of a non-empty vector (NaN when it holds one), as a plain loop.
+
+    Numba's ``ndarray.min`` is generic over layouts and dimensions (``nditer``), which
+    costs compile time for nothing here.
+    """
+    out = x[0]
+    for i in range(1, x.shape[0]):
+        if np.isnan(out):
+            break
+        if x[i] < out or np.isnan(x[i]):
+            out = x[i]
+    return out
+
+
+@numba.njit(cache=True)
 def _active_set(
     P: np.ndarray, q: np.ndarray, w: np.ndarray, max_iter: int
 ) -> tuple[np.ndarray, int]:  # pragma: no cover - compiled
@@ -138,10 +156,18 @@ def _active_set(
         for i in range(J):
             g[i] += q[i]
         # Frank–Wolfe duality gap gᵀw − min_i g_i bounds f(w) − f* from above
-        if g @ w - g.min() <= GAP_TOL * scale:
+        g_min = _min(g)
+        if g @ w - g_min <= GAP_TOL * scale:
             break
-        F = np.flatnonzero(free)
-        k = F.shape[0]
+        k = 0
+        for i in range(J):
+            k += free[i]
+        F = np.empty(k, dtype=np.int64)  # np.flatnonzero(free)
+        a = 0
+        for i in range(J):
+            if free[i]:
+                F[a] = i
+                a += 1
         # the KKT matrix K transposed (``K_t[b, a] = K[a, b]``): LAPACK's column-major K
         K_t = np.zeros((k + 1, k + 1))
         rhs = np.zeros(k + 1)
@@ -264,7 +290,7 @@ def nested_loss(
     the active-set solve from the best vertex, and ``mean((Z1 − Z0 w)²)``.
     """
     k, J = X0s.shape
-    m = theta.max()
+    m = -_min(-theta)  # theta.max()
     v = np.exp(np.maximum(theta - m, -LOG_V_FLOOR))
     v = v / v.sum()
     P = np.zeros((J, J))
