@@ -122,6 +122,24 @@ def test_a_real_fit_compiles_each_forest_kernel_for_one_signature() -> None:
     assert {"_grow_trees", "_predict_chunks", "membership_bits"} <= set(used)
     assert {name: len(sigs) for name, sigs in used.items()} == dict.fromkeys(used, 1), used
     assert not any(k.targetoptions.get("parallel") for k in kernels.values())
+    # the threads run the compiled code side by side only if it releases the GIL
+    assert kernels["_grow_trees"].targetoptions.get("nogil")
+    assert kernels["_predict_chunks"].targetoptions.get("nogil")
+
+
+def test_slices_run_on_several_threads_at_once() -> None:
+    import threading
+
+    met = threading.Barrier(2, timeout=30)  # breaks (raises) unless two slices overlap
+    seen: list[int] = []
+
+    def kernel(lo: int, hi: int) -> None:
+        if lo < 2:
+            met.wait()
+        seen.extend(range(lo, hi))
+
+    _forest_kernels._run_sliced(kernel, 8, n_threads=2)
+    assert sorted(seen) == list(range(8))
 
 
 def test_a_kernel_error_in_a_thread_reaches_the_caller() -> None:
