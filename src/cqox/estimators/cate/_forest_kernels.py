@@ -90,10 +90,22 @@ def _partial_shuffle(a: np.ndarray, k: int, state: np.ndarray) -> None:
 
 
 @njit(cache=True)
+def _iota32(n: int) -> np.ndarray:
+    """``np.arange(n).astype(np.int32)`` as a loop.
+
+    Numba's ``arange`` and ``astype`` overloads cost compile time for nothing here.
+    """
+    out = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        out[i] = i
+    return out
+
+
+@njit(cache=True)
 def group_sample(n: int, half: int, seed: int, group: int) -> np.ndarray:
     """The rows of little-bag ``group``: ``half`` rows drawn without replacement."""
     state = _seed_state(seed, 1_000_003 * (group + 1))
-    rows = np.arange(n).astype(np.int32)
+    rows = _iota32(n)
     if half < n:
         _partial_shuffle(rows, half, state)
     return rows[:half].copy()
@@ -281,7 +293,7 @@ def _grow_tree(
     wwl = np.empty(ns)
     small = np.empty(ns)
     # int32 like the row indices: _partial_shuffle is compiled for one array type
-    feats = np.arange(p).astype(np.int32)
+    feats = _iota32(p)
     stack_node = np.empty(max_nodes, dtype=np.int64)
     stack_start = np.empty(max_nodes, dtype=np.int64)
     stack_end = np.empty(max_nodes, dtype=np.int64)
