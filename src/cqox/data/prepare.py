@@ -17,6 +17,7 @@ from typing import Any, overload
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import lapack  # loaded with scipy.special, which cqox.core imports
 
 from cqox.core.linalg import crossprod
 from cqox.core.roles import Roles
@@ -505,15 +506,13 @@ def _prepare_plain(
     outcome, treatment = roles.outcome, roles.treatment
     if outcome in listed or treatment in listed:
         return None
-    role_cols = [c for _, c in _role_columns(roles) if c not in listed]
+    role_cols = _other_role_columns(roles, listed)
     cov_cols = list(listed)
     used = list(dict.fromkeys(role_cols + cov_cols + list(extra_columns)))
     # unique text labels (check_table): get_loc gives each column's position (a label
     # not in the table raises KeyError: the general path names it)
-    get_loc = index.get_loc
-    try:
-        locs = [get_loc(c) for c in used]
-    except KeyError:
+    locs = _positions(index, used)
+    if locs is None:
         return None
     positions = [j for j in locs if isinstance(j, int)]
     if len(positions) != len(used):
@@ -573,6 +572,52 @@ def _prepare_plain(
         warnings=[f"dropped covariate '{name}': {why}" for name, why in dropped.items()],
         gram=gram,
     )
+
+
+def _other_role_columns(roles: Roles, listed: tuple[str, ...]) -> list[str]:
+    """The role columns that are not covariates, in the order of :func:`_role_columns`.
+
+    ``[c for _, c in _role_columns(roles) if c not in listed]`` with ``listed`` (the
+    covariates) as a set: a scan of the tuple per column costs O(roles × covariates),
+    27 µs with 50 covariates.  The covariates' own columns are all in ``listed``, so
+    their role is skipped.  Any column that is not text (a malformed role) takes the
+    expression above, whatever it does with it.
+    """
+    out: list[str] = []
+    skip = frozenset(listed)
+    for role, value in vars(roles).items():
+        if value is None or role in _NO_ROLE_COLUMNS:
+            continue
+        for col in value if type(value) is tuple else (value,):
+            if type(col) is not str:
+                return [c for _, c in _role_columns(roles) if c not in listed]
+            if col not in skip:
+                out.append(col)
+    return out
+
+
+#: Fields of :class:`Roles` whose values :func:`_other_role_columns` does not read.
+_NO_ROLE_COLUMNS = frozenset({"guesses", "cutoff", "covariates"})
+
+
+def _positions(index: pd.Index, used: list[str]) -> list[Any] | None:
+    """``[index.get_loc(c) for c in used]``, or ``None`` when a label is not in ``index``.
+
+    Through the index's engine (pandas' hash table, what ``Index.get_loc`` calls after
+    a cast that text labels do not need): 0.2 µs a column instead of 0.45 µs.  Any
+    failure there repeats the lookups through ``Index.get_loc``, which raises (or
+    answers) exactly as it always did.
+    """
+    try:
+        get_loc = index._engine.get_loc  # type: ignore[attr-defined]
+        return [get_loc(c) for c in used]
+    except Exception:  # the public lookup below decides (and raises as it did)
+        pass
+    get_loc = index.get_loc
+    try:
+        return [get_loc(c) for c in used]
+    except KeyError:
+        return None
 
 
 def _all_finite(values: np.ndarray) -> bool:
@@ -947,8 +992,6 @@ def independent_columns(corr: np.ndarray) -> list[int]:
     # Sequential Cholesky that keeps every column is the ordinary Cholesky factor, whose
     # squared diagonal holds the residual variances: one LAPACK call decides the common
     # case (no dependent column); the column loop below runs only when one is dropped.
-    from scipy.linalg import lapack  # loaded with scipy.special, which cqox.core imports
-
     # LAPACK's Cholesky (dpotrf, what np.linalg.cholesky runs) without the wrapping;
     # info > 0: not positive definite
     factor, info = lapack.dpotrf(corr, lower=1, clean=0)

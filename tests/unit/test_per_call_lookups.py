@@ -1,0 +1,344 @@
+"""The per-call look-ups of ``cqox.estimate`` answer as the slower forms they replace.
+
+Issue #15: the fixed cost of a call is what separates a small fit from its peers.
+Each faster form below is compared with the code it replaced (kept here as the
+reference), on good input for equal results and on bad input for the same error
+type and message: role normalisation (sets instead of tuple scans, ``Roles`` filled
+without ``__init__``), the keyword split, the parameter resolution (tables built once
+per estimator), the column checks (pandas' engine), the plain preparation's role
+columns and column positions, and the tables' column check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cqox.analysis.compose import _check_columns, _roles_from
+from cqox.core.params import Param, resolve_params
+from cqox.core.roles import (
+    ALL_ROLES,
+    COLUMN_ROLES,
+    ROLE_ALIASES,
+    Roles,
+    normalise_covariates,
+    normalise_roles,
+    split_role_keywords,
+)
+from cqox.core.tables import Tables
+from cqox.data.prepare import _other_role_columns, _positions, _role_columns
+from cqox.errors import ParameterError, RoleError, closest, column_not_found
+from cqox.estimators import registry
+
+
+def _outcome(f: Callable[[], Any]) -> tuple[str, Any]:
+    """``("ok", value)`` or ``(error type, message)``, warnings recorded alongside."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out: tuple[str, Any] = ("ok", f())
+        except Exception as exc:  # the type and the message are what is compared
+            out = (type(exc).__name__, str(exc))
+    return out[0], (out[1], [str(w.message) for w in caught])
+
+
+# --- the replaced code, verbatim -------------------------------------------------------
+
+
+def _normalise_roles_before(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    from cqox.errors import warn_deprecated
+
+    merged: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = ROLE_ALIASES.get(key, key)
+        if key in ROLE_ALIASES:
+            warn_deprecated(
+                f"role alias '{key}' is deprecated and will be removed in the next "
+                f"release; use '{name}'"
+            )
+        if name not in ALL_ROLES:
+            hint = closest(key, ALL_ROLES)
+            raise RoleError(
+                f"unknown role '{key}'"
+                + (f"; did you mean '{hint}'?" if hint else "")
+                + f" (roles: {', '.join(ALL_ROLES)})",
+                details={"role": key},
+            )
+        if value is None or (isinstance(value, str | list | tuple) and len(value) == 0):
+            continue
+        merged[name] = value
+    if "covariates" in merged:
+        merged["covariates"] = normalise_covariates(merged["covariates"])
+    if "instrument" in merged:
+        inst = merged["instrument"]
+        merged["instrument"] = (inst,) if isinstance(inst, str) else tuple(inst)
+    if "cutoff" in merged:
+        try:
+            merged["cutoff"] = float(merged["cutoff"])
+        except (TypeError, ValueError):
+            raise RoleError(
+                f"role 'cutoff' must be a number; got {merged['cutoff']!r}",
+                details={"role": "cutoff"},
+            ) from None
+    for name in COLUMN_ROLES:
+        if name in merged and not isinstance(merged[name], str):
+            raise RoleError(
+                f"role '{name}' must name one column; got {merged[name]!r}",
+                details={"role": name},
+            )
+    return merged
+
+
+def _roles_from_before(roles: Mapping[str, Any] | None, keywords: Mapping[str, Any]) -> Roles:
+    from cqox.analysis.compose import _no_clash
+
+    named = {k: v for k, v in keywords.items() if v is not None}
+    mine, theirs = _normalise_roles_before(dict(roles or {})), _normalise_roles_before(named)
+    _no_clash(mine, theirs)
+    return Roles(**{**theirs, **mine})
+
+
+def _check_columns_before(df: pd.DataFrame, roles: Roles) -> None:
+    index = df.columns
+    text = index.inferred_type == "string"
+    columns: Any = index if text else [str(c) for c in index]
+    for role, value in roles.given().items():
+        if role == "cutoff" or (role == "covariates" and isinstance(value, str)):
+            continue
+        for col in value if isinstance(value, list) else [value]:
+            if col not in columns:
+                raise column_not_found(role, col, [str(c) for c in index])
+
+
+def _resolve_params_before(
+    specs: Sequence[Param], given: Mapping[str, Any], owner: str
+) -> dict[str, Any]:
+    from cqox.errors import warn_deprecated
+
+    by_name = {p.name: p for p in specs}
+    by_alias = {a: p.name for p in specs for a in p.aliases}
+    named: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in given.items():
+        if key in by_name:
+            new = key
+        elif key in by_alias:
+            new = by_alias[key]
+            warn_deprecated(
+                f"The '{key}' parameter of {owner} is deprecated and will be removed in the "
+                f"next release; use '{new}' instead."
+            )
+        else:
+            hint = closest(key, [*by_name, *by_alias])
+            hint = by_alias.get(hint, hint) if hint else hint
+            known = ", ".join(by_name) or "none"
+            raise ParameterError(
+                f"{owner} has no parameter '{key}'"
+                + (f"; did you mean '{hint}'?" if hint else "")
+                + f" (parameters: {known})",
+                details={"parameter": key, "estimator": owner},
+            )
+        if new in named:
+            alias = key if key != new else spelled[new]
+            raise ParameterError(
+                f"{owner} got both '{new}' and its deprecated alias '{alias}'; give '{new}' only",
+                details={"parameter": new, "estimator": owner},
+            )
+        named[new], spelled[new] = value, key
+    return {p.name: p.coerce(named[p.name], owner) if p.name in named else p.default for p in specs}
+
+
+# --- roles ------------------------------------------------------------------------------
+
+ROLE_MAPPINGS: list[dict[Any, Any]] = [
+    {},
+    {"instrument": "z"},
+    {"instrument": ["z1", "z2"], "cluster": "g"},
+    {"unit": "id", "time": "year", "cohort": "g"},
+    {"running": "score", "cutoff": 0},
+    {"running": "score", "cutoff": "0.5"},
+    {"cutoff": "high"},  # not a number
+    {"unit": ["a", "b"]},  # a column role with several columns
+    {"unit": 3, "time": ["t"]},  # two offenders: the first in the order of the roles
+    {"time": ("t",), "unit": 3},
+    {"unti": "id"},  # unknown, with a hint
+    {"zzzz": "id"},  # unknown, no hint
+    {"y": "outcome2"},  # a deprecated alias
+    {"weight": "", "sample": None, "instrument": []},  # empty values are not given
+    {"covariates": "a + I(b**2)"},
+    {"covariates": "a, b"},
+    {"covariates": ["a", 2]},
+    {"covariates": 5},
+    {"outcome": "y"},  # also a keyword below: the same or a clash
+    {"outcome": "w"},
+    {1: "x"},
+]
+KEYWORDS: list[dict[str, Any]] = [
+    {"outcome": "y", "treatment": "d", "covariates": ["a", "b"]},
+    {"outcome": "y", "treatment": None, "covariates": None},
+    {"outcome": None, "treatment": None, "covariates": "a + b"},
+    {"outcome": "y", "treatment": "d", "covariates": ["a"], "dose": "dd", "lat": "la"},
+    {"outcome": "y", "treatment": "d", "covariates": (), "time": 4},
+]
+
+
+@pytest.mark.parametrize(("mapping", "keywords"), list(itertools.product(ROLE_MAPPINGS, KEYWORDS)))
+def test_roles_from_a_mapping_and_keywords_as_before(
+    mapping: dict[str, Any], keywords: dict[str, Any]
+) -> None:
+    fast = _outcome(lambda: _roles_from(mapping, keywords))
+    slow = _outcome(lambda: _roles_from_before(mapping, keywords))
+    assert fast == slow
+    if fast[0] == "ok":
+        a, b = fast[1][0], slow[1][0]
+        assert list(vars(a).items()) == list(vars(b).items())  # same fields, same order
+        assert hash(a) == hash(b) and a.given() == b.given() and a.to_dict() == b.to_dict()
+
+
+@pytest.mark.parametrize("mapping", ROLE_MAPPINGS)
+def test_normalise_roles_as_before(mapping: dict[str, Any]) -> None:
+    assert _outcome(lambda: normalise_roles(mapping)) == _outcome(
+        lambda: _normalise_roles_before(mapping)
+    )
+
+
+def test_roles_from_normalised_values_equal_the_constructed_ones() -> None:
+    values = normalise_roles({"outcome": "y", "instrument": "z", "cutoff": 1, "covariates": "a,b"})
+    fast, slow = Roles.from_normalised(values), Roles(**values)
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert list(vars(fast)) == [f.name for f in dataclasses.fields(Roles)]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.outcome = "w"  # type: ignore[misc]
+    assert Roles.from_normalised({}) == Roles()
+
+
+def test_role_keywords_split_as_before() -> None:
+    keywords = {"unit": "id", "trim": 0.1, "cutoff": 0, "estimand": "ATT", "y": 1, "lon": "x"}
+    roles, rest = split_role_keywords(keywords)
+    assert roles == {k: v for k, v in keywords.items() if k in ALL_ROLES}
+    assert rest == {k: v for k, v in keywords.items() if k not in ALL_ROLES}
+    assert list(roles) == ["unit", "cutoff", "lon"] and list(rest) == ["trim", "estimand", "y"]
+
+
+# --- columns ----------------------------------------------------------------------------
+
+
+def _table(labels: list[Any]) -> pd.DataFrame:
+    return pd.DataFrame(np.zeros((3, len(labels))), columns=labels)
+
+
+COLUMN_CASES: list[tuple[list[Any], Roles]] = [
+    (["y", "d", "a", "b", "z"], Roles(outcome="y", treatment="d", covariates=("a", "b"))),
+    (["y", "d", "a", "z"], Roles(outcome="y", treatment="d", covariates=("a", "b"))),
+    (["y", "d", "z"], Roles(outcome="y", instrument=("z", "q"), cutoff=1.0)),
+    (["y", "d", "a"], Roles(outcome="y", covariates="a + I(b**2)", running="r")),
+    (["y", "d", "a"], Roles(outcome="y", covariates="a + I(b**2)")),
+    (["y", "d"], Roles(outcome="y", treatment=["d"])),  # type: ignore[arg-type]
+    (["y", "d"], Roles(outcome="y", treatment=3)),  # type: ignore[arg-type]
+    (["y", "d"], Roles(outcome="y", instrument=(3,))),  # type: ignore[arg-type]
+    ([0, 1, "y"], Roles(outcome="y", treatment="1")),
+    ([0, 1, "y"], Roles(outcome="y", treatment="2")),
+]
+
+
+@pytest.mark.parametrize(("labels", "roles"), COLUMN_CASES)
+def test_column_checks_as_before(labels: list[Any], roles: Roles) -> None:
+    df = _table(labels)
+    assert _outcome(lambda: _check_columns(df, roles)) == _outcome(
+        lambda: _check_columns_before(df, roles)
+    )
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        Roles(outcome="y", treatment="d", covariates=("a", "b", "y"), instrument=("z", "a")),
+        Roles(outcome="y", running="r", cutoff=0.5, covariates="a + I(b**2)", cluster="g"),
+        Roles(outcome="y", treatment="t", weight="w", lat="la", lon="lo", covariates=()),
+        Roles(outcome="y", instrument=(3, "z")),  # type: ignore[arg-type]
+        Roles(outcome="y", instrument=(["z"],)),  # type: ignore[arg-type]
+    ],
+)
+def test_other_role_columns_as_before(roles: Roles) -> None:
+    cov = roles.covariates
+    listed = tuple(cov) if isinstance(cov, list | tuple) else ()
+    assert _other_role_columns(roles, listed) == [
+        c for _, c in _role_columns(roles) if c not in listed
+    ]
+
+
+@pytest.mark.parametrize(
+    "used", [["y", "d", "a"], ["a"], ["y", "nope"], [], ["d", 3], ["y", ["d"]], ["y", 2.5]]
+)
+def test_positions_as_get_loc(used: list[Any]) -> None:
+    index = _table(["y", "d", "a", "b"]).columns
+
+    def before() -> list[Any] | None:
+        try:
+            return [index.get_loc(c) for c in used]
+        except KeyError:
+            return None
+
+    assert _outcome(lambda: _positions(index, used)) == _outcome(before)
+
+
+# --- parameters -------------------------------------------------------------------------
+
+PARAMETER_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("its", {}),
+    ("its", {"estimand": "level_change", "interruption": 600, "hac_lag": 5}),
+    ("its", {"se_method": "NORMAL", "hac_lag": "5", "ci_level": 0.9}),
+    ("its", {"hac_lag": -1, "ci_level": 2.0}),  # two bad values: the first in spec order
+    ("its", {"ci_level": 2.0, "hac_lag": -1}),
+    ("its", {"hac_lagg": 4}),
+    ("iv_2sls", {"cov_type": "robust"}),  # a deprecated alias
+    ("iv_2sls", {"cov_type": "robust", "se_method": "robust"}),
+    ("iv_2sls", {"se_method": "robust", "cov_type": "robust"}),
+    ("iv_2sls", {"debiased": 1}),
+    ("ipw", {"trim": 0.01, "estimand": "ATT"}),
+    ("ipw", {"trim": True}),
+    ("rd", {}),
+    ("rd", {"nope": 1}),
+]
+
+
+@pytest.mark.parametrize(("name", "given"), PARAMETER_CASES)
+def test_parameters_resolve_as_before(name: str, given: dict[str, Any]) -> None:
+    cls = registry.get(name)
+    for _ in range(2):  # the second call reads the cached tables
+        fast = _outcome(lambda: resolve_params(cls.parameters, given, name))
+        slow = _outcome(lambda: _resolve_params_before(cls.parameters, given, name))
+        assert fast == slow
+        if fast[0] == "ok":
+            assert list(fast[1][0]) == list(slow[1][0])  # the order of the specs
+            for key, value in fast[1][0].items():
+                assert type(value) is type(slow[1][0][key])
+
+
+def test_parameters_given_as_a_list_of_specs_are_not_cached() -> None:
+    specs = [Param("a", 1, "int", "a"), Param("b", 0.5, "float", "b", low=0.0)]
+    assert resolve_params(specs, {"b": 1}, "x") == {"a": 1, "b": 1.0}
+    specs.append(Param("c", "u", "str", "c"))
+    assert resolve_params(specs, {}, "x") == {"a": 1, "b": 0.5, "c": "u"}
+
+
+# --- tables -----------------------------------------------------------------------------
+
+
+def test_table_columns_are_checked_as_before() -> None:
+    Tables(t={"a": np.arange(3.0), "b": [1, 2, 3], "c": pd.Series([1, 2])})
+    with pytest.raises(ValueError, match="column 'a' has shape \\(3, 1\\)"):
+        Tables(t={"a": np.zeros((3, 1))})
+    with pytest.raises(ValueError, match="column 'a' has shape \\(\\)"):
+        Tables(t={"a": np.array(1.0)})
+    with pytest.raises(ValueError, match="different lengths \\[2, 3\\]"):
+        Tables(t={"a": np.arange(3.0), "b": np.arange(2)})
+    with pytest.raises(TypeError, match="column 'b' is a str"):
+        Tables(t={"a": np.arange(3.0), "b": "abc"})
