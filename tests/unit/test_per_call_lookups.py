@@ -22,6 +22,8 @@ import pandas as pd
 import pytest
 
 from cqox.analysis.compose import _check_columns, _roles_from
+from cqox.core.estimate import Estimate
+from cqox.core.gate import Gate
 from cqox.core.params import Param, resolve_params
 from cqox.core.roles import (
     ALL_ROLES,
@@ -342,3 +344,94 @@ def test_table_columns_are_checked_as_before() -> None:
         Tables(t={"a": np.arange(3.0), "b": np.arange(2)})
     with pytest.raises(TypeError, match="column 'b' is a str"):
         Tables(t={"a": np.arange(3.0), "b": "abc"})
+
+
+# --- Estimate and Gate ------------------------------------------------------------------
+
+
+def _generated(cls: type) -> type:
+    """A frozen dataclass of ``cls``'s fields whose ``__init__`` the dataclass generates."""
+    specs = []
+    for f in dataclasses.fields(cls):
+        kw: dict[str, Any] = {"repr": f.repr, "compare": f.compare}
+        if f.default is not dataclasses.MISSING:
+            kw["default"] = f.default
+        if f.default_factory is not dataclasses.MISSING:
+            kw["default_factory"] = f.default_factory
+        specs.append((f.name, f.type, dataclasses.field(**kw)))
+    return dataclasses.make_dataclass(f"Generated{cls.__name__}", specs, frozen=True)
+
+
+ESTIMATE_ARGS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+    (("ipw", "ATE", 1.0, 0.1, (0.8, 1.2), 0.01), {}),
+    (("ipw", "ATE", 1.0, 0.1, (0.8, 1.2), 0.01, 0.9, 10, 4, 6), {"method": "m"}),
+    (
+        ("its", "level_change", 1.0, 0.1, (0.8, 1.2), 0.01),
+        {
+            "n": 5,
+            "counts": {"a": 1},
+            "diagnostics": {"b": 2.0},
+            "gates": [Gate("g", 1.0, 2.0, "pass", "ok")],
+            "tables": Tables(t={"a": np.arange(2.0)}),
+            "params": {"x": 1},
+            "elapsed_s": 0.5,
+            "warnings": ["w"],
+            "influence": np.arange(3.0),
+        },
+    ),
+    (("ipw",), {}),  # missing arguments
+    (("ipw", "ATE", 1.0, 0.1, (0.8, 1.2), 0.01), {"estimate": 2.0}),  # given twice
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), ESTIMATE_ARGS)
+def test_estimate_init_as_the_generated_one(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    reference = _generated(Estimate)
+    fast = _outcome(lambda: vars(Estimate(*args, **kwargs)))
+    slow = _outcome(lambda: vars(reference(*args, **kwargs)))
+    assert fast[0] == slow[0]
+    if fast[0] == "ok":
+        a, b = fast[1][0], slow[1][0]
+        assert list(a) == list(b) and all(a[k] is b[k] or a[k] == b[k] for k in a)
+    with pytest.raises(TypeError, match="nope"):
+        Estimate("ipw", "ATE", 1.0, 0.1, (0.8, 1.2), 0.01, nope=1)  # type: ignore[call-arg]
+
+
+def test_estimates_and_gates_get_their_own_empty_containers() -> None:
+    a, b = (Estimate("ipw", "ATE", 1.0, 0.1, (0.8, 1.2), 0.01) for _ in range(2))
+    for name in ("counts", "diagnostics", "gates", "tables", "params", "warnings"):
+        assert getattr(a, name) == getattr(b, name) == type(getattr(b, name))()
+        assert getattr(a, name) is not getattr(b, name), name
+    g, h = Gate("g", 1.0, 2.0, "pass", "ok"), Gate("g", 1.0, 2.0, "pass", "ok")
+    assert g.details == {} and g.details is not h.details and g == h
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.se = 2.0  # type: ignore[misc]
+    assert dataclasses.replace(a, se=2.0).se == 2.0 and a.se == 0.1
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("g", 1.0, 2.0, "pass", "ok"), {}),
+        (("g", None, None, "not_applicable", "n/a"), {"details": {"k": 1}}),
+        (("g", 1.0, 2.0, "bad", "ok"), {}),  # not a status
+        (("g", 1.0), {}),
+        (("g", 1.0, 2.0, "warn"), {"message": "m", "details": None}),
+    ],
+)
+def test_gate_init_as_the_generated_one(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    reference = _generated(Gate)
+
+    def slow() -> dict[str, Any]:
+        made = vars(reference(*args, **kwargs))
+        if made["status"] not in ("pass", "warn", "fail", "not_applicable"):  # __post_init__
+            raise ValueError(
+                "Gate status must be one of ('pass', 'warn', 'fail', 'not_applicable'); "
+                f"got {made['status']!r}"
+            )
+        return made
+
+    fast = _outcome(lambda: vars(Gate(*args, **kwargs)))
+    assert fast[0] == _outcome(slow)[0]
+    if fast[0] != "TypeError":  # the messages name the class
+        assert fast == _outcome(slow)
