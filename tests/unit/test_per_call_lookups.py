@@ -35,7 +35,15 @@ from cqox.core.roles import (
     split_role_keywords,
 )
 from cqox.core.tables import Tables
-from cqox.data.prepare import _other_role_columns, _positions, _role_columns
+from cqox.data.prepare import (
+    _all_finite,
+    _finite_and_varies,
+    _is_constant,
+    _other_role_columns,
+    _positions,
+    _prepare_plain,
+    _role_columns,
+)
 from cqox.errors import ParameterError, RoleError, closest, column_not_found
 from cqox.estimators import registry
 
@@ -435,3 +443,53 @@ def test_gate_init_as_the_generated_one(args: tuple[Any, ...], kwargs: dict[str,
     assert fast[0] == _outcome(slow)[0]
     if fast[0] != "TypeError":  # the messages name the class
         assert fast == _outcome(slow)
+
+
+# --- the plain preparation's checks of the outcome and the treatment ---------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.0, 2.0, 3.0],
+        [2.0, 2.0, 2.0],
+        [1.0, np.nan, 3.0],
+        [np.nan, np.nan, np.nan],
+        [1.0, np.inf, 3.0],
+        [-np.inf, 1.0, 3.0],
+        [np.inf, np.inf, np.inf],
+        [-np.inf, np.inf, 0.0],
+        [1e308, 1e308, -1.0],  # finite values whose sum overflows
+        [5.0],
+        [-0.0, 0.0, 0.0],
+    ],
+)
+def test_finite_and_varies_as_the_sum_and_range_checks(values: list[float]) -> None:
+    v = np.array(values)
+    assert _finite_and_varies(v) == (_all_finite(v) and not _is_constant(v))
+
+
+@pytest.mark.parametrize(
+    "t",
+    [[0, 1, 1, 0], [0, 1, 1, 1], [0, 1, 2, 0], [0, 1, np.nan, 0], [1, 1, 1, 1], [0, 0, 1, 1.0]],
+)
+def test_plain_preparation_takes_the_same_tables_as_before(t: list[float]) -> None:
+    # the general path answers whatever the plain one declines: the same data either way
+    df = pd.DataFrame(
+        {"y": [1.0, 2.0, 3.0, 5.0], "t": np.array(t, dtype=float), "x": [0.5, 1.0, 0.0, 2.0]}
+    )
+    roles = Roles(outcome="y", treatment="t", covariates=("x",))
+    n1 = int((df["t"] == 1).sum())
+    before = (
+        bool(((df["t"] == 1) | (df["t"] == 0)).all()) and min(n1, len(df) - n1) >= 2
+    )  # the replaced test: 0/1 everywhere, two rows per arm
+    plain = _prepare_plain(
+        df,
+        roles,
+        ("outcome", "treatment"),
+        (),
+        binary_treatment=True,
+        numeric_outcome=True,
+        min_per_arm=2,
+    )
+    assert (plain is not None) == before

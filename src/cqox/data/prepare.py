@@ -521,13 +521,19 @@ def _prepare_plain(
     if not callable(read):
         read = _public_column_array(df)
     arrays: dict[str, np.ndarray] = {}
-    covs = set(listed)
+    # checked below, all at once (the covariates) or by the checks of their role: the
+    # outcome's range (NaN and infinities fail it) and the treatment's (0/1, or range)
+    later = set(listed)
+    if outcome and numeric_outcome:
+        later.add(outcome)
+    if treatment is not None:
+        later.add(treatment)
     for col, j in zip(used, positions, strict=True):
         values = read(j)
         if not isinstance(values, np.ndarray) or values.dtype.kind not in "iubf":
             return None
-        if col not in covs and values.dtype.kind == "f" and not _all_finite(values):
-            return None  # the covariates are checked below, all at once
+        if col not in later and values.dtype.kind == "f" and not _all_finite(values):
+            return None
         # read-only, as pandas' ``to_numpy`` is under copy-on-write
         view = values.view()
         view.flags.writeable = False
@@ -536,17 +542,17 @@ def _prepare_plain(
     y = None
     if outcome and numeric_outcome:
         y = arrays[outcome].astype(np.float64, copy=False)
-        if _is_constant(y):
+        if not _finite_and_varies(y):
             return None
     t = None
     if treatment is not None:
         t = arrays[treatment].astype(np.float64, copy=False)
         if binary_treatment:
-            treated = t == 1.0
-            n1 = int(treated.sum())
-            if min(n1, n - n1) < max(min_per_arm, 1) or not (treated | (t == 0.0)).all():
+            # every value 0 or 1 (so finite): the counts of both add up to n
+            n1 = int(np.count_nonzero(t == 1.0))
+            if min(n1, n - n1) < max(min_per_arm, 1) or np.count_nonzero(t == 0.0) != n - n1:
                 return None
-        elif _is_constant(t):
+        elif not _finite_and_varies(t):
             return None
     at = dict(zip(used, positions, strict=True))
     X = _block_view(df, [at[c] for c in cov_cols])
@@ -635,6 +641,16 @@ def _all_finite(values: np.ndarray) -> bool:
 def _is_constant(values: np.ndarray) -> bool:
     """``np.ptp(values) == 0`` for finite values: the largest equals the smallest."""
     return bool(np.maximum.reduce(values) == np.minimum.reduce(values))
+
+
+def _finite_and_varies(values: np.ndarray) -> bool:
+    """``_all_finite(values) and not _is_constant(values)`` from the two extremes.
+
+    A NaN makes both extremes NaN (no comparison holds) and an infinity makes one of
+    them infinite, so two reductions decide what a sum, a maximum and a minimum did.
+    """
+    lo, hi = np.minimum.reduce(values), np.maximum.reduce(values)
+    return bool(lo < hi and math.isfinite(lo) and math.isfinite(hi))
 
 
 def _block_view(df: pd.DataFrame, positions: list[int]) -> np.ndarray | None:
