@@ -517,9 +517,6 @@ def _prepare_plain(
     positions = [j for j in locs if isinstance(j, int)]
     if len(positions) != len(used):
         return None
-    read = getattr(df, "_get_column_array", None)  # pandas' internal read, ~0.5 µs
-    if not callable(read):
-        read = _public_column_array(df)
     arrays: dict[str, np.ndarray] = {}
     # checked below, all at once (the covariates) or by the checks of their role: the
     # outcome's range (NaN and infinities fail it) and the treatment's (0/1, or range)
@@ -528,8 +525,7 @@ def _prepare_plain(
         later.add(outcome)
     if treatment is not None:
         later.add(treatment)
-    for col, j in zip(used, positions, strict=True):
-        values = read(j)
+    for col, values in zip(used, _read_columns(df, positions), strict=True):
         if not isinstance(values, np.ndarray) or values.dtype.kind not in "iubf":
             return None
         if col not in later and values.dtype.kind == "f" and not _all_finite(values):
@@ -682,6 +678,34 @@ def _block_view(df: pd.DataFrame, positions: list[int]) -> np.ndarray | None:
         return None
     view.flags.writeable = False
     return np.asarray(view)
+
+
+def _read_columns(df: pd.DataFrame, positions: list[int]) -> list[Any]:
+    """``[df._get_column_array(j) for j in positions]``: each column as pandas stores it.
+
+    pandas' read of one column (``BlockManager.iget_values``: the column's block and
+    its row there, then ``Block.iget``, five Python calls, ~1 µs) done for all the
+    columns at once: the block numbers and rows of every position in two NumPy takes,
+    then for a block that holds a 2-D NumPy array the row ``values[i]`` that
+    ``Block.iget`` returns (the same view).  Any other block (an extension array:
+    text, nullable, dates) is read by pandas itself, as is every column of a pandas
+    without these internals.  ipw's 52 columns: ~55 → ~27 µs.
+    """
+    read = getattr(df, "_get_column_array", None)  # pandas' internal read
+    if not callable(read):
+        read = _public_column_array(df)
+    mgr = getattr(df, "_mgr", None)
+    try:
+        blocks = mgr.blocks  # type: ignore[union-attr]
+        numbers = mgr.blknos[positions].tolist()  # type: ignore[union-attr]
+        rows = mgr.blklocs[positions].tolist()  # type: ignore[union-attr]
+    except (AttributeError, IndexError, TypeError):
+        return [read(j) for j in positions]
+    out: list[Any] = []
+    for j, number, row in zip(positions, numbers, rows, strict=True):
+        values = blocks[number].values
+        out.append(values[row] if type(values) is np.ndarray and values.ndim == 2 else read(j))
+    return out
 
 
 def _public_column_array(df: pd.DataFrame) -> Any:
