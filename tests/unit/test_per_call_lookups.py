@@ -533,3 +533,24 @@ def test_columns_read_at_once_as_pandas_reads_each(frame: pd.DataFrame) -> None:
         else:
             assert a is b or a.equals(b)
     assert _read_columns(frame, []) == []
+
+
+def test_covariate_columns_become_read_only_views_when_first_read() -> None:
+    rng = np.random.default_rng(8)
+    df = pd.DataFrame(rng.standard_normal((50, 3)), columns=["a", "b", "y"])
+    df["t"] = np.arange(50) % 2
+    data = _prepare_plain(
+        df,
+        Roles(outcome="y", treatment="t", covariates=("a", "b")),
+        ("outcome", "treatment"),
+        (),
+        binary_treatment=True,
+        numeric_outcome=True,
+        min_per_arm=2,
+    )
+    assert data is not None
+    first = data.values("a")
+    assert first is data.values("a")  # one view, kept
+    assert not first.flags.writeable and np.shares_memory(first, df["a"].to_numpy())
+    np.testing.assert_array_equal(first, df["a"].to_numpy())
+    assert data.y is not None and not data.y.flags.writeable

@@ -165,14 +165,21 @@ class RowsInUse:
     arrays (the role columns, ``y``, ``t``, ``X``) so never pay for a DataFrame.
     """
 
-    __slots__ = ("_arrays", "_built", "_positions", "_table")
+    __slots__ = ("_arrays", "_built", "_positions", "_stored", "_table")
 
     def __init__(
-        self, table: pd.DataFrame, positions: list[int], arrays: dict[str, np.ndarray]
+        self,
+        table: pd.DataFrame,
+        positions: list[int],
+        arrays: dict[str, np.ndarray],
+        stored: dict[str, np.ndarray] | None = None,
     ) -> None:
         self._table = table
         self._positions = positions
         self._arrays = arrays
+        # columns in use kept as pandas stores them (writeable): made read-only views
+        # when first read (a covariate is usually read only as a column of ``X``)
+        self._stored = stored or {}
         self._built: pd.DataFrame | None = None
 
     def frame(self) -> pd.DataFrame:
@@ -189,7 +196,11 @@ class RowsInUse:
         """``frame()[column].to_numpy()`` without the frame when ``column`` is in use."""
         values = self._arrays.get(column)
         if values is None:
-            return np.asarray(self.frame()[column].to_numpy())
+            stored = self._stored.get(column)
+            if stored is None:
+                return np.asarray(self.frame()[column].to_numpy())
+            values = _read_only(stored)
+            self._arrays[column] = values  # the same view on every read
         return values
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -518,22 +529,21 @@ def _prepare_plain(
     if len(positions) != len(used):
         return None
     arrays: dict[str, np.ndarray] = {}
-    # checked below, all at once (the covariates) or by the checks of their role: the
-    # outcome's range (NaN and infinities fail it) and the treatment's (0/1, or range)
-    later = set(listed)
-    if outcome and numeric_outcome:
-        later.add(outcome)
-    if treatment is not None:
-        later.add(treatment)
+    stored: dict[str, np.ndarray] = {}
+    covs = frozenset(listed)
+    # finite by the checks of their role below: the outcome's range (NaN and infinities
+    # fail it) and the treatment's (0/1, or range)
+    checked = {outcome if numeric_outcome else None, treatment}
     for col, values in zip(used, _read_columns(df, positions), strict=True):
         if not isinstance(values, np.ndarray) or values.dtype.kind not in "iubf":
             return None
-        if col not in later and values.dtype.kind == "f" and not _all_finite(values):
+        if col in covs:
+            # checked below, all at once; a read-only view when read (RowsInUse.values)
+            stored[col] = values
+            continue
+        if col not in checked and values.dtype.kind == "f" and not _all_finite(values):
             return None
-        # read-only, as pandas' ``to_numpy`` is under copy-on-write
-        view = values.view()
-        view.flags.writeable = False
-        arrays[col] = view
+        arrays[col] = _read_only(values)
     n = len(df)
     y = None
     if outcome and numeric_outcome:
@@ -556,13 +566,13 @@ def _prepare_plain(
         # one column-major copy, as pandas' ``to_numpy`` of several blocks gives
         X = np.empty((n, len(cov_cols)), dtype=np.float64, order="F")
         for j, c in enumerate(cov_cols):
-            X[:, j] = arrays[c]
+            X[:, j] = stored[c]
     # one check of the whole covariate block instead of one per column
     if X.size and not _all_finite(X):
         return None
     design, dropped, gram = _drop_degenerate(DesignMatrix(X, list(cov_cols)), True)
     return CausalData(
-        frame=RowsInUse(df, positions, arrays),  # type: ignore[arg-type]  # see _FrameField
+        frame=RowsInUse(df, positions, arrays, stored),  # type: ignore[arg-type]  # see _FrameField
         roles=roles,
         y=y,
         t=t,
@@ -620,6 +630,13 @@ def _positions(index: pd.Index, used: list[str]) -> list[Any] | None:
         return [get_loc(c) for c in used]
     except KeyError:
         return None
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """A read-only view of ``values``, as pandas' ``to_numpy`` is under copy-on-write."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def _all_finite(values: np.ndarray) -> bool:
