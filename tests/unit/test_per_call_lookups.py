@@ -36,6 +36,7 @@ from cqox.core.roles import (
 )
 from cqox.core.tables import Tables
 from cqox.data.prepare import (
+    CausalData,
     _all_finite,
     _finite_and_varies,
     _is_constant,
@@ -554,3 +555,20 @@ def test_covariate_columns_become_read_only_views_when_first_read() -> None:
     assert not first.flags.writeable and np.shares_memory(first, df["a"].to_numpy())
     np.testing.assert_array_equal(first, df["a"].to_numpy())
     assert data.y is not None and not data.y.flags.writeable
+
+
+@pytest.mark.parametrize("given", [{}, {"dropped": {"x": "constant"}, "warnings": ["w"]}])
+def test_causal_data_init_as_the_generated_one(given: dict[str, Any]) -> None:
+    df = pd.DataFrame({"y": [1.0, 2.0], "t": [0.0, 1.0]})
+    names: list[str] = []
+    args: tuple[Any, ...] = (df, Roles(outcome="y"), np.ones(2), np.zeros(2))
+    args += (np.empty((2, 0)), names, np.arange(2), 2)
+    fast, slow = vars(CausalData(*args, **given)), vars(_generated(CausalData)(*args, **given))
+    assert list(fast) == list(slow)
+    for key, value in fast.items():  # the arrays themselves; equal containers
+        assert value is slow[key] or (key in ("dropped", "warnings") and value == slow[key])
+    a, b = CausalData(*args), CausalData(*args)
+    assert a.dropped == {} and a.dropped is not b.dropped and a.warnings is not b.warnings
+    assert a.frame is df and a.replace(n_input=3).n_input == 3
+    with pytest.raises(TypeError):
+        CausalData(*args[:3])

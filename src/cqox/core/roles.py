@@ -251,14 +251,20 @@ def normalise_roles(mapping: Mapping[str, Any]) -> dict[str, Any]:
                 f"role 'cutoff' must be a number; got {merged['cutoff']!r}",
                 details={"role": "cutoff"},
             ) from None
-    if any(k in _COLUMN_ROLE_SET and not isinstance(v, str) for k, v in merged.items()):
-        for name in COLUMN_ROLES:  # the first offender in the order of the roles
-            if name in merged and not isinstance(merged[name], str):
-                raise RoleError(
-                    f"role '{name}' must name one column; got {merged[name]!r}",
-                    details={"role": name},
-                )
+    for key, value in merged.items():
+        if key in _COLUMN_ROLE_SET and not isinstance(value, str):
+            _several_columns(merged)
     return merged
+
+
+def _several_columns(merged: Mapping[str, Any]) -> None:
+    """Raise for the first column role (in the order of the roles) not given as one name."""
+    for name in COLUMN_ROLES:
+        if name in merged and not isinstance(merged[name], str):
+            raise RoleError(
+                f"role '{name}' must name one column; got {merged[name]!r}",
+                details={"role": name},
+            )
 
 
 def normalise_covariates(value: Any) -> tuple[str, ...] | str:
