@@ -284,11 +284,12 @@ def check_table(df: object) -> pd.DataFrame:
     """Check that ``df`` is a usable table: a DataFrame, columns unique, at least one row."""
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"expected a pandas DataFrame; got {type(df).__name__}")
-    if df.shape[1] == 0:
+    columns = df.columns  # read once (``df.shape`` measures the index too)
+    if len(columns) == 0:
         raise NoDataError("the table has no columns")
     if len(df) == 0:
         raise NoDataError("the table has no rows")
-    if df.columns.is_unique and df.columns.inferred_type == "string":
+    if columns.is_unique and columns.inferred_type == "string":
         return df  # unique text labels (both cached by pandas): no name repeats
     cols = [str(c) for c in df.columns]
     dupes = sorted({c for c in cols if cols.count(c) > 1})
