@@ -6,7 +6,7 @@ The module fixture compiles the RD and matching kernels once into a temporary fo
 processes started together: the build lock makes one compile and the other find the
 cache current.  The rest checks what invalidates a cache (a changed kernel source,
 another CPU), how a worker's and a command line's private caches are seeded, and (slow:
-the full warm-up is some 40 s of CPU) that every family's kernels are covered.
+the full warm-up is some 22 s of CPU) that every family's kernels are covered.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from cqox.server import sandbox
 #: Seconds a warm-up or probe process may take before the test fails (a cold compile
 #: is 7-8 s of CPU; a loaded 2-core machine doubles the wall time).
 PROCESS_TIMEOUT_S = 300
-#: The same for the full warm-up (about 43 s of CPU) and the all-families probe (slow).
+#: The same for the full warm-up (about 22 s of CPU) and the all-families probe (slow).
 FULL_TIMEOUT_S = 1200
 
 #: Families the default-suite cache is built for (the cheap ones; psm's is among them).

@@ -5,7 +5,7 @@ lacks it, then writes the machine code there (``NUMBA_CACHE_DIR``, else the
 ``__pycache__`` folder next to the source when writable, else Numba's folder in the
 user's cache).  Compiling costs seconds of CPU per family on a 2-core machine (the RD
 estimator's local-polynomial kernels, :mod:`cqox.estimators.rd._lp_kernel`, 7–8 s; the
-causal forest's about 15 s; the synthetic-control QP about 10 s), against a fraction
+causal forest's about 5 s; the synthetic-control QP about 4 s), against a fraction
 of a second to load from the cache, so no analysis should compile in front of a user:
 
 - :func:`warm_up` compiles (or loads) every kernel module of :data:`KERNEL_MODULES` by
@@ -75,7 +75,7 @@ STAMP_FILE = "cqox-kernels.json"
 LOCK_FILE = ".cqox-kernels.lock"
 #: Subfolder of CQOx's cache directory (:mod:`cqox._cachedir`) used by default.
 SUBDIR = "kernels"
-#: Longest a build may take (seconds): the full warm-up is about 43 s of CPU on 2 cores,
+#: Longest a build may take (seconds): the full warm-up is about 22 s of CPU on 2 cores,
 #: and a loaded machine stretches its wall time 5-10 times.
 BUILD_TIMEOUT_S = 1800.0
 #: Longest :func:`seed` waits for a build of its source to finish (seconds); then it

@@ -15,6 +15,10 @@ Status = Literal["pass", "warn", "fail", "not_applicable"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "not_applicable")
 
 
+#: Marker of "no details given" for :meth:`Gate.__init__` (never stored).
+_FRESH: dict[str, Any] = {}
+
+
 @dataclass(frozen=True)
 class Gate:
     """Result of one check.
@@ -42,9 +46,30 @@ class Gate:
     message: str
     details: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"Gate status must be one of {STATUSES}; got {self.status!r}")
+    def __init__(
+        self,
+        name: str,
+        value: float | None,
+        threshold: float | None,
+        status: Status,
+        message: str,
+        details: dict[str, Any] = _FRESH,
+    ) -> None:
+        # the dataclass's __init__ and __post_init__ written out: one update of the
+        # instance's dict instead of six frozen object.__setattr__ calls (~1.0 -> ~0.5
+        # µs; an estimate has several gates); details not given: a new empty dict
+        if status not in STATUSES:
+            raise ValueError(f"Gate status must be one of {STATUSES}; got {status!r}")
+        self.__dict__.update(
+            {
+                "name": name,
+                "value": value,
+                "threshold": threshold,
+                "status": status,
+                "message": message,
+                "details": {} if details is _FRESH else details,
+            }
+        )
 
     @classmethod
     def not_applicable(cls, name: str, because: str) -> Gate:

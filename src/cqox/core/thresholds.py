@@ -193,9 +193,11 @@ def resolve_thresholds(overrides: Mapping[str, object] | None) -> dict[str, floa
     not a number.  A deprecated name emits a :class:`DeprecationWarning`; a name given
     alongside its deprecated alias wins.
     """
+    if not overrides:
+        return {}  # every Context of cqox.estimate without overrides
     out: dict[str, float] = {}
     renamed: dict[str, float] = {}
-    for key, raw in (overrides or {}).items():
+    for key, raw in overrides.items():
         if key not in DEFAULT_THRESHOLDS and key not in DEPRECATED_THRESHOLDS:
             hint = closest(key, list(DEFAULT_THRESHOLDS))
             raise ParameterError(

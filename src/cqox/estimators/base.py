@@ -51,9 +51,10 @@ def thread_limits(n_threads: int | None) -> contextlib.AbstractContextManager[An
     if _CONTROLLER is None or _CONTROLLER[0] != loaded:
         _CONTROLLER = (loaded, ThreadpoolController())
     controller = _CONTROLLER[1]
-    if all(lib.num_threads == n_threads for lib in controller.lib_controllers):
-        return contextlib.nullcontext()
-    return controller.limit(limits=n_threads)
+    for lib in controller.lib_controllers:  # a loop, not all() of a generator (~0.3 µs)
+        if lib.num_threads != n_threads:
+            return controller.limit(limits=n_threads)
+    return contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,8 @@ class Estimator(ABC):
                 + data.warnings
                 + est.warnings
             )
+            if caught or data.warnings
+            else dict.fromkeys(est.warnings)  # the usual fit: nothing else to merge
         )
         counts = {**data.counts(), **est.counts}
         return est.with_updates(

@@ -11,14 +11,24 @@ for small nodes, cost 40% more CPU time on 10k × 50; same splits).
 
 Randomness comes from a per-tree xorshift64* generator seeded from ``(seed, tree)``,
 so a forest does not depend on how trees are scheduled on threads.
+
+The compiled kernels are serial and release the GIL (``nogil``); :func:`grow_forest`
+and :func:`predict_forest` run them on slices of the trees (rows) in Python threads.
+Numba's ``parallel=True`` would do the same at a high compile cost: its parfor passes
+and threading layer took 8-10 of the family's 15 s of warm-up CPU time, and loading
+a parallel kernel from the cache also starts Numba's thread pool.  Every tree (row
+chunk) is computed by the same code whatever the slice, so results do not depend on
+the number of threads.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _MULT = np.uint64(2685821657736338717)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -80,10 +90,22 @@ def _partial_shuffle(a: np.ndarray, k: int, state: np.ndarray) -> None:
 
 
 @njit(cache=True)
+def _iota32(n: int) -> np.ndarray:
+    """``np.arange(n).astype(np.int32)`` as a loop.
+
+    Numba's ``arange`` and ``astype`` overloads cost compile time for nothing here.
+    """
+    out = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        out[i] = i
+    return out
+
+
+@njit(cache=True)
 def group_sample(n: int, half: int, seed: int, group: int) -> np.ndarray:
     """The rows of little-bag ``group``: ``half`` rows drawn without replacement."""
     state = _seed_state(seed, 1_000_003 * (group + 1))
-    rows = np.arange(n).astype(np.int32)
+    rows = _iota32(n)
     if half < n:
         _partial_shuffle(rows, half, state)
     return rows[:half].copy()
@@ -270,7 +292,8 @@ def _grow_tree(
     wl = np.empty(ns)
     wwl = np.empty(ns)
     small = np.empty(ns)
-    feats = np.arange(p).astype(np.int64)
+    # int32 like the row indices: _partial_shuffle is compiled for one array type
+    feats = _iota32(p)
     stack_node = np.empty(max_nodes, dtype=np.int64)
     stack_start = np.empty(max_nodes, dtype=np.int64)
     stack_end = np.empty(max_nodes, dtype=np.int64)
@@ -379,14 +402,34 @@ def _grow_tree(
     return n_nodes
 
 
-@njit(cache=True, parallel=True)
-def grow_forest(
+#: Slices of work per thread: the trees (row chunks) are cut into ``threads × this``
+#: slices taken in turn, so a thread that draws cheap trees takes more slices.
+SLICES_PER_THREAD = 4
+
+
+def _run_sliced(kernel: Callable[[int, int], None], n_items: int, n_threads: int) -> None:
+    """``kernel(lo, hi)`` over slices of ``range(n_items)`` on ``n_threads`` threads.
+
+    ``kernel`` is a ``nogil`` compiled call writing its own slice of the outputs;
+    one thread (or one slice) runs it here, with no pool.
+    """
+    n_slices = min(n_items, max(1, n_threads) * SLICES_PER_THREAD)
+    if n_threads <= 1 or n_slices <= 1:
+        kernel(0, n_items)
+        return
+    bounds = [n_items * s // n_slices for s in range(n_slices + 1)]
+    with ThreadPoolExecutor(max_workers=min(n_threads, n_slices)) as pool:
+        # list(): re-raise a kernel's exception here
+        list(pool.map(kernel, bounds[:-1], bounds[1:]))
+
+
+@njit(cache=True, nogil=True)
+def _grow_trees(
     codes: np.ndarray,
     n_bins: np.ndarray,
     y: np.ndarray,
     w: np.ndarray,
     group_first: int,
-    n_groups: int,
     group_size: int,
     half: int,
     tree_size: int,
@@ -395,24 +438,18 @@ def grow_forest(
     min_leaf: int,
     alpha: float,
     seed: int,
-    max_nodes: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Grow the trees of groups ``group_first … group_first + n_groups − 1`` in parallel.
-
-    Each group draws ``half`` rows; each of its ``group_size`` trees draws
-    ``tree_size`` of them and (honest) splits on the first half of its draw and
-    estimates its leaves on the second.  Returns per tree (first axis) the node
-    arrays ``feat, thr, left, depth, stats`` and ``n_nodes``.
-    """
+    b_lo: int,
+    b_hi: int,
+    feat: np.ndarray,
+    thr: np.ndarray,
+    left: np.ndarray,
+    depth: np.ndarray,
+    stats: np.ndarray,
+    n_nodes: np.ndarray,
+) -> None:
+    """Grow trees ``b_lo … b_hi − 1`` of a :func:`grow_forest` call into its node arrays."""
     n = len(y)
-    n_trees = n_groups * group_size
-    feat = np.full((n_trees, max_nodes), -1, dtype=np.int32)
-    thr = np.zeros((n_trees, max_nodes), dtype=np.uint8)
-    left = np.zeros((n_trees, max_nodes), dtype=np.int32)
-    depth = np.zeros((n_trees, max_nodes), dtype=np.int16)
-    stats = np.zeros((n_trees, max_nodes, 5))
-    n_nodes = np.zeros(n_trees, dtype=np.int32)
-    for b in prange(n_trees):
+    for b in range(b_lo, b_hi):
         g = group_first + b // group_size
         tree = group_first * group_size + b
         rows = group_sample(n, half, seed, g)
@@ -446,6 +483,69 @@ def grow_forest(
             depth[b],
             stats[b],
         )
+
+
+def grow_forest(
+    codes: np.ndarray,
+    n_bins: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    group_first: int,
+    n_groups: int,
+    group_size: int,
+    half: int,
+    tree_size: int,
+    honest: bool,
+    mtry: int,
+    min_leaf: int,
+    alpha: float,
+    seed: int,
+    max_nodes: int,
+    n_threads: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Grow the trees of groups ``group_first … group_first + n_groups − 1`` on threads.
+
+    Each group draws ``half`` rows; each of its ``group_size`` trees draws
+    ``tree_size`` of them and (honest) splits on the first half of its draw and
+    estimates its leaves on the second.  Returns per tree (first axis) the node
+    arrays ``feat, thr, left, depth, stats`` and ``n_nodes``.  ``codes`` is
+    ``uint8`` (p, n), ``n_bins`` ``int64``, ``y`` and ``w`` ``float64``: the one
+    signature compiled.
+    """
+    n_trees = n_groups * group_size
+    feat = np.full((n_trees, max_nodes), -1, dtype=np.int32)
+    thr = np.zeros((n_trees, max_nodes), dtype=np.uint8)
+    left = np.zeros((n_trees, max_nodes), dtype=np.int32)
+    depth = np.zeros((n_trees, max_nodes), dtype=np.int16)
+    stats = np.zeros((n_trees, max_nodes, 5))
+    n_nodes = np.zeros(n_trees, dtype=np.int32)
+
+    def kernel(lo: int, hi: int) -> None:
+        _grow_trees(
+            codes,
+            n_bins,
+            y,
+            w,
+            int(group_first),
+            int(group_size),
+            int(half),
+            int(tree_size),
+            bool(honest),
+            int(mtry),
+            int(min_leaf),
+            float(alpha),
+            int(seed),
+            lo,
+            hi,
+            feat,
+            thr,
+            left,
+            depth,
+            stats,
+            n_nodes,
+        )
+
+    _run_sliced(kernel, n_trees, n_threads)
     return feat, thr, left, depth, stats, n_nodes
 
 
@@ -469,8 +569,12 @@ def _debias(var_between: float, group_noise: float, n_good: float) -> float:
     return initial + se * num / den
 
 
-@njit(cache=True, parallel=True)
-def predict_forest(
+#: Rows routed together down each tree by :func:`predict_forest`.
+PREDICT_CHUNK = 32
+
+
+@njit(cache=True, nogil=True)
+def _predict_chunks(
     codes: np.ndarray,
     feat: np.ndarray,
     thr: np.ndarray,
@@ -480,27 +584,18 @@ def predict_forest(
     group_size: int,
     oob_bits: np.ndarray,
     use_oob: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """τ̂(x) and its little-bags variance for each row of ``codes`` (shape (m, p)).
-
-    Trees are concatenated (tree ``b``'s nodes start at ``offset[b]``).  With
-    ``use_oob``, point ``i`` is a training row and groups whose half-sample holds it
-    (bit ``i`` of ``oob_bits[g]``) are skipped.  Forest moments are averages over
-    trees of leaf means (grf's forest weights); ``τ̂ = Cov_α(W, Y)/Var_α(W)``.  Rows
-    go in chunks of 32, each chunk routed down one tree after another (2.4× less CPU
-    than routing each row through every tree, which reloads the trees from memory
-    for every row; same results).
-    Returns ``(tau, var, n_trees_used)``.
-    """
+    c_lo: int,
+    c_hi: int,
+    tau: np.ndarray,
+    var: np.ndarray,
+    used: np.ndarray,
+) -> None:
+    """Row chunks ``c_lo … c_hi − 1`` of :func:`predict_forest` into ``tau, var, used``."""
     m = codes.shape[0]
     n_trees = len(offset) - 1
     n_groups = n_trees // group_size
-    tau = np.full(m, np.nan)
-    var = np.full(m, np.nan)
-    used = np.zeros(m, dtype=np.int64)
-    chunk = 32
-    n_chunks = (m + chunk - 1) // chunk
-    for c in prange(n_chunks):
+    chunk = PREDICT_CHUNK
+    for c in range(c_lo, c_hi):
         first = c * chunk
         rows = min(m, first + chunk) - first
         # tree-major routing of the chunk's rows: a tree's nodes stay in cache while
@@ -594,16 +689,66 @@ def predict_forest(
             var_between = psi_group_sq / n_good - mean_psi * mean_psi
             var_total = psi_sq / (n_good * group_size)
             group_noise = (var_total - psi_group_sq / n_good) / (group_size - 1)
-            var[i] = _debias(var_between, group_noise, n_good) / (v * v)
+            var[i] = _debias(var_between, group_noise, float(n_good)) / (v * v)
+
+
+def predict_forest(
+    codes: np.ndarray,
+    feat: np.ndarray,
+    thr: np.ndarray,
+    left: np.ndarray,
+    stats: np.ndarray,
+    offset: np.ndarray,
+    group_size: int,
+    oob_bits: np.ndarray,
+    use_oob: bool,
+    n_threads: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """τ̂(x) and its little-bags variance for each row of ``codes`` (shape (m, p)).
+
+    Trees are concatenated (tree ``b``'s nodes start at ``offset[b]``).  With
+    ``use_oob``, point ``i`` is a training row and groups whose half-sample holds it
+    (bit ``i`` of ``oob_bits[g]``) are skipped.  Forest moments are averages over
+    trees of leaf means (grf's forest weights); ``τ̂ = Cov_α(W, Y)/Var_α(W)``.  Rows
+    go in chunks of :data:`PREDICT_CHUNK`, each chunk routed down one tree after
+    another (2.4× less CPU than routing each row through every tree, which reloads
+    the trees from memory for every row; same results); the chunks are shared out
+    to ``n_threads`` threads.
+    Returns ``(tau, var, n_trees_used)``.
+    """
+    m = codes.shape[0]
+    tau = np.full(m, np.nan)
+    var = np.full(m, np.nan)
+    used = np.zeros(m, dtype=np.int64)
+
+    def kernel(lo: int, hi: int) -> None:
+        _predict_chunks(
+            codes,
+            feat,
+            thr,
+            left,
+            stats,
+            offset,
+            int(group_size),
+            oob_bits,
+            bool(use_oob),
+            lo,
+            hi,
+            tau,
+            var,
+            used,
+        )
+
+    _run_sliced(kernel, (m + PREDICT_CHUNK - 1) // PREDICT_CHUNK, n_threads)
     return tau, var, used
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def membership_bits(n: int, half: int, seed: int, n_groups: int) -> np.ndarray:
     """Bit ``i`` of row ``g`` set when row ``i`` is in group ``g``'s half-sample."""
     words = (n + 63) // 64
     bits = np.zeros((n_groups, words), dtype=np.uint64)
-    for g in prange(n_groups):
+    for g in range(n_groups):
         rows = group_sample(n, half, seed, g)
         for k in range(len(rows)):
             i = rows[k]

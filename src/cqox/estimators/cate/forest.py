@@ -47,7 +47,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -154,18 +153,18 @@ class CausalForest:
     def _predict(self, codes: np.ndarray, oob: bool) -> tuple[np.ndarray, np.ndarray]:
         from cqox.estimators.cate import _forest_kernels as k
 
-        with _Threads(self.params.n_threads):
-            tau, var, _ = k.predict_forest(
-                np.ascontiguousarray(codes.T),
-                self.feat,
-                self.thr,
-                self.left,
-                self.stats,
-                self.offset,
-                self.params.ci_group_size,
-                self.oob_bits,
-                oob,
-            )
+        tau, var, _ = k.predict_forest(
+            np.ascontiguousarray(codes.T),
+            self.feat,
+            self.thr,
+            self.left,
+            self.stats,
+            self.offset,
+            self.params.ci_group_size,
+            self.oob_bits,
+            oob,
+            forest_threads(self.params.n_threads),
+        )
         return tau, np.sqrt(var)
 
     def variable_importance(self) -> np.ndarray:
@@ -186,23 +185,16 @@ class CausalForest:
         return num / den if den > 0 else num
 
 
-class _Threads:
-    """Set Numba's thread count for a block and restore it."""
+def forest_threads(n: int | None) -> int:
+    """Threads for growing and predicting: ``n`` (default: all), at most ``NUMBA_NUM_THREADS``.
 
-    def __init__(self, n: int | None) -> None:
-        self.n = n
+    ``NUMBA_NUM_THREADS`` (default: the machine's cores) caps the kernels' threads as
+    it capped Numba's own thread pool; reading it starts no threads.
+    """
+    import numba
 
-    def __enter__(self) -> None:
-        import numba
-
-        self.before = numba.get_num_threads()
-        most = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
-        numba.set_num_threads(max(1, min(self.n or most, most)))
-
-    def __exit__(self, *exc: Any) -> None:
-        import numba
-
-        numba.set_num_threads(self.before)
+    most = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+    return max(1, min(n or most, most))
 
 
 def grow(
@@ -233,30 +225,31 @@ def grow(
     parts: list[tuple[np.ndarray, ...]] = []
     groups_per_call = max(1, TREES_PER_CALL // group_size)
     t1 = time.perf_counter()
-    with _Threads(params.n_threads):
-        for g0 in range(0, n_groups, groups_per_call):
-            ng = min(groups_per_call, n_groups - g0)
-            feat, thr, left, depth, stats, n_nodes = k.grow_forest(
-                codes,
-                n_bins,
-                y_res,
-                w_res,
-                g0,
-                ng,
-                group_size,
-                half,
-                tree_size,
-                params.honest,
-                mtry,
-                params.min_leaf_size,
-                params.alpha,
-                params.seed,
-                max_nodes,
-            )
-            for b in range(len(n_nodes)):
-                m = n_nodes[b]
-                parts.append((feat[b, :m], thr[b, :m], left[b, :m], depth[b, :m], stats[b, :m]))
-        bits = k.membership_bits(n, half, params.seed, n_groups)
+    n_threads = forest_threads(params.n_threads)
+    for g0 in range(0, n_groups, groups_per_call):
+        ng = min(groups_per_call, n_groups - g0)
+        feat, thr, left, depth, stats, n_nodes = k.grow_forest(
+            codes,
+            n_bins,
+            y_res,
+            w_res,
+            g0,
+            ng,
+            group_size,
+            half,
+            tree_size,
+            params.honest,
+            mtry,
+            params.min_leaf_size,
+            params.alpha,
+            params.seed,
+            max_nodes,
+            n_threads,
+        )
+        for b in range(len(n_nodes)):
+            m = n_nodes[b]
+            parts.append((feat[b, :m], thr[b, :m], left[b, :m], depth[b, :m], stats[b, :m]))
+    bits = k.membership_bits(n, half, params.seed, n_groups)
     sizes = np.array([len(part[0]) for part in parts], dtype=np.int64)
     offset = np.concatenate([[0], np.cumsum(sizes)])
     forest = CausalForest(

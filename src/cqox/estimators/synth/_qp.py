@@ -12,14 +12,26 @@ problem on the current free set exactly (one small KKT system), so the answer is
 up to floating point and the number of steps is small (the optimum usually has few
 donors).  The loop is compiled with Numba: the nested synthetic-control optimisation
 calls it thousands of times.
+
+Each KKT system is solved by LAPACK's ``dgesv`` through the routine Numba's own
+``np.linalg.solve`` calls (:func:`_solve`, on the same column-major copy), without the
+generic overload: its compilation (layouts, dimension checks, error messages) was
+about 3 of the family's 10 s of warm-up CPU time.  Array expressions between two
+arrays are written as loops for the same reason (each compiles a broadcasting check
+and its message), and so are ``min``, ``max`` and ``flatnonzero`` (Numba's are generic
+over dimensions and layouts); the arithmetic and comparisons are the same, element by
+element.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.np.linalg import F_INT_nbtype, F_INT_nptype
 
 #: Relative ridge added to ``P`` so that the KKT systems stay non-singular when there
 #: are fewer predictors than donors (``P`` is then only semi-definite); 1e-11 of the
@@ -43,6 +55,25 @@ GAP_TOL = 1e-10
 LOG_V_FLOOR = 18.0
 
 
+#: Numba's LAPACK ``?gesv`` wrapper (its helper library, resolved by name when Numba
+#: starts, so a cached kernel stays valid): what ``np.linalg.solve`` calls in a kernel.
+_xgesv: Any = types.ExternalFunction(  # Any: mypy cannot type a compiled call
+    "numba_xgesv",
+    types.intc(
+        types.char,  # kind: ord("d"), float64
+        types.intp,  # n
+        types.intp,  # nrhs
+        types.CPointer(types.float64),  # a (column-major, overwritten by its LU factors)
+        types.intp,  # lda
+        types.CPointer(F_INT_nbtype),  # ipiv
+        types.CPointer(types.float64),  # b (overwritten by the solution)
+        types.intp,  # ldb
+    ),
+)
+#: ``kind`` of :data:`_xgesv` for float64.
+_KIND_D = ord("d")
+
+
 @dataclass(frozen=True)
 class SimplexQPResult:
     """Solution of a simplex-constrained QP.
@@ -63,6 +94,43 @@ class SimplexQPResult:
 
 
 @numba.njit(cache=True)
+def _solve(a_t: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``x`` with ``A x = b`` for ``a_t = Aᵀ`` (C order: ``A`` column-major), by ``dgesv``.
+
+    What ``np.linalg.solve(A, b)`` computes in a kernel (same LAPACK call on the same
+    bytes, same errors); ``a_t`` and ``b`` are overwritten (LU factors, solution).
+    """
+    n = b.shape[0]
+    for i in range(n):
+        if not np.isfinite(b[i]):
+            raise np.linalg.LinAlgError("Array must not contain infs or NaNs.")
+        for j in range(n):
+            if not np.isfinite(a_t[i, j]):
+                raise np.linalg.LinAlgError("Array must not contain infs or NaNs.")
+    ipiv = np.empty(n, dtype=F_INT_nptype)
+    info = _xgesv(_KIND_D, n, 1, a_t.ctypes, n, ipiv.ctypes, b.ctypes, n)
+    if info != 0:
+        raise np.linalg.LinAlgError("Matrix is singular to machine precision.")
+    return b
+
+
+@numba.njit(cache=True)
+def _min(x: np.ndarray) -> float:  # pragma: no cover - compiled
+    """``x.min()`` of a non-empty vector (NaN when it holds one), as a plain loop.
+
+    Numba's ``ndarray.min`` is generic over layouts and dimensions (``nditer``), which
+    costs compile time for nothing here.
+    """
+    out = x[0]
+    for i in range(1, x.shape[0]):
+        if np.isnan(out):
+            break
+        if x[i] < out or np.isnan(x[i]):
+            out = x[i]
+    return out
+
+
+@numba.njit(cache=True)
 def _active_set(
     P: np.ndarray, q: np.ndarray, w: np.ndarray, max_iter: int
 ) -> tuple[np.ndarray, int]:  # pragma: no cover - compiled
@@ -75,28 +143,41 @@ def _active_set(
     for i in range(J):
         Pr[i, i] += RIDGE * scale
     free = w > 0
-    g = Pr @ w + q
+    g = Pr @ w
+    for i in range(J):
+        g[i] += q[i]
     gscale = 1e-300
     for i in range(J):
         gscale = max(gscale, abs(g[i]), abs(Pr[i, i]))
     it = 0
     while it < max_iter:
         it += 1
-        g = Pr @ w + q
+        g = Pr @ w
+        for i in range(J):
+            g[i] += q[i]
         # Frank–Wolfe duality gap gᵀw − min_i g_i bounds f(w) − f* from above
-        if g @ w - g.min() <= GAP_TOL * scale:
+        g_min = _min(g)
+        if g @ w - g_min <= GAP_TOL * scale:
             break
-        F = np.flatnonzero(free)
-        k = F.shape[0]
-        K = np.zeros((k + 1, k + 1))
+        k = 0
+        for i in range(J):
+            k += free[i]
+        F = np.empty(k, dtype=np.int64)  # np.flatnonzero(free)
+        a = 0
+        for i in range(J):
+            if free[i]:
+                F[a] = i
+                a += 1
+        # the KKT matrix K transposed (``K_t[b, a] = K[a, b]``): LAPACK's column-major K
+        K_t = np.zeros((k + 1, k + 1))
         rhs = np.zeros(k + 1)
         for a in range(k):
             for b in range(k):
-                K[a, b] = Pr[F[a], F[b]]
-            K[a, k] = 1.0
-            K[k, a] = 1.0
+                K_t[b, a] = Pr[F[a], F[b]]
+            K_t[k, a] = 1.0
+            K_t[a, k] = 1.0
             rhs[a] = -g[F[a]]
-        sol = np.linalg.solve(K, rhs)
+        sol = _solve(K_t, rhs)
         pmax = 0.0
         for a in range(k):
             pmax = max(pmax, abs(sol[a]))
@@ -209,7 +290,7 @@ def nested_loss(
     the active-set solve from the best vertex, and ``mean((Z1 − Z0 w)²)``.
     """
     k, J = X0s.shape
-    m = theta.max()
+    m = -_min(-theta)  # theta.max()
     v = np.exp(np.maximum(theta - m, -LOG_V_FLOOR))
     v = v / v.sum()
     P = np.zeros((J, J))
@@ -228,5 +309,7 @@ def nested_loss(
         for j in range(i):
             P[i, j] = P[j, i]
     w, _ = _active_set(P, q, _start_vertex(P, q), max_iter)
-    r = Z1 - Z0 @ w
+    r = Z0 @ w
+    for t in range(r.shape[0]):
+        r[t] = Z1[t] - r[t]
     return float(r @ r) / r.shape[0], w
