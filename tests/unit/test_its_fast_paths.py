@@ -177,7 +177,7 @@ def test_fast_preparation_without_pandas_internal_read(monkeypatch: pytest.Monke
     a = cqox.estimate("its", df, **kw)
     monkeypatch.setattr(pd.DataFrame, "_get_column_array", None, raising=False)
     data = ITS(control="c").prepare(df, Roles(outcome="y", time="day"), {"control": "c"})
-    assert isinstance(data, SeriesData) and not data.y.flags.writeable
+    assert isinstance(data, SeriesData) and data.y is not None and not data.y.flags.writeable
     assert _answer(cqox.estimate("its", df, **kw)) == _answer(a)
 
 
@@ -570,3 +570,21 @@ def test_an_absent_column_takes_the_general_preparation(roles: Roles, control: s
     est = ITS(control=control) if roles.treatment else ITS(control=control, interruption=40)
     with pytest.raises(CqoxError, match="nope"):
         est.prepare(df, roles, est.resolved_params())
+
+
+def test_series_data_keeps_the_dataclass_behaviour() -> None:
+    """The written-out ``__init__``: fresh defaults, frozen, ``replace`` and equality as before."""
+    import dataclasses
+
+    df, _ = its_ar1(n_pre=40, n_post=30, seed=9)
+    data = ITS().prepare(df, Roles(outcome="y", time="t"), ITS(interruption=40).resolved_params())
+    assert isinstance(data, SeriesData) and data.control is None and data.dropped == {}
+    a = SeriesData(df, data.roles, data.y, None, data.X, [], data.row_index, len(df))
+    b = SeriesData(df, data.roles, data.y, None, data.X, [], data.row_index, len(df))
+    assert a.warnings == [] and a.warnings is not b.warnings and a.dropped is not b.dropped
+    assert a.time.shape == (0,) and a.control is None and a.gram is None
+    moved = dataclasses.replace(data, n_input=99)
+    assert isinstance(moved, SeriesData) and moved.n_input == 99
+    assert moved.time is data.time and moved.y is data.y
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        data.n_input = 1  # type: ignore[misc]
