@@ -95,20 +95,10 @@ def test_one_thread_and_several_give_identical_forests() -> None:
 
 
 def test_a_real_fit_compiles_each_forest_kernel_for_one_signature() -> None:
-    import cqox
+    from cqox.analysis import kernel_cache
 
-    df, _ = cqox.simulate.confounded_binary(n=300, seed=0)
-    cqox.estimate(
-        "causal_forest",
-        df,
-        outcome="y",
-        treatment="t",
-        covariates=["x1", "x2", "x3"],
-        learner="linear",
-        n_trees=8,
-        n_folds=2,
-        seed=0,
-    )
+    # the warm-up's own causal forest: the real fit `cqox warm-up` compiles for
+    kernel_cache._warm_causal_forest()
     _fit(200, 2, False, 1, 4, n_threads=2)  # the direct entry points, another shape
     from numba.core.registry import CPUDispatcher
 

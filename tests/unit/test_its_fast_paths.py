@@ -23,12 +23,8 @@ from cqox.data.prepare import prepare
 from cqox.estimators.its.estimator import ITS, SeriesData
 from cqox.simulate.its import its_ar1
 
-
-def _answer(est: Any) -> dict[str, Any]:
-    """Everything an estimate reports except its run time."""
-    out = est.to_dict()
-    out.pop("elapsed_s")
-    return dict(out)
+# one comparison of two estimates' reports, shared with the two-segment route's tests
+from tests.unit.test_its_two_segments import _answer, _close
 
 
 def _both_paths(df: pd.DataFrame, roles: Roles, **params: Any) -> tuple[Any, Any]:
@@ -369,22 +365,6 @@ def test_normal_estimate_is_the_qr_routes_estimate(
                 np.testing.assert_allclose(v, u, rtol=1e-10, atol=1e-10 * float(np.abs(u).max()))
             else:
                 np.testing.assert_array_equal(v, u)
-
-
-def _close(a: Any, b: Any, path: str = "") -> None:
-    """Equal structure and text; numbers to 1e-10 (arrays relative to their largest entry)."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        for key in a:
-            _close(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list | tuple) and a and isinstance(a[0], dict):
-        assert len(a) == len(b), path
-        for i, (u, v) in enumerate(zip(a, b, strict=True)):
-            _close(u, v, f"{path}[{i}]")
-    elif isinstance(a, float) or (isinstance(a, list | tuple) and a and isinstance(a[0], float)):
-        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=path)
-    else:
-        assert a == b, path
 
 
 @pytest.mark.parametrize("k", [1, 4, 9])
