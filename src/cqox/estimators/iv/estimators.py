@@ -347,12 +347,20 @@ def _inference(
     return (beta - q * se, beta + q * se), p
 
 
+_SQRT2 = math.sqrt(2.0)
+
+
 def _coef_table(names: list[str], res: KClassResult, debiased: bool) -> dict[str, Any]:
     """The coefficient table as its columns (a DataFrame is built when it is read)."""
     z = res.params / res.se
-    # scipy.special's ufuncs (what scipy.stats' t.sf and norm.sf evaluate), without the
-    # distribution objects' per-call argument checking
-    p = 2 * special.stdtr(res.df_resid, -np.abs(z)) if debiased else 2 * special.ndtr(-np.abs(z))
+    if debiased:
+        # scipy.special's ufunc (what scipy.stats' t.sf evaluates), without the
+        # distribution object's per-call argument checking
+        p = 2 * special.stdtr(res.df_resid, -np.abs(z))
+    else:
+        # 2Φ(−|z|) = erfc(|z|/√2), a few coefficients by the math module: the four ufunc
+        # calls of 2·ndtr(−|z|) cost more (~3 µs warm, ~15 µs on cold caches), to rounding
+        p = np.array([math.erfc(abs(v) / _SQRT2) for v in z.tolist()])
     return {"term": names, "coef": res.params, "se": res.se, "stat": z, "p_value": p}
 
 
