@@ -8,6 +8,8 @@ chi-squared functions, the fused residual products against the per-piece formula
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -301,3 +303,61 @@ def test_r_factor_of_columns_whose_squares_overflow_is_householders() -> None:
     got = r_factor(M)
     assert np.all(np.isfinite(got))
     np.testing.assert_array_equal(got, np.triu(lapack.dgeqrf(M)[0][:4]))
+
+
+@pytest.mark.parametrize(
+    ("beta", "se", "level"),
+    [
+        (0.7, 0.2, 0.95),
+        (-3.1, 0.05, 0.9),
+        (0.01, 1.3, 0.99),
+        (12.0, 0.3, 0.95),  # p far in the tail (~1e-87)
+        (0.0, 0.4, 0.8),
+        (1.0, 0.0, 0.95),  # no variance: NaN, as normal_inference
+        (1.0, float("inf"), 0.95),
+        (float("nan"), 0.2, 0.95),
+    ],
+)
+def test_wald_inference_equals_normal_inference(beta: float, se: float, level: float) -> None:
+    """The kept quantile and math.erfc give normal_inference's interval and p-value."""
+    from cqox.core.estimate import normal_inference
+    from cqox.estimators.iv.estimators import _inference
+
+    (lo, hi), p = _inference(beta, se, level, None)
+    (lo0, hi0), p0 = normal_inference(beta, se, level)
+    for got, want in ((lo, lo0), (hi, hi0), (p, p0)):
+        assert got == pytest.approx(want, rel=RTOL, nan_ok=True)
+
+
+def test_coefficient_p_values_equal_twice_the_normal_tail() -> None:
+    """The table's p-values by math.erfc equal 2·ndtr(−|z|) (NaN and ±inf included)."""
+    from cqox.estimators.iv.estimators import _coef_table
+    from cqox.estimators.iv.kclass import KClassResult
+
+    z = np.array([0.0, 1e-8, 0.4, -0.99, 1.0, -2.5, 7.0, 38.0, -40.0, np.inf, np.nan])
+    one = np.ones_like(z)
+    res = KClassResult(z, np.diag(one), one, one, one, 1.0, np.nan, 100, None)
+    p = _coef_table([str(i) for i in range(len(z))], res, debiased=False)["p_value"]
+    assert isinstance(p, np.ndarray) and p.dtype == np.float64
+    # beyond |z| ≈ 37.5 scipy's tail underflows to 0 and the math module's is subnormal
+    # (5.8e-316 at 38, the better number): both zero to any use
+    np.testing.assert_allclose(p, 2 * special.ndtr(-np.abs(z)), rtol=RTOL, atol=1e-300)
+
+
+def test_clear_caches_forgets_the_critical_values_and_keeps_the_numbers() -> None:
+    """After clear_caches() a fit computes its critical values afresh, to the same numbers."""
+    df, _ = cqox.simulate.iv_linear(n=300, n_instruments=2, seed=6)
+    kwargs: dict[str, Any] = {
+        "outcome": "y",
+        "treatment": "d",
+        "roles": {"instrument": ["z1", "z2"]},
+    }
+    first = cqox.estimate("iv_2sls", df, ci_level=0.9, **kwargs)
+    assert diag.normal_quantile.cache_info().currsize > 0
+    assert diag._ar_critical.cache_info().currsize > 0
+    diag.clear_caches()
+    assert diag.normal_quantile.cache_info().currsize == 0
+    assert diag._ar_critical.cache_info().currsize == 0
+    again = cqox.estimate("iv_2sls", df, ci_level=0.9, **kwargs)
+    assert (again.ci, again.p_value) == (first.ci, first.p_value)
+    assert again.diagnostics["anderson_rubin"] == first.diagnostics["anderson_rubin"]
