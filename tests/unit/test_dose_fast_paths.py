@@ -18,7 +18,13 @@ import pandas as pd
 import pytest
 
 import cqox
-from cqox.estimators.dose.curve import curve_inference, dose_grid, linear_quantiles
+from cqox.estimators.dose.curve import (
+    curve_inference,
+    dose_grid,
+    grid_quantiles,
+    linear_quantile,
+    linear_quantiles,
+)
 from cqox.estimators.dose.density import fit_marginal_dose, fit_normal_dose
 from cqox.estimators.dose.family import _fewer_than_three_values
 from cqox.estimators.dose.msm import fit_msm, polynomial_basis, quadratic_argmax
@@ -42,6 +48,32 @@ def test_linear_quantiles_equal_numpy_quantile_bit_for_bit(seed: int) -> None:
     assert float(linear_quantiles(x, 0.95)) == np.quantile(x, 0.95)
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_one_linear_quantile_equals_numpy_quantile_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    x = rng.standard_normal(n) * 10 ** rng.uniform(-4, 4)
+    if seed % 3 == 0:
+        x = np.round(x, 1)  # ties
+    for q in [*rng.uniform(0, 1, 3), 0.0, 1.0, 0.5, 0.95, 0.99]:
+        assert linear_quantile(x, q) == np.quantile(x, q)
+    assert np.isnan(linear_quantile(np.array([1.0, np.nan, 3.0]), 0.5))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_grid_quantiles_equal_numpy_quantile_of_the_grid_values_bit_for_bit(seed: int) -> None:
+    # the optimum's interval: quantiles of grid[index] from the counts per grid point
+    rng = np.random.default_rng(seed)
+    G = int(rng.integers(3, 400))
+    grid = np.linspace(rng.uniform(-5, 0), rng.uniform(0.1, 5), G)
+    n = int(rng.integers(1, 4000))
+    # concentrated on a few points (as the draws' maximisers are), or spread out
+    width = int(rng.integers(1, G + 1))
+    index = np.clip(rng.integers(0, width, n) + int(rng.integers(0, G)), 0, G - 1)
+    q = (*rng.uniform(0, 1, 2), 0.0, 1.0, 0.025, 0.975)
+    assert grid_quantiles(grid, index, q) == np.quantile(grid[index], q).tolist()
+
+
 def test_linear_quantiles_of_data_with_nan_are_nan_as_numpy() -> None:
     x = np.array([1.0, np.nan, 3.0])
     assert np.isnan(linear_quantiles(x, np.array([0.5]))).all()
@@ -57,7 +89,8 @@ def test_polynomial_basis_equals_vander(degree: int) -> None:
 @pytest.mark.parametrize(
     "values",
     [[1, 1, 1], [1, 2, 1, 2], [1, 2, 3], [np.nan, 1, 2], [np.nan, 1, 2, 3], [np.nan],
-     [np.nan] * 70 + [1, 2], [np.nan] * 70 + [1, 2, 3], [1, 2] * 40 + [3], [1, 2] * 40],
+     [np.nan] * 70 + [1, 2], [np.nan] * 70 + [1, 2, 3], [1, 2] * 40 + [3], [1, 2] * 40,
+     [1, 2, np.nan], [1, 2, 2, 3], [2, 1, 2], [np.nan, np.nan, 1, 2, 3], [1, 2], [1, 2, 3]],
 )  # fmt: skip
 def test_fewer_than_three_values_agrees_with_nunique(values: list[float]) -> None:
     s = pd.Series(values, dtype=float)
@@ -209,6 +242,11 @@ def test_quadratic_argmax_equals_the_argmax_of_the_values_on_the_grid() -> None:
             np.testing.assert_array_equal(
                 quadratic_argmax(grid, C[:, :2]), (C[:, :2] @ np.vander(grid, 2, True).T).argmax(1)
             )
+    # a grid of one dose (its quantiles coincide: a dose mostly at one value)
+    C = rng.standard_normal((50, 3))
+    grid = np.full(11, 3.0)
+    values = C @ np.vander(grid, 3, increasing=True).T
+    np.testing.assert_array_equal(quadratic_argmax(grid, C), values.argmax(axis=1))
 
 
 def test_singular_coefficient_covariance_gets_the_eigen_root() -> None:
