@@ -24,6 +24,7 @@ from cqox.estimators.dose.curve import (
     grid_quantiles,
     linear_quantile,
     linear_quantiles,
+    select_ranks,
 )
 from cqox.estimators.dose.density import fit_marginal_dose, fit_normal_dose
 from cqox.estimators.dose.family import _fewer_than_three_values
@@ -72,6 +73,39 @@ def test_grid_quantiles_equal_numpy_quantile_of_the_grid_values_bit_for_bit(seed
     index = np.clip(rng.integers(0, width, n) + int(rng.integers(0, G)), 0, G - 1)
     q = (*rng.uniform(0, 1, 2), 0.0, 1.0, 0.025, 0.975)
     assert grid_quantiles(grid, index, q) == np.quantile(grid[index], q).tolist()
+
+
+@pytest.mark.parametrize("order", ["random", "ties", "sorted", "reversed", "periodic", "few"])
+@pytest.mark.parametrize("seed", range(6))
+def test_dose_grid_of_a_long_dose_equals_numpy_quantile_bit_for_bit(order: str, seed: int) -> None:
+    # long doses take select_ranks (order statistics within brackets from a sample)
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4096, 30_000))
+    x = rng.standard_normal(n) * 10 ** rng.uniform(-3, 3)
+    if order == "ties":
+        x = np.round(x / np.abs(x).max() * 20)
+    elif order == "sorted":
+        x = np.sort(x)
+    elif order == "reversed":
+        x = np.sort(x)[::-1].copy()
+    elif order == "periodic":  # the sample's stride meets the period
+        x = np.tile(rng.standard_normal(n // 256), 300)[:n]
+    elif order == "few":
+        x = rng.integers(0, 4, n).astype(float)
+    for q in (0.0, 0.05, float(rng.uniform(0, 0.5)), 0.5):
+        want = np.linspace(*np.quantile(x, [q, 1 - q]), 101)
+        assert np.array_equal(dose_grid(x, 101, q), want)
+
+
+def test_select_ranks_gives_up_on_an_unrepresentative_sample_and_the_grid_stays_exact() -> None:
+    rng = np.random.default_rng(1)
+    n = 8192
+    x = rng.standard_normal(n)
+    x[:: n // 256] = 1e6  # the evenly spaced sample sees only these
+    assert select_ranks(x, [409, 410, 7781, 7782]) is None
+    assert np.array_equal(dose_grid(x, 11, 0.05), np.linspace(*np.quantile(x, [0.05, 0.95]), 11))
+    x[5] = np.nan  # numpy.quantile's NaN
+    assert np.isnan(dose_grid(x, 11, 0.05)).all()
 
 
 def test_linear_quantiles_of_data_with_nan_are_nan_as_numpy() -> None:

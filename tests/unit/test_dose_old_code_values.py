@@ -5,11 +5,13 @@ commit b0fbaf4 (before the trimmed ``dose_msm`` fit and the shared curve inferen
 issue #15) over a grid of designs: ``dose_msm`` with every degree (1–6), both SE
 methods, small and large grids, grid quantiles, draw counts, levels and seeds, on a
 confounded quadratic design, the Hirano–Imbens design, a nonlinear outcome, badly
-scaled and many covariates, no covariates, a small sample and an integer dose with
-ties; and ``dose_gps``, ``dose_kernel_dr`` and ``dose_dml``, which share the curve
-inference (the grid, the sup-t band, the optimum's draws).  Every number of the
-estimate — optimum, SE, interval, every diagnostic and gate value, the coefficient and
-curve tables, the curve at other doses — must equal the stored one to ``RTOL`` relative.
+scaled and many covariates, no covariates, a small sample, an integer dose with ties
+(700 and 6,000 rows) and the benchmark's 10,000-row design; and ``dose_gps``,
+``dose_kernel_dr`` and ``dose_dml``, which share the curve inference (the grid, the
+sup-t band, the optimum's draws).  Every number of the estimate — optimum, SE,
+interval, every diagnostic and gate value, the coefficient and curve tables, the curve
+at other doses — must equal the stored one to ``RTOL`` relative (they are equal bit
+for bit on the machine that stored them).
 
 Regenerate (only when a change of the numbers is intended and documented)::
 
@@ -60,6 +62,8 @@ def _frame(kind: str) -> pd.DataFrame:
         return hirano_imbens_normal(n=800, seed=3)[0]
     if kind == "small":
         return dose_polynomial(n=40, seed=5)[0]
+    if kind == "bench":  # the benchmark's design (its grid quantiles: select_ranks)
+        return dose_polynomial(n=10_000, seed=8)[0]
     rng = np.random.default_rng(6)
     n = 700
     if kind == "scaled":
@@ -74,8 +78,9 @@ def _frame(kind: str) -> pd.DataFrame:
         y = 0.02 * a - 1e-5 * (a - 1.1e3) ** 2 + 1e-4 * income + 0.2 * z2 + rng.standard_normal(n)
         return pd.DataFrame({"y": y, "a": a, "x1": income, "x2": age, "x3": share, "x4": z1,
                              "x5": z2})  # fmt: skip
-    assert kind == "integer", kind
+    assert kind in ("integer", "integer_big"), kind
     # a dose on 0, 1, …, 12 (ties everywhere: the grid quantiles and the optimum's draws)
+    n = 6000 if kind == "integer_big" else n
     x1, x2 = rng.standard_normal(n), rng.standard_normal(n)
     a = np.clip(np.rint(6 + 1.5 * x1 + 2.0 * rng.standard_normal(n)), 0, 12)
     y = 1 + 0.8 * a - 0.06 * a * a + x1 + 0.5 * x2 + rng.standard_normal(n)
@@ -91,6 +96,8 @@ COVARIATES = {
     "small": ["x1", "x2"],
     "scaled": ["x1", "x2", "x3", "x4", "x5"],
     "integer": ["x1", "x2"],
+    "integer_big": ["x1", "x2"],
+    "bench": ["x1", "x2"],
     "none": [],
 }
 
@@ -121,6 +128,11 @@ def _cases() -> list[tuple[str, str, dict[str, Any]]]:
         ("integer", {"seed": 17}),
         ("integer", {"n_grid": 13, "grid_quantile": 0.0, "seed": 18}),
         ("none", {"seed": 19}),
+        ("bench", {"seed": 0}),  # the benchmark's call
+        ("bench", {"degree": 3, "grid_quantile": 0.0, "se_method": "robust", "seed": 1}),
+        ("bench", {"grid_quantile": 0.3, "n_grid": 50, "seed": 2}),
+        ("integer_big", {"seed": 21}),
+        ("integer_big", {"grid_quantile": 0.01, "seed": 22}),
         ("none", {"degree": 3, "seed": 20}),
     ]
     out += [(kind, "dose_msm", params) for kind, params in msm]

@@ -106,10 +106,14 @@ def quadratic_argmax(grid: np.ndarray, C: np.ndarray) -> np.ndarray:
     np.subtract(near, lo, out=near)
     np.multiply(near, (G - 1) / (hi - lo), out=near)
     np.rint(near, out=near)
-    np.clip(near, 0, G - 1, out=near)
+    # numpy.clip's numbers without its dispatch
+    np.minimum(np.maximum(near, 0, out=near), G - 1, out=near)
     # f(hi) − f(lo) = c₁(hi − lo) + c₂(hi² − lo²): which end is larger
     rises = c1 * (hi - lo) + c2 * (hi * hi - lo * lo) > 0
-    return np.where(concave, near, np.where(rises, G - 1, 0)).astype(np.intp)
+    index = rises.astype(np.intp)
+    np.multiply(index, G - 1, out=index)
+    np.copyto(index, near, casting="unsafe", where=concave)  # whole numbers: exact
+    return index
 
 
 @dataclass(frozen=True)
