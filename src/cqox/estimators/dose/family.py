@@ -209,7 +209,7 @@ class DoseResponseEstimator(Estimator):
             "max_value_se": inference.max_value_se,
             "optimum_at_boundary": inference.at_boundary,
             "uniform_critical_value": inference.crit,
-            "dose_range": [float(np.min(data.t)), float(np.max(data.t))],
+            "dose_range": [float(np.minimum.reduce(data.t)), float(np.maximum.reduce(data.t))],
         }
         return Estimate(
             self.name,

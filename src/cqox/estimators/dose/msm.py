@@ -236,7 +236,7 @@ def fit_msm(
     h_var_den = 0.5 / s2d * cross[:, q] - cross[:, q + 3] / (2 * s2d * s2d)
     h_gamma = -cross[:, q + 4 :] / s2d  # (q, k)
     P = np.zeros((q + 4 + k, q))
-    P[range(q), range(q)] = 1.0
+    P.ravel()[: q * q : q + 1] = 1.0  # the identity on top (a basic slice of the diagonal)
     P[q] = -s2n * h_var_num - s2d * h_var_den
     P[q + 1] = h_mean
     P[q + 2] = c_num * h_var_num
@@ -263,7 +263,8 @@ def weight_gates(w: np.ndarray, ctx: Context) -> list[Gate]:
         ),
         threshold_gate(
             "max_weight_ratio",
-            float(w.max() / w.mean()),
+            # max / mean: numpy's numbers, without the methods' dispatch
+            float(np.maximum.reduce(w) / (np.add.reduce(w) / len(w))),
             ctx.threshold("max_weight_ratio"),
             higher_is_better=False,
             label="max weight / mean weight",
@@ -312,13 +313,14 @@ class DoseMSM(DoseResponseEstimator):
             fit.draw_argmax if params["degree"] <= 2 else None,
         )
         w = fit.weights
-        se = np.sqrt(np.diag(fit.cov))
+        se = np.sqrt(fit.cov.diagonal())
         coefs = {"term": [f"a^{k}" if k > 1 else ("a" if k else "1") for k in range(len(se))],
                  "estimate": fit.coef, "se": se}  # fmt: skip
         diagnostics = {
-            "weight_mean": float(w.mean()),
-            "weight_min": float(w.min()),
-            "weight_max": float(w.max()),
+            # the ndarray methods' numbers, without their dispatch
+            "weight_mean": float(np.add.reduce(w) / len(w)),
+            "weight_min": float(np.minimum.reduce(w)),
+            "weight_max": float(np.maximum.reduce(w)),
             "dose_model_sigma": float(np.sqrt(fit.denominator.sigma2)),
             "coef": fit.coef.tolist(),
         }
