@@ -129,6 +129,7 @@ def _numpy_column(df: pd.DataFrame, name: str) -> np.ndarray | None:
 
 
 def _too_few_values(roles: Roles, s: pd.Series) -> RoleError:
+    """The refusal of a dose column ``s`` with fewer than three distinct values."""
     return RoleError(
         f"role 'dose': column '{roles.dose}' has {s.nunique(dropna=True)} distinct "
         "values; a dose-response curve needs a continuous dose (use 'multivalued' "
