@@ -142,6 +142,17 @@ def test_marginal_dose_model_equals_the_least_squares_fit_on_a_constant() -> Non
     np.testing.assert_allclose(fast.influence, plain.influence, rtol=1e-10, atol=1e-12)
 
 
+def test_marginal_dose_model_writes_its_squares_into_the_callers_buffer() -> None:
+    a = np.random.default_rng(2).normal(1.0, 2.0, 500)
+    buf = np.full(500, np.nan)
+    with_buf, plain = fit_marginal_dose(a, squares=buf), fit_marginal_dose(a)
+    assert np.array_equal(buf, plain.resid * plain.resid)
+    assert with_buf.sigma2 == plain.sigma2 and np.array_equal(with_buf.resid, plain.resid)
+    assert float(np.mean(a)) == float(with_buf.coef[0])  # numpy.mean's number
+    with pytest.raises(cqox.EstimationError, match="predict the dose exactly"):
+        fit_marginal_dose(np.full(50, 3.0), squares=np.empty(50))
+
+
 def _plain_msm_cov(y: np.ndarray, a: np.ndarray, X: np.ndarray, degree: int) -> np.ndarray:
     """The stacked sandwich as first written: n × (k + 3) scores and influences."""
     n = len(y)
