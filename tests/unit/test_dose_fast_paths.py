@@ -18,7 +18,14 @@ import pandas as pd
 import pytest
 
 import cqox
-from cqox.estimators.dose.curve import curve_inference, dose_grid, linear_quantiles
+from cqox.estimators.dose.curve import (
+    curve_inference,
+    dose_grid,
+    grid_quantiles,
+    linear_quantile,
+    linear_quantiles,
+    select_ranks,
+)
 from cqox.estimators.dose.density import fit_marginal_dose, fit_normal_dose
 from cqox.estimators.dose.family import _fewer_than_three_values
 from cqox.estimators.dose.msm import fit_msm, polynomial_basis, quadratic_argmax
@@ -42,6 +49,65 @@ def test_linear_quantiles_equal_numpy_quantile_bit_for_bit(seed: int) -> None:
     assert float(linear_quantiles(x, 0.95)) == np.quantile(x, 0.95)
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_one_linear_quantile_equals_numpy_quantile_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    x = rng.standard_normal(n) * 10 ** rng.uniform(-4, 4)
+    if seed % 3 == 0:
+        x = np.round(x, 1)  # ties
+    for q in [*rng.uniform(0, 1, 3), 0.0, 1.0, 0.5, 0.95, 0.99]:
+        assert linear_quantile(x, q) == np.quantile(x, q)
+    assert np.isnan(linear_quantile(np.array([1.0, np.nan, 3.0]), 0.5))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_grid_quantiles_equal_numpy_quantile_of_the_grid_values_bit_for_bit(seed: int) -> None:
+    # the optimum's interval: quantiles of grid[index] from the counts per grid point
+    rng = np.random.default_rng(seed)
+    G = int(rng.integers(3, 400))
+    grid = np.linspace(rng.uniform(-5, 0), rng.uniform(0.1, 5), G)
+    n = int(rng.integers(1, 4000))
+    # concentrated on a few points (as the draws' maximisers are), or spread out
+    width = int(rng.integers(1, G + 1))
+    index = np.clip(rng.integers(0, width, n) + int(rng.integers(0, G)), 0, G - 1)
+    q = (*rng.uniform(0, 1, 2), 0.0, 1.0, 0.025, 0.975)
+    assert grid_quantiles(grid, index, q) == np.quantile(grid[index], q).tolist()
+
+
+@pytest.mark.parametrize("order", ["random", "ties", "sorted", "reversed", "periodic", "few"])
+@pytest.mark.parametrize("seed", range(6))
+def test_dose_grid_of_a_long_dose_equals_numpy_quantile_bit_for_bit(order: str, seed: int) -> None:
+    # long doses take select_ranks (order statistics within brackets from a sample)
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4096, 30_000))
+    x = rng.standard_normal(n) * 10 ** rng.uniform(-3, 3)
+    if order == "ties":
+        x = np.round(x / np.abs(x).max() * 20)
+    elif order == "sorted":
+        x = np.sort(x)
+    elif order == "reversed":
+        x = np.sort(x)[::-1].copy()
+    elif order == "periodic":  # the sample's stride meets the period
+        x = np.tile(rng.standard_normal(n // 256), 300)[:n]
+    elif order == "few":
+        x = rng.integers(0, 4, n).astype(float)
+    for q in (0.0, 0.05, float(rng.uniform(0, 0.5)), 0.5):
+        want = np.linspace(*np.quantile(x, [q, 1 - q]), 101)
+        assert np.array_equal(dose_grid(x, 101, q), want)
+
+
+def test_select_ranks_gives_up_on_an_unrepresentative_sample_and_the_grid_stays_exact() -> None:
+    rng = np.random.default_rng(1)
+    n = 8192
+    x = rng.standard_normal(n)
+    x[:: n // 256] = 1e6  # the evenly spaced sample sees only these
+    assert select_ranks(x, [409, 410, 7781, 7782]) is None
+    assert np.array_equal(dose_grid(x, 11, 0.05), np.linspace(*np.quantile(x, [0.05, 0.95]), 11))
+    x[5] = np.nan  # numpy.quantile's NaN
+    assert np.isnan(dose_grid(x, 11, 0.05)).all()
+
+
 def test_linear_quantiles_of_data_with_nan_are_nan_as_numpy() -> None:
     x = np.array([1.0, np.nan, 3.0])
     assert np.isnan(linear_quantiles(x, np.array([0.5]))).all()
@@ -57,7 +123,8 @@ def test_polynomial_basis_equals_vander(degree: int) -> None:
 @pytest.mark.parametrize(
     "values",
     [[1, 1, 1], [1, 2, 1, 2], [1, 2, 3], [np.nan, 1, 2], [np.nan, 1, 2, 3], [np.nan],
-     [np.nan] * 70 + [1, 2], [np.nan] * 70 + [1, 2, 3], [1, 2] * 40 + [3], [1, 2] * 40],
+     [np.nan] * 70 + [1, 2], [np.nan] * 70 + [1, 2, 3], [1, 2] * 40 + [3], [1, 2] * 40,
+     [1, 2, np.nan], [1, 2, 2, 3], [2, 1, 2], [np.nan, np.nan, 1, 2, 3], [1, 2], [1, 2, 3]],
 )  # fmt: skip
 def test_fewer_than_three_values_agrees_with_nunique(values: list[float]) -> None:
     s = pd.Series(values, dtype=float)
@@ -73,6 +140,17 @@ def test_marginal_dose_model_equals_the_least_squares_fit_on_a_constant() -> Non
     assert fast.sigma2 == pytest.approx(plain.sigma2, rel=1e-12)
     np.testing.assert_allclose(fast.mean, plain.mean, rtol=1e-12)
     np.testing.assert_allclose(fast.influence, plain.influence, rtol=1e-10, atol=1e-12)
+
+
+def test_marginal_dose_model_writes_its_squares_into_the_callers_buffer() -> None:
+    a = np.random.default_rng(2).normal(1.0, 2.0, 500)
+    buf = np.full(500, np.nan)
+    with_buf, plain = fit_marginal_dose(a, squares=buf), fit_marginal_dose(a)
+    assert np.array_equal(buf, plain.resid * plain.resid)
+    assert with_buf.sigma2 == plain.sigma2 and np.array_equal(with_buf.resid, plain.resid)
+    assert float(np.mean(a)) == float(with_buf.coef[0])  # numpy.mean's number
+    with pytest.raises(cqox.EstimationError, match="predict the dose exactly"):
+        fit_marginal_dose(np.full(50, 3.0), squares=np.empty(50))
 
 
 def _plain_msm_cov(y: np.ndarray, a: np.ndarray, X: np.ndarray, degree: int) -> np.ndarray:
@@ -209,6 +287,11 @@ def test_quadratic_argmax_equals_the_argmax_of_the_values_on_the_grid() -> None:
             np.testing.assert_array_equal(
                 quadratic_argmax(grid, C[:, :2]), (C[:, :2] @ np.vander(grid, 2, True).T).argmax(1)
             )
+    # a grid of one dose (its quantiles coincide: a dose mostly at one value)
+    C = rng.standard_normal((50, 3))
+    grid = np.full(11, 3.0)
+    values = C @ np.vander(grid, 3, increasing=True).T
+    np.testing.assert_array_equal(quadratic_argmax(grid, C), values.argmax(axis=1))
 
 
 def test_singular_coefficient_covariance_gets_the_eigen_root() -> None:

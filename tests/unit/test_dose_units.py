@@ -42,6 +42,37 @@ def test_two_valued_dose_points_to_the_discrete_estimators(sim: pd.DataFrame, na
         cqox.estimate(name, sim.assign(a=(sim["a"] > 1).astype(float)), outcome="y", dose="a")
 
 
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series([True, False] * 400),  # boolean: not a dose
+        pd.Series(["1.5", "2.5"] * 400, dtype="string"),  # an extension (text) dtype
+        pd.Series(np.arange(800) % 2, dtype="Int64"),  # nullable integers, two values
+        pd.Series(np.arange(800) % 2),  # NumPy integers, two values (the fast read)
+        pd.Series([np.nan, 1.0, 1.0] + [2.0] * 797),  # NaN first, then two values
+    ],
+    ids=["bool", "text", "Int64", "int", "nan_first"],
+)
+def test_dose_checks_of_every_column_kind_refuse_as_the_series_checks(
+    sim: pd.DataFrame, column: pd.Series
+) -> None:
+    # a NumPy column is read without a Series (family._numpy_column); the messages are
+    # those of the Series checks: numeric and not boolean, three distinct values
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        match = rf"{column.nunique()} distinct values"
+    else:
+        match = "must be numeric"
+    with pytest.raises(cqox.RoleError, match=match):
+        cqox.estimate("dose_msm", sim.assign(a=column.to_numpy()) if column.dtype.kind in "biuf"
+                      else sim.assign(a=column.array), outcome="y", dose="a")  # fmt: skip
+
+
+def test_a_duplicated_dose_label_takes_the_series_checks(sim: pd.DataFrame) -> None:
+    df = pd.concat([sim, sim[["a"]].astype(str)], axis=1)
+    with pytest.raises(cqox.CqoxError):
+        cqox.estimate("dose_msm", df, outcome="y", dose="a")
+
+
 def test_dose_predicted_exactly_by_the_covariates_is_refused(sim: pd.DataFrame) -> None:
     with pytest.raises(cqox.EstimationError, match="predict the dose exactly"):
         cqox.estimate("dose_msm", sim.assign(x1=sim["a"]), outcome="y", dose="a",

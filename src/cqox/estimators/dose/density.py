@@ -106,12 +106,16 @@ def fit_normal_dose(a: np.ndarray, Z: np.ndarray, dose_var: float | None = None)
     return NormalDoseModel(ols.coef, sigma2, e, Z, ols.bread)
 
 
-def fit_marginal_dose(a: np.ndarray, dose_var: float | None = None) -> NormalDoseModel:
+def fit_marginal_dose(
+    a: np.ndarray, dose_var: float | None = None, squares: np.ndarray | None = None
+) -> NormalDoseModel:
     """:func:`fit_normal_dose` on the intercept alone, ``N(ā, s²)``, in closed form.
 
     The least-squares fit on a column of ones is the mean, its bread ``(1'1/n)⁻¹ = 1``
     (the QR's answer up to round-off), with no factorisation to pay for; its design is
-    a read-only view of one 1 (no n-vector of ones is written).
+    a read-only view of one 1 (no n-vector of ones is written).  ``squares``, when given
+    (shape (n,)), receives ``e_i²`` (the caller's buffer: the MSM's weights and sandwich
+    read them).
     """
     n = len(a)
     if n <= 1:
@@ -119,11 +123,15 @@ def fit_marginal_dose(a: np.ndarray, dose_var: float | None = None) -> NormalDos
             f"the dose model has 1 coefficient for {n} rows; use fewer covariates",
             details={"rows": n, "coefficients": 1},
         )
-    m = float(np.mean(a))
+    # numpy.mean(a) bit for bit (its sum over n), without its dispatch
+    m = float(np.add.reduce(a) / n)
     e = a - m
     sigma2 = float(e @ e / (n - 1))
-    if dose_var is None:  # numpy.var(a) bit for bit: the same mean, squares and sum
-        dose_var = float(np.add.reduce(e * e) / n)
+    if dose_var is None or squares is not None:
+        # numpy.var(a) bit for bit: the same mean, squares and sum
+        sq = np.multiply(e, e, out=squares)
+        if dose_var is None:
+            dose_var = float(np.add.reduce(sq) / n)
     _check_sigma2(sigma2, a, dose_var)
     # a column of ones as one shared 1 (stride 0, read-only): nothing n-long is written
     one = np.ndarray((n, 1), buffer=np.ones(1), strides=(0, 0))

@@ -53,21 +53,34 @@ from cqox.estimators.dose.density import NormalDoseModel, fit_marginal_dose, fit
 from cqox.estimators.dose.family import GRID_PARAMS, DoseResponseEstimator
 from cqox.estimators.registry import register
 from cqox.gates.weights import kish_ess
-from cqox.nuisance.ols import with_intercept
 
 
 def polynomial_basis(a: np.ndarray, degree: int) -> np.ndarray:
-    """``(1, a, …, a^degree)`` per dose, shape (len(a), degree + 1).
+    """``(1, a, …, a^degree)`` per dose, shape (len(a), degree + 1), row-major.
 
     The powers by repeated products, as ``numpy.vander`` (the same numbers), a whole
-    column at a time (its row-wise running product costs ~8× more on long columns).
+    column at a time: each column written in place as the product of the one before
+    and the doses (strided, but one pass; the row-wise running product of ``vander``
+    costs ~13× more, powers built as rows and transposed ~3.5×).
     """
     a = np.asarray(a, dtype=np.float64)
-    out = np.empty((degree + 1, len(a)))
-    out[0] = 1.0
+    out = np.empty((len(a), degree + 1))
+    out[:, 0] = 1.0
     for j in range(1, degree + 1):
-        np.multiply(out[j - 1], a, out=out[j])
-    return np.ascontiguousarray(out.T)
+        np.multiply(out[:, j - 1], a, out=out[:, j])
+    return out
+
+
+def weighted_columns(B: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``B * w[:, None]`` (row-major, the same numbers) a column at a time.
+
+    Broadcasting a column of weights over rows of ``q`` runs NumPy's inner loop along
+    the short rows; q strided column products cost ~half as much.
+    """
+    out = np.empty_like(B)
+    for j in range(B.shape[1]):
+        np.multiply(B[:, j], w, out=out[:, j])
+    return out
 
 
 def quadratic_argmax(grid: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -79,17 +92,28 @@ def quadratic_argmax(grid: np.ndarray, C: np.ndarray) -> np.ndarray:
     anything else at the end where it is larger (the first on a tie, as ``argmax``):
     the argmax of the m × G matrix of values, without the matrix.
     """
-    G = len(grid)
-    c1 = C[:, 1]
-    c2 = C[:, 2] if C.shape[1] > 2 else np.zeros(C.shape[0])
+    G, m = len(grid), C.shape[0]
+    # the coefficients as contiguous rows: every step below runs along m numbers in a row
+    # (C's columns are strided by its width)
+    rows = np.ascontiguousarray(C.T)
+    c1 = rows[1]
+    c2 = rows[2] if C.shape[1] > 2 else np.zeros(m)
     lo, hi = float(grid[0]), float(grid[-1])
+    if not hi > lo:  # one dose (the grid's quantiles coincide): all equal, the first
+        return np.zeros(m, dtype=np.intp)
     concave = c2 < 0
-    vertex = np.divide(c1, -2 * c2, out=np.full(C.shape[0], lo), where=concave)
-    near = np.rint((vertex - lo) * ((G - 1) / (hi - lo)))
-    np.clip(near, 0, G - 1, out=near)
+    near = np.divide(c1, -2 * c2, out=np.full(m, lo), where=concave)  # the vertex
+    np.subtract(near, lo, out=near)
+    np.multiply(near, (G - 1) / (hi - lo), out=near)
+    np.rint(near, out=near)
+    # numpy.clip's numbers without its dispatch
+    np.minimum(np.maximum(near, 0, out=near), G - 1, out=near)
     # f(hi) − f(lo) = c₁(hi − lo) + c₂(hi² − lo²): which end is larger
     rises = c1 * (hi - lo) + c2 * (hi * hi - lo * lo) > 0
-    return np.where(concave, near, np.where(rises, G - 1, 0)).astype(np.intp)
+    index = rises.astype(np.intp)
+    np.multiply(index, G - 1, out=index)
+    np.copyto(index, near, casting="unsafe", where=concave)  # whole numbers: exact
+    return index
 
 
 @dataclass(frozen=True)
@@ -156,16 +180,19 @@ def fit_msm(
     ``H`` below, so ``core'core = P'(F'F)P`` from one (q + 4 + k)² Gram of the rows of
     ``F`` — and ``H`` is read off that same Gram — without an n × q matrix per term.
     """
-    n = len(y)
-    Z = with_intercept(X)
-    q, k = degree + 1, Z.shape[1]
-    num = fit_marginal_dose(a)
-    en = num.resid
+    n, p = X.shape
+    q, k = degree + 1, p + 1
     # rows of F (the analytic SE's Gram below): b·u (q), 1, e_num, e_num², e_den², z·e_den
     # (k); the squares, needed by the weights too, are written there once
     F = np.empty((q + 4 + k, n))
     en2, ed2 = F[q + 2], F[q + 3]
-    np.multiply(en, en, out=en2)
+    num = fit_marginal_dose(a, squares=en2)
+    en = num.resid
+    # Z = [1, X] column-major, as X is: the QR's blocks copy whole columns (the row-major
+    # with_intercept costs 3×; the fit's numbers are the same)
+    Z = np.empty((n, k), order="F")
+    Z[:, 0] = 1.0
+    Z[:, 1:] = X
     # numpy.var(a) bit for bit (e_num = a − mean(a)), the exact-fit check's scale
     den = fit_normal_dose(a, Z, float(np.add.reduce(en2) / n))
     ed = den.resid
@@ -177,24 +204,26 @@ def fit_msm(
     log_den = ed2 / (2 * den.sigma2)
     np.subtract(-0.5 * math.log(2 * math.pi * den.sigma2), log_den, out=log_den)
     sw = np.exp(np.subtract(log_num, log_den, out=log_num), out=log_num)
+    # B and SW·B row-major, as NumPy's products of them (below) want them: the same
+    # layout gives the same BLAS calls, so the same numbers to the last bit
     B = polynomial_basis(a, degree)
-    WB = B * sw[:, None]
+    WB = weighted_columns(B, sw)
     M = WB.T @ B / n
     coef = np.linalg.solve(M, WB.T @ y / n)
     eps = y - B @ coef
     m_inv = np.linalg.inv(M)
     if se_method != "analytic":
-        core = WB * eps[:, None]  # SW·b·ε
+        core = weighted_columns(WB, eps)  # SW·b·ε
         cov = m_inv @ crossprod(core) @ m_inv.T / (n * n)
         return MSMFit(coef, cov, sw, num, den)
-    # F's other rows, one n-vector product each (one strided n × q product into F's rows
-    # costs ~4× as much)
     for j in range(q):
         np.multiply(WB[:, j], eps, out=F[j])  # SW·b·ε, the robust core
+    # F's other rows, one n-vector product each
     F[q] = 1.0
     F[q + 1] = en
-    for j in range(k):
-        np.multiply(Z[:, j], ed, out=F[q + 4 + j])
+    F[q + 4] = ed  # z₀ = 1
+    for j in range(p):
+        np.multiply(X[:, j], ed, out=F[q + 5 + j])
     gram = crossprod(F.T)  # FF'
     cross = gram[:q] / n  # mean(core f'): every H below is read off it
     s2n, s2d = num.sigma2, den.sigma2
@@ -207,7 +236,7 @@ def fit_msm(
     h_var_den = 0.5 / s2d * cross[:, q] - cross[:, q + 3] / (2 * s2d * s2d)
     h_gamma = -cross[:, q + 4 :] / s2d  # (q, k)
     P = np.zeros((q + 4 + k, q))
-    P[range(q), range(q)] = 1.0
+    P.ravel()[: q * q : q + 1] = 1.0  # the identity on top (a basic slice of the diagonal)
     P[q] = -s2n * h_var_num - s2d * h_var_den
     P[q + 1] = h_mean
     P[q + 2] = c_num * h_var_num
@@ -234,7 +263,8 @@ def weight_gates(w: np.ndarray, ctx: Context) -> list[Gate]:
         ),
         threshold_gate(
             "max_weight_ratio",
-            float(w.max() / w.mean()),
+            # max / mean: numpy's numbers, without the methods' dispatch
+            float(np.maximum.reduce(w) / (np.add.reduce(w) / len(w))),
             ctx.threshold("max_weight_ratio"),
             higher_is_better=False,
             label="max weight / mean weight",
@@ -283,13 +313,14 @@ class DoseMSM(DoseResponseEstimator):
             fit.draw_argmax if params["degree"] <= 2 else None,
         )
         w = fit.weights
-        se = np.sqrt(np.diag(fit.cov))
+        se = np.sqrt(fit.cov.diagonal())
         coefs = {"term": [f"a^{k}" if k > 1 else ("a" if k else "1") for k in range(len(se))],
                  "estimate": fit.coef, "se": se}  # fmt: skip
         diagnostics = {
-            "weight_mean": float(w.mean()),
-            "weight_min": float(w.min()),
-            "weight_max": float(w.max()),
+            # the ndarray methods' numbers, without their dispatch
+            "weight_mean": float(np.add.reduce(w) / len(w)),
+            "weight_min": float(np.minimum.reduce(w)),
+            "weight_max": float(np.maximum.reduce(w)),
             "dose_model_sigma": float(np.sqrt(fit.denominator.sigma2)),
             "coef": fit.coef.tolist(),
         }
