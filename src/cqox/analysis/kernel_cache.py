@@ -332,6 +332,8 @@ def compile_stats() -> dict[str, dict[str, int]]:
             stats = getattr(obj, "stats", None)
             if stats is None or getattr(obj, "__module__", None) != name:
                 continue
+            if getattr(obj, "__name__", attr) != attr:  # an alias (synth._qp._solve)
+                continue
             hits, misses = sum(stats.cache_hits.values()), sum(stats.cache_misses.values())
             if hits or misses:
                 out[f"{name}.{attr}"] = {"hits": int(hits), "misses": int(misses)}
