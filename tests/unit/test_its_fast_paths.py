@@ -488,6 +488,19 @@ def test_pocketfft_binding_gives_fftpack_dct(rows: int, n: int) -> None:
     np.testing.assert_array_equal(two_segments._dct2(x.copy()), want)
 
 
+def test_the_pocketfft_binding_is_not_taken_when_scipy_moves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A SciPy without ``scipy.fft._pocketfft`` (a private module) gets ``fftpack.dct``."""
+    import sys
+
+    from cqox.estimators.its import two_segments
+
+    assert two_segments._pocketfft_dct() is not None
+    monkeypatch.setitem(sys.modules, "scipy.fft._pocketfft", None)  # import fails
+    assert two_segments._pocketfft_dct() is None
+
+
 def test_default_route_without_the_pocketfft_binding(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the binding (another SciPy) ``fftpack.dct`` runs: the same numbers."""
     from cqox.estimators.its import two_segments

@@ -287,6 +287,31 @@ def test_every_compiled_callee_lives_in_its_callers_module() -> None:
     assert kernel_cache.cross_module_calls() == []
 
 
+def test_a_compiled_callee_from_another_module_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the check above finds what it looks for: Numba dispatchers, through the public
+    # numba.extending.is_jitted
+    from cqox.estimators.rd import _lp_kernel
+    from cqox.estimators.synth import _qp
+
+    monkeypatch.setattr(_qp, "_min", _lp_kernel.side_kernel)
+    found = kernel_cache.cross_module_calls()
+    assert f"{_qp.__name__}._active_set -> {_lp_kernel.__name__}._min" in found
+
+
+def test_the_cache_subfolder_is_numbas_even_without_its_private_locator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numba.core.caching
+
+    sources = [kernel_cache._package_root() / rel for rel in kernel_cache.KERNEL_MODULES.values()]
+    numbas = [kernel_cache.cache_subpath(source) for source in sources]
+    assert numbas == [
+        numba.core.caching._CacheLocator.get_suitable_cache_subpath(str(s)) for s in sources
+    ]
+    monkeypatch.delattr(numba.core.caching, "_CacheLocator")
+    assert [kernel_cache.cache_subpath(source) for source in sources] == numbas
+
+
 def test_install_copies_the_built_kernels_to_numbas_folder_for_them(
     built: tuple[Path, list[dict[str, Any]]], tmp_path: Path
 ) -> None:

@@ -3,15 +3,20 @@
 :func:`cqox.estimators.synth._qp._solve` calls the ``dgesv`` wrapper that Numba's
 ``np.linalg.solve`` calls, on the same column-major bytes, so the weights are those
 of the code that used ``np.linalg.solve`` in the kernel (CQOx 3844830: the reference
-values below), and bad input fails the same way.
+values below), and bad input fails the same way.  (On a Numba without that wrapper
+``_solve`` is ``np.linalg.solve`` itself: ``test_synth_qp_route.py`` runs
+:func:`kernel_values` on that route too.)
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pytest
 
-from cqox.estimators.synth._qp import _min, _solve, nested_loss, simplex_qp
+from cqox.estimators.synth import _qp
+from cqox.estimators.synth._qp import _min, _solve, simplex_qp
 
 #: The same LAPACK call on the same bytes gives the same bits; the tolerance only
 #: covers printing the reference values to 17 digits.
@@ -28,21 +33,33 @@ REFERENCE = {
 }
 
 
-def test_the_qp_and_the_nested_loss_equal_the_np_linalg_solve_kernels() -> None:
+def kernel_values(qp: ModuleType) -> list[tuple[int, float, float, float, float]]:
+    """Per design of :data:`REFERENCE` (in order): what ``qp``'s kernels give.
+
+    Active-set steps, objective and Σ_j j·w_j of ``qp.simplex_qp``, then the loss and
+    Σ_j j·w_j of ``qp.nested_loss``; ``qp`` is :mod:`cqox.estimators.synth._qp` or a
+    copy of it (another KKT solver).
+    """
     rng = np.random.default_rng(11)
-    for (J, m), want in REFERENCE.items():  # in order: one generator
+    out = []
+    for J, m in REFERENCE:  # in order: one generator
         A = rng.normal(size=(m, J))
         V = np.diag(rng.uniform(0.01, 1, m))
         b = rng.normal(size=m)
-        r = simplex_qp(A.T @ V @ A, -A.T @ V @ b)
+        r = qp.simplex_qp(A.T @ V @ A, -A.T @ V @ b)
         theta = rng.normal(size=m)
         Z0 = rng.normal(size=(6, J))
         Z1 = rng.normal(size=6)
-        loss, w = nested_loss(theta, A, b, Z0, Z1, 0.2, 500)
+        loss, w = qp.nested_loss(theta, A, b, Z0, Z1, 0.2, 500)
         j = np.arange(1, J + 1)
-        assert r.iterations == want[1]
-        got = (r.objective, float(r.w @ j), loss, float(w @ j))
-        assert got == pytest.approx((want[0], want[2], want[3], want[4]), rel=REL_TOL)
+        out.append((r.iterations, r.objective, float(r.w @ j), float(loss), float(w @ j)))
+    return out
+
+
+def test_the_qp_and_the_nested_loss_equal_the_np_linalg_solve_kernels() -> None:
+    for got, want in zip(kernel_values(_qp), REFERENCE.values(), strict=True):
+        assert got[0] == want[1]
+        assert got[1:] == pytest.approx((want[0], want[2], want[3], want[4]), rel=REL_TOL)
 
 
 def test_solve_takes_the_transposed_matrix_and_matches_numpy() -> None:

@@ -332,6 +332,8 @@ def compile_stats() -> dict[str, dict[str, int]]:
             stats = getattr(obj, "stats", None)
             if stats is None or getattr(obj, "__module__", None) != name:
                 continue
+            if getattr(obj, "__name__", attr) != attr:  # an alias (synth._qp._solve)
+                continue
             hits, misses = sum(stats.cache_hits.values()), sum(stats.cache_misses.values())
             if hits or misses:
                 out[f"{name}.{attr}"] = {"hits": int(hits), "misses": int(misses)}
@@ -346,17 +348,17 @@ def cross_module_calls() -> list[str]:
     """
     import importlib
 
-    from numba.core.registry import CPUDispatcher
+    from numba.extending import is_jitted  # public: a Numba dispatcher
 
     found = []
     for name in KERNEL_MODULES:
         module = importlib.import_module(name)
         for attr, obj in vars(module).items():
-            if not isinstance(obj, CPUDispatcher) or obj.__module__ != name:
+            if not is_jitted(obj) or obj.__module__ != name:
                 continue
             for ref in obj.py_func.__code__.co_names:
-                callee = getattr(module, ref, None)
-                if isinstance(callee, CPUDispatcher) and callee.__module__ != name:
+                callee: Any = getattr(module, ref, None)
+                if is_jitted(callee) and callee.__module__ != name:
                     found.append(f"{name}.{attr} -> {callee.__module__}.{ref}")
     return found
 
@@ -623,24 +625,40 @@ def install(cache_dir: Path, targets: dict[str, Path]) -> int:
     """Copy each kernel module's files from the built ``cache_dir`` into ``targets[module]``.
 
     ``cache_dir`` has Numba's ``NUMBA_CACHE_DIR`` layout (a subfolder per source folder,
-    named by Numba's ``get_suitable_cache_subpath``); a target is the folder Numba reads
+    :func:`cache_subpath`); a target is the folder Numba reads
     that module's cache from (:func:`numba_default_dirs`).  The index and data files do
     not depend on where they lie.  Returns the number of files copied.
     """
-    from numba.core.caching import _CacheLocator
-
     root = _package_root()
     copied = 0
     with _locked(cache_dir, exclusive=False, timeout=BUILD_TIMEOUT_S):
         for name, rel in KERNEL_MODULES.items():
             source = root / rel
-            sub = cache_dir / _CacheLocator.get_suitable_cache_subpath(str(source))
+            sub = cache_dir / cache_subpath(source)
             prefix = source.stem + "."
             for src in sorted(sub.glob(prefix + "*")) if sub.is_dir() else []:
                 if src.name.endswith(CACHE_SUFFIXES) and not src.is_symlink():
                     _copy_atomic(src, targets[name] / src.name)
                     copied += 1
     return copied
+
+
+def cache_subpath(source: Path) -> str:
+    """The subfolder of ``NUMBA_CACHE_DIR`` where Numba caches the kernels of ``source``.
+
+    Numba's ``_CacheLocator.get_suitable_cache_subpath`` (private to Numba); where a
+    Numba lacks it, the same rule as in Numba 0.60–0.68: the name of the source's
+    folder, ``_``, the SHA-1 of the folder's absolute path.  Should a later Numba name
+    its folders otherwise, :func:`install` finds nothing to copy and the kernels compile
+    on first use, as without a warm-up.
+    """
+    try:
+        from numba.core.caching import _CacheLocator
+
+        return str(_CacheLocator.get_suitable_cache_subpath(str(source)))
+    except (ImportError, AttributeError):
+        folder = os.path.dirname(os.path.abspath(source))
+        return f"{os.path.basename(folder)}_{hashlib.sha1(folder.encode()).hexdigest()}"
 
 
 def _copy_atomic(src: Path, target: Path) -> None:

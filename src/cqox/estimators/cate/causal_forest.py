@@ -145,7 +145,8 @@ class CausalForestEstimator(CateEstimator):
             "n_threads",
             None,
             "int",
-            "Numba threads for growing and predicting (default: every core Numba sees)",
+            "Python threads growing and predicting trees, each running a compiled nogil "
+            "kernel on its share (default and cap: NUMBA_NUM_THREADS, every core unless set)",
             low=1,
             high=1024,
             nullable=True,

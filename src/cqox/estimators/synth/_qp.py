@@ -14,9 +14,15 @@ donors).  The loop is compiled with Numba: the nested synthetic-control optimisa
 calls it thousands of times.
 
 Each KKT system is solved by LAPACK's ``dgesv`` through the routine Numba's own
-``np.linalg.solve`` calls (:func:`_solve`, on the same column-major copy), without the
-generic overload: its compilation (layouts, dimension checks, error messages) was
-about 3 of the family's 10 s of warm-up CPU time.  Array expressions between two
+``np.linalg.solve`` calls (:func:`_solve_lapack`, on the same column-major copy),
+without the generic overload: its compilation (layouts, dimension checks, error
+messages) was about 3 of the family's 10 s of warm-up CPU time.  That routine is
+private to Numba (``numba_xgesv``, ``numba.np.linalg.F_INT_*``), so it is used only
+when it imports and solves a probe system correctly when this module is imported
+(:func:`_lapack_gesv`); otherwise :func:`_solve_numpy` calls Numba's public
+``np.linalg.solve``, which makes the same LAPACK call on the same bytes (the same
+weights to the last bit), at the cost of those 3 s of compilation
+(:data:`KKT_SOLVER` says which).  Array expressions between two
 arrays are written as loops for the same reason (each compiles a broadcasting check
 and its message), and so are ``min``, ``max`` and ``flatnonzero`` (Numba's are generic
 over dimensions and layouts); the arithmetic and comparisons are the same, element by
@@ -30,8 +36,7 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba.core import types
-from numba.np.linalg import F_INT_nbtype, F_INT_nptype
+from numba import types
 
 #: Relative ridge added to ``P`` so that the KKT systems stay non-singular when there
 #: are fewer predictors than donors (``P`` is then only semi-definite); 1e-11 of the
@@ -55,21 +60,73 @@ GAP_TOL = 1e-10
 LOG_V_FLOOR = 18.0
 
 
-#: Numba's LAPACK ``?gesv`` wrapper (its helper library, resolved by name when Numba
-#: starts, so a cached kernel stays valid): what ``np.linalg.solve`` calls in a kernel.
-_xgesv: Any = types.ExternalFunction(  # Any: mypy cannot type a compiled call
-    "numba_xgesv",
-    types.intc(
-        types.char,  # kind: ord("d"), float64
-        types.intp,  # n
-        types.intp,  # nrhs
-        types.CPointer(types.float64),  # a (column-major, overwritten by its LU factors)
-        types.intp,  # lda
-        types.CPointer(F_INT_nbtype),  # ipiv
-        types.CPointer(types.float64),  # b (overwritten by the solution)
-        types.intp,  # ldb
-    ),
-)
+def _lapack_gesv() -> tuple[Any, type[np.integer[Any]]] | None:
+    """Numba's LAPACK ``?gesv`` wrapper as a kernel callee and its integer type, or ``None``.
+
+    ``numba_xgesv`` (in Numba's helper library, resolved by name when Numba starts, so
+    a cached kernel stays valid) is what ``np.linalg.solve`` calls in a kernel, and
+    ``F_INT_nbtype``/``F_INT_nptype`` the Fortran integer of its pivots; all three are
+    private to Numba.  They are taken only when they import, Numba's own LAPACK check
+    passes (SciPy's ``cython_lapack`` loads, with the integer width Numba was built
+    for) and the wrapper, called once through ``ctypes`` (no compilation), solves a
+    2 × 2 system that needs a row swap exactly, with the pivots LAPACK must report.
+    Any failure means another Numba: :func:`_solve_numpy` instead.
+    """
+    import ctypes
+
+    try:
+        from numba import _helperlib
+        from numba.np import linalg as numba_linalg
+
+        f_int_nb = numba_linalg.F_INT_nbtype
+        f_int_np = numba_linalg.F_INT_nptype
+        numba_linalg.ensure_lapack()
+        gesv = ctypes.PYFUNCTYPE(  # the GIL held: the wrapper may import SciPy's LAPACK
+            ctypes.c_int,
+            ctypes.c_char,
+            ctypes.c_ssize_t,
+            ctypes.c_ssize_t,
+            ctypes.c_void_p,
+            ctypes.c_ssize_t,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_ssize_t,
+        )(vars(_helperlib)["c_helpers"]["xgesv"])  # a C module: no stubs for mypy
+        # A = [[0, 1], [2, 1]], b = (1, 4): x = (1.5, 1) after swapping the rows
+        a = np.array([0.0, 2.0, 1.0, 1.0])  # column-major
+        b = np.array([1.0, 4.0])
+        # room for pivots twice as wide as Numba says: a wrong width shows in the
+        # values read back instead of overwriting memory
+        ipiv = np.zeros(4, dtype=f_int_np)
+        info = gesv(b"d", 2, 1, a.ctypes.data, 2, ipiv.ctypes.data, b.ctypes.data, 2)
+        external = types.ExternalFunction(
+            "numba_xgesv",
+            types.intc(
+                types.char,  # kind: ord("d"), float64
+                types.intp,  # n
+                types.intp,  # nrhs
+                types.CPointer(types.float64),  # a (column-major, overwritten by its LU)
+                types.intp,  # lda
+                types.CPointer(f_int_nb),  # ipiv
+                types.CPointer(types.float64),  # b (overwritten by the solution)
+                types.intp,  # ldb
+            ),
+        )
+    except (ImportError, AttributeError, KeyError, TypeError, ValueError, RuntimeError, OSError):
+        return None
+    solved = info == 0 and b.tolist() == [1.5, 1.0] and ipiv.tolist() == [2, 2, 0, 0]
+    return (external, f_int_np) if solved else None
+
+
+_GESV = _lapack_gesv()
+#: How the KKT systems are solved, chosen once at import (:func:`_lapack_gesv`):
+#: ``"numba_xgesv"`` (Numba's LAPACK wrapper, called directly) or ``"np.linalg.solve"``
+#: (Numba's public overload: the same numbers, about 3 s more compilation).  Numba's
+#: cache is keyed by its version, so a cached kernel never mixes the two.
+KKT_SOLVER = "np.linalg.solve" if _GESV is None else "numba_xgesv"
+#: :func:`_solve_lapack`'s callee and pivot type (unused with ``np.linalg.solve``).
+_xgesv: Any = None if _GESV is None else _GESV[0]  # Any: mypy cannot type a compiled call
+_F_INT: Any = np.int32 if _GESV is None else _GESV[1]
 #: ``kind`` of :data:`_xgesv` for float64.
 _KIND_D = ord("d")
 
@@ -94,7 +151,7 @@ class SimplexQPResult:
 
 
 @numba.njit(cache=True)
-def _solve(a_t: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+def _solve_lapack(a_t: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """``x`` with ``A x = b`` for ``a_t = Aᵀ`` (C order: ``A`` column-major), by ``dgesv``.
 
     What ``np.linalg.solve(A, b)`` computes in a kernel (same LAPACK call on the same
@@ -107,11 +164,25 @@ def _solve(a_t: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - 
         for j in range(n):
             if not np.isfinite(a_t[i, j]):
                 raise np.linalg.LinAlgError("Array must not contain infs or NaNs.")
-    ipiv = np.empty(n, dtype=F_INT_nptype)
+    ipiv = np.empty(n, dtype=_F_INT)
     info = _xgesv(_KIND_D, n, 1, a_t.ctypes, n, ipiv.ctypes, b.ctypes, n)
     if info != 0:
         raise np.linalg.LinAlgError("Matrix is singular to machine precision.")
     return b
+
+
+@numba.njit(cache=True)
+def _solve_numpy(a_t: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`_solve_lapack` through Numba's public ``np.linalg.solve`` (inputs kept).
+
+    Numba's overload copies ``A = a_tᵀ`` to column-major order (the bytes of ``a_t``)
+    and ``b``, then makes the same ``dgesv`` call, with the same errors.
+    """
+    return np.linalg.solve(a_t.T, b)
+
+
+#: The KKT solver of :data:`KKT_SOLVER`.
+_solve = _solve_numpy if _GESV is None else _solve_lapack
 
 
 @numba.njit(cache=True)
