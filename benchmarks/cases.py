@@ -12,9 +12,11 @@ Settings chosen so that every library computes the same thing:
   CausalML (1:1 nearest-neighbour matching with replacement on a logistic propensity);
   CQOx's matching computes Abadie–Imbens standard errors, the peers none.
 * DML: the LightGBM settings ``LGBM`` for every nuisance of every library, ``FOLDS``
-  folds; a regressor for outcomes, a classifier for the binary treatment.  Rows labelled
+  folds — the same folds, CQOx's for ``seed=0`` (:func:`cqox_splits`, handed to DoubleML
+  and EconML), so every library fits the same LightGBM models on the same rows; a
+  regressor for outcomes, a classifier for the binary treatment.  Rows labelled
   ``raw nuisance fits`` time the same LightGBM models fitted and predicted by hand on
-  the same number of folds — the floor that a DML implementation's overhead is
+  the same folds — the floor that a DML implementation's overhead is
   measured against.  EconML's DRLearner (one outcome model on (X, T)) is compared with
   ``dml_irm``'s ``outcome_structure="pooled"`` row, its nuisance structure; DoubleML's
   IRM (one outcome model per arm) with ``dml_irm``'s default.

@@ -163,7 +163,11 @@ def _fits(tag: str) -> Counter[frozenset[int]]:
 
 
 def _predictions(tag: str) -> dict[tuple[Any, ...], float]:
-    return {e[1:4]: e[4] for e in _LOG[tag] if e[0] == "predict"}
+    """(training rows, row, treatment column) → prediction; each predicted once."""
+    made = [e for e in _LOG[tag] if e[0] == "predict"]
+    out = {e[1:4]: e[4] for e in made}
+    assert len(out) == len(made)  # no prediction made twice (the same LightGBM work)
+    return out
 
 
 def test_cqox_splits_are_the_folds_dml_irm_draws(design: dict[str, Any]) -> None:
