@@ -584,9 +584,9 @@ def section(result: dict[str, Any]) -> list[str]:
             "core (the library's own code and the scikit-learn wrapper's, which CQOx's "
             "core-API path skips). The core is the same work in every library and varies "
             "by a few percent from run to run, more than the libraries' own code costs; "
-            "*same-core ratio* = (C + the peer's all-but-core) / (C + CQOx's), with C the "
-            "median core time of both, is the whole-call ratio without that noise. "
-            "Medians over runs.",
+            "*same-core ratio* = the median over runs of (C + the peer's all-but-core) / "
+            "(C + CQOx's), with C the median core time of both, and its 95% interval: the "
+            "whole-call ratio without that noise. Medians over runs.",
             "",
             "| method | rows | library | total ms | learners ms | LightGBM core ms "
             "| all but the core ms | outside learners ms | same-core ratio |",
@@ -606,7 +606,7 @@ def _split_rows(rows: list[dict[str, Any]], ours: dict[str, Any]) -> list[str]:
         mine = _counterpart(rows, ours, c)
         same = "—"
         if not c["library"].startswith("cqox") and "core_runs" in mine:
-            same = f"{same_core_ratio(c, mine):.3f}"
+            same = "{:.3f} [{:.3f}, {:.3f}]".format(*same_core_ratio(c, mine))
         out.append(
             f"| {c['method']} | {c['rows']:,} | {c['library']} | {_ms(c['cpu_s'])} | "
             f"{_ms(c['learner_s'])} | {_ms(c['core_s'])} | {_ms(_non_core(c))} | "
@@ -620,17 +620,22 @@ def _non_core(c: dict[str, Any]) -> float:
     return statistics.median(t - k for t, k in zip(c["cpu_runs"], c["core_runs"], strict=True))
 
 
-def same_core_ratio(peer: dict[str, Any], ours: dict[str, Any]) -> float:
-    """``(C + N_peer) / (C + N_ours)``: the ratio of the totals with one LightGBM core time.
+def same_core_ratio(peer: dict[str, Any], ours: dict[str, Any]) -> tuple[float, float, float]:
+    """The whole-call ratio with one LightGBM core time: median and interval, as :func:`paired`.
 
-    ``N`` is a library's median CPU time outside LightGBM's core (:func:`_non_core`) and
-    ``C`` the median core time of both cases' runs together.  With the same folds and
-    learners the core work — binning, boosting rounds, predictions — is the same in
-    both libraries (tests/reference/test_peer_same_folds.py), so its run-to-run noise,
-    3-8 % of a run, is the only thing that makes the whole-call ratio differ from this.
+    Run ``k``'s ratio is ``(C + N_peer,k) / (C + N_ours,k)``, with ``N`` a run's CPU time
+    outside LightGBM's core (total − core) and ``C`` the median core time of both cases'
+    runs together.  With the same folds and learners the core work — binning, boosting
+    rounds, predictions — is the same in both libraries
+    (tests/reference/test_peer_same_folds.py), so its run-to-run noise, 3-8 % of a run
+    and more on a loaded machine, is all that this leaves out of the whole-call ratio.
     """
     core = statistics.median([*peer["core_runs"], *ours["core_runs"]])
-    return (core + _non_core(peer)) / (core + _non_core(ours))
+
+    def whole(c: dict[str, Any]) -> list[float]:
+        return [core + t - k for t, k in zip(c["cpu_runs"], c["core_runs"], strict=True)]
+
+    return paired(whole(peer), whole(ours)) or (math.nan, math.nan, math.nan)
 
 
 def _counterpart(
