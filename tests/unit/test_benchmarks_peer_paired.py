@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
-from benchmarks import peer_speed
+from benchmarks import harness, peer_speed
 
 
 def _coverage(n: int, j: int) -> float:
@@ -74,3 +75,16 @@ def test_section_shows_the_paired_ratio_and_the_learner_split() -> None:
         f"| dml_irm | 1,000 | doubleml | 3.3e+03 | 3.2e+03 | 3.1e+03 | 200 | 20 | {same} |" in text
     )
     assert "| dml_irm | 1,000 | cqox | 3.3e+03 | 3e+03 | 2.9e+03 | 400 | 20 | — |" in text
+
+
+@pytest.mark.parametrize("m", [2, 3, 4, 5])
+def test_no_case_is_timed_right_after_itself(m: int) -> None:
+    cases_ = list(range(m))
+    sequence = list(cases_)  # the warm-ups, in order
+    for k in range(3 * m + 1):
+        order = harness.round_order(cases_, k)
+        assert sorted(order) == cases_  # every case once per round
+        sequence += order
+    assert all(a != b for a, b in itertools.pairwise(sequence))
+    if m >= 3:  # every case leads some round
+        assert {harness.round_order(cases_, k)[0] for k in range(m)} == set(cases_)
