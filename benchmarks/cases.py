@@ -12,9 +12,11 @@ Settings chosen so that every library computes the same thing:
   CausalML (1:1 nearest-neighbour matching with replacement on a logistic propensity);
   CQOx's matching computes Abadie–Imbens standard errors, the peers none.
 * DML: the LightGBM settings ``LGBM`` for every nuisance of every library, ``FOLDS``
-  folds; a regressor for outcomes, a classifier for the binary treatment.  Rows labelled
+  folds — the same folds, CQOx's for ``seed=0`` (:func:`cqox_splits`, handed to DoubleML
+  and EconML), so every library fits the same LightGBM models on the same rows; a
+  regressor for outcomes, a classifier for the binary treatment.  Rows labelled
   ``raw nuisance fits`` time the same LightGBM models fitted and predicted by hand on
-  the same number of folds — the floor that a DML implementation's overhead is
+  the same folds — the floor that a DML implementation's overhead is
   measured against.  EconML's DRLearner (one outcome model on (X, T)) is compared with
   ``dml_irm``'s ``outcome_structure="pooled"`` row, its nuisance structure; DoubleML's
   IRM (one outcome model per arm) with ``dml_irm``'s default.
@@ -151,6 +153,26 @@ def _lgbm() -> tuple[Any, Any]:
     return LGBMRegressor(**LGBM), LGBMClassifier(**LGBM)
 
 
+def cqox_splits(
+    t: np.ndarray, n_folds: int = FOLDS, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``(train, test)`` row indices of CQOx's DML cross-fitting with ``seed``, one split.
+
+    As ``dml_plr``/``dml_irm`` draw them (``cqox.estimators.backdoor.dml._folds`` with
+    ``n_rep=1``): :func:`cqox.nuisance.crossfit.fold_ids` on the generator of the
+    context's DML split stream, ``default_rng([seed, DML_SPLIT_STREAM])``, stratified by
+    the binary treatment ``t``.  Handed to DoubleML (``set_sample_splitting``) and
+    EconML (``cv=``), every library fits the same LightGBM models on the same rows, so
+    that a timing compares the libraries' own work around identical learner fits
+    (tests/reference/test_peer_same_folds.py checks that the estimates then agree to
+    the last bits).
+    """
+    from cqox.nuisance.crossfit import DML_SPLIT_STREAM, fold_ids, folds_to_splits
+
+    rng = np.random.default_rng([seed, DML_SPLIT_STREAM])
+    return folds_to_splits(fold_ids(len(t), n_folds, rng, t))
+
+
 def _analyze(d: Design, params: dict[str, Any] | None) -> Callable[[], Result]:
     cols = d.roles["covariates"]
 
@@ -185,15 +207,15 @@ def raw_nuisance_fits(
     """
     from sklearn.base import clone
 
-    from cqox.nuisance.crossfit import fold_ids
-
     reg, clf = _lgbm()
-    folds = fold_ids(len(y), FOLDS, np.random.default_rng(0), t)
+    # CQOx's own folds (as every library's DML row fits them)
+    splits = cqox_splits(t)
     XT = np.column_stack([X, t])
 
     def run() -> Result:
-        for k in range(FOLDS):
-            test = folds == k
+        for _, test_idx in splits:
+            test = np.zeros(len(y), dtype=bool)
+            test[test_idx] = True
             train = ~test
             m = clone(clf).fit(X[train], t[train])
             m.predict_proba(X[test])
@@ -410,18 +432,23 @@ def dml_cases(d: Design, quick: bool) -> list[Case]:
                 note="early-stopped LightGBM (LIGHTGBM_DEFAULTS), 5 folds",
             )
         )
+    # every library fits the same folds, CQOx's for seed=0 (same LightGBM work: the
+    # timings compare the libraries' own work; tests/reference/test_peer_same_folds.py)
+    splits = cqox_splits(t)
     if has("doubleml"):
         import doubleml as dml
 
         data = dml.DoubleMLData(df[["y", "t", *cols]], y_col="y", d_cols="t", x_cols=cols)
 
         def dml_plr() -> Result:
-            m = dml.DoubleMLPLR(data, reg, clf, n_folds=FOLDS)
+            m = dml.DoubleMLPLR(data, reg, clf, n_folds=FOLDS, draw_sample_splitting=False)
+            m.set_sample_splitting(splits)
             m.fit()
             return {"estimate": float(m.coef[0]), "se": float(m.se[0])}
 
         def dml_irm() -> Result:
-            m = dml.DoubleMLIRM(data, reg, clf, n_folds=FOLDS)
+            m = dml.DoubleMLIRM(data, reg, clf, n_folds=FOLDS, draw_sample_splitting=False)
+            m.set_sample_splitting(splits)
             m.fit()
             return {"estimate": float(m.coef[0]), "se": float(m.se[0])}
 
@@ -433,14 +460,14 @@ def dml_cases(d: Design, quick: bool) -> list[Case]:
 
         def econ_dml() -> Result:
             m = LinearDML(
-                model_y=reg, model_t=clf, discrete_treatment=True, cv=FOLDS, random_state=0
+                model_y=reg, model_t=clf, discrete_treatment=True, cv=splits, random_state=0
             )
             m.fit(y, t, X=None, W=X)
             lo, hi = m.ate_interval()
             return {"estimate": float(m.ate()), "ci": [float(lo), float(hi)]}
 
         def econ_dr() -> Result:
-            m = DRLearner(model_propensity=clf, model_regression=reg, cv=FOLDS, random_state=0)
+            m = DRLearner(model_propensity=clf, model_regression=reg, cv=splits, random_state=0)
             m.fit(y, t, X=X[:, :5], W=X[:, 5:])
             res = m.ate_inference(X=X[:, :5])
             lo, hi = res.conf_int_mean()
