@@ -550,6 +550,7 @@ def iv_cases(d: Design, quick: bool) -> list[Case]:
                     "LATE",
                     _cqox(name, d, se_method="robust"),
                     note="with first-stage F, effective F, AR set, Wu–Hausman",
+                    reset=iv_cold,
                 )
             )
     if has("linearmodels"):
@@ -710,6 +711,13 @@ def did_2x2_cases(d: Design, quick: bool) -> list[Case]:
             Case("did_2x2", "statsmodels", d.name, "ATT", sm, note="OLS G×Post, cluster=unit")
         )
     return cases
+
+
+def iv_cold() -> None:
+    """Forget the critical values ``iv`` keeps per level, so each timed run pays them."""
+    from cqox.estimators.iv.diagnostics import clear_caches
+
+    clear_caches()
 
 
 def its_cold() -> None:

@@ -224,6 +224,7 @@ def iv_cases(n: int) -> list[PeerCase]:
             n,
             cases._cqox("iv_2sls", d),
             "robust SE; first-stage F, effective F, AR set, Wu–Hausman",
+            reset=cases.iv_cold,
         )
     ]
     if cases.has("linearmodels"):
