@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from scipy.linalg import lapack, solve_triangular
+from scipy.linalg import lapack
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,54 @@ def _geqrf_r(buf: np.ndarray) -> np.ndarray:
     qr, _tau, _work, info = lapack.dgeqrf(buf, overwrite_a=1)
     if info != 0:  # only an illegal argument makes geqrf fail
         raise np.linalg.LinAlgError(f"LAPACK dgeqrf failed (info={info})")
-    width = buf.shape[1]
-    return cast(np.ndarray, np.triu(qr[: min(qr.shape[0], width)]))
+    top = qr[: min(qr.shape[0], buf.shape[1])]
+    # np.triu(top), without building its mask every call: a C-ordered copy (the layout
+    # np.triu returns, so callers' BLAS paths are unchanged) with the strictly lower
+    # triangle set to 0.0 (about 7.7 µs -> 4.8 µs a call at width 54, loaded machine)
+    R = np.array(top, order="C")
+    np.copyto(R, 0.0, where=_strictly_lower(top.shape))
+    return R
+
+
+#: LAPACK ``dtrtrs``, the routine ``solve_triangular`` picks for float64 (looked up once).
+_dtrtrs: Any = lapack.dtrtrs
+_LOWER_MASKS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _strictly_lower(shape: tuple[int, ...]) -> np.ndarray:
+    """Read-only boolean mask of the strictly lower triangle of ``shape`` (cached)."""
+    mask = _LOWER_MASKS.get((shape[0], shape[1]))
+    if mask is None:
+        mask = np.tri(shape[0], shape[1], -1, dtype=bool)
+        mask.flags.writeable = False
+        _LOWER_MASKS[(shape[0], shape[1])] = mask
+    return mask
+
+
+def _check_finite(*arrays: np.ndarray) -> None:
+    """The finiteness check of ``scipy.linalg.solve_triangular`` (same error, same text)."""
+    for a in arrays:
+        if not np.isfinite(a).all():
+            raise ValueError("array must not contain infs or NaNs")
+
+
+def _solve_upper(r: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``scipy.linalg.solve_triangular(r, b)`` for float64 ``r`` already checked finite.
+
+    LAPACK ``dtrtrs`` called as ``solve_triangular`` calls it, without its argument
+    checking (8.6–10.9 µs against 1.6 µs a call): ``r`` as is when Fortran-contiguous,
+    else its transpose as a lower factor solved transposed, so the same LAPACK path
+    runs and the result is the same bit for bit.  ``b`` is not overwritten.
+    """
+    if r.flags.f_contiguous:
+        x, info = _dtrtrs(r, b, lower=0, trans=0, unitdiag=0, overwrite_b=0)
+    else:
+        x, info = _dtrtrs(r.T, b, lower=1, trans=1, unitdiag=0, overwrite_b=0)
+    if info > 0:
+        raise np.linalg.LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
+    if info < 0:
+        raise ValueError(f"illegal value in {-info}th argument of internal trtrs")
+    return cast(np.ndarray, x)
 
 
 class RFactor:
@@ -161,7 +207,8 @@ def least_squares_blocks(
         r = R[:k, :k]
         d = np.abs(np.diag(r))
         if d.min() > QR_RANK_TOLERANCE * d.max():
-            return solve_triangular(r, R[:k, k]), r
+            _check_finite(r, R[:k, k])
+            return _solve_upper(r, R[:k, k]), r
     return least_squares(design(slice(None)), y)
 
 
@@ -188,7 +235,8 @@ def least_squares(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray 
         r = R[:k, :k]
         d = np.abs(np.diag(r))
         if d.min() > QR_RANK_TOLERANCE * d.max():
-            return solve_triangular(r, R[:k, k]), r
+            _check_finite(r, R[:k, k])
+            return _solve_upper(r, R[:k, k]), r
     coef, *_ = np.linalg.lstsq(Z, y, rcond=None)
     return coef, None
 
@@ -200,7 +248,7 @@ def fit_ols(Z: np.ndarray, y: np.ndarray) -> OLSFit:
     n = Z.shape[0]
     if r is not None:
         # (Z'Z/n)⁻¹ = n·R⁻¹R⁻ᵀ from the QR already computed
-        r_inv = solve_triangular(r, np.eye(r.shape[0]))
+        r_inv = _solve_upper(r, np.eye(r.shape[0]))  # r checked finite by least_squares
         bread = n * (r_inv @ r_inv.T)
     else:
         bread = np.linalg.pinv(Z.T @ Z / n)
@@ -240,9 +288,10 @@ def fit_ols_rows(X: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -
         r = R[:k, :k]
         d = np.abs(np.diag(r))
         if d.min() > QR_RANK_TOLERANCE * d.max():
-            coef = solve_triangular(r, R[:k, k])
+            _check_finite(r, R[:k, k])
+            coef = _solve_upper(r, R[:k, k])
             resid = y[idx] - rows_dot(X, idx, coef)
-            r_inv = solve_triangular(r, np.eye(k))
+            r_inv = _solve_upper(r, np.eye(k))
             return OLSFit(coef, resid, n_rows * (r_inv @ r_inv.T))
     return fit_ols(with_intercept(X[idx]), y[idx])
 
