@@ -20,8 +20,6 @@ Regenerate (only when a change of the numbers is intended and documented)::
 
 from __future__ import annotations
 
-import json
-import math
 import warnings
 from functools import cache
 from pathlib import Path
@@ -33,6 +31,7 @@ import pytest
 
 import cqox
 from cqox.simulate.dose import dose_polynomial, hirano_imbens_normal
+from tests.unit import stored_values
 
 VALUES = Path(__file__).with_name("dose_old_code_values.json")
 #: Relative tolerance: the trimmed code reorders floating-point operations (the same
@@ -43,7 +42,7 @@ ATOL = 1e-13
 #: Doses at which :meth:`cqox.Estimate.curve` is read (inside, at and beyond the data).
 DOSES = [-1.0, 0.0, 0.7, 1.0, 2.5, 6.0]
 #: A stored value: a number, a column of numbers or a label.
-Value = float | list[float] | str
+Value = stored_values.Value
 #: Columns of the curve table stored: the pointwise and band limits are these and
 #: ``uniform_critical_value`` (a diagnostic) combined.
 CURVE_COLUMNS = ("dose", "estimate", "se", "band_upper")
@@ -216,14 +215,7 @@ CASES = _cases()
 
 @pytest.fixture(scope="module")
 def stored() -> dict[str, dict[str, Value]]:
-    values: dict[str, dict[str, Value]] = json.loads(VALUES.read_text())
-    return values
-
-
-def _close(got: float, want: float) -> bool:
-    if math.isnan(want) or math.isinf(want):
-        return got == want or (math.isnan(got) and math.isnan(want))
-    return abs(got - want) <= RTOL * abs(want) + ATOL
+    return stored_values.load(VALUES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
@@ -233,27 +225,12 @@ def test_dose_numbers_equal_the_old_code(
     want = stored[_case_id(case)]
     got = _run(case)
     assert sorted(got) == sorted(want)
-    bad = []
-    for key, w in want.items():
-        g = got[key]
-        if isinstance(w, str) or isinstance(g, str):
-            if g != w:
-                bad.append((key, g, w))
-        elif isinstance(w, list) or isinstance(g, list):
-            if not (isinstance(g, list) and isinstance(w, list) and len(g) == len(w)):
-                bad.append((key, g, w))
-                continue
-            pairs = enumerate(zip(g, w, strict=True))
-            bad += [(f"{key}[{i}]", a, b) for i, (a, b) in pairs if not _close(a, b)]
-        elif not _close(g, w):
-            bad.append((key, g, w))
+    bad = stored_values.mismatches(got, want, RTOL, ATOL)
     assert not bad, bad[:10]
 
 
 def _write() -> None:  # pragma: no cover - run by hand to regenerate
-    values = {_case_id(c): _run(c) for c in CASES}
-    VALUES.write_text(json.dumps(values, indent=0, sort_keys=True, separators=(",", ":")) + "\n")
-    print(f"{len(values)} cases written to {VALUES}")
+    stored_values.write(VALUES, {_case_id(c): _run(c) for c in CASES})
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,8 +16,6 @@ Regenerate (only when a change of the numbers is intended and documented)::
 
 from __future__ import annotations
 
-import json
-import math
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ import pytest
 
 import cqox
 from cqox.simulate import iv_linear
+from tests.unit import stored_values
 
 VALUES = Path(__file__).with_name("iv_old_code_values.json")
 #: Relative tolerance: the fast paths reorder floating-point operations (a different
@@ -156,39 +155,23 @@ CASES = _cases()
 
 
 @pytest.fixture(scope="module")
-def stored() -> dict[str, dict[str, float | str]]:
-    values: dict[str, dict[str, float | str]] = json.loads(VALUES.read_text())
-    return values
-
-
-def _close(got: float, want: float) -> bool:
-    if math.isnan(want) or math.isinf(want):
-        return got == want or (math.isnan(got) and math.isnan(want))
-    return abs(got - want) <= RTOL * abs(want) + ATOL
+def stored() -> dict[str, dict[str, stored_values.Value]]:
+    return stored_values.load(VALUES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_iv_numbers_equal_the_old_code(
-    case: tuple[str, str, dict[str, Any], bool], stored: dict[str, dict[str, float | str]]
+    case: tuple[str, str, dict[str, Any], bool], stored: dict[str, dict[str, stored_values.Value]]
 ) -> None:
     want = stored[_case_id(case)]
     got = _run(case)
     assert sorted(got) == sorted(want)
-    bad = []
-    for key, w in want.items():
-        g = got[key]
-        if isinstance(w, str):
-            if g != w:
-                bad.append((key, g, w))
-        elif not isinstance(g, float) or not _close(g, w):
-            bad.append((key, g, w))
+    bad = stored_values.mismatches(got, want, RTOL, ATOL)
     assert not bad, bad[:10]
 
 
 def _write() -> None:  # pragma: no cover - run by hand to regenerate
-    values = {_case_id(c): _run(c) for c in CASES}
-    VALUES.write_text(json.dumps(values, indent=0, sort_keys=True, separators=(",", ":")) + "\n")
-    print(f"{len(values)} cases written to {VALUES}")
+    stored_values.write(VALUES, {_case_id(c): _run(c) for c in CASES})
 
 
 if __name__ == "__main__":  # pragma: no cover
