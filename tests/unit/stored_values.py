@@ -53,3 +53,12 @@ def mismatches(
         elif isinstance(g, bool) or not isinstance(g, float | int) or not close(g, w, rtol, atol):
             bad.append((key, g, w))
     return bad
+
+
+def assert_equal(
+    got: Mapping[str, Value], want: Mapping[str, Value], rtol: float, atol: float
+) -> None:
+    """The same names, and every value equal (:func:`mismatches`); the first ten shown."""
+    assert sorted(got) == sorted(want)
+    bad = mismatches(got, want, rtol, atol)
+    assert not bad, bad[:10]

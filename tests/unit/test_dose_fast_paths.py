@@ -37,13 +37,19 @@ from cqox.simulate.dose import dose_polynomial
 from cqox.simulate.timevarying import time_varying_feedback
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_linear_quantiles_equal_numpy_quantile_bit_for_bit(seed: int) -> None:
+def _quantile_sample(seed: int) -> tuple[np.random.Generator, np.ndarray]:
+    """1–2,999 values over eight orders of magnitude, rounded (ties) for every third seed."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 3000))
     x = rng.standard_normal(n) * 10 ** rng.uniform(-4, 4)
     if seed % 3 == 0:
         x = np.round(x, 1)  # ties
+    return rng, x
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_linear_quantiles_equal_numpy_quantile_bit_for_bit(seed: int) -> None:
+    rng, x = _quantile_sample(seed)
     q = np.concatenate([rng.uniform(0, 1, 3), [0.0, 1.0, 0.025, 0.975]])
     assert np.array_equal(linear_quantiles(x, q), np.quantile(x, q))
     assert float(linear_quantiles(x, 0.95)) == np.quantile(x, 0.95)
@@ -51,11 +57,7 @@ def test_linear_quantiles_equal_numpy_quantile_bit_for_bit(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_one_linear_quantile_equals_numpy_quantile_bit_for_bit(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 3000))
-    x = rng.standard_normal(n) * 10 ** rng.uniform(-4, 4)
-    if seed % 3 == 0:
-        x = np.round(x, 1)  # ties
+    rng, x = _quantile_sample(seed)
     for q in [*rng.uniform(0, 1, 3), 0.0, 1.0, 0.5, 0.95, 0.99]:
         assert linear_quantile(x, q) == np.quantile(x, q)
     assert np.isnan(linear_quantile(np.array([1.0, np.nan, 3.0]), 0.5))

@@ -23,9 +23,8 @@ import pandas as pd
 import pytest
 from numba import _helperlib
 
-import cqox
+from cqox.analysis import kernel_cache
 from cqox.estimators.synth import _qp
-from cqox.simulate.synth import synth_factor_model
 from tests.unit.test_synth_qp_kernel import kernel_values
 
 
@@ -118,15 +117,7 @@ def test_the_public_route_gives_the_same_synthetic_control(public_route: ModuleT
 
 def _synth(route: ModuleType) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """The warm-up's synthetic control (5 donors, 99 conformal permutations) via ``route``."""
-    df, _ = synth_factor_model(n_donors=5, n_pre=8, n_post=3, seed=0)
-    r = cqox.estimate(
-        "synth",
-        df,
-        outcome="y",
-        roles={"unit": "unit", "time": "time", "treatment": "treated"},
-        conformal_n_perm=99,
-        seed=0,
-    )
+    r = kernel_cache._warm_synth()
     assert route.nested_loss.stats.cache_misses or route.nested_loss.stats.cache_hits
     numbers = {"estimate": r.estimate, "se": r.se, "ci": r.ci, "p_value": r.p_value}
     return {**numbers, **r.diagnostics}, dict(r.tables)

@@ -55,9 +55,12 @@ import sys
 import time
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cqox._cachedir import write_atomic
+
+if TYPE_CHECKING:  # only for the warm-up's return annotation: no import at start-up
+    from cqox.core.estimate import Estimate
 
 #: Every module of compiled (Numba) kernels, and its file (relative to the ``cqox``
 #: package: its content is hashed without importing it).
@@ -228,13 +231,16 @@ def _warm_policy_tree() -> None:
         cqox.estimate("policy_tree", df, **roles, learner="linear", depth=depth, seed=0)
 
 
-def _warm_synth() -> None:
-    """Synthetic control with nested predictor weights and conformal inference (defaults)."""
+def _warm_synth() -> Estimate:
+    """Synthetic control with nested predictor weights and conformal inference (defaults).
+
+    Returns the estimate, which tests compare across the QP's two solver routes.
+    """
     import cqox
     from cqox.simulate.synth import synth_factor_model
 
     df, _ = synth_factor_model(n_donors=5, n_pre=8, n_post=3, seed=0)
-    cqox.estimate(
+    return cqox.estimate(
         "synth",
         df,
         outcome="y",
